@@ -1,0 +1,87 @@
+# Every target sets up what it needs on a fresh Debian 12 / Ubuntu machine and is safe to re-run.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+APT_PACKAGES := qgis python3-qgis qgis-providers python3-gdal python3-rasterio gdal-bin python3-venv python3-pip xvfb
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+VENV := .venv
+PY := $(VENV)/bin/python
+QGIS_PROFILE ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
+export QT_QPA_PLATFORM := offscreen
+export PYTHONDONTWRITEBYTECODE := 1
+
+# make detect T1=... T2=... OUT=dir [REF=...] [MODE=int8|fp32|prior] [SEED=n] [EPOCHS=n]
+MODE ?= int8
+SEED ?= 0
+OUT ?= build/detect
+
+.PHONY: help setup apt test test-core demo detect package deploy lint bench bench-engine bench-prior bench-accuracy bench-scale screenshot clean
+
+help:
+	@echo "make demo   - set up, then detect changes on a generated sample pair through qgis_process"
+	@echo "make test   - set up, then run every test (headless)"
+	@echo "make detect T1=a.tif T2=b.tif OUT=dir [REF=gt.tif] [MODE=int8|fp32|prior] [SEED=0]"
+	@echo "make package | deploy | lint | bench | setup | clean"
+
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:" $$missing; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: requirements.txt
+	@$(MAKE) --no-print-directory apt
+	/usr/bin/python3 -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+setup: apt $(VENV)/.installed
+
+test: setup
+	$(PY) -m pytest tests
+
+test-core: setup
+	$(PY) -m pytest -p no:qgis tests/core
+
+demo: setup
+	@test -f build/demo/pair/t1.tif || $(PY) -m oaip_qgis.core.sample_pair build/demo/pair
+	$(PY) scripts/detect.py --t1 build/demo/pair/t1.tif --t2 build/demo/pair/t2.tif \
+	  --reference build/demo/pair/truth.tif --out build/demo/result --mode $(MODE) --seed $(SEED)
+
+detect: setup
+	@test -n "$(T1)" -a -n "$(T2)" || { echo "usage: make detect T1=a.tif T2=b.tif OUT=dir [REF=gt.tif] [MODE=int8|fp32|prior] [SEED=0]"; exit 2; }
+	$(PY) scripts/detect.py --t1 "$(T1)" --t2 "$(T2)" --out "$(OUT)" --mode $(MODE) --seed $(SEED) \
+	  $(if $(REF),--reference "$(REF)") $(if $(EPOCHS),--epochs $(EPOCHS))
+
+package: setup
+	$(PY) scripts/package.py build/oaip_qgis.zip
+
+deploy: package
+	mkdir -p "$(QGIS_PROFILE)/python/plugins"
+	rm -rf "$(QGIS_PROFILE)/python/plugins/oaip_qgis"
+	$(PY) -c "import zipfile,sys; zipfile.ZipFile('build/oaip_qgis.zip').extractall(sys.argv[1])" "$(QGIS_PROFILE)/python/plugins"
+	@echo "Installed into $(QGIS_PROFILE)/python/plugins/oaip_qgis; enable it in Plugins > Manage and Install Plugins."
+
+lint: setup
+	$(PY) -m ruff check core oaip_qgis tests bench scripts
+
+bench: bench-engine bench-prior bench-accuracy bench-scale
+
+bench-engine: setup
+	$(PY) bench/bench_engine.py
+
+bench-prior: setup
+	$(PY) bench/bench_prior.py
+
+bench-accuracy: setup
+	$(PY) bench/bench_accuracy.py
+
+bench-scale: setup
+	$(PY) bench/bench_scale.py
+
+screenshot: setup
+	$(PY) scripts/screenshot.py build/screenshot.png
+
+clean:
+	rm -rf build .pytest_cache .qgis-settings

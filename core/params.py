@@ -1,0 +1,74 @@
+"""The one parameter object of a run, shared by the Processing algorithm, the dock and the CLI."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Optional, Sequence
+
+from .errors import InputError
+
+MODES = ("int8", "fp32", "prior")
+THRESHOLD_METHODS = ("otsu", "kittler", "manual")
+GRIDS = ("t1", "t2")
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass
+class RunParams:
+    """Everything a change-detection run needs; paths in, paths out, no QGIS objects."""
+
+    t1: str
+    t2: str
+    out_change: Optional[str] = None
+    out_difference: Optional[str] = None
+    out_confidence: Optional[str] = None
+    out_stats: Optional[str] = None
+    out_polygons: Optional[str] = None
+    reference: Optional[str] = None
+    samples: Optional[str] = None          # vector layer with a 0/1 field `changed`
+    aoi: Optional[str] = None              # polygon layer limiting the analysis
+    bands1: Optional[Sequence[int]] = None  # 1-based band indices; None: all bands
+    bands2: Optional[Sequence[int]] = None
+    nodata1: Optional[float] = None        # overrides the file's nodata value
+    nodata2: Optional[float] = None
+    grid: str = "t1"                       # which image's grid the other is warped onto
+    pixel_size: Optional[float] = None     # overrides the chosen grid's pixel size
+    same_grid: bool = False                # inputs without CRS are taken as sharing one grid
+    mode: str = "int8"
+    seed: int = 0
+    epochs: int = 4
+    prune: bool = True
+    threshold_method: str = "otsu"
+    threshold: Optional[float] = None      # for threshold_method == "manual"
+    min_polygon_area: float = 0.0          # m² (map units²) below which change regions are dropped
+    device: str = "cpu"
+    tile_size: int = 1024
+    threads: Optional[int] = None          # torch threads; None: leave torch's default
+    overwrite: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> "RunParams":
+        """Check values that do not need the files; raise InputError naming the bad one."""
+        if self.mode not in MODES:
+            raise InputError(f"MODE must be one of {', '.join(MODES)}, not {self.mode!r}.")
+        if self.threshold_method not in THRESHOLD_METHODS:
+            raise InputError(f"Threshold method must be one of {', '.join(THRESHOLD_METHODS)}, "
+                             f"not {self.threshold_method!r}.")
+        if self.threshold_method == "manual" and (self.threshold is None or not 0 <= self.threshold <= 1):
+            raise InputError("A manual threshold needs a value between 0 and 1.")
+        if self.grid not in GRIDS:
+            raise InputError(f"Grid must be 't1' or 't2', not {self.grid!r}.")
+        if self.device not in DEVICES:
+            raise InputError(f"DEVICE must be 'cpu' or 'cuda', not {self.device!r}.")
+        if self.epochs < 0:
+            raise InputError("Epochs must be zero or more.")
+        if self.pixel_size is not None and self.pixel_size <= 0:
+            raise InputError("Pixel size must be positive.")
+        if self.tile_size < 64:
+            raise InputError("Tile size must be at least 64 pixels.")
+        for name, bands in (("T1", self.bands1), ("T2", self.bands2)):
+            if bands is not None and any(int(b) < 1 for b in bands):
+                raise InputError(f"{name} band indices start at 1.")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)

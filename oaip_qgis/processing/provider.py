@@ -1,0 +1,25 @@
+"""The `oaip` Processing provider."""
+from __future__ import annotations
+
+import os
+
+from qgis.core import QgsProcessingProvider
+from qgis.PyQt.QtGui import QIcon
+
+from .detect_changes import DetectChangesAlgorithm
+
+ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icon.svg")
+
+
+class OaipProvider(QgsProcessingProvider):
+    def id(self) -> str:
+        return "oaip"
+
+    def name(self) -> str:
+        return "OAIP change detection"
+
+    def icon(self) -> QIcon:
+        return QIcon(ICON)
+
+    def loadAlgorithms(self) -> None:  # noqa: N802 (QGIS's name)
+        self.addAlgorithm(DetectChangesAlgorithm())

@@ -1,0 +1,68 @@
+"""`make demo` / `make detect`: one headless run through qgis_process, then a short report of what it made."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from qgis_headless import run_algorithm
+
+
+def report(stats: dict, out: Path) -> str:
+    lines = [f"Change layer:     {out / 'change.tif'}",
+             f"Difference image: {out / 'difference.tif'}",
+             f"Confidence:       {out / 'confidence.tif'}",
+             f"Polygons:         {out / 'changes.gpkg'}",
+             f"Statistics:       {out / 'stats.json'}",
+             "",
+             f"mode {stats['mode']} on {stats.get('device', 'cpu')}, seed {stats['seed']}, "
+             f"threshold ({stats['threshold_method']}) {stats['threshold']:.4f}, "
+             f"changed {100 * stats['changed_fraction']:.2f} % ({stats['changed_area']:.0f} map units²)"]
+    model = stats.get("model")
+    if model:
+        lines.append(f"model: {model['params_before']} -> {model['params_after']} parameters, "
+                     f"compression x{model['compression_ratio']:.1f}, BOPs {model['bops_before']:.3g} -> "
+                     f"{model['bops_after']:.3g}")
+    training = stats.get("training")
+    if training:
+        lines.append(f"training: {training['seconds']:.1f} s, peak {training['peak_bytes'] / 2**20:.1f} MiB "
+                     f"(fp32 equivalent {training['fp32_equivalent_peak_bytes'] / 2**20:.1f} MiB)")
+    metrics = stats.get("metrics")
+    if metrics:
+        lines.append("accuracy: " + ", ".join(f"{k.upper()} {metrics[k]:.4f}"
+                                              for k in ("oa", "kappa", "f1", "precision", "recall", "auc")))
+    lines.append("time: " + ", ".join(f"{k} {v:.2f} s" for k, v in stats["timing"].items()))
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--t1", required=True)
+    parser.add_argument("--t2", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--reference")
+    parser.add_argument("--mode", default="int8")
+    parser.add_argument("--seed", default="0")
+    parser.add_argument("--epochs")
+    args = parser.parse_args()
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    params = {"T1": Path(args.t1).resolve(), "T2": Path(args.t2).resolve(), "MODE": args.mode, "SEED": args.seed,
+              "OUTPUT_CHANGE": out / "change.tif", "OUTPUT_DIFFERENCE": out / "difference.tif",
+              "OUTPUT_CONFIDENCE": out / "confidence.tif", "OUTPUT_POLYGONS": out / "changes.gpkg",
+              "OUTPUT_STATS": out / "stats.json"}
+    if args.reference:
+        params["REFERENCE"] = Path(args.reference).resolve()
+    if args.epochs:
+        params["EPOCHS"] = args.epochs
+    code, _, output = run_algorithm(params)
+    if code != 0:
+        print(output, file=sys.stderr)
+        return code
+    print(report(json.loads((out / "stats.json").read_text()), out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

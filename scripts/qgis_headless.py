@@ -1,0 +1,54 @@
+"""Run the plugin's algorithm through qgis_process with an isolated profile (no GUI, no user settings).
+
+Shared by `make demo`, `make detect` and the CLI tests so that all three run QGIS the same way.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+# Debian's /usr/bin/qgis_process wrapper passes --noversioncheck, which QGIS 3.22 rejects.
+QGIS_PROCESS = os.environ.get("QGIS_PROCESS", "/usr/bin/qgis_process.bin")
+ALGORITHM = "oaip:detectchanges"
+
+
+def environment(plugin_path: Path, profile: Path) -> dict:
+    """qgis_process runs Debian's python: it sees the venv's packages (torch) only through PYTHONPATH."""
+    env = dict(os.environ)
+    site = sysconfig.get_paths()["purelib"]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (site, env.get("PYTHONPATH", "")) if p)
+    env["QGIS_PLUGINPATH"] = str(plugin_path)
+    env["QGIS_CUSTOM_CONFIG_PATH"] = str(profile)
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    return env
+
+
+def run_algorithm(params: dict, *, plugin_path: Path = REPO, profile: Path | None = None,
+                  timeout: float = 3600) -> tuple[int, dict | None, str]:
+    """Enable the plugin in the profile, run the algorithm; returns (exit code, JSON result or None, stderr+stdout)."""
+    profile = profile or REPO / "build" / "qgis-profile"
+    profile.mkdir(parents=True, exist_ok=True)
+    env = environment(plugin_path, profile)
+    enable = subprocess.run([QGIS_PROCESS, "plugins", "enable", "oaip_qgis"], env=env, capture_output=True,
+                            text=True, timeout=300)
+    if enable.returncode != 0:
+        return enable.returncode, None, enable.stdout + enable.stderr
+    args = [QGIS_PROCESS, "--json", "run", ALGORITHM, "--"] + [f"{k}={v}" for k, v in params.items()]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
+    result = None
+    if done.returncode == 0:
+        start = done.stdout.find("{")
+        result = json.loads(done.stdout[start:]) if start >= 0 else None
+    return done.returncode, result, done.stdout + done.stderr
+
+
+if __name__ == "__main__":
+    code, result, output = run_algorithm(dict(arg.split("=", 1) for arg in sys.argv[1:]))
+    print(json.dumps(result, indent=2) if result else output)
+    sys.exit(code)

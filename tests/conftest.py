@@ -1,0 +1,25 @@
+"""Fixtures shared by the three test layers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def sample_pair(tmp_path_factory) -> dict:
+    """The generated heterogeneous pair (optical t1, SAR t2 on another grid, truth on t1's grid)."""
+    from oaip_qgis.core.sample_pair import make_sample_pair
+
+    return make_sample_pair(tmp_path_factory.mktemp("pair"), size=160, seed=3)
+
+
+def shared_pair(name: str) -> dict:
+    """A benchmark pair from ../shared/data, or skip where the checkout has none beside it."""
+    folder = SHARED_DATA / name
+    if not (folder / "t1.tif").exists():
+        pytest.skip(f"{folder} is not available")
+    return {"t1": str(folder / "t1.tif"), "t2": str(folder / "t2.tif"), "truth": str(folder / "gt.tif")}

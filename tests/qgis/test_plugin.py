@@ -1,0 +1,74 @@
+"""The plugin inside QGIS (pytest-qgis, offscreen): provider registration and a run through processing.run."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from osgeo import gdal
+from qgis.core import QgsApplication, QgsProcessingException
+
+import oaip_qgis
+
+ALG = "oaip:detectchanges"
+
+
+def registry():
+    return QgsApplication.processingRegistry()
+
+
+def test_provider_registers_unregisters_and_registers_again(qgis_app, qgis_processing):
+    plugin = oaip_qgis.classFactory(None)
+    plugin.initProcessing()
+    try:
+        assert registry().providerById("oaip") is not None
+        assert registry().algorithmById(ALG) is not None
+    finally:
+        plugin.unload()
+    assert registry().providerById("oaip") is None
+    assert registry().algorithmById(ALG) is None
+    plugin.initProcessing()
+    assert registry().algorithmById(ALG) is not None
+    plugin.unload()
+
+
+@pytest.fixture()
+def provider(qgis_app, qgis_processing):
+    plugin = oaip_qgis.classFactory(None)
+    plugin.initProcessing()
+    yield plugin
+    plugin.unload()
+
+
+def test_processing_run_writes_outputs_on_t1_grid(provider, sample_pair, tmp_path):
+    import processing
+
+    out = {name: str(tmp_path / name) for name in ("change.tif", "difference.tif", "stats.json")}
+    result = processing.run(ALG, {
+        "T1": sample_pair["t1"], "T2": sample_pair["t2"], "REFERENCE": sample_pair["truth"],
+        "MODE": "prior", "SEED": 1,
+        "OUTPUT_CHANGE": out["change.tif"], "OUTPUT_DIFFERENCE": out["difference.tif"],
+        "OUTPUT_STATS": out["stats.json"],
+    })
+    assert result["OUTPUT_CHANGE"] == out["change.tif"]
+    change = gdal.Open(out["change.tif"])
+    t1 = gdal.Open(sample_pair["t1"])
+    assert change.GetGeoTransform() == pytest.approx(t1.GetGeoTransform())
+    assert (change.RasterXSize, change.RasterYSize) == (t1.RasterXSize, t1.RasterYSize)
+    values = set(change.ReadAsArray().ravel().tolist())
+    assert values <= {0, 1, 255} and {0, 1} <= values
+    stats = json.loads(open(out["stats.json"]).read())
+    assert stats["mode"] == "prior" and stats["seed"] == 1
+    assert 0 < stats["changed_fraction"] < 1
+    assert set(stats["metrics"]) >= {"oa", "kappa", "f1", "precision", "recall", "auc"}
+    assert stats["timing"]["total"] > 0
+
+
+def test_processing_run_reports_non_overlapping_rasters(provider, sample_pair, tmp_path):
+    import processing
+
+    far = str(tmp_path / "far.tif")
+    gdal.Translate(far, sample_pair["t2"], options="-a_ullr 5000000 5000000 5001000 4999000")
+    with pytest.raises(QgsProcessingException, match="(?i)overlap"):
+        processing.run(ALG, {"T1": sample_pair["t1"], "T2": far, "MODE": "prior",
+                             "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
+    assert not (tmp_path / "c.tif").exists()
