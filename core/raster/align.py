@@ -1,0 +1,220 @@
+"""Open two rasters, validate them, and bring both onto one grid with GDAL warped VRTs.
+
+Nothing is resampled by hand: gdal.Warp builds lazy VRTs (float32, NaN where there is no data), so
+any window of the aligned pair is read on demand and memory does not grow with the image. A
+decimated read with average resampling gives the block means the prior works on.
+"""
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Optional, Sequence
+
+import numpy as np
+from osgeo import gdal, ogr, osr
+
+from ..errors import InputError
+from .grid import Grid, Window
+
+gdal.UseExceptions()
+ogr.UseExceptions()
+osr.UseExceptions()
+
+
+def _open(path: str, label: str) -> gdal.Dataset:
+    try:
+        ds = gdal.OpenEx(str(path), gdal.OF_RASTER)
+    except RuntimeError as exc:
+        raise InputError(f"{label}: '{path}' is not a raster that GDAL can read ({exc}).") from exc
+    if ds is None or ds.RasterCount == 0:
+        raise InputError(f"{label}: '{path}' is not a raster that GDAL can read.")
+    return ds
+
+
+def _srs(ds: gdal.Dataset) -> Optional[osr.SpatialReference]:
+    wkt = ds.GetProjection()
+    if not wkt:
+        return None
+    srs = osr.SpatialReference(wkt=wkt)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
+
+
+def _bands(ds: gdal.Dataset, bands: Optional[Sequence[int]], label: str, path: str) -> list[int]:
+    if not bands:
+        return list(range(1, ds.RasterCount + 1))
+    for band in bands:
+        if not 1 <= int(band) <= ds.RasterCount:
+            raise InputError(f"{label}: band {band} is out of range: '{path}' has {ds.RasterCount} band(s).")
+    return [int(b) for b in bands]
+
+
+def _bounds(ds: gdal.Dataset) -> tuple[float, float, float, float]:
+    x0, dx, _, y0, _, dy = ds.GetGeoTransform()
+    xs, ys = (x0, x0 + dx * ds.RasterXSize), (y0, y0 + dy * ds.RasterYSize)
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _bounds_in(ds: gdal.Dataset, target: osr.SpatialReference) -> tuple[float, float, float, float]:
+    src = _srs(ds)
+    box = _bounds(ds)
+    if src is None or src.IsSame(target):
+        return box
+    transform = osr.CoordinateTransformation(src, target)
+    return transform.TransformBounds(*box, 21)
+
+
+def _aoi_bounds(path: str, target: osr.SpatialReference) -> tuple[float, float, float, float]:
+    try:
+        source = ogr.Open(str(path))
+    except RuntimeError as exc:
+        raise InputError(f"AOI: '{path}' is not a vector layer that GDAL can read ({exc}).") from exc
+    layer = source.GetLayer(0)
+    if layer.GetFeatureCount() == 0:
+        raise InputError(f"AOI: '{path}' holds no polygon.")
+    minx, maxx, miny, maxy = layer.GetExtent()
+    srs = layer.GetSpatialRef()
+    if srs is not None:
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        if not srs.IsSame(target):
+            return osr.CoordinateTransformation(srs, target).TransformBounds(minx, miny, maxx, maxy, 21)
+    return minx, miny, maxx, maxy
+
+
+def _warp(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], grid: Grid,
+          keep: list) -> gdal.Dataset:
+    """A lazy float32 VRT of the selected bands on `grid`, NaN where the source has no data.
+
+    The VRTs point at their source datasets: `keep` holds those alive as long as the pair is open.
+    """
+    selected = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", bandList=bands,
+                              noData=nodata if nodata is not None else None)
+    x0, dx, _, y0, _, dy = grid.transform
+    bounds = (x0, y0 + dy * grid.height, x0 + dx * grid.width, y0)
+    keep.extend((ds, selected))
+    src_dx = abs(ds.GetGeoTransform()[1])
+    # Bilinear for continuous data; average when the target pixel spans several source pixels.
+    resampling = "average" if abs(dx) > 1.5 * src_dx and _srs(ds) is not None else "bilinear"
+    return gdal.Warp(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", selected, format="VRT", dstSRS=grid.crs_wkt or None,
+                     outputBounds=bounds, width=grid.width, height=grid.height, resampleAlg=resampling,
+                     outputType=gdal.GDT_Float32, dstNodata=float("nan"), multithread=False)
+
+
+class AlignedPair:
+    """Two images on one grid; read(window) gives both plus their combined validity."""
+
+    def __init__(self, grid: Grid, vrt1: gdal.Dataset, vrt2: gdal.Dataset, aoi: Optional[gdal.Dataset],
+                 keep: list):
+        self.grid = grid
+        self._keep = keep
+        self._vrt1, self._vrt2, self._aoi = vrt1, vrt2, aoi
+        self.band_count1 = vrt1.RasterCount
+        self.band_count2 = vrt2.RasterCount
+
+    def read(self, window: Optional[Window] = None, out_shape: Optional[tuple[int, int]] = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(x1 (b1,h,w), x2 (b2,h,w), valid (h,w)); out_shape gives block means (average resampling)."""
+        window = window or Window(0, 0, self.grid.width, self.grid.height)
+        rows, cols = out_shape or (window.height, window.width)
+        kwargs = dict(xoff=window.col_off, yoff=window.row_off, xsize=window.width, ysize=window.height,
+                      buf_xsize=cols, buf_ysize=rows,
+                      resample_alg=gdal.GRIORA_Average if out_shape else gdal.GRIORA_NearestNeighbour)
+        x1 = self._vrt1.ReadAsArray(**kwargs).astype(np.float32, copy=False).reshape(-1, rows, cols)
+        x2 = self._vrt2.ReadAsArray(**kwargs).astype(np.float32, copy=False).reshape(-1, rows, cols)
+        valid = np.isfinite(x1).all(0) & np.isfinite(x2).all(0)
+        if self._aoi is not None:
+            inside = self._aoi.GetRasterBand(1).ReadAsArray(**kwargs)
+            valid &= inside > (127 if out_shape else 0)
+        return x1, x2, valid
+
+    def close(self) -> None:
+        self._vrt1 = self._vrt2 = self._aoi = None
+        self._keep = []
+
+    def __enter__(self) -> "AlignedPair":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _aoi_mask(path: str, grid: Grid) -> gdal.Dataset:
+    """The AOI rasterised on the grid (255 inside), compressed in memory."""
+    mask = gdal.GetDriverByName("GTiff").Create(f"/vsimem/oaip_{uuid.uuid4().hex}.tif", grid.width, grid.height, 1,
+                                                gdal.GDT_Byte, options=["TILED=YES", "COMPRESS=DEFLATE"])
+    mask.SetGeoTransform(grid.transform)
+    mask.SetProjection(grid.crs_wkt)
+    gdal.Rasterize(mask, str(path), burnValues=[255], allTouched=False)
+    return mask
+
+
+def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands2: Optional[Sequence[int]] = None,
+              nodata1: Optional[float] = None, nodata2: Optional[float] = None, grid: str = "t1",
+              pixel_size: Optional[float] = None, aoi: Optional[str] = None, same_grid: bool = False,
+              min_size: int = 32) -> AlignedPair:
+    """Validate both rasters and align them onto the chosen image's grid, cropped to their overlap (and AOI)."""
+    ds1, ds2 = _open(t1, "T1"), _open(t2, "T2")
+    b1, b2 = _bands(ds1, bands1, "T1", t1), _bands(ds2, bands2, "T2", t2)
+    srs1, srs2 = _srs(ds1), _srs(ds2)
+    if srs1 is None or srs2 is None:
+        missing = "T1" if srs1 is None else "T2"
+        if not same_grid:
+            raise InputError(f"{missing} has no coordinate reference system (CRS): assign one in QGIS "
+                             "(Layer properties > Source) or say that both images share one grid.")
+        if (ds1.RasterXSize, ds1.RasterYSize) != (ds2.RasterXSize, ds2.RasterYSize):
+            raise InputError("Both images are taken as sharing one grid, but their sizes differ: "
+                             f"{ds1.RasterXSize}x{ds1.RasterYSize} and {ds2.RasterXSize}x{ds2.RasterYSize}.")
+        shared = Grid("", ds1.GetGeoTransform(), ds1.RasterXSize, ds1.RasterYSize)
+        minx, miny, maxx, maxy = _bounds(ds1)
+        # Give T2 T1's georeferencing in a VRT: the input file itself is never touched.
+        ds2 = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds2, format="VRT",
+                             outputBounds=[minx, maxy, maxx, miny])
+        keep: list = []
+        return AlignedPair(shared, _warp(ds1, b1, nodata1, shared, keep), _warp(ds2, b2, nodata2, shared, keep),
+                           None, keep)
+    ref = ds1 if grid == "t1" else ds2
+    ref_srs = srs1 if grid == "t1" else srs2
+    x0, dx, rx, y0, ry, dy = ref.GetGeoTransform()
+    if rx or ry:
+        raise InputError("Rotated rasters are not supported: warp the reference image to a north-up grid first.")
+    if pixel_size:
+        dx, dy = math.copysign(pixel_size, dx), math.copysign(pixel_size, dy)
+    boxes = [_bounds_in(ds1, ref_srs), _bounds_in(ds2, ref_srs)]
+    if aoi:
+        boxes.append(_aoi_bounds(aoi, ref_srs))
+    minx, miny = max(b[0] for b in boxes), max(b[1] for b in boxes)
+    maxx, maxy = min(b[2] for b in boxes), min(b[3] for b in boxes)
+    if minx >= maxx or miny >= maxy:
+        what = "the two images and the area of interest" if aoi else "the two images"
+        raise InputError(f"The extents of {what} do not overlap: check that they cover the same place "
+                         "and carry the right CRS.")
+    # Snap the overlap to the reference grid's pixel lattice.
+    col0 = math.ceil((minx - x0) / dx - 1e-6)
+    col1 = math.floor((maxx - x0) / dx + 1e-6)
+    row0 = math.ceil((maxy - y0) / dy - 1e-6)
+    row1 = math.floor((miny - y0) / dy + 1e-6)
+    width, height = col1 - col0, row1 - row0
+    if width < min_size or height < min_size:
+        raise InputError(f"The overlap of the two images is only {max(width, 0)} x {max(height, 0)} pixels; "
+                         f"at least {min_size} x {min_size} are needed.")
+    out = Grid(ref_srs.ExportToWkt(), (x0 + col0 * dx, dx, 0.0, y0 + row0 * dy, 0.0, dy), width, height)
+    mask = _aoi_mask(aoi, out) if aoi else None
+    keep: list = []
+    return AlignedPair(out, _warp(ds1, b1, nodata1, out, keep), _warp(ds2, b2, nodata2, out, keep), mask, keep)
+
+
+def read_on_grid(path: str, grid: Grid, window: Optional[Window] = None, band: int = 1,
+                 resampling: str = "nearest") -> np.ndarray:
+    """One band of another raster (e.g. the reference mask) on `grid`, for `window`."""
+    ds = _open(path, "Reference")
+    if not 1 <= band <= ds.RasterCount:
+        raise InputError(f"Reference: band {band} is out of range: '{path}' has {ds.RasterCount} band(s).")
+    x0, dx, _, y0, _, dy = grid.transform
+    if grid.crs_wkt and _srs(ds) is not None:
+        vrt = gdal.Warp(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", dstSRS=grid.crs_wkt,
+                        outputBounds=(x0, y0 + dy * grid.height, x0 + dx * grid.width, y0),
+                        width=grid.width, height=grid.height, resampleAlg=resampling)
+    else:
+        vrt = ds
+    window = window or Window(0, 0, grid.width, grid.height)
+    return vrt.GetRasterBand(band).ReadAsArray(window.col_off, window.row_off, window.width, window.height)

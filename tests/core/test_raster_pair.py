@@ -1,0 +1,188 @@
+"""Alignment of heterogeneous rasters, clear errors on bad input, and all-or-nothing outputs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from osgeo import gdal, ogr, osr
+
+from oaip_qgis.core.errors import InputError
+from oaip_qgis.core.raster.align import open_pair, read_on_grid
+from oaip_qgis.core.raster.grid import Grid, Window
+from oaip_qgis.core.raster.polygons import polygonize_changes
+from oaip_qgis.core.raster.samples import rasterize_samples
+from oaip_qgis.core.raster.tiles import tiles
+from oaip_qgis.core.raster.write import OutputSet
+
+
+def make_raster(path, data, epsg=32633, origin=(500000.0, 4000000.0), pixel=10.0, nodata=None):
+    data = np.asarray(data, dtype=np.float32)
+    data = data[None] if data.ndim == 2 else data
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), data.shape[2], data.shape[1], data.shape[0], gdal.GDT_Float32)
+    ds.SetGeoTransform((origin[0], pixel, 0, origin[1], 0, -pixel))
+    if epsg:
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(epsg)
+        ds.SetProjection(srs.ExportToWkt())
+    for i, band in enumerate(data, start=1):
+        ds.GetRasterBand(i).WriteArray(band)
+        if nodata is not None:
+            ds.GetRasterBand(i).SetNoDataValue(nodata)
+    ds = None
+    return str(path)
+
+
+def ramp(rows=100, cols=120):
+    """A plane in map x, so resampling onto another grid is checkable: value = column index."""
+    return np.tile(np.arange(cols, dtype=np.float32), (rows, 1))
+
+
+def test_second_image_in_another_crs_and_pixel_size_lands_on_the_first_grid(tmp_path):
+    t1 = make_raster(tmp_path / "t1.tif", ramp())
+    # The same plane at 20 m: value = x offset / 10 m, so after warping it matches t1's columns.
+    t2_data = np.tile(np.arange(0, 120, 2, dtype=np.float32) + 0.5, (50, 1))
+    t2 = make_raster(tmp_path / "t2.tif", t2_data, pixel=20.0)
+    with open_pair(t1, t2) as pair:
+        assert (pair.grid.width, pair.grid.height) == (120, 100)
+        assert pair.grid.transform[:2] == (500000.0, 10.0)
+        x1, x2, valid = pair.read(Window(10, 10, 80, 80))
+        assert valid.all()
+        assert np.abs(x2[0] - x1[0]).max() < 0.6
+
+
+def test_geographic_crs_input_is_reprojected(tmp_path):
+    t1 = make_raster(tmp_path / "t1.tif", ramp())
+    t2 = make_raster(tmp_path / "t2.tif", np.ones((200, 200)), epsg=4326, origin=(14.99, 36.15), pixel=0.0005)
+    with open_pair(t1, t2) as pair:
+        x1, x2, valid = pair.read()
+        assert valid.any()
+        assert np.nanmax(np.abs(x2[:, valid] - 1.0)) < 1e-5
+
+
+def test_overlap_crop_and_decimated_read_average_block_means(tmp_path):
+    t1 = make_raster(tmp_path / "t1.tif", ramp())
+    t2 = make_raster(tmp_path / "t2.tif", ramp(), origin=(500200.0, 4000000.0))  # shifted 20 px east
+    with open_pair(t1, t2) as pair:
+        assert pair.grid.width == 100 and pair.grid.transform[0] == 500200.0
+        full, _, _ = pair.read()
+        blocks, _, valid = pair.read(out_shape=(25, 25))
+        expected = full[0].reshape(25, 4, 25, 4).mean(axis=(1, 3))
+        assert valid.all()
+        assert np.allclose(blocks[0], expected, atol=1e-3)
+
+
+def test_nodata_is_excluded_from_validity(tmp_path):
+    data = ramp()
+    data[:10, :] = -9999
+    t1 = make_raster(tmp_path / "t1.tif", data, nodata=-9999)
+    t2 = make_raster(tmp_path / "t2.tif", ramp())
+    with open_pair(t1, t2) as pair:
+        _, _, valid = pair.read()
+    assert not valid[:10].any() and valid[11:].all()
+
+
+def test_tiles_cover_every_pixel_once_by_their_cores():
+    cover = np.zeros((130, 250), int)
+    for tile in tiles(250, 130, 64, 8):
+        cover[tile.core.slices()] += 1
+        r, c = tile.read.slices()
+        assert r.start <= tile.core.row_off and c.start <= tile.core.col_off
+    assert (cover == 1).all()
+
+
+@pytest.mark.parametrize("case, message", [
+    ("far", "do not overlap"),
+    ("nocrs", "no coordinate reference system"),
+    ("band", "band 3 is out of range"),
+    ("text", "not a raster"),
+    ("small", "at least 32 x 32"),
+])
+def test_bad_input_is_named(tmp_path, case, message):
+    t1 = make_raster(tmp_path / "t1.tif", ramp())
+    kwargs = {}
+    if case == "far":
+        t2 = make_raster(tmp_path / "t2.tif", ramp(), origin=(900000.0, 4000000.0))
+    elif case == "nocrs":
+        t2 = make_raster(tmp_path / "t2.tif", ramp(), epsg=None)
+    elif case == "band":
+        t2 = make_raster(tmp_path / "t2.tif", ramp())
+        kwargs["bands2"] = [3]
+    elif case == "text":
+        t2 = str(tmp_path / "t2.tif")
+        (tmp_path / "t2.tif").write_text("hello")
+    else:
+        t2 = make_raster(tmp_path / "t2.tif", ramp(), origin=(500000.0 + 10 * 100, 4000000.0))
+    with pytest.raises(InputError, match=message):
+        open_pair(t1, t2, **kwargs)
+
+
+def test_same_grid_allows_inputs_without_crs(tmp_path):
+    t1 = make_raster(tmp_path / "t1.tif", ramp(), epsg=None)
+    t2 = make_raster(tmp_path / "t2.tif", 2 * ramp(), epsg=None)
+    with open_pair(t1, t2, same_grid=True) as pair:
+        x1, x2, _ = pair.read()
+    assert np.allclose(2 * x1, x2)
+
+
+def grid():
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    return Grid(srs.ExportToWkt(), (500000.0, 10.0, 0.0, 4000000.0, 0.0, -10.0), 40, 30)
+
+
+def test_outputs_are_all_renamed_on_success_and_none_left_on_failure(tmp_path):
+    existing = tmp_path / "b.tif"
+    existing.write_bytes(b"keep me")
+    with pytest.raises(RuntimeError):
+        with OutputSet() as out:
+            sink = out.raster(str(tmp_path / "a.tif"), grid(), "uint8", 255)
+            sink.write(Window(0, 0, 40, 30), np.ones((30, 40), np.uint8))
+            out.raster(str(existing), grid(), "float32", -1)
+            raise RuntimeError("boom")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.tif"]
+    assert existing.read_bytes() == b"keep me"
+    with OutputSet() as out:
+        sink = out.raster(str(tmp_path / "a.tif"), grid(), "uint8", 255)
+        sink.write(Window(0, 0, 40, 30), np.ones((30, 40), np.uint8))
+    assert read_on_grid(str(tmp_path / "a.tif"), grid()).sum() == 1200
+
+
+def test_unwritable_or_existing_outputs_are_refused(tmp_path):
+    with pytest.raises(InputError, match="cannot be written"):
+        OutputSet().raster(str(tmp_path / "missing" / "a.tif"), grid(), "uint8", 255)
+    (tmp_path / "a.tif").write_bytes(b"x")
+    with pytest.raises(InputError, match="exists already"):
+        OutputSet(overwrite=False).raster(str(tmp_path / "a.tif"), grid(), "uint8", 255)
+
+
+def test_polygons_one_feature_per_region_above_min_area(tmp_path):
+    change = np.zeros((30, 40), np.float32)
+    change[2:7, 2:7] = 1      # 25 px = 2500 m²
+    change[20:22, 30:32] = 1  # 4 px = 400 m²
+    path = make_raster(tmp_path / "c.tif", change)
+    prob = make_raster(tmp_path / "p.tif", change * 0.8 + 0.1)
+    assert polygonize_changes(path, prob, str(tmp_path / "all.gpkg"), grid(), 0.0) == 2
+    assert polygonize_changes(path, prob, str(tmp_path / "big.gpkg"), grid(), 1000.0) == 1
+    source = ogr.Open(str(tmp_path / "big.gpkg"))
+    feature = source.GetLayer(0).GetNextFeature()
+    assert feature.GetField("area_m2") == pytest.approx(2500.0)
+    assert feature.GetField("mean_prob") == pytest.approx(0.9, abs=1e-5)
+
+
+def test_samples_are_burnt_on_the_right_pixels(tmp_path):
+    path = str(tmp_path / "s.gpkg")
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    layer = source.CreateLayer("s", srs, ogr.wkbPoint)
+    layer.CreateField(ogr.FieldDefn("changed", ogr.OFTInteger))
+    for x, y, value in ((500015.0, 3999985.0, 1), (500105.0, 3999905.0, 0)):
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(f"POINT ({x} {y})"))
+        feature.SetField("changed", value)
+        layer.CreateFeature(feature)
+    source = None
+    burnt = rasterize_samples(path, grid())
+    assert burnt[1, 1] == 1 and burnt[9, 10] == 0
+    assert (burnt == -1).sum() == 40 * 30 - 2
+    with pytest.raises(InputError, match="no field 'label'"):
+        rasterize_samples(path, grid(), field="label")
