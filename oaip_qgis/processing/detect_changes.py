@@ -80,7 +80,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
     def icon(self) -> QIcon:
         return QIcon(os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icon.svg"))
 
-    def createInstance(self) -> "DetectChangesAlgorithm":  # noqa: N802 (QGIS's name)
+    def createInstance(self) -> DetectChangesAlgorithm:  # noqa: N802 (QGIS's name)
         return DetectChangesAlgorithm()
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS's name)

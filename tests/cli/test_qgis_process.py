@@ -11,8 +11,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from qgis_headless import QGIS_PROCESS, run_algorithm  # noqa: E402
 from package import build  # noqa: E402
+from qgis_headless import QGIS_PROCESS, run_algorithm  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not Path(QGIS_PROCESS).exists(), reason="qgis_process.bin is not installed")
 

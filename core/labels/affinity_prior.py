@@ -1,0 +1,86 @@
+"""Luppino's affinity prior on block means: how differently each image relates a cell to its neighbours.
+
+Pixel values of two sensors cannot be compared, but within one image the question "which of my
+neighbours look like me" can, and it has the same answer in both images where nothing changed.
+For every k×k neighbourhood each image gets an affinity matrix A = exp(-(D/σ)²) of its cells'
+pairwise distances, σ a robust scale of D (the k²/4-th largest distance per row, averaged, as in
+Luppino's code); a cell's prior is the mean of |A₁ − A₂| along its row, averaged over every
+neighbourhood that holds it and over the scales.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from .blocks import block_means, block_size, upsample_prior
+from .patches import as_tensor, check_pair, fold, unfold
+
+__all__ = ["affinity_prior", "block_means", "block_size", "upsample_prior"]
+
+SCALES = (8, 16)
+CHUNK = 1 << 24  # distance entries per batch: bounds the memory of the batched cdist
+
+
+def _row_scale(d: torch.Tensor, pair_ok: torch.Tensor, n_ok: torch.Tensor) -> torch.Tensor:
+    """Per patch: the (n/4)-th largest valid distance of each valid row, averaged over valid rows."""
+    ranked = torch.where(pair_ok, d, torch.full_like(d, -1.0)).sort(dim=-1, descending=True).values
+    index = (n_ok // 4).clamp(min=0, max=d.shape[-1] - 1)              # (P,)
+    per_row = ranked.gather(-1, index[:, None, None].expand(-1, d.shape[1], 1))[..., 0]
+    row_ok = pair_ok.any(dim=-1)
+    sigma = (per_row * row_ok).sum(-1) / row_ok.sum(-1).clamp(min=1)
+    return torch.where(sigma > 0, sigma, torch.ones_like(sigma))
+
+
+def _affinity(p: torch.Tensor, pair_ok: torch.Tensor, n_ok: torch.Tensor) -> torch.Tensor:
+    d = torch.cdist(p, p)
+    sigma = _row_scale(d, pair_ok, n_ok)
+    return torch.exp(-(d / sigma[:, None, None]) ** 2)
+
+
+def _one_scale(t1: torch.Tensor, t2: torch.Tensor, mask: torch.Tensor, k: int, stride: int) -> tuple:
+    """Sum of per-cell α over the k×k neighbourhoods holding each cell, and how many did."""
+    shape = tuple(mask.shape[-2:])
+    p1, p2 = unfold(t1, k, stride), unfold(t2, k, stride)
+    m = unfold(mask, k, stride)[..., 0] > 0                              # (P, k*k)
+    n_ok = m.sum(-1)
+    keep = n_ok >= max(2, (k * k) // 4)                                  # too few valid cells: no scale
+    p1, p2, m, n_ok = p1[keep], p2[keep], m[keep], n_ok[keep]
+    alpha = torch.zeros(m.shape)
+    batch = max(1, CHUNK // (k ** 4))
+    for s in range(0, m.shape[0], batch):
+        sl = slice(s, s + batch)
+        pair_ok = m[sl, :, None] & m[sl, None, :]
+        diff = (_affinity(p1[sl], pair_ok, n_ok[sl]) - _affinity(p2[sl], pair_ok, n_ok[sl])).abs()
+        alpha[sl] = (diff * pair_ok).sum(-1) / n_ok[sl, None]
+    alpha = alpha * m
+    full = torch.zeros((len(keep), k * k))
+    counts = torch.zeros((len(keep), k * k))
+    full[keep], counts[keep] = alpha, m.float()
+    return fold(full, shape, k, stride), fold(counts, shape, k, stride)
+
+
+def affinity_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray,
+                   scales: Sequence[int] = SCALES, overlap: int = 2) -> np.ndarray:
+    """Change prior α in [0, 1] on the block grid of two normalised block-mean images.
+
+    x1 (bands1, h, w), x2 (bands2, h, w), valid (h, w). scales: neighbourhood sides k in cells;
+    overlap: how many neighbourhoods cover a cell along each axis (stride = k / overlap).
+    Returns float32 (h, w), NaN at invalid cells.
+    """
+    ok = check_pair(x1, x2, valid)
+    if not scales or min(scales) < 2 or overlap < 1:
+        raise InputError(f"Scales must be sides of at least 2 cells and overlap at least 1, "
+                         f"not {tuple(scales)} and {overlap}.")
+    t1, t2 = as_tensor(x1, ok), as_tensor(x2, ok)
+    mask = torch.from_numpy(ok.astype(np.float32))[None, None]
+    total, covered = torch.zeros(ok.shape), torch.zeros(ok.shape)
+    for k in scales:
+        k = min(k, max(ok.shape))
+        s, n = _one_scale(t1, t2, mask, k, max(1, k // overlap))
+        total += torch.where(n > 0, s / n.clamp(min=1), torch.zeros_like(s))
+        covered += n > 0
+    alpha = torch.where(covered > 0, total / covered.clamp(min=1), torch.zeros_like(total)).numpy()
+    return np.where(ok, np.clip(alpha, 0.0, 1.0), np.nan).astype(np.float32)

@@ -1,0 +1,89 @@
+"""The block-mean grid the priors work on: its block size, block means in memory, and upsampling back.
+
+The priors cost far more per cell than per pixel, so they run on b×b block means (the pipeline reads
+them decimated with GDAL's average resampling; ``block_means`` does the same in memory) and their
+result is brought back to pixels bilinearly, window by window, so a large image never needs the
+full-resolution prior in memory.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import numpy as np
+
+from ..errors import InputError
+
+MAX_CELLS = 250_000
+
+
+def block_size(height: int, width: int, max_cells: int = MAX_CELLS) -> int:
+    """Side of the averaged blocks: at least 2, and large enough that the grid has at most max_cells."""
+    return max(2, math.ceil(math.sqrt(height * width / max_cells)))
+
+
+def block_means(x: np.ndarray, valid: np.ndarray, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """Average ``x`` (bands, rows, cols) over b×b blocks using valid, finite pixels only.
+
+    Returns (means (bands, ceil(rows/b), ceil(cols/b)) float32, NaN where a block has no valid pixel;
+    the blocks' validity). Edge blocks average the pixels they have, as GDAL's average does.
+    """
+    if x.ndim != 3 or valid.shape != x.shape[1:]:
+        raise InputError(f"Block means need an image (bands, rows, cols) and a matching mask, "
+                         f"not {x.shape} and {valid.shape}.")
+    if b < 1:
+        raise InputError(f"The block size must be at least 1, not {b}.")
+    bands, rows, cols = x.shape
+    h, w = math.ceil(rows / b), math.ceil(cols / b)
+    ok = valid & np.isfinite(x).all(axis=0)
+    values = np.zeros((bands, h * b, w * b), np.float64)
+    values[:, :rows, :cols] = np.where(ok, x, 0.0)
+    counts = np.zeros((h * b, w * b), np.float64)
+    counts[:rows, :cols] = ok
+    sums = values.reshape(bands, h, b, w, b).sum(axis=(2, 4))
+    n = counts.reshape(h, b, w, b).sum(axis=(1, 3))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(n > 0, sums / n, np.nan)
+    return means.astype(np.float32), n > 0
+
+
+def _axis(n_blocks: int, n_out: int, start: int, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lower/upper block index and upper weight for output pixels start..start+length along one axis."""
+    centre = (np.arange(start, start + length) + 0.5) * (n_blocks / n_out) - 0.5
+    centre = np.clip(centre, 0, n_blocks - 1)
+    lower = np.floor(centre).astype(np.int64)
+    upper = np.minimum(lower + 1, n_blocks - 1)
+    return lower, upper, (centre - lower).astype(np.float32)
+
+
+def upsample_prior(alpha_blocks: np.ndarray, out_shape: tuple[int, int],
+                   window: Optional[Any] = None) -> np.ndarray:
+    """Bilinear values of a block-grid prior at pixel resolution, on ``window`` of the out_shape grid.
+
+    The block grid spans the same extent as out_shape. window: anything with row_off, col_off,
+    height and width (a rasterio Window, the pipeline's tiles) or None for the whole grid. NaN
+    (invalid) blocks are left out of the interpolation; pixels with only NaN around stay NaN.
+    """
+    alpha_blocks = np.asarray(alpha_blocks, np.float32)
+    if alpha_blocks.ndim != 2:
+        raise InputError(f"A prior must be a 2-D grid, not {alpha_blocks.shape}.")
+    rows, cols = out_shape
+    if window is None:
+        r0, c0, height, width = 0, 0, rows, cols
+    else:
+        r0, c0, height, width = (int(window.row_off), int(window.col_off),
+                                 int(window.height), int(window.width))
+    if r0 < 0 or c0 < 0 or r0 + height > rows or c0 + width > cols:
+        raise InputError(f"The window ({r0}, {c0}, {height}, {width}) lies outside the {rows}×{cols} grid.")
+    ra, rb, wr = _axis(alpha_blocks.shape[0], rows, r0, height)
+    ca, cb, wc = _axis(alpha_blocks.shape[1], cols, c0, width)
+    total = np.zeros((height, width), np.float32)
+    weight = np.zeros((height, width), np.float32)
+    for r_index, r_weight in ((ra, 1 - wr), (rb, wr)):
+        for c_index, c_weight in ((ca, 1 - wc), (cb, wc)):
+            values = alpha_blocks[np.ix_(r_index, c_index)]
+            w = np.outer(r_weight, c_weight) * np.isfinite(values)
+            total += w * np.nan_to_num(values)
+            weight += w
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight > 0, total / weight, np.nan).astype(np.float32)

@@ -1,0 +1,126 @@
+"""Per-band scaling of each image to about [0, 1], with statistics fitted once and applied per tile.
+
+Two sensors only become comparable after each is put on a common, robust scale: SAR intensity is
+heavy-tailed and multiplicative, so it is taken to decibels first; every band is then stretched
+between two percentiles of its valid pixels and clipped, so that outliers (bright targets, clouds,
+nodata leaking in) cannot squash the rest. Fitting is separate from applying so that a large image
+can be fitted on a decimated read and then normalised tile by tile with the same numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .errors import InputError
+
+KINDS = ("sar", "optical")
+PERCENTILES = (1.0, 99.0)
+MAX_SAMPLES = 1_000_000
+SAR_SKEW = 2.0          # skewness of linear SAR intensity is far above this; optical bands rarely reach it
+SAR_TAIL_RATIO = 5.0    # p99 / median: a second heavy-tail test, insensitive to a few extreme values
+
+
+@dataclass(frozen=True)
+class Normaliser:
+    """Per-band scaling fitted on one image: ``apply`` maps any window of that image to [0, 1]."""
+
+    kind: str
+    low: np.ndarray     # per band, in the transformed domain (dB for SAR in linear units)
+    high: np.ndarray
+    floor: Optional[np.ndarray] = None  # per band: smallest value taken to dB; None: no log step
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """Scale ``x`` (bands, rows, cols) with the fitted statistics; NaN stays NaN."""
+        x = _check_image(x)
+        if x.shape[0] != self.low.shape[0]:
+            raise InputError(f"The normaliser was fitted on {self.low.shape[0]} band(s), "
+                             f"not {x.shape[0]}.")
+        values = self._transform(x)
+        low = self.low[:, None, None]
+        span = (self.high - self.low)[:, None, None]
+        return np.clip((values - low) / span, 0.0, 1.0).astype(np.float32)
+
+    def _transform(self, x: np.ndarray) -> np.ndarray:
+        if self.floor is None:
+            return x.astype(np.float32)
+        return (10.0 * np.log10(np.maximum(x, self.floor[:, None, None]))).astype(np.float32)
+
+
+def _check_image(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 3:
+        raise InputError(f"An image must have the shape (bands, rows, cols), not {x.shape}.")
+    return x
+
+
+def _check_valid(x: np.ndarray, valid: Optional[np.ndarray]) -> np.ndarray:
+    if valid is None:
+        return np.ones(x.shape[1:], bool)
+    valid = np.asarray(valid, bool)
+    if valid.shape != x.shape[1:]:
+        raise InputError(f"The validity mask {valid.shape} does not match the image {x.shape[1:]}.")
+    return valid
+
+
+def _sample(x: np.ndarray, valid: np.ndarray, max_samples: int) -> np.ndarray:
+    """Valid, finite pixel vectors (pixels, bands), decimated by a fixed stride to bound the cost."""
+    pixels = x[:, valid].T
+    pixels = pixels[np.isfinite(pixels).all(axis=1)]
+    if pixels.shape[0] == 0:
+        raise InputError("The image holds no valid pixel to compute its statistics from (all nodata).")
+    stride = max(1, pixels.shape[0] // max_samples)
+    return pixels[::stride].astype(np.float64)
+
+
+def _heavy_tailed(values: np.ndarray) -> bool:
+    if values.min() < 0:
+        return False
+    std = values.std()
+    if std == 0:
+        return False
+    skew = float(np.mean((values - values.mean()) ** 3) / std ** 3)
+    median, p99 = np.percentile(values, [50, 99])
+    return skew > SAR_SKEW or (median > 0 and p99 / median > SAR_TAIL_RATIO)
+
+
+def guess_kind(x: np.ndarray, valid: Optional[np.ndarray] = None) -> str:
+    """'sar' for a single non-negative band with a heavy right tail (linear intensity), else 'optical'.
+
+    An 8-bit rendering of SAR is already log-like and is scaled as 'optical', which is what it needs.
+    """
+    x = _check_image(x)
+    if x.shape[0] != 1:
+        return "optical"
+    values = _sample(x, _check_valid(x, valid), MAX_SAMPLES)[:, 0]
+    return "sar" if _heavy_tailed(values) else "optical"
+
+
+def fit_normaliser(x: np.ndarray, valid: Optional[np.ndarray] = None, kind: Optional[str] = None,
+                   percentiles: tuple[float, float] = PERCENTILES,
+                   max_samples: int = MAX_SAMPLES) -> Normaliser:
+    """Fit per-band statistics on the valid pixels of ``x`` (a whole image or a decimated read of it).
+
+    kind: 'sar', 'optical' or None (guessed). SAR in linear units (no negative value) is taken to dB
+    before the percentiles; SAR with negative values is taken as already in dB.
+    """
+    x = _check_image(x)
+    valid = _check_valid(x, valid)
+    kind = guess_kind(x, valid) if kind is None else kind
+    if kind not in KINDS:
+        raise InputError(f"Image kind must be one of {', '.join(KINDS)}, not {kind!r}.")
+    if not 0 <= percentiles[0] < percentiles[1] <= 100:
+        raise InputError(f"Percentiles must satisfy 0 <= low < high <= 100, not {percentiles}.")
+    pixels = _sample(x, valid, max_samples)
+    floor = None
+    if kind == "sar" and pixels.min() >= 0:
+        floor = np.empty(pixels.shape[1])
+        for band in range(pixels.shape[1]):
+            positive = pixels[:, band][pixels[:, band] > 0]
+            floor[band] = np.percentile(positive, 0.1) if positive.size else 1e-6
+        pixels = 10.0 * np.log10(np.maximum(pixels, floor))
+    low, high = np.percentile(pixels, percentiles, axis=0)
+    high = np.where(high > low, high, low + 1.0)  # a constant band maps to 0 instead of dividing by 0
+    return Normaliser(kind, low.astype(np.float32), high.astype(np.float32),
+                      None if floor is None else floor.astype(np.float32))

@@ -1,0 +1,198 @@
+"""run(params, progress) -> RunResult: the only place that sequences the steps of a change-detection run.
+
+Data flow: aligned pair -> decimated block means -> normalisers + prior -> detector (prior alone,
+or the OAIP network trained on pseudo-labels) -> difference image written tile by tile -> threshold
+from a sample of it -> change and confidence rasters tile by tile -> polygons -> statistics.
+Every output is written under a temporary name and renamed only when the whole run succeeded.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import InputError
+from .labels.affinity_prior import affinity_prior
+from .labels.blocks import block_size, upsample_prior
+from .metrics import StreamingAccuracy
+from .normalise import fit_normaliser
+from .params import RunParams
+from .progress import Progress
+from .raster.align import open_pair, read_on_grid
+from .raster.polygons import polygonize_changes
+from .raster.samples import rasterize_samples
+from .raster.tiles import tiles
+from .raster.write import OutputSet
+from .threshold import confidence, threshold_value
+
+CHANGE_NODATA = 255
+DIFFERENCE_NODATA = -1.0
+THRESHOLD_SAMPLE = 2_000_000
+
+
+@dataclass
+class RunResult:
+    stats: dict
+    outputs: dict
+    log: list = field(default_factory=list)
+
+
+class _Clock:
+    """Seconds per phase for the statistics."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.last = self.start
+        self.phases: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.phases[name] = round(self.phases.get(name, 0.0) + now - self.last, 4)
+        self.last = now
+
+    def summary(self) -> dict:
+        return {**self.phases, "total": round(time.perf_counter() - self.start, 4)}
+
+
+def _requested(params: RunParams) -> None:
+    if not any((params.out_change, params.out_difference, params.out_confidence,
+                params.out_polygons, params.out_stats)):
+        raise InputError("No output was requested: give at least one of the change, difference, "
+                         "confidence, polygons or statistics outputs.")
+
+
+def run(params: RunParams, progress: Progress | None = None) -> RunResult:
+    """Detect changes between params.t1 and params.t2 and write the requested outputs."""
+    params.validate()
+    _requested(params)
+    progress = progress or Progress()
+    clock = _Clock()
+    log = progress.log
+    progress(0.0, "Aligning the pair")
+    with open_pair(params.t1, params.t2, bands1=params.bands1, bands2=params.bands2,
+                   nodata1=params.nodata1, nodata2=params.nodata2, grid=params.grid,
+                   pixel_size=params.pixel_size, aoi=params.aoi, same_grid=params.same_grid) as pair, \
+            OutputSet(overwrite=params.overwrite) as outputs:
+        grid = pair.grid
+        log.append(f"Grid: {grid.width} x {grid.height} pixels; T1 {pair.band_count1} band(s), "
+                   f"T2 {pair.band_count2} band(s).")
+        clock.lap("align")
+
+        progress(0.05, "Computing the affinity prior on block means")
+        b = block_size(grid.height, grid.width)
+        blocks_shape = (math.ceil(grid.height / b), math.ceil(grid.width / b))
+        x1b, x2b, valid_b = pair.read(out_shape=blocks_shape)
+        if not valid_b.any():
+            raise InputError("The overlap of the two images holds no valid pixel: it is all nodata in one "
+                             "image or the other (check the nodata values and the area of interest).")
+        norm1 = fit_normaliser(x1b, valid_b)
+        norm2 = fit_normaliser(x2b, valid_b)
+        log.append(f"T1 normalised as {norm1.kind}, T2 as {norm2.kind}; prior on {b}x{b} block means.")
+        prior = affinity_prior(norm1.apply(x1b), norm2.apply(x2b), valid_b)
+        clock.lap("prior")
+
+        analyst = rasterize_samples(params.samples, grid) if params.samples else None
+        detector = None
+        model_stats: dict = {}
+        if params.mode != "prior":
+            from .model.train import train_detector  # torch is needed from here on only
+
+            detector, model_stats = train_detector(pair, (norm1, norm2), prior, analyst, params,
+                                                   progress.span(0.1, 0.7))
+            clock.lap("train")
+
+        progress(0.7, "Writing the difference image")
+        overlap = detector.context if detector is not None else 0
+        layout = tiles(grid.width, grid.height, params.tile_size, overlap)
+        diff_sink = outputs.raster(params.out_difference or outputs.scratch("difference.tif"), grid,
+                                   "float32", DIFFERENCE_NODATA)
+        stride = max(1, (grid.width * grid.height) // THRESHOLD_SAMPLE)
+        sample: list[np.ndarray] = []
+        for i, tile in enumerate(layout):
+            progress.check()
+            prob, valid = _probability(pair, tile, prior, grid, norm1, norm2, detector)
+            prob = np.where(valid, prob, DIFFERENCE_NODATA).astype(np.float32)
+            diff_sink.write(tile.core, prob)
+            sample.append(prob[valid][::stride])
+            progress(0.7 + 0.15 * (i + 1) / len(layout))
+        diff_sink.flush()
+        clock.lap("infer")
+
+        values = np.concatenate(sample) if sample else np.empty(0, np.float32)
+        if values.size == 0:
+            raise InputError("The overlap of the two images holds no valid pixel (all nodata).")
+        threshold = threshold_value(values, params.threshold_method, params.threshold)
+        clock.lap("threshold")
+
+        progress(0.85, "Writing the change layer")
+        change_path = params.out_change or (outputs.scratch("change.tif") if params.out_polygons else None)
+        change_sink = outputs.raster(change_path, grid, "uint8", CHANGE_NODATA)
+        conf_sink = outputs.raster(params.out_confidence, grid, "float32", DIFFERENCE_NODATA)
+        accuracy = StreamingAccuracy() if params.reference else None
+        changed = valid_count = 0
+        for tile in layout:
+            progress.check()
+            prob = diff_sink.read(tile.core)
+            valid = prob != DIFFERENCE_NODATA
+            change = prob > threshold
+            changed += int(np.count_nonzero(change & valid))
+            valid_count += int(np.count_nonzero(valid))
+            if change_sink is not None:
+                change_sink.write(tile.core, np.where(valid, change, CHANGE_NODATA).astype(np.uint8))
+            if conf_sink is not None:
+                conf_sink.write(tile.core, np.where(valid, confidence(prob, threshold), DIFFERENCE_NODATA)
+                                .astype(np.float32))
+            if accuracy is not None:
+                reference = read_on_grid(params.reference, grid, tile.core) > 0
+                accuracy.update(prob[valid], change[valid], reference[valid])
+        if change_sink is not None:
+            change_sink.close()
+        diff_sink.close()
+        if params.out_polygons:
+            count = polygonize_changes(change_sink.path, diff_sink.path, outputs.file(params.out_polygons),
+                                       grid, params.min_polygon_area)
+            log.append(f"{count} change polygon(s).")
+        clock.lap("write")
+
+        stats = {
+            "mode": params.mode,
+            "seed": params.seed,
+            "device": model_stats.pop("device", "cpu"),
+            "threshold_method": params.threshold_method,
+            "threshold": round(float(threshold), 6),
+            "changed_fraction": round(changed / valid_count, 6),
+            "changed_area": round(changed * grid.pixel_area(), 3),
+            "valid_pixels": valid_count,
+            "grid": {"width": grid.width, "height": grid.height, "crs_wkt": grid.crs_wkt,
+                     "transform": list(grid.transform)},
+            "prior_block": b,
+            **model_stats,
+        }
+        if accuracy is not None:
+            stats["metrics"] = accuracy.result()
+        stats["timing"] = clock.summary()
+        if params.out_stats:
+            with open(outputs.file(params.out_stats), "w", encoding="utf-8") as handle:
+                json.dump(stats, handle, indent=2)
+        progress(1.0, "Done")
+    return RunResult(stats=stats, outputs={
+        "change": params.out_change, "difference": params.out_difference,
+        "confidence": params.out_confidence, "polygons": params.out_polygons, "stats": params.out_stats,
+    }, log=log)
+
+
+def _probability(pair, tile, prior, grid, norm1, norm2, detector):
+    """Change probability and validity on one tile's core window."""
+    if detector is None:
+        _, _, valid = pair.read(tile.core)
+        prob = upsample_prior(prior, (grid.height, grid.width), tile.core)
+        return prob, valid
+    x1, x2, valid = pair.read(tile.read)
+    prob = detector.predict(norm1.apply(x1), norm2.apply(x2))
+    r0 = tile.core.row_off - tile.read.row_off
+    c0 = tile.core.col_off - tile.read.col_off
+    window = (slice(r0, r0 + tile.core.height), slice(c0, c0 + tile.core.width))
+    return prob[window], valid[window]

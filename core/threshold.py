@@ -1,0 +1,88 @@
+"""Turning change probabilities into a binary map: Otsu, Kittler–Illingworth or a manual threshold.
+
+Both automatic methods work on a histogram of the valid values only, so their cost does not grow
+with the image and a decimated sample of a large difference image is enough. The histogram spans
+the values' own range, not [0, 1], because a difference image often uses a small part of [0, 1].
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .errors import InputError
+
+METHODS = ("otsu", "kittler", "manual")
+BINS = 1024
+
+
+def _histogram(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and edges of a histogram of the finite values over their own range."""
+    values = np.asarray(values, np.float64).ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        raise InputError("There is no valid value to compute a threshold from.")
+    counts, edges = np.histogram(values, bins=bins, range=(values.min(), values.max()))
+    return counts.astype(np.float64), edges
+
+
+def otsu(values: np.ndarray, bins: int = BINS) -> float:
+    """The threshold maximising the between-class variance of the values (Otsu, 1979)."""
+    counts, edges = _histogram(values, bins)
+    if edges[0] == edges[-1]:
+        return float(edges[0])
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    w0 = np.cumsum(counts)[:-1]                       # split after bin i: class 0 holds bins 0..i
+    w1 = counts.sum() - w0
+    s0 = np.cumsum(counts * centres)[:-1]
+    m0 = s0 / np.maximum(w0, 1)
+    m1 = (np.sum(counts * centres) - s0) / np.maximum(w1, 1)
+    between = np.where((w0 > 0) & (w1 > 0), w0 * w1 * (m0 - m1) ** 2, -1.0)
+    return float(edges[int(np.argmax(between)) + 1])
+
+
+def kittler(values: np.ndarray, bins: int = BINS) -> float:
+    """The minimum-error threshold of a two-Gaussian fit (Kittler & Illingworth, 1986).
+
+    Unlike Otsu it allows the two classes different spreads and sizes, which suits a small changed
+    class; splits leaving a class with no spread are skipped. Falls back to Otsu if none is usable.
+    """
+    counts, edges = _histogram(values, bins)
+    if edges[0] == edges[-1]:
+        return float(edges[0])
+    p = counts / counts.sum()
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    q0 = np.cumsum(p)[:-1]
+    q1 = 1.0 - q0
+    s0, ss0 = np.cumsum(p * centres)[:-1], np.cumsum(p * centres ** 2)[:-1]
+    s1, ss1 = np.sum(p * centres) - s0, np.sum(p * centres ** 2) - ss0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var0 = ss0 / q0 - (s0 / q0) ** 2
+        var1 = ss1 / q1 - (s1 / q1) ** 2
+        cost = (q0 * np.log(var0) + q1 * np.log(var1)) - 2 * (q0 * np.log(q0) + q1 * np.log(q1))
+    floor = (edges[1] - edges[0]) ** 2 / 12          # below one bin's own spread is no spread at all
+    usable = (q0 > 0) & (q1 > 0) & (var0 > floor) & (var1 > floor) & np.isfinite(cost)
+    if not usable.any():
+        return otsu(values, bins)
+    return float(edges[int(np.argmin(np.where(usable, cost, np.inf))) + 1])
+
+
+def threshold_value(values: np.ndarray, method: str = "otsu", manual: Optional[float] = None) -> float:
+    """The threshold of the named method on the valid values (a sample of the difference image)."""
+    if method == "otsu":
+        return otsu(values)
+    if method == "kittler":
+        return kittler(values)
+    if method == "manual":
+        if manual is None or not 0 <= manual <= 1:
+            raise InputError("A manual threshold needs a value between 0 and 1.")
+        return float(manual)
+    raise InputError(f"Threshold method must be one of {', '.join(METHODS)}, not {method!r}.")
+
+
+def confidence(prob: np.ndarray, threshold: float) -> np.ndarray:
+    """How sure each pixel's decision is: 0 at the threshold, 1 at probability 0 or 1 (NaN stays NaN)."""
+    prob = np.asarray(prob, np.float32)
+    above = (prob - threshold) / max(1.0 - threshold, 1e-12)
+    below = (threshold - prob) / max(threshold, 1e-12)
+    return np.clip(np.where(prob > threshold, above, below), 0.0, 1.0).astype(np.float32)

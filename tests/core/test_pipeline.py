@@ -1,0 +1,84 @@
+"""The whole run in the prior mode: outputs, statistics, cancel and bad input."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from oaip_qgis.core.errors import Cancelled, InputError
+from oaip_qgis.core.params import RunParams
+from oaip_qgis.core.pipeline import run
+from oaip_qgis.core.progress import Progress
+
+
+def params(pair, folder, **extra) -> RunParams:
+    values = dict(t1=pair["t1"], t2=pair["t2"], reference=pair["truth"], mode="prior",
+                  out_change=str(folder / "change.tif"), out_difference=str(folder / "difference.tif"),
+                  out_confidence=str(folder / "confidence.tif"), out_stats=str(folder / "stats.json"))
+    return RunParams(**{**values, **extra})
+
+
+def test_prior_run_writes_every_output_with_the_stats_contract(sample_pair, tmp_path):
+    result = run(params(sample_pair, tmp_path, out_polygons=str(tmp_path / "changes.gpkg"), tile_size=64))
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats == json.loads(json.dumps(result.stats))
+    for key in ("mode", "seed", "threshold", "changed_fraction", "metrics", "timing"):
+        assert key in stats
+    assert stats["metrics"]["auc"] > 0.6  # the prior ranks the synthetic flood and new built-up above the rest
+    change = gdal.Open(str(tmp_path / "change.tif")).ReadAsArray()
+    diff = gdal.Open(str(tmp_path / "difference.tif")).ReadAsArray()
+    valid = diff >= 0
+    assert (change[~valid] == 255).all() and (~valid).any()  # the SAR swath edge is nodata
+    assert np.array_equal(change[valid] == 1, diff[valid] > stats["threshold"])
+    assert stats["changed_fraction"] == pytest.approx((change == 1).sum() / valid.sum(), abs=1e-6)
+    assert (tmp_path / "changes.gpkg").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["change.tif", "difference.tif", "confidence.tif", "stats.json", "changes.gpkg"])
+
+
+def test_tiles_do_not_change_the_result(sample_pair, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    run(params(sample_pair, tmp_path / "a", tile_size=64))
+    run(params(sample_pair, tmp_path / "b", tile_size=1024))
+    a = gdal.Open(str(tmp_path / "a" / "difference.tif")).ReadAsArray()
+    b = gdal.Open(str(tmp_path / "b" / "difference.tif")).ReadAsArray()
+    assert np.array_equal(a, b)
+
+
+def test_cancel_leaves_no_file(sample_pair, tmp_path):
+    calls = []
+
+    def cancelled() -> bool:
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(Cancelled):
+        run(params(sample_pair, tmp_path, tile_size=64), Progress(is_cancelled=cancelled))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_manual_threshold_is_used(sample_pair, tmp_path):
+    result = run(params(sample_pair, tmp_path, threshold_method="manual", threshold=0.9))
+    assert result.stats["threshold"] == pytest.approx(0.9)
+
+
+def test_no_output_and_bad_parameters_are_refused(sample_pair, tmp_path):
+    with pytest.raises(InputError, match="No output"):
+        run(RunParams(t1=sample_pair["t1"], t2=sample_pair["t2"], mode="prior"))
+    with pytest.raises(InputError, match="MODE"):
+        run(params(sample_pair, tmp_path, mode="int4"))
+    with pytest.raises(InputError, match="band 2 is out of range"):
+        run(params(sample_pair, tmp_path, bands2=[2]))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_all_nodata_overlap_is_refused(sample_pair, tmp_path):
+    empty = str(tmp_path / "empty.tif")
+    gdal.Translate(empty, sample_pair["t2"], options="-scale 0 1 0 0")  # every pixel becomes nodata (0)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(InputError, match="no valid pixel"):
+        run(RunParams(t1=sample_pair["t1"], t2=empty, mode="prior", out_change=str(tmp_path / "out" / "c.tif")))
+    assert list((tmp_path / "out").iterdir()) == []
