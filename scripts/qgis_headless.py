@@ -37,7 +37,7 @@ def run_algorithm(params: dict, *, plugin_path: Path = REPO, profile: Path | Non
     env = environment(plugin_path, profile)
     enable = subprocess.run([QGIS_PROCESS, "plugins", "enable", "oaip_qgis"], env=env, capture_output=True,
                             text=True, timeout=300)
-    if enable.returncode != 0:
+    if enable.returncode != 0 and "already enabled" not in enable.stdout + enable.stderr:
         return enable.returncode, None, enable.stdout + enable.stderr
     args = [QGIS_PROCESS, "--json", "run", ALGORITHM, "--"] + [f"{k}={v}" for k, v in params.items()]
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)

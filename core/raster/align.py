@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import uuid
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import numpy as np
 from osgeo import gdal, ogr, osr
@@ -131,7 +132,7 @@ class AlignedPair:
         self._vrt1 = self._vrt2 = self._aoi = None
         self._keep = []
 
-    def __enter__(self) -> "AlignedPair":
+    def __enter__(self) -> AlignedPair:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -97,7 +97,7 @@ class OutputSet:
             self._scratch = tempfile.mkdtemp(prefix="oaip_")
         return os.path.join(self._scratch, name)
 
-    def __enter__(self) -> "OutputSet":
+    def __enter__(self) -> OutputSet:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
