@@ -1,137 +1,181 @@
-"""A synthetic heterogeneous pair with known changes: the demo's input and the tests' fixture.
+"""A synthetic heterogeneous pair with known changes, for the demo and the tests.
 
-t1 is a 4-band "optical" image (blue, green, red, NIR reflectance) at 10 m; t2 a 1-band "SAR"
-intensity image at 20 m (multi-looked, gamma speckle, backscatter by land cover) over a shifted
-extent with a nodata swath edge. Between them a flood turns land near the river into water and new
-built-up appears on fields. Everything is drawn from one seed, so a seed gives the same files.
+The scene is a land-cover map (water, fields, forest, built-up) of Voronoi parcels with a river,
+textured by smooth random fields. Between the dates a flood turns low land by the river into water
+and a few fields become built-up. Date 1 is a 4-band optical image (B, G, R, NIR reflectance × 10⁴,
+UInt16) in UTM 33N at 10 m; date 2 is a single-band SAR intensity (linear σ⁰ with 4-look gamma
+speckle, Float32, nodata 0 along a swath edge in one corner) in Web Mercator at about 20 m on the
+ground, over a slightly shifted extent, so a run must reproject and resample one image onto the
+other. The truth mask (UInt8, 1 changed) is on date 1's grid. Everything derives from one seed.
+
+    python -m oaip_qgis.core.sample_pair OUT_DIR [--size N] [--seed S]
 """
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
-from osgeo import gdal, osr
+import rasterio
+from rasterio.crs import CRS
+from rasterio.transform import from_origin
+from rasterio.warp import Resampling, reproject, transform_bounds
+
+from .errors import InputError
 
 WATER, FIELD, FOREST, BUILT = 0, 1, 2, 3
-EPSG = 32633  # UTM 33N
-ORIGIN = (500_000.0, 4_500_000.0)
-PIXEL = 10.0
-# Mean reflectance per class (blue, green, red, NIR) and SAR backscatter (linear sigma0).
-REFLECTANCE = np.array([[0.06, 0.07, 0.05, 0.02],
-                        [0.05, 0.09, 0.07, 0.35],
-                        [0.03, 0.06, 0.03, 0.28],
-                        [0.12, 0.13, 0.14, 0.18]], np.float32)
-BACKSCATTER = np.array([0.006, 0.06, 0.12, 0.55], np.float32)
+T1_CRS, T2_CRS = CRS.from_epsg(32633), CRS.from_epsg(3857)
+T1_PIXEL = 10.0                    # metres
+T2_FACTOR = 2                      # t2 pixels are this many t1 pixels on the ground
+ORIGIN = (500_000.0, 5_000_000.0)  # UTM 33N, on the central meridian (about 45° N)
+FLOOD_FRACTION = 0.05              # of the scene, land turned to water
+BUILT_FRACTION = 0.03              # of the scene, fields turned to built-up
+
+# Reflectance (B, G, R, NIR) and SAR σ⁰ (linear) per class; fields vary between these two rows.
+REFLECTANCE = {WATER: (0.06, 0.05, 0.03, 0.02), FOREST: (0.03, 0.05, 0.03, 0.30),
+               BUILT: (0.12, 0.12, 0.13, 0.18)}
+FIELD_GREEN, FIELD_BARE = (0.04, 0.08, 0.05, 0.38), (0.10, 0.13, 0.16, 0.22)
+SIGMA0 = {WATER: 0.004, FIELD: 0.05, FOREST: 0.12, BUILT: 0.6}
+LOOKS = 4
 SAR_NODATA = 0.0
 
 
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale: float) -> np.ndarray:
-    """Gaussian-filtered white noise (in the Fourier domain), unit variance: textures and blobs."""
+def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], scale: float) -> np.ndarray:
+    """Gaussian random field with correlation length ``scale`` pixels, zero mean, unit variance."""
     noise = rng.standard_normal(shape)
     fy = np.fft.fftfreq(shape[0])[:, None]
     fx = np.fft.rfftfreq(shape[1])[None, :]
-    field = np.fft.irfft2(np.fft.rfft2(noise) * np.exp(-2 * (np.pi * scale) ** 2 * (fx**2 + fy**2)), s=shape)
-    return (field / (field.std() + 1e-12)).astype(np.float32)
+    spectrum = np.fft.rfft2(noise) * np.exp(-2 * (np.pi * scale) ** 2 * (fx ** 2 + fy ** 2))
+    field = np.fft.irfft2(spectrum, s=shape)
+    return (field - field.mean()) / (field.std() + 1e-12)
 
 
-def _land_cover(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Parcels (Voronoi cells) of fields, forest and built-up, crossed by a meandering river."""
-    rows, cols = np.mgrid[0:size, 0:size].astype(np.float32)
-    n = max(12, size * size // 900)
-    seeds = rng.uniform(0, size, (n, 2)).astype(np.float32)
-    parcel = np.argmin((rows[..., None] - seeds[:, 0]) ** 2 + (cols[..., None] - seeds[:, 1]) ** 2, axis=-1)
-    kinds = rng.choice([FIELD, FOREST, BUILT], size=n, p=[0.55, 0.3, 0.15])
-    cover = kinds[parcel].astype(np.uint8)
-    centre = size * (0.45 + 0.1 * rng.random()) + size * 0.08 * np.sin(cols / size * 2 * np.pi * (1 + rng.random()))
-    distance = np.abs(rows - centre)
-    cover[distance < size * 0.035] = WATER
-    return cover, distance
+def _parcels(rng: np.random.Generator, shape: tuple[int, int], side: int) -> np.ndarray:
+    """Voronoi parcel index of every pixel, boundaries bent by a smooth displacement.
+
+    One seed is jittered inside each side×side cell of a grid, so a pixel's nearest seed lies in
+    its own or a neighbouring cell: nine candidates per pixel keep the cost linear in the image.
+    """
+    gh, gw = shape[0] // side + 1, shape[1] // side + 1
+    seeds = (np.indices((gh, gw)).transpose(1, 2, 0) + rng.uniform(0, 1, (gh, gw, 2))) * side
+    rows, cols = np.indices(shape, dtype=np.float64)
+    rows += side / 4 * _smooth_field(rng, shape, side)
+    cols += side / 4 * _smooth_field(rng, shape, side)
+    cell_r = np.clip(rows // side, 0, gh - 1).astype(np.int64)
+    cell_c = np.clip(cols // side, 0, gw - 1).astype(np.int64)
+    best = np.full(shape, np.inf)
+    index = np.zeros(shape, np.int64)
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            r, c = np.clip(cell_r + dr, 0, gh - 1), np.clip(cell_c + dc, 0, gw - 1)
+            d = (rows - seeds[r, c, 0]) ** 2 + (cols - seeds[r, c, 1]) ** 2
+            closer = d < best
+            best[closer], index[closer] = d[closer], (r * gw + c)[closer]
+    return index
 
 
-def _changes(rng: np.random.Generator, cover: np.ndarray, distance: np.ndarray) -> np.ndarray:
-    """A flood beside the river (land -> water) and new built-up blocks on fields."""
-    size = cover.shape[0]
-    after = cover.copy()
-    blob = _smooth_noise(rng, cover.shape, size / 20)
-    flood = (distance < size * 0.11) & (blob > 0.2) & (cover != WATER)
-    flood &= np.arange(size)[None, :] < size * (0.4 + 0.3 * rng.random())
+def _land_cover(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Before and after maps and the parcel index, on the whole canvas."""
+    size = max(shape)
+    parcels = _parcels(rng, shape, 24)
+    classes = rng.choice([FIELD, FOREST, BUILT], size=parcels.max() + 1, p=[0.55, 0.3, 0.15])
+    before = classes[parcels]
+    rows, cols = np.indices(shape, dtype=np.float64)
+    course = shape[0] * (0.45 + 0.12 * np.sin(2 * np.pi * cols / size * rng.uniform(0.8, 1.5)
+                                             + rng.uniform(0, 2 * np.pi)))
+    distance = np.abs(rows - course)
+    before[distance < max(2.0, size / 60)] = WATER
+    after = before.copy()
+    low = distance / size + 0.08 * _smooth_field(rng, shape, size / 12)
+    land = (before == FIELD) | (before == FOREST)
+    flood = land & (low < np.quantile(low[land], FLOOD_FRACTION * before.size / land.sum()))
     after[flood] = WATER
-    fields = np.argwhere((cover == FIELD) & (distance > size * 0.15))
-    for _ in range(3):
-        if len(fields) == 0:
-            break
-        r, c = fields[rng.integers(len(fields))]
-        h, w = rng.integers(size // 20, size // 9, 2)
-        block = after[r:r + h, c:c + w]
-        block[block == FIELD] = BUILT
-    return after
+    area = np.bincount(parcels.ravel(), minlength=classes.size)
+    flooded = np.bincount(parcels[flood], minlength=classes.size) > 0
+    candidates = rng.permutation(np.flatnonzero((classes == FIELD) & ~flooded & (area > 0)))
+    chosen = candidates[:np.searchsorted(np.cumsum(area[candidates]), BUILT_FRACTION * before.size) + 1]
+    after[np.isin(parcels, chosen) & (after == FIELD)] = BUILT
+    return before, after, parcels
 
 
-def _optical(rng: np.random.Generator, cover: np.ndarray) -> np.ndarray:
-    texture = _smooth_noise(rng, cover.shape, 1.5)
-    patches = _smooth_noise(rng, cover.shape, 8.0)
-    image = REFLECTANCE[cover].transpose(2, 0, 1) * (1 + 0.08 * texture + 0.1 * patches)
-    return np.clip(image + rng.normal(0, 0.004, image.shape), 0.001, 1).astype(np.float32)
+def _optical(rng: np.random.Generator, cover: np.ndarray, parcels: np.ndarray) -> np.ndarray:
+    """(4, rows, cols) reflectance: class spectra, fields between green and bare, textured."""
+    greenness = rng.uniform(0, 1, parcels.max() + 1)[parcels]
+    out = np.empty((4,) + cover.shape)
+    texture = 1 + 0.08 * _smooth_field(rng, cover.shape, 3) + 0.05 * _smooth_field(rng, cover.shape, 20)
+    for band in range(4):
+        value = greenness * FIELD_GREEN[band] + (1 - greenness) * FIELD_BARE[band]
+        for cls, spectrum in REFLECTANCE.items():
+            value = np.where(cover == cls, spectrum[band], value)
+        out[band] = value * texture + rng.normal(0, 0.004, cover.shape)
+    return np.clip(out, 0.0005, 1.0)
 
 
-def _sar(rng: np.random.Generator, cover: np.ndarray, looks: int = 4) -> np.ndarray:
-    """Backscatter at twice the pixel size (2x2 multi-look), with gamma speckle of `looks` looks."""
-    sigma = BACKSCATTER[cover] * (1 + 0.15 * _smooth_noise(rng, cover.shape, 4.0)).clip(0.3)
-    h, w = cover.shape[0] // 2, cover.shape[1] // 2
-    sigma = sigma[:2 * h, :2 * w].reshape(h, 2, w, 2).mean(axis=(1, 3))
-    return (sigma * rng.gamma(looks, 1.0 / looks, sigma.shape)).astype(np.float32)
+def _backscatter(rng: np.random.Generator, cover: np.ndarray, parcels: np.ndarray) -> np.ndarray:
+    """Noise-free σ⁰ (linear): class levels, ±2 dB per parcel, strong texture in built-up areas."""
+    levels = np.array([SIGMA0[c] for c in (WATER, FIELD, FOREST, BUILT)])
+    db = 10 * np.log10(levels[cover])
+    db += rng.uniform(-2, 2, parcels.max() + 1)[parcels] * (cover != WATER)
+    db += np.where(cover == BUILT, 3.0, 0.7) * _smooth_field(rng, cover.shape, 1.5)
+    return 10 ** (db / 10)
 
 
-def _write(path: Path, data: np.ndarray, origin: tuple[float, float], pixel: float, dtype: int,
-           nodata: float | None = None) -> None:
-    data = data[None] if data.ndim == 2 else data
-    ds = gdal.GetDriverByName("GTiff").Create(str(path), data.shape[2], data.shape[1], data.shape[0], dtype,
-                                              options=["COMPRESS=DEFLATE", "TILED=YES"])
-    ds.SetGeoTransform((origin[0], pixel, 0.0, origin[1], 0.0, -pixel))
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(EPSG)
-    ds.SetProjection(srs.ExportToWkt())
-    for i, band in enumerate(data, start=1):
-        ds.GetRasterBand(i).WriteArray(band)
-        if nodata is not None:
-            ds.GetRasterBand(i).SetNoDataValue(nodata)
-    ds.FlushCache()
-    ds = None
+def _write(path: Path, data: np.ndarray, crs: CRS, transform, dtype: str, nodata: float | None = None,
+           **tags: str) -> str:
+    profile = {"driver": "GTiff", "height": data.shape[1], "width": data.shape[2], "count": data.shape[0],
+               "dtype": dtype, "crs": crs, "transform": transform, "compress": "deflate", "nodata": nodata}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data.astype(dtype))
+        dst.update_tags(**tags)
+    return str(path)
 
 
 def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0) -> dict:
-    """Write t1.tif (optical), t2.tif (SAR, other pixel size and extent) and truth.tif; return their paths."""
-    if size < 64:
-        raise ValueError(f"A sample pair needs at least 64 x 64 pixels, not {size}.")
+    """Write t1.tif, t2.tif and truth.tif under out_dir and return their paths by those names."""
+    if size < 32:
+        raise InputError(f"The sample pair needs a size of at least 32 pixels, not {size}.")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    cover, distance = _land_cover(rng, size)
-    after = _changes(rng, cover, distance)
-    truth = (after != cover).astype(np.uint8)
-    sar = _sar(rng, after)
-    # The SAR scene starts 3 of its pixels east and 2 south, and its swath edge leaves a nodata corner.
-    shift = (3, 2)
-    sar = np.roll(sar, (-shift[1], -shift[0]), axis=(0, 1))[: sar.shape[0] - shift[1], : sar.shape[1] - shift[0]]
-    rows, cols = np.mgrid[0:sar.shape[0], 0:sar.shape[1]]
-    sar[cols + rows < sar.shape[0] // 6] = SAR_NODATA
-    paths = {name: str(out / f"{name}.tif") for name in ("t1", "t2", "truth")}
-    _write(Path(paths["t1"]), _optical(rng, cover), ORIGIN, PIXEL, gdal.GDT_Float32)
-    sar_origin = (ORIGIN[0] + shift[0] * 2 * PIXEL, ORIGIN[1] - shift[1] * 2 * PIXEL)
-    _write(Path(paths["t2"]), sar, sar_origin, 2 * PIXEL, gdal.GDT_Float32, SAR_NODATA)
-    _write(Path(paths["truth"]), truth, ORIGIN, PIXEL, gdal.GDT_Byte)
-    return paths
+    margin = size // 8
+    canvas = (size + 2 * margin, size + 2 * margin)
+    before, after, parcels = _land_cover(rng, canvas)
+    inner = (slice(margin, margin + size), slice(margin, margin + size))
+
+    x0, y0 = ORIGIN
+    t1_transform = from_origin(x0, y0, T1_PIXEL, T1_PIXEL)
+    canvas_transform = from_origin(x0 - margin * T1_PIXEL, y0 + margin * T1_PIXEL, T1_PIXEL, T1_PIXEL)
+    reflectance = _optical(rng, before, parcels)[(slice(None),) + inner]
+    t1 = _write(out / "t1.tif", np.round(reflectance * 10_000), T1_CRS, t1_transform, "uint16",
+                BANDS="B,G,R,NIR", SCALE="reflectance x 10000")
+    truth = _write(out / "truth.tif", (before != after)[inner][None], T1_CRS, t1_transform, "uint8",
+                   MEANING="1 changed, 0 unchanged")
+
+    # t2: the same ground shifted by a fraction of the margin, in Web Mercator, T2_FACTOR × coarser.
+    shift_x, shift_y = margin / 2 * T1_PIXEL, -margin / 3 * T1_PIXEL
+    left, bottom, right, top = transform_bounds(T1_CRS, T2_CRS, x0 + shift_x, y0 - size * T1_PIXEL + shift_y,
+                                                x0 + size * T1_PIXEL + shift_x, y0 + shift_y)
+    n2 = size // T2_FACTOR
+    t2_transform = from_origin(left, top, (right - left) / n2, (top - bottom) / n2)
+    sigma0 = np.zeros((n2, n2), np.float32)
+    reproject(_backscatter(rng, after, parcels).astype(np.float32), sigma0, src_transform=canvas_transform,
+              src_crs=T1_CRS, dst_transform=t2_transform, dst_crs=T2_CRS, resampling=Resampling.average)
+    intensity = sigma0 * rng.gamma(LOOKS, 1 / LOOKS, sigma0.shape)
+    rows, cols = np.indices(intensity.shape)
+    intensity[rows + cols < n2 // 6] = SAR_NODATA          # the swath edge cuts off the north-west corner
+    t2 = _write(out / "t2.tif", intensity[None], T2_CRS, t2_transform, "float32", nodata=SAR_NODATA,
+                UNITS="sigma0, linear intensity")
+    return {"t1": t1, "t2": t2, "truth": truth}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Write a synthetic optical/SAR pair with its ground truth.")
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Write a synthetic optical/SAR pair with known changes.")
     parser.add_argument("out_dir")
-    parser.add_argument("--size", type=int, default=384)
+    parser.add_argument("--size", type=int, default=256, help="side of t1 in pixels (t2 has half)")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    for name, path in make_sample_pair(args.out_dir, args.size, args.seed).items():
-        print(f"{name}: {path}")
+    args = parser.parse_args(argv)
+    print(json.dumps(make_sample_pair(args.out_dir, args.size, args.seed), indent=2))
 
 
 if __name__ == "__main__":

@@ -16,21 +16,26 @@ METHODS = ("otsu", "kittler", "manual")
 BINS = 1024
 
 
-def _histogram(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Counts and edges of a histogram of the finite values over their own range."""
+def _finite(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, np.float64).ravel()
     values = values[np.isfinite(values)]
     if values.size == 0:
         raise InputError("There is no valid value to compute a threshold from.")
+    return values
+
+
+def _histogram(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and edges of a histogram over the values' own range (not constant)."""
     counts, edges = np.histogram(values, bins=bins, range=(values.min(), values.max()))
     return counts.astype(np.float64), edges
 
 
 def otsu(values: np.ndarray, bins: int = BINS) -> float:
     """The threshold maximising the between-class variance of the values (Otsu, 1979)."""
+    values = _finite(values)
+    if values.min() == values.max():
+        return float(values[0])
     counts, edges = _histogram(values, bins)
-    if edges[0] == edges[-1]:
-        return float(edges[0])
     centres = 0.5 * (edges[:-1] + edges[1:])
     w0 = np.cumsum(counts)[:-1]                       # split after bin i: class 0 holds bins 0..i
     w1 = counts.sum() - w0
@@ -47,9 +52,10 @@ def kittler(values: np.ndarray, bins: int = BINS) -> float:
     Unlike Otsu it allows the two classes different spreads and sizes, which suits a small changed
     class; splits leaving a class with no spread are skipped. Falls back to Otsu if none is usable.
     """
+    values = _finite(values)
+    if values.min() == values.max():
+        return float(values[0])
     counts, edges = _histogram(values, bins)
-    if edges[0] == edges[-1]:
-        return float(edges[0])
     p = counts / counts.sum()
     centres = 0.5 * (edges[:-1] + edges[1:])
     q0 = np.cumsum(p)[:-1]

@@ -9,7 +9,7 @@ neighbourhood that holds it and over the scales.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -20,24 +20,31 @@ from .patches import as_tensor, check_pair, fold, unfold
 
 __all__ = ["affinity_prior", "block_means", "block_size", "upsample_prior"]
 
-SCALES = (8, 16)
-CHUNK = 1 << 24  # distance entries per batch: bounds the memory of the batched cdist
+SCALES = (20,)
+CHUNK = 1 << 21  # distance entries per batch: small enough for the cache, bounds the memory
+ROWS_FOR_SCALE = 32
 
 
-def _row_scale(d: torch.Tensor, pair_ok: torch.Tensor, n_ok: torch.Tensor) -> torch.Tensor:
-    """Per patch: the (n/4)-th largest valid distance of each valid row, averaged over valid rows."""
-    ranked = torch.where(pair_ok, d, torch.full_like(d, -1.0)).sort(dim=-1, descending=True).values
-    index = (n_ok // 4).clamp(min=0, max=d.shape[-1] - 1)              # (P,)
-    per_row = ranked.gather(-1, index[:, None, None].expand(-1, d.shape[1], 1))[..., 0]
-    row_ok = pair_ok.any(dim=-1)
+def _row_scale(d: torch.Tensor, m: torch.Tensor, n_ok: torch.Tensor) -> torch.Tensor:
+    """Per patch: the (n/4)-th largest distance to valid cells of a row, averaged over valid rows.
+
+    A subset of rows (at most ROWS_FOR_SCALE, evenly spaced) is enough for an average and keeps
+    the sort, the costliest step, from growing with k⁴.
+    """
+    step = max(1, d.shape[1] // ROWS_FOR_SCALE)
+    rows, row_ok = d[:, ::step], m[:, ::step]
+    ranked = rows.masked_fill(~m[:, None, :], -1.0).sort(dim=-1, descending=True).values
+    index = (n_ok // 4).clamp(max=d.shape[-1] - 1)
+    per_row = ranked.gather(-1, index[:, None, None].expand(-1, rows.shape[1], 1))[..., 0]
     sigma = (per_row * row_ok).sum(-1) / row_ok.sum(-1).clamp(min=1)
     return torch.where(sigma > 0, sigma, torch.ones_like(sigma))
 
 
-def _affinity(p: torch.Tensor, pair_ok: torch.Tensor, n_ok: torch.Tensor) -> torch.Tensor:
+def _affinity(p: torch.Tensor, m: torch.Tensor, n_ok: torch.Tensor) -> torch.Tensor:
+    """exp(-(D/σ)²) of each patch, computed in place to spare memory traffic."""
     d = torch.cdist(p, p)
-    sigma = _row_scale(d, pair_ok, n_ok)
-    return torch.exp(-(d / sigma[:, None, None]) ** 2)
+    sigma = _row_scale(d, m, n_ok)
+    return d.div_(sigma[:, None, None]).square_().neg_().exp_()
 
 
 def _one_scale(t1: torch.Tensor, t2: torch.Tensor, mask: torch.Tensor, k: int, stride: int) -> tuple:
@@ -48,17 +55,16 @@ def _one_scale(t1: torch.Tensor, t2: torch.Tensor, mask: torch.Tensor, k: int, s
     n_ok = m.sum(-1)
     keep = n_ok >= max(2, (k * k) // 4)                                  # too few valid cells: no scale
     p1, p2, m, n_ok = p1[keep], p2[keep], m[keep], n_ok[keep]
+    weights = m.float()
     alpha = torch.zeros(m.shape)
     batch = max(1, CHUNK // (k ** 4))
     for s in range(0, m.shape[0], batch):
         sl = slice(s, s + batch)
-        pair_ok = m[sl, :, None] & m[sl, None, :]
-        diff = (_affinity(p1[sl], pair_ok, n_ok[sl]) - _affinity(p2[sl], pair_ok, n_ok[sl])).abs()
-        alpha[sl] = (diff * pair_ok).sum(-1) / n_ok[sl, None]
-    alpha = alpha * m
+        diff = _affinity(p1[sl], m[sl], n_ok[sl]).sub_(_affinity(p2[sl], m[sl], n_ok[sl])).abs_()
+        alpha[sl] = torch.bmm(diff, weights[sl, :, None])[..., 0] / n_ok[sl, None]
     full = torch.zeros((len(keep), k * k))
     counts = torch.zeros((len(keep), k * k))
-    full[keep], counts[keep] = alpha, m.float()
+    full[keep], counts[keep] = alpha * weights, weights
     return fold(full, shape, k, stride), fold(counts, shape, k, stride)
 
 
@@ -78,7 +84,7 @@ def affinity_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray,
     mask = torch.from_numpy(ok.astype(np.float32))[None, None]
     total, covered = torch.zeros(ok.shape), torch.zeros(ok.shape)
     for k in scales:
-        k = min(k, max(ok.shape))
+        k = min(k, max(2, min(ok.shape)))   # a neighbourhood fits inside a narrow grid
         s, n = _one_scale(t1, t2, mask, k, max(1, k // overlap))
         total += torch.where(n > 0, s / n.clamp(min=1), torch.zeros_like(s))
         covered += n > 0

@@ -1,0 +1,164 @@
+"""A structural change prior from non-local nearest-neighbour graphs (INLPG / IRG-McS style).
+
+Each image is asked the same question about every cell: which cells elsewhere in the scene look
+most like this one? Where nothing changed, the cells one image calls similar are similar in the
+other image too, whatever the two sensors measure. So, for a cell i, take its K nearest cells in
+image 1 and measure how far they are from i in image 2, minus how far i's own K nearest cells in
+image 2 are (forward); the same the other way (backward); each direction is divided by its median
+so the two sensors' scales cancel, and the two are averaged.
+
+Choices, measured on the four shared pairs (bench/bench_prior.py):
+- Neighbours are searched among a seeded random set of anchor cells (1024), not all cells: the cost
+  is cells × anchors, linear in the image, and more anchors did not help.
+- Features are the cells' own block-mean vectors, but the measure is computed on a pyramid of
+  block means (×1, ×2, ×4, ×8) and averaged: coarser levels average speckle and texture away and
+  raised the AUC on every pair more than larger patches did.
+- Robust graph: anchors that look changed pollute the neighbour sets, so the coarsest level is
+  computed twice, dropping its most-changed fifth of anchors the second time, and each finer level
+  drops the anchors that the coarser levels already found most changed.
+- A 3×3 mean on each level's measure removes isolated false alarms.
+- Joint smoothing: cells that look alike in both images at once share their change status, so
+  the result is averaged with the mean prior of each cell's 20 nearest anchors in the joint
+  (image 1, image 2) feature space, each image weighted equally. This raised Otsu's Kappa on the
+  prior on every shared pair (mean 0.655 -> 0.71) and the AUC on three of four.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import InputError
+from .blocks import block_means, upsample_prior
+from .patches import check_pair
+
+LEVELS = (1, 2, 4, 8)
+ANCHORS = 1024
+NEIGHBOURS = 10
+DROP = 0.2             # fraction of anchors left out as probably changed
+MIN_CELLS = 256        # a coarser level with fewer valid cells is skipped
+CHUNK = 16384          # query cells per batch: bounds memory to CHUNK × anchors floats per image
+TOP = 0.995            # the prior is scaled so that this quantile maps to 1
+JOINT_NEIGHBOURS = 20
+
+
+def _distances(queries: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+    """Squared distances from each query to each anchor, less the query's own |q|².
+
+    That term is the same for every anchor of a query, so it changes neither the neighbour
+    ranking nor a difference of two means of distances; leaving it out saves a pass.
+    """
+    return torch.addmm(anchors.square().sum(1)[None], queries, anchors.T, alpha=-2)
+
+
+def _graph_measure(f1: torch.Tensor, f2: torch.Tensor, anchors: torch.Tensor,
+                   k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Forward and backward structural differences of every query cell against the anchors."""
+    a1, a2 = f1[anchors], f2[anchors]
+    forward = torch.empty(f1.shape[0])
+    backward = torch.empty(f1.shape[0])
+    for s in range(0, f1.shape[0], CHUNK):
+        d1, d2 = _distances(f1[s:s + CHUNK], a1), _distances(f2[s:s + CHUNK], a2)
+        near1, i1 = d1.topk(k, dim=1, largest=False, sorted=False)
+        near2, i2 = d2.topk(k, dim=1, largest=False, sorted=False)
+        forward[s:s + CHUNK] = (d2.gather(1, i1).mean(1) - near2.mean(1)).cpu()
+        backward[s:s + CHUNK] = (d1.gather(1, i2).mean(1) - near1.mean(1)).cpu()
+    return forward.clamp(min=0).numpy(), backward.clamp(min=0).numpy()
+
+
+def _by_median(values: np.ndarray) -> np.ndarray:
+    median = float(np.median(values))
+    return values / median if median > 0 else values
+
+
+def _smooth(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """3×3 mean over valid cells only."""
+    v = torch.from_numpy(np.where(ok, values, 0.0).astype(np.float32))[None, None]
+    m = torch.from_numpy(ok.astype(np.float32))[None, None]
+    total = F.avg_pool2d(v, 3, 1, 1, count_include_pad=False)
+    weight = F.avg_pool2d(m, 3, 1, 1, count_include_pad=False)
+    return (total / weight.clamp(min=1e-6))[0, 0].numpy()
+
+
+def _joint_smoothing(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, prior: np.ndarray,
+                     rng: np.random.Generator, anchors: int, device: str) -> np.ndarray:
+    """Average of the prior and its mean over each cell's nearest anchors in the joint feature space."""
+    joint = []
+    for x in (x1, x2):
+        f = x[:, ok].T.astype(np.float64)
+        f = f / np.maximum(f.std(axis=0), 1e-6) / np.sqrt(f.shape[1])   # each image counts the same
+        joint.append(f)
+    features = torch.from_numpy(np.concatenate(joint, axis=1).astype(np.float32)).to(device)
+    values = prior[ok]
+    chosen = np.sort(rng.choice(values.size, size=min(anchors, values.size), replace=False))
+    anchor_values = torch.from_numpy(values[chosen]).to(device)
+    smoothed = np.empty_like(values)
+    k = min(JOINT_NEIGHBOURS, chosen.size)
+    a = features[torch.from_numpy(chosen).to(device)]
+    for s in range(0, values.size, CHUNK):
+        index = _distances(features[s:s + CHUNK], a).topk(k, dim=1, largest=False, sorted=False).indices
+        smoothed[s:s + CHUNK] = anchor_values[index].mean(1).cpu().numpy()
+    out = np.full(ok.shape, np.nan, np.float32)
+    out[ok] = 0.5 * (values + smoothed)
+    return out
+
+
+def _level(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, guide: Optional[np.ndarray],
+           rng: np.random.Generator, anchors: int, k: int, drop: float, device: str) -> np.ndarray:
+    """The smoothed structural difference on one grid; guide: a coarser estimate to drop anchors by."""
+    cells = np.flatnonzero(ok.ravel())
+    f1 = torch.from_numpy(x1[:, ok].T.copy()).to(device)
+    f2 = torch.from_numpy(x2[:, ok].T.copy()).to(device)
+    chosen = np.sort(rng.choice(cells.size, size=min(anchors, cells.size), replace=False))
+    k = min(k, chosen.size)
+    kept = chosen
+    if guide is not None:
+        g = guide.ravel()[cells[chosen]]
+        kept = chosen[~(g > np.nanquantile(g, 1 - drop))]
+    for _ in range(1 if guide is not None else 2):
+        forward, backward = _graph_measure(f1, f2, torch.from_numpy(kept).to(device), min(k, kept.size))
+        diff = 0.5 * (_by_median(forward) + _by_median(backward))
+        kept = chosen[diff[chosen] <= np.quantile(diff[chosen], 1 - drop)]
+    out = np.zeros(ok.shape, np.float32)
+    out[ok] = diff
+    return np.where(ok, _smooth(out, ok), np.nan).astype(np.float32)
+
+
+def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: Sequence[int] = LEVELS,
+                     anchors: int = ANCHORS, neighbours: int = NEIGHBOURS, drop: float = DROP,
+                     seed: int = 0, device: str = "cpu") -> np.ndarray:
+    """Change prior in [0, 1] on the block grid of two normalised block-mean images.
+
+    x1 (bands1, h, w), x2 (bands2, h, w), valid (h, w): the same inputs as the affinity prior.
+    levels: block factors of the pyramid, relative to this grid (1 must be among them).
+    Returns float32 (h, w), NaN at invalid cells; deterministic for a seed.
+    """
+    ok = check_pair(x1, x2, valid)
+    if 1 not in levels or min(levels) < 1:
+        raise InputError(f"Pyramid levels must be block factors of at least 1 and include 1, not {tuple(levels)}.")
+    if anchors < 1 or neighbours < 1 or not 0 <= drop < 1:
+        raise InputError("Anchors and neighbours must be positive and drop in [0, 1).")
+    x1, x2 = np.where(ok, x1, 0.0).astype(np.float32), np.where(ok, x2, 0.0).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    estimates: list[np.ndarray] = []
+    guide = None
+    for factor in sorted(set(levels), reverse=True):
+        if factor == 1:
+            y1, y2, v = x1, x2, ok
+        else:
+            y1, v = block_means(x1, ok, factor)
+            y2, _ = block_means(x2, ok, factor)
+            if v.sum() < MIN_CELLS:
+                continue
+        g = None if guide is None else block_means(guide[None], ok, factor)[0][0]
+        level = _level(y1, y2, v, g, rng, anchors, neighbours, drop, device)
+        padded = (level.shape[0] * factor, level.shape[1] * factor)   # the extent block_means covered
+        estimates.append(upsample_prior(level, padded)[:ok.shape[0], :ok.shape[1]])
+        guide = np.mean(estimates, axis=0)
+    prior = _joint_smoothing(x1, x2, ok, np.where(ok, guide, np.nan).astype(np.float32), rng, anchors, device)
+    top = float(np.quantile(prior[ok], TOP))
+    scaled = np.clip(prior / top, 0.0, 1.0) if top > 0 else np.zeros_like(prior)
+    return np.where(ok, scaled, np.nan).astype(np.float32)

@@ -1,0 +1,114 @@
+"""The change priors (affinity and structural) and the block grid they run on."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from oaip_qgis.core.errors import InputError
+from oaip_qgis.core.labels.affinity_prior import affinity_prior, block_means, block_size, upsample_prior
+from oaip_qgis.core.labels.prior import change_prior
+from oaip_qgis.core.labels.structural_prior import structural_prior
+from oaip_qgis.core.metrics import auc
+
+PRIORS = {"affinity": affinity_prior, "structural": structural_prior}
+
+
+def two_sensors(size: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blocky land cover seen by two unrelated sensors, with a square whose cover changed in image 2.
+
+    Image 1 has 3 bands, image 2 one band with a non-monotonic response to the classes, so no
+    pixel-wise comparison of the two can work; only their structure agrees outside the square.
+    """
+    rng = np.random.default_rng(seed)
+    classes = np.kron(rng.integers(0, 4, (size // 8, size // 8)), np.ones((8, 8), int))
+    after = classes.copy()
+    change = np.zeros((size, size), bool)
+    change[20:36, 24:40] = True
+    after[change] = (after[change] + 2) % 4
+    x1 = np.array([[0.1, 0.5, 0.9, 0.3], [0.8, 0.2, 0.6, 0.4], [0.3, 0.3, 0.9, 0.1]])[:, classes]
+    x2 = np.array([0.6, 0.1, 0.9, 0.35])[after][None]
+    x1 = x1 + rng.normal(0, 0.03, x1.shape)
+    x2 = x2 + rng.normal(0, 0.03, x2.shape)
+    return x1.astype(np.float32), x2.astype(np.float32), change
+
+
+@pytest.mark.parametrize("name", PRIORS)
+def test_prior_is_high_inside_the_change_and_low_outside(name):
+    x1, x2, change = two_sensors()
+    prior = PRIORS[name](x1, x2, np.ones(change.shape, bool))
+    assert prior.shape == change.shape and prior.dtype == np.float32
+    assert np.nanmin(prior) >= 0 and np.nanmax(prior) <= 1
+    assert prior[change].mean() > 2 * prior[~change].mean()
+    assert auc(prior.ravel(), change.ravel()) > (0.95 if name == "structural" else 0.8)
+
+
+@pytest.mark.parametrize("name", PRIORS)
+def test_invalid_cells_do_not_influence_the_prior(name):
+    x1, x2, change = two_sensors()
+    valid = np.ones(change.shape, bool)
+    valid[:, :10] = False
+    a1, a2 = x1.copy(), x2.copy()
+    a1[:, ~valid], a2[:, ~valid] = 50.0, -7.0
+    first = PRIORS[name](x1, x2, valid)
+    second = PRIORS[name](a1, a2, valid)
+    assert np.isnan(first[~valid]).all()
+    np.testing.assert_allclose(first[valid], second[valid], atol=1e-5)
+
+
+def test_structural_prior_is_seeded():
+    x1, x2, change = two_sensors()
+    valid = np.ones(change.shape, bool)
+    assert np.array_equal(structural_prior(x1, x2, valid, seed=4), structural_prior(x1, x2, valid, seed=4))
+    assert not np.array_equal(structural_prior(x1, x2, valid, seed=4), structural_prior(x1, x2, valid, seed=5))
+
+
+def test_priors_refuse_mismatched_grids_and_unknown_names():
+    x1, x2, change = two_sensors()
+    valid = np.ones(change.shape, bool)
+    with pytest.raises(InputError, match="one grid"):
+        structural_prior(x1, x2[:, :32], valid)
+    with pytest.raises(InputError, match="no valid cell"):
+        affinity_prior(x1, x2, ~valid)
+    with pytest.raises(InputError, match="Prior must be"):
+        change_prior(x1, x2, valid, method="pca")
+
+
+def test_block_means_average_valid_pixels_only():
+    x = np.arange(5 * 6, dtype=np.float32).reshape(1, 5, 6)
+    valid = np.ones((5, 6), bool)
+    valid[0, 0] = False
+    means, ok = block_means(x, valid, 2)
+    assert means.shape == (1, 3, 3) and ok.all()
+    assert means[0, 0, 0] == pytest.approx((1 + 6 + 7) / 3)       # the invalid pixel 0 is left out
+    assert means[0, 2, 2] == pytest.approx((28 + 29) / 2)         # edge block: only the pixels it has
+    means, ok = block_means(x, np.zeros((5, 6), bool) | (np.arange(6) > 1), 2)
+    assert not ok[:, 0].any() and np.isnan(means[0, :, 0]).all()
+
+
+def test_block_size_bounds_the_grid():
+    assert block_size(100, 100) == 2
+    for h, w in ((10_000, 7_000), (3_000, 3_000), (501, 499)):
+        b = block_size(h, w)
+        assert -(-h // b) * -(-w // b) <= 250_000 * 1.01
+        assert b == 2 or -(-h // (b - 1)) * -(-w // (b - 1)) > 250_000
+
+
+def test_upsampling_is_bilinear_and_windowed():
+    grid = np.array([[0.0, 1.0], [2.0, 3.0]], np.float32)
+    full = upsample_prior(grid, (4, 4))
+    assert full[0, 0] == 0.0 and full[3, 3] == 3.0                    # corners clamp to the blocks
+    assert full[1, 1] == pytest.approx(0.75 * 0 + 0.25 * 1 * 0.75 + 0.25 * 2 * 0.75 + 3 * 0.0625)
+    window = SimpleNamespace(row_off=1, col_off=2, height=3, width=2)
+    assert np.array_equal(upsample_prior(grid, (4, 4), window), full[1:4, 2:4])
+    with pytest.raises(InputError, match="outside"):
+        upsample_prior(grid, (4, 4), SimpleNamespace(row_off=3, col_off=0, height=2, width=2))
+
+
+def test_upsampling_skips_invalid_blocks():
+    grid = np.array([[1.0, np.nan], [1.0, 1.0]], np.float32)
+    full = upsample_prior(grid, (8, 8))
+    assert np.allclose(full[np.isfinite(full)], 1.0)
+    assert np.isfinite(full[2, 3])             # between a valid and the invalid block: valid ones only
+    assert np.isnan(upsample_prior(np.full((2, 2), np.nan, np.float32), (4, 4))).all()

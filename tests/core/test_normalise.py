@@ -1,0 +1,75 @@
+"""Per-band normalisation: kind guessing, robust statistics over valid pixels only, tile consistency."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from oaip_qgis.core.errors import InputError
+from oaip_qgis.core.normalise import fit_normaliser, guess_kind
+
+RNG = np.random.default_rng(0)
+SAR = RNG.gamma(1.0, 0.05, (1, 64, 64)).astype(np.float32)          # single-look linear intensity
+OPTICAL = RNG.normal(0.2, 0.05, (4, 64, 64)).astype(np.float32)
+
+
+def test_kind_is_guessed_from_band_count_and_tail():
+    assert guess_kind(SAR) == "sar"
+    assert guess_kind(OPTICAL) == "optical"
+    assert guess_kind(OPTICAL[:1]) == "optical"          # one band, but symmetric: not intensity
+    assert guess_kind(10 * np.log10(SAR)) == "optical"   # already in dB: negative values, no log again
+
+
+def test_sar_is_scaled_in_decibels_between_percentiles():
+    norm = fit_normaliser(SAR)
+    assert norm.kind == "sar" and norm.floor is not None
+    db = 10 * np.log10(SAR[0].astype(np.float64))
+    p1, p50, p99 = np.percentile(db, [1, 50, 99])
+    out = norm.apply(SAR)
+    assert out.dtype == np.float32 and out.min() == 0.0 and out.max() == 1.0
+    assert np.median(out) == pytest.approx((p50 - p1) / (p99 - p1), abs=0.01)
+    assert np.mean(out == 0) == pytest.approx(0.01, abs=0.005)       # 1 % clipped at each end
+
+
+def test_kind_can_be_forced():
+    norm = fit_normaliser(SAR, kind="optical")
+    assert norm.kind == "optical" and norm.floor is None
+    out = norm.apply(SAR)
+    assert np.median(out) < 0.25  # linear scaling of a heavy-tailed band squeezes the bulk low
+    with pytest.raises(InputError, match="kind"):
+        fit_normaliser(SAR, kind="lidar")
+
+
+def test_statistics_ignore_invalid_pixels():
+    valid = np.ones(OPTICAL.shape[1:], bool)
+    valid[:, :16] = False
+    a, b = OPTICAL.copy(), OPTICAL.copy()
+    a[:, ~valid] = 1e6
+    b[:, ~valid] = -5.0
+    na, nb = fit_normaliser(a, valid), fit_normaliser(b, valid)
+    assert np.array_equal(na.low, nb.low) and np.array_equal(na.high, nb.high)
+    assert na.apply(a)[:, valid].max() == 1.0 and na.apply(a)[:, valid].min() == 0.0
+
+
+def test_nan_pixels_are_ignored_and_stay_nan():
+    x = OPTICAL.copy()
+    x[:, 5, 5] = np.nan
+    norm = fit_normaliser(x)
+    assert np.isfinite(norm.low).all() and np.isfinite(norm.high).all()
+    assert np.isnan(norm.apply(x)[:, 5, 5]).all()
+
+
+def test_tiles_get_the_global_scaling():
+    norm = fit_normaliser(OPTICAL)
+    whole = norm.apply(OPTICAL)
+    assert np.array_equal(norm.apply(OPTICAL[:, 10:30, 40:64]), whole[:, 10:30, 40:64])
+
+
+def test_constant_band_maps_to_zero_and_bad_input_is_refused():
+    flat = np.full((1, 8, 8), 3.0, np.float32)
+    assert np.array_equal(fit_normaliser(flat).apply(flat), np.zeros_like(flat))
+    with pytest.raises(InputError, match="no valid pixel"):
+        fit_normaliser(OPTICAL, np.zeros(OPTICAL.shape[1:], bool))
+    with pytest.raises(InputError, match="bands, rows, cols"):
+        fit_normaliser(OPTICAL[0])
+    with pytest.raises(InputError, match="band"):
+        fit_normaliser(OPTICAL).apply(SAR)

@@ -1,0 +1,63 @@
+"""The synthetic optical/SAR pair: seeded, on two different grids, with changes of the promised size."""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import rasterio
+from rasterio.warp import transform_bounds
+
+from oaip_qgis.core.sample_pair import main, make_sample_pair
+
+
+def read(path: str) -> tuple[np.ndarray, dict]:
+    with rasterio.open(path) as src:
+        return src.read(), {"crs": src.crs, "res": src.res, "bounds": src.bounds, "nodata": src.nodata,
+                            "shape": (src.height, src.width), "transform": src.transform}
+
+
+def test_same_seed_same_pair_other_seed_other_pair(tmp_path):
+    a = make_sample_pair(tmp_path / "a", size=96, seed=7)
+    b = make_sample_pair(tmp_path / "b", size=96, seed=7)
+    c = make_sample_pair(tmp_path / "c", size=96, seed=8)
+    for name in ("t1", "t2", "truth"):
+        assert np.array_equal(read(a[name])[0], read(b[name])[0])
+    assert not np.array_equal(read(a["t1"])[0], read(c["t1"])[0])
+    assert not np.array_equal(read(a["truth"])[0], read(c["truth"])[0])
+
+
+def test_images_are_heterogeneous_and_on_different_grids(sample_pair):
+    t1, g1 = read(sample_pair["t1"])
+    t2, g2 = read(sample_pair["t2"])
+    truth, gt = read(sample_pair["truth"])
+    assert t1.shape[0] == 4 and t1.dtype == np.uint16 and t2.shape[0] == 1 and t2.dtype == np.float32
+    assert g1["crs"].to_epsg() == 32633 and g2["crs"].to_epsg() == 3857
+    assert gt["crs"] == g1["crs"] and gt["transform"] == g1["transform"] and gt["shape"] == g1["shape"]
+    assert g2["shape"][0] == g1["shape"][0] // 2           # half the pixels over about the same ground
+    left, bottom, right, top = transform_bounds(g2["crs"], g1["crs"], *g2["bounds"])
+    b1 = g1["bounds"]
+    overlap = (min(right, b1.right) - max(left, b1.left)) * (min(top, b1.top) - max(bottom, b1.bottom))
+    assert 0.8 < overlap / ((b1.right - b1.left) * (b1.top - b1.bottom)) < 1.0   # overlapping, shifted
+    ground_pixel = (right - left) / g2["shape"][1]
+    assert 1.8 * g1["res"][0] < ground_pixel < 2.2 * g1["res"][0]
+    assert g2["nodata"] == 0 and 0 < np.mean(t2 == 0) < 0.1   # the swath edge
+
+
+def test_changes_have_the_expected_size_and_sar_tells_water(sample_pair):
+    truth, _ = read(sample_pair["truth"])
+    assert set(np.unique(truth)) == {0, 1}
+    assert 0.03 < truth.mean() < 0.25
+    t2, _ = read(sample_pair["t2"])
+    db = 10 * np.log10(t2[t2 > 0])
+    assert np.percentile(db, 99) - np.percentile(db, 1) > 15      # dark water to bright built-up
+
+
+def test_small_pairs_are_fast_and_the_cli_writes_them(tmp_path, capsys):
+    start = time.perf_counter()
+    make_sample_pair(tmp_path / "timed", size=256, seed=0)
+    assert time.perf_counter() - start < 2.0
+    main([str(tmp_path / "cli"), "--size", "64", "--seed", "2"])
+    paths = json.loads(capsys.readouterr().out)
+    assert sorted(paths) == ["t1", "t2", "truth"]
+    assert read(paths["t1"])[1]["shape"] == (64, 64)

@@ -1,0 +1,56 @@
+"""Otsu, Kittler–Illingworth, manual thresholds and the confidence layer."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from oaip_qgis.core.errors import InputError
+from oaip_qgis.core.threshold import confidence, kittler, otsu, threshold_value
+
+RNG = np.random.default_rng(0)
+BALANCED = np.concatenate([RNG.normal(0.2, 0.05, 5000), RNG.normal(0.7, 0.05, 5000)])
+# A small, wide changed class beside a large, narrow unchanged one: the case of a difference image.
+SKEWED = np.concatenate([RNG.normal(0.1, 0.02, 19000), RNG.normal(0.6, 0.12, 1000)])
+
+
+def test_otsu_splits_a_bimodal_mixture_between_the_modes():
+    t = otsu(BALANCED)
+    assert 0.35 < t < 0.55
+    assert otsu(BALANCED * 0.1 + 0.3) == pytest.approx(t * 0.1 + 0.3, abs=1e-3)  # follows the values' range
+
+
+def test_kittler_splits_between_the_modes_and_suits_unequal_classes():
+    assert 0.3 < kittler(BALANCED) < 0.6
+    t = kittler(SKEWED)
+    assert 0.15 < t < 0.35
+    truth = np.arange(SKEWED.size) >= 19000
+
+    def errors(threshold: float) -> int:
+        return int(np.sum((SKEWED > threshold) != truth))
+
+    assert errors(t) <= errors(otsu(SKEWED)) + 5
+
+
+def test_nan_values_are_ignored():
+    with_nan = np.concatenate([BALANCED, np.full(3000, np.nan)])
+    assert otsu(with_nan) == otsu(BALANCED) and kittler(with_nan) == kittler(BALANCED)
+
+
+def test_methods_by_name_and_bad_input():
+    assert threshold_value(BALANCED, "otsu") == otsu(BALANCED)
+    assert threshold_value(BALANCED, "kittler") == kittler(BALANCED)
+    assert threshold_value(BALANCED, "manual", 0.25) == 0.25
+    assert otsu(np.full(10, 0.4)) == pytest.approx(0.4)
+    with pytest.raises(InputError, match="between 0 and 1"):
+        threshold_value(BALANCED, "manual", 1.5)
+    with pytest.raises(InputError, match="must be one of"):
+        threshold_value(BALANCED, "triangle")
+    with pytest.raises(InputError, match="no valid value"):
+        otsu(np.array([np.nan]))
+
+
+def test_confidence_is_zero_at_the_threshold_and_one_at_the_ends():
+    prob = np.array([0.0, 0.15, 0.3, 0.65, 1.0, np.nan], np.float32)
+    c = confidence(prob, 0.3)
+    np.testing.assert_allclose(c[:5], [1.0, 0.5, 0.0, 0.5, 1.0], atol=1e-6)
+    assert np.isnan(c[5]) and c.dtype == np.float32
