@@ -1,13 +1,15 @@
 """The one parameter object of a run, shared by the Processing algorithm, the dock and the CLI."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Optional, Sequence
+from typing import Optional
 
 from .errors import InputError
 
 MODES = ("int8", "fp32", "prior")
 THRESHOLD_METHODS = ("otsu", "kittler", "manual")
+PRIORS = ("structural", "affinity")
 GRIDS = ("t1", "t2")
 DEVICES = ("cpu", "cuda")
 
@@ -34,8 +36,10 @@ class RunParams:
     pixel_size: Optional[float] = None     # overrides the chosen grid's pixel size
     same_grid: bool = False                # inputs without CRS are taken as sharing one grid
     mode: str = "int8"
+    prior: str = "structural"              # pseudo-label source: structural kNN graph or Luppino's affinity
     seed: int = 0
     epochs: int = 4
+    samples_per_class: int = 768           # training patches of each class (changed, unchanged) per epoch
     prune: bool = True
     threshold_method: str = "otsu"
     threshold: Optional[float] = None      # for threshold_method == "manual"
@@ -46,7 +50,7 @@ class RunParams:
     overwrite: bool = True
     extra: dict = field(default_factory=dict)
 
-    def validate(self) -> "RunParams":
+    def validate(self) -> RunParams:
         """Check values that do not need the files; raise InputError naming the bad one."""
         if self.mode not in MODES:
             raise InputError(f"MODE must be one of {', '.join(MODES)}, not {self.mode!r}.")
@@ -55,10 +59,14 @@ class RunParams:
                              f"not {self.threshold_method!r}.")
         if self.threshold_method == "manual" and (self.threshold is None or not 0 <= self.threshold <= 1):
             raise InputError("A manual threshold needs a value between 0 and 1.")
+        if self.prior not in PRIORS:
+            raise InputError(f"Prior must be one of {', '.join(PRIORS)}, not {self.prior!r}.")
         if self.grid not in GRIDS:
             raise InputError(f"Grid must be 't1' or 't2', not {self.grid!r}.")
         if self.device not in DEVICES:
             raise InputError(f"DEVICE must be 'cpu' or 'cuda', not {self.device!r}.")
+        if self.samples_per_class < 1:
+            raise InputError("At least one training sample per class is needed.")
         if self.epochs < 0:
             raise InputError("Epochs must be zero or more.")
         if self.pixel_size is not None and self.pixel_size <= 0:

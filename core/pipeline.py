@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import InputError
-from .labels.affinity_prior import affinity_prior
 from .labels.blocks import block_size, upsample_prior
+from .labels.prior import change_prior
 from .metrics import StreamingAccuracy
 from .normalise import fit_normaliser
 from .params import RunParams
@@ -81,7 +81,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
                    f"T2 {pair.band_count2} band(s).")
         clock.lap("align")
 
-        progress(0.05, "Computing the affinity prior on block means")
+        progress(0.05, "Computing the change prior on block means")
         b = block_size(grid.height, grid.width)
         blocks_shape = (math.ceil(grid.height / b), math.ceil(grid.width / b))
         x1b, x2b, valid_b = pair.read(out_shape=blocks_shape)
@@ -90,8 +90,9 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
                              "image or the other (check the nodata values and the area of interest).")
         norm1 = fit_normaliser(x1b, valid_b)
         norm2 = fit_normaliser(x2b, valid_b)
-        log.append(f"T1 normalised as {norm1.kind}, T2 as {norm2.kind}; prior on {b}x{b} block means.")
-        prior = affinity_prior(norm1.apply(x1b), norm2.apply(x2b), valid_b)
+        log.append(f"T1 normalised as {norm1.kind}, T2 as {norm2.kind}; {params.prior} prior on {b}x{b} "
+                   "block means.")
+        prior = change_prior(norm1.apply(x1b), norm2.apply(x2b), valid_b, method=params.prior, seed=params.seed)
         clock.lap("prior")
 
         analyst = rasterize_samples(params.samples, grid) if params.samples else None
@@ -167,6 +168,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             "valid_pixels": valid_count,
             "grid": {"width": grid.width, "height": grid.height, "crs_wkt": grid.crs_wkt,
                      "transform": list(grid.transform)},
+            "prior": params.prior,
             "prior_block": b,
             "detector": "network" if detector is not None else "prior",
             **model_stats,

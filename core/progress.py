@@ -1,8 +1,9 @@
 """Progress reporting and cancellation shared by the pipeline, the Processing algorithm and the dock."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 from .errors import Cancelled
 
@@ -35,7 +36,7 @@ class Progress:
         if self.is_cancelled is not None and self.is_cancelled():
             raise Cancelled("The run was cancelled.")
 
-    def span(self, start: float, stop: float) -> "Progress":
+    def span(self, start: float, stop: float) -> Progress:
         width = self.stop - self.start
         return Progress(self.report, self.is_cancelled,
                         self.start + width * start, self.start + width * stop, self.log)

@@ -82,3 +82,46 @@ def test_all_nodata_overlap_is_refused(sample_pair, tmp_path):
     with pytest.raises(InputError, match="no valid pixel"):
         run(RunParams(t1=sample_pair["t1"], t2=empty, mode="prior", out_change=str(tmp_path / "out" / "c.tif")))
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def network_params(pair, folder, mode):
+    return RunParams(t1=pair["t1"], t2=pair["t2"], reference=pair["truth"], mode=mode, epochs=2,
+                     samples_per_class=96, out_change=str(folder / "change.tif"),
+                     out_stats=str(folder / "stats.json"))
+
+
+def test_int8_run_is_bit_reproducible_and_reports_model_statistics(sample_pair, tmp_path):
+    changes = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        result = run(network_params(sample_pair, tmp_path / name, "int8"))
+        changes.append(gdal.Open(str(tmp_path / name / "change.tif")).ReadAsArray())
+    assert np.array_equal(changes[0], changes[1])
+    stats = result.stats
+    assert stats["detector"] == "network"
+    model, training = stats["model"], stats["training"]
+    assert model["params_after"] <= model["params_before"]
+    assert model["compression_ratio"] == pytest.approx(model["bits_before"] / model["bits_after"], abs=1e-3)
+    assert model["compression_ratio"] >= 4  # int8 against the fp32 model, before any pruning gain
+    assert training["peak_bytes"] < training["fp32_equivalent_peak_bytes"]
+    assert len(training["loss"]) == 2
+    assert any(layer["filters_after"] < layer["filters_before"] for layer in stats["pruning"]["layers"])
+
+
+def test_fp32_run_gives_a_valid_change_raster_on_the_same_grid(sample_pair, tmp_path):
+    result = run(network_params(sample_pair, tmp_path, "fp32"))
+    change = gdal.Open(str(tmp_path / "change.tif"))
+    assert set(np.unique(change.ReadAsArray()).tolist()) <= {0, 1, 255}
+    assert result.stats["model"]["weight_bits"] == 32
+
+
+def test_cancel_during_training_leaves_no_file(sample_pair, tmp_path):
+    messages = []
+
+    def cancelled() -> bool:
+        return any("Training" in m for m in messages)
+
+    with pytest.raises(Cancelled):
+        run(network_params(sample_pair, tmp_path, "int8"),
+            Progress(report=lambda f, m: messages.append(m), is_cancelled=cancelled))
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,1 @@
+"""The OAIP detector: a dual-VGG network (int8 and fp32 from one structure), its training and inference."""
