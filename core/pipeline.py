@@ -98,8 +98,9 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         analyst = rasterize_samples(params.samples, grid) if params.samples else None
         detector = None
         model_stats: dict = {}
-        train_detector = _network_trainer(params.mode, log)
-        if train_detector is not None:
+        if params.mode != "prior":
+            from .model.train import train_detector  # torch is needed from here on only
+
             detector, model_stats = train_detector(pair, (norm1, norm2), prior, analyst, params,
                                                    progress.span(0.1, 0.7))
             clock.lap("train")
@@ -184,21 +185,6 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         "change": params.out_change, "difference": params.out_difference,
         "confidence": params.out_confidence, "polygons": params.out_polygons, "stats": params.out_stats,
     }, log=log)
-
-
-def _network_trainer(mode: str, log: list):
-    """The OAIP network's trainer for int8/fp32 modes; None for the prior mode or while it is not built yet."""
-    if mode == "prior":
-        return None
-    try:
-        from .model.train import train_detector  # torch is needed from here on only
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not exc.name.endswith("model.train"):
-            raise
-        log.append(f"MODE={mode} has no effect yet: the OAIP network is not part of this version, "
-                   "so the affinity prior alone gave the difference image.")
-        return None
-    return train_detector
 
 
 def _probability(pair, tile, prior, grid, norm1, norm2, detector):

@@ -19,9 +19,6 @@ def report(stats: dict, out: Path) -> str:
              f"mode {stats['mode']} on {stats.get('device', 'cpu')}, seed {stats['seed']}, "
              f"threshold ({stats['threshold_method']}) {stats['threshold']:.4f}, "
              f"changed {100 * stats['changed_fraction']:.2f} % ({stats['changed_area']:.0f} map units²)"]
-    if stats.get("detector") == "prior" and stats["mode"] != "prior":
-        lines.append(f"note: MODE={stats['mode']} has no effect yet; the OAIP network is not part of this "
-                     "version, so the affinity prior alone made the difference image")
     model = stats.get("model")
     if model:
         lines.append(f"model: {model['params_before']} -> {model['params_after']} parameters, "
