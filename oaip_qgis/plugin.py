@@ -1,9 +1,16 @@
 """The plugin object: registers the Processing provider (also headless) and, with a GUI, the dock."""
 from __future__ import annotations
 
-from qgis.core import QgsApplication
+import os
+
+from qgis.core import Qgis, QgsApplication
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtGui import QIcon
 
 from .processing.provider import OaipProvider
+
+ICON = os.path.join(os.path.dirname(__file__), "resources", "icon.svg")
+MENU = "OAIP change detection"
 
 
 class OaipPlugin:
@@ -12,6 +19,8 @@ class OaipPlugin:
     def __init__(self, iface) -> None:
         self.iface = iface
         self.provider: OaipProvider | None = None
+        self.dock = None
+        self.action = None
 
     def initProcessing(self) -> None:  # noqa: N802 (QGIS's name)
         """Called by QGIS and qgis_process; the provider must exist without a GUI."""
@@ -21,8 +30,32 @@ class OaipPlugin:
 
     def initGui(self) -> None:  # noqa: N802 (QGIS's name)
         self.initProcessing()
+        if self.iface is None:
+            return
+        from .dock import OaipDock  # widgets only where there is a window; torch is not imported here
+
+        self.dock = OaipDock(self.iface, self.iface.mainWindow())
+        self.iface.addDockWidget(Qt.RightDockWidgetArea, self.dock)
+        self.dock.hide()
+        # The dock's own toggle action stays in step with the dock however it is closed.
+        self.action = self.dock.toggleViewAction()
+        self.action.setIcon(QIcon(ICON))
+        self.action.setText("OAIP change detection")
+        self.action.setToolTip("Detect changes between two rasters from different sensors (OAIP)")
+        self.iface.addRasterToolBarIcon(self.action)
+        self.iface.addPluginToRasterMenu(MENU, self.action)
+        if self.dock.torch_missing:
+            self.iface.messageBar().pushMessage("OAIP change detection", self.dock.ui.torchLabel.text(),
+                                                level=Qgis.Warning, duration=0)
 
     def unload(self) -> None:
+        if self.dock is not None:
+            self.iface.removeRasterToolBarIcon(self.action)
+            self.iface.removePluginRasterMenu(MENU, self.action)
+            self.dock.close_down()
+            self.iface.removeDockWidget(self.dock)
+            self.dock.deleteLater()
+            self.dock = self.action = None
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None

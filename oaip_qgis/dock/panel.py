@@ -1,0 +1,419 @@
+"""The analyst's dock panel: inputs → one RunParams → a background task → layers, statistics, threshold.
+
+The panel builds the same RunParams the Processing algorithm builds and hands it to a
+DetectionTask; nothing here runs the engine on the main thread. After a run the threshold slider
+rewrites the change raster from the difference raster, so trying thresholds never retrains.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from typing import Optional
+
+from qgis.core import (
+    Qgis,
+    QgsApplication,
+    QgsCoordinateTransform,
+    QgsMapLayer,
+    QgsMapLayerProxyModel,
+    QgsPointXY,
+    QgsProcessingUtils,
+    QgsProject,
+    QgsRasterLayer,
+)
+from qgis.gui import QgsDockWidget, QgsFileWidget
+from qgis.PyQt import uic
+from qgis.PyQt.QtCore import Qt, QTimer
+from qgis.PyQt.QtWidgets import QComboBox, QFileDialog, QHeaderView, QTreeWidgetItem, QWidget
+
+from ..core.errors import InputError
+from ..core.params import MODES, THRESHOLD_METHODS, RunParams
+from ..layers import add_run_layers, difference_histogram, raster_pixel_area, reload_raster, rewrite_change
+from ..task import DetectionTask, RunFn, torch_missing_message
+from .charts import FiltersChart, HistogramChart, LossChart
+from .samples import SampleMapTool, add_sample, new_sample_layer, write_gpkg
+from .statistics import area, stats_sections
+
+UI_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "dock.ui")
+FORM_CLASS, _ = uic.loadUiType(UI_PATH)
+# Raster providers whose layers are not files GDAL can open in the task's thread.
+NON_FILE_RASTERS = ["wms", "wcs", "arcgismapserver", "postgresraster", "virtualraster"]
+OUTPUTS = {"change": "change.tif", "difference": "difference.tif", "confidence": "confidence.tif",
+           "polygons": "change_polygons.gpkg", "stats": "statistics.json"}
+SLIDER_STEPS = 1000
+RETHRESHOLD_DELAY_MS = 150  # slider moves within this time cost one rewrite of the change raster
+
+
+class OaipDock(QgsDockWidget):
+    """Inputs and options, Run/Cancel with progress, then the run's statistics, charts and threshold."""
+
+    def __init__(self, iface, parent: Optional[QWidget] = None, run_fn: Optional[RunFn] = None) -> None:
+        super().__init__("OAIP change detection", parent)
+        self.setObjectName("OaipChangeDetectionDock")
+        self.iface = iface
+        self.ui = FORM_CLASS()
+        contents = QWidget(self)
+        self.ui.setupUi(contents)
+        self.setWidget(contents)
+        self._run_fn = run_fn
+        self.task: Optional[DetectionTask] = None
+        self.run_dir: Optional[str] = None    # folder of the latest run
+        self.run_name = ""
+        self._pending_params: Optional[RunParams] = None
+        self.params: Optional[RunParams] = None  # of the run whose results are shown
+        self.outputs: dict[str, str] = {}
+        self.stats: Optional[dict] = None
+        self.layer_ids: dict[str, str] = {}
+        self.sample_layer_id: Optional[str] = None
+        self._threshold_timer = QTimer(self)
+        self._threshold_timer.setSingleShot(True)
+        self._threshold_timer.setInterval(RETHRESHOLD_DELAY_MS)
+        self._threshold_timer.timeout.connect(self.apply_threshold)
+        self._setup_inputs()
+        self._setup_results()
+        self._setup_samples()
+        self.ui.runButton.clicked.connect(self.start_run)
+        self.ui.cancelButton.clicked.connect(self.cancel_run)
+        QgsProject.instance().layersAdded.connect(self._pick_distinct_pair)
+        self._set_running(False)
+        self._pick_distinct_pair()
+
+    # ----- inputs -----------------------------------------------------------------------------
+    def _setup_inputs(self) -> None:
+        ui = self.ui
+        defaults = RunParams(t1="", t2="")
+        for combo in (ui.t1Combo, ui.t2Combo, ui.referenceCombo):
+            combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+            combo.setExcludedProviders(NON_FILE_RASTERS)
+        ui.referenceCombo.setAllowEmptyLayer(True)
+        ui.referenceCombo.setLayer(None)
+        ui.samplesCombo.setFilters(QgsMapLayerProxyModel.PointLayer | QgsMapLayerProxyModel.PolygonLayer)
+        ui.aoiCombo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        for combo in (ui.samplesCombo, ui.aoiCombo):
+            combo.setAllowEmptyLayer(True)
+            combo.setLayer(None)
+        self._bands_of: dict[str, Optional[str]] = {}  # band combo -> id of the layer its bands are from
+        ui.t1Combo.layerChanged.connect(lambda layer: self._fill_bands(ui.t1Bands, layer))
+        ui.t2Combo.layerChanged.connect(lambda layer: self._fill_bands(ui.t2Bands, layer))
+        ui.modeCombo.addItems(MODES)
+        ui.modeCombo.setCurrentText(defaults.mode)
+        ui.modeCombo.currentTextChanged.connect(self._mode_changed)
+        ui.epochsSpin.setValue(defaults.epochs)
+        ui.pruneCheck.setChecked(defaults.prune)
+        ui.seedSpin.setValue(defaults.seed)
+        ui.thresholdMethodCombo.addItems(THRESHOLD_METHODS)
+        ui.thresholdMethodCombo.setCurrentText(defaults.threshold_method)
+        ui.thresholdMethodCombo.currentTextChanged.connect(
+            lambda method: ui.manualThresholdSpin.setEnabled(method == "manual"))
+        ui.manualThresholdSpin.setEnabled(defaults.threshold_method == "manual")
+        for combo in ui.inputsContents.findChildren(QComboBox):  # long layer names must not widen the dock
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(6)
+        ui.outputFolder.setStorageMode(QgsFileWidget.GetDirectory)
+        ui.outputFolder.setDialogTitle("Folder for the runs' outputs")
+        self._mode_changed(defaults.mode)
+        problem = torch_missing_message() if self._run_fn is None else None
+        ui.torchLabel.setVisible(problem is not None)
+        ui.torchLabel.setText(problem or "")
+        self.torch_missing = problem is not None
+
+    def _mode_changed(self, mode: str) -> None:
+        trains = mode != "prior"
+        self.ui.epochsSpin.setEnabled(trains)
+        self.ui.pruneCheck.setEnabled(mode == "int8")
+
+    def _fill_bands(self, combo, layer: Optional[QgsMapLayer]) -> None:
+        """List the layer's bands, all ticked; a choice already made for the same layer is kept."""
+        layer_id = layer.id() if layer is not None else None
+        if self._bands_of.get(combo.objectName(), "") == layer_id:
+            return
+        self._bands_of[combo.objectName()] = layer_id
+        combo.clear()
+        if isinstance(layer, QgsRasterLayer):
+            for band in range(1, layer.bandCount() + 1):
+                combo.addItemWithCheckState(f"{band}: {layer.bandName(band)}", Qt.Checked, band)
+
+    def _pick_distinct_pair(self, *_args) -> None:
+        """Offer two different rasters when the project has them, and the bands of what the combos show.
+
+        A combo picks up a project's first layer without signalling it, hence the band refresh here.
+        """
+        t1, t2 = self.ui.t1Combo, self.ui.t2Combo
+        if t1.currentLayer() is not None and t1.currentLayer() == t2.currentLayer() and t2.count() > 1:
+            t2.setLayer(t2.layer(1 if t1.currentIndex() == 0 else 0))  # setLayer, unlike setCurrentIndex, signals
+        self._fill_bands(self.ui.t1Bands, t1.currentLayer())
+        self._fill_bands(self.ui.t2Bands, t2.currentLayer())
+
+    @staticmethod
+    def _bands(combo, label: str) -> Optional[list[int]]:
+        checked = [int(band) for band in combo.checkedItemsData()]
+        if not checked:
+            raise InputError(f"{label}: tick at least one band.")
+        return None if len(checked) == combo.count() else sorted(checked)
+
+    @staticmethod
+    def _raster_path(layer: Optional[QgsMapLayer], label: str) -> Optional[str]:
+        if layer is None:
+            return None
+        if layer.providerType() != "gdal":
+            raise InputError(f"{label}: layer '{layer.name()}' is not a file-based (GDAL) raster.")
+        return layer.source()
+
+    def _make_run_dir(self, mode: str) -> str:
+        base = self.ui.outputFolder.filePath().strip() or QgsProcessingUtils.tempFolder()
+        if not os.path.isdir(base):
+            raise InputError(f"Output folder '{base}' does not exist.")
+        stem = os.path.join(base, f"oaip_{mode}_{time.strftime('%Y%m%d_%H%M%S')}")
+        path, n = stem, 1
+        while os.path.exists(path):
+            n += 1
+            path = f"{stem}_{n}"
+        os.makedirs(path)
+        return path
+
+    def build_params(self, run_dir: str) -> RunParams:
+        """The run's parameters from the panel; vector inputs are written into run_dir for the task."""
+        ui = self.ui
+        t1, t2 = ui.t1Combo.currentLayer(), ui.t2Combo.currentLayer()
+        if t1 is None or t2 is None:
+            raise InputError("Choose a raster layer for both T1 (before) and T2 (after).")
+        if t1 == t2:
+            raise InputError("T1 and T2 are the same layer: choose the image before and the image after.")
+        method = ui.thresholdMethodCombo.currentText()
+        params = RunParams(
+            t1=self._raster_path(t1, "T1"), t2=self._raster_path(t2, "T2"),
+            reference=self._raster_path(ui.referenceCombo.currentLayer(), "Reference"),
+            bands1=self._bands(ui.t1Bands, "T1"), bands2=self._bands(ui.t2Bands, "T2"),
+            mode=ui.modeCombo.currentText(), seed=ui.seedSpin.value(), epochs=ui.epochsSpin.value(),
+            prune=ui.pruneCheck.isChecked(), threshold_method=method,
+            threshold=ui.manualThresholdSpin.value() if method == "manual" else None,
+            threads=max(1, (os.cpu_count() or 2) - 1),  # one core stays with the interface
+            **{f"out_{key}": os.path.join(run_dir, name) for key, name in OUTPUTS.items()},
+        ).validate()
+        # The engine reads files only: project layers (memory, edited, database) are written out, in T1's CRS.
+        for key, combo in (("samples", ui.samplesCombo), ("aoi", ui.aoiCombo)):
+            layer = combo.currentLayer()
+            if layer is not None:
+                setattr(params, key, write_gpkg(layer, os.path.join(run_dir, f"{key}.gpkg"), t1.crs()))
+        return params
+
+    # ----- running ----------------------------------------------------------------------------
+    def _set_running(self, running: bool) -> None:
+        self.ui.runButton.setEnabled(not running and not self.torch_missing)
+        self.ui.cancelButton.setEnabled(running)
+        self.ui.inputsContents.setEnabled(not running)
+
+    def _status(self, text: str, error: bool = False) -> None:
+        self.ui.statusLabel.setStyleSheet("color: #b00020;" if error else "")
+        self.ui.statusLabel.setText(text)
+
+    def start_run(self) -> Optional[DetectionTask]:
+        """Start one run in the background; None (with the reason shown) if it cannot start."""
+        if self.task is not None:
+            return None
+        mode = self.ui.modeCombo.currentText()
+        run_dir = None
+        try:
+            run_dir = self._make_run_dir(mode)
+            params = self.build_params(run_dir)
+        except (InputError, OSError) as exc:
+            if run_dir:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            self._status(str(exc), error=True)
+            return None
+        t1, t2 = self.ui.t1Combo.currentLayer(), self.ui.t2Combo.currentLayer()
+        name = f"OAIP {mode}: {t1.name()} → {t2.name()} ({time.strftime('%H:%M:%S')})"
+        kwargs = {"run_fn": self._run_fn} if self._run_fn is not None else {}
+        task = DetectionTask(params, on_finished=self._finished, description=name, **kwargs)
+        task.progressChanged.connect(lambda value: self.ui.progressBar.setValue(int(value)))
+        task.message.connect(self._status)
+        self.task, self.run_dir, self.run_name = task, run_dir, name
+        self._pending_params = params
+        self.ui.progressBar.setValue(0)
+        self._status("Starting…")
+        self._set_running(True)
+        QgsApplication.taskManager().addTask(task)
+        return task
+
+    def cancel_run(self) -> None:
+        if self.task is not None:
+            self._status("Cancelling…")
+            self.task.cancel()
+
+    def _finished(self, task: DetectionTask) -> None:
+        """Main thread, once per task: layers and statistics on success, a clean folder otherwise."""
+        self.task = None
+        self._set_running(False)
+        if task.result is None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            self.ui.progressBar.setValue(0)
+            if task.cancelled:
+                self._status("Cancelled: nothing was written and no layer was added.")
+            else:
+                self._status(task.error or "The run failed.", error=True)
+                self.iface.messageBar().pushMessage("OAIP", task.error or "The run failed.", level=Qgis.Critical)
+            return
+        outputs = {key: path for key, path in task.result.outputs.items() if path and os.path.exists(path)}
+        try:
+            _, layers = add_run_layers(self.run_name, outputs)
+        except OSError as exc:
+            self._status(str(exc), error=True)
+            return
+        self.params = self._pending_params
+        self.layer_ids = {kind: layer.id() for kind, layer in layers.items()}
+        self.outputs = outputs
+        self.show_stats(task.result.stats)
+        self.ui.tabs.setCurrentWidget(self.ui.resultsTab)
+        seconds = task.result.stats.get("timing", {}).get("total", 0.0)
+        self._status(f"Done in {seconds:.1f} s; outputs in {self.run_dir}")
+        self.iface.messageBar().pushMessage("OAIP", f"Change detection finished: {self.run_name}",
+                                            level=Qgis.Success, duration=5)
+
+    # ----- results ----------------------------------------------------------------------------
+    def _setup_results(self) -> None:
+        self.histogram = HistogramChart()
+        self.ui.histogramHolder.layout().addWidget(self.histogram)
+        self.loss_chart, self.filters_chart = LossChart(), FiltersChart()
+        self.ui.chartsHolder.layout().addWidget(self.loss_chart)
+        self.ui.chartsHolder.layout().addWidget(self.filters_chart)
+        header = self.ui.statsTree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.Stretch)  # long labels are elided, values stay in view
+        header.setSectionResizeMode(1, QHeaderView.ResizeToContents)
+        self.ui.thresholdSlider.valueChanged.connect(self._slider_moved)
+        self.histogram.thresholdPicked.connect(
+            lambda value: self.ui.thresholdSlider.setValue(round(value * SLIDER_STEPS)))
+        self.ui.exportButton.clicked.connect(self._export_clicked)
+        self.ui.thresholdGroup.setEnabled(False)
+        self.ui.exportButton.setEnabled(False)
+
+    def show_stats(self, stats: dict) -> None:
+        """Fill the summary, the statistics tree, the charts and the threshold slider from a run."""
+        self.stats = dict(stats)
+        self._fill_tree()
+        self.loss_chart.set_values((stats.get("training") or {}).get("loss") or [])
+        self.filters_chart.set_layers((stats.get("pruning") or {}).get("layers") or [])
+        self.ui.chartsHolder.setVisible("training" in stats or "pruning" in stats)
+        rethreshold = {"change", "difference"} <= set(self.outputs)
+        self.ui.thresholdGroup.setEnabled(rethreshold)
+        if rethreshold:
+            self.histogram.set_counts(difference_histogram(self.outputs["difference"]))
+        self.histogram.set_threshold(stats["threshold"])
+        self.ui.thresholdSlider.blockSignals(True)
+        self.ui.thresholdSlider.setValue(round(stats["threshold"] * SLIDER_STEPS))
+        self.ui.thresholdSlider.blockSignals(False)
+        self.ui.thresholdValueLabel.setText(f"{stats['threshold']:.3f}")
+        self.ui.exportButton.setEnabled(True)
+
+    def _fill_tree(self) -> None:
+        tree = self.ui.statsTree
+        tree.clear()
+        for title, rows in stats_sections(self.stats):
+            section = QTreeWidgetItem(tree, [title])
+            section.setFirstColumnSpanned(True)
+            font = section.font(0)
+            font.setBold(True)
+            section.setFont(0, font)
+            section.setToolTip(0, title)
+            for label, value in rows:
+                QTreeWidgetItem(section, [label, value]).setToolTip(0, label)
+            section.setExpanded(True)
+        stats = self.stats
+        text = (f"<b>{area(stats['changed_area'])}</b> changed ({100 * stats['changed_fraction']:.2f} % of the "
+                f"valid pixels) at threshold {stats['threshold']:.3f}.")
+        if "run_threshold" in stats:
+            text += (f" Polygons and accuracy are from the run's threshold {stats['run_threshold']:.3f}.")
+        self.ui.summaryLabel.setText(text)
+
+    def _slider_moved(self, value: int) -> None:
+        self.ui.thresholdValueLabel.setText(f"{value / SLIDER_STEPS:.3f}")
+        self.histogram.set_threshold(value / SLIDER_STEPS)
+        self._threshold_timer.start()
+
+    def apply_threshold(self) -> None:
+        """Rewrite the change raster at the slider's threshold and redraw it; no retraining."""
+        if self.stats is None or not {"change", "difference"} <= set(self.outputs):
+            return
+        threshold = self.ui.thresholdSlider.value() / SLIDER_STEPS
+        changed, valid = rewrite_change(self.outputs["change"], self.outputs["difference"], threshold)
+        layer = QgsProject.instance().mapLayer(self.layer_ids.get("change", ""))
+        if layer is not None:
+            reload_raster(layer)
+        stats = self.stats
+        pixel_area = raster_pixel_area(self.outputs["change"])
+        stats.setdefault("run_threshold", stats["threshold"])
+        stats.setdefault("run_threshold_method", stats["threshold_method"])
+        stats.update(threshold=round(threshold, 6), threshold_method="slider",
+                     changed_fraction=round(changed / max(valid, 1), 6), changed_area=round(changed * pixel_area, 3))
+        self._fill_tree()
+
+    def export_stats(self, path: str) -> None:
+        """The statistics as shown (slider threshold included) plus the run's parameters, as JSON."""
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump({**self.stats, "parameters": self.params.to_dict() if self.params else None}, handle, indent=2)
+
+    def _export_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export statistics", "oaip_statistics.json", "JSON (*.json)")
+        if path:
+            self.export_stats(path)
+            self._status(f"Statistics written to {path}")
+
+    # ----- analyst samples --------------------------------------------------------------------
+    def _setup_samples(self) -> None:
+        self.sample_tool = SampleMapTool(self.iface.mapCanvas())
+        self.sample_tool.sampled.connect(self._add_sample)
+        self.sample_tool.deactivated.connect(self._sample_tool_off)
+        self.ui.changedSampleButton.toggled.connect(lambda on: self._sample_button(on, True))
+        self.ui.unchangedSampleButton.toggled.connect(lambda on: self._sample_button(on, False))
+
+    def _sample_button(self, on: bool, changed: bool) -> None:
+        other = self.ui.unchangedSampleButton if changed else self.ui.changedSampleButton
+        canvas = self.iface.mapCanvas()
+        if on:
+            other.blockSignals(True)
+            other.setChecked(False)
+            other.blockSignals(False)
+            self.sample_tool.changed = changed
+            if canvas.mapTool() != self.sample_tool:  # setting it again would deactivate it first
+                canvas.setMapTool(self.sample_tool)
+        elif canvas.mapTool() == self.sample_tool:
+            canvas.unsetMapTool(self.sample_tool)
+
+    def _sample_tool_off(self) -> None:
+        for button in (self.ui.changedSampleButton, self.ui.unchangedSampleButton):
+            button.blockSignals(True)
+            button.setChecked(False)
+            button.blockSignals(False)
+
+    def sample_layer(self):
+        """The memory layer of clicked samples, created (and added to the project) on first use."""
+        layer = QgsProject.instance().mapLayer(self.sample_layer_id or "")
+        if layer is None:
+            layer = new_sample_layer(self.iface.mapCanvas().mapSettings().destinationCrs())
+            QgsProject.instance().addMapLayer(layer)
+            self.sample_layer_id = layer.id()
+        return layer
+
+    def _add_sample(self, point: QgsPointXY, changed: bool) -> None:
+        layer = self.sample_layer()
+        canvas_crs = self.iface.mapCanvas().mapSettings().destinationCrs()
+        if canvas_crs.isValid() and canvas_crs != layer.crs():
+            point = QgsCoordinateTransform(canvas_crs, layer.crs(), QgsProject.instance()).transform(point)
+        add_sample(layer, point, changed)
+        self.ui.samplesCombo.setLayer(layer)
+
+    # ----- plugin unload ----------------------------------------------------------------------
+    def close_down(self) -> None:
+        """Stop what the panel started (task, map tool, signals) before the plugin removes it."""
+        self._threshold_timer.stop()
+        if self.task is not None:
+            # The task ends after the panel is gone: it only removes its own folder then.
+            self.task.on_finished = lambda _task, folder=self.run_dir: shutil.rmtree(folder, ignore_errors=True)
+            self.task.cancel()
+            self.task = None
+        canvas = self.iface.mapCanvas()
+        if canvas.mapTool() == self.sample_tool:
+            canvas.unsetMapTool(self.sample_tool)
+        QgsProject.instance().layersAdded.disconnect(self._pick_distinct_pair)

@@ -1,0 +1,112 @@
+"""The run's statistics dict as titled sections of (label, value) text rows for the panel.
+
+Pure functions, no widgets: what the analyst reads is decided here and tested without QGIS.
+Sections whose numbers the run did not produce (no reference, no network) are left out.
+"""
+from __future__ import annotations
+
+Section = tuple[str, list[tuple[str, str]]]
+
+PHASES = {"align": "Align the pair", "prior": "Change prior", "train": "Training", "infer": "Difference image",
+          "threshold": "Threshold", "write": "Write outputs", "total": "Total"}
+METRICS = (("oa", "Overall accuracy"), ("kappa", "Kappa"), ("f1", "F1"), ("precision", "Precision"),
+           ("recall", "Recall"), ("auc", "AUC"))
+
+
+def count(value: float) -> str:
+    """Large counts with an SI prefix (BOPs run into the tens of billions)."""
+    value = float(value)
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}"
+    return f"{value:.4g}"
+
+
+def mebibytes(value: float) -> str:
+    return f"{value / 2 ** 20:.2f} MiB"
+
+
+def area(square_metres: float) -> str:
+    if square_metres >= 1e6:
+        return f"{square_metres / 1e6:.3f} km²"
+    return f"{square_metres / 1e4:.2f} ha"
+
+
+def before_after(before: float, after: float, unit=count) -> str:
+    return f"{unit(before)} → {unit(after)}"
+
+
+def _result(stats: dict) -> Section:
+    rows = [("Threshold", f"{stats['threshold']:.4f} ({stats['threshold_method']})"),
+            ("Changed area", area(stats["changed_area"])),
+            ("Changed fraction", f"{100 * stats['changed_fraction']:.2f} %"),
+            ("Valid pixels", f"{stats['valid_pixels']:,}")]
+    return "Result", rows
+
+
+def _accuracy(stats: dict) -> Section | None:
+    metrics = stats.get("metrics")
+    if not metrics:
+        return None
+    rows = [(label, "–" if metrics.get(key) is None else f"{metrics[key]:.4f}") for key, label in METRICS]
+    title = "Accuracy against the reference"
+    if "run_threshold" in stats:
+        title += f" (at the run's threshold {stats['run_threshold']:.4f})"
+    return title, rows
+
+
+def _model(stats: dict) -> Section | None:
+    model = stats.get("model")
+    if not model:
+        return None
+    return "Model", [
+        ("Parameters", before_after(model["params_before"], model["params_after"])),
+        ("Model bits", before_after(model["bits_before"], model["bits_after"])),
+        ("Compression ratio (vs fp32 unpruned)", f"{model['compression_ratio']:.2f} ×"),
+        ("BOPs", before_after(model["bops_before"], model["bops_after"])),
+    ]
+
+
+def _pruning(stats: dict) -> Section | None:
+    layers = (stats.get("pruning") or {}).get("layers")
+    if not layers:
+        return None
+    return "Filters per layer (before → after)", [
+        (layer["name"], f"{layer['filters_before']} → {layer['filters_after']}") for layer in layers]
+
+
+def _training(stats: dict) -> Section | None:
+    training = stats.get("training")
+    if not training:
+        return None
+    labels = training.get("pseudo_labels", {})
+    rows = [("Seconds", f"{training['seconds']:.1f}"), ("Epochs", str(training["epochs"]))]
+    if "peak_bytes" in training:
+        peak, fp32 = training["peak_bytes"], training.get("fp32_equivalent_peak_bytes")
+        rows.append(("Peak memory", mebibytes(peak)))
+        if fp32:
+            rows.append(("Peak memory, fp32 equivalent", f"{mebibytes(fp32)} ({fp32 / max(peak, 1):.1f} ×)"))
+    for key, label in (("changed", "Pseudo-labels changed"), ("unchanged", "Pseudo-labels unchanged"),
+                       ("analyst", "Analyst samples (pixels)")):
+        if key in labels:
+            rows.append((label, f"{labels[key]:,}"))
+    if training.get("loss"):
+        rows.append(("Loss, first → last epoch", f"{training['loss'][0]:.4f} → {training['loss'][-1]:.4f}"))
+    return "Training", rows
+
+
+def _timing(stats: dict) -> Section:
+    timing = stats.get("timing", {})
+    return "Seconds per phase", [(PHASES.get(phase, phase), f"{seconds:.2f}") for phase, seconds in timing.items()]
+
+
+def _run(stats: dict) -> Section:
+    return "Run", [("Mode", str(stats["mode"])), ("Detector", str(stats.get("detector", ""))),
+                   ("Seed", str(stats["seed"])), ("Device", str(stats.get("device", "")))]
+
+
+def stats_sections(stats: dict) -> list[Section]:
+    """Sections in reading order: the answer first, then how good it is, then what it cost."""
+    sections = [_result(stats), _accuracy(stats), _model(stats), _pruning(stats), _training(stats),
+                _timing(stats), _run(stats)]
+    return [section for section in sections if section is not None]

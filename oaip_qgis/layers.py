@@ -1,0 +1,145 @@
+"""A run's output files as styled layers in one project group, and re-thresholding the change raster.
+
+Styles follow what an analyst reads first: changed pixels in a strong red over a transparent
+background, the difference image and confidence as colour ramps, polygons as red outlines.
+"""
+from __future__ import annotations
+
+import numpy as np
+from osgeo import gdal
+from qgis.core import (
+    QgsColorRampShader,
+    QgsFillSymbol,
+    QgsLayerTreeGroup,
+    QgsMapLayer,
+    QgsPalettedRasterRenderer,
+    QgsProject,
+    QgsRasterLayer,
+    QgsSingleBandPseudoColorRenderer,
+    QgsStyle,
+    QgsVectorLayer,
+)
+from qgis.PyQt.QtGui import QColor
+
+CHANGED_COLOUR = QColor(230, 0, 38)
+TRANSPARENT = QColor(0, 0, 0, 0)
+DIFFERENCE_RAMP = "Viridis"
+CONFIDENCE_RAMP = "Blues"
+# Top to bottom in the group; hidden ones are there to inspect, not to cover the others.
+LAYER_ORDER = (("polygons", "Change polygons", True), ("change", "Change", True),
+               ("confidence", "Confidence", False), ("difference", "Difference (change probability)", False))
+ROWS_PER_BLOCK = 512
+CHANGE_NODATA = 255  # the engine's; read from the file when it says
+
+
+def style_change(layer: QgsRasterLayer) -> None:
+    """1 changed: strong red; 0 unchanged: transparent (nodata is not drawn at all)."""
+    classes = [QgsPalettedRasterRenderer.Class(0, TRANSPARENT, "unchanged"),
+               QgsPalettedRasterRenderer.Class(1, CHANGED_COLOUR, "changed")]
+    layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
+    layer.triggerRepaint()
+
+
+def style_ramp(layer: QgsRasterLayer, ramp_name: str, minimum: float = 0.0, maximum: float = 1.0) -> None:
+    """A continuous colour ramp over a fixed range, so runs and re-thresholds compare by colour."""
+    renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1)
+    renderer.setClassificationMin(minimum)
+    renderer.setClassificationMax(maximum)
+    renderer.createShader(QgsStyle.defaultStyle().colorRamp(ramp_name), QgsColorRampShader.Interpolated,
+                          QgsColorRampShader.Continuous, 5)
+    layer.setRenderer(renderer)
+    layer.triggerRepaint()
+
+
+def style_polygons(layer: QgsVectorLayer) -> None:
+    symbol = QgsFillSymbol.createSimple({"color": "230,0,38,40", "outline_color": "230,0,38,255",
+                                         "outline_width": "0.5"})
+    layer.renderer().setSymbol(symbol)
+    layer.triggerRepaint()
+
+
+def _open(kind: str, path: str, name: str) -> QgsMapLayer:
+    layer = QgsVectorLayer(path, name, "ogr") if kind == "polygons" else QgsRasterLayer(path, name, "gdal")
+    if not layer.isValid():
+        raise OSError(f"QGIS cannot open the {kind} output '{path}'.")
+    if kind == "change":
+        style_change(layer)
+    elif kind == "difference":
+        style_ramp(layer, DIFFERENCE_RAMP)
+    elif kind == "confidence":
+        style_ramp(layer, CONFIDENCE_RAMP)
+    else:
+        style_polygons(layer)
+    return layer
+
+
+def add_run_layers(group_name: str, outputs: dict, project: QgsProject | None = None
+                   ) -> tuple[QgsLayerTreeGroup, dict[str, QgsMapLayer]]:
+    """Add the outputs that exist (keys change, difference, confidence, polygons) as a group on top."""
+    project = project or QgsProject.instance()
+    layers = {kind: _open(kind, outputs[kind], name) for kind, name, _ in LAYER_ORDER if outputs.get(kind)}
+    group = project.layerTreeRoot().insertGroup(0, group_name)
+    for kind, _, visible in LAYER_ORDER:
+        if kind in layers:
+            project.addMapLayer(layers[kind], False)
+            group.addLayer(layers[kind]).setItemVisibilityChecked(visible)
+    return group, layers
+
+
+def _row_blocks(dataset: gdal.Dataset):
+    """(first row, rows) strips covering the raster, so large rasters are never read whole."""
+    for row in range(0, dataset.RasterYSize, ROWS_PER_BLOCK):
+        yield row, min(ROWS_PER_BLOCK, dataset.RasterYSize - row)
+
+
+def _valid(values: np.ndarray, nodata) -> np.ndarray:
+    valid = np.isfinite(values)
+    return valid if nodata is None else valid & (values != nodata)
+
+
+def difference_histogram(path: str, bins: int = 100) -> list[int]:
+    """Counts of the difference image's valid values in equal bins over [0, 1] (1.0 in the last bin)."""
+    dataset = gdal.Open(path)
+    band = dataset.GetRasterBand(1)
+    counts = np.zeros(bins, np.int64)
+    for row, rows in _row_blocks(dataset):
+        values = band.ReadAsArray(0, row, dataset.RasterXSize, rows)
+        counts += np.histogram(values[_valid(values, band.GetNoDataValue())], bins=bins, range=(0.0, 1.0))[0]
+    return counts.tolist()
+
+
+def rewrite_change(change_path: str, difference_path: str, threshold: float) -> tuple[int, int]:
+    """Re-threshold in place: change = difference > threshold where valid; returns (changed, valid) pixels.
+
+    The same rule as the engine's, applied strip by strip.
+    """
+    diff_ds = gdal.Open(difference_path)
+    change_ds = gdal.Open(change_path, gdal.GA_Update)
+    diff_band, change_band = diff_ds.GetRasterBand(1), change_ds.GetRasterBand(1)
+    if (diff_ds.RasterXSize, diff_ds.RasterYSize) != (change_ds.RasterXSize, change_ds.RasterYSize):
+        raise ValueError("The change and difference rasters are not on the same grid.")
+    nodata = change_band.GetNoDataValue()
+    fill = CHANGE_NODATA if nodata is None else nodata
+    changed = valid_count = 0
+    for row, rows in _row_blocks(diff_ds):
+        prob = diff_band.ReadAsArray(0, row, diff_ds.RasterXSize, rows)
+        valid = _valid(prob, diff_band.GetNoDataValue())
+        change = (prob > threshold) & valid
+        changed += int(np.count_nonzero(change))
+        valid_count += int(np.count_nonzero(valid))
+        change_band.WriteArray(np.where(valid, change, fill).astype(np.uint8), 0, row)
+    change_band.FlushCache()
+    change_ds = None  # closes the file: GeoTIFF finishes its tiles here
+    return changed, valid_count
+
+
+def raster_pixel_area(path: str) -> float:
+    """Area of one pixel in map units² (m² on a projected grid), from the file's geotransform."""
+    _, dx, rx, _, ry, dy = gdal.Open(path).GetGeoTransform()
+    return abs(dx * dy - rx * ry)
+
+
+def reload_raster(layer: QgsRasterLayer) -> None:
+    """Make QGIS read a raster file that was rewritten under it, and redraw it."""
+    layer.dataProvider().reloadData()
+    layer.triggerRepaint()

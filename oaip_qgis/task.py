@@ -1,0 +1,112 @@
+"""The background run: a QgsTask around the engine's one run function.
+
+The task thread only sees a RunParams (paths and values) and returns a RunResult: every QGIS object
+(layers, project, widgets) stays on the main thread, where `finished()` hands the outcome back.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import sysconfig
+import traceback
+from collections.abc import Callable
+from typing import Optional
+
+from qgis.core import QgsMessageLog, QgsTask
+from qgis.PyQt.QtCore import pyqtSignal
+
+from .core.errors import Cancelled, OaipError
+from .core.params import RunParams
+from .core.progress import Progress
+
+TORCH_VERSION = "2.13.0"
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+LOG_TAG = "OAIP"
+
+RunFn = Callable[[RunParams, Progress], object]
+
+
+def torch_install_command() -> str:
+    """The pip command that installs torch for the Python QGIS runs (QGIS's sys.executable is QGIS itself)."""
+    if sys.platform == "win32":
+        return f"python -m pip install torch=={TORCH_VERSION}"
+    marker = os.path.join(sysconfig.get_paths()["stdlib"], "EXTERNALLY-MANAGED")
+    managed = " --break-system-packages" if os.path.exists(marker) else ""  # Debian 12, Ubuntu 23.04+
+    return f"python3 -m pip install --user{managed} torch=={TORCH_VERSION}"
+
+
+def torch_missing_message() -> Optional[str]:
+    """Why a run cannot start in this QGIS (and the exact command that fixes it), or None if it can.
+
+    Every mode needs torch (the change prior too), but the plugin itself must load without it, so
+    the check looks for the package without importing it.
+    """
+    if importlib.util.find_spec("torch") is not None:
+        return None
+    where = "the OSGeo4W Shell" if sys.platform == "win32" else "a terminal"
+    return ("PyTorch is not installed in the Python that QGIS uses, and every mode of the detector needs it. "
+            f"Install it from {where} with:\n    {torch_install_command()}\n"
+            f"(CPU only, a smaller download: add --index-url {TORCH_CPU_INDEX}), then restart QGIS.")
+
+
+def _pipeline_run(params: RunParams, progress: Progress):
+    from .core.pipeline import run  # imports torch: only when a run starts, in the task's thread
+
+    return run(params, progress)
+
+
+class DetectionTask(QgsTask):
+    """One change-detection run off the main thread; the outcome is read in `on_finished`.
+
+    After the task ends exactly one of `result` (a RunResult), `error` (a message for the analyst)
+    or `cancelled` describes it.
+    """
+
+    message = pyqtSignal(str)  # the engine's current step, delivered to the main thread
+
+    def __init__(self, params: RunParams, on_finished: Optional[Callable[[DetectionTask], None]] = None,
+                 description: str = "OAIP change detection", run_fn: RunFn = _pipeline_run) -> None:
+        super().__init__(description, QgsTask.CanCancel)
+        self.params = params
+        self.on_finished = on_finished
+        self._run_fn = run_fn
+        self.result = None
+        self.error: Optional[str] = None
+        self.cancelled = False
+        self.details = ""
+
+    def _report(self, fraction: float, message: str) -> None:
+        self.setProgress(100.0 * fraction)
+        if message:
+            self.message.emit(message)
+
+    def run(self) -> bool:
+        """Runs in the task manager's thread; never raises (an exception here would be lost)."""
+        if self._run_fn is _pipeline_run:
+            self.error = torch_missing_message()
+            if self.error:
+                return False
+        progress = Progress(report=self._report, is_cancelled=self.isCanceled)
+        try:
+            self.result = self._run_fn(self.params, progress)
+        except Cancelled:
+            pass
+        except OaipError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 (a bug must reach the analyst, not kill the thread)
+            self.error = f"Unexpected error: {exc!r}. Details are in the log panel (OAIP)."
+            self.details = traceback.format_exc()
+        return self.result is not None
+
+    def finished(self, result: bool) -> None:  # noqa: ARG002 (the outcome is in the attributes)
+        """Main thread: log the outcome and hand the task to whoever started it.
+
+        Neither a result nor an error means the run was cancelled, also when it was cancelled
+        while still queued and run() never started.
+        """
+        self.cancelled = self.result is None and self.error is None
+        if self.error:
+            QgsMessageLog.logMessage(f"{self.error}\n{self.details}".rstrip(), LOG_TAG)
+        if self.on_finished is not None:
+            self.on_finished(self)

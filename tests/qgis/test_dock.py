@@ -1,0 +1,234 @@
+"""The dock panel inside QGIS (pytest-qgis, offscreen): inputs, a real run through the task manager,
+cancel, errors, the live threshold slider and analyst samples."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+from osgeo import gdal
+from pytest_qgis.utils import wait, wait_until
+from qgis.core import QgsPointXY, QgsProject, QgsRasterLayer, QgsVectorLayer
+from qgis.PyQt.QtCore import QEvent, QPoint, Qt
+from qgis.PyQt.QtGui import QMouseEvent
+
+from oaip_qgis.core.errors import InputError
+from oaip_qgis.core.pipeline import run as pipeline_run
+from oaip_qgis.dock import OaipDock
+
+RUN_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture()
+def project_pair(qgis_new_project, sample_pair):
+    """The sample pair and its reference as project layers, plus one vector layer that must not be offered."""
+    project = QgsProject.instance()
+    layers = {name: QgsRasterLayer(sample_pair[name], name) for name in ("t1", "t2", "truth")}
+    layers["points"] = QgsVectorLayer("Point?crs=EPSG:32633&field=changed:integer", "points", "memory")
+    for layer in layers.values():
+        assert layer.isValid()
+        project.addMapLayer(layer)
+    return layers
+
+
+@pytest.fixture()
+def dock(qgis_iface, project_pair, tmp_path):
+    """A panel on the sample pair in prior mode, writing under tmp_path/out."""
+    panel = OaipDock(qgis_iface)
+    panel.ui.t1Combo.setLayer(project_pair["t1"])
+    panel.ui.t2Combo.setLayer(project_pair["t2"])
+    panel.ui.modeCombo.setCurrentText("prior")
+    (tmp_path / "out").mkdir()
+    panel.ui.outputFolder.setFilePath(str(tmp_path / "out"))
+    yield panel
+    if panel.task is not None:
+        panel.cancel_run()
+        wait_until(lambda: panel.task is None, timeout_milliseconds=RUN_TIMEOUT_MS)
+    panel.close_down()
+    panel.deleteLater()
+
+
+def run_and_wait(panel: OaipDock) -> None:
+    panel.ui.runButton.click()
+    assert panel.task is not None, panel.ui.statusLabel.text()
+    assert wait_until(lambda: panel.task is None, timeout_milliseconds=RUN_TIMEOUT_MS)
+
+
+def change_ones(layer: QgsRasterLayer) -> int:
+    """Changed pixels as QGIS reads them through the layer's provider (what the map shows)."""
+    block = layer.dataProvider().block(1, layer.extent(), layer.width(), layer.height())
+    return int(np.count_nonzero(np.frombuffer(bytes(block.data()), np.uint8) == 1))
+
+
+def test_panel_lists_only_raster_layers(dock, project_pair):
+    for combo in (dock.ui.t1Combo, dock.ui.t2Combo):
+        offered = {combo.layer(i).name() for i in range(combo.count())}
+        assert offered == {"t1", "t2", "truth"}
+    samples = dock.ui.samplesCombo
+    assert {samples.layer(i).name() for i in range(samples.count()) if samples.layer(i)} == {"points"}
+    assert dock.ui.aoiCombo.count() == 1 and dock.ui.aoiCombo.currentLayer() is None  # only "no layer"
+
+
+def test_panel_choices_reach_the_parameters(dock, project_pair, tmp_path):
+    ui = dock.ui
+    assert not ui.epochsSpin.isEnabled()  # prior mode does not train
+    ui.modeCombo.setCurrentText("int8")
+    ui.epochsSpin.setValue(3)
+    ui.pruneCheck.setChecked(False)
+    ui.seedSpin.setValue(42)
+    ui.thresholdMethodCombo.setCurrentText("manual")
+    ui.manualThresholdSpin.setValue(0.3)
+    ui.referenceCombo.setLayer(project_pair["truth"])
+    params = dock.build_params(str(tmp_path))
+    assert (params.mode, params.epochs, params.prune, params.seed) == ("int8", 3, False, 42)
+    assert (params.threshold_method, params.threshold) == ("manual", pytest.approx(0.3))
+    assert params.reference == project_pair["truth"].source() and params.samples is None and params.aoi is None
+    assert os.path.dirname(params.out_change) == str(tmp_path) and params.out_polygons.endswith(".gpkg")
+
+
+def test_band_choice_reaches_the_parameters(dock, tmp_path):
+    bands = dock.ui.t1Bands
+    assert bands.count() == 4 and dock.ui.t2Bands.count() == 1
+    assert dock.build_params(str(tmp_path)).bands1 is None  # all ticked: all bands
+    bands.setItemCheckState(3, Qt.Unchecked)
+    params = dock.build_params(str(tmp_path))
+    assert params.bands1 == [1, 2, 3] and params.bands2 is None and params.mode == "prior"
+    for i in range(bands.count()):
+        bands.setItemCheckState(i, Qt.Unchecked)
+    with pytest.raises(InputError, match="T1: tick at least one band"):
+        dock.build_params(str(tmp_path))
+
+
+def test_same_layer_twice_is_refused_before_any_run(dock, project_pair, tmp_path):
+    dock.ui.t2Combo.setLayer(project_pair["t1"])
+    dock.ui.runButton.click()
+    assert dock.task is None
+    assert "same layer" in dock.ui.statusLabel.text()
+    assert os.listdir(tmp_path / "out") == []
+
+
+def test_run_through_the_panel_adds_styled_layers_and_statistics(dock, project_pair, sample_pair, tmp_path):
+    dock.ui.referenceCombo.setLayer(project_pair["truth"])
+    run_and_wait(dock)
+    assert "Done" in dock.ui.statusLabel.text(), dock.ui.statusLabel.text()
+    group = QgsProject.instance().layerTreeRoot().findGroup(dock.run_name)
+    assert group is not None and dock.run_name.startswith("OAIP prior: t1 → t2")
+    assert [node.name() for node in group.children()] == [
+        "Change polygons", "Change", "Confidence", "Difference (change probability)"]
+    change = QgsProject.instance().mapLayer(dock.layer_ids["change"])
+    colours = {c.value: c.color for c in change.renderer().classes()}
+    assert colours[1].red() > 200 and colours[1].alpha() == 255 and colours[0].alpha() == 0
+    assert change.dataProvider().sourceNoDataValue(1) == 255  # nodata is not drawn
+    assert QgsProject.instance().mapLayer(dock.layer_ids["difference"]).renderer().type() == "singlebandpseudocolor"
+    # Statistics shown are the run's own: the threshold row matches the written statistics file.
+    written = json.loads(open(dock.outputs["stats"]).read())
+    tree = dock.ui.statsTree
+    sections = {tree.topLevelItem(i).text(0): tree.topLevelItem(i) for i in range(tree.topLevelItemCount())}
+    result = {sections["Result"].child(i).text(0): sections["Result"].child(i).text(1)
+              for i in range(sections["Result"].childCount())}
+    assert result["Threshold"].startswith(f"{written['threshold']:.4f}")
+    assert "Accuracy against the reference" in sections
+    kappa = [sections["Accuracy against the reference"].child(i) for i in range(6)]
+    assert any(item.text(0) == "Kappa" and float(item.text(1)) == pytest.approx(written["metrics"]["kappa"], abs=1e-4)
+               for item in kappa)
+    assert change_ones(change) == round(written["changed_fraction"] * written["valid_pixels"])
+    assert dock.ui.thresholdGroup.isEnabled() and sum(dock.histogram.counts) == written["valid_pixels"]
+    exported = tmp_path / "exported.json"
+    dock.export_stats(str(exported))
+    data = json.loads(exported.read_text())
+    assert data["threshold"] == written["threshold"] and data["parameters"]["t1"] == sample_pair["t1"]
+
+
+def test_cancel_leaves_no_layer_and_no_file(dock, tmp_path):
+    started = []
+
+    def wait_for_cancel(params, progress):
+        """The real pipeline, started only once the analyst has pressed Cancel."""
+        started.append(params.out_change)
+        progress(0.0, "Waiting")
+        while not progress.is_cancelled():
+            time.sleep(0.005)
+        return pipeline_run(params, progress)
+
+    dock._run_fn = wait_for_cancel
+    layers_before = set(QgsProject.instance().mapLayers())
+    dock.ui.runButton.click()
+    assert wait_until(lambda: started, timeout_milliseconds=RUN_TIMEOUT_MS)
+    assert os.listdir(tmp_path / "out")  # the run's folder exists while it runs
+    dock.ui.cancelButton.click()
+    assert wait_until(lambda: dock.task is None, timeout_milliseconds=RUN_TIMEOUT_MS)
+    assert "Cancelled" in dock.ui.statusLabel.text()
+    assert set(QgsProject.instance().mapLayers()) == layers_before
+    assert os.listdir(tmp_path / "out") == []
+    assert dock.ui.runButton.isEnabled() and not dock.ui.cancelButton.isEnabled()
+
+
+def test_engine_error_is_shown_and_its_folder_removed(dock, tmp_path):
+    def bad_input(params, progress):
+        raise InputError("The two images do not overlap.")
+
+    dock._run_fn = bad_input
+    run_and_wait(dock)
+    assert "do not overlap" in dock.ui.statusLabel.text()
+    assert os.listdir(tmp_path / "out") == []
+
+
+def test_only_one_run_at_a_time(dock):
+    def blocked(params, progress):
+        while not progress.is_cancelled():
+            time.sleep(0.005)
+        return None
+
+    dock._run_fn = blocked
+    first = dock.start_run()
+    assert first is not None and not dock.ui.runButton.isEnabled()
+    assert dock.start_run() is None
+
+
+def test_slider_rethresholds_the_change_layer_without_a_new_run(dock):
+    run_and_wait(dock)
+    change = QgsProject.instance().mapLayer(dock.layer_ids["change"])
+    before = change_ones(change)
+    difference = gdal.Open(dock.outputs["difference"]).ReadAsArray()
+    dock.ui.thresholdSlider.setValue(900)
+    assert wait_until(lambda: dock.stats["threshold"] == 0.9, timeout_milliseconds=5000)
+    after = change_ones(change)
+    assert after == int(np.count_nonzero(difference > 0.9)) and after < before
+    assert dock.stats["run_threshold"] < 0.9 and "run's threshold" in dock.ui.summaryLabel.text()
+    assert dock.task is None  # no retraining
+
+
+def click(tool, canvas, point: QgsPointXY) -> None:
+    pixel = canvas.getCoordinateTransform().transform(point)
+    from qgis.gui import QgsMapMouseEvent
+
+    event = QMouseEvent(QEvent.MouseButtonRelease, QPoint(int(pixel.x()), int(pixel.y())), Qt.LeftButton,
+                        Qt.LeftButton, Qt.NoModifier)
+    tool.canvasReleaseEvent(QgsMapMouseEvent(canvas, event))
+
+
+def test_sample_tool_stores_clicked_samples_and_hands_them_to_the_run(dock, project_pair, qgis_canvas, tmp_path):
+    qgis_canvas.setDestinationCrs(project_pair["t1"].crs())
+    qgis_canvas.setExtent(project_pair["t1"].extent())
+    qgis_canvas.resize(400, 400)
+    wait(10)
+    centre = project_pair["t1"].extent().center()
+    dock.ui.changedSampleButton.click()
+    assert qgis_canvas.mapTool() == dock.sample_tool
+    click(dock.sample_tool, qgis_canvas, centre)
+    dock.ui.unchangedSampleButton.click()
+    assert not dock.ui.changedSampleButton.isChecked() and dock.ui.unchangedSampleButton.isChecked()
+    assert qgis_canvas.mapTool() == dock.sample_tool
+    click(dock.sample_tool, qgis_canvas, QgsPointXY(centre.x() + 200, centre.y()))
+    layer = dock.sample_layer()
+    assert sorted(f["changed"] for f in layer.getFeatures()) == [0, 1]
+    changed = next(f for f in layer.getFeatures() if f["changed"] == 1).geometry().asPoint()
+    assert changed.distance(centre) <= 2 * qgis_canvas.mapUnitsPerPixel()  # stored where it was clicked
+    assert dock.ui.samplesCombo.currentLayer() == layer
+    params = dock.build_params(str(tmp_path))
+    written = QgsVectorLayer(params.samples, "written", "ogr")
+    assert written.featureCount() == 2 and written.crs() == project_pair["t1"].crs()
+    dock.ui.unchangedSampleButton.click()
+    assert qgis_canvas.mapTool() != dock.sample_tool

@@ -1,0 +1,55 @@
+"""What the statistics panel says for a network run and for a prior-only run (pure functions)."""
+from __future__ import annotations
+
+from oaip_qgis.dock.statistics import area, count, stats_sections
+
+NETWORK_RUN = {
+    "mode": "int8", "seed": 0, "device": "cpu", "detector": "network", "threshold_method": "otsu",
+    "threshold": 0.27198, "changed_fraction": 0.377446, "changed_area": 852500.0, "valid_pixels": 22586,
+    "model": {"params_before": 33040, "params_after": 20100, "bits_before": 1057280, "bits_after": 160800,
+              "compression_ratio": 6.58, "bops_before": 51405389824, "bops_after": 30000000000},
+    "pruning": {"layers": [{"name": "a0", "filters_before": 16, "filters_after": 12},
+                           {"name": "b0", "filters_before": 16, "filters_after": 16}]},
+    "training": {"seconds": 41.6, "epochs": 2, "peak_bytes": 10 * 2 ** 20, "fp32_equivalent_peak_bytes": 40 * 2 ** 20,
+                 "pseudo_labels": {"changed": 114, "unchanged": 2274, "analyst": 7}, "loss": [0.76149, 0.46416]},
+    "metrics": {"oa": 0.61, "kappa": 0.0667, "f1": 0.267, "precision": 0.187, "recall": 0.469, "auc": None},
+    "timing": {"align": 0.06, "prior": 0.61, "train": 41.65, "total": 43.43},
+}
+
+
+def rows(stats: dict) -> dict:
+    return {title: dict(section) for title, section in stats_sections(stats)}
+
+
+def test_network_run_shows_costs_before_and_after_pruning():
+    shown = rows(NETWORK_RUN)
+    assert list(shown)[:2] == ["Result", "Accuracy against the reference"]
+    assert shown["Result"]["Changed area"] == "85.25 ha"
+    assert shown["Result"]["Changed fraction"] == "37.74 %"
+    assert shown["Model"]["Parameters"] == "33 k → 20.1 k"
+    assert shown["Model"]["BOPs"] == "51.4 G → 30 G"
+    assert shown["Model"]["Compression ratio (vs fp32 unpruned)"] == "6.58 ×"
+    assert shown["Filters per layer (before → after)"] == {"a0": "16 → 12", "b0": "16 → 16"}
+    training = shown["Training"]
+    assert training["Peak memory"] == "10.00 MiB"
+    assert training["Peak memory, fp32 equivalent"] == "40.00 MiB (4.0 ×)"
+    assert training["Analyst samples (pixels)"] == "7" and training["Pseudo-labels unchanged"] == "2,274"
+    assert shown["Accuracy against the reference"]["AUC"] == "–"
+    assert shown["Seconds per phase"]["Training"] == "41.65"
+
+
+def test_prior_run_leaves_out_what_it_did_not_compute():
+    prior = {key: value for key, value in NETWORK_RUN.items()
+             if key not in ("model", "pruning", "training", "metrics")}
+    assert list(rows(prior)) == ["Result", "Seconds per phase", "Run"]
+
+
+def test_slider_threshold_says_accuracy_is_from_the_run():
+    moved = {**NETWORK_RUN, "threshold": 0.5, "threshold_method": "slider", "run_threshold": 0.27198}
+    titles = list(rows(moved))
+    assert "Accuracy against the reference (at the run's threshold 0.2720)" in titles
+
+
+def test_units():
+    assert count(51405389824) == "51.4 G" and count(999) == "999"
+    assert area(852500.0) == "85.25 ha" and area(3.5e6) == "3.500 km²"

@@ -1,0 +1,80 @@
+"""Result layers: styles, the run's group, and re-thresholding the change raster from the difference raster."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from osgeo import gdal, osr
+from qgis.core import QgsProject, QgsRasterLayer
+
+from oaip_qgis.layers import add_run_layers, difference_histogram, raster_pixel_area, rewrite_change, style_change
+
+DIFF_NODATA, CHANGE_NODATA = -1.0, 255
+
+
+def write(path, array: np.ndarray, gdal_type: int, nodata: float) -> str:
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), array.shape[1], array.shape[0], 1, gdal_type,
+                                              options=["TILED=YES", "COMPRESS=DEFLATE"])
+    ds.SetGeoTransform((500000.0, 10.0, 0.0, 5000000.0, 0.0, -20.0))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    ds.SetProjection(srs.ExportToWkt())
+    ds.GetRasterBand(1).SetNoDataValue(nodata)
+    ds.GetRasterBand(1).WriteArray(array)
+    ds = None
+    return str(path)
+
+
+@pytest.fixture()
+def pair(tmp_path):
+    rng = np.random.default_rng(5)
+    diff = rng.random((700, 90)).astype(np.float32)  # more rows than one strip
+    diff[:3, :] = DIFF_NODATA
+    diff[5, 5] = 1.0
+    change = np.where(diff == DIFF_NODATA, CHANGE_NODATA, diff > 0.5).astype(np.uint8)
+    return {"diff": diff, "difference": write(tmp_path / "difference.tif", diff, gdal.GDT_Float32, DIFF_NODATA),
+            "change": write(tmp_path / "change.tif", change, gdal.GDT_Byte, CHANGE_NODATA)}
+
+
+def test_rewrite_change_applies_the_threshold_and_keeps_nodata(pair):
+    changed, valid = rewrite_change(pair["change"], pair["difference"], 0.8)
+    result = gdal.Open(pair["change"]).ReadAsArray()
+    diff = pair["diff"]
+    assert valid == np.count_nonzero(diff != DIFF_NODATA)
+    assert changed == np.count_nonzero(diff > 0.8) == np.count_nonzero(result == 1)
+    assert (result[:3] == CHANGE_NODATA).all() and set(np.unique(result[3:]).tolist()) == {0, 1}
+
+
+def test_histogram_counts_every_valid_value_once(pair):
+    counts = difference_histogram(pair["difference"], bins=10)
+    diff = pair["diff"]
+    valid = diff[diff != DIFF_NODATA]
+    assert sum(counts) == valid.size  # 1.0 counted, nodata not
+    assert counts[0] == np.count_nonzero(valid < 0.1)
+
+
+def test_pixel_area_from_the_geotransform(pair):
+    assert raster_pixel_area(pair["change"]) == 200.0
+
+
+def test_change_style_is_red_over_transparent(pair):
+    layer = QgsRasterLayer(pair["change"], "change")
+    style_change(layer)
+    colours = {c.value: c.color for c in layer.renderer().classes()}
+    assert colours[1].alpha() == 255 and colours[1].red() > 200 and colours[1].green() < 50
+    assert colours[0].alpha() == 0
+
+
+def test_run_group_is_on_top_with_the_outputs_that_exist(pair, qgis_new_project):
+    QgsProject.instance().addMapLayer(QgsRasterLayer(pair["change"], "an older layer"))
+    group, layers = add_run_layers("OAIP run 1", {"change": pair["change"], "difference": pair["difference"],
+                                                 "confidence": None})
+    root = QgsProject.instance().layerTreeRoot()
+    assert root.children()[0] == group and group.name() == "OAIP run 1"
+    assert [child.name() for child in group.children()] == ["Change", "Difference (change probability)"]
+    assert set(layers) == {"change", "difference"}
+
+
+def test_missing_file_is_an_error_not_an_invalid_layer(tmp_path, qgis_new_project):
+    with pytest.raises(OSError, match="cannot open the change output"):
+        add_run_layers("broken", {"change": str(tmp_path / "nothing.tif")})
+    assert QgsProject.instance().layerTreeRoot().findGroup("broken") is None

@@ -1,0 +1,86 @@
+"""DetectionTask: run() never raises, outcomes reach finished(), cancel stops a running task, torch hint."""
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+from pytest_qgis.utils import wait_until
+from qgis.core import QgsApplication, QgsTask
+
+from oaip_qgis.core.errors import InputError
+from oaip_qgis.core.params import RunParams
+from oaip_qgis.core.pipeline import RunResult
+from oaip_qgis.task import DetectionTask, torch_install_command, torch_missing_message
+
+PARAMS = RunParams(t1="a.tif", t2="b.tif", mode="prior")
+
+
+def finish(task: DetectionTask) -> DetectionTask:
+    """Run a task synchronously in this thread, then hand it over as the task manager would."""
+    task.finished(task.run())
+    return task
+
+
+def test_success_returns_the_result_and_reports_progress():
+    seen = []
+
+    def fake(params, progress):
+        progress(0.5, "Half way")
+        return RunResult(stats={"threshold": 0.3, "mode": params.mode}, outputs={})
+
+    task = DetectionTask(PARAMS, on_finished=seen.append, run_fn=fake)
+    messages = []
+    task.message.connect(messages.append)
+    assert task.run() is True
+    assert task.progress() == pytest.approx(50.0) and messages == ["Half way"]
+    task.finished(True)
+    assert seen == [task] and task.result.stats["mode"] == "prior"
+    assert task.error is None and not task.cancelled
+
+
+@pytest.mark.parametrize("exception, expected", [
+    (InputError("T2: no such file"), "T2: no such file"),
+    (ZeroDivisionError("boom"), "Unexpected error: ZeroDivisionError('boom')"),
+])
+def test_errors_are_kept_not_raised(exception, expected):
+    def failing(params, progress):
+        raise exception
+
+    task = finish(DetectionTask(PARAMS, run_fn=failing))
+    assert task.result is None and not task.cancelled
+    assert task.error.startswith(expected)
+    if not isinstance(exception, InputError):
+        assert "ZeroDivisionError" in task.details  # the traceback goes to the log panel
+
+
+def test_cancel_through_the_task_manager_stops_within_a_step(qgis_app):
+    steps, done = [], []
+
+    def endless(params, progress):
+        while True:
+            steps.append(time.monotonic())
+            progress(0.0, "step")  # raises Cancelled once the task is cancelled
+            time.sleep(0.01)
+
+    task = DetectionTask(PARAMS, on_finished=done.append, run_fn=endless)
+    QgsApplication.taskManager().addTask(task)
+    assert wait_until(lambda: len(steps) > 3, timeout_milliseconds=10_000)
+    assert task.status() == QgsTask.Running
+    cancelled_at = time.monotonic()
+    task.cancel()
+    assert wait_until(lambda: done, timeout_milliseconds=10_000)
+    assert done[0].cancelled and done[0].result is None and done[0].error is None
+    assert sum(1 for t in steps if t > cancelled_at) <= 1
+
+
+def test_missing_torch_is_explained_not_raised(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # find_spec then reports torch as absent
+    message = torch_missing_message()
+    assert torch_install_command() in message and "torch==" in message and "pip install" in message
+    task = finish(DetectionTask(PARAMS))  # the real pipeline is never imported
+    assert task.result is None and task.error == message
+
+
+def test_torch_present_gives_no_message():
+    assert torch_missing_message() is None
