@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable
 from typing import Optional
 
-from qgis.core import QgsMessageLog, QgsTask
+from qgis.core import Qgis, QgsMessageLog, QgsTask
 from qgis.PyQt.QtCore import pyqtSignal
 
 from .core.errors import Cancelled, OaipError
@@ -107,6 +107,10 @@ class DetectionTask(QgsTask):
         """
         self.cancelled = self.result is None and self.error is None
         if self.error:
-            QgsMessageLog.logMessage(f"{self.error}\n{self.details}".rstrip(), LOG_TAG)
+            QgsMessageLog.logMessage(f"{self.error}\n{self.details}".rstrip(), LOG_TAG, Qgis.Warning)
         if self.on_finished is not None:
-            self.on_finished(self)
+            try:
+                self.on_finished(self)
+            except Exception:  # noqa: BLE001 (an exception out of a C++ virtual can abort QGIS)
+                QgsMessageLog.logMessage(f"Handling the finished run failed:\n{traceback.format_exc()}", LOG_TAG,
+                                         Qgis.Critical)

@@ -205,6 +205,9 @@ class OaipDock(QgsDockWidget):
         self.ui.cancelButton.setEnabled(running)
         self.ui.inputsContents.setEnabled(not running)
 
+    def _progress(self, percent: float) -> None:
+        self.ui.progressBar.setValue(int(percent))
+
     def _status(self, text: str, error: bool = False) -> None:
         self.ui.statusLabel.setStyleSheet("color: #b00020;" if error else "")
         self.ui.statusLabel.setText(text)
@@ -227,7 +230,8 @@ class OaipDock(QgsDockWidget):
         name = f"OAIP {mode}: {t1.name()} → {t2.name()} ({time.strftime('%H:%M:%S')})"
         kwargs = {"run_fn": self._run_fn} if self._run_fn is not None else {}
         task = DetectionTask(params, on_finished=self._finished, description=name, **kwargs)
-        task.progressChanged.connect(lambda value: self.ui.progressBar.setValue(int(value)))
+        # Bound methods, not lambdas: Qt drops these connections if the panel goes first (plugin unload).
+        task.progressChanged.connect(self._progress)
         task.message.connect(self._status)
         self.task, self.run_dir, self.run_name = task, run_dir, name
         self._pending_params = params

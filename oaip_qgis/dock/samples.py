@@ -21,7 +21,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 from qgis.gui import QgsMapCanvas, QgsMapToolEmitPoint
-from qgis.PyQt.QtCore import QVariant, pyqtSignal
+from qgis.PyQt.QtCore import Qt, QVariant, pyqtSignal
 
 FIELD = "changed"
 LAYER_NAME = "OAIP samples"
@@ -77,4 +77,5 @@ class SampleMapTool(QgsMapToolEmitPoint):
         self.changed = True
 
     def canvasReleaseEvent(self, event) -> None:  # noqa: N802 (QGIS's name)
-        self.sampled.emit(self.toMapCoordinates(event.pos()), self.changed)
+        if event.button() == Qt.LeftButton:
+            self.sampled.emit(self.toMapCoordinates(event.pos()), self.changed)

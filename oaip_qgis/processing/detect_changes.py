@@ -176,6 +176,11 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         )
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS's name)
+        from ..task import torch_missing_message
+
+        message = torch_missing_message()
+        if message:
+            raise QgsProcessingException(message)
         from ..core.pipeline import run  # torch is imported only when a run starts
 
         params = self.run_params(parameters, context, feedback)
