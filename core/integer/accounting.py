@@ -1,4 +1,8 @@
-"""Parameters, MACs and BOPs (MACs × weight bits × activation bits, as in PIC-PQ) of the dual-VGG network."""
+"""Parameters, MACs, BOPs (MACs × weight bits × activation bits, as in PIC-PQ) and training memory of
+the dual-VGG network, per layer, read from the layer shapes the network holds now (after any pruning).
+
+Works on both twins (IntDualVGG, FloatDualVGG): they share names, shapes and `saved_bytes()`.
+"""
 from __future__ import annotations
 
 from ..model.dual_vgg import POOL
@@ -7,30 +11,57 @@ REFERENCE_TILE = 256  # BOPs are reported for one 256×256 input tile
 
 
 def layer_shapes(net) -> dict[str, tuple[int, int, int, int]]:
-    """(out, in, k, k) of every convolution, as the network holds it now (after any pruning)."""
+    """(out, in, k, k) of every convolution, branches then head."""
     return {name: tuple(net.weight(name).shape) for name in net.names() + ["head"]}
 
 
+def _weights_in(shape: tuple[int, int, int, int]) -> int:
+    o, i, k, kk = shape
+    return o * i * k * kk
+
+
+def layer_parameters(net) -> dict[str, int]:
+    return {name: _weights_in(shape) for name, shape in layer_shapes(net).items()}
+
+
 def parameter_count(net) -> int:
-    return sum(o * i * k * k for o, i, k, _ in layer_shapes(net).values())
+    return sum(layer_parameters(net).values())
 
 
-def macs(net, size: int = REFERENCE_TILE) -> dict[str, int]:
-    """Multiply-accumulates per layer for a size×size input tile."""
+def macs(net, size: int | tuple[int, int] = REFERENCE_TILE) -> dict[str, int]:
+    """Multiply-accumulates per layer for one input tile of size×size (or (h, w)) pixels."""
+    h, w = (size, size) if isinstance(size, int) else size
     shapes = layer_shapes(net)
-    out, side, index = {}, size, 0
+    out, index = {}, 0
     for width in net.spec.widths:
         if width == POOL:
-            side //= 2
+            h, w = h // 2, w // 2
             continue
         for branch in "ab":
-            o, i, k, _ = shapes[f"{branch}{index}"]
-            out[f"{branch}{index}"] = side * side * o * i * k * k
+            name = f"{branch}{index}"
+            out[name] = h * w * _weights_in(shapes[name])
         index += 1
-    o, i, k, _ = shapes["head"]
-    out["head"] = side * side * o * i * k * k
+    out["head"] = h * w * _weights_in(shapes["head"])
     return out
 
 
-def bops(net, weight_bits: int, activation_bits: int, size: int = REFERENCE_TILE) -> int:
+def bops(net, weight_bits: int, activation_bits: int, size: int | tuple[int, int] = REFERENCE_TILE) -> int:
     return sum(macs(net, size).values()) * weight_bits * activation_bits
+
+
+def layer_bops(net, weight_bits: int, activation_bits: int,
+               size: int | tuple[int, int] = REFERENCE_TILE) -> dict[str, int]:
+    return {name: m * weight_bits * activation_bits for name, m in macs(net, size).items()}
+
+
+def training_bytes(net, integer: bool) -> dict[str, int]:
+    """Bytes a training step holds: weights, the activations the last training forward kept for
+    backward (each shared tensor once), and one gradient buffer per trained weight: int32 for int8
+    training (int64 only when a batch holds more than SAFE_K pixels), fp32 for float training."""
+    params = layer_parameters(net)
+    trained = sum(n for name, n in params.items() if not net.frozen(name))
+    weights = sum(params.values()) * (1 if integer else 4)
+    saved = net.saved_bytes()
+    gradients = trained * 4
+    return {"weights": weights, "saved_activations": saved, "gradients": gradients,
+            "total": weights + saved + gradients}

@@ -1,79 +1,105 @@
-"""Rounding right shifts from int32/int64 accumulators to int8, correct for negative values.
+"""Rounding right shifts of integer accumulators, and the requantisation of int32 sums to int8.
 
-Modern torch's `//` floors (NITI's code assumed truncation), which would bias negative values; these
-work on magnitudes and restore the sign, so rounding is symmetric around zero.
+All three roundings start from the floor split acc = q·2^s + d with 0 ≤ d < 2^s, which `>>` and `&`
+give for negative values too (two's complement), so no sign handling is needed and nothing relies on
+`//` (it floors in today's torch; NITI's code assumed truncation and multiplied its rounding decision
+by the sign, which biases negative values by a whole step).
+- nearest: q + [d ≥ 2^(s−1)] = (acc + 2^(s−1)) >> s, i.e. floor(x + ½): ties go towards +∞
+  (1.5 → 2, −1.5 → −1, −1.25 → −1, −1.75 → −2), the rounding of ARM's VRSHR; one add and one shift.
+- pseudo-stochastic (NITI): the upper half of d's bits is the probability, the lower half the
+  "random" number; round up when number < probability (for odd s the number is doubled to the
+  probability's width). Our addition, for even s: when they are equal, round up if q is odd. Without
+  it, dropped bits spread evenly are rounded down by ≈2^−(s/2+1) steps on average (the number
+  averages just under half its range); with it the mean error is 2^−(s+1) for every s ≥ 2.
+- stochastic: up with probability d/2^s from a seeded generator; exactly unbiased.
 """
 from __future__ import annotations
 
 import torch
 
 from ..errors import InputError
+from .tensor import MAX_EXPONENT
+
+INT32_MAX = 2**31 - 1
 
 
 def peak(acc: torch.Tensor) -> int:
-    """max |acc| without allocating |acc|."""
+    """max |acc|, from one min/max pass (no |acc| tensor is made)."""
     if acc.numel() == 0:
         return 0
     low, high = torch.aminmax(acc)
     return max(-int(low), int(high))
 
 
-def shift_for(acc: torch.Tensor, bits: int = 7) -> int:
-    """s = bits(max|acc|) - `bits`: the shift that brings the largest magnitude into `bits` bits (≥ 0)."""
-    return max(0, peak(acc).bit_length() - bits)
+def shift_for(top: int, bits: int = 7) -> int:
+    """Smallest s with round(top / 2^s) < 2^bits: NITI's bits(top) − `bits`, plus one when the peak
+    would round up to 2^bits (NITI clips that value instead)."""
+    s = max(0, top.bit_length() - bits)
+    if s and (top + (1 << (s - 1))) >> s >= 1 << bits:
+        s += 1
+    return s
 
 
-def _split(acc: torch.Tensor, s: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    wide = acc.to(torch.int64)
-    sign = torch.sign(wide)
-    mag = wide.abs()
-    return sign, mag >> s, mag & ((1 << s) - 1)
+def _check(s: int, limit: int = 62) -> None:
+    """Stochastic roundings mask the dropped bits in int64, so they shift by at most 62."""
+    if not 0 <= s <= limit:
+        raise InputError(f"A rounding shift must be 0…{limit}, not {s}.")
+
+
+def _widened(acc: torch.Tensor, s: int) -> torch.Tensor:
+    """int64 copy when acc + 2^s could overflow its dtype."""
+    if acc.dtype == torch.int64 or peak(acc) + (1 << s) <= torch.iinfo(acc.dtype).max:
+        return acc
+    return acc.to(torch.int64)
 
 
 def round_nearest(acc: torch.Tensor, s: int) -> torch.Tensor:
-    """acc / 2^s rounded to nearest, ties away from zero (int64)."""
-    if s < 0:
-        raise InputError(f"Shift must be ≥ 0, not {s}.")
+    """floor(acc / 2^s + ½); same dtype as acc unless it has to widen to int64."""
+    _check(s, 2 * MAX_EXPONENT)
     if s == 0:
-        return acc.to(torch.int64)
-    sign, kept, dropped = _split(acc, s)
-    return sign * (kept + (dropped >= (1 << (s - 1))).to(torch.int64))
+        return acc.clone()
+    if s > 62:  # sums of int8 products stay far below 2^62: all round to 0
+        return torch.zeros_like(acc)
+    return (_widened(acc, s) + (1 << (s - 1))) >> s
 
 
 def round_pseudo_stochastic(acc: torch.Tensor, s: int) -> torch.Tensor:
-    """NITI's rounding without a random generator: of the s dropped bits, the upper half is the
-    probability and the lower half the 'random' number; round up when the number is below it."""
-    if s < 2:
-        return round_nearest(acc, s)
-    sign, kept, dropped = _split(acc, s)
+    """NITI's generator-free stochastic rounding (see the module docstring for the tie rule)."""
+    _check(s)
+    if s == 0:
+        return acc.clone()
+    kept, dropped = acc >> s, acc & ((1 << s) - 1)
     low = s // 2
-    probability = dropped >> low
-    number = dropped & ((1 << low) - 1)
-    # Compare on the same scale: the probability has s - low bits, the number low bits.
-    up = (number << (s - 2 * low)) < probability
-    return sign * (kept + up.to(torch.int64))
+    probability = dropped >> low                 # s − low bits
+    number = (dropped & ((1 << low) - 1)) << (s - 2 * low)  # low bits, scaled to the probability's width
+    up = number < probability
+    if s % 2 == 0:  # an odd s already gets its half step from the doubled number
+        up |= (number == probability) & (kept & 1).bool()
+    return kept + up.to(acc.dtype)
 
 
 def round_stochastic(acc: torch.Tensor, s: int, generator: torch.Generator) -> torch.Tensor:
-    """Unbiased stochastic rounding: round up with probability dropped / 2^s (seeded generator)."""
+    """Round up with probability d / 2^s, drawn from `generator` (seed it for reproducible runs)."""
+    _check(s)
     if s == 0:
-        return acc.to(torch.int64)
-    sign, kept, dropped = _split(acc, s)
+        return acc.clone()
     draw = torch.randint(0, 1 << s, acc.shape, generator=generator, dtype=torch.int64)
-    return sign * (kept + (draw < dropped).to(torch.int64))
+    return (acc >> s) + (draw < (acc & ((1 << s) - 1))).to(acc.dtype)
 
 
-def to_int8(acc: torch.Tensor, e: int, bits: int = 7) -> tuple[torch.Tensor, int]:
-    """Requantise an accumulator of exponent e to int8 with round-to-nearest: (mantissa, exponent).
+def requantise(acc: torch.Tensor, e: int, relu: bool = False) -> tuple[torch.Tensor, int]:
+    """An accumulator of exponent e → (int8 mantissa, exponent), nearest rounding by s = shift_for(peak).
 
-    The hot path of every layer: int32 accumulators are rounded in int32 (same result as
-    round_nearest, without widening to int64), since |acc| + 2^(s-1) stays below 2^31.
+    The hot path of every layer: works in place on acc (callers hand over a fresh product) and in its
+    own dtype. With `relu` the negative sums are zeroed first, so s is chosen from the kept range only.
     """
+    if relu:
+        acc.clamp_(min=0)
     top = peak(acc)
-    s = max(0, top.bit_length() - bits)
-    if s == 0:
-        return acc.clamp(-127, 127).to(torch.int8), e
-    if acc.dtype == torch.int32 and top + (1 << (s - 1)) < 2**31:
-        magnitude = acc.abs().add_(1 << (s - 1)).bitwise_right_shift_(s)
-        return torch.where(acc < 0, -magnitude, magnitude).clamp_(-127, 127).to(torch.int8), e + s
-    return round_nearest(acc, s).clamp_(-127, 127).to(torch.int8), e + s
+    s = shift_for(top)
+    if s:
+        if top + (1 << (s - 1)) > torch.iinfo(acc.dtype).max:
+            acc = acc.to(torch.int64)
+        acc.add_(1 << (s - 1)).bitwise_right_shift_(s)
+    out = acc.to(torch.int8)
+    return (out if relu else out.clamp_(min=-127)), e + s

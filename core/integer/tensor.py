@@ -1,4 +1,5 @@
-"""Block-exponent integer tensor: int8 mantissa m and one exponent e for the whole tensor, value = m·2^e."""
+"""Block-exponent integer tensor: int8 mantissa m in [−127, 127] and one exponent e for the whole
+tensor, value = m·2^e (NITI's "block"). Float enters only through `quantise`, at the input boundary."""
 from __future__ import annotations
 
 import math
@@ -8,36 +9,59 @@ import torch
 
 from ..errors import InputError
 
-MAX_EXPONENT = 64  # |e| beyond this means a value outside anything float32 data or int32 sums can hold
+# 127·2^96 < 2^127 and 2^−96 > 2^−126: any block within this range dequantises to normal float32 values.
+# Exponents drift by e_w + s per layer, a few units each, so a real network stays far inside it.
+MAX_EXPONENT = 96
 
 
 @dataclass
 class BlockTensor:
-    m: torch.Tensor  # int8 in [-127, 127]
+    """The mantissa's layout is the caller's: the public network API uses (N, C, H, W), the layers
+    inside it (N, H, W, C). Construction checks dtype and exponent (cheap); `check_range` the values."""
+
+    m: torch.Tensor
     e: int
 
     def __post_init__(self) -> None:
-        if self.m.dtype != torch.int8:
-            raise InputError(f"A block tensor's mantissa must be int8, not {self.m.dtype}.")
-        if not isinstance(self.e, int) or abs(self.e) > MAX_EXPONENT:
-            raise InputError(f"Block exponent {self.e!r} is out of range (|e| ≤ {MAX_EXPONENT}).")
+        if not isinstance(self.m, torch.Tensor) or self.m.dtype != torch.int8:
+            raise InputError(f"A block tensor's mantissa must be an int8 tensor, not "
+                             f"{getattr(self.m, 'dtype', type(self.m).__name__)}.")
+        if isinstance(self.e, bool) or not isinstance(self.e, int) or abs(self.e) > MAX_EXPONENT:
+            raise InputError(f"Block exponent {self.e!r} is out of range: an int with |e| ≤ {MAX_EXPONENT}.")
 
     @property
     def shape(self) -> torch.Size:
         return self.m.shape
 
-    def dequantise(self) -> torch.Tensor:
-        """Float values, for inspection, tests and the final difference image only."""
-        return self.m.float() * (2.0 ** self.e)
+    def check_range(self) -> BlockTensor:
+        """−128 is representable in int8 but not a legal mantissa: negating it would overflow."""
+        if self.m.numel() and int(self.m.min()) < -127:
+            raise InputError("A block tensor's mantissa holds −128; mantissas must lie in [−127, 127].")
+        return self
+
+    def dequantise(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Float values, for inspection, tests and the final change probability only (exact in float64)."""
+        return self.m.to(dtype) * (2.0 ** self.e)
+
+
+def exponent_for(peak: float) -> int:
+    """e = ceil(log2 peak) − 7, read exactly from frexp (log2 in float can miss powers of two)."""
+    fraction, power = math.frexp(peak)  # peak = fraction·2^power, fraction in [0.5, 1)
+    return (power - 1 if fraction == 0.5 else power) - 7
 
 
 def quantise(x: torch.Tensor) -> BlockTensor:
-    """Float -> int8 block tensor at the input boundary: e = ceil(log2 max|x|) - 7, m = round(x·2^-e)."""
+    """Float → int8 block: e = ceil(log2 max|x|) − 7, m = round(x·2^−e) (half to even), clamped to ±127:
+    only a peak that is an exact power of two maps to 128 and loses half a step."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise InputError("quantise() takes a float tensor; integer data is already a mantissa.")
     if x.numel() == 0:
         raise InputError("Cannot quantise an empty tensor.")
     peak = float(x.abs().max())
     if not math.isfinite(peak):
         raise InputError("Cannot quantise a tensor with NaN or infinite values.")
-    e = (math.ceil(math.log2(peak)) - 7) if peak > 0 else 0
+    e = exponent_for(peak) if peak > 0 else 0
+    if abs(e) > MAX_EXPONENT:
+        raise InputError(f"Values peaking at {peak:g} need exponent {e}, outside |e| ≤ {MAX_EXPONENT}.")
     m = torch.round(x * (2.0 ** -e)).clamp_(-127, 127).to(torch.int8)
-    return BlockTensor(m, int(e))
+    return BlockTensor(m, e)

@@ -1,30 +1,60 @@
-"""The trained detector applied to a tile: change probability at pixel resolution."""
+"""The trained detector applied to a tile: change probability at pixel resolution.
+
+The network is fully convolutional and sees cell means (patches.to_cells): a tile is averaged into
+cells on the global cell lattice, passed through the network in one forward pass (padded to its
+stride), and the probability map is upsampled bilinearly back to the tile's pixels. In an int8 run
+the only float steps are the quantisation of the normalised input and turning the final int8
+logits into a probability.
+Optionally the probability is averaged with the prior on the tile's window (`fusion`): the network
+sees a few pixels around each place, the prior whole regions, and their errors differ.
+"""
 from __future__ import annotations
+
+from typing import Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..integer.loss import probability_128
+from ..errors import InputError
+from ..labels.blocks import upsample_prior
 from .dual_vgg import Spec, quantise_input
+from .patches import to_cells
 
 
 class Detector:
-    def __init__(self, net, spec: Spec, integer: bool) -> None:
-        self.net, self.spec, self.integer = net, spec, integer
-        self.context = spec.context
+    def __init__(self, net, spec: Spec, integer: bool, cell: int = 1,
+                 fusion: Optional[tuple[np.ndarray, tuple[int, int]]] = None) -> None:
+        self.net, self.spec, self.integer, self.cell, self.fusion = net, spec, integer, cell, fusion
+        self.context = (spec.context + spec.scale) * cell   # pixels of tile overlap a seamless result needs
 
-    def predict(self, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
-        """Normalised (bands, h, w) tiles -> P(changed) float32 (h, w); the only float step of an int8 run."""
+    def network_probability(self, x1: np.ndarray, x2: np.ndarray, row_off: int = 0, col_off: int = 0
+                            ) -> np.ndarray:
+        """The network's P(changed) float32 (h, w) for normalised (bands, h, w) tiles (NaN: nodata)
+        whose first pixel is (row_off, col_off) on the grid."""
+        if x1.ndim != 3 or x2.ndim != 3 or x1.shape[1:] != x2.shape[1:]:
+            raise InputError(f"Tiles must be (bands, rows, cols) on one grid, not {x1.shape} and {x2.shape}.")
         h, w = x1.shape[1:]
+        valid = np.isfinite(x1).all(axis=0) & np.isfinite(x2).all(axis=0)
+        c1, _, (r0, c0) = to_cells(x1, valid, self.cell, row_off, col_off)
+        c2, _, _ = to_cells(x2, valid, self.cell, row_off, col_off)
         s = self.spec.scale
-        pad = (0, (-w) % s, 0, (-h) % s)
-        t1 = F.pad(torch.from_numpy(np.nan_to_num(x1, nan=0.0))[None], pad)
-        t2 = F.pad(torch.from_numpy(np.nan_to_num(x2, nan=0.0))[None], pad)
+        pad = (0, (-c1.shape[2]) % s, 0, (-c1.shape[1]) % s)
+        t1 = F.pad(torch.from_numpy(c1)[None], pad)
+        t2 = F.pad(torch.from_numpy(c2)[None], pad)
         with torch.no_grad():
             if self.integer:
-                prob = probability_128(self.net.forward(quantise_input(t1), quantise_input(t2))).float() / 128
-            else:
-                prob = torch.softmax(self.net(t1, t2), dim=1)[:, 1]
-        prob = F.interpolate(prob[:, None], scale_factor=s, mode="bilinear", align_corners=False)[0, 0]
-        return prob[:h, :w].numpy().astype(np.float32)
+                t1, t2 = quantise_input(t1), quantise_input(t2)
+            prob = self.net.change_probability(t1, t2)
+        prob = F.interpolate(prob[:, None], scale_factor=s * self.cell, mode="bilinear", align_corners=False)[0, 0]
+        return prob[r0:r0 + h, c0:c0 + w].numpy().astype(np.float32)
+
+    def predict(self, x1: np.ndarray, x2: np.ndarray, window=None) -> np.ndarray:
+        """P(changed) float32 (h, w) in [0, 1]; window: where the tile lies on the grid (cell
+        alignment and fusion with the prior); None: a tile at the grid's origin, no fusion."""
+        prob = self.network_probability(x1, x2, *((window.row_off, window.col_off) if window else (0, 0)))
+        if self.fusion is None or window is None:
+            return prob
+        prior, shape = self.fusion
+        alpha = upsample_prior(prior, shape, window)
+        return np.where(np.isfinite(alpha), 0.5 * (prob + alpha), prob).astype(np.float32)

@@ -1,7 +1,12 @@
-"""Two VGG-style branches (one per image, each with its own band count), fused by |f1 − f2|, and a 1×1 head.
+"""Two VGG-style branches (one per image, each with its own band count), fused by |f1 − f2|, and a 1×1
+head giving two logits (unchanged, changed) per location; fully convolutional.
 
-One structure, two arithmetics: `IntDualVGG` runs the all-integer engine, `FloatDualVGG` is the
-fp32 autograd twin with the same shapes, so every figure can be compared int8 vs fp32 on the same work.
+One structure, two arithmetics: `IntDualVGG` runs the all-integer engine, `FloatDualVGG` is the fp32
+autograd twin with the same layers, names and shapes, so every figure can be shown int8 vs fp32 on the
+same work. Weights move between them with `state()` (dequantised fp32) and the constructors (which
+quantise). Layers are named a0, a1, … (branch 1), b0, b1, … (branch 2) and head.
+
+Training API shared by both: forward(x1, x2, train=True) → loss_and_backward(labels) → sgd_step(rate).
 """
 from __future__ import annotations
 
@@ -12,25 +17,39 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from ..integer.conv import IntConv
-from ..integer.layers import IntAbsDiff, IntMaxPool, IntReLU
+from ..integer.layers import IntAbsDiff, IntMaxPool
+from ..integer.loss import IGNORE, cross_entropy_error, softmax_q11
+from ..integer.sgd import sgd_step
 from ..integer.tensor import BlockTensor, quantise
 
 POOL = "P"
-INPUT_EXPONENT = -7  # inputs are normalised to [0, 1]: m = round(x·128), the same for every tile
+INPUT_EXPONENT = -7  # inputs normalised to [−1, 1]: m = round(x·128), one scale for every tile and batch
+BRANCHES = "ab"
 
 
 @dataclass(frozen=True)
 class Spec:
-    """Branch layout as in VGG's first blocks, scaled down for online training on a CPU."""
+    """Branch layout as in VGG16's first blocks, scaled down for online training on a CPU: conv widths
+    (3×3, ReLU) and POOL markers (2×2 max-pool); the first `frozen` convolutions of each branch are
+    not trained."""
 
     widths: tuple = (16, 16, POOL, 32, 32)
-    frozen: int = 1  # the lowest convolutions of each branch are not trained
+    frozen: int = 1
+
+    def __post_init__(self) -> None:
+        convs = [w for w in self.widths if w != POOL]
+        if not convs or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in convs):
+            raise InputError(f"Spec widths must be positive ints and '{POOL}' markers, with one conv at least: "
+                             f"{self.widths!r}.")
+        if not 0 <= self.frozen <= len(convs):
+            raise InputError(f"Spec.frozen must be 0…{len(convs)}, not {self.frozen}.")
 
     def convs(self) -> list[int]:
         return [w for w in self.widths if w != POOL]
 
     @property
     def scale(self) -> int:
+        """Input pixels per output location along each side."""
         return 2 ** sum(1 for w in self.widths if w == POOL)
 
     @property
@@ -45,117 +64,249 @@ class Spec:
         return margin + stride
 
 
-def initial_weights(spec: Spec, bands: tuple[int, int], seed: int) -> dict[str, torch.Tensor]:
-    """Seeded He-normal fp32 weights for both branches and the head (never fitted on an image pair)."""
-    generator = torch.Generator().manual_seed(seed)
-    weights = {}
-    for branch, inputs in (("a", bands[0]), ("b", bands[1])):
-        channels = inputs
-        for i, width in enumerate(spec.convs()):
-            std = (2.0 / (channels * 9)) ** 0.5
-            weights[f"{branch}{i}"] = torch.randn((width, channels, 3, 3), generator=generator) * std
-            channels = width
-    weights["head"] = torch.randn((2, spec.convs()[-1], 1, 1), generator=generator) * (1.0 / spec.convs()[-1]) ** 0.5
-    return weights
-
-
 def quantise_input(x: torch.Tensor) -> BlockTensor:
-    """Normalised images (0..1) to int8 with a fixed exponent, so every tile and batch shares one scale."""
+    """Normalised images (−1…1) to int8 with the fixed exponent −7, so every tile and batch shares one scale."""
+    if not x.is_floating_point():
+        raise InputError(f"Images to quantise must be float, not {x.dtype}.")
     return BlockTensor(torch.round(x.clamp(-1, 1) * 2.0 ** -INPUT_EXPONENT).clamp_(-127, 127).to(torch.int8),
                        INPUT_EXPONENT)
 
 
+def _keep_indices(keep: torch.Tensor, size: int, name: str) -> torch.Tensor:
+    if not isinstance(keep, torch.Tensor) or keep.dim() != 1 or keep.dtype.is_floating_point \
+            or keep.dtype == torch.bool:
+        raise InputError(f"{name}: filters to keep must be a 1-d integer tensor of indices.")
+    keep = torch.unique(keep.long())  # sorted: kept filters stay in their order
+    if keep.numel() == 0 or int(keep[0]) < 0 or int(keep[-1]) >= size:
+        raise InputError(f"{name}: keep 1…{size} filters with indices in 0…{size - 1}.")
+    return keep
+
+
 class _Layout:
-    """What both arithmetics share: layer names, which are frozen, and how filters are pruned."""
+    """What both arithmetics share: names, frozen layers, input checks, L1 norms and pruning."""
 
     spec: Spec
 
     def names(self) -> list[str]:
-        return [f"{b}{i}" for b in "ab" for i in range(len(self.spec.convs()))]
+        """Branch convolutions (a0…, b0…); the head is 'head'."""
+        return [f"{b}{i}" for b in BRANCHES for i in range(len(self.spec.convs()))]
 
     def frozen(self, name: str) -> bool:
         return name != "head" and int(name[1:]) < self.spec.frozen
 
+    @property
+    def bands(self) -> tuple[int, int]:
+        return self.weight("a0").shape[1], self.weight("b0").shape[1]
+
     def prunable(self) -> list[list[str]]:
-        """Groups of layers whose filters are pruned together: each branch layer alone (frozen ones too:
-        removing a filter needs no training), the two last layers as a pair (they meet in |f1 − f2|)."""
+        """Groups pruned together: each branch layer alone (frozen ones too: removing a filter needs no
+        training), the two last layers as a pair (they meet in |f1 − f2|, channel by channel)."""
         last = len(self.spec.convs()) - 1
-        groups = [[f"{b}{i}"] for b in "ab" for i in range(last)]
-        return groups + [[f"a{last}", f"b{last}"]]
+        return [[f"{b}{i}"] for b in BRANCHES for i in range(last)] + [[f"a{last}", f"b{last}"]]
 
     def consumer(self, name: str) -> str:
+        """The layer that reads `name`'s filters as its input channels (the head for the last ones)."""
         last = len(self.spec.convs()) - 1
         index = int(name[1:])
         return "head" if index == last else f"{name[0]}{index + 1}"
 
+    def check_inputs(self, shape1: torch.Size, shape2: torch.Size) -> None:
+        """(N, bands, H, W) pairs: same N ≥ 1, H, W divisible by the pooling scale, right band counts."""
+        s = self.spec.scale
+        for shape, bands, which in ((shape1, self.bands[0], 1), (shape2, self.bands[1], 2)):
+            if len(shape) != 4 or shape[1] != bands:
+                raise InputError(f"Image {which} must be (N, {bands} bands, H, W), not {tuple(shape)}.")
+        if shape1[0] == 0:
+            raise InputError("Cannot run the network on an empty batch.")
+        if shape1[0] != shape2[0] or shape1[2:] != shape2[2:]:
+            raise InputError(f"The two images differ in batch or size: {tuple(shape1)} and {tuple(shape2)}.")
+        if shape1[2] % s or shape1[3] % s or shape1[2] == 0 or shape1[3] == 0:
+            raise InputError(f"Patch sides must be positive multiples of {s}, not {shape1[2]}×{shape1[3]}.")
+
+    def filter_l1(self, name: str) -> torch.Tensor:
+        """Per-filter L1 norm (int64 sums of |mantissa| for int8: one exponent per layer keeps them comparable)."""
+        w = self.weight(name)
+        return (w if w.is_floating_point() else w.to(torch.int64)).abs().sum(dim=(1, 2, 3))
+
+    def prune_layer(self, name: str, keep: torch.Tensor) -> None:
+        """Physically remove the filters of `name` not in `keep`, and the matching input channels of the
+        layer that reads them. The two last layers feed |f1 − f2| channel by channel: prune both with
+        the same indices; the head loses those input channels once their widths agree again."""
+        if name not in self.names():
+            raise InputError(f"No prunable layer {name!r}; layers are {self.names()}.")
+        keep = _keep_indices(keep, self.weight(name).shape[0], name)
+        self._set_weight(name, self.weight(name)[keep])
+        last = len(self.spec.convs()) - 1
+        consumer = self.consumer(name)
+        if consumer != "head":
+            self._set_weight(consumer, self.weight(consumer)[:, keep])
+        elif self.weight(f"a{last}").shape[0] == self.weight(f"b{last}").shape[0] != self.weight("head").shape[1]:
+            self._set_weight("head", self.weight("head")[:, keep])
+
+    keep_filters = prune_layer  # the name core/pruning.py calls
+
+    def weight(self, name: str) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _set_weight(self, name: str, value: torch.Tensor) -> None:
+        raise NotImplementedError
+
+
+def _centre_or_map(labels: torch.Tensor, n: int, h: int, w: int) -> tuple[torch.Tensor, bool]:
+    """Labels (N,) apply to the centre location (h//2, w//2), (N, h, w) to every location."""
+    if tuple(labels.shape) == (n,):
+        return labels, True
+    if tuple(labels.shape) == (n, h, w):
+        return labels, False
+    raise InputError(f"Labels must be (N,) for the patch centres or (N, h, w) per location, here ({n},) or "
+                     f"({n}, {h}, {w}); not {tuple(labels.shape)}.")
+
 
 class IntDualVGG(_Layout):
+    """The all-integer network. Inputs and logits are BlockTensors laid out (N, C, H, W) as in torch;
+    inside, every layer works channels-last. Trained layers keep int8 activations for backward, frozen
+    ones nothing; the only tensors made in a training step are integers."""
+
     def __init__(self, spec: Spec, weights: dict[str, torch.Tensor]) -> None:
         self.spec = spec
-        self.convs = {name: IntConv(name, quantise(w), self.frozen(name)) for name, w in weights.items()}
-        self.fuse = IntAbsDiff()
-        self._branch_ops: dict[str, list] = {}
-
-    def _ops(self, branch: str) -> list:
-        ops, i = [], 0
-        for width in self.spec.widths:
-            if width == POOL:
-                ops.append(IntMaxPool())
-            else:
-                ops += [self.convs[f"{branch}{i}"], IntReLU()]
-                i += 1
-        return ops
-
-    def forward(self, x1: BlockTensor, x2: BlockTensor, train: bool = False) -> BlockTensor:
-        features = []
-        for branch, x in (("a", x1), ("b", x2)):
-            ops = self._ops(branch)
-            self._branch_ops[branch] = ops
-            for op in ops:
-                x = op.forward(x, train)
-            features.append(x)
-        return self.convs["head"].forward(self.fuse.forward(*features, train), train)
-
-    def backward(self, err: BlockTensor) -> None:
-        grads = self.fuse.backward(self.convs["head"].backward(err))
-        for branch, grad in zip("ab", grads):
-            ops = self._branch_ops[branch]
-            first_trained = next(i for i, op in enumerate(ops) if isinstance(op, IntConv) and not op.frozen)
-            for index in range(len(ops) - 1, first_trained - 1, -1):
-                op = ops[index]
-                if isinstance(op, IntConv):
-                    grad = op.backward(grad, input_grad=index > first_trained)
+        missing = set(self.names() + ["head"]) - set(weights)
+        if missing:
+            raise InputError(f"Weights missing for layers {sorted(missing)}.")
+        convs = iter(range(len(spec.convs())))
+        self.convs: dict[str, IntConv] = {}
+        self._branch_ops: dict[str, list] = {b: [] for b in BRANCHES}
+        for width in spec.widths:
+            i = None if width == POOL else next(convs)
+            for b in BRANCHES:
+                if i is None:
+                    self._branch_ops[b].append(IntMaxPool())
                 else:
-                    grad = op.backward(grad)
+                    name = f"{b}{i}"
+                    self.convs[name] = IntConv(name, quantise(weights[name]), relu=True, frozen=self.frozen(name))
+                    self._branch_ops[b].append(self.convs[name])
+        self.convs["head"] = IntConv("head", quantise(weights["head"]), relu=False)
+        self.fuse = IntAbsDiff()
+        self._logits: BlockTensor | None = None
+        self._saved_bytes = 0
 
     def weight(self, name: str) -> torch.Tensor:
         return self.convs[name].weight.m
 
-    def filter_l1(self, name: str) -> torch.Tensor:
-        """Per-filter L1 norm: an integer sum of |mantissa| (one exponent per layer, so comparable)."""
-        return self.convs[name].weight.m.to(torch.int64).abs().sum(dim=(1, 2, 3))
+    def _set_weight(self, name: str, value: torch.Tensor) -> None:
+        self.convs[name].weight = BlockTensor(value.contiguous(), self.convs[name].weight.e)
 
-    def keep_filters(self, name: str, keep: torch.Tensor) -> None:
-        layer, consumer = self.convs[name], self.convs[self.consumer(name)]
-        layer.weight.m = layer.weight.m[keep].contiguous()
-        if consumer.name == "head" and name.startswith("b"):
-            return  # the head's inputs were cut with branch a's identical selection
-        consumer.weight.m = consumer.weight.m[:, keep].contiguous()
+    def _first_trained(self, branch: str) -> int:
+        """Index in the branch's ops of its first trained conv (len(ops) when all are frozen)."""
+        ops = self._branch_ops[branch]
+        return next((i for i, op in enumerate(ops) if isinstance(op, IntConv) and not op.frozen), len(ops))
+
+    def forward(self, x1: BlockTensor, x2: BlockTensor, train: bool = False) -> BlockTensor:
+        """int8 patches (N, b1, H, W), (N, b2, H, W) → logits (N, 2, H/scale, W/scale) as an int8 block."""
+        if not isinstance(x1, BlockTensor) or not isinstance(x2, BlockTensor):
+            raise InputError("The int8 network takes BlockTensors; quantise the images first (quantise_input).")
+        self.check_inputs(x1.m.shape, x2.m.shape)
+        features = []
+        for branch, x in zip(BRANCHES, (x1.check_range(), x2.check_range())):
+            h = BlockTensor(x.m.permute(0, 2, 3, 1).contiguous(), x.e)
+            first = self._first_trained(branch)
+            for i, op in enumerate(self._branch_ops[branch]):
+                h = op.forward(h, train and i >= first)
+            features.append(h)
+        logits = self.convs["head"].forward(self.fuse.forward(*features, train), train)
+        if train:
+            self._logits = logits
+            self._saved_bytes = _unique_bytes(self._saved_tensors())
+        return BlockTensor(logits.m.permute(0, 3, 1, 2), logits.e)
+
+    def backward(self, err: BlockTensor) -> None:
+        """Error on the logits (N, 2, h, w) → int32 weight gradients on every trained layer."""
+        self._logits = None
+        trains = {b: self._first_trained(b) < len(self._branch_ops[b]) for b in BRANCHES}
+        g = BlockTensor(err.m.permute(0, 2, 3, 1).contiguous(), err.e)
+        g = self.convs["head"].backward(g, input_error=any(trains.values()))
+        if g is None:
+            return
+        for branch, grad in zip(BRANCHES, self.fuse.backward(g)):
+            ops, first = self._branch_ops[branch], self._first_trained(branch)
+            for i in range(len(ops) - 1, first - 1, -1):
+                op = ops[i]
+                grad = op.backward(grad, input_error=i > first) if isinstance(op, IntConv) else op.backward(grad)
+
+    def loss_and_backward(self, labels: torch.Tensor) -> torch.Tensor:
+        """Integer cross-entropy on the last training forward's logits, then backward.
+
+        labels: (N,) for the patch centres or (N, h, w) per location; 0 unchanged, 1 changed, −1 ignored.
+        Returns 128·P(changed) at the label positions, (N,) or (N, h, w) (int64: no float in training).
+        """
+        if self._logits is None:
+            raise InputError("loss_and_backward() needs forward(..., train=True) first.")
+        m = self._logits.m  # (N, h, w, 2)
+        n, h, w, _ = m.shape
+        labels, centre = _centre_or_map(labels, n, h, w)
+        if centre:
+            err, p = cross_entropy_error(BlockTensor(m[:, h // 2, w // 2].contiguous(), self._logits.e), labels)
+            full = torch.zeros_like(m)
+            full[:, h // 2, w // 2] = err.m
+            err = BlockTensor(full.permute(0, 3, 1, 2), err.e)
+        else:
+            err, p = cross_entropy_error(BlockTensor(m.permute(0, 3, 1, 2), self._logits.e), labels)
+        self.backward(err)
+        return p
+
+    def sgd_step(self, mu: int, rounding: str = "pseudo", generator: torch.Generator | None = None) -> None:
+        """Integer SGD on every trained layer: |Δw| ≤ 2^μ mantissa steps (see integer.sgd)."""
+        for conv in self.convs.values():
+            sgd_step(conv, mu, rounding, generator)
+
+    def train_step(self, x1: BlockTensor, x2: BlockTensor, labels: torch.Tensor, mu: int, **rounding) -> torch.Tensor:
+        """forward + loss_and_backward + sgd_step; returns 128·P(changed) at the labels."""
+        self.forward(x1, x2, train=True)
+        p = self.loss_and_backward(labels)
+        self.sgd_step(mu, **rounding)
+        return p
+
+    def change_probability(self, x1: BlockTensor, x2: BlockTensor) -> torch.Tensor:
+        """P(changed) (N, h, w) in 0…1 from the integer softmax; the float conversion is the last step."""
+        return softmax_q11(self.forward(x1, x2))[..., 1].float() / 2**11
+
+    def _saved_tensors(self) -> list[torch.Tensor]:
+        ops = [op for ops in self._branch_ops.values() for op in ops] + [self.fuse, self.convs["head"]]
+        return [t for op in ops for t in op.saved()]
 
     def saved_bytes(self) -> int:
-        ops = [op for ops in self._branch_ops.values() for op in ops] + [self.convs["head"], self.fuse]
-        return sum(op.saved_bytes() for op in ops)
+        """Bytes of activations the last training forward kept for backward (shared tensors once)."""
+        return self._saved_bytes
 
     def state(self) -> dict[str, torch.Tensor]:
+        """Dequantised fp32 weights: FloatDualVGG(spec, net.state()) is the float twin."""
         return {name: conv.weight.dequantise() for name, conv in self.convs.items()}
 
 
+def _unique_bytes(tensors) -> int:
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}
+    return sum(storages.values())
+
+
 class FloatDualVGG(_Layout, torch.nn.Module):
+    """The fp32 twin: the same layers with torch autograd (F.conv2d, ReLU, max-pool, |f1 − f2|, 1×1 head)."""
+
     def __init__(self, spec: Spec, weights: dict[str, torch.Tensor]) -> None:
         torch.nn.Module.__init__(self)
         self.spec = spec
-        self.params = torch.nn.ParameterDict({k: torch.nn.Parameter(v.clone(), requires_grad=not self.frozen(k))
+        missing = set(self.names() + ["head"]) - set(weights)
+        if missing:
+            raise InputError(f"Weights missing for layers {sorted(missing)}.")
+        self.params = torch.nn.ParameterDict({k: torch.nn.Parameter(v.detach().float().clone(),
+                                                                    requires_grad=not self.frozen(k))
                                               for k, v in weights.items()})
+        self._logits: torch.Tensor | None = None
+        self._saved_bytes = 0
+
+    def weight(self, name: str) -> torch.Tensor:
+        return self.params[name].data
+
+    def _set_weight(self, name: str, value: torch.Tensor) -> None:
+        self.params[name] = torch.nn.Parameter(value.clone(), requires_grad=not self.frozen(name))
 
     def _branch(self, branch: str, x: torch.Tensor) -> torch.Tensor:
         i = 0
@@ -167,23 +318,71 @@ class FloatDualVGG(_Layout, torch.nn.Module):
                 i += 1
         return x
 
-    def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-        return F.conv2d((self._branch("a", x1) - self._branch("b", x2)).abs(), self.params["head"])
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, train: bool = False) -> torch.Tensor:
+        """Float patches (N, b1, H, W), (N, b2, H, W) → logits (N, 2, H/scale, W/scale)."""
+        self.check_inputs(x1.shape, x2.shape)
+        if not train:
+            return F.conv2d((self._branch("a", x1) - self._branch("b", x2)).abs(), self.params["head"])
+        params = {p.untyped_storage().data_ptr() for p in self.parameters()}
+        saved: dict[int, int] = {}
 
-    def weight(self, name: str) -> torch.Tensor:
-        return self.params[name].data
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            ptr = t.untyped_storage().data_ptr()
+            if ptr not in params:
+                saved[ptr] = t.untyped_storage().nbytes()
+            return t
 
-    def filter_l1(self, name: str) -> torch.Tensor:
-        return self.params[name].data.abs().sum(dim=(1, 2, 3))
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            logits = F.conv2d((self._branch("a", x1) - self._branch("b", x2)).abs(), self.params["head"])
+        self._logits, self._saved_bytes = logits, sum(saved.values())
+        return logits
 
-    def keep_filters(self, name: str, keep: torch.Tensor) -> None:
-        consumer = self.consumer(name)
-        self.params[name] = torch.nn.Parameter(self.params[name].data[keep].clone())
-        if consumer == "head" and name.startswith("b"):
-            return
-        self.params[consumer] = torch.nn.Parameter(self.params[consumer].data[:, keep].clone())
+    def loss_and_backward(self, labels: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy over the labelled positions (same label rules as the int8 net), then
+        autograd; returns P(changed) at the label positions (float)."""
+        if self._logits is None:
+            raise InputError("loss_and_backward() needs forward(..., train=True) first.")
+        logits, self._logits = self._logits, None
+        n, _, h, w = logits.shape
+        labels, centre = _centre_or_map(labels, n, h, w)
+        if centre:
+            logits = logits[:, :, h // 2, w // 2]
+        if labels.numel() == 0 or not (labels != IGNORE).any():
+            raise InputError("Cannot compute a loss without labelled positions.")
+        loss = F.cross_entropy(logits, labels.long(), ignore_index=IGNORE)
+        self.zero_grad(set_to_none=True)
+        loss.backward()
+        return torch.softmax(logits.detach(), dim=1)[:, 1]
+
+    def sgd_step(self, lr: float) -> None:
+        with torch.no_grad():
+            for p in self.parameters():
+                if p.grad is not None:
+                    p -= lr * p.grad
+                    p.grad = None
+
+    def train_step(self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor, lr: float) -> torch.Tensor:
+        self.forward(x1, x2, train=True)
+        p = self.loss_and_backward(labels)
+        self.sgd_step(lr)
+        return p
+
+    def change_probability(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.softmax(self.forward(x1, x2), dim=1)[:, 1]
+
+    def saved_bytes(self) -> int:
+        return self._saved_bytes
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {name: p.detach().clone() for name, p in self.params.items()}
 
 
-def check_bands(bands: tuple[int, int]) -> None:
-    if min(bands) < 1:
-        raise InputError(f"Each branch needs at least one band, not {bands}.")
+def build_network(spec: Spec, bands: tuple[int, int], mode: str, seed: int = 0) -> IntDualVGG | FloatDualVGG:
+    """The seeded network for `mode` 'int8' or 'fp32'; both modes start from the same fp32 draw."""
+    from .init_weights import initial_weights  # it imports Spec from here
+
+    if mode not in ("int8", "fp32"):
+        raise InputError(f"Network mode must be 'int8' or 'fp32', not {mode!r}.")
+    weights = initial_weights(spec, bands, seed)
+    return IntDualVGG(spec, weights) if mode == "int8" else FloatDualVGG(spec, weights)

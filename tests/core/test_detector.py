@@ -1,0 +1,91 @@
+"""The detector on tiles: cell lattice, seamless tiles, fusion with the prior; initial weights."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from oaip_qgis.core.errors import InputError
+from oaip_qgis.core.labels.blocks import upsample_prior
+from oaip_qgis.core.model.detector import Detector
+from oaip_qgis.core.model.dual_vgg import FloatDualVGG, IntDualVGG, Spec
+from oaip_qgis.core.model.init_weights import VGG16_CONVS, initial_weights
+from oaip_qgis.core.raster.grid import Window
+
+SPEC = Spec()
+RNG = np.random.default_rng(1)
+X1 = RNG.random((1, 60, 70)).astype(np.float32)
+X2 = RNG.random((3, 60, 70)).astype(np.float32)
+
+
+def detector(integer=False, cell=2, fusion=None) -> Detector:
+    weights = initial_weights(SPEC, (1, 3), seed=0)
+    net = IntDualVGG(SPEC, weights) if integer else FloatDualVGG(SPEC, weights)
+    return Detector(net, SPEC, integer, cell, fusion)
+
+
+@pytest.mark.parametrize("integer", [False, True])
+def test_probabilities_cover_the_tile_and_nodata_gives_no_nan(integer):
+    x1 = X1.copy()
+    x1[0, :5, :5] = np.nan
+    prob = detector(integer).predict(x1, X2)
+    assert prob.shape == (60, 70) and prob.dtype == np.float32
+    assert np.isfinite(prob).all() and 0 <= prob.min() and prob.max() <= 1
+
+
+def test_overlapping_tiles_give_the_whole_image_result():
+    det = detector()
+    whole = det.predict(X1, X2, Window(0, 0, 70, 60))
+    m = det.context
+    left = Window(0, 0, 35 + m, 60)           # core columns 0..34, read with the margin
+    right = Window(35 - m + 1, 0, 70 - (35 - m + 1), 60)   # an odd offset: not on the cell lattice
+    a = det.predict(X1[:, :, :35 + m], X2[:, :, :35 + m], left)[:, :35]
+    b = det.predict(X1[:, :, right.col_off:], X2[:, :, right.col_off:], right)[:, 35 - right.col_off:]
+    assert np.allclose(np.concatenate([a, b], axis=1), whole, atol=1e-5)
+
+
+def test_fusion_averages_the_network_with_the_prior_on_the_window():
+    prior = RNG.random((30, 35)).astype(np.float32)
+    det = detector(fusion=(prior, (60, 70)))
+    window = Window(10, 4, 40, 50)
+    tile1, tile2 = X1[:, 4:54, 10:50], X2[:, 4:54, 10:50]
+    fused = det.predict(tile1, tile2, window)
+    network = det.network_probability(tile1, tile2, 4, 10)
+    assert np.allclose(fused, 0.5 * (network + upsample_prior(prior, (60, 70), window)), atol=1e-6)
+
+
+def test_tiles_that_do_not_match_are_refused():
+    with pytest.raises(InputError, match="one grid"):
+        detector().predict(X1, X2[:, :50])
+
+
+def test_seeded_weights_are_reproducible_and_seed_dependent():
+    a, b, c = (initial_weights(SPEC, (1, 3), seed) for seed in (4, 4, 5))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["a1"], c["a1"])
+    assert a["a0"].shape == (16, 1, 3, 3) and a["b0"].shape == (16, 3, 3, 3)
+
+
+def test_vgg16_weights_are_cut_to_the_network_and_adapted_to_the_bands(tmp_path):
+    widths = (64, 64, 128, 128, 256, 256, 256)
+    state, channels = {}, 3
+    for key, width in zip(VGG16_CONVS, widths):
+        state[key] = torch.randn(width, channels, 3, 3)
+        state[key.replace("weight", "bias")] = torch.zeros(width)
+        channels = width
+    path = tmp_path / "vgg16.pth"
+    torch.save(state, path)
+    w = initial_weights(SPEC, (1, 4), seed=0, vgg16=str(path))
+    assert w["a0"].shape == (16, 1, 3, 3) and w["b0"].shape == (16, 4, 3, 3)
+    assert w["a1"].shape == (16, 16, 3, 3) and w["a3"].shape == (32, 32, 3, 3)
+    # the kept first filters are VGG's strongest ones, their RGB mean for a one-band image
+    strongest = state[VGG16_CONVS[0]].mean(1, keepdim=True).abs().sum((1, 2, 3)).topk(16).indices.sort().values
+    assert torch.allclose(w["a0"], state[VGG16_CONVS[0]].mean(1, keepdim=True)[strongest] * 3)
+
+
+def test_a_missing_or_foreign_vgg16_file_is_refused(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        initial_weights(SPEC, (1, 3), 0, vgg16=str(tmp_path / "none.pth"))
+    torch.save({"classifier.0.weight": torch.zeros(2)}, tmp_path / "other.pth")
+    with pytest.raises(InputError, match="vgg16"):
+        initial_weights(SPEC, (1, 3), 0, vgg16=str(tmp_path / "other.pth"))

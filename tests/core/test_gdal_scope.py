@@ -1,0 +1,38 @@
+"""Core switches GDAL exceptions on only for its own calls: QGIS and other plugins keep their setting."""
+from __future__ import annotations
+
+import pytest
+from osgeo import gdal, ogr, osr
+
+from oaip_qgis.core.errors import InputError
+from oaip_qgis.core.raster.align import open_pair
+from oaip_qgis.core.raster.gdal_scope import gdal_exceptions
+
+
+@pytest.fixture
+def exceptions_off():
+    before = [m.GetUseExceptions() for m in (gdal, ogr, osr)]
+    for m in (osr, ogr, gdal):
+        if m.GetUseExceptions():
+            m.DontUseExceptions()
+    yield
+    for m, was_on in zip((gdal, ogr, osr), before):
+        if was_on:
+            m.UseExceptions()
+
+
+def test_the_scope_turns_exceptions_on_and_restores_the_callers_setting(exceptions_off):
+    with gdal_exceptions():
+        assert [m.GetUseExceptions() for m in (gdal, ogr, osr)] == [1, 1, 1]
+        with pytest.raises(RuntimeError):
+            gdal.Open("/nonexistent/file.tif")
+    assert [m.GetUseExceptions() for m in (gdal, ogr, osr)] == [0, 0, 0]
+    assert gdal.Open("/nonexistent/file.tif") is None   # the old behaviour is back
+
+
+def test_a_failing_core_call_still_names_the_problem_and_leaves_the_setting_alone(exceptions_off, tmp_path):
+    text = tmp_path / "notes.tif"
+    text.write_text("not a raster")
+    with pytest.raises(InputError, match="not a raster"):
+        open_pair(str(text), str(text))
+    assert [m.GetUseExceptions() for m in (gdal, ogr, osr)] == [0, 0, 0]

@@ -1,0 +1,118 @@
+"""Integer training against its fp32 twin: gradient directions, learning, no float, determinism."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from oaip_qgis.core.integer.adamax import IntAdaMax
+from oaip_qgis.core.model.dual_vgg import FloatDualVGG, IntDualVGG, Spec, quantise_input
+from oaip_qgis.core.model.init_weights import initial_weights
+
+SPEC = Spec()
+BANDS = (3, 1)
+
+
+def toy_batch(seed: int, n: int = 32):
+    """A separable "change": image 2 is the grey of image 1 where y = 0 and its negative where y = 1."""
+    g = torch.Generator().manual_seed(seed)
+    x1 = torch.rand((n, 3, 16, 16), generator=g) * 2 - 1
+    y = torch.randint(0, 2, (n,), generator=g)
+    grey = x1.mean(1, keepdim=True)
+    x2 = torch.where(y.view(n, 1, 1, 1) == 1, -grey, grey)
+    return x1, x2, y
+
+
+def test_int8_gradients_point_where_fp32_autograd_gradients_point():
+    weights = initial_weights(SPEC, BANDS, 0)
+    net = IntDualVGG(SPEC, weights)
+    ref = FloatDualVGG(SPEC, net.state())
+    x1, x2, y = toy_batch(0)
+    a, b = quantise_input(x1), quantise_input(x2)
+    net.forward(a, b, train=True)
+    net.loss_and_backward(y)
+    ref.forward(a.dequantise(), b.dequantise(), train=True)
+    ref.loss_and_backward(y)
+    checked = 0
+    for name, conv in net.convs.items():
+        if conv.frozen:
+            assert conv.grad is None
+            continue
+        grad, e = conv.grad
+        cosine = F.cosine_similarity(grad.double().flatten() * 2.0**e, ref.params[name].grad.double().flatten(), 0)
+        # Measured 0.94–0.9999 per layer over four seeds: int8 activations and an error rounded to 1/128
+        # cost a few per cent of the direction, most in the layers furthest from the loss.
+        assert cosine > 0.9, (name, float(cosine))
+        checked += 1
+    assert checked == len(net.convs) - 2 * SPEC.frozen
+
+
+def int_step(net: IntDualVGG, optimiser: IntAdaMax, x1, x2, y, mu: int) -> torch.Tensor:
+    net.forward(quantise_input(x1), quantise_input(x2), train=True)
+    p = net.loss_and_backward(y)
+    for name, conv in net.convs.items():
+        optimiser.step(name, conv, mu)
+    return p
+
+
+def test_int8_training_learns_a_separable_problem_as_fp32_does():
+    x1, x2, y = toy_batch(2, 64)
+    net = IntDualVGG(SPEC, initial_weights(SPEC, BANDS, 1))
+    optimiser = IntAdaMax(seed=1)
+    accuracy = [((int_step(net, optimiser, x1, x2, y, mu=2) >= 64).long() == y).double().mean().item()
+                for _ in range(25)]
+    ref = FloatDualVGG(SPEC, initial_weights(SPEC, BANDS, 1))
+    opt = torch.optim.Adamax([p for p in ref.parameters() if p.requires_grad], lr=0.01)
+    fp32 = []
+    for _ in range(25):
+        ref.forward(x1, x2, train=True)
+        fp32.append(((ref.loss_and_backward(y) >= 0.5).long() == y).double().mean().item())
+        opt.step()
+    assert sum(accuracy[-5:]) / 5 > sum(accuracy[:5]) / 5 + 0.1
+    assert sum(accuracy[-5:]) / 5 > sum(fp32[-5:]) / 5 - 0.15
+
+
+class FloatWatcher(TorchDispatchMode):
+    """Records every torch op that returns a floating-point tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.floats: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, tuple | list) else (out,):
+            if isinstance(t, torch.Tensor) and t.is_floating_point():
+                self.floats.append(str(func))
+        return out
+
+
+def test_no_float_tensor_is_made_in_an_int8_training_step():
+    net = IntDualVGG(SPEC, initial_weights(SPEC, BANDS, 0))
+    optimiser = IntAdaMax(seed=0)
+    x1, x2, y = toy_batch(3)
+    a, b = quantise_input(x1), quantise_input(x2)  # the input boundary: float allowed before this
+    labels = torch.randint(-1, 2, (32, 8, 8), generator=torch.Generator().manual_seed(0))
+    with FloatWatcher() as watcher:
+        for target in (y, labels):   # centre labels and dense labels
+            net.forward(a, b, train=True)
+            net.loss_and_backward(target)
+            for name, conv in net.convs.items():
+                optimiser.step(name, conv, 2)
+    assert watcher.floats == []
+    assert all(conv.weight.m.dtype == torch.int8 for conv in net.convs.values())
+    assert all(t.dtype == torch.int64 for m, u, _ in optimiser.state.values() for t in (m, u))
+
+
+def test_the_same_seed_gives_bit_identical_weights_and_another_seed_does_not():
+    def train(seed: int) -> dict[str, torch.Tensor]:
+        net = IntDualVGG(SPEC, initial_weights(SPEC, BANDS, 5))
+        optimiser = IntAdaMax(seed)
+        x1, x2, y = toy_batch(5)
+        for _ in range(3):
+            int_step(net, optimiser, x1, x2, y, mu=3)
+        return {k: c.weight.m.clone() for k, c in net.convs.items()}
+
+    first, second, other = train(7), train(7), train(8)
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)

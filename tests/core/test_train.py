@@ -1,0 +1,113 @@
+"""Online training on the sample pair: labels where the change is, both arithmetics, seeds, cancel."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from oaip_qgis.core.errors import Cancelled, InputError
+from oaip_qgis.core.labels.blocks import block_size
+from oaip_qgis.core.labels.prior import change_prior
+from oaip_qgis.core.model.patches import CHANGED, UNCHANGED, crop_windows, read_crops
+from oaip_qgis.core.model.train import TrainConfig, cell_labels, train_detector
+from oaip_qgis.core.normalise import fit_normaliser
+from oaip_qgis.core.params import RunParams
+from oaip_qgis.core.progress import Progress
+from oaip_qgis.core.raster.align import open_pair, read_on_grid
+
+FAST = TrainConfig(crop=16, crops=16, batch=8)
+
+
+@pytest.fixture(scope="module")
+def prepared(sample_pair):
+    """The pipeline's steps up to training: aligned pair, normalisers, prior on block means, truth."""
+    pair = open_pair(sample_pair["t1"], sample_pair["t2"])
+    grid = pair.grid
+    b = block_size(grid.height, grid.width)
+    x1b, x2b, valid = pair.read(out_shape=(math.ceil(grid.height / b), math.ceil(grid.width / b)))
+    norms = (fit_normaliser(x1b, valid), fit_normaliser(x2b, valid))
+    prior = change_prior(norms[0].apply(x1b), norms[1].apply(x2b), valid)
+    truth = read_on_grid(sample_pair["truth"], grid) > 0
+    yield {"pair": pair, "norms": norms, "prior": prior, "block": b, "truth": truth}
+    pair.close()
+
+
+def run(prepared, mode="int8", seed=0, epochs=2, analyst=None, progress=None, config=FAST, prune=False):
+    params = RunParams(t1="", t2="", mode=mode, seed=seed, epochs=epochs, prune=prune)
+    return train_detector(prepared["pair"], prepared["norms"], prepared["prior"], analyst, params,
+                          progress or Progress(), config)
+
+
+def whole(prepared):
+    x1, x2, valid = prepared["pair"].read()
+    n1, n2 = prepared["norms"]
+    return np.where(valid, n1.apply(x1), np.nan), np.where(valid, n2.apply(x2), np.nan), valid
+
+
+def test_changed_training_labels_lie_mostly_inside_the_true_change(prepared):
+    labels = cell_labels(prepared["prior"], TrainConfig())
+    b, truth = prepared["block"], prepared["truth"]
+    windows = crop_windows(labels, b, truth.shape, 32, 64, seed=0, align=b)
+    crops = read_crops(prepared["pair"], prepared["norms"], windows, labels, b, b, 2)
+    inside = {CHANGED: [], UNCHANGED: []}
+    for window, lab in zip(crops.windows, crops.labels):
+        # each output covers 4×4 pixels; its truth is the majority of them
+        t = truth[window.slices()].reshape(lab.shape[0], 4, lab.shape[1], 4).mean(axis=(1, 3)) > 0.5
+        for cls in inside:
+            inside[cls].append(t[lab == cls])
+    changed, unchanged = np.concatenate(inside[CHANGED]), np.concatenate(inside[UNCHANGED])
+    assert changed.size > 50 and unchanged.size > 50
+    assert changed.mean() > 0.7          # most "changed" labels are truly changed
+    assert unchanged.mean() < 0.05       # "unchanged" labels are almost all unchanged
+    assert changed.mean() > 5 * truth.mean()   # far richer in change than the image
+
+
+@pytest.mark.parametrize("mode", ["int8", "fp32"])
+def test_both_arithmetics_give_valid_probabilities_and_stats(prepared, mode):
+    detector, stats = run(prepared, mode)
+    x1, x2, valid = whole(prepared)
+    prob = detector.predict(x1, x2)
+    assert prob.dtype == np.float32 and prob.shape == valid.shape
+    assert np.isfinite(prob).all() and prob.min() >= 0 and prob.max() <= 1
+    assert prob.std() > 0                      # not a constant map
+    training = stats["training"]
+    assert len(training["loss"]) == 2 and training["peak_bytes"] > 0
+    assert training["pseudo_labels"]["changed"] > 0 and training["pseudo_labels"]["unchanged"] > 0
+    assert stats["model"]["params_after"] == stats["model"]["params_before"]   # no pruning asked
+    if mode == "int8":
+        assert training["peak_bytes"] < training["fp32_equivalent_peak_bytes"]
+        assert stats["model"]["compression_ratio"] == pytest.approx(4.0)
+
+
+def test_the_same_seed_gives_the_identical_int8_result_and_another_seed_does_not(prepared):
+    x1, x2, _ = whole(prepared)
+    first = run(prepared, seed=5)[0].predict(x1, x2)
+    again = run(prepared, seed=5)[0].predict(x1, x2)
+    other = run(prepared, seed=6)[0].predict(x1, x2)
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_cancel_stops_training(prepared):
+    calls = []
+
+    def cancelled() -> bool:
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(Cancelled):
+        run(prepared, progress=Progress(is_cancelled=cancelled), epochs=3)
+    assert len(calls) == 4                     # it stopped at the first check after the request
+
+
+def test_analyst_samples_are_trained_on(prepared):
+    analyst = np.full(prepared["truth"].shape, -1, np.int8)
+    analyst[40:44, 40:44] = 1
+    _, stats = run(prepared, analyst=analyst)
+    assert stats["training"]["pseudo_labels"]["analyst"] == 16
+
+
+def test_a_prior_without_valid_cells_is_refused(prepared):
+    with pytest.raises(InputError, match="no valid cell"):
+        run({**prepared, "prior": np.full_like(prepared["prior"], np.nan)})
