@@ -196,7 +196,7 @@ def _probability(pair, tile, prior, grid, norm1, norm2, detector):
         prob = upsample_prior(prior, (grid.height, grid.width), tile.core)
         return prob, valid
     x1, x2, valid = pair.read(tile.read)
-    prob = detector.predict(norm1.apply(x1), norm2.apply(x2))
+    prob = detector.predict(norm1.apply(x1), norm2.apply(x2), tile.read)
     r0 = tile.core.row_off - tile.read.row_off
     c0 = tile.core.col_off - tile.read.col_off
     window = (slice(r0, r0 + tile.core.height), slice(c0, c0 + tile.core.width))

@@ -23,3 +23,24 @@ def shared_pair(name: str) -> dict:
     if not (folder / "t1.tif").exists():
         pytest.skip(f"{folder} is not available")
     return {"t1": str(folder / "t1.tif"), "t2": str(folder / "t2.tif"), "truth": str(folder / "gt.tif")}
+
+
+VGG16_WIDTHS = (64, 64, 128, 128, 256, 256, 256)
+
+
+@pytest.fixture
+def vgg16_file(tmp_path) -> tuple[Path, dict]:
+    """A state_dict with torchvision vgg16's first convolution keys and shapes (random values)."""
+    import torch
+
+    from oaip_qgis.core.model.init_weights import VGG16_CONVS
+
+    state, channels = {}, 3
+    generator = torch.Generator().manual_seed(0)
+    for key, width in zip(VGG16_CONVS, VGG16_WIDTHS):
+        state[key] = torch.randn((width, channels, 3, 3), generator=generator)
+        state[key.replace("weight", "bias")] = torch.zeros(width)
+        channels = width
+    path = tmp_path / "vgg16.pth"
+    torch.save(state, path)
+    return path, state

@@ -174,7 +174,7 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
     if counts["outputs_changed"] == 0 or counts["outputs_unchanged"] == 0:
         raise InputError("The prior and the analyst's samples give too few changed or unchanged places to "
                          "train on; add samples of both classes or use MODE=prior.")
-    weights = initial_weights(spec, (pair.band_count1, pair.band_count2), params.seed)
+    weights = initial_weights(spec, (pair.band_count1, pair.band_count2), params.seed, vgg16=params.vgg16)
     integer = params.mode == "int8"
     runner = (_IntRunner(IntDualVGG(spec, weights), params.seed) if integer
               else _FloatRunner(FloatDualVGG(spec, weights), params.seed))
@@ -212,6 +212,7 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
     reference_bits = before["params"] * 32
     stats = {
         "device": device,
+        "initial_weights": f"vgg16 ({params.vgg16})" if params.vgg16 else f"seeded ({params.seed})",
         "model": {"params_before": before["params"], "params_after": after["params"],
                   "bits_before": reference_bits, "bits_after": after["params"] * bits,
                   "compression_ratio": round(reference_bits / (after["params"] * bits), 3),

@@ -10,6 +10,7 @@ from qgis.core import (
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
@@ -55,6 +56,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
     THRESHOLD_METHOD = "THRESHOLD_METHOD"
     THRESHOLD = "THRESHOLD"
     DEVICE = "DEVICE"
+    VGG16 = "VGG16_WEIGHTS"
     MIN_AREA = "MIN_AREA"
     OUTPUT_CHANGE = "OUTPUT_CHANGE"
     OUTPUT_DIFFERENCE = "OUTPUT_DIFFERENCE"
@@ -117,6 +119,9 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
                                                        optional=True, minValue=0.0, maxValue=1.0))
         self.addParameter(QgsProcessingParameterEnum(self.DEVICE, "Device", options=list(DEVICES),
                                                      defaultValue=defaults.device, usesStaticStrings=True))
+        self.addParameter(QgsProcessingParameterFile(
+            self.VGG16, "Initial weights: torchvision vgg16 state_dict (.pth; empty: seeded)",
+            extension="pth", optional=True))
         self.addParameter(QgsProcessingParameterNumber(self.MIN_AREA, "Minimum change polygon area (map units²)",
                                                        type=QgsProcessingParameterNumber.Double,
                                                        defaultValue=defaults.min_polygon_area, minValue=0.0))
@@ -167,6 +172,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             threshold_method=self.parameterAsEnumString(parameters, self.THRESHOLD_METHOD, context),
             threshold=None if threshold in (None, "") else self.parameterAsDouble(parameters, self.THRESHOLD, context),
             device=self.parameterAsEnumString(parameters, self.DEVICE, context),
+            vgg16=self.parameterAsFile(parameters, self.VGG16, context) or None,
             min_polygon_area=self.parameterAsDouble(parameters, self.MIN_AREA, context),
             out_change=self._output(parameters, self.OUTPUT_CHANGE, context),
             out_difference=self._output(parameters, self.OUTPUT_DIFFERENCE, context),

@@ -66,15 +66,8 @@ def test_seeded_weights_are_reproducible_and_seed_dependent():
     assert a["a0"].shape == (16, 1, 3, 3) and a["b0"].shape == (16, 3, 3, 3)
 
 
-def test_vgg16_weights_are_cut_to_the_network_and_adapted_to_the_bands(tmp_path):
-    widths = (64, 64, 128, 128, 256, 256, 256)
-    state, channels = {}, 3
-    for key, width in zip(VGG16_CONVS, widths):
-        state[key] = torch.randn(width, channels, 3, 3)
-        state[key.replace("weight", "bias")] = torch.zeros(width)
-        channels = width
-    path = tmp_path / "vgg16.pth"
-    torch.save(state, path)
+def test_vgg16_weights_are_cut_to_the_network_and_adapted_to_the_bands(vgg16_file):
+    path, state = vgg16_file
     w = initial_weights(SPEC, (1, 4), seed=0, vgg16=str(path))
     assert w["a0"].shape == (16, 1, 3, 3) and w["b0"].shape == (16, 4, 3, 3)
     assert w["a1"].shape == (16, 16, 3, 3) and w["a3"].shape == (32, 32, 3, 3)

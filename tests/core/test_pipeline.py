@@ -86,8 +86,7 @@ def test_all_nodata_overlap_is_refused(sample_pair, tmp_path):
 
 def network_params(pair, folder, mode):
     return RunParams(t1=pair["t1"], t2=pair["t2"], reference=pair["truth"], mode=mode, epochs=2,
-                     samples_per_class=96, out_change=str(folder / "change.tif"),
-                     out_stats=str(folder / "stats.json"))
+                     out_change=str(folder / "change.tif"), out_stats=str(folder / "stats.json"))
 
 
 def test_int8_run_is_bit_reproducible_and_reports_model_statistics(sample_pair, tmp_path):
@@ -106,6 +105,39 @@ def test_int8_run_is_bit_reproducible_and_reports_model_statistics(sample_pair, 
     assert training["peak_bytes"] < training["fp32_equivalent_peak_bytes"]
     assert len(training["loss"]) == 2
     assert any(layer["filters_after"] < layer["filters_before"] for layer in stats["pruning"]["layers"])
+
+
+def test_the_difference_image_is_the_network_fused_with_the_prior(sample_pair, tmp_path, monkeypatch):
+    from oaip_qgis.core.model.detector import Detector
+
+    def fused_and_plain(mode_of_predict):
+        folder = tmp_path / mode_of_predict
+        folder.mkdir()
+        if mode_of_predict == "network only":
+            monkeypatch.setattr(Detector, "predict", lambda self, x1, x2, window=None:
+                                self.network_probability(x1, x2, window.row_off, window.col_off))
+        params = network_params(sample_pair, folder, "int8")
+        run(RunParams(**{**params.__dict__, "out_difference": str(folder / "d.tif")}))
+        return gdal.Open(str(folder / "d.tif")).ReadAsArray()
+
+    fused, plain = fused_and_plain("fused"), fused_and_plain("network only")
+    prior_dir = tmp_path / "prior"
+    prior_dir.mkdir()
+    run(params(sample_pair, prior_dir, out_difference=str(prior_dir / "d.tif")))
+    prior = gdal.Open(str(prior_dir / "d.tif")).ReadAsArray()
+    ok = np.isfinite(fused) & np.isfinite(plain) & np.isfinite(prior)
+    assert np.allclose(fused[ok], 0.5 * (plain[ok] + prior[ok]), atol=1e-5)
+    assert not np.allclose(fused[ok], plain[ok], atol=1e-3)
+
+
+def test_a_run_can_start_from_vgg16_weights(sample_pair, tmp_path, vgg16_file):
+    for name in ("seeded", "vgg16"):
+        (tmp_path / name).mkdir()
+    seeded = run(network_params(sample_pair, tmp_path / "seeded", "int8")).stats
+    params = network_params(sample_pair, tmp_path / "vgg16", "int8")
+    stats = run(RunParams(**{**params.__dict__, "vgg16": str(vgg16_file[0])})).stats
+    assert stats["initial_weights"].startswith("vgg16") and seeded["initial_weights"].startswith("seeded")
+    assert stats["training"]["loss"] != seeded["training"]["loss"]
 
 
 def test_fp32_run_gives_a_valid_change_raster_on_the_same_grid(sample_pair, tmp_path):
