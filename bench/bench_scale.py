@@ -25,7 +25,7 @@ from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.pipeline import run
 t1, t2, out, mode = sys.argv[1:5]
 result = run(RunParams(t1=t1, t2=t2, out_change=out + '/change.tif', out_difference=out + '/difference.tif',
-                       out_stats=out + '/stats.json', mode=mode, epochs=2, threads=2))
+                       out_stats=out + '/stats.json', mode=mode, threads=2))
 print(json.dumps(result.stats['timing']))
 """
 

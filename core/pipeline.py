@@ -22,7 +22,7 @@ from .normalise import fit_normaliser
 from .params import RunParams
 from .progress import Progress
 from .raster.align import open_pair, read_on_grid
-from .raster.gdal_scope import with_gdal_exceptions
+from .raster.gdal_scope import in_gdal_scope
 from .raster.polygons import polygonize_changes
 from .raster.samples import rasterize_samples
 from .raster.tiles import tiles
@@ -65,7 +65,7 @@ def _requested(params: RunParams) -> None:
                          "confidence, polygons or statistics outputs.")
 
 
-@with_gdal_exceptions
+@in_gdal_scope
 def run(params: RunParams, progress: Progress | None = None) -> RunResult:
     """Detect changes between params.t1 and params.t2 and write the requested outputs."""
     params.validate()

@@ -23,7 +23,7 @@ from rasterio.transform import from_origin
 from rasterio.warp import Resampling, reproject, transform_bounds
 
 from .errors import InputError
-from .raster.gdal_scope import with_gdal_exceptions
+from .raster.gdal_scope import in_gdal_scope
 
 WATER, FIELD, FOREST, BUILT = 0, 1, 2, 3
 T1_CRS, T2_CRS = CRS.from_epsg(32633), CRS.from_epsg(3857)
@@ -132,7 +132,7 @@ def _write(path: Path, data: np.ndarray, crs: CRS, transform, dtype: str, nodata
     return str(path)
 
 
-@with_gdal_exceptions
+@in_gdal_scope
 def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0) -> dict:
     """Write t1.tif, t2.tif and truth.tif under out_dir and return their paths by those names."""
     if size < 32:

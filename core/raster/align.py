@@ -15,7 +15,7 @@ import numpy as np
 from osgeo import gdal, ogr, osr
 
 from ..errors import InputError
-from .gdal_scope import with_gdal_exceptions
+from .gdal_scope import in_gdal_scope
 from .grid import Grid, Window
 
 
@@ -109,7 +109,7 @@ class AlignedPair:
         self.band_count1 = vrt1.RasterCount
         self.band_count2 = vrt2.RasterCount
 
-    @with_gdal_exceptions
+    @in_gdal_scope
     def read(self, window: Optional[Window] = None, out_shape: Optional[tuple[int, int]] = None
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(x1 (b1,h,w), x2 (b2,h,w), valid (h,w)); out_shape gives block means (average resampling)."""
@@ -147,7 +147,7 @@ def _aoi_mask(path: str, grid: Grid) -> gdal.Dataset:
     return mask
 
 
-@with_gdal_exceptions
+@in_gdal_scope
 def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands2: Optional[Sequence[int]] = None,
               nodata1: Optional[float] = None, nodata2: Optional[float] = None, grid: str = "t1",
               pixel_size: Optional[float] = None, aoi: Optional[str] = None, same_grid: bool = False,
@@ -203,7 +203,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     return AlignedPair(out, _warp(ds1, b1, nodata1, out, keep), _warp(ds2, b2, nodata2, out, keep), mask, keep)
 
 
-@with_gdal_exceptions
+@in_gdal_scope
 def read_on_grid(path: str, grid: Grid, window: Optional[Window] = None, band: int = 1,
                  resampling: str = "nearest") -> np.ndarray:
     """One band of another raster (e.g. the reference mask) on `grid`, for `window`."""

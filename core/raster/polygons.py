@@ -7,7 +7,7 @@ import uuid
 import numpy as np
 from osgeo import gdal, ogr, osr
 
-from .gdal_scope import with_gdal_exceptions
+from .gdal_scope import in_gdal_scope
 from .grid import Grid
 
 
@@ -16,7 +16,7 @@ def _read(path: str) -> np.ndarray:
     return dataset.GetRasterBand(1).ReadAsArray()
 
 
-@with_gdal_exceptions
+@in_gdal_scope
 def polygonize_changes(change_path: str, probability_path: str | None, out_path: str, grid: Grid,
                        min_area: float = 0.0) -> int:
     """Write a GeoPackage of change regions with `area_m2` and `mean_prob`; returns the feature count."""

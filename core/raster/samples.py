@@ -7,13 +7,13 @@ import numpy as np
 from osgeo import gdal, ogr
 
 from ..errors import InputError
-from .gdal_scope import with_gdal_exceptions
+from .gdal_scope import in_gdal_scope
 from .grid import Grid
 
 NONE = -1
 
 
-@with_gdal_exceptions
+@in_gdal_scope
 def rasterize_samples(path: str, grid: Grid, field: str = "changed") -> np.ndarray:
     """int8 (rows, cols): 1 changed, 0 unchanged, -1 where the analyst gave nothing."""
     try:

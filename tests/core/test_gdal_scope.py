@@ -1,4 +1,4 @@
-"""Core switches GDAL exceptions on only for its own calls: QGIS and other plugins keep their setting."""
+"""Core sets GDAL exceptions and cache only for its own calls: QGIS and other plugins keep their settings."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +6,7 @@ from osgeo import gdal, ogr, osr
 
 from oaip_qgis.core.errors import InputError
 from oaip_qgis.core.raster.align import open_pair
-from oaip_qgis.core.raster.gdal_scope import gdal_exceptions
+from oaip_qgis.core.raster.gdal_scope import CACHE_BYTES, gdal_scope
 
 
 @pytest.fixture
@@ -22,12 +22,17 @@ def exceptions_off():
 
 
 def test_the_scope_turns_exceptions_on_and_restores_the_callers_setting(exceptions_off):
-    with gdal_exceptions():
+    cache = gdal.GetCacheMax()
+    gdal.SetCacheMax(2**30)
+    with gdal_scope():
+        assert gdal.GetCacheMax() == CACHE_BYTES
         assert [m.GetUseExceptions() for m in (gdal, ogr, osr)] == [1, 1, 1]
         with pytest.raises(RuntimeError):
             gdal.Open("/nonexistent/file.tif")
     assert [m.GetUseExceptions() for m in (gdal, ogr, osr)] == [0, 0, 0]
     assert gdal.Open("/nonexistent/file.tif") is None   # the old behaviour is back
+    assert gdal.GetCacheMax() == 2**30
+    gdal.SetCacheMax(cache)
 
 
 def test_a_failing_core_call_still_names_the_problem_and_leaves_the_setting_alone(exceptions_off, tmp_path):
