@@ -21,7 +21,7 @@ from oaip_qgis.core.model.init_weights import initial_weights  # noqa: E402
 from oaip_qgis.core.model.train import TrainConfig, _FloatRunner, _held, _IntRunner  # noqa: E402
 
 CONFIG = TrainConfig()
-BATCH, CROP, BANDS, STEPS, THREADS = CONFIG.batch, CONFIG.crop, (4, 1), 7, 2
+BATCH, CROP, BANDS, STEPS, THREADS = CONFIG.batch, CONFIG.crop, (4, 1), 21, 2
 
 
 def timed(runner, x1, x2, y) -> tuple[float, int, int]:
@@ -35,28 +35,37 @@ def timed(runner, x1, x2, y) -> tuple[float, int, int]:
     return (statistics.median(times[1:]), *_held(runner.net, runner.integer))
 
 
-def main() -> None:
-    torch.set_num_threads(THREADS)
-    spec = CONFIG.spec()
-    weights = initial_weights(spec, BANDS, 0)
+def compare(spec, weights, batch: int, crop: int) -> dict:
+    """int8 vs fp32 training step on one random batch of `batch` crops of `crop`² cells."""
     g = torch.Generator().manual_seed(0)
-    x1 = (torch.rand((BATCH, BANDS[0], CROP, CROP), generator=g) * 2 - 1).numpy()
-    x2 = (torch.rand((BATCH, BANDS[1], CROP, CROP), generator=g) * 2 - 1).numpy()
-    side = CROP // spec.scale
-    y = torch.randint(-1, 2, (BATCH, side, side), generator=g)   # dense labels, some unlabelled
+    x1 = (torch.rand((batch, BANDS[0], crop, crop), generator=g) * 2 - 1).numpy()
+    x2 = (torch.rand((batch, BANDS[1], crop, crop), generator=g) * 2 - 1).numpy()
+    side = crop // spec.scale
+    y = torch.randint(-1, 2, (batch, side, side), generator=g)   # dense labels, some unlabelled
     int_runner, fp32_runner = _IntRunner(IntDualVGG(spec, weights), 0), _FloatRunner(FloatDualVGG(spec, weights), 0)
     int8_s, int8_bytes, _ = timed(int_runner, int_runner.inputs(x1), int_runner.inputs(x2), y)
     fp32_s, fp32_bytes, _ = timed(fp32_runner, fp32_runner.inputs(x1), fp32_runner.inputs(x2), y)
-    report = {"batch": BATCH, "crop": CROP, "threads": THREADS, "widths": list(map(str, spec.widths)),
-              "int8_step_seconds": round(int8_s, 5), "fp32_step_seconds": round(fp32_s, 5),
-              "step_ratio": round(int8_s / fp32_s, 3), "int8_train_bytes": int8_bytes,
-              "fp32_train_bytes": fp32_bytes, "memory_ratio": round(int8_bytes / fp32_bytes, 3)}
+    return {"batch": batch, "crop": crop, "int8_step_seconds": round(int8_s, 5), "fp32_step_seconds": round(fp32_s, 5),
+            "step_ratio": round(int8_s / fp32_s, 3), "int8_train_bytes": int8_bytes,
+            "fp32_train_bytes": fp32_bytes, "memory_ratio": round(int8_bytes / fp32_bytes, 3)}
+
+
+def main() -> None:
+    """The training's own batch first (the figures of engine.json), then larger ones for the trend."""
+    torch.set_num_threads(THREADS)
+    spec = CONFIG.spec()
+    weights = initial_weights(spec, BANDS, 0)
+    rows = [compare(spec, weights, batch, crop) for batch, crop in ((BATCH, CROP), (4 * BATCH, CROP),
+                                                                      (BATCH, 2 * CROP), (4 * BATCH, 2 * CROP))]
+    report = {**rows[0], "threads": THREADS, "widths": list(map(str, spec.widths)), "larger_batches": rows[1:]}
     out = REPO / "build" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     (out / "engine.json").write_text(json.dumps(report, indent=2))
-    print(f"{'':24}{'int8':>12}{'fp32':>12}{'ratio':>8}")
-    print(f"{'step seconds (median)':24}{int8_s:>12.4f}{fp32_s:>12.4f}{report['step_ratio']:>8.2f}")
-    print(f"{'training bytes':24}{int8_bytes:>12}{fp32_bytes:>12}{report['memory_ratio']:>8.2f}")
+    print(f"{'batch x crop':>14}{'int8 s':>10}{'fp32 s':>10}{'ratio':>7}"
+          f"{'int8 bytes':>12}{'fp32 bytes':>12}{'ratio':>7}")
+    for r in rows:
+        print(f"{r['batch']:>8} x {r['crop']:<3}{r['int8_step_seconds']:>10.4f}{r['fp32_step_seconds']:>10.4f}"
+              f"{r['step_ratio']:>7.2f}{r['int8_train_bytes']:>12}{r['fp32_train_bytes']:>12}{r['memory_ratio']:>7.2f}")
 
 
 if __name__ == "__main__":

@@ -122,7 +122,7 @@ class AlignedPair:
         x2 = self._vrt2.ReadAsArray(**kwargs).astype(np.float32, copy=False).reshape(-1, rows, cols)
         valid = np.isfinite(x1).all(0) & np.isfinite(x2).all(0)
         if self._aoi is not None:
-            inside = self._aoi.GetRasterBand(1).ReadAsArray(**kwargs)
+            inside = self._aoi.ReadAsArray(**kwargs)   # the dataset's read: a band's names its window differently
             valid &= inside > (127 if out_shape else 0)
         return x1, x2, valid
 

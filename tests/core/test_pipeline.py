@@ -11,6 +11,7 @@ from oaip_qgis.core.errors import Cancelled, InputError
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.pipeline import run
 from oaip_qgis.core.progress import Progress
+from tests.helpers import write_polygon
 
 
 def params(pair, folder, **extra) -> RunParams:
@@ -138,6 +139,24 @@ def test_a_run_can_start_from_vgg16_weights(sample_pair, tmp_path, vgg16_file):
     stats = run(RunParams(**{**params.__dict__, "vgg16": str(vgg16_file[0])})).stats
     assert stats["initial_weights"].startswith("vgg16") and seeded["initial_weights"].startswith("seeded")
     assert stats["training"]["loss"] != seeded["training"]["loss"]
+
+
+def test_an_area_of_interest_limits_every_output(sample_pair, tmp_path):
+    ds = gdal.Open(sample_pair["t1"])
+    x0, dx, _, y0, _, dy = ds.GetGeoTransform()
+    ds = None
+    # A triangle over pixels 20–120 of t1's grid (rows and columns).
+    a, b = (x0 + 20 * dx, y0 + 20 * dy), (x0 + 120 * dx, y0 + 120 * dy)
+    aoi = write_polygon(tmp_path / "aoi.geojson",
+                        f"POLYGON (({a[0]} {a[1]}, {b[0]} {a[1]}, {a[0]} {b[1]}, {a[0]} {a[1]}))")
+    params = network_params(sample_pair, tmp_path, "int8")
+    stats = run(RunParams(**{**params.__dict__, "aoi": aoi})).stats
+    change = gdal.Open(str(tmp_path / "change.tif"))
+    assert (change.RasterXSize, change.RasterYSize) == (100, 100)
+    values = change.ReadAsArray()
+    assert values[95, 95] == 255 and values[5, 5] in (0, 1)     # beyond the hypotenuse; inside
+    assert 0.4 < (values != 255).mean() < 0.6
+    assert stats["metrics"]["kappa"] is not None
 
 
 def test_fp32_run_gives_a_valid_change_raster_on_the_same_grid(sample_pair, tmp_path):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from osgeo import gdal, ogr, osr
+from osgeo import ogr, osr
 
 from oaip_qgis.core.errors import InputError
 from oaip_qgis.core.raster.align import open_pair, read_on_grid
@@ -12,23 +12,7 @@ from oaip_qgis.core.raster.polygons import polygonize_changes
 from oaip_qgis.core.raster.samples import rasterize_samples
 from oaip_qgis.core.raster.tiles import tiles
 from oaip_qgis.core.raster.write import OutputSet
-
-
-def make_raster(path, data, epsg=32633, origin=(500000.0, 4000000.0), pixel=10.0, nodata=None):
-    data = np.asarray(data, dtype=np.float32)
-    data = data[None] if data.ndim == 2 else data
-    ds = gdal.GetDriverByName("GTiff").Create(str(path), data.shape[2], data.shape[1], data.shape[0], gdal.GDT_Float32)
-    ds.SetGeoTransform((origin[0], pixel, 0, origin[1], 0, -pixel))
-    if epsg:
-        srs = osr.SpatialReference()
-        srs.ImportFromEPSG(epsg)
-        ds.SetProjection(srs.ExportToWkt())
-    for i, band in enumerate(data, start=1):
-        ds.GetRasterBand(i).WriteArray(band)
-        if nodata is not None:
-            ds.GetRasterBand(i).SetNoDataValue(nodata)
-    ds = None
-    return str(path)
+from tests.helpers import make_raster, write_polygon
 
 
 def ramp(rows=100, cols=120):
@@ -186,3 +170,48 @@ def test_samples_are_burnt_on_the_right_pixels(tmp_path):
     assert (burnt == -1).sum() == 40 * 30 - 2
     with pytest.raises(InputError, match="no field 'label'"):
         rasterize_samples(path, grid(), field="label")
+
+
+def test_an_area_of_interest_crops_the_grid_and_masks_outside_its_polygon(tmp_path):
+    t1 = make_raster(tmp_path / "t1.tif", ramp())
+    t2 = make_raster(tmp_path / "t2.tif", ramp())
+    # A right triangle over columns 10–90 and rows 10–70 of the 10 m grid.
+    aoi = write_polygon(tmp_path / "aoi.geojson",
+                        "POLYGON ((500100 3999900, 500900 3999900, 500100 3999300, 500100 3999900))")
+    with open_pair(t1, t2, aoi=aoi) as pair:
+        assert (pair.grid.width, pair.grid.height) == (80, 60)
+        assert pair.grid.transform[0] == 500100.0 and pair.grid.transform[3] == 3999900.0
+        x1, _, valid = pair.read()
+        assert valid[2, 2] and not valid[57, 77]          # inside the right angle; beyond the hypotenuse
+        assert 0.4 < valid.mean() < 0.6                   # about half of the bounding box
+        assert x1[0, 0, 0] == 10.0                        # the crop starts at column 10 of the input
+
+
+def test_an_area_of_interest_in_another_crs_is_reprojected(tmp_path):
+    t1 = make_raster(tmp_path / "t1.tif", ramp())
+    t2 = make_raster(tmp_path / "t2.tif", ramp())
+    with open_pair(t1, t2) as whole:
+        full = (whole.grid.width, whole.grid.height)
+    # The grid's centre 400 m × 400 m, written in geographic coordinates.
+    ring = ogr.CreateGeometryFromWkt("POLYGON ((500300 3999700, 500700 3999700, 500700 3999300, "
+                                     "500300 3999300, 500300 3999700))")
+    utm, geographic = osr.SpatialReference(), osr.SpatialReference()
+    utm.ImportFromEPSG(32633)
+    geographic.ImportFromEPSG(4326)
+    for srs in (utm, geographic):
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    ring.Transform(osr.CoordinateTransformation(utm, geographic))
+    aoi = write_polygon(tmp_path / "aoi.geojson", ring.ExportToWkt(), epsg=4326)
+    with open_pair(t1, t2, aoi=aoi) as pair:
+        assert abs(pair.grid.width - 40) <= 1 and abs(pair.grid.height - 40) <= 1 and full == (120, 100)
+        _, _, valid = pair.read()
+        assert valid.mean() > 0.9
+
+
+def test_the_grid_can_be_the_second_image_or_a_given_pixel_size(tmp_path):
+    t1 = make_raster(tmp_path / "t1.tif", ramp())
+    t2 = make_raster(tmp_path / "t2.tif", np.ones((50, 60)), pixel=20.0)
+    with open_pair(t1, t2, grid="t2") as pair:
+        assert pair.grid.transform[1] == 20.0 and (pair.grid.width, pair.grid.height) == (60, 50)
+    with open_pair(t1, t2, pixel_size=5.0) as pair:
+        assert pair.grid.transform[1] == 5.0 and (pair.grid.width, pair.grid.height) == (240, 200)

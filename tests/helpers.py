@@ -1,0 +1,36 @@
+"""Small GDAL/OGR writers the tests share: rasters and polygon layers made on the fly."""
+from __future__ import annotations
+
+import numpy as np
+from osgeo import gdal, ogr, osr
+
+
+def make_raster(path, data, epsg=32633, origin=(500000.0, 4000000.0), pixel=10.0, nodata=None):
+    data = np.asarray(data, dtype=np.float32)
+    data = data[None] if data.ndim == 2 else data
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), data.shape[2], data.shape[1], data.shape[0], gdal.GDT_Float32)
+    ds.SetGeoTransform((origin[0], pixel, 0, origin[1], 0, -pixel))
+    if epsg:
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(epsg)
+        ds.SetProjection(srs.ExportToWkt())
+    for i, band in enumerate(data, start=1):
+        ds.GetRasterBand(i).WriteArray(band)
+        if nodata is not None:
+            ds.GetRasterBand(i).SetNoDataValue(nodata)
+    ds = None
+    return str(path)
+
+
+def write_polygon(path, wkt: str, epsg: int = 32633) -> str:
+    """A one-feature polygon layer (GeoJSON) in the given CRS."""
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    source = ogr.GetDriverByName("GeoJSON").CreateDataSource(str(path))
+    layer = source.CreateLayer("aoi", srs, ogr.wkbPolygon)
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetGeometry(ogr.CreateGeometryFromWkt(wkt))
+    layer.CreateFeature(feature)
+    source = None
+    return str(path)
