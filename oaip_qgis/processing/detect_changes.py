@@ -8,6 +8,7 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
@@ -49,6 +50,10 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
     BANDS1 = "BANDS1"
     BANDS2 = "BANDS2"
     GRID = "GRID"
+    PIXEL_SIZE = "PIXEL_SIZE"
+    NODATA1 = "NODATA1"
+    NODATA2 = "NODATA2"
+    SAME_GRID = "SAME_GRID"
     MODE = "MODE"
     SEED = "SEED"
     EPOCHS = "EPOCHS"
@@ -102,6 +107,17 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
                                                        optional=True, defaultValue=""))
         self.addParameter(QgsProcessingParameterEnum(self.GRID, "Output grid from", options=list(GRIDS),
                                                      defaultValue=defaults.grid, usesStaticStrings=True))
+        for parameter in (
+            QgsProcessingParameterNumber(self.PIXEL_SIZE, "Output pixel size (grid's CRS units; empty: the grid's own)",
+                                         type=QgsProcessingParameterNumber.Double, optional=True, minValue=0.0),
+            QgsProcessingParameterNumber(self.NODATA1, "T1 nodata value (empty: from the file)",
+                                         type=QgsProcessingParameterNumber.Double, optional=True),
+            QgsProcessingParameterNumber(self.NODATA2, "T2 nodata value (empty: from the file)",
+                                         type=QgsProcessingParameterNumber.Double, optional=True),
+            QgsProcessingParameterBoolean(self.SAME_GRID, "Images without CRS share one grid",
+                                          defaultValue=defaults.same_grid)):
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            self.addParameter(parameter)
         self.addParameter(QgsProcessingParameterEnum(self.MODE, "Mode", options=list(MODES),
                                                      defaultValue=defaults.mode, usesStaticStrings=True))
         self.addParameter(QgsProcessingParameterNumber(self.SEED, "Random seed", defaultValue=defaults.seed,
@@ -149,13 +165,18 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             return None
         return self.parameterAsCompatibleSourceLayerPath(parameters, name, context, ["gpkg", "shp"], "gpkg", feedback)
 
+    def _optional_double(self, parameters, name, context) -> float | None:
+        """An optional number: None when left empty (parameterAsDouble would give 0)."""
+        if parameters.get(name) in (None, ""):
+            return None
+        return self.parameterAsDouble(parameters, name, context)
+
     def _output(self, parameters, name, context) -> str | None:
         value = self.parameterAsOutputLayer(parameters, name, context)
         return value or None
 
     def run_params(self, parameters, context, feedback) -> RunParams:
         """Translate Processing parameters into the engine's one parameter object."""
-        threshold = parameters.get(self.THRESHOLD)
         return RunParams(
             t1=self._raster_path(parameters, self.T1, context),
             t2=self._raster_path(parameters, self.T2, context),
@@ -165,12 +186,16 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             bands1=_band_list(self.parameterAsString(parameters, self.BANDS1, context), "T1 bands"),
             bands2=_band_list(self.parameterAsString(parameters, self.BANDS2, context), "T2 bands"),
             grid=self.parameterAsEnumString(parameters, self.GRID, context),
+            pixel_size=self._optional_double(parameters, self.PIXEL_SIZE, context),
+            nodata1=self._optional_double(parameters, self.NODATA1, context),
+            nodata2=self._optional_double(parameters, self.NODATA2, context),
+            same_grid=self.parameterAsBool(parameters, self.SAME_GRID, context),
             mode=self.parameterAsEnumString(parameters, self.MODE, context),
             seed=self.parameterAsInt(parameters, self.SEED, context),
             epochs=self.parameterAsInt(parameters, self.EPOCHS, context),
             prune=self.parameterAsBool(parameters, self.PRUNE, context),
             threshold_method=self.parameterAsEnumString(parameters, self.THRESHOLD_METHOD, context),
-            threshold=None if threshold in (None, "") else self.parameterAsDouble(parameters, self.THRESHOLD, context),
+            threshold=self._optional_double(parameters, self.THRESHOLD, context),
             device=self.parameterAsEnumString(parameters, self.DEVICE, context),
             vgg16=self.parameterAsFile(parameters, self.VGG16, context) or None,
             min_polygon_area=self.parameterAsDouble(parameters, self.MIN_AREA, context),

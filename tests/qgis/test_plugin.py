@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from osgeo import gdal
 from qgis.core import QgsApplication, QgsProcessingException
@@ -77,3 +78,26 @@ def test_processing_run_reports_non_overlapping_rasters(provider, sample_pair, t
         processing.run(ALG, {"T1": sample_pair["t1"], "T2": far, "MODE": "prior",
                              "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
     assert not (tmp_path / "c.tif").exists()
+
+
+def test_grid_and_nodata_parameters_reach_the_engine(provider, sample_pair, tmp_path):
+    import processing
+
+    # A copy of T2 whose top-left quarter holds -5, a value it declares nowhere as nodata.
+    t2 = str(tmp_path / "t2.tif")
+    gdal.Translate(t2, sample_pair["t2"])
+    ds = gdal.Open(t2, gdal.GA_Update)
+    for i in range(1, ds.RasterCount + 1):
+        band = ds.GetRasterBand(i)
+        band.WriteArray(np.full((ds.RasterYSize // 2, ds.RasterXSize // 2), -5, dtype=np.float32))
+    ds = None
+    runs = {}
+    for name, extra in (("default", {}), ("given", {"PIXEL_SIZE": 20.0, "NODATA2": -5})):
+        runs[name] = str(tmp_path / f"{name}.tif")
+        processing.run(ALG, {"T1": sample_pair["t1"], "T2": t2, "MODE": "prior", "OUTPUT_CHANGE": runs[name],
+                             **extra})
+    default, given = gdal.Open(runs["default"]), gdal.Open(runs["given"])
+    assert default.GetGeoTransform()[1] == gdal.Open(sample_pair["t1"]).GetGeoTransform()[1] == 10.0
+    assert given.GetGeoTransform()[1] == 20.0
+    share = {name: (ds.ReadAsArray() == 255).mean() for name, ds in (("default", default), ("given", given))}
+    assert share["default"] < 0.05 and share["given"] > 0.15   # the quarter is nodata only when told
