@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from oaip_qgis.core.errors import InputError
+from oaip_qgis.core.integer import conv
 from oaip_qgis.core.integer.conv import SAFE_K, IntConv, conv_accumulate, im2col, int_matmul
 from oaip_qgis.core.integer.layers import IntAbsDiff, IntMaxPool
 from oaip_qgis.core.integer.loss import cross_entropy_error, probability_128, softmax_q11
@@ -35,8 +36,11 @@ SHAPES = [(2, 5, 7, 3, 4, 3), (1, 1, 1, 1, 1, 3), (3, 1, 9, 7, 5, 3), (2, 6, 1, 
           (2, 4, 4, 5, 3, 1), (1, 6, 5, 17, 9, 3), (2, 3, 3, 4, 2, 5)]   # (n, h, w, c, o, k)
 
 
+@pytest.mark.parametrize("chunk", [None, 5])
 @pytest.mark.parametrize("n, h, w, c, o, k", SHAPES)
-def test_conv_forward_is_bit_exact_against_int64(n, h, w, c, o, k):
+def test_conv_forward_is_bit_exact_against_int64(n, h, w, c, o, k, chunk, monkeypatch):
+    if chunk:
+        monkeypatch.setattr(conv, "CHUNK_ROWS", chunk)
     g = torch.Generator().manual_seed(n * 1000 + h * 100 + c)
     x, wt = rand_int8(n, h, w, c, generator=g), rand_int8(o, c, k, k, generator=g)
     acc = conv_accumulate(x, wt)
@@ -72,8 +76,13 @@ def test_im2col_columns_are_the_padded_windows():
         assert torch.equal(cols[:, y, xx], padded[:, y:y + 3, xx:xx + 3])
 
 
-@pytest.mark.parametrize("relu", [True, False])
-def test_conv_backward_sums_are_exact(relu):
+@pytest.mark.parametrize("relu, chunk, safe_k", [(True, None, None), (False, None, None), (True, 7, None),
+                                                 (False, 13, None), (True, 7, 20)])
+def test_conv_backward_sums_are_exact(relu, chunk, safe_k, monkeypatch):
+    if chunk:   # im2col built a few rows at a time, as for large batches
+        monkeypatch.setattr(conv, "CHUNK_ROWS", chunk)
+    if safe_k:  # more pixels than an int32 sum may hold: the weight gradient is summed in int64
+        monkeypatch.setattr(conv, "SAFE_K", safe_k)
     g = torch.Generator().manual_seed(3)
     x, wt = rand_int8(2, 5, 6, 3, generator=g), rand_int8(4, 3, 3, 3, generator=g)
     err = rand_int8(2, 5, 6, 4, generator=g)
@@ -87,7 +96,7 @@ def test_conv_backward_sums_are_exact(relu):
         e = e * (out.m.permute(0, 3, 1, 2) > 0)
     F.conv2d(xd, wd, padding=1).backward(e)
     grad, grad_e = layer.grad
-    assert grad_e == -7 + -5 and grad.dtype == torch.int32
+    assert grad_e == -7 + -5 and grad.dtype == (torch.int64 if safe_k else torch.int32)
     assert torch.equal(grad.to(torch.int64), wd.grad.to(torch.int64))
     exact = xd.grad.to(torch.int64).permute(0, 2, 3, 1)
     s = back.e - (-5 - 3)
