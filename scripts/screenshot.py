@@ -1,6 +1,6 @@
 """Screenshot of the real QGIS window with the OAIP panel after a run on the generated sample pair.
 
-    python scripts/screenshot.py build/screenshot.png [--mode int8] [--epochs 2] [--size 160]
+    python scripts/screenshot.py build/screenshot.png [--mode int8] [--epochs 16] [--size 160]
 
 Outside QGIS it writes the sample pair, makes a throw-away QGIS profile with the plugin enabled
 and starts QGIS under Xvfb (no display needed) with this same file as `--code`. Inside QGIS
@@ -113,12 +113,13 @@ def launch() -> int:
 
     repo = Path(__file__).resolve().parent.parent
     sys.path.insert(0, str(repo))
+    from oaip_qgis.core.params import RunParams
     from oaip_qgis.core.sample_pair import make_sample_pair
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("png", type=Path)
     parser.add_argument("--mode", default="int8", choices=["int8", "fp32", "prior"])
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=RunParams.epochs)
     parser.add_argument("--size", type=int, default=160)
     args = parser.parse_args()
 

@@ -19,14 +19,16 @@ import torch.nn.functional as F
 from ..errors import InputError
 from ..labels.blocks import upsample_prior
 from .dual_vgg import Spec, quantise_input
-from .patches import to_cells
+from .patches import FILL_CELLS, to_cells
 
 
 class Detector:
     def __init__(self, net, spec: Spec, integer: bool, cell: int = 1,
                  fusion: Optional[tuple[np.ndarray, tuple[int, int]]] = None) -> None:
         self.net, self.spec, self.integer, self.cell, self.fusion = net, spec, integer, cell, fusion
-        self.context = (spec.context + spec.scale) * cell   # pixels of tile overlap a seamless result needs
+        # Pixels of tile overlap a seamless result needs: the receptive field, and the cells that
+        # filling nodata (patches.fill_invalid) reads beyond it.
+        self.context = (spec.context + spec.scale + FILL_CELLS) * cell
 
     def network_probability(self, x1: np.ndarray, x2: np.ndarray, row_off: int = 0, col_off: int = 0
                             ) -> np.ndarray:
@@ -39,9 +41,11 @@ class Detector:
         c1, _, (r0, c0) = to_cells(x1, valid, self.cell, row_off, col_off)
         c2, _, _ = to_cells(x2, valid, self.cell, row_off, col_off)
         s = self.spec.scale
+        # Up to the network's stride, the edge cells are repeated: zeros there read as a change
+        # (measured: a false change band one output wide along the right edge of a 150-pixel image).
         pad = (0, (-c1.shape[2]) % s, 0, (-c1.shape[1]) % s)
-        t1 = F.pad(torch.from_numpy(c1)[None], pad)
-        t2 = F.pad(torch.from_numpy(c2)[None], pad)
+        t1 = F.pad(torch.from_numpy(c1)[None], pad, mode="replicate")
+        t2 = F.pad(torch.from_numpy(c2)[None], pad, mode="replicate")
         with torch.no_grad():
             if self.integer:
                 t1, t2 = quantise_input(t1), quantise_input(t2)

@@ -23,7 +23,7 @@ NONE, UNCHANGED, CHANGED = -1, 0, 1
 
 @dataclass
 class Crops:
-    x1: np.ndarray      # (n, bands1, S, S) float32 cell means, normalised, 0 where invalid
+    x1: np.ndarray      # (n, bands1, S, S) float32 cell means, normalised, invalid cells filled
     x2: np.ndarray      # (n, bands2, S, S)
     labels: np.ndarray  # (n, S/s, S/s) int8 on the output grid: -1 none, 0 unchanged, 1 changed
     windows: list       # pixel windows, multiples of the cell side
@@ -32,20 +32,46 @@ class Crops:
         return len(self.windows)
 
 
+FILL_CELLS = 8   # invalid cells this close to a valid one are filled: the network's receptive field
+
+
+def fill_invalid(x: np.ndarray, ok: np.ndarray, steps: int = FILL_CELLS) -> np.ndarray:
+    """Invalid cells (bands, H, W) take the mean of their valid or already filled 8-neighbours, one
+    ring per step; cells further than `steps` from any valid cell stay 0.
+
+    Zeros next to nodata read as a change to the network (measured: a false-change rim along the
+    nodata edge of the sample pair); values carried over from the valid side do not.
+    """
+    x = np.where(ok, x, 0.0).astype(np.float32)
+    known = ok.astype(np.float32)
+    for _ in range(steps):
+        if known.all():
+            break
+        padded_x = np.pad(x * known, ((0, 0), (1, 1), (1, 1)))
+        padded_k = np.pad(known, 1)
+        h, w = known.shape
+        total = sum(padded_x[:, dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
+        count = sum(padded_k[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
+        new = (known == 0) & (count > 0)
+        x = np.where(new, total / np.maximum(count, 1), x)
+        known = np.where(new, 1.0, known).astype(np.float32)
+    return x.astype(np.float32)
+
+
 def to_cells(x: np.ndarray, valid: np.ndarray, cell: int, row_off: int = 0, col_off: int = 0
              ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """Cell means of a normalised window (bands, h, w) whose top-left pixel is (row_off, col_off).
 
     Cells sit on the global lattice of multiples of `cell`, so tiles and crops agree wherever they
-    are read. Returns (means (bands, H, W) with invalid cells 0, cell validity, the pixel offset of
-    the window's first pixel inside its first cell).
+    are read. Returns (means (bands, H, W), invalid cells filled from their neighbours
+    (fill_invalid), cell validity, the pixel offset of the window's first pixel inside its first cell).
     """
     offset = (row_off % cell, col_off % cell)
     if cell == 1:
-        return np.where(valid, x, 0.0).astype(np.float32), valid, offset
+        return fill_invalid(x, valid), valid, offset
     pad = ((0, 0), (offset[0], 0), (offset[1], 0))
     means, ok = block_means(np.pad(x, pad), np.pad(valid, pad[1:]), cell)
-    return np.where(ok, means, 0.0).astype(np.float32), ok, offset
+    return fill_invalid(means, ok), ok, offset
 
 
 def crop_windows(cell_labels: np.ndarray, block: int, shape: tuple[int, int], size: int, count: int,

@@ -10,6 +10,7 @@ from oaip_qgis.core.labels.blocks import upsample_prior
 from oaip_qgis.core.model.detector import Detector
 from oaip_qgis.core.model.dual_vgg import FloatDualVGG, IntDualVGG, Spec
 from oaip_qgis.core.model.init_weights import VGG16_CONVS, initial_weights
+from oaip_qgis.core.model.patches import fill_invalid
 from oaip_qgis.core.raster.grid import Window
 
 SPEC = Spec()
@@ -35,13 +36,35 @@ def test_probabilities_cover_the_tile_and_nodata_gives_no_nan(integer):
 
 def test_overlapping_tiles_give_the_whole_image_result():
     det = detector()
-    whole = det.predict(X1, X2, Window(0, 0, 70, 60))
+    x1 = X1.copy()
+    x1[:, 20:40, 30:60] = np.nan      # nodata across the seam: its filling must not depend on the tile
+    whole = det.predict(x1, X2, Window(0, 0, 70, 60))
     m = det.context
     left = Window(0, 0, 35 + m, 60)           # core columns 0..34, read with the margin
     right = Window(35 - m + 1, 0, 70 - (35 - m + 1), 60)   # an odd offset: not on the cell lattice
-    a = det.predict(X1[:, :, :35 + m], X2[:, :, :35 + m], left)[:, :35]
-    b = det.predict(X1[:, :, right.col_off:], X2[:, :, right.col_off:], right)[:, 35 - right.col_off:]
+    a = det.predict(x1[:, :, :35 + m], X2[:, :, :35 + m], left)[:, :35]
+    b = det.predict(x1[:, :, right.col_off:], X2[:, :, right.col_off:], right)[:, 35 - right.col_off:]
     assert np.allclose(np.concatenate([a, b], axis=1), whole, atol=1e-5)
+
+
+def test_nodata_cells_are_filled_from_their_neighbours_ring_by_ring():
+    x = np.arange(2 * 5 * 6, dtype=np.float32).reshape(2, 5, 6)
+    ok = np.zeros((5, 6), bool)
+    ok[:, :2] = True                                   # two valid columns, four invalid
+    filled = fill_invalid(x, ok, steps=2)
+    assert np.array_equal(filled[:, ok], x[:, ok])     # valid cells untouched
+    assert np.allclose(filled[:, 2, 2], x[:, 1:4, 1].mean(axis=1))   # first ring: mean of valid neighbours
+    assert (filled[:, :, 3] != 0).all() and (filled[:, :, 4:] == 0).all()   # two rings, then zeros
+
+
+@pytest.mark.parametrize("integer", [False, True])
+def test_a_tile_not_filling_the_stride_is_padded_with_its_edge_cells_not_zeros(integer):
+    det = detector(integer)
+    tile1, tile2 = X1[:, :, :66], X2[:, :, :66]          # 33 cells of 2 px: one short of the stride
+    extended1 = np.concatenate([tile1, tile1[:, :, -2:]], axis=2)   # the last cell, repeated
+    extended2 = np.concatenate([tile2, tile2[:, :, -2:]], axis=2)
+    padded = det.network_probability(tile1, tile2)
+    assert np.allclose(padded, det.network_probability(extended1, extended2)[:, :66], atol=1e-6)
 
 
 def test_fusion_averages_the_network_with_the_prior_on_the_window():
