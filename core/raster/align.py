@@ -79,50 +79,72 @@ def _aoi_bounds(path: str, target: osr.SpatialReference) -> tuple[float, float, 
     return minx, miny, maxx, maxy
 
 
-def _warp(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], grid: Grid,
-          keep: list) -> gdal.Dataset:
-    """A lazy float32 VRT of the selected bands on `grid`, NaN where the source has no data.
-
-    The VRTs point at their source datasets: `keep` holds those alive as long as the pair is open.
-    """
+def _select(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], keep: list) -> gdal.Dataset:
+    """The chosen bands of `ds` as a VRT, with the user's nodata value when given. The VRT points at
+    its source: `keep` holds both alive as long as the pair is open."""
     selected = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", bandList=bands,
                               noData=nodata if nodata is not None else None)
-    x0, dx, _, y0, _, dy = grid.transform
-    bounds = (x0, y0 + dy * grid.height, x0 + dx * grid.width, y0)
     keep.extend((ds, selected))
-    src_dx = abs(ds.GetGeoTransform()[1])
-    # Bilinear for continuous data; average when the target pixel spans several source pixels.
-    resampling = "average" if abs(dx) > 1.5 * src_dx and _srs(ds) is not None else "bilinear"
-    return gdal.Warp(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", selected, format="VRT", dstSRS=grid.crs_wkt or None,
-                     outputBounds=bounds, width=grid.width, height=grid.height, resampleAlg=resampling,
+    return selected
+
+
+def _warp(source: gdal.Dataset, grid: Grid, window: Window, shape: tuple[int, int], resampling: str,
+          lazy: bool = True) -> gdal.Dataset:
+    """`source` warped onto `window` of `grid` at `shape` (rows, cols): float32, NaN where it has no
+    data; a lazy VRT, or computed in memory (lazy=False)."""
+    x0, dx, _, y0, _, dy = grid.transform
+    bounds = (x0 + dx * window.col_off, y0 + dy * (window.row_off + window.height),
+              x0 + dx * (window.col_off + window.width), y0 + dy * window.row_off)
+    target = f"/vsimem/oaip_{uuid.uuid4().hex}.vrt" if lazy else ""
+    return gdal.Warp(target, source, format="VRT" if lazy else "MEM", dstSRS=grid.crs_wkt or None,
+                     outputBounds=bounds, width=shape[1], height=shape[0], resampleAlg=resampling,
                      outputType=gdal.GDT_Float32, dstNodata=float("nan"), multithread=False)
+
+
+def _resampling(source: gdal.Dataset, grid: Grid) -> str:
+    """Bilinear for continuous data; average when a grid pixel spans several source pixels."""
+    coarser = abs(grid.transform[1]) > 1.5 * abs(source.GetGeoTransform()[1])
+    return "average" if coarser and _srs(source) is not None else "bilinear"
 
 
 class AlignedPair:
     """Two images on one grid; read(window) gives both plus their combined validity."""
 
-    def __init__(self, grid: Grid, vrt1: gdal.Dataset, vrt2: gdal.Dataset, aoi: Optional[gdal.Dataset],
+    def __init__(self, grid: Grid, source1: gdal.Dataset, source2: gdal.Dataset, aoi: Optional[gdal.Dataset],
                  keep: list):
         self.grid = grid
         self._keep = keep
-        self._vrt1, self._vrt2, self._aoi = vrt1, vrt2, aoi
-        self.band_count1 = vrt1.RasterCount
-        self.band_count2 = vrt2.RasterCount
+        self._sources = (source1, source2)
+        whole, shape = Window(0, 0, grid.width, grid.height), (grid.height, grid.width)
+        self._vrt1, self._vrt2 = (_warp(s, grid, whole, shape, _resampling(s, grid)) for s in self._sources)
+        self._aoi = aoi
+        self.band_count1 = self._vrt1.RasterCount
+        self.band_count2 = self._vrt2.RasterCount
 
     @in_gdal_scope
     def read(self, window: Optional[Window] = None, out_shape: Optional[tuple[int, int]] = None
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(x1 (b1,h,w), x2 (b2,h,w), valid (h,w)); out_shape gives block means (average resampling)."""
+        """(x1 (b1,h,w), x2 (b2,h,w), valid (h,w)) on `window` (default: the whole grid).
+
+        With out_shape, block means: each source is warped straight onto the coarse grid with average
+        resampling, so GDAL reads every source pixel once instead of first warping the window at full
+        resolution (at 8000² pixels: 41 s through the full-resolution VRT).
+        """
         window = window or Window(0, 0, self.grid.width, self.grid.height)
         rows, cols = out_shape or (window.height, window.width)
-        kwargs = dict(xoff=window.col_off, yoff=window.row_off, xsize=window.width, ysize=window.height,
-                      buf_xsize=cols, buf_ysize=rows,
-                      resample_alg=gdal.GRIORA_Average if out_shape else gdal.GRIORA_NearestNeighbour)
-        x1 = self._vrt1.ReadAsArray(**kwargs).astype(np.float32, copy=False).reshape(-1, rows, cols)
-        x2 = self._vrt2.ReadAsArray(**kwargs).astype(np.float32, copy=False).reshape(-1, rows, cols)
+        if out_shape:
+            coarse = [_warp(s, self.grid, window, out_shape, "average", lazy=False) for s in self._sources]
+            x1, x2 = (ds.ReadAsArray() for ds in coarse)
+        else:
+            kwargs = dict(xoff=window.col_off, yoff=window.row_off, xsize=window.width, ysize=window.height)
+            x1, x2 = self._vrt1.ReadAsArray(**kwargs), self._vrt2.ReadAsArray(**kwargs)
+        x1 = x1.astype(np.float32, copy=False).reshape(-1, rows, cols)
+        x2 = x2.astype(np.float32, copy=False).reshape(-1, rows, cols)
         valid = np.isfinite(x1).all(0) & np.isfinite(x2).all(0)
         if self._aoi is not None:
-            inside = self._aoi.ReadAsArray(**kwargs)   # the dataset's read: a band's names its window differently
+            inside = self._aoi.ReadAsArray(xoff=window.col_off, yoff=window.row_off, xsize=window.width,
+                                           ysize=window.height, buf_xsize=cols, buf_ysize=rows,
+                                           resample_alg=gdal.GRIORA_Average)
             valid &= inside > (127 if out_shape else 0)
         return x1, x2, valid
 
@@ -170,7 +192,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
         ds2 = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds2, format="VRT",
                              outputBounds=[minx, maxy, maxx, miny])
         keep: list = []
-        return AlignedPair(shared, _warp(ds1, b1, nodata1, shared, keep), _warp(ds2, b2, nodata2, shared, keep),
+        return AlignedPair(shared, _select(ds1, b1, nodata1, keep), _select(ds2, b2, nodata2, keep),
                            None, keep)
     ref = ds1 if grid == "t1" else ds2
     ref_srs = srs1 if grid == "t1" else srs2
@@ -200,7 +222,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     out = Grid(ref_srs.ExportToWkt(), (x0 + col0 * dx, dx, 0.0, y0 + row0 * dy, 0.0, dy), width, height)
     mask = _aoi_mask(aoi, out) if aoi else None
     keep: list = []
-    return AlignedPair(out, _warp(ds1, b1, nodata1, out, keep), _warp(ds2, b2, nodata2, out, keep), mask, keep)
+    return AlignedPair(out, _select(ds1, b1, nodata1, keep), _select(ds2, b2, nodata2, keep), mask, keep)
 
 
 @in_gdal_scope
