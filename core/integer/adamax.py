@@ -14,8 +14,8 @@ from .rounding import peak, round_nearest, round_stochastic
 class IntAdaMax:
     """Each weight moves by up to 2^μ mantissa steps: its running gradient over its running peak.
 
-    Measured with fp32 twins of both rules on the shared pairs: NITI's SGD reached pseudo-label
-    accuracies of 0.8–0.9 in an online run's few hundred steps, this rule (like fp32 Adam) 0.98–0.999.
+    Measured on the shared pairs (whole int8 runs with pruning, 16 epochs): mean Kappa 0.736 with this
+    rule, 0.623 with NITI's SGD and its (3, 2, 1) μ schedule (TrainConfig.optimiser = "sgd").
     State (int64): m ← m − m/8 + g/8, u ← max(u − u/16, |g|), both at one exponent per layer that only
     grows (a larger gradient shifts the state down); Δ = m·2^8 // u, rounded stochastically by 8 − μ
     bits with a seeded generator.

@@ -47,3 +47,14 @@ def sgd_step(layer: IntConv, mu: int, rounding: str = "pseudo", generator: torch
     layer.weight.m = w.clamp_(-127, 127).to(torch.int8).contiguous()
     layer.grad = None
 
+
+
+class IntSGD:
+    """NITI's integer SGD behind the optimiser interface the training uses (see adamax.IntAdaMax)."""
+
+    def __init__(self, seed: int, rounding: str = "pseudo") -> None:
+        self.rounding = rounding
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def step(self, name: str, conv: IntConv, mu: int) -> None:
+        sgd_step(conv, mu, self.rounding, self.generator if self.rounding == "stochastic" else None)

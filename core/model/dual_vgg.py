@@ -6,7 +6,8 @@ autograd twin with the same layers, names and shapes, so every figure can be sho
 same work. Weights move between them with `state()` (dequantised fp32) and the constructors (which
 quantise). Layers are named a0, a1, … (branch 1), b0, b1, … (branch 2) and head.
 
-Training API shared by both: forward(x1, x2, train=True) → loss_and_backward(labels) → sgd_step(rate).
+Training API shared by both: forward(x1, x2, train=True) → loss_and_backward(labels); the weight
+updates are the optimisers' (core/integer/adamax.py, core/integer/sgd.py, model/train.py).
 """
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from ..errors import InputError
 from ..integer.conv import IntConv
 from ..integer.layers import IntAbsDiff, IntMaxPool
 from ..integer.loss import IGNORE, cross_entropy_error, softmax_q11
-from ..integer.sgd import sgd_step
 from ..integer.tensor import BlockTensor, quantise
 
 POOL = "P"
@@ -253,18 +253,6 @@ class IntDualVGG(_Layout):
         self.backward(err)
         return p
 
-    def sgd_step(self, mu: int, rounding: str = "pseudo", generator: torch.Generator | None = None) -> None:
-        """Integer SGD on every trained layer: |Δw| ≤ 2^μ mantissa steps (see integer.sgd)."""
-        for conv in self.convs.values():
-            sgd_step(conv, mu, rounding, generator)
-
-    def train_step(self, x1: BlockTensor, x2: BlockTensor, labels: torch.Tensor, mu: int, **rounding) -> torch.Tensor:
-        """forward + loss_and_backward + sgd_step; returns 128·P(changed) at the labels."""
-        self.forward(x1, x2, train=True)
-        p = self.loss_and_backward(labels)
-        self.sgd_step(mu, **rounding)
-        return p
-
     def change_probability(self, x1: BlockTensor, x2: BlockTensor) -> torch.Tensor:
         """P(changed) (N, h, w) in 0…1 from the integer softmax; the float conversion is the last step."""
         return softmax_q11(self.forward(x1, x2))[..., 1].float() / 2**11
@@ -353,19 +341,6 @@ class FloatDualVGG(_Layout, torch.nn.Module):
         self.zero_grad(set_to_none=True)
         loss.backward()
         return torch.softmax(logits.detach(), dim=1)[:, 1]
-
-    def sgd_step(self, lr: float) -> None:
-        with torch.no_grad():
-            for p in self.parameters():
-                if p.grad is not None:
-                    p -= lr * p.grad
-                    p.grad = None
-
-    def train_step(self, x1: torch.Tensor, x2: torch.Tensor, labels: torch.Tensor, lr: float) -> torch.Tensor:
-        self.forward(x1, x2, train=True)
-        p = self.loss_and_backward(labels)
-        self.sgd_step(lr)
-        return p
 
     def change_probability(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -23,7 +23,8 @@ import torch
 from ..errors import InputError
 from ..integer.accounting import bops, parameter_count, training_bytes
 from ..integer.adamax import IntAdaMax
-from ..integer.sgd import mu_for
+from ..integer.sgd import SCHEDULE as SGD_SCHEDULE
+from ..integer.sgd import IntSGD, mu_for
 from ..integer.tensor import BlockTensor
 from ..pruning import AdaptivePruner
 from ..threshold import otsu
@@ -46,7 +47,8 @@ class TrainConfig:
     unchanged_below: float = 0.5
     changed_above: float = 1.3
     fuse_prior: bool = True   # the difference image averages the network's probability and the prior
-    schedule: tuple = (0, 0, -1)  # log2 of the largest step in weight quanta, per third of the training
+    optimiser: str = "adamax"     # or "sgd": NITI's layer-wide integer SGD (int8; the fp32 twin keeps AdaMax)
+    schedule: Optional[tuple] = None  # μ per share of the training (None: the optimiser's own, SCHEDULES)
 
     def spec(self) -> Spec:
         return Spec(widths=self.widths, frozen=self.frozen)
@@ -64,14 +66,22 @@ def cell_labels(prior: np.ndarray, config: TrainConfig) -> np.ndarray:
     return labels
 
 
+OPTIMISERS = {"adamax": IntAdaMax, "sgd": IntSGD}
+# μ, the log2 of the largest step in weight quanta, per third of the training: AdaMax scales each weight
+# itself; SGD's layer-wide steps need larger μ (sgd.SCHEDULE, measured there).
+SCHEDULES = {"adamax": (0, 0, -1), "sgd": SGD_SCHEDULE}
+
+
 class _IntRunner:
     """One training step of the integer network: every tensor int8/int32/int64, no float."""
 
     integer = True
 
-    def __init__(self, net: IntDualVGG, seed: int) -> None:
+    def __init__(self, net: IntDualVGG, seed: int, optimiser: str = "adamax") -> None:
+        if optimiser not in OPTIMISERS:
+            raise InputError(f"The integer optimiser must be one of {sorted(OPTIMISERS)}, not {optimiser!r}.")
         self.net = net
-        self.optimiser = IntAdaMax(seed)
+        self.optimiser = OPTIMISERS[optimiser](seed)
 
     def inputs(self, x: np.ndarray) -> BlockTensor:
         return quantise_input(torch.from_numpy(x))
@@ -176,7 +186,7 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
                          "train on; add samples of both classes or use MODE=prior.")
     weights = initial_weights(spec, (pair.band_count1, pair.band_count2), params.seed, vgg16=params.vgg16)
     integer = params.mode == "int8"
-    runner = (_IntRunner(IntDualVGG(spec, weights), params.seed) if integer
+    runner = (_IntRunner(IntDualVGG(spec, weights), params.seed, config.optimiser) if integer
               else _FloatRunner(FloatDualVGG(spec, weights), params.seed))
     net = runner.net
     bits = 8 if integer else 32
@@ -188,13 +198,14 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
     generator = torch.Generator().manual_seed(params.seed)
     steps = -(-len(crops) // config.batch)
     total = max(1, params.epochs * steps)
+    schedule = config.schedule or SCHEDULES[config.optimiser]
     losses, accuracies, peak, fp32_peak = [], [], 0, 0
     for epoch in range(params.epochs):
         nll, right, seen = 0.0, 0, 0
         for i, index in enumerate(_batches(len(crops), config.batch, generator)):
             target = y[index]
-            p = runner.step(_select(x1, index), _select(x2, index), target, mu_for(epoch * steps + i, total,
-                                                                                     config.schedule))
+            mu = mu_for(epoch * steps + i, total, schedule)
+            p = runner.step(_select(x1, index), _select(x2, index), target, mu)
             held, fp32_held = _held(net, integer)
             peak, fp32_peak = max(peak, held), max(fp32_peak, fp32_held)
             labelled = target >= 0
