@@ -6,6 +6,8 @@ gradient over its running peak, so rarely and weakly driven weights learn too.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .rounding import peak, round_nearest, round_stochastic
@@ -22,29 +24,73 @@ class IntAdaMax:
     """
 
     FRACTION = 8  # bits of the ratio m / u
+    STATE_BITS = 24   # the state's exponent keeps the largest gradient within this many bits
 
     def __init__(self, seed: int) -> None:
         self.generator = torch.Generator().manual_seed(seed)
-        self.state: dict[str, tuple[torch.Tensor, torch.Tensor, int]] = {}
+        self.layout: tuple = ()            # ((layer, shape), …) that the flat state covers, in order
+        self.m = self.u = torch.zeros(0, dtype=torch.int64)
+        self.exponents: dict[str, int] = {}
 
-    def step(self, name: str, conv, mu: int) -> None:
-        if conv.frozen or conv.grad is None:
+    def step(self, convs: dict, mu: int) -> None:
+        """Update every trained layer that holds a gradient, all layers in one pass over flat int64
+        vectors (a pass per layer cost 7× the time in dispatch); clears the gradients."""
+        layers = [(name, conv) for name, conv in convs.items() if not conv.frozen and conv.grad is not None]
+        if not layers:
             return
-        grad, e = conv.grad
-        g = grad.to(torch.int64)
-        top_bits = peak(g).bit_length()
-        m, u, e_state = self.state.get(name, (torch.zeros_like(g), torch.zeros_like(g), e + top_bits - 24))
-        if m.shape != g.shape:   # filters were pruned since the last step: restart this layer's state
-            m, u, e_state = torch.zeros_like(g), torch.zeros_like(g), e + top_bits - 24
-        want = e + top_bits - 24          # keep gradients within 24 bits
-        if want > e_state:
-            m, u = round_nearest(m, want - e_state), round_nearest(u, want - e_state)
-            e_state = want
-        g = g << (e - e_state) if e >= e_state else round_nearest(g, e_state - e)
+        layout = tuple((name, tuple(conv.grad[0].shape)) for name, conv in layers)
+        sizes = [math.prod(shape) for _, shape in layout]
+        if layout != self.layout:
+            self._relayout(layout, sizes)
+        g = torch.cat([conv.grad[0].reshape(-1).to(torch.int64) for _, conv in layers])
+        grow, left, right = [], [], []
+        for (name, conv), part in zip(layers, g.split(sizes)):
+            e = conv.grad[1]
+            want = e + peak(part).bit_length() - self.STATE_BITS
+            e_state = self.exponents.get(name, want)
+            grow.append(max(0, want - e_state))
+            e_state = max(e_state, want)
+            left.append(max(0, e - e_state))
+            right.append(max(0, e_state - e))
+            self.exponents[name] = e_state
+        lengths = torch.tensor(sizes)
+        m, u = _shift_down(self.m, grow, lengths), _shift_down(self.u, grow, lengths)
+        if any(left):
+            g = g << torch.repeat_interleave(torch.tensor(left), lengths)
+        g = _shift_down(g, right, lengths)
         m = m - round_nearest(m, 3) + round_nearest(g, 3)
         u = torch.maximum(u - round_nearest(u, 4), g.abs())
         ratio = torch.div(m << self.FRACTION, u.clamp(min=1), rounding_mode="trunc")
         delta = round_stochastic(ratio, self.FRACTION - mu, self.generator)
-        self.state[name] = (m, u, e_state)
-        conv.weight.m = (conv.weight.m.to(torch.int64) - delta).clamp_(-127, 127).to(torch.int8)
-        conv.grad = None
+        self.m, self.u = m, u
+        weights = torch.cat([conv.weight.m.reshape(-1) for _, conv in layers]).to(torch.int64)
+        weights = (weights - delta).clamp_(-127, 127).to(torch.int8)
+        for (_, conv), part in zip(layers, weights.split(sizes)):
+            conv.weight.m = part.view(conv.weight.m.shape)
+            conv.grad = None
+
+    def _relayout(self, layout: tuple, sizes: list[int]) -> None:
+        """New set or shapes of layers (filters were pruned): unchanged layers keep their state, the
+        others restart from zero with a fresh exponent."""
+        old = dict(zip(self.layout, zip(self.m.split(self._sizes()), self.u.split(self._sizes()))))
+        ms, us = [], []
+        for key, size in zip(layout, sizes):
+            if key in old:
+                ms.append(old[key][0])
+                us.append(old[key][1])
+            else:
+                ms.append(torch.zeros(size, dtype=torch.int64))
+                us.append(torch.zeros(size, dtype=torch.int64))
+                self.exponents.pop(key[0], None)
+        self.layout, self.m, self.u = layout, torch.cat(ms), torch.cat(us)
+
+    def _sizes(self) -> list[int]:
+        return [math.prod(shape) for _, shape in self.layout]
+
+
+def _shift_down(x: torch.Tensor, shifts: list[int], lengths: torch.Tensor) -> torch.Tensor:
+    """x with each layer's segment rounded to nearest by its own shift (none: x itself)."""
+    if not any(shifts):
+        return x
+    s = torch.repeat_interleave(torch.tensor([min(v, 62) for v in shifts]), lengths)
+    return (x + ((torch.ones_like(s) << s) >> 1)) >> s

@@ -56,5 +56,6 @@ class IntSGD:
         self.rounding = rounding
         self.generator = torch.Generator().manual_seed(seed)
 
-    def step(self, name: str, conv: IntConv, mu: int) -> None:
-        sgd_step(conv, mu, self.rounding, self.generator if self.rounding == "stochastic" else None)
+    def step(self, convs: dict, mu: int) -> None:
+        for conv in convs.values():
+            sgd_step(conv, mu, self.rounding, self.generator if self.rounding == "stochastic" else None)

@@ -90,8 +90,7 @@ class _IntRunner:
         """Returns 128·P(changed) at every output (int64)."""
         self.net.forward(x1, x2, train=True)
         p = self.net.loss_and_backward(y)
-        for name, conv in self.net.convs.items():
-            self.optimiser.step(name, conv, mu)
+        self.optimiser.step(self.net.convs, mu)
         return p
 
 

@@ -52,8 +52,7 @@ def test_int8_gradients_point_where_fp32_autograd_gradients_point():
 def int_step(net: IntDualVGG, optimiser, x1, x2, y, mu: int) -> torch.Tensor:
     net.forward(quantise_input(x1), quantise_input(x2), train=True)
     p = net.loss_and_backward(y)
-    for name, conv in net.convs.items():
-        optimiser.step(name, conv, mu)
+    optimiser.step(net.convs, mu)
     return p
 
 
@@ -110,12 +109,11 @@ def test_no_float_tensor_is_made_in_an_int8_training_step(optimiser):
         for target in (y, labels):   # centre labels and dense labels
             net.forward(a, b, train=True)
             net.loss_and_backward(target)
-            for name, conv in net.convs.items():
-                optimiser.step(name, conv, 2)
+            optimiser.step(net.convs, 2)
     assert watcher.floats == []
     assert all(conv.weight.m.dtype == torch.int8 for conv in net.convs.values())
     if isinstance(optimiser, IntAdaMax):
-        assert all(t.dtype == torch.int64 for m, u, _ in optimiser.state.values() for t in (m, u))
+        assert optimiser.m.dtype == optimiser.u.dtype == torch.int64
 
 
 def test_the_same_seed_gives_bit_identical_weights_and_another_seed_does_not():
@@ -130,3 +128,22 @@ def test_the_same_seed_gives_bit_identical_weights_and_another_seed_does_not():
     first, second, other = train(7), train(7), train(8)
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_adamax_state_survives_pruning_for_the_layers_that_kept_their_filters():
+    net = IntDualVGG(SPEC, initial_weights(SPEC, BANDS, 0))
+    optimiser = IntAdaMax(seed=0)
+    x1, x2, y = toy_batch(4)
+    int_step(net, optimiser, x1, x2, y, mu=1)
+    before = dict(zip(optimiser.layout, optimiser.m.split(optimiser._sizes())))
+    net.prune_layer("a1", torch.arange(8))            # a1 loses half its filters; a2 its input channels
+    net.forward(quantise_input(x1), quantise_input(x2), train=True)
+    net.loss_and_backward(y)
+    kept_exponent = optimiser.exponents["b2"]
+    optimiser._relayout(tuple((n, tuple(c.grad[0].shape)) for n, c in net.convs.items() if c.grad is not None),
+                        [c.grad[0].numel() for c in net.convs.values() if c.grad is not None])
+    after = dict(zip(optimiser.layout, optimiser.m.split(optimiser._sizes())))
+    b2 = next(key for key in after if key[0] == "b2")
+    a1 = next(key for key in after if key[0] == "a1")
+    assert torch.equal(after[b2], before[b2]) and optimiser.exponents["b2"] == kept_exponent
+    assert not after[a1].any() and "a1" not in optimiser.exponents
