@@ -5,11 +5,12 @@ cells on the global cell lattice, passed through the network in one forward pass
 stride), and the probability map is upsampled bilinearly back to the tile's pixels. In an int8 run
 the only float steps are the quantisation of the normalised input and turning the final int8
 logits into a probability.
-Optionally the probability is averaged with the prior on the tile's window (`fusion`): the network
+Optionally the probability is mixed with the prior on the tile's window (`Fusion`): the network
 sees a few pixels around each place, the prior whole regions, and their errors differ.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -22,9 +23,18 @@ from .dual_vgg import Spec, quantise_input
 from .patches import FILL_CELLS, to_cells
 
 
+@dataclass(frozen=True)
+class Fusion:
+    """The difference image is network_weight·network + (1 − network_weight)·prior."""
+
+    prior: np.ndarray               # on the block grid
+    shape: tuple[int, int]          # the pixel grid it spans
+    network_weight: float
+
+
 class Detector:
     def __init__(self, net, spec: Spec, integer: bool, cell: int = 1,
-                 fusion: Optional[tuple[np.ndarray, tuple[int, int]]] = None) -> None:
+                 fusion: Optional[Fusion] = None) -> None:
         self.net, self.spec, self.integer, self.cell, self.fusion = net, spec, integer, cell, fusion
         # Pixels of tile overlap a seamless result needs: the receptive field, and the cells that
         # filling nodata (patches.fill_invalid) reads beyond it.
@@ -59,6 +69,6 @@ class Detector:
         prob = self.network_probability(x1, x2, *((window.row_off, window.col_off) if window else (0, 0)))
         if self.fusion is None or window is None:
             return prob
-        prior, shape = self.fusion
-        alpha = upsample_prior(prior, shape, window)
-        return np.where(np.isfinite(alpha), 0.5 * (prob + alpha), prob).astype(np.float32)
+        alpha = upsample_prior(self.fusion.prior, self.fusion.shape, window)
+        w = self.fusion.network_weight
+        return np.where(np.isfinite(alpha), w * prob + (1 - w) * alpha, prob).astype(np.float32)

@@ -28,7 +28,7 @@ from ..integer.sgd import IntSGD, mu_for
 from ..integer.tensor import BlockTensor
 from ..pruning import AdaptivePruner
 from ..threshold import otsu
-from .detector import Detector
+from .detector import Detector, Fusion
 from .dual_vgg import POOL, FloatDualVGG, IntDualVGG, Spec, quantise_input
 from .init_weights import initial_weights
 from .patches import CHANGED, NONE, UNCHANGED, crop_windows, read_crops
@@ -46,7 +46,11 @@ class TrainConfig:
     batch: int = 16
     unchanged_below: float = 0.5
     changed_above: float = 1.3
-    fuse_prior: bool = True   # the difference image averages the network's probability and the prior
+    # The difference image is network_weight·network + (1 − network_weight)·prior (1: the network alone).
+    # Measured on the shared pairs over seeds 0–3 (int8, pruned), mean Kappa: 0.25 → 0.729, 0.35 → 0.721,
+    # 0.5 → 0.709, the prior alone 0.725; 0.25 was best on each pair. The network ranks well (AUC 0.95–0.99)
+    # but its histogram, hence Otsu's threshold, varies from seed to seed; the prior steadies it.
+    network_weight: float = 0.25
     optimiser: str = "adamax"     # or "sgd": NITI's layer-wide integer SGD (int8; the fp32 twin keeps AdaMax)
     schedule: Optional[tuple] = None  # μ per share of the training (None: the optimiser's own, SCHEDULES)
 
@@ -234,7 +238,8 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
         "training": {"seconds": round(time.perf_counter() - start, 3), "epochs": params.epochs,
                      "peak_bytes": int(peak), "fp32_equivalent_peak_bytes": int(fp32_peak),
                      "pseudo_labels": counts, "loss": losses, "accuracy": accuracies,
-                     "crops": len(crops), "crop": config.crop, "batch": config.batch},
+                     "crops": len(crops), "crop": config.crop, "batch": config.batch,
+                     "optimiser": config.optimiser, "network_weight": config.network_weight},
     }
-    fusion = (prior, (grid.height, grid.width)) if config.fuse_prior else None
+    fusion = Fusion(prior, (grid.height, grid.width), config.network_weight) if config.network_weight < 1 else None
     return Detector(net, spec, integer, cell, fusion), stats

@@ -110,6 +110,7 @@ def test_int8_run_is_bit_reproducible_and_reports_model_statistics(sample_pair, 
 
 def test_the_difference_image_is_the_network_fused_with_the_prior(sample_pair, tmp_path, monkeypatch):
     from oaip_qgis.core.model.detector import Detector
+    from oaip_qgis.core.model.train import TrainConfig
 
     def fused_and_plain(mode_of_predict):
         folder = tmp_path / mode_of_predict
@@ -127,7 +128,8 @@ def test_the_difference_image_is_the_network_fused_with_the_prior(sample_pair, t
     run(params(sample_pair, prior_dir, out_difference=str(prior_dir / "d.tif")))
     prior = gdal.Open(str(prior_dir / "d.tif")).ReadAsArray()
     ok = np.isfinite(fused) & np.isfinite(plain) & np.isfinite(prior)
-    assert np.allclose(fused[ok], 0.5 * (plain[ok] + prior[ok]), atol=1e-5)
+    w = TrainConfig.network_weight
+    assert 0 < w < 1 and np.allclose(fused[ok], w * plain[ok] + (1 - w) * prior[ok], atol=1e-5)
     assert not np.allclose(fused[ok], plain[ok], atol=1e-3)
 
 
