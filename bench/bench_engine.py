@@ -21,30 +21,32 @@ from oaip_qgis.core.model.init_weights import initial_weights  # noqa: E402
 from oaip_qgis.core.model.train import TrainConfig, _FloatRunner, _held, _IntRunner  # noqa: E402
 
 CONFIG = TrainConfig()
-BATCH, CROP, BANDS, STEPS, THREADS = CONFIG.batch, CONFIG.crop, (4, 1), 21, 2
+BATCH, CROP, BANDS, STEPS, THREADS = CONFIG.batch, CONFIG.crop, (4, 1), 41, 2
 
 
-def timed(runner, x1, x2, y) -> tuple[float, int, int]:
-    """Median seconds of one training step (forward, loss, backward, update) and the bytes it holds,
-    with what an fp32 step of the same network would hold."""
-    times = []
-    for _ in range(STEPS):
-        start = time.perf_counter()
-        runner.step(x1, x2, y, 0)
-        times.append(time.perf_counter() - start)
-    return (statistics.median(times[1:]), *_held(runner.net, runner.integer))
+def step_seconds(runner, x1, x2, y) -> float:
+    start = time.perf_counter()
+    runner.step(x1, x2, y, 0)
+    return time.perf_counter() - start
 
 
 def compare(spec, weights, batch: int, crop: int) -> dict:
-    """int8 vs fp32 training step on one random batch of `batch` crops of `crop`² cells."""
+    """int8 vs fp32 training step (forward, loss, backward, update) on one random batch of `batch`
+    crops of `crop`² cells. The two alternate step by step, so that whatever else the machine does
+    weighs on both alike; medians after one warm-up step each. Bytes: what each step holds."""
     g = torch.Generator().manual_seed(0)
     x1 = (torch.rand((batch, BANDS[0], crop, crop), generator=g) * 2 - 1).numpy()
     x2 = (torch.rand((batch, BANDS[1], crop, crop), generator=g) * 2 - 1).numpy()
     side = crop // spec.scale
     y = torch.randint(-1, 2, (batch, side, side), generator=g)   # dense labels, some unlabelled
-    int_runner, fp32_runner = _IntRunner(IntDualVGG(spec, weights), 0), _FloatRunner(FloatDualVGG(spec, weights), 0)
-    int8_s, int8_bytes, _ = timed(int_runner, int_runner.inputs(x1), int_runner.inputs(x2), y)
-    fp32_s, fp32_bytes, _ = timed(fp32_runner, fp32_runner.inputs(x1), fp32_runner.inputs(x2), y)
+    runners = {"int8": _IntRunner(IntDualVGG(spec, weights), 0), "fp32": _FloatRunner(FloatDualVGG(spec, weights), 0)}
+    inputs = {name: (r.inputs(x1), r.inputs(x2)) for name, r in runners.items()}
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(STEPS):
+        for name, runner in runners.items():
+            times[name].append(step_seconds(runner, *inputs[name], y))
+    int8_s, fp32_s = (statistics.median(times[name][1:]) for name in ("int8", "fp32"))
+    int8_bytes, fp32_bytes = (_held(r.net, r.integer)[0] for r in runners.values())
     return {"batch": batch, "crop": crop, "int8_step_seconds": round(int8_s, 5), "fp32_step_seconds": round(fp32_s, 5),
             "step_ratio": round(int8_s / fp32_s, 3), "int8_train_bytes": int8_bytes,
             "fp32_train_bytes": fp32_bytes, "memory_ratio": round(int8_bytes / fp32_bytes, 3)}

@@ -92,6 +92,13 @@ def _training(stats: dict) -> Section | None:
             rows.append((label, f"{labels[key]:,}"))
     if training.get("loss"):
         rows.append(("Loss, first → last epoch", f"{training['loss'][0]:.4f} → {training['loss'][-1]:.4f}"))
+    if "optimiser" in training:
+        rows.append(("Optimiser", str(training["optimiser"])))
+    if "network_weight" in training:
+        w = training["network_weight"]
+        rows.append(("Difference image", f"{w:g} × network + {1 - w:g} × prior" if w < 1 else "network"))
+    if "initial_weights" in stats:
+        rows.append(("Initial weights", str(stats["initial_weights"])))
     return "Training", rows
 
 
