@@ -26,7 +26,7 @@ from ..core.params import DEVICES, GRIDS, MODES, THRESHOLD_METHODS, RunParams
 from ..core.progress import Progress
 
 HELP = """Finds what changed between two co-located rasters from different sensors (optical vs SAR, or two optical sensors), with no labels.
-The second image is warped onto the first image's grid (or the grid you choose) and cropped to the overlap. Pseudo-labels are taken from the pair itself by a block-mean affinity prior; in int8 or fp32 mode a dual-VGG detector is fine-tuned on them (int8: all-integer training with adaptive filter pruning); MODE=prior uses the prior alone.
+The second image is warped onto the first image's grid (or the grid you choose) and cropped to the overlap. A structural prior on block means (each image's self-similarity, compared across the two sensors) ranks the places most and least likely to have changed; in int8 or fp32 mode a dual-VGG detector is fine-tuned on those pseudo-labels (int8: all-integer training with adaptive filter pruning) and the difference image mixes the network (0.25) with the prior (0.75); MODE=prior uses the prior alone.
 Outputs: a change raster (1 changed, 0 unchanged, 255 nodata), a difference image (change probability 0..1), a confidence raster, change polygons, and a statistics JSON file (threshold, changed fraction, timing, model size and BOPs, and accuracy when a reference mask is given).
 Bands are 1-based lists such as 1,2,3; empty means all bands."""
 
