@@ -42,7 +42,7 @@ class RunParams:
     prune: bool = True
     threshold_method: str = "otsu"
     threshold: Optional[float] = None      # for threshold_method == "manual"
-    min_polygon_area: float = 0.0          # m² (map units²) below which change regions are dropped
+    min_polygon_area: float = 0.0          # m² below which change regions are dropped
     device: str = "cpu"
     vgg16: Optional[str] = None            # torchvision vgg16 state_dict file for the initial branch weights
     tile_size: int = 1024

@@ -22,6 +22,7 @@ from .normalise import fit_normaliser
 from .params import RunParams
 from .progress import Progress
 from .raster.align import open_pair, read_on_grid
+from .raster.areas import row_pixel_areas
 from .raster.gdal_scope import in_gdal_scope
 from .raster.polygons import polygonize_changes
 from .raster.samples import rasterize_samples
@@ -136,12 +137,15 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         conf_sink = outputs.raster(params.out_confidence, grid, "float32", DIFFERENCE_NODATA)
         accuracy = StreamingAccuracy() if params.reference else None
         changed = valid_count = 0
+        changed_rows = np.zeros(grid.height, np.int64)   # per row: pixel areas differ by row on a lat/lon grid
         for tile in layout:
             progress.check()
             prob = diff_sink.read(tile.core)
             valid = prob != DIFFERENCE_NODATA
             change = prob > threshold
             changed += int(np.count_nonzero(change & valid))
+            changed_rows[tile.core.row_off:tile.core.row_off + tile.core.height] += np.count_nonzero(change & valid,
+                                                                                                      axis=1)
             valid_count += int(np.count_nonzero(valid))
             if change_sink is not None:
                 change_sink.write(tile.core, np.where(valid, change, CHANGE_NODATA).astype(np.uint8))
@@ -167,7 +171,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             "threshold_method": params.threshold_method,
             "threshold": round(float(threshold), 6),
             "changed_fraction": round(changed / valid_count, 6),
-            "changed_area": round(changed * grid.pixel_area(), 3),
+            "changed_area": round(float(changed_rows @ row_pixel_areas(grid)), 3),
             "valid_pixels": valid_count,
             "grid": {"width": grid.width, "height": grid.height, "crs_wkt": grid.crs_wkt,
                      "transform": list(grid.transform)},

@@ -108,8 +108,9 @@ def difference_histogram(path: str, bins: int = 100) -> list[int]:
     return counts.tolist()
 
 
-def rewrite_change(change_path: str, difference_path: str, threshold: float) -> tuple[int, int]:
-    """Re-threshold in place: change = difference > threshold where valid; returns (changed, valid) pixels.
+def rewrite_change(change_path: str, difference_path: str, threshold: float) -> tuple[np.ndarray, int]:
+    """Re-threshold in place: change = difference > threshold where valid; returns (changed pixels per
+    row, valid pixels): per row, since a pixel's area in m² differs by row on a lat/lon grid.
 
     The same rule as the engine's, applied strip by strip.
     """
@@ -120,23 +121,18 @@ def rewrite_change(change_path: str, difference_path: str, threshold: float) -> 
         raise ValueError("The change and difference rasters are not on the same grid.")
     nodata = change_band.GetNoDataValue()
     fill = CHANGE_NODATA if nodata is None else nodata
-    changed = valid_count = 0
+    changed = np.zeros(diff_ds.RasterYSize, np.int64)
+    valid_count = 0
     for row, rows in _row_blocks(diff_ds):
         prob = diff_band.ReadAsArray(0, row, diff_ds.RasterXSize, rows)
         valid = _valid(prob, diff_band.GetNoDataValue())
         change = (prob > threshold) & valid
-        changed += int(np.count_nonzero(change))
+        changed[row:row + rows] = np.count_nonzero(change, axis=1)
         valid_count += int(np.count_nonzero(valid))
         change_band.WriteArray(np.where(valid, change, fill).astype(np.uint8), 0, row)
     change_band.FlushCache()
     change_ds = None  # closes the file: GeoTIFF finishes its tiles here
     return changed, valid_count
-
-
-def raster_pixel_area(path: str) -> float:
-    """Area of one pixel in map units² (m² on a projected grid), from the file's geotransform."""
-    _, dx, rx, _, ry, dy = gdal.Open(path).GetGeoTransform()
-    return abs(dx * dy - rx * ry)
 
 
 def reload_raster(layer: QgsRasterLayer) -> None:

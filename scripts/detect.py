@@ -18,7 +18,7 @@ def report(stats: dict, out: Path) -> str:
              "",
              f"mode {stats['mode']} on {stats.get('device', 'cpu')}, seed {stats['seed']}, "
              f"threshold ({stats['threshold_method']}) {stats['threshold']:.4f}, "
-             f"changed {100 * stats['changed_fraction']:.2f} % ({stats['changed_area']:.0f} map units²)"]
+             f"changed {100 * stats['changed_fraction']:.2f} % ({stats['changed_area']:.0f} m²)"]
     model = stats.get("model")
     if model:
         lines.append(f"model: {model['params_before']} -> {model['params_after']} parameters, "

@@ -23,7 +23,7 @@ class Grid:
     height: int
 
     def pixel_area(self) -> float:
-        """Area of one pixel in map units² (m² for projected CRSs)."""
+        """Area of one pixel in map units² (areas.row_pixel_areas gives m² in any CRS)."""
         x0, dx, rx, y0, ry, dy = self.transform
         return abs(dx * dy - rx * ry)
 

@@ -7,6 +7,7 @@ import uuid
 import numpy as np
 from osgeo import gdal, ogr, osr
 
+from .areas import equal_area_transform, geometry_square_metres, row_pixel_areas
 from .gdal_scope import in_gdal_scope
 from .grid import Grid
 
@@ -19,7 +20,8 @@ def _read(path: str) -> np.ndarray:
 @in_gdal_scope
 def polygonize_changes(change_path: str, probability_path: str | None, out_path: str, grid: Grid,
                        min_area: float = 0.0) -> int:
-    """Write a GeoPackage of change regions with `area_m2` and `mean_prob`; returns the feature count."""
+    """Write a GeoPackage of change regions with `area_m2` (square metres in any CRS) and `mean_prob`;
+    regions smaller than `min_area` m² are dropped. Returns the feature count."""
     change = _read(change_path)
     mem = gdal.GetDriverByName("MEM")
     binary = mem.Create(f"oaip_{uuid.uuid4().hex}", grid.width, grid.height, 1, gdal.GDT_Byte)
@@ -28,7 +30,7 @@ def polygonize_changes(change_path: str, probability_path: str | None, out_path:
         binary.SetProjection(grid.crs_wkt)
     band = binary.GetRasterBand(1)
     band.WriteArray((change == 1).astype(np.uint8))
-    min_pixels = math.ceil(min_area / grid.pixel_area()) if min_area > 0 else 0
+    min_pixels = math.ceil(min_area / float(row_pixel_areas(grid).max())) if min_area > 0 else 0
     if min_pixels > 1:
         gdal.SieveFilter(band, None, band, min_pixels, 8)
     driver = ogr.GetDriverByName("GPKG")
@@ -55,9 +57,10 @@ def polygonize_changes(change_path: str, probability_path: str | None, out_path:
         labels = ids.GetRasterBand(1).ReadAsArray()
         sums = np.bincount(labels.ravel(), weights=probability.ravel().astype(np.float64))
         counts = np.bincount(labels.ravel())
+    to_metres = equal_area_transform(grid)
     layer.StartTransaction()
     for feature in list(layer):
-        area = feature.GetGeometryRef().GetArea()
+        area = geometry_square_metres(feature.GetGeometryRef(), grid, to_metres)
         if area < min_area:
             layer.DeleteFeature(feature.GetFID())
             continue

@@ -30,7 +30,9 @@ from qgis.PyQt.QtWidgets import QComboBox, QFileDialog, QHeaderView, QTreeWidget
 
 from ..core.errors import InputError
 from ..core.params import MODES, THRESHOLD_METHODS, RunParams
-from ..layers import add_run_layers, difference_histogram, raster_pixel_area, reload_raster, rewrite_change
+from ..core.raster.areas import row_pixel_areas
+from ..core.raster.grid import Grid
+from ..layers import add_run_layers, difference_histogram, reload_raster, rewrite_change
 from ..task import DetectionTask, RunFn, torch_missing_message
 from .charts import FiltersChart, HistogramChart, LossChart
 from .samples import SampleMapTool, add_sample, new_sample_layer, write_gpkg
@@ -341,16 +343,17 @@ class OaipDock(QgsDockWidget):
         if self.stats is None or not {"change", "difference"} <= set(self.outputs):
             return
         threshold = self.ui.thresholdSlider.value() / SLIDER_STEPS
-        changed, valid = rewrite_change(self.outputs["change"], self.outputs["difference"], threshold)
+        changed_rows, valid = rewrite_change(self.outputs["change"], self.outputs["difference"], threshold)
         layer = QgsProject.instance().mapLayer(self.layer_ids.get("change", ""))
         if layer is not None:
             reload_raster(layer)
         stats = self.stats
-        pixel_area = raster_pixel_area(self.outputs["change"])
+        grid = Grid(**{**stats["grid"], "transform": tuple(stats["grid"]["transform"])})
         stats.setdefault("run_threshold", stats["threshold"])
         stats.setdefault("run_threshold_method", stats["threshold_method"])
         stats.update(threshold=round(threshold, 6), threshold_method="slider",
-                     changed_fraction=round(changed / max(valid, 1), 6), changed_area=round(changed * pixel_area, 3))
+                     changed_fraction=round(int(changed_rows.sum()) / max(valid, 1), 6),
+                     changed_area=round(float(changed_rows @ row_pixel_areas(grid)), 3))
         self._fill_tree()
 
     def export_stats(self, path: str) -> None:

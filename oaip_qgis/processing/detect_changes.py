@@ -138,7 +138,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterFile(
             self.VGG16, "Initial weights: torchvision vgg16 state_dict (.pth; empty: seeded)",
             extension="pth", optional=True))
-        self.addParameter(QgsProcessingParameterNumber(self.MIN_AREA, "Minimum change polygon area (map units²)",
+        self.addParameter(QgsProcessingParameterNumber(self.MIN_AREA, "Minimum change polygon area (m²)",
                                                        type=QgsProcessingParameterNumber.Double,
                                                        defaultValue=defaults.min_polygon_area, minValue=0.0))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT_CHANGE, "Change"))

@@ -1,0 +1,71 @@
+"""Areas in square metres whatever the grid's CRS.
+
+Projected units are scaled to metres; geographic coordinates (a Sentinel-1 product terrain-corrected
+to EPSG:4326, say) are measured on a Lambert azimuthal equal-area projection of the same ellipsoid,
+centred on the grid, so that "area_m2" and "changed_area" are square metres, not square degrees.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from osgeo import ogr, osr
+
+from .grid import Grid
+
+
+def _srs(grid: Grid) -> Optional[osr.SpatialReference]:
+    if not grid.crs_wkt:
+        return None
+    srs = osr.SpatialReference(wkt=grid.crs_wkt)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
+
+
+def equal_area_transform(grid: Grid) -> Optional[osr.CoordinateTransformation]:
+    """Grid coordinates → metres on an equal-area plane, for a geographic grid; None otherwise."""
+    srs = _srs(grid)
+    if srs is None or not srs.IsGeographic():
+        return None
+    minx, miny, maxx, maxy = grid.bounds()
+    laea = osr.SpatialReference()
+    laea.ImportFromProj4(f"+proj=laea +lat_0={(miny + maxy) / 2} +lon_0={(minx + maxx) / 2} "
+                         f"+a={srs.GetSemiMajor()} +b={srs.GetSemiMinor()} +units=m +no_defs")
+    laea.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return osr.CoordinateTransformation(srs, laea)
+
+
+def unit_square_metres(grid: Grid) -> float:
+    """Square metres per square map unit of a projected grid (1 when the CRS is unknown)."""
+    srs = _srs(grid)
+    return srs.GetLinearUnits() ** 2 if srs is not None and srs.IsProjected() else 1.0
+
+
+def row_pixel_areas(grid: Grid) -> np.ndarray:
+    """m² of one pixel in each row of the grid (rows differ only on a geographic grid)."""
+    to_metres = equal_area_transform(grid)
+    if to_metres is None:
+        return np.full(grid.height, grid.pixel_area() * unit_square_metres(grid))
+    x0, dx, _, y0, _, dy = grid.transform
+    x = x0 + dx * (grid.width // 2)
+    areas = np.empty(grid.height)
+    for row in range(grid.height):
+        top, bottom = y0 + dy * row, y0 + dy * (row + 1)
+        ring = ogr.Geometry(ogr.wkbLinearRing)
+        for px, py in ((x, top), (x + dx, top), (x + dx, bottom), (x, bottom), (x, top)):
+            ring.AddPoint_2D(px, py)
+        pixel = ogr.Geometry(ogr.wkbPolygon)
+        pixel.AddGeometry(ring)
+        pixel.Transform(to_metres)
+        areas[row] = pixel.GetArea()
+    return areas
+
+
+def geometry_square_metres(geometry: ogr.Geometry, grid: Grid,
+                           to_metres: Optional[osr.CoordinateTransformation] = None) -> float:
+    """Area of a geometry in the grid's CRS, in m² (pass equal_area_transform(grid) for speed)."""
+    if to_metres is None:
+        return geometry.GetArea() * unit_square_metres(grid)
+    projected = geometry.Clone()
+    projected.Transform(to_metres)
+    return projected.GetArea()
