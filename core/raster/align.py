@@ -101,8 +101,24 @@ def _warp(source: gdal.Dataset, grid: Grid, window: Window, shape: tuple[int, in
                      outputType=gdal.GDT_Float32, dstNodata=float("nan"), multithread=False)
 
 
+def _on_lattice(source: gdal.Dataset, grid: Grid) -> bool:
+    """Whether the grid's pixels are the source's own (same CRS and pixel size, whole-pixel offset)."""
+    sx0, sdx, srx, sy0, sry, sdy = source.GetGeoTransform()
+    x0, dx, _, y0, _, dy = grid.transform
+    srs = _srs(source)
+    same_crs = (srs is None and not grid.crs_wkt) or (
+        srs is not None and bool(grid.crs_wkt) and srs.IsSame(osr.SpatialReference(wkt=grid.crs_wkt)))
+    if not same_crs or srx or sry or not (math.isclose(sdx, dx, rel_tol=1e-9) and math.isclose(sdy, dy, rel_tol=1e-9)):
+        return False
+    cols, rows = (x0 - sx0) / dx, (y0 - sy0) / dy
+    return abs(cols - round(cols)) < 1e-6 and abs(rows - round(rows)) < 1e-6
+
+
 def _resampling(source: gdal.Dataset, grid: Grid) -> str:
-    """Bilinear for continuous data; average when a grid pixel spans several source pixels."""
+    """Nearest where the grid is the source's own lattice (the same values as bilinear there, read in
+    half the time); bilinear for continuous data; average when a grid pixel spans several source pixels."""
+    if _on_lattice(source, grid):
+        return "near"
     coarser = abs(grid.transform[1]) > 1.5 * abs(source.GetGeoTransform()[1])
     return "average" if coarser and _srs(source) is not None else "bilinear"
 

@@ -215,3 +215,20 @@ def test_the_grid_can_be_the_second_image_or_a_given_pixel_size(tmp_path):
         assert pair.grid.transform[1] == 20.0 and (pair.grid.width, pair.grid.height) == (60, 50)
     with open_pair(t1, t2, pixel_size=5.0) as pair:
         assert pair.grid.transform[1] == 5.0 and (pair.grid.width, pair.grid.height) == (240, 200)
+
+
+def test_each_source_is_resampled_as_its_grid_needs(tmp_path):
+    from oaip_qgis.core.raster.align import _resampling
+
+    t1 = make_raster(tmp_path / "t1.tif", ramp())
+    shifted = make_raster(tmp_path / "shifted.tif", ramp(), origin=(500003.0, 4000000.0))
+    coarse = make_raster(tmp_path / "coarse.tif", ramp(50, 60), pixel=20.0)
+    with open_pair(t1, shifted) as pair:
+        sources = pair._sources
+        # t1's own lattice (cropped by whole pixels): nearest gives its values exactly, and faster
+        assert _resampling(sources[0], pair.grid) == "near"
+        assert _resampling(sources[1], pair.grid) == "bilinear"     # a 3 m shift: interpolate
+        x1, _, _ = pair.read(Window(0, 0, 5, 1))
+        assert np.array_equal(x1[0, 0], ramp()[0, 1:6])             # the crop starts one column in
+    with open_pair(coarse, t1) as pair:                              # 10 m data onto a 20 m grid
+        assert _resampling(pair._sources[1], pair.grid) == "average"
