@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
@@ -15,14 +14,6 @@ def sample_pair(tmp_path_factory) -> dict:
     from oaip_qgis.core.sample_pair import make_sample_pair
 
     return make_sample_pair(tmp_path_factory.mktemp("pair"), size=160, seed=3)
-
-
-def shared_pair(name: str) -> dict:
-    """A benchmark pair from ../shared/data, or skip where the checkout has none beside it."""
-    folder = SHARED_DATA / name
-    if not (folder / "t1.tif").exists():
-        pytest.skip(f"{folder} is not available")
-    return {"t1": str(folder / "t1.tif"), "t2": str(folder / "t2.tif"), "truth": str(folder / "gt.tif")}
 
 
 VGG16_WIDTHS = (64, 64, 128, 128, 256, 256, 256)

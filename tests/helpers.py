@@ -1,8 +1,14 @@
-"""Small GDAL/OGR writers the tests share: rasters and polygon layers made on the fly."""
+"""What the tests share besides fixtures: GDAL/OGR writers for rasters and polygon layers made on the
+fly, and the benchmark pairs of ../shared/data."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 from osgeo import gdal, ogr, osr
+
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
 def make_raster(path, data, epsg=32633, origin=(500000.0, 4000000.0), pixel=10.0, nodata=None):
@@ -34,3 +40,11 @@ def write_polygon(path, wkt: str, epsg: int = 32633) -> str:
     layer.CreateFeature(feature)
     source = None
     return str(path)
+
+
+def shared_pair(name: str) -> dict:
+    """A benchmark pair from ../shared/data, or skip where the checkout has none beside it."""
+    folder = SHARED_DATA / name
+    if not (folder / "t1.tif").exists():
+        pytest.skip(f"{folder} is not available")
+    return {"t1": str(folder / "t1.tif"), "t2": str(folder / "t2.tif"), "truth": str(folder / "gt.tif")}

@@ -11,7 +11,7 @@ from oaip_qgis.core.errors import Cancelled, InputError
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.pipeline import run
 from oaip_qgis.core.progress import Progress
-from tests.helpers import write_polygon
+from tests.helpers import shared_pair, write_polygon
 
 
 def params(pair, folder, **extra) -> RunParams:
@@ -178,3 +178,16 @@ def test_cancel_during_training_leaves_no_file(sample_pair, tmp_path):
         run(network_params(sample_pair, tmp_path, "int8"),
             Progress(report=lambda f, m: messages.append(m), is_cancelled=cancelled))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_on_a_real_heterogeneous_pair_the_detector_beats_the_affinity_baseline(tmp_path):
+    """Italy (Landsat NIR before, optical RGB after, from ../shared/data when present): measured Kappa
+    0.754–0.797 over seeds 0–3 for the int8 detector against 0.090 for the affinity prior."""
+    pair = shared_pair("italy")
+    kappas = {}
+    for name, fields in (("affinity", {"mode": "prior", "prior": "affinity"}), ("int8", {"mode": "int8"})):
+        (tmp_path / name).mkdir()
+        result = run(RunParams(t1=pair["t1"], t2=pair["t2"], reference=pair["truth"],
+                               out_change=str(tmp_path / name / "change.tif"), **fields))
+        kappas[name] = result.stats["metrics"]["kappa"]
+    assert kappas["int8"] > 0.7 and kappas["affinity"] < 0.3
