@@ -5,8 +5,6 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture(scope="session")
 def sample_pair(tmp_path_factory) -> dict:
