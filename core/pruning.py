@@ -78,6 +78,6 @@ class AdaptivePruner:
             if keep.numel() == before:
                 continue
             for name in group:
-                net.keep_filters(name, keep)
+                net.prune_layer(name, keep)
                 changes[name] = (before, keep.numel())
         return changes

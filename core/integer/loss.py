@@ -48,11 +48,6 @@ def softmax_q11(logits: BlockTensor) -> torch.Tensor:
     return ((powers << PROBABILITY_BITS) + total // 2) // total
 
 
-def probability_128(logits: BlockTensor) -> torch.Tensor:
-    """128·P(class 1) as int64, (N, ...): the two-class change probability in 7-bit fixed point."""
-    return round_nearest(softmax_q11(logits)[..., 1], PROBABILITY_BITS - 7)
-
-
 def cross_entropy_error(logits: BlockTensor, target: torch.Tensor) -> tuple[BlockTensor, torch.Tensor]:
     """int8 error on the logits (same layout, exponent −7) for integer targets (N, ...) in
     {0 … C−1, IGNORE}; also 128·P(class 1). Ignored targets get a zero error."""

@@ -143,8 +143,6 @@ class _Layout:
         elif self.weight(f"a{last}").shape[0] == self.weight(f"b{last}").shape[0] != self.weight("head").shape[1]:
             self._set_weight("head", self.weight("head")[:, keep])
 
-    keep_filters = prune_layer  # the name core/pruning.py calls
-
     def weight(self, name: str) -> torch.Tensor:
         raise NotImplementedError
 
@@ -351,13 +349,3 @@ class FloatDualVGG(_Layout, torch.nn.Module):
 
     def state(self) -> dict[str, torch.Tensor]:
         return {name: p.detach().clone() for name, p in self.params.items()}
-
-
-def build_network(spec: Spec, bands: tuple[int, int], mode: str, seed: int = 0) -> IntDualVGG | FloatDualVGG:
-    """The seeded network for `mode` 'int8' or 'fp32'; both modes start from the same fp32 draw."""
-    from .init_weights import initial_weights  # it imports Spec from here
-
-    if mode not in ("int8", "fp32"):
-        raise InputError(f"Network mode must be 'int8' or 'fp32', not {mode!r}.")
-    weights = initial_weights(spec, bands, seed)
-    return IntDualVGG(spec, weights) if mode == "int8" else FloatDualVGG(spec, weights)
