@@ -46,11 +46,12 @@ def macs(net, size: int | tuple[int, int] = REFERENCE_TILE) -> dict[str, int]:
 
 
 def bops(net, weight_bits: int, activation_bits: int, size: int | tuple[int, int] = REFERENCE_TILE) -> int:
-    return sum(macs(net, size).values()) * weight_bits * activation_bits
+    return sum(layer_bops(net, weight_bits, activation_bits, size).values())
 
 
 def layer_bops(net, weight_bits: int, activation_bits: int,
                size: int | tuple[int, int] = REFERENCE_TILE) -> dict[str, int]:
+    """BOPs per layer for one size×size input tile (the pruning statistics show where they went)."""
     return {name: m * weight_bits * activation_bits for name, m in macs(net, size).items()}
 
 

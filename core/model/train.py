@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..integer.accounting import bops, parameter_count, training_bytes
+from ..integer.accounting import bops, layer_bops, layer_parameters, parameter_count, training_bytes
 from ..integer.adamax import IntAdaMax
 from ..integer.sgd import SCHEDULE as SGD_SCHEDULE
 from ..integer.sgd import IntSGD, mu_for
@@ -158,7 +158,8 @@ def _held(net, integer: bool) -> tuple[int, int]:
 
 
 def _accounting(net, bits: int) -> dict:
-    return {"params": parameter_count(net), "bops": bops(net, bits, bits)}
+    return {"params": parameter_count(net), "bops": bops(net, bits, bits), "layer_bops": layer_bops(net, bits, bits),
+            "layer_params": layer_parameters(net)}
 
 
 def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.ndarray], params, progress,
@@ -234,7 +235,10 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
                   "bits_before": reference_bits, "bits_after": after["params"] * bits,
                   "compression_ratio": round(reference_bits / (after["params"] * bits), 3),
                   "bops_before": before["bops"], "bops_after": after["bops"],
-                  "weight_bits": bits, "activation_bits": bits},
+                  "weight_bits": bits, "activation_bits": bits,
+                  "layers": [{"name": n, "params_before": before["layer_params"][n],
+                              "params_after": after["layer_params"][n], "bops_before": before["layer_bops"][n],
+                              "bops_after": after["layer_bops"][n]} for n in before["layer_bops"]]},
         "pruning": {"enabled": pruner.enabled, "final_rate": round(pruner.rate, 4),
                     "layers": [{"name": n, "filters_before": filters_before[n],
                                 "filters_after": int(net.weight(n).shape[0])} for n in net.names()]},

@@ -106,6 +106,12 @@ def test_int8_run_is_bit_reproducible_and_reports_model_statistics(sample_pair, 
     assert training["peak_bytes"] < training["fp32_equivalent_peak_bytes"]
     assert len(training["loss"]) == 2
     assert any(layer["filters_after"] < layer["filters_before"] for layer in stats["pruning"]["layers"])
+    layers = {layer["name"]: layer for layer in model["layers"]}      # per layer, the head included
+    for key in ("bops_before", "bops_after", "params_before", "params_after"):
+        assert sum(layer[key] for layer in layers.values()) == model[key]
+    for pruned in stats["pruning"]["layers"]:
+        if pruned["filters_after"] < pruned["filters_before"]:
+            assert layers[pruned["name"]]["bops_after"] < layers[pruned["name"]]["bops_before"]
 
 
 def test_the_difference_image_is_the_network_fused_with_the_prior(sample_pair, tmp_path, monkeypatch):
