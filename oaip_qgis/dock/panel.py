@@ -156,6 +156,16 @@ class OaipDock(QgsDockWidget):
         return None if len(checked) == combo.count() else sorted(checked)
 
     @staticmethod
+    def _nodata(field, label: str) -> Optional[float]:
+        text = field.text().strip()
+        if not text:
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            raise InputError(f"{label} nodata must be a number (or empty for the file's own), not {text!r}.") from None
+
+    @staticmethod
     def _raster_path(layer: Optional[QgsMapLayer], label: str) -> Optional[str]:
         if layer is None:
             return None
@@ -188,6 +198,7 @@ class OaipDock(QgsDockWidget):
             t1=self._raster_path(t1, "T1"), t2=self._raster_path(t2, "T2"),
             reference=self._raster_path(ui.referenceCombo.currentLayer(), "Reference"),
             bands1=self._bands(ui.t1Bands, "T1"), bands2=self._bands(ui.t2Bands, "T2"),
+            nodata1=self._nodata(ui.t1Nodata, "T1"), nodata2=self._nodata(ui.t2Nodata, "T2"),
             mode=ui.modeCombo.currentText(), seed=ui.seedSpin.value(), epochs=ui.epochsSpin.value(),
             prune=ui.pruneCheck.isChecked(), threshold_method=method,
             threshold=ui.manualThresholdSpin.value() if method == "manual" else None,

@@ -101,6 +101,17 @@ def test_band_choice_reaches_the_parameters(dock, tmp_path):
         dock.build_params(str(tmp_path))
 
 
+def test_nodata_values_reach_the_parameters(dock, tmp_path):
+    assert dock.build_params(str(tmp_path)).nodata1 is None        # empty: the file's own
+    dock.ui.t1Nodata.setText("0")
+    dock.ui.t2Nodata.setText(" -9999.5 ")
+    params = dock.build_params(str(tmp_path))
+    assert params.nodata1 == 0.0 and params.nodata2 == -9999.5
+    dock.ui.t2Nodata.setText("none")
+    with pytest.raises(InputError, match="T2 nodata must be a number"):
+        dock.build_params(str(tmp_path))
+
+
 def test_same_layer_twice_is_refused_before_any_run(dock, project_pair, tmp_path):
     dock.ui.t2Combo.setLayer(project_pair["t1"])
     dock.ui.runButton.click()
