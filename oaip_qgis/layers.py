@@ -58,10 +58,8 @@ def style_polygons(layer: QgsVectorLayer) -> None:
     layer.triggerRepaint()
 
 
-def _open(kind: str, path: str, name: str) -> QgsMapLayer:
-    layer = QgsVectorLayer(path, name, "ogr") if kind == "polygons" else QgsRasterLayer(path, name, "gdal")
-    if not layer.isValid():
-        raise OSError(f"QGIS cannot open the {kind} output '{path}'.")
+def style_output(kind: str, layer: QgsMapLayer) -> None:
+    """The style of one kind of output: change, difference, confidence or polygons."""
     if kind == "change":
         style_change(layer)
     elif kind == "difference":
@@ -70,6 +68,13 @@ def _open(kind: str, path: str, name: str) -> QgsMapLayer:
         style_ramp(layer, CONFIDENCE_RAMP)
     else:
         style_polygons(layer)
+
+
+def _open(kind: str, path: str, name: str) -> QgsMapLayer:
+    layer = QgsVectorLayer(path, name, "ogr") if kind == "polygons" else QgsRasterLayer(path, name, "gdal")
+    if not layer.isValid():
+        raise OSError(f"QGIS cannot open the {kind} output '{path}'.")
+    style_output(kind, layer)
     return layer
 
 

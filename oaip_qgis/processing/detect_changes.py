@@ -24,6 +24,7 @@ from qgis.PyQt.QtGui import QIcon
 from ..core.errors import OaipError
 from ..core.params import DEVICES, GRIDS, MODES, THRESHOLD_METHODS, RunParams
 from ..core.progress import Progress
+from .styling import style_when_loaded
 
 HELP = """Finds what changed between two co-located rasters from different sensors (optical vs SAR, or two optical sensors), with no labels.
 The second image is warped onto the first image's grid (or the grid you choose) and cropped to the overlap. A structural prior on block means (each image's self-similarity, compared across the two sensors) ranks the places most and least likely to have changed; in int8 or fp32 mode a dual-VGG detector is fine-tuned on those pseudo-labels (int8: all-integer training with adaptive filter pruning) and the difference image mixes the network (0.25) with the prior (0.75); MODE=prior uses the prior alone.
@@ -224,6 +225,8 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(str(exc)) from exc
         for line in result.log:
             feedback.pushInfo(line)
+        style_when_loaded(context, {"change": params.out_change, "difference": params.out_difference,
+                                    "confidence": params.out_confidence, "polygons": params.out_polygons})
         return {
             self.OUTPUT_CHANGE: params.out_change,
             self.OUTPUT_DIFFERENCE: params.out_difference,

@@ -101,3 +101,34 @@ def test_grid_and_nodata_parameters_reach_the_engine(provider, sample_pair, tmp_
     assert given.GetGeoTransform()[1] == 20.0
     share = {name: (ds.ReadAsArray() == 255).mean() for name, ds in (("default", default), ("given", given))}
     assert share["default"] < 0.05 and share["given"] > 0.15   # the quarter is nodata only when told
+
+
+def test_outputs_the_toolbox_loads_get_the_panels_styles(provider, sample_pair, tmp_path):
+    import processing
+    from qgis.core import (
+        QgsPalettedRasterRenderer,
+        QgsProcessingContext,
+        QgsProcessingFeedback,
+        QgsProcessingOutputLayerDefinition,
+        QgsProject,
+        QgsRasterLayer,
+        QgsSingleBandPseudoColorRenderer,
+    )
+
+    context, feedback = QgsProcessingContext(), QgsProcessingFeedback()
+    change, difference = str(tmp_path / "change.tif"), str(tmp_path / "difference.tif")
+    processing.run(ALG, {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "prior",
+                         # as the toolbox asks: load these into the project when done
+                         "OUTPUT_CHANGE": QgsProcessingOutputLayerDefinition(change, QgsProject.instance()),
+                         "OUTPUT_DIFFERENCE": QgsProcessingOutputLayerDefinition(difference,
+                                                                                 QgsProject.instance())},
+                   context=context, feedback=feedback)
+    for path, renderer in ((change, QgsPalettedRasterRenderer), (difference, QgsSingleBandPseudoColorRenderer)):
+        assert context.willLoadLayerOnCompletion(path)
+        processor = context.layerToLoadOnCompletionDetails(path).postProcessor()
+        assert processor is not None
+        layer = QgsRasterLayer(path, "loaded", "gdal")
+        processor.postProcessLayer(layer, context, feedback)
+        assert isinstance(layer.renderer(), renderer)
+        if path == change:
+            assert [c.label for c in layer.renderer().classes()] == ["unchanged", "changed"]
