@@ -16,7 +16,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from oaip_qgis.core.model.dual_vgg import FloatDualVGG, IntDualVGG  # noqa: E402
+from oaip_qgis.core.model.dual_vgg import FloatDualVGG, IntDualVGG, Spec  # noqa: E402
 from oaip_qgis.core.model.init_weights import initial_weights  # noqa: E402
 from oaip_qgis.core.model.train import TrainConfig, _FloatRunner, _held, _IntRunner  # noqa: E402
 
@@ -52,22 +52,33 @@ def compare(spec, weights, batch: int, crop: int) -> dict:
             "fp32_train_bytes": fp32_bytes, "memory_ratio": round(int8_bytes / fp32_bytes, 3)}
 
 
+WIDER = ((32, 32, "P", 64, 64), (64, 64, "P", 128, 128))   # the second: VGG16's first two blocks
+
+
 def main() -> None:
-    """The training's own batch first (the figures of engine.json), then larger ones for the trend."""
+    """The training's own network and batch first (the figures of engine.json), then larger batches,
+    then wider networks at the training's batch, for the trend."""
     torch.set_num_threads(THREADS)
     spec = CONFIG.spec()
     weights = initial_weights(spec, BANDS, 0)
     rows = [compare(spec, weights, batch, crop) for batch, crop in ((BATCH, CROP), (4 * BATCH, CROP),
                                                                       (BATCH, 2 * CROP), (4 * BATCH, 2 * CROP))]
-    report = {**rows[0], "threads": THREADS, "widths": list(map(str, spec.widths)), "larger_batches": rows[1:]}
+    wider = []
+    for widths in WIDER:
+        wide = Spec(widths=widths, frozen=spec.frozen)
+        wider.append({"widths": "-".join(map(str, widths)), **compare(wide, initial_weights(wide, BANDS, 0),
+                                                                       BATCH, CROP)})
+    report = {**rows[0], "threads": THREADS, "widths": list(map(str, spec.widths)), "larger_batches": rows[1:],
+              "wider_networks": wider}
     out = REPO / "build" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     (out / "engine.json").write_text(json.dumps(report, indent=2))
-    print(f"{'batch x crop':>14}{'int8 s':>10}{'fp32 s':>10}{'ratio':>7}"
+    print(f"{'network':>16}{'batch x crop':>14}{'int8 s':>10}{'fp32 s':>10}{'ratio':>7}"
           f"{'int8 bytes':>12}{'fp32 bytes':>12}{'ratio':>7}")
-    for r in rows:
-        print(f"{r['batch']:>8} x {r['crop']:<3}{r['int8_step_seconds']:>10.4f}{r['fp32_step_seconds']:>10.4f}"
-              f"{r['step_ratio']:>7.2f}{r['int8_train_bytes']:>12}{r['fp32_train_bytes']:>12}{r['memory_ratio']:>7.2f}")
+    for r in [{"widths": "-".join(map(str, spec.widths)), **row} for row in rows] + wider:
+        print(f"{r['widths']:>16}{r['batch']:>8} x {r['crop']:<3}{r['int8_step_seconds']:>10.4f}"
+              f"{r['fp32_step_seconds']:>10.4f}{r['step_ratio']:>7.2f}{r['int8_train_bytes']:>12}"
+              f"{r['fp32_train_bytes']:>12}{r['memory_ratio']:>7.2f}")
 
 
 if __name__ == "__main__":
