@@ -132,3 +132,13 @@ def test_outputs_the_toolbox_loads_get_the_panels_styles(provider, sample_pair, 
         assert isinstance(layer.renderer(), renderer)
         if path == change:
             assert [c.label for c in layer.renderer().classes()] == ["unchanged", "changed"]
+
+
+def test_vgg16_weights_reach_the_engine_through_processing(provider, sample_pair, tmp_path, vgg16_file):
+    import processing
+
+    stats = str(tmp_path / "stats.json")
+    processing.run(ALG, {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "int8", "EPOCHS": 1,
+                         "VGG16_WEIGHTS": str(vgg16_file[0]), "OUTPUT_CHANGE": str(tmp_path / "c.tif"),
+                         "OUTPUT_STATS": stats})
+    assert json.loads(open(stats).read())["initial_weights"] == f"vgg16 ({vgg16_file[0]})"
