@@ -50,9 +50,9 @@ demo: setup
 	  --reference build/demo/pair/truth.tif --out build/demo/result --mode $(MODE) --seed $(SEED)
 
 detect: setup
-	@test -n "$(T1)" -a -n "$(T2)" || { echo "usage: make detect T1=a.tif T2=b.tif OUT=dir [REF=gt.tif] [MODE=int8|fp32|prior] [SEED=0]"; exit 2; }
+	@test -n "$(T1)" -a -n "$(T2)" || { echo "usage: make detect T1=a.tif T2=b.tif OUT=dir [REF=gt.tif] [MODE=int8|fp32|prior] [SEED=0] [PARAMS='AOI=aoi.gpkg PRUNE=false']"; exit 2; }
 	$(PY) scripts/detect.py --t1 "$(T1)" --t2 "$(T2)" --out "$(OUT)" --mode $(MODE) --seed $(SEED) \
-	  $(if $(REF),--reference "$(REF)") $(if $(EPOCHS),--epochs $(EPOCHS))
+	  $(if $(REF),--reference "$(REF)") $(if $(EPOCHS),--epochs $(EPOCHS)) $(foreach p,$(PARAMS),--param "$(p)")
 
 package: setup
 	$(PY) scripts/package.py build/oaip_qgis.zip

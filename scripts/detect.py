@@ -36,6 +36,25 @@ def report(stats: dict, out: Path) -> str:
     return "\n".join(lines)
 
 
+def algorithm_params(args: argparse.Namespace, out: Path) -> dict:
+    """oaip:detectchanges parameters from the command line; --param KEY=VALUE adds any other one
+    (AOI, PRUNE, GRID, PIXEL_SIZE, NODATA1, THRESHOLD_METHOD, …) or overrides one."""
+    params = {"T1": Path(args.t1).resolve(), "T2": Path(args.t2).resolve(), "MODE": args.mode, "SEED": args.seed,
+              "OUTPUT_CHANGE": out / "change.tif", "OUTPUT_DIFFERENCE": out / "difference.tif",
+              "OUTPUT_CONFIDENCE": out / "confidence.tif", "OUTPUT_POLYGONS": out / "changes.gpkg",
+              "OUTPUT_STATS": out / "stats.json"}
+    if args.reference:
+        params["REFERENCE"] = Path(args.reference).resolve()
+    if args.epochs:
+        params["EPOCHS"] = args.epochs
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--param takes KEY=VALUE, not {item!r}")
+        params[key.strip().upper()] = value.strip()
+    return params
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--t1", required=True)
@@ -45,18 +64,11 @@ def main() -> int:
     parser.add_argument("--mode", default="int8")
     parser.add_argument("--seed", default="0")
     parser.add_argument("--epochs")
+    parser.add_argument("--param", action="append", default=[], help="KEY=VALUE, any other parameter")
     args = parser.parse_args()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    params = {"T1": Path(args.t1).resolve(), "T2": Path(args.t2).resolve(), "MODE": args.mode, "SEED": args.seed,
-              "OUTPUT_CHANGE": out / "change.tif", "OUTPUT_DIFFERENCE": out / "difference.tif",
-              "OUTPUT_CONFIDENCE": out / "confidence.tif", "OUTPUT_POLYGONS": out / "changes.gpkg",
-              "OUTPUT_STATS": out / "stats.json"}
-    if args.reference:
-        params["REFERENCE"] = Path(args.reference).resolve()
-    if args.epochs:
-        params["EPOCHS"] = args.epochs
-    code, _, output = run_algorithm(params)
+    code, _, output = run_algorithm(algorithm_params(args, out))
     if code != 0:
         print(output, file=sys.stderr)
         return code
