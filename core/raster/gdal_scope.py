@@ -4,7 +4,9 @@ Two of GDAL's settings are process-wide, and inside QGIS, QGIS itself and other 
 the bindings' exception switch (others may rely on the old "return None" behaviour) and the block
 cache size (GDAL's default is 5 % of the RAM: 1.15 GiB on a 23 GiB machine, which a run over a
 large warped pair fills, so the peak memory followed the machine rather than the image). Core turns
-exceptions on and caps the cache for the length of one call, and puts back what it found.
+exceptions on and caps the cache for the length of one call, and puts back what it found. Both
+settings are process-wide in GDAL 3.6, so Python code on other threads sees them during a run too
+(a dock run is a background task); outside runs nothing is changed.
 """
 from __future__ import annotations
 
