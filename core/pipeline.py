@@ -136,14 +136,13 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         change_sink = outputs.raster(change_path, grid, "uint8", CHANGE_NODATA)
         conf_sink = outputs.raster(params.out_confidence, grid, "float32", DIFFERENCE_NODATA)
         accuracy = StreamingAccuracy() if params.reference else None
-        changed = valid_count = 0
+        valid_count = 0
         changed_rows = np.zeros(grid.height, np.int64)   # per row: pixel areas differ by row on a lat/lon grid
         for tile in layout:
             progress.check()
             prob = diff_sink.read(tile.core)
             valid = prob != DIFFERENCE_NODATA
             change = prob > threshold
-            changed += int(np.count_nonzero(change & valid))
             changed_rows[tile.core.row_off:tile.core.row_off + tile.core.height] += np.count_nonzero(change & valid,
                                                                                                       axis=1)
             valid_count += int(np.count_nonzero(valid))
@@ -170,7 +169,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             "device": model_stats.pop("device", "cpu"),
             "threshold_method": params.threshold_method,
             "threshold": round(float(threshold), 6),
-            "changed_fraction": round(changed / valid_count, 6),
+            "changed_fraction": round(int(changed_rows.sum()) / valid_count, 6),
             "changed_area": round(float(changed_rows @ row_pixel_areas(grid)), 3),
             "valid_pixels": valid_count,
             "grid": {"width": grid.width, "height": grid.height, "crs_wkt": grid.crs_wkt,

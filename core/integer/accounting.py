@@ -24,10 +24,6 @@ def layer_parameters(net) -> dict[str, int]:
     return {name: _weights_in(shape) for name, shape in layer_shapes(net).items()}
 
 
-def parameter_count(net) -> int:
-    return sum(layer_parameters(net).values())
-
-
 def macs(net, size: int | tuple[int, int] = REFERENCE_TILE) -> dict[str, int]:
     """Multiply-accumulates per layer for one input tile of size×size (or (h, w)) pixels."""
     h, w = (size, size) if isinstance(size, int) else size
@@ -43,10 +39,6 @@ def macs(net, size: int | tuple[int, int] = REFERENCE_TILE) -> dict[str, int]:
         index += 1
     out["head"] = h * w * _weights_in(shapes["head"])
     return out
-
-
-def bops(net, weight_bits: int, activation_bits: int, size: int | tuple[int, int] = REFERENCE_TILE) -> int:
-    return sum(layer_bops(net, weight_bits, activation_bits, size).values())
 
 
 def layer_bops(net, weight_bits: int, activation_bits: int,

@@ -72,7 +72,8 @@ class IntAdaMax:
     def _relayout(self, layout: tuple, sizes: list[int]) -> None:
         """New set or shapes of layers (filters were pruned): unchanged layers keep their state, the
         others restart from zero with a fresh exponent."""
-        old = dict(zip(self.layout, zip(self.m.split(self._sizes()), self.u.split(self._sizes()))))
+        old_sizes = self._sizes()
+        old = dict(zip(self.layout, zip(self.m.split(old_sizes), self.u.split(old_sizes))))
         ms, us = [], []
         for key, size in zip(layout, sizes):
             if key in old:

@@ -1,6 +1,6 @@
 """The trained detector applied to a tile: change probability at pixel resolution.
 
-The network is fully convolutional and sees cell means (patches.to_cells): a tile is averaged into
+The network is fully convolutional and sees cell means (patches.pair_cells): a tile is averaged into
 cells on the global cell lattice, passed through the network in one forward pass (padded to its
 stride), and the probability map is upsampled bilinearly back to the tile's pixels. In an int8 run
 the only float steps are the quantisation of the normalised input and turning the final int8
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from ..errors import InputError
 from ..labels.blocks import upsample_prior
 from .dual_vgg import Spec, quantise_input
-from .patches import FILL_CELLS, to_cells
+from .patches import FILL_CELLS, pair_cells
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,7 @@ class Detector:
             raise InputError(f"Tiles must be (bands, rows, cols) on one grid, not {x1.shape} and {x2.shape}.")
         h, w = x1.shape[1:]
         valid = np.isfinite(x1).all(axis=0) & np.isfinite(x2).all(axis=0)
-        c1, _, (r0, c0) = to_cells(x1, valid, self.cell, row_off, col_off)
-        c2, _, _ = to_cells(x2, valid, self.cell, row_off, col_off)
+        c1, c2, _, (r0, c0) = pair_cells(x1, x2, valid, self.cell, row_off, col_off)
         s = self.spec.scale
         # Up to the network's stride, the edge cells are repeated: zeros there read as a change
         # (measured: a false change band one output wide along the right edge of a 150-pixel image).

@@ -74,6 +74,14 @@ def to_cells(x: np.ndarray, valid: np.ndarray, cell: int, row_off: int = 0, col_
     return fill_invalid(means, ok), ok, offset
 
 
+def pair_cells(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, cell: int, row_off: int = 0, col_off: int = 0
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
+    """to_cells for both images of a window in one pass (they share the validity mask):
+    (cells 1, cells 2, cell validity, offset)."""
+    cells, ok, offset = to_cells(np.concatenate([x1, x2]), valid, cell, row_off, col_off)
+    return cells[:x1.shape[0]], cells[x1.shape[0]:], ok, offset
+
+
 def crop_windows(cell_labels: np.ndarray, block: int, shape: tuple[int, int], size: int, count: int,
                  seed: int, analyst: Optional[np.ndarray] = None, align: int = 1) -> list[Window]:
     """`count` pixel windows of side `size` inside the (rows, cols) image, their corners on multiples
@@ -137,8 +145,8 @@ def read_crops(pair, normalisers, windows: list[Window], cell_labels: np.ndarray
     x1s, x2s, labels = [], [], []
     for window in windows:
         x1, x2, valid = pair.read(window)
-        c1, ok, _ = to_cells(normalisers[0].apply(x1), valid, cell, window.row_off, window.col_off)
-        c2, _, _ = to_cells(normalisers[1].apply(x2), valid, cell, window.row_off, window.col_off)
+        c1, c2, ok, _ = pair_cells(normalisers[0].apply(x1), normalisers[1].apply(x2), valid, cell,
+                                   window.row_off, window.col_off)
         lab = output_labels(cell_labels, block, window, cell, stride, analyst)
         h, w = lab.shape
         outside = ~ok[:h * stride, :w * stride].reshape(h, stride, w, stride).all(axis=(1, 3))

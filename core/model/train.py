@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..integer.accounting import bops, layer_bops, layer_parameters, parameter_count, training_bytes
+from ..integer.accounting import layer_bops, layer_parameters, training_bytes
 from ..integer.adamax import IntAdaMax
 from ..integer.sgd import SCHEDULE as SGD_SCHEDULE
 from ..integer.sgd import IntSGD, mu_for
@@ -158,8 +158,9 @@ def _held(net, integer: bool) -> tuple[int, int]:
 
 
 def _accounting(net, bits: int) -> dict:
-    return {"params": parameter_count(net), "bops": bops(net, bits, bits), "layer_bops": layer_bops(net, bits, bits),
-            "layer_params": layer_parameters(net)}
+    per_layer = {"layer_params": layer_parameters(net), "layer_bops": layer_bops(net, bits, bits)}
+    return {"params": sum(per_layer["layer_params"].values()), "bops": sum(per_layer["layer_bops"].values()),
+            **per_layer}
 
 
 def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.ndarray], params, progress,

@@ -6,6 +6,7 @@ centred on the grid, so that "area_m2" and "changed_area" are square metres, not
 """
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import numpy as np
@@ -41,11 +42,13 @@ def unit_square_metres(grid: Grid) -> float:
     return srs.GetLinearUnits() ** 2 if srs is not None and srs.IsProjected() else 1.0
 
 
+@functools.lru_cache(maxsize=4)
 def row_pixel_areas(grid: Grid) -> np.ndarray:
-    """m² of one pixel in each row of the grid (rows differ only on a geographic grid)."""
+    """m² of one pixel in each row of the grid (rows differ only on a geographic grid); read-only and
+    cached, since the panel's threshold slider asks again at every move."""
     to_metres = equal_area_transform(grid)
     if to_metres is None:
-        return np.full(grid.height, grid.pixel_area() * unit_square_metres(grid))
+        return _read_only(np.full(grid.height, grid.pixel_area() * unit_square_metres(grid)))
     x0, dx, _, y0, _, dy = grid.transform
     x = x0 + dx * (grid.width // 2)
     areas = np.empty(grid.height)
@@ -58,7 +61,12 @@ def row_pixel_areas(grid: Grid) -> np.ndarray:
         pixel.AddGeometry(ring)
         pixel.Transform(to_metres)
         areas[row] = pixel.GetArea()
-    return areas
+    return _read_only(areas)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
 
 
 def geometry_square_metres(geometry: ogr.Geometry, grid: Grid,

@@ -10,6 +10,7 @@ from osgeo import gdal, osr
 from oaip_qgis.core.raster.areas import row_pixel_areas
 from oaip_qgis.core.raster.grid import Grid
 from oaip_qgis.core.raster.polygons import polygonize_changes
+from tests.helpers import make_raster
 
 
 def wkt(epsg: int) -> str:
@@ -54,12 +55,7 @@ def test_polygon_areas_and_the_minimum_area_are_square_metres_on_a_lat_lon_grid(
     change = np.zeros((40, 40), np.uint8)
     change[5:15, 5:15] = 1          # 100 pixels
     change[30:32, 30:32] = 1        # 4 pixels
-    path = str(tmp_path / "change.tif")
-    ds = gdal.GetDriverByName("GTiff").Create(path, 40, 40, 1, gdal.GDT_Byte)
-    ds.SetGeoTransform(grid.transform)
-    ds.SetProjection(grid.crs_wkt)
-    ds.GetRasterBand(1).WriteArray(change)
-    ds = None
+    path = make_raster(tmp_path / "change.tif", change, epsg=4326, origin=(10.0, 45.0), pixel=dx)
     pixel = ellipsoid_cell(45.0, 45.0 - dx, dx)     # ≈ 87 m²
     out = str(tmp_path / "changes.gpkg")
     count = polygonize_changes(path, None, out, grid, min_area=20 * pixel)
