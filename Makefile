@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-APT_PACKAGES := qgis python3-qgis qgis-providers python3-gdal python3-rasterio gdal-bin python3-venv python3-pip xvfb
+APT_PACKAGES := qgis python3-qgis qgis-providers python3-gdal python3-rasterio gdal-bin python3-venv python3-pip xvfb gcc libc6-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -36,7 +36,14 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	touch $@
 
-setup: apt $(VENV)/.installed
+# The integer engine's fused passes (core/integer/kernels.c), for this machine's CPU; without them the
+# engine runs the same integer arithmetic as torch ops, slower.
+KERNELS := core/integer/_kernels.so
+$(KERNELS): core/integer/kernels.c
+	@$(MAKE) --no-print-directory apt
+	gcc -O3 -march=native -fopenmp -shared -fPIC -Wall -Wextra -Werror -o $@ $<
+
+setup: apt $(VENV)/.installed $(KERNELS)
 
 test: setup
 	$(PY) -m pytest tests
@@ -61,6 +68,7 @@ deploy: package
 	mkdir -p "$(QGIS_PROFILE)/python/plugins"
 	rm -rf "$(QGIS_PROFILE)/python/plugins/oaip_qgis"
 	$(PY) -c "import zipfile,sys; zipfile.ZipFile('build/oaip_qgis.zip').extractall(sys.argv[1])" "$(QGIS_PROFILE)/python/plugins"
+	cp $(KERNELS) "$(QGIS_PROFILE)/python/plugins/oaip_qgis/core/integer/"   # built for this machine's CPU
 	@echo "Installed into $(QGIS_PROFILE)/python/plugins/oaip_qgis; enable it in Plugins > Manage and Install Plugins."
 
 lint: setup

@@ -10,6 +10,8 @@ import math
 
 import torch
 
+from ..errors import InputError
+from . import kernels
 from .rounding import peak, round_nearest, round_stochastic
 
 
@@ -43,16 +45,34 @@ class IntAdaMax:
         if layout != self.layout:
             self._relayout(layout, sizes)
         g = torch.cat([conv.grad[0].reshape(-1).to(torch.int64) for _, conv in layers])
+        offsets = self._offsets(sizes)
+        peaks = kernels.segment_peaks(g, offsets) if kernels.active() else [peak(p) for p in g.split(sizes)]
         grow, left, right = [], [], []
-        for (name, conv), part in zip(layers, g.split(sizes)):
+        for (name, conv), top in zip(layers, peaks):
             e = conv.grad[1]
-            want = e + peak(part).bit_length() - self.STATE_BITS
+            want = e + top.bit_length() - self.STATE_BITS
             e_state = self.exponents.get(name, want)
-            grow.append(max(0, want - e_state))
+            grow.append(min(62, max(0, want - e_state)))
             e_state = max(e_state, want)
             left.append(max(0, e - e_state))
-            right.append(max(0, e_state - e))
+            right.append(min(62, max(0, e_state - e)))
             self.exponents[name] = e_state
+        weights = torch.cat([conv.weight.m.reshape(-1) for _, conv in layers])
+        s = self.FRACTION - mu
+        if not 0 <= s <= 62:
+            raise InputError(f"AdaMax's μ must be {self.FRACTION - 62}…{self.FRACTION}, not {mu}.")
+        if kernels.active():
+            draws = torch.randint(0, 1 << s, g.shape, generator=self.generator, dtype=torch.int64) if s else None
+            kernels.adamax(g, self.m, self.u, weights, draws, offsets, grow, left, right, self.FRACTION, s)
+        else:
+            weights = self._update(g, sizes, grow, left, right, weights, s)
+        for (_, conv), part in zip(layers, weights.split(sizes)):
+            conv.weight.m = part.view(conv.weight.m.shape)
+            conv.grad = None
+
+    def _update(self, g: torch.Tensor, sizes: list[int], grow: list[int], left: list[int], right: list[int],
+                weights: torch.Tensor, s: int) -> torch.Tensor:
+        """The update in torch ops (the definition kernels.adamax follows); returns the new int8 weights."""
         lengths = torch.tensor(sizes)
         m, u = _shift_down(self.m, grow, lengths), _shift_down(self.u, grow, lengths)
         if any(left):
@@ -61,13 +81,13 @@ class IntAdaMax:
         m = m - round_nearest(m, 3) + round_nearest(g, 3)
         u = torch.maximum(u - round_nearest(u, 4), g.abs())
         ratio = torch.div(m << self.FRACTION, u.clamp(min=1), rounding_mode="trunc")
-        delta = round_stochastic(ratio, self.FRACTION - mu, self.generator)
+        delta = round_stochastic(ratio, s, self.generator)
         self.m, self.u = m, u
-        weights = torch.cat([conv.weight.m.reshape(-1) for _, conv in layers]).to(torch.int64)
-        weights = (weights - delta).clamp_(-127, 127).to(torch.int8)
-        for (_, conv), part in zip(layers, weights.split(sizes)):
-            conv.weight.m = part.view(conv.weight.m.shape)
-            conv.grad = None
+        return (weights.to(torch.int64) - delta).clamp_(-127, 127).to(torch.int8)
+
+    @staticmethod
+    def _offsets(sizes: list[int]) -> torch.Tensor:
+        return torch.tensor([0] + sizes, dtype=torch.int64).cumsum(0)
 
     def _relayout(self, layout: tuple, sizes: list[int]) -> None:
         """New set or shapes of layers (filters were pruned): unchanged layers keep their state, the
@@ -93,5 +113,5 @@ def _shift_down(x: torch.Tensor, shifts: list[int], lengths: torch.Tensor) -> to
     """x with each layer's segment rounded to nearest by its own shift (none: x itself)."""
     if not any(shifts):
         return x
-    s = torch.repeat_interleave(torch.tensor([min(v, 62) for v in shifts]), lengths)
+    s = torch.repeat_interleave(torch.tensor(shifts), lengths)
     return (x + ((torch.ones_like(s) << s) >> 1)) >> s

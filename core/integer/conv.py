@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from . import kernels
 from .rounding import requantise
 from .tensor import BlockTensor
 
@@ -51,6 +52,10 @@ def im2col_chunks(x: torch.Tensor, k: int, rows: int | None = None) -> Iterator[
         flat = x.reshape(total, c)
         for start in range(0, total, rows):
             yield start, flat[start:start + rows]
+        return
+    if c % 8 == 0 and x.is_contiguous() and kernels.active():   # compiled: no padded copy, 8-byte moves
+        for start in range(0, total, rows):
+            yield start, kernels.im2col(x, k, start, min(rows, total - start))
         return
     padded = F.pad(x, (0, 0, k // 2, k // 2, k // 2, k // 2))
     windows = padded.view(-1).unfold(0, k * c, c)  # row r = padded pixels r … r + k − 1, a view
@@ -156,7 +161,9 @@ class IntConv:
         x, g = self._input, err.m
         if g.shape[:3] != x.m.shape[:3] or g.shape[3] != self.weight.m.shape[0]:
             raise InputError(f"{self.name}: error {tuple(g.shape)} does not fit output of input {tuple(x.m.shape)}.")
-        if self._output is not None:
+        if self._output is not None and kernels.active() and g.is_contiguous():
+            g = kernels.relu_mask(g, self._output)
+        elif self._output is not None:
             g = g * self._output.clamp(max=1)  # ReLU: output ∈ [0, 127], so this is the 0/1 mask
         o, c, k = self.weight.m.shape[0], self.weight.m.shape[1], self.k
         grad = weight_gradient(x.m, g, k)  # (O, k·k·C), exact

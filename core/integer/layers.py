@@ -9,6 +9,7 @@ import functools
 import torch
 
 from ..errors import InputError
+from . import kernels
 from .rounding import requantise, round_nearest
 from .tensor import BlockTensor
 
@@ -40,15 +41,22 @@ class IntMaxPool:
         n, h, w, c = x.m.shape
         if h % 2 or w % 2:
             raise InputError(f"2×2 max-pool needs even sides, not {h}×{w}.")
-        windows = x.m.view(n, h // 2, 2, w // 2, 2, c)
-        out = torch.maximum(torch.maximum(windows[:, :, 0, :, 0], windows[:, :, 0, :, 1]),
-                            torch.maximum(windows[:, :, 1, :, 0], windows[:, :, 1, :, 1]))
+        if kernels.active() and x.m.is_contiguous():
+            out = kernels.maxpool2(x.m)
+        else:
+            windows = x.m.view(n, h // 2, 2, w // 2, 2, c)
+            out = torch.maximum(torch.maximum(windows[:, :, 0, :, 0], windows[:, :, 0, :, 1]),
+                                torch.maximum(windows[:, :, 1, :, 0], windows[:, :, 1, :, 1]))
         self._input, self._output = (x.m, out) if keep else (None, None)
         return BlockTensor(out, x.e)
 
     def backward(self, err: BlockTensor) -> BlockTensor:
         if self._input is None:
             raise InputError("Max-pool backward needs a training forward first.")
+        if kernels.active() and self._input.is_contiguous():
+            routed = kernels.maxpool2_backward(self._input, self._output, err.m)
+            self._input = self._output = None
+            return BlockTensor(routed, err.e)
         n, h, w, c = self._input.shape
         quadrants = self._input.reshape(-1, c).index_select(0, _quadrant_order(n, h, w)).view(4, -1)
         # 0/1 int8 hits, then only the first in scan order (int8 sub/clamp/max: comparisons of int8

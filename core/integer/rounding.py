@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import InputError
+from . import kernels
 from .tensor import MAX_EXPONENT
 
 INT32_MAX = 2**31 - 1
@@ -93,6 +94,9 @@ def requantise(acc: torch.Tensor, e: int, relu: bool = False) -> tuple[torch.Ten
     The hot path of every layer: works in place on acc (callers hand over a fresh product) and in its
     own dtype. With `relu` the negative sums are zeroed first, so s is chosen from the kept range only.
     """
+    if acc.dtype == torch.int32 and acc.is_contiguous() and kernels.active():
+        m, s = kernels.requantise_i32(acc, relu)
+        return m, e + s
     if relu:
         acc.clamp_(min=0)
     top = peak(acc)

@@ -198,23 +198,37 @@ class IntDualVGG(_Layout):
         ops = self._branch_ops[branch]
         return next((i for i, op in enumerate(ops) if isinstance(op, IntConv) and not op.frozen), len(ops))
 
-    def forward(self, x1: BlockTensor, x2: BlockTensor, train: bool = False) -> BlockTensor:
-        """int8 patches (N, b1, H, W), (N, b2, H, W) → logits (N, 2, H/scale, W/scale) as an int8 block."""
+    def frozen_features(self, x1: BlockTensor, x2: BlockTensor) -> tuple[BlockTensor, BlockTensor]:
+        """int8 patches (N, b1, H, W), (N, b2, H, W) → each branch's output of its frozen layers (the ops
+        before its first trained conv), channels-last. The training computes them once for all its
+        crops: they do not change while the rest trains (only pruning a frozen layer changes them)."""
         if not isinstance(x1, BlockTensor) or not isinstance(x2, BlockTensor):
             raise InputError("The int8 network takes BlockTensors; quantise the images first (quantise_input).")
         self.check_inputs(x1.m.shape, x2.m.shape)
         features = []
         for branch, x in zip(BRANCHES, (x1.check_range(), x2.check_range())):
             h = BlockTensor(x.m.permute(0, 2, 3, 1).contiguous(), x.e)
-            first = self._first_trained(branch)
-            for i, op in enumerate(self._branch_ops[branch]):
-                h = op.forward(h, train and i >= first)
+            for op in self._branch_ops[branch][:self._first_trained(branch)]:
+                h = op.forward(h)
+            features.append(h)
+        return features[0], features[1]
+
+    def forward_features(self, f1: BlockTensor, f2: BlockTensor, train: bool = False) -> BlockTensor:
+        """The rest of the network from frozen_features' output → logits (N, 2, h, w) as an int8 block."""
+        features = []
+        for branch, h in zip(BRANCHES, (f1, f2)):
+            for op in self._branch_ops[branch][self._first_trained(branch):]:
+                h = op.forward(h, train)
             features.append(h)
         logits = self.convs["head"].forward(self.fuse.forward(*features, train), train)
         if train:
             self._logits = logits
             self._saved_bytes = _unique_bytes(self._saved_tensors())
         return BlockTensor(logits.m.permute(0, 3, 1, 2), logits.e)
+
+    def forward(self, x1: BlockTensor, x2: BlockTensor, train: bool = False) -> BlockTensor:
+        """int8 patches (N, b1, H, W), (N, b2, H, W) → logits (N, 2, H/scale, W/scale) as an int8 block."""
+        return self.forward_features(*self.frozen_features(x1, x2), train)
 
     def backward(self, err: BlockTensor) -> None:
         """Error on the logits (N, 2, h, w) → int32 weight gradients on every trained layer."""
@@ -294,9 +308,15 @@ class FloatDualVGG(_Layout, torch.nn.Module):
     def _set_weight(self, name: str, value: torch.Tensor) -> None:
         self.params[name] = torch.nn.Parameter(value.clone(), requires_grad=not self.frozen(name))
 
-    def _branch(self, branch: str, x: torch.Tensor) -> torch.Tensor:
-        i = 0
+    def _branch(self, branch: str, x: torch.Tensor, frozen: bool) -> torch.Tensor:
+        """The branch's frozen prefix (the ops before its first trained conv) or the rest after it."""
+        i, trained = 0, False
         for width in self.spec.widths:
+            trained = trained or (width != POOL and not self.frozen(f"{branch}{i}"))
+            if trained == frozen:
+                if width != POOL:
+                    i += 1
+                continue
             if width == POOL:
                 x = F.max_pool2d(x, 2)
             else:
@@ -304,11 +324,18 @@ class FloatDualVGG(_Layout, torch.nn.Module):
                 i += 1
         return x
 
-    def forward(self, x1: torch.Tensor, x2: torch.Tensor, train: bool = False) -> torch.Tensor:
-        """Float patches (N, b1, H, W), (N, b2, H, W) → logits (N, 2, H/scale, W/scale)."""
+    def frozen_features(self, x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """As IntDualVGG.frozen_features, in fp32 and (N, C, H, W)."""
         self.check_inputs(x1.shape, x2.shape)
+        with torch.no_grad():
+            return self._branch("a", x1, True), self._branch("b", x2, True)
+
+    def forward_features(self, f1: torch.Tensor, f2: torch.Tensor, train: bool = False) -> torch.Tensor:
+        """The rest of the network from frozen_features' output → logits (N, 2, h, w)."""
         if not train:
-            return F.conv2d((self._branch("a", x1) - self._branch("b", x2)).abs(), self.params["head"])
+            with torch.no_grad():
+                return F.conv2d((self._branch("a", f1, False) - self._branch("b", f2, False)).abs(),
+                                self.params["head"])
         params = {p.untyped_storage().data_ptr() for p in self.parameters()}
         saved: dict[int, int] = {}
 
@@ -319,9 +346,14 @@ class FloatDualVGG(_Layout, torch.nn.Module):
             return t
 
         with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            logits = F.conv2d((self._branch("a", x1) - self._branch("b", x2)).abs(), self.params["head"])
+            logits = F.conv2d((self._branch("a", f1, False) - self._branch("b", f2, False)).abs(),
+                              self.params["head"])
         self._logits, self._saved_bytes = logits, sum(saved.values())
         return logits
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, train: bool = False) -> torch.Tensor:
+        """Float patches (N, b1, H, W), (N, b2, H, W) → logits (N, 2, H/scale, W/scale)."""
+        return self.forward_features(*self.frozen_features(x1, x2), train)
 
     def loss_and_backward(self, labels: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy over the labelled positions (same label rules as the int8 net), then

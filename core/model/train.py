@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..integer import kernels
 from ..integer.accounting import layer_bops, layer_parameters, training_bytes
 from ..integer.adamax import IntAdaMax
 from ..integer.sgd import SCHEDULE as SGD_SCHEDULE
@@ -93,9 +94,10 @@ class _IntRunner:
     def inputs(self, x: np.ndarray) -> BlockTensor:
         return quantise_input(torch.from_numpy(x))
 
-    def step(self, x1: BlockTensor, x2: BlockTensor, y: torch.Tensor, mu: int) -> torch.Tensor:
-        """Returns 128·P(changed) at every output (int64)."""
-        self.net.forward(x1, x2, train=True)
+    def step(self, f1: BlockTensor, f2: BlockTensor, y: torch.Tensor, mu: int) -> torch.Tensor:
+        """One step from the frozen layers' features (net.frozen_features); returns 128·P(changed) at
+        every output (int64)."""
+        self.net.forward_features(f1, f2, train=True)
         p = self.net.loss_and_backward(y)
         self.optimiser.step(self.net.convs, mu)
         return p
@@ -119,9 +121,10 @@ class _FloatRunner:
     def inputs(self, x: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(x)
 
-    def step(self, x1: torch.Tensor, x2: torch.Tensor, y: torch.Tensor, mu: int) -> torch.Tensor:
-        """Returns 128·P(changed) at every output, rounded (int64) as the int8 runner does."""
-        self.net.forward(x1, x2, train=True)
+    def step(self, f1: torch.Tensor, f2: torch.Tensor, y: torch.Tensor, mu: int) -> torch.Tensor:
+        """One step from the frozen layers' features; returns 128·P(changed) at every output, rounded
+        (int64) as the int8 runner does."""
+        self.net.forward_features(f1, f2, train=True)
         p = self.net.loss_and_backward(y)
         with torch.no_grad():
             for name, w in self.net.params.items():
@@ -147,6 +150,15 @@ def _select(x, index: torch.Tensor):
     if isinstance(x, BlockTensor):
         return BlockTensor(x.m[index], x.e)
     return x[index]
+
+
+def _bytes(x) -> int:
+    t = x.m if isinstance(x, BlockTensor) else x
+    return t.numel() * t.element_size()
+
+
+def _frozen_shapes(net) -> tuple:
+    return tuple(tuple(net.weight(name).shape) for name in net.names() if net.frozen(name))
 
 
 def _held(net, integer: bool) -> tuple[int, int]:
@@ -201,6 +213,7 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
     before = _accounting(net, bits)
     filters_before = {name: int(net.weight(name).shape[0]) for name in net.names()}
     x1, x2 = runner.inputs(crops.x1), runner.inputs(crops.x2)
+    features, frozen_shapes = None, None
     y = torch.from_numpy(crops.labels.astype(np.int64))
     pruner = AdaptivePruner(enabled=bool(params.prune))
     generator = torch.Generator().manual_seed(params.seed)
@@ -210,10 +223,12 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
     losses, accuracies, peak, fp32_peak = [], [], 0, 0
     for epoch in range(params.epochs):
         nll, right, seen = 0.0, 0, 0
+        if _frozen_shapes(net) != frozen_shapes:   # the first epoch, or a frozen layer was pruned
+            features, frozen_shapes = net.frozen_features(x1, x2), _frozen_shapes(net)
         for i, index in enumerate(_batches(len(crops), config.batch, generator)):
             target = y[index]
             mu = mu_for(epoch * steps + i, total, schedule)
-            p = runner.step(_select(x1, index), _select(x2, index), target, mu)
+            p = runner.step(_select(features[0], index), _select(features[1], index), target, mu)
             held, fp32_held = _held(net, integer)
             peak, fp32_peak = max(peak, held), max(fp32_peak, fp32_held)
             labelled = target >= 0
@@ -247,7 +262,9 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
                      "peak_bytes": int(peak), "fp32_equivalent_peak_bytes": int(fp32_peak),
                      "pseudo_labels": counts, "loss": losses, "accuracy": accuracies,
                      "crops": len(crops), "crop": config.crop, "batch": config.batch,
-                     "optimiser": config.optimiser, "network_weight": config.network_weight},
+                     "optimiser": config.optimiser, "network_weight": config.network_weight,
+                     "frozen_feature_bytes": sum(_bytes(f) for f in features),
+                     "integer_kernels": ("compiled" if kernels.active() else "torch") if integer else None},
     }
     fusion = Fusion(prior, (grid.height, grid.width), config.network_weight) if config.network_weight < 1 else None
     return Detector(net, spec, integer, cell, fusion), stats

@@ -1,0 +1,206 @@
+/* The integer engine's memory-bound passes, each fused into one or two loops over the data.
+ *
+ * torch runs each of these as several separate elementwise passes with a dispatch per pass; here a
+ * requantisation is one min/max pass and one shift pass, a pooling backward one pass. The torch code in
+ * rounding.py, layers.py, conv.py and adamax.py defines the results; tests/core/test_kernels.py checks
+ * these loops against it bit for bit. Built by `make setup` (gcc -O3 -march=native -fopenmp), loaded
+ * with ctypes by kernels.py; without the library the engine runs the torch code, with the same results.
+ * All tensors are contiguous; right shifts of negative values are arithmetic (gcc), as torch's are.
+ */
+#include <stdint.h>
+
+static int bit_length(int64_t v) { return v > 0 ? 64 - __builtin_clzll((uint64_t)v) : 0; }
+
+/* rounding.shift_for: the smallest s with round(top / 2^s) < 2^7. */
+static int shift_for(int64_t top) {
+    int s = bit_length(top) - 7;
+    if (s < 0) s = 0;
+    if (s && ((top + ((int64_t)1 << (s - 1))) >> s) >= 128) s++;
+    return s;
+}
+
+/* out = floor(max(acc, low) / 2^s + 1/2), no lower than floor_value, computed in `type`. */
+#define SHIFT_DOWN(type)                                                    \
+    type half = (type)1 << (s - 1);                                         \
+    _Pragma("omp parallel for simd num_threads(threads)")                   \
+    for (int64_t i = 0; i < n; i++) {                                       \
+        type v = acc[i] < low ? low : acc[i];                               \
+        v = (v + half) >> s;                                                \
+        out[i] = (int8_t)(v < floor_value ? floor_value : v);               \
+    }
+
+/* rounding.requantise on an int32 accumulator: out = int8 of floor(acc / 2^s + 1/2), s from the
+ * peak (of the positive part with relu); returns s. acc is left unchanged. */
+int oaip_requantise_i32(const int32_t *restrict acc, int8_t *restrict out, int64_t n, int relu, int threads) {
+    int32_t lo = 0, hi = 0;
+    if (relu) {
+#pragma omp parallel for simd num_threads(threads) reduction(max : hi)
+        for (int64_t i = 0; i < n; i++) hi = acc[i] > hi ? acc[i] : hi;
+    } else {
+#pragma omp parallel for simd num_threads(threads) reduction(max : hi) reduction(min : lo)
+        for (int64_t i = 0; i < n; i++) {
+            hi = acc[i] > hi ? acc[i] : hi;
+            lo = acc[i] < lo ? acc[i] : lo;
+        }
+    }
+    int64_t top = -(int64_t)lo > hi ? -(int64_t)lo : hi;
+    int s = shift_for(top);
+    int floor_value = relu ? 0 : -127;  /* negative sums are 0 with relu; −128 never leaves as a mantissa */
+    int32_t low = relu ? 0 : INT32_MIN;
+    if (s == 0) {
+#pragma omp parallel for simd num_threads(threads)
+        for (int64_t i = 0; i < n; i++) out[i] = (int8_t)(acc[i] < floor_value ? floor_value : acc[i]);
+    } else if (top + ((int64_t)1 << (s - 1)) <= INT32_MAX) {
+        SHIFT_DOWN(int32_t)
+    } else {  /* acc + 2^(s−1) would overflow int32 */
+        SHIFT_DOWN(int64_t)
+    }
+    return s;
+}
+
+/* The ReLU backward: err where the layer's output (0…127) is positive, else 0. */
+void oaip_relu_mask(const int8_t *restrict err, const int8_t *restrict output, int8_t *restrict out, int64_t n,
+                    int threads) {
+#pragma omp parallel for simd num_threads(threads)
+    for (int64_t i = 0; i < n; i++) out[i] = output[i] > 0 ? err[i] : 0;
+}
+
+/* 2×2 max-pool, stride 2, channels-last (N, H, W, C) → (N, H/2, W/2, C). */
+void oaip_maxpool2(const int8_t *restrict x, int8_t *restrict out, int64_t n, int64_t h, int64_t w, int64_t c,
+                   int threads) {
+    int64_t h2 = h / 2, w2 = w / 2;
+#pragma omp parallel for num_threads(threads)
+    for (int64_t row = 0; row < n * h2; row++) {
+        const int8_t *top = x + 2 * row * w * c, *bottom = top + w * c;
+        int8_t *o = out + row * w2 * c;
+        for (int64_t j = 0; j < w2; j++) {
+            const int8_t *t = top + 2 * j * c, *b = bottom + 2 * j * c;
+#pragma omp simd
+            for (int64_t k = 0; k < c; k++) {
+                int8_t m1 = t[k] > t[k + c] ? t[k] : t[k + c];
+                int8_t m2 = b[k] > b[k + c] ? b[k] : b[k + c];
+                o[j * c + k] = m1 > m2 ? m1 : m2;
+            }
+        }
+    }
+}
+
+/* Its backward: each window's error goes to its first maximum in scan order, the others get 0. */
+void oaip_maxpool2_backward(const int8_t *restrict x, const int8_t *restrict pooled, const int8_t *restrict err,
+                            int8_t *restrict out, int64_t n, int64_t h, int64_t w, int64_t c, int threads) {
+    int64_t h2 = h / 2, w2 = w / 2;
+#pragma omp parallel for num_threads(threads)
+    for (int64_t row = 0; row < n * h2; row++) {
+        const int8_t *top = x + 2 * row * w * c, *bottom = top + w * c;
+        int8_t *otop = out + 2 * row * w * c, *obottom = otop + w * c;
+        const int8_t *p = pooled + row * w2 * c, *e = err + row * w2 * c;
+        for (int64_t j = 0; j < w2; j++) {
+            int64_t at = 2 * j * c;
+#pragma omp simd
+            for (int64_t k = 0; k < c; k++) {
+                int8_t m = p[j * c + k], g = e[j * c + k];
+                int h00 = top[at + k] == m;
+                int h01 = !h00 && top[at + c + k] == m;
+                int h10 = !h00 && !h01 && bottom[at + k] == m;
+                int h11 = !h00 && !h01 && !h10;
+                otop[at + k] = h00 ? g : 0;
+                otop[at + c + k] = h01 ? g : 0;
+                obottom[at + k] = h10 ? g : 0;
+                obottom[at + c + k] = h11 ? g : 0;
+            }
+        }
+    }
+}
+
+/* round_nearest by a constant s ≥ 1 and adamax._shift_down (s may be 0). */
+static inline int64_t nearest(int64_t x, int s) { return (x + ((int64_t)1 << (s - 1))) >> s; }
+static inline int64_t shift_down(int64_t x, int s) { return s ? nearest(x, s) : x; }
+
+/* max |g| of each layer's segment [offsets[k], offsets[k + 1]). */
+void oaip_segment_peaks(const int64_t *restrict g, const int64_t *restrict offsets, int segments,
+                        int64_t *restrict peaks) {
+    for (int k = 0; k < segments; k++) {
+        int64_t top = 0;
+#pragma omp simd reduction(max : top)
+        for (int64_t i = offsets[k]; i < offsets[k + 1]; i++) {
+            int64_t a = g[i] < 0 ? -g[i] : g[i];
+            top = a > top ? a : top;
+        }
+        peaks[k] = top;
+    }
+}
+
+/* adamax.IntAdaMax.step's arithmetic over the flat state, layer k's segment with its own shifts:
+ * the state shifted down by grow[k], the gradient aligned to the state's exponent (left/right),
+ * m ← m − m/8 + g/8, u ← max(u − u/16, |g|), Δ = trunc(m·2^fraction / u) rounded stochastically by
+ * s bits against `draws` (torch's, so both paths draw alike; NULL when s = 0), w ← clamp(w − Δ). */
+void oaip_adamax(const int64_t *restrict g, int64_t *restrict m, int64_t *restrict u, int8_t *restrict w,
+                 const int64_t *restrict draws, const int64_t *restrict offsets, const int32_t *restrict grow,
+                 const int32_t *restrict left, const int32_t *restrict right, int segments, int fraction, int s,
+                 int threads) {
+    for (int k = 0; k < segments; k++) {
+        int gk = grow[k], lk = left[k], rk = right[k];
+        int64_t mask = s ? ((int64_t)1 << s) - 1 : 0;
+#pragma omp parallel for simd num_threads(threads)
+        for (int64_t i = offsets[k]; i < offsets[k + 1]; i++) {
+            int64_t mi = shift_down(m[i], gk), ui = shift_down(u[i], gk);
+            int64_t gi = shift_down((int64_t)((uint64_t)g[i] << lk), rk);
+            mi = mi - nearest(mi, 3) + nearest(gi, 3);
+            int64_t ag = gi < 0 ? -gi : gi;
+            ui = ui - nearest(ui, 4);
+            ui = ui > ag ? ui : ag;
+            int64_t ratio = (int64_t)((uint64_t)mi << fraction) / (ui > 1 ? ui : 1);
+            int64_t delta = s ? (ratio >> s) + (draws[i] < (ratio & mask)) : ratio;
+            int64_t wi = (int64_t)w[i] - delta;
+            w[i] = (int8_t)(wi < -127 ? -127 : (wi > 127 ? 127 : wi));
+            m[i] = mi;
+            u[i] = ui;
+        }
+    }
+}
+
+static inline void copy_bytes(int8_t *restrict to, const int8_t *restrict from, int64_t len) {
+    int64_t i = 0;
+    for (; i + 8 <= len; i += 8) {  /* 8-byte moves: the taps of a pixel row are 3·C contiguous bytes */
+        uint64_t v;
+        __builtin_memcpy(&v, from + i, 8);
+        __builtin_memcpy(to + i, &v, 8);
+    }
+    for (; i < len; i++) to[i] = from[i];
+}
+
+static inline void zero_bytes(int8_t *to, int64_t len) {
+    for (int64_t i = 0; i < len; i++) to[i] = 0;
+}
+
+/* conv.im2col rows [row0, row0 + rows) of a channels-last (N, H, W, C) int8 tensor, zero 'same'
+ * padding read in place (no padded copy): out (rows, k·k·C), columns ordered (ky, kx, c). */
+void oaip_im2col(const int8_t *restrict x, int8_t *restrict out, int64_t n, int64_t h, int64_t w, int64_t c,
+                 int64_t k, int64_t row0, int64_t rows, int threads) {
+    const int64_t r = k / 2, kc = k * c, kkc = k * kc;
+    const int64_t first = row0 / w, last = (row0 + rows - 1) / w;  /* image lines n·H + y touched */
+    (void)n;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t line = first; line <= last; line++) {
+        const int64_t image = line / h, y = line % h;
+        const int64_t x0 = line == first ? row0 - line * w : 0, x1 = line == last ? row0 + rows - line * w : w;
+        for (int64_t ky = 0; ky < k; ky++) {
+            const int64_t sy = y + ky - r;
+            const int8_t *src = sy >= 0 && sy < h ? x + (image * h + sy) * w * c : 0;
+            for (int64_t col = x0; col < x1; col++) {
+                int8_t *o = out + (line * w + col - row0) * kkc + ky * kc;
+                if (!src) {
+                    zero_bytes(o, kc);
+                } else if (col - r >= 0 && col + r < w) {
+                    copy_bytes(o, src + (col - r) * c, kc);
+                } else {
+                    for (int64_t kx = 0; kx < k; kx++) {
+                        const int64_t sx = col + kx - r;
+                        if (sx < 0 || sx >= w) zero_bytes(o + kx * c, c);
+                        else copy_bytes(o + kx * c, src + sx * c, c);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+"""The engine's memory-bound integer passes compiled from kernels.c, loaded with ctypes when built.
+
+A training step of the small online network spends most of its time not in the int8 products but in
+the passes around them (requantisation, ReLU masks, pooling, the optimiser), each of which torch runs
+as several elementwise ops with a dispatch apiece. kernels.c fuses each into one or two loops.
+
+The torch code is the definition and the fallback: `make setup` builds the library next to this file;
+where it is absent (a plugin installed from the zip on a machine without a C compiler) or switched
+off (`OAIP_KERNELS=0`, `disabled()`), the engine runs the torch ops and gets the same integers
+(tests/core/test_kernels.py checks every kernel and whole training steps bit for bit).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+LIBRARY = Path(__file__).with_name("_kernels.so")
+_POINTER = ctypes.c_void_p
+_I64 = ctypes.c_int64
+_INT = ctypes.c_int
+
+
+def _load() -> ctypes.CDLL | None:
+    if os.environ.get("OAIP_KERNELS", "1") == "0" or not LIBRARY.exists():
+        return None
+    try:
+        lib = ctypes.CDLL(str(LIBRARY))
+    except OSError:   # built for another machine or platform: the torch path does the same work
+        return None
+    lib.oaip_requantise_i32.restype = _INT
+    return lib
+
+
+_lib = _load()
+_enabled = True
+
+
+def active() -> bool:
+    """Whether the compiled kernels run (else the torch ops do)."""
+    return _enabled and _lib is not None
+
+
+def built() -> bool:
+    return _lib is not None
+
+
+@contextmanager
+def disabled() -> Iterator[None]:
+    """Run the torch ops inside the block (for tests and the benchmark's comparison)."""
+    global _enabled
+    before, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = before
+
+
+def _ptr(t: torch.Tensor) -> ctypes.c_void_p:
+    return _POINTER(t.data_ptr())
+
+
+def _threads() -> ctypes.c_int:
+    return _INT(torch.get_num_threads())
+
+
+def requantise_i32(acc: torch.Tensor, relu: bool) -> tuple[torch.Tensor, int]:
+    """(int8 mantissa, shift) of a contiguous int32 accumulator, as rounding.requantise rounds it."""
+    out = torch.empty(acc.shape, dtype=torch.int8)
+    s = _lib.oaip_requantise_i32(_ptr(acc), _ptr(out), _I64(acc.numel()), _INT(int(relu)), _threads())
+    return out, s
+
+
+def relu_mask(err: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    """err where output > 0, else 0 (both int8, same shape, contiguous)."""
+    out = torch.empty_like(err)
+    _lib.oaip_relu_mask(_ptr(err), _ptr(output), _ptr(out), _I64(err.numel()), _threads())
+    return out
+
+
+def maxpool2(x: torch.Tensor) -> torch.Tensor:
+    """2×2 max-pool of a contiguous (N, H, W, C) int8 tensor with even H and W."""
+    n, h, w, c = x.shape
+    out = torch.empty((n, h // 2, w // 2, c), dtype=torch.int8)
+    _lib.oaip_maxpool2(_ptr(x), _ptr(out), _I64(n), _I64(h), _I64(w), _I64(c), _threads())
+    return out
+
+
+def maxpool2_backward(x: torch.Tensor, pooled: torch.Tensor, err: torch.Tensor) -> torch.Tensor:
+    """The pooling's error routed to each window's first maximum."""
+    n, h, w, c = x.shape
+    out = torch.empty_like(x)
+    _lib.oaip_maxpool2_backward(_ptr(x), _ptr(pooled.contiguous()), _ptr(err.contiguous()), _ptr(out),
+                                _I64(n), _I64(h), _I64(w), _I64(c), _threads())
+    return out
+
+
+def segment_peaks(g: torch.Tensor, offsets: torch.Tensor) -> list[int]:
+    """max |g| over each segment of a flat int64 vector (offsets: int64, segments + 1 entries)."""
+    peaks = torch.empty(offsets.numel() - 1, dtype=torch.int64)
+    _lib.oaip_segment_peaks(_ptr(g), _ptr(offsets), _INT(peaks.numel()), _ptr(peaks))
+    return peaks.tolist()
+
+
+def adamax(g: torch.Tensor, m: torch.Tensor, u: torch.Tensor, w: torch.Tensor, draws: torch.Tensor | None,
+           offsets: torch.Tensor, grow: list[int], left: list[int], right: list[int], fraction: int,
+           s: int) -> None:
+    """IntAdaMax's update in place on m, u (int64) and w (int8), all flat and contiguous."""
+    shifts = [torch.tensor(v, dtype=torch.int32) for v in (grow, left, right)]
+    _lib.oaip_adamax(_ptr(g), _ptr(m), _ptr(u), _ptr(w), None if draws is None else _ptr(draws), _ptr(offsets),
+                     *map(_ptr, shifts), _INT(len(grow)), _INT(fraction), _INT(s), _threads())
+
+
+def im2col(x: torch.Tensor, k: int, row0: int, rows: int) -> torch.Tensor:
+    """Rows [row0, row0 + rows) of conv.im2col(x, k) for a contiguous (N, H, W, C) int8 tensor."""
+    n, h, w, c = x.shape
+    out = torch.empty((rows, k * k * c), dtype=torch.int8)
+    _lib.oaip_im2col(_ptr(x), _ptr(out), _I64(n), _I64(h), _I64(w), _I64(c), _I64(k), _I64(row0), _I64(rows),
+                     _threads())
+    return out

@@ -1,0 +1,98 @@
+"""The compiled kernels (core/integer/kernels.c) give the torch ops' integers, bit for bit."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from oaip_qgis.core.integer import kernels
+from oaip_qgis.core.integer.adamax import IntAdaMax
+from oaip_qgis.core.integer.conv import im2col, im2col_chunks
+from oaip_qgis.core.integer.layers import IntMaxPool
+from oaip_qgis.core.integer.rounding import requantise
+from oaip_qgis.core.integer.tensor import BlockTensor
+from oaip_qgis.core.model.dual_vgg import IntDualVGG, Spec, quantise_input
+from oaip_qgis.core.model.init_weights import initial_weights
+from oaip_qgis.core.model.train import _IntRunner
+
+pytestmark = pytest.mark.skipif(not kernels.built(), reason="the compiled kernels are not built (make setup)")
+
+
+def test_make_setup_builds_the_kernels():
+    """`make test` runs after `make setup`, which compiles them: a missing library is a failed build."""
+    assert kernels.built() and kernels.active()
+    with kernels.disabled():
+        assert not kernels.active()
+    assert kernels.active()
+
+
+def both(fn):
+    """fn() with the compiled kernels, then with torch ops only."""
+    fast = fn()
+    with kernels.disabled():
+        return fast, fn()
+
+
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("magnitude", [0, 100, 127, 128, 5000, 2**24, 2**31 - 1])
+def test_requantise_matches_torch(relu, magnitude):
+    g = torch.Generator().manual_seed(magnitude % 1000)
+    acc = torch.randint(-magnitude, magnitude + 1, (37, 19), dtype=torch.int32, generator=g)
+    acc[0, 0] = magnitude          # the peak itself, where the rounding can carry into bit 8
+    fast, ref = both(lambda: requantise(acc.clone(), 3, relu))
+    assert fast[1] == ref[1] and torch.equal(fast[0], ref[0])
+    assert fast[0].dtype == torch.int8 and int(fast[0].min()) >= (0 if relu else -127)
+
+
+@pytest.mark.parametrize("shape", [(2, 6, 8, 3), (4, 16, 16, 16), (1, 2, 2, 1)])
+def test_max_pool_forward_and_backward_match_torch(shape):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(-2, 3, shape, dtype=torch.int8, generator=g)   # many ties: first maximum wins
+    err = torch.randint(-127, 128, (shape[0], shape[1] // 2, shape[2] // 2, shape[3]), dtype=torch.int8, generator=g)
+
+    def run():
+        pool = IntMaxPool()
+        out = pool.forward(BlockTensor(x, -3), keep=True)
+        return out.m, pool.backward(BlockTensor(err, -5)).m
+
+    fast, ref = both(run)
+    assert torch.equal(fast[0], ref[0]) and torch.equal(fast[1], ref[1])
+    assert int((fast[1] != 0).sum()) <= int((err != 0).sum())    # one place per window at most
+
+
+@pytest.mark.parametrize("shape, rows", [((2, 5, 7, 8), None), ((3, 9, 4, 16), 10), ((1, 1, 1, 32), None),
+                                         ((2, 6, 6, 24), 7)])
+def test_im2col_matches_torch(shape, rows):
+    x = torch.randint(-127, 128, shape, dtype=torch.int8, generator=torch.Generator().manual_seed(2))
+    for k in (1, 3, 5):
+        fast, ref = both(lambda k=k: [(s, c.clone()) for s, c in im2col_chunks(x, k, rows)])
+        assert [s for s, _ in fast] == [s for s, _ in ref]
+        assert all(torch.equal(a, b) for (_, a), (_, b) in zip(fast, ref))
+    assert torch.equal(kernels.im2col(x, 3, 0, x.shape[0] * x.shape[1] * x.shape[2]), im2col(x, 3))
+
+
+def train(steps: int, prune_at: int | None = None) -> tuple[dict, IntAdaMax]:
+    """A few int8 training steps of the detector network (μ 0 then −1; pruned once on the way)."""
+    spec = Spec()
+    net = IntDualVGG(spec, initial_weights(spec, (3, 1), 0))
+    runner = _IntRunner(net, 0)
+    g = torch.Generator().manual_seed(5)
+    x1 = quantise_input(torch.rand(8, 3, 16, 16, generator=g) * 2 - 1)
+    x2 = quantise_input(torch.rand(8, 1, 16, 16, generator=g) * 2 - 1)
+    y = torch.randint(-1, 2, (8, 8, 8), generator=g)
+    for step in range(steps):
+        if step == prune_at:
+            net.prune_layer("a1", torch.arange(0, 16, 2))
+            net.prune_layer("a3", torch.arange(0, 32, 3))
+            net.prune_layer("b3", torch.arange(0, 32, 3))
+        runner.step(*net.frozen_features(x1, x2), y, 0 if step < steps // 2 else -1)
+    return {name: conv.weight.m.clone() for name, conv in net.convs.items()}, runner.optimiser
+
+
+def test_training_steps_give_identical_weights_and_state_with_and_without_kernels():
+    (fast_w, fast_opt), (ref_w, ref_opt) = both(lambda: train(8, prune_at=3))
+    assert fast_w.keys() == ref_w.keys()
+    assert all(torch.equal(fast_w[k], ref_w[k]) for k in fast_w)
+    assert torch.equal(fast_opt.m, ref_opt.m) and torch.equal(fast_opt.u, ref_opt.u)
+    assert fast_opt.exponents == ref_opt.exponents
+    initial = IntDualVGG(Spec(), initial_weights(Spec(), (3, 1), 0))
+    assert not torch.equal(fast_w["b2"], initial.weight("b2"))   # the steps did train
