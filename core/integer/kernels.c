@@ -204,3 +204,44 @@ void oaip_im2col(const int8_t *restrict x, int8_t *restrict out, int64_t n, int6
         }
     }
 }
+
+/* loss.cross_entropy_error for one row of `classes` int8 logits (exponent e) per location, classes
+ * last: base-2 softmax in fixed point from `table` (2^(r/2^fraction_bits), table_bits), probabilities
+ * summing to 2^probability_bits, the error (p − one-hot)·[target ≠ −1] rounded by error_shift bits
+ * into int8, and P(class 1) rounded by p1_shift bits. The constants come from loss.py. */
+void oaip_cross_entropy(const int8_t *restrict z, const int64_t *restrict target, int64_t rows, int classes,
+                        int exponent, const int64_t *restrict table, int log2e, int fraction_bits, int floor_bits,
+                        int probability_bits, int error_shift, int p1_shift, int8_t *restrict err,
+                        int64_t *restrict p1, int threads) {
+    const int shift = exponent - (15 - fraction_bits);
+    const int64_t floor_value = (int64_t)floor_bits << fraction_bits, mask = ((int64_t)1 << fraction_bits) - 1;
+#pragma omp parallel for num_threads(threads)
+    for (int64_t r = 0; r < rows; r++) {
+        const int8_t *zr = z + r * classes;
+        int64_t powers[16], total = 0;
+        int zmax = zr[0];
+        for (int j = 1; j < classes; j++) zmax = zr[j] > zmax ? zr[j] : zmax;
+        for (int j = 0; j < classes; j++) {
+            int32_t t = (zr[j] - zmax) * log2e;
+            int64_t u;
+            if (shift >= 0) {
+                int64_t lowest = -(floor_value >> shift) - 1;
+                u = (int64_t)((uint64_t)(t < lowest ? lowest : t) << (shift < 40 ? shift : 40));
+            } else {
+                int s = -shift < 26 ? -shift : 26;
+                u = (t + ((int32_t)1 << (s - 1))) >> s;
+            }
+            u = u < -floor_value ? -floor_value : u;
+            powers[j] = table[u & mask] >> -(u >> fraction_bits);
+            total += powers[j];
+        }
+        int64_t used = target[r] != -1;
+        for (int j = 0; j < classes; j++) {
+            int64_t p = ((powers[j] << probability_bits) + total / 2) / total;
+            if (j == 1) p1[r] = (p + ((int64_t)1 << (p1_shift - 1))) >> p1_shift;
+            int64_t e = (p - (target[r] == j ? (int64_t)1 << probability_bits : 0)) * used;
+            e = (e + ((int64_t)1 << (error_shift - 1))) >> error_shift;
+            err[r * classes + j] = (int8_t)(e < -127 ? -127 : (e > 127 ? 127 : e));
+        }
+    }
+}

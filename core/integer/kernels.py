@@ -122,3 +122,18 @@ def im2col(x: torch.Tensor, k: int, row0: int, rows: int) -> torch.Tensor:
     _lib.oaip_im2col(_ptr(x), _ptr(out), _I64(n), _I64(h), _I64(w), _I64(c), _I64(k), _I64(row0), _I64(rows),
                      _threads())
     return out
+
+
+def cross_entropy(z: torch.Tensor, target: torch.Tensor, exponent: int, table: torch.Tensor, log2e: int,
+                  fraction_bits: int, floor_bits: int, probability_bits: int, error_shift: int,
+                  p1_shift: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """loss.cross_entropy_error on contiguous classes-last int8 logits (…, C ≤ 16) and int64 targets (…):
+    (int8 error, classes last; P(class 1) rounded, int64)."""
+    classes = z.shape[-1]
+    err = torch.empty(z.shape, dtype=torch.int8)
+    p1 = torch.empty(target.shape, dtype=torch.int64)
+    _lib.oaip_cross_entropy(_ptr(z), _ptr(target), _I64(target.numel()), _INT(classes), _INT(exponent),
+                            _ptr(table), _INT(log2e), _INT(fraction_bits), _INT(floor_bits),
+                            _INT(probability_bits), _INT(error_shift), _INT(p1_shift), _ptr(err), _ptr(p1),
+                            _threads())
+    return err, p1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import InputError
+from . import kernels
 from .rounding import round_nearest
 from .tensor import BlockTensor
 
@@ -51,16 +52,22 @@ def softmax_q11(logits: BlockTensor) -> torch.Tensor:
 def cross_entropy_error(logits: BlockTensor, target: torch.Tensor) -> tuple[BlockTensor, torch.Tensor]:
     """int8 error on the logits (same layout, exponent −7) for integer targets (N, ...) in
     {0 … C−1, IGNORE}; also 128·P(class 1). Ignored targets get a zero error."""
-    p = softmax_q11(logits)
-    if target.shape != p.shape[:-1] or target.dtype.is_floating_point or target.dtype == torch.bool:
-        raise InputError(f"Targets must be integers shaped {tuple(p.shape[:-1])}, not "
+    z = _classes_last(logits)
+    if target.shape != z.shape[:-1] or target.dtype.is_floating_point or target.dtype == torch.bool:
+        raise InputError(f"Targets must be integers shaped {tuple(z.shape[:-1])}, not "
                          f"{target.dtype} {tuple(target.shape)}.")
     if target.numel() == 0:
         raise InputError("Cannot compute a loss over an empty batch.")
     low, high = torch.aminmax(target)
-    if int(low) < IGNORE or int(high) >= p.shape[-1]:
-        raise InputError(f"Targets must lie in 0…{p.shape[-1] - 1} (or {IGNORE} to ignore), "
+    if int(low) < IGNORE or int(high) >= z.shape[-1]:
+        raise InputError(f"Targets must lie in 0…{z.shape[-1] - 1} (or {IGNORE} to ignore), "
                          f"not {int(low)}…{int(high)}.")
+    if z.is_contiguous() and z.shape[-1] <= 16 and target.dtype == torch.int64 and target.is_contiguous() \
+            and kernels.active():
+        err, p1 = kernels.cross_entropy(z, target, logits.e, EXP2_TABLE, LOG2E_Q15, FRACTION_BITS, FLOOR_BITS,
+                                        PROBABILITY_BITS, PROBABILITY_BITS + ERROR_EXPONENT, PROBABILITY_BITS - 7)
+        return BlockTensor(err.movedim(-1, 1), ERROR_EXPONENT), p1
+    p = softmax_q11(logits)
     used = target != IGNORE
     onehot = torch.zeros_like(p).scatter_(-1, (target * used).unsqueeze(-1).long(), 1 << PROBABILITY_BITS)
     err = round_nearest((p - onehot) * used.unsqueeze(-1), PROBABILITY_BITS + ERROR_EXPONENT)

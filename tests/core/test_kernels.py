@@ -8,6 +8,7 @@ from oaip_qgis.core.integer import kernels
 from oaip_qgis.core.integer.adamax import IntAdaMax
 from oaip_qgis.core.integer.conv import im2col, im2col_chunks
 from oaip_qgis.core.integer.layers import IntMaxPool
+from oaip_qgis.core.integer.loss import cross_entropy_error
 from oaip_qgis.core.integer.rounding import requantise
 from oaip_qgis.core.integer.tensor import BlockTensor
 from oaip_qgis.core.model.dual_vgg import IntDualVGG, Spec, quantise_input
@@ -96,3 +97,15 @@ def test_training_steps_give_identical_weights_and_state_with_and_without_kernel
     assert fast_opt.exponents == ref_opt.exponents
     initial = IntDualVGG(Spec(), initial_weights(Spec(), (3, 1), 0))
     assert not torch.equal(fast_w["b2"], initial.weight("b2"))   # the steps did train
+
+
+@pytest.mark.parametrize("exponent", [-12, -6, -2, 0, 3, 9])
+@pytest.mark.parametrize("classes", [2, 3])
+def test_cross_entropy_matches_torch(exponent, classes):
+    g = torch.Generator().manual_seed(exponent + 20)
+    logits = torch.randint(-127, 128, (4, 5, 6, classes), dtype=torch.int8, generator=g)
+    logits[0, 0, 0] = 0                                   # a tie between the classes
+    target = torch.randint(-1, classes, (4, 5, 6), generator=g)
+    fast, ref = both(lambda: cross_entropy_error(BlockTensor(logits.permute(0, 3, 1, 2), exponent), target))
+    assert fast[0].e == ref[0].e and torch.equal(fast[0].m, ref[0].m) and torch.equal(fast[1], ref[1])
+    assert bool((fast[0].m.permute(0, 2, 3, 1)[target == -1] == 0).all())   # ignored places get no error
