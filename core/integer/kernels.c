@@ -245,3 +245,44 @@ void oaip_cross_entropy(const int8_t *restrict z, const int64_t *restrict target
         }
     }
 }
+
+/* layers._aligned: a mantissa rounded to nearest by s bits (s ≥ 9 leaves 0 of any int8). */
+static inline int32_t aligned(int8_t v, int s) { return s ? (v + ((int32_t)1 << (s - 1))) >> s : v; }
+
+/* layers.IntAbsDiff forward: |a − b| with each side shifted onto the larger exponent (sa, sb bits),
+ * requantised to int8; returns the requantising shift. */
+int oaip_absdiff(const int8_t *restrict a, const int8_t *restrict b, int sa, int sb, int8_t *restrict out,
+                 int64_t n, int threads) {
+    sa = sa < 16 ? sa : 16;
+    sb = sb < 16 ? sb : 16;
+    int32_t top = 0;
+#pragma omp parallel for simd num_threads(threads) reduction(max : top)
+    for (int64_t i = 0; i < n; i++) {
+        int32_t d = aligned(a[i], sa) - aligned(b[i], sb);
+        d = d < 0 ? -d : d;
+        top = d > top ? d : top;
+    }
+    int s = shift_for(top);
+    int32_t half = s ? (int32_t)1 << (s - 1) : 0;
+#pragma omp parallel for simd num_threads(threads)
+    for (int64_t i = 0; i < n; i++) {
+        int32_t d = aligned(a[i], sa) - aligned(b[i], sb);
+        out[i] = (int8_t)(((d < 0 ? -d : d) + half) >> s);
+    }
+    return s;
+}
+
+/* Its backward: the error times sign(a − b) to a, against it to b. */
+void oaip_absdiff_backward(const int8_t *restrict a, const int8_t *restrict b, int sa, int sb,
+                           const int8_t *restrict err, int8_t *restrict to_a, int8_t *restrict to_b, int64_t n,
+                           int threads) {
+    sa = sa < 16 ? sa : 16;
+    sb = sb < 16 ? sb : 16;
+#pragma omp parallel for simd num_threads(threads)
+    for (int64_t i = 0; i < n; i++) {
+        int32_t d = aligned(a[i], sa) - aligned(b[i], sb);
+        int8_t g = (int8_t)(err[i] * ((d > 0) - (d < 0)));
+        to_a[i] = g;
+        to_b[i] = (int8_t)-g;
+    }
+}

@@ -32,7 +32,7 @@ def _load() -> ctypes.CDLL | None:
         lib = ctypes.CDLL(str(LIBRARY))
     except OSError:   # built for another machine or platform: the torch path does the same work
         return None
-    lib.oaip_requantise_i32.restype = _INT
+    lib.oaip_requantise_i32.restype = lib.oaip_absdiff.restype = _INT
     return lib
 
 
@@ -115,10 +115,11 @@ def adamax(g: torch.Tensor, m: torch.Tensor, u: torch.Tensor, w: torch.Tensor, d
                      *map(_ptr, shifts), _INT(len(grow)), _INT(fraction), _INT(s), _threads())
 
 
-def im2col(x: torch.Tensor, k: int, row0: int, rows: int) -> torch.Tensor:
-    """Rows [row0, row0 + rows) of conv.im2col(x, k) for a contiguous (N, H, W, C) int8 tensor."""
+def im2col(x: torch.Tensor, k: int, row0: int, rows: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Rows [row0, row0 + rows) of conv.im2col(x, k) for a contiguous (N, H, W, C) int8 tensor, into
+    `out` (rows·k·k·C contiguous int8) when given."""
     n, h, w, c = x.shape
-    out = torch.empty((rows, k * k * c), dtype=torch.int8)
+    out = torch.empty((rows, k * k * c), dtype=torch.int8) if out is None else out.view(rows, k * k * c)
     _lib.oaip_im2col(_ptr(x), _ptr(out), _I64(n), _I64(h), _I64(w), _I64(c), _I64(k), _I64(row0), _I64(rows),
                      _threads())
     return out
@@ -137,3 +138,20 @@ def cross_entropy(z: torch.Tensor, target: torch.Tensor, exponent: int, table: t
                             _INT(probability_bits), _INT(error_shift), _INT(p1_shift), _ptr(err), _ptr(p1),
                             _threads())
     return err, p1
+
+
+def absdiff(a: torch.Tensor, b: torch.Tensor, sa: int, sb: int) -> tuple[torch.Tensor, int]:
+    """|a − b| of two contiguous int8 mantissas shifted right by sa, sb (rounded), requantised:
+    (int8, shift)."""
+    out = torch.empty_like(a)
+    s = _lib.oaip_absdiff(_ptr(a), _ptr(b), _INT(sa), _INT(sb), _ptr(out), _I64(a.numel()), _threads())
+    return out, s
+
+
+def absdiff_backward(a: torch.Tensor, b: torch.Tensor, sa: int, sb: int, err: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """err·sign(a − b) and its negative (int8, contiguous inputs of one shape)."""
+    to_a, to_b = torch.empty_like(a), torch.empty_like(a)
+    _lib.oaip_absdiff_backward(_ptr(a), _ptr(b), _INT(sa), _INT(sb), _ptr(err), _ptr(to_a), _ptr(to_b),
+                               _I64(a.numel()), _threads())
+    return to_a, to_b

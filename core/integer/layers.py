@@ -79,6 +79,10 @@ def _aligned(a: BlockTensor, b: BlockTensor) -> tuple[torch.Tensor, torch.Tensor
     return round_nearest(a.m.to(torch.int16), e - a.e), round_nearest(b.m.to(torch.int16), e - b.e), e
 
 
+def _compiled(a: BlockTensor, b: BlockTensor) -> bool:
+    return kernels.active() and a.m.is_contiguous() and b.m.is_contiguous()
+
+
 class IntAbsDiff:
     """|f1 − f2| of the branch features, exponents aligned first. Keeps references to both inputs
     (they are the branches' last outputs, held anyway for their ReLU masks) and recomputes the sign."""
@@ -90,8 +94,12 @@ class IntAbsDiff:
         if a.m.shape != b.m.shape:
             raise InputError(f"The branches' features differ in shape: {tuple(a.m.shape)} and {tuple(b.m.shape)}; "
                              "prune both branches' last layers with the same indices.")
-        x, y, e = _aligned(a, b)
         self._inputs = (a, b) if keep else None
+        if _compiled(a, b):
+            e = max(a.e, b.e)
+            m, s = kernels.absdiff(a.m, b.m, e - a.e, e - b.e)
+            return BlockTensor(m, e + s)
+        x, y, e = _aligned(a, b)
         m, e_out = requantise((x - y).abs_(), e)
         return BlockTensor(m, e_out)
 
@@ -99,9 +107,14 @@ class IntAbsDiff:
         """d|f1 − f2| = sign(f1 − f2)·(df1 − df2): the error goes to f1 with the sign, to f2 against it."""
         if self._inputs is None:
             raise InputError("Fusion backward needs a training forward first.")
-        x, y, _ = _aligned(*self._inputs)
-        to_a = err.m * torch.sign(x - y).to(torch.int8)
+        a, b = self._inputs
         self._inputs = None
+        if _compiled(a, b) and err.m.is_contiguous():
+            e = max(a.e, b.e)
+            to_a, to_b = kernels.absdiff_backward(a.m, b.m, e - a.e, e - b.e, err.m)
+            return BlockTensor(to_a, err.e), BlockTensor(to_b, err.e)
+        x, y, _ = _aligned(a, b)
+        to_a = err.m * torch.sign(x - y).to(torch.int8)
         return BlockTensor(to_a, err.e), BlockTensor(-to_a, err.e)
 
     def saved(self) -> list[torch.Tensor]:

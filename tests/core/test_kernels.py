@@ -7,7 +7,7 @@ import torch
 from oaip_qgis.core.integer import kernels
 from oaip_qgis.core.integer.adamax import IntAdaMax
 from oaip_qgis.core.integer.conv import im2col, im2col_chunks
-from oaip_qgis.core.integer.layers import IntMaxPool
+from oaip_qgis.core.integer.layers import IntAbsDiff, IntMaxPool
 from oaip_qgis.core.integer.loss import cross_entropy_error
 from oaip_qgis.core.integer.rounding import requantise
 from oaip_qgis.core.integer.tensor import BlockTensor
@@ -109,3 +109,19 @@ def test_cross_entropy_matches_torch(exponent, classes):
     fast, ref = both(lambda: cross_entropy_error(BlockTensor(logits.permute(0, 3, 1, 2), exponent), target))
     assert fast[0].e == ref[0].e and torch.equal(fast[0].m, ref[0].m) and torch.equal(fast[1], ref[1])
     assert bool((fast[0].m.permute(0, 2, 3, 1)[target == -1] == 0).all())   # ignored places get no error
+
+
+@pytest.mark.parametrize("ea, eb", [(-3, -3), (-3, -5), (-9, -2), (0, -20)])
+def test_abs_diff_forward_and_backward_match_torch(ea, eb):
+    g = torch.Generator().manual_seed(7)
+    a, b = (torch.randint(-127, 128, (3, 4, 5, 8), dtype=torch.int8, generator=g) for _ in range(2))
+    err = torch.randint(-127, 128, (3, 4, 5, 8), dtype=torch.int8, generator=g)
+
+    def run():
+        fuse = IntAbsDiff()
+        out = fuse.forward(BlockTensor(a, ea), BlockTensor(b, eb), keep=True)
+        to_a, to_b = fuse.backward(BlockTensor(err, -4))
+        return out.m, out.e, to_a.m, to_b.m
+
+    (m, e, to_a, to_b), (m_ref, e_ref, to_a_ref, to_b_ref) = both(run)
+    assert e == e_ref and torch.equal(m, m_ref) and torch.equal(to_a, to_a_ref) and torch.equal(to_b, to_b_ref)
