@@ -132,19 +132,34 @@ def conv_accumulate(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 
 def weight_gradient(x: torch.Tensor, g: torch.Tensor, k: int) -> torch.Tensor:
-    """Exact Σ over pixels of error × input window: x (N, H, W, C), g (N, H, W, O) int8 →
-    (O, k·k·C), int32 while the pixel count is at most SAFE_K, else int64."""
-    flat = g.reshape(-1, g.shape[3])
-    if flat.shape[0] <= CHUNK_ROWS:
-        (_, cols), = im2col_chunks(x, k)
-        return int_matmul(flat.t(), cols)
+    """Exact Σ over pixels of error × input window: x (N, H, W, C), g (N, H, W, O) int8 → (O, C, k, k),
+    int32 while the pixel count is at most SAFE_K, else int64 (sums over blocks of pixels)."""
+    n, h, w, c = x.shape
+    o = g.shape[3]
+    flat = g.reshape(-1, o)
+    total = flat.shape[0]
     acc = None
+    if c % 8 == 0 and x.is_contiguous() and flat.is_contiguous() and kernels.active():
+        # (k·k·C × pixels)·(pixels × O): _int_mm runs this orientation about twice as fast.
+        planar = kernels.planar(x)
+        rows = min(4 * CHUNK_ROWS, SAFE_K)
+        for start in range(0, total, rows):
+            count = min(rows, total - start)
+            part = int_matmul(kernels.im2col_t(planar, k, start, count, _scratch(count * k * k * c)),
+                              flat[start:start + count])
+            acc = _sum(acc, part, total)
+        return acc.view(k, k, c, o).permute(3, 2, 0, 1)
     for start, cols in im2col_chunks(x, k, rows=min(CHUNK_ROWS, SAFE_K)):
         part = int_matmul(flat[start:start + cols.shape[0]].t(), cols)
-        if acc is None:
-            acc = torch.zeros(part.shape, dtype=torch.int32 if flat.shape[0] <= SAFE_K else torch.int64)
-        acc += part
-    return acc
+        acc = _sum(acc, part, total)
+    return acc.view(o, k, k, c).permute(0, 3, 1, 2)
+
+
+def _sum(acc: torch.Tensor | None, part: torch.Tensor, pixels: int) -> torch.Tensor:
+    """Partial weight-gradient sums added in int32 while the whole sum is exact there, else int64."""
+    if acc is None:
+        return part
+    return (acc if pixels <= SAFE_K else acc.to(torch.int64)) + part
 
 
 class IntConv:
@@ -186,9 +201,7 @@ class IntConv:
             g = kernels.relu_mask(g, self._output)
         elif self._output is not None:
             g = g * self._output.clamp(max=1)  # ReLU: output ∈ [0, 127], so this is the 0/1 mask
-        o, c, k = self.weight.m.shape[0], self.weight.m.shape[1], self.k
-        grad = weight_gradient(x.m, g, k)  # (O, k·k·C), exact
-        self.grad = (grad.view(o, k, k, c).permute(0, 3, 1, 2), x.e + err.e)
+        self.grad = (weight_gradient(x.m, g, self.k), x.e + err.e)  # exact
         self._input = self._output = None
         if not input_error:
             return None

@@ -7,6 +7,7 @@
  * with ctypes by kernels.py; without the library the engine runs the torch code, with the same results.
  * All tensors are contiguous; right shifts of negative values are arithmetic (gcc), as torch's are.
  */
+#include <stddef.h>
 #include <stdint.h>
 
 static int bit_length(int64_t v) { return v > 0 ? 64 - __builtin_clzll((uint64_t)v) : 0; }
@@ -284,5 +285,44 @@ void oaip_absdiff_backward(const int8_t *restrict a, const int8_t *restrict b, i
         int8_t g = (int8_t)(err[i] * ((d > 0) - (d < 0)));
         to_a[i] = g;
         to_b[i] = (int8_t)-g;
+    }
+}
+
+/* The transpose of conv.im2col's rows [p0, p0 + count), from a planar (C, N, H, W) int8 copy of the
+ * input: out (k·k·C, count), row (ky, kx, c) holding that tap of every pixel, 0 outside the image.
+ * A row is the channel's plane shifted by (ky − r)·W + (kx − r): one contiguous copy, then the
+ * places whose tap falls outside their image (edge lines and columns) set to 0. The weight gradient
+ * reads it as the left factor (k·k·C × pixels)·(pixels × O), which _int_mm runs about twice as fast
+ * as the other way round. */
+void oaip_im2col_t(const int8_t *restrict planar, int8_t *restrict out, int64_t n, int64_t h, int64_t w,
+                   int64_t c, int64_t k, int64_t p0, int64_t count, int threads) {
+    const int64_t r = k / 2, pixels = n * h * w;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t row = 0; row < k * k * c; row++) {
+        const int64_t dy = row / (k * c) - r, dx = (row / c) % k - r, ch = row % c;
+        const int8_t *plane = planar + ch * pixels;
+        int8_t *o = out + row * count;
+        int64_t lo = p0 + dy * w + dx, hi = lo + count;  /* source span of the shifted plane */
+        int64_t a = lo < 0 ? -lo : 0, b = hi > pixels ? count - (hi - pixels) : count;
+        for (int64_t j = 0; j < a && j < count; j++) o[j] = 0;
+        if (b > a) __builtin_memcpy(o + a, plane + lo + a, (size_t)(b - a));
+        for (int64_t j = b > a ? b : a; j < count; j++) o[j] = 0;
+        for (int64_t bad = dx < 0 ? 0 : w - dx; bad < (dx < 0 ? -dx : w); bad++)  /* edge columns */
+            for (int64_t j = ((bad - p0) % w + w) % w; j < count; j += w) o[j] = 0;
+        for (int64_t image = p0 / (h * w); image <= (p0 + count - 1) / (h * w); image++)  /* edge lines */
+            for (int64_t y = dy < 0 ? 0 : h - dy; y < (dy < 0 ? -dy : h); y++) {
+                const int64_t start = (image * h + y) * w - p0;
+                for (int64_t j = start < 0 ? 0 : start; j < start + w && j < count; j++) o[j] = 0;
+            }
+    }
+}
+
+/* (pixels, C) → (C, pixels): a channels-last tensor made planar for oaip_im2col_t, 256 pixels at a time. */
+void oaip_planar(const int8_t *restrict x, int8_t *restrict out, int64_t pixels, int64_t c, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t p0 = 0; p0 < pixels; p0 += 256) {
+        const int64_t p1 = p0 + 256 < pixels ? p0 + 256 : pixels;
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t p = p0; p < p1; p++) out[ch * pixels + p] = x[p * c + ch];
     }
 }

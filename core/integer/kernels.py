@@ -155,3 +155,21 @@ def absdiff_backward(a: torch.Tensor, b: torch.Tensor, sa: int, sb: int, err: to
     _lib.oaip_absdiff_backward(_ptr(a), _ptr(b), _INT(sa), _INT(sb), _ptr(err), _ptr(to_a), _ptr(to_b),
                                _I64(a.numel()), _threads())
     return to_a, to_b
+
+
+def planar(x: torch.Tensor) -> torch.Tensor:
+    """x.permute(3, 0, 1, 2).contiguous() of a contiguous (N, H, W, C) int8 tensor."""
+    n, h, w, c = x.shape
+    out = torch.empty((c, n, h, w), dtype=torch.int8)
+    _lib.oaip_planar(_ptr(x), _ptr(out), _I64(n * h * w), _I64(c), _threads())
+    return out
+
+
+def im2col_t(planar: torch.Tensor, k: int, p0: int, count: int, out: torch.Tensor) -> torch.Tensor:
+    """conv.im2col(x, k)[p0:p0 + count].t(), contiguous, from planar(x), written into `out`
+    (k·k·C·count int8)."""
+    c, n, h, w = planar.shape
+    out = out.view(k * k * c, count)
+    _lib.oaip_im2col_t(_ptr(planar), _ptr(out), _I64(n), _I64(h), _I64(w), _I64(c), _I64(k), _I64(p0),
+                       _I64(count), _threads())
+    return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from oaip_qgis.core.integer import kernels
+from oaip_qgis.core.integer import conv, kernels
 from oaip_qgis.core.integer.adamax import IntAdaMax
 from oaip_qgis.core.integer.conv import im2col, im2col_chunks
 from oaip_qgis.core.integer.layers import IntAbsDiff, IntMaxPool
@@ -68,7 +68,16 @@ def test_im2col_matches_torch(shape, rows):
         fast, ref = both(lambda k=k: [(s, c.clone()) for s, c in im2col_chunks(x, k, rows)])
         assert [s for s, _ in fast] == [s for s, _ in ref]
         assert all(torch.equal(a, b) for (_, a), (_, b) in zip(fast, ref))
-    assert torch.equal(kernels.im2col(x, 3, 0, x.shape[0] * x.shape[1] * x.shape[2]), im2col(x, 3))
+    pixels = x.shape[0] * x.shape[1] * x.shape[2]
+    assert torch.equal(kernels.im2col(x, 3, 0, pixels), im2col(x, 3))
+    planar = kernels.planar(x)
+    assert torch.equal(planar, x.permute(3, 0, 1, 2))
+    for k in (1, 3, 5):   # the transposed columns of the weight gradient, over any range of pixels
+        for start, count in ((0, pixels), (3, pixels - 7), (pixels - 1, 1), (x.shape[2] - 1, x.shape[2] + 2)):
+            if count < 1 or start + count > pixels:
+                continue
+            out = torch.empty(k * k * x.shape[3] * count, dtype=torch.int8)
+            assert torch.equal(kernels.im2col_t(planar, k, start, count, out), im2col(x, k)[start:start + count].t())
 
 
 def train(steps: int, prune_at: int | None = None) -> tuple[dict, IntAdaMax]:
@@ -125,3 +134,18 @@ def test_abs_diff_forward_and_backward_match_torch(ea, eb):
 
     (m, e, to_a, to_b), (m_ref, e_ref, to_a_ref, to_b_ref) = both(run)
     assert e == e_ref and torch.equal(m, m_ref) and torch.equal(to_a, to_a_ref) and torch.equal(to_b, to_b_ref)
+
+
+@pytest.mark.parametrize("chunk, safe_k", [(None, None), (5, None), (5, 40)])
+def test_weight_gradient_matches_torch(chunk, safe_k, monkeypatch):
+    if chunk:     # blocks of 4·chunk pixels (compiled) and chunk pixels (torch)
+        monkeypatch.setattr(conv, "CHUNK_ROWS", chunk)
+    if safe_k:    # sums beyond SAFE_K pixels go to int64
+        monkeypatch.setattr(conv, "SAFE_K", safe_k)
+    g = torch.Generator().manual_seed(8)
+    x = torch.randint(-127, 128, (2, 5, 6, 16), dtype=torch.int8, generator=g)
+    err = torch.randint(-127, 128, (2, 5, 6, 8), dtype=torch.int8, generator=g)
+    for k in (1, 3):
+        fast, ref = both(lambda k=k: conv.weight_gradient(x, err, k))
+        assert fast.shape == (8, 16, k, k) and fast.dtype == ref.dtype and torch.equal(fast, ref)
+        assert fast.dtype == (torch.int64 if safe_k else torch.int32)
