@@ -41,12 +41,14 @@ def _window_rows(n: int, h: int, w: int, k: int) -> torch.Tensor:
 _buffers = threading.local()
 
 
-def _scratch(numel: int) -> torch.Tensor:
-    """This thread's int8 buffer for im2col blocks, grown as needed and reused, so its pages stay
-    mapped: a fresh 1–2 MiB tensor a block costs page faults (measured: 2.1 → 1.4 ms of im2col a step)."""
-    buf = getattr(_buffers, "columns", None)
+def _scratch(numel: int, name: str = "columns") -> torch.Tensor:
+    """This thread's int8 buffer `name` (im2col blocks, planar copies), grown as needed and reused, so
+    its pages stay mapped: a fresh 1–2 MiB tensor a block costs page faults (measured: 2.1 → 1.4 ms
+    of im2col a step)."""
+    buf = getattr(_buffers, name, None)
     if buf is None or buf.numel() < numel:
-        buf = _buffers.columns = torch.empty(numel, dtype=torch.int8)
+        buf = torch.empty(numel, dtype=torch.int8)
+        setattr(_buffers, name, buf)
     return buf[:numel]
 
 
@@ -141,12 +143,13 @@ def weight_gradient(x: torch.Tensor, g: torch.Tensor, k: int) -> torch.Tensor:
     acc = None
     if c % 8 == 0 and x.is_contiguous() and flat.is_contiguous() and kernels.active():
         # (k·k·C × pixels)·(pixels × O): _int_mm runs this orientation about twice as fast.
-        planar = kernels.planar(x)
+        planar = kernels.planar(x, _scratch(x.numel(), "planar"))
         rows = min(4 * CHUNK_ROWS, SAFE_K)
         for start in range(0, total, rows):
             count = min(rows, total - start)
-            part = int_matmul(kernels.im2col_t(planar, k, start, count, _scratch(count * k * k * c)),
-                              flat[start:start + count])
+            cols_t = planar.view(c, total)[:, start:start + count] if k == 1 else \
+                kernels.im2col_t(planar, k, start, count, _scratch(count * k * k * c))
+            part = int_matmul(cols_t, flat[start:start + count])
             acc = _sum(acc, part, total)
         return acc.view(k, k, c, o).permute(3, 2, 0, 1)
     for start, cols in im2col_chunks(x, k, rows=min(CHUNK_ROWS, SAFE_K)):

@@ -157,10 +157,10 @@ def absdiff_backward(a: torch.Tensor, b: torch.Tensor, sa: int, sb: int, err: to
     return to_a, to_b
 
 
-def planar(x: torch.Tensor) -> torch.Tensor:
-    """x.permute(3, 0, 1, 2).contiguous() of a contiguous (N, H, W, C) int8 tensor."""
+def planar(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """x.permute(3, 0, 1, 2).contiguous() of a contiguous (N, H, W, C) int8 tensor (into `out` if given)."""
     n, h, w, c = x.shape
-    out = torch.empty((c, n, h, w), dtype=torch.int8)
+    out = torch.empty((c, n, h, w), dtype=torch.int8) if out is None else out.view(c, n, h, w)
     _lib.oaip_planar(_ptr(x), _ptr(out), _I64(n * h * w), _I64(c), _threads())
     return out
 
