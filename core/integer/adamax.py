@@ -32,6 +32,7 @@ class IntAdaMax:
         self.generator = torch.Generator().manual_seed(seed)
         self.layout: tuple = ()            # ((layer, shape), …) that the flat state covers, in order
         self.m = self.u = torch.zeros(0, dtype=torch.int64)
+        self.offsets = torch.zeros(1, dtype=torch.int64)
         self.exponents: dict[str, int] = {}
 
     def step(self, convs: dict, mu: int) -> None:
@@ -44,8 +45,8 @@ class IntAdaMax:
         sizes = [math.prod(shape) for _, shape in layout]
         if layout != self.layout:
             self._relayout(layout, sizes)
-        g = torch.cat([conv.grad[0].reshape(-1).to(torch.int64) for _, conv in layers])
-        offsets = self._offsets(sizes)
+        g = torch.cat([conv.grad[0].reshape(-1) for _, conv in layers]).to(torch.int64)
+        offsets = self.offsets
         peaks = kernels.segment_peaks(g, offsets) if kernels.active() else [peak(p) for p in g.split(sizes)]
         grow, left, right = [], [], []
         for (name, conv), top in zip(layers, peaks):
@@ -85,10 +86,6 @@ class IntAdaMax:
         self.m, self.u = m, u
         return (weights.to(torch.int64) - delta).clamp_(-127, 127).to(torch.int8)
 
-    @staticmethod
-    def _offsets(sizes: list[int]) -> torch.Tensor:
-        return torch.tensor([0] + sizes, dtype=torch.int64).cumsum(0)
-
     def _relayout(self, layout: tuple, sizes: list[int]) -> None:
         """New set or shapes of layers (filters were pruned): unchanged layers keep their state, the
         others restart from zero with a fresh exponent."""
@@ -104,6 +101,7 @@ class IntAdaMax:
                 us.append(torch.zeros(size, dtype=torch.int64))
                 self.exponents.pop(key[0], None)
         self.layout, self.m, self.u = layout, torch.cat(ms), torch.cat(us)
+        self.offsets = torch.tensor([0] + sizes, dtype=torch.int64).cumsum(0)  # where each layer's segment starts
 
     def _sizes(self) -> list[int]:
         return [math.prod(shape) for _, shape in self.layout]

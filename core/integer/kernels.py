@@ -20,9 +20,22 @@ from pathlib import Path
 import torch
 
 LIBRARY = Path(__file__).with_name("_kernels.so")
-_POINTER = ctypes.c_void_p
-_I64 = ctypes.c_int64
-_INT = ctypes.c_int
+_P, _I64, _I, _I32S = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.POINTER(ctypes.c_int32)
+# kernels.c's functions: (result, arguments); with argtypes declared, calls take plain ints and pointers.
+SIGNATURES = {
+    "oaip_requantise_i32": (_I, [_P, _P, _I64, _I, _I]),
+    "oaip_relu_mask": (None, [_P, _P, _P, _I64, _I]),
+    "oaip_maxpool2": (None, [_P, _P, _I64, _I64, _I64, _I64, _I]),
+    "oaip_maxpool2_backward": (None, [_P, _P, _P, _P, _I64, _I64, _I64, _I64, _I]),
+    "oaip_segment_peaks": (None, [_P, _P, _I, _P]),
+    "oaip_adamax": (None, [_P, _P, _P, _P, _P, _P, _I32S, _I32S, _I32S, _I, _I, _I, _I]),
+    "oaip_im2col": (None, [_P, _P, _I64, _I64, _I64, _I64, _I64, _I64, _I64, _I]),
+    "oaip_cross_entropy": (None, [_P, _P, _I64, _I, _I, _P, _I, _I, _I, _I, _I, _I, _P, _P, _I]),
+    "oaip_absdiff": (_I, [_P, _P, _I, _I, _P, _I64, _I]),
+    "oaip_absdiff_backward": (None, [_P, _P, _I, _I, _P, _P, _P, _I64, _I]),
+    "oaip_im2col_t": (None, [_P, _P, _I64, _I64, _I64, _I64, _I64, _I64, _I64, _I]),
+    "oaip_planar": (None, [_P, _P, _I64, _I64, _I]),
+}
 
 
 def _load() -> ctypes.CDLL | None:
@@ -30,9 +43,11 @@ def _load() -> ctypes.CDLL | None:
         return None
     try:
         lib = ctypes.CDLL(str(LIBRARY))
-    except OSError:   # built for another machine or platform: the torch path does the same work
+        for name, (result, arguments) in SIGNATURES.items():
+            function = getattr(lib, name)
+            function.restype, function.argtypes = result, arguments
+    except (OSError, AttributeError):   # built for another machine, or from an older kernels.c
         return None
-    lib.oaip_requantise_i32.restype = lib.oaip_absdiff.restype = _INT
     return lib
 
 
@@ -60,25 +75,25 @@ def disabled() -> Iterator[None]:
         _enabled = before
 
 
-def _ptr(t: torch.Tensor) -> ctypes.c_void_p:
-    return _POINTER(t.data_ptr())
+def _ptr(t: torch.Tensor) -> int:
+    return t.data_ptr()
 
 
-def _threads() -> ctypes.c_int:
-    return _INT(torch.get_num_threads())
+def _threads() -> int:
+    return torch.get_num_threads()
 
 
 def requantise_i32(acc: torch.Tensor, relu: bool) -> tuple[torch.Tensor, int]:
     """(int8 mantissa, shift) of a contiguous int32 accumulator, as rounding.requantise rounds it."""
     out = torch.empty(acc.shape, dtype=torch.int8)
-    s = _lib.oaip_requantise_i32(_ptr(acc), _ptr(out), _I64(acc.numel()), _INT(int(relu)), _threads())
+    s = _lib.oaip_requantise_i32(_ptr(acc), _ptr(out), acc.numel(), int(relu), _threads())
     return out, s
 
 
 def relu_mask(err: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
     """err where output > 0, else 0 (both int8, same shape, contiguous)."""
     out = torch.empty_like(err)
-    _lib.oaip_relu_mask(_ptr(err), _ptr(output), _ptr(out), _I64(err.numel()), _threads())
+    _lib.oaip_relu_mask(_ptr(err), _ptr(output), _ptr(out), err.numel(), _threads())
     return out
 
 
@@ -86,7 +101,7 @@ def maxpool2(x: torch.Tensor) -> torch.Tensor:
     """2×2 max-pool of a contiguous (N, H, W, C) int8 tensor with even H and W."""
     n, h, w, c = x.shape
     out = torch.empty((n, h // 2, w // 2, c), dtype=torch.int8)
-    _lib.oaip_maxpool2(_ptr(x), _ptr(out), _I64(n), _I64(h), _I64(w), _I64(c), _threads())
+    _lib.oaip_maxpool2(_ptr(x), _ptr(out), n, h, w, c, _threads())
     return out
 
 
@@ -95,14 +110,14 @@ def maxpool2_backward(x: torch.Tensor, pooled: torch.Tensor, err: torch.Tensor) 
     n, h, w, c = x.shape
     out = torch.empty_like(x)
     _lib.oaip_maxpool2_backward(_ptr(x), _ptr(pooled.contiguous()), _ptr(err.contiguous()), _ptr(out),
-                                _I64(n), _I64(h), _I64(w), _I64(c), _threads())
+                                n, h, w, c, _threads())
     return out
 
 
 def segment_peaks(g: torch.Tensor, offsets: torch.Tensor) -> list[int]:
     """max |g| over each segment of a flat int64 vector (offsets: int64, segments + 1 entries)."""
     peaks = torch.empty(offsets.numel() - 1, dtype=torch.int64)
-    _lib.oaip_segment_peaks(_ptr(g), _ptr(offsets), _INT(peaks.numel()), _ptr(peaks))
+    _lib.oaip_segment_peaks(_ptr(g), _ptr(offsets), peaks.numel(), _ptr(peaks))
     return peaks.tolist()
 
 
@@ -110,9 +125,9 @@ def adamax(g: torch.Tensor, m: torch.Tensor, u: torch.Tensor, w: torch.Tensor, d
            offsets: torch.Tensor, grow: list[int], left: list[int], right: list[int], fraction: int,
            s: int) -> None:
     """IntAdaMax's update in place on m, u (int64) and w (int8), all flat and contiguous."""
-    shifts = [torch.tensor(v, dtype=torch.int32) for v in (grow, left, right)]
+    shifts = [(ctypes.c_int32 * len(v))(*v) for v in (grow, left, right)]
     _lib.oaip_adamax(_ptr(g), _ptr(m), _ptr(u), _ptr(w), None if draws is None else _ptr(draws), _ptr(offsets),
-                     *map(_ptr, shifts), _INT(len(grow)), _INT(fraction), _INT(s), _threads())
+                     *shifts, len(grow), fraction, s, _threads())
 
 
 def im2col(x: torch.Tensor, k: int, row0: int, rows: int, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -120,7 +135,7 @@ def im2col(x: torch.Tensor, k: int, row0: int, rows: int, out: torch.Tensor | No
     `out` (rows·k·k·C contiguous int8) when given."""
     n, h, w, c = x.shape
     out = torch.empty((rows, k * k * c), dtype=torch.int8) if out is None else out.view(rows, k * k * c)
-    _lib.oaip_im2col(_ptr(x), _ptr(out), _I64(n), _I64(h), _I64(w), _I64(c), _I64(k), _I64(row0), _I64(rows),
+    _lib.oaip_im2col(_ptr(x), _ptr(out), n, h, w, c, k, row0, rows,
                      _threads())
     return out
 
@@ -133,9 +148,9 @@ def cross_entropy(z: torch.Tensor, target: torch.Tensor, exponent: int, table: t
     classes = z.shape[-1]
     err = torch.empty(z.shape, dtype=torch.int8)
     p1 = torch.empty(target.shape, dtype=torch.int64)
-    _lib.oaip_cross_entropy(_ptr(z), _ptr(target), _I64(target.numel()), _INT(classes), _INT(exponent),
-                            _ptr(table), _INT(log2e), _INT(fraction_bits), _INT(floor_bits),
-                            _INT(probability_bits), _INT(error_shift), _INT(p1_shift), _ptr(err), _ptr(p1),
+    _lib.oaip_cross_entropy(_ptr(z), _ptr(target), target.numel(), classes, exponent,
+                            _ptr(table), log2e, fraction_bits, floor_bits,
+                            probability_bits, error_shift, p1_shift, _ptr(err), _ptr(p1),
                             _threads())
     return err, p1
 
@@ -144,7 +159,7 @@ def absdiff(a: torch.Tensor, b: torch.Tensor, sa: int, sb: int) -> tuple[torch.T
     """|a − b| of two contiguous int8 mantissas shifted right by sa, sb (rounded), requantised:
     (int8, shift)."""
     out = torch.empty_like(a)
-    s = _lib.oaip_absdiff(_ptr(a), _ptr(b), _INT(sa), _INT(sb), _ptr(out), _I64(a.numel()), _threads())
+    s = _lib.oaip_absdiff(_ptr(a), _ptr(b), sa, sb, _ptr(out), a.numel(), _threads())
     return out, s
 
 
@@ -152,8 +167,8 @@ def absdiff_backward(a: torch.Tensor, b: torch.Tensor, sa: int, sb: int, err: to
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """err·sign(a − b) and its negative (int8, contiguous inputs of one shape)."""
     to_a, to_b = torch.empty_like(a), torch.empty_like(a)
-    _lib.oaip_absdiff_backward(_ptr(a), _ptr(b), _INT(sa), _INT(sb), _ptr(err), _ptr(to_a), _ptr(to_b),
-                               _I64(a.numel()), _threads())
+    _lib.oaip_absdiff_backward(_ptr(a), _ptr(b), sa, sb, _ptr(err), _ptr(to_a), _ptr(to_b),
+                               a.numel(), _threads())
     return to_a, to_b
 
 
@@ -161,7 +176,7 @@ def planar(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """x.permute(3, 0, 1, 2).contiguous() of a contiguous (N, H, W, C) int8 tensor (into `out` if given)."""
     n, h, w, c = x.shape
     out = torch.empty((c, n, h, w), dtype=torch.int8) if out is None else out.view(c, n, h, w)
-    _lib.oaip_planar(_ptr(x), _ptr(out), _I64(n * h * w), _I64(c), _threads())
+    _lib.oaip_planar(_ptr(x), _ptr(out), n * h * w, c, _threads())
     return out
 
 
@@ -170,6 +185,6 @@ def im2col_t(planar: torch.Tensor, k: int, p0: int, count: int, out: torch.Tenso
     (k·k·C·count int8)."""
     c, n, h, w = planar.shape
     out = out.view(k * k * c, count)
-    _lib.oaip_im2col_t(_ptr(planar), _ptr(out), _I64(n), _I64(h), _I64(w), _I64(c), _I64(k), _I64(p0),
-                       _I64(count), _threads())
+    _lib.oaip_im2col_t(_ptr(planar), _ptr(out), n, h, w, c, k, p0,
+                       count, _threads())
     return out
