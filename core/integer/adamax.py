@@ -12,7 +12,7 @@ import torch
 
 from ..errors import InputError
 from . import kernels
-from .rounding import peak, round_nearest, round_stochastic
+from .rounding import GOLDEN, peak, round_nearest, round_stochastic_counter, splitmix
 
 
 class IntAdaMax:
@@ -22,14 +22,14 @@ class IntAdaMax:
     rule, 0.623 with NITI's SGD and its (3, 2, 1) μ schedule (TrainConfig.optimiser = "sgd").
     State (int64): m ← m − m/8 + g/8, u ← max(u − u/16, |g|), both at one exponent per layer that only
     grows (a larger gradient shifts the state down); Δ = m·2^8 // u, rounded stochastically by 8 − μ
-    bits with a seeded generator.
+    bits with draws from a counter-based generator keyed by the seed and the step (rounding.counter_draws).
     """
 
     FRACTION = 8  # bits of the ratio m / u
     STATE_BITS = 24   # the state's exponent keeps the largest gradient within this many bits
 
     def __init__(self, seed: int) -> None:
-        self.generator = torch.Generator().manual_seed(seed)
+        self.seed, self.steps = seed, 0
         self.layout: tuple = ()            # ((layer, shape), …) that the flat state covers, in order
         self.m = self.u = torch.zeros(0, dtype=torch.int64)
         self.offsets = torch.zeros(1, dtype=torch.int64)
@@ -62,17 +62,18 @@ class IntAdaMax:
         s = self.FRACTION - mu
         if not 0 <= s <= 62:
             raise InputError(f"AdaMax's μ must be {self.FRACTION - 62}…{self.FRACTION}, not {mu}.")
+        key = splitmix(self.seed * GOLDEN + self.steps)   # this step's stream of draws
+        self.steps += 1
         if kernels.active():
-            draws = torch.randint(0, 1 << s, g.shape, generator=self.generator, dtype=torch.int64) if s else None
-            kernels.adamax(g, self.m, self.u, weights, draws, offsets, grow, left, right, self.FRACTION, s)
+            kernels.adamax(g, self.m, self.u, weights, key, offsets, grow, left, right, self.FRACTION, s)
         else:
-            weights = self._update(g, sizes, grow, left, right, weights, s)
+            weights = self._update(g, sizes, grow, left, right, weights, s, key)
         for (_, conv), part in zip(layers, weights.split(sizes)):
             conv.weight.m = part.view(conv.weight.m.shape)
             conv.grad = None
 
     def _update(self, g: torch.Tensor, sizes: list[int], grow: list[int], left: list[int], right: list[int],
-                weights: torch.Tensor, s: int) -> torch.Tensor:
+                weights: torch.Tensor, s: int, key: int) -> torch.Tensor:
         """The update in torch ops (the definition kernels.adamax follows); returns the new int8 weights."""
         lengths = torch.tensor(sizes)
         m, u = _shift_down(self.m, grow, lengths), _shift_down(self.u, grow, lengths)
@@ -82,7 +83,7 @@ class IntAdaMax:
         m = m - round_nearest(m, 3) + round_nearest(g, 3)
         u = torch.maximum(u - round_nearest(u, 4), g.abs())
         ratio = torch.div(m << self.FRACTION, u.clamp(min=1), rounding_mode="trunc")
-        delta = round_stochastic(ratio, s, self.generator)
+        delta = round_stochastic_counter(ratio, s, key)
         self.m, self.u = m, u
         return (weights.to(torch.int64) - delta).clamp_(-127, 127).to(torch.int8)
 

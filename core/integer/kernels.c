@@ -113,6 +113,14 @@ void oaip_maxpool2_backward(const int8_t *restrict x, const int8_t *restrict poo
     }
 }
 
+/* SplitMix64's output function (rounding.splitmix); products wrap mod 2^64. */
+#define GOLDEN 0x9E3779B97F4A7C15ULL
+static inline uint64_t splitmix(uint64_t v) {
+    v = (v ^ (v >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    v = (v ^ (v >> 27)) * 0x94D049BB133111EBULL;
+    return v ^ (v >> 31);
+}
+
 /* round_nearest by a constant s ≥ 1 and adamax._shift_down (s may be 0). */
 static inline int64_t nearest(int64_t x, int s) { return (x + ((int64_t)1 << (s - 1))) >> s; }
 static inline int64_t shift_down(int64_t x, int s) { return s ? nearest(x, s) : x; }
@@ -134,9 +142,10 @@ void oaip_segment_peaks(const int64_t *restrict g, const int64_t *restrict offse
 /* adamax.IntAdaMax.step's arithmetic over the flat state, layer k's segment with its own shifts:
  * the state shifted down by grow[k], the gradient aligned to the state's exponent (left/right),
  * m ← m − m/8 + g/8, u ← max(u − u/16, |g|), Δ = trunc(m·2^fraction / u) rounded stochastically by
- * s bits against `draws` (torch's, so both paths draw alike; NULL when s = 0), w ← clamp(w − Δ). */
+ * s bits against draw i = the top s bits of SplitMix64's output from state key + (i + 1)·GOLDEN
+ * (rounding.counter_draws), w ← clamp(w − Δ). */
 void oaip_adamax(const int64_t *restrict g, int64_t *restrict m, int64_t *restrict u, int8_t *restrict w,
-                 const int64_t *restrict draws, const int64_t *restrict offsets, const int32_t *restrict grow,
+                 uint64_t key, const int64_t *restrict offsets, const int32_t *restrict grow,
                  const int32_t *restrict left, const int32_t *restrict right, int segments, int fraction, int s,
                  int threads) {
     for (int k = 0; k < segments; k++) {
@@ -151,7 +160,8 @@ void oaip_adamax(const int64_t *restrict g, int64_t *restrict m, int64_t *restri
             ui = ui - nearest(ui, 4);
             ui = ui > ag ? ui : ag;
             int64_t ratio = (int64_t)((uint64_t)mi << fraction) / (ui > 1 ? ui : 1);
-            int64_t delta = s ? (ratio >> s) + (draws[i] < (ratio & mask)) : ratio;
+            int64_t draw = s ? (int64_t)(splitmix((uint64_t)key + (uint64_t)(i + 1) * GOLDEN) >> (64 - s)) : 0;
+            int64_t delta = s ? (ratio >> s) + (draw < (ratio & mask)) : ratio;
             int64_t wi = (int64_t)w[i] - delta;
             w[i] = (int8_t)(wi < -127 ? -127 : (wi > 127 ? 127 : wi));
             m[i] = mi;

@@ -28,7 +28,7 @@ SIGNATURES = {
     "oaip_maxpool2": (None, [_P, _P, _I64, _I64, _I64, _I64, _I]),
     "oaip_maxpool2_backward": (None, [_P, _P, _P, _P, _I64, _I64, _I64, _I64, _I]),
     "oaip_segment_peaks": (None, [_P, _P, _I, _P]),
-    "oaip_adamax": (None, [_P, _P, _P, _P, _P, _P, _I32S, _I32S, _I32S, _I, _I, _I, _I]),
+    "oaip_adamax": (None, [_P, _P, _P, _P, ctypes.c_uint64, _P, _I32S, _I32S, _I32S, _I, _I, _I, _I]),
     "oaip_im2col": (None, [_P, _P, _I64, _I64, _I64, _I64, _I64, _I64, _I64, _I]),
     "oaip_cross_entropy": (None, [_P, _P, _I64, _I, _I, _P, _I, _I, _I, _I, _I, _I, _P, _P, _I]),
     "oaip_absdiff": (_I, [_P, _P, _I, _I, _P, _I64, _I]),
@@ -121,13 +121,13 @@ def segment_peaks(g: torch.Tensor, offsets: torch.Tensor) -> list[int]:
     return peaks.tolist()
 
 
-def adamax(g: torch.Tensor, m: torch.Tensor, u: torch.Tensor, w: torch.Tensor, draws: torch.Tensor | None,
-           offsets: torch.Tensor, grow: list[int], left: list[int], right: list[int], fraction: int,
-           s: int) -> None:
-    """IntAdaMax's update in place on m, u (int64) and w (int8), all flat and contiguous."""
+def adamax(g: torch.Tensor, m: torch.Tensor, u: torch.Tensor, w: torch.Tensor, key: int, offsets: torch.Tensor,
+           grow: list[int], left: list[int], right: list[int], fraction: int, s: int) -> None:
+    """IntAdaMax's update in place on m, u (int64) and w (int8), all flat and contiguous; stochastic
+    rounding with rounding.counter_draws(key, ·, s)."""
     shifts = [(ctypes.c_int32 * len(v))(*v) for v in (grow, left, right)]
-    _lib.oaip_adamax(_ptr(g), _ptr(m), _ptr(u), _ptr(w), None if draws is None else _ptr(draws), _ptr(offsets),
-                     *shifts, len(grow), fraction, s, _threads())
+    _lib.oaip_adamax(_ptr(g), _ptr(m), _ptr(u), _ptr(w), key, _ptr(offsets), *shifts, len(grow), fraction, s,
+                     _threads())
 
 
 def im2col(x: torch.Tensor, k: int, row0: int, rows: int, out: torch.Tensor | None = None) -> torch.Tensor:

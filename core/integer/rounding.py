@@ -84,8 +84,54 @@ def round_stochastic(acc: torch.Tensor, s: int, generator: torch.Generator) -> t
     _check(s)
     if s == 0:
         return acc.clone()
-    draw = torch.randint(0, 1 << s, acc.shape, generator=generator, dtype=torch.int64)
+    return _up_below(acc, s, torch.randint(0, 1 << s, acc.shape, generator=generator, dtype=torch.int64))
+
+
+def round_stochastic_counter(acc: torch.Tensor, s: int, key: int) -> torch.Tensor:
+    """As round_stochastic, with the draws of counter_draws(key, ·): element i of the flattened acc
+    uses draw i, so compiled code can make the same draws inside its own loop."""
+    _check(s)
+    if s == 0:
+        return acc.clone()
+    return _up_below(acc, s, counter_draws(key, acc.numel(), s).view(acc.shape))
+
+
+def _up_below(acc: torch.Tensor, s: int, draw: torch.Tensor) -> torch.Tensor:
+    """floor(acc / 2^s), plus one where the draw (uniform in [0, 2^s)) is below the dropped bits."""
     return (acc >> s) + (draw < (acc & ((1 << s) - 1))).to(acc.dtype)
+
+
+# SplitMix64 (Steele, Lea & Flood 2014): state advances by GOLDEN, output = MIX(state). As signed int64.
+_MASK64 = (1 << 64) - 1
+GOLDEN, MIX1, MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+
+def _signed(v: int) -> int:
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def _shift_right(v: torch.Tensor, k: int) -> torch.Tensor:
+    """Logical right shift of int64 bit patterns (torch's >> is arithmetic)."""
+    return (v >> k) & ((1 << (64 - k)) - 1)
+
+
+def splitmix(v: int) -> int:
+    """SplitMix64's output function on a Python int (mod 2^64): seeds the counter streams."""
+    v &= _MASK64
+    v = ((v ^ (v >> 30)) * MIX1) & _MASK64
+    v = ((v ^ (v >> 27)) * MIX2) & _MASK64
+    return v ^ (v >> 31)
+
+
+def counter_draws(key: int, n: int, s: int) -> torch.Tensor:
+    """n draws uniform in [0, 2^s), 1 ≤ s ≤ 62: the top s bits of SplitMix64's outputs from state
+    `key` (0 ≤ key < 2^64), i.e. MIX(key + (i + 1)·GOLDEN) for i = 0 … n − 1. A counter-based stream:
+    kernels.c makes draw i inside its loop instead of reading a tensor (torch.randint cost 0.1 ms a
+    training step). int64 products wrap mod 2^64, which is what the mix needs."""
+    x = torch.arange(1, n + 1, dtype=torch.int64) * _signed(GOLDEN) + _signed(key)
+    x = (x ^ _shift_right(x, 30)) * _signed(MIX1)
+    x = (x ^ _shift_right(x, 27)) * _signed(MIX2)
+    return _shift_right(x ^ _shift_right(x, 31), 64 - s)
 
 
 def requantise(acc: torch.Tensor, e: int, relu: bool = False) -> tuple[torch.Tensor, int]:

@@ -6,11 +6,15 @@ import torch
 
 from oaip_qgis.core.errors import InputError
 from oaip_qgis.core.integer.rounding import (
+    GOLDEN,
+    counter_draws,
     requantise,
     round_nearest,
     round_pseudo_stochastic,
     round_stochastic,
+    round_stochastic_counter,
     shift_for,
+    splitmix,
 )
 from oaip_qgis.core.integer.tensor import MAX_EXPONENT, BlockTensor, quantise
 
@@ -58,14 +62,26 @@ def test_pseudo_stochastic_rounding_is_unbiased_over_a_spread_of_inputs(centre):
         assert (round_pseudo_stochastic(spread, s) - (spread >> s)).abs().max() <= 1
 
 
+@pytest.mark.parametrize("counter", [False, True])
 @pytest.mark.parametrize("value", [1234567, -1234567, 77, -77, 3, -3])
-def test_stochastic_rounding_is_unbiased_for_one_value(value):
+def test_stochastic_rounding_is_unbiased_for_one_value(value, counter):
     s = 8
-    draws = round_stochastic(torch.full((40000,), value, dtype=torch.int64), s, torch.Generator().manual_seed(1))
+    acc = torch.full((40000,), value, dtype=torch.int64)
+    draws = round_stochastic_counter(acc, s, splitmix(1)) if counter else \
+        round_stochastic(acc, s, torch.Generator().manual_seed(1))
     exact = value / 2**s
     assert set(draws.tolist()) <= {value >> s, (value >> s) + 1}
     # Binomial standard error of the mean ≤ 0.5 / sqrt(40000) = 0.0025; 4 of them.
     assert abs(draws.double().mean().item() - exact) < 0.01
+
+
+def test_counter_draws_are_splitmix64_and_uniform():
+    key = splitmix(2024)
+    for s in (1, 9, 62):   # the top s bits of SplitMix64's outputs, computed here with Python's exact ints
+        assert counter_draws(key, 300, s).tolist() == [splitmix(key + (i + 1) * GOLDEN) >> (64 - s) for i in range(300)]
+    counts = torch.bincount(counter_draws(key, 2**16, 4), minlength=16).double()
+    assert counts.min() > 3900 and counts.max() < 4300     # 4096 each; binomial sd 62
+    assert not torch.equal(counter_draws(key, 100, 8), counter_draws(splitmix(2025), 100, 8))
 
 
 def test_stochastic_rounding_is_reproducible_with_a_seed():
