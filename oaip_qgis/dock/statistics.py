@@ -94,6 +94,9 @@ def _training(stats: dict) -> Section | None:
         rows.append(("Loss, first → last epoch", f"{training['loss'][0]:.4f} → {training['loss'][-1]:.4f}"))
     if "optimiser" in training:
         rows.append(("Optimiser", str(training["optimiser"])))
+    if training.get("integer_kernels"):
+        rows.append(("Integer kernels", {"compiled": "compiled (fused passes)",
+                                         "torch": "torch ops (kernels not built)"}[training["integer_kernels"]]))
     if "network_weight" in training:
         w = training["network_weight"]
         rows.append(("Difference image", f"{w:g} × network + {1 - w:g} × prior" if w < 1 else "network"))

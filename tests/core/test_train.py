@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from oaip_qgis.core.errors import Cancelled, InputError
+from oaip_qgis.core.integer import kernels
 from oaip_qgis.core.labels.blocks import block_size
 from oaip_qgis.core.labels.prior import change_prior
 from oaip_qgis.core.model.patches import CHANGED, UNCHANGED, crop_windows, read_crops
@@ -111,3 +112,21 @@ def test_analyst_samples_are_trained_on(prepared):
 def test_a_prior_without_valid_cells_is_refused(prepared):
     with pytest.raises(InputError, match="no valid cell"):
         run({**prepared, "prior": np.full_like(prepared["prior"], np.nan)})
+
+
+@pytest.mark.skipif(not kernels.built(), reason="the compiled kernels are not built (make setup)")
+def test_compiled_kernels_and_torch_ops_train_the_identical_detector(prepared):
+    """With pruning, so that layers change shape on the way (frozen ones too: their features are
+    computed again) and the optimiser's state is laid out anew."""
+    x1, x2, _ = whole(prepared)
+    fast_detector, fast = run(prepared, epochs=4, prune=True)
+    with kernels.disabled():
+        ref_detector, ref = run(prepared, epochs=4, prune=True)
+        ref_prob = ref_detector.predict(x1, x2)
+    filters = {layer["name"]: layer["filters_after"] for layer in fast["pruning"]["layers"]}
+    assert filters["a0"] < 16 or filters["b0"] < 16          # a frozen layer was pruned
+    crops, side = fast["training"]["crops"], fast["training"]["crop"]
+    assert fast["training"]["frozen_feature_bytes"] == crops * side**2 * (filters["a0"] + filters["b0"])
+    assert (fast["training"]["integer_kernels"], ref["training"]["integer_kernels"]) == ("compiled", "torch")
+    assert fast["pruning"] == ref["pruning"] and fast["training"]["loss"] == ref["training"]["loss"]
+    assert np.array_equal(fast_detector.predict(x1, x2), ref_prob)
