@@ -47,7 +47,8 @@ class IntAdaMax:
             self._relayout(layout, sizes)
         g = torch.cat([conv.grad[0].reshape(-1) for _, conv in layers]).to(torch.int64)
         offsets = self.offsets
-        peaks = kernels.segment_peaks(g, offsets) if kernels.active() else [peak(p) for p in g.split(sizes)]
+        compiled = kernels.usable(g, self.m, self.u)
+        peaks = kernels.segment_peaks(g, offsets) if compiled else [peak(p) for p in g.split(sizes)]
         grow, left, right = [], [], []
         for (name, conv), top in zip(layers, peaks):
             e = conv.grad[1]
@@ -64,7 +65,7 @@ class IntAdaMax:
             raise InputError(f"AdaMax's μ must be {self.FRACTION - 62}…{self.FRACTION}, not {mu}.")
         key = splitmix(self.seed * GOLDEN + self.steps)   # this step's stream of draws
         self.steps += 1
-        if kernels.active():
+        if compiled:
             kernels.adamax(g, self.m, self.u, weights, key, offsets, grow, left, right, self.FRACTION, s)
         else:
             weights = self._update(g, sizes, grow, left, right, weights, s, key)

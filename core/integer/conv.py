@@ -69,7 +69,7 @@ def im2col_chunks(x: torch.Tensor, k: int, rows: int | None = None) -> Iterator[
         for start in range(0, total, rows):
             yield start, flat[start:start + rows]
         return
-    if c % 8 == 0 and x.is_contiguous() and kernels.active():   # compiled: no padded copy, 8-byte moves
+    if c % 8 == 0 and kernels.usable(x):   # compiled: no padded copy, 8-byte moves
         for start in range(0, total, rows):
             count = min(rows, total - start)
             yield start, kernels.im2col(x, k, start, count, _scratch(count * k * k * c))
@@ -141,7 +141,7 @@ def weight_gradient(x: torch.Tensor, g: torch.Tensor, k: int) -> torch.Tensor:
     flat = g.reshape(-1, o)
     total = flat.shape[0]
     acc = None
-    if c % 8 == 0 and x.is_contiguous() and flat.is_contiguous() and kernels.active():
+    if c % 8 == 0 and kernels.usable(x, flat):
         # (k·k·C × pixels)·(pixels × O): _int_mm runs this orientation about twice as fast.
         planar = kernels.planar(x, _scratch(x.numel(), "planar"))
         rows = min(4 * CHUNK_ROWS, SAFE_K)
@@ -200,7 +200,7 @@ class IntConv:
         x, g = self._input, err.m
         if g.shape[:3] != x.m.shape[:3] or g.shape[3] != self.weight.m.shape[0]:
             raise InputError(f"{self.name}: error {tuple(g.shape)} does not fit output of input {tuple(x.m.shape)}.")
-        if self._output is not None and kernels.active() and g.is_contiguous():
+        if self._output is not None and kernels.usable(g, self._output):
             g = kernels.relu_mask(g, self._output)
         elif self._output is not None:
             g = g * self._output.clamp(max=1)  # ReLU: output ∈ [0, 127], so this is the 0/1 mask

@@ -60,6 +60,12 @@ def active() -> bool:
     return _enabled and _lib is not None
 
 
+def usable(*tensors: torch.Tensor) -> bool:
+    """Whether the compiled kernels can take these tensors: active, and every tensor contiguous in CPU
+    memory (the loops read raw pointers; tensors elsewhere go through the torch ops)."""
+    return _enabled and _lib is not None and all(t.is_cpu and t.is_contiguous() for t in tensors)
+
+
 def built() -> bool:
     return _lib is not None
 
@@ -109,7 +115,7 @@ def maxpool2_backward(x: torch.Tensor, pooled: torch.Tensor, err: torch.Tensor) 
     """The pooling's error routed to each window's first maximum."""
     n, h, w, c = x.shape
     out = torch.empty_like(x)
-    _lib.oaip_maxpool2_backward(_ptr(x), _ptr(pooled.contiguous()), _ptr(err.contiguous()), _ptr(out),
+    _lib.oaip_maxpool2_backward(_ptr(x), _ptr(pooled), _ptr(err), _ptr(out),
                                 n, h, w, c, _threads())
     return out
 

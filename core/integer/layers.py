@@ -41,7 +41,7 @@ class IntMaxPool:
         n, h, w, c = x.m.shape
         if h % 2 or w % 2:
             raise InputError(f"2×2 max-pool needs even sides, not {h}×{w}.")
-        if kernels.active() and x.m.is_contiguous():
+        if kernels.usable(x.m):
             out = kernels.maxpool2(x.m)
         else:
             windows = x.m.view(n, h // 2, 2, w // 2, 2, c)
@@ -53,7 +53,7 @@ class IntMaxPool:
     def backward(self, err: BlockTensor) -> BlockTensor:
         if self._input is None:
             raise InputError("Max-pool backward needs a training forward first.")
-        if kernels.active() and self._input.is_contiguous():
+        if kernels.usable(self._input, self._output, err.m):
             routed = kernels.maxpool2_backward(self._input, self._output, err.m)
             self._input = self._output = None
             return BlockTensor(routed, err.e)
@@ -79,10 +79,6 @@ def _aligned(a: BlockTensor, b: BlockTensor) -> tuple[torch.Tensor, torch.Tensor
     return round_nearest(a.m.to(torch.int16), e - a.e), round_nearest(b.m.to(torch.int16), e - b.e), e
 
 
-def _compiled(a: BlockTensor, b: BlockTensor) -> bool:
-    return kernels.active() and a.m.is_contiguous() and b.m.is_contiguous()
-
-
 class IntAbsDiff:
     """|f1 − f2| of the branch features, exponents aligned first. Keeps references to both inputs
     (they are the branches' last outputs, held anyway for their ReLU masks) and recomputes the sign."""
@@ -95,7 +91,7 @@ class IntAbsDiff:
             raise InputError(f"The branches' features differ in shape: {tuple(a.m.shape)} and {tuple(b.m.shape)}; "
                              "prune both branches' last layers with the same indices.")
         self._inputs = (a, b) if keep else None
-        if _compiled(a, b):
+        if kernels.usable(a.m, b.m):
             e = max(a.e, b.e)
             m, s = kernels.absdiff(a.m, b.m, e - a.e, e - b.e)
             return BlockTensor(m, e + s)
@@ -109,7 +105,7 @@ class IntAbsDiff:
             raise InputError("Fusion backward needs a training forward first.")
         a, b = self._inputs
         self._inputs = None
-        if _compiled(a, b) and err.m.is_contiguous():
+        if kernels.usable(a.m, b.m, err.m):
             e = max(a.e, b.e)
             to_a, to_b = kernels.absdiff_backward(a.m, b.m, e - a.e, e - b.e, err.m)
             return BlockTensor(to_a, err.e), BlockTensor(to_b, err.e)

@@ -62,8 +62,7 @@ def cross_entropy_error(logits: BlockTensor, target: torch.Tensor) -> tuple[Bloc
     if int(low) < IGNORE or int(high) >= z.shape[-1]:
         raise InputError(f"Targets must lie in 0…{z.shape[-1] - 1} (or {IGNORE} to ignore), "
                          f"not {int(low)}…{int(high)}.")
-    if z.is_contiguous() and z.shape[-1] <= 16 and target.dtype == torch.int64 and target.is_contiguous() \
-            and kernels.active():
+    if z.shape[-1] <= 16 and target.dtype == torch.int64 and kernels.usable(z, target):
         err, p1 = kernels.cross_entropy(z, target, logits.e, EXP2_TABLE, LOG2E_Q15, FRACTION_BITS, FLOOR_BITS,
                                         PROBABILITY_BITS, PROBABILITY_BITS + ERROR_EXPONENT, PROBABILITY_BITS - 7)
         return BlockTensor(err.movedim(-1, 1), ERROR_EXPONENT), p1

@@ -140,7 +140,7 @@ def requantise(acc: torch.Tensor, e: int, relu: bool = False) -> tuple[torch.Ten
     The hot path of every layer: works in place on acc (callers hand over a fresh product) and in its
     own dtype. With `relu` the negative sums are zeroed first, so s is chosen from the kept range only.
     """
-    if acc.dtype == torch.int32 and acc.is_contiguous() and kernels.active():
+    if acc.dtype == torch.int32 and kernels.usable(acc):
         m, s = kernels.requantise_i32(acc, relu)
         return m, e + s
     if relu:

@@ -21,6 +21,9 @@ pytestmark = pytest.mark.skipif(not kernels.built(), reason="the compiled kernel
 def test_make_setup_builds_the_kernels():
     """`make test` runs after `make setup`, which compiles them: a missing library is a failed build."""
     assert kernels.built() and kernels.active()
+    assert kernels.usable(torch.zeros(4, 3, dtype=torch.int8))
+    assert not kernels.usable(torch.zeros(4, 3, dtype=torch.int8).t())          # strided: torch ops
+    assert not kernels.usable(torch.zeros(4, dtype=torch.int8, device="meta"))  # not in CPU memory
     with kernels.disabled():
         assert not kernels.active()
     assert kernels.active()
