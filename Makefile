@@ -41,7 +41,8 @@ $(VENV)/.installed: requirements.txt
 KERNELS := core/integer/_kernels.so
 $(KERNELS): core/integer/kernels.c
 	@$(MAKE) --no-print-directory apt
-	gcc -O3 -march=native -fopenmp -shared -fPIC -Wall -Wextra -o $@ $<
+	gcc -O3 -march=native -fopenmp -shared -fPIC -Wall -Wextra \
+	  -DOAIP_SOURCE='"'$$(sha256sum $< | cut -c1-16)'"' -o $@ $<
 
 setup: apt $(VENV)/.installed $(KERNELS)
 

@@ -10,6 +10,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The first 16 hex digits of this file's SHA-256, given by the Makefile: kernels.py loads a library
+ * only when they match the kernels.c beside it, so a library built from older source is never called
+ * with newer signatures. */
+#ifndef OAIP_SOURCE
+#define OAIP_SOURCE "unknown"
+#endif
+const char *oaip_source(void) { return OAIP_SOURCE; }
+
 static int bit_length(int64_t v) { return v > 0 ? 64 - __builtin_clzll((uint64_t)v) : 0; }
 
 /* rounding.shift_for: the smallest s with round(top / 2^s) < 2^7. */

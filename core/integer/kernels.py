@@ -12,6 +12,7 @@ off (`OAIP_KERNELS=0`, `disabled()`), the engine runs the torch ops and gets the
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from pathlib import Path
 import torch
 
 LIBRARY = Path(__file__).with_name("_kernels.so")
+SOURCE = Path(__file__).with_name("kernels.c")
 _P, _I64, _I, _I32S = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.POINTER(ctypes.c_int32)
 # kernels.c's functions: (result, arguments); with argtypes declared, calls take plain ints and pointers.
 SIGNATURES = {
@@ -38,11 +40,15 @@ SIGNATURES = {
 }
 
 
-def _load() -> ctypes.CDLL | None:
-    if os.environ.get("OAIP_KERNELS", "1") == "0" or not LIBRARY.exists():
+def _load(library: Path = LIBRARY, source: Path = SOURCE) -> ctypes.CDLL | None:
+    """The library, if it is there, loads, and was built from the kernels.c beside it (else None)."""
+    if os.environ.get("OAIP_KERNELS", "1") == "0" or not library.exists() or not source.exists():
         return None
     try:
-        lib = ctypes.CDLL(str(LIBRARY))
+        lib = ctypes.CDLL(str(library))
+        lib.oaip_source.restype = ctypes.c_char_p
+        if lib.oaip_source().decode() != hashlib.sha256(source.read_bytes()).hexdigest()[:16]:
+            return None   # stale: built from other source; `make setup` rebuilds it
         for name, (result, arguments) in SIGNATURES.items():
             function = getattr(lib, name)
             function.restype, function.argtypes = result, arguments

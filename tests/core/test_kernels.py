@@ -29,6 +29,15 @@ def test_make_setup_builds_the_kernels():
     assert kernels.active()
 
 
+def test_a_library_built_from_other_source_is_not_loaded(tmp_path):
+    """After a pull that changes kernels.c, the old library's signatures may not match: never call it."""
+    assert kernels._load() is not None
+    edited = tmp_path / "kernels.c"
+    edited.write_bytes(kernels.SOURCE.read_bytes() + b"\n/* changed */\n")
+    assert kernels._load(source=edited) is None
+    assert kernels._load(library=tmp_path / "missing.so") is None
+
+
 def both(fn):
     """fn() with the compiled kernels, then with torch ops only."""
     fast = fn()
