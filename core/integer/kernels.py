@@ -1,8 +1,9 @@
 """The engine's memory-bound integer passes compiled from kernels.c, loaded with ctypes when built.
 
 A training step of the small online network spends most of its time not in the int8 products but in
-the passes around them (requantisation, ReLU masks, pooling, the optimiser), each of which torch runs
-as several elementwise ops with a dispatch apiece. kernels.c fuses each into one or two loops.
+the passes around them (im2col, requantisation, ReLU masks, pooling, |f1 − f2|, the loss, the
+optimiser), each of which torch runs as several elementwise ops with a dispatch apiece. kernels.c
+does each in one or two loops (measured: the training's step 0.73–0.84× → 0.44–0.50× the fp32 step).
 
 The torch code is the definition and the fallback: `make setup` builds the library next to this file;
 where it is absent (a plugin installed from the zip on a machine without a C compiler) or switched
@@ -73,6 +74,7 @@ def usable(*tensors: torch.Tensor) -> bool:
 
 
 def built() -> bool:
+    """Whether the library was found, matches kernels.c and loaded (whatever `disabled()` says)."""
     return _lib is not None
 
 
@@ -121,8 +123,7 @@ def maxpool2_backward(x: torch.Tensor, pooled: torch.Tensor, err: torch.Tensor) 
     """The pooling's error routed to each window's first maximum."""
     n, h, w, c = x.shape
     out = torch.empty_like(x)
-    _lib.oaip_maxpool2_backward(_ptr(x), _ptr(pooled), _ptr(err), _ptr(out),
-                                n, h, w, c, _threads())
+    _lib.oaip_maxpool2_backward(_ptr(x), _ptr(pooled), _ptr(err), _ptr(out), n, h, w, c, _threads())
     return out
 
 
@@ -147,8 +148,7 @@ def im2col(x: torch.Tensor, k: int, row0: int, rows: int, out: torch.Tensor | No
     `out` (rows·k·k·C contiguous int8) when given."""
     n, h, w, c = x.shape
     out = torch.empty((rows, k * k * c), dtype=torch.int8) if out is None else out.view(rows, k * k * c)
-    _lib.oaip_im2col(_ptr(x), _ptr(out), n, h, w, c, k, row0, rows,
-                     _threads())
+    _lib.oaip_im2col(_ptr(x), _ptr(out), n, h, w, c, k, row0, rows, _threads())
     return out
 
 
@@ -160,9 +160,8 @@ def cross_entropy(z: torch.Tensor, target: torch.Tensor, exponent: int, table: t
     classes = z.shape[-1]
     err = torch.empty(z.shape, dtype=torch.int8)
     p1 = torch.empty(target.shape, dtype=torch.int64)
-    _lib.oaip_cross_entropy(_ptr(z), _ptr(target), target.numel(), classes, exponent,
-                            _ptr(table), log2e, fraction_bits, floor_bits,
-                            probability_bits, error_shift, p1_shift, _ptr(err), _ptr(p1),
+    _lib.oaip_cross_entropy(_ptr(z), _ptr(target), target.numel(), classes, exponent, _ptr(table), log2e,
+                            fraction_bits, floor_bits, probability_bits, error_shift, p1_shift, _ptr(err), _ptr(p1),
                             _threads())
     return err, p1
 
@@ -197,6 +196,5 @@ def im2col_t(planar: torch.Tensor, k: int, p0: int, count: int, out: torch.Tenso
     (k·k·C·count int8)."""
     c, n, h, w = planar.shape
     out = out.view(k * k * c, count)
-    _lib.oaip_im2col_t(_ptr(planar), _ptr(out), n, h, w, c, k, p0,
-                       count, _threads())
+    _lib.oaip_im2col_t(_ptr(planar), _ptr(out), n, h, w, c, k, p0, count, _threads())
     return out
