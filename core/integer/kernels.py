@@ -3,7 +3,7 @@
 A training step of the small online network spends most of its time not in the int8 products but in
 the passes around them (im2col, requantisation, ReLU masks, pooling, |f1 − f2|, the loss, the
 optimiser), each of which torch runs as several elementwise ops with a dispatch apiece. kernels.c
-does each in one or two loops (measured: the training's step 0.73–0.84× → 0.44–0.50× the fp32 step).
+does each in one or two loops (measured: the training's step 0.70–0.84× → 0.42–0.50× the fp32 step).
 
 The torch code is the definition and the fallback: `make setup` builds the library next to this file;
 where it is absent (a plugin installed from the zip on a machine without a C compiler) or switched
