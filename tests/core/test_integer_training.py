@@ -1,11 +1,14 @@
 """Integer training against its fp32 twin: gradient directions, learning, no float, determinism."""
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from oaip_qgis.core.integer import kernels
 from oaip_qgis.core.integer.adamax import IntAdaMax
 from oaip_qgis.core.integer.sgd import IntSGD, mu_for
 from oaip_qgis.core.model.dual_vgg import FloatDualVGG, IntDualVGG, Spec, quantise_input
@@ -98,14 +101,20 @@ class FloatWatcher(TorchDispatchMode):
         return out
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("optimiser", [IntAdaMax, IntSGD])
-def test_no_float_tensor_is_made_in_an_int8_training_step(optimiser):
+def test_no_float_tensor_is_made_in_an_int8_training_step(optimiser, compiled):
+    """Both paths: torch ops only, and the compiled kernels (integer C loops: the ops around them are
+    watched here, and kernels.c declares no float or double)."""
+    if compiled and not kernels.built():
+        pytest.skip("the compiled kernels are not built (make setup)")
+    assert "float" not in kernels.SOURCE.read_text() and "double" not in kernels.SOURCE.read_text()
     net = IntDualVGG(SPEC, initial_weights(SPEC, BANDS, 0))
     optimiser = optimiser(seed=0)
     x1, x2, y = toy_batch(3)
     a, b = quantise_input(x1), quantise_input(x2)  # the input boundary: float allowed before this
     labels = torch.randint(-1, 2, (32, 8, 8), generator=torch.Generator().manual_seed(0))
-    with FloatWatcher() as watcher:
+    with FloatWatcher() as watcher, contextlib.nullcontext() if compiled else kernels.disabled():
         for target in (y, labels):   # centre labels and dense labels
             net.forward(a, b, train=True)
             net.loss_and_backward(target)
