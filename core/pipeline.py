@@ -22,7 +22,7 @@ from .normalise import fit_normaliser
 from .params import RunParams
 from .progress import Progress
 from .raster.align import open_pair, read_on_grid
-from .raster.areas import row_pixel_areas
+from .raster.areas import change_extent
 from .raster.gdal_scope import in_gdal_scope
 from .raster.polygons import polygonize_changes
 from .raster.samples import rasterize_samples
@@ -169,8 +169,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             "device": model_stats.pop("device", "cpu"),
             "threshold_method": params.threshold_method,
             "threshold": round(float(threshold), 6),
-            "changed_fraction": round(int(changed_rows.sum()) / valid_count, 6),
-            "changed_area": round(float(changed_rows @ row_pixel_areas(grid)), 3),
+            **change_extent(changed_rows, valid_count, grid),
             "valid_pixels": valid_count,
             "grid": {"width": grid.width, "height": grid.height, "crs_wkt": grid.crs_wkt,
                      "transform": list(grid.transform)},

@@ -53,6 +53,13 @@ class Spec:
         return 2 ** sum(1 for w in self.widths if w == POOL)
 
     @property
+    def first_trained(self) -> int:
+        """Index in `widths` of the first trained convolution (len(widths) when all are frozen): the
+        entries before it are the frozen prefix that training runs once over all its crops."""
+        convs = [i for i, w in enumerate(self.widths) if w != POOL]
+        return convs[self.frozen] if self.frozen < len(convs) else len(self.widths)
+
+    @property
     def context(self) -> int:
         """Receptive-field margin in input pixels: tiles overlap by this much."""
         margin, stride = 0, 1
@@ -172,16 +179,19 @@ class IntDualVGG(_Layout):
             raise InputError(f"Weights missing for layers {sorted(missing)}.")
         convs = iter(range(len(spec.convs())))
         self.convs: dict[str, IntConv] = {}
-        self._branch_ops: dict[str, list] = {b: [] for b in BRANCHES}
+        ops: dict[str, list] = {b: [] for b in BRANCHES}
         for width in spec.widths:
             i = None if width == POOL else next(convs)
             for b in BRANCHES:
                 if i is None:
-                    self._branch_ops[b].append(IntMaxPool())
+                    ops[b].append(IntMaxPool())
                 else:
                     name = f"{b}{i}"
                     self.convs[name] = IntConv(name, quantise(weights[name]), relu=True, frozen=self.frozen(name))
-                    self._branch_ops[b].append(self.convs[name])
+                    ops[b].append(self.convs[name])
+        # Each branch's frozen prefix (run once over all training crops) and the trained rest.
+        self._frozen_ops = {b: ops[b][:spec.first_trained] for b in BRANCHES}
+        self._trained_ops = {b: ops[b][spec.first_trained:] for b in BRANCHES}
         self.convs["head"] = IntConv("head", quantise(weights["head"]), relu=False)
         self.fuse = IntAbsDiff()
         self._logits: BlockTensor | None = None
@@ -193,11 +203,6 @@ class IntDualVGG(_Layout):
     def _set_weight(self, name: str, value: torch.Tensor) -> None:
         self.convs[name].weight = BlockTensor(value.contiguous(), self.convs[name].weight.e)
 
-    def _first_trained(self, branch: str) -> int:
-        """Index in the branch's ops of its first trained conv (len(ops) when all are frozen)."""
-        ops = self._branch_ops[branch]
-        return next((i for i, op in enumerate(ops) if isinstance(op, IntConv) and not op.frozen), len(ops))
-
     def frozen_features(self, x1: BlockTensor, x2: BlockTensor) -> tuple[BlockTensor, BlockTensor]:
         """int8 patches (N, b1, H, W), (N, b2, H, W) → each branch's output of its frozen layers (the ops
         before its first trained conv), channels-last. The training computes them once for all its
@@ -208,7 +213,7 @@ class IntDualVGG(_Layout):
         features = []
         for branch, x in zip(BRANCHES, (x1.check_range(), x2.check_range())):
             h = BlockTensor(x.m.permute(0, 2, 3, 1).contiguous(), x.e)
-            for op in self._branch_ops[branch][:self._first_trained(branch)]:
+            for op in self._frozen_ops[branch]:
                 h = op.forward(h)
             features.append(h)
         return features[0], features[1]
@@ -217,7 +222,7 @@ class IntDualVGG(_Layout):
         """The rest of the network from frozen_features' output → logits (N, 2, h, w) as an int8 block."""
         features = []
         for branch, h in zip(BRANCHES, (f1, f2)):
-            for op in self._branch_ops[branch][self._first_trained(branch):]:
+            for op in self._trained_ops[branch]:
                 h = op.forward(h, train)
             features.append(h)
         logits = self.convs["head"].forward(self.fuse.forward(*features, train), train)
@@ -233,16 +238,15 @@ class IntDualVGG(_Layout):
     def backward(self, err: BlockTensor) -> None:
         """Error on the logits (N, 2, h, w) → int32 weight gradients on every trained layer."""
         self._logits = None
-        trains = {b: self._first_trained(b) < len(self._branch_ops[b]) for b in BRANCHES}
         g = BlockTensor(err.m.permute(0, 2, 3, 1).contiguous(), err.e)
-        g = self.convs["head"].backward(g, input_error=any(trains.values()))
+        g = self.convs["head"].backward(g, input_error=any(self._trained_ops.values()))
         if g is None:
             return
         for branch, grad in zip(BRANCHES, self.fuse.backward(g)):
-            ops, first = self._branch_ops[branch], self._first_trained(branch)
-            for i in range(len(ops) - 1, first - 1, -1):
+            ops = self._trained_ops[branch]
+            for i in range(len(ops) - 1, -1, -1):   # the first trained conv needs no input error
                 op = ops[i]
-                grad = op.backward(grad, input_error=i > first) if isinstance(op, IntConv) else op.backward(grad)
+                grad = op.backward(grad, input_error=i > 0) if isinstance(op, IntConv) else op.backward(grad)
 
     def loss_and_backward(self, labels: torch.Tensor) -> torch.Tensor:
         """Integer cross-entropy on the last training forward's logits, then backward.
@@ -270,7 +274,8 @@ class IntDualVGG(_Layout):
         return softmax_q11(self.forward(x1, x2))[..., 1].float() / 2**11
 
     def _saved_tensors(self) -> list[torch.Tensor]:
-        ops = [op for ops in self._branch_ops.values() for op in ops] + [self.fuse, self.convs["head"]]
+        ops = [op for b in BRANCHES for op in self._frozen_ops[b] + self._trained_ops[b]]
+        ops += [self.fuse, self.convs["head"]]
         return [t for op in ops for t in op.saved()]
 
     def saved_bytes(self) -> int:
@@ -309,14 +314,11 @@ class FloatDualVGG(_Layout, torch.nn.Module):
         self.params[name] = torch.nn.Parameter(value.clone(), requires_grad=not self.frozen(name))
 
     def _branch(self, branch: str, x: torch.Tensor, frozen: bool) -> torch.Tensor:
-        """The branch's frozen prefix (the ops before its first trained conv) or the rest after it."""
-        i, trained = 0, False
-        for width in self.spec.widths:
-            trained = trained or (width != POOL and not self.frozen(f"{branch}{i}"))
-            if trained == frozen:
-                if width != POOL:
-                    i += 1
-                continue
+        """The branch's frozen prefix (the widths before Spec.first_trained) or the rest after it."""
+        split = self.spec.first_trained
+        start, widths = (0, self.spec.widths[:split]) if frozen else (split, self.spec.widths[split:])
+        i = sum(1 for w in self.spec.widths[:start] if w != POOL)   # index of the next convolution
+        for width in widths:
             if width == POOL:
                 x = F.max_pool2d(x, 2)
             else:

@@ -16,7 +16,7 @@ from osgeo import gdal, ogr, osr
 
 from ..errors import InputError
 from .gdal_scope import in_gdal_scope
-from .grid import Grid, Window
+from .grid import Grid, Window, spatial_reference
 
 
 def _open(path: str, label: str) -> gdal.Dataset:
@@ -30,12 +30,7 @@ def _open(path: str, label: str) -> gdal.Dataset:
 
 
 def _srs(ds: gdal.Dataset) -> Optional[osr.SpatialReference]:
-    wkt = ds.GetProjection()
-    if not wkt:
-        return None
-    srs = osr.SpatialReference(wkt=wkt)
-    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    return srs
+    return spatial_reference(ds.GetProjection())
 
 
 def _bands(ds: gdal.Dataset, bands: Optional[Sequence[int]], label: str, path: str) -> list[int]:
@@ -105,9 +100,8 @@ def _on_lattice(source: gdal.Dataset, grid: Grid) -> bool:
     """Whether the grid's pixels are the source's own (same CRS and pixel size, whole-pixel offset)."""
     sx0, sdx, srx, sy0, sry, sdy = source.GetGeoTransform()
     x0, dx, _, y0, _, dy = grid.transform
-    srs = _srs(source)
-    same_crs = (srs is None and not grid.crs_wkt) or (
-        srs is not None and bool(grid.crs_wkt) and srs.IsSame(osr.SpatialReference(wkt=grid.crs_wkt)))
+    srs, grid_srs = _srs(source), grid.srs()
+    same_crs = bool(srs.IsSame(grid_srs)) if srs is not None and grid_srs is not None else srs is grid_srs
     if not same_crs or srx or sry or not (math.isclose(sdx, dx, rel_tol=1e-9) and math.isclose(sdy, dy, rel_tol=1e-9)):
         return False
     cols, rows = (x0 - sx0) / dx, (y0 - sy0) / dy

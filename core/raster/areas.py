@@ -15,17 +15,9 @@ from osgeo import ogr, osr
 from .grid import Grid
 
 
-def _srs(grid: Grid) -> Optional[osr.SpatialReference]:
-    if not grid.crs_wkt:
-        return None
-    srs = osr.SpatialReference(wkt=grid.crs_wkt)
-    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    return srs
-
-
 def equal_area_transform(grid: Grid) -> Optional[osr.CoordinateTransformation]:
     """Grid coordinates → metres on an equal-area plane, for a geographic grid; None otherwise."""
-    srs = _srs(grid)
+    srs = grid.srs()
     if srs is None or not srs.IsGeographic():
         return None
     minx, miny, maxx, maxy = grid.bounds()
@@ -38,7 +30,7 @@ def equal_area_transform(grid: Grid) -> Optional[osr.CoordinateTransformation]:
 
 def unit_square_metres(grid: Grid) -> float:
     """Square metres per square map unit of a projected grid (1 when the CRS is unknown)."""
-    srs = _srs(grid)
+    srs = grid.srs()
     return srs.GetLinearUnits() ** 2 if srs is not None and srs.IsProjected() else 1.0
 
 
@@ -62,6 +54,13 @@ def row_pixel_areas(grid: Grid) -> np.ndarray:
         pixel.Transform(to_metres)
         areas[row] = pixel.GetArea()
     return _read_only(areas)
+
+
+def change_extent(changed_rows: np.ndarray, valid_pixels: int, grid: Grid) -> dict[str, float]:
+    """stats.json's changed_fraction and changed_area (m²) from the changed pixels counted per grid
+    row (per row, since a pixel's area differs by row on a lat/lon grid)."""
+    return {"changed_fraction": round(int(changed_rows.sum()) / max(valid_pixels, 1), 6),
+            "changed_area": round(float(changed_rows @ row_pixel_areas(grid)), 3)}
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

@@ -2,6 +2,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
+
+from osgeo import osr
+
+
+def spatial_reference(wkt: str) -> Optional[osr.SpatialReference]:
+    """The CRS of a WKT string with x/y (easting, northing) axis order, as geotransforms use; None when
+    the string is empty (a raster without CRS)."""
+    if not wkt:
+        return None
+    srs = osr.SpatialReference(wkt=wkt)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
 
 
 @dataclass(frozen=True)
@@ -21,6 +34,9 @@ class Grid:
     transform: tuple  # GDAL geotransform (x0, dx, rx, y0, ry, dy)
     width: int
     height: int
+
+    def srs(self) -> Optional[osr.SpatialReference]:
+        return spatial_reference(self.crs_wkt)
 
     def pixel_area(self) -> float:
         """Area of one pixel in map units² (areas.row_pixel_areas gives m² in any CRS)."""

@@ -5,7 +5,7 @@ import math
 import uuid
 
 import numpy as np
-from osgeo import gdal, ogr, osr
+from osgeo import gdal, ogr
 
 from .areas import equal_area_transform, geometry_square_metres, row_pixel_areas
 from .gdal_scope import in_gdal_scope
@@ -35,7 +35,7 @@ def polygonize_changes(change_path: str, probability_path: str | None, out_path:
         gdal.SieveFilter(band, None, band, min_pixels, 8)
     driver = ogr.GetDriverByName("GPKG")
     out = driver.CreateDataSource(out_path)
-    srs = osr.SpatialReference(wkt=grid.crs_wkt) if grid.crs_wkt else None
+    srs = grid.srs()
     layer = out.CreateLayer("changes", srs, ogr.wkbPolygon)
     layer.CreateField(ogr.FieldDefn("region", ogr.OFTInteger))
     layer.CreateField(ogr.FieldDefn("area_m2", ogr.OFTReal))

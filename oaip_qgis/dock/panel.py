@@ -30,7 +30,7 @@ from qgis.PyQt.QtWidgets import QComboBox, QFileDialog, QHeaderView, QTreeWidget
 
 from ..core.errors import InputError
 from ..core.params import MODES, THRESHOLD_METHODS, RunParams
-from ..core.raster.areas import row_pixel_areas
+from ..core.raster.areas import change_extent
 from ..core.raster.grid import Grid
 from ..layers import add_run_layers, difference_histogram, reload_raster, rewrite_change
 from ..task import DetectionTask, RunFn, torch_missing_message
@@ -363,8 +363,7 @@ class OaipDock(QgsDockWidget):
         stats.setdefault("run_threshold", stats["threshold"])
         stats.setdefault("run_threshold_method", stats["threshold_method"])
         stats.update(threshold=round(threshold, 6), threshold_method="slider",
-                     changed_fraction=round(int(changed_rows.sum()) / max(valid, 1), 6),
-                     changed_area=round(float(changed_rows @ row_pixel_areas(grid)), 3))
+                     **change_extent(changed_rows, valid, grid))
         self._fill_tree()
 
     def export_stats(self, path: str) -> None:
