@@ -1,0 +1,96 @@
+"""`make batch` / `python -m oaip_qgis.core.batch`: detect changes for every pair of a table on Dask.
+
+Exit status: 0 when every pair is done or skipped, 1 when some pair failed (the others completed; the
+summary lists why), 2 when the table or the options cannot be used (nothing was run).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import Cancelled, OaipError
+from ..progress import Progress
+from .runner import run_batch
+
+BAR = 30
+
+
+class Bar:
+    """A one-line text progress bar on stderr (redrawn in place on a terminal, one line per pair otherwise)."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+
+    def __call__(self, fraction: float, message: str) -> None:
+        filled = int(round(BAR * fraction))
+        line = f"[{'#' * filled}{'.' * (BAR - filled)}] {100 * fraction:5.1f} % {message}"
+        self.stream.write(f"\r{line:<100}" if self.tty else line + "\n")
+        self.stream.flush()
+
+    def info(self, message: str) -> None:
+        self.stream.write(("\n" if self.tty else "") + message + "\n")
+        self.stream.flush()
+
+
+class _Log(list):
+    """Progress.log that prints each message as it is kept (the dashboard's address before the work)."""
+
+    def __init__(self, bar: Bar) -> None:
+        super().__init__()
+        self.bar = bar
+
+    def append(self, message: str) -> None:
+        super().append(message)
+        self.bar.info(message)
+
+
+def _parameters(items: list[str]) -> dict[str, str]:
+    values = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise OaipError(f"--param takes NAME=VALUE (e.g. mode=prior), not {item!r}.")
+        values[key.strip()] = value.strip()
+    return values
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pairs", help="CSV file or GeoPackage with columns t1, t2 [name, reference, aoi, samples, "
+                                      "any run parameter]")
+    parser.add_argument("--out", required=True, help="output folder: one sub-folder per pair, summary.gpkg/json")
+    parser.add_argument("--layer", help="layer of a GeoPackage table (default: its first)")
+    parser.add_argument("--scheduler", help="address of a running Dask scheduler (default: a local cluster)")
+    parser.add_argument("--workers", type=int, help="local cluster's workers (default: one per core)")
+    parser.add_argument("--force", action="store_true", help="run pairs whose complete outputs exist again")
+    parser.add_argument("--param", action="append", default=[], help="NAME=VALUE for every row (a cell wins)")
+    args = parser.parse_args(argv)
+    bar = Bar()
+    try:
+        result = run_batch(args.pairs, args.out, scheduler=args.scheduler, workers=args.workers, force=args.force,
+                           defaults=_parameters(args.param), layer=args.layer,
+                           progress=Progress(report=bar, log=_Log(bar)))
+    except Cancelled:
+        print("\nInterrupted: the pairs that finished keep their outputs; run again to do the rest.", file=sys.stderr)
+        return 130
+    except OaipError as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 2
+    totals = result.totals
+    print(f"\n{totals['pairs']} pair(s): {totals['done']} done, {totals['skipped']} skipped (complete outputs "
+          f"exist; --force redoes them), {totals['failed']} failed, in {result.elapsed:.1f} s.")
+    for record in result.records:
+        if record["status"] == "failed":
+            print(f"  {record['name']}: {record['error']}")
+    print(f"Summary: {result.summary_gpkg} (open it in QGIS) and {result.summary_json}")
+    return 1 if totals["failed"] else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\nInterrupted: the pairs that finished keep their outputs; run again to do the rest.",
+              file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,110 @@
+"""The Dask client a batch runs on: an embedded LocalCluster, or an existing cluster by its address.
+
+Each pair claims the worker resource PAIR (one unit, every worker has one), so a worker runs one pair
+at a time and the pair's torch threads are the worker's thread count: "the cores the worker was given".
+One pair per process also matters because GDAL's exception and cache settings are process-wide
+(core/raster/gdal_scope.py). Workers of a remote cluster must declare it:
+`dask worker tcp://host:8786 --nthreads 4 --resources pair=1`.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import multiprocessing
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Optional
+
+from ..errors import InputError
+
+PAIR = "pair"
+CONNECT_TIMEOUT = "20s"
+WAIT_FOR_WORKERS_S = 60
+
+
+def local_layout(workers: Optional[int], cores: Optional[int] = None) -> tuple[int, int]:
+    """(workers, cores each) on this machine: by default one worker per core."""
+    cores = cores or os.cpu_count() or 1
+    if workers is not None and workers < 1:
+        raise InputError(f"WORKERS must be 1 or more, not {workers}.")
+    count = workers or cores
+    return count, max(1, cores // count)
+
+
+def worker_python() -> str:
+    """The Python that worker processes start with: inside QGIS or qgis_process sys.executable is the
+    application itself, which multiprocessing must not launch once per worker."""
+    name = os.path.basename(sys.executable).lower()
+    if name.startswith("python"):
+        return sys.executable
+    folder = os.path.join(sys.exec_prefix, "" if sys.platform == "win32" else "bin")
+    for candidate in (f"python{sys.version_info[0]}.{sys.version_info[1]}", "python3", "python", "python.exe"):
+        path = os.path.join(folder, candidate)
+        if os.path.isfile(path):
+            return path
+    return sys.executable
+
+
+def _check_workers(client, address: str) -> None:
+    """Refuse a cluster whose workers cannot take pairs, before any is submitted."""
+    workers = client.scheduler_info().get("workers", {})
+    if not workers:
+        try:
+            client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)
+        except TimeoutError as exc:
+            raise InputError(f"The Dask scheduler at {address} has no worker (waited {WAIT_FOR_WORKERS_S} s): "
+                             "start some with `dask worker ADDRESS --nthreads N --resources pair=1`.") from exc
+        workers = client.scheduler_info().get("workers", {})
+    if not any((info.get("resources") or {}).get(PAIR) for info in workers.values()):
+        raise InputError(f"The workers of the Dask cluster at {address} do not declare the resource '{PAIR}' "
+                         "that runs one pair at a time per worker: start them with "
+                         f"`dask worker {address} --nthreads N --resources {PAIR}=1` (N: the cores for one pair).")
+
+
+def _warm_up(client) -> None:
+    """Import the pipeline (and torch) on every worker once, before any pair: a worker that cannot is
+    reported now, and the first pairs' times are the pipeline's, not the imports'."""
+    module = __name__.rsplit(".", 2)[0] + ".pipeline"
+    try:
+        client.run(importlib.import_module, module)
+    except ImportError as exc:
+        raise InputError(f"A Dask worker cannot import {module} ({exc}): the workers need this plugin's folder on "
+                         "their PYTHONPATH and the packages of requirements.txt (torch, GDAL).") from exc
+
+
+@contextmanager
+def dask_client(scheduler: Optional[str] = None, workers: Optional[int] = None,
+                log=print) -> Iterator[object]:
+    """A connected distributed.Client; the embedded cluster (when there is no address) closes with it."""
+    if importlib.util.find_spec("distributed") is None:
+        raise InputError("Batch runs need Dask: install it with `python3 -m pip install dask distributed` "
+                         "in the Python that runs the plugin (see requirements.txt for the tested versions).")
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise InputError(f"No Dask scheduler answers at {scheduler!r} ({exc}): check the address "
+                             "(tcp://host:8786) and that the scheduler is running.") from exc
+        try:
+            _check_workers(client, scheduler)
+            _warm_up(client)
+            yield client
+        finally:
+            client.close()
+        return
+    count, cores = local_layout(workers)
+    multiprocessing.get_context("spawn").set_executable(worker_python())
+    dashboard = ":8787" if importlib.util.find_spec("bokeh") else None
+    cluster = LocalCluster(n_workers=count, threads_per_worker=cores, processes=True, resources={PAIR: 1},
+                           dashboard_address=dashboard, silence_logs=logging.ERROR)
+    try:
+        with Client(cluster) as client:
+            log(f"Local Dask cluster: {count} worker(s) × {cores} core(s).")
+            _warm_up(client)
+            yield client
+    finally:
+        cluster.close()

@@ -1,0 +1,151 @@
+"""run_batch: every pair of a table as one Dask task; nothing lost, nothing repeated, one summary at the end.
+
+The table is read and checked completely first (core/batch/table.py), so a bad table stops before any
+work. Each pair is submitted with `pure=False` (a re-run is new work, never a cached result) and
+`retries` (an unexpected exception, e.g. MemoryError, is retried by Dask, on another worker if one is
+free); a worker that dies is rescheduled by Dask itself. A pair that still fails becomes a record with
+its error and never stops the others. Results are collected with `as_completed`.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..errors import Cancelled, InputError
+from ..progress import Progress
+from .cluster import PAIR, dask_client
+from .summary import write_geopackage, write_json
+from .table import PairSpec, read_pairs
+from .timing import add_overheads, peak_memory_per_worker
+from .worker import run_pair
+
+RETRIES = 2
+POLL_S = 0.1
+SUMMARY_GPKG = "summary.gpkg"
+SUMMARY_JSON = "summary.json"
+
+PairFn = Callable[[PairSpec, str, bool], dict]
+
+
+@dataclass
+class BatchResult:
+    records: list[dict]
+    summary_gpkg: str
+    summary_json: str
+    elapsed: float
+    dashboard: Optional[str] = None
+    totals: dict = field(default_factory=dict)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.records if r["status"] == status)
+
+
+def _failed_record(spec: PairSpec, out_dir: str, exc: BaseException) -> dict:
+    """The record of a pair whose task itself failed (retries spent, or its worker died too often)."""
+    from distributed import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        message = ("Its worker process died each time it ran this pair (killed for using too much memory, "
+                   "or crashed); Dask gave up after retrying it on other workers.")
+    elif isinstance(exc, MemoryError):
+        message = f"Out of memory in its worker, also after {RETRIES} retries."
+    else:
+        message = f"Unexpected error in the worker after {RETRIES} retries: {type(exc).__name__}: {exc}"
+    return {"name": spec.name, "row": spec.row, "t1": spec.params.t1, "t2": spec.params.t2,
+            "reference": spec.params.reference, "mode": spec.params.mode, "status": "failed", "error": message,
+            "output": os.path.join(out_dir, spec.name), "worker": None}
+
+
+def _output_folder(out_dir: str) -> str:
+    out = os.path.abspath(out_dir)
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"The output folder '{out}' cannot be created ({exc.strerror}).") from exc
+    if not os.access(out, os.W_OK):
+        raise InputError(f"The output folder '{out}' is read-only: choose another one.")
+    return out
+
+
+def collect(client, specs: list[PairSpec], out_dir: str, force: bool, progress: Progress,
+            fn: PairFn = run_pair) -> tuple[list[dict], float]:
+    """Submit every pair, gather the records as they complete; returns them (table order) and the
+    submission time. Cancelling cancels the pairs not yet finished (finished ones keep their outputs)."""
+    from distributed import as_completed
+
+    received: dict[str, float] = {}
+    submitted = time.time()
+    futures = {}
+    for spec in specs:
+        future = client.submit(fn, spec, out_dir, force, key=f"oaip-pair-{spec.name}-{os.urandom(4).hex()}",
+                               pure=False, retries=RETRIES, resources={PAIR: 1})
+        future.add_done_callback(lambda f: received.setdefault(f.key, time.time()))
+        futures[future] = spec
+    records: dict[str, dict] = {}
+    pending = as_completed(futures)
+    try:
+        while not pending.is_empty():
+            progress.check()
+            if not pending.has_ready():
+                time.sleep(POLL_S)
+                continue
+            for future in pending.next_batch(block=False):
+                spec = futures[future]
+                if future.status == "finished":
+                    record = future.result()
+                else:
+                    record = _failed_record(spec, out_dir, future.exception())
+                record["received"] = received.get(future.key, time.time())
+                records[spec.name] = record
+                done = len(records)
+                failed = sum(1 for r in records.values() if r["status"] == "failed")
+                progress(done / len(specs), f"{done}/{len(specs)} pairs ({failed} failed): {spec.name} "
+                                            f"{record['status']}")
+    except Cancelled:
+        client.cancel(list(futures))
+        raise
+    return [records[spec.name] for spec in specs], submitted
+
+
+def run_batch(table: str, out_dir: str, *, scheduler: Optional[str] = None, workers: Optional[int] = None,
+              force: bool = False, defaults: Optional[dict[str, str]] = None, layer: Optional[str] = None,
+              progress: Optional[Progress] = None, fn: PairFn = run_pair) -> BatchResult:
+    """Detect changes for every pair of ``table`` into ``out_dir/<name>/`` and write the summary there.
+
+    ``defaults`` are run parameters (name → text) for every row; ``fn`` is the per-pair task.
+    """
+    progress = progress or Progress()
+    specs = read_pairs(table, defaults, layer)
+    out = _output_folder(out_dir)
+    start = time.perf_counter()
+    with dask_client(scheduler, workers, log=progress.info) as client:
+        started = time.perf_counter()
+        dashboard = client.dashboard_link if _has_dashboard(client) else None
+        progress.info(f"Dask dashboard: {dashboard}" if dashboard else
+                      "Dask dashboard: not served (install bokeh to get one).")
+        progress(0.0, f"{len(specs)} pair(s) submitted to {client.scheduler.address}")
+        records, submitted = collect(client, specs, out, force, progress, fn)
+        workers_seen = {name: info.get("nthreads") for name, info in client.scheduler_info()["workers"].items()}
+    elapsed = time.perf_counter() - start
+    totals = {"pairs": len(records), **{s: sum(1 for r in records if r["status"] == s)
+                                         for s in ("done", "skipped", "failed")},
+              "elapsed_seconds": round(elapsed, 3), "cluster_start_seconds": round(started - start, 3),
+              "pairs_seconds": round(max((r["received"] for r in records), default=submitted) - submitted, 3),
+              "scheduler": scheduler or "local",
+              "workers": workers_seen, **add_overheads(records, submitted),
+              "peak_memory_bytes_per_worker": peak_memory_per_worker(records)}
+    gpkg = write_geopackage(records, os.path.join(out, SUMMARY_GPKG))
+    summary = write_json({"table": os.path.abspath(table), "dashboard": dashboard, "totals": totals,
+                          "pairs": records}, os.path.join(out, SUMMARY_JSON))
+    return BatchResult(records, gpkg, summary, elapsed, dashboard, totals)
+
+
+def _has_dashboard(client) -> bool:
+    """Whether the scheduler serves the dashboard (it does only with bokeh installed there)."""
+    try:
+        return "dashboard" in client.scheduler_info().get("services", {})
+    except (OSError, KeyError):
+        return False

@@ -1,0 +1,213 @@
+"""The table of pairs (CSV or a GeoPackage layer) read and checked completely before any work starts.
+
+Columns: `t1`, `t2` (required), optional `name`, `reference`, `aoi`, `samples`, and any run parameter
+of RunParams (mode, seed, epochs, prune, threshold_method, threshold, bands1, …; spaces or hyphens in
+a header count as underscores, so "threshold method" works too). An empty cell takes the batch's
+default. Relative paths are relative to the table's folder; GDAL `/vsi…` paths are kept as they are,
+so workers on other machines read the same files. Any problem (missing column, unknown column,
+a path that does not exist, a bad value) is one InputError naming the table, row and value.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from osgeo import gdal, ogr
+
+from ..errors import InputError
+from ..params import RunParams
+from ..raster.gdal_scope import gdal_scope
+
+REQUIRED = ("t1", "t2")
+PATH_FIELDS = ("t1", "t2", "reference", "aoi", "samples", "vgg16")
+# Fields a table may not set: the batch names every output itself (one folder per pair).
+RESERVED = {"out_change", "out_difference", "out_confidence", "out_stats", "out_polygons", "overwrite", "extra"}
+ALIASES = {"min_area": "min_polygon_area", "vgg16_weights": "vgg16", "threshold_value": "threshold"}
+TRUE, FALSE = {"1", "true", "yes", "y", "on"}, {"0", "false", "no", "n", "off"}
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    """One row of the table: the pair's name (its output folder) and its run parameters (no outputs)."""
+
+    name: str
+    row: int
+    params: RunParams
+
+
+def _fields() -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(RunParams) if f.name not in RESERVED}
+
+
+def column_key(header: str) -> str:
+    """A header as a parameter name: lower case, spaces and hyphens as underscores, aliases resolved."""
+    key = re.sub(r"[\s-]+", "_", header.strip().lower())
+    return ALIASES.get(key, key)
+
+
+def _convert(field: dataclasses.Field, text: str) -> Any:
+    """A cell's text as the field's type (the dataclass's annotations are strings here)."""
+    kind = str(field.type)
+    if "Sequence[int]" in kind:
+        return [int(part) for part in text.replace(";", ",").split(",") if part.strip()]
+    if "bool" in kind:
+        if text.lower() in TRUE:
+            return True
+        if text.lower() in FALSE:
+            return False
+        raise ValueError("expected true or false")
+    if "int" in kind:
+        return int(float(text)) if float(text).is_integer() else int(text)
+    if "float" in kind:
+        return float(text)
+    return text
+
+
+def parse_values(values: dict[str, str], where: str) -> dict[str, Any]:
+    """Cells (header → text) as RunParams keyword arguments; empty cells are left out (default)."""
+    fields = _fields()
+    parsed: dict[str, Any] = {}
+    for header, text in values.items():
+        key = column_key(header)
+        if key == "name":
+            continue
+        if key not in fields:
+            known = ", ".join(["name", *sorted(fields)])
+            raise InputError(f"{where}: unknown column or parameter '{header}'. Known ones: {known}.")
+        text = "" if text is None else str(text).strip()
+        if text == "":
+            continue
+        try:
+            parsed[key] = _convert(fields[key], text)
+        except ValueError as exc:
+            raise InputError(f"{where}: '{header}' = {text!r} is not a valid {fields[key].type} ({exc}).") from exc
+    return parsed
+
+
+def _resolve(path: str, base: Path) -> str:
+    """Relative paths from the table's folder; /vsi… paths and URLs as written."""
+    if path.startswith("/vsi") or "://" in path:
+        return path
+    return str((base / os.path.expanduser(path)).resolve())
+
+
+def _exists(path: str) -> bool:
+    if path.startswith("/vsi") or "://" in path:
+        with gdal_scope():
+            try:
+                return gdal.VSIStatL(path) is not None
+            except RuntimeError:
+                return False
+    return os.path.isfile(path) and os.access(path, os.R_OK)
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            sample = handle.read(4096)
+            handle.seek(0)
+            try:
+                dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+            except csv.Error:
+                dialect = csv.excel
+            reader = csv.DictReader(handle, dialect=dialect)
+            rows = [row for row in reader if any((value or "").strip() for value in row.values())]
+            return list(reader.fieldnames or []), rows
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"The table of pairs '{path}' cannot be read ({exc}).") from exc
+
+
+def _read_layer(path: Path, layer: Optional[str]) -> tuple[list[str], list[dict[str, str]]]:
+    with gdal_scope():
+        try:
+            source = ogr.Open(str(path))
+        except RuntimeError as exc:
+            raise InputError(f"The table of pairs '{path}' is not a CSV file or a vector layer GDAL can read "
+                             f"({exc}).") from exc
+        if layer:
+            found = source.GetLayerByName(layer)
+            if found is None:
+                names = ", ".join(source.GetLayerByIndex(i).GetName() for i in range(source.GetLayerCount()))
+                raise InputError(f"'{path}' has no layer '{layer}'; its layers: {names}.")
+        else:
+            found = source.GetLayer(0)
+        definition = found.GetLayerDefn()
+        headers = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
+        rows = [{h: ("" if feature.GetField(h) is None else str(feature.GetField(h))) for h in headers}
+                for feature in found]
+    return headers, rows
+
+
+def read_table(path: str, layer: Optional[str] = None) -> tuple[list[str], list[dict[str, str]]]:
+    """Headers and rows (header → text) of a CSV file or of a vector layer (GeoPackage, …)."""
+    table = Path(path)
+    if not table.is_file():
+        raise InputError(f"The table of pairs '{path}' does not exist: give a CSV file or a GeoPackage.")
+    if table.suffix.lower() in (".csv", ".txt", ".tsv"):
+        return _read_csv(table)
+    return _read_layer(table, layer)
+
+
+def _default_name(t1: str, shared_stems: set[str]) -> str:
+    """The T1 file's stem, or its folder's name when other rows' T1 files share the stem (data/italy/t1.tif)."""
+    stem = Path(t1).stem
+    folder = Path(t1).parent.name
+    name = folder if folder and stem in shared_stems else stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-") or "pair"
+
+
+def read_pairs(path: str, defaults: Optional[dict[str, str]] = None, layer: Optional[str] = None) -> list[PairSpec]:
+    """Every pair of the table with its RunParams, checked before any work starts.
+
+    ``defaults`` (parameter → text, e.g. from the command line) apply to every row; a non-empty
+    cell overrides them.
+    """
+    headers, rows = read_table(path, layer)
+    keys = [column_key(h) for h in headers]
+    missing = [c for c in REQUIRED if c not in keys]
+    if missing:
+        raise InputError(f"The table of pairs '{path}' has no column {' or '.join(repr(m) for m in missing)}: "
+                         "it needs the columns t1 and t2 (the images before and after), and may have name, "
+                         "reference, aoi, samples and any run parameter.")
+    if not rows:
+        raise InputError(f"The table of pairs '{path}' holds no pair.")
+    base = Path(path).resolve().parent
+    common = parse_values(defaults or {}, "Batch parameters")
+    parse_values({h: "" for h in headers}, f"'{path}'")  # unknown columns fail here, before any row
+    stems = [Path(row.get(headers[keys.index("t1")]) or "").stem for row in rows]
+    generic = {s for s in stems if stems.count(s) > 1}
+    specs: list[PairSpec] = []
+    names: dict[str, int] = {}
+    for number, row in enumerate(rows, start=1):
+        given = (row.get(headers[keys.index("name")]) or "").strip() if "name" in keys else ""
+        where = f"'{path}', row {number}" + (f" ({given})" if given else "")
+        values = {**common, **parse_values(row, where)}
+        for column in REQUIRED:
+            if not values.get(column):
+                raise InputError(f"{where}: the cell '{column}' is empty; every pair needs t1 and t2.")
+        for column in PATH_FIELDS:
+            if values.get(column):
+                values[column] = _resolve(str(values[column]), base)
+                if not _exists(values[column]):
+                    raise InputError(f"{where}: the {column} file '{values[column]}' does not exist or cannot be "
+                                     "read; fix the path (relative paths start at the table's folder).")
+        name = given or _default_name(values["t1"], generic)
+        if not SAFE_NAME.match(name):
+            raise InputError(f"{where}: the name {name!r} cannot be a folder name; use letters, digits, '.', '_' "
+                             "and '-' only.")
+        if name in names:
+            raise InputError(f"{where}: the name '{name}' is also the name of row {names[name]}; each pair needs "
+                             "its own name (add or fix the 'name' column).")
+        names[name] = number
+        try:
+            params = RunParams(**values).validate()
+        except (InputError, TypeError) as exc:
+            raise InputError(f"{where}: {exc}") from exc
+        specs.append(PairSpec(name=name, row=number, params=params))
+    return specs

@@ -1,0 +1,110 @@
+"""One pair in one Dask worker: the core pipeline into the pair's own folder, returned as a small record.
+
+Errors the analyst can act on (OaipError: a bad file, no overlap, a bad value) are recorded in the pair's
+record and never raised, so Dask does not retry what would fail again. Anything else (MemoryError, an
+I/O error of a network file system, a bug) propagates: Dask retries the task, elsewhere if it can, and
+the batch records the pair as failed only when the retries are spent. A worker that dies is retried by
+Dask's scheduler too (`distributed.scheduler.allowed-failures`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import replace
+from typing import Optional
+
+from ..errors import OaipError
+from ..params import RunParams
+from .table import PairSpec
+
+# Output file of each RunParams field inside the pair's folder; stats.json is renamed last.
+OUTPUTS = {"out_change": "change.tif", "out_difference": "difference.tif", "out_polygons": "changes.gpkg",
+           "out_stats": "stats.json"}
+# Recorded statistics that must match the row for existing outputs to count as this row's result.
+SAME_RUN = ("mode", "seed", "prior", "threshold_method")
+
+
+def pair_params(spec: PairSpec, out_dir: str, threads: int) -> RunParams:
+    """The row's parameters with the batch's outputs and the worker's cores as torch threads."""
+    folder = os.path.join(out_dir, spec.name)
+    outputs = {key: os.path.join(folder, file) for key, file in OUTPUTS.items()}
+    return replace(spec.params, threads=spec.params.threads or threads, overwrite=True, **outputs)
+
+
+def finished_stats(params: RunParams) -> Optional[dict]:
+    """The statistics of an earlier complete run of these parameters, or None if it must run (again).
+
+    Complete: every output exists (the pipeline renames them into place only after success) and the
+    statistics were made with the same mode, seed, prior and threshold method (and with accuracy
+    when a reference is given now).
+    """
+    if not all(os.path.isfile(getattr(params, key)) for key in OUTPUTS):
+        return None
+    try:
+        with open(params.out_stats, encoding="utf-8") as handle:
+            stats = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if any(stats.get(key) != getattr(params, key) for key in SAME_RUN):
+        return None
+    if params.reference and "metrics" not in stats:
+        return None
+    return stats
+
+
+def worker_cores() -> tuple[str, int]:
+    """This worker's address and the cores Dask gave it (its thread count; one pair runs at a time)."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+        return worker.address, worker.state.nthreads
+    except (ImportError, ValueError):  # called outside a Dask worker (a plain function call)
+        return "local", os.cpu_count() or 1
+
+
+def peak_memory_bytes() -> Optional[int]:
+    """The worker process's peak resident memory so far (Linux: ru_maxrss in KiB); None where unknown."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def stats_fields(stats: dict) -> dict:
+    """What the summary keeps of a run's statistics."""
+    metrics = stats.get("metrics") or {}
+    return {"mode": stats.get("mode"), "threshold": stats.get("threshold"),
+            "changed_area_m2": stats.get("changed_area"), "changed_fraction": stats.get("changed_fraction"),
+            "kappa": metrics.get("kappa"), "run_seconds": (stats.get("timing") or {}).get("total"),
+            "grid": stats.get("grid")}
+
+
+def run_pair(spec: PairSpec, out_dir: str, force: bool = False) -> dict:
+    """Run (or skip, when its complete outputs exist and ``force`` is off) one pair; returns its record."""
+    from ..pipeline import run  # imported in the worker, where the run happens
+
+    started = time.time()
+    address, cores = worker_cores()
+    params = pair_params(spec, out_dir, cores)
+    os.makedirs(os.path.dirname(params.out_stats), exist_ok=True)
+    record = {"name": spec.name, "row": spec.row, "t1": spec.params.t1, "t2": spec.params.t2,
+              "reference": spec.params.reference, "mode": params.mode,
+              "output": os.path.dirname(params.out_stats), "worker": address, "torch_threads": params.threads,
+              "error": None}
+    stats = None if force else finished_stats(params)
+    if stats is not None:
+        record["status"] = "skipped"
+    else:
+        try:
+            stats = run(params).stats
+            record["status"] = "done"
+        except OaipError as exc:
+            record.update(status="failed", error=str(exc))
+    if stats is not None:
+        record.update(stats_fields(stats))
+    record.update(started=started, finished=time.time(), peak_memory_bytes=peak_memory_bytes())
+    record["worker_seconds"] = round(record["finished"] - started, 4)
+    return record

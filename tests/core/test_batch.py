@@ -1,0 +1,170 @@
+"""Batch runs on a real Dask LocalCluster (two worker processes, small generated rasters, MODE=prior):
+a broken pair is recorded and the others complete, a re-run skips finished pairs, a dead worker's pair
+is retried, and the summary layer holds one footprint per pair."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from osgeo import ogr
+
+from oaip_qgis.core.batch import cluster as cluster_module
+from oaip_qgis.core.batch import run_batch
+from oaip_qgis.core.batch.cluster import PAIR, local_layout, worker_python
+from oaip_qgis.core.errors import InputError
+from oaip_qgis.core.progress import Progress
+from tests.helpers import make_raster
+
+distributed = pytest.importorskip("distributed")
+REPO = Path(__file__).resolve().parent.parent.parent
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """Two worker processes of one core each, declaring the pair resource, shared by this module's tests."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, resources={PAIR: 1},
+                                  dashboard_address=None) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.fixture
+def event(sample_pair, tmp_path) -> Path:
+    """Four pairs: three readable (the sample pair under three names, one with its reference) and one whose
+    T2 lies 1 000 km away from its T1 (no overlap)."""
+    far = make_raster(tmp_path / "far.tif", np.ones((16, 16)), origin=(500000.0, 4000000.0))
+    table = tmp_path / "pairs.csv"
+    table.write_text("name,t1,t2,reference,threshold_method\n"
+                     f"north,{sample_pair['t1']},{sample_pair['t2']},{sample_pair['truth']},\n"
+                     f"south,{sample_pair['t1']},{sample_pair['t2']},,kittler\n"
+                     f"broken,{sample_pair['t1']},{far},,\n"
+                     f"east,{sample_pair['t1']},{sample_pair['t2']},,\n", encoding="utf-8")
+    return table
+
+
+def features(path) -> dict[str, dict]:
+    source = ogr.Open(str(path))
+    layer = source.GetLayerByName("pairs")
+    assert layer.GetSpatialRef().GetAuthorityCode(None) == "4326"
+    rows = {}
+    for feature in layer:
+        geometry = feature.GetGeometryRef()
+        rows[feature.GetField("name")] = {**feature.items(), "area": geometry.GetArea() if geometry else None}
+    return rows
+
+
+def test_broken_pair_is_recorded_others_complete_and_a_rerun_skips_them(scheduler, event, tmp_path):
+    out = tmp_path / "out"
+    messages = []
+    result = run_batch(str(event), str(out), scheduler=scheduler, defaults={"mode": "prior"},
+                       progress=Progress(report=lambda f, m: messages.append((f, m))))
+    status = {r["name"]: r["status"] for r in result.records}
+    assert status == {"north": "done", "south": "done", "broken": "failed", "east": "done"}
+    broken = next(r for r in result.records if r["name"] == "broken")
+    assert "do not overlap" in broken["error"]
+    for name in ("north", "south", "east"):
+        assert sorted(os.listdir(out / name)) == ["change.tif", "changes.gpkg", "difference.tif", "stats.json"]
+    assert not (out / "broken").exists() or os.listdir(out / "broken") == []
+    # Each worker runs one pair at a time with the cores it was given (one here) as torch threads.
+    assert {r["torch_threads"] for r in result.records if r["status"] == "done"} == {1}
+    assert len({r["worker"] for r in result.records}) >= 1
+    assert messages[-1][0] == 1.0 and "4/4 pairs (1 failed)" in messages[-1][1]
+
+    rows = features(result.summary_gpkg)
+    assert set(rows) == {"north", "south", "broken", "east"}
+    assert rows["north"]["kappa"] > 0.3 and rows["south"]["kappa"] is None
+    assert rows["south"]["threshold"] != rows["east"]["threshold"]  # kittler against otsu
+    assert rows["broken"]["status"] == "failed" and "do not overlap" in rows["broken"]["error"]
+    assert 0 < rows["east"]["changed_fraction"] < 1 and rows["east"]["changed_area_m2"] > 0
+    # Footprints: the aligned grid of each run, the T1 file's extent for the failed pair (larger: uncropped).
+    assert all(rows[name]["area"] > 0 for name in rows)
+    assert rows["broken"]["area"] > rows["north"]["area"]
+    summary = json.loads(Path(result.summary_json).read_text())
+    assert summary["totals"]["done"] == 3 and summary["totals"]["failed"] == 1
+    assert summary["totals"]["overhead_per_pair_mean_s"] >= 0
+    stamp = os.path.getmtime(out / "north" / "stats.json")
+
+    again = run_batch(str(event), str(out), scheduler=scheduler, defaults={"mode": "prior"})
+    assert {r["name"]: r["status"] for r in again.records} == {
+        "north": "skipped", "south": "skipped", "broken": "failed", "east": "skipped"}
+    assert os.path.getmtime(out / "north" / "stats.json") == stamp
+    assert features(again.summary_gpkg)["north"]["kappa"] == rows["north"]["kappa"]
+
+    # Another seed is another run: those outputs are not this row's result.
+    reseeded = run_batch(str(event), str(out), scheduler=scheduler, defaults={"mode": "prior", "seed": "5"})
+    assert {r["status"] for r in reseeded.records if r["name"] != "broken"} == {"done"}
+    forced = run_batch(str(event), str(out), scheduler=scheduler, defaults={"mode": "prior", "seed": "5"},
+                       force=True)
+    assert {r["status"] for r in forced.records if r["name"] != "broken"} == {"done"}
+
+
+def test_a_dead_worker_is_retried_and_its_pair_recorded_once(scheduler, event, tmp_path):
+    marker = str(tmp_path / "died-once")
+
+    def dies_first_time(spec, out_dir, force):
+        from oaip_qgis.core.batch.worker import run_pair
+
+        if spec.name == "east" and not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)  # the worker process dies mid-task, as when the kernel kills it for memory
+        return run_pair(spec, out_dir, force)
+
+    result = run_batch(str(event), str(tmp_path / "out"), scheduler=scheduler, defaults={"mode": "prior"},
+                       fn=dies_first_time)
+    assert os.path.exists(marker)
+    assert [r["name"] for r in result.records] == ["north", "south", "broken", "east"]
+    assert {r["name"]: r["status"] for r in result.records}["east"] == "done"
+    assert (tmp_path / "out" / "east" / "stats.json").exists()
+
+
+def test_bad_table_stops_before_any_work(scheduler, sample_pair, tmp_path):
+    table = tmp_path / "pairs.csv"
+    table.write_text(f"t1,t2,epoch\n{sample_pair['t1']},{sample_pair['t2']},3\n", encoding="utf-8")
+    with pytest.raises(InputError, match="unknown column or parameter 'epoch'"):
+        run_batch(str(table), str(tmp_path / "out"), scheduler=scheduler)
+    assert not (tmp_path / "out").exists()
+
+
+def test_workers_without_the_pair_resource_are_refused(sample_pair, tmp_path):
+    table = tmp_path / "pairs.csv"
+    table.write_text(f"t1,t2\n{sample_pair['t1']},{sample_pair['t2']}\n", encoding="utf-8")
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as plain:
+        with pytest.raises(InputError, match="--resources pair=1"):
+            run_batch(str(table), str(tmp_path / "out"), scheduler=plain.scheduler_address)
+
+
+def test_no_scheduler_at_the_address(sample_pair, tmp_path, monkeypatch):
+    monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT", "1s")
+    table = tmp_path / "pairs.csv"
+    table.write_text(f"t1,t2\n{sample_pair['t1']},{sample_pair['t2']}\n", encoding="utf-8")
+    with pytest.raises(InputError, match="No Dask scheduler answers at 'tcp://127.0.0.1:9'"):
+        run_batch(str(table), str(tmp_path / "out"), scheduler="tcp://127.0.0.1:9")
+
+
+def test_local_layout_and_worker_python():
+    assert local_layout(None, cores=2) == (2, 1)
+    assert local_layout(1, cores=2) == (1, 2)
+    assert local_layout(4, cores=2) == (4, 1)
+    with pytest.raises(InputError, match="WORKERS must be 1 or more"):
+        local_layout(0)
+    assert os.path.basename(worker_python()).startswith("python")
+
+
+def test_command_line_embedded_cluster_and_exit_codes(sample_pair, tmp_path):
+    """`python -m oaip_qgis.core.batch` with its own LocalCluster (one worker); 2 for a bad table."""
+    table = tmp_path / "pairs.csv"
+    table.write_text(f"name,t1,t2\nonly,{sample_pair['t1']},{sample_pair['t2']}\n", encoding="utf-8")
+    command = [sys.executable, "-m", "oaip_qgis.core.batch", str(table), "--out", str(tmp_path / "out"),
+               "--workers", "1", "--param", "mode=prior"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "Local Dask cluster: 1 worker(s)" in done.stderr and "Dask dashboard: http" in done.stderr
+    assert "1/1 pairs (0 failed): only done" in done.stderr
+    assert "1 done, 0 skipped" in done.stdout and (tmp_path / "out" / "summary.gpkg").exists()
+    bad = subprocess.run([*command[:-2], "--param", "mode=int4"], cwd=REPO, capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and "MODE must be one of" in bad.stderr and "Traceback" not in bad.stderr

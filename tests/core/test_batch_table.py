@@ -1,0 +1,107 @@
+"""The table of pairs: every problem is one clear message before any work starts (no Dask needed)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from osgeo import ogr, osr
+
+from oaip_qgis.core.batch.table import column_key, read_pairs
+from oaip_qgis.core.errors import InputError
+from tests.helpers import make_raster
+
+
+@pytest.fixture
+def images(tmp_path):
+    folder = tmp_path / "event"
+    for site in ("a", "b"):
+        (folder / site).mkdir(parents=True)
+        for date in ("t1", "t2"):
+            make_raster(folder / site / f"{date}.tif", np.ones((8, 8)))
+    return folder
+
+
+def write_csv(path, text: str) -> str:
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_relative_paths_names_and_parameters(images):
+    table = write_csv(images / "pairs.csv", "t1,t2,Threshold Method,seed,prune,bands1,min_area\n"
+                                            "a/t1.tif,a/t2.tif,kittler,3,no,1,250\n"
+                                            "b/t1.tif,b/t2.tif,,,,,\n")
+    first, second = read_pairs(table, defaults={"mode": "prior", "seed": "7"})
+    # Both T1 files are called t1.tif: each pair is named after its folder.
+    assert (first.name, second.name) == ("a", "b")
+    assert first.params.t1 == str(images / "a" / "t1.tif")
+    assert (first.params.threshold_method, first.params.seed, first.params.prune) == ("kittler", 3, False)
+    assert first.params.bands1 == [1] and first.params.min_polygon_area == 250.0
+    # Empty cells take the batch's defaults, then RunParams' own.
+    assert (second.params.mode, second.params.seed, second.params.threshold_method) == ("prior", 7, "otsu")
+    assert second.params.prune is True and second.params.out_change is None
+
+
+def test_semicolon_csv_with_names(images):
+    table = write_csv(images / "pairs.csv", "name;t1;t2\nnorth;a/t1.tif;a/t2.tif\n")
+    (spec,) = read_pairs(table)
+    assert spec.name == "north" and spec.row == 1
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("t1,name\na/t1.tif,x\n", "has no column 't2'"),
+    ("t1,t2,colour\na/t1.tif,a/t2.tif,red\n", "unknown column or parameter 'colour'"),
+    ("t1,t2,out_change\na/t1.tif,a/t2.tif,x.tif\n", "unknown column or parameter 'out_change'"),
+    ("t1,t2\na/t1.tif,a/missing.tif\n", "missing.tif' does not exist"),
+    ("t1,t2,reference\na/t1.tif,a/t2.tif,gt.tif\n", "reference file"),
+    ("t1,t2,seed\na/t1.tif,a/t2.tif,one\n", "'seed' = 'one' is not a valid"),
+    ("t1,t2,mode\na/t1.tif,a/t2.tif,int4\n", "MODE must be one of"),
+    ("t1,t2,prune\na/t1.tif,a/t2.tif,maybe\n", "expected true or false"),
+    ("name,t1,t2\nx,a/t1.tif,a/t2.tif\nx,b/t1.tif,b/t2.tif\n", "also the name of row 1"),
+    ("name,t1,t2\n../up,a/t1.tif,a/t2.tif\n", "cannot be a folder name"),
+    ("t1,t2\na/t1.tif,\n", "the cell 't2' is empty"),
+    ("t1,t2\n", "holds no pair"),
+])
+def test_bad_tables_are_refused_with_one_clear_message(images, text, expected):
+    table = write_csv(images / "pairs.csv", text)
+    with pytest.raises(InputError) as caught:
+        read_pairs(table)
+    message = str(caught.value)
+    assert expected in message
+    assert "Traceback" not in message and "\n" not in message
+
+
+def test_row_is_named_in_the_message(images):
+    table = write_csv(images / "pairs.csv", "name,t1,t2\nok,a/t1.tif,a/t2.tif\nlost,b/t1.tif,b/nothere.tif\n")
+    with pytest.raises(InputError, match=r"row 2 \(lost\): the t2 file"):
+        read_pairs(table)
+
+
+def test_unknown_default_parameter_and_missing_table(images):
+    table = write_csv(images / "pairs.csv", "t1,t2\na/t1.tif,a/t2.tif\n")
+    with pytest.raises(InputError, match="Batch parameters: unknown column or parameter 'epoch'"):
+        read_pairs(table, defaults={"epoch": "3"})
+    with pytest.raises(InputError, match="does not exist: give a CSV file or a GeoPackage"):
+        read_pairs(str(images / "nothing.csv"))
+
+
+def test_geopackage_layer(images):
+    path = str(images / "pairs.gpkg")
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(4326)
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+    layer = source.CreateLayer("event", srs, ogr.wkbNone)
+    for name in ("name", "t1", "t2", "mode"):
+        layer.CreateField(ogr.FieldDefn(name, ogr.OFTString))
+    feature = ogr.Feature(layer.GetLayerDefn())
+    for name, value in (("name", "site-a"), ("t1", "a/t1.tif"), ("t2", "a/t2.tif"), ("mode", "fp32")):
+        feature.SetField(name, value)
+    layer.CreateFeature(feature)
+    source = None
+    (spec,) = read_pairs(path, layer="event")
+    assert (spec.name, spec.params.mode, spec.params.t2) == ("site-a", "fp32", str(images / "a" / "t2.tif"))
+    with pytest.raises(InputError, match="has no layer 'other'; its layers: event"):
+        read_pairs(path, layer="other")
+
+
+def test_header_spelling():
+    assert column_key(" Threshold-Method ") == "threshold_method"
+    assert column_key("MIN_AREA") == "min_polygon_area"
