@@ -79,25 +79,49 @@ def accuracy(change: np.ndarray, reference: np.ndarray, score: Optional[np.ndarr
 
 
 class StreamingAccuracy:
-    """The same scores accumulated window by window, in memory independent of the image size."""
+    """The same scores accumulated window by window, in memory independent of the image size.
+
+    The reference may have no data in places (outside its extent, its nodata: NaN): those pixels are
+    left out, not counted as unchanged, and ``reference_coverage`` says which share of the valid
+    pixels the scores describe.
+    """
 
     def __init__(self) -> None:
         self.counts = np.zeros(4, np.int64)             # tp, fp, tn, fn
         self.positives = np.zeros(AUC_BINS, np.int64)
         self.negatives = np.zeros(AUC_BINS, np.int64)
+        self.pixels = 0     # valid pixels offered
+        self.covered = 0    # of them, where the reference has data
 
     def update(self, score: np.ndarray, change: np.ndarray, reference: np.ndarray) -> None:
-        """Add valid pixels only: score in [0, 1], change and reference booleans, all 1-D or same shape."""
-        change, reference = np.asarray(change, bool).ravel(), np.asarray(reference, bool).ravel()
+        """Add valid pixels only: score in [0, 1], change booleans, reference booleans or numbers
+        (> 0 changed, NaN no data), all 1-D or of one shape."""
+        change = np.asarray(change, bool).ravel()
+        reference = np.asarray(reference).ravel()
         score = np.asarray(score, np.float64).ravel()
         if not score.shape == change.shape == reference.shape:
             raise InputError("Score, change and reference windows differ in size.")
-        self.counts += np.array(_confusion(change, reference))
+        self.pixels += reference.size
+        if reference.dtype.kind == "f":
+            covered = np.isfinite(reference)
+            score, change, reference = score[covered], change[covered], reference[covered]
+        truth = reference > 0
+        self.covered += truth.size
+        self.counts += np.array(_confusion(change, truth))
         bins = np.clip(np.round(np.nan_to_num(score) * (AUC_BINS - 1)), 0, AUC_BINS - 1).astype(np.int64)
-        self.positives += np.bincount(bins[reference], minlength=AUC_BINS)
-        self.negatives += np.bincount(bins[~reference], minlength=AUC_BINS)
+        self.positives += np.bincount(bins[truth], minlength=AUC_BINS)
+        self.negatives += np.bincount(bins[~truth], minlength=AUC_BINS)
+
+    def coverage(self) -> float:
+        """Share of the valid pixels where the reference has data."""
+        return self.covered / self.pixels if self.pixels else 0.0
 
     def result(self) -> dict:
+        """The scores and ``reference_coverage``; every score None where the reference covers nothing."""
+        if self.covered == 0:
+            return {**{key: None for key in ("oa", "kappa", "f1", "precision", "recall", "auc")},
+                    "tp": 0, "fp": 0, "tn": 0, "fn": 0, "reference_coverage": 0.0}
         out = _from_confusion(*(int(c) for c in self.counts))
         out["auc"] = _auc_from_counts(self.positives.astype(np.float64), self.negatives.astype(np.float64))
+        out["reference_coverage"] = round(self.coverage(), 6)
         return out

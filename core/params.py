@@ -1,6 +1,7 @@
 """The one parameter object of a run, shared by the Processing algorithm, the dock and the CLI."""
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Optional
@@ -11,7 +12,9 @@ MODES = ("int8", "fp32", "prior")
 THRESHOLD_METHODS = ("otsu", "kittler", "manual")
 PRIORS = ("structural", "affinity")
 GRIDS = ("t1", "t2")
-DEVICES = ("cpu", "cuda")
+DEVICES = ("cpu",)   # the integer kernels run on the CPU; a device that would not be used is not offered
+EPOCHS_RANGE = (1, 100)
+SEED_RANGE = (0, 2**31 - 1)
 
 
 @dataclass
@@ -64,9 +67,12 @@ class RunParams:
         if self.grid not in GRIDS:
             raise InputError(f"Grid must be 't1' or 't2', not {self.grid!r}.")
         if self.device not in DEVICES:
-            raise InputError(f"DEVICE must be 'cpu' or 'cuda', not {self.device!r}.")
-        if self.epochs < 0:
-            raise InputError("Epochs must be zero or more.")
+            raise InputError(f"DEVICE must be {' or '.join(map(repr, DEVICES))} (this version runs on the CPU), "
+                             f"not {self.device!r}.")
+        _in_range("EPOCHS", self.epochs, EPOCHS_RANGE)
+        _in_range("SEED", self.seed, SEED_RANGE)
+        if self.min_polygon_area < 0:
+            raise InputError(f"MIN_AREA must be 0 or more (m²), not {self.min_polygon_area}.")
         if self.pixel_size is not None and self.pixel_size <= 0:
             raise InputError("Pixel size must be positive.")
         if self.tile_size < 64:
@@ -76,5 +82,20 @@ class RunParams:
                 raise InputError(f"{name} band indices start at 1.")
         return self
 
+    def warnings(self) -> list[str]:
+        """Values that were given but do not act on this run, said in the log rather than dropped silently."""
+        notes = []
+        if self.threshold is not None and self.threshold_method != "manual":
+            notes.append(f"THRESHOLD {self.threshold:g} is ignored: THRESHOLD_METHOD is {self.threshold_method}, "
+                         "which finds its own threshold; choose 'manual' to use yours.")
+        return notes
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _in_range(name: str, value: int, bounds: tuple[int, int]) -> None:
+    """Refuse a whole number outside `bounds` (inclusive), naming it and the range."""
+    low, high = bounds
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+        raise InputError(f"{name} must be a whole number from {low} to {high}, not {value!r}.")

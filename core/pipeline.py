@@ -7,6 +7,7 @@ Every output is written under a temporary name and renamed only when the whole r
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -14,20 +15,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import InputError
+from .errors import MEMORY_ADVICE, InputError, ResourceError, is_out_of_memory
 from .labels.blocks import block_size, upsample_prior
 from .labels.prior import change_prior
 from .metrics import StreamingAccuracy
 from .normalise import fit_normaliser
 from .params import RunParams
 from .progress import Progress
-from .raster.align import open_pair, read_on_grid
+from .raster.align import check_raster, open_pair, read_on_grid
 from .raster.areas import change_extent
 from .raster.gdal_scope import in_gdal_scope
 from .raster.polygons import polygonize_changes
 from .raster.samples import rasterize_samples
 from .raster.tiles import tiles
-from .raster.write import OutputSet
+from .raster.write import OutputSet, check_outputs, writing
 from .threshold import confidence, threshold_value
 
 CHANGE_NODATA = 255
@@ -66,6 +67,20 @@ def _requested(params: RunParams) -> None:
                          "confidence, polygons or statistics outputs.")
 
 
+def _memory_explained(function):
+    """An exhausted memory limit, wherever it strikes (numpy, GDAL, torch), as one sentence with advice."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except (MemoryError, RuntimeError) as exc:
+            if is_out_of_memory(exc):
+                raise ResourceError(MEMORY_ADVICE) from exc
+            raise
+    return wrapper
+
+
+@_memory_explained
 @in_gdal_scope
 def run(params: RunParams, progress: Progress | None = None) -> RunResult:
     """Detect changes between params.t1 and params.t2 and write the requested outputs."""
@@ -74,6 +89,12 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
     progress = progress or Progress()
     clock = _Clock()
     log = progress.log
+    # Every output location and input file is checked before any work, not after training.
+    log.extend(check_outputs((params.out_change, params.out_difference, params.out_confidence,
+                              params.out_polygons, params.out_stats), params.overwrite))
+    if params.reference:
+        check_raster(params.reference, "Reference")
+    log.extend(params.warnings())
     progress(0.0, "Aligning the pair")
     with open_pair(params.t1, params.t2, bands1=params.bands1, bands2=params.bands2,
                    nodata1=params.nodata1, nodata2=params.nodata2, grid=params.grid,
@@ -82,6 +103,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         grid = pair.grid
         log.append(f"Grid: {grid.width} x {grid.height} pixels; T1 {pair.band_count1} band(s), "
                    f"T2 {pair.band_count2} band(s).")
+        log.extend(pair.notes)
         clock.lap("align")
 
         progress(0.05, "Computing the change prior on block means")
@@ -151,15 +173,16 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             if conf_sink is not None:
                 conf_sink.write(tile.core, np.where(valid, confidence(prob, threshold), DIFFERENCE_NODATA)
                                 .astype(np.float32))
-            if accuracy is not None:
-                reference = read_on_grid(params.reference, grid, tile.core) > 0
+            if accuracy is not None:   # NaN where the reference has no data: left out, not "unchanged"
+                reference = read_on_grid(params.reference, grid, tile.core)
                 accuracy.update(prob[valid], change[valid], reference[valid])
         if change_sink is not None:
             change_sink.close()
         diff_sink.close()
         if params.out_polygons:
-            count = polygonize_changes(change_sink.path, diff_sink.path, outputs.file(params.out_polygons),
-                                       grid, params.min_polygon_area)
+            with writing(params.out_polygons):
+                count = polygonize_changes(change_sink.path, diff_sink.path, outputs.file(params.out_polygons),
+                                           grid, params.min_polygon_area)
             log.append(f"{count} change polygon(s).")
         clock.lap("write")
 
@@ -180,10 +203,12 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         }
         if accuracy is not None:
             stats["metrics"] = accuracy.result()
+            if accuracy.coverage() < 1:
+                log.append(f"The reference covers {100 * accuracy.coverage():.1f} % of the valid pixels: accuracy "
+                           "is measured there only.")
         stats["timing"] = clock.summary()
         if params.out_stats:
-            with open(outputs.file(params.out_stats), "w", encoding="utf-8") as handle:
-                json.dump(stats, handle, indent=2)
+            outputs.write_text(params.out_stats, json.dumps(stats, indent=2))
         progress(1.0, "Done")
     return RunResult(stats=stats, outputs={
         "change": params.out_change, "difference": params.out_difference,

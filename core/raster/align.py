@@ -7,19 +7,27 @@ decimated read with average resampling gives the block means the prior works on.
 from __future__ import annotations
 
 import math
+import os
 import uuid
-from collections.abc import Sequence
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable, Sequence
 from typing import Optional
 
 import numpy as np
 from osgeo import gdal, ogr, osr
 
-from ..errors import InputError
+from ..errors import MEMORY_ADVICE, InputError, ResourceError, is_out_of_memory
 from .gdal_scope import in_gdal_scope
 from .grid import Grid, Window, spatial_reference
 
 
 def _open(path: str, label: str) -> gdal.Dataset:
+    """The raster at `path`; a missing file, an empty one and a non-raster each get their own sentence."""
+    local = not str(path).startswith("/vsi") and "://" not in str(path)
+    if local and not os.path.exists(path):
+        raise InputError(f"{label}: the file '{path}' does not exist.")
+    if local and os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise InputError(f"{label}: '{path}' is an empty file (0 bytes), not a raster: copy or export it again.")
     try:
         ds = gdal.OpenEx(str(path), gdal.OF_RASTER)
     except RuntimeError as exc:
@@ -27,6 +35,23 @@ def _open(path: str, label: str) -> gdal.Dataset:
     if ds is None or ds.RasterCount == 0:
         raise InputError(f"{label}: '{path}' is not a raster that GDAL can read.")
     return ds
+
+
+def check_raster(path: str, label: str) -> None:
+    """Open `path` once, so that a bad file is named before any work rather than when it is first read."""
+    _open(path, label)
+
+
+def _read_or_explain(label: str, path: str, read: Callable[[], np.ndarray]) -> np.ndarray:
+    """Run a read of the raster `path`; a failure names the file (damaged, truncated) or says memory ran out."""
+    try:
+        return read()
+    except RuntimeError as exc:
+        if is_out_of_memory(exc):
+            raise ResourceError(MEMORY_ADVICE) from exc
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{label}: '{path}' could not be read; the file is damaged or incomplete (GDAL: "
+                         f"{reason}): copy or export it again.") from exc
 
 
 def _srs(ds: gdal.Dataset) -> Optional[osr.SpatialReference]:
@@ -74,13 +99,40 @@ def _aoi_bounds(path: str, target: osr.SpatialReference) -> tuple[float, float, 
     return minx, miny, maxx, maxy
 
 
-def _select(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], keep: list) -> gdal.Dataset:
-    """The chosen bands of `ds` as a VRT, with the user's nodata value when given. The VRT points at
-    its source: `keep` holds both alive as long as the pair is open."""
+def _select(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], keep: list,
+            notes: Optional[list] = None, label: str = "") -> gdal.Dataset:
+    """The chosen bands of `ds` as a VRT, with the user's nodata value when given; complex bands
+    (SAR SLC) as their intensity |z|², noted in `notes`. The VRT points at its source: `keep` holds
+    both alive as long as the pair is open."""
     selected = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", bandList=bands,
                               noData=nodata if nodata is not None else None)
     keep.extend((ds, selected))
-    return selected
+    complex_bands = [(band, gdal.GetDataTypeName(ds.GetRasterBand(band).DataType)) for band in bands
+                     if gdal.DataTypeIsComplex(ds.GetRasterBand(band).DataType)]
+    if not complex_bands:
+        return selected
+    intensity = _intensity(selected)
+    keep.append(intensity)
+    if notes is not None:
+        listed = ", ".join(f"{band} ({kind})" for band, kind in complex_bands)
+        notes.append(f"{label}: complex band(s) {listed} (SAR SLC) are taken as their intensity |z|².")
+    return intensity
+
+
+def _intensity(selected: gdal.Dataset) -> gdal.Dataset:
+    """The VRT `selected` with each complex band replaced by GDAL's `intensity` pixel function (float32
+    |z|² = re² + im²), read on demand like the rest: warping a complex band directly keeps only its
+    real part, a map of the phase rather than of the backscatter."""
+    root = ElementTree.fromstring(selected.GetMetadata("xml:VRT")[0])
+    for band in root.iter("VRTRasterBand"):
+        if band.get("dataType", "").startswith("C"):
+            band.set("dataType", "Float32")
+            band.set("subClass", "VRTDerivedRasterBand")
+            ElementTree.SubElement(band, "PixelFunctionType").text = "intensity"
+            ElementTree.SubElement(band, "SourceTransferType").text = "CFloat64"
+    path = f"/vsimem/oaip_{uuid.uuid4().hex}.vrt"
+    gdal.FileFromMemBuffer(path, ElementTree.tostring(root))
+    return gdal.Open(path)
 
 
 def _warp(source: gdal.Dataset, grid: Grid, window: Window, shape: tuple[int, int], resampling: str,
@@ -121,9 +173,12 @@ class AlignedPair:
     """Two images on one grid; read(window) gives both plus their combined validity."""
 
     def __init__(self, grid: Grid, source1: gdal.Dataset, source2: gdal.Dataset, aoi: Optional[gdal.Dataset],
-                 keep: list):
+                 keep: list, names: Sequence[tuple[str, str]] = (("T1", "T1"), ("T2", "T2")),
+                 notes: Sequence[str] = ()):
         self.grid = grid
         self._keep = keep
+        self.names = tuple(names)     # (label, path) of each image, for messages
+        self.notes = list(notes)      # what the analyst should know about the inputs (e.g. complex bands)
         self._sources = (source1, source2)
         whole, shape = Window(0, 0, grid.width, grid.height), (grid.height, grid.width)
         self._vrt1, self._vrt2 = (_warp(s, grid, whole, shape, _resampling(s, grid)) for s in self._sources)
@@ -143,11 +198,13 @@ class AlignedPair:
         window = window or Window(0, 0, self.grid.width, self.grid.height)
         rows, cols = out_shape or (window.height, window.width)
         if out_shape:
-            coarse = [_warp(s, self.grid, window, out_shape, "average", lazy=False) for s in self._sources]
-            x1, x2 = (ds.ReadAsArray() for ds in coarse)
+            x1, x2 = (_read_or_explain(*name, lambda s=s: _warp(s, self.grid, window, out_shape, "average",
+                                                                  lazy=False).ReadAsArray())
+                      for name, s in zip(self.names, self._sources))
         else:
             kwargs = dict(xoff=window.col_off, yoff=window.row_off, xsize=window.width, ysize=window.height)
-            x1, x2 = self._vrt1.ReadAsArray(**kwargs), self._vrt2.ReadAsArray(**kwargs)
+            x1, x2 = (_read_or_explain(*name, lambda vrt=vrt: vrt.ReadAsArray(**kwargs))
+                      for name, vrt in zip(self.names, (self._vrt1, self._vrt2)))
         x1 = x1.astype(np.float32, copy=False).reshape(-1, rows, cols)
         x2 = x2.astype(np.float32, copy=False).reshape(-1, rows, cols)
         valid = np.isfinite(x1).all(0) & np.isfinite(x2).all(0)
@@ -186,6 +243,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
               min_size: int = 32) -> AlignedPair:
     """Validate both rasters and align them onto the chosen image's grid, cropped to their overlap (and AOI)."""
     ds1, ds2 = _open(t1, "T1"), _open(t2, "T2")
+    names = (("T1", str(t1)), ("T2", str(t2)))
     b1, b2 = _bands(ds1, bands1, "T1", t1), _bands(ds2, bands2, "T2", t2)
     srs1, srs2 = _srs(ds1), _srs(ds2)
     if srs1 is None or srs2 is None:
@@ -202,8 +260,9 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
         ds2 = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds2, format="VRT",
                              outputBounds=[minx, maxy, maxx, miny])
         keep: list = []
-        return AlignedPair(shared, _select(ds1, b1, nodata1, keep), _select(ds2, b2, nodata2, keep),
-                           None, keep)
+        notes: list = []
+        return AlignedPair(shared, _select(ds1, b1, nodata1, keep, notes, "T1"),
+                           _select(ds2, b2, nodata2, keep, notes, "T2"), None, keep, names, notes)
     ref = ds1 if grid == "t1" else ds2
     ref_srs = srs1 if grid == "t1" else srs2
     x0, dx, rx, y0, ry, dy = ref.GetGeoTransform()
@@ -232,22 +291,34 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     out = Grid(ref_srs.ExportToWkt(), (x0 + col0 * dx, dx, 0.0, y0 + row0 * dy, 0.0, dy), width, height)
     mask = _aoi_mask(aoi, out) if aoi else None
     keep: list = []
-    return AlignedPair(out, _select(ds1, b1, nodata1, keep), _select(ds2, b2, nodata2, keep), mask, keep)
+    notes: list = []
+    return AlignedPair(out, _select(ds1, b1, nodata1, keep, notes, "T1"), _select(ds2, b2, nodata2, keep, notes, "T2"),
+                       mask, keep, names, notes)
 
 
 @in_gdal_scope
 def read_on_grid(path: str, grid: Grid, window: Optional[Window] = None, band: int = 1,
-                 resampling: str = "nearest") -> np.ndarray:
-    """One band of another raster (e.g. the reference mask) on `grid`, for `window`."""
-    ds = _open(path, "Reference")
+                 resampling: str = "nearest", label: str = "Reference") -> np.ndarray:
+    """One band of another raster (e.g. the reference mask) on `grid`, for `window`: float32, NaN where
+    it has no data (outside its extent, or its nodata), so that no pixel it does not cover is taken as 0."""
+    ds = _open(path, label)
     if not 1 <= band <= ds.RasterCount:
-        raise InputError(f"Reference: band {band} is out of range: '{path}' has {ds.RasterCount} band(s).")
-    x0, dx, _, y0, _, dy = grid.transform
-    if grid.crs_wkt and _srs(ds) is not None:
-        vrt = gdal.Warp(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", dstSRS=grid.crs_wkt,
-                        outputBounds=(x0, y0 + dy * grid.height, x0 + dx * grid.width, y0),
-                        width=grid.width, height=grid.height, resampleAlg=resampling)
-    else:
-        vrt = ds
+        raise InputError(f"{label}: band {band} is out of range: '{path}' has {ds.RasterCount} band(s).")
     window = window or Window(0, 0, grid.width, grid.height)
-    return vrt.GetRasterBand(band).ReadAsArray(window.col_off, window.row_off, window.width, window.height)
+    one = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", bandList=[band])
+    if grid.crs_wkt and _srs(ds) is not None:
+        warped = _warp(one, grid, window, (window.height, window.width), resampling, lazy=False)
+        return _read_or_explain(label, path, lambda: warped.GetRasterBand(1).ReadAsArray()).astype(np.float32)
+    # No CRS: the raster is taken as sharing the grid's pixels; what lies beyond it has no data.
+    out = np.full((window.height, window.width), np.nan, np.float32)
+    cols = max(0, min(window.width, ds.RasterXSize - window.col_off))
+    rows = max(0, min(window.height, ds.RasterYSize - window.row_off))
+    if rows and cols:
+        source = one.GetRasterBand(1)
+        values = _read_or_explain(label, path, lambda: source.ReadAsArray(window.col_off, window.row_off, cols, rows))
+        values = values.astype(np.float32)
+        nodata = source.GetNoDataValue()
+        if nodata is not None:
+            values[values == nodata] = np.nan
+        out[:rows, :cols] = values
+    return out

@@ -13,6 +13,22 @@ from .grid import Grid
 NONE = -1
 
 
+def _check_values(layer: ogr.Layer, field: str, path: str) -> None:
+    """Refuse any feature whose `field` is not exactly 0 or 1: burnt as a number, -1 would silently
+    mean "no sample" and 0.7 would become 0."""
+    layer.ResetReading()
+    for feature in layer:
+        value = feature.GetField(field)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):     # empty, or text that is not a number
+            number = None
+        if number not in (0.0, 1.0):
+            raise InputError(f"Samples: feature {feature.GetFID()} of '{path}' has {field} = {value!r}; the field "
+                             "must hold 0 (unchanged) or 1 (changed) in every feature.")
+    layer.ResetReading()
+
+
 @in_gdal_scope
 def rasterize_samples(path: str, grid: Grid, field: str = "changed") -> np.ndarray:
     """int8 (rows, cols): 1 changed, 0 unchanged, -1 where the analyst gave nothing."""
@@ -24,6 +40,7 @@ def rasterize_samples(path: str, grid: Grid, field: str = "changed") -> np.ndarr
     names = [layer.GetLayerDefn().GetFieldDefn(i).GetName() for i in range(layer.GetLayerDefn().GetFieldCount())]
     if field not in names:
         raise InputError(f"Samples: '{path}' has no field '{field}' (fields: {', '.join(names) or 'none'}).")
+    _check_values(layer, field, path)
     target = gdal.GetDriverByName("MEM").Create(f"oaip_{uuid.uuid4().hex}", grid.width, grid.height, 1,
                                                 gdal.GDT_Int16)
     target.SetGeoTransform(grid.transform)

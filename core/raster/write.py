@@ -1,56 +1,211 @@
-"""Outputs written completely or not at all: temporary names beside the targets, renamed on success."""
+"""Outputs written completely or not at all: temporary names beside the targets, renamed on success.
+
+A temporary name says which machine and process wrote it (`.change.<host>-<pid>-<random>.partial.tif`),
+so that the next run into a folder can remove what a killed run left there without ever touching
+the files of a run still going: a partial file is removed only when its process is gone (on this
+machine), or when nothing has written to it for an hour (a file of another machine or an older version).
+"""
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 from osgeo import gdal
 
-from ..errors import InputError
+from ..errors import MEMORY_ADVICE, InputError, OaipError, ResourceError, is_out_of_memory
 from .grid import Grid, Window
 
 GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
 GDAL_TYPES = {"uint8": gdal.GDT_Byte, "float32": gdal.GDT_Float32, "int16": gdal.GDT_Int16}
+HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
+# .<stem>.<host>-<pid>-<random>.partial<suffix>, or the older .<stem>.<random>.partial<suffix>; GDAL and
+# SQLite may add their own endings (.aux.xml, -journal) after it.
+PARTIAL = re.compile(r"^\..+\.(?:(?P<host>[0-9a-f]{6})-(?P<pid>\d+)-)?[0-9a-f]{8}\.partial(?:[.-].*)?$")
+ORPHAN_SECONDS = 120     # a partial file of a process gone from this machine, untouched this long, is left over
+STALE_SECONDS = 3600     # one whose process cannot be checked (another machine, an older version)
+LOW_SPACE_BYTES = 16 * 2**20  # a write that fails with less free space than this failed for want of space
+
+
+def _free_bytes(folder: str) -> Optional[int]:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def write_failure(target: str, exc: BaseException) -> OaipError:
+    """One sentence for a failed write of `target`: the disk is full, memory ran out, or GDAL's reason."""
+    folder = os.path.dirname(os.path.abspath(target))
+    free = _free_bytes(folder)
+    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "no space left" in str(exc).lower() \
+            or (free is not None and free < LOW_SPACE_BYTES):
+        room = f" ({free / 2**20:.1f} MiB free)" if free is not None else ""
+        return ResourceError(f"The output '{target}' could not be written: the disk holding '{folder}' is "
+                             f"full{room}. Free some space or choose another output folder; nothing was kept.")
+    if is_out_of_memory(exc):
+        return ResourceError(MEMORY_ADVICE)
+    return OaipError(f"The output '{target}' could not be written ({str(exc).strip() or type(exc).__name__}); "
+                     "nothing was kept.")
+
+
+@contextmanager
+def writing(target: str) -> Iterator[None]:
+    """Turn a failed write (OSError, GDAL's RuntimeError) into one sentence naming `target`."""
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:
+        raise write_failure(target, exc) from exc
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` runs on this machine; True when that cannot be known safely.
+
+    Windows has no harmless probe (os.kill there terminates the process), so there only age counts.
+    """
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True     # it exists but belongs to someone else
+    return True
+
+
+def remove_stale_partials(folder: str, now: Optional[float] = None) -> list[str]:
+    """Remove this plugin's partial files that a killed run left in `folder`; returns their names.
+
+    Never one of a live run: this process's own are kept, another local process's only go once it is
+    gone and the file untouched for ORPHAN_SECONDS, and one that cannot be checked after STALE_SECONDS.
+    """
+    now = time.time() if now is None else now
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = PARTIAL.match(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        local = match["host"] == HOST and match["pid"] is not None
+        if local and int(match["pid"]) == os.getpid():
+            continue
+        if age > STALE_SECONDS or (local and age > ORPHAN_SECONDS and not _alive(int(match["pid"]))):
+            try:
+                os.remove(entry.path)
+                removed.append(entry.name)
+            except OSError:
+                pass
+    return removed
+
+
+def check_outputs(targets: Iterable[Optional[str]], overwrite: bool = True) -> list[str]:
+    """Check every output location before any work: its folder exists and takes a file, two outputs
+    are not one file, an existing file may be replaced. Stale partial files of killed runs in those
+    folders are removed; returns log lines saying so. Raises InputError naming the first bad output."""
+    seen: dict[str, str] = {}
+    notes: list[str] = []
+    for target in targets:
+        if not target:
+            continue
+        path = os.path.abspath(target)
+        if path in seen:
+            raise InputError(f"Two outputs are the same file '{path}': give each output its own name.")
+        seen[path] = target
+        _check_target(path, overwrite)
+    for folder in sorted({os.path.dirname(path) for path in seen}):
+        removed = remove_stale_partials(folder)
+        if removed:
+            notes.append(f"Removed {len(removed)} unfinished file(s) that an interrupted run left in '{folder}'.")
+    return notes
+
+
+def _check_target(target: str, overwrite: bool) -> None:
+    """Refuse an output that cannot be written, with the reason; a probe file proves the folder writable
+    (permission bits do not: root, read-only mounts and ACLs answer differently)."""
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        raise InputError(f"The output '{target}' cannot be written: its folder '{folder}' does not exist. "
+                         "Create it or choose another one.")
+    if os.path.isdir(target):
+        raise InputError(f"The output '{target}' is a folder: give a file name.")
+    if os.path.exists(target) and not overwrite:
+        raise InputError(f"The output '{target}' exists already; allow overwriting or choose another name.")
+    probe = _temporary(target)
+    try:
+        with open(probe, "wb"):
+            pass
+    except OSError as exc:
+        if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+            raise write_failure(target, exc) from exc
+        raise InputError(f"The output '{target}' cannot be written: its folder '{folder}' is read-only "
+                         f"or not yours ({exc.strerror or exc}).") from exc
+    finally:
+        if os.path.exists(probe):
+            os.remove(probe)
 
 
 class RasterSink:
     """One GeoTIFF being written window by window under its temporary name."""
 
-    def __init__(self, path: str, grid: Grid, dtype: str, nodata: Optional[float], bands: int) -> None:
+    def __init__(self, path: str, grid: Grid, dtype: str, nodata: Optional[float], bands: int,
+                 target: Optional[str] = None) -> None:
         self.path = path
-        self._ds = gdal.GetDriverByName("GTiff").Create(path, grid.width, grid.height, bands, GDAL_TYPES[dtype],
-                                                        options=GTIFF_OPTIONS)
-        self._ds.SetGeoTransform(grid.transform)
-        if grid.crs_wkt:
-            self._ds.SetProjection(grid.crs_wkt)
-        if nodata is not None:
-            for band in range(1, bands + 1):
-                self._ds.GetRasterBand(band).SetNoDataValue(nodata)
+        self.target = target or path    # the name the analyst gave, for messages
+        with writing(self.target):
+            self._ds = gdal.GetDriverByName("GTiff").Create(path, grid.width, grid.height, bands,
+                                                            GDAL_TYPES[dtype], options=GTIFF_OPTIONS)
+            self._ds.SetGeoTransform(grid.transform)
+            if grid.crs_wkt:
+                self._ds.SetProjection(grid.crs_wkt)
+            if nodata is not None:
+                for band in range(1, bands + 1):
+                    self._ds.GetRasterBand(band).SetNoDataValue(nodata)
 
     def write(self, window: Window, array: np.ndarray) -> None:
         data = array.reshape(-1, window.height, window.width)
-        for band, values in enumerate(data, start=1):
-            self._ds.GetRasterBand(band).WriteArray(values, window.col_off, window.row_off)
+        with writing(self.target):
+            for band, values in enumerate(data, start=1):
+                self._ds.GetRasterBand(band).WriteArray(values, window.col_off, window.row_off)
 
     def read(self, window: Window, band: int = 1) -> np.ndarray:
         return self._ds.GetRasterBand(band).ReadAsArray(window.col_off, window.row_off, window.width, window.height)
 
     def flush(self) -> None:
-        self._ds.FlushCache()
+        if self._ds is not None:
+            with writing(self.target):
+                self._ds.FlushCache()
 
     def close(self) -> None:
-        """Finish the file (GeoTIFF writes its directory on close); another reader may open it after this."""
-        self._ds = None
+        """Finish the file (GeoTIFF writes its directory on close); another reader may open it after this.
+        The blocks are flushed first, where a full disk still raises (a dataset's release cannot)."""
+        try:
+            self.flush()
+        finally:
+            self._ds = None
 
 
 def _temporary(target: str) -> str:
     path = Path(target)
-    return str(path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.partial{path.suffix}"))
+    return str(path.with_name(f".{path.stem}.{HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial{path.suffix}"))
 
 
 class OutputSet:
@@ -64,11 +219,7 @@ class OutputSet:
 
     def _claim(self, target: str) -> str:
         target = os.path.abspath(target)
-        folder = os.path.dirname(target)
-        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-            raise InputError(f"The output '{target}' cannot be written: its folder does not exist or is read-only.")
-        if os.path.exists(target) and not self.overwrite:
-            raise InputError(f"The output '{target}' exists already; allow overwriting or choose another name.")
+        _check_target(target, self.overwrite)
         temp = _temporary(target)
         self._pending.append((temp, target))
         return temp
@@ -78,7 +229,7 @@ class OutputSet:
         if not path:
             return None
         is_scratch = self._scratch is not None and os.path.dirname(path) == self._scratch
-        sink = RasterSink(path if is_scratch else self._claim(path), grid, dtype, nodata, bands)
+        sink = RasterSink(path if is_scratch else self._claim(path), grid, dtype, nodata, bands, target=path)
         self._sinks.append(sink)
         return sink
 
@@ -100,14 +251,26 @@ class OutputSet:
     def __enter__(self) -> OutputSet:
         return self
 
+    def write_text(self, path: str, text: str) -> None:
+        """A text output (the statistics JSON) under its temporary name; renamed with the rest."""
+        with writing(path), open(self.file(path), "w", encoding="utf-8") as handle:
+            handle.write(text)
+
     def __exit__(self, exc_type, exc, tb) -> None:
-        for sink in self._sinks:
-            sink.close()
         try:
+            for sink in self._sinks:
+                if exc_type is None:
+                    sink.close()
+                else:           # the run failed already: its reason is the one to report
+                    try:
+                        sink.close()
+                    except OaipError:
+                        pass
             if exc_type is None:
                 for temp, target in self._pending:
                     if os.path.exists(temp):
-                        os.replace(temp, target)
+                        with writing(target):
+                            os.replace(temp, target)
         finally:
             for temp, _ in self._pending:
                 if os.path.exists(temp):

@@ -53,10 +53,24 @@ def test_streaming_equals_the_whole_for_scores_on_its_grid():
         stream.update(score[part], change[part], truth[part])
     whole = accuracy(change, truth, score)
     streamed = stream.result()
-    assert streamed.keys() == whole.keys()
+    assert streamed.keys() == whole.keys() | {"reference_coverage"}
+    assert streamed["reference_coverage"] == 1.0
     for key, value in whole.items():
         assert streamed[key] == pytest.approx(value, abs=1e-9), key
     assert 0.7 < whole["auc"] < 0.9
+
+
+def test_pixels_the_reference_does_not_cover_are_left_out_not_taken_as_unchanged():
+    change = np.array([1, 1, 0, 0, 1, 1], bool)
+    reference = np.array([1, 0, 0, 1, np.nan, np.nan], np.float32)   # the last two: outside the reference
+    stream = StreamingAccuracy()
+    stream.update(np.where(change, 0.9, 0.1), change, reference)
+    result = stream.result()
+    assert (result["tp"], result["fp"], result["tn"], result["fn"]) == (1, 1, 1, 1)
+    assert result["reference_coverage"] == pytest.approx(4 / 6)
+    nothing = StreamingAccuracy()
+    nothing.update(np.zeros(3), np.zeros(3, bool), np.full(3, np.nan))
+    assert nothing.result()["kappa"] is None and nothing.result()["reference_coverage"] == 0.0
 
 
 def test_mismatched_shapes_are_refused():

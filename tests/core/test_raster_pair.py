@@ -152,24 +152,41 @@ def test_polygons_one_feature_per_region_above_min_area(tmp_path):
     assert feature.GetField("mean_prob") == pytest.approx(0.9, abs=1e-5)
 
 
-def test_samples_are_burnt_on_the_right_pixels(tmp_path):
-    path = str(tmp_path / "s.gpkg")
-    source = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+def write_samples(path, values, field_type=ogr.OFTInteger) -> str:
+    """Points at (1, 1), (10, 9), … of grid() with the given `changed` values."""
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(32633)
     layer = source.CreateLayer("s", srs, ogr.wkbPoint)
-    layer.CreateField(ogr.FieldDefn("changed", ogr.OFTInteger))
-    for x, y, value in ((500015.0, 3999985.0, 1), (500105.0, 3999905.0, 0)):
+    layer.CreateField(ogr.FieldDefn("changed", field_type))
+    for (x, y), value in zip(((500015.0, 3999985.0), (500105.0, 3999905.0), (500205.0, 3999805.0)), values):
         feature = ogr.Feature(layer.GetLayerDefn())
         feature.SetGeometry(ogr.CreateGeometryFromWkt(f"POINT ({x} {y})"))
         feature.SetField("changed", value)
         layer.CreateFeature(feature)
     source = None
+    return str(path)
+
+
+def test_samples_are_burnt_on_the_right_pixels(tmp_path):
+    path = write_samples(tmp_path / "s.gpkg", (1, 0))
     burnt = rasterize_samples(path, grid())
     assert burnt[1, 1] == 1 and burnt[9, 10] == 0
     assert (burnt == -1).sum() == 40 * 30 - 2
     with pytest.raises(InputError, match="no field 'label'"):
         rasterize_samples(path, grid(), field="label")
+
+
+@pytest.mark.parametrize("values, field_type, shown", [
+    ((1, -1), ogr.OFTInteger, "changed = -1"),          # burnt, -1 would read as "no sample"
+    ((1, 0, 2), ogr.OFTInteger, "changed = 2"),
+    ((0.7, 1.0), ogr.OFTReal, "changed = 0.7"),         # burnt as an integer, 0.7 would become 0
+])
+def test_sample_values_other_than_0_or_1_are_refused_naming_the_field_and_value(tmp_path, values, field_type,
+                                                                                 shown):
+    path = write_samples(tmp_path / "s.gpkg", values, field_type)
+    with pytest.raises(InputError, match=f"Samples: feature \\d+ of .*{shown}"):
+        rasterize_samples(path, grid())
 
 
 def test_an_area_of_interest_crops_the_grid_and_masks_outside_its_polygon(tmp_path):

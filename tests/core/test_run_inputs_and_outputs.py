@@ -1,0 +1,220 @@
+"""Bad input and exhausted resources end in one sentence naming the file or the resource, before any work
+where they can be known then; inputs that would give a wrong map (complex SAR, a partial reference) are
+handled, not ignored."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from oaip_qgis.core import pipeline
+from oaip_qgis.core.errors import InputError, ResourceError
+from oaip_qgis.core.metrics import accuracy
+from oaip_qgis.core.params import RunParams
+from oaip_qgis.core.pipeline import run
+from oaip_qgis.core.progress import Progress
+from oaip_qgis.core.raster import write
+from oaip_qgis.core.raster.write import HOST, remove_stale_partials
+
+
+def prior_params(pair, folder, **extra) -> RunParams:
+    values = dict(t1=pair["t1"], t2=pair["t2"], mode="prior", out_change=str(folder / "change.tif"),
+                  out_difference=str(folder / "difference.tif"), out_stats=str(folder / "stats.json"))
+    return RunParams(**{**values, **extra})
+
+
+def recorded() -> tuple[Progress, list]:
+    steps: list = []
+    return Progress(report=lambda fraction, message: steps.append(message)), steps
+
+
+# ----- outputs checked before any work --------------------------------------------------------------
+def test_every_output_location_is_checked_before_any_work(sample_pair, tmp_path):
+    progress, steps = recorded()
+    with pytest.raises(InputError, match="stats.json' cannot be written: its folder .*missing.* does not exist"):
+        run(prior_params(sample_pair, tmp_path, out_stats=str(tmp_path / "missing" / "stats.json")), progress)
+    assert steps == [] and list(tmp_path.iterdir()) == []   # not even the alignment started
+    with pytest.raises(InputError, match="Two outputs are the same file"):
+        run(prior_params(sample_pair, tmp_path, out_difference=str(tmp_path / "change.tif")), progress)
+    with pytest.raises(InputError, match="Reference: the file .*nowhere.tif' does not exist"):
+        run(prior_params(sample_pair, tmp_path, reference=str(tmp_path / "nowhere.tif")), progress)
+    assert steps == [] and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_output_folder_is_refused_before_any_work(sample_pair, tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(InputError, match="read-only"):
+            run(prior_params(sample_pair, folder))
+    finally:
+        folder.chmod(0o755)
+
+
+def _partial(folder, name: str, age_s: float) -> str:
+    path = folder / name
+    path.write_bytes(b"left over")
+    then = time.time() - age_s
+    os.utime(path, (then, then))
+    return name
+
+
+def test_stale_partial_files_of_killed_runs_are_removed_and_live_ones_kept(sample_pair, tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()                                            # a pid that is gone
+    live = os.getppid()
+    stale = [_partial(tmp_path, f".change.{HOST}-{dead.pid}-{uuid.uuid4().hex[:8]}.partial.tif", 600),
+             _partial(tmp_path, f".difference.{uuid.uuid4().hex[:8]}.partial.tif", 2 * 3600)]  # older naming
+    kept = [_partial(tmp_path, f".change.{HOST}-{live}-{uuid.uuid4().hex[:8]}.partial.tif", 600),    # live run
+            _partial(tmp_path, f".change.{HOST}-{dead.pid}-{uuid.uuid4().hex[:8]}.partial.tif", 10),  # just now
+            _partial(tmp_path, f".stats.{HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial.json", 7200),  # ours
+            _partial(tmp_path, f".change.abcdef-{dead.pid}-{uuid.uuid4().hex[:8]}.partial.tif", 600),  # elsewhere
+            _partial(tmp_path, ".notes.partial.txt", 7200)]                                     # not our naming
+    result = run(prior_params(sample_pair, tmp_path))
+    names = {p.name for p in tmp_path.iterdir()}
+    assert not names & set(stale)
+    assert set(kept) <= names
+    assert any("interrupted run" in line for line in result.log)
+    assert remove_stale_partials(str(tmp_path)) == []
+
+
+# ----- inputs that cannot be read ------------------------------------------------------------------
+def test_a_truncated_geotiff_is_named_not_a_traceback(sample_pair, tmp_path):
+    t2 = str(tmp_path / "t2.tif")
+    gdal.Translate(t2, sample_pair["t2"])                 # uncompressed strips: the header survives a cut
+    with open(t2, "r+b") as handle:
+        handle.truncate(os.path.getsize(t2) // 2)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(InputError, match=r"T2: '.*t2.tif' could not be read; the file is damaged or incomplete"):
+        run(prior_params({**sample_pair, "t2": t2}, out))
+    assert list(out.iterdir()) == []
+
+
+def test_an_empty_or_non_raster_file_is_not_reported_as_missing(sample_pair, tmp_path):
+    empty = tmp_path / "empty.tif"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.tif"
+    text.write_text("not a raster")
+    with pytest.raises(InputError, match="T1: .*empty.tif' is an empty file"):
+        run(prior_params({**sample_pair, "t1": str(empty)}, tmp_path))
+    with pytest.raises(InputError, match="T1: .*notes.tif' is not a raster that GDAL can read"):
+        run(prior_params({**sample_pair, "t1": str(text)}, tmp_path))
+
+
+# ----- exhausted resources ---------------------------------------------------------------------------
+def _small_disk(tmp_path) -> str:
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a small file system needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    return str(folder)
+
+
+def test_a_full_disk_names_the_output_and_leaves_nothing(sample_pair, tmp_path):
+    folder = _small_disk(tmp_path)
+    try:
+        outputs = {f"out_{kind}": os.path.join(folder, f"{kind}.tif") for kind in ("change", "difference",
+                                                                                    "confidence")}
+        with pytest.raises(ResourceError, match=r"The output '.*small/\w+.tif' could not be written: the disk "
+                                                r"holding .* is full"):
+            run(RunParams(t1=sample_pair["t1"], t2=sample_pair["t2"], mode="prior", **outputs))
+        assert os.listdir(folder) == []
+    finally:
+        subprocess.run(["umount", folder], check=False)
+
+
+def test_a_failed_write_with_no_space_says_the_disk_is_full(tmp_path):
+    error = write.write_failure(str(tmp_path / "change.tif"), OSError(28, "No space left on device"))
+    assert isinstance(error, ResourceError) and "change.tif' could not be written: the disk" in str(error)
+    other = write.write_failure(str(tmp_path / "change.tif"), RuntimeError("TIFFWriteDirectorySec:IO error"))
+    assert not isinstance(other, ResourceError) and "IO error" in str(other)
+
+
+@pytest.mark.parametrize("exhausted", [MemoryError(), RuntimeError("DefaultCPUAllocator: not enough memory: "
+                                                                    "you tried to allocate 9 GB")])
+def test_memory_running_out_is_one_sentence_with_what_to_do(sample_pair, tmp_path, monkeypatch, exhausted):
+    def no_memory(*_args, **_kwargs):
+        raise exhausted
+
+    monkeypatch.setattr(pipeline, "change_prior", no_memory)
+    with pytest.raises(ResourceError, match="Memory ran out .* area of interest"):
+        run(prior_params(sample_pair, tmp_path))
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----- inputs that gave a wrong map --------------------------------------------------------------------
+def test_complex_sar_is_taken_as_its_intensity_and_the_log_says_so(sample_pair, tmp_path):
+    source = gdal.Open(sample_pair["t2"])
+    intensity = source.GetRasterBand(1).ReadAsArray().astype(np.float64)
+    nodata = source.GetRasterBand(1).GetNoDataValue()
+    phase = np.random.default_rng(0).uniform(-np.pi, np.pi, intensity.shape)
+    slc = np.sqrt(np.maximum(intensity, 0)) * np.exp(1j * phase)          # |z|² is the intensity again
+    slc[intensity == nodata] = nodata
+    t2c = str(tmp_path / "slc.tif")
+    ds = gdal.GetDriverByName("GTiff").Create(t2c, source.RasterXSize, source.RasterYSize, 1, gdal.GDT_CFloat32)
+    ds.SetGeoTransform(source.GetGeoTransform())
+    ds.SetProjection(source.GetProjection())
+    ds.GetRasterBand(1).WriteArray(slc.astype(np.complex64))
+    ds.GetRasterBand(1).SetNoDataValue(nodata)
+    ds = None
+    for name in ("intensity", "complex"):
+        (tmp_path / name).mkdir()
+    run(prior_params(sample_pair, tmp_path / "intensity"))
+    result = run(prior_params({**sample_pair, "t2": t2c}, tmp_path / "complex"))
+    assert any("complex band(s) 1 (CFloat32)" in line and "intensity" in line for line in result.log)
+    a = gdal.Open(str(tmp_path / "intensity" / "difference.tif")).ReadAsArray()
+    b = gdal.Open(str(tmp_path / "complex" / "difference.tif")).ReadAsArray()
+    assert np.abs(a - b).max() < 1e-3     # float32 rounding of sqrt(I)² only; the real part alone is far off
+
+
+def test_a_partial_reference_is_measured_where_it_has_data_only(sample_pair, tmp_path):
+    truth = gdal.Open(sample_pair["truth"])
+    half = str(tmp_path / "half.tif")                      # the reference's left half, then a nodata block
+    gdal.Translate(half, truth, srcWin=[0, 0, truth.RasterXSize // 2, truth.RasterYSize], noData=7)
+    ds = gdal.Open(half, gdal.GA_Update)
+    ds.GetRasterBand(1).WriteArray(np.full((20, 20), 7, np.uint8), 0, 0)
+    ds = None
+    result = run(prior_params(sample_pair, tmp_path, reference=half))
+    metrics = result.stats["metrics"]
+    change = gdal.Open(str(tmp_path / "change.tif")).ReadAsArray()
+    full = gdal.Open(sample_pair["truth"]).ReadAsArray()  # on the change layer's grid (T1's lattice)
+    x0 = (gdal.Open(str(tmp_path / "change.tif")).GetGeoTransform()[0] - truth.GetGeoTransform()[0]) / 10
+    y0 = (truth.GetGeoTransform()[3] - gdal.Open(str(tmp_path / "change.tif")).GetGeoTransform()[3]) / 10
+    full = full[int(y0):int(y0) + change.shape[0], int(x0):int(x0) + change.shape[1]]
+    cols = np.arange(change.shape[1])[None, :] + int(x0)
+    rows = np.arange(change.shape[0])[:, None] + int(y0)
+    covered = (cols < truth.RasterXSize // 2) & ~((rows < 20) & (cols < 20)) & (change != 255)
+    expected = accuracy(change == 1, full > 0, valid=covered)
+    assert (metrics["tp"], metrics["fp"], metrics["tn"], metrics["fn"]) == \
+        (expected["tp"], expected["fp"], expected["tn"], expected["fn"])
+    assert metrics["reference_coverage"] == pytest.approx(covered.sum() / (change != 255).sum(), abs=1e-6)
+    assert 0.3 < metrics["reference_coverage"] < 0.6
+    assert any("reference covers" in line for line in result.log)
+
+
+# ----- values that did nothing or crashed ----------------------------------------------------------
+def test_a_threshold_given_with_an_automatic_method_is_said_to_be_ignored(sample_pair, tmp_path):
+    result = run(prior_params(sample_pair, tmp_path, threshold=0.3))
+    assert any("THRESHOLD 0.3 is ignored" in line and "otsu" in line for line in result.log)
+    assert result.stats["threshold"] != pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("field, value, shown", [("epochs", 0, "EPOCHS must be a whole number from 1 to 100, not 0"),
+                                                 ("epochs", 101, "from 1 to 100, not 101"),
+                                                 ("seed", -1, "SEED must be a whole number from 0"),
+                                                 ("device", "cuda", "DEVICE must be 'cpu'")])
+def test_out_of_range_values_are_refused_with_their_range(field, value, shown):
+    with pytest.raises(InputError, match=shown):
+        RunParams(t1="a.tif", t2="b.tif", **{field: value}).validate()
