@@ -102,6 +102,9 @@ def int_matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None
     if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[0]:
         raise InputError(f"Matrix shapes do not fit: {tuple(a.shape)} × {tuple(b.shape)}.")
     if a.shape[1] <= SAFE_K:
+        if kernels.active() and a.is_cpu and b.is_cpu and (out is None or out.is_contiguous()) \
+                and kernels.faster_products():
+            return kernels.int_mm(a, b, out)
         if out is None:
             return torch._int_mm(_plain(a), _plain(b))
         return torch._int_mm(_plain(a), _plain(b), out=out)

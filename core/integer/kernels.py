@@ -38,6 +38,7 @@ SIGNATURES = {
     "oaip_absdiff_backward": (None, [_P, _P, _I, _I, _P, _P, _P, _I64, _I]),
     "oaip_im2col_t": (None, [_P, _P, _I64, _I64, _I64, _I64, _I64, _I64, _I64, _I]),
     "oaip_planar": (None, [_P, _P, _I64, _I64, _I]),
+    "oaip_int_mm": (None, [_P, _P, _P, _I64, _I64, _I64, _I64, _I]),
 }
 
 
@@ -198,3 +199,36 @@ def im2col_t(planar: torch.Tensor, k: int, p0: int, count: int, out: torch.Tenso
     out = out.view(k * k * c, count)
     _lib.oaip_im2col_t(_ptr(planar), _ptr(out), n, h, w, c, k, p0, count, _threads())
     return out
+
+
+def int_mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """a (M, K) × b (K, N), int8 → int32 (K ≤ conv.SAFE_K), into `out` (contiguous M × N) when given."""
+    a = a.contiguous()
+    bt = b.t().contiguous()
+    m, kk = a.shape
+    n = bt.shape[0]
+    out = torch.empty((m, n), dtype=torch.int32) if out is None else out
+    _lib.oaip_int_mm(_ptr(a), _ptr(bt), _ptr(out), m, n, kk, n, _threads())
+    return out
+
+
+_compiled_products: bool | None = None
+
+
+def faster_products() -> bool:
+    """Whether the compiled int8 product beats torch._int_mm on this CPU, timed once on the training's
+    commonest shape (the answer differs by CPU: _int_mm is fast only with int8 dot-product instructions)."""
+    global _compiled_products
+    if _compiled_products is None:
+        import time
+        a = torch.randint(-127, 128, (4096, 144), dtype=torch.int8)
+        b = torch.randint(-127, 128, (144, 16), dtype=torch.int8)
+        timings = []
+        for product in (lambda: torch._int_mm(a, b), lambda: int_mm(a, b)):
+            product()
+            start = time.perf_counter()
+            for _ in range(3):
+                product()
+            timings.append(time.perf_counter() - start)
+        _compiled_products = timings[1] < timings[0]
+    return _compiled_products

@@ -161,3 +161,31 @@ def test_weight_gradient_matches_torch(chunk, safe_k, monkeypatch):
         fast, ref = both(lambda k=k: conv.weight_gradient(x, err, k))
         assert fast.shape == (8, 16, k, k) and fast.dtype == ref.dtype and torch.equal(fast, ref)
         assert fast.dtype == (torch.int64 if safe_k else torch.int32)
+
+
+@pytest.mark.parametrize("m, k, n", [(1, 1, 1), (3, 17, 13), (33, 16, 4), (64, 144, 16), (144, 4099, 7)])
+def test_int8_product_is_exact_at_every_shape(m, k, n):
+    """The compiled product (vector body, row and column tails) equals the exact integer product,
+    also at ±127 everywhere, and writes into a given block of rows."""
+    g = torch.Generator().manual_seed(m * k * n)
+    a = torch.randint(-127, 128, (m, k), dtype=torch.int8, generator=g)
+    b = torch.randint(-127, 128, (k, n), dtype=torch.int8, generator=g)
+    exact = (a.long() @ b.long()).int()
+    assert torch.equal(kernels.int_mm(a, b), exact)
+    assert torch.equal(kernels.int_mm(a.t().contiguous().t(), b.t().contiguous().t()), exact)  # strided inputs
+    rows = torch.zeros((m + 2, n), dtype=torch.int32)
+    kernels.int_mm(a, b, out=rows[1:m + 1])
+    assert torch.equal(rows[1:m + 1], exact) and not rows[0].any() and not rows[-1].any()
+    full = torch.full((m, k), -127, dtype=torch.int8)
+    assert torch.equal(kernels.int_mm(full, torch.full((k, n), -127, dtype=torch.int8)),
+                       torch.full((m, n), 127 * 127 * k, dtype=torch.int32))
+
+
+def test_convolution_takes_the_same_sums_with_either_product(monkeypatch):
+    """Whichever product the timing picks on this CPU, a convolution's sums are the same."""
+    x = torch.randint(-127, 128, (2, 9, 7, 16), dtype=torch.int8)
+    w = torch.randint(-127, 128, (5, 16, 3, 3), dtype=torch.int8)
+    monkeypatch.setattr(kernels, "_compiled_products", True)
+    compiled = conv.conv_accumulate(x, w)
+    monkeypatch.setattr(kernels, "_compiled_products", False)
+    assert torch.equal(compiled, conv.conv_accumulate(x, w))
