@@ -30,8 +30,11 @@ def report(stats: dict, out: Path) -> str:
                      f"(fp32 equivalent {training['fp32_equivalent_peak_bytes'] / 2**20:.1f} MiB)")
     metrics = stats.get("metrics")
     if metrics:
-        lines.append("accuracy: " + ", ".join(f"{k.upper()} {metrics[k]:.4f}"
-                                              for k in ("oa", "kappa", "f1", "precision", "recall", "auc")))
+        shown = ", ".join(f"{k.upper()} {metrics[k]:.4f}" for k in ("oa", "kappa", "f1", "precision", "recall", "auc")
+                          if metrics.get(k) is not None)
+        coverage = metrics.get("reference_coverage", 1.0)
+        where = f" (where the reference has data: {100 * coverage:.1f} % of the valid pixels)" if coverage < 1 else ""
+        lines.append("accuracy: " + (shown + where if shown else "none: the reference covers no valid pixel"))
     lines.append("time: " + ", ".join(f"{k} {v:.2f} s" for k, v in stats["timing"].items()))
     return "\n".join(lines)
 

@@ -29,7 +29,7 @@ from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.PyQt.QtWidgets import QComboBox, QFileDialog, QHeaderView, QTreeWidgetItem, QWidget
 
 from ..core.errors import InputError
-from ..core.params import MODES, THRESHOLD_METHODS, RunParams
+from ..core.params import EPOCHS_RANGE, MODES, SEED_RANGE, THRESHOLD_METHODS, RunParams
 from ..core.raster.areas import change_extent
 from ..core.raster.grid import Grid
 from ..layers import add_run_layers, difference_histogram, reload_raster, rewrite_change
@@ -102,6 +102,8 @@ class OaipDock(QgsDockWidget):
         ui.modeCombo.addItems(MODES)
         ui.modeCombo.setCurrentText(defaults.mode)
         ui.modeCombo.currentTextChanged.connect(self._mode_changed)
+        ui.epochsSpin.setRange(*EPOCHS_RANGE)   # 0 epochs would train nothing: the engine refuses it too
+        ui.seedSpin.setRange(*SEED_RANGE)
         ui.epochsSpin.setValue(defaults.epochs)
         ui.pruneCheck.setChecked(defaults.prune)
         ui.seedSpin.setValue(defaults.seed)

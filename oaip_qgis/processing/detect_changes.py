@@ -18,18 +18,46 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
+    QgsProcessingUtils,
 )
+from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ..core.errors import OaipError
-from ..core.params import DEVICES, GRIDS, MODES, THRESHOLD_METHODS, RunParams
+from ..core.errors import InputError, OaipError
+from ..core.params import EPOCHS_RANGE, GRIDS, MODES, SEED_RANGE, THRESHOLD_METHODS, RunParams
 from ..core.progress import Progress
+from ..core.raster.align import check_raster
 from .styling import style_when_loaded
 
-HELP = """Finds what changed between two co-located rasters from different sensors (optical vs SAR, or two optical sensors), with no labels.
-The second image is warped onto the first image's grid (or the grid you choose) and cropped to the overlap. A structural prior on block means (each image's self-similarity, compared across the two sensors) ranks the places most and least likely to have changed; in int8 or fp32 mode a dual-VGG detector is fine-tuned on those pseudo-labels (int8: all-integer training with adaptive filter pruning) and the difference image mixes the network (0.25) with the prior (0.75); MODE=prior uses the prior alone.
-Outputs: a change raster (1 changed, 0 unchanged, 255 nodata), a difference image (change probability 0..1), a confidence raster, change polygons, and a statistics JSON file (threshold, changed fraction, timing, model size and BOPs, and accuracy when a reference mask is given).
-Bands are 1-based lists such as 1,2,3; empty means all bands."""
+NO_MAXIMUM = 1e300   # QgsProcessingParameterNumber's maximum when none is set is the largest double
+
+
+def tr(text: str) -> str:
+    """The plugin's translation of a user-facing string (context: the algorithm)."""
+    return QCoreApplication.translate("DetectChangesAlgorithm", text)
+
+
+def help_text() -> str:
+    """What the result means and which mode to choose first, how it works last."""
+    return tr(
+        "<p>Maps what changed between two images of the same place taken before (T1) and after (T2) an event "
+        "(flood, fire, earthquake), also when they come from different sensors (optical and SAR, or two optical "
+        "sensors), with no training labels.</p>"
+        "<p><b>Result</b>: <i>Change</i> is 1 where the place changed, 0 where it did not, 255 where either image "
+        "has no data. <i>Difference image</i> is the probability of change (0..1) and <i>Confidence</i> how far "
+        "each pixel lies from the threshold: low values are the uncertain ones to check. <i>Change polygons</i> "
+        "give each changed region with its area in m². <i>Statistics</i> (JSON) hold the threshold, the changed "
+        "area and, with a reference mask, the accuracy (measured only where the reference has data).</p>"
+        "<p><b>Which mode</b>: <i>int8</i> (default) trains a small network on the pair and is the most accurate "
+        "on most pairs (a few seconds to minutes). <i>prior</i> needs no training: use it for a quick first "
+        "look or on very large scenes; on some pairs it is as good as the network. <i>fp32</i> is the same network in floating point, for comparison.</p>"
+        "<p>A threshold value is used only with the <i>manual</i> threshold method. Complex SAR (SLC) bands "
+        "are taken as their intensity. Bands are 1-based lists such as 1,2,3; empty means all bands.</p>"
+        "<p><b>How it works</b>: T2 is warped onto T1's grid (or the grid you choose) and cropped to the overlap. "
+        "A structural prior on block means (each image's self-similarity, compared across the two sensors) ranks "
+        "the places most and least likely to have changed; in int8 or fp32 mode a dual-VGG detector is fine-tuned "
+        "on those pseudo-labels (int8: all-integer training with adaptive filter pruning) and the difference image "
+        "mixes the network with the prior; the threshold is Otsu's unless you choose another.</p>")
 
 
 def _band_list(text: str, name: str) -> list[int] | None:
@@ -39,7 +67,31 @@ def _band_list(text: str, name: str) -> list[int] | None:
     try:
         return [int(part) for part in text.replace(";", ",").split(",") if part.strip()]
     except ValueError as exc:
-        raise QgsProcessingException(f"{name}: band list must be integers separated by commas, not {text!r}.") from exc
+        raise QgsProcessingException(
+            tr("{name}: band list must be integers separated by commas, not {text!r}.").format(name=name, text=text)
+        ) from exc
+
+
+def _number_out_of_range(definition: QgsProcessingParameterNumber, value) -> str | None:
+    """The sentence for a number outside its parameter's range, naming both; None when it is in range."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None     # not a plain number (an expression, a property): QGIS checks it
+    low, high = definition.minimum(), definition.maximum()
+    if low <= number <= high:
+        return None
+    allowed = (tr("from {low:g} to {high:g}").format(low=low, high=high) if high < NO_MAXIMUM
+               else tr("{low:g} or more").format(low=low))
+    return tr("{name} ({description}) must be {allowed}, not {value}.").format(
+        name=definition.name(), description=definition.description(), allowed=allowed, value=value)
+
+
+def _advanced(parameter: QgsProcessingParameterDefinition) -> QgsProcessingParameterDefinition:
+    parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    return parameter
 
 
 class DetectChangesAlgorithm(QgsProcessingAlgorithm):
@@ -61,7 +113,6 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
     PRUNE = "PRUNE"
     THRESHOLD_METHOD = "THRESHOLD_METHOD"
     THRESHOLD = "THRESHOLD"
-    DEVICE = "DEVICE"
     VGG16 = "VGG16_WEIGHTS"
     MIN_AREA = "MIN_AREA"
     OUTPUT_CHANGE = "OUTPUT_CHANGE"
@@ -74,16 +125,16 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         return "detectchanges"
 
     def displayName(self) -> str:  # noqa: N802 (QGIS's name)
-        return "Detect changes (heterogeneous pair, OAIP)"
+        return tr("Detect changes (heterogeneous pair, OAIP)")
 
     def group(self) -> str:
-        return "Change detection"
+        return tr("Change detection")
 
     def groupId(self) -> str:  # noqa: N802 (QGIS's name)
         return "changedetection"
 
     def shortHelpString(self) -> str:  # noqa: N802 (QGIS's name)
-        return HELP
+        return help_text()
 
     def icon(self) -> QIcon:
         return QIcon(os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icon.svg"))
@@ -93,72 +144,104 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS's name)
         defaults = RunParams(t1="", t2="")
-        self.addParameter(QgsProcessingParameterRasterLayer(self.T1, "Image before (T1)"))
-        self.addParameter(QgsProcessingParameterRasterLayer(self.T2, "Image after (T2)"))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.T1, tr("Image before (T1)")))
+        t2 = QgsProcessingParameterRasterLayer(self.T2, tr("Image after (T2)"))
+        # The dialog would start both on the current layer: T2 starts on another raster (it may still be set
+        # to the same one).
+        t2.setMetadata({"widget_wrapper": {"class": "oaip_qgis.processing.widgets.OtherRasterWidgetWrapper"},
+                        "other_layer": self.T1})
+        self.addParameter(t2)
         self.addParameter(QgsProcessingParameterRasterLayer(
-            self.REFERENCE, "Reference change mask (1 changed, 0 unchanged) for accuracy", optional=True))
+            self.REFERENCE, tr("Reference change mask (1 changed, 0 unchanged) for accuracy"), optional=True))
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.SAMPLES, "Analyst samples (points or polygons with a 0/1 field 'changed')",
+            self.SAMPLES, tr("Analyst samples (points or polygons with a 0/1 field 'changed')"),
             [QgsProcessing.TypeVectorPoint, QgsProcessing.TypeVectorPolygon], optional=True))
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.AOI, "Area of interest", [QgsProcessing.TypeVectorPolygon], optional=True))
-        self.addParameter(QgsProcessingParameterString(self.BANDS1, "T1 bands (e.g. 1,2,3; empty: all)",
+            self.AOI, tr("Area of interest"), [QgsProcessing.TypeVectorPolygon], optional=True))
+        self.addParameter(QgsProcessingParameterString(self.BANDS1, tr("T1 bands (e.g. 1,2,3; empty: all)"),
                                                        optional=True, defaultValue=""))
-        self.addParameter(QgsProcessingParameterString(self.BANDS2, "T2 bands (e.g. 1; empty: all)",
+        self.addParameter(QgsProcessingParameterString(self.BANDS2, tr("T2 bands (e.g. 1; empty: all)"),
                                                        optional=True, defaultValue=""))
-        self.addParameter(QgsProcessingParameterEnum(self.GRID, "Output grid from", options=list(GRIDS),
-                                                     defaultValue=defaults.grid, usesStaticStrings=True))
-        for parameter in (
-            QgsProcessingParameterNumber(self.PIXEL_SIZE, "Output pixel size (grid's CRS units; empty: the grid's own)",
-                                         type=QgsProcessingParameterNumber.Double, optional=True, minValue=0.0),
-            QgsProcessingParameterNumber(self.NODATA1, "T1 nodata value (empty: from the file)",
-                                         type=QgsProcessingParameterNumber.Double, optional=True),
-            QgsProcessingParameterNumber(self.NODATA2, "T2 nodata value (empty: from the file)",
-                                         type=QgsProcessingParameterNumber.Double, optional=True),
-            QgsProcessingParameterBoolean(self.SAME_GRID, "Images without CRS share one grid",
-                                          defaultValue=defaults.same_grid)):
-            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-            self.addParameter(parameter)
-        self.addParameter(QgsProcessingParameterEnum(self.MODE, "Mode", options=list(MODES),
+        self.addParameter(QgsProcessingParameterEnum(self.MODE, tr("Mode (int8: trained network; prior: quick, "
+                                                                   "no training)"), options=list(MODES),
                                                      defaultValue=defaults.mode, usesStaticStrings=True))
-        self.addParameter(QgsProcessingParameterNumber(self.SEED, "Random seed", defaultValue=defaults.seed,
-                                                       minValue=0))
-        self.addParameter(QgsProcessingParameterNumber(self.EPOCHS, "Training epochs",
-                                                       defaultValue=defaults.epochs, minValue=0, maxValue=100))
-        self.addParameter(QgsProcessingParameterBoolean(self.PRUNE, "Prune filters during training",
-                                                        defaultValue=defaults.prune))
-        self.addParameter(QgsProcessingParameterEnum(self.THRESHOLD_METHOD, "Threshold method",
+        self.addParameter(QgsProcessingParameterEnum(self.THRESHOLD_METHOD, tr("Threshold method"),
                                                      options=list(THRESHOLD_METHODS),
                                                      defaultValue=defaults.threshold_method,
                                                      usesStaticStrings=True))
-        self.addParameter(QgsProcessingParameterNumber(self.THRESHOLD, "Manual threshold (0..1)",
+        self.addParameter(QgsProcessingParameterNumber(self.THRESHOLD, tr("Manual threshold (0..1; only with the "
+                                                                          "manual method)"),
                                                        type=QgsProcessingParameterNumber.Double,
                                                        optional=True, minValue=0.0, maxValue=1.0))
-        self.addParameter(QgsProcessingParameterEnum(self.DEVICE, "Device", options=list(DEVICES),
-                                                     defaultValue=defaults.device, usesStaticStrings=True))
-        self.addParameter(QgsProcessingParameterFile(
-            self.VGG16, "Initial weights: torchvision vgg16 state_dict (.pth; empty: seeded)",
-            extension="pth", optional=True))
-        self.addParameter(QgsProcessingParameterNumber(self.MIN_AREA, "Minimum change polygon area (m²)",
-                                                       type=QgsProcessingParameterNumber.Double,
-                                                       defaultValue=defaults.min_polygon_area, minValue=0.0))
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT_CHANGE, "Change"))
+        for parameter in (
+            QgsProcessingParameterEnum(self.GRID, tr("Output grid from"), options=list(GRIDS),
+                                       defaultValue=defaults.grid, usesStaticStrings=True),
+            QgsProcessingParameterNumber(self.PIXEL_SIZE, tr("Output pixel size (grid's CRS units; empty: the "
+                                                             "grid's own)"),
+                                         type=QgsProcessingParameterNumber.Double, optional=True, minValue=0.0),
+            QgsProcessingParameterNumber(self.NODATA1, tr("T1 nodata value (empty: from the file)"),
+                                         type=QgsProcessingParameterNumber.Double, optional=True),
+            QgsProcessingParameterNumber(self.NODATA2, tr("T2 nodata value (empty: from the file)"),
+                                         type=QgsProcessingParameterNumber.Double, optional=True),
+            QgsProcessingParameterBoolean(self.SAME_GRID, tr("Images without CRS share one grid"),
+                                          defaultValue=defaults.same_grid),
+            QgsProcessingParameterNumber(self.MIN_AREA, tr("Minimum change polygon area (m²)"),
+                                         type=QgsProcessingParameterNumber.Double,
+                                         defaultValue=defaults.min_polygon_area, minValue=0.0),
+            QgsProcessingParameterNumber(self.SEED, tr("Random seed"), defaultValue=defaults.seed,
+                                         minValue=SEED_RANGE[0], maxValue=SEED_RANGE[1]),
+            QgsProcessingParameterNumber(self.EPOCHS, tr("Training epochs"), defaultValue=defaults.epochs,
+                                         minValue=EPOCHS_RANGE[0], maxValue=EPOCHS_RANGE[1]),
+            QgsProcessingParameterBoolean(self.PRUNE, tr("Prune filters during training (int8)"),
+                                          defaultValue=defaults.prune),
+            QgsProcessingParameterFile(self.VGG16, tr("Initial weights: torchvision vgg16 state_dict (.pth; "
+                                                      "empty: seeded)"), extension="pth", optional=True)):
+            self.addParameter(_advanced(parameter))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT_CHANGE, tr("Change")))
         self.addParameter(QgsProcessingParameterRasterDestination(
-            self.OUTPUT_DIFFERENCE, "Difference image (change probability)", optional=True))
+            self.OUTPUT_DIFFERENCE, tr("Difference image (change probability)"), optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination(
-            self.OUTPUT_CONFIDENCE, "Confidence", optional=True, createByDefault=False))
+            self.OUTPUT_CONFIDENCE, tr("Confidence"), optional=True, createByDefault=False))
         self.addParameter(QgsProcessingParameterVectorDestination(
-            self.OUTPUT_POLYGONS, "Change polygons", QgsProcessing.TypeVectorPolygon, optional=True,
+            self.OUTPUT_POLYGONS, tr("Change polygons"), QgsProcessing.TypeVectorPolygon, optional=True,
             createByDefault=False))
         self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_STATS, "Statistics", "JSON files (*.json)", optional=True))
+            self.OUTPUT_STATS, tr("Statistics"), tr("JSON files (*.json)"), optional=True))
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS's name)
+        """QGIS's own check, but with a sentence that names the value and what is allowed: the range of a
+        number, and why a raster file cannot be used (QGIS says "not found" of a file that exists)."""
+        for definition in self.parameterDefinitions():
+            value = parameters.get(definition.name())
+            message = None
+            if isinstance(definition, QgsProcessingParameterNumber):
+                message = _number_out_of_range(definition, value)
+            elif isinstance(definition, QgsProcessingParameterRasterLayer):
+                message = self._unreadable_raster(definition.name(), value, context)
+            if message:
+                return False, message
+        return super().checkParameterValues(parameters, context)
+
+    @staticmethod
+    def _unreadable_raster(name: str, value, context) -> str | None:
+        """Why a raster given as a path cannot be loaded (missing, empty, not a raster); None if it can."""
+        if not isinstance(value, str) or not value.strip():
+            return None
+        if QgsProcessingUtils.mapLayerFromString(value, context) is not None:
+            return None
+        try:
+            check_raster(value, name)
+        except InputError as exc:
+            return str(exc)
+        return None
 
     def _raster_path(self, parameters, name, context) -> str | None:
         layer = self.parameterAsRasterLayer(parameters, name, context)
         if layer is None:
             return None
         if layer.providerType() != "gdal":
-            raise QgsProcessingException(f"{name}: layer '{layer.name()}' is not a file-based (GDAL) raster.")
+            raise QgsProcessingException(tr("{name}: layer '{layer}' is not a file-based (GDAL) raster.").format(
+                name=name, layer=layer.name()))
         return layer.source()
 
     def _vector_path(self, parameters, name, context, feedback) -> str | None:
@@ -184,8 +267,8 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             reference=self._raster_path(parameters, self.REFERENCE, context),
             samples=self._vector_path(parameters, self.SAMPLES, context, feedback),
             aoi=self._vector_path(parameters, self.AOI, context, feedback),
-            bands1=_band_list(self.parameterAsString(parameters, self.BANDS1, context), "T1 bands"),
-            bands2=_band_list(self.parameterAsString(parameters, self.BANDS2, context), "T2 bands"),
+            bands1=_band_list(self.parameterAsString(parameters, self.BANDS1, context), tr("T1 bands")),
+            bands2=_band_list(self.parameterAsString(parameters, self.BANDS2, context), tr("T2 bands")),
             grid=self.parameterAsEnumString(parameters, self.GRID, context),
             pixel_size=self._optional_double(parameters, self.PIXEL_SIZE, context),
             nodata1=self._optional_double(parameters, self.NODATA1, context),
@@ -197,7 +280,6 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             prune=self.parameterAsBool(parameters, self.PRUNE, context),
             threshold_method=self.parameterAsEnumString(parameters, self.THRESHOLD_METHOD, context),
             threshold=self._optional_double(parameters, self.THRESHOLD, context),
-            device=self.parameterAsEnumString(parameters, self.DEVICE, context),
             vgg16=self.parameterAsFile(parameters, self.VGG16, context) or None,
             min_polygon_area=self.parameterAsDouble(parameters, self.MIN_AREA, context),
             out_change=self._output(parameters, self.OUTPUT_CHANGE, context),

@@ -10,7 +10,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from detect import algorithm_params  # noqa: E402
+from detect import algorithm_params, report  # noqa: E402
 
 
 def args(**extra) -> Namespace:
@@ -27,3 +27,14 @@ def test_extra_parameters_pass_through_and_override(tmp_path):
 def test_a_parameter_without_a_value_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         algorithm_params(args(param=["PRUNE"]), tmp_path)
+
+
+def test_the_report_says_where_accuracy_was_measured(tmp_path):
+    stats = {"mode": "prior", "seed": 0, "threshold_method": "otsu", "threshold": 0.5, "changed_fraction": 0.1,
+             "changed_area": 100.0, "timing": {"total": 1.0},
+             "metrics": {"oa": 0.9, "kappa": 0.8, "f1": 0.7, "precision": 0.6, "recall": 0.5, "auc": None,
+                         "reference_coverage": 0.25}}
+    text = report(stats, tmp_path)
+    assert "KAPPA 0.8000" in text and "AUC" not in text and "25.0 % of the valid pixels" in text
+    stats["metrics"] = {"kappa": None, "reference_coverage": 0.0}
+    assert "the reference covers no valid pixel" in report(stats, tmp_path)

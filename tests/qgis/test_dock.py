@@ -112,6 +112,13 @@ def test_nodata_values_reach_the_parameters(dock, tmp_path):
         dock.build_params(str(tmp_path))
 
 
+def test_epochs_and_seed_offer_only_what_the_engine_accepts(dock):
+    assert (dock.ui.epochsSpin.minimum(), dock.ui.epochsSpin.maximum()) == (1, 100)
+    dock.ui.epochsSpin.setValue(0)
+    assert dock.ui.epochsSpin.value() == 1
+    assert dock.ui.seedSpin.minimum() == 0
+
+
 def test_same_layer_twice_is_refused_before_any_run(dock, project_pair, tmp_path):
     dock.ui.t2Combo.setLayer(project_pair["t1"])
     dock.ui.runButton.click()

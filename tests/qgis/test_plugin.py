@@ -142,3 +142,67 @@ def test_vgg16_weights_reach_the_engine_through_processing(provider, sample_pair
                          "VGG16_WEIGHTS": str(vgg16_file[0]), "OUTPUT_CHANGE": str(tmp_path / "c.tif"),
                          "OUTPUT_STATS": stats})
     assert json.loads(open(stats).read())["initial_weights"] == f"vgg16 ({vgg16_file[0]})"
+
+
+@pytest.mark.parametrize("name, value, shown", [
+    ("EPOCHS", 0, r"EPOCHS \(Training epochs\) must be from 1 to 100, not 0"),
+    ("EPOCHS", 500, "from 1 to 100, not 500"),
+    ("THRESHOLD", 1.5, "from 0 to 1, not 1.5"),
+    ("MIN_AREA", -3, "MIN_AREA .* must be 0 or more, not -3"),
+])
+def test_an_out_of_range_number_is_refused_with_its_range(provider, sample_pair, tmp_path, name, value, shown):
+    import processing
+
+    with pytest.raises(QgsProcessingException, match=shown):
+        processing.run(ALG, {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "prior", name: value,
+                             "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_or_non_raster_file_is_named_as_such_not_as_missing(provider, sample_pair, tmp_path):
+    import processing
+
+    (tmp_path / "empty.tif").write_bytes(b"")
+    (tmp_path / "notes.tif").write_text("not a raster")
+    for name, shown in (("empty.tif", "is an empty file"), ("notes.tif", "is not a raster that GDAL can read"),
+                        ("nowhere.tif", "does not exist")):
+        with pytest.raises(QgsProcessingException, match=f"T2: .*{name}' {shown}"):
+            processing.run(ALG, {"T1": sample_pair["t1"], "T2": str(tmp_path / name), "MODE": "prior",
+                                 "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
+    assert not (tmp_path / "c.tif").exists()
+
+
+def test_the_dialog_is_in_the_analysts_terms(provider):
+    from qgis.core import QgsProcessingParameterDefinition
+
+    algorithm = registry().algorithmById(ALG)
+    advanced = {d.name() for d in algorithm.parameterDefinitions()
+                if d.flags() & QgsProcessingParameterDefinition.FlagAdvanced}
+    assert {"SEED", "EPOCHS", "VGG16_WEIGHTS", "MIN_AREA", "PRUNE", "NODATA1", "PIXEL_SIZE"} <= advanced
+    assert not {"T1", "T2", "MODE", "REFERENCE", "OUTPUT_CHANGE"} & advanced
+    assert algorithm.parameterDefinition("DEVICE") is None       # it would run on the CPU whatever it said
+    assert algorithm.parameterDefinition("EPOCHS").minimum() == 1
+    help_text = algorithm.shortHelpString()
+    assert help_text.index("Result") < help_text.index("Which mode") < help_text.index("How it works")
+
+
+def test_the_dialog_starts_t1_and_t2_on_different_layers(provider, qgis_iface, qgis_new_project, sample_pair,
+                                                         monkeypatch):
+    import qgis.utils
+    from processing.gui.AlgorithmDialog import AlgorithmDialog
+    from qgis.core import QgsProject, QgsRasterLayer
+    from qgis.gui import QgsBrowserGuiModel
+
+    browser = QgsBrowserGuiModel()
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser, raising=False)  # the test iface has none
+
+    layers = [QgsRasterLayer(sample_pair[name], name) for name in ("t1", "t2")]
+    QgsProject.instance().addMapLayers(layers)
+    qgis_iface.setActiveLayer(layers[0])
+    assert qgis.utils.iface is not None
+    dialog = AlgorithmDialog(registry().createAlgorithmById(ALG), False, None)
+    try:
+        values = dialog.createProcessingParameters()
+        assert values["T1"] == layers[0].id() and values["T2"] == layers[1].id()
+    finally:
+        dialog.deleteLater()
