@@ -1,4 +1,4 @@
-"""A run's output files as styled layers in one project group, and re-thresholding the change raster.
+"""A run's output files as styled layers in one project group, and the difference image's histogram.
 
 Styles follow what an analyst reads first: changed pixels in a strong red over a transparent
 background, the difference image and confidence as colour ramps, polygons as red outlines.
@@ -111,36 +111,3 @@ def difference_histogram(path: str, bins: int = 100) -> list[int]:
         values = band.ReadAsArray(0, row, dataset.RasterXSize, rows)
         counts += np.histogram(values[_valid(values, band.GetNoDataValue())], bins=bins, range=(0.0, 1.0))[0]
     return counts.tolist()
-
-
-def rewrite_change(change_path: str, difference_path: str, threshold: float) -> tuple[np.ndarray, int]:
-    """Re-threshold in place: change = difference > threshold where valid; returns (changed pixels per
-    row, valid pixels): per row, since a pixel's area in m² differs by row on a lat/lon grid.
-
-    The same rule as the engine's, applied strip by strip.
-    """
-    diff_ds = gdal.Open(difference_path)
-    change_ds = gdal.Open(change_path, gdal.GA_Update)
-    diff_band, change_band = diff_ds.GetRasterBand(1), change_ds.GetRasterBand(1)
-    if (diff_ds.RasterXSize, diff_ds.RasterYSize) != (change_ds.RasterXSize, change_ds.RasterYSize):
-        raise ValueError("The change and difference rasters are not on the same grid.")
-    nodata = change_band.GetNoDataValue()
-    fill = CHANGE_NODATA if nodata is None else nodata
-    changed = np.zeros(diff_ds.RasterYSize, np.int64)
-    valid_count = 0
-    for row, rows in _row_blocks(diff_ds):
-        prob = diff_band.ReadAsArray(0, row, diff_ds.RasterXSize, rows)
-        valid = _valid(prob, diff_band.GetNoDataValue())
-        change = (prob > threshold) & valid
-        changed[row:row + rows] = np.count_nonzero(change, axis=1)
-        valid_count += int(np.count_nonzero(valid))
-        change_band.WriteArray(np.where(valid, change, fill).astype(np.uint8), 0, row)
-    change_band.FlushCache()
-    change_ds = None  # closes the file: GeoTIFF finishes its tiles here
-    return changed, valid_count
-
-
-def reload_raster(layer: QgsRasterLayer) -> None:
-    """Make QGIS read a raster file that was rewritten under it, and redraw it."""
-    layer.dataProvider().reloadData()
-    layer.triggerRepaint()

@@ -2,14 +2,18 @@
 
 The panel builds the same RunParams the Processing algorithm builds and hands it to a
 DetectionTask; nothing here runs the engine on the main thread. After a run the threshold slider
-rewrites the change raster from the difference raster, so trying thresholds never retrains.
+cuts the difference raster at another threshold into a separate, named layer (a temporary file), so
+trying thresholds never retrains and never changes the run's outputs: those keep describing the
+run's threshold. "Save at this threshold" writes that change layer with its own polygons and statistics.
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import tempfile
 import time
+import uuid
 from typing import Optional
 
 from qgis.core import (
@@ -25,14 +29,14 @@ from qgis.core import (
 )
 from qgis.gui import QgsDockWidget, QgsFileWidget
 from qgis.PyQt import uic
-from qgis.PyQt.QtCore import Qt, QTimer
-from qgis.PyQt.QtWidgets import QComboBox, QFileDialog, QHeaderView, QTreeWidgetItem, QWidget
+from qgis.PyQt.QtCore import QCoreApplication, Qt, QTimer
+from qgis.PyQt.QtWidgets import QComboBox, QFileDialog, QHeaderView, QPushButton, QTreeWidgetItem, QWidget
 
-from ..core.errors import InputError
+from ..core.errors import InputError, OaipError
 from ..core.params import EPOCHS_RANGE, MODES, SEED_RANGE, THRESHOLD_METHODS, RunParams
-from ..core.raster.areas import change_extent
 from ..core.raster.grid import Grid
-from ..layers import add_run_layers, difference_histogram, reload_raster, rewrite_change
+from ..core.rethreshold import rethreshold
+from ..layers import add_run_layers, difference_histogram, style_change
 from ..task import DetectionTask, RunFn, torch_missing_message
 from .charts import FiltersChart, HistogramChart, LossChart
 from .samples import SampleMapTool, add_sample, new_sample_layer, write_gpkg
@@ -45,7 +49,12 @@ NON_FILE_RASTERS = ["wms", "wcs", "arcgismapserver", "postgresraster", "virtualr
 OUTPUTS = {"change": "change.tif", "difference": "difference.tif", "confidence": "confidence.tif",
            "polygons": "change_polygons.gpkg", "stats": "statistics.json"}
 SLIDER_STEPS = 1000
-RETHRESHOLD_DELAY_MS = 150  # slider moves within this time cost one rewrite of the change raster
+RETHRESHOLD_DELAY_MS = 150  # slider moves within this time cost one new change raster
+
+
+def tr(text: str) -> str:
+    """The plugin's translation of a user-facing string of the panel."""
+    return QCoreApplication.translate("OaipDock", text)
 
 
 class OaipDock(QgsDockWidget):
@@ -66,7 +75,10 @@ class OaipDock(QgsDockWidget):
         self._pending_params: Optional[RunParams] = None
         self.params: Optional[RunParams] = None  # of the run whose results are shown
         self.outputs: dict[str, str] = {}
-        self.stats: Optional[dict] = None
+        self.stats: Optional[dict] = None      # as shown (at the slider's threshold)
+        self.run_stats: Optional[dict] = None  # as the run wrote them
+        self.threshold_layer_id: Optional[str] = None   # the slider's change layer, a temporary file
+        self._threshold_folder: Optional[str] = None
         self.layer_ids: dict[str, str] = {}
         self.sample_layer_id: Optional[str] = None
         self._threshold_timer = QTimer(self)
@@ -305,19 +317,26 @@ class OaipDock(QgsDockWidget):
         self.histogram.thresholdPicked.connect(
             lambda value: self.ui.thresholdSlider.setValue(round(value * SLIDER_STEPS)))
         self.ui.exportButton.clicked.connect(self._export_clicked)
+        self.save_threshold_button = QPushButton(tr("Save at this threshold…"))
+        self.save_threshold_button.setToolTip(tr("Write the change layer at the slider's threshold with its own "
+                                                 "polygons and statistics; the run's outputs stay as they are"))
+        self.save_threshold_button.clicked.connect(self._save_threshold_clicked)
+        self.ui.thresholdLayout.addWidget(self.save_threshold_button)
         self.ui.thresholdGroup.setEnabled(False)
         self.ui.exportButton.setEnabled(False)
 
     def show_stats(self, stats: dict) -> None:
         """Fill the summary, the statistics tree, the charts and the threshold slider from a run."""
+        self._drop_threshold_layer()
         self.stats = dict(stats)
+        self.run_stats = dict(stats)
         self._fill_tree()
         self.loss_chart.set_values((stats.get("training") or {}).get("loss") or [])
         self.filters_chart.set_layers((stats.get("pruning") or {}).get("layers") or [])
         self.ui.chartsHolder.setVisible("training" in stats or "pruning" in stats)
-        rethreshold = {"change", "difference"} <= set(self.outputs)
-        self.ui.thresholdGroup.setEnabled(rethreshold)
-        if rethreshold:
+        can_rethreshold = "difference" in self.outputs
+        self.ui.thresholdGroup.setEnabled(can_rethreshold)
+        if can_rethreshold:
             self.histogram.set_counts(difference_histogram(self.outputs["difference"]))
         self.histogram.set_threshold(stats["threshold"])
         self.ui.thresholdSlider.blockSignals(True)
@@ -343,7 +362,9 @@ class OaipDock(QgsDockWidget):
         text = (f"<b>{area(stats['changed_area'])}</b> changed ({100 * stats['changed_fraction']:.2f} % of the "
                 f"valid pixels) at threshold {stats['threshold']:.3f}.")
         if "run_threshold" in stats:
-            text += (f" Polygons and accuracy are from the run's threshold {stats['run_threshold']:.3f}.")
+            text += tr(" Shown in the layer '{layer}'; the run's outputs, polygons and accuracy keep the run's "
+                       "threshold {run:.3f}. Save at this threshold to keep it.").format(
+                layer=self._threshold_layer_name(stats["threshold"]), run=stats["run_threshold"])
         self.ui.summaryLabel.setText(text)
 
     def _slider_moved(self, value: int) -> None:
@@ -351,22 +372,86 @@ class OaipDock(QgsDockWidget):
         self.histogram.set_threshold(value / SLIDER_STEPS)
         self._threshold_timer.start()
 
+    def _grid(self) -> Grid:
+        grid = self.run_stats["grid"]
+        return Grid(grid["crs_wkt"], tuple(grid["transform"]), grid["width"], grid["height"])
+
+    @staticmethod
+    def _threshold_layer_name(threshold: float) -> str:
+        return tr("Change (threshold {threshold:.3f})").format(threshold=threshold)
+
     def apply_threshold(self) -> None:
-        """Rewrite the change raster at the slider's threshold and redraw it; no retraining."""
-        if self.stats is None or not {"change", "difference"} <= set(self.outputs):
+        """Cut the difference raster at the slider's threshold into a separate layer; no retraining, and
+        the run's change layer, polygons and statistics stay as written."""
+        if self.run_stats is None or "difference" not in self.outputs:
             return
         threshold = self.ui.thresholdSlider.value() / SLIDER_STEPS
-        changed_rows, valid = rewrite_change(self.outputs["change"], self.outputs["difference"], threshold)
-        layer = QgsProject.instance().mapLayer(self.layer_ids.get("change", ""))
-        if layer is not None:
-            reload_raster(layer)
-        stats = self.stats
-        grid = Grid(**{**stats["grid"], "transform": tuple(stats["grid"]["transform"])})
-        stats.setdefault("run_threshold", stats["threshold"])
-        stats.setdefault("run_threshold_method", stats["threshold_method"])
-        stats.update(threshold=round(threshold, 6), threshold_method="slider",
-                     **change_extent(changed_rows, valid, grid))
+        if self._threshold_folder is None:
+            self._threshold_folder = tempfile.mkdtemp(prefix="oaip_threshold_", dir=QgsProcessingUtils.tempFolder())
+        path = os.path.join(self._threshold_folder, f"change_threshold_{threshold:.3f}_{uuid.uuid4().hex[:6]}.tif")
+        try:
+            stats = rethreshold(self.outputs["difference"], threshold, self._grid(), path, run_stats=self.run_stats)
+        except (OaipError, OSError, RuntimeError) as exc:
+            self._status(str(exc), error=True)
+            return
+        stats.pop("changed_rows")
+        if self.run_stats.get("metrics"):
+            stats["metrics"] = self.run_stats["metrics"]   # shown as "at the run's threshold"
+        self._drop_threshold_layer()
+        layer = QgsRasterLayer(path, self._threshold_layer_name(threshold), "gdal")
+        style_change(layer)
+        project = QgsProject.instance()
+        project.addMapLayer(layer, False)
+        change_node = project.layerTreeRoot().findLayer(self.layer_ids.get("change", ""))
+        parent = change_node.parent() if change_node is not None else project.layerTreeRoot()
+        index = parent.children().index(change_node) if change_node is not None else 0
+        parent.insertLayer(index, layer)
+        self.threshold_layer_id = layer.id()
+        self.stats = {**stats, "threshold_method": "slider"}
         self._fill_tree()
+
+    def _drop_threshold_layer(self) -> None:
+        """Remove the slider's layer and its temporary file, if any."""
+        layer = QgsProject.instance().mapLayer(self.threshold_layer_id or "")
+        self.threshold_layer_id = None
+        if layer is None:
+            return
+        path = layer.source()
+        QgsProject.instance().removeMapLayer(layer.id())
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+
+    def save_threshold(self, folder: str) -> dict:
+        """Write the change raster, polygons and statistics at the slider's threshold into `folder`
+        (accuracy measured again at that threshold when the run had a reference); returns the paths."""
+        threshold = self.ui.thresholdSlider.value() / SLIDER_STEPS
+        stem = f"threshold_{threshold:.3f}"
+        paths = {"change": os.path.join(folder, f"change_{stem}.tif"),
+                 "polygons": os.path.join(folder, f"change_polygons_{stem}.gpkg"),
+                 "stats": os.path.join(folder, f"statistics_{stem}.json")}
+        params = self.params
+        rethreshold(self.outputs["difference"], threshold, self._grid(), paths["change"],
+                    out_polygons=paths["polygons"], out_stats=paths["stats"], run_stats=self.run_stats,
+                    reference=params.reference if params else None,
+                    min_polygon_area=params.min_polygon_area if params else 0.0)
+        return paths
+
+    def _save_threshold_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, tr("Folder for the change layer at this threshold"),
+                                                  self.run_dir or "")
+        if not folder:
+            return
+        try:
+            paths = self.save_threshold(folder)
+        except OaipError as exc:
+            self._status(str(exc), error=True)
+            return
+        self._status(tr("Change layer, polygons and statistics at this threshold written to {folder}").format(
+            folder=folder))
+        add_run_layers(tr("OAIP at threshold {threshold:.3f}").format(
+            threshold=self.ui.thresholdSlider.value() / SLIDER_STEPS), {k: paths[k] for k in ("change", "polygons")})
 
     def export_stats(self, path: str) -> None:
         """The statistics as shown (slider threshold included) plus the run's parameters, as JSON."""
@@ -427,6 +512,9 @@ class OaipDock(QgsDockWidget):
     def close_down(self) -> None:
         """Stop what the panel started (task, map tool, signals) before the plugin removes it."""
         self._threshold_timer.stop()
+        self._drop_threshold_layer()
+        if self._threshold_folder:
+            shutil.rmtree(self._threshold_folder, ignore_errors=True)
         if self.task is not None:
             # The task ends after the panel is gone: it only removes its own folder then.
             self.task.on_finished = lambda _task, folder=self.run_dir: shutil.rmtree(folder, ignore_errors=True)

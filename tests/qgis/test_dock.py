@@ -205,17 +205,36 @@ def test_only_one_run_at_a_time(dock):
     assert dock.start_run() is None
 
 
-def test_slider_rethresholds_the_change_layer_without_a_new_run(dock):
+def test_slider_makes_a_separate_layer_and_leaves_the_runs_outputs_as_written(dock, project_pair, tmp_path):
+    dock.ui.referenceCombo.setLayer(project_pair["truth"])
     run_and_wait(dock)
     change = QgsProject.instance().mapLayer(dock.layer_ids["change"])
     before = change_ones(change)
+    written = {kind: open(dock.outputs[kind], "rb").read() for kind in ("change", "stats")}
     difference = gdal.Open(dock.outputs["difference"]).ReadAsArray()
+    dock.ui.thresholdSlider.setValue(800)
+    assert wait_until(lambda: dock.stats["threshold"] == 0.8, timeout_milliseconds=5000)
+    first_id = dock.threshold_layer_id
+    first_path = QgsProject.instance().mapLayer(first_id).source()
     dock.ui.thresholdSlider.setValue(900)
     assert wait_until(lambda: dock.stats["threshold"] == 0.9, timeout_milliseconds=5000)
-    after = change_ones(change)
-    assert after == int(np.count_nonzero(difference > 0.9)) and after < before
-    assert dock.stats["run_threshold"] < 0.9 and "run's threshold" in dock.ui.summaryLabel.text()
+    assert QgsProject.instance().mapLayer(first_id) is None and not os.path.exists(first_path)
+    moved = QgsProject.instance().mapLayer(dock.threshold_layer_id)
+    assert moved.name() == "Change (threshold 0.900)"
+    assert change_ones(moved) == int(np.count_nonzero(difference > 0.9)) < before
+    group = QgsProject.instance().layerTreeRoot().findGroup(dock.run_name)
+    names = [node.name() for node in group.children()]
+    assert names.index("Change (threshold 0.900)") == names.index("Change") - 1
+    assert "Change (threshold 0.800)" not in names          # one slider layer at a time
+    # The run's change layer and files are as the run wrote them, whatever the slider did.
+    assert change_ones(change) == before
+    assert {kind: open(dock.outputs[kind], "rb").read() for kind in written} == written
+    assert dock.stats["run_threshold"] < 0.9 and "run's outputs" in dock.ui.summaryLabel.text()
     assert dock.task is None  # no retraining
+    saved = dock.save_threshold(str(tmp_path))
+    stats = json.loads(open(saved["stats"]).read())
+    assert stats["threshold"] == 0.9 and stats["metrics"]["tp"] + stats["metrics"]["fp"] == change_ones(moved)
+    assert os.path.exists(saved["polygons"]) and gdal.Open(saved["change"]).RasterXSize == difference.shape[1]
 
 
 def click(tool, canvas, point: QgsPointXY) -> None:

@@ -1,4 +1,4 @@
-"""Result layers: styles, the run's group, and re-thresholding the change raster from the difference raster."""
+"""Result layers: styles, the run's group, and the difference image's histogram."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 from osgeo import gdal, osr
 from qgis.core import QgsProject, QgsRasterLayer
 
-from oaip_qgis.layers import add_run_layers, difference_histogram, rewrite_change, style_change
+from oaip_qgis.layers import add_run_layers, difference_histogram, style_change
 
 DIFF_NODATA, CHANGE_NODATA = -1.0, 255
 
@@ -33,16 +33,6 @@ def pair(tmp_path):
     change = np.where(diff == DIFF_NODATA, CHANGE_NODATA, diff > 0.5).astype(np.uint8)
     return {"diff": diff, "difference": write(tmp_path / "difference.tif", diff, gdal.GDT_Float32, DIFF_NODATA),
             "change": write(tmp_path / "change.tif", change, gdal.GDT_Byte, CHANGE_NODATA)}
-
-
-def test_rewrite_change_applies_the_threshold_and_keeps_nodata(pair):
-    changed_rows, valid = rewrite_change(pair["change"], pair["difference"], 0.8)
-    result = gdal.Open(pair["change"]).ReadAsArray()
-    diff = pair["diff"]
-    assert valid == np.count_nonzero(diff != DIFF_NODATA)
-    assert np.array_equal(changed_rows, np.count_nonzero(diff > 0.8, axis=1))
-    assert changed_rows.sum() == np.count_nonzero(result == 1)
-    assert (result[:3] == CHANGE_NODATA).all() and set(np.unique(result[3:]).tolist()) == {0, 1}
 
 
 def test_histogram_counts_every_valid_value_once(pair):
