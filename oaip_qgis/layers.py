@@ -21,6 +21,8 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QColor
 
+from .i18n import tr
+
 CHANGED_COLOUR = QColor(230, 0, 38)
 TRANSPARENT = QColor(0, 0, 0, 0)
 DIFFERENCE_RAMP = "Viridis"
@@ -34,8 +36,8 @@ CHANGE_NODATA = 255  # the engine's; read from the file when it says
 
 def style_change(layer: QgsRasterLayer) -> None:
     """1 changed: strong red; 0 unchanged: transparent (nodata is not drawn at all)."""
-    classes = [QgsPalettedRasterRenderer.Class(0, TRANSPARENT, "unchanged"),
-               QgsPalettedRasterRenderer.Class(1, CHANGED_COLOUR, "changed")]
+    classes = [QgsPalettedRasterRenderer.Class(0, TRANSPARENT, tr("unchanged")),
+               QgsPalettedRasterRenderer.Class(1, CHANGED_COLOUR, tr("changed"))]
     layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
     layer.triggerRepaint()
 
@@ -73,7 +75,7 @@ def style_output(kind: str, layer: QgsMapLayer) -> None:
 def _open(kind: str, path: str, name: str) -> QgsMapLayer:
     layer = QgsVectorLayer(path, name, "ogr") if kind == "polygons" else QgsRasterLayer(path, name, "gdal")
     if not layer.isValid():
-        raise OSError(f"QGIS cannot open the {kind} output '{path}'.")
+        raise OSError(tr("QGIS cannot open the {kind} output '{path}'.").format(kind=kind, path=path))
     style_output(kind, layer)
     return layer
 
@@ -82,7 +84,7 @@ def add_run_layers(group_name: str, outputs: dict, project: QgsProject | None = 
                    ) -> tuple[QgsLayerTreeGroup, dict[str, QgsMapLayer]]:
     """Add the outputs that exist (keys change, difference, confidence, polygons) as a group on top."""
     project = project or QgsProject.instance()
-    layers = {kind: _open(kind, outputs[kind], name) for kind, name, _ in LAYER_ORDER if outputs.get(kind)}
+    layers = {kind: _open(kind, outputs[kind], tr(name)) for kind, name, _ in LAYER_ORDER if outputs.get(kind)}
     group = project.layerTreeRoot().insertGroup(0, group_name)
     for kind, _, visible in LAYER_ORDER:
         if kind in layers:

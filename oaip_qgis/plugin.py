@@ -7,10 +7,11 @@ from qgis.core import Qgis, QgsApplication
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
 
+from .i18n import tr
 from .processing.provider import OaipProvider
 
 ICON = os.path.join(os.path.dirname(__file__), "resources", "icon.svg")
-MENU = "OAIP change detection"
+MENU = "OAIP change detection"   # a menu's name: its translation is looked up when it is added
 
 
 class OaipPlugin:
@@ -40,18 +41,18 @@ class OaipPlugin:
         # The dock's own toggle action stays in step with the dock however it is closed.
         self.action = self.dock.toggleViewAction()
         self.action.setIcon(QIcon(ICON))
-        self.action.setText("OAIP change detection")
-        self.action.setToolTip("Detect changes between two rasters from different sensors (OAIP)")
+        self.action.setText(tr(MENU))
+        self.action.setToolTip(tr("Detect changes between two rasters from different sensors (OAIP)"))
         self.iface.addRasterToolBarIcon(self.action)
-        self.iface.addPluginToRasterMenu(MENU, self.action)
+        self.iface.addPluginToRasterMenu(tr(MENU), self.action)
         if self.dock.torch_missing:
-            self.iface.messageBar().pushMessage("OAIP change detection", self.dock.ui.torchLabel.text(),
+            self.iface.messageBar().pushMessage(tr(MENU), self.dock.ui.torchLabel.text(),
                                                 level=Qgis.Warning, duration=0)
 
     def unload(self) -> None:
         if self.dock is not None:
             self.iface.removeRasterToolBarIcon(self.action)
-            self.iface.removePluginRasterMenu(MENU, self.action)
+            self.iface.removePluginRasterMenu(tr(MENU), self.action)
             self.dock.close_down()
             self.iface.removeDockWidget(self.dock)
             self.dock.deleteLater()

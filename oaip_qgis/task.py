@@ -19,6 +19,7 @@ from qgis.PyQt.QtCore import pyqtSignal
 from .core.errors import Cancelled, OaipError
 from .core.params import RunParams
 from .core.progress import Progress
+from .i18n import tr
 
 TORCH_VERSION = "2.13.0"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -44,10 +45,11 @@ def torch_missing_message() -> Optional[str]:
     """
     if importlib.util.find_spec("torch") is not None:
         return None
-    where = "the OSGeo4W Shell" if sys.platform == "win32" else "a terminal"
-    return ("PyTorch is not installed in the Python that QGIS uses, and every mode of the detector needs it. "
-            f"Install it from {where} with:\n    {torch_install_command()}\n"
-            f"(CPU only, a smaller download: add --index-url {TORCH_CPU_INDEX}), then restart QGIS.")
+    where = tr("the OSGeo4W Shell") if sys.platform == "win32" else tr("a terminal")
+    return tr("PyTorch is not installed in the Python that QGIS uses, and every mode of the detector needs it. "
+              "Install it from {where} with:\n    {command}\n"
+              "(CPU only, a smaller download: add --index-url {index}), then restart QGIS.").format(
+        where=where, command=torch_install_command(), index=TORCH_CPU_INDEX)
 
 
 def _pipeline_run(params: RunParams, progress: Progress):
@@ -95,7 +97,7 @@ class DetectionTask(QgsTask):
         except OaipError as exc:
             self.error = str(exc)
         except Exception as exc:  # noqa: BLE001 (a bug must reach the analyst, not kill the thread)
-            self.error = f"Unexpected error: {exc!r}. Details are in the log panel (OAIP)."
+            self.error = tr("Unexpected error: {error}. Details are in the log panel (OAIP).").format(error=repr(exc))
             self.details = traceback.format_exc()
         return self.result is not None
 

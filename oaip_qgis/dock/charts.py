@@ -12,9 +12,13 @@ from qgis.PyQt.QtCore import QPointF, QRectF, Qt, pyqtSignal
 from qgis.PyQt.QtGui import QColor, QFontMetrics, QPainter, QPainterPath, QPen
 from qgis.PyQt.QtWidgets import QSizePolicy, QWidget
 
+from ..i18n import tr
+
 ACCENT = QColor(31, 119, 180)
 MUTED = QColor(200, 200, 200)
 CHANGED = QColor(230, 0, 38)
+SWATCH = 9   # px, a legend entry's colour square
+
 
 
 class _Chart(QWidget):
@@ -46,10 +50,32 @@ class _Chart(QWidget):
         painter.drawText(QRectF(self.rect()).adjusted(6, 2, -6, 0), Qt.AlignLeft | Qt.AlignTop, self.title)
         if self.has_data():
             self.draw(painter, self.plot_area())
+            self._draw_legend(painter)
         else:
             painter.setPen(self.palette().mid().color())
-            painter.drawText(QRectF(self.rect()), Qt.AlignCenter, "no data")
+            painter.drawText(QRectF(self.rect()), Qt.AlignCenter, tr("no data"))
         painter.end()
+
+    def legend(self) -> list[tuple[QColor, str]]:
+        """(colour, meaning) entries drawn at the top right; none by default."""
+        return []
+
+    def legend_swatches(self) -> list[QRectF]:
+        """Where each legend entry's colour square is drawn, right to left from the top right corner."""
+        metrics = QFontMetrics(self.font())
+        right, squares = self.width() - 6.0, []
+        for _, label in reversed(self.legend()):
+            right -= metrics.horizontalAdvance(label)
+            squares.insert(0, QRectF(right - SWATCH - 3, 2 + (metrics.height() - SWATCH) / 2, SWATCH, SWATCH))
+            right -= SWATCH + 3 + 10
+        return squares
+
+    def _draw_legend(self, painter: QPainter) -> None:
+        line = QFontMetrics(self.font()).height()
+        for (colour, label), square in zip(self.legend(), self.legend_swatches()):
+            painter.fillRect(square, colour)
+            painter.setPen(self.palette().text().color())
+            painter.drawText(QRectF(square.right() + 3, 2, self.width(), line), Qt.AlignLeft | Qt.AlignTop, label)
 
     def _axis_labels(self, painter: QPainter, area: QRectF, top: str, bottom: str) -> None:
         painter.setPen(self.palette().text().color())
@@ -63,7 +89,7 @@ class LossChart(_Chart):
     """Training loss per epoch: it should fall; a flat or rising line says the pseudo-labels disagree."""
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
-        super().__init__("Training loss per epoch", parent)
+        super().__init__(tr("Training loss per epoch"), parent)
         self.values: list[float] = []
 
     def set_values(self, values: Sequence[float]) -> None:
@@ -97,14 +123,14 @@ class LossChart(_Chart):
         painter.setPen(self.palette().text().color())
         line = QFontMetrics(self.font()).height()
         painter.drawText(QRectF(area.left(), area.bottom() + 2, area.width(), line), Qt.AlignCenter,
-                         f"epochs 1–{n}")
+                         tr("epochs 1–{n}").format(n=n))
 
 
 class FiltersChart(_Chart):
-    """Filters per layer before pruning (grey) and kept (blue)."""
+    """Filters per layer: the blue bar is what pruning kept, the grey above it what it removed."""
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
-        super().__init__("Filters kept per layer", parent)
+        super().__init__(tr("Filters per layer"), parent)
         self.layers: list[tuple[str, int, int]] = []
 
     def set_layers(self, layers: Sequence[dict]) -> None:
@@ -114,6 +140,9 @@ class FiltersChart(_Chart):
 
     def has_data(self) -> bool:
         return bool(self.layers)
+
+    def legend(self) -> list[tuple[QColor, str]]:
+        return [(ACCENT, tr("kept")), (MUTED, tr("pruned"))]
 
     def draw(self, painter: QPainter, area: QRectF) -> None:
         top = max(before for _, before, _ in self.layers) or 1
@@ -139,7 +168,7 @@ class HistogramChart(_Chart):
     thresholdPicked = pyqtSignal(float)  # noqa: N815 (Qt signal style)
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
-        super().__init__("Change probability histogram", parent)
+        super().__init__(tr("Change probability histogram"), parent)
         self.counts: list[int] = []
         self.threshold: Optional[float] = None
         self.setCursor(Qt.PointingHandCursor)

@@ -29,13 +29,14 @@ from qgis.core import (
 )
 from qgis.gui import QgsDockWidget, QgsFileWidget
 from qgis.PyQt import uic
-from qgis.PyQt.QtCore import QCoreApplication, Qt, QTimer
+from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.PyQt.QtWidgets import QComboBox, QFileDialog, QHeaderView, QPushButton, QTreeWidgetItem, QWidget
 
 from ..core.errors import InputError, OaipError
 from ..core.params import EPOCHS_RANGE, MODES, SEED_RANGE, THRESHOLD_METHODS, RunParams
 from ..core.raster.grid import Grid
 from ..core.rethreshold import rethreshold
+from ..i18n import tr
 from ..layers import add_run_layers, difference_histogram, style_change
 from ..task import DetectionTask, RunFn, torch_missing_message
 from .charts import FiltersChart, HistogramChart, LossChart
@@ -52,16 +53,12 @@ SLIDER_STEPS = 1000
 RETHRESHOLD_DELAY_MS = 150  # slider moves within this time cost one new change raster
 
 
-def tr(text: str) -> str:
-    """The plugin's translation of a user-facing string of the panel."""
-    return QCoreApplication.translate("OaipDock", text)
-
 
 class OaipDock(QgsDockWidget):
     """Inputs and options, Run/Cancel with progress, then the run's statistics, charts and threshold."""
 
     def __init__(self, iface, parent: Optional[QWidget] = None, run_fn: Optional[RunFn] = None) -> None:
-        super().__init__("OAIP change detection", parent)
+        super().__init__(tr("OAIP change detection"), parent)
         self.setObjectName("OaipChangeDetectionDock")
         self.iface = iface
         self.ui = FORM_CLASS()
@@ -128,7 +125,7 @@ class OaipDock(QgsDockWidget):
             combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(6)
         ui.outputFolder.setStorageMode(QgsFileWidget.GetDirectory)
-        ui.outputFolder.setDialogTitle("Folder for the runs' outputs")
+        ui.outputFolder.setDialogTitle(tr("Folder for the runs' outputs"))
         self._mode_changed(defaults.mode)
         problem = torch_missing_message() if self._run_fn is None else None
         ui.torchLabel.setVisible(problem is not None)
@@ -166,7 +163,7 @@ class OaipDock(QgsDockWidget):
     def _bands(combo, label: str) -> Optional[list[int]]:
         checked = [int(band) for band in combo.checkedItemsData()]
         if not checked:
-            raise InputError(f"{label}: tick at least one band.")
+            raise InputError(tr("{label}: tick at least one band.").format(label=label))
         return None if len(checked) == combo.count() else sorted(checked)
 
     @staticmethod
@@ -177,20 +174,22 @@ class OaipDock(QgsDockWidget):
         try:
             return float(text)
         except ValueError:
-            raise InputError(f"{label} nodata must be a number (or empty for the file's own), not {text!r}.") from None
+            raise InputError(tr("{label} nodata must be a number (or empty for the file's own), not {text!r}.").format(
+                label=label, text=text)) from None
 
     @staticmethod
     def _raster_path(layer: Optional[QgsMapLayer], label: str) -> Optional[str]:
         if layer is None:
             return None
         if layer.providerType() != "gdal":
-            raise InputError(f"{label}: layer '{layer.name()}' is not a file-based (GDAL) raster.")
+            raise InputError(tr("{label}: layer '{layer}' is not a file-based (GDAL) raster.").format(
+                label=label, layer=layer.name()))
         return layer.source()
 
     def _make_run_dir(self, mode: str) -> str:
         base = self.ui.outputFolder.filePath().strip() or QgsProcessingUtils.tempFolder()
         if not os.path.isdir(base):
-            raise InputError(f"Output folder '{base}' does not exist.")
+            raise InputError(tr("Output folder '{folder}' does not exist.").format(folder=base))
         stem = os.path.join(base, f"oaip_{mode}_{time.strftime('%Y%m%d_%H%M%S')}")
         path, n = stem, 1
         while os.path.exists(path):
@@ -204,9 +203,9 @@ class OaipDock(QgsDockWidget):
         ui = self.ui
         t1, t2 = ui.t1Combo.currentLayer(), ui.t2Combo.currentLayer()
         if t1 is None or t2 is None:
-            raise InputError("Choose a raster layer for both T1 (before) and T2 (after).")
+            raise InputError(tr("Choose a raster layer for both T1 (before) and T2 (after)."))
         if t1 == t2:
-            raise InputError("T1 and T2 are the same layer: choose the image before and the image after.")
+            raise InputError(tr("T1 and T2 are the same layer: choose the image before and the image after."))
         method = ui.thresholdMethodCombo.currentText()
         params = RunParams(
             t1=self._raster_path(t1, "T1"), t2=self._raster_path(t2, "T2"),
@@ -263,14 +262,14 @@ class OaipDock(QgsDockWidget):
         self.task, self.run_dir, self.run_name = task, run_dir, name
         self._pending_params = params
         self.ui.progressBar.setValue(0)
-        self._status("Starting…")
+        self._status(tr("Starting…"))
         self._set_running(True)
         QgsApplication.taskManager().addTask(task)
         return task
 
     def cancel_run(self) -> None:
         if self.task is not None:
-            self._status("Cancelling…")
+            self._status(tr("Cancelling…"))
             self.task.cancel()
 
     def _finished(self, task: DetectionTask) -> None:
@@ -281,10 +280,10 @@ class OaipDock(QgsDockWidget):
             shutil.rmtree(self.run_dir, ignore_errors=True)
             self.ui.progressBar.setValue(0)
             if task.cancelled:
-                self._status("Cancelled: nothing was written and no layer was added.")
+                self._status(tr("Cancelled: nothing was written and no layer was added."))
             else:
-                self._status(task.error or "The run failed.", error=True)
-                self.iface.messageBar().pushMessage("OAIP", task.error or "The run failed.", level=Qgis.Critical)
+                self._status(task.error or tr("The run failed."), error=True)
+                self.iface.messageBar().pushMessage("OAIP", task.error or tr("The run failed."), level=Qgis.Critical)
             return
         outputs = {key: path for key, path in task.result.outputs.items() if path and os.path.exists(path)}
         try:
@@ -298,8 +297,8 @@ class OaipDock(QgsDockWidget):
         self.show_stats(task.result.stats)
         self.ui.tabs.setCurrentWidget(self.ui.resultsTab)
         seconds = task.result.stats.get("timing", {}).get("total", 0.0)
-        self._status(f"Done in {seconds:.1f} s; outputs in {self.run_dir}")
-        self.iface.messageBar().pushMessage("OAIP", f"Change detection finished: {self.run_name}",
+        self._status(tr("Done in {seconds:.1f} s; outputs in {folder}").format(seconds=seconds, folder=self.run_dir))
+        self.iface.messageBar().pushMessage("OAIP", tr("Change detection finished: {run}").format(run=self.run_name),
                                             level=Qgis.Success, duration=5)
 
     # ----- results ----------------------------------------------------------------------------
@@ -359,8 +358,8 @@ class OaipDock(QgsDockWidget):
                 QTreeWidgetItem(section, [label, value]).setToolTip(0, label)
             section.setExpanded(True)
         stats = self.stats
-        text = (f"<b>{area(stats['changed_area'])}</b> changed ({100 * stats['changed_fraction']:.2f} % of the "
-                f"valid pixels) at threshold {stats['threshold']:.3f}.")
+        text = tr("<b>{area}</b> changed ({percent:.2f} % of the valid pixels) at threshold {threshold:.3f}.").format(
+            area=area(stats["changed_area"]), percent=100 * stats["changed_fraction"], threshold=stats["threshold"])
         if "run_threshold" in stats:
             text += tr(" Shown in the layer '{layer}'; the run's outputs, polygons and accuracy keep the run's "
                        "threshold {run:.3f}. Save at this threshold to keep it.").format(
@@ -459,10 +458,11 @@ class OaipDock(QgsDockWidget):
             json.dump({**self.stats, "parameters": self.params.to_dict() if self.params else None}, handle, indent=2)
 
     def _export_clicked(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export statistics", "oaip_statistics.json", "JSON (*.json)")
+        path, _ = QFileDialog.getSaveFileName(self, tr("Export statistics"), "oaip_statistics.json",
+                                              tr("JSON (*.json)"))
         if path:
             self.export_stats(path)
-            self._status(f"Statistics written to {path}")
+            self._status(tr("Statistics written to {path}").format(path=path))
 
     # ----- analyst samples --------------------------------------------------------------------
     def _setup_samples(self) -> None:

@@ -23,13 +23,15 @@ from qgis.core import (
 from qgis.gui import QgsMapCanvas, QgsMapToolEmitPoint
 from qgis.PyQt.QtCore import Qt, QVariant, pyqtSignal
 
+from ..i18n import tr
+
 FIELD = "changed"
 LAYER_NAME = "OAIP samples"
 
 
 def new_sample_layer(crs: QgsCoordinateReferenceSystem) -> QgsVectorLayer:
     """An empty memory point layer for clicked samples, styled red (changed) and green (unchanged)."""
-    layer = QgsVectorLayer(f"Point?crs={crs.authid() or 'EPSG:4326'}", LAYER_NAME, "memory")
+    layer = QgsVectorLayer(f"Point?crs={crs.authid() or 'EPSG:4326'}", tr(LAYER_NAME), "memory")
     if crs.isValid() and not crs.authid():
         layer.setCrs(crs)
     layer.dataProvider().addAttributes([QgsField(FIELD, QVariant.Int)])
@@ -38,7 +40,7 @@ def new_sample_layer(crs: QgsCoordinateReferenceSystem) -> QgsVectorLayer:
     for value, colour, label in ((1, "230,0,38", "changed"), (0, "26,152,80", "unchanged")):
         symbol = QgsMarkerSymbol.createSimple({"name": "circle", "color": colour, "outline_color": "255,255,255",
                                                "size": "3"})
-        categories.append(QgsRendererCategory(value, symbol, label))
+        categories.append(QgsRendererCategory(value, symbol, tr(label)))
     layer.setRenderer(QgsCategorizedSymbolRenderer(FIELD, categories))
     return layer
 
@@ -63,7 +65,8 @@ def write_gpkg(layer: QgsVectorLayer, path: str, crs: QgsCoordinateReferenceSyst
     error, message, *_ = QgsVectorFileWriter.writeAsVectorFormatV3(
         layer, path, QgsProject.instance().transformContext(), options)
     if error != QgsVectorFileWriter.NoError:
-        raise OSError(f"Could not write '{layer.name()}' to {path}: {message}")
+        raise OSError(tr("Could not write '{layer}' to {path}: {message}").format(layer=layer.name(), path=path,
+                                                                                   message=message))
     return path
 
 

@@ -5,7 +5,11 @@ Sections whose numbers the run did not produce (no reference, no network) are le
 """
 from __future__ import annotations
 
+from ..i18n import tr
+
 Section = tuple[str, list[tuple[str, str]]]
+
+
 
 PHASES = {"align": "Align the pair", "prior": "Change prior", "train": "Training", "infer": "Difference image",
           "threshold": "Threshold", "write": "Write outputs", "total": "Total"}
@@ -37,21 +41,24 @@ def before_after(before: float, after: float, unit=count) -> str:
 
 
 def _result(stats: dict) -> Section:
-    rows = [("Threshold", f"{stats['threshold']:.4f} ({stats['threshold_method']})"),
-            ("Changed area", area(stats["changed_area"])),
-            ("Changed fraction", f"{100 * stats['changed_fraction']:.2f} %"),
-            ("Valid pixels", f"{stats['valid_pixels']:,}")]
-    return "Result", rows
+    rows = [(tr("Threshold"), f"{stats['threshold']:.4f} ({stats['threshold_method']})"),
+            (tr("Changed area"), area(stats["changed_area"])),
+            (tr("Changed fraction"), f"{100 * stats['changed_fraction']:.2f} %"),
+            (tr("Valid pixels"), f"{stats['valid_pixels']:,}")]
+    return tr("Result"), rows
 
 
 def _accuracy(stats: dict) -> Section | None:
     metrics = stats.get("metrics")
     if not metrics:
         return None
-    rows = [(label, "–" if metrics.get(key) is None else f"{metrics[key]:.4f}") for key, label in METRICS]
-    title = "Accuracy against the reference"
+    rows = [(tr(label), "–" if metrics.get(key) is None else f"{metrics[key]:.4f}") for key, label in METRICS]
+    coverage = metrics.get("reference_coverage")
+    if coverage is not None:     # accuracy is measured only where the reference has data
+        rows.append((tr("Reference covers"), tr("{percent:.1f} % of the valid pixels").format(percent=100 * coverage)))
+    title = tr("Accuracy against the reference")
     if "run_threshold" in stats:
-        title += f" (at the run's threshold {stats['run_threshold']:.4f})"
+        title += tr(" (at the run's threshold {threshold:.4f})").format(threshold=stats["run_threshold"])
     return title, rows
 
 
@@ -59,11 +66,11 @@ def _model(stats: dict) -> Section | None:
     model = stats.get("model")
     if not model:
         return None
-    return "Model", [
-        ("Parameters", before_after(model["params_before"], model["params_after"])),
-        ("Model bits", before_after(model["bits_before"], model["bits_after"])),
-        ("Compression ratio (vs fp32 unpruned)", f"{model['compression_ratio']:.2f} ×"),
-        ("BOPs", before_after(model["bops_before"], model["bops_after"])),
+    return tr("Model"), [
+        (tr("Parameters"), before_after(model["params_before"], model["params_after"])),
+        (tr("Model bits"), before_after(model["bits_before"], model["bits_after"])),
+        (tr("Compression ratio (vs fp32 unpruned)"), f"{model['compression_ratio']:.2f} ×"),
+        (tr("BOPs"), before_after(model["bops_before"], model["bops_after"])),
     ]
 
 
@@ -71,7 +78,7 @@ def _pruning(stats: dict) -> Section | None:
     layers = (stats.get("pruning") or {}).get("layers")
     if not layers:
         return None
-    return "Filters per layer (before → after)", [
+    return tr("Filters per layer (before → after)"), [
         (layer["name"], f"{layer['filters_before']} → {layer['filters_after']}") for layer in layers]
 
 
@@ -80,39 +87,41 @@ def _training(stats: dict) -> Section | None:
     if not training:
         return None
     labels = training.get("pseudo_labels", {})
-    rows = [("Seconds", f"{training['seconds']:.1f}"), ("Epochs", str(training["epochs"]))]
+    rows = [(tr("Seconds"), f"{training['seconds']:.1f}"), (tr("Epochs"), str(training["epochs"]))]
     if "peak_bytes" in training:
         peak, fp32 = training["peak_bytes"], training.get("fp32_equivalent_peak_bytes")
-        rows.append(("Peak memory", mebibytes(peak)))
+        rows.append((tr("Peak memory"), mebibytes(peak)))
         if fp32:
-            rows.append(("Peak memory, fp32 equivalent", f"{mebibytes(fp32)} ({fp32 / max(peak, 1):.1f} ×)"))
+            rows.append((tr("Peak memory, fp32 equivalent"), f"{mebibytes(fp32)} ({fp32 / max(peak, 1):.1f} ×)"))
     for key, label in (("changed", "Pseudo-labels changed"), ("unchanged", "Pseudo-labels unchanged"),
                        ("analyst", "Analyst samples (pixels)")):
         if key in labels:
-            rows.append((label, f"{labels[key]:,}"))
+            rows.append((tr(label), f"{labels[key]:,}"))
     if training.get("loss"):
-        rows.append(("Loss, first → last epoch", f"{training['loss'][0]:.4f} → {training['loss'][-1]:.4f}"))
+        rows.append((tr("Loss, first → last epoch"), f"{training['loss'][0]:.4f} → {training['loss'][-1]:.4f}"))
     if "optimiser" in training:
-        rows.append(("Optimiser", str(training["optimiser"])))
+        rows.append((tr("Optimiser"), str(training["optimiser"])))
     if training.get("integer_kernels"):
-        rows.append(("Integer kernels", {"compiled": "compiled (fused passes)",
-                                         "torch": "torch ops (kernels not built)"}[training["integer_kernels"]]))
+        kernels = {"compiled": tr("compiled (fused passes)"), "torch": tr("torch ops (kernels not built)")}
+        rows.append((tr("Integer kernels"), kernels[training["integer_kernels"]]))
     if "network_weight" in training:
         w = training["network_weight"]
-        rows.append(("Difference image", f"{w:g} × network + {1 - w:g} × prior" if w < 1 else "network"))
+        rows.append((tr("Difference image"), tr("{w:g} × network + {p:g} × prior").format(w=w, p=1 - w) if w < 1
+                     else tr("network")))
     if "initial_weights" in stats:
-        rows.append(("Initial weights", str(stats["initial_weights"])))
-    return "Training", rows
+        rows.append((tr("Initial weights"), str(stats["initial_weights"])))
+    return tr("Training"), rows
 
 
 def _timing(stats: dict) -> Section:
     timing = stats.get("timing", {})
-    return "Seconds per phase", [(PHASES.get(phase, phase), f"{seconds:.2f}") for phase, seconds in timing.items()]
+    return tr("Seconds per phase"), [(tr(PHASES.get(phase, phase)), f"{seconds:.2f}")
+                                     for phase, seconds in timing.items()]
 
 
 def _run(stats: dict) -> Section:
-    return "Run", [("Mode", str(stats["mode"])), ("Detector", str(stats.get("detector", ""))),
-                   ("Seed", str(stats["seed"])), ("Device", str(stats.get("device", "")))]
+    return tr("Run"), [(tr("Mode"), str(stats["mode"])), (tr("Detector"), str(stats.get("detector", ""))),
+                       (tr("Seed"), str(stats["seed"])), (tr("Device"), str(stats.get("device", "")))]
 
 
 def stats_sections(stats: dict) -> list[Section]:

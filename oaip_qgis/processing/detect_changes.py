@@ -20,21 +20,17 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
     QgsProcessingUtils,
 )
-from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..core.errors import InputError, OaipError
 from ..core.params import EPOCHS_RANGE, GRIDS, MODES, SEED_RANGE, THRESHOLD_METHODS, RunParams
 from ..core.progress import Progress
 from ..core.raster.align import check_raster
+from ..i18n import tr
 from .styling import style_when_loaded
 
 NO_MAXIMUM = 1e300   # QgsProcessingParameterNumber's maximum when none is set is the largest double
 
-
-def tr(text: str) -> str:
-    """The plugin's translation of a user-facing string (context: the algorithm)."""
-    return QCoreApplication.translate("DetectChangesAlgorithm", text)
 
 
 def help_text() -> str:

@@ -112,6 +112,15 @@ def test_nodata_values_reach_the_parameters(dock, tmp_path):
         dock.build_params(str(tmp_path))
 
 
+def test_the_statistics_have_room_and_scroll_with_the_results(dock):
+    from qgis.PyQt.QtWidgets import QScrollArea
+
+    scroll = dock.ui.resultsScroll
+    assert isinstance(scroll, QScrollArea) and scroll.widgetResizable()
+    assert scroll.widget().isAncestorOf(dock.ui.statsTree) and scroll.widget().isAncestorOf(dock.ui.thresholdGroup)
+    assert dock.ui.statsTree.minimumHeight() >= 200
+
+
 def test_epochs_and_seed_offer_only_what_the_engine_accepts(dock):
     assert (dock.ui.epochsSpin.minimum(), dock.ui.epochsSpin.maximum()) == (1, 100)
     dock.ui.epochsSpin.setValue(0)

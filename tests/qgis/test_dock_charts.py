@@ -45,3 +45,16 @@ def test_charts_paint_with_and_without_data(qgis_app):
     filters.set_layers([{"name": "a0", "filters_before": 16, "filters_after": 9}])
     assert loss.has_data() and filters.has_data()
     assert not loss.grab().isNull() and not filters.grab().isNull()
+
+
+def test_the_filters_chart_says_grey_is_pruned_and_blue_kept(qgis_app):
+    from oaip_qgis.dock.charts import ACCENT, MUTED
+
+    chart = FiltersChart()
+    chart.resize(320, 140)
+    chart.set_layers([{"name": "a0", "filters_before": 16, "filters_after": 9}])
+    assert [label for _, label in chart.legend()] == ["kept", "pruned"]
+    image = chart.grab().toImage()
+    kept, pruned = (square.center().toPoint() for square in chart.legend_swatches())
+    assert image.pixelColor(kept).rgb() == ACCENT.rgb() and image.pixelColor(pruned).rgb() == MUTED.rgb()
+    assert kept.x() < pruned.x() < chart.width() and chart.legend_swatches()[0].top() >= 0

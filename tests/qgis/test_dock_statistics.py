@@ -55,6 +55,13 @@ def test_slider_threshold_says_accuracy_is_from_the_run():
     assert "Accuracy against the reference (at the run's threshold 0.2720)" in titles
 
 
+def test_a_partial_reference_says_how_much_it_covers():
+    partial = {**NETWORK_RUN, "metrics": {**NETWORK_RUN["metrics"], "reference_coverage": 0.4213}}
+    assert rows(partial)["Accuracy against the reference"]["Reference covers"] == "42.1 % of the valid pixels"
+    nothing = {**NETWORK_RUN, "metrics": {"kappa": None, "reference_coverage": 0.0}}
+    assert rows(nothing)["Accuracy against the reference"]["Kappa"] == "–"
+
+
 def test_units():
     assert count(51405389824) == "51.4 G" and count(999) == "999"
     assert area(852500.0) == "85.25 ha" and area(3.5e6) == "3.500 km²"
