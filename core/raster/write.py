@@ -3,7 +3,8 @@
 A temporary name says which machine and process wrote it (`.change.<host>-<pid>-<random>.partial.tif`),
 so that the next run into a folder can remove what a killed run left there without ever touching
 the files of a run still going: a partial file is removed only when its process is gone (on this
-machine), or when nothing has written to it for an hour (a file of another machine or an older version).
+machine), or, where that cannot be checked (another machine, an older version), when nothing has
+written to it for an hour.
 """
 from __future__ import annotations
 
@@ -88,8 +89,9 @@ def _alive(pid: int) -> bool:
 def remove_stale_partials(folder: str, now: Optional[float] = None) -> list[str]:
     """Remove this plugin's partial files that a killed run left in `folder`; returns their names.
 
-    Never one of a live run: this process's own are kept, another local process's only go once it is
-    gone and the file untouched for ORPHAN_SECONDS, and one that cannot be checked after STALE_SECONDS.
+    Never one of a live run: this process's own are kept, another local process's only go once that
+    process is gone and the file untouched for ORPHAN_SECONDS (however old, while it runs), and one
+    whose process cannot be checked (another machine, an older version, Windows) after STALE_SECONDS.
     """
     now = time.time() if now is None else now
     removed: list[str] = []
@@ -105,10 +107,14 @@ def remove_stale_partials(folder: str, now: Optional[float] = None) -> list[str]
             age = now - entry.stat(follow_symlinks=False).st_mtime
         except OSError:
             continue
-        local = match["host"] == HOST and match["pid"] is not None
-        if local and int(match["pid"]) == os.getpid():
-            continue
-        if age > STALE_SECONDS or (local and age > ORPHAN_SECONDS and not _alive(int(match["pid"]))):
+        if match["host"] == HOST and match["pid"] is not None:      # this machine's: its process says
+            pid = int(match["pid"])
+            if pid == os.getpid():
+                continue
+            stale = (age > ORPHAN_SECONDS and not _alive(pid)) or (os.name != "posix" and age > STALE_SECONDS)
+        else:
+            stale = age > STALE_SECONDS
+        if stale:
             try:
                 os.remove(entry.path)
                 removed.append(entry.name)

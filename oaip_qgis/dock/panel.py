@@ -22,6 +22,7 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsMapLayer,
     QgsMapLayerProxyModel,
+    QgsMessageLog,
     QgsPointXY,
     QgsProcessingUtils,
     QgsProject,
@@ -35,10 +36,11 @@ from qgis.PyQt.QtWidgets import QComboBox, QFileDialog, QHeaderView, QPushButton
 from ..core.errors import InputError, OaipError
 from ..core.params import EPOCHS_RANGE, MODES, SEED_RANGE, THRESHOLD_METHODS, RunParams
 from ..core.raster.grid import Grid
+from ..core.raster.write import remove_stale_partials
 from ..core.rethreshold import rethreshold
 from ..i18n import tr
 from ..layers import add_run_layers, difference_histogram, style_change
-from ..task import DetectionTask, RunFn, torch_missing_message
+from ..task import LOG_TAG, DetectionTask, RunFn, torch_missing_message
 from .charts import FiltersChart, HistogramChart, LossChart
 from .samples import SampleMapTool, add_sample, new_sample_layer, write_gpkg
 from .statistics import area, stats_sections
@@ -52,6 +54,21 @@ OUTPUTS = {"change": "change.tif", "difference": "difference.tif", "confidence":
 SLIDER_STEPS = 1000
 RETHRESHOLD_DELAY_MS = 150  # slider moves within this time cost one new change raster
 
+
+
+def _clean_killed_runs(base: str) -> None:
+    """Each dock run writes into its own `oaip_*` folder of `base`: remove the partial files that killed
+    runs left in those (never a live run's, see remove_stale_partials) and the folders they leave empty."""
+    try:
+        folders = [entry.path for entry in os.scandir(base) if entry.is_dir() and entry.name.startswith("oaip_")]
+    except OSError:
+        return
+    for folder in folders:
+        if remove_stale_partials(folder) and not os.listdir(folder):
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
 
 
 class OaipDock(QgsDockWidget):
@@ -190,6 +207,7 @@ class OaipDock(QgsDockWidget):
         base = self.ui.outputFolder.filePath().strip() or QgsProcessingUtils.tempFolder()
         if not os.path.isdir(base):
             raise InputError(tr("Output folder '{folder}' does not exist.").format(folder=base))
+        _clean_killed_runs(base)
         stem = os.path.join(base, f"oaip_{mode}_{time.strftime('%Y%m%d_%H%M%S')}")
         path, n = stem, 1
         while os.path.exists(path):
@@ -285,6 +303,8 @@ class OaipDock(QgsDockWidget):
                 self._status(task.error or tr("The run failed."), error=True)
                 self.iface.messageBar().pushMessage("OAIP", task.error or tr("The run failed."), level=Qgis.Critical)
             return
+        for line in task.result.log:    # what the analyst should know (complex bands, reference coverage, …)
+            QgsMessageLog.logMessage(line, LOG_TAG, Qgis.Info)
         outputs = {key: path for key, path in task.result.outputs.items() if path and os.path.exists(path)}
         try:
             _, layers = add_run_layers(self.run_name, outputs)

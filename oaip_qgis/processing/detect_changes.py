@@ -297,12 +297,16 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         progress = Progress(report=lambda fraction, message: (feedback.setProgress(100.0 * fraction),
                                                                message and feedback.setProgressText(message)),
                             is_cancelled=feedback.isCanceled)
+        warnings = params.warnings()
+        for line in warnings:           # before the run, where the analyst sees them while it works
+            feedback.pushWarning(line)
         try:
             result = run(params, progress)
         except OaipError as exc:
             raise QgsProcessingException(str(exc)) from exc
         for line in result.log:
-            feedback.pushInfo(line)
+            if line not in warnings:
+                feedback.pushInfo(line)
         style_when_loaded(context, {"change": params.out_change, "difference": params.out_difference,
                                     "confidence": params.out_confidence, "polygons": params.out_polygons})
         return {

@@ -73,7 +73,7 @@ def test_stale_partial_files_of_killed_runs_are_removed_and_live_ones_kept(sampl
     live = os.getppid()
     stale = [_partial(tmp_path, f".change.{HOST}-{dead.pid}-{uuid.uuid4().hex[:8]}.partial.tif", 600),
              _partial(tmp_path, f".difference.{uuid.uuid4().hex[:8]}.partial.tif", 2 * 3600)]  # older naming
-    kept = [_partial(tmp_path, f".change.{HOST}-{live}-{uuid.uuid4().hex[:8]}.partial.tif", 600),    # live run
+    kept = [_partial(tmp_path, f".change.{HOST}-{live}-{uuid.uuid4().hex[:8]}.partial.tif", 7200),   # live run
             _partial(tmp_path, f".change.{HOST}-{dead.pid}-{uuid.uuid4().hex[:8]}.partial.tif", 10),  # just now
             _partial(tmp_path, f".stats.{HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial.json", 7200),  # ours
             _partial(tmp_path, f".change.abcdef-{dead.pid}-{uuid.uuid4().hex[:8]}.partial.tif", 600),  # elsewhere

@@ -168,6 +168,20 @@ def test_run_through_the_panel_adds_styled_layers_and_statistics(dock, project_p
     assert data["threshold"] == written["threshold"] and data["parameters"]["t1"] == sample_pair["t1"]
 
 
+def test_a_new_run_removes_what_killed_runs_left_in_their_folders(dock, tmp_path):
+    from oaip_qgis.core.raster.write import HOST
+
+    killed, live = tmp_path / "out" / "oaip_int8_20250101_000000", tmp_path / "out" / "oaip_int8_20250101_000001"
+    for folder, name in ((killed, ".change.0123abcd.partial.tif"),
+                         (live, f".change.{HOST}-{os.getppid()}-0123abcd.partial.tif")):
+        folder.mkdir()
+        (folder / name).write_bytes(b"x")
+        os.utime(folder / name, (time.time() - 7200, time.time() - 7200))
+    run_and_wait(dock)
+    assert not killed.exists()
+    assert os.listdir(live) == [f".change.{HOST}-{os.getppid()}-0123abcd.partial.tif"]   # its process runs
+
+
 def test_cancel_leaves_no_layer_and_no_file(dock, tmp_path):
     started = []
 

@@ -206,3 +206,25 @@ def test_the_dialog_starts_t1_and_t2_on_different_layers(provider, qgis_iface, q
         assert values["T1"] == layers[0].id() and values["T2"] == layers[1].id()
     finally:
         dialog.deleteLater()
+
+
+def test_a_threshold_with_an_automatic_method_is_a_warning_in_the_log(provider, sample_pair, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingFeedback
+
+    class Recorder(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.warnings, self.infos = [], []
+
+        def pushWarning(self, text):  # noqa: N802 (QGIS's name)
+            self.warnings.append(text)
+
+        def pushInfo(self, text):  # noqa: N802 (QGIS's name)
+            self.infos.append(text)
+
+    feedback = Recorder()
+    processing.run(ALG, {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "prior", "THRESHOLD": 0.3,
+                         "OUTPUT_CHANGE": str(tmp_path / "c.tif")}, feedback=feedback)
+    assert any("THRESHOLD 0.3 is ignored" in line for line in feedback.warnings)
+    assert not any("THRESHOLD" in line for line in feedback.infos)
