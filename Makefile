@@ -15,12 +15,13 @@ MODE ?= int8
 SEED ?= 0
 OUT ?= build/detect
 
-.PHONY: help setup apt test test-core demo detect package deploy lint bench bench-engine bench-prior bench-accuracy bench-scale screenshot clean
+.PHONY: help setup apt test test-core demo detect batch package deploy lint bench bench-engine bench-prior bench-accuracy bench-scale bench-batch screenshot clean
 
 help:
 	@echo "make demo   - set up, then detect changes on a generated sample pair through qgis_process"
 	@echo "make test   - set up, then run every test (headless)"
 	@echo "make detect T1=a.tif T2=b.tif OUT=dir [REF=gt.tif] [MODE=int8|fp32|prior] [SEED=0]"
+	@echo "make batch PAIRS=pairs.csv OUT=dir [SCHEDULER=tcp://host:8786] [WORKERS=n] [FORCE=1] [PARAMS='mode=prior']"
 	@echo "make package | deploy | lint | bench | setup | clean"
 
 apt:
@@ -62,6 +63,15 @@ detect: setup
 	$(PY) scripts/detect.py --t1 "$(T1)" --t2 "$(T2)" --out "$(OUT)" --mode $(MODE) --seed $(SEED) \
 	  $(if $(REF),--reference "$(REF)") $(if $(EPOCHS),--epochs $(EPOCHS)) $(foreach p,$(PARAMS),--param "$(p)")
 
+# make batch PAIRS=pairs.csv OUT=dir [SCHEDULER=tcp://host:8786] [WORKERS=n] [FORCE=1] [MODE=...] [PARAMS='seed=1 ...']
+# OUT must be given here (its default above is detect's); MODE applies only when given on the command line.
+BATCH_OUT := $(if $(filter file,$(origin OUT)),,$(OUT))
+batch: setup
+	@test -n "$(PAIRS)" -a -n "$(BATCH_OUT)" || { echo "usage: make batch PAIRS=pairs.csv OUT=dir [SCHEDULER=tcp://host:8786] [WORKERS=n] [FORCE=1] [PARAMS='mode=prior seed=1']"; exit 2; }
+	$(PY) -m oaip_qgis.core.batch "$(PAIRS)" --out "$(BATCH_OUT)" $(if $(SCHEDULER),--scheduler "$(SCHEDULER)") \
+	  $(if $(WORKERS),--workers $(WORKERS)) $(if $(filter 1 yes true,$(FORCE)),--force) \
+	  $(if $(filter command line environment,$(origin MODE)),--param mode=$(MODE)) $(foreach p,$(PARAMS),--param "$(p)")
+
 package: setup
 	$(PY) scripts/package.py build/oaip_qgis.zip
 
@@ -75,7 +85,7 @@ deploy: package
 lint: setup
 	$(PY) -m ruff check core oaip_qgis tests bench scripts
 
-bench: bench-engine bench-prior bench-accuracy bench-scale
+bench: bench-engine bench-prior bench-accuracy bench-scale bench-batch
 
 bench-engine: setup
 	$(PY) bench/bench_engine.py
@@ -88,6 +98,9 @@ bench-accuracy: setup
 
 bench-scale: setup
 	$(PY) bench/bench_scale.py
+
+bench-batch: setup
+	$(PY) bench/bench_batch.py
 
 screenshot: setup
 	$(PY) scripts/screenshot.py build/screenshot.png

@@ -10,7 +10,7 @@ import sys
 
 from ..errors import Cancelled, OaipError
 from ..progress import Progress
-from .runner import run_batch
+from .runner import EchoLog, run_batch
 
 BAR = 30
 
@@ -31,18 +31,6 @@ class Bar:
     def info(self, message: str) -> None:
         self.stream.write(("\n" if self.tty else "") + message + "\n")
         self.stream.flush()
-
-
-class _Log(list):
-    """Progress.log that prints each message as it is kept (the dashboard's address before the work)."""
-
-    def __init__(self, bar: Bar) -> None:
-        super().__init__()
-        self.bar = bar
-
-    def append(self, message: str) -> None:
-        super().append(message)
-        self.bar.info(message)
 
 
 def _parameters(items: list[str]) -> dict[str, str]:
@@ -70,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run_batch(args.pairs, args.out, scheduler=args.scheduler, workers=args.workers, force=args.force,
                            defaults=_parameters(args.param), layer=args.layer,
-                           progress=Progress(report=bar, log=_Log(bar)))
+                           progress=Progress(report=bar, log=EchoLog(bar.info)))
     except Cancelled:
         print("\nInterrupted: the pairs that finished keep their outputs; run again to do the rest.", file=sys.stderr)
         return 130

@@ -30,6 +30,19 @@ SUMMARY_JSON = "summary.json"
 PairFn = Callable[[PairSpec, str, bool], dict]
 
 
+class EchoLog(list):
+    """A Progress.log that also hands each message on as it is kept, so a front end shows the dashboard's
+    address while the batch runs, not after it."""
+
+    def __init__(self, echo: Callable[[str], None]) -> None:
+        super().__init__()
+        self.echo = echo
+
+    def append(self, message: str) -> None:
+        super().append(message)
+        self.echo(message)
+
+
 @dataclass
 class BatchResult:
     records: list[dict]

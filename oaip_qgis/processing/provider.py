@@ -6,6 +6,7 @@ import os
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from .batch_detect import BatchDetectAlgorithm
 from .detect_changes import DetectChangesAlgorithm
 
 ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icon.svg")
@@ -23,3 +24,4 @@ class OaipProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self) -> None:  # noqa: N802 (QGIS's name)
         self.addAlgorithm(DetectChangesAlgorithm())
+        self.addAlgorithm(BatchDetectAlgorithm())

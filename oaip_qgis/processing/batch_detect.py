@@ -1,0 +1,204 @@
+"""`oaip:batchdetect`: every pair of a table on Dask from the toolbox; the summary layer is loaded at the end.
+
+A thin front end over core.batch.run_batch (the same run as `make batch`): Processing runs it in a
+background task, the progress bar follows the pairs, Cancel stops the pairs not yet finished.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+
+from qgis.core import (
+    QgsCategorizedSymbolRenderer,
+    QgsFillSymbol,
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingOutputFile,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputVectorLayer,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+    QgsRendererCategory,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QIcon
+
+from ..core.errors import Cancelled, OaipError
+from ..core.params import MODES
+from ..core.progress import Progress
+
+STATUS_COLOURS = {"done": "46,160,67", "skipped": "120,144,156", "failed": "230,0,38"}
+
+
+def _tr(text: str) -> str:
+    return QCoreApplication.translate("BatchDetectAlgorithm", text)
+
+
+class StatusStyle(QgsProcessingLayerPostProcessorInterface):
+    """The summary layer by status: done green, skipped grey, failed red; footprints half transparent."""
+
+    def postProcessLayer(self, layer, context, feedback) -> None:  # noqa: N802 (QGIS's name)
+        categories = []
+        for status, colour in STATUS_COLOURS.items():
+            symbol = QgsFillSymbol.createSimple({"color": f"{colour},90", "outline_color": f"{colour},255",
+                                                 "outline_width": "0.6"})
+            categories.append(QgsRendererCategory(status, symbol, _tr(status)))
+        layer.setRenderer(QgsCategorizedSymbolRenderer("status", categories))
+        layer.triggerRepaint()
+
+
+# A context deletes the post-processors of the layers it still holds when it is destroyed, so each run gets
+# its own; the Python objects are kept here, since QGIS holds them by C++ pointer only until then.
+_STYLES: list[StatusStyle] = []
+
+
+def _defaults(text: str) -> dict[str, str]:
+    """'seed=1; epochs=8' as run parameters for every row."""
+    values = {}
+    for item in (text or "").replace("\n", ";").split(";"):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise QgsProcessingException(_tr("Other parameters take NAME=VALUE separated by ';', not {0!r}.")
+                                         .format(item.strip()))
+        values[key.strip()] = value.strip()
+    return values
+
+
+class BatchDetectAlgorithm(QgsProcessingAlgorithm):
+    PAIRS = "PAIRS"
+    LAYER = "LAYER"
+    SCHEDULER = "SCHEDULER"
+    WORKERS = "WORKERS"
+    MODE = "MODE"
+    FORCE = "FORCE"
+    PARAMS = "PARAMS"
+    OUTPUT_FOLDER = "OUTPUT_FOLDER"
+    OUTPUT_SUMMARY = "OUTPUT_SUMMARY"
+    OUTPUT_JSON = "OUTPUT_JSON"
+    DONE, SKIPPED, FAILED = "DONE", "SKIPPED", "FAILED"
+
+    def tr(self, text: str) -> str:
+        return _tr(text)
+
+    def name(self) -> str:
+        return "batchdetect"
+
+    def displayName(self) -> str:  # noqa: N802 (QGIS's name)
+        return self.tr("Detect changes for a table of pairs")
+
+    def group(self) -> str:
+        return self.tr("Change detection")
+
+    def groupId(self) -> str:  # noqa: N802 (QGIS's name)
+        return "changedetection"
+
+    def shortHelpString(self) -> str:  # noqa: N802 (QGIS's name)
+        return self.tr(
+            "Runs the change detector on every pair of a table, each pair as one task on Dask: by default on a "
+            "local cluster started for the run (one worker per core, or the number of workers you give), or on "
+            "a running Dask cluster when you give its scheduler's address (its workers started with "
+            "--resources pair=1).\n"
+            "The table is a CSV file or a GeoPackage layer with the columns t1 and t2 (image paths or GDAL /vsi "
+            "paths; relative paths start at the table's folder) and optionally name, reference, aoi, samples "
+            "and any run parameter (mode, seed, epochs, threshold_method, …); the table is checked completely "
+            "before any work starts.\n"
+            "Each pair's outputs go to its own sub-folder of the output folder (change.tif, difference.tif, "
+            "changes.gpkg, stats.json), written completely or not at all. A pair that fails is recorded with its "
+            "message and the others go on; a re-run skips the pairs whose outputs are complete unless "
+            "'Run finished pairs again' is on. The summary layer (one footprint per pair with its status, "
+            "error, changed area and fraction, threshold, mode, seconds and Kappa) is loaded at the end.")
+
+    def icon(self) -> QIcon:
+        return QIcon(os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icon.svg"))
+
+    def createInstance(self) -> BatchDetectAlgorithm:  # noqa: N802 (QGIS's name)
+        return BatchDetectAlgorithm()
+
+    def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS's name)
+        self.addParameter(QgsProcessingParameterFile(
+            self.PAIRS, self.tr("Table of pairs (CSV or GeoPackage)"),
+            fileFilter=self.tr("Tables of pairs (*.csv *.gpkg *.CSV *.GPKG)")))
+        self.addParameter(QgsProcessingParameterString(
+            self.SCHEDULER, self.tr("Dask scheduler address (e.g. tcp://host:8786; empty: a local cluster)"),
+            optional=True, defaultValue=""))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.WORKERS, self.tr("Local cluster's workers (empty: one per core)"), optional=True, minValue=1))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.MODE, self.tr("Mode for pairs without a 'mode' cell"), options=list(MODES), defaultValue=MODES[0],
+            usesStaticStrings=True))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.FORCE, self.tr("Run finished pairs again"), defaultValue=False))
+        for parameter in (
+                QgsProcessingParameterString(self.LAYER, self.tr("GeoPackage layer (empty: the first)"),
+                                             optional=True, defaultValue=""),
+                QgsProcessingParameterString(self.PARAMS, self.tr("Other parameters for every row "
+                                                                  "(NAME=VALUE; NAME=VALUE, e.g. seed=1; epochs=8)"),
+                                             optional=True, defaultValue="")):
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            self.addParameter(parameter)
+        self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, self.tr("Output folder")))
+        self.addOutput(QgsProcessingOutputVectorLayer(self.OUTPUT_SUMMARY, self.tr("Summary of the pairs")))
+        self.addOutput(QgsProcessingOutputFile(self.OUTPUT_JSON, self.tr("Summary (JSON)")))
+        for name, label in ((self.DONE, "Pairs done"), (self.SKIPPED, "Pairs skipped"),
+                            (self.FAILED, "Pairs failed")):
+            self.addOutput(QgsProcessingOutputNumber(name, self.tr(label)))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS's name)
+        from ..task import torch_missing_message
+
+        for missing in (torch_missing_message(), self._dask_missing_message()):
+            if missing:
+                raise QgsProcessingException(missing)
+        from ..core.batch import run_batch
+        from ..core.batch.runner import EchoLog
+
+        out = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
+        defaults = {"mode": self.parameterAsEnumString(parameters, self.MODE, context),
+                    **_defaults(self.parameterAsString(parameters, self.PARAMS, context))}
+        workers = (self.parameterAsInt(parameters, self.WORKERS, context)
+                   if parameters.get(self.WORKERS) not in (None, "") else None)
+        progress = Progress(report=lambda fraction, message: (feedback.setProgress(100.0 * fraction),
+                                                               message and feedback.setProgressText(message)),
+                            is_cancelled=feedback.isCanceled, log=EchoLog(feedback.pushInfo))
+        try:
+            result = run_batch(self.parameterAsFile(parameters, self.PAIRS, context), out,
+                               scheduler=self.parameterAsString(parameters, self.SCHEDULER, context).strip() or None,
+                               workers=workers, force=self.parameterAsBool(parameters, self.FORCE, context),
+                               defaults=defaults, layer=self.parameterAsString(parameters, self.LAYER, context) or None,
+                               progress=progress)
+        except Cancelled as exc:
+            raise QgsProcessingException(self.tr("Cancelled: the pairs that finished keep their outputs; run again "
+                                                 "to do the rest.")) from exc
+        except OaipError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+        for record in result.records:
+            if record["status"] == "failed":
+                feedback.reportError(self.tr("{0}: {1}").format(record["name"], record["error"]))
+        feedback.pushInfo(self.tr("{0} pair(s): {1} done, {2} skipped, {3} failed, in {4:.1f} s.").format(
+            len(result.records), result.count("done"), result.count("skipped"), result.count("failed"),
+            result.elapsed))
+        layer = f"{result.summary_gpkg}|layername=pairs"
+        details = QgsProcessingContext.LayerDetails(self.tr("Pairs (batch summary)"), context.project(),
+                                                    self.OUTPUT_SUMMARY)
+        context.addLayerToLoadOnCompletion(layer, details)
+        _STYLES.append(StatusStyle())
+        context.layerToLoadOnCompletionDetails(layer).setPostProcessor(_STYLES[-1])
+        return {self.OUTPUT_SUMMARY: layer, self.OUTPUT_JSON: result.summary_json, self.OUTPUT_FOLDER: out,
+                self.DONE: result.count("done"), self.SKIPPED: result.count("skipped"),
+                self.FAILED: result.count("failed")}
+
+    def _dask_missing_message(self) -> str | None:
+        if importlib.util.find_spec("distributed") is not None:
+            return None
+        return self.tr("Batch runs need Dask, which is not installed in the Python that QGIS uses. Install it "
+                       "from a terminal with:\n    python3 -m pip install --user dask distributed\n"
+                       "then restart QGIS.")

@@ -1,0 +1,65 @@
+"""`oaip:batchdetect` inside QGIS (pytest-qgis, offscreen): registered, runs a table on its own local Dask
+cluster (worker processes started from QGIS), reports the broken pair, queues the styled summary layer, and
+refuses a bad table clearly. Skipping finished pairs is tested in tests/core/test_batch.py."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qgis.core import (
+    QgsApplication,
+    QgsCategorizedSymbolRenderer,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProject,
+    QgsVectorLayer,
+)
+
+from tests.helpers import make_raster
+
+pytest.importorskip("distributed")
+ALG = "oaip:batchdetect"
+
+
+def test_batch_algorithm_runs_the_table_and_loads_a_styled_summary(provider, sample_pair, tmp_path):
+    far = make_raster(tmp_path / "far.tif", np.ones((16, 16)), origin=(500000.0, 4000000.0))
+    table = tmp_path / "pairs.csv"
+    table.write_text("name,t1,t2\n"
+                     f"flood,{sample_pair['t1']},{sample_pair['t2']}\n"
+                     f"nowhere,{sample_pair['t1']},{far}\n", encoding="utf-8")
+    import processing
+
+    assert QgsApplication.processingRegistry().algorithmById(ALG).displayName() == \
+        "Detect changes for a table of pairs"
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    feedback = QgsProcessingFeedback()
+    parameters = {"PAIRS": str(table), "WORKERS": 1, "MODE": "prior", "OUTPUT_FOLDER": str(tmp_path / "out")}
+    results = processing.run(ALG, parameters, context=context, feedback=feedback)
+    assert (results["DONE"], results["SKIPPED"], results["FAILED"]) == (1, 0, 1)
+    assert "Dask dashboard: http" in feedback.textLog()
+    assert (tmp_path / "out" / "flood" / "change.tif").exists()
+
+    summary = results["OUTPUT_SUMMARY"]
+    assert context.willLoadLayerOnCompletion(summary)
+    layer = QgsVectorLayer(summary, "pairs", "ogr")
+    assert layer.isValid() and layer.featureCount() == 2
+    by_name = {f["name"]: f for f in layer.getFeatures()}
+    assert by_name["flood"]["status"] == "done" and by_name["nowhere"]["status"] == "failed"
+    assert "do not overlap" in by_name["nowhere"]["error"]
+    assert layer.crs().authid() == "EPSG:4326" and not by_name["flood"].geometry().isEmpty()
+    details = context.layerToLoadOnCompletionDetails(summary)
+    details.postProcessor().postProcessLayer(layer, context, feedback)
+    assert isinstance(layer.renderer(), QgsCategorizedSymbolRenderer)
+    assert {c.value() for c in layer.renderer().categories()} == {"done", "skipped", "failed"}
+
+
+def test_bad_table_is_one_clear_message(provider, sample_pair, tmp_path):
+    import processing
+
+    table = tmp_path / "pairs.csv"
+    table.write_text(f"t1,t2,colour\n{sample_pair['t1']},{sample_pair['t2']},red\n", encoding="utf-8")
+    with pytest.raises(QgsProcessingException, match="unknown column or parameter 'colour'"):
+        processing.run(ALG, {"PAIRS": str(table), "OUTPUT_FOLDER": str(tmp_path / "out")})
+    with pytest.raises(QgsProcessingException, match="NAME=VALUE"):
+        processing.run(ALG, {"PAIRS": str(table), "PARAMS": "seed", "OUTPUT_FOLDER": str(tmp_path / "out")})
