@@ -34,17 +34,24 @@ def local_layout(workers: Optional[int], cores: Optional[int] = None) -> tuple[i
 
 
 def worker_python() -> str:
-    """The Python that worker processes start with: inside QGIS or qgis_process sys.executable is the
-    application itself, which multiprocessing must not launch once per worker."""
-    name = os.path.basename(sys.executable).lower()
-    if name.startswith("python"):
-        return sys.executable
-    folder = os.path.join(sys.exec_prefix, "" if sys.platform == "win32" else "bin")
-    for candidate in (f"python{sys.version_info[0]}.{sys.version_info[1]}", "python3", "python", "python.exe"):
-        path = os.path.join(folder, candidate)
+    """The Python that worker processes start with. Inside QGIS or qgis_process sys.executable is the
+    application itself, or a Python found on PATH that may not be the one QGIS embeds (another version,
+    another standard library): the interpreter is taken beside the standard library this process uses,
+    unless sys.executable is that one or a virtual environment's."""
+    stdlib = os.path.dirname(os.__file__)                       # <prefix>/lib/python3.11 or <prefix>\Lib
+    prefix = os.path.dirname(stdlib) if sys.platform == "win32" else os.path.dirname(os.path.dirname(stdlib))
+    executable = sys.executable
+    in_venv = sys.prefix != sys.base_prefix
+    beside = os.path.realpath(executable).startswith(os.path.realpath(prefix) + os.sep)
+    if os.path.basename(executable).lower().startswith("python") and (in_venv or beside):
+        return executable
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    names = ("python.exe",) if sys.platform == "win32" else (f"bin/python{version}", "bin/python3")
+    for name in names:
+        path = os.path.join(prefix, name)
         if os.path.isfile(path):
             return path
-    return sys.executable
+    return executable
 
 
 def _check_workers(client, address: str) -> None:

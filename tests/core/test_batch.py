@@ -154,6 +154,18 @@ def test_local_layout_and_worker_python():
     assert os.path.basename(worker_python()).startswith("python")
 
 
+def test_worker_python_inside_an_application(monkeypatch):
+    """qgis_process: sys.executable is QGIS itself, or a Python found on PATH with another standard library."""
+    stdlib_prefix = os.path.dirname(os.path.dirname(os.path.dirname(os.__file__)))  # /usr of /usr/lib/python3.11/os.py
+    monkeypatch.setattr(sys, "prefix", sys.base_prefix)
+    for pretended in ("/usr/bin/qgis_process.bin", "/opt/elsewhere/bin/python3.11"):
+        monkeypatch.setattr(sys, "executable", pretended)
+        chosen = worker_python()
+        assert chosen != pretended and os.path.isfile(chosen)
+        assert os.path.basename(chosen).startswith("python")
+        assert chosen.startswith(stdlib_prefix)
+
+
 def test_command_line_embedded_cluster_and_exit_codes(sample_pair, tmp_path):
     """`python -m oaip_qgis.core.batch` with its own LocalCluster (one worker); 2 for a bad table."""
     table = tmp_path / "pairs.csv"
