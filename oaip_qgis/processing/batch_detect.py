@@ -34,6 +34,7 @@ from ..core.errors import Cancelled, OaipError
 from ..core.params import MODES
 from ..core.progress import Progress
 
+DASK_PACKAGES = "dask==2026.8.0 distributed==2026.8.0"  # as in requirements.txt
 STATUS_COLOURS = {"done": "46,160,67", "skipped": "120,144,156", "failed": "230,0,38"}
 
 
@@ -197,8 +198,10 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
                 self.FAILED: result.count("failed")}
 
     def _dask_missing_message(self) -> str | None:
+        from ..task import TORCH_VERSION, torch_install_command
+
         if importlib.util.find_spec("distributed") is not None:
             return None
+        command = torch_install_command().replace(f"torch=={TORCH_VERSION}", DASK_PACKAGES)
         return self.tr("Batch runs need Dask, which is not installed in the Python that QGIS uses. Install it "
-                       "from a terminal with:\n    python3 -m pip install --user dask distributed\n"
-                       "then restart QGIS.")
+                       "from a terminal with:\n    {0}\nthen restart QGIS.").format(command)

@@ -16,7 +16,7 @@ from osgeo import ogr
 from oaip_qgis.core.batch import cluster as cluster_module
 from oaip_qgis.core.batch import run_batch
 from oaip_qgis.core.batch.cluster import PAIR, local_layout, worker_python
-from oaip_qgis.core.errors import InputError
+from oaip_qgis.core.errors import Cancelled, InputError
 from oaip_qgis.core.progress import Progress
 from tests.helpers import make_raster
 
@@ -119,6 +119,16 @@ def test_a_dead_worker_is_retried_and_its_pair_recorded_once(scheduler, event, t
     assert [r["name"] for r in result.records] == ["north", "south", "broken", "east"]
     assert {r["name"]: r["status"] for r in result.records}["east"] == "done"
     assert (tmp_path / "out" / "east" / "stats.json").exists()
+
+
+def test_cancel_stops_the_pairs_not_finished_and_writes_no_summary(scheduler, event, tmp_path):
+    reports = []
+    progress = Progress(report=lambda f, m: reports.append(m), is_cancelled=lambda: bool(reports[1:]))
+    with pytest.raises(Cancelled):
+        run_batch(str(event), str(tmp_path / "out"), scheduler=scheduler, defaults={"mode": "prior"},
+                  progress=progress)
+    assert len(reports) == 2  # the submission, then one pair: no further pair was collected
+    assert not (tmp_path / "out" / "summary.gpkg").exists() and not (tmp_path / "out" / "summary.json").exists()
 
 
 def test_bad_table_stops_before_any_work(scheduler, sample_pair, tmp_path):

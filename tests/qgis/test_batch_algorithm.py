@@ -63,3 +63,18 @@ def test_bad_table_is_one_clear_message(provider, sample_pair, tmp_path):
         processing.run(ALG, {"PAIRS": str(table), "OUTPUT_FOLDER": str(tmp_path / "out")})
     with pytest.raises(QgsProcessingException, match="NAME=VALUE"):
         processing.run(ALG, {"PAIRS": str(table), "PARAMS": "seed", "OUTPUT_FOLDER": str(tmp_path / "out")})
+
+
+def test_without_dask_the_message_gives_the_install_command(provider, sample_pair, tmp_path, monkeypatch):
+    import importlib.util
+
+    import processing
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "distributed"
+                        else find_spec(name, *a))
+    table = tmp_path / "pairs.csv"
+    table.write_text(f"t1,t2\n{sample_pair['t1']},{sample_pair['t2']}\n", encoding="utf-8")
+    with pytest.raises(QgsProcessingException, match=r"(?s)need Dask.*pip install --user.*dask==2026\.8\.0"):
+        processing.run(ALG, {"PAIRS": str(table), "OUTPUT_FOLDER": str(tmp_path / "out")})
+    assert not (tmp_path / "out").exists()
