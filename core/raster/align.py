@@ -37,6 +37,7 @@ def _open(path: str, label: str) -> gdal.Dataset:
     return ds
 
 
+@in_gdal_scope
 def check_raster(path: str, label: str) -> None:
     """Open `path` once, so that a bad file is named before any work rather than when it is first read."""
     _open(path, label)

@@ -85,6 +85,17 @@ def _number_out_of_range(definition: QgsProcessingParameterNumber, value) -> str
         name=definition.name(), description=definition.description(), allowed=allowed, value=value)
 
 
+def _unknown_choice(definition: QgsProcessingParameterEnum, value) -> str | None:
+    """The sentence for a choice that is not one of the parameter's options, listing them; None if it is."""
+    if not isinstance(value, str) or not value or not definition.usesStaticStrings():
+        return None
+    options = definition.options()
+    if value in options:
+        return None
+    return tr("{name} ({description}) must be one of {options}, not {value!r}.").format(
+        name=definition.name(), description=definition.description(), options=", ".join(options), value=value)
+
+
 def _advanced(parameter: QgsProcessingParameterDefinition) -> QgsProcessingParameterDefinition:
     parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
     return parameter
@@ -206,12 +217,15 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS's name)
         """QGIS's own check, but with a sentence that names the value and what is allowed: the range of a
-        number, and why a raster file cannot be used (QGIS says "not found" of a file that exists)."""
+        number, the options of a choice, and why a raster file cannot be used (QGIS says "not found" of a
+        file that exists)."""
         for definition in self.parameterDefinitions():
             value = parameters.get(definition.name())
             message = None
             if isinstance(definition, QgsProcessingParameterNumber):
                 message = _number_out_of_range(definition, value)
+            elif isinstance(definition, QgsProcessingParameterEnum):
+                message = _unknown_choice(definition, value)
             elif isinstance(definition, QgsProcessingParameterRasterLayer):
                 message = self._unreadable_raster(definition.name(), value, context)
             if message:

@@ -149,6 +149,7 @@ def test_vgg16_weights_reach_the_engine_through_processing(provider, sample_pair
     ("EPOCHS", 500, "from 1 to 100, not 500"),
     ("THRESHOLD", 1.5, "from 0 to 1, not 1.5"),
     ("MIN_AREA", -3, "MIN_AREA .* must be 0 or more, not -3"),
+    ("MODE", "int4", "MODE .* must be one of int8, fp32, prior, not 'int4'"),
 ])
 def test_an_out_of_range_number_is_refused_with_its_range(provider, sample_pair, tmp_path, name, value, shown):
     import processing
