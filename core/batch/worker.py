@@ -82,6 +82,14 @@ def stats_fields(stats: dict) -> dict:
             "grid": stats.get("grid")}
 
 
+def _remove_if_empty(folder: str) -> None:
+    """A failed pair leaves no empty folder behind (the pipeline already removed its partial files)."""
+    try:
+        os.rmdir(folder)
+    except OSError:  # not empty (an earlier run's outputs) or already gone
+        pass
+
+
 def run_pair(spec: PairSpec, out_dir: str, force: bool = False) -> dict:
     """Run (or skip, when its complete outputs exist and ``force`` is off) one pair; returns its record."""
     from ..pipeline import run  # imported in the worker, where the run happens
@@ -103,6 +111,7 @@ def run_pair(spec: PairSpec, out_dir: str, force: bool = False) -> dict:
             record["status"] = "done"
         except OaipError as exc:
             record.update(status="failed", error=str(exc))
+            _remove_if_empty(record["output"])
     if stats is not None:
         record.update(stats_fields(stats))
     record.update(started=started, finished=time.time(), peak_memory_bytes=peak_memory_bytes())

@@ -68,7 +68,7 @@ def test_broken_pair_is_recorded_others_complete_and_a_rerun_skips_them(schedule
     assert "do not overlap" in broken["error"]
     for name in ("north", "south", "east"):
         assert sorted(os.listdir(out / name)) == ["change.tif", "changes.gpkg", "difference.tif", "stats.json"]
-    assert not (out / "broken").exists() or os.listdir(out / "broken") == []
+    assert not (out / "broken").exists()
     # Each worker runs one pair at a time with the cores it was given (one here) as torch threads.
     assert {r["torch_threads"] for r in result.records if r["status"] == "done"} == {1}
     assert len({r["worker"] for r in result.records}) >= 1
