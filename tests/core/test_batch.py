@@ -121,6 +121,28 @@ def test_a_dead_worker_is_retried_and_its_pair_recorded_once(scheduler, event, t
     assert (tmp_path / "out" / "east" / "stats.json").exists()
 
 
+def test_out_of_memory_is_retried_then_recorded_and_the_others_complete(scheduler, event, tmp_path):
+    attempts = str(tmp_path / "attempts")
+
+    def runs_out_of_memory(spec, out_dir, force):
+        from oaip_qgis.core.batch.worker import run_pair
+
+        if spec.name == "south":
+            with open(attempts, "a") as handle:
+                handle.write("x")
+            raise MemoryError()
+        return run_pair(spec, out_dir, force)
+
+    result = run_batch(str(event), str(tmp_path / "out"), scheduler=scheduler, defaults={"mode": "prior"},
+                       fn=runs_out_of_memory)
+    records = {r["name"]: r for r in result.records}
+    assert records["south"]["status"] == "failed"
+    assert records["south"]["error"] == "Out of memory in its worker, also after 2 retries."
+    assert open(attempts).read() == "xxx"  # the first try and Dask's two retries
+    assert records["north"]["status"] == records["east"]["status"] == "done"
+    assert features(result.summary_gpkg)["south"]["status"] == "failed"
+
+
 def test_cancel_stops_the_pairs_not_finished_and_writes_no_summary(scheduler, event, tmp_path):
     reports = []
     progress = Progress(report=lambda f, m: reports.append(m), is_cancelled=lambda: bool(reports[1:]))

@@ -102,6 +102,21 @@ def test_geopackage_layer(images):
         read_pairs(path, layer="other")
 
 
+def test_gdal_virtual_paths_are_kept_and_checked(images):
+    from osgeo import gdal
+
+    gdal.FileFromMemBuffer("/vsimem/batch/t2.tif", (images / "a" / "t2.tif").read_bytes())
+    try:
+        table = write_csv(images / "pairs.csv", "t1,t2\na/t1.tif,/vsimem/batch/t2.tif\n")
+        (spec,) = read_pairs(table)
+        assert spec.params.t2 == "/vsimem/batch/t2.tif"
+        table = write_csv(images / "pairs.csv", "t1,t2\na/t1.tif,/vsimem/batch/none.tif\n")
+        with pytest.raises(InputError, match="'/vsimem/batch/none.tif' does not exist"):
+            read_pairs(table)
+    finally:
+        gdal.Unlink("/vsimem/batch/t2.tif")
+
+
 def test_header_spelling():
     assert column_key(" Threshold-Method ") == "threshold_method"
     assert column_key("MIN_AREA") == "min_polygon_area"
