@@ -22,12 +22,12 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
 
+from oaip_qgis.core.decision.threshold import kittler, otsu  # noqa: E402
 from oaip_qgis.core.labels.blocks import block_means, block_size, upsample_prior  # noqa: E402
 from oaip_qgis.core.labels.prior import PRIORS, change_prior  # noqa: E402
 from oaip_qgis.core.labels.pseudo_labels import CHANGED, UNCHANGED, pseudo_labels  # noqa: E402
 from oaip_qgis.core.metrics import accuracy, auc  # noqa: E402
 from oaip_qgis.core.normalise import fit_normaliser  # noqa: E402
-from oaip_qgis.core.threshold import kittler, otsu  # noqa: E402
 
 COLUMNS = ("auc", "unchanged_30", "unchanged_10", "changed_5", "changed_2", "kappa_otsu", "f1_otsu",
            "kappa_kittler", "seconds")

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .decision.evidence import weigh_evidence
+from .decision.threshold import confidence, threshold_value
 from .errors import MEMORY_ADVICE, InputError, ResourceError, is_out_of_memory
 from .labels.blocks import block_size, upsample_prior
 from .labels.prior import change_prior
@@ -29,7 +31,6 @@ from .raster.polygons import polygonize_changes
 from .raster.samples import rasterize_samples
 from .raster.tiles import tiles
 from .raster.write import OutputSet, check_outputs, writing
-from .threshold import confidence, threshold_value
 
 CHANGE_NODATA = 255
 DIFFERENCE_NODATA = -1.0
@@ -118,16 +119,21 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         log.append(f"T1 normalised as {norm1.kind}, T2 as {norm2.kind}; {params.prior} prior on {b}x{b} "
                    "block means.")
         prior = change_prior(norm1.apply(x1b), norm2.apply(x2b), valid_b, method=params.prior, seed=params.seed)
+        evidence = weigh_evidence(prior)
+        gated = params.threshold_method != "manual"   # a manual threshold is the analyst's own decision
+        log.append(evidence.verdict() if gated else f"{evidence.verdict()} (not applied: manual threshold)")
         clock.lap("prior")
 
         analyst = rasterize_samples(params.samples, grid) if params.samples else None
         detector = None
         model_stats: dict = {}
-        if params.mode != "prior":
+        if params.mode != "prior" and gated and not evidence.significant:
+            log.append("The network was not trained: there is no change in the pair to learn from.")
+        elif params.mode != "prior":
             from .model.train import train_detector  # torch is needed from here on only
 
             detector, model_stats = train_detector(pair, (norm1, norm2), prior, analyst, params,
-                                                   progress.span(0.1, 0.7))
+                                                   progress.span(0.1, 0.7), floor=evidence.floor)
             clock.lap("train")
 
         progress(0.7, "Writing the difference image")
@@ -165,6 +171,9 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             prob = diff_sink.read(tile.core)
             valid = prob != DIFFERENCE_NODATA
             change = prob > threshold
+            if gated:   # only where the prior's evidence reaches the floor, and nowhere in a scene without change
+                alpha = upsample_prior(prior, (grid.height, grid.width), tile.core)
+                change &= (alpha >= evidence.floor) & evidence.significant
             changed_rows[tile.core.row_off:tile.core.row_off + tile.core.height] += np.count_nonzero(change & valid,
                                                                                                       axis=1)
             valid_count += int(np.count_nonzero(valid))
@@ -199,6 +208,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             "prior": params.prior,
             "prior_block": b,
             "detector": "network" if detector is not None else "prior",
+            "evidence": {**evidence.to_dict(), "applied": gated},
             **model_stats,
         }
         if accuracy is not None:

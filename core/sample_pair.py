@@ -8,16 +8,21 @@ speckle, Float32, nodata 0 along a swath edge in one corner) in Web Mercator at 
 ground, over a slightly shifted extent, so a run must reproject and resample one image onto the
 other. The truth mask (UInt8, 1 changed) is on date 1's grid. Everything derives from one seed.
 
-    python -m oaip_qgis.core.sample_pair OUT_DIR [--size N] [--seed S]
+A `Scenario` makes the stress cases real scenes have: no change at all, rare change (under 1 %), a
+wide permanent river or lake beside a large flood, and date 2 misregistered by a few pixels.
+
+    python -m oaip_qgis.core.sample_pair OUT_DIR [--size N] [--seed S] [--scenario NAME]
 """
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio import Affine
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from rasterio.warp import Resampling, reproject, transform_bounds
@@ -30,8 +35,25 @@ T1_CRS, T2_CRS = CRS.from_epsg(32633), CRS.from_epsg(3857)
 T1_PIXEL = 10.0                    # metres
 T2_FACTOR = 2                      # t2 pixels are this many t1 pixels on the ground
 ORIGIN = (500_000.0, 5_000_000.0)  # UTM 33N, on the central meridian (about 45° N)
-FLOOD_FRACTION = 0.05              # of the scene, land turned to water
-BUILT_FRACTION = 0.03              # of the scene, fields turned to built-up
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What changes between the dates, and how well date 2 is registered."""
+
+    flood: float = 0.05          # fraction of the scene, land by the river turned to water
+    built: float = 0.03          # fraction of the scene, fields turned to built-up
+    river: float = 1 / 60        # half-width of the permanent river, as a fraction of the scene's side
+    shift: tuple[float, float] = (0.0, 0.0)   # date 2's georeferencing error (east, south), t1 pixels
+
+
+SCENARIOS = {
+    "default": Scenario(),
+    "unchanged": Scenario(flood=0.0, built=0.0),
+    "rare": Scenario(flood=0.0, built=0.006),
+    "flood-beside-river": Scenario(flood=0.10, built=0.0, river=1 / 15),
+    "misregistered": Scenario(shift=(3.0, 2.0)),
+}
 
 # Reflectance (B, G, R, NIR) and SAR σ⁰ (linear) per class; fields vary between these two rows.
 REFLECTANCE = {WATER: (0.06, 0.05, 0.03, 0.02), FOREST: (0.03, 0.05, 0.03, 0.30),
@@ -76,7 +98,8 @@ def _parcels(rng: np.random.Generator, shape: tuple[int, int], side: int) -> np.
     return index
 
 
-def _land_cover(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _land_cover(rng: np.random.Generator, shape: tuple[int, int], scenario: Scenario
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Before and after maps and the parcel index, on the whole canvas."""
     size = max(shape)
     parcels = _parcels(rng, shape, 24)
@@ -86,16 +109,18 @@ def _land_cover(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.nd
     course = shape[0] * (0.45 + 0.12 * np.sin(2 * np.pi * cols / size * rng.uniform(0.8, 1.5)
                                              + rng.uniform(0, 2 * np.pi)))
     distance = np.abs(rows - course)
-    before[distance < max(2.0, size / 60)] = WATER
+    before[distance < max(2.0, size * scenario.river)] = WATER
     after = before.copy()
     low = distance / size + 0.08 * _smooth_field(rng, shape, size / 12)
     land = (before == FIELD) | (before == FOREST)
-    flood = land & (low < np.quantile(low[land], FLOOD_FRACTION * before.size / land.sum()))
+    flood = land & (low < np.quantile(low[land], scenario.flood * before.size / land.sum())) if scenario.flood \
+        else np.zeros(shape, bool)
     after[flood] = WATER
     area = np.bincount(parcels.ravel(), minlength=classes.size)
     flooded = np.bincount(parcels[flood], minlength=classes.size) > 0
     candidates = rng.permutation(np.flatnonzero((classes == FIELD) & ~flooded & (area > 0)))
-    chosen = candidates[:np.searchsorted(np.cumsum(area[candidates]), BUILT_FRACTION * before.size) + 1]
+    count = np.searchsorted(np.cumsum(area[candidates]), scenario.built * before.size) + 1 if scenario.built else 0
+    chosen = candidates[:count]
     after[np.isin(parcels, chosen) & (after == FIELD)] = BUILT
     return before, after, parcels
 
@@ -133,8 +158,13 @@ def _write(path: Path, data: np.ndarray, crs: CRS, transform, dtype: str, nodata
 
 
 @in_gdal_scope
-def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0) -> dict:
+def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0,
+                     scenario: Scenario | str = "default") -> dict:
     """Write t1.tif, t2.tif and truth.tif under out_dir and return their paths by those names."""
+    if isinstance(scenario, str):
+        if scenario not in SCENARIOS:
+            raise InputError(f"Unknown scenario {scenario!r}: use one of {', '.join(SCENARIOS)}.")
+        scenario = SCENARIOS[scenario]
     if size < 32:
         raise InputError(f"The sample pair needs a size of at least 32 pixels, not {size}.")
     out = Path(out_dir)
@@ -142,7 +172,7 @@ def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0) -> dic
     rng = np.random.default_rng(seed)
     margin = size // 8
     canvas = (size + 2 * margin, size + 2 * margin)
-    before, after, parcels = _land_cover(rng, canvas)
+    before, after, parcels = _land_cover(rng, canvas, scenario)
     inner = (slice(margin, margin + size), slice(margin, margin + size))
 
     x0, y0 = ORIGIN
@@ -161,12 +191,14 @@ def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0) -> dic
     n2 = size // T2_FACTOR
     t2_transform = from_origin(left, top, (right - left) / n2, (top - bottom) / n2)
     sigma0 = np.zeros((n2, n2), np.float32)
+    # Misregistration: the image is made on the true grid, then written with a shifted origin.
+    written = t2_transform * Affine.translation(scenario.shift[0] / T2_FACTOR, scenario.shift[1] / T2_FACTOR)
     reproject(_backscatter(rng, after, parcels).astype(np.float32), sigma0, src_transform=canvas_transform,
               src_crs=T1_CRS, dst_transform=t2_transform, dst_crs=T2_CRS, resampling=Resampling.average)
     intensity = sigma0 * rng.gamma(LOOKS, 1 / LOOKS, sigma0.shape)
     rows, cols = np.indices(intensity.shape)
     intensity[rows + cols < n2 // 6] = SAR_NODATA          # the swath edge cuts off the north-west corner
-    t2 = _write(out / "t2.tif", intensity[None], T2_CRS, t2_transform, "float32", nodata=SAR_NODATA,
+    t2 = _write(out / "t2.tif", intensity[None], T2_CRS, written, "float32", nodata=SAR_NODATA,
                 UNITS="sigma0, linear intensity")
     return {"t1": t1, "t2": t2, "truth": truth}
 
@@ -176,8 +208,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out_dir")
     parser.add_argument("--size", type=int, default=256, help="side of t1 in pixels (t2 has half)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scenario", default="default", choices=list(SCENARIOS))
     args = parser.parse_args(argv)
-    print(json.dumps(make_sample_pair(args.out_dir, args.size, args.seed), indent=2))
+    print(json.dumps(make_sample_pair(args.out_dir, args.size, args.seed, args.scenario), indent=2))
 
 
 if __name__ == "__main__":

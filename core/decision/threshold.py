@@ -10,7 +10,7 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 METHODS = ("otsu", "kittler", "manual")
 BINS = 1024

@@ -20,6 +20,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from ..decision.threshold import otsu
 from ..errors import InputError
 from ..integer import kernels
 from ..integer.accounting import layer_bops, layer_parameters, training_bytes
@@ -28,7 +29,6 @@ from ..integer.sgd import SCHEDULE as SGD_SCHEDULE
 from ..integer.sgd import IntSGD, mu_for
 from ..integer.tensor import BlockTensor
 from ..pruning import AdaptivePruner
-from ..threshold import otsu
 from .detector import Detector, Fusion
 from .dual_vgg import POOL, FloatDualVGG, IntDualVGG, Spec, quantise_input
 from .init_weights import initial_weights
@@ -62,15 +62,18 @@ class TrainConfig:
         return Spec(widths=self.widths, frozen=self.frozen)
 
 
-def cell_labels(prior: np.ndarray, config: TrainConfig) -> np.ndarray:
-    """int8 labels on the prior's block grid: -1 none or invalid, 0 unchanged, 1 changed."""
+def cell_labels(prior: np.ndarray, config: TrainConfig, floor: float = 0.0) -> np.ndarray:
+    """int8 labels on the prior's block grid: -1 none or invalid, 0 unchanged, 1 changed.
+
+    floor: the least prior a changed place has (decision.evidence): where change is rare, Otsu's
+    threshold falls inside the unchanged places and margins of it alone would label them changed."""
     ok = np.isfinite(prior)
     if not ok.any():
         raise InputError("The prior holds no valid cell to draw training labels from.")
     t = otsu(prior[ok])
     labels = np.full(prior.shape, NONE, np.int8)
     labels[ok & (prior < config.unchanged_below * t)] = UNCHANGED
-    labels[ok & (prior > config.changed_above * t)] = CHANGED
+    labels[ok & (prior > config.changed_above * t) & (prior >= floor)] = CHANGED
     return labels
 
 
@@ -176,8 +179,8 @@ def _accounting(net, bits: int) -> dict:
 
 
 def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.ndarray], params, progress,
-                   config: Optional[TrainConfig] = None):
-    """Train on the pair; returns (Detector, statistics for stats.json)."""
+                   config: Optional[TrainConfig] = None, floor: float = 0.0):
+    """Train on the pair; returns (Detector, statistics for stats.json). floor: see cell_labels."""
     config = config or TrainConfig()
     start = time.perf_counter()
     if params.threads:
@@ -189,7 +192,7 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
     grid = pair.grid
     block = -(-grid.height // prior.shape[0])
     cell = config.cell or block
-    labels = cell_labels(prior, config)
+    labels = cell_labels(prior, config, floor)
     side = min(config.crop, grid.height // cell, grid.width // cell) // spec.scale * spec.scale
     if side < spec.scale:
         raise InputError(f"The image ({grid.width}×{grid.height}) is too small for the network.")

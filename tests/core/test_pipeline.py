@@ -11,6 +11,7 @@ from oaip_qgis.core.errors import Cancelled, InputError
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.pipeline import run
 from oaip_qgis.core.progress import Progress
+from oaip_qgis.core.sample_pair import make_sample_pair
 from tests.helpers import shared_pair, write_polygon
 
 
@@ -32,7 +33,10 @@ def test_prior_run_writes_every_output_with_the_stats_contract(sample_pair, tmp_
     diff = gdal.Open(str(tmp_path / "difference.tif")).ReadAsArray()
     valid = diff >= 0
     assert (change[~valid] == 255).all() and (~valid).any()  # the SAR swath edge is nodata
-    assert np.array_equal(change[valid] == 1, diff[valid] > stats["threshold"])
+    # In prior mode the difference image is the prior: changed = above the threshold and the evidence floor.
+    assert stats["evidence"]["significant"] and stats["evidence"]["floor"] > 0
+    expected = (diff[valid] > stats["threshold"]) & (diff[valid] >= stats["evidence"]["floor"])
+    assert np.array_equal(change[valid] == 1, expected) and change[valid].any()
     assert stats["changed_fraction"] == pytest.approx((change == 1).sum() / valid.sum(), abs=1e-6)
     assert (tmp_path / "changes.gpkg").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
@@ -197,3 +201,32 @@ def test_on_a_real_heterogeneous_pair_the_detector_beats_the_affinity_baseline(t
                                out_change=str(tmp_path / name / "change.tif"), **fields))
         kappas[name] = result.stats["metrics"]["kappa"]
     assert kappas["int8"] > 0.7 and kappas["affinity"] < 0.3
+
+
+@pytest.mark.parametrize("mode", ["prior", "int8"])
+def test_an_identical_pair_is_reported_as_no_significant_change(sample_pair, tmp_path, mode):
+    """T1 = T2 is the clearest "no change": an empty change layer, a verdict in the log and stats.json,
+    and no network trained on nothing (it used to fail: no training crop could be placed)."""
+    result = run(params(sample_pair, tmp_path, t2=sample_pair["t1"], mode=mode, epochs=1))
+    stats = result.stats
+    change = gdal.Open(str(tmp_path / "change.tif")).ReadAsArray()
+    assert not stats["evidence"]["significant"] and stats["changed_fraction"] == 0
+    assert not (change == 1).any() and (change == 0).any()
+    assert "No significant change" in stats["evidence"]["verdict"]
+    assert any("No significant change" in line for line in result.log)
+    assert stats["detector"] == "prior" and "model" not in stats
+
+
+def test_a_generated_unchanged_scene_is_reported_unchanged_and_rare_change_is_kept(tmp_path):
+    """The stress scenes of the generator: nothing marked on an unchanged scene; under 1 % changed
+    still found (Otsu alone marked a quarter of such a scene changed)."""
+    outcomes = {}
+    for scenario in ("unchanged", "rare"):
+        pair = make_sample_pair(tmp_path / scenario, size=400, seed=4, scenario=scenario)
+        (tmp_path / f"out-{scenario}").mkdir()
+        outcomes[scenario] = run(params(pair, tmp_path / f"out-{scenario}")).stats
+    assert not outcomes["unchanged"]["evidence"]["significant"]
+    assert outcomes["unchanged"]["changed_fraction"] <= 0.01
+    rare = outcomes["rare"]
+    assert rare["evidence"]["significant"] and rare["changed_fraction"] < 0.03
+    assert rare["metrics"]["kappa"] > 0.6

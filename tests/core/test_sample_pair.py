@@ -5,9 +5,11 @@ import json
 import time
 
 import numpy as np
+import pytest
 import rasterio
 from rasterio.warp import transform_bounds
 
+from oaip_qgis.core.errors import InputError
 from oaip_qgis.core.sample_pair import main, make_sample_pair
 
 
@@ -61,3 +63,24 @@ def test_small_pairs_are_fast_and_the_cli_writes_them(tmp_path, capsys):
     paths = json.loads(capsys.readouterr().out)
     assert sorted(paths) == ["t1", "t2", "truth"]
     assert read(paths["t1"])[1]["shape"] == (64, 64)
+
+
+def test_scenarios_make_the_stress_cases(tmp_path):
+    """No change, under 1 % changed, a wide river beside a flood, and date 2 misregistered by 3 px."""
+    truth = {}
+    for name in ("default", "unchanged", "rare", "flood-beside-river", "misregistered"):
+        pair = make_sample_pair(tmp_path / name, size=200, seed=2, scenario=name)
+        with rasterio.open(pair["truth"]) as ds:
+            truth[name] = ds.read(1)
+        with rasterio.open(pair["t2"]) as ds:
+            truth[name + ".t2"] = ds.transform
+    assert not truth["unchanged"].any()
+    assert 0 < truth["rare"].mean() < 0.01
+    assert truth["flood-beside-river"].mean() > truth["default"].mean()
+    assert np.array_equal(truth["misregistered"], truth["default"])     # same scene, same changes
+    east = truth["misregistered.t2"].c - truth["default.t2"].c
+    south = truth["misregistered.t2"].f - truth["default.t2"].f
+    pixel = truth["default.t2"].a            # a t2 pixel is two t1 pixels
+    assert east == pytest.approx(1.5 * pixel) and south == pytest.approx(1.0 * truth["default.t2"].e)
+    with pytest.raises(InputError, match="Unknown scenario"):
+        make_sample_pair(tmp_path / "x", size=64, scenario="earthquake")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from oaip_qgis.core.decision.threshold import confidence, kittler, otsu, threshold_value
 from oaip_qgis.core.errors import InputError
-from oaip_qgis.core.threshold import confidence, kittler, otsu, threshold_value
 
 RNG = np.random.default_rng(0)
 BALANCED = np.concatenate([RNG.normal(0.2, 0.05, 5000), RNG.normal(0.7, 0.05, 5000)])

@@ -1,0 +1,43 @@
+"""The evidence floor and the no-change verdict on priors of known shape."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from oaip_qgis.core.decision.evidence import EVIDENCE_FLOOR, NO_CHANGE_PEAK, weigh_evidence
+from oaip_qgis.core.errors import InputError
+
+RNG = np.random.default_rng(0)
+
+
+def test_a_prior_without_outliers_is_no_significant_change():
+    prior = RNG.uniform(0.4, 0.6, (200, 200))    # the whole scene within 1.5× its median
+    evidence = weigh_evidence(prior)
+    assert not evidence.significant and evidence.peak < NO_CHANGE_PEAK
+    assert evidence.floor == pytest.approx(EVIDENCE_FLOOR * np.median(prior))
+    assert evidence.verdict().startswith("No significant change")
+
+
+def test_a_changed_patch_of_two_percent_is_significant():
+    prior = RNG.uniform(0.1, 0.2, (200, 200))
+    prior[:20, :40] = 0.9                         # 2 % of the scene, six times the median
+    evidence = weigh_evidence(prior)
+    assert evidence.significant and evidence.peak > 5
+    assert evidence.verdict().startswith("Change found")
+    assert evidence.to_dict()["significant"] is True
+
+
+def test_an_identical_pair_has_a_zero_prior_and_no_change():
+    evidence = weigh_evidence(np.zeros((50, 50), np.float32))
+    assert not evidence.significant and evidence.peak == 0
+    half = np.zeros((50, 50), np.float32)
+    half[:10] = 1.0                               # a zero median under real disagreement
+    assert weigh_evidence(half).significant
+
+
+def test_invalid_cells_are_left_out_and_an_empty_prior_is_refused():
+    prior = np.full((20, 20), np.nan, np.float32)
+    with pytest.raises(InputError, match="no valid cell"):
+        weigh_evidence(prior)
+    prior[:10] = 0.5
+    assert weigh_evidence(prior).median == pytest.approx(0.5)
