@@ -45,6 +45,13 @@ def _result(stats: dict) -> Section:
             (tr("Changed area"), area(stats["changed_area"])),
             (tr("Changed fraction"), f"{100 * stats['changed_fraction']:.2f} %"),
             (tr("Valid pixels"), f"{stats['valid_pixels']:,}")]
+    evidence = stats.get("evidence")
+    if evidence:   # the no-change verdict: why an empty layer is empty, or why change was believed
+        verdict = tr("change found") if evidence["significant"] else tr("no significant change")
+        peak = "∞" if evidence["peak"] is None else f"{evidence['peak']:.1f}"
+        rows.insert(0, (tr("Evidence"), tr("{verdict}: the most disagreeing 0.5 % is {peak}× the scene's typical "
+                                           "disagreement (no change below {limit:g}×)").format(
+            verdict=verdict, peak=peak, limit=evidence["no_change_peak"])))
     return tr("Result"), rows
 
 

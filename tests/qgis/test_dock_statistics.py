@@ -65,3 +65,15 @@ def test_a_partial_reference_says_how_much_it_covers():
 def test_units():
     assert count(51405389824) == "51.4 G" and count(999) == "999"
     assert area(852500.0) == "85.25 ha" and area(3.5e6) == "3.500 km²"
+
+
+def test_the_evidence_verdict_is_shown_first():
+    """An empty change layer says why: the scene's strongest disagreement is below the no-change limit."""
+    unchanged = {**NETWORK_RUN, "changed_fraction": 0.0, "evidence": {
+        "significant": False, "peak": 1.93, "no_change_peak": 2.3, "floor_ratio": 1.75}}
+    result = rows(unchanged)["Result"]
+    assert list(result)[0] == "Evidence"
+    assert result["Evidence"].startswith("no significant change: the most disagreeing 0.5 % is 1.9×")
+    changed = {**NETWORK_RUN, "evidence": {"significant": True, "peak": None, "no_change_peak": 2.3}}
+    assert rows(changed)["Result"]["Evidence"].startswith("change found: the most disagreeing 0.5 % is ∞×")
+    assert "Evidence" not in rows(NETWORK_RUN)["Result"]    # stats written before the verdict existed
