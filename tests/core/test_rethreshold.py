@@ -20,8 +20,10 @@ def digest(path) -> str:
 
 @pytest.fixture(scope="module")
 def finished(sample_pair, tmp_path_factory):
+    """A run with a manual threshold: the slider's own rule (an automatic one adds the evidence floor)."""
     folder = tmp_path_factory.mktemp("run")
     result = run(RunParams(t1=sample_pair["t1"], t2=sample_pair["t2"], reference=sample_pair["truth"], mode="prior",
+                           threshold_method="manual", threshold=0.35,
                            out_change=str(folder / "change.tif"), out_difference=str(folder / "difference.tif"),
                            out_polygons=str(folder / "changes.gpkg"), out_stats=str(folder / "stats.json")))
     stats = result.stats
