@@ -32,14 +32,6 @@ def test_provider_registers_unregisters_and_registers_again(qgis_app, qgis_proce
     plugin.unload()
 
 
-@pytest.fixture()
-def provider(qgis_app, qgis_processing):
-    plugin = oaip_qgis.classFactory(None)
-    plugin.initProcessing()
-    yield plugin
-    plugin.unload()
-
-
 def test_processing_run_writes_outputs_on_t1_grid(provider, sample_pair, tmp_path):
     import processing
 
