@@ -40,24 +40,26 @@ class Evidence:
 
     median: float        # the prior's median over valid cells: its unit
     peak: float          # the PEAK_QUANTILE of prior / median (inf: a zero median under real disagreement)
-    floor: float         # prior value below which no place is changed (EVIDENCE_FLOOR × median)
-    significant: bool    # peak ≥ NO_CHANGE_PEAK
+    floor: float         # prior value below which no place is changed (floor_ratio × median)
+    significant: bool    # peak ≥ no_change_peak
+    floor_ratio: float = EVIDENCE_FLOOR
+    no_change_peak: float = NO_CHANGE_PEAK
 
     def verdict(self) -> str:
         """One sentence for the log, stats.json and the dock."""
         if self.significant:
             return (f"Change found: the most disagreeing 0.5 % of the scene is {self.peak:.1f}× the scene's "
-                    f"typical disagreement between the two images (no change below {NO_CHANGE_PEAK:g}×); "
-                    f"places below {EVIDENCE_FLOOR:g}× are never marked changed.")
+                    f"typical disagreement between the two images (no change below {self.no_change_peak:g}×); "
+                    f"places below {self.floor_ratio:g}× are never marked changed.")
         return (f"No significant change: even the most disagreeing 0.5 % of the scene is only {self.peak:.1f}× "
                 f"the scene's typical disagreement between the two images (a change shows at least "
-                f"{NO_CHANGE_PEAK:g}×), so no place is marked changed.")
+                f"{self.no_change_peak:g}×), so no place is marked changed.")
 
     def to_dict(self) -> dict:
         values = asdict(self)
         values["peak"] = None if not np.isfinite(self.peak) else round(self.peak, 4)
         values["median"], values["floor"] = round(self.median, 6), round(self.floor, 6)
-        return {**values, "floor_ratio": EVIDENCE_FLOOR, "no_change_peak": NO_CHANGE_PEAK, "verdict": self.verdict()}
+        return {**values, "verdict": self.verdict()}
 
 
 def weigh_evidence(prior: np.ndarray, floor_ratio: float | None = None,
@@ -76,4 +78,5 @@ def weigh_evidence(prior: np.ndarray, floor_ratio: float | None = None,
         peak = top / median
     else:   # more than half the scene agrees perfectly: an identical pair, or a changed rest
         peak = float("inf") if top > 0 else 0.0
-    return Evidence(median=median, peak=peak, floor=floor_ratio * median, significant=peak >= no_change_peak)
+    return Evidence(median=median, peak=peak, floor=floor_ratio * median, significant=peak >= no_change_peak,
+                    floor_ratio=floor_ratio, no_change_peak=no_change_peak)

@@ -41,3 +41,10 @@ def test_invalid_cells_are_left_out_and_an_empty_prior_is_refused():
         weigh_evidence(prior)
     prior[:10] = 0.5
     assert weigh_evidence(prior).median == pytest.approx(0.5)
+
+
+def test_the_verdict_and_stats_name_the_limits_that_were_applied():
+    prior = RNG.uniform(0.4, 0.6, (100, 100))
+    evidence = weigh_evidence(prior, floor_ratio=1.2, no_change_peak=1.1)
+    assert evidence.significant and "no change below 1.1×" in evidence.verdict()
+    assert evidence.to_dict()["floor_ratio"] == 1.2 and evidence.to_dict()["no_change_peak"] == 1.1
