@@ -1,8 +1,9 @@
 """run(params, progress) -> RunResult: the only place that sequences the steps of a change-detection run.
 
-Data flow: aligned pair -> decimated block means -> normalisers + prior -> detector (prior alone,
-or the OAIP network trained on pseudo-labels) -> difference image written tile by tile -> threshold
-from a sample of it -> change and confidence rasters tile by tile -> polygons -> statistics.
+Data flow: aligned pair -> decimated block means -> normalisers + prior -> evidence and the prior's
+threshold (decision.score) -> detector (prior alone, or the OAIP network trained on pseudo-labels and
+confirming the prior) -> change score written tile by tile -> change (score > 0.5, or the analyst's
+manual threshold) and confidence rasters tile by tile -> polygons -> statistics.
 Every output is written under a temporary name and renamed only when the whole run succeeded.
 """
 from __future__ import annotations
@@ -16,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .decision.evidence import weigh_evidence
-from .decision.threshold import confidence, threshold_value
+from .decision.score import DECISION, calibrate
+from .decision.threshold import confidence
 from .errors import MEMORY_ADVICE, InputError, ResourceError, is_out_of_memory
 from .labels.blocks import block_size, upsample_prior
 from .labels.prior import change_prior
@@ -34,7 +36,6 @@ from .raster.write import OutputSet, check_outputs, writing
 
 CHANGE_NODATA = 255
 DIFFERENCE_NODATA = -1.0
-THRESHOLD_SAMPLE = 2_000_000
 
 
 @dataclass
@@ -122,6 +123,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         evidence = weigh_evidence(prior)
         gated = params.threshold_method != "manual"   # a manual threshold is the analyst's own decision
         log.append(evidence.verdict() if gated else f"{evidence.verdict()} (not applied: manual threshold)")
+        calibration = calibrate(prior, params.threshold_method, evidence)
         clock.lap("prior")
 
         analyst = rasterize_samples(params.samples, grid) if params.samples else None
@@ -133,7 +135,8 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             from .model.train import train_detector  # torch is needed from here on only
 
             detector, model_stats = train_detector(pair, (norm1, norm2), prior, analyst, params,
-                                                   progress.span(0.1, 0.7), floor=evidence.floor)
+                                                   progress.span(0.1, 0.7), floor=evidence.floor,
+                                                   calibration=calibration)
             clock.lap("train")
 
         progress(0.7, "Writing the difference image")
@@ -141,23 +144,19 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         layout = tiles(grid.width, grid.height, params.tile_size, overlap)
         diff_sink = outputs.raster(params.out_difference or outputs.scratch("difference.tif"), grid,
                                    "float32", DIFFERENCE_NODATA)
-        stride = max(1, (grid.width * grid.height) // THRESHOLD_SAMPLE)
-        sample: list[np.ndarray] = []
+        any_valid = False
         for i, tile in enumerate(layout):
             progress.check()
-            prob, valid = _probability(pair, tile, prior, grid, norm1, norm2, detector)
+            prob, valid = _probability(pair, tile, prior, calibration, grid, norm1, norm2, detector)
             prob = np.where(valid, prob, DIFFERENCE_NODATA).astype(np.float32)
             diff_sink.write(tile.core, prob)
-            sample.append(prob[valid][::stride])
+            any_valid = any_valid or bool(valid.any())
             progress(0.7 + 0.15 * (i + 1) / len(layout))
         diff_sink.flush()
         clock.lap("infer")
-
-        values = np.concatenate(sample) if sample else np.empty(0, np.float32)
-        if values.size == 0:
+        if not any_valid:
             raise InputError("The overlap of the two images holds no valid pixel (all nodata).")
-        threshold = threshold_value(values, params.threshold_method, params.threshold)
-        clock.lap("threshold")
+        threshold = DECISION if gated else float(params.threshold)
 
         progress(0.85, "Writing the change layer")
         change_path = params.out_change or (outputs.scratch("change.tif") if params.out_polygons else None)
@@ -170,10 +169,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             progress.check()
             prob = diff_sink.read(tile.core)
             valid = prob != DIFFERENCE_NODATA
-            change = prob > threshold
-            if gated:   # only where the prior's evidence reaches the floor, and nowhere in a scene without change
-                alpha = upsample_prior(prior, (grid.height, grid.width), tile.core)
-                change &= (alpha >= evidence.floor) & evidence.significant
+            change = (prob > threshold) & valid
             changed_rows[tile.core.row_off:tile.core.row_off + tile.core.height] += np.count_nonzero(change & valid,
                                                                                                       axis=1)
             valid_count += int(np.count_nonzero(valid))
@@ -201,6 +197,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             "device": model_stats.pop("device", "cpu"),
             "threshold_method": params.threshold_method,
             "threshold": round(float(threshold), 6),
+            **calibration.to_dict(),
             **change_extent(changed_rows, valid_count, grid),
             "valid_pixels": valid_count,
             "grid": {"width": grid.width, "height": grid.height, "crs_wkt": grid.crs_wkt,
@@ -226,11 +223,11 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
     }, log=log)
 
 
-def _probability(pair, tile, prior, grid, norm1, norm2, detector):
-    """Change probability and validity on one tile's core window."""
+def _probability(pair, tile, prior, calibration, grid, norm1, norm2, detector):
+    """Change score (decision.score) and validity on one tile's core window."""
     if detector is None:
         _, _, valid = pair.read(tile.core)
-        prob = upsample_prior(prior, (grid.height, grid.width), tile.core)
+        prob = calibration.prior_score(upsample_prior(prior, (grid.height, grid.width), tile.core))
         return prob, valid
     x1, x2, valid = pair.read(tile.read)
     prob = detector.predict(norm1.apply(x1), norm2.apply(x2), tile.read)

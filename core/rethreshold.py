@@ -32,7 +32,7 @@ def rethreshold(difference: str, threshold: float, grid: Grid, out_change: str, 
                 run_stats: Optional[dict] = None, reference: Optional[str] = None,
                 min_polygon_area: float = 0.0) -> dict:
     """Write change = difference > threshold (255 where the difference has no data) to `out_change`:
-    a manual threshold, so without the evidence floor an automatic run applies (decision.evidence),
+    a cut of the change score (decision.score: 0.5 is the run's automatic decision),
     and polygons and statistics for it when asked. Returns those statistics: the run's (`run_stats`)
     with the threshold, changed area and fraction and the accuracy against `reference` of this
     threshold (the run's threshold kept as `run_threshold`), plus `changed_rows` (not written)."""

@@ -77,6 +77,7 @@ def stats_fields(stats: dict) -> dict:
     """What the summary keeps of a run's statistics."""
     metrics = stats.get("metrics") or {}
     return {"mode": stats.get("mode"), "threshold": stats.get("threshold"),
+            "prior_cut": stats.get("prior_cut"),
             "changed_area_m2": stats.get("changed_area"), "changed_fraction": stats.get("changed_fraction"),
             "kappa": metrics.get("kappa"), "run_seconds": (stats.get("timing") or {}).get("total"),
             "grid": stats.get("grid")}

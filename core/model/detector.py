@@ -5,8 +5,8 @@ cells on the global cell lattice, passed through the network in one forward pass
 stride), and the probability map is upsampled bilinearly back to the tile's pixels. In an int8 run
 the only float steps are the quantisation of the normalised input and turning the final int8
 logits into a probability.
-Optionally the probability is mixed with the prior on the tile's window (`Fusion`): the network
-sees a few pixels around each place, the prior whole regions, and their errors differ.
+With `Fusion`, the result is the change score of decision.score on the tile's window: the prior's
+calibrated score where the network confirms it, the network's P(changed) where that is lower.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..decision.score import Calibration, change_score
 from ..errors import InputError
 from ..labels.blocks import upsample_prior
 from .dual_vgg import Spec, quantise_input
@@ -25,11 +26,11 @@ from .patches import FILL_CELLS, pair_cells
 
 @dataclass(frozen=True)
 class Fusion:
-    """The difference image is network_weight·network + (1 − network_weight)·prior."""
+    """The prior the network's probability is combined with (decision.score.change_score)."""
 
     prior: np.ndarray               # on the block grid
     shape: tuple[int, int]          # the pixel grid it spans
-    network_weight: float
+    calibration: Calibration
 
 
 class Detector:
@@ -63,11 +64,11 @@ class Detector:
         return prob[r0:r0 + h, c0:c0 + w].numpy().astype(np.float32)
 
     def predict(self, x1: np.ndarray, x2: np.ndarray, window=None) -> np.ndarray:
-        """P(changed) float32 (h, w) in [0, 1]; window: where the tile lies on the grid (cell
-        alignment and fusion with the prior); None: a tile at the grid's origin, no fusion."""
+        """The change score float32 (h, w) in [0, 1] (the network's P(changed) without fusion); window:
+        where the tile lies on the grid (cell alignment and fusion with the prior); None: a tile at
+        the grid's origin, no fusion."""
         prob = self.network_probability(x1, x2, *((window.row_off, window.col_off) if window else (0, 0)))
         if self.fusion is None or window is None:
             return prob
         alpha = upsample_prior(self.fusion.prior, self.fusion.shape, window)
-        w = self.fusion.network_weight
-        return np.where(np.isfinite(alpha), w * prob + (1 - w) * alpha, prob).astype(np.float32)
+        return change_score(self.fusion.calibration.prior_score(alpha), prob)

@@ -20,6 +20,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from ..decision.score import Calibration
 from ..decision.threshold import otsu
 from ..errors import InputError
 from ..integer import kernels
@@ -50,11 +51,6 @@ class TrainConfig:
     # 0.85/1.0 → 0.737: the network learns more from many slightly noisy labels than from few sure ones.
     unchanged_below: float = 0.6
     changed_above: float = 1.2
-    # The difference image is network_weight·network + (1 − network_weight)·prior (1: the network alone).
-    # Measured on the shared pairs over seeds 0–3 (int8, pruned), mean Kappa: 0.25 → 0.729, 0.35 → 0.721,
-    # 0.5 → 0.709, the prior alone 0.725; 0.25 was best on each pair. The network ranks well (AUC 0.95–0.99)
-    # but its histogram, hence Otsu's threshold, varies from seed to seed; the prior steadies it.
-    network_weight: float = 0.25
     optimiser: str = "adamax"     # or "sgd": NITI's layer-wide integer SGD (int8; the fp32 twin keeps AdaMax)
     schedule: Optional[tuple] = None  # μ per share of the training (None: the optimiser's own, SCHEDULES)
 
@@ -179,8 +175,11 @@ def _accounting(net, bits: int) -> dict:
 
 
 def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.ndarray], params, progress,
-                   config: Optional[TrainConfig] = None, floor: float = 0.0):
-    """Train on the pair; returns (Detector, statistics for stats.json). floor: see cell_labels."""
+                   config: Optional[TrainConfig] = None, floor: float = 0.0,
+                   calibration: Optional[Calibration] = None):
+    """Train on the pair; returns (Detector, statistics for stats.json). floor: see cell_labels;
+    calibration: the prior's decision.score calibration to combine the network with (None: the
+    network's probability alone)."""
     config = config or TrainConfig()
     start = time.perf_counter()
     if params.threads:
@@ -265,9 +264,9 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
                      "peak_bytes": int(peak), "fp32_equivalent_peak_bytes": int(fp32_peak),
                      "pseudo_labels": counts, "loss": losses, "accuracy": accuracies,
                      "crops": len(crops), "crop": config.crop, "batch": config.batch,
-                     "optimiser": config.optimiser, "network_weight": config.network_weight,
+                     "optimiser": config.optimiser, "fusion": "min" if calibration else "network",
                      "frozen_feature_bytes": sum(_bytes(f) for f in features),
                      "integer_kernels": ("compiled" if kernels.active() else "torch") if integer else None},
     }
-    fusion = Fusion(prior, (grid.height, grid.width), config.network_weight) if config.network_weight < 1 else None
+    fusion = Fusion(prior, (grid.height, grid.width), calibration) if calibration is not None else None
     return Detector(net, spec, integer, cell, fusion), stats

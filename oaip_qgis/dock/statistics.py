@@ -111,10 +111,9 @@ def _training(stats: dict) -> Section | None:
     if training.get("integer_kernels"):
         kernels = {"compiled": tr("compiled (fused passes)"), "torch": tr("torch ops (kernels not built)")}
         rows.append((tr("Integer kernels"), kernels[training["integer_kernels"]]))
-    if "network_weight" in training:
-        w = training["network_weight"]
-        rows.append((tr("Difference image"), tr("{w:g} × network + {p:g} × prior").format(w=w, p=1 - w) if w < 1
-                     else tr("network")))
+    if "fusion" in training:
+        fusion = {"min": tr("prior, where the network confirms it"), "network": tr("network")}
+        rows.append((tr("Change score"), fusion[training["fusion"]]))
     if "initial_weights" in stats:
         rows.append((tr("Initial weights"), str(stats["initial_weights"])))
     return tr("Training"), rows

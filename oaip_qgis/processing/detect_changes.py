@@ -40,20 +40,21 @@ def help_text() -> str:
         "(flood, fire, earthquake), also when they come from different sensors (optical and SAR, or two optical "
         "sensors), with no training labels.</p>"
         "<p><b>Result</b>: <i>Change</i> is 1 where the place changed, 0 where it did not, 255 where either image "
-        "has no data. <i>Difference image</i> is the probability of change (0..1) and <i>Confidence</i> how far "
-        "each pixel lies from the threshold: low values are the uncertain ones to check. <i>Change polygons</i> "
+        "has no data. <i>Difference image</i> is the change score (0..1; above 0.5 is the "
+        "automatic decision's change) and <i>Confidence</i> how far each pixel lies from the threshold: low values are the uncertain ones to check. <i>Change polygons</i> "
         "give each changed region with its area in m². <i>Statistics</i> (JSON) hold the threshold, the changed "
         "area and, with a reference mask, the accuracy (measured only where the reference has data).</p>"
         "<p><b>Which mode</b>: <i>int8</i> (default) trains a small network on the pair and is the most accurate "
         "on most pairs (a few seconds to minutes). <i>prior</i> needs no training: use it for a quick first "
         "look or on very large scenes; on some pairs it is as good as the network. <i>fp32</i> is the same network in floating point, for comparison.</p>"
-        "<p>A threshold value is used only with the <i>manual</i> threshold method. Complex SAR (SLC) bands "
+        "<p>A threshold value is used only with the <i>manual</i> threshold method: it cuts the change score. Complex SAR (SLC) bands "
         "are taken as their intensity. Bands are 1-based lists such as 1,2,3; empty means all bands.</p>"
         "<p><b>How it works</b>: T2 is warped onto T1's grid (or the grid you choose) and cropped to the overlap. "
         "A structural prior on block means (each image's self-similarity, compared across the two sensors) ranks "
         "the places most and least likely to have changed; in int8 or fp32 mode a dual-VGG detector is fine-tuned "
-        "on those pseudo-labels (int8: all-integer training with adaptive filter pruning) and the difference image "
-        "mixes the network with the prior; the threshold is Otsu's unless you choose another.</p>")
+        "on those pseudo-labels (int8: all-integer training with adaptive filter pruning); a place is changed "
+        "where the prior is above its threshold (Otsu's unless you choose another, never below the scene's "
+        "evidence floor) and the network confirms it.</p>")
 
 
 def _band_list(text: str, name: str) -> list[int] | None:

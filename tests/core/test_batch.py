@@ -77,7 +77,7 @@ def test_broken_pair_is_recorded_others_complete_and_a_rerun_skips_them(schedule
     rows = features(result.summary_gpkg)
     assert set(rows) == {"north", "south", "broken", "east"}
     assert rows["north"]["kappa"] > 0.3 and rows["south"]["kappa"] is None
-    assert rows["south"]["threshold"] != rows["east"]["threshold"]  # kittler against otsu
+    assert rows["south"]["prior_cut"] != rows["east"]["prior_cut"]  # kittler against otsu
     assert rows["broken"]["status"] == "failed" and "do not overlap" in rows["broken"]["error"]
     assert 0 < rows["east"]["changed_fraction"] < 1 and rows["east"]["changed_area_m2"] > 0
     # Footprints: the aligned grid of each run, the T1 file's extent for the failed pair (larger: uncropped).

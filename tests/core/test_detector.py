@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from oaip_qgis.core.decision.score import Calibration
 from oaip_qgis.core.errors import InputError
 from oaip_qgis.core.labels.blocks import upsample_prior
 from oaip_qgis.core.model.detector import Detector, Fusion
@@ -67,14 +68,17 @@ def test_a_tile_not_filling_the_stride_is_padded_with_its_edge_cells_not_zeros(i
     assert np.allclose(padded, det.network_probability(extended1, extended2)[:, :66], atol=1e-6)
 
 
-def test_fusion_mixes_the_network_with_the_prior_on_the_window():
+def test_fusion_keeps_the_lower_of_the_network_and_the_calibrated_prior_on_the_window():
     prior = RNG.random((30, 35)).astype(np.float32)
-    det = detector(fusion=Fusion(prior, (60, 70), 0.25))
+    calibration = Calibration(0.4, "otsu")
+    det = detector(fusion=Fusion(prior, (60, 70), calibration))
     window = Window(10, 4, 40, 50)
     tile1, tile2 = X1[:, 4:54, 10:50], X2[:, 4:54, 10:50]
     fused = det.predict(tile1, tile2, window)
     network = det.network_probability(tile1, tile2, 4, 10)
-    assert np.allclose(fused, 0.25 * network + 0.75 * upsample_prior(prior, (60, 70), window), atol=1e-6)
+    scored = calibration.prior_score(upsample_prior(prior, (60, 70), window))
+    assert np.allclose(fused, np.minimum(network, scored), atol=1e-6)
+    assert (fused < network).any() and (fused < scored).any()
 
 
 def test_tiles_that_do_not_match_are_refused():

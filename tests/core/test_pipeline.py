@@ -33,9 +33,11 @@ def test_prior_run_writes_every_output_with_the_stats_contract(sample_pair, tmp_
     diff = gdal.Open(str(tmp_path / "difference.tif")).ReadAsArray()
     valid = diff >= 0
     assert (change[~valid] == 255).all() and (~valid).any()  # the SAR swath edge is nodata
-    # In prior mode the difference image is the prior: changed = above the threshold and the evidence floor.
-    assert stats["evidence"]["significant"] and stats["evidence"]["floor"] > 0
-    expected = (diff[valid] > stats["threshold"]) & (diff[valid] >= stats["evidence"]["floor"])
+    # In prior mode the difference image is the prior's score: 0.5 where the prior reaches its cut, which is
+    # the automatic threshold or the evidence floor, whichever is higher.
+    assert stats["evidence"]["significant"] and stats["prior_cut"] >= stats["evidence"]["floor"] > 0
+    assert stats["threshold"] == 0.5
+    expected = diff[valid] > 0.5
     assert np.array_equal(change[valid] == 1, expected) and change[valid].any()
     assert stats["changed_fraction"] == pytest.approx((change == 1).sum() / valid.sum(), abs=1e-6)
     assert (tmp_path / "changes.gpkg").exists()
@@ -118,9 +120,8 @@ def test_int8_run_is_bit_reproducible_and_reports_model_statistics(sample_pair, 
             assert layers[pruned["name"]]["bops_after"] < layers[pruned["name"]]["bops_before"]
 
 
-def test_the_difference_image_is_the_network_fused_with_the_prior(sample_pair, tmp_path, monkeypatch):
+def test_the_change_score_is_the_prior_where_the_network_confirms_it(sample_pair, tmp_path, monkeypatch):
     from oaip_qgis.core.model.detector import Detector
-    from oaip_qgis.core.model.train import TrainConfig
 
     def fused_and_plain(mode_of_predict):
         folder = tmp_path / mode_of_predict
@@ -138,9 +139,9 @@ def test_the_difference_image_is_the_network_fused_with_the_prior(sample_pair, t
     run(params(sample_pair, prior_dir, out_difference=str(prior_dir / "d.tif")))
     prior = gdal.Open(str(prior_dir / "d.tif")).ReadAsArray()
     ok = np.isfinite(fused) & np.isfinite(plain) & np.isfinite(prior)
-    w = TrainConfig.network_weight
-    assert 0 < w < 1 and np.allclose(fused[ok], w * plain[ok] + (1 - w) * prior[ok], atol=1e-5)
-    assert not np.allclose(fused[ok], plain[ok], atol=1e-3)
+    assert np.allclose(fused[ok], np.minimum(plain[ok], prior[ok]), atol=1e-6)
+    # Both take part: the network lowers some of the prior's scores, and the prior some of the network's.
+    assert (plain[ok] < prior[ok] - 0.01).any() and (prior[ok] < plain[ok] - 0.01).any()
 
 
 def test_a_run_can_start_from_vgg16_weights(sample_pair, tmp_path, vgg16_file):
