@@ -50,15 +50,15 @@ def shared_pair(name: str) -> dict:
     return {"t1": str(folder / "t1.tif"), "t2": str(folder / "t2.tif"), "truth": str(folder / "gt.tif")}
 
 
-def make_wheel(folder, name: str, version: str = "1.0") -> Path:
-    """A pure-Python wheel of one package `name` whose `__version__` is `version`, for pip to install
-    from a local folder (no index, no network)."""
+def make_wheel(folder, name: str, version: str = "1.0", body: str = "") -> Path:
+    """A pure-Python wheel of one package `name` whose `__version__` is `version` (then `body` runs on
+    import), for pip to install from a local folder (no index, no network)."""
     import base64
     import hashlib
     import zipfile
 
     info = f"{name}-{version}.dist-info"
-    files = {f"{name}/__init__.py": f'__version__ = "{version}"\n',
+    files = {f"{name}/__init__.py": f'__version__ = "{version}"\n{body}',
              f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
              f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: oaip-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
     record = []

@@ -78,6 +78,27 @@ def test_offline_is_one_sentence_naming_the_index(qgis_app, fake_install, tmp_pa
     assert "Connection refused" in task.output   # what the sentence was read from, kept for the log
 
 
+def test_a_proxy_that_refuses_is_told_from_being_offline(qgis_app, fake_install, tmp_path, monkeypatch):
+    monkeypatch.setenv("PIP_PROXY", "http://127.0.0.1:9")   # as pip's configuration would set it
+    behind = PipInstall(python=sys.executable, target=str(tmp_path / "proxy"), requirements=(FAKE,),
+                        timeout_s=2, retries=1, module=FAKE)   # the real index, through the proxy
+    task = run_task(InstallTask(behind))
+    assert task.error.startswith("pip could not get through the proxy to https://download.pytorch.org/whl/cpu: ")
+    assert "ProxyError" in task.output
+
+
+def test_a_module_this_session_cannot_import_asks_for_a_restart(qgis_app, pip_alone, tmp_path, monkeypatch):
+    make_wheel(tmp_path, "oaip_fake_stale", "2.0", body='raise ImportError("an older copy is already loaded")\n')
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    install = PipInstall(python=sys.executable, target=str(tmp_path / "target"), requirements=("oaip_fake_stale",),
+                         index_url=None, find_links=str(tmp_path), module="oaip_fake_stale")
+    task = run_task(InstallTask(install))
+    assert task.error is None and task.version is None and not task.cancelled
+    assert task.restart_reason == "ImportError: an older copy is already loaded"
+    assert task.outcome().endswith("restart QGIS to use it.")
+    assert os.path.isdir(os.path.join(install.target, "oaip_fake_stale"))
+
+
 def test_an_interpreter_that_cannot_start_is_named(qgis_app, fake_install):
     broken = PipInstall(python=os.path.join(fake_install.target, "no-python"), target=fake_install.target)
     task = run_task(InstallTask(broken))
