@@ -210,6 +210,5 @@ def _read_lines(stream, lines: queue.Queue) -> None:
 
 def _step_text(progress: PipProgress) -> str:
     if progress.download_total and progress.download_done:
-        return tr("{step}: {done:.0f} of {total:.0f} MB").format(
-            step=progress.step, done=progress.download_done / 1e6, total=progress.download_total / 1e6)
+        return tr("{step}: {done:.1f} MB received").format(step=progress.step, done=progress.download_done / 1e6)
     return progress.step

@@ -2,13 +2,17 @@
 offline message, cancel, the panel's button and the Processing message, and the folder at start-up."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from pytest_qgis.utils import wait_until
-from qgis.core import QgsApplication, QgsProcessingException
+from qgis.core import QgsApplication, QgsProcessingException, QgsTask
 from qgis.PyQt.QtWidgets import QMessageBox
 
 import oaip_qgis
@@ -67,6 +71,62 @@ def test_the_task_installs_into_the_target_and_imports_without_a_restart(qgis_ap
     assert "no restart needed" in task.outcome() and fake_install.target in task.outcome()
 
 
+@contextlib.contextmanager
+def slow_index(wheel):
+    """A package index on 127.0.0.1 that lists `wheel` and sends it at about 2.5 MB/s; yields its URL."""
+    chunk, pause = 64 * 1024, 0.025
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            if self.path.rstrip("/") == "/simple/" + FAKE.replace("_", "-"):
+                self._send(f'<a href="/files/{wheel.name}">{wheel.name}</a>'.encode(), "text/html")
+            elif self.path == f"/files/{wheel.name}":
+                data = wheel.read_bytes()
+                self._send(b"", "application/octet-stream", len(data))
+                for start in range(0, len(data), chunk):
+                    self.wfile.write(data[start:start + chunk])
+                    time.sleep(pause)
+            else:
+                self.send_error(404)
+
+        def _send(self, body: bytes, kind: str, length: int | None = None) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body) if length is None else length))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_download_shows_the_megabytes_received(qgis_app, fake_install, tmp_path, monkeypatch):
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    (tmp_path / "served").mkdir()
+    wheel = make_wheel(tmp_path / "served", FAKE, "1.8", padding=4_000_000)
+    with slow_index(wheel) as url:
+        served = PipInstall(python=sys.executable, target=str(tmp_path / "served_target"), requirements=(FAKE,),
+                            index_url=url, timeout_s=10, retries=0, module=FAKE)
+        task, messages, progress = InstallTask(served), [], []
+        task.message.connect(messages.append)
+        task.progressChanged.connect(progress.append)
+        run_task(task)
+    assert task.version == "1.8", task.output
+    received = [float(message.rsplit(": ", 1)[1].split()[0]) for message in messages
+                if message.startswith("Downloading oaip_fake_torch-1.8-py3-none-any.whl (4.0 MB): ")]
+    assert len(received) >= 2 and received == sorted(received) and 0 < received[0] < received[-1] <= 4.0
+    assert any(5 < value < 85 for value in progress) and progress == sorted(progress) and progress[-1] == 100.0
+
+
 def test_offline_is_one_sentence_naming_the_index(qgis_app, fake_install, tmp_path):
     offline = PipInstall(python=sys.executable, target=str(tmp_path / "offline"), requirements=(FAKE,),
                          index_url="http://127.0.0.1:9/", timeout_s=2, retries=1, module=FAKE)
@@ -105,21 +165,25 @@ def test_an_interpreter_that_cannot_start_is_named(qgis_app, fake_install):
     assert task.error.startswith(f"{broken.python} could not be started: ") and task.version is None
 
 
-def test_cancel_stops_pip_while_it_waits_for_the_index(qgis_app, fake_install, tmp_path):
-    with socket.socket() as server:   # accepts connections (the kernel's backlog), never answers
+@pytest.fixture()
+def silent_install(fake_install, tmp_path):
+    """An install from an index on 127.0.0.1 that accepts connections (the kernel's backlog) and never
+    answers: pip waits there until its 60 s timeout, unless cancelled."""
+    with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen(8)
-        silent = PipInstall(python=sys.executable, target=str(tmp_path / "silent"), requirements=(FAKE,),
-                            index_url=f"http://127.0.0.1:{server.getsockname()[1]}/", timeout_s=60, retries=0,
-                            module=FAKE)
-        task, done = InstallTask(silent), []
-        task.on_finished = done.append
-        messages = []
-        task.message.connect(messages.append)
-        QgsApplication.taskManager().addTask(task)
-        assert wait_until(lambda: task.status() == task.Running, timeout_milliseconds=TIMEOUT_MS)
-        task.cancel()
-        assert wait_until(lambda: done, timeout_milliseconds=10_000)   # pip alone would wait 60 s
+        yield PipInstall(python=sys.executable, target=str(tmp_path / "silent"), requirements=(FAKE,),
+                         index_url=f"http://127.0.0.1:{server.getsockname()[1]}/", timeout_s=60, retries=0,
+                         module=FAKE)
+
+
+def test_cancel_stops_pip_while_it_waits_for_the_index(qgis_app, silent_install):
+    task, done = InstallTask(silent_install), []
+    task.on_finished = done.append
+    QgsApplication.taskManager().addTask(task)
+    assert wait_until(lambda: task.status() == task.Running, timeout_milliseconds=TIMEOUT_MS)
+    task.cancel()
+    assert wait_until(lambda: done, timeout_milliseconds=10_000)   # pip alone would wait 60 s
     assert task.cancelled and task.error is None and task.version is None
     assert task.outcome() == "Installation cancelled."
 
@@ -164,6 +228,22 @@ def test_the_panel_asks_before_installing(qgis_iface, qgis_new_project, no_torch
     try:
         panel.install_button.click()
         assert panel.install_task is None and not os.path.exists(fake_install.target)
+    finally:
+        panel.close_down()
+        panel.deleteLater()
+
+
+def test_the_panels_cancel_stops_the_install(qgis_iface, qgis_new_project, no_torch, silent_install):
+    panel = OaipDock(qgis_iface)
+    try:
+        assert panel.start_install(silent_install) is not None
+        assert panel.ui.statusLabel.text() == f"Running: {silent_install.text()}"
+        assert wait_until(lambda: panel.install_task.status() == QgsTask.Running, timeout_milliseconds=TIMEOUT_MS)
+        panel.ui.cancelButton.click()
+        assert wait_until(lambda: panel.install_task is None, timeout_milliseconds=10_000)
+        assert panel.ui.statusLabel.text() == "Installation cancelled." and panel.ui.progressBar.value() == 0
+        assert panel.install_button.isEnabled() and not panel.install_button.isHidden()
+        assert not panel.ui.runButton.isEnabled() and not panel.ui.cancelButton.isEnabled()
     finally:
         panel.close_down()
         panel.deleteLater()
