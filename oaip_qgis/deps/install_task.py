@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import os
 import queue
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -118,14 +117,13 @@ class InstallTask(QgsTask):
 
     def run(self) -> bool:
         """Runs in the task manager's thread; never raises."""
-        temp = tempfile.mkdtemp(prefix="oaip_pip_")
         try:
-            returncode = self._run_pip(temp)
-        except OSError as exc:   # the interpreter could not be started at all
-            self.error = tr("{python} could not be started: {error}.").format(python=self.install.python, error=exc)
+            with tempfile.TemporaryDirectory(prefix="oaip_pip_", ignore_cleanup_errors=True) as temp:
+                returncode = self._run_pip(temp)
+        except OSError as exc:   # the interpreter (or its temporary folder) could not be had at all
+            self.error = tr("pip could not be started with {python}: {error}.").format(
+                python=self.install.python, error=exc)
             return False
-        finally:
-            shutil.rmtree(temp, ignore_errors=True)
         if self.isCanceled():
             return False
         if returncode != 0:
@@ -174,6 +172,7 @@ class InstallTask(QgsTask):
                 shown = text
         returncode = process.wait()
         reader.join()
+        process.stdout.close()
         self.output = "".join(output)
         return returncode
 

@@ -162,7 +162,8 @@ def test_a_module_this_session_cannot_import_asks_for_a_restart(qgis_app, pip_al
 def test_an_interpreter_that_cannot_start_is_named(qgis_app, fake_install):
     broken = PipInstall(python=os.path.join(fake_install.target, "no-python"), target=fake_install.target)
     task = run_task(InstallTask(broken))
-    assert task.error.startswith(f"{broken.python} could not be started: ") and task.version is None
+    assert task.error.startswith(f"pip could not be started with {broken.python}: ") and task.version is None
+    assert "No such file or directory" in task.error
 
 
 @pytest.fixture()
