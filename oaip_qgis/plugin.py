@@ -7,6 +7,7 @@ from qgis.core import Qgis, QgsApplication
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
 
+from .deps.install_task import add_plugin_deps_to_path
 from .i18n import tr
 from .processing.provider import OaipProvider
 
@@ -22,6 +23,7 @@ class OaipPlugin:
         self.provider: OaipProvider | None = None
         self.dock = None
         self.action = None
+        add_plugin_deps_to_path()   # torch installed by the panel in an earlier session
 
     def initProcessing(self) -> None:  # noqa: N802 (QGIS's name)
         """Called by QGIS and qgis_process; the provider must exist without a GUI."""

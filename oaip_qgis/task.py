@@ -19,37 +19,41 @@ from qgis.PyQt.QtCore import pyqtSignal
 from .core.errors import Cancelled, OaipError
 from .core.params import RunParams
 from .core.progress import Progress
+from .deps.install_task import INSTALL_BUTTON, no_python_message, torch_install
+from .deps.pip_install import TORCH_VERSION
 from .i18n import tr
-
-TORCH_VERSION = "2.13.0"
-TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-LOG_TAG = "OAIP"
+from .log import LOG_TAG
 
 RunFn = Callable[[RunParams, Progress], object]
 
 
-def torch_install_command() -> str:
-    """The pip command that installs torch for the Python QGIS runs (QGIS's sys.executable is QGIS itself)."""
+def user_install_command(packages: str) -> str:
+    """A pip command that installs `packages` into the user site of the Python QGIS runs (QGIS's
+    sys.executable is QGIS itself), for the analyst to run in a terminal."""
     if sys.platform == "win32":
-        return f"python -m pip install torch=={TORCH_VERSION}"
+        return f"python -m pip install {packages}"
     marker = os.path.join(sysconfig.get_paths()["stdlib"], "EXTERNALLY-MANAGED")
     managed = " --break-system-packages" if os.path.exists(marker) else ""  # Debian 12, Ubuntu 23.04+
-    return f"python3 -m pip install --user{managed} torch=={TORCH_VERSION}"
+    return f"python3 -m pip install --user{managed} {packages}"
 
 
 def torch_missing_message() -> Optional[str]:
-    """Why a run cannot start in this QGIS (and the exact command that fixes it), or None if it can.
+    """Why a run cannot start in this QGIS (with the panel's install button and the exact command it
+    runs), or None if it can.
 
     Every mode needs torch (the change prior too), but the plugin itself must load without it, so
     the check looks for the package without importing it.
     """
     if importlib.util.find_spec("torch") is not None:
         return None
-    where = tr("the OSGeo4W Shell") if sys.platform == "win32" else tr("a terminal")
+    install = torch_install()
+    if install is None:
+        return tr("PyTorch is not installed in the Python that QGIS uses, and every mode of the detector needs "
+                  "it.") + " " + no_python_message()
     return tr("PyTorch is not installed in the Python that QGIS uses, and every mode of the detector needs it. "
-              "Install it from {where} with:\n    {command}\n"
-              "(CPU only, a smaller download: add --index-url {index}), then restart QGIS.").format(
-        where=where, command=torch_install_command(), index=TORCH_CPU_INDEX)
+              "Press “{button}” in the panel (Raster → OAIP change detection) to install torch {version} "
+              "(CPU) into {target}, or run this command yourself, then restart QGIS:\n    {command}").format(
+        button=tr(INSTALL_BUTTON), version=TORCH_VERSION, target=install.target, command=install.text())
 
 
 def _pipeline_run(params: RunParams, progress: Progress):

@@ -48,3 +48,29 @@ def shared_pair(name: str) -> dict:
     if not (folder / "t1.tif").exists():
         pytest.skip(f"{folder} is not available")
     return {"t1": str(folder / "t1.tif"), "t2": str(folder / "t2.tif"), "truth": str(folder / "gt.tif")}
+
+
+def make_wheel(folder, name: str, version: str = "1.0", body: str = "", padding: int = 0) -> Path:
+    """A pure-Python wheel of one package `name` whose `__version__` is `version` (then `body` runs on
+    import), with `padding` random bytes in a data file to make the download that long, for pip to
+    install from a local folder or server (no network)."""
+    import base64
+    import hashlib
+    import zipfile
+
+    info = f"{name}-{version}.dist-info"
+    files = {f"{name}/__init__.py": f'__version__ = "{version}"\n{body}'.encode(),
+             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+             f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: oaip-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    if padding:
+        files[f"{name}/padding.bin"] = np.random.default_rng(0).bytes(padding)   # does not compress
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    files[f"{info}/RECORD"] = ("\n".join([*record, f"{info}/RECORD,,"]) + "\n").encode()
+    wheel = Path(folder) / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return wheel

@@ -31,13 +31,23 @@ from qgis.core import (
 from qgis.gui import QgsDockWidget, QgsFileWidget
 from qgis.PyQt import uic
 from qgis.PyQt.QtCore import Qt, QTimer
-from qgis.PyQt.QtWidgets import QComboBox, QFileDialog, QHeaderView, QPushButton, QTreeWidgetItem, QWidget
+from qgis.PyQt.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHeaderView,
+    QMessageBox,
+    QPushButton,
+    QTreeWidgetItem,
+    QWidget,
+)
 
 from ..core.errors import InputError, OaipError
 from ..core.params import EPOCHS_RANGE, MODES, SEED_RANGE, THRESHOLD_METHODS, RunParams
 from ..core.raster.grid import Grid
 from ..core.raster.write import remove_stale_partials
 from ..core.rethreshold import rethreshold
+from ..deps.install_task import INSTALL_BUTTON, InstallTask, no_python_message, torch_install
+from ..deps.pip_install import TORCH_VERSION, PipInstall
 from ..i18n import tr
 from ..layers import add_run_layers, difference_histogram, style_change
 from ..task import LOG_TAG, DetectionTask, RunFn, torch_missing_message
@@ -84,6 +94,7 @@ class OaipDock(QgsDockWidget):
         self.setWidget(contents)
         self._run_fn = run_fn
         self.task: Optional[DetectionTask] = None
+        self.install_task: Optional[InstallTask] = None
         self.run_dir: Optional[str] = None    # folder of the latest run
         self.run_name = ""
         self._pending_params: Optional[RunParams] = None
@@ -148,6 +159,12 @@ class OaipDock(QgsDockWidget):
         ui.torchLabel.setVisible(problem is not None)
         ui.torchLabel.setText(problem or "")
         self.torch_missing = problem is not None
+        self.install_button = QPushButton(tr(INSTALL_BUTTON))
+        self.install_button.setToolTip(tr("Download torch {version} (CPU) with pip into a folder of this plugin, "
+                                          "for the Python that QGIS runs").format(version=TORCH_VERSION))
+        self.install_button.clicked.connect(self._install_clicked)
+        self.install_button.setVisible(self.torch_missing)
+        ui.mainLayout.insertWidget(ui.mainLayout.indexOf(ui.torchLabel) + 1, self.install_button)
 
     def _mode_changed(self, mode: str) -> None:
         trains = mode != "prior"
@@ -286,9 +303,54 @@ class OaipDock(QgsDockWidget):
         return task
 
     def cancel_run(self) -> None:
-        if self.task is not None:
-            self._status(tr("Cancelling…"))
-            self.task.cancel()
+        """The Cancel button stops whichever task the panel runs: a detection or the torch install."""
+        for task in (self.task, self.install_task):
+            if task is not None:
+                self._status(tr("Cancelling…"))
+                task.cancel()
+
+    # ----- installing torch -------------------------------------------------------------------
+    def _install_clicked(self) -> None:
+        install = torch_install()
+        if install is None:
+            self._status(no_python_message(), error=True)
+            return
+        question = tr("Install torch {version} (CPU; about 190 MB to download, 1 GB on disk) for the Python that "
+                      "QGIS runs, into {target}?\n\nThis runs:\n{command}").format(
+            version=TORCH_VERSION, target=install.target, command=install.text())
+        if QMessageBox.question(self, tr(INSTALL_BUTTON), question) == QMessageBox.Yes:
+            self.start_install(install)
+
+    def start_install(self, install: PipInstall) -> Optional[InstallTask]:
+        """Run `install` in the background, its progress in the panel; None if a task already runs."""
+        if self.task is not None or self.install_task is not None:
+            return None
+        task = InstallTask(install, on_finished=self._install_finished)
+        task.progressChanged.connect(self._progress)
+        task.message.connect(self._status)
+        self.install_task = task
+        self.install_button.setEnabled(False)
+        self.ui.cancelButton.setEnabled(True)
+        self.ui.progressBar.setValue(0)
+        self._status(tr("Running: {command}").format(command=install.text()))
+        QgsApplication.taskManager().addTask(task)
+        return task
+
+    def _install_finished(self, task: InstallTask) -> None:
+        """Main thread: torch usable now (Run enabled), after a restart, or not installed (why)."""
+        self.install_task = None
+        self.install_button.setEnabled(True)
+        self.ui.cancelButton.setEnabled(self.task is not None)
+        self.ui.progressBar.setValue(100 if task.error is None and not task.cancelled else 0)
+        self._status(task.outcome(), error=task.error is not None)
+        if task.version is not None:
+            self.torch_missing = False
+            self.ui.torchLabel.hide()
+            self.install_button.hide()
+            self._set_running(self.task is not None)
+        elif task.restart_reason is not None:
+            self.ui.torchLabel.setText(task.outcome())
+            self.install_button.hide()
 
     def _finished(self, task: DetectionTask) -> None:
         """Main thread, once per task: layers and statistics on success, a clean folder otherwise."""
@@ -535,6 +597,10 @@ class OaipDock(QgsDockWidget):
         self._drop_threshold_layer()
         if self._threshold_folder:
             shutil.rmtree(self._threshold_folder, ignore_errors=True)
+        if self.install_task is not None:
+            self.install_task.on_finished = None
+            self.install_task.cancel()
+            self.install_task = None
         if self.task is not None:
             # The task ends after the panel is gone: it only removes its own folder then.
             self.task.on_finished = lambda _task, folder=self.run_dir: shutil.rmtree(folder, ignore_errors=True)

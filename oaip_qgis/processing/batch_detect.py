@@ -198,10 +198,10 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
                 self.FAILED: result.count("failed")}
 
     def _dask_missing_message(self) -> str | None:
-        from ..task import TORCH_VERSION, torch_install_command
+        from ..task import user_install_command
 
         if importlib.util.find_spec("distributed") is not None:
             return None
-        command = torch_install_command().replace(f"torch=={TORCH_VERSION}", DASK_PACKAGES)
+        command = user_install_command(DASK_PACKAGES)
         return self.tr("Batch runs need Dask, which is not installed in the Python that QGIS uses. Install it "
                        "from a terminal with:\n    {0}\nthen restart QGIS.").format(command)

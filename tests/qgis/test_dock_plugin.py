@@ -74,6 +74,7 @@ def test_without_torch_the_plugin_loads_and_says_how_to_install_it(qgis_iface, q
     try:
         assert not plugin.dock.ui.runButton.isEnabled()
         assert not plugin.dock.ui.torchLabel.isHidden() and "pip install" in plugin.dock.ui.torchLabel.text()
+        assert not plugin.dock.install_button.isHidden()
         warnings = qgis_iface.messageBar().get_messages(Qgis.Warning)
         assert any("pip install" in message and "torch==" in message for message in warnings)
     finally:

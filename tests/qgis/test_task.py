@@ -11,7 +11,8 @@ from qgis.core import QgsApplication, QgsTask
 from oaip_qgis.core.errors import InputError
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.pipeline import RunResult
-from oaip_qgis.task import DetectionTask, torch_install_command, torch_missing_message
+from oaip_qgis.deps.install_task import torch_install
+from oaip_qgis.task import DetectionTask, torch_missing_message
 
 PARAMS = RunParams(t1="a.tif", t2="b.tif", mode="prior")
 
@@ -77,7 +78,7 @@ def test_cancel_through_the_task_manager_stops_within_a_step(qgis_app):
 def test_missing_torch_is_explained_not_raised(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # find_spec then reports torch as absent
     message = torch_missing_message()
-    assert torch_install_command() in message and "torch==" in message and "pip install" in message
+    assert torch_install().text() in message and "torch==" in message and "“Install torch…”" in message
     task = finish(DetectionTask(PARAMS))  # the real pipeline is never imported
     assert task.result is None and task.error == message
 
