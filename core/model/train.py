@@ -51,8 +51,6 @@ class TrainConfig:
     # 0.85/1.0 → 0.737: the network learns more from many slightly noisy labels than from few sure ones.
     unchanged_below: float = 0.6
     changed_above: float = 1.2
-    # Labels the network disagrees with after this share of the epochs are dropped (None: never).
-    refresh: Optional[float] = None
     optimiser: str = "adamax"     # or "sgd": NITI's layer-wide integer SGD (int8; the fp32 twin keeps AdaMax)
     schedule: Optional[tuple] = None  # μ per share of the training (None: the optimiser's own, SCHEDULES)
 
@@ -176,12 +174,6 @@ def _accounting(net, bits: int) -> dict:
             **per_layer}
 
 
-def _agreeing(labels: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Labels the network agrees with (128·P(changed) on its side of 64); the others become NONE."""
-    disagree = ((labels == CHANGED) & (p < 64)) | ((labels == UNCHANGED) & (p >= 64))
-    return torch.where(disagree, torch.full_like(labels, NONE), labels), int(disagree.sum())
-
-
 def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.ndarray], params, progress,
                    config: Optional[TrainConfig] = None, floor: float = 0.0,
                    calibration: Optional[Calibration] = None):
@@ -231,11 +223,7 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
     total = max(1, params.epochs * steps)
     schedule = config.schedule or SCHEDULES[config.optimiser]
     losses, accuracies, peak, fp32_peak = [], [], 0, 0
-    refresh_epoch = (max(0, round(config.refresh * params.epochs) - 1)
-                     if config.refresh is not None and analyst is None and params.epochs > 1 else None)
-    dropped = 0
     for epoch in range(params.epochs):
-        seen_p = torch.full_like(y, -1) if epoch == refresh_epoch else None
         nll, right, seen = 0.0, 0, 0
         if _frozen_shapes(net) != frozen_shapes:   # the first epoch, or a frozen layer was pruned
             features, frozen_shapes = net.frozen_features(x1, x2), _frozen_shapes(net)
@@ -243,8 +231,6 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
             target = y[index]
             mu = mu_for(epoch * steps + i, total, schedule)
             p = runner.step(_select(features[0], index), _select(features[1], index), target, mu)
-            if seen_p is not None:
-                seen_p[index] = p
             held, fp32_held = _held(net, integer)
             peak, fp32_peak = max(peak, held), max(fp32_peak, fp32_held)
             labelled = target >= 0
@@ -254,8 +240,6 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
             right += int(((q >= 64).long() == t).sum())
             seen += int(labelled.sum())
             progress((epoch * steps + i + 1) / total, f"Training epoch {epoch + 1}/{params.epochs}")
-        if seen_p is not None:
-            y, dropped = _agreeing(y, seen_p)
         losses.append(round(nll / max(seen, 1), 5))
         accuracies.append(round(right / max(seen, 1), 5))
         if epoch < params.epochs - 1:
@@ -278,8 +262,7 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
                                 "filters_after": int(net.weight(n).shape[0])} for n in net.names()]},
         "training": {"seconds": round(time.perf_counter() - start, 3), "epochs": params.epochs,
                      "peak_bytes": int(peak), "fp32_equivalent_peak_bytes": int(fp32_peak),
-                     "pseudo_labels": {**counts, "dropped_by_agreement": dropped},
-                     "loss": losses, "accuracy": accuracies,
+                     "pseudo_labels": counts, "loss": losses, "accuracy": accuracies,
                      "crops": len(crops), "crop": config.crop, "batch": config.batch,
                      "optimiser": config.optimiser, "fusion": "min" if calibration else "network",
                      "frozen_feature_bytes": sum(_bytes(f) for f in features),

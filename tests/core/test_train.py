@@ -130,26 +130,3 @@ def test_compiled_kernels_and_torch_ops_train_the_identical_detector(prepared):
     assert (fast["training"]["integer_kernels"], ref["training"]["integer_kernels"]) == ("compiled", "torch")
     assert fast["pruning"] == ref["pruning"] and fast["training"]["loss"] == ref["training"]["loss"]
     assert np.array_equal(fast_detector.predict(x1, x2), ref_prob)
-
-
-def test_agreement_keeps_only_the_labels_the_network_sides_with():
-    import torch
-
-    from oaip_qgis.core.model.patches import NONE
-    from oaip_qgis.core.model.train import _agreeing
-    labels = torch.tensor([CHANGED, CHANGED, UNCHANGED, UNCHANGED, NONE, NONE])
-    p = torch.tensor([64, 63, 63, 64, 0, 128])           # 128·P(changed): 64 is the network's 0.5
-    kept, dropped = _agreeing(labels, p)
-    assert kept.tolist() == [CHANGED, NONE, UNCHANGED, NONE, NONE, NONE] and dropped == 2
-
-
-def test_a_refresh_drops_disagreeing_labels_once_and_never_an_analysts(prepared):
-    refreshing = TrainConfig(crop=16, crops=16, batch=8, refresh=0.5)
-    _, plain = run(prepared, epochs=2)
-    _, refreshed = run(prepared, epochs=2, config=refreshing)
-    assert plain["training"]["pseudo_labels"]["dropped_by_agreement"] == 0
-    assert refreshed["training"]["pseudo_labels"]["dropped_by_agreement"] > 0
-    analyst = np.full(prepared["truth"].shape, -1, np.int8)
-    analyst[40:44, 40:44] = 1
-    _, with_samples = run(prepared, epochs=2, analyst=analyst, config=refreshing)
-    assert with_samples["training"]["pseudo_labels"]["dropped_by_agreement"] == 0
