@@ -2,10 +2,10 @@
 
 For every pair in ../shared/data and every prior, the pipeline's own steps are repeated in memory
 (block size from the image size, block means, normalisers fitted on them, prior on the block grid,
-bilinear upsampling to pixels) and scored against gt.tif at pixel level: AUC; the share of truly
-unchanged pixels among the lowest 30 % / 10 % of the prior and of truly changed ones among the
-highest 5 % / 2 % (what pseudo-labels drawn there would be worth); Kappa and F1 of Otsu's and of
-Kittler's threshold on the prior; seconds for the prior. Writes build/bench/prior.json.
+bilinear upsampling to pixels) and scored against gt.tif at pixel level: AUC; what the training's
+pseudo-labels (labels/margins.py) would be worth on it: the share of the pixels labelled unchanged
+and changed and how many of them truly are; Kappa and F1 of Otsu's and of Kittler's threshold on the
+prior; seconds for the prior. Writes build/bench/prior.json.
 """
 from __future__ import annotations
 
@@ -24,12 +24,12 @@ sys.path.insert(0, str(REPO))
 
 from oaip_qgis.core.decision.threshold import kittler, otsu  # noqa: E402
 from oaip_qgis.core.labels.blocks import block_means, block_size, upsample_prior  # noqa: E402
+from oaip_qgis.core.labels.margins import CHANGED, UNCHANGED, margin_labels  # noqa: E402
 from oaip_qgis.core.labels.prior import PRIORS, change_prior  # noqa: E402
-from oaip_qgis.core.labels.pseudo_labels import CHANGED, UNCHANGED, pseudo_labels  # noqa: E402
 from oaip_qgis.core.metrics import accuracy, auc  # noqa: E402
 from oaip_qgis.core.normalise import fit_normaliser  # noqa: E402
 
-COLUMNS = ("auc", "unchanged_30", "unchanged_10", "changed_5", "changed_2", "kappa_otsu", "f1_otsu",
+COLUMNS = ("auc", "unchanged_share", "unchanged_pure", "changed_share", "changed_pure", "kappa_otsu", "f1_otsu",
            "kappa_kittler", "seconds")
 
 
@@ -44,21 +44,23 @@ def load(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x1.astype(np.float32), x2.astype(np.float32), gt[0] > 0
 
 
-def purity(prior: np.ndarray, truth: np.ndarray, changed: float, unchanged: float) -> tuple[float, float]:
-    """Share of truly unchanged among the 'unchanged' pseudo-labels, of truly changed among the 'changed'."""
-    labels = pseudo_labels(prior, changed=changed, unchanged=unchanged)
-    return float(1 - truth[labels == UNCHANGED].mean()), float(truth[labels == CHANGED].mean())
+def labels_worth(prior: np.ndarray, truth: np.ndarray) -> dict:
+    """Share of the valid pixels each pseudo-label class takes, and of truly unchanged / changed in it."""
+    labels = margin_labels(prior)
+    valid = np.isfinite(prior).sum()
+    unchanged, changed = labels == UNCHANGED, labels == CHANGED
+    return {"unchanged_share": float(unchanged.sum() / valid), "changed_share": float(changed.sum() / valid),
+            "unchanged_pure": float(1 - truth[unchanged].mean()) if unchanged.any() else float("nan"),
+            "changed_pure": float(truth[changed].mean()) if changed.any() else float("nan")}
 
 
 def score(prior: np.ndarray, truth: np.ndarray) -> dict:
     ok = np.isfinite(prior)
     values, reference = prior[ok], truth[ok]
-    u30, c5 = purity(prior, truth, 0.05, 0.30)
-    u10, c2 = purity(prior, truth, 0.02, 0.10)
     t_otsu, t_kittler = otsu(values), kittler(values)
     with_otsu = accuracy(values > t_otsu, reference)
-    return {"auc": auc(values, reference), "unchanged_30": u30, "unchanged_10": u10, "changed_5": c5,
-            "changed_2": c2, "kappa_otsu": with_otsu["kappa"], "f1_otsu": with_otsu["f1"],
+    return {"auc": auc(values, reference), **labels_worth(prior, truth), "kappa_otsu": with_otsu["kappa"],
+            "f1_otsu": with_otsu["f1"],
             "kappa_kittler": accuracy(values > t_kittler, reference)["kappa"]}
 
 

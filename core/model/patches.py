@@ -16,9 +16,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..labels.blocks import block_means
+from ..labels.margins import CHANGED, NONE, UNCHANGED
 from ..raster.grid import Window
-
-NONE, UNCHANGED, CHANGED = -1, 0, 1
 
 
 @dataclass

@@ -1,11 +1,6 @@
 """Online training of the dual-VGG detector on the image pair itself, from pseudo-labels of the prior.
 
-Labels: the prior's Otsu threshold t splits the pair; cells far below it (< `unchanged_below`·t) are
-"unchanged", cells well above it (> `changed_above`·t, and at least the evidence floor) "changed", the
-rest unlabelled. Tying the
-labels to the prior's own threshold adapts their share to the pair's changed fraction, where fixed
-percentages do not (measured with the structural prior on the shared pairs: unchanged ≥ 0.995 pure
-over 52–92 % of the pixels, changed 0.80–0.97 pure over 2.5–8.7 %). Analyst samples win.
+Labels: the prior's confident places (labels/margins.py), analyst samples win.
 
 Training: crops around labelled cells with dense labels (patches.py), a few epochs of all-integer
 training (NITI rules, engine in core/integer) or of the fp32 twin with the same update rule, L1
@@ -22,7 +17,6 @@ import numpy as np
 import torch
 
 from ..decision.score import Calibration
-from ..decision.threshold import otsu
 from ..errors import InputError
 from ..integer import kernels
 from ..integer.accounting import layer_bops, layer_parameters, training_bytes
@@ -30,11 +24,12 @@ from ..integer.adamax import IntAdaMax
 from ..integer.sgd import SCHEDULE as SGD_SCHEDULE
 from ..integer.sgd import IntSGD, mu_for
 from ..integer.tensor import BlockTensor
+from ..labels.margins import CHANGED, CHANGED_ABOVE, UNCHANGED, UNCHANGED_BELOW, margin_labels
 from ..pruning import AdaptivePruner
 from .detector import Detector, Fusion
 from .dual_vgg import POOL, FloatDualVGG, IntDualVGG, Spec, quantise_input
 from .init_weights import initial_weights
-from .patches import CHANGED, NONE, UNCHANGED, crop_windows, read_crops
+from .patches import crop_windows, read_crops
 
 
 @dataclass(frozen=True)
@@ -50,34 +45,13 @@ class TrainConfig:
     crop: int = 32            # crop side in cells
     crops: int = 256          # crops read once, cycled through every epoch
     batch: int = 16
-    # Label margins around the prior's Otsu threshold. The unchanged margin was chosen on the first four
-    # pairs (0.4–0.85 measured). The changed margin, chosen again on the eight shared pairs with the
-    # confirmed score (int8, pixels, seeds 0–3): 1.2 → 0.716, 1.6 → 0.729 (the rare-change sar-enl-11
-    # 0.714 → 0.785, sar-enl-12 0.479 → 0.515); 2.0 was worse than 1.6 (2-px cells, seed 0, the first
-    # five pairs: 0.641 against 0.716). A network that confirms the prior must learn change from sure
-    # places; 1.6 was the choice of all eight leave-one-pair-out folds.
-    unchanged_below: float = 0.6
-    changed_above: float = 1.6
+    unchanged_below: float = UNCHANGED_BELOW   # the pseudo-label rule's margins (labels/margins.py)
+    changed_above: float = CHANGED_ABOVE
     optimiser: str = "adamax"     # or "sgd": NITI's layer-wide integer SGD (int8; the fp32 twin keeps AdaMax)
     schedule: Optional[tuple] = None  # μ per share of the training (None: the optimiser's own, SCHEDULES)
 
     def spec(self) -> Spec:
         return Spec(widths=self.widths, frozen=self.frozen)
-
-
-def cell_labels(prior: np.ndarray, config: TrainConfig, floor: float = 0.0) -> np.ndarray:
-    """int8 labels on the prior's block grid: -1 none or invalid, 0 unchanged, 1 changed.
-
-    floor: the least prior a changed place has (decision.evidence): where change is rare, Otsu's
-    threshold falls inside the unchanged places and margins of it alone would label them changed."""
-    ok = np.isfinite(prior)
-    if not ok.any():
-        raise InputError("The prior holds no valid cell to draw training labels from.")
-    t = otsu(prior[ok])
-    labels = np.full(prior.shape, NONE, np.int8)
-    labels[ok & (prior < config.unchanged_below * t)] = UNCHANGED
-    labels[ok & (prior > config.changed_above * t) & (prior >= floor)] = CHANGED
-    return labels
 
 
 OPTIMISERS = {"adamax": IntAdaMax, "sgd": IntSGD}
@@ -184,7 +158,7 @@ def _accounting(net, bits: int) -> dict:
 def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.ndarray], params, progress,
                    config: Optional[TrainConfig] = None, floor: float = 0.0,
                    calibration: Optional[Calibration] = None):
-    """Train on the pair; returns (Detector, statistics for stats.json). floor: see cell_labels;
+    """Train on the pair; returns (Detector, statistics for stats.json). floor: see margin_labels;
     calibration: the prior's decision.score calibration to combine the network with (None: the
     network's probability alone)."""
     config = config or TrainConfig()
@@ -198,7 +172,7 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
     grid = pair.grid
     block = -(-grid.height // prior.shape[0])
     cell = config.cell or block
-    labels = cell_labels(prior, config, floor)
+    labels = margin_labels(prior, config.unchanged_below, config.changed_above, floor)
     side = min(config.crop, grid.height // cell, grid.width // cell) // spec.scale * spec.scale
     if side < spec.scale:
         raise InputError(f"The image ({grid.width}×{grid.height}) is too small for the network.")

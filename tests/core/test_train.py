@@ -9,9 +9,10 @@ import pytest
 from oaip_qgis.core.errors import Cancelled, InputError
 from oaip_qgis.core.integer import kernels
 from oaip_qgis.core.labels.blocks import block_size
+from oaip_qgis.core.labels.margins import CHANGED, UNCHANGED, margin_labels
 from oaip_qgis.core.labels.prior import change_prior
-from oaip_qgis.core.model.patches import CHANGED, UNCHANGED, crop_windows, read_crops
-from oaip_qgis.core.model.train import TrainConfig, cell_labels, train_detector
+from oaip_qgis.core.model.patches import crop_windows, read_crops
+from oaip_qgis.core.model.train import TrainConfig, train_detector
 from oaip_qgis.core.normalise import fit_normaliser
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.progress import Progress
@@ -47,7 +48,7 @@ def whole(prepared):
 
 
 def test_changed_training_labels_lie_mostly_inside_the_true_change(prepared):
-    labels = cell_labels(prepared["prior"], TrainConfig())
+    labels = margin_labels(prepared["prior"])
     b, truth = prepared["block"], prepared["truth"]
     windows = crop_windows(labels, b, truth.shape, 32, 64, seed=0, align=b)
     crops = read_crops(prepared["pair"], prepared["norms"], windows, labels, b, b, 2)
