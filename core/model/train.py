@@ -33,6 +33,7 @@ from .detector import Detector, Fusion
 from .dual_vgg import POOL, FloatDualVGG, IntDualVGG, Spec, quantise_input
 from .init_weights import initial_weights
 from .patches import CHANGED, NONE, UNCHANGED, crop_windows, read_crops
+from .resolution import network_cell
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class TrainConfig:
 
     widths: tuple = (16, 16, POOL, 32, 32)
     frozen: int = 1
-    cell: Optional[int] = None  # side of the cells the network sees, in pixels; None: the prior's block
+    cell: Optional[int] = None  # side of the cells the network sees, in pixels; None: resolution.network_cell
     crop: int = 32            # crop side in cells
     crops: int = 256          # crops read once, cycled through every epoch
     batch: int = 16
@@ -191,7 +192,7 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
     spec = config.spec()
     grid = pair.grid
     block = -(-grid.height // prior.shape[0])
-    cell = config.cell or block
+    cell = network_cell(block, config.cell)
     labels = cell_labels(prior, config, floor)
     side = min(config.crop, grid.height // cell, grid.width // cell) // spec.scale * spec.scale
     if side < spec.scale:
@@ -202,7 +203,7 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
     crops = read_crops(pair, normalisers, windows, labels, block, cell, spec.scale, analyst)
     counts = {"changed": int((labels == CHANGED).sum()), "unchanged": int((labels == UNCHANGED).sum()),
               "analyst": int((analyst >= 0).sum()) if analyst is not None else 0,
-              "cell": block, "outputs_changed": int((crops.labels == CHANGED).sum()),
+              "cell": block, "network_cell": cell, "outputs_changed": int((crops.labels == CHANGED).sum()),
               "outputs_unchanged": int((crops.labels == UNCHANGED).sum())}
     if counts["outputs_changed"] == 0 or counts["outputs_unchanged"] == 0:
         raise InputError("The prior and the analyst's samples give too few changed or unchanged places to "

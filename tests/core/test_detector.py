@@ -11,6 +11,7 @@ from oaip_qgis.core.model.detector import Detector, Fusion
 from oaip_qgis.core.model.dual_vgg import FloatDualVGG, IntDualVGG, Spec
 from oaip_qgis.core.model.init_weights import VGG16_CONVS, initial_weights
 from oaip_qgis.core.model.patches import fill_invalid
+from oaip_qgis.core.model.resolution import NATIVE_FROM_BLOCK, network_cell
 from oaip_qgis.core.raster.grid import Window
 
 SPEC = Spec()
@@ -34,8 +35,9 @@ def test_probabilities_cover_the_tile_and_nodata_gives_no_nan(integer):
     assert np.isfinite(prob).all() and 0 <= prob.min() and prob.max() <= 1
 
 
-def test_overlapping_tiles_give_the_whole_image_result():
-    det = detector()
+@pytest.mark.parametrize("cell", [1, 2])   # the grid's own pixels (large images) and the prior's blocks
+def test_overlapping_tiles_give_the_whole_image_result(cell):
+    det = detector(cell=cell)
     x1 = X1.copy()
     x1[:, 20:40, 30:60] = np.nan      # nodata across the seam: its filling must not depend on the tile
     whole = det.predict(x1, X2, Window(0, 0, 70, 60))
@@ -105,3 +107,9 @@ def test_a_missing_or_foreign_vgg16_file_is_refused(tmp_path):
     torch.save({"classifier.0.weight": torch.zeros(2)}, tmp_path / "other.pth")
     with pytest.raises(InputError, match="vgg16"):
         initial_weights(SPEC, (1, 3), 0, vgg16=str(tmp_path / "other.pth"))
+
+
+def test_the_network_sees_pixels_where_the_prior_blocks_are_large():
+    assert network_cell(2) == 2 and network_cell(NATIVE_FROM_BLOCK - 1) == NATIVE_FROM_BLOCK - 1
+    assert network_cell(NATIVE_FROM_BLOCK) == 1 and network_cell(22) == 1
+    assert network_cell(22, configured=3) == 3
