@@ -68,8 +68,9 @@ def polygonize_changes(change_path: str, probability_path: str | None, out_path:
 
     Every raster step goes through files strip by strip (a binary copy that GDAL sieves and polygonizes
     in place, the regions burnt into a scratch raster for their mean probability): at 10 980² the
-    whole-image arrays this once held (change, binary, probability, region ids, a float64 copy) were
-    2.6 GB; memory now follows the width and the number of regions."""
+    whole-image arrays this once held (change, binary, probability, region ids, a float64 copy) took
+    the step to 3.3 GiB (measured on a generated pair); now 0.6 GiB, following the width and the
+    number of regions."""
     with tempfile.TemporaryDirectory(prefix="oaip_polygons_") as folder:
         binary = _binary(change_path, os.path.join(folder, "binary.tif"), grid)
         band = binary.GetRasterBand(1)
