@@ -1,8 +1,15 @@
-"""`make bench-scale`: seconds and peak RSS of a whole int8 run on synthetic pairs of growing size.
+"""`make bench-scale`: whole int8 runs on generated pairs of growing size, up to a Sentinel-2 tile (10 980²).
 
-Each size runs in its own process so that its peak RSS (from wait4) is its own. The large pairs are
-the generated sample pair resampled by GDAL to the target size (t2 keeps its other CRS and twice the
-pixel size), which makes them in seconds without holding them in memory.
+The pairs come from core/large_pair.py (4-band UInt16 optical in UTM at 10 m against Float32 SAR in
+EPSG:4326 at about 14 m; fields turned built-up 10–40 px wide, a flood band), made strip by strip and
+kept under build/bench/scale/pairs/<size> for the next run. Each size runs in its own process with every
+output (change, difference, confidence, polygons, statistics) and the truth as reference, so that
+its peak RSS (from wait4) is its own. Per size: seconds, peak RSS, Kappa, and the recall of the
+changed objects by width (an object counts as found when at least half its pixels are marked).
+
+Then the network's native-resolution inference alone, int8 against the fp32 twin with the same
+weights, alternating tile by tile on 1024² tiles of the largest pair (`inference`).
+Writes build/bench/scale.json.
 """
 from __future__ import annotations
 
@@ -14,7 +21,9 @@ import sys
 import time
 from pathlib import Path
 
-from osgeo import gdal
+import numpy as np
+import rasterio
+from rasterio.windows import Window
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -23,64 +32,134 @@ RUN = """
 import sys, json
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.pipeline import run
-t1, t2, out, mode = sys.argv[1:5]
-result = run(RunParams(t1=t1, t2=t2, out_change=out + '/change.tif', out_difference=out + '/difference.tif',
-                       out_stats=out + '/stats.json', mode=mode, threads=2))
+t1, t2, truth, out, mode, threads = sys.argv[1:7]
+result = run(RunParams(t1=t1, t2=t2, reference=truth, out_change=out + '/change.tif',
+                       out_difference=out + '/difference.tif', out_confidence=out + '/confidence.tif',
+                       out_polygons=out + '/changes.gpkg', out_stats=out + '/stats.json', mode=mode,
+                       threads=int(threads)))
 print(json.dumps(result.stats['timing']))
 """
+WIDTHS = ((10, 20), (20, 30), (30, 45))   # object width bands, px (√area)
 
 
-def make_pair(base: dict, size: int, folder: Path) -> tuple[str, str]:
-    folder.mkdir(parents=True, exist_ok=True)
-    options = "-co TILED=YES -co COMPRESS=DEFLATE -co BIGTIFF=IF_SAFER -r bilinear"
-    t1, t2 = str(folder / "t1.tif"), str(folder / "t2.tif")
-    gdal.Translate(t1, base["t1"], options=f"-outsize {size} {size} {options}")
-    gdal.Translate(t2, base["t2"], options=f"-outsize {size // 2} {size // 2} {options}")
-    return t1, t2
+def pair(size: int, work: Path) -> dict:
+    """The generated pair of this size, made once (pair.json marks a complete one)."""
+    from oaip_qgis.core.large_pair import make_large_pair
+
+    folder = work / "pairs" / str(size)
+    done = folder / "pair.json"
+    if not done.exists():
+        done.parent.mkdir(parents=True, exist_ok=True)
+        done.write_text(json.dumps(make_large_pair(folder, size, seed=0)))
+    return json.loads(done.read_text())
 
 
-def measure(t1: str, t2: str, out: Path, mode: str) -> dict:
+def measure(paths: dict, out: Path, mode: str, threads: int) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", RUN, t1, t2, str(out), mode], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
+    with open(out / "stderr.txt", "w") as errors:
+        proc = subprocess.Popen([sys.executable, "-c", RUN, paths["t1"], paths["t2"], paths["truth"], str(out),
+                                 mode, str(threads)], cwd=REPO, stdout=subprocess.PIPE, stderr=errors, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
-    stdout, stderr = proc.stdout.read(), proc.stderr.read()
     if status != 0:
-        raise SystemExit(f"run failed:\n{stderr}")
+        raise SystemExit(f"run failed:\n{(out / 'stderr.txt').read_text()}")
     return {"seconds": round(seconds, 2), "peak_rss_bytes": usage.ru_maxrss * 1024,
-            "timing": json.loads(stdout.strip().splitlines()[-1])}
+            "timing": json.loads(proc.stdout.read().strip().splitlines()[-1])}
+
+
+def object_recall(change_path: str, objects_path: str) -> dict:
+    """Recall of the changed objects (objects.tif ids, on the change layer's pixel lattice, which is
+    cropped to the pair's overlap) by width band, read block by block over the change layer."""
+    with rasterio.open(change_path) as change, rasterio.open(objects_path) as objects:
+        col0 = round((change.transform.c - objects.transform.c) / objects.transform.a)
+        row0 = round((change.transform.f - objects.transform.f) / objects.transform.e)
+        windows = [window for _, window in change.block_windows(1)]
+        size = 1 + max(int(objects.read(1, window=w).max()) for _, w in objects.block_windows(1))
+        total, found = np.zeros(size), np.zeros(size)
+        for window in windows:
+            ids = objects.read(1, window=Window(window.col_off + col0, window.row_off + row0, window.width,
+                                                window.height), boundless=True, fill_value=0).ravel()
+            total += np.bincount(ids, minlength=size)
+            found += np.bincount(ids, weights=change.read(1, window=window).ravel() == 1, minlength=size)
+    ids = np.flatnonzero(total[1:]) + 1
+    width = np.sqrt(total[ids])
+    hit = found[ids] >= total[ids] / 2
+    report = {"objects": int(ids.size), "recall": round(float(hit.mean()), 4) if ids.size else None}
+    for low, high in WIDTHS:
+        band = (width >= low) & (width < high)
+        report[f"recall_{low}_{high}px"] = round(float(hit[band].mean()), 4) if band.any() else None
+        report[f"objects_{low}_{high}px"] = int(band.sum())
+    return report
+
+
+def inference_ratio(paths: dict, tiles: int, threads: int, tile: int = 1024) -> dict:
+    """Seconds per 1024² tile of the network's native-resolution pass, int8 and fp32 with the same
+    weights, alternating tile by tile (the pair read and normalised first, outside the clock)."""
+    import torch
+
+    from oaip_qgis.core.model.detector import Detector
+    from oaip_qgis.core.model.dual_vgg import FloatDualVGG, IntDualVGG, Spec
+    from oaip_qgis.core.model.init_weights import initial_weights
+    from oaip_qgis.core.normalise import fit_normaliser
+    from oaip_qgis.core.raster.align import open_pair
+    from oaip_qgis.core.raster.grid import Window
+
+    torch.set_num_threads(threads)
+    spec = Spec()
+    with open_pair(paths["t1"], paths["t2"]) as aligned:
+        x1b, x2b, vb = aligned.read(out_shape=(256, 256))
+        n1, n2 = fit_normaliser(x1b, vb), fit_normaliser(x2b, vb)
+        weights = initial_weights(spec, (aligned.band_count1, aligned.band_count2), 0)
+        nets = {"int8": Detector(IntDualVGG(spec, weights), spec, True, 1),
+                "fp32": Detector(FloatDualVGG(spec, weights), spec, False, 1)}
+        step = aligned.grid.width // (tiles + 1)
+        seconds: dict = {"int8": [], "fp32": []}
+        for i in range(tiles):
+            window = Window(step * (i + 1) - tile // 2, aligned.grid.height // 2 - tile // 2, tile, tile)
+            x1, x2, _ = aligned.read(window)
+            x1, x2 = n1.apply(x1), n2.apply(x2)
+            for name in (("int8", "fp32") if i % 2 == 0 else ("fp32", "int8")):
+                start = time.perf_counter()
+                nets[name].network_probability(x1, x2, window.row_off, window.col_off)
+                seconds[name].append(time.perf_counter() - start)
+    ratios = [a / b for a, b in zip(seconds["int8"], seconds["fp32"])]
+    return {"tile": tile, "tiles": tiles, "int8_seconds": [round(s, 3) for s in seconds["int8"]],
+            "fp32_seconds": [round(s, 3) for s in seconds["fp32"]],
+            "ratio_median": round(float(np.median(ratios)), 3), "ratio_range": [round(min(ratios), 3),
+                                                                                  round(max(ratios), 3)]}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="1000,2000,4000,8000")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,4000,10980")
     parser.add_argument("--mode", default="int8")
+    parser.add_argument("--inference-tiles", type=int, default=6)
+    parser.add_argument("--threads", type=int, default=2, help="torch and kernel threads of each run")
     args = parser.parse_args()
-    from oaip_qgis.core.sample_pair import make_sample_pair
-
     work = REPO / "build" / "bench" / "scale"
-    base = make_sample_pair(work / "base", size=512, seed=7)
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
-        t1, t2 = make_pair(base, size, work / f"pair{size}")
-        row = {"size": size, "pixels": size * size, **measure(t1, t2, work / f"out{size}", args.mode)}
+        paths = pair(size, work)
+        out = work / f"out{size}"
+        row = {"size": size, "pixels": size * size, **measure(paths, out, args.mode, args.threads)}
+        stats = json.loads((out / "stats.json").read_text())
+        row.update(kappa=stats.get("metrics", {}).get("kappa"), prior_block=stats["prior_block"],
+                   network_cell=stats.get("training", {}).get("pseudo_labels", {}).get("network_cell"),
+                   **object_recall(str(out / "change.tif"), paths["objects"]))
         rows.append(row)
-        print(f"{size:>6}² {row['seconds']:>9.1f} s {row['peak_rss_bytes'] / 2**30:>8.2f} GiB", flush=True)
-    first = rows[0]
-    for row in rows:
-        row["time_ratio"] = round(row["seconds"] / first["seconds"], 2)
-        row["pixel_ratio"] = row["pixels"] / first["pixels"]
-    report = {"mode": args.mode, "rows": rows,
+        print(f"{size:>6}² {row['seconds']:>8.1f} s {row['peak_rss_bytes'] / 2**30:>6.2f} GiB  Kappa {row['kappa']}"
+              f"  recall 10-20 px {row['recall_10_20px']}  cell {row['network_cell']}", flush=True)
+    report = {"mode": args.mode, "threads": args.threads, "load_average_at_end": os.getloadavg(), "rows": rows,
               "peak_rss_largest_gib": round(rows[-1]["peak_rss_bytes"] / 2**30, 3),
-              "time_ratio_largest": rows[-1]["time_ratio"]}
+              "kappa_gap_largest_vs_first": round(rows[0]["kappa"] - rows[-1]["kappa"], 4)}
+    if args.inference_tiles:
+        report["inference"] = inference_ratio(pair(max(r["size"] for r in rows), work), args.inference_tiles,
+                                              args.threads)
+        print(f"native inference, 1024² tile: int8/fp32 time ratio {report['inference']['ratio_median']} "
+              f"(range {report['inference']['ratio_range']})", flush=True)
     (REPO / "build" / "bench").mkdir(parents=True, exist_ok=True)
     (REPO / "build" / "bench" / "scale.json").write_text(json.dumps(report, indent=2))
-    print(f"{'size':>7} {'seconds':>9} {'peak GiB':>9} {'time x':>7} {'pixels x':>8}")
-    for row in rows:
-        print(f"{row['size']:>6}² {row['seconds']:>9.1f} {row['peak_rss_bytes'] / 2**30:>9.2f} "
-              f"{row['time_ratio']:>7.1f} {row['pixel_ratio']:>8.0f}")
 
 
 if __name__ == "__main__":

@@ -151,7 +151,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             prob = np.where(valid, prob, DIFFERENCE_NODATA).astype(np.float32)
             diff_sink.write(tile.core, prob)
             any_valid = any_valid or bool(valid.any())
-            progress(0.7 + 0.15 * (i + 1) / len(layout))
+            progress(0.7 + 0.15 * (i + 1) / len(layout), f"Writing the difference image: tile {i + 1}/{len(layout)}")
         diff_sink.flush()
         clock.lap("infer")
         if not any_valid:
@@ -165,8 +165,8 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         accuracy = StreamingAccuracy() if params.reference else None
         valid_count = 0
         changed_rows = np.zeros(grid.height, np.int64)   # per row: pixel areas differ by row on a lat/lon grid
-        for tile in layout:
-            progress.check()
+        for i, tile in enumerate(layout):
+            progress(0.85 + 0.1 * i / len(layout), f"Writing the change layer: tile {i + 1}/{len(layout)}")
             prob = diff_sink.read(tile.core)
             valid = prob != DIFFERENCE_NODATA
             change = (prob > threshold) & valid

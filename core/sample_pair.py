@@ -85,10 +85,17 @@ def _parcels(rng: np.random.Generator, shape: tuple[int, int], side: int) -> np.
     rows, cols = np.indices(shape, dtype=np.float64)
     rows += side / 4 * _smooth_field(rng, shape, side)
     cols += side / 4 * _smooth_field(rng, shape, side)
+    return nearest_seed(rows, cols, seeds, side)
+
+
+def nearest_seed(rows: np.ndarray, cols: np.ndarray, seeds: np.ndarray, side: int) -> np.ndarray:
+    """Flat index (r·gw + c) of the nearest seed to each position (rows, cols), seeds (gh, gw, 2) being
+    one per side×side grid cell: the nearest lies in the position's own cell or a neighbouring one."""
+    gh, gw = seeds.shape[:2]
     cell_r = np.clip(rows // side, 0, gh - 1).astype(np.int64)
     cell_c = np.clip(cols // side, 0, gw - 1).astype(np.int64)
-    best = np.full(shape, np.inf)
-    index = np.zeros(shape, np.int64)
+    best = np.full(rows.shape, np.inf, rows.dtype)
+    index = np.zeros(rows.shape, np.int64)
     for dr in (-1, 0, 1):
         for dc in (-1, 0, 1):
             r, c = np.clip(cell_r + dr, 0, gh - 1), np.clip(cell_c + dc, 0, gw - 1)

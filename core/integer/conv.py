@@ -114,6 +114,21 @@ def int_matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None
     return out
 
 
+def pack_weights(w: torch.Tensor) -> torch.Tensor:
+    """(O, C, k, k) int8 → kernels.conv_direct's layout (k, k, ⌈C/4⌉, ob, 8, 4): for each tap and 4
+    input channels, 8 outputs × 4 channels per 32-byte vector; ob = ⌈O/8⌉ rounded up to even, zeros
+    beyond O and C."""
+    o, c, k, _ = w.shape
+    c4, ob = -(-c // 4) * 4, -(-o // 16) * 2
+    t = F.pad(w.permute(2, 3, 1, 0), (0, ob * 8 - o, 0, c4 - c))        # (k, k, c4, ob·8)
+    return t.reshape(k, k, c4 // 4, 4, ob, 8).permute(0, 1, 2, 4, 5, 3).contiguous()
+
+
+def _direct(x: torch.Tensor, w: torch.Tensor) -> bool:
+    """Whether the compiled direct convolution takes this product (exact in int32, contiguous input)."""
+    return w.shape[1] * w.shape[2] * w.shape[3] <= SAFE_K and kernels.usable(x)
+
+
 def conv_accumulate(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Exact sums of int8 products: x (N, H, W, C), w (O, C, k, k) → int32 (N, H, W, O)."""
     if x.dim() != 4 or w.dim() != 4 or x.shape[3] != w.shape[1] or w.shape[2] != w.shape[3] \
@@ -124,6 +139,8 @@ def conv_accumulate(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         raise InputError("Cannot convolve an empty batch.")
     n, h, wd, _ = x.shape
     o, k = w.shape[0], w.shape[2]
+    if _direct(x, w):
+        return kernels.conv_direct(x, pack_weights(w), k, o)[0]
     weights = w.permute(2, 3, 1, 0).reshape(k * k * w.shape[1], o)
     exact32 = weights.shape[0] <= SAFE_K
     acc = torch.empty((n * h * wd, o), dtype=torch.int32 if exact32 else torch.int64)
@@ -190,7 +207,11 @@ class IntConv:
 
     def forward(self, x: BlockTensor, keep: bool = False) -> BlockTensor:
         """x (N, H, W, C) → (N, H, W, O); `keep` saves what backward needs (trained layers only)."""
-        m, e = requantise(conv_accumulate(x.m, self.weight.m), x.e + self.weight.e, self.relu)
+        if x.m.dim() == 4 and _direct(x.m, self.weight.m) and x.m.shape[3] == self.weight.m.shape[1]:
+            acc, bounds = kernels.conv_direct(x.m, pack_weights(self.weight.m), self.k, self.weight.m.shape[0])
+            m, e = requantise(acc, x.e + self.weight.e, self.relu, bounds)   # no scan for the peak
+        else:
+            m, e = requantise(conv_accumulate(x.m, self.weight.m), x.e + self.weight.e, self.relu)
         keep = keep and not self.frozen
         self._input = x if keep else None
         self._output = m if keep and self.relu else None

@@ -40,9 +40,13 @@ static int shift_for(int64_t top) {
 
 /* rounding.requantise on an int32 accumulator: out = int8 of floor(acc / 2^s + 1/2), s from the
  * peak (of the positive part with relu); returns s. acc is left unchanged. */
-int oaip_requantise_i32(const int32_t *restrict acc, int8_t *restrict out, int64_t n, int relu, int threads) {
+int oaip_requantise_i32(const int32_t *restrict acc, int8_t *restrict out, int64_t n, int relu,
+                        const int32_t *restrict bounds, int threads) {
     int32_t lo = 0, hi = 0;
-    if (relu) {
+    if (bounds) {  /* min(0, acc) and max(0, acc), known already (oaip_conv_direct): no scan */
+        lo = relu ? 0 : bounds[0];
+        hi = bounds[1];
+    } else if (relu) {
 #pragma omp parallel for simd num_threads(threads) reduction(max : hi)
         for (int64_t i = 0; i < n; i++) hi = acc[i] > hi ? acc[i] : hi;
     } else {
@@ -440,4 +444,122 @@ void oaip_int_mm(const int8_t *restrict a, const int8_t *restrict bt, int32_t *r
             }
         }
     }
+}
+
+/* conv.conv_accumulate's exact sums without im2col: out (N, H, W, O) int32 = the k×k convolution of
+ * xp, the input zero-padded by k/2 pixels on each side, by 3 more columns on the right, and with its
+ * channels padded to c4 (a multiple of 4): (N, H + k − 1, W + k + 2, c4) int8; wp holds the weights
+ * packed by conv.pack_weights: (k, k, c4/4, ob, 8, 4) int8, ob = ⌈O/8⌉ rounded up to even, zeros
+ * beyond O and C. Four consecutive input channels of one pixel are broadcast to every lane and
+ * multiplied by 8 outputs × 4 channels of weights with vpmaddubsw (unsigned × signed bytes, pairs
+ * summed in int16: 2·127·127 < 2^15, exact) and vpmaddwd by ones (int32): 32 products in two
+ * instructions, four pixels by 16 outputs at a time, no column matrix written or read. vpmaddubsw
+ * takes its first operand unsigned, so inputs must lie in 0…127 (ReLU outputs, |f1 − f2|) unless
+ * `is_signed`, where |x| is multiplied by the weights carrying x's sign (vpabsb, vpsignb). */
+void oaip_conv_direct(const int8_t *restrict xp, const int8_t *restrict wp, int32_t *restrict out, int64_t n,
+                      int64_t h, int64_t w, int64_t c4, int64_t k, int64_t o, int is_signed, int32_t *restrict bounds,
+                      int threads) {
+    const int64_t hp = h + k - 1, wpad = w + k + 2, cq = c4 / 4, ob = (o + 7) / 8 + ((o + 7) / 8) % 2;
+    int32_t lo = 0, hi = 0;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(min : lo) reduction(max : hi)
+    for (int64_t line = 0; line < n * h; line++) {
+        const int64_t image = line / h, y = line % h;
+        for (int64_t x = 0; x < w; x += 4) {
+            for (int64_t b = 0; b < ob; b += 2) {
+                int32_t sums[4][16];
+#if defined(__AVX2__)
+                const __m256i ones = _mm256_set1_epi16(1);
+                __m256i acc[4][2];
+                for (int p = 0; p < 4; p++) acc[p][0] = acc[p][1] = _mm256_setzero_si256();
+                for (int64_t ky = 0; ky < k; ky++) {
+                    for (int64_t kx = 0; kx < k; kx++) {
+                        const int8_t *src = xp + ((image * hp + y + ky) * wpad + x + kx) * c4;
+                        const int8_t *wk = wp + ((ky * k + kx) * cq * ob + b) * 32;
+                        for (int64_t q = 0; q < cq; q++) {
+                            const __m256i w0 = _mm256_loadu_si256((const __m256i *)(wk + q * ob * 32));
+                            const __m256i w1 = _mm256_loadu_si256((const __m256i *)(wk + q * ob * 32 + 32));
+                            for (int p = 0; p < 4; p++) {
+                                int32_t quad;
+                                __builtin_memcpy(&quad, src + p * c4 + 4 * q, 4);
+                                __m256i a = _mm256_set1_epi32(quad), v0 = w0, v1 = w1;
+                                if (is_signed) {
+                                    v0 = _mm256_sign_epi8(w0, a);
+                                    v1 = _mm256_sign_epi8(w1, a);
+                                    a = _mm256_abs_epi8(a);
+                                }
+                                acc[p][0] = _mm256_add_epi32(acc[p][0], _mm256_madd_epi16(_mm256_maddubs_epi16(a, v0), ones));
+                                acc[p][1] = _mm256_add_epi32(acc[p][1], _mm256_madd_epi16(_mm256_maddubs_epi16(a, v1), ones));
+                            }
+                        }
+                    }
+                }
+                for (int p = 0; p < 4; p++) {
+                    _mm256_storeu_si256((__m256i *)sums[p], acc[p][0]);
+                    _mm256_storeu_si256((__m256i *)(sums[p] + 8), acc[p][1]);
+                }
+#else
+                for (int p = 0; p < 4; p++)
+                    for (int j = 0; j < 16; j++) {
+                        int32_t s = 0;
+                        for (int64_t ky = 0; ky < k; ky++)
+                            for (int64_t kx = 0; kx < k; kx++) {
+                                const int8_t *src = xp + ((image * hp + y + ky) * wpad + x + p + kx) * c4;
+                                for (int64_t ch = 0; ch < c4; ch++)
+                                    s += (int32_t)src[ch] * wp[(((ky * k + kx) * cq + ch / 4) * ob + b + j / 8) * 32
+                                                                + (j % 8) * 4 + ch % 4];
+                            }
+                        sums[p][j] = s;
+                    }
+                (void)is_signed;
+#endif
+                const int64_t j0 = b * 8, count = o - j0 < 16 ? o - j0 : 16;
+                for (int p = 0; p < 4 && x + p < w; p++) {
+                    __builtin_memcpy(out + (line * w + x + p) * o + j0, sums[p], (size_t)count * 4);
+                    for (int64_t j = 0; j < count; j++) {
+                        lo = sums[p][j] < lo ? sums[p][j] : lo;
+                        hi = sums[p][j] > hi ? sums[p][j] : hi;
+                    }
+                }
+            }
+        }
+    }
+    bounds[0] = lo;
+    bounds[1] = hi;
+}
+
+/* oaip_conv_direct's input: x (N, H, W, C) int8 copied into xp (N, H + 2r, W + 2r + 3, c4) with zeros
+ * around it and in the padded channels. Returns whether any value is negative (the product then
+ * needs vpmaddubsw's signed form). */
+int oaip_pad_input(const int8_t *restrict x, int8_t *restrict xp, int64_t n, int64_t h, int64_t w, int64_t c,
+                   int64_t c4, int64_t r, int threads) {
+    const int64_t hp = h + 2 * r, wpad = w + 2 * r + 3;
+    int negative = 0;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : negative)
+    for (int64_t line = 0; line < n * hp; line++) {
+        const int64_t image = line / hp, y = line % hp - r;
+        int8_t *o = xp + line * wpad * c4;
+        if (y < 0 || y >= h) {
+            zero_bytes(o, wpad * c4);
+            continue;
+        }
+        const int8_t *src = x + (image * h + y) * w * c;
+        zero_bytes(o, r * c4);
+        zero_bytes(o + (r + w) * c4, (r + 3) * c4);
+        int8_t *row = o + r * c4;
+        int8_t low = 0;
+        if (c == c4) {
+            copy_bytes(row, src, w * c);
+            for (int64_t i = 0; i < w * c; i++) low = src[i] < low ? src[i] : low;
+        } else {
+            for (int64_t i = 0; i < w; i++) {
+                for (int64_t ch = 0; ch < c; ch++) {
+                    row[i * c4 + ch] = src[i * c + ch];
+                    low = src[i * c + ch] < low ? src[i * c + ch] : low;
+                }
+                for (int64_t ch = c; ch < c4; ch++) row[i * c4 + ch] = 0;
+            }
+        }
+        negative |= low < 0;
+    }
+    return negative;
 }

@@ -26,7 +26,7 @@ SOURCE = Path(__file__).with_name("kernels.c")
 _P, _I64, _I, _I32S = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.POINTER(ctypes.c_int32)
 # kernels.c's functions: (result, arguments); with argtypes declared, calls take plain ints and pointers.
 SIGNATURES = {
-    "oaip_requantise_i32": (_I, [_P, _P, _I64, _I, _I]),
+    "oaip_requantise_i32": (_I, [_P, _P, _I64, _I, _P, _I]),
     "oaip_relu_mask": (None, [_P, _P, _P, _I64, _I]),
     "oaip_maxpool2": (None, [_P, _P, _I64, _I64, _I64, _I64, _I]),
     "oaip_maxpool2_backward": (None, [_P, _P, _P, _P, _I64, _I64, _I64, _I64, _I]),
@@ -39,6 +39,8 @@ SIGNATURES = {
     "oaip_im2col_t": (None, [_P, _P, _I64, _I64, _I64, _I64, _I64, _I64, _I64, _I]),
     "oaip_planar": (None, [_P, _P, _I64, _I64, _I]),
     "oaip_int_mm": (None, [_P, _P, _P, _I64, _I64, _I64, _I64, _I]),
+    "oaip_conv_direct": (None, [_P, _P, _P, _I64, _I64, _I64, _I64, _I64, _I64, _I, _P, _I]),
+    "oaip_pad_input": (_I, [_P, _P, _I64, _I64, _I64, _I64, _I64, _I64, _I]),
 }
 
 
@@ -98,10 +100,12 @@ def _threads() -> int:
     return torch.get_num_threads()
 
 
-def requantise_i32(acc: torch.Tensor, relu: bool) -> tuple[torch.Tensor, int]:
-    """(int8 mantissa, shift) of a contiguous int32 accumulator, as rounding.requantise rounds it."""
+def requantise_i32(acc: torch.Tensor, relu: bool, bounds: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
+    """(int8 mantissa, shift) of a contiguous int32 accumulator, as rounding.requantise rounds it;
+    bounds: (min(0, acc), max(0, acc)) int32 when known (conv_direct gives them), sparing a pass."""
     out = torch.empty(acc.shape, dtype=torch.int8)
-    s = _lib.oaip_requantise_i32(_ptr(acc), _ptr(out), acc.numel(), int(relu), _threads())
+    s = _lib.oaip_requantise_i32(_ptr(acc), _ptr(out), acc.numel(), int(relu),
+                                 None if bounds is None else _ptr(bounds), _threads())
     return out, s
 
 
@@ -210,6 +214,21 @@ def int_mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) ->
     out = torch.empty((m, n), dtype=torch.int32) if out is None else out
     _lib.oaip_int_mm(_ptr(a), _ptr(bt), _ptr(out), m, n, kk, n, _threads())
     return out
+
+
+def conv_direct(x: torch.Tensor, packed: torch.Tensor, k: int, o: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """conv.conv_accumulate's int32 (N, H, W, O) sums of a contiguous (N, H, W, C) int8 input and the
+    weights packed by conv.pack_weights, without a column matrix: the input is copied once, padded
+    (oaip_pad_input), and convolved in place (oaip_conv_direct; see kernels.c). Also returns the
+    sums' bounds (min(0, ·), max(0, ·)) for requantise_i32."""
+    n, h, w, c = x.shape
+    c4, r = -(-c // 4) * 4, k // 2
+    xp = torch.empty((n, h + 2 * r, w + 2 * r + 3, c4), dtype=torch.int8)
+    signed = _lib.oaip_pad_input(_ptr(x), _ptr(xp), n, h, w, c, c4, r, _threads())
+    out = torch.empty((n, h, w, o), dtype=torch.int32)
+    bounds = torch.empty(2, dtype=torch.int32)
+    _lib.oaip_conv_direct(_ptr(xp), _ptr(packed), _ptr(out), n, h, w, c4, k, o, signed, _ptr(bounds), _threads())
+    return out, bounds
 
 
 _compiled_products: bool | None = None

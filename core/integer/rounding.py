@@ -134,14 +134,16 @@ def counter_draws(key: int, n: int, s: int) -> torch.Tensor:
     return _shift_right(x ^ _shift_right(x, 31), 64 - s)
 
 
-def requantise(acc: torch.Tensor, e: int, relu: bool = False) -> tuple[torch.Tensor, int]:
+def requantise(acc: torch.Tensor, e: int, relu: bool = False, bounds: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, int]:
     """An accumulator of exponent e → (int8 mantissa, exponent), nearest rounding by s = shift_for(peak).
 
     The hot path of every layer: works in place on acc (callers hand over a fresh product) and in its
     own dtype. With `relu` the negative sums are zeroed first, so s is chosen from the kept range only.
+    bounds: acc's (min(0, ·), max(0, ·)) when the product already knows them (compiled kernels only).
     """
     if acc.dtype == torch.int32 and kernels.usable(acc):
-        m, s = kernels.requantise_i32(acc, relu)
+        m, s = kernels.requantise_i32(acc, relu, bounds)
         return m, e + s
     if relu:
         acc.clamp_(min=0)

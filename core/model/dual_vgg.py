@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from ..errors import InputError
 from ..integer.conv import IntConv
 from ..integer.layers import IntAbsDiff, IntMaxPool
-from ..integer.loss import IGNORE, cross_entropy_error, softmax_q11
+from ..integer.loss import IGNORE, cross_entropy_error
 from ..integer.tensor import BlockTensor, quantise
 
 POOL = "P"
@@ -270,8 +270,12 @@ class IntDualVGG(_Layout):
         return p
 
     def change_probability(self, x1: BlockTensor, x2: BlockTensor) -> torch.Tensor:
-        """P(changed) (N, h, w) in 0…1 from the integer softmax; the float conversion is the last step."""
-        return softmax_q11(self.forward(x1, x2))[..., 1].float() / 2**11
+        """P(changed) (N, h, w) in 0…1: the two-class softmax is the logistic of the logits' integer
+        difference, turned to float as the last step (the integer softmax of training, quantised to
+        2^−11, took a third of a native-resolution forward pass)."""
+        logits = self.forward(x1, x2)
+        difference = logits.m[:, 1].to(torch.int16) - logits.m[:, 0].to(torch.int16)
+        return torch.sigmoid(difference.float() * 2.0 ** logits.e)
 
     def _saved_tensors(self) -> list[torch.Tensor]:
         ops = [op for b in BRANCHES for op in self._frozen_ops[b] + self._trained_ops[b]]

@@ -182,7 +182,7 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
     crops = read_crops(pair, normalisers, windows, labels, block, cell, spec.scale, analyst)
     counts = {"changed": int((labels == CHANGED).sum()), "unchanged": int((labels == UNCHANGED).sum()),
               "analyst": int((analyst >= 0).sum()) if analyst is not None else 0,
-              "cell": block, "outputs_changed": int((crops.labels == CHANGED).sum()),
+              "cell": block, "network_cell": cell, "outputs_changed": int((crops.labels == CHANGED).sum()),
               "outputs_unchanged": int((crops.labels == UNCHANGED).sum())}
     if counts["outputs_changed"] == 0 or counts["outputs_unchanged"] == 0:
         raise InputError("The prior and the analyst's samples give too few changed or unchanged places to "

@@ -35,8 +35,9 @@ def test_probabilities_cover_the_tile_and_nodata_gives_no_nan(integer):
     assert np.isfinite(prob).all() and 0 <= prob.min() and prob.max() <= 1
 
 
-def test_overlapping_tiles_give_the_whole_image_result():
-    det = detector()
+@pytest.mark.parametrize("cell", [1, 2])   # the grid's own pixels (large images) and the prior's blocks
+def test_overlapping_tiles_give_the_whole_image_result(cell):
+    det = detector(cell=cell)
     x1 = X1.copy()
     x1[:, 20:40, 30:60] = np.nan      # nodata across the seam: its filling must not depend on the tile
     whole = det.predict(x1, X2, Window(0, 0, 70, 60))

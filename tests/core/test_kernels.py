@@ -185,7 +185,26 @@ def test_convolution_takes_the_same_sums_with_either_product(monkeypatch):
     """Whichever product the timing picks on this CPU, a convolution's sums are the same."""
     x = torch.randint(-127, 128, (2, 9, 7, 16), dtype=torch.int8)
     w = torch.randint(-127, 128, (5, 16, 3, 3), dtype=torch.int8)
+    direct = conv.conv_accumulate(x, w)
+    monkeypatch.setattr(conv, "_direct", lambda x, w: False)   # the im2col path, with either product
     monkeypatch.setattr(kernels, "_compiled_products", True)
     compiled = conv.conv_accumulate(x, w)
     monkeypatch.setattr(kernels, "_compiled_products", False)
-    assert torch.equal(compiled, conv.conv_accumulate(x, w))
+    assert torch.equal(compiled, conv.conv_accumulate(x, w)) and torch.equal(compiled, direct)
+
+
+@pytest.mark.parametrize("shape, out, k", [((1, 17, 23, 4), 16, 3), ((2, 8, 9, 1), 16, 3), ((3, 9, 13, 13), 11, 3),
+                                           ((2, 5, 7, 32), 2, 1), ((1, 6, 5, 7), 30, 3), ((1, 3, 2, 16), 8, 3)])
+@pytest.mark.parametrize("signed", [True, False])
+def test_direct_convolution_gives_the_exact_sums_and_their_bounds(shape, out, k, signed):
+    """The compiled direct convolution (no column matrix) at pruned widths, 1 to 32 channels, images
+    narrower than its 4-pixel step, inputs of either sign, and at ±127 everywhere."""
+    g = torch.Generator().manual_seed(sum(shape) * out)
+    x = torch.randint(-127 if signed else 0, 128, shape, dtype=torch.int8, generator=g)
+    w = torch.randint(-127, 128, (out, shape[3], k, k), dtype=torch.int8, generator=g)
+    for a, b in ((x, w), (torch.full(shape, -127 if signed else 127, dtype=torch.int8), torch.full_like(w, -127))):
+        exact = torch.nn.functional.conv2d(a.permute(0, 3, 1, 2).double(), b.double(), padding=k // 2)
+        exact = exact.permute(0, 2, 3, 1).to(torch.int32)
+        acc, bounds = kernels.conv_direct(a, conv.pack_weights(b), k, out)
+        assert torch.equal(acc, exact)
+        assert bounds.tolist() == [min(0, int(exact.min())), max(0, int(exact.max()))]

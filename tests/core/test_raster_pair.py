@@ -6,6 +6,7 @@ import pytest
 from osgeo import ogr, osr
 
 from oaip_qgis.core.errors import InputError
+from oaip_qgis.core.raster import polygons
 from oaip_qgis.core.raster.align import open_pair, read_on_grid
 from oaip_qgis.core.raster.grid import Grid, Window
 from oaip_qgis.core.raster.polygons import polygonize_changes
@@ -138,7 +139,9 @@ def test_unwritable_or_existing_outputs_are_refused(tmp_path):
         OutputSet(overwrite=False).raster(str(tmp_path / "a.tif"), grid(), "uint8", 255)
 
 
-def test_polygons_one_feature_per_region_above_min_area(tmp_path):
+@pytest.mark.parametrize("strip", [512, 3])   # read whole, or in strips that cut through the regions
+def test_polygons_one_feature_per_region_above_min_area(tmp_path, monkeypatch, strip):
+    monkeypatch.setattr(polygons, "STRIP_ROWS", strip)
     change = np.zeros((30, 40), np.float32)
     change[2:7, 2:7] = 1      # 25 px = 2500 m²
     change[20:22, 30:32] = 1  # 4 px = 400 m²
@@ -150,6 +153,9 @@ def test_polygons_one_feature_per_region_above_min_area(tmp_path):
     feature = source.GetLayer(0).GetNextFeature()
     assert feature.GetField("area_m2") == pytest.approx(2500.0)
     assert feature.GetField("mean_prob") == pytest.approx(0.9, abs=1e-5)
+    every = ogr.Open(str(tmp_path / "all.gpkg"))   # held while its layer is read
+    small = [f for f in every.GetLayer(0) if f.GetField("area_m2") < 1000]
+    assert len(small) == 1 and small[0].GetField("mean_prob") == pytest.approx(0.9, abs=1e-5)
 
 
 def write_samples(path, values, field_type=ogr.OFTInteger) -> str:
