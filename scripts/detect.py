@@ -17,7 +17,8 @@ def report(stats: dict, out: Path) -> str:
              f"Statistics:       {out / 'stats.json'}",
              "",
              f"mode {stats['mode']} on {stats.get('device', 'cpu')}, seed {stats['seed']}, "
-             f"threshold ({stats['threshold_method']}) {stats['threshold']:.4f}, "
+             f"score threshold {stats['threshold']:.4f} (prior cut {stats['prior_cut']:.4f}, "
+             f"{stats['prior_threshold_method']}), "
              f"changed {100 * stats['changed_fraction']:.2f} % ({stats['changed_area']:.0f} m²)"]
     model = stats.get("model")
     if model:
