@@ -30,11 +30,13 @@ def test_a_parameter_without_a_value_is_refused(tmp_path):
 
 
 def test_the_report_says_where_accuracy_was_measured(tmp_path):
-    stats = {"mode": "prior", "seed": 0, "threshold_method": "otsu", "threshold": 0.5, "changed_fraction": 0.1,
+    stats = {"mode": "prior", "seed": 0, "threshold_method": "otsu", "threshold": 0.5, "prior_cut": 0.3,
+             "prior_threshold_method": "otsu", "changed_fraction": 0.1,
              "changed_area": 100.0, "timing": {"total": 1.0},
              "metrics": {"oa": 0.9, "kappa": 0.8, "f1": 0.7, "precision": 0.6, "recall": 0.5, "auc": None,
                          "reference_coverage": 0.25}}
     text = report(stats, tmp_path)
     assert "KAPPA 0.8000" in text and "AUC" not in text and "25.0 % of the valid pixels" in text
+    assert "score threshold 0.5000 (prior cut 0.3000, otsu)" in text
     stats["metrics"] = {"kappa": None, "reference_coverage": 0.0}
     assert "the reference covers no valid pixel" in report(stats, tmp_path)
