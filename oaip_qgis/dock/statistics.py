@@ -45,6 +45,8 @@ def _result(stats: dict) -> Section:
             (tr("Changed area"), area(stats["changed_area"])),
             (tr("Changed fraction"), f"{100 * stats['changed_fraction']:.2f} %"),
             (tr("Valid pixels"), f"{stats['valid_pixels']:,}")]
+    if "prior_cut" in stats:   # where the prior crosses the score's 0.5 (decision.score)
+        rows.insert(1, (tr("Prior's cut"), f"{stats['prior_cut']:.4f} ({stats['prior_threshold_method']})"))
     evidence = stats.get("evidence")
     if evidence:   # the no-change verdict: why an empty layer is empty, or why change was believed
         verdict = tr("change found") if evidence["significant"] else tr("no significant change")

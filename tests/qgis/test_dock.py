@@ -156,6 +156,7 @@ def test_run_through_the_panel_adds_styled_layers_and_statistics(dock, project_p
     result = {sections["Result"].child(i).text(0): sections["Result"].child(i).text(1)
               for i in range(sections["Result"].childCount())}
     assert result["Threshold"].startswith(f"{written['threshold']:.4f}")
+    assert result["Prior's cut"].startswith(f"{written['prior_cut']:.4f}")
     assert "Accuracy against the reference" in sections
     kappa = [sections["Accuracy against the reference"].child(i) for i in range(6)]
     assert any(item.text(0) == "Kappa" and float(item.text(1)) == pytest.approx(written["metrics"]["kappa"], abs=1e-4)
