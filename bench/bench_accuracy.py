@@ -48,7 +48,8 @@ STRESS_SIZE = 600
 # them (leave-one-pair-out).
 LOPO = {"structural_prior.COMBINE": (("mean", "geometric", "min"), "prior"),
         "evidence.EVIDENCE_FLOOR": ((0.0, 1.5, 1.75, 2.0, 2.5), "prior"),
-        "TrainConfig.changed_above": ((1.2, 1.6), "int8"),
+        "TrainConfig.unchanged_below": ((0.4, 0.6, 0.8), "int8"),
+        "TrainConfig.changed_above": ((1.2, 1.4, 1.6, 2.0), "int8"),
         "TrainConfig.cell": ((None, 1), "int8")}
 
 
