@@ -119,7 +119,8 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         norm2 = fit_normaliser(x2b, valid_b)
         log.append(f"T1 normalised as {norm1.kind}, T2 as {norm2.kind}; {params.prior} prior on {b}x{b} "
                    "block means.")
-        prior = change_prior(norm1.apply(x1b), norm2.apply(x2b), valid_b, method=params.prior, seed=params.seed)
+        prior = change_prior(norm1.apply(x1b), norm2.apply(x2b), valid_b, method=params.prior, seed=params.seed,
+                             check=progress.check)
         evidence = weigh_evidence(prior)
         gated = params.threshold_method != "manual"   # a manual threshold is the analyst's own decision
         log.append(evidence.verdict() if gated else f"{evidence.verdict()} (not applied: manual threshold)")

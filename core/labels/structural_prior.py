@@ -29,7 +29,7 @@ Choices, measured on the four shared pairs (bench/bench_prior.py):
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Optional
 
 import numpy as np
@@ -59,13 +59,19 @@ def _distances(queries: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
     return torch.addmm(anchors.square().sum(1)[None], queries, anchors.T, alpha=-2)
 
 
+def _no_check() -> None:
+    """The default of `check`: a prior run outside a cancellable task."""
+
+
 def _graph_measure(f1: torch.Tensor, f2: torch.Tensor, anchors: torch.Tensor,
-                   k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Forward and backward structural differences of every query cell against the anchors."""
+                   k: int, check: Callable[[], None] = _no_check) -> tuple[np.ndarray, np.ndarray]:
+    """Forward and backward structural differences of every query cell against the anchors; check()
+    between chunks (it raises to cancel)."""
     a1, a2 = f1[anchors], f2[anchors]
     forward = torch.empty(f1.shape[0])
     backward = torch.empty(f1.shape[0])
     for s in range(0, f1.shape[0], CHUNK):
+        check()
         d1, d2 = _distances(f1[s:s + CHUNK], a1), _distances(f2[s:s + CHUNK], a2)
         near1, i1 = d1.topk(k, dim=1, largest=False, sorted=False)
         near2, i2 = d2.topk(k, dim=1, largest=False, sorted=False)
@@ -108,7 +114,8 @@ def _smooth(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
 
 def _joint_smoothing(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, prior: np.ndarray,
-                     rng: np.random.Generator, anchors: int, device: str) -> np.ndarray:
+                     rng: np.random.Generator, anchors: int, device: str,
+                     check: Callable[[], None] = _no_check) -> np.ndarray:
     """Average of the prior and its mean over each cell's nearest anchors in the joint feature space."""
     joint = []
     for x in (x1, x2):
@@ -123,6 +130,7 @@ def _joint_smoothing(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, prior: np.n
     k = min(JOINT_NEIGHBOURS, chosen.size)
     a = features[torch.from_numpy(chosen).to(device)]
     for s in range(0, values.size, CHUNK):
+        check()
         index = _distances(features[s:s + CHUNK], a).topk(k, dim=1, largest=False, sorted=False).indices
         smoothed[s:s + CHUNK] = anchor_values[index].mean(1).cpu().numpy()
     out = np.full(ok.shape, np.nan, np.float32)
@@ -131,7 +139,8 @@ def _joint_smoothing(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, prior: np.n
 
 
 def _level(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, guide: Optional[np.ndarray],
-           rng: np.random.Generator, anchors: int, k: int, drop: float, device: str) -> np.ndarray:
+           rng: np.random.Generator, anchors: int, k: int, drop: float, device: str,
+           check: Callable[[], None] = _no_check) -> np.ndarray:
     """The smoothed structural difference on one grid; guide: a coarser estimate to drop anchors by."""
     cells = np.flatnonzero(ok.ravel())
     f1 = torch.from_numpy(x1[:, ok].T.copy()).to(device)
@@ -143,7 +152,7 @@ def _level(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, guide: Optional[np.nd
         g = guide.ravel()[cells[chosen]]
         kept = chosen[~(g > np.nanquantile(g, 1 - drop))]
     for _ in range(1 if guide is not None else 2):
-        forward, backward = _graph_measure(f1, f2, torch.from_numpy(kept).to(device), min(k, kept.size))
+        forward, backward = _graph_measure(f1, f2, torch.from_numpy(kept).to(device), min(k, kept.size), check)
         diff = _combine(_by_median(forward), _by_median(backward))
         kept = chosen[diff[chosen] <= np.quantile(diff[chosen], 1 - drop)]
     out = np.zeros(ok.shape, np.float32)
@@ -153,13 +162,15 @@ def _level(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, guide: Optional[np.nd
 
 def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: Sequence[int] = LEVELS,
                      anchors: int = ANCHORS, neighbours: int = NEIGHBOURS, drop: float = DROP,
-                     seed: int = 0, device: str = "cpu") -> np.ndarray:
+                     seed: int = 0, device: str = "cpu", check: Optional[Callable[[], None]] = None) -> np.ndarray:
     """Change prior in [0, 1] on the block grid of two normalised block-mean images.
 
     x1 (bands1, h, w), x2 (bands2, h, w), valid (h, w): the same inputs as the affinity prior.
     levels: block factors of the pyramid, relative to this grid (1 must be among them).
+    check: called between chunks of cells; it raises to cancel (a task's Progress.check).
     Returns float32 (h, w), NaN at invalid cells; deterministic for a seed.
     """
+    check = check or _no_check
     ok = check_pair(x1, x2, valid)
     if 1 not in levels or min(levels) < 1:
         raise InputError(f"Pyramid levels must be block factors of at least 1 and include 1, not {tuple(levels)}.")
@@ -178,11 +189,12 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
             if v.sum() < MIN_CELLS:
                 continue
         g = None if guide is None else block_means(guide[None], ok, factor)[0][0]
-        level = _level(y1, y2, v, g, rng, anchors, neighbours, drop, device)
+        level = _level(y1, y2, v, g, rng, anchors, neighbours, drop, device, check)
         padded = (level.shape[0] * factor, level.shape[1] * factor)   # the extent block_means covered
         estimates.append(upsample_prior(level, padded)[:ok.shape[0], :ok.shape[1]])
         guide = np.mean(estimates, axis=0)
-    prior = _joint_smoothing(x1, x2, ok, np.where(ok, guide, np.nan).astype(np.float32), rng, anchors, device)
+    prior = _joint_smoothing(x1, x2, ok, np.where(ok, guide, np.nan).astype(np.float32), rng, anchors, device,
+                             check)
     top = float(np.quantile(prior[ok], TOP))
     scaled = np.clip(prior / top, 0.0, 1.0) if top > 0 else np.zeros_like(prior)
     return np.where(ok, scaled, np.nan).astype(np.float32)

@@ -112,3 +112,22 @@ def test_upsampling_skips_invalid_blocks():
     assert np.allclose(full[np.isfinite(full)], 1.0)
     assert np.isfinite(full[2, 3])             # between a valid and the invalid block: valid ones only
     assert np.isnan(upsample_prior(np.full((2, 2), np.nan, np.float32), (4, 4))).all()
+
+
+def test_the_structural_prior_checks_for_cancel_while_it_works():
+    rng = np.random.default_rng(5)
+    x1, x2 = rng.random((1, 64, 64)).astype(np.float32), rng.random((2, 64, 64)).astype(np.float32)
+    valid = np.ones((64, 64), bool)
+    calls = []
+
+    def check() -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):
+        change_prior(x1, x2, valid, check=check)
+    assert len(calls) == 3      # it stopped at the third check, inside the prior
+    quiet = []
+    change_prior(x1, x2, valid, check=lambda: quiet.append(1))
+    assert len(quiet) > 3       # checked at every level's chunks and the joint smoothing
