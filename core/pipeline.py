@@ -170,7 +170,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             progress(0.85 + 0.1 * i / len(layout), f"Writing the change layer: tile {i + 1}/{len(layout)}")
             prob = diff_sink.read(tile.core)
             valid = prob != DIFFERENCE_NODATA
-            change = (prob > threshold) & valid
+            change = prob > threshold   # nodata (−1) is below any threshold
             changed_rows[tile.core.row_off:tile.core.row_off + tile.core.height] += np.count_nonzero(change & valid,
                                                                                                       axis=1)
             valid_count += int(np.count_nonzero(valid))

@@ -60,11 +60,11 @@ def _distances(queries: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
 
 
 def _no_check() -> None:
-    """The default of `check`: a prior run outside a cancellable task."""
+    """What `check` is for a prior run outside a cancellable task."""
 
 
 def _graph_measure(f1: torch.Tensor, f2: torch.Tensor, anchors: torch.Tensor,
-                   k: int, check: Callable[[], None] = _no_check) -> tuple[np.ndarray, np.ndarray]:
+                   k: int, check: Callable[[], None]) -> tuple[np.ndarray, np.ndarray]:
     """Forward and backward structural differences of every query cell against the anchors; check()
     between chunks (it raises to cancel)."""
     a1, a2 = f1[anchors], f2[anchors]
@@ -115,7 +115,7 @@ def _smooth(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
 def _joint_smoothing(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, prior: np.ndarray,
                      rng: np.random.Generator, anchors: int, device: str,
-                     check: Callable[[], None] = _no_check) -> np.ndarray:
+                     check: Callable[[], None]) -> np.ndarray:
     """Average of the prior and its mean over each cell's nearest anchors in the joint feature space."""
     joint = []
     for x in (x1, x2):
@@ -140,7 +140,7 @@ def _joint_smoothing(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, prior: np.n
 
 def _level(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, guide: Optional[np.ndarray],
            rng: np.random.Generator, anchors: int, k: int, drop: float, device: str,
-           check: Callable[[], None] = _no_check) -> np.ndarray:
+           check: Callable[[], None]) -> np.ndarray:
     """The smoothed structural difference on one grid; guide: a coarser estimate to drop anchors by."""
     cells = np.flatnonzero(ok.ravel())
     f1 = torch.from_numpy(x1[:, ok].T.copy()).to(device)
