@@ -4,7 +4,7 @@ Labels: the prior's confident places (labels/margins.py), analyst samples win.
 
 Training: crops around labelled cells with dense labels (patches.py), a few epochs of all-integer
 training (NITI rules, engine in core/integer) or of the fp32 twin with the same update rule, L1
-filter pruning between epochs (core/pruning.py).
+filter pruning between epochs (pruning.py).
 """
 from __future__ import annotations
 
@@ -19,17 +19,17 @@ import torch
 from ..decision.score import Calibration
 from ..errors import InputError
 from ..integer import kernels
-from ..integer.accounting import layer_bops, layer_parameters, training_bytes
 from ..integer.adamax import IntAdaMax
 from ..integer.sgd import SCHEDULE as SGD_SCHEDULE
 from ..integer.sgd import IntSGD, mu_for
 from ..integer.tensor import BlockTensor
 from ..labels.margins import CHANGED, CHANGED_ABOVE, UNCHANGED, UNCHANGED_BELOW, margin_labels
-from ..pruning import AdaptivePruner
+from .accounting import layer_bops, layer_parameters, training_bytes
 from .detector import Detector, Fusion
 from .dual_vgg import POOL, FloatDualVGG, IntDualVGG, Spec, quantise_input
 from .init_weights import initial_weights
 from .patches import crop_windows, read_crops
+from .pruning import AdaptivePruner
 
 
 @dataclass(frozen=True)

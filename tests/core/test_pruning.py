@@ -6,7 +6,7 @@ import torch
 
 from oaip_qgis.core.model.dual_vgg import FloatDualVGG, IntDualVGG, Spec, quantise_input
 from oaip_qgis.core.model.init_weights import initial_weights
-from oaip_qgis.core.pruning import AdaptivePruner
+from oaip_qgis.core.model.pruning import AdaptivePruner
 
 SPEC = Spec()
 BANDS = (1, 3)

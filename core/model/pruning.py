@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .errors import InputError
+from ..errors import InputError
 
 
 def group_scores(norms: list[torch.Tensor]) -> torch.Tensor:

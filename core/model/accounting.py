@@ -5,7 +5,7 @@ Works on both twins (IntDualVGG, FloatDualVGG): they share names, shapes and `sa
 """
 from __future__ import annotations
 
-from ..model.dual_vgg import POOL
+from .dual_vgg import POOL
 
 REFERENCE_TILE = 256  # BOPs are reported for one 256×256 input tile
 
