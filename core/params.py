@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
+from .decision.threshold import THRESHOLD_METHODS
 from .errors import InputError
+from .labels.prior import PRIORS
 
 MODES = ("int8", "fp32", "prior")
-THRESHOLD_METHODS = ("otsu", "kittler", "manual")
-PRIORS = ("structural", "affinity")
 GRIDS = ("t1", "t2")
 DEVICES = ("cpu",)   # the integer kernels run on the CPU; a device that would not be used is not offered
 EPOCHS_RANGE = (1, 100)
@@ -57,13 +57,10 @@ class RunParams:
         """Check values that do not need the files; raise InputError naming the bad one."""
         if self.mode not in MODES:
             raise InputError(f"MODE must be one of {', '.join(MODES)}, not {self.mode!r}.")
-        if self.threshold_method not in THRESHOLD_METHODS:
-            raise InputError(f"Threshold method must be one of {', '.join(THRESHOLD_METHODS)}, "
-                             f"not {self.threshold_method!r}.")
+        THRESHOLD_METHODS.pick(self.threshold_method)
         if self.threshold_method == "manual" and (self.threshold is None or not 0 <= self.threshold <= 1):
             raise InputError("A manual threshold needs a value between 0 and 1.")
-        if self.prior not in PRIORS:
-            raise InputError(f"Prior must be one of {', '.join(PRIORS)}, not {self.prior!r}.")
+        PRIORS.pick(self.prior)
         if self.grid not in GRIDS:
             raise InputError(f"Grid must be 't1' or 't2', not {self.grid!r}.")
         if self.device not in DEVICES:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .decision.evidence import weigh_evidence
 from .decision.score import DECISION, calibrate
-from .decision.threshold import confidence
+from .decision.threshold import confidence, is_automatic
 from .errors import MEMORY_ADVICE, InputError, ResourceError, is_out_of_memory
 from .labels.blocks import block_size, upsample_prior
 from .labels.prior import change_prior
@@ -122,7 +122,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         prior = change_prior(norm1.apply(x1b), norm2.apply(x2b), valid_b, method=params.prior, seed=params.seed,
                              check=progress.check)
         evidence = weigh_evidence(prior)
-        gated = params.threshold_method != "manual"   # a manual threshold is the analyst's own decision
+        gated = is_automatic(params.threshold_method)   # a manual threshold is the analyst's own decision
         log.append(evidence.verdict() if gated else f"{evidence.verdict()} (not applied: manual threshold)")
         calibration = calibrate(prior, params.threshold_method, evidence)
         clock.lap("prior")

@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 
 from .evidence import Evidence
-from .threshold import threshold_value
+from .threshold import is_automatic, threshold_value
 
 DECISION = 0.5
 
@@ -43,7 +43,7 @@ class Calibration:
 def calibrate(prior: np.ndarray, method: str, evidence: Evidence) -> Calibration:
     """The prior's cut: the automatic threshold (Otsu unless Kittler is asked for) on the valid prior,
     at least the evidence floor; 1.0 (nothing changed) in a scene without significant change."""
-    automatic = method if method in ("otsu", "kittler") else "otsu"
+    automatic = method if is_automatic(method) else "otsu"
     if not evidence.significant:
         return Calibration(1.0, automatic)
     values = prior[np.isfinite(prior)]

@@ -6,13 +6,14 @@ the values' own range, not [0, 1], because a difference image often uses a small
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Optional
 
 import numpy as np
 
 from ..errors import InputError
+from ..registry import Registry
 
-METHODS = ("otsu", "kittler", "manual")
 BINS = 1024
 
 
@@ -73,17 +74,24 @@ def kittler(values: np.ndarray, bins: int = BINS) -> float:
     return float(edges[int(np.argmin(np.where(usable, cost, np.inf))) + 1])
 
 
+# The automatic methods find a threshold in the values; "manual" (None) takes the analyst's.
+THRESHOLD_METHODS: Registry[Optional[Callable[[np.ndarray], float]]] = Registry(
+    "Threshold method", {"otsu": otsu, "kittler": kittler, "manual": None})
+
+
+def is_automatic(method: str) -> bool:
+    """Whether the named method finds its own threshold (and the decision's evidence checks apply)."""
+    return THRESHOLD_METHODS.pick(method) is not None
+
+
 def threshold_value(values: np.ndarray, method: str = "otsu", manual: Optional[float] = None) -> float:
     """The threshold of the named method on the valid values (a sample of the difference image)."""
-    if method == "otsu":
-        return otsu(values)
-    if method == "kittler":
-        return kittler(values)
-    if method == "manual":
-        if manual is None or not 0 <= manual <= 1:
-            raise InputError("A manual threshold needs a value between 0 and 1.")
-        return float(manual)
-    raise InputError(f"Threshold method must be one of {', '.join(METHODS)}, not {method!r}.")
+    find = THRESHOLD_METHODS.pick(method)
+    if find is not None:
+        return find(values)
+    if manual is None or not 0 <= manual <= 1:
+        raise InputError("A manual threshold needs a value between 0 and 1.")
+    return float(manual)
 
 
 def confidence(prob: np.ndarray, threshold: float) -> np.ndarray:

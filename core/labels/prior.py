@@ -1,4 +1,4 @@
-"""One entry point for the change priors, so the pipeline and the benchmarks pick one by name.
+"""The change priors by name (`PRIORS`), so the pipeline, RunParams and the benchmarks pick one the same way.
 
 The structural prior is the default: on the four shared pairs its AUC was 0.93–0.99 and Otsu's
 Kappa on it 0.59–0.78, against 0.58–0.76 and 0.02–0.09 for the affinity prior, at a similar cost
@@ -11,19 +11,31 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import InputError
-from .affinity_prior import affinity_prior
-from .structural_prior import structural_prior
+from ..registry import Registry
 
-PRIORS = ("structural", "affinity")
+Check = Optional[Callable[[], None]]
+
+
+# Each entry imports its module when it runs: the priors need torch, and listing or checking the
+# choices (RunParams, the plugin's forms) must not.
+def _structural(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, seed: int, check: Check) -> np.ndarray:
+    from .structural_prior import structural_prior
+
+    return structural_prior(x1, x2, valid, seed=seed, check=check)
+
+
+def _affinity(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, seed: int, check: Check) -> np.ndarray:
+    """Seedless, and one pass short enough to need no cancel check."""
+    from .affinity_prior import affinity_prior
+
+    return affinity_prior(x1, x2, valid)
+
+
+PRIORS = Registry("Prior", {"structural": _structural, "affinity": _affinity})
 
 
 def change_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, method: str = "structural",
-                 seed: int = 0, device: str = "cpu", check: Optional[Callable[[], None]] = None) -> np.ndarray:
+                 seed: int = 0, check: Check = None) -> np.ndarray:
     """The named prior in [0, 1] on the block grid of two normalised images (NaN where invalid).
-    check: called while the structural prior works (a task's Progress.check raises to cancel)."""
-    if method == "structural":
-        return structural_prior(x1, x2, valid, seed=seed, device=device, check=check)
-    if method == "affinity":
-        return affinity_prior(x1, x2, valid)
-    raise InputError(f"Prior must be one of {', '.join(PRIORS)}, not {method!r}.")
+    check: called while the prior works (a task's Progress.check raises to cancel)."""
+    return PRIORS.pick(method)(x1, x2, valid, seed=seed, check=check)

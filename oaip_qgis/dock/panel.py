@@ -41,8 +41,9 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from ..core.decision.threshold import THRESHOLD_METHODS
 from ..core.errors import InputError, OaipError
-from ..core.params import EPOCHS_RANGE, MODES, SEED_RANGE, THRESHOLD_METHODS, RunParams
+from ..core.params import EPOCHS_RANGE, MODES, SEED_RANGE, RunParams
 from ..core.raster.grid import Grid
 from ..core.raster.write import remove_stale_partials
 from ..core.rethreshold import rethreshold
@@ -144,7 +145,7 @@ class OaipDock(QgsDockWidget):
         ui.epochsSpin.setValue(defaults.epochs)
         ui.pruneCheck.setChecked(defaults.prune)
         ui.seedSpin.setValue(defaults.seed)
-        ui.thresholdMethodCombo.addItems(THRESHOLD_METHODS)
+        ui.thresholdMethodCombo.addItems(list(THRESHOLD_METHODS))
         ui.thresholdMethodCombo.setCurrentText(defaults.threshold_method)
         ui.thresholdMethodCombo.currentTextChanged.connect(
             lambda method: ui.manualThresholdSpin.setEnabled(method == "manual"))

@@ -22,8 +22,9 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QIcon
 
+from ..core.decision.threshold import THRESHOLD_METHODS
 from ..core.errors import InputError, OaipError
-from ..core.params import EPOCHS_RANGE, GRIDS, MODES, SEED_RANGE, THRESHOLD_METHODS, RunParams
+from ..core.params import EPOCHS_RANGE, GRIDS, MODES, SEED_RANGE, RunParams
 from ..core.progress import Progress
 from ..core.raster.align import check_raster
 from ..i18n import tr

@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from oaip_qgis.core.decision.threshold import confidence, kittler, otsu, threshold_value
+from oaip_qgis.core.decision.score import calibrate
+from oaip_qgis.core.decision.threshold import THRESHOLD_METHODS, confidence, kittler, otsu, threshold_value
 from oaip_qgis.core.errors import InputError
+from oaip_qgis.core.params import RunParams
 
 RNG = np.random.default_rng(0)
 BALANCED = np.concatenate([RNG.normal(0.2, 0.05, 5000), RNG.normal(0.7, 0.05, 5000)])
@@ -47,6 +49,18 @@ def test_methods_by_name_and_bad_input():
         threshold_value(BALANCED, "triangle")
     with pytest.raises(InputError, match="no valid value"):
         otsu(np.array([np.nan]))
+
+
+def test_a_method_added_to_the_registry_is_accepted_and_used_everywhere(monkeypatch):
+    """One entry is all a new automatic method needs: RunParams accepts it, the prior's cut uses it."""
+    from oaip_qgis.core.decision.evidence import weigh_evidence
+
+    monkeypatch.setitem(THRESHOLD_METHODS, "median", lambda values: float(np.nanmedian(values)))
+    RunParams(t1="", t2="", threshold_method="median").validate()
+    assert threshold_value(BALANCED, "median") == pytest.approx(np.median(BALANCED))
+    prior = np.concatenate([np.linspace(0, 0.2, 900), np.linspace(0.8, 1, 100)])
+    calibration = calibrate(prior, "median", weigh_evidence(prior, floor_ratio=0))
+    assert calibration.method == "median" and calibration.cut == pytest.approx(np.median(prior))
 
 
 def test_confidence_is_zero_at_the_threshold_and_one_at_the_ends():
