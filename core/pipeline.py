@@ -16,25 +16,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .decision.cut import CHANGE_NODATA, Cut
 from .decision.evidence import weigh_evidence
 from .decision.score import DECISION, calibrate
 from .decision.threshold import confidence, is_automatic
 from .errors import MEMORY_ADVICE, InputError, ResourceError, is_out_of_memory
 from .labels.blocks import block_size, upsample_prior
 from .labels.prior import change_prior
-from .metrics import StreamingAccuracy
 from .normalise import fit_normaliser
 from .params import RunParams
 from .progress import Progress
-from .raster.align import check_raster, open_pair, read_on_grid
-from .raster.areas import change_extent
+from .raster.align import check_raster, open_pair
 from .raster.gdal_scope import in_gdal_scope
 from .raster.polygons import polygonize_changes
 from .raster.samples import rasterize_samples
 from .raster.tiles import tiles
 from .raster.write import OutputSet, check_outputs, writing
 
-CHANGE_NODATA = 255
 DIFFERENCE_NODATA = -1.0
 
 
@@ -163,25 +161,17 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         change_path = params.out_change or (outputs.scratch("change.tif") if params.out_polygons else None)
         change_sink = outputs.raster(change_path, grid, "uint8", CHANGE_NODATA)
         conf_sink = outputs.raster(params.out_confidence, grid, "float32", DIFFERENCE_NODATA)
-        accuracy = StreamingAccuracy() if params.reference else None
-        valid_count = 0
-        changed_rows = np.zeros(grid.height, np.int64)   # per row: pixel areas differ by row on a lat/lon grid
+        cut = Cut(threshold, grid, params.reference)
         for i, tile in enumerate(layout):
             progress(0.85 + 0.1 * i / len(layout), f"Writing the change layer: tile {i + 1}/{len(layout)}")
             prob = diff_sink.read(tile.core)
             valid = prob != DIFFERENCE_NODATA
-            change = prob > threshold   # nodata (−1) is below any threshold
-            changed_rows[tile.core.row_off:tile.core.row_off + tile.core.height] += np.count_nonzero(change & valid,
-                                                                                                      axis=1)
-            valid_count += int(np.count_nonzero(valid))
+            change = cut.add(tile.core, prob, valid)
             if change_sink is not None:
-                change_sink.write(tile.core, np.where(valid, change, CHANGE_NODATA).astype(np.uint8))
+                change_sink.write(tile.core, change)
             if conf_sink is not None:
                 conf_sink.write(tile.core, np.where(valid, confidence(prob, threshold), DIFFERENCE_NODATA)
                                 .astype(np.float32))
-            if accuracy is not None:   # NaN where the reference has no data: left out, not "unchanged"
-                reference = read_on_grid(params.reference, grid, tile.core)
-                accuracy.update(prob[valid], change[valid], reference[valid])
         if change_sink is not None:
             change_sink.close()
         diff_sink.close()
@@ -192,6 +182,8 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             log.append(f"{count} change polygon(s).")
         clock.lap("write")
 
+        figures = cut.figures()
+        metrics = figures.pop("metrics")
         stats = {
             "mode": params.mode,
             "seed": params.seed,
@@ -199,8 +191,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             "threshold_method": params.threshold_method,
             "threshold": round(float(threshold), 6),
             **calibration.to_dict(),
-            **change_extent(changed_rows, valid_count, grid),
-            "valid_pixels": valid_count,
+            **figures,
             "grid": {"width": grid.width, "height": grid.height, "crs_wkt": grid.crs_wkt,
                      "transform": list(grid.transform)},
             "prior": params.prior,
@@ -209,11 +200,11 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             "evidence": {**evidence.to_dict(), "applied": gated},
             **model_stats,
         }
-        if accuracy is not None:
-            stats["metrics"] = accuracy.result()
-            if accuracy.coverage() < 1:
-                log.append(f"The reference covers {100 * accuracy.coverage():.1f} % of the valid pixels: accuracy "
-                           "is measured there only.")
+        if metrics is not None:
+            stats["metrics"] = metrics
+            if cut.accuracy.coverage() < 1:
+                log.append(f"The reference covers {100 * cut.accuracy.coverage():.1f} % of the valid pixels: "
+                           "accuracy is measured there only.")
         stats["timing"] = clock.summary()
         if params.out_stats:
             outputs.write_text(params.out_stats, json.dumps(stats, indent=2))

@@ -14,15 +14,12 @@ from typing import Optional
 import numpy as np
 from osgeo import gdal
 
-from .metrics import StreamingAccuracy
-from .raster.align import read_on_grid
-from .raster.areas import change_extent
+from .decision.cut import CHANGE_NODATA, Cut
 from .raster.gdal_scope import in_gdal_scope
 from .raster.grid import Grid, Window
 from .raster.polygons import polygonize_changes
 from .raster.write import OutputSet, writing
 
-CHANGE_NODATA = 255
 ROWS_PER_BLOCK = 512    # strips: a large difference image is never read whole
 
 
@@ -41,35 +38,29 @@ def rethreshold(difference: str, threshold: float, grid: Grid, out_change: str, 
     if (source.RasterXSize, source.RasterYSize) != (grid.width, grid.height):
         raise ValueError(f"The difference image '{difference}' is not on the run's grid.")
     nodata = band.GetNoDataValue()
-    accuracy = StreamingAccuracy() if reference else None
-    changed_rows = np.zeros(grid.height, np.int64)
-    valid_count = 0
+    cut = Cut(threshold, grid, reference)
     with OutputSet() as outputs:
         sink = outputs.raster(out_change, grid, "uint8", CHANGE_NODATA)
         for row in range(0, grid.height, ROWS_PER_BLOCK):
             window = Window(0, row, grid.width, min(ROWS_PER_BLOCK, grid.height - row))
             prob = band.ReadAsArray(0, row, window.width, window.height)
             valid = np.isfinite(prob) if nodata is None else np.isfinite(prob) & (prob != nodata)
-            change = (prob > threshold) & valid
-            changed_rows[row:row + window.height] = np.count_nonzero(change, axis=1)
-            valid_count += int(np.count_nonzero(valid))
-            sink.write(window, np.where(valid, change, CHANGE_NODATA).astype(np.uint8))
-            if accuracy is not None:
-                truth = read_on_grid(reference, grid, window)
-                accuracy.update(prob[valid], change[valid], truth[valid])
+            sink.write(window, cut.add(window, prob, valid))
         sink.close()
+        figures = cut.figures()
+        metrics = figures.pop("metrics")
         run = dict(run_stats or {})
         stats = {**run, "threshold_method": "manual", "threshold": round(float(threshold), 6),
                  "run_threshold": run.get("threshold"), "run_threshold_method": run.get("threshold_method"),
-                 **change_extent(changed_rows, valid_count, grid), "valid_pixels": valid_count}
+                 **figures}
         stats.pop("metrics", None)      # the run's were measured at its own threshold
-        if accuracy is not None:
-            stats["metrics"] = accuracy.result()
+        if metrics is not None:
+            stats["metrics"] = metrics
         if out_polygons:
             with writing(out_polygons):
                 stats["polygons"] = polygonize_changes(sink.path, difference, outputs.file(out_polygons), grid,
                                                        min_polygon_area)
         if out_stats:
             outputs.write_text(out_stats, json.dumps(stats, indent=2))
-    stats["changed_rows"] = changed_rows    # per row: for the caller's own figures, not for the file
+    stats["changed_rows"] = cut.changed_rows    # per row: for the caller's own figures, not for the file
     return stats

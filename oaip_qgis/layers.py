@@ -31,7 +31,6 @@ CONFIDENCE_RAMP = "Blues"
 LAYER_ORDER = (("polygons", "Change polygons", True), ("change", "Change", True),
                ("confidence", "Confidence", False), ("difference", "Difference (change probability)", False))
 ROWS_PER_BLOCK = 512
-CHANGE_NODATA = 255  # the engine's; read from the file when it says
 
 
 def style_change(layer: QgsRasterLayer) -> None:
