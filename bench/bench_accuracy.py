@@ -37,7 +37,6 @@ from oaip_qgis.core.model import train  # noqa: E402
 from oaip_qgis.core.params import RunParams  # noqa: E402
 from oaip_qgis.core.pipeline import run  # noqa: E402
 from oaip_qgis.core.raster.align import read_on_grid  # noqa: E402
-from oaip_qgis.core.raster.grid import Grid  # noqa: E402
 from oaip_qgis.core.sample_pair import make_sample_pair  # noqa: E402
 
 MODES = {"prior": {"mode": "prior"}, "int8": {"mode": "int8"}, "fp32": {"mode": "fp32"},
@@ -98,18 +97,18 @@ def bench_run(t1: str, t2: str, reference: str, fields: dict, seed: int, threads
         seconds = time.perf_counter() - start
         with rasterio.open(params.out_difference) as ds:
             difference = ds.read(1)
-    g = stats["grid"]
-    truth = read_on_grid(reference, Grid(g["crs_wkt"], tuple(g["transform"]), g["width"], g["height"]))
+    truth = read_on_grid(reference, stats.grid)
     known = (difference >= 0) & np.isfinite(truth)
-    metrics, model = stats.get("metrics", {}), stats.get("model", {})
+    metrics, network = stats.metrics or {}, stats.network
+    model, training = (network.model, network.training) if network else ({}, {})
     row = {key: metrics.get(key) for key in ("oa", "kappa", "f1", "precision", "recall", "auc")}
     row.update(best_kappa=best_kappa(difference[known], truth[known] > 0), seconds=round(seconds, 2),
-               changed_fraction=stats["changed_fraction"], truth_fraction=float((truth[known] > 0).mean()),
-               significant=stats["evidence"]["significant"], peak=stats["evidence"]["peak"],
-               threshold=stats["threshold"], compression_ratio=model.get("compression_ratio"),
+               changed_fraction=stats.changed_fraction, truth_fraction=float((truth[known] > 0).mean()),
+               significant=stats.evidence["significant"], peak=stats.evidence["peak"],
+               threshold=stats.threshold, compression_ratio=model.get("compression_ratio"),
                bops_ratio=round(model["bops_after"] / model["bops_before"], 4) if model else None,
-               peak_bytes=stats.get("training", {}).get("peak_bytes"),
-               fp32_equivalent_peak_bytes=stats.get("training", {}).get("fp32_equivalent_peak_bytes"))
+               peak_bytes=training.get("peak_bytes"),
+               fp32_equivalent_peak_bytes=training.get("fp32_equivalent_peak_bytes"))
     return row
 
 

@@ -28,6 +28,8 @@ from rasterio.windows import Window
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from oaip_qgis.core.run_stats import RunStats  # noqa: E402
+
 RUN = """
 import sys, json
 from oaip_qgis.core.params import RunParams
@@ -37,7 +39,7 @@ result = run(RunParams(t1=t1, t2=t2, reference=truth, out_change=out + '/change.
                        out_difference=out + '/difference.tif', out_confidence=out + '/confidence.tif',
                        out_polygons=out + '/changes.gpkg', out_stats=out + '/stats.json', mode=mode,
                        threads=int(threads)))
-print(json.dumps(result.stats['timing']))
+print(json.dumps(result.stats.timing))
 """
 WIDTHS = ((10, 20), (20, 30), (30, 45))   # object width bands, px (√area)
 
@@ -143,9 +145,9 @@ def main() -> None:
         paths = pair(size, work)
         out = work / f"out{size}"
         row = {"size": size, "pixels": size * size, **measure(paths, out, args.mode, args.threads)}
-        stats = json.loads((out / "stats.json").read_text())
-        row.update(kappa=stats.get("metrics", {}).get("kappa"), prior_block=stats["prior_block"],
-                   network_cell=stats.get("training", {}).get("pseudo_labels", {}).get("network_cell"),
+        stats = RunStats.from_dict(json.loads((out / "stats.json").read_text()))
+        row.update(kappa=(stats.metrics or {}).get("kappa"), prior_block=stats.prior_block,
+                   network_cell=stats.network.training["pseudo_labels"]["network_cell"] if stats.network else None,
                    **object_recall(str(out / "change.tif"), paths["objects"]))
         rows.append(row)
         print(f"{size:>6}² {row['seconds']:>8.1f} s {row['peak_rss_bytes'] / 2**30:>6.2f} GiB  Kappa {row['kappa']}"

@@ -32,13 +32,14 @@ from .raster.polygons import polygonize_changes
 from .raster.samples import rasterize_samples
 from .raster.tiles import tiles
 from .raster.write import OutputSet, check_outputs, writing
+from .run_stats import RunStats
 
 DIFFERENCE_NODATA = -1.0
 
 
 @dataclass
 class RunResult:
-    stats: dict
+    stats: RunStats
     outputs: dict
     log: list = field(default_factory=list)
 
@@ -126,16 +127,14 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         clock.lap("prior")
 
         analyst = rasterize_samples(params.samples, grid) if params.samples else None
-        detector = None
-        model_stats: dict = {}
+        detector, network = None, None
         if params.mode != "prior" and gated and not evidence.significant:
             log.append("The network was not trained: there is no change in the pair to learn from.")
         elif params.mode != "prior":
             from .model.train import train_detector  # torch is needed from here on only
 
-            detector, model_stats = train_detector(pair, (norm1, norm2), prior, analyst, params,
-                                                   progress.span(0.1, 0.7), floor=evidence.floor,
-                                                   calibration=calibration)
+            detector, network = train_detector(pair, (norm1, norm2), prior, analyst, params,
+                                               progress.span(0.1, 0.7), floor=evidence.floor, calibration=calibration)
             clock.lap("train")
 
         progress(0.7, "Writing the difference image")
@@ -182,32 +181,17 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             log.append(f"{count} change polygon(s).")
         clock.lap("write")
 
-        figures = cut.figures()
-        metrics = figures.pop("metrics")
-        stats = {
-            "mode": params.mode,
-            "seed": params.seed,
-            "device": model_stats.pop("device", "cpu"),
-            "threshold_method": params.threshold_method,
-            "threshold": round(float(threshold), 6),
-            **calibration.to_dict(),
-            **figures,
-            "grid": {"width": grid.width, "height": grid.height, "crs_wkt": grid.crs_wkt,
-                     "transform": list(grid.transform)},
-            "prior": params.prior,
-            "prior_block": b,
-            "detector": "network" if detector is not None else "prior",
-            "evidence": {**evidence.to_dict(), "applied": gated},
-            **model_stats,
-        }
-        if metrics is not None:
-            stats["metrics"] = metrics
-            if cut.accuracy.coverage() < 1:
-                log.append(f"The reference covers {100 * cut.accuracy.coverage():.1f} % of the valid pixels: "
-                           "accuracy is measured there only.")
-        stats["timing"] = clock.summary()
+        if cut.accuracy is not None and cut.accuracy.coverage() < 1:
+            log.append(f"The reference covers {100 * cut.accuracy.coverage():.1f} % of the valid pixels: "
+                       "accuracy is measured there only.")
+        stats = RunStats(mode=params.mode, seed=params.seed, device=params.device,
+                         threshold_method=params.threshold_method, threshold=round(float(threshold), 6),
+                         **calibration.to_dict(), **cut.figures(), grid=grid, prior=params.prior, prior_block=b,
+                         detector="network" if detector is not None else "prior",
+                         evidence={**evidence.to_dict(), "applied": gated}, network=network,
+                         timing=clock.summary())
         if params.out_stats:
-            outputs.write_text(params.out_stats, json.dumps(stats, indent=2))
+            outputs.write_text(params.out_stats, json.dumps(stats.to_dict(), indent=2))
         progress(1.0, "Done")
     return RunResult(stats=stats, outputs={
         "change": params.out_change, "difference": params.out_difference,

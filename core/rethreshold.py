@@ -9,6 +9,7 @@ the dock calls this on the main thread of a QGIS that may lack it.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Optional
 
 import numpy as np
@@ -16,23 +17,25 @@ from osgeo import gdal
 
 from .decision.cut import CHANGE_NODATA, Cut
 from .raster.gdal_scope import in_gdal_scope
-from .raster.grid import Grid, Window
+from .raster.grid import Window
 from .raster.polygons import polygonize_changes
 from .raster.write import OutputSet, writing
+from .run_stats import RunStats
 
 ROWS_PER_BLOCK = 512    # strips: a large difference image is never read whole
 
 
 @in_gdal_scope
-def rethreshold(difference: str, threshold: float, grid: Grid, out_change: str, *,
+def rethreshold(run_stats: RunStats, difference: str, threshold: float, out_change: str, *,
                 out_polygons: Optional[str] = None, out_stats: Optional[str] = None,
-                run_stats: Optional[dict] = None, reference: Optional[str] = None,
-                min_polygon_area: float = 0.0) -> dict:
+                reference: Optional[str] = None, min_polygon_area: float = 0.0) -> RunStats:
     """Write change = difference > threshold (255 where the difference has no data) to `out_change`:
-    a cut of the change score (decision.score: 0.5 is the run's automatic decision),
-    and polygons and statistics for it when asked. Returns those statistics: the run's (`run_stats`)
-    with the threshold, changed area and fraction and the accuracy against `reference` of this
-    threshold (the run's threshold kept as `run_threshold`), plus `changed_rows` (not written)."""
+    a cut of the run's change score (decision.score: 0.5 is the run's automatic decision), and
+    polygons and statistics for it when asked. Returns those statistics: the run's, at this manual
+    threshold (the run's kept as `run_threshold`), with the changed area and fraction and the
+    accuracy against `reference` measured again (none without a reference: the run's were measured
+    at its own threshold)."""
+    grid = run_stats.grid
     source = gdal.Open(difference)
     band = source.GetRasterBand(1)
     if (source.RasterXSize, source.RasterYSize) != (grid.width, grid.height):
@@ -47,20 +50,14 @@ def rethreshold(difference: str, threshold: float, grid: Grid, out_change: str, 
             valid = np.isfinite(prob) if nodata is None else np.isfinite(prob) & (prob != nodata)
             sink.write(window, cut.add(window, prob, valid))
         sink.close()
-        figures = cut.figures()
-        metrics = figures.pop("metrics")
-        run = dict(run_stats or {})
-        stats = {**run, "threshold_method": "manual", "threshold": round(float(threshold), 6),
-                 "run_threshold": run.get("threshold"), "run_threshold_method": run.get("threshold_method"),
-                 **figures}
-        stats.pop("metrics", None)      # the run's were measured at its own threshold
-        if metrics is not None:
-            stats["metrics"] = metrics
+        polygons = None
         if out_polygons:
             with writing(out_polygons):
-                stats["polygons"] = polygonize_changes(sink.path, difference, outputs.file(out_polygons), grid,
-                                                       min_polygon_area)
+                polygons = polygonize_changes(sink.path, difference, outputs.file(out_polygons), grid,
+                                              min_polygon_area)
+        stats = replace(run_stats, threshold_method="manual", threshold=round(float(threshold), 6),
+                        run_threshold=run_stats.threshold, run_threshold_method=run_stats.threshold_method,
+                        polygons=polygons, **cut.figures())
         if out_stats:
-            outputs.write_text(out_stats, json.dumps(stats, indent=2))
-    stats["changed_rows"] = cut.changed_rows    # per row: for the caller's own figures, not for the file
+            outputs.write_text(out_stats, json.dumps(stats.to_dict(), indent=2))
     return stats

@@ -94,7 +94,7 @@ def inside_qgis(settings: dict) -> None:
         iface.mainWindow().grab().save(settings["png"])
         dock = state["dock"]
         with open(settings["stats"], "w", encoding="utf-8") as handle:
-            json.dump(dock.stats, handle, indent=2)
+            json.dump(dock.stats.to_dict(), handle, indent=2)
         finish(0, f"Saved {settings['png']}; {dock.ui.statusLabel.text()}")
 
     QTimer.singleShot(3000, start)

@@ -108,7 +108,7 @@ def run_pair(spec: PairSpec, out_dir: str, force: bool = False) -> dict:
         record["status"] = "skipped"
     else:
         try:
-            stats = run(params).stats
+            stats = run(params).stats.to_dict()
             record["status"] = "done"
         except OaipError as exc:
             record.update(status="failed", error=str(exc))

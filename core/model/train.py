@@ -24,6 +24,7 @@ from ..integer.sgd import SCHEDULE as SGD_SCHEDULE
 from ..integer.sgd import IntSGD, mu_for
 from ..integer.tensor import BlockTensor
 from ..labels.margins import CHANGED, CHANGED_ABOVE, UNCHANGED, UNCHANGED_BELOW, margin_labels
+from ..run_stats import ModelStats
 from .accounting import layer_bops, layer_parameters, training_bytes
 from .detector import Detector, Fusion
 from .dual_vgg import POOL, FloatDualVGG, IntDualVGG, Spec, quantise_input
@@ -157,17 +158,14 @@ def _accounting(net, bits: int) -> dict:
 
 def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.ndarray], params, progress,
                    config: Optional[TrainConfig] = None, floor: float = 0.0,
-                   calibration: Optional[Calibration] = None):
-    """Train on the pair; returns (Detector, statistics for stats.json). floor: see margin_labels;
-    calibration: the prior's decision.score calibration to combine the network with (None: the
-    network's probability alone)."""
+                   calibration: Optional[Calibration] = None) -> tuple[Detector, ModelStats]:
+    """Train on the pair; returns the Detector and what training reports for stats.json.
+    floor: see margin_labels; calibration: the prior's decision.score calibration to combine the
+    network with (None: the network's probability alone)."""
     config = config or TrainConfig()
     start = time.perf_counter()
     if params.threads:
         torch.set_num_threads(params.threads)
-    device = "cpu"
-    if params.device == "cuda":
-        progress.info("DEVICE=cuda: the integer kernels of this version run on the CPU; the run used the CPU.")
     spec = config.spec()
     grid = pair.grid
     block = -(-grid.height // prior.shape[0])
@@ -227,27 +225,25 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
             pruner.prune(net, accuracies[-1])
     after = _accounting(net, bits)
     reference_bits = before["params"] * 32
-    stats = {
-        "device": device,
-        "initial_weights": f"vgg16 ({params.vgg16})" if params.vgg16 else f"seeded ({params.seed})",
-        "model": {"params_before": before["params"], "params_after": after["params"],
-                  "bits_before": reference_bits, "bits_after": after["params"] * bits,
-                  "compression_ratio": round(reference_bits / (after["params"] * bits), 3),
-                  "bops_before": before["bops"], "bops_after": after["bops"],
-                  "weight_bits": bits, "activation_bits": bits,
-                  "layers": [{"name": n, "params_before": before["layer_params"][n],
-                              "params_after": after["layer_params"][n], "bops_before": before["layer_bops"][n],
-                              "bops_after": after["layer_bops"][n]} for n in before["layer_bops"]]},
-        "pruning": {"enabled": pruner.enabled, "final_rate": round(pruner.rate, 4),
-                    "layers": [{"name": n, "filters_before": filters_before[n],
-                                "filters_after": int(net.weight(n).shape[0])} for n in net.names()]},
-        "training": {"seconds": round(time.perf_counter() - start, 3), "epochs": params.epochs,
-                     "peak_bytes": int(peak), "fp32_equivalent_peak_bytes": int(fp32_peak),
-                     "pseudo_labels": counts, "loss": losses, "accuracy": accuracies,
-                     "crops": len(crops), "crop": config.crop, "batch": config.batch,
-                     "optimiser": config.optimiser, "fusion": "min" if calibration else "network",
-                     "frozen_feature_bytes": sum(_bytes(f) for f in features),
-                     "integer_kernels": ("compiled" if kernels.active() else "torch") if integer else None},
-    }
+    stats = ModelStats(
+        initial_weights=f"vgg16 ({params.vgg16})" if params.vgg16 else f"seeded ({params.seed})",
+        model={"params_before": before["params"], "params_after": after["params"],
+               "bits_before": reference_bits, "bits_after": after["params"] * bits,
+               "compression_ratio": round(reference_bits / (after["params"] * bits), 3),
+               "bops_before": before["bops"], "bops_after": after["bops"],
+               "weight_bits": bits, "activation_bits": bits,
+               "layers": [{"name": n, "params_before": before["layer_params"][n],
+                           "params_after": after["layer_params"][n], "bops_before": before["layer_bops"][n],
+                           "bops_after": after["layer_bops"][n]} for n in before["layer_bops"]]},
+        pruning={"enabled": pruner.enabled, "final_rate": round(pruner.rate, 4),
+                 "layers": [{"name": n, "filters_before": filters_before[n],
+                             "filters_after": int(net.weight(n).shape[0])} for n in net.names()]},
+        training={"seconds": round(time.perf_counter() - start, 3), "epochs": params.epochs,
+                  "peak_bytes": int(peak), "fp32_equivalent_peak_bytes": int(fp32_peak),
+                  "pseudo_labels": counts, "loss": losses, "accuracy": accuracies,
+                  "crops": len(crops), "crop": config.crop, "batch": config.batch,
+                  "optimiser": config.optimiser, "fusion": "min" if calibration else "network",
+                  "frozen_feature_bytes": sum(_bytes(f) for f in features),
+                  "integer_kernels": ("compiled" if kernels.active() else "torch") if integer else None})
     fusion = Fusion(prior, (grid.height, grid.width), calibration) if calibration is not None else None
     return Detector(net, spec, integer, cell, fusion), stats

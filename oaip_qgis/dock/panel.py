@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from typing import Optional
 
 from qgis.core import (
@@ -44,9 +45,9 @@ from qgis.PyQt.QtWidgets import (
 from ..core.decision.threshold import THRESHOLD_METHODS
 from ..core.errors import InputError, OaipError
 from ..core.params import EPOCHS_RANGE, MODES, SEED_RANGE, RunParams
-from ..core.raster.grid import Grid
 from ..core.raster.write import remove_stale_partials
 from ..core.rethreshold import rethreshold
+from ..core.run_stats import RunStats
 from ..deps.install_task import INSTALL_BUTTON, InstallTask, no_python_message, torch_install
 from ..deps.pip_install import TORCH_VERSION, PipInstall
 from ..i18n import tr
@@ -101,8 +102,8 @@ class OaipDock(QgsDockWidget):
         self._pending_params: Optional[RunParams] = None
         self.params: Optional[RunParams] = None  # of the run whose results are shown
         self.outputs: dict[str, str] = {}
-        self.stats: Optional[dict] = None      # as shown (at the slider's threshold)
-        self.run_stats: Optional[dict] = None  # as the run wrote them
+        self.stats: Optional[RunStats] = None      # as shown (at the slider's threshold)
+        self.run_stats: Optional[RunStats] = None  # as the run wrote them
         self.threshold_layer_id: Optional[str] = None   # the slider's change layer, a temporary file
         self._threshold_folder: Optional[str] = None
         self.layer_ids: dict[str, str] = {}
@@ -379,7 +380,7 @@ class OaipDock(QgsDockWidget):
         self.outputs = outputs
         self.show_stats(task.result.stats)
         self.ui.tabs.setCurrentWidget(self.ui.resultsTab)
-        seconds = task.result.stats.get("timing", {}).get("total", 0.0)
+        seconds = task.result.stats.timing.get("total", 0.0)
         self._status(tr("Done in {seconds:.1f} s; outputs in {folder}").format(seconds=seconds, folder=self.run_dir))
         self.iface.messageBar().pushMessage("OAIP", tr("Change detection finished: {run}").format(run=self.run_name),
                                             level=Qgis.Success, duration=5)
@@ -407,30 +408,30 @@ class OaipDock(QgsDockWidget):
         self.ui.thresholdGroup.setEnabled(False)
         self.ui.exportButton.setEnabled(False)
 
-    def show_stats(self, stats: dict) -> None:
+    def show_stats(self, stats: RunStats) -> None:
         """Fill the summary, the statistics tree, the charts and the threshold slider from a run."""
         self._drop_threshold_layer()
-        self.stats = dict(stats)
-        self.run_stats = dict(stats)
+        self.stats = self.run_stats = stats
         self._fill_tree()
-        self.loss_chart.set_values((stats.get("training") or {}).get("loss") or [])
-        self.filters_chart.set_layers((stats.get("pruning") or {}).get("layers") or [])
-        self.ui.chartsHolder.setVisible("training" in stats or "pruning" in stats)
+        network = stats.network
+        self.loss_chart.set_values(network.training["loss"] if network else [])
+        self.filters_chart.set_layers(network.pruning["layers"] if network else [])
+        self.ui.chartsHolder.setVisible(network is not None)
         can_rethreshold = "difference" in self.outputs
         self.ui.thresholdGroup.setEnabled(can_rethreshold)
         if can_rethreshold:
             self.histogram.set_counts(difference_histogram(self.outputs["difference"]))
-        self.histogram.set_threshold(stats["threshold"])
+        self.histogram.set_threshold(stats.threshold)
         self.ui.thresholdSlider.blockSignals(True)
-        self.ui.thresholdSlider.setValue(round(stats["threshold"] * SLIDER_STEPS))
+        self.ui.thresholdSlider.setValue(round(stats.threshold * SLIDER_STEPS))
         self.ui.thresholdSlider.blockSignals(False)
-        self.ui.thresholdValueLabel.setText(f"{stats['threshold']:.3f}")
+        self.ui.thresholdValueLabel.setText(f"{stats.threshold:.3f}")
         self.ui.exportButton.setEnabled(True)
 
     def _fill_tree(self) -> None:
         tree = self.ui.statsTree
         tree.clear()
-        for title, rows in stats_sections(self.stats):
+        for title, rows in stats_sections(self.stats.to_dict()):
             section = QTreeWidgetItem(tree, [title])
             section.setFirstColumnSpanned(True)
             font = section.font(0)
@@ -442,21 +443,17 @@ class OaipDock(QgsDockWidget):
             section.setExpanded(True)
         stats = self.stats
         text = tr("<b>{area}</b> changed ({percent:.2f} % of the valid pixels) at threshold {threshold:.3f}.").format(
-            area=area(stats["changed_area"]), percent=100 * stats["changed_fraction"], threshold=stats["threshold"])
-        if "run_threshold" in stats:
+            area=area(stats.changed_area), percent=100 * stats.changed_fraction, threshold=stats.threshold)
+        if stats.run_threshold is not None:
             text += tr(" Shown in the layer '{layer}'; the run's outputs, polygons and accuracy keep the run's "
                        "threshold {run:.3f}. Save at this threshold to keep it.").format(
-                layer=self._threshold_layer_name(stats["threshold"]), run=stats["run_threshold"])
+                layer=self._threshold_layer_name(stats.threshold), run=stats.run_threshold)
         self.ui.summaryLabel.setText(text)
 
     def _slider_moved(self, value: int) -> None:
         self.ui.thresholdValueLabel.setText(f"{value / SLIDER_STEPS:.3f}")
         self.histogram.set_threshold(value / SLIDER_STEPS)
         self._threshold_timer.start()
-
-    def _grid(self) -> Grid:
-        grid = self.run_stats["grid"]
-        return Grid(grid["crs_wkt"], tuple(grid["transform"]), grid["width"], grid["height"])
 
     @staticmethod
     def _threshold_layer_name(threshold: float) -> str:
@@ -472,13 +469,10 @@ class OaipDock(QgsDockWidget):
             self._threshold_folder = tempfile.mkdtemp(prefix="oaip_threshold_", dir=QgsProcessingUtils.tempFolder())
         path = os.path.join(self._threshold_folder, f"change_threshold_{threshold:.3f}_{uuid.uuid4().hex[:6]}.tif")
         try:
-            stats = rethreshold(self.outputs["difference"], threshold, self._grid(), path, run_stats=self.run_stats)
+            stats = rethreshold(self.run_stats, self.outputs["difference"], threshold, path)
         except (OaipError, OSError, RuntimeError) as exc:
             self._status(str(exc), error=True)
             return
-        stats.pop("changed_rows")
-        if self.run_stats.get("metrics"):
-            stats["metrics"] = self.run_stats["metrics"]   # shown as "at the run's threshold"
         self._drop_threshold_layer()
         layer = QgsRasterLayer(path, self._threshold_layer_name(threshold), "gdal")
         style_change(layer)
@@ -489,7 +483,8 @@ class OaipDock(QgsDockWidget):
         index = parent.children().index(change_node) if change_node is not None else 0
         parent.insertLayer(index, layer)
         self.threshold_layer_id = layer.id()
-        self.stats = {**stats, "threshold_method": "slider"}
+        # The run's accuracy stays in view, shown as measured at the run's threshold.
+        self.stats = replace(stats, threshold_method="slider", metrics=self.run_stats.metrics)
         self._fill_tree()
 
     def _drop_threshold_layer(self) -> None:
@@ -514,8 +509,8 @@ class OaipDock(QgsDockWidget):
                  "polygons": os.path.join(folder, f"change_polygons_{stem}.gpkg"),
                  "stats": os.path.join(folder, f"statistics_{stem}.json")}
         params = self.params
-        rethreshold(self.outputs["difference"], threshold, self._grid(), paths["change"],
-                    out_polygons=paths["polygons"], out_stats=paths["stats"], run_stats=self.run_stats,
+        rethreshold(self.run_stats, self.outputs["difference"], threshold, paths["change"],
+                    out_polygons=paths["polygons"], out_stats=paths["stats"],
                     reference=params.reference if params else None,
                     min_polygon_area=params.min_polygon_area if params else 0.0)
         return paths
@@ -538,7 +533,8 @@ class OaipDock(QgsDockWidget):
     def export_stats(self, path: str) -> None:
         """The statistics as shown (slider threshold included) plus the run's parameters, as JSON."""
         with open(path, "w", encoding="utf-8") as handle:
-            json.dump({**self.stats, "parameters": self.params.to_dict() if self.params else None}, handle, indent=2)
+            json.dump({**self.stats.to_dict(), "parameters": self.params.to_dict() if self.params else None}, handle,
+                      indent=2)
 
     def _export_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, tr("Export statistics"), "oaip_statistics.json",

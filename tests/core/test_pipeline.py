@@ -11,6 +11,7 @@ from oaip_qgis.core.errors import Cancelled, InputError
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.pipeline import run
 from oaip_qgis.core.progress import Progress
+from oaip_qgis.core.run_stats import RunStats
 from oaip_qgis.core.sample_pair import make_sample_pair
 from tests.helpers import shared_pair, write_polygon
 
@@ -25,7 +26,7 @@ def params(pair, folder, **extra) -> RunParams:
 def test_prior_run_writes_every_output_with_the_stats_contract(sample_pair, tmp_path):
     result = run(params(sample_pair, tmp_path, out_polygons=str(tmp_path / "changes.gpkg"), tile_size=64))
     stats = json.loads((tmp_path / "stats.json").read_text())
-    assert stats == json.loads(json.dumps(result.stats))
+    assert stats == result.stats.to_dict() and RunStats.from_dict(stats) == result.stats
     for key in ("mode", "seed", "threshold", "changed_fraction", "metrics", "timing"):
         assert key in stats
     assert stats["metrics"]["auc"] > 0.6  # the prior ranks the synthetic flood and new built-up above the rest
@@ -69,7 +70,7 @@ def test_cancel_leaves_no_file(sample_pair, tmp_path):
 
 def test_manual_threshold_is_used(sample_pair, tmp_path):
     result = run(params(sample_pair, tmp_path, threshold_method="manual", threshold=0.9))
-    assert result.stats["threshold"] == pytest.approx(0.9)
+    assert result.stats.threshold == pytest.approx(0.9)
 
 
 def test_no_output_and_bad_parameters_are_refused(sample_pair, tmp_path):
@@ -104,18 +105,19 @@ def test_int8_run_is_bit_reproducible_and_reports_model_statistics(sample_pair, 
         changes.append(gdal.Open(str(tmp_path / name / "change.tif")).ReadAsArray())
     assert np.array_equal(changes[0], changes[1])
     stats = result.stats
-    assert stats["detector"] == "network"
-    model, training = stats["model"], stats["training"]
+    assert RunStats.from_dict(json.loads((tmp_path / "b" / "stats.json").read_text())) == stats
+    assert stats.detector == "network"
+    model, training, pruning = stats.network.model, stats.network.training, stats.network.pruning
     assert model["params_after"] <= model["params_before"]
     assert model["compression_ratio"] == pytest.approx(model["bits_before"] / model["bits_after"], abs=1e-3)
     assert model["compression_ratio"] >= 4  # int8 against the fp32 model, before any pruning gain
     assert training["peak_bytes"] < training["fp32_equivalent_peak_bytes"]
     assert len(training["loss"]) == 2
-    assert any(layer["filters_after"] < layer["filters_before"] for layer in stats["pruning"]["layers"])
+    assert any(layer["filters_after"] < layer["filters_before"] for layer in pruning["layers"])
     layers = {layer["name"]: layer for layer in model["layers"]}      # per layer, the head included
     for key in ("bops_before", "bops_after", "params_before", "params_after"):
         assert sum(layer[key] for layer in layers.values()) == model[key]
-    for pruned in stats["pruning"]["layers"]:
+    for pruned in pruning["layers"]:
         if pruned["filters_after"] < pruned["filters_before"]:
             assert layers[pruned["name"]]["bops_after"] < layers[pruned["name"]]["bops_before"]
 
@@ -150,8 +152,8 @@ def test_a_run_can_start_from_vgg16_weights(sample_pair, tmp_path, vgg16_file):
     seeded = run(network_params(sample_pair, tmp_path / "seeded", "int8")).stats
     params = network_params(sample_pair, tmp_path / "vgg16", "int8")
     stats = run(RunParams(**{**params.__dict__, "vgg16": str(vgg16_file[0])})).stats
-    assert stats["initial_weights"].startswith("vgg16") and seeded["initial_weights"].startswith("seeded")
-    assert stats["training"]["loss"] != seeded["training"]["loss"]
+    assert stats.network.initial_weights.startswith("vgg16") and seeded.network.initial_weights.startswith("seeded")
+    assert stats.network.training["loss"] != seeded.network.training["loss"]
 
 
 def test_an_area_of_interest_limits_every_output(sample_pair, tmp_path):
@@ -169,14 +171,14 @@ def test_an_area_of_interest_limits_every_output(sample_pair, tmp_path):
     values = change.ReadAsArray()
     assert values[95, 95] == 255 and values[5, 5] in (0, 1)     # beyond the hypotenuse; inside
     assert 0.4 < (values != 255).mean() < 0.6
-    assert stats["metrics"]["kappa"] is not None
+    assert stats.metrics["kappa"] is not None
 
 
 def test_fp32_run_gives_a_valid_change_raster_on_the_same_grid(sample_pair, tmp_path):
     result = run(network_params(sample_pair, tmp_path, "fp32"))
     change = gdal.Open(str(tmp_path / "change.tif"))
     assert set(np.unique(change.ReadAsArray()).tolist()) <= {0, 1, 255}
-    assert result.stats["model"]["weight_bits"] == 32
+    assert result.stats.network.model["weight_bits"] == 32
 
 
 def test_cancel_during_training_leaves_no_file(sample_pair, tmp_path):
@@ -200,7 +202,7 @@ def test_on_a_real_heterogeneous_pair_the_detector_beats_the_affinity_baseline(t
         (tmp_path / name).mkdir()
         result = run(RunParams(t1=pair["t1"], t2=pair["t2"], reference=pair["truth"],
                                out_change=str(tmp_path / name / "change.tif"), **fields))
-        kappas[name] = result.stats["metrics"]["kappa"]
+        kappas[name] = result.stats.metrics["kappa"]
     assert kappas["int8"] > 0.7 and kappas["affinity"] < 0.3
 
 
@@ -211,11 +213,11 @@ def test_an_identical_pair_is_reported_as_no_significant_change(sample_pair, tmp
     result = run(params(sample_pair, tmp_path, t2=sample_pair["t1"], mode=mode, epochs=1))
     stats = result.stats
     change = gdal.Open(str(tmp_path / "change.tif")).ReadAsArray()
-    assert not stats["evidence"]["significant"] and stats["changed_fraction"] == 0
+    assert not stats.evidence["significant"] and stats.changed_fraction == 0
     assert not (change == 1).any() and (change == 0).any()
-    assert "No significant change" in stats["evidence"]["verdict"]
+    assert "No significant change" in stats.evidence["verdict"]
     assert any("No significant change" in line for line in result.log)
-    assert stats["detector"] == "prior" and "model" not in stats
+    assert stats.detector == "prior" and stats.network is None and "model" not in stats.to_dict()
 
 
 def test_a_generated_unchanged_scene_is_reported_unchanged_and_rare_change_is_kept(tmp_path):
@@ -226,8 +228,8 @@ def test_a_generated_unchanged_scene_is_reported_unchanged_and_rare_change_is_ke
         pair = make_sample_pair(tmp_path / scenario, size=400, seed=4, scenario=scenario)
         (tmp_path / f"out-{scenario}").mkdir()
         outcomes[scenario] = run(params(pair, tmp_path / f"out-{scenario}")).stats
-    assert not outcomes["unchanged"]["evidence"]["significant"]
-    assert outcomes["unchanged"]["changed_fraction"] <= 0.01
+    assert not outcomes["unchanged"].evidence["significant"]
+    assert outcomes["unchanged"].changed_fraction <= 0.01
     rare = outcomes["rare"]
-    assert rare["evidence"]["significant"] and rare["changed_fraction"] < 0.03
-    assert rare["metrics"]["kappa"] > 0.6
+    assert rare.evidence["significant"] and rare.changed_fraction < 0.03
+    assert rare.metrics["kappa"] > 0.6

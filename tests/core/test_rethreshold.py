@@ -10,7 +10,6 @@ from osgeo import gdal, ogr
 
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.pipeline import run
-from oaip_qgis.core.raster.grid import Grid
 from oaip_qgis.core.rethreshold import rethreshold
 
 
@@ -26,39 +25,34 @@ def finished(sample_pair, tmp_path_factory):
                            threshold_method="manual", threshold=0.35,
                            out_change=str(folder / "change.tif"), out_difference=str(folder / "difference.tif"),
                            out_polygons=str(folder / "changes.gpkg"), out_stats=str(folder / "stats.json")))
-    stats = result.stats
-    grid = Grid(stats["grid"]["crs_wkt"], tuple(stats["grid"]["transform"]), stats["grid"]["width"],
-                stats["grid"]["height"])
-    return folder, stats, grid
+    return folder, result.stats
 
 
 def test_a_new_threshold_writes_its_own_files_and_leaves_the_runs_alone(finished, sample_pair, tmp_path):
-    folder, stats, grid = finished
+    folder, stats = finished
     before = {name: digest(folder / name) for name in ("change.tif", "changes.gpkg", "stats.json")}
-    out = {"out_change": str(tmp_path / "change_0.9.tif"), "out_polygons": str(tmp_path / "changes_0.9.gpkg"),
-           "out_stats": str(tmp_path / "stats_0.9.json")}
-    new = rethreshold(str(folder / "difference.tif"), 0.9, grid, run_stats=stats, reference=sample_pair["truth"],
-                      **out)
+    out = {"out_polygons": str(tmp_path / "changes_0.9.gpkg"), "out_stats": str(tmp_path / "stats_0.9.json")}
+    new = rethreshold(stats, str(folder / "difference.tif"), 0.9, str(tmp_path / "change_0.9.tif"),
+                      reference=sample_pair["truth"], **out)
     assert {name: digest(folder / name) for name in before} == before
     difference = gdal.Open(str(folder / "difference.tif")).ReadAsArray()
-    change = gdal.Open(out["out_change"]).ReadAsArray()
+    change = gdal.Open(str(tmp_path / "change_0.9.tif")).ReadAsArray()
     valid = difference >= 0
     assert np.array_equal(change[valid] == 1, difference[valid] > 0.9) and (change[~valid] == 255).all()
     written = json.loads(open(out["out_stats"]).read())
-    assert written["threshold"] == 0.9 and written["run_threshold"] == stats["threshold"]
+    assert written == new.to_dict() and written["threshold"] == 0.9 and written["run_threshold"] == stats.threshold
     assert written["changed_fraction"] == pytest.approx((change == 1).sum() / valid.sum(), abs=1e-6)
     assert written["metrics"]["tp"] + written["metrics"]["fp"] == (change == 1).sum()
     assert ogr.Open(out["out_polygons"]).GetLayer(0).GetFeatureCount() == written["polygons"]
-    assert "changed_rows" not in written and new["changed_rows"].sum() == (change == 1).sum()
 
 
 def test_at_the_runs_own_threshold_it_reproduces_the_run(finished, sample_pair, tmp_path):
-    folder, stats, grid = finished
-    same = rethreshold(str(folder / "difference.tif"), stats["threshold"], grid, str(tmp_path / "c.tif"),
-                       run_stats=stats, reference=sample_pair["truth"])
+    folder, stats = finished
+    same = rethreshold(stats, str(folder / "difference.tif"), stats.threshold, str(tmp_path / "c.tif"),
+                       reference=sample_pair["truth"])
     assert np.array_equal(
         gdal.Open(str(tmp_path / "c.tif")).ReadAsArray(), gdal.Open(str(folder / "change.tif")).ReadAsArray())
-    assert same["metrics"] == stats["metrics"]
-    assert same["changed_area"] == stats["changed_area"]
-    without = rethreshold(str(folder / "difference.tif"), 0.5, grid, str(tmp_path / "d.tif"), run_stats=stats)
-    assert "metrics" not in without     # the run's were measured at another threshold
+    assert same.metrics == stats.metrics
+    assert same.changed_area == stats.changed_area
+    without = rethreshold(stats, str(folder / "difference.tif"), 0.5, str(tmp_path / "d.tif"))
+    assert without.metrics is None      # the run's were measured at another threshold

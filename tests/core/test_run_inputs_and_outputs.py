@@ -188,7 +188,7 @@ def test_a_partial_reference_is_measured_where_it_has_data_only(sample_pair, tmp
     ds.GetRasterBand(1).WriteArray(np.full((20, 20), 7, np.uint8), 0, 0)
     ds = None
     result = run(prior_params(sample_pair, tmp_path, reference=half))
-    metrics = result.stats["metrics"]
+    metrics = result.stats.metrics
     change = gdal.Open(str(tmp_path / "change.tif")).ReadAsArray()
     full = gdal.Open(sample_pair["truth"]).ReadAsArray()  # on the change layer's grid (T1's lattice)
     x0 = (gdal.Open(str(tmp_path / "change.tif")).GetGeoTransform()[0] - truth.GetGeoTransform()[0]) / 10
@@ -209,7 +209,7 @@ def test_a_partial_reference_is_measured_where_it_has_data_only(sample_pair, tmp
 def test_a_threshold_given_with_an_automatic_method_is_said_to_be_ignored(sample_pair, tmp_path):
     result = run(prior_params(sample_pair, tmp_path, threshold=0.3))
     assert any("THRESHOLD 0.3 is ignored" in line and "otsu" in line for line in result.log)
-    assert result.stats["threshold"] != pytest.approx(0.3)
+    assert result.stats.threshold != pytest.approx(0.3)
 
 
 @pytest.mark.parametrize("field, value, shown", [("epochs", 0, "EPOCHS must be a whole number from 1 to 100, not 0"),

@@ -73,13 +73,13 @@ def test_both_arithmetics_give_valid_probabilities_and_stats(prepared, mode):
     assert prob.dtype == np.float32 and prob.shape == valid.shape
     assert np.isfinite(prob).all() and prob.min() >= 0 and prob.max() <= 1
     assert prob.std() > 0                      # not a constant map
-    training = stats["training"]
+    training = stats.training
     assert len(training["loss"]) == 2 and training["peak_bytes"] > 0
     assert training["pseudo_labels"]["changed"] > 0 and training["pseudo_labels"]["unchanged"] > 0
-    assert stats["model"]["params_after"] == stats["model"]["params_before"]   # no pruning asked
+    assert stats.model["params_after"] == stats.model["params_before"]   # no pruning asked
     if mode == "int8":
         assert training["peak_bytes"] < training["fp32_equivalent_peak_bytes"]
-        assert stats["model"]["compression_ratio"] == pytest.approx(4.0)
+        assert stats.model["compression_ratio"] == pytest.approx(4.0)
 
 
 def test_the_same_seed_gives_the_identical_int8_result_and_another_seed_does_not(prepared):
@@ -107,7 +107,7 @@ def test_analyst_samples_are_trained_on(prepared):
     analyst = np.full(prepared["truth"].shape, -1, np.int8)
     analyst[40:44, 40:44] = 1
     _, stats = run(prepared, analyst=analyst)
-    assert stats["training"]["pseudo_labels"]["analyst"] == 16
+    assert stats.training["pseudo_labels"]["analyst"] == 16
 
 
 def test_a_prior_without_valid_cells_is_refused(prepared):
@@ -124,10 +124,10 @@ def test_compiled_kernels_and_torch_ops_train_the_identical_detector(prepared):
     with kernels.disabled():
         ref_detector, ref = run(prepared, epochs=4, prune=True)
         ref_prob = ref_detector.predict(x1, x2)
-    filters = {layer["name"]: layer["filters_after"] for layer in fast["pruning"]["layers"]}
+    filters = {layer["name"]: layer["filters_after"] for layer in fast.pruning["layers"]}
     assert filters["a0"] < 16 or filters["b0"] < 16          # a frozen layer was pruned
-    crops, side = fast["training"]["crops"], fast["training"]["crop"]
-    assert fast["training"]["frozen_feature_bytes"] == crops * side**2 * (filters["a0"] + filters["b0"])
-    assert (fast["training"]["integer_kernels"], ref["training"]["integer_kernels"]) == ("compiled", "torch")
-    assert fast["pruning"] == ref["pruning"] and fast["training"]["loss"] == ref["training"]["loss"]
+    crops, side = fast.training["crops"], fast.training["crop"]
+    assert fast.training["frozen_feature_bytes"] == crops * side**2 * (filters["a0"] + filters["b0"])
+    assert (fast.training["integer_kernels"], ref.training["integer_kernels"]) == ("compiled", "torch")
+    assert fast.pruning == ref.pruning and fast.training["loss"] == ref.training["loss"]
     assert np.array_equal(fast_detector.predict(x1, x2), ref_prob)

@@ -237,11 +237,11 @@ def test_slider_makes_a_separate_layer_and_leaves_the_runs_outputs_as_written(do
     written = {kind: open(dock.outputs[kind], "rb").read() for kind in ("change", "stats")}
     difference = gdal.Open(dock.outputs["difference"]).ReadAsArray()
     dock.ui.thresholdSlider.setValue(800)
-    assert wait_until(lambda: dock.stats["threshold"] == 0.8, timeout_milliseconds=5000)
+    assert wait_until(lambda: dock.stats.threshold == 0.8, timeout_milliseconds=5000)
     first_id = dock.threshold_layer_id
     first_path = QgsProject.instance().mapLayer(first_id).source()
     dock.ui.thresholdSlider.setValue(900)
-    assert wait_until(lambda: dock.stats["threshold"] == 0.9, timeout_milliseconds=5000)
+    assert wait_until(lambda: dock.stats.threshold == 0.9, timeout_milliseconds=5000)
     assert QgsProject.instance().mapLayer(first_id) is None and not os.path.exists(first_path)
     moved = QgsProject.instance().mapLayer(dock.threshold_layer_id)
     assert moved.name() == "Change (threshold 0.900)"
@@ -253,7 +253,7 @@ def test_slider_makes_a_separate_layer_and_leaves_the_runs_outputs_as_written(do
     # The run's change layer and files are as the run wrote them, whatever the slider did.
     assert change_ones(change) == before
     assert {kind: open(dock.outputs[kind], "rb").read() for kind in written} == written
-    assert dock.stats["run_threshold"] < 0.9 and "run's outputs" in dock.ui.summaryLabel.text()
+    assert dock.stats.run_threshold < 0.9 and "run's outputs" in dock.ui.summaryLabel.text()
     assert dock.task is None  # no retraining
     saved = dock.save_threshold(str(tmp_path))
     stats = json.loads(open(saved["stats"]).read())
