@@ -1,11 +1,11 @@
 """`make bench-prior`: how well each change prior ranks and labels the shared benchmark pairs.
 
-For every pair in ../shared/data and every prior, the pipeline's own steps are repeated in memory
-(block size from the image size, block means, normalisers fitted on them, prior on the block grid,
-bilinear upsampling to pixels) and scored against gt.tif at pixel level: AUC; what the training's
-pseudo-labels (labels/margins.py) would be worth on it: the share of the pixels labelled unchanged
-and changed and how many of them truly are; Kappa and F1 of Otsu's and of Kittler's threshold on the
-prior; seconds for the prior. Writes build/bench/prior.json.
+For every pair in ../shared/data and every prior, a run's own first stages (core/stages.py: the pair
+aligned, its block means read and normalised, the prior on the block grid) are upsampled bilinearly to
+pixels and scored against gt.tif at pixel level: AUC; what the training's pseudo-labels
+(labels/margins.py) would be worth on it: the share of the pixels labelled unchanged and changed and
+how many of them truly are; Kappa and F1 of Otsu's and of Kittler's threshold on the prior; seconds
+for the prior stage. Writes build/bench/prior.json.
 """
 from __future__ import annotations
 
@@ -13,35 +13,27 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import rasterio
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
 
 from oaip_qgis.core.decision.threshold import kittler, otsu  # noqa: E402
-from oaip_qgis.core.labels.blocks import block_means, block_size, upsample_prior  # noqa: E402
+from oaip_qgis.core.labels.blocks import upsample_prior  # noqa: E402
 from oaip_qgis.core.labels.margins import CHANGED, UNCHANGED, margin_labels  # noqa: E402
-from oaip_qgis.core.labels.prior import PRIORS, change_prior  # noqa: E402
+from oaip_qgis.core.labels.prior import PRIORS  # noqa: E402
 from oaip_qgis.core.metrics import accuracy, auc  # noqa: E402
-from oaip_qgis.core.normalise import fit_normaliser  # noqa: E402
+from oaip_qgis.core.params import RunParams  # noqa: E402
+from oaip_qgis.core.progress import Progress  # noqa: E402
+from oaip_qgis.core.raster.align import read_on_grid  # noqa: E402
+from oaip_qgis.core.stages import align_pair, compute_prior, read_blocks  # noqa: E402
 
 COLUMNS = ("auc", "unchanged_share", "unchanged_pure", "changed_share", "changed_pure", "kappa_otsu", "f1_otsu",
            "kappa_kittler", "seconds")
-
-
-def load(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    arrays = []
-    for name in ("t1", "t2", "gt"):
-        with rasterio.open(folder / f"{name}.tif") as src:
-            arrays.append(src.read())
-    x1, x2, gt = arrays
-    if x1.shape[1:] != x2.shape[1:] or x1.shape[1:] != gt.shape[1:]:
-        raise SystemExit(f"{folder}: t1, t2 and gt must share one grid.")
-    return x1.astype(np.float32), x2.astype(np.float32), gt[0] > 0
 
 
 def labels_worth(prior: np.ndarray, truth: np.ndarray) -> dict:
@@ -65,19 +57,18 @@ def score(prior: np.ndarray, truth: np.ndarray) -> dict:
 
 
 def bench_pair(folder: Path, methods: list[str], seed: int) -> dict:
-    x1, x2, truth = load(folder)
-    valid = np.ones(truth.shape, bool)
-    b = block_size(*truth.shape)
-    x1b, valid_b = block_means(x1, valid, b)
-    x2b, _ = block_means(x2, valid, b)
-    y1, y2 = fit_normaliser(x1b, valid_b).apply(x1b), fit_normaliser(x2b, valid_b).apply(x2b)
+    params = RunParams(t1=str(folder / "t1.tif"), t2=str(folder / "t2.tif"), seed=seed)
+    with align_pair(params, []) as pair:
+        blocks = read_blocks(pair, Progress())
+        truth = read_on_grid(str(folder / "gt.tif"), pair.grid) > 0
     results = {}
     for method in methods:
         start = time.perf_counter()
-        prior = change_prior(y1, y2, valid_b, method=method, seed=seed)
+        prior = compute_prior(blocks, replace(params, prior=method), Progress()).prior
         seconds = time.perf_counter() - start
         results[method] = {**score(upsample_prior(prior, truth.shape), truth), "seconds": seconds}
-    return {"block": b, "cells": int(valid_b.sum()), "changed_fraction": float(truth.mean()), **results}
+    return {"block": blocks.size, "cells": int(blocks.valid.sum()), "changed_fraction": float(truth.mean()),
+            **results}
 
 
 def main() -> None:

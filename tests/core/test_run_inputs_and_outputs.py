@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from oaip_qgis.core import pipeline
+from oaip_qgis.core import stages
 from oaip_qgis.core.errors import InputError, ResourceError
 from oaip_qgis.core.metrics import accuracy
 from oaip_qgis.core.params import RunParams
@@ -148,7 +148,7 @@ def test_memory_running_out_is_one_sentence_with_what_to_do(sample_pair, tmp_pat
     def no_memory(*_args, **_kwargs):
         raise exhausted
 
-    monkeypatch.setattr(pipeline, "change_prior", no_memory)
+    monkeypatch.setattr(stages, "change_prior", no_memory)
     with pytest.raises(ResourceError, match="Memory ran out .* area of interest"):
         run(prior_params(sample_pair, tmp_path))
     assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,217 @@
+"""The stages of a run, each a function with a small typed result: align → block means → prior →
+network → difference image → change layer → statistics.
+
+pipeline.run composes them; a benchmark calls the ones it measures (bench_prior: align, block means,
+prior), so it measures what a run does. Each stage reports its own progress (fractions of the whole
+run), log lines and cancel checks.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional
+
+import numpy as np
+
+from .decision.cut import CHANGE_NODATA, Cut
+from .decision.evidence import Evidence, weigh_evidence
+from .decision.score import DECISION, Calibration, calibrate
+from .decision.threshold import confidence, is_automatic
+from .errors import InputError
+from .labels.blocks import block_size, upsample_prior
+from .labels.prior import change_prior
+from .normalise import Normaliser, fit_normaliser
+from .params import RunParams
+from .progress import Progress
+from .raster.align import AlignedPair, open_pair
+from .raster.grid import Grid
+from .raster.polygons import polygonize_changes
+from .raster.samples import rasterize_samples
+from .raster.tiles import Tile, tiles
+from .raster.write import OutputSet, RasterSink, writing
+from .run_stats import ModelStats, RunStats
+
+if TYPE_CHECKING:
+    from .model.detector import Detector
+
+DIFFERENCE_NODATA = -1.0
+
+
+@contextmanager
+def align_pair(params: RunParams, log: list[str]) -> Iterator[AlignedPair]:
+    """The pair on one grid, for the `with` of a run (its GDAL datasets close with it); the grid and
+    the alignment's notes go to the log."""
+    with open_pair(params.t1, params.t2, bands1=params.bands1, bands2=params.bands2,
+                   nodata1=params.nodata1, nodata2=params.nodata2, grid=params.grid,
+                   pixel_size=params.pixel_size, aoi=params.aoi, same_grid=params.same_grid) as pair:
+        grid = pair.grid
+        log.append(f"Grid: {grid.width} x {grid.height} pixels; T1 {pair.band_count1} band(s), "
+                   f"T2 {pair.band_count2} band(s).")
+        log.extend(pair.notes)
+        yield pair
+
+
+@dataclass(frozen=True)
+class Blocks:
+    """Both images averaged over size×size blocks (GDAL's average read) and normalised per band."""
+
+    size: int
+    x1: np.ndarray
+    x2: np.ndarray
+    valid: np.ndarray
+    norm1: Normaliser
+    norm2: Normaliser
+
+
+def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
+    progress(0.05, "Computing the change prior on block means")
+    grid = pair.grid
+    b = block_size(grid.height, grid.width)
+    x1, x2, valid = pair.read(out_shape=(math.ceil(grid.height / b), math.ceil(grid.width / b)))
+    if not valid.any():
+        raise InputError("The overlap of the two images holds no valid pixel: it is all nodata in one "
+                         "image or the other (check the nodata values and the area of interest).")
+    norm1, norm2 = fit_normaliser(x1, valid), fit_normaliser(x2, valid)
+    return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2)
+
+
+@dataclass(frozen=True)
+class PriorResult:
+    """The prior on the block grid and what the decision takes from it."""
+
+    block: int
+    norm1: Normaliser          # the network reads its pixels through the same normalisers
+    norm2: Normaliser
+    prior: np.ndarray
+    evidence: Evidence
+    calibration: Calibration   # where the prior crosses the score's 0.5 (decision.score)
+    gated: bool                # the automatic decision applies (evidence floor, no-change verdict); not manual
+
+
+def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> PriorResult:
+    progress.info(f"T1 normalised as {blocks.norm1.kind}, T2 as {blocks.norm2.kind}; {params.prior} prior on "
+                  f"{blocks.size}x{blocks.size} block means.")
+    prior = change_prior(blocks.x1, blocks.x2, blocks.valid, method=params.prior, seed=params.seed,
+                         check=progress.check)
+    evidence = weigh_evidence(prior)
+    gated = is_automatic(params.threshold_method)   # a manual threshold is the analyst's own decision
+    progress.info(evidence.verdict() if gated else f"{evidence.verdict()} (not applied: manual threshold)")
+    calibration = calibrate(prior, params.threshold_method, evidence)
+    return PriorResult(blocks.size, blocks.norm1, blocks.norm2, prior, evidence, calibration, gated)
+
+
+@dataclass(frozen=True)
+class Trained:
+    """The network confirming the prior and what its training reports; both None when none was trained."""
+
+    detector: Optional[Detector] = None
+    stats: Optional[ModelStats] = None
+
+
+def train_network(pair: AlignedPair, prior: PriorResult, params: RunParams, progress: Progress) -> Trained:
+    """The OAIP network trained on the prior's pseudo-labels (and analyst samples); none in the prior
+    mode, nor in a pair without significant change (nothing to learn from)."""
+    analyst = rasterize_samples(params.samples, pair.grid) if params.samples else None   # checked in every mode
+    if params.mode == "prior":
+        return Trained()
+    if prior.gated and not prior.evidence.significant:
+        progress.info("The network was not trained: there is no change in the pair to learn from.")
+        return Trained()
+    from .model.train import train_detector  # torch is needed from here on only
+
+    detector, stats = train_detector(pair, (prior.norm1, prior.norm2), prior.prior, analyst, params,
+                                     progress.span(0.1, 0.7), floor=prior.evidence.floor,
+                                     calibration=prior.calibration)
+    return Trained(detector, stats)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The change score written tile by tile; the sink stays open for the change layer to read it back."""
+
+    sink: RasterSink
+    layout: list[Tile]
+
+
+def write_difference(pair: AlignedPair, prior: PriorResult, detector: Optional[Detector], params: RunParams,
+                     outputs: OutputSet, progress: Progress) -> Difference:
+    """The change score (decision.score) of every pixel, nodata DIFFERENCE_NODATA, tile by tile."""
+    progress(0.7, "Writing the difference image")
+    grid = pair.grid
+    layout = tiles(grid.width, grid.height, params.tile_size, detector.context if detector is not None else 0)
+    sink = outputs.raster(params.out_difference or outputs.scratch("difference.tif"), grid, "float32",
+                          DIFFERENCE_NODATA)
+    any_valid = False
+    for i, tile in enumerate(layout):
+        progress.check()
+        score, valid = _score(pair, tile, prior, detector)
+        sink.write(tile.core, np.where(valid, score, DIFFERENCE_NODATA).astype(np.float32))
+        any_valid = any_valid or bool(valid.any())
+        progress(0.7 + 0.15 * (i + 1) / len(layout), f"Writing the difference image: tile {i + 1}/{len(layout)}")
+    sink.flush()
+    if not any_valid:
+        raise InputError("The overlap of the two images holds no valid pixel (all nodata).")
+    return Difference(sink, layout)
+
+
+def _score(pair: AlignedPair, tile: Tile, prior: PriorResult, detector: Optional[Detector]
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Change score and validity on one tile's core window."""
+    grid = pair.grid
+    if detector is None:
+        _, _, valid = pair.read(tile.core)
+        score = prior.calibration.prior_score(upsample_prior(prior.prior, (grid.height, grid.width), tile.core))
+        return score, valid
+    x1, x2, valid = pair.read(tile.read)
+    score = detector.predict(prior.norm1.apply(x1), prior.norm2.apply(x2), tile.read)
+    r0 = tile.core.row_off - tile.read.row_off
+    c0 = tile.core.col_off - tile.read.col_off
+    window = (slice(r0, r0 + tile.core.height), slice(c0, c0 + tile.core.width))
+    return score[window], valid[window]
+
+
+def write_change(difference: Difference, grid: Grid, prior: PriorResult, params: RunParams, outputs: OutputSet,
+                 progress: Progress) -> Cut:
+    """The change and confidence layers at the run's threshold (0.5, the automatic decision, or the
+    analyst's manual one), their polygons, and the tally of changed pixels and accuracy."""
+    progress(0.85, "Writing the change layer")
+    threshold = DECISION if prior.gated else float(params.threshold)
+    change_path = params.out_change or (outputs.scratch("change.tif") if params.out_polygons else None)
+    change_sink = outputs.raster(change_path, grid, "uint8", CHANGE_NODATA)
+    conf_sink = outputs.raster(params.out_confidence, grid, "float32", DIFFERENCE_NODATA)
+    cut = Cut(threshold, grid, params.reference)
+    layout, diff_sink = difference.layout, difference.sink
+    for i, tile in enumerate(layout):
+        progress(0.85 + 0.1 * i / len(layout), f"Writing the change layer: tile {i + 1}/{len(layout)}")
+        score = diff_sink.read(tile.core)
+        valid = score != DIFFERENCE_NODATA
+        change = cut.add(tile.core, score, valid)
+        if change_sink is not None:
+            change_sink.write(tile.core, change)
+        if conf_sink is not None:
+            conf_sink.write(tile.core, np.where(valid, confidence(score, threshold), DIFFERENCE_NODATA)
+                            .astype(np.float32))
+    if change_sink is not None:
+        change_sink.close()
+    diff_sink.close()
+    if params.out_polygons:
+        with writing(params.out_polygons):
+            count = polygonize_changes(change_sink.path, diff_sink.path, outputs.file(params.out_polygons), grid,
+                                       params.min_polygon_area)
+        progress.info(f"{count} change polygon(s).")
+    if cut.accuracy is not None and cut.accuracy.coverage() < 1:
+        progress.info(f"The reference covers {100 * cut.accuracy.coverage():.1f} % of the valid pixels: accuracy "
+                      "is measured there only.")
+    return cut
+
+
+def run_stats(params: RunParams, grid: Grid, prior: PriorResult, trained: Trained, cut: Cut,
+              timing: dict) -> RunStats:
+    return RunStats(mode=params.mode, seed=params.seed, device=params.device,
+                    threshold_method=params.threshold_method, threshold=round(float(cut.threshold), 6),
+                    **prior.calibration.to_dict(), **cut.figures(), grid=grid, prior=params.prior,
+                    prior_block=prior.block, detector="network" if trained.detector is not None else "prior",
+                    evidence={**prior.evidence.to_dict(), "applied": prior.gated}, network=trained.stats,
+                    timing=timing)
