@@ -21,9 +21,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from oaip_qgis.core.integer import kernels  # noqa: E402
+from oaip_qgis.core.model.accounting import held_bytes  # noqa: E402
 from oaip_qgis.core.model.dual_vgg import FloatDualVGG, IntDualVGG, Spec  # noqa: E402
 from oaip_qgis.core.model.init_weights import initial_weights  # noqa: E402
-from oaip_qgis.core.model.train import TrainConfig, _FloatRunner, _held, _IntRunner  # noqa: E402
+from oaip_qgis.core.model.train import TrainConfig, _FloatRunner, _IntRunner  # noqa: E402
 
 CONFIG = TrainConfig()
 BATCH, CROP, BANDS, STEPS, THREADS = CONFIG.batch, CONFIG.crop, (4, 1), 41, 2
@@ -54,7 +55,7 @@ def compare(spec, weights, batch: int, crop: int) -> dict:
         for name, runner in runners.items():
             times[name].append(step_seconds(runner, *features[name], y, name != "int8_torch_ops"))
     int8_s, torch_ops_s, fp32_s = (statistics.median(times[name][1:]) for name in runners)
-    int8_bytes, fp32_bytes = (_held(runners[name].net, runners[name].integer)[0] for name in ("int8", "fp32"))
+    int8_bytes, fp32_bytes = (held_bytes(runners[name].net, runners[name].integer)[0] for name in ("int8", "fp32"))
     return {"batch": batch, "crop": crop, "int8_step_seconds": round(int8_s, 5), "fp32_step_seconds": round(fp32_s, 5),
             "step_ratio": round(int8_s / fp32_s, 3), "int8_torch_ops_step_seconds": round(torch_ops_s, 5),
             "torch_ops_step_ratio": round(torch_ops_s / fp32_s, 3), "int8_train_bytes": int8_bytes,

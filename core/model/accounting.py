@@ -1,9 +1,12 @@
 """Parameters, MACs, BOPs (MACs × weight bits × activation bits, as in PIC-PQ) and training memory of
-the dual-VGG network, per layer, read from the layer shapes the network holds now (after any pruning).
+the dual-VGG network, per layer, read from the layer shapes the network holds now (after any pruning),
+and the figures stats.json reports from them before and after training.
 
 Works on both twins (IntDualVGG, FloatDualVGG): they share names, shapes and `saved_bytes()`.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from .dual_vgg import POOL
 
@@ -58,3 +61,54 @@ def training_bytes(net, integer: bool) -> dict[str, int]:
     gradients = trained * 4
     return {"weights": weights, "saved_activations": saved, "gradients": gradients,
             "total": weights + saved + gradients}
+
+
+def held_bytes(net, integer: bool) -> tuple[int, int]:
+    """Bytes a training step of `net` holds, and what an fp32 step of the same network would: int8
+    weights and activations take one byte an element where fp32 takes four; gradients are 4 bytes in both."""
+    held = training_bytes(net, integer)
+    scale = 4 if integer else 1
+    return held["total"], held["weights"] * scale + held["saved_activations"] * scale + held["gradients"]
+
+
+@dataclass(frozen=True)
+class Costs:
+    """The network's size at one moment (before or after pruning): parameters and BOPs per layer, the
+    head included, at `bits` for weights and activations, and the filters of each branch layer."""
+
+    bits: int
+    layer_params: dict[str, int]
+    layer_bops: dict[str, int]
+    filters: dict[str, int]
+
+    @property
+    def params(self) -> int:
+        return sum(self.layer_params.values())
+
+    @property
+    def bops(self) -> int:
+        return sum(self.layer_bops.values())
+
+
+def costs(net, bits: int) -> Costs:
+    return Costs(bits, layer_parameters(net), layer_bops(net, bits, bits),
+                 {name: int(net.weight(name).shape[0]) for name in net.names()})
+
+
+def model_figures(before: Costs, after: Costs) -> dict:
+    """stats.json's `model`: size, bits and BOPs before and after training, overall and per layer; the
+    compression is against the same network unpruned in fp32."""
+    reference_bits = before.params * 32
+    return {"params_before": before.params, "params_after": after.params,
+            "bits_before": reference_bits, "bits_after": after.params * after.bits,
+            "compression_ratio": round(reference_bits / (after.params * after.bits), 3),
+            "bops_before": before.bops, "bops_after": after.bops,
+            "weight_bits": after.bits, "activation_bits": after.bits,
+            "layers": [{"name": n, "params_before": before.layer_params[n], "params_after": after.layer_params[n],
+                        "bops_before": before.layer_bops[n], "bops_after": after.layer_bops[n]}
+                       for n in before.layer_bops]}
+
+
+def pruning_figures(before: Costs, after: Costs) -> list[dict]:
+    """stats.json's `pruning.layers`: the filters each branch layer had before training and kept."""
+    return [{"name": n, "filters_before": before.filters[n], "filters_after": after.filters[n]} for n in after.filters]

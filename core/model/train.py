@@ -25,11 +25,11 @@ from ..integer.sgd import IntSGD, mu_for
 from ..integer.tensor import BlockTensor
 from ..labels.margins import CHANGED, CHANGED_ABOVE, UNCHANGED, UNCHANGED_BELOW, margin_labels
 from ..run_stats import ModelStats
-from .accounting import layer_bops, layer_parameters, training_bytes
+from .accounting import costs, held_bytes, model_figures, pruning_figures
 from .detector import Detector, Fusion
 from .dual_vgg import POOL, FloatDualVGG, IntDualVGG, Spec, quantise_input
 from .init_weights import initial_weights
-from .patches import crop_windows, read_crops
+from .patches import Crops, crop_windows, read_crops
 from .pruning import AdaptivePruner
 
 
@@ -142,30 +142,19 @@ def _frozen_shapes(net) -> tuple:
     return tuple(tuple(net.weight(name).shape) for name in net.names() if net.frozen(name))
 
 
-def _held(net, integer: bool) -> tuple[int, int]:
-    """Bytes this training step holds, and what an fp32 step of the same network would: int8 weights
-    and activations take one byte an element where fp32 takes four; gradients are 4 bytes in both."""
-    held = training_bytes(net, integer)
-    scale = 4 if integer else 1
-    return held["total"], held["weights"] * scale + held["saved_activations"] * scale + held["gradients"]
+@dataclass(frozen=True)
+class TrainingSet:
+    """What the network learns from: crops around the prior's confident places, densely labelled."""
+
+    crops: Crops
+    cell: int              # side of the network's cells, pixels
+    pseudo_labels: dict    # the label counts stats.json reports
 
 
-def _accounting(net, bits: int) -> dict:
-    per_layer = {"layer_params": layer_parameters(net), "layer_bops": layer_bops(net, bits, bits)}
-    return {"params": sum(per_layer["layer_params"].values()), "bops": sum(per_layer["layer_bops"].values()),
-            **per_layer}
-
-
-def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.ndarray], params, progress,
-                   config: Optional[TrainConfig] = None, floor: float = 0.0,
-                   calibration: Optional[Calibration] = None) -> tuple[Detector, ModelStats]:
-    """Train on the pair; returns the Detector and what training reports for stats.json.
-    floor: see margin_labels; calibration: the prior's decision.score calibration to combine the
-    network with (None: the network's probability alone)."""
-    config = config or TrainConfig()
-    start = time.perf_counter()
-    if params.threads:
-        torch.set_num_threads(params.threads)
+def training_set(pair, normalisers, prior: np.ndarray, analyst: Optional[np.ndarray], seed: int, progress,
+                 config: TrainConfig, floor: float) -> TrainingSet:
+    """Labels from the prior's margins (labels/margins.py; analyst samples win), crops drawn around them
+    (seeded) and read from the pair; refused when a class is missing."""
     spec = config.spec()
     grid = pair.grid
     block = -(-grid.height // prior.shape[0])
@@ -174,8 +163,8 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
     side = min(config.crop, grid.height // cell, grid.width // cell) // spec.scale * spec.scale
     if side < spec.scale:
         raise InputError(f"The image ({grid.width}×{grid.height}) is too small for the network.")
-    windows = crop_windows(labels, block, (grid.height, grid.width), side * cell, config.crops, params.seed,
-                           analyst, align=cell)
+    windows = crop_windows(labels, block, (grid.height, grid.width), side * cell, config.crops, seed, analyst,
+                           align=cell)
     progress(0.02, f"Reading {len(windows)} training crops")
     crops = read_crops(pair, normalisers, windows, labels, block, cell, spec.scale, analyst)
     counts = {"changed": int((labels == CHANGED).sum()), "unchanged": int((labels == UNCHANGED).sum()),
@@ -185,18 +174,37 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
     if counts["outputs_changed"] == 0 or counts["outputs_unchanged"] == 0:
         raise InputError("The prior and the analyst's samples give too few changed or unchanged places to "
                          "train on; add samples of both classes or use MODE=prior.")
-    weights = initial_weights(spec, (pair.band_count1, pair.band_count2), params.seed, vgg16=params.vgg16)
-    integer = params.mode == "int8"
-    runner = (_IntRunner(IntDualVGG(spec, weights), params.seed, config.optimiser) if integer
-              else _FloatRunner(FloatDualVGG(spec, weights), params.seed))
+    return TrainingSet(crops, cell, counts)
+
+
+def _runner(params, bands: tuple[int, int], config: TrainConfig) -> _IntRunner | _FloatRunner:
+    """The network of the run's mode from its initial weights, with its update rule."""
+    spec = config.spec()
+    weights = initial_weights(spec, bands, params.seed, vgg16=params.vgg16)
+    if params.mode == "int8":
+        return _IntRunner(IntDualVGG(spec, weights), params.seed, config.optimiser)
+    return _FloatRunner(FloatDualVGG(spec, weights), params.seed)
+
+
+@dataclass(frozen=True)
+class Epochs:
+    """What the epochs leave besides the trained (and pruned) network."""
+
+    losses: list[float]        # per epoch: mean negative log-likelihood of the labelled outputs
+    accuracies: list[float]    # per epoch: share of the labelled outputs the network got right
+    peak_bytes: int
+    fp32_peak_bytes: int       # what an fp32 step of the same network would have held
+    frozen_feature_bytes: int
+
+
+def train_epochs(runner: _IntRunner | _FloatRunner, crops: Crops, pruner: AdaptivePruner, params, progress,
+                 config: TrainConfig) -> Epochs:
+    """params.epochs passes over the crops in seeded batches, pruning between epochs; the frozen
+    layers' features are computed once, and again only when pruning changed a frozen layer."""
     net = runner.net
-    bits = 8 if integer else 32
-    before = _accounting(net, bits)
-    filters_before = {name: int(net.weight(name).shape[0]) for name in net.names()}
     x1, x2 = runner.inputs(crops.x1), runner.inputs(crops.x2)
     features, frozen_shapes = None, None
     y = torch.from_numpy(crops.labels.astype(np.int64))
-    pruner = AdaptivePruner(enabled=bool(params.prune))
     generator = torch.Generator().manual_seed(params.seed)
     steps = -(-len(crops) // config.batch)
     total = max(1, params.epochs * steps)
@@ -210,7 +218,7 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
             target = y[index]
             mu = mu_for(epoch * steps + i, total, schedule)
             p = runner.step(_select(features[0], index), _select(features[1], index), target, mu)
-            held, fp32_held = _held(net, integer)
+            held, fp32_held = held_bytes(net, runner.integer)
             peak, fp32_peak = max(peak, held), max(fp32_peak, fp32_held)
             labelled = target >= 0
             t, q = target[labelled], p[labelled]
@@ -223,27 +231,38 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
         accuracies.append(round(right / max(seen, 1), 5))
         if epoch < params.epochs - 1:
             pruner.prune(net, accuracies[-1])
-    after = _accounting(net, bits)
-    reference_bits = before["params"] * 32
+    return Epochs(losses, accuracies, int(peak), int(fp32_peak), sum(_bytes(f) for f in features))
+
+
+def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.ndarray], params, progress,
+                   config: Optional[TrainConfig] = None, floor: float = 0.0,
+                   calibration: Optional[Calibration] = None) -> tuple[Detector, ModelStats]:
+    """Train on the pair; returns the Detector and what training reports for stats.json.
+    floor: see margin_labels; calibration: the prior's decision.score calibration to combine the
+    network with (None: the network's probability alone)."""
+    config = config or TrainConfig()
+    start = time.perf_counter()
+    if params.threads:
+        torch.set_num_threads(params.threads)
+    data = training_set(pair, normalisers, prior, analyst, params.seed, progress, config, floor)
+    runner = _runner(params, (pair.band_count1, pair.band_count2), config)
+    bits = 8 if runner.integer else 32
+    before = costs(runner.net, bits)
+    pruner = AdaptivePruner(enabled=bool(params.prune))
+    epochs = train_epochs(runner, data.crops, pruner, params, progress, config)
+    after = costs(runner.net, bits)
     stats = ModelStats(
         initial_weights=f"vgg16 ({params.vgg16})" if params.vgg16 else f"seeded ({params.seed})",
-        model={"params_before": before["params"], "params_after": after["params"],
-               "bits_before": reference_bits, "bits_after": after["params"] * bits,
-               "compression_ratio": round(reference_bits / (after["params"] * bits), 3),
-               "bops_before": before["bops"], "bops_after": after["bops"],
-               "weight_bits": bits, "activation_bits": bits,
-               "layers": [{"name": n, "params_before": before["layer_params"][n],
-                           "params_after": after["layer_params"][n], "bops_before": before["layer_bops"][n],
-                           "bops_after": after["layer_bops"][n]} for n in before["layer_bops"]]},
+        model=model_figures(before, after),
         pruning={"enabled": pruner.enabled, "final_rate": round(pruner.rate, 4),
-                 "layers": [{"name": n, "filters_before": filters_before[n],
-                             "filters_after": int(net.weight(n).shape[0])} for n in net.names()]},
+                 "layers": pruning_figures(before, after)},
         training={"seconds": round(time.perf_counter() - start, 3), "epochs": params.epochs,
-                  "peak_bytes": int(peak), "fp32_equivalent_peak_bytes": int(fp32_peak),
-                  "pseudo_labels": counts, "loss": losses, "accuracy": accuracies,
-                  "crops": len(crops), "crop": config.crop, "batch": config.batch,
+                  "peak_bytes": epochs.peak_bytes, "fp32_equivalent_peak_bytes": epochs.fp32_peak_bytes,
+                  "pseudo_labels": data.pseudo_labels, "loss": epochs.losses, "accuracy": epochs.accuracies,
+                  "crops": len(data.crops), "crop": config.crop, "batch": config.batch,
                   "optimiser": config.optimiser, "fusion": "min" if calibration else "network",
-                  "frozen_feature_bytes": sum(_bytes(f) for f in features),
-                  "integer_kernels": ("compiled" if kernels.active() else "torch") if integer else None})
+                  "frozen_feature_bytes": epochs.frozen_feature_bytes,
+                  "integer_kernels": ("compiled" if kernels.active() else "torch") if runner.integer else None})
+    grid = pair.grid
     fusion = Fusion(prior, (grid.height, grid.width), calibration) if calibration is not None else None
-    return Detector(net, spec, integer, cell, fusion), stats
+    return Detector(runner.net, config.spec(), runner.integer, data.cell, fusion), stats
