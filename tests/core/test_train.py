@@ -1,38 +1,31 @@
 """Online training on the sample pair: labels where the change is, both arithmetics, seeds, cancel."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
 from oaip_qgis.core.errors import Cancelled, InputError
 from oaip_qgis.core.integer import kernels
-from oaip_qgis.core.labels.blocks import block_size
 from oaip_qgis.core.labels.margins import CHANGED, UNCHANGED, margin_labels
-from oaip_qgis.core.labels.prior import change_prior
 from oaip_qgis.core.model.patches import crop_windows, read_crops
 from oaip_qgis.core.model.train import TrainConfig, train_detector
-from oaip_qgis.core.normalise import fit_normaliser
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.progress import Progress
-from oaip_qgis.core.raster.align import open_pair, read_on_grid
+from oaip_qgis.core.raster.align import read_on_grid
+from oaip_qgis.core.stages import align_pair, compute_prior, read_blocks
 
 FAST = TrainConfig(crop=16, crops=16, batch=8)
 
 
 @pytest.fixture(scope="module")
 def prepared(sample_pair):
-    """The pipeline's steps up to training: aligned pair, normalisers, prior on block means, truth."""
-    pair = open_pair(sample_pair["t1"], sample_pair["t2"])
-    grid = pair.grid
-    b = block_size(grid.height, grid.width)
-    x1b, x2b, valid = pair.read(out_shape=(math.ceil(grid.height / b), math.ceil(grid.width / b)))
-    norms = (fit_normaliser(x1b, valid), fit_normaliser(x2b, valid))
-    prior = change_prior(norms[0].apply(x1b), norms[1].apply(x2b), valid)
-    truth = read_on_grid(sample_pair["truth"], grid) > 0
-    yield {"pair": pair, "norms": norms, "prior": prior, "block": b, "truth": truth}
-    pair.close()
+    """A run's stages up to training (aligned pair, normalisers, prior on block means) and the truth."""
+    params = RunParams(t1=sample_pair["t1"], t2=sample_pair["t2"])
+    with align_pair(params, []) as pair:
+        prior = compute_prior(read_blocks(pair, Progress()), params, Progress())
+        truth = read_on_grid(sample_pair["truth"], pair.grid) > 0
+        yield {"pair": pair, "norms": (prior.norm1, prior.norm2), "prior": prior.prior, "block": prior.block,
+               "truth": truth}
 
 
 def run(prepared, mode="int8", seed=0, epochs=2, analyst=None, progress=None, config=FAST, prune=False):
