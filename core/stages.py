@@ -66,6 +66,8 @@ class Blocks:
 
 
 def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
+    """The grid the priors work on: blocks large enough for at most labels.blocks.MAX_CELLS cells, so the
+    prior costs the same on any image size."""
     progress(0.05, "Computing the change prior on block means")
     grid = pair.grid
     b = block_size(grid.height, grid.width)
@@ -209,6 +211,7 @@ def write_change(difference: Difference, grid: Grid, prior: PriorResult, params:
 
 def run_stats(params: RunParams, grid: Grid, prior: PriorResult, trained: Trained, cut: Cut,
               timing: dict) -> RunStats:
+    """What the run reports (stats.json, the dock, the benchmarks) from what its stages made."""
     return RunStats(mode=params.mode, seed=params.seed, device=params.device,
                     threshold_method=params.threshold_method, threshold=round(float(cut.threshold), 6),
                     **prior.calibration.to_dict(), **cut.figures(), grid=grid, prior=params.prior,
