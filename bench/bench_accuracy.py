@@ -49,7 +49,8 @@ LOPO = {"structural_prior.COMBINE": (("mean", "geometric", "min"), "prior"),
         "evidence.EVIDENCE_FLOOR": ((0.0, 1.5, 1.75, 2.0, 2.5), "prior"),
         "TrainConfig.unchanged_below": ((0.4, 0.6, 0.8), "int8"),
         "TrainConfig.changed_above": ((1.2, 1.4, 1.6, 2.0), "int8"),
-        "TrainConfig.cell": ((None, 1), "int8")}
+        "TrainConfig.cell": ((None, 1), "int8"),
+        "RunParams.threshold_method": (("otsu3", "otsu", "kittler"), "int8")}
 
 
 def best_kappa(score: np.ndarray, truth: np.ndarray) -> float | None:
@@ -72,13 +73,24 @@ MODULES = {"structural_prior": structural_prior, "evidence": evidence}
 
 def shipped_value(name: str):
     owner, attribute = name.split(".")
+    if owner == "RunParams":
+        return RunParams.__dataclass_fields__[attribute].default
     return getattr(train.TrainConfig if owner == "TrainConfig" else MODULES[owner], attribute)
 
 
 @contextmanager
 def constant(name: str, value):
-    """Set a module constant (module.NAME), or a TrainConfig default, for the runs inside the block."""
+    """Set a module constant (module.NAME), or a TrainConfig or RunParams default, for the runs inside the block."""
     owner, attribute = name.split(".")
+    if owner == "RunParams":
+        global RunParams
+        before = RunParams
+        RunParams = functools.partial(before, **{attribute: value})
+        try:
+            yield
+        finally:
+            RunParams = before
+        return
     module, key = (train, "TrainConfig") if owner == "TrainConfig" else (MODULES[owner], attribute)
     before = getattr(module, key)
     setattr(module, key, functools.partial(before, **{attribute: value}) if owner == "TrainConfig" else value)

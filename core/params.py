@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
-from .decision.threshold import THRESHOLD_METHODS
+from .decision.threshold import DEFAULT_METHOD, THRESHOLD_METHODS
 from .errors import InputError
 from .labels.prior import PRIORS
 
@@ -43,7 +43,7 @@ class RunParams:
     seed: int = 0
     epochs: int = 16   # measured on the shared pairs: network Kappa 0.63 (4), 0.71 (8), 0.74 (16), 0.72 (32)
     prune: bool = True
-    threshold_method: str = "otsu"
+    threshold_method: str = DEFAULT_METHOD
     threshold: Optional[float] = None      # for threshold_method == "manual"
     min_polygon_area: float = 0.0          # m² below which change regions are dropped
     device: str = "cpu"

@@ -1,7 +1,7 @@
 """The change score every output is cut from: 0.5 is the automatic decision, in every mode.
 
-The prior's own threshold (Otsu or Kittler on the prior, raised to the evidence floor) is mapped
-to 0.5, linearly on each side, so the score ranks places exactly as the prior does. With the
+The prior's own threshold (three-class Otsu by default, decision.threshold; raised to the evidence
+floor) is mapped to 0.5, linearly on each side, so the score ranks places exactly as the prior does. With the
 network, the score is the smaller of that and the network's P(changed): a place is changed when the
 prior finds it changed *and* the network, trained on the prior's confident places only, confirms it
 (a fuzzy AND). Measured on the eight shared pairs (int8, seed 0), the confirmation removed prior
@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 
 from .evidence import Evidence
-from .threshold import is_automatic, threshold_value
+from .threshold import DEFAULT_METHOD, is_automatic, threshold_value
 
 DECISION = 0.5
 
@@ -41,9 +41,10 @@ class Calibration:
 
 
 def calibrate(prior: np.ndarray, method: str, evidence: Evidence) -> Calibration:
-    """The prior's cut: the automatic threshold (Otsu unless Kittler is asked for) on the valid prior,
-    at least the evidence floor; 1.0 (nothing changed) in a scene without significant change."""
-    automatic = method if is_automatic(method) else "otsu"
+    """The prior's cut: the asked automatic threshold (the default method's with a manual threshold) on
+    the valid prior, at least the evidence floor; 1.0 (nothing changed) in a scene without significant
+    change."""
+    automatic = method if is_automatic(method) else DEFAULT_METHOD
     if not evidence.significant:
         return Calibration(1.0, automatic)
     values = prior[np.isfinite(prior)]

@@ -6,6 +6,7 @@ import pytest
 from osgeo import ogr, osr
 
 from oaip_qgis.core.batch.table import column_key, read_pairs
+from oaip_qgis.core.decision.threshold import DEFAULT_METHOD
 from oaip_qgis.core.errors import InputError
 from tests.helpers import make_raster
 
@@ -36,7 +37,7 @@ def test_relative_paths_names_and_parameters(images):
     assert (first.params.threshold_method, first.params.seed, first.params.prune) == ("kittler", 3, False)
     assert first.params.bands1 == [1] and first.params.min_polygon_area == 250.0
     # Empty cells take the batch's defaults, then RunParams' own.
-    assert (second.params.mode, second.params.seed, second.params.threshold_method) == ("prior", 7, "otsu")
+    assert (second.params.mode, second.params.seed, second.params.threshold_method) == ("prior", 7, DEFAULT_METHOD)
     assert second.params.prune is True and second.params.out_change is None
 
 

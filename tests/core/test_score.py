@@ -4,7 +4,7 @@ import pytest
 
 from oaip_qgis.core.decision.evidence import weigh_evidence
 from oaip_qgis.core.decision.score import DECISION, Calibration, calibrate, change_score
-from oaip_qgis.core.decision.threshold import kittler, otsu
+from oaip_qgis.core.decision.threshold import DEFAULT_METHOD, kittler, otsu, otsu3
 
 RNG = np.random.default_rng(3)
 
@@ -25,14 +25,14 @@ def test_the_prior_score_puts_the_cut_at_the_decision_and_keeps_the_ranking():
     assert (np.argsort(calibration.prior_score(ranked), kind="stable") == np.argsort(ranked, kind="stable")).all()
 
 
-@pytest.mark.parametrize("method, rule", [("otsu", otsu), ("kittler", kittler), ("manual", otsu)])
+@pytest.mark.parametrize("method, rule", [("otsu3", otsu3), ("otsu", otsu), ("kittler", kittler), ("manual", otsu3)])
 def test_the_cut_is_the_automatic_threshold_raised_to_the_evidence_floor(method, rule):
     prior = _prior_with_change()
     evidence = weigh_evidence(prior)
     calibration = calibrate(prior, method, evidence)
     assert evidence.significant
     assert calibration.cut == pytest.approx(max(rule(prior.ravel()), evidence.floor))
-    assert calibration.method == ("otsu" if method == "manual" else method)
+    assert calibration.method == (DEFAULT_METHOD if method == "manual" else method)
 
 
 def test_a_scene_without_significant_change_scores_nothing_above_the_decision():
