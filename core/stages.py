@@ -121,12 +121,22 @@ def train_network(pair: AlignedPair, prior: PriorResult, params: RunParams, prog
     if prior.gated and not prior.evidence.significant:
         progress.info("The network was not trained: there is no change in the pair to learn from.")
         return Trained()
+    if _uniform(prior.prior):   # a manual threshold does not gate, but identical images label nothing
+        progress.info("The network was not trained: the two images do not differ anywhere, so there is no "
+                      "change to learn from.")
+        return Trained()
     from .model.train import train_detector  # torch is needed from here on only
 
     detector, stats = train_detector(pair, (prior.norm1, prior.norm2), prior.prior, analyst, params,
                                      progress.span(0.1, 0.7), floor=prior.evidence.floor,
                                      calibration=prior.calibration)
     return Trained(detector, stats)
+
+
+def _uniform(prior: np.ndarray) -> bool:
+    """Whether the prior is one value on every valid cell (an identical pair): no place to label."""
+    values = prior[np.isfinite(prior)]
+    return values.size == 0 or bool(values.max() <= values.min())
 
 
 @dataclass(frozen=True)
