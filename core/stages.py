@@ -75,6 +75,12 @@ def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
     if not valid.any():
         raise InputError("The overlap of the two images holds no valid pixel: it is all nodata in one "
                          "image or the other (check the nodata values and the area of interest).")
+    for (label, path), x in zip(pair.names, (x1, x2)):
+        values = x[:, valid]
+        if (values.max(axis=1) <= values.min(axis=1)).all():   # a blank image: "no change" would be a guess
+            raise InputError(f"{label}: '{path}' holds one value ({values[0, 0]:g}) in every valid pixel of the "
+                             "overlap, so it shows nothing to compare: check that the file is the image you "
+                             "meant (not a blank export) and its nodata value.")
     norm1, norm2 = fit_normaliser(x1, valid), fit_normaliser(x2, valid)
     return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2)
 
