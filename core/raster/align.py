@@ -21,13 +21,18 @@ from .gdal_scope import in_gdal_scope
 from .grid import Grid, Window, spatial_reference
 
 
-def _open(path: str, label: str) -> gdal.Dataset:
-    """The raster at `path`; a missing file, an empty one and a non-raster each get their own sentence."""
+def _check_file(path: str, label: str, what: str) -> None:
+    """A local file that is missing or empty (0 bytes), each in its own sentence; `what`: "a raster"."""
     local = not str(path).startswith("/vsi") and "://" not in str(path)
     if local and not os.path.exists(path):
         raise InputError(f"{label}: the file '{path}' does not exist.")
     if local and os.path.isfile(path) and os.path.getsize(path) == 0:
-        raise InputError(f"{label}: '{path}' is an empty file (0 bytes), not a raster: copy or export it again.")
+        raise InputError(f"{label}: '{path}' is an empty file (0 bytes), not {what}: copy or export it again.")
+
+
+def _open(path: str, label: str) -> gdal.Dataset:
+    """The raster at `path`; a missing file, an empty one and a non-raster each get their own sentence."""
+    _check_file(path, label, "a raster")
     try:
         ds = gdal.OpenEx(str(path), gdal.OF_RASTER)
     except RuntimeError as exc:
@@ -41,6 +46,25 @@ def _open(path: str, label: str) -> gdal.Dataset:
 def check_raster(path: str, label: str) -> None:
     """Open `path` once, so that a bad file is named before any work rather than when it is first read."""
     _open(path, label)
+
+
+@in_gdal_scope
+def check_vector(path: str, label: str) -> None:
+    """Why `path` is no vector layer (missing, empty, a raster, unreadable), named before any work; QGIS
+    says "not found" of all of them."""
+    _check_file(path, label, "a vector layer")
+    try:
+        source = gdal.OpenEx(str(path), gdal.OF_VECTOR)
+    except RuntimeError:
+        source = None
+    if source is not None and source.GetLayerCount() > 0:
+        return
+    try:
+        raster = gdal.OpenEx(str(path), gdal.OF_RASTER)
+    except RuntimeError:
+        raster = None
+    kind = "a raster" if raster is not None else "not a file that GDAL can read"
+    raise InputError(f"{label}: '{path}' is {kind}; a vector layer (GeoPackage, shapefile, …) is needed.")
 
 
 def _read_or_explain(label: str, path: str, read: Callable[[], np.ndarray]) -> np.ndarray:

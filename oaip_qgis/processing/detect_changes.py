@@ -19,6 +19,8 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
     QgsProcessingUtils,
+    QgsRasterLayer,
+    QgsVectorLayer,
 )
 from qgis.PyQt.QtGui import QIcon
 
@@ -26,7 +28,7 @@ from ..core.decision.threshold import THRESHOLD_METHODS
 from ..core.errors import InputError, OaipError
 from ..core.params import EPOCHS_RANGE, GRIDS, MODES, SEED_RANGE, RunParams
 from ..core.progress import Progress
-from ..core.raster.align import check_raster
+from ..core.raster.align import check_raster, check_vector
 from ..i18n import tr
 from .styling import style_when_loaded
 
@@ -219,8 +221,8 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS's name)
         """QGIS's own check, but with a sentence that names the value and what is allowed: the range of a
-        number, the options of a choice, and why a raster file cannot be used (QGIS says "not found" of a
-        file that exists)."""
+        number, the options of a choice, and why a raster or vector file cannot be used (QGIS says "not
+        found" of a file that exists)."""
         for definition in self.parameterDefinitions():
             value = parameters.get(definition.name())
             message = None
@@ -229,20 +231,23 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             elif isinstance(definition, QgsProcessingParameterEnum):
                 message = _unknown_choice(definition, value)
             elif isinstance(definition, QgsProcessingParameterRasterLayer):
-                message = self._unreadable_raster(definition.name(), value, context)
+                message = self._unreadable(check_raster, QgsRasterLayer, definition.name(), value, context)
+            elif isinstance(definition, QgsProcessingParameterFeatureSource):
+                message = self._unreadable(check_vector, QgsVectorLayer, definition.name(), value, context)
             if message:
                 return False, message
         return super().checkParameterValues(parameters, context)
 
     @staticmethod
-    def _unreadable_raster(name: str, value, context) -> str | None:
-        """Why a raster given as a path cannot be loaded (missing, empty, not a raster); None if it can."""
+    def _unreadable(check, kind, name: str, value, context) -> str | None:
+        """Why a layer given as a path cannot be loaded as a `kind` layer (missing, empty, another kind of
+        file, as `check` says); None if it can."""
         if not isinstance(value, str) or not value.strip():
             return None
-        if QgsProcessingUtils.mapLayerFromString(value, context) is not None:
+        if isinstance(QgsProcessingUtils.mapLayerFromString(value, context), kind):
             return None
         try:
-            check_raster(value, name)
+            check(value, name)
         except InputError as exc:
             return str(exc)
         return None

@@ -165,6 +165,28 @@ def test_an_empty_or_non_raster_file_is_named_as_such_not_as_missing(provider, s
     assert not (tmp_path / "c.tif").exists()
 
 
+def test_an_area_of_interest_or_samples_file_that_is_no_vector_layer_says_what_it_is(provider, sample_pair,
+                                                                                      tmp_path):
+    import processing
+
+    (tmp_path / "empty.gpkg").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("not a layer")
+    for name, parameter, shown in (("empty.gpkg", "AOI", "is an empty file"),
+                                   ("notes.txt", "SAMPLES", "is not a file that GDAL can read"),
+                                   ("nowhere.gpkg", "AOI", "does not exist")):
+        with pytest.raises(QgsProcessingException, match=f"{parameter}: .*{name}' {shown}"):
+            processing.run(ALG, {**pair(sample_pair), parameter: str(tmp_path / name),
+                                 "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
+    with pytest.raises(QgsProcessingException, match=r"SAMPLES: .*truth.tif' is a raster; a vector layer"):
+        processing.run(ALG, {**pair(sample_pair), "SAMPLES": sample_pair["truth"],
+                             "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
+    assert not (tmp_path / "c.tif").exists()
+
+
+def pair(sample_pair) -> dict:
+    return {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "prior"}
+
+
 def test_the_dialog_is_in_the_analysts_terms(provider):
     from qgis.core import QgsProcessingParameterDefinition
 
