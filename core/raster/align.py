@@ -20,6 +20,8 @@ from ..errors import MEMORY_ADVICE, InputError, ResourceError, is_out_of_memory
 from .gdal_scope import in_gdal_scope
 from .grid import Grid, Window, spatial_reference
 
+MAX_UPSAMPLING = 16   # a chosen pixel size may give at most this many times the larger image's pixels
+
 
 def _check_file(path: str, label: str, what: str) -> None:
     """A local file that is missing or empty (0 bytes), each in its own sentence; `what`: "a raster"."""
@@ -313,6 +315,13 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     if width < min_size or height < min_size:
         raise InputError(f"The overlap of the two images is only {max(width, 0)} x {max(height, 0)} pixels; "
                          f"at least {min_size} x {min_size} are needed.")
+    most = MAX_UPSAMPLING * max(ds1.RasterXSize * ds1.RasterYSize, ds2.RasterXSize * ds2.RasterYSize)
+    if pixel_size and width * height > most:
+        least = pixel_size * math.sqrt(width * height / most)
+        raise InputError(f"Pixel size {pixel_size:g} makes a grid of {width:,} x {height:,} pixels, more than "
+                         f"{MAX_UPSAMPLING} times as many as the larger image has: finer than both images, it adds "
+                         f"no detail and would take very long. Choose a pixel size of {least:.3g} or more, or "
+                         "leave it empty for the image's own.")
     out = Grid(ref_srs.ExportToWkt(), (x0 + col0 * dx, dx, 0.0, y0 + row0 * dy, 0.0, dy), width, height)
     mask = _aoi_mask(aoi, out) if aoi else None
     keep: list = []
