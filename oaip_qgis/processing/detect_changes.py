@@ -83,10 +83,15 @@ def _number_out_of_range(definition: QgsProcessingParameterNumber, value) -> str
     low, high = definition.minimum(), definition.maximum()
     if low <= number <= high:
         return None
-    allowed = (tr("from {low:g} to {high:g}").format(low=low, high=high) if high < NO_MAXIMUM
-               else tr("{low:g} or more").format(low=low))
+    allowed = (tr("from {low} to {high}").format(low=_shown(low), high=_shown(high)) if high < NO_MAXIMUM
+               else tr("{low} or more").format(low=_shown(low)))
     return tr("{name} ({description}) must be {allowed}, not {value}.").format(
         name=definition.name(), description=definition.description(), allowed=allowed, value=value)
+
+
+def _shown(bound: float) -> str:
+    """A range's bound as written: whole numbers in full (SEED's 2147483647, not 2.14748e+09)."""
+    return str(int(bound)) if float(bound).is_integer() and abs(bound) < 1e15 else f"{bound:g}"
 
 
 def _unknown_choice(definition: QgsProcessingParameterEnum, value) -> str | None:

@@ -139,6 +139,7 @@ def test_vgg16_weights_reach_the_engine_through_processing(provider, sample_pair
 @pytest.mark.parametrize("name, value, shown", [
     ("EPOCHS", 0, r"EPOCHS \(Training epochs\) must be from 1 to 100, not 0"),
     ("EPOCHS", 500, "from 1 to 100, not 500"),
+    ("SEED", -1, "SEED .* must be from 0 to 2147483647, not -1"),
     ("THRESHOLD", 1.5, "from 0 to 1, not 1.5"),
     ("MIN_AREA", -3, "MIN_AREA .* must be 0 or more, not -3"),
     ("MODE", "int4", "MODE .* must be one of int8, fp32, prior, not 'int4'"),
