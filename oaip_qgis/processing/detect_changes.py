@@ -323,7 +323,9 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         progress = Progress(report=lambda fraction, message: (feedback.setProgress(100.0 * fraction),
                                                                message and feedback.setProgressText(message)),
                             is_cancelled=feedback.isCanceled)
-        warnings = params.warnings()
+        known = {definition.name() for definition in self.parameterDefinitions()}
+        warnings = [tr("{name} is not a parameter of this algorithm: it was ignored.").format(name=name)
+                    for name in sorted(set(parameters) - known)] + params.warnings()   # e.g. DEVICE=cuda
         for line in warnings:           # before the run, where the analyst sees them while it works
             feedback.pushWarning(line)
         try:

@@ -224,7 +224,8 @@ def test_the_dialog_starts_t1_and_t2_on_different_layers(provider, qgis_iface, q
         dialog.deleteLater()
 
 
-def test_a_threshold_with_an_automatic_method_is_a_warning_in_the_log(provider, sample_pair, tmp_path):
+def test_a_threshold_with_an_automatic_method_or_an_unknown_parameter_is_a_warning_in_the_log(provider, sample_pair,
+                                                                                                tmp_path):
     import processing
     from qgis.core import QgsProcessingFeedback
 
@@ -241,6 +242,7 @@ def test_a_threshold_with_an_automatic_method_is_a_warning_in_the_log(provider, 
 
     feedback = Recorder()
     processing.run(ALG, {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "prior", "THRESHOLD": 0.3,
-                         "OUTPUT_CHANGE": str(tmp_path / "c.tif")}, feedback=feedback)
+                         "DEVICE": "cuda", "OUTPUT_CHANGE": str(tmp_path / "c.tif")}, feedback=feedback)
     assert any("THRESHOLD 0.3 is ignored" in line for line in feedback.warnings)
+    assert "DEVICE is not a parameter of this algorithm: it was ignored." in feedback.warnings
     assert not any("THRESHOLD" in line for line in feedback.infos)
