@@ -1,6 +1,7 @@
 """`oaip:detectchanges`: thin Processing front end that turns parameters into RunParams and runs the pipeline."""
 from __future__ import annotations
 
+import math
 import os
 
 from qgis.core import (
@@ -80,6 +81,8 @@ def _number_out_of_range(definition: QgsProcessingParameterNumber, value) -> str
         number = float(value)
     except (TypeError, ValueError):
         return None     # not a plain number (an expression, a property): QGIS checks it
+    if math.isnan(number):
+        return None     # NaN is no range's member, but a nodata value (NODATA1=nan) QGIS and GDAL accept
     low, high = definition.minimum(), definition.maximum()
     if low <= number <= high:
         return None

@@ -153,6 +153,14 @@ def test_an_out_of_range_number_is_refused_with_its_range(provider, sample_pair,
     assert list(tmp_path.iterdir()) == []
 
 
+def test_nan_is_a_nodata_value_not_a_number_out_of_range(provider, sample_pair, tmp_path):
+    import processing
+
+    processing.run(ALG, {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "prior", "NODATA1": "nan",
+                         "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
+    assert (tmp_path / "c.tif").exists()
+
+
 def test_an_empty_or_non_raster_file_is_named_as_such_not_as_missing(provider, sample_pair, tmp_path):
     import processing
 
