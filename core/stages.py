@@ -75,6 +75,12 @@ def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
     if not valid.any():
         raise InputError("The overlap of the two images holds no valid pixel: it is all nodata in one "
                          "image or the other (check the nodata values and the area of interest).")
+    for (label, path), x in zip(pair.names, (x1, x2)):
+        values = x[:, valid]
+        if (values.max(axis=1) <= values.min(axis=1)).all():   # a blank image: "no change" would be a guess
+            raise InputError(f"{label}: '{path}' holds one value ({values[0, 0]:g}) in every valid pixel of the "
+                             "overlap, so it shows nothing to compare: check that the file is the image you "
+                             "meant (not a blank export) and its nodata value.")
     norm1, norm2 = fit_normaliser(x1, valid), fit_normaliser(x2, valid)
     return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2)
 
@@ -121,12 +127,22 @@ def train_network(pair: AlignedPair, prior: PriorResult, params: RunParams, prog
     if prior.gated and not prior.evidence.significant:
         progress.info("The network was not trained: there is no change in the pair to learn from.")
         return Trained()
+    if _uniform(prior.prior):   # a manual threshold does not gate, but identical images label nothing
+        progress.info("The network was not trained: the two images do not differ anywhere, so there is no "
+                      "change to learn from.")
+        return Trained()
     from .model.train import train_detector  # torch is needed from here on only
 
     detector, stats = train_detector(pair, (prior.norm1, prior.norm2), prior.prior, analyst, params,
                                      progress.span(0.1, 0.7), floor=prior.evidence.floor,
                                      calibration=prior.calibration)
     return Trained(detector, stats)
+
+
+def _uniform(prior: np.ndarray) -> bool:
+    """Whether the prior is one value on every valid cell (an identical pair): no place to label."""
+    values = prior[np.isfinite(prior)]
+    return values.size == 0 or bool(values.max() <= values.min())
 
 
 @dataclass(frozen=True)

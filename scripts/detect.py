@@ -40,6 +40,16 @@ def report(stats: dict, out: Path) -> str:
     return "\n".join(lines)
 
 
+def run_notes(result: dict | None) -> str:
+    """What the run said besides its outputs (qgis_process's JSON log): warnings first (a parameter that
+    was ignored), then its notes (the grid, complex bands taken as intensity, the no-change verdict)."""
+    log = (result or {}).get("log") or {}
+    if isinstance(log, list):
+        log = {"info": log}
+    lines = [f"Warning: {line}" for line in log.get("warning", [])]
+    return "\n".join(lines + [line for line in log.get("info", []) if line not in log.get("warning", [])])
+
+
 def algorithm_params(args: argparse.Namespace, out: Path) -> dict:
     """oaip:detectchanges parameters from the command line; --param KEY=VALUE adds any other one
     (AOI, PRUNE, GRID, PIXEL_SIZE, NODATA1, THRESHOLD_METHOD, …) or overrides one."""
@@ -72,11 +82,12 @@ def main() -> int:
     args = parser.parse_args()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    code, _, output = run_algorithm(algorithm_params(args, out))
+    code, result, output = run_algorithm(algorithm_params(args, out))
     if code != 0:
         print(output, file=sys.stderr)
         return code
-    print(report(json.loads((out / "stats.json").read_text()), out))
+    notes = run_notes(result)
+    print(report(json.loads((out / "stats.json").read_text()), out) + (f"\n\n{notes}" if notes else ""))
     return 0
 
 

@@ -20,14 +20,21 @@ from ..errors import MEMORY_ADVICE, InputError, ResourceError, is_out_of_memory
 from .gdal_scope import in_gdal_scope
 from .grid import Grid, Window, spatial_reference
 
+MAX_UPSAMPLING = 16   # a chosen pixel size may give at most this many times the larger image's pixels
 
-def _open(path: str, label: str) -> gdal.Dataset:
-    """The raster at `path`; a missing file, an empty one and a non-raster each get their own sentence."""
+
+def _check_file(path: str, label: str, what: str) -> None:
+    """A local file that is missing or empty (0 bytes), each in its own sentence; `what`: "a raster"."""
     local = not str(path).startswith("/vsi") and "://" not in str(path)
     if local and not os.path.exists(path):
         raise InputError(f"{label}: the file '{path}' does not exist.")
     if local and os.path.isfile(path) and os.path.getsize(path) == 0:
-        raise InputError(f"{label}: '{path}' is an empty file (0 bytes), not a raster: copy or export it again.")
+        raise InputError(f"{label}: '{path}' is an empty file (0 bytes), not {what}: copy or export it again.")
+
+
+def _open(path: str, label: str) -> gdal.Dataset:
+    """The raster at `path`; a missing file, an empty one and a non-raster each get their own sentence."""
+    _check_file(path, label, "a raster")
     try:
         ds = gdal.OpenEx(str(path), gdal.OF_RASTER)
     except RuntimeError as exc:
@@ -41,6 +48,25 @@ def _open(path: str, label: str) -> gdal.Dataset:
 def check_raster(path: str, label: str) -> None:
     """Open `path` once, so that a bad file is named before any work rather than when it is first read."""
     _open(path, label)
+
+
+@in_gdal_scope
+def check_vector(path: str, label: str) -> None:
+    """Why `path` is no vector layer (missing, empty, a raster, unreadable), named before any work; QGIS
+    says "not found" of all of them."""
+    _check_file(path, label, "a vector layer")
+    try:
+        source = gdal.OpenEx(str(path), gdal.OF_VECTOR)
+    except RuntimeError:
+        source = None
+    if source is not None and source.GetLayerCount() > 0:
+        return
+    try:
+        raster = gdal.OpenEx(str(path), gdal.OF_RASTER)
+    except RuntimeError:
+        raster = None
+    kind = "a raster" if raster is not None else "not a file that GDAL can read"
+    raise InputError(f"{label}: '{path}' is {kind}; a vector layer (GeoPackage, shapefile, …) is needed.")
 
 
 def _read_or_explain(label: str, path: str, read: Callable[[], np.ndarray]) -> np.ndarray:
@@ -289,6 +315,13 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     if width < min_size or height < min_size:
         raise InputError(f"The overlap of the two images is only {max(width, 0)} x {max(height, 0)} pixels; "
                          f"at least {min_size} x {min_size} are needed.")
+    most = MAX_UPSAMPLING * max(ds1.RasterXSize * ds1.RasterYSize, ds2.RasterXSize * ds2.RasterYSize)
+    if pixel_size and width * height > most:
+        least = pixel_size * math.sqrt(width * height / most)
+        raise InputError(f"Pixel size {pixel_size:g} makes a grid of {width:,} x {height:,} pixels, more than "
+                         f"{MAX_UPSAMPLING} times as many as the larger image has: finer than both images, it adds "
+                         f"no detail and would take very long. Choose a pixel size of {least:.3g} or more, or "
+                         "leave it empty for the image's own.")
     out = Grid(ref_srs.ExportToWkt(), (x0 + col0 * dx, dx, 0.0, y0 + row0 * dy, 0.0, dy), width, height)
     mask = _aoi_mask(aoi, out) if aoi else None
     keep: list = []

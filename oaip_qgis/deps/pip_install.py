@@ -30,15 +30,18 @@ _PYTHON_NAME = re.compile(r"python(3(\.\d+)?)?(\.exe)?", re.IGNORECASE)
 def find_python(executable: str = sys.executable, base_prefix: str = sys.base_prefix,
                 platform: str = sys.platform, version: tuple[int, int] = sys.version_info[:2],
                 is_file: Callable[[str], bool] = os.path.isfile,
-                which: Callable[[str], Optional[str]] = shutil.which) -> Optional[str]:
+                which: Callable[[str], Optional[str]] = shutil.which, prefix: str = sys.prefix) -> Optional[str]:
     """The Python interpreter of the running Python's version, or None when none is found.
 
-    Outside QGIS (tests, a venv) `executable` is that interpreter. Inside QGIS it is found under
-    `sys.base_prefix`: `bin/python3.X` on Linux and macOS (QGIS.app also keeps one in
-    Contents/MacOS/bin), `python.exe` on Windows (OSGeo4W's apps/Python3X, beside QGIS's bin).
+    Outside QGIS (tests, a venv) `executable` is that interpreter, inside its `sys.prefix`. Inside QGIS
+    it is found under `sys.base_prefix`: `bin/python3.X` on Linux and macOS (QGIS.app also keeps one in
+    Contents/MacOS/bin), `python.exe` on Windows (OSGeo4W's apps/Python3X, beside QGIS's bin). Embedded
+    Python may name the PATH's first `python3` as sys.executable (a pyenv or conda one, another
+    installation): outside `prefix` it is not taken.
     """
     paths = ntpath if platform == "win32" else posixpath
-    if _PYTHON_NAME.fullmatch(paths.basename(executable)):
+    inside = paths.normcase(executable).startswith(paths.join(paths.normcase(prefix), ""))
+    if _PYTHON_NAME.fullmatch(paths.basename(executable)) and inside:
         return executable
     versioned = "python{}.{}".format(*version)
     beside_qgis = paths.dirname(executable)

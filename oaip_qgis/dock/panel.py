@@ -8,6 +8,7 @@ run's threshold. "Save at this threshold" writes that change layer with its own 
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -495,10 +496,12 @@ class OaipDock(QgsDockWidget):
             return
         path = layer.source()
         QgsProject.instance().removeMapLayer(layer.id())
-        try:
-            os.remove(path)
-        except OSError:
-            pass
+        # GDAL leaves statistics beside the raster (.aux.xml) when QGIS closes it: those go too.
+        for leftover in [path, *glob.glob(glob.escape(path) + ".*")]:
+            try:
+                os.remove(leftover)
+            except OSError:
+                pass
 
     def save_threshold(self, folder: str) -> dict:
         """Write the change raster, polygons and statistics at the slider's threshold into `folder`

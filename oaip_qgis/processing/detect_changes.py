@@ -1,6 +1,7 @@
 """`oaip:detectchanges`: thin Processing front end that turns parameters into RunParams and runs the pipeline."""
 from __future__ import annotations
 
+import math
 import os
 
 from qgis.core import (
@@ -19,6 +20,8 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
     QgsProcessingUtils,
+    QgsRasterLayer,
+    QgsVectorLayer,
 )
 from qgis.PyQt.QtGui import QIcon
 
@@ -26,7 +29,7 @@ from ..core.decision.threshold import THRESHOLD_METHODS
 from ..core.errors import InputError, OaipError
 from ..core.params import EPOCHS_RANGE, GRIDS, MODES, SEED_RANGE, RunParams
 from ..core.progress import Progress
-from ..core.raster.align import check_raster
+from ..core.raster.align import check_raster, check_vector
 from ..i18n import tr
 from .styling import style_when_loaded
 
@@ -78,13 +81,20 @@ def _number_out_of_range(definition: QgsProcessingParameterNumber, value) -> str
         number = float(value)
     except (TypeError, ValueError):
         return None     # not a plain number (an expression, a property): QGIS checks it
+    if math.isnan(number):
+        return None     # NaN is no range's member, but a nodata value (NODATA1=nan) QGIS and GDAL accept
     low, high = definition.minimum(), definition.maximum()
     if low <= number <= high:
         return None
-    allowed = (tr("from {low:g} to {high:g}").format(low=low, high=high) if high < NO_MAXIMUM
-               else tr("{low:g} or more").format(low=low))
+    allowed = (tr("from {low} to {high}").format(low=_shown(low), high=_shown(high)) if high < NO_MAXIMUM
+               else tr("{low} or more").format(low=_shown(low)))
     return tr("{name} ({description}) must be {allowed}, not {value}.").format(
         name=definition.name(), description=definition.description(), allowed=allowed, value=value)
+
+
+def _shown(bound: float) -> str:
+    """A range's bound as written: whole numbers in full (SEED's 2147483647, not 2.14748e+09)."""
+    return str(int(bound)) if float(bound).is_integer() and abs(bound) < 1e15 else f"{bound:g}"
 
 
 def _unknown_choice(definition: QgsProcessingParameterEnum, value) -> str | None:
@@ -219,8 +229,8 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS's name)
         """QGIS's own check, but with a sentence that names the value and what is allowed: the range of a
-        number, the options of a choice, and why a raster file cannot be used (QGIS says "not found" of a
-        file that exists)."""
+        number, the options of a choice, and why a raster or vector file cannot be used (QGIS says "not
+        found" of a file that exists)."""
         for definition in self.parameterDefinitions():
             value = parameters.get(definition.name())
             message = None
@@ -229,20 +239,23 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             elif isinstance(definition, QgsProcessingParameterEnum):
                 message = _unknown_choice(definition, value)
             elif isinstance(definition, QgsProcessingParameterRasterLayer):
-                message = self._unreadable_raster(definition.name(), value, context)
+                message = self._unreadable(check_raster, QgsRasterLayer, definition.name(), value, context)
+            elif isinstance(definition, QgsProcessingParameterFeatureSource):
+                message = self._unreadable(check_vector, QgsVectorLayer, definition.name(), value, context)
             if message:
                 return False, message
         return super().checkParameterValues(parameters, context)
 
     @staticmethod
-    def _unreadable_raster(name: str, value, context) -> str | None:
-        """Why a raster given as a path cannot be loaded (missing, empty, not a raster); None if it can."""
+    def _unreadable(check, kind, name: str, value, context) -> str | None:
+        """Why a layer given as a path cannot be loaded as a `kind` layer (missing, empty, another kind of
+        file, as `check` says); None if it can."""
         if not isinstance(value, str) or not value.strip():
             return None
-        if QgsProcessingUtils.mapLayerFromString(value, context) is not None:
+        if isinstance(QgsProcessingUtils.mapLayerFromString(value, context), kind):
             return None
         try:
-            check_raster(value, name)
+            check(value, name)
         except InputError as exc:
             return str(exc)
         return None
@@ -313,7 +326,9 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         progress = Progress(report=lambda fraction, message: (feedback.setProgress(100.0 * fraction),
                                                                message and feedback.setProgressText(message)),
                             is_cancelled=feedback.isCanceled)
-        warnings = params.warnings()
+        known = {definition.name() for definition in self.parameterDefinitions()}
+        warnings = [tr("{name} is not a parameter of this algorithm: it was ignored.").format(name=name)
+                    for name in sorted(set(parameters) - known)] + params.warnings()   # e.g. DEVICE=cuda
         for line in warnings:           # before the run, where the analyst sees them while it works
             feedback.pushWarning(line)
         try:

@@ -10,7 +10,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from detect import algorithm_params, report  # noqa: E402
+from detect import algorithm_params, report, run_notes  # noqa: E402
 
 
 def args(**extra) -> Namespace:
@@ -40,3 +40,15 @@ def test_the_report_says_where_accuracy_was_measured(tmp_path):
     assert "score threshold 0.5000 (prior cut 0.3000, otsu)" in text
     stats["metrics"] = {"kappa": None, "reference_coverage": 0.0}
     assert "the reference covers no valid pixel" in report(stats, tmp_path)
+
+
+def test_the_runs_warnings_and_notes_are_printed():
+    """qgis_process's JSON log: an ignored THRESHOLD and the complex-band note reach the terminal."""
+    result = {"log": {"info": ["Grid: 10 x 10 pixels.", "T2: complex band(s) 1 (CFloat32) (SAR SLC) are taken as "
+                                                        "their intensity |z|²."],
+                      "warning": ["THRESHOLD 0.3 is ignored: THRESHOLD_METHOD is otsu3."]}}
+    assert run_notes(result).splitlines() == ["Warning: THRESHOLD 0.3 is ignored: THRESHOLD_METHOD is otsu3.",
+                                              "Grid: 10 x 10 pixels.",
+                                              "T2: complex band(s) 1 (CFloat32) (SAR SLC) are taken as their "
+                                              "intensity |z|²."]
+    assert run_notes(None) == "" and run_notes({"log": ["a note"]}) == "a note"

@@ -40,10 +40,15 @@ def test_the_pinned_torch_is_the_one_requirements_txt_pins():
      {r"C:\Program Files\QGIS 3.22\bin\python3.exe"}, r"C:\Program Files\QGIS 3.22\bin\python3.exe"),
     ("win32", r"C:\OSGeo4W\bin\qgis-bin.exe", r"C:\OSGeo4W\apps\Python311", set(), None),
     ("linux", "/opt/venv/bin/python3", "/usr", set(), "/opt/venv/bin/python3"),   # outside QGIS: itself
+    # QGIS on Debian under pyenv: embedded Python's sys.executable is the PATH's python3, not QGIS's
+    ("linux", "/root/.pyenv/shims/python3", "/usr", {"/usr/bin/python3.11"}, "/usr/bin/python3.11"),
+    ("win32", r"C:\Users\a\miniconda3\python.exe", r"C:\OSGeo4W\apps\Python311",
+     {r"C:\OSGeo4W\apps\Python311\python.exe"}, r"C:\OSGeo4W\apps\Python311\python.exe"),
 ])
 def test_the_interpreter_is_found_beside_qgis_not_qgis_itself(platform, executable, base_prefix, present, expected):
+    prefix = "/opt/venv" if executable.startswith("/opt/venv") else base_prefix   # a venv's sys.prefix is itself
     found = find_python(executable=executable, base_prefix=base_prefix, platform=platform, version=(3, 11),
-                        is_file=present.__contains__, which=lambda name: None)
+                        is_file=present.__contains__, which=lambda name: None, prefix=prefix)
     assert found == expected
 
 

@@ -220,6 +220,17 @@ def test_an_identical_pair_is_reported_as_no_significant_change(sample_pair, tmp
     assert stats.detector == "prior" and stats.network is None and "model" not in stats.to_dict()
 
 
+def test_an_identical_pair_with_a_manual_threshold_trains_nothing_and_marks_nothing(sample_pair, tmp_path):
+    """A manual threshold skips the no-change verdict, but identical images still give no label to
+    train on (it failed: no training crop could be placed)."""
+    result = run(params(sample_pair, tmp_path, t2=sample_pair["t1"], mode="int8", epochs=1,
+                        threshold_method="manual", threshold=0.3))
+    change = gdal.Open(str(tmp_path / "change.tif")).ReadAsArray()
+    assert result.stats.changed_fraction == 0 and not (change == 1).any()
+    assert result.stats.detector == "prior" and result.stats.network is None
+    assert any("do not differ anywhere" in line for line in result.log)
+
+
 def test_a_generated_unchanged_scene_is_reported_unchanged_and_rare_change_is_kept(tmp_path):
     """The stress scenes of the generator: nothing marked on an unchanged scene; under 1 % changed
     still found (Otsu alone marked a quarter of such a scene changed)."""

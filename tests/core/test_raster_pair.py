@@ -238,6 +238,9 @@ def test_the_grid_can_be_the_second_image_or_a_given_pixel_size(tmp_path):
         assert pair.grid.transform[1] == 20.0 and (pair.grid.width, pair.grid.height) == (60, 50)
     with open_pair(t1, t2, pixel_size=5.0) as pair:
         assert pair.grid.transform[1] == 5.0 and (pair.grid.width, pair.grid.height) == (240, 200)
+    # 0.01 m on 10 m pixels: a million times the pixels, no detail, hours of work (it ran without end)
+    with pytest.raises(InputError, match=r"Pixel size 0.01 makes a grid of 120,000 x 100,000 pixels.* 2.5 or more"):
+        open_pair(t1, t2, pixel_size=0.01)
 
 
 def test_each_source_is_resampled_as_its_grid_needs(tmp_path):

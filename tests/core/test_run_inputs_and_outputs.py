@@ -99,6 +99,21 @@ def test_a_truncated_geotiff_is_named_not_a_traceback(sample_pair, tmp_path):
     assert list(out.iterdir()) == []
 
 
+def test_a_blank_image_is_refused_not_reported_as_no_change(sample_pair, tmp_path):
+    """One value everywhere (a blank export) gave "No significant change", a guess about a picture of nothing."""
+    blank = str(tmp_path / "blank.tif")
+    source = gdal.Open(sample_pair["t1"])
+    copy = gdal.GetDriverByName("GTiff").CreateCopy(blank, source)
+    for band in range(1, copy.RasterCount + 1):
+        copy.GetRasterBand(band).Fill(7)
+    copy = None
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(InputError, match=r"T1: '.*blank.tif' holds one value \(7\) in every valid pixel"):
+        run(prior_params({**sample_pair, "t1": blank}, out))
+    assert list(out.iterdir()) == []
+
+
 def test_an_empty_or_non_raster_file_is_not_reported_as_missing(sample_pair, tmp_path):
     empty = tmp_path / "empty.tif"
     empty.write_bytes(b"")

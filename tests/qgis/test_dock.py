@@ -243,6 +243,13 @@ def test_slider_makes_a_separate_layer_and_leaves_the_runs_outputs_as_written(do
     dock.ui.thresholdSlider.setValue(900)
     assert wait_until(lambda: dock.stats.threshold == 0.9, timeout_milliseconds=5000)
     assert QgsProject.instance().mapLayer(first_id) is None and not os.path.exists(first_path)
+    for value in range(100, 800, 50):   # files do not pile up as the slider moves (nor their .aux.xml)
+        dock.ui.thresholdSlider.setValue(value)
+        assert wait_until(lambda value=value: dock.stats.threshold == value / 1000, timeout_milliseconds=5000)
+    dock.ui.thresholdSlider.setValue(900)
+    assert wait_until(lambda: dock.stats.threshold == 0.9, timeout_milliseconds=5000)
+    current = os.path.basename(QgsProject.instance().mapLayer(dock.threshold_layer_id).source())
+    assert [name for name in os.listdir(os.path.dirname(first_path)) if not name.startswith(current)] == []
     moved = QgsProject.instance().mapLayer(dock.threshold_layer_id)
     assert moved.name() == "Change (threshold 0.900)"
     assert change_ones(moved) == int(np.count_nonzero(difference > 0.9)) < before

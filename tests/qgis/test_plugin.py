@@ -139,6 +139,7 @@ def test_vgg16_weights_reach_the_engine_through_processing(provider, sample_pair
 @pytest.mark.parametrize("name, value, shown", [
     ("EPOCHS", 0, r"EPOCHS \(Training epochs\) must be from 1 to 100, not 0"),
     ("EPOCHS", 500, "from 1 to 100, not 500"),
+    ("SEED", -1, "SEED .* must be from 0 to 2147483647, not -1"),
     ("THRESHOLD", 1.5, "from 0 to 1, not 1.5"),
     ("MIN_AREA", -3, "MIN_AREA .* must be 0 or more, not -3"),
     ("MODE", "int4", "MODE .* must be one of int8, fp32, prior, not 'int4'"),
@@ -152,6 +153,14 @@ def test_an_out_of_range_number_is_refused_with_its_range(provider, sample_pair,
     assert list(tmp_path.iterdir()) == []
 
 
+def test_nan_is_a_nodata_value_not_a_number_out_of_range(provider, sample_pair, tmp_path):
+    import processing
+
+    processing.run(ALG, {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "prior", "NODATA1": "nan",
+                         "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
+    assert (tmp_path / "c.tif").exists()
+
+
 def test_an_empty_or_non_raster_file_is_named_as_such_not_as_missing(provider, sample_pair, tmp_path):
     import processing
 
@@ -163,6 +172,28 @@ def test_an_empty_or_non_raster_file_is_named_as_such_not_as_missing(provider, s
             processing.run(ALG, {"T1": sample_pair["t1"], "T2": str(tmp_path / name), "MODE": "prior",
                                  "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
     assert not (tmp_path / "c.tif").exists()
+
+
+def test_an_area_of_interest_or_samples_file_that_is_no_vector_layer_says_what_it_is(provider, sample_pair,
+                                                                                      tmp_path):
+    import processing
+
+    (tmp_path / "empty.gpkg").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("not a layer")
+    for name, parameter, shown in (("empty.gpkg", "AOI", "is an empty file"),
+                                   ("notes.txt", "SAMPLES", "is not a file that GDAL can read"),
+                                   ("nowhere.gpkg", "AOI", "does not exist")):
+        with pytest.raises(QgsProcessingException, match=f"{parameter}: .*{name}' {shown}"):
+            processing.run(ALG, {**pair(sample_pair), parameter: str(tmp_path / name),
+                                 "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
+    with pytest.raises(QgsProcessingException, match=r"SAMPLES: .*truth.tif' is a raster; a vector layer"):
+        processing.run(ALG, {**pair(sample_pair), "SAMPLES": sample_pair["truth"],
+                             "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
+    assert not (tmp_path / "c.tif").exists()
+
+
+def pair(sample_pair) -> dict:
+    return {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "prior"}
 
 
 def test_the_dialog_is_in_the_analysts_terms(provider):
@@ -201,7 +232,8 @@ def test_the_dialog_starts_t1_and_t2_on_different_layers(provider, qgis_iface, q
         dialog.deleteLater()
 
 
-def test_a_threshold_with_an_automatic_method_is_a_warning_in_the_log(provider, sample_pair, tmp_path):
+def test_a_threshold_with_an_automatic_method_or_an_unknown_parameter_is_a_warning_in_the_log(provider, sample_pair,
+                                                                                                tmp_path):
     import processing
     from qgis.core import QgsProcessingFeedback
 
@@ -218,6 +250,7 @@ def test_a_threshold_with_an_automatic_method_is_a_warning_in_the_log(provider, 
 
     feedback = Recorder()
     processing.run(ALG, {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "prior", "THRESHOLD": 0.3,
-                         "OUTPUT_CHANGE": str(tmp_path / "c.tif")}, feedback=feedback)
+                         "DEVICE": "cuda", "OUTPUT_CHANGE": str(tmp_path / "c.tif")}, feedback=feedback)
     assert any("THRESHOLD 0.3 is ignored" in line for line in feedback.warnings)
+    assert "DEVICE is not a parameter of this algorithm: it was ignored." in feedback.warnings
     assert not any("THRESHOLD" in line for line in feedback.infos)
