@@ -15,6 +15,11 @@ GRIDS = ("t1", "t2")
 DEVICES = ("cpu",)   # the integer kernels run on the CPU; a device that would not be used is not offered
 EPOCHS_RANGE = (1, 100)
 SEED_RANGE = (0, 2**31 - 1)
+# What each output is written as (GeoTIFF rasters, a GeoPackage of polygons), by its name and field.
+OUTPUT_FORMATS = {"OUTPUT_CHANGE": ("out_change", "GeoTIFF", (".tif", ".tiff")),
+                  "OUTPUT_DIFFERENCE": ("out_difference", "GeoTIFF", (".tif", ".tiff")),
+                  "OUTPUT_CONFIDENCE": ("out_confidence", "GeoTIFF", (".tif", ".tiff")),
+                  "OUTPUT_POLYGONS": ("out_polygons", "GeoPackage", (".gpkg",))}
 
 
 @dataclass
@@ -77,6 +82,10 @@ class RunParams:
         for name, bands in (("T1", self.bands1), ("T2", self.bands2)):
             if bands is not None and any(int(b) < 1 for b in bands):
                 raise InputError(f"{name} band indices start at 1.")
+        for name, (attribute, kind, suffixes) in OUTPUT_FORMATS.items():
+            path = getattr(self, attribute)
+            if path and not str(path).lower().endswith(suffixes):
+                raise InputError(f"{name} '{path}' is written as {kind}: give a name ending in {suffixes[0]}.")
         return self
 
     def warnings(self) -> list[str]:

@@ -22,6 +22,14 @@ class OaipProvider(QgsProcessingProvider):
     def icon(self) -> QIcon:
         return QIcon(ICON)
 
+    # The engine writes GeoTIFF rasters and a GeoPackage of polygons (core.params.OUTPUT_FORMATS): the
+    # dialogs offer only those, rather than a format whose name would hold another.
+    def supportedOutputRasterLayerExtensions(self) -> list[str]:  # noqa: N802 (QGIS's name)
+        return ["tif"]
+
+    def supportedOutputVectorLayerExtensions(self) -> list[str]:  # noqa: N802 (QGIS's name)
+        return ["gpkg"]
+
     def loadAlgorithms(self) -> None:  # noqa: N802 (QGIS's name)
         self.addAlgorithm(DetectChangesAlgorithm())
         self.addAlgorithm(BatchDetectAlgorithm())

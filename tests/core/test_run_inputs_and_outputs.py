@@ -234,3 +234,13 @@ def test_a_threshold_given_with_an_automatic_method_is_said_to_be_ignored(sample
 def test_out_of_range_values_are_refused_with_their_range(field, value, shown):
     with pytest.raises(InputError, match=shown):
         RunParams(t1="a.tif", t2="b.tif", **{field: value}).validate()
+
+
+@pytest.mark.parametrize("field, name, shown", [("out_change", "change.txt", "OUTPUT_CHANGE .* GeoTIFF.* .tif"),
+                                                ("out_confidence", "conf.png", "OUTPUT_CONFIDENCE"),
+                                                ("out_polygons", "changes.shp", "GeoPackage.* .gpkg")])
+def test_an_output_named_for_another_format_is_refused_before_any_work(sample_pair, tmp_path, field, name, shown):
+    with pytest.raises(InputError, match=shown):
+        run(RunParams(t1=sample_pair["t1"], t2=sample_pair["t2"], mode="prior", **{field: str(tmp_path / name)}))
+    assert list(tmp_path.iterdir()) == []
+    RunParams(t1="a.tif", t2="b.tif", out_change="C.TIFF", out_polygons="p.GPKG").validate()   # case does not matter

@@ -32,6 +32,14 @@ def test_provider_registers_unregisters_and_registers_again(qgis_app, qgis_proce
     plugin.unload()
 
 
+def test_the_dialogs_offer_only_the_formats_the_engine_writes(provider):
+    algorithm = registry().algorithmById(ALG)
+    change = algorithm.parameterDefinition("OUTPUT_CHANGE")
+    polygons = algorithm.parameterDefinition("OUTPUT_POLYGONS")
+    assert change.supportedOutputRasterLayerExtensions() == ["tif"]
+    assert polygons.supportedOutputVectorLayerExtensions() == ["gpkg"]
+
+
 def test_processing_run_writes_outputs_on_t1_grid(provider, sample_pair, tmp_path):
     import processing
 
