@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from .errors import MEMORY_ADVICE, InputError, ResourceError, is_out_of_memory
+from .errors import InputError, ResourceError, is_out_of_memory, memory_advice
 from .params import RunParams
 from .progress import Progress
 from .raster.align import check_raster
@@ -61,7 +61,7 @@ def _memory_explained(function):
             return function(*args, **kwargs)
         except (MemoryError, RuntimeError) as exc:
             if is_out_of_memory(exc):
-                raise ResourceError(MEMORY_ADVICE) from exc
+                raise ResourceError(memory_advice()) from exc
             raise
     return wrapper
 

@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 from osgeo import gdal, ogr, osr
 
-from ..errors import MEMORY_ADVICE, InputError, ResourceError, is_out_of_memory
+from ..errors import InputError, ResourceError, is_out_of_memory, memory_advice
 from .gdal_scope import in_gdal_scope
 from .grid import Grid, Window, spatial_reference
 
@@ -75,7 +75,7 @@ def _read_or_explain(label: str, path: str, read: Callable[[], np.ndarray]) -> n
         return read()
     except RuntimeError as exc:
         if is_out_of_memory(exc):
-            raise ResourceError(MEMORY_ADVICE) from exc
+            raise ResourceError(memory_advice()) from exc
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{label}: '{path}' could not be read; the file is damaged or incomplete (GDAL: "
                          f"{reason}): copy or export it again.") from exc

@@ -25,7 +25,7 @@ from typing import Optional
 import numpy as np
 from osgeo import gdal
 
-from ..errors import MEMORY_ADVICE, InputError, OaipError, ResourceError, is_out_of_memory
+from ..errors import InputError, OaipError, ResourceError, is_out_of_memory, memory_advice
 from .grid import Grid, Window
 
 GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
@@ -56,7 +56,7 @@ def write_failure(target: str, exc: BaseException) -> OaipError:
         return ResourceError(f"The output '{target}' could not be written: the disk holding '{folder}' is "
                              f"full{room}. Free some space or choose another output folder; nothing was kept.")
     if is_out_of_memory(exc):
-        return ResourceError(MEMORY_ADVICE)
+        return ResourceError(memory_advice())
     return OaipError(f"The output '{target}' could not be written ({str(exc).strip() or type(exc).__name__}); "
                      "nothing was kept.")
 
