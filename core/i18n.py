@@ -27,7 +27,7 @@ def set_translator(function: Callable[[str], str] | None) -> None:
     _translator = _identity if function is None else function
 
 
-def tr(text: str, **values) -> str:
+def tr(text: str, /, **values) -> str:
     """`text` translated by the installed translator, then its placeholders filled from `values`."""
     translated = _translator(text)
     return translated.format(**values) if values else translated
