@@ -217,6 +217,6 @@ def read_pairs(path: str, defaults: Optional[dict[str, str]] = None, layer: Opti
         try:
             params = RunParams(**values).validate()
         except (InputError, TypeError) as exc:
-            raise InputError(f"{where}: {exc}") from exc
+            raise InputError(tr("{where}: {reason}", where=where, reason=exc)) from exc
         specs.append(PairSpec(name=name, row=number, params=params))
     return specs
