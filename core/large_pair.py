@@ -29,6 +29,7 @@ from rasterio.warp import Resampling, reproject, transform_bounds
 from rasterio.windows import Window
 
 from .errors import InputError
+from .i18n import tr
 from .raster.gdal_scope import in_gdal_scope
 from .sample_pair import (
     BUILT,
@@ -100,7 +101,8 @@ class Scene:
 
     def __init__(self, size: int, seed: int) -> None:
         if size < 64:
-            raise InputError(f"The large sample pair needs a size of at least 64 pixels, not {size}.")
+            raise InputError(tr("The large sample pair needs a size of at least 64 pixels, not {size}.",
+                                size=size))
         self.size, self.seed = size, seed
         self.margin = size // 8
         self.side = size + 2 * self.margin

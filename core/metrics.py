@@ -12,6 +12,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import InputError
+from .i18n import tr
 
 AUC_BINS = 1 << 16
 
@@ -31,7 +32,8 @@ def auc(score: np.ndarray, truth: np.ndarray) -> Optional[float]:
     score = np.asarray(score, np.float64).ravel()
     truth = np.asarray(truth, bool).ravel()
     if score.shape != truth.shape:
-        raise InputError(f"Scores ({score.size}) and reference ({truth.size}) differ in size.")
+        raise InputError(tr("Scores ({scores}) and reference ({reference}) differ in size.",
+                            scores=score.size, reference=truth.size))
     _, index = np.unique(score, return_inverse=True)
     n = index.max() + 1 if index.size else 0
     return _auc_from_counts(np.bincount(index[truth], minlength=n).astype(np.float64),
@@ -69,10 +71,12 @@ def accuracy(change: np.ndarray, reference: np.ndarray, score: Optional[np.ndarr
     """
     change, reference = np.asarray(change, bool), np.asarray(reference, bool)
     if change.shape != reference.shape:
-        raise InputError(f"The change map {change.shape} and the reference {reference.shape} differ in shape.")
+        raise InputError(tr("The change map {change} and the reference {reference} differ in shape.",
+                            change=change.shape, reference=reference.shape))
     keep = np.ones(change.shape, bool) if valid is None else np.asarray(valid, bool)
     if keep.shape != change.shape:
-        raise InputError(f"The validity mask {keep.shape} does not match the change map {change.shape}.")
+        raise InputError(tr("The validity mask {mask} does not match the change map {change}.",
+                            mask=keep.shape, change=change.shape))
     result = _from_confusion(*_confusion(change[keep], reference[keep]))
     result["auc"] = None if score is None else auc(np.asarray(score)[keep], reference[keep])
     return result
@@ -100,7 +104,7 @@ class StreamingAccuracy:
         reference = np.asarray(reference).ravel()
         score = np.asarray(score, np.float64).ravel()
         if not score.shape == change.shape == reference.shape:
-            raise InputError("Score, change and reference windows differ in size.")
+            raise InputError(tr("Score, change and reference windows differ in size."))
         self.pixels += reference.size
         if reference.dtype.kind == "f":
             covered = np.isfinite(reference)

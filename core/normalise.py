@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import InputError
+from .i18n import tr
 
 KINDS = ("sar", "optical")
 PERCENTILES = (1.0, 99.0)
@@ -35,8 +36,8 @@ class Normaliser:
         """Scale ``x`` (bands, rows, cols) with the fitted statistics; NaN stays NaN."""
         x = _check_image(x)
         if x.shape[0] != self.low.shape[0]:
-            raise InputError(f"The normaliser was fitted on {self.low.shape[0]} band(s), "
-                             f"not {x.shape[0]}.")
+            raise InputError(tr("The normaliser was fitted on {fitted} band(s), not {given}.",
+                                fitted=self.low.shape[0], given=x.shape[0]))
         values = self._transform(x)
         low = self.low[:, None, None]
         span = (self.high - self.low)[:, None, None]
@@ -51,7 +52,7 @@ class Normaliser:
 def _check_image(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim != 3:
-        raise InputError(f"An image must have the shape (bands, rows, cols), not {x.shape}.")
+        raise InputError(tr("An image must have the shape (bands, rows, cols), not {shape}.", shape=x.shape))
     return x
 
 
@@ -60,7 +61,8 @@ def _check_valid(x: np.ndarray, valid: Optional[np.ndarray]) -> np.ndarray:
         return np.ones(x.shape[1:], bool)
     valid = np.asarray(valid, bool)
     if valid.shape != x.shape[1:]:
-        raise InputError(f"The validity mask {valid.shape} does not match the image {x.shape[1:]}.")
+        raise InputError(tr("The validity mask {mask} does not match the image {shape}.",
+                            mask=valid.shape, shape=x.shape[1:]))
     return valid
 
 
@@ -69,7 +71,7 @@ def _sample(x: np.ndarray, valid: np.ndarray, max_samples: int) -> np.ndarray:
     pixels = x[:, valid].T
     pixels = pixels[np.isfinite(pixels).all(axis=1)]
     if pixels.shape[0] == 0:
-        raise InputError("The image holds no valid pixel to compute its statistics from (all nodata).")
+        raise InputError(tr("The image holds no valid pixel to compute its statistics from (all nodata)."))
     stride = max(1, pixels.shape[0] // max_samples)
     return pixels[::stride].astype(np.float64)
 
@@ -109,9 +111,10 @@ def fit_normaliser(x: np.ndarray, valid: Optional[np.ndarray] = None, kind: Opti
     valid = _check_valid(x, valid)
     kind = guess_kind(x, valid) if kind is None else kind
     if kind not in KINDS:
-        raise InputError(f"Image kind must be one of {', '.join(KINDS)}, not {kind!r}.")
+        raise InputError(tr("Image kind must be one of {kinds}, not {kind!r}.", kinds=", ".join(KINDS), kind=kind))
     if not 0 <= percentiles[0] < percentiles[1] <= 100:
-        raise InputError(f"Percentiles must satisfy 0 <= low < high <= 100, not {percentiles}.")
+        raise InputError(tr("Percentiles must satisfy 0 <= low < high <= 100, not {percentiles}.",
+                            percentiles=percentiles))
     pixels = _sample(x, valid, max_samples)
     floor = None
     if kind == "sar" and pixels.min() >= 0:

@@ -8,6 +8,7 @@ from typing import Optional
 
 from .decision.threshold import DEFAULT_METHOD, THRESHOLD_METHODS
 from .errors import InputError
+from .i18n import tr
 from .labels.prior import PRIORS
 
 MODES = ("int8", "fp32", "prior")
@@ -61,39 +62,41 @@ class RunParams:
     def validate(self) -> RunParams:
         """Check values that do not need the files; raise InputError naming the bad one."""
         if self.mode not in MODES:
-            raise InputError(f"MODE must be one of {', '.join(MODES)}, not {self.mode!r}.")
+            raise InputError(tr("MODE must be one of {modes}, not {mode!r}.", modes=", ".join(MODES), mode=self.mode))
         THRESHOLD_METHODS.pick(self.threshold_method)
         if self.threshold_method == "manual" and (self.threshold is None or not 0 <= self.threshold <= 1):
-            raise InputError("A manual threshold needs a value between 0 and 1.")
+            raise InputError(tr("A manual threshold needs a value between 0 and 1."))
         PRIORS.pick(self.prior)
         if self.grid not in GRIDS:
-            raise InputError(f"Grid must be 't1' or 't2', not {self.grid!r}.")
+            raise InputError(tr("Grid must be 't1' or 't2', not {grid!r}.", grid=self.grid))
         if self.device not in DEVICES:
-            raise InputError(f"DEVICE must be {' or '.join(map(repr, DEVICES))} (this version runs on the CPU), "
-                             f"not {self.device!r}.")
+            raise InputError(tr("DEVICE must be {devices} (this version runs on the CPU), not {device!r}.",
+                                devices=" or ".join(map(repr, DEVICES)), device=self.device))
         _in_range("EPOCHS", self.epochs, EPOCHS_RANGE)
         _in_range("SEED", self.seed, SEED_RANGE)
         if self.min_polygon_area < 0:
-            raise InputError(f"MIN_AREA must be 0 or more (m²), not {self.min_polygon_area}.")
+            raise InputError(tr("MIN_AREA must be 0 or more (m²), not {value}.", value=self.min_polygon_area))
         if self.pixel_size is not None and self.pixel_size <= 0:
-            raise InputError("Pixel size must be positive.")
+            raise InputError(tr("Pixel size must be positive."))
         if self.tile_size < 64:
-            raise InputError("Tile size must be at least 64 pixels.")
+            raise InputError(tr("Tile size must be at least 64 pixels."))
         for name, bands in (("T1", self.bands1), ("T2", self.bands2)):
             if bands is not None and any(int(b) < 1 for b in bands):
-                raise InputError(f"{name} band indices start at 1.")
+                raise InputError(tr("{name} band indices start at 1.", name=name))
         for name, (attribute, kind, suffixes) in OUTPUT_FORMATS.items():
             path = getattr(self, attribute)
             if path and not str(path).lower().endswith(suffixes):
-                raise InputError(f"{name} '{path}' is written as {kind}: give a name ending in {suffixes[0]}.")
+                raise InputError(tr("{name} '{path}' is written as {kind}: give a name ending in {suffix}.",
+                                    name=name, path=path, kind=kind, suffix=suffixes[0]))
         return self
 
     def warnings(self) -> list[str]:
         """Values that were given but do not act on this run, said in the log rather than dropped silently."""
         notes = []
         if self.threshold is not None and self.threshold_method != "manual":
-            notes.append(f"THRESHOLD {self.threshold:g} is ignored: THRESHOLD_METHOD is {self.threshold_method}, "
-                         "which finds its own threshold; choose 'manual' to use yours.")
+            notes.append(tr("THRESHOLD {threshold:g} is ignored: THRESHOLD_METHOD is {method}, which finds its own "
+                            "threshold; choose 'manual' to use yours.",
+                            threshold=self.threshold, method=self.threshold_method))
         return notes
 
     def to_dict(self) -> dict:
@@ -104,4 +107,5 @@ def _in_range(name: str, value: int, bounds: tuple[int, int]) -> None:
     """Refuse a whole number outside `bounds` (inclusive), naming it and the range."""
     low, high = bounds
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
-        raise InputError(f"{name} must be a whole number from {low} to {high}, not {value!r}.")
+        raise InputError(tr("{name} must be a whole number from {low} to {high}, not {value!r}.",
+                            name=name, low=low, high=high, value=value))

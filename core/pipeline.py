@@ -13,7 +13,8 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from .errors import MEMORY_ADVICE, InputError, ResourceError, is_out_of_memory
+from .errors import InputError, ResourceError, is_out_of_memory, memory_advice
+from .i18n import tr
 from .params import RunParams
 from .progress import Progress
 from .raster.align import check_raster
@@ -49,8 +50,8 @@ class _Clock:
 
 def _requested(params: RunParams) -> None:
     if not any(_outputs(params).values()):
-        raise InputError("No output was requested: give at least one of the change, difference, "
-                         "confidence, polygons or statistics outputs.")
+        raise InputError(tr("No output was requested: give at least one of the change, difference, "
+                            "confidence, polygons or statistics outputs."))
 
 
 def _memory_explained(function):
@@ -61,7 +62,7 @@ def _memory_explained(function):
             return function(*args, **kwargs)
         except (MemoryError, RuntimeError) as exc:
             if is_out_of_memory(exc):
-                raise ResourceError(MEMORY_ADVICE) from exc
+                raise ResourceError(memory_advice()) from exc
             raise
     return wrapper
 
@@ -80,7 +81,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
     if params.reference:
         check_raster(params.reference, "Reference")
     log.extend(params.warnings())
-    progress(0.0, "Aligning the pair")
+    progress(0.0, tr("Aligning the pair"))
     with align_pair(params, log) as pair, OutputSet(overwrite=params.overwrite) as outputs:
         clock.lap("align")
         prior = compute_prior(read_blocks(pair, progress), params, progress)
@@ -95,7 +96,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         stats = run_stats(params, pair.grid, prior, trained, cut, clock.summary())
         if params.out_stats:
             outputs.write_text(params.out_stats, json.dumps(stats.to_dict(), indent=2))
-        progress(1.0, "Done")
+        progress(1.0, tr("Done"))
     return RunResult(stats=stats, outputs=_outputs(params), log=log)
 
 

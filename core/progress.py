@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .errors import Cancelled
+from .i18n import tr
 
 ReportFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
@@ -34,7 +35,7 @@ class Progress:
     def check(self) -> None:
         """Raise Cancelled if the caller asked to stop; called between steps."""
         if self.is_cancelled is not None and self.is_cancelled():
-            raise Cancelled("The run was cancelled.")
+            raise Cancelled(tr("The run was cancelled."))
 
     def span(self, start: float, stop: float) -> Progress:
         width = self.stop - self.start

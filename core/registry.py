@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Generic, TypeVar
 
 from .errors import InputError
+from .i18n import tr
 
 Method = TypeVar("Method")
 
@@ -21,5 +22,6 @@ class Registry(dict[str, Method], Generic[Method]):
 
     def pick(self, name: str) -> Method:
         if name not in self:
-            raise InputError(f"{self.kind} must be one of {', '.join(self)}, not {name!r}.")
+            raise InputError(tr("{kind} must be one of {names}, not {name!r}.",
+                                kind=self.kind, names=", ".join(self), name=name))
         return self[name]

@@ -28,6 +28,7 @@ from rasterio.transform import from_origin
 from rasterio.warp import Resampling, reproject, transform_bounds
 
 from .errors import InputError
+from .i18n import tr
 from .raster.gdal_scope import in_gdal_scope
 
 WATER, FIELD, FOREST, BUILT = 0, 1, 2, 3
@@ -170,10 +171,11 @@ def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0,
     """Write t1.tif, t2.tif and truth.tif under out_dir and return their paths by those names."""
     if isinstance(scenario, str):
         if scenario not in SCENARIOS:
-            raise InputError(f"Unknown scenario {scenario!r}: use one of {', '.join(SCENARIOS)}.")
+            raise InputError(tr("Unknown scenario {scenario!r}: use one of {names}.",
+                                scenario=scenario, names=", ".join(SCENARIOS)))
         scenario = SCENARIOS[scenario]
     if size < 32:
-        raise InputError(f"The sample pair needs a size of at least 32 pixels, not {size}.")
+        raise InputError(tr("The sample pair needs a size of at least 32 pixels, not {size}.", size=size))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

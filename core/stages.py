@@ -20,6 +20,7 @@ from .decision.evidence import Evidence, weigh_evidence
 from .decision.score import DECISION, Calibration, calibrate
 from .decision.threshold import confidence, is_automatic
 from .errors import InputError
+from .i18n import tr
 from .labels.blocks import block_size, upsample_prior
 from .labels.prior import change_prior
 from .normalise import Normaliser, fit_normaliser
@@ -47,8 +48,8 @@ def align_pair(params: RunParams, log: list[str]) -> Iterator[AlignedPair]:
                    nodata1=params.nodata1, nodata2=params.nodata2, grid=params.grid,
                    pixel_size=params.pixel_size, aoi=params.aoi, same_grid=params.same_grid) as pair:
         grid = pair.grid
-        log.append(f"Grid: {grid.width} x {grid.height} pixels; T1 {pair.band_count1} band(s), "
-                   f"T2 {pair.band_count2} band(s).")
+        log.append(tr("Grid: {width} x {height} pixels; T1 {bands1} band(s), T2 {bands2} band(s).",
+                      width=grid.width, height=grid.height, bands1=pair.band_count1, bands2=pair.band_count2))
         log.extend(pair.notes)
         yield pair
 
@@ -68,19 +69,20 @@ class Blocks:
 def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
     """The grid the priors work on: blocks large enough for at most labels.blocks.MAX_CELLS cells, so the
     prior costs the same on any image size."""
-    progress(0.05, "Computing the change prior on block means")
+    progress(0.05, tr("Computing the change prior on block means"))
     grid = pair.grid
     b = block_size(grid.height, grid.width)
     x1, x2, valid = pair.read(out_shape=(math.ceil(grid.height / b), math.ceil(grid.width / b)))
     if not valid.any():
-        raise InputError("The overlap of the two images holds no valid pixel: it is all nodata in one "
-                         "image or the other (check the nodata values and the area of interest).")
+        raise InputError(tr("The overlap of the two images holds no valid pixel: it is all nodata in one "
+                            "image or the other (check the nodata values and the area of interest)."))
     for (label, path), x in zip(pair.names, (x1, x2)):
         values = x[:, valid]
         if (values.max(axis=1) <= values.min(axis=1)).all():   # a blank image: "no change" would be a guess
-            raise InputError(f"{label}: '{path}' holds one value ({values[0, 0]:g}) in every valid pixel of the "
-                             "overlap, so it shows nothing to compare: check that the file is the image you "
-                             "meant (not a blank export) and its nodata value.")
+            raise InputError(tr("{label}: '{path}' holds one value ({value:g}) in every valid pixel of the "
+                                "overlap, so it shows nothing to compare: check that the file is the image you "
+                                "meant (not a blank export) and its nodata value.",
+                                label=label, path=path, value=values[0, 0]))
     norm1, norm2 = fit_normaliser(x1, valid), fit_normaliser(x2, valid)
     return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2)
 
@@ -99,13 +101,14 @@ class PriorResult:
 
 
 def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> PriorResult:
-    progress.info(f"T1 normalised as {blocks.norm1.kind}, T2 as {blocks.norm2.kind}; {params.prior} prior on "
-                  f"{blocks.size}x{blocks.size} block means.")
+    progress.info(tr("T1 normalised as {kind1}, T2 as {kind2}; {prior} prior on {size}x{size} block means.",
+                     kind1=blocks.norm1.kind, kind2=blocks.norm2.kind, prior=params.prior, size=blocks.size))
     prior = change_prior(blocks.x1, blocks.x2, blocks.valid, method=params.prior, seed=params.seed,
                          check=progress.check)
     evidence = weigh_evidence(prior)
     gated = is_automatic(params.threshold_method)   # a manual threshold is the analyst's own decision
-    progress.info(evidence.verdict() if gated else f"{evidence.verdict()} (not applied: manual threshold)")
+    progress.info(evidence.verdict() if gated
+                  else tr("{verdict} (not applied: manual threshold)", verdict=evidence.verdict()))
     calibration = calibrate(prior, params.threshold_method, evidence)
     return PriorResult(blocks.size, blocks.norm1, blocks.norm2, prior, evidence, calibration, gated)
 
@@ -125,11 +128,11 @@ def train_network(pair: AlignedPair, prior: PriorResult, params: RunParams, prog
     if params.mode == "prior":
         return Trained()
     if prior.gated and not prior.evidence.significant:
-        progress.info("The network was not trained: there is no change in the pair to learn from.")
+        progress.info(tr("The network was not trained: there is no change in the pair to learn from."))
         return Trained()
     if _uniform(prior.prior):   # a manual threshold does not gate, but identical images label nothing
-        progress.info("The network was not trained: the two images do not differ anywhere, so there is no "
-                      "change to learn from.")
+        progress.info(tr("The network was not trained: the two images do not differ anywhere, so there is no "
+                         "change to learn from."))
         return Trained()
     from .model.train import train_detector  # torch is needed from here on only
 
@@ -156,7 +159,7 @@ class Difference:
 def write_difference(pair: AlignedPair, prior: PriorResult, detector: Optional[Detector], params: RunParams,
                      outputs: OutputSet, progress: Progress) -> Difference:
     """The change score (decision.score) of every pixel, nodata DIFFERENCE_NODATA, tile by tile."""
-    progress(0.7, "Writing the difference image")
+    progress(0.7, tr("Writing the difference image"))
     grid = pair.grid
     layout = tiles(grid.width, grid.height, params.tile_size, detector.context if detector is not None else 0)
     sink = outputs.raster(params.out_difference or outputs.scratch("difference.tif"), grid, "float32",
@@ -167,10 +170,11 @@ def write_difference(pair: AlignedPair, prior: PriorResult, detector: Optional[D
         score, valid = _score(pair, tile, prior, detector)
         sink.write(tile.core, np.where(valid, score, DIFFERENCE_NODATA).astype(np.float32))
         any_valid = any_valid or bool(valid.any())
-        progress(0.7 + 0.15 * (i + 1) / len(layout), f"Writing the difference image: tile {i + 1}/{len(layout)}")
+        progress(0.7 + 0.15 * (i + 1) / len(layout),
+                 tr("Writing the difference image: tile {tile}/{tiles}", tile=i + 1, tiles=len(layout)))
     sink.flush()
     if not any_valid:
-        raise InputError("The overlap of the two images holds no valid pixel (all nodata).")
+        raise InputError(tr("The overlap of the two images holds no valid pixel (all nodata)."))
     return Difference(sink, layout)
 
 
@@ -194,7 +198,7 @@ def write_change(difference: Difference, grid: Grid, prior: PriorResult, params:
                  progress: Progress) -> Cut:
     """The change and confidence layers at the run's threshold (0.5, the automatic decision, or the
     analyst's manual one), their polygons, and the tally of changed pixels and accuracy."""
-    progress(0.85, "Writing the change layer")
+    progress(0.85, tr("Writing the change layer"))
     threshold = DECISION if prior.gated else float(params.threshold)
     change_path = params.out_change or (outputs.scratch("change.tif") if params.out_polygons else None)
     change_sink = outputs.raster(change_path, grid, "uint8", CHANGE_NODATA)
@@ -202,7 +206,8 @@ def write_change(difference: Difference, grid: Grid, prior: PriorResult, params:
     cut = Cut(threshold, grid, params.reference)
     layout, diff_sink = difference.layout, difference.sink
     for i, tile in enumerate(layout):
-        progress(0.85 + 0.1 * i / len(layout), f"Writing the change layer: tile {i + 1}/{len(layout)}")
+        progress(0.85 + 0.1 * i / len(layout),
+                 tr("Writing the change layer: tile {tile}/{tiles}", tile=i + 1, tiles=len(layout)))
         score = diff_sink.read(tile.core)
         valid = score != DIFFERENCE_NODATA
         change = cut.add(tile.core, score, valid)
@@ -218,10 +223,10 @@ def write_change(difference: Difference, grid: Grid, prior: PriorResult, params:
         with writing(params.out_polygons):
             count = polygonize_changes(change_sink.path, diff_sink.path, outputs.file(params.out_polygons), grid,
                                        params.min_polygon_area)
-        progress.info(f"{count} change polygon(s).")
+        progress.info(tr("{count} change polygon(s).", count=count))
     if cut.accuracy is not None and cut.accuracy.coverage() < 1:
-        progress.info(f"The reference covers {100 * cut.accuracy.coverage():.1f} % of the valid pixels: accuracy "
-                      "is measured there only.")
+        progress.info(tr("The reference covers {percent:.1f} % of the valid pixels: accuracy is measured there only.",
+                         percent=100 * cut.accuracy.coverage()))
     return cut
 
 

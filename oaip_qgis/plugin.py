@@ -7,6 +7,7 @@ from qgis.core import Qgis, QgsApplication
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
 
+from .core.i18n import set_translator
 from .deps.install_task import add_plugin_deps_to_path
 from .i18n import tr
 from .processing.provider import OaipProvider
@@ -27,6 +28,7 @@ class OaipPlugin:
 
     def initProcessing(self) -> None:  # noqa: N802 (QGIS's name)
         """Called by QGIS and qgis_process; the provider must exist without a GUI."""
+        set_translator(tr)   # the engine's messages (core/i18n.py) in the user's language from here on
         if self.provider is None:
             self.provider = OaipProvider()
             QgsApplication.processingRegistry().addProvider(self.provider)
@@ -62,3 +64,4 @@ class OaipPlugin:
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
+        set_translator(None)

@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from ..errors import Cancelled, OaipError
+from ..i18n import tr
 from ..progress import Progress
 from .runner import EchoLog, run_batch
 
@@ -38,7 +39,7 @@ def _parameters(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise OaipError(f"--param takes NAME=VALUE (e.g. mode=prior), not {item!r}.")
+            raise OaipError(tr("--param takes NAME=VALUE (e.g. mode=prior), not {item!r}.", item=item))
         values[key.strip()] = value.strip()
     return values
 
@@ -60,18 +61,20 @@ def main(argv: list[str] | None = None) -> int:
                            defaults=_parameters(args.param), layer=args.layer,
                            progress=Progress(report=bar, log=EchoLog(bar.info)))
     except Cancelled:
-        print("\nInterrupted: the pairs that finished keep their outputs; run again to do the rest.", file=sys.stderr)
+        print(tr("\nInterrupted: the pairs that finished keep their outputs; run again to do the rest."),
+              file=sys.stderr)
         return 130
     except OaipError as exc:
         print(f"\n{exc}", file=sys.stderr)
         return 2
     totals = result.totals
-    print(f"\n{totals['pairs']} pair(s): {totals['done']} done, {totals['skipped']} skipped (complete outputs "
-          f"exist; --force redoes them), {totals['failed']} failed, in {result.elapsed:.1f} s.")
+    print(tr("\n{pairs} pair(s): {done} done, {skipped} skipped (complete outputs exist; --force redoes them), "
+             "{failed} failed, in {seconds:.1f} s.", pairs=totals["pairs"], done=totals["done"],
+             skipped=totals["skipped"], failed=totals["failed"], seconds=result.elapsed))
     for record in result.records:
         if record["status"] == "failed":
             print(f"  {record['name']}: {record['error']}")
-    print(f"Summary: {result.summary_gpkg} (open it in QGIS) and {result.summary_json}")
+    print(tr("Summary: {gpkg} (open it in QGIS) and {json}", gpkg=result.summary_gpkg, json=result.summary_json))
     return 1 if totals["failed"] else 0
 
 
@@ -79,6 +82,6 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except KeyboardInterrupt:
-        print("\nInterrupted: the pairs that finished keep their outputs; run again to do the rest.",
+        print(tr("\nInterrupted: the pairs that finished keep their outputs; run again to do the rest."),
               file=sys.stderr)
         sys.exit(130)

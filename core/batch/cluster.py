@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Optional
 
 from ..errors import InputError
+from ..i18n import tr
 
 PAIR = "pair"
 CONNECT_TIMEOUT = "20s"
@@ -28,7 +29,7 @@ def local_layout(workers: Optional[int], cores: Optional[int] = None) -> tuple[i
     """(workers, cores each) on this machine: by default one worker per core."""
     cores = cores or os.cpu_count() or 1
     if workers is not None and workers < 1:
-        raise InputError(f"WORKERS must be 1 or more, not {workers}.")
+        raise InputError(tr("WORKERS must be 1 or more, not {workers}.", workers=workers))
     count = workers or cores
     return count, max(1, cores // count)
 
@@ -61,13 +62,15 @@ def _check_workers(client, address: str) -> None:
         try:
             client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)
         except TimeoutError as exc:
-            raise InputError(f"The Dask scheduler at {address} has no worker (waited {WAIT_FOR_WORKERS_S} s): "
-                             "start some with `dask worker ADDRESS --nthreads N --resources pair=1`.") from exc
+            raise InputError(tr("The Dask scheduler at {address} has no worker (waited {seconds} s): "
+                                "start some with `dask worker ADDRESS --nthreads N --resources pair=1`.",
+                                address=address, seconds=WAIT_FOR_WORKERS_S)) from exc
         workers = client.scheduler_info().get("workers", {})
     if not any((info.get("resources") or {}).get(PAIR) for info in workers.values()):
-        raise InputError(f"The workers of the Dask cluster at {address} do not declare the resource '{PAIR}' "
-                         "that runs one pair at a time per worker: start them with "
-                         f"`dask worker {address} --nthreads N --resources {PAIR}=1` (N: the cores for one pair).")
+        raise InputError(tr("The workers of the Dask cluster at {address} do not declare the resource '{pair}' "
+                            "that runs one pair at a time per worker: start them with "
+                            "`dask worker {address} --nthreads N --resources {pair}=1` (N: the cores for one pair).",
+                            address=address, pair=PAIR))
 
 
 def _warm_up(client) -> None:
@@ -77,8 +80,9 @@ def _warm_up(client) -> None:
     try:
         client.run(importlib.import_module, module)
     except ImportError as exc:
-        raise InputError(f"A Dask worker cannot import {module} ({exc}): the workers need this plugin's folder on "
-                         "their PYTHONPATH and the packages of requirements.txt (torch, GDAL).") from exc
+        raise InputError(tr("A Dask worker cannot import {module} ({reason}): the workers need this plugin's folder on "
+                            "their PYTHONPATH and the packages of requirements.txt (torch, GDAL).",
+                            module=module, reason=exc)) from exc
 
 
 @contextmanager
@@ -86,16 +90,17 @@ def dask_client(scheduler: Optional[str] = None, workers: Optional[int] = None,
                 log=print) -> Iterator[object]:
     """A connected distributed.Client; the embedded cluster (when there is no address) closes with it."""
     if importlib.util.find_spec("distributed") is None:
-        raise InputError("Batch runs need Dask: install it with `python3 -m pip install dask distributed` "
-                         "in the Python that runs the plugin (see requirements.txt for the tested versions).")
+        raise InputError(tr("Batch runs need Dask: install it with `python3 -m pip install dask distributed` "
+                            "in the Python that runs the plugin (see requirements.txt for the tested versions)."))
     from distributed import Client, LocalCluster
 
     if scheduler:
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError, ValueError) as exc:
-            raise InputError(f"No Dask scheduler answers at {scheduler!r} ({exc}): check the address "
-                             "(tcp://host:8786) and that the scheduler is running.") from exc
+            raise InputError(tr("No Dask scheduler answers at {scheduler!r} ({reason}): check the address "
+                                "(tcp://host:8786) and that the scheduler is running.",
+                                scheduler=scheduler, reason=exc)) from exc
         try:
             _check_workers(client, scheduler)
             _warm_up(client)
@@ -110,7 +115,7 @@ def dask_client(scheduler: Optional[str] = None, workers: Optional[int] = None,
                            dashboard_address=dashboard, silence_logs=logging.ERROR)
     try:
         with Client(cluster) as client:
-            log(f"Local Dask cluster: {count} worker(s) × {cores} core(s).")
+            log(tr("Local Dask cluster: {count} worker(s) × {cores} core(s).", count=count, cores=cores))
             _warm_up(client)
             yield client
     finally:

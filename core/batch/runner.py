@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..errors import Cancelled, InputError
+from ..i18n import tr
 from ..progress import Progress
 from .cluster import PAIR, dask_client
 from .summary import write_geopackage, write_json
@@ -61,12 +62,13 @@ def _failed_record(spec: PairSpec, out_dir: str, exc: BaseException) -> dict:
     from distributed import KilledWorker
 
     if isinstance(exc, KilledWorker):
-        message = ("Its worker process died each time it ran this pair (killed for using too much memory, "
-                   "or crashed); Dask gave up after retrying it on other workers.")
+        message = tr("Its worker process died each time it ran this pair (killed for using too much memory, "
+                     "or crashed); Dask gave up after retrying it on other workers.")
     elif isinstance(exc, MemoryError):
-        message = f"Out of memory in its worker, also after {RETRIES} retries."
+        message = tr("Out of memory in its worker, also after {retries} retries.", retries=RETRIES)
     else:
-        message = f"Unexpected error in the worker after {RETRIES} retries: {type(exc).__name__}: {exc}"
+        message = tr("Unexpected error in the worker after {retries} retries: {kind}: {reason}",
+                     retries=RETRIES, kind=type(exc).__name__, reason=exc)
     return {"name": spec.name, "row": spec.row, "t1": spec.params.t1, "t2": spec.params.t2,
             "reference": spec.params.reference, "mode": spec.params.mode, "status": "failed", "error": message,
             "output": os.path.join(out_dir, spec.name), "worker": None}
@@ -77,9 +79,10 @@ def _output_folder(out_dir: str) -> str:
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"The output folder '{out}' cannot be created ({exc.strerror}).") from exc
+        raise InputError(tr("The output folder '{out}' cannot be created ({reason}).",
+                            out=out, reason=exc.strerror)) from exc
     if not os.access(out, os.W_OK):
-        raise InputError(f"The output folder '{out}' is read-only: choose another one.")
+        raise InputError(tr("The output folder '{out}' is read-only: choose another one.", out=out))
     return out
 
 
@@ -115,8 +118,9 @@ def collect(client, specs: list[PairSpec], out_dir: str, force: bool, progress: 
                 records[spec.name] = record
                 done = len(records)
                 failed = sum(1 for r in records.values() if r["status"] == "failed")
-                progress(done / len(specs), f"{done}/{len(specs)} pairs ({failed} failed): {spec.name} "
-                                            f"{record['status']}")
+                progress(done / len(specs), tr("{done}/{total} pairs ({failed} failed): {name} {status}", done=done,
+                                               total=len(specs), failed=failed, name=spec.name,
+                                               status=record["status"]))
     except Cancelled:
         client.cancel(list(futures))
         raise
@@ -137,9 +141,9 @@ def run_batch(table: str, out_dir: str, *, scheduler: Optional[str] = None, work
     with dask_client(scheduler, workers, log=progress.info) as client:
         started = time.perf_counter()
         dashboard = client.dashboard_link if _has_dashboard(client) else None
-        progress.info(f"Dask dashboard: {dashboard}" if dashboard else
-                      "Dask dashboard: not served (install bokeh to get one).")
-        progress(0.0, f"{len(specs)} pair(s) submitted to {client.scheduler.address}")
+        progress.info(tr("Dask dashboard: {link}", link=dashboard) if dashboard else
+                      tr("Dask dashboard: not served (install bokeh to get one)."))
+        progress(0.0, tr("{count} pair(s) submitted to {address}", count=len(specs), address=client.scheduler.address))
         records, submitted = collect(client, specs, out, force, progress, fn)
         workers_seen = {name: info.get("nthreads") for name, info in client.scheduler_info()["workers"].items()}
     elapsed = time.perf_counter() - start

@@ -20,6 +20,7 @@ from typing import Any, Optional
 from osgeo import gdal, ogr
 
 from ..errors import InputError
+from ..i18n import tr
 from ..params import RunParams
 from ..raster.gdal_scope import gdal_scope
 
@@ -61,7 +62,7 @@ def _convert(field: dataclasses.Field, text: str) -> Any:
             return True
         if text.lower() in FALSE:
             return False
-        raise ValueError("expected true or false")
+        raise ValueError(tr("expected true or false"))
     if "int" in kind:
         return int(float(text)) if float(text).is_integer() else int(text)
     if "float" in kind:
@@ -79,14 +80,16 @@ def parse_values(values: dict[str, str], where: str) -> dict[str, Any]:
             continue
         if key not in fields:
             known = ", ".join(["name", *sorted(fields)])
-            raise InputError(f"{where}: unknown column or parameter '{header}'. Known ones: {known}.")
+            raise InputError(tr("{where}: unknown column or parameter '{header}'. Known ones: {known}.",
+                                where=where, header=header, known=known))
         text = "" if text is None else str(text).strip()
         if text == "":
             continue
         try:
             parsed[key] = _convert(fields[key], text)
         except ValueError as exc:
-            raise InputError(f"{where}: '{header}' = {text!r} is not a valid {fields[key].type} ({exc}).") from exc
+            raise InputError(tr("{where}: '{header}' = {text!r} is not a valid {type} ({reason}).",
+                                where=where, header=header, text=text, type=fields[key].type, reason=exc)) from exc
     return parsed
 
 
@@ -120,7 +123,7 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
             rows = [row for row in reader if any((value or "").strip() for value in row.values())]
             return list(reader.fieldnames or []), rows
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"The table of pairs '{path}' cannot be read ({exc}).") from exc
+        raise InputError(tr("The table of pairs '{path}' cannot be read ({reason}).", path=path, reason=exc)) from exc
 
 
 def _read_layer(path: Path, layer: Optional[str]) -> tuple[list[str], list[dict[str, str]]]:
@@ -128,13 +131,14 @@ def _read_layer(path: Path, layer: Optional[str]) -> tuple[list[str], list[dict[
         try:
             source = ogr.Open(str(path))
         except RuntimeError as exc:
-            raise InputError(f"The table of pairs '{path}' is not a CSV file or a vector layer GDAL can read "
-                             f"({exc}).") from exc
+            raise InputError(tr("The table of pairs '{path}' is not a CSV file or a vector layer GDAL can read "
+                                "({reason}).", path=path, reason=exc)) from exc
         if layer:
             found = source.GetLayerByName(layer)
             if found is None:
                 names = ", ".join(source.GetLayerByIndex(i).GetName() for i in range(source.GetLayerCount()))
-                raise InputError(f"'{path}' has no layer '{layer}'; its layers: {names}.")
+                raise InputError(tr("'{path}' has no layer '{layer}'; its layers: {names}.",
+                                    path=path, layer=layer, names=names))
         else:
             found = source.GetLayer(0)
         definition = found.GetLayerDefn()
@@ -148,7 +152,8 @@ def read_table(path: str, layer: Optional[str] = None) -> tuple[list[str], list[
     """Headers and rows (header → text) of a CSV file or of a vector layer (GeoPackage, …)."""
     table = Path(path)
     if not table.is_file():
-        raise InputError(f"The table of pairs '{path}' does not exist: give a CSV file or a GeoPackage.")
+        raise InputError(tr("The table of pairs '{path}' does not exist: give a CSV file or a GeoPackage.",
+                            path=path))
     if table.suffix.lower() in (".csv", ".txt", ".tsv"):
         return _read_csv(table)
     return _read_layer(table, layer)
@@ -172,13 +177,14 @@ def read_pairs(path: str, defaults: Optional[dict[str, str]] = None, layer: Opti
     keys = [column_key(h) for h in headers]
     missing = [c for c in REQUIRED if c not in keys]
     if missing:
-        raise InputError(f"The table of pairs '{path}' has no column {' or '.join(repr(m) for m in missing)}: "
-                         "it needs the columns t1 and t2 (the images before and after), and may have name, "
-                         "reference, aoi, samples and any run parameter.")
+        raise InputError(tr("The table of pairs '{path}' has no column {missing}: "
+                            "it needs the columns t1 and t2 (the images before and after), and may have name, "
+                            "reference, aoi, samples and any run parameter.",
+                            path=path, missing=tr(" or ").join(repr(m) for m in missing)))
     if not rows:
-        raise InputError(f"The table of pairs '{path}' holds no pair.")
+        raise InputError(tr("The table of pairs '{path}' holds no pair.", path=path))
     base = Path(path).resolve().parent
-    common = parse_values(defaults or {}, "Batch parameters")
+    common = parse_values(defaults or {}, tr("Batch parameters"))
     parse_values({h: "" for h in headers}, f"'{path}'")  # unknown columns fail here, before any row
     stems = [Path(row.get(headers[keys.index("t1")]) or "").stem for row in rows]
     generic = {s for s in stems if stems.count(s) > 1}
@@ -186,28 +192,31 @@ def read_pairs(path: str, defaults: Optional[dict[str, str]] = None, layer: Opti
     names: dict[str, int] = {}
     for number, row in enumerate(rows, start=1):
         given = (row.get(headers[keys.index("name")]) or "").strip() if "name" in keys else ""
-        where = f"'{path}', row {number}" + (f" ({given})" if given else "")
+        where = tr("'{path}', row {number}", path=path, number=number) + (f" ({given})" if given else "")
         values = {**common, **parse_values(row, where)}
         for column in REQUIRED:
             if not values.get(column):
-                raise InputError(f"{where}: the cell '{column}' is empty; every pair needs t1 and t2.")
+                raise InputError(tr("{where}: the cell '{column}' is empty; every pair needs t1 and t2.",
+                                    where=where, column=column))
         for column in PATH_FIELDS:
             if values.get(column):
                 values[column] = _resolve(str(values[column]), base)
                 if not _exists(values[column]):
-                    raise InputError(f"{where}: the {column} file '{values[column]}' does not exist or cannot be "
-                                     "read; fix the path (relative paths start at the table's folder).")
+                    raise InputError(tr("{where}: the {column} file '{path}' does not exist or cannot be "
+                                        "read; fix the path (relative paths start at the table's folder).",
+                                        where=where, column=column, path=values[column]))
         name = given or _default_name(values["t1"], generic)
         if not SAFE_NAME.match(name):
-            raise InputError(f"{where}: the name {name!r} cannot be a folder name; use letters, digits, '.', '_' "
-                             "and '-' only.")
+            raise InputError(tr("{where}: the name {name!r} cannot be a folder name; use letters, digits, '.', '_' "
+                                "and '-' only.", where=where, name=name))
         if name in names:
-            raise InputError(f"{where}: the name '{name}' is also the name of row {names[name]}; each pair needs "
-                             "its own name (add or fix the 'name' column).")
+            raise InputError(tr("{where}: the name '{name}' is also the name of row {row}; each pair needs "
+                                "its own name (add or fix the 'name' column).",
+                                where=where, name=name, row=names[name]))
         names[name] = number
         try:
             params = RunParams(**values).validate()
         except (InputError, TypeError) as exc:
-            raise InputError(f"{where}: {exc}") from exc
+            raise InputError(tr("{where}: {reason}", where=where, reason=exc)) from exc
         specs.append(PairSpec(name=name, row=number, params=params))
     return specs

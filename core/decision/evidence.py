@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..errors import InputError
+from ..i18n import tr
 
 EVIDENCE_FLOOR = 1.75
 NO_CHANGE_PEAK = 2.3
@@ -48,12 +49,14 @@ class Evidence:
     def verdict(self) -> str:
         """One sentence for the log, stats.json and the dock."""
         if self.significant:
-            return (f"Change found: the most disagreeing 0.5 % of the scene is {self.peak:.1f}× the scene's "
-                    f"typical disagreement between the two images (no change below {self.no_change_peak:g}×); "
-                    f"places below {self.floor_ratio:g}× are never marked changed.")
-        return (f"No significant change: even the most disagreeing 0.5 % of the scene is only {self.peak:.1f}× "
-                f"the scene's typical disagreement between the two images (a change shows at least "
-                f"{self.no_change_peak:g}×), so no place is marked changed.")
+            return tr("Change found: the most disagreeing 0.5 % of the scene is {peak:.1f}× the scene's "
+                      "typical disagreement between the two images (no change below {no_change_peak:g}×); "
+                      "places below {floor_ratio:g}× are never marked changed.", peak=self.peak,
+                      no_change_peak=self.no_change_peak, floor_ratio=self.floor_ratio)
+        return tr("No significant change: even the most disagreeing 0.5 % of the scene is only {peak:.1f}× "
+                  "the scene's typical disagreement between the two images (a change shows at least "
+                  "{no_change_peak:g}×), so no place is marked changed.", peak=self.peak,
+                  no_change_peak=self.no_change_peak)
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -71,7 +74,7 @@ def weigh_evidence(prior: np.ndarray, floor_ratio: float | None = None,
     values = np.asarray(prior, np.float64)
     values = values[np.isfinite(values)]
     if values.size == 0:
-        raise InputError("The prior holds no valid cell to weigh the evidence of change on.")
+        raise InputError(tr("The prior holds no valid cell to weigh the evidence of change on."))
     median = float(np.median(values))
     top = float(np.quantile(values, PEAK_QUANTILE))
     if median > 0:

@@ -13,6 +13,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import InputError
+from ..i18n import tr
 from ..registry import Registry
 
 BINS = 1024
@@ -22,7 +23,7 @@ def _finite(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, np.float64).ravel()
     values = values[np.isfinite(values)]
     if values.size == 0:
-        raise InputError("There is no valid value to compute a threshold from.")
+        raise InputError(tr("There is no valid value to compute a threshold from."))
     return values
 
 
@@ -122,7 +123,7 @@ def threshold_value(values: np.ndarray, method: str = DEFAULT_METHOD, manual: Op
     if find is not None:
         return find(values)
     if manual is None or not 0 <= manual <= 1:
-        raise InputError("A manual threshold needs a value between 0 and 1.")
+        raise InputError(tr("A manual threshold needs a value between 0 and 1."))
     return float(manual)
 
 

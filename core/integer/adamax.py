@@ -11,6 +11,7 @@ import math
 import torch
 
 from ..errors import InputError
+from ..i18n import tr
 from . import kernels
 from .rounding import GOLDEN, peak, round_nearest, round_stochastic_counter, splitmix
 
@@ -62,7 +63,8 @@ class IntAdaMax:
         weights = torch.cat([conv.weight.m.reshape(-1) for _, conv in layers])
         s = self.FRACTION - mu
         if not 0 <= s <= 62:
-            raise InputError(f"AdaMax's μ must be {self.FRACTION - 62}…{self.FRACTION}, not {mu}.")
+            raise InputError(tr("AdaMax's μ must be {low}…{high}, not {mu}.",
+                                low=self.FRACTION - 62, high=self.FRACTION, mu=mu))
         key = splitmix(self.seed * GOLDEN + self.steps)   # this step's stream of draws
         self.steps += 1
         if compiled:

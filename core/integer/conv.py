@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..i18n import tr
 from . import kernels
 from .rounding import requantise
 from .tensor import BlockTensor
@@ -100,7 +101,8 @@ def int_matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None
     """Exact int8 (M, K) × int8 (K, N): int32, or int64 summed over K-chunks when K > SAFE_K; an int32
     product is written into `out` when given (contiguous rows of a larger result)."""
     if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[0]:
-        raise InputError(f"Matrix shapes do not fit: {tuple(a.shape)} × {tuple(b.shape)}.")
+        raise InputError(tr("Matrix shapes do not fit: {shape_a} × {shape_b}.",
+                            shape_a=tuple(a.shape), shape_b=tuple(b.shape)))
     if a.shape[1] <= SAFE_K:
         if kernels.active() and a.is_cpu and b.is_cpu and (out is None or out.is_contiguous()) \
                 and kernels.faster_products():
@@ -133,10 +135,10 @@ def conv_accumulate(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Exact sums of int8 products: x (N, H, W, C), w (O, C, k, k) → int32 (N, H, W, O)."""
     if x.dim() != 4 or w.dim() != 4 or x.shape[3] != w.shape[1] or w.shape[2] != w.shape[3] \
             or w.shape[2] % 2 == 0:
-        raise InputError(f"Convolution shapes do not fit: input (N, H, W, C) {tuple(x.shape)}, "
-                         f"weights (O, C, k, k) {tuple(w.shape)} with odd k.")
+        raise InputError(tr("Convolution shapes do not fit: input (N, H, W, C) {input}, "
+                            "weights (O, C, k, k) {weights} with odd k.", input=tuple(x.shape), weights=tuple(w.shape)))
     if x.shape[0] == 0:
-        raise InputError("Cannot convolve an empty batch.")
+        raise InputError(tr("Cannot convolve an empty batch."))
     n, h, wd, _ = x.shape
     o, k = w.shape[0], w.shape[2]
     if _direct(x, w):
@@ -195,7 +197,8 @@ class IntConv:
 
     def __init__(self, name: str, weight: BlockTensor, relu: bool, frozen: bool = False) -> None:
         if weight.m.dim() != 4 or weight.m.shape[2] != weight.m.shape[3]:
-            raise InputError(f"{name}: weights must be (O, C, k, k), not {tuple(weight.m.shape)}.")
+            raise InputError(tr("{name}: weights must be (O, C, k, k), not {shape}.",
+                                name=name, shape=tuple(weight.m.shape)))
         self.name, self.weight, self.relu, self.frozen = name, weight, relu, frozen
         self.grad: tuple[torch.Tensor, int] | None = None  # (int32/int64 sums shaped like the weight, exponent)
         self._input: BlockTensor | None = None
@@ -220,10 +223,12 @@ class IntConv:
     def backward(self, err: BlockTensor, input_error: bool = True) -> BlockTensor | None:
         """Store the weight gradient (columnsᵀ × error, exact) and return the int8 error of the input."""
         if self._input is None:
-            raise InputError(f"{self.name}: backward needs a training forward first (frozen layers have none).")
+            raise InputError(tr("{name}: backward needs a training forward first (frozen layers have none).",
+                                name=self.name))
         x, g = self._input, err.m
         if g.shape[:3] != x.m.shape[:3] or g.shape[3] != self.weight.m.shape[0]:
-            raise InputError(f"{self.name}: error {tuple(g.shape)} does not fit output of input {tuple(x.m.shape)}.")
+            raise InputError(tr("{name}: error {error} does not fit output of input {input}.",
+                                name=self.name, error=tuple(g.shape), input=tuple(x.m.shape)))
         if self._output is not None and kernels.usable(g, self._output):
             g = kernels.relu_mask(g, self._output)
         elif self._output is not None:

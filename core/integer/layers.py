@@ -9,6 +9,7 @@ import functools
 import torch
 
 from ..errors import InputError
+from ..i18n import tr
 from . import kernels
 from .rounding import requantise, round_nearest
 from .tensor import BlockTensor
@@ -40,7 +41,7 @@ class IntMaxPool:
     def forward(self, x: BlockTensor, keep: bool = False) -> BlockTensor:
         n, h, w, c = x.m.shape
         if h % 2 or w % 2:
-            raise InputError(f"2×2 max-pool needs even sides, not {h}×{w}.")
+            raise InputError(tr("2×2 max-pool needs even sides, not {h}×{w}.", h=h, w=w))
         if kernels.usable(x.m):
             out = kernels.maxpool2(x.m)
         else:
@@ -52,7 +53,7 @@ class IntMaxPool:
 
     def backward(self, err: BlockTensor) -> BlockTensor:
         if self._input is None:
-            raise InputError("Max-pool backward needs a training forward first.")
+            raise InputError(tr("Max-pool backward needs a training forward first."))
         if kernels.usable(self._input, self._output, err.m):
             routed = kernels.maxpool2_backward(self._input, self._output, err.m)
             self._input = self._output = None
@@ -88,8 +89,9 @@ class IntAbsDiff:
 
     def forward(self, a: BlockTensor, b: BlockTensor, keep: bool = False) -> BlockTensor:
         if a.m.shape != b.m.shape:
-            raise InputError(f"The branches' features differ in shape: {tuple(a.m.shape)} and {tuple(b.m.shape)}; "
-                             "prune both branches' last layers with the same indices.")
+            raise InputError(tr("The branches' features differ in shape: {shape_a} and {shape_b}; "
+                                "prune both branches' last layers with the same indices.",
+                                shape_a=tuple(a.m.shape), shape_b=tuple(b.m.shape)))
         self._inputs = (a, b) if keep else None
         if kernels.usable(a.m, b.m):
             e = max(a.e, b.e)
@@ -102,7 +104,7 @@ class IntAbsDiff:
     def backward(self, err: BlockTensor) -> tuple[BlockTensor, BlockTensor]:
         """d|f1 − f2| = sign(f1 − f2)·(df1 − df2): the error goes to f1 with the sign, to f2 against it."""
         if self._inputs is None:
-            raise InputError("Fusion backward needs a training forward first.")
+            raise InputError(tr("Fusion backward needs a training forward first."))
         a, b = self._inputs
         self._inputs = None
         if kernels.usable(a.m, b.m, err.m):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import InputError
+from ..i18n import tr
 from . import kernels
 from .rounding import round_nearest
 from .tensor import BlockTensor
@@ -28,7 +29,7 @@ IGNORE = -1                # a target that takes no part in the loss
 
 def _classes_last(logits: BlockTensor) -> torch.Tensor:
     if logits.m.dim() < 2 or logits.m.shape[1] < 2:
-        raise InputError(f"Logits must be (N, classes ≥ 2, ...), not {tuple(logits.m.shape)}.")
+        raise InputError(tr("Logits must be (N, classes ≥ 2, ...), not {shape}.", shape=tuple(logits.m.shape)))
     return logits.m.movedim(1, -1)
 
 
@@ -54,14 +55,14 @@ def cross_entropy_error(logits: BlockTensor, target: torch.Tensor) -> tuple[Bloc
     {0 … C−1, IGNORE}; also 128·P(class 1). Ignored targets get a zero error."""
     z = _classes_last(logits)
     if target.shape != z.shape[:-1] or target.dtype.is_floating_point or target.dtype == torch.bool:
-        raise InputError(f"Targets must be integers shaped {tuple(z.shape[:-1])}, not "
-                         f"{target.dtype} {tuple(target.shape)}.")
+        raise InputError(tr("Targets must be integers shaped {expected}, not {dtype} {shape}.",
+                            expected=tuple(z.shape[:-1]), dtype=target.dtype, shape=tuple(target.shape)))
     if target.numel() == 0:
-        raise InputError("Cannot compute a loss over an empty batch.")
+        raise InputError(tr("Cannot compute a loss over an empty batch."))
     low, high = torch.aminmax(target)
     if int(low) < IGNORE or int(high) >= z.shape[-1]:
-        raise InputError(f"Targets must lie in 0…{z.shape[-1] - 1} (or {IGNORE} to ignore), "
-                         f"not {int(low)}…{int(high)}.")
+        raise InputError(tr("Targets must lie in 0…{last} (or {ignore} to ignore), not {low}…{high}.",
+                            last=z.shape[-1] - 1, ignore=IGNORE, low=int(low), high=int(high)))
     if z.shape[-1] <= 16 and target.dtype == torch.int64 and kernels.usable(z, target):
         err, p1 = kernels.cross_entropy(z, target, logits.e, EXP2_TABLE, LOG2E_Q15, FRACTION_BITS, FLOOR_BITS,
                                         PROBABILITY_BITS, PROBABILITY_BITS + ERROR_EXPONENT, PROBABILITY_BITS - 7)

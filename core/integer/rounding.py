@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import InputError
+from ..i18n import tr
 from . import kernels
 from .tensor import MAX_EXPONENT
 
@@ -44,7 +45,7 @@ def shift_for(top: int, bits: int = 7) -> int:
 def _check(s: int, limit: int = 62) -> None:
     """Stochastic roundings mask the dropped bits in int64, so they shift by at most 62."""
     if not 0 <= s <= limit:
-        raise InputError(f"A rounding shift must be 0…{limit}, not {s}.")
+        raise InputError(tr("A rounding shift must be 0…{limit}, not {shift}.", limit=limit, shift=s))
 
 
 def _widened(acc: torch.Tensor, s: int) -> torch.Tensor:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import InputError
+from ..i18n import tr
 from .conv import IntConv
 from .rounding import peak, round_nearest, round_pseudo_stochastic, round_stochastic
 
@@ -27,13 +28,13 @@ def weight_step(grad: torch.Tensor, mu: int, rounding: str = "pseudo",
                 generator: torch.Generator | None = None) -> torch.Tensor:
     """Δ: the gradient sums rounded down to μ bits, |Δ| ≤ 2^μ (same shape, integer)."""
     if not 0 <= mu <= 7:
-        raise InputError(f"μ (the integer learning rate) must be 0…7 bits, not {mu}.")
+        raise InputError(tr("μ (the integer learning rate) must be 0…7 bits, not {mu}.", mu=mu))
     if rounding not in ROUNDINGS:
-        raise InputError(f"Rounding must be one of {ROUNDINGS}, not {rounding!r}.")
+        raise InputError(tr("Rounding must be one of {names}, not {rounding!r}.", names=ROUNDINGS, rounding=rounding))
     s = max(0, peak(grad).bit_length() - mu)
     if rounding == "stochastic":
         if generator is None:
-            raise InputError("Stochastic rounding needs a seeded torch.Generator.")
+            raise InputError(tr("Stochastic rounding needs a seeded torch.Generator."))
         return round_stochastic(grad, s, generator)
     return round_pseudo_stochastic(grad, s) if rounding == "pseudo" else round_nearest(grad, s)
 

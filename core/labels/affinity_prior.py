@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..i18n import tr
 from .blocks import block_means, block_size, upsample_prior
 from .patches import as_tensor, check_pair, fold, unfold
 
@@ -78,8 +79,8 @@ def affinity_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray,
     """
     ok = check_pair(x1, x2, valid)
     if not scales or min(scales) < 2 or overlap < 1:
-        raise InputError(f"Scales must be sides of at least 2 cells and overlap at least 1, "
-                         f"not {tuple(scales)} and {overlap}.")
+        raise InputError(tr("Scales must be sides of at least 2 cells and overlap at least 1, "
+                            "not {scales} and {overlap}.", scales=tuple(scales), overlap=overlap))
     t1, t2 = as_tensor(x1, ok), as_tensor(x2, ok)
     mask = torch.from_numpy(ok.astype(np.float32))[None, None]
     total, covered = torch.zeros(ok.shape), torch.zeros(ok.shape)

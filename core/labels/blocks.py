@@ -13,6 +13,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import InputError
+from ..i18n import tr
 
 MAX_CELLS = 250_000
 
@@ -29,10 +30,10 @@ def block_means(x: np.ndarray, valid: np.ndarray, b: int) -> tuple[np.ndarray, n
     the blocks' validity). Edge blocks average the pixels they have, as GDAL's average does.
     """
     if x.ndim != 3 or valid.shape != x.shape[1:]:
-        raise InputError(f"Block means need an image (bands, rows, cols) and a matching mask, "
-                         f"not {x.shape} and {valid.shape}.")
+        raise InputError(tr("Block means need an image (bands, rows, cols) and a matching mask, "
+                            "not {shape} and {mask}.", shape=x.shape, mask=valid.shape))
     if b < 1:
-        raise InputError(f"The block size must be at least 1, not {b}.")
+        raise InputError(tr("The block size must be at least 1, not {size}.", size=b))
     bands, rows, cols = x.shape
     h, w = math.ceil(rows / b), math.ceil(cols / b)
     ok = valid & np.isfinite(x).all(axis=0)
@@ -66,7 +67,7 @@ def upsample_prior(alpha_blocks: np.ndarray, out_shape: tuple[int, int],
     """
     alpha_blocks = np.asarray(alpha_blocks, np.float32)
     if alpha_blocks.ndim != 2:
-        raise InputError(f"A prior must be a 2-D grid, not {alpha_blocks.shape}.")
+        raise InputError(tr("A prior must be a 2-D grid, not {shape}.", shape=alpha_blocks.shape))
     rows, cols = out_shape
     if window is None:
         r0, c0, height, width = 0, 0, rows, cols
@@ -74,7 +75,8 @@ def upsample_prior(alpha_blocks: np.ndarray, out_shape: tuple[int, int],
         r0, c0, height, width = (int(window.row_off), int(window.col_off),
                                  int(window.height), int(window.width))
     if r0 < 0 or c0 < 0 or r0 + height > rows or c0 + width > cols:
-        raise InputError(f"The window ({r0}, {c0}, {height}, {width}) lies outside the {rows}×{cols} grid.")
+        raise InputError(tr("The window ({r0}, {c0}, {height}, {width}) lies outside the {rows}×{cols} grid.",
+                            r0=r0, c0=c0, height=height, width=width, rows=rows, cols=cols))
     ra, rb, wr = _axis(alpha_blocks.shape[0], rows, r0, height)
     ca, cb, wc = _axis(alpha_blocks.shape[1], cols, c0, width)
     total = np.zeros((height, width), np.float32)

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..decision.threshold import otsu
 from ..errors import InputError
+from ..i18n import tr
 
 NONE, UNCHANGED, CHANGED = -1, 0, 1
 UNCHANGED_BELOW = 0.6
@@ -33,7 +34,7 @@ def margin_labels(prior: np.ndarray, unchanged_below: float = UNCHANGED_BELOW,
     floor: the least prior a changed place has (decision.evidence)."""
     ok = np.isfinite(prior)
     if not ok.any():
-        raise InputError("The prior holds no valid cell to draw training labels from.")
+        raise InputError(tr("The prior holds no valid cell to draw training labels from."))
     t = otsu(prior[ok])
     labels = np.full(prior.shape, NONE, np.int8)
     labels[ok & (prior < unchanged_below * t)] = UNCHANGED

@@ -6,18 +6,20 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..i18n import tr
 
 
 def check_pair(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """The cells valid in both images and finite in every band; InputError on mismatched shapes."""
     if x1.ndim != 3 or x2.ndim != 3:
-        raise InputError(f"Both images must be (bands, rows, cols), not {x1.shape} and {x2.shape}.")
+        raise InputError(tr("Both images must be (bands, rows, cols), not {shape1} and {shape2}.",
+                            shape1=x1.shape, shape2=x2.shape))
     if x1.shape[1:] != x2.shape[1:] or valid.shape != x1.shape[1:]:
-        raise InputError(f"The two images and the mask must share one grid: {x1.shape[1:]}, "
-                         f"{x2.shape[1:]}, {valid.shape}.")
+        raise InputError(tr("The two images and the mask must share one grid: {shape1}, {shape2}, {mask}.",
+                            shape1=x1.shape[1:], shape2=x2.shape[1:], mask=valid.shape))
     ok = np.asarray(valid, bool) & np.isfinite(x1).all(axis=0) & np.isfinite(x2).all(axis=0)
     if not ok.any():
-        raise InputError("The two images share no valid cell (all nodata).")
+        raise InputError(tr("The two images share no valid cell (all nodata)."))
     return ok
 
 

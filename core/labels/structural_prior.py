@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..i18n import tr
 from .blocks import block_means, upsample_prior
 from .patches import check_pair
 
@@ -173,9 +174,10 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
     check = check or _no_check
     ok = check_pair(x1, x2, valid)
     if 1 not in levels or min(levels) < 1:
-        raise InputError(f"Pyramid levels must be block factors of at least 1 and include 1, not {tuple(levels)}.")
+        raise InputError(tr("Pyramid levels must be block factors of at least 1 and include 1, not {levels}.",
+                            levels=tuple(levels)))
     if anchors < 1 or neighbours < 1 or not 0 <= drop < 1:
-        raise InputError("Anchors and neighbours must be positive and drop in [0, 1).")
+        raise InputError(tr("Anchors and neighbours must be positive and drop in [0, 1)."))
     x1, x2 = np.where(ok, x1, 0.0).astype(np.float32), np.where(ok, x2, 0.0).astype(np.float32)
     rng = np.random.default_rng(seed)
     estimates: list[np.ndarray] = []

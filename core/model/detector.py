@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from ..decision.score import Calibration, change_score
 from ..errors import InputError
+from ..i18n import tr
 from ..labels.blocks import upsample_prior
 from .dual_vgg import Spec, quantise_input
 from .patches import FILL_CELLS, pair_cells
@@ -46,7 +47,8 @@ class Detector:
         """The network's P(changed) float32 (h, w) for normalised (bands, h, w) tiles (NaN: nodata)
         whose first pixel is (row_off, col_off) on the grid."""
         if x1.ndim != 3 or x2.ndim != 3 or x1.shape[1:] != x2.shape[1:]:
-            raise InputError(f"Tiles must be (bands, rows, cols) on one grid, not {x1.shape} and {x2.shape}.")
+            raise InputError(tr("Tiles must be (bands, rows, cols) on one grid, not {shape1} and {shape2}.",
+                                shape1=x1.shape, shape2=x2.shape))
         h, w = x1.shape[1:]
         valid = np.isfinite(x1).all(axis=0) & np.isfinite(x2).all(axis=0)
         c1, c2, _, (r0, c0) = pair_cells(x1, x2, valid, self.cell, row_off, col_off)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..i18n import tr
 from ..integer.conv import IntConv
 from ..integer.layers import IntAbsDiff, IntMaxPool
 from ..integer.loss import IGNORE, cross_entropy_error
@@ -39,10 +40,10 @@ class Spec:
     def __post_init__(self) -> None:
         convs = [w for w in self.widths if w != POOL]
         if not convs or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in convs):
-            raise InputError(f"Spec widths must be positive ints and '{POOL}' markers, with one conv at least: "
-                             f"{self.widths!r}.")
+            raise InputError(tr("Spec widths must be positive ints and '{pool}' markers, with one conv at least: "
+                                "{widths!r}.", pool=POOL, widths=self.widths))
         if not 0 <= self.frozen <= len(convs):
-            raise InputError(f"Spec.frozen must be 0…{len(convs)}, not {self.frozen}.")
+            raise InputError(tr("Spec.frozen must be 0…{count}, not {frozen}.", count=len(convs), frozen=self.frozen))
 
     def convs(self) -> list[int]:
         return [w for w in self.widths if w != POOL]
@@ -74,7 +75,7 @@ class Spec:
 def quantise_input(x: torch.Tensor) -> BlockTensor:
     """Normalised images (−1…1) to int8 with the fixed exponent −7, so every tile and batch shares one scale."""
     if not x.is_floating_point():
-        raise InputError(f"Images to quantise must be float, not {x.dtype}.")
+        raise InputError(tr("Images to quantise must be float, not {dtype}.", dtype=x.dtype))
     return BlockTensor(torch.round(x.clamp(-1, 1) * 2.0 ** -INPUT_EXPONENT).clamp_(-127, 127).to(torch.int8),
                        INPUT_EXPONENT)
 
@@ -82,10 +83,11 @@ def quantise_input(x: torch.Tensor) -> BlockTensor:
 def _keep_indices(keep: torch.Tensor, size: int, name: str) -> torch.Tensor:
     if not isinstance(keep, torch.Tensor) or keep.dim() != 1 or keep.dtype.is_floating_point \
             or keep.dtype == torch.bool:
-        raise InputError(f"{name}: filters to keep must be a 1-d integer tensor of indices.")
+        raise InputError(tr("{name}: filters to keep must be a 1-d integer tensor of indices.", name=name))
     keep = torch.unique(keep.long())  # sorted: kept filters stay in their order
     if keep.numel() == 0 or int(keep[0]) < 0 or int(keep[-1]) >= size:
-        raise InputError(f"{name}: keep 1…{size} filters with indices in 0…{size - 1}.")
+        raise InputError(tr("{name}: keep 1…{size} filters with indices in 0…{last}.",
+                            name=name, size=size, last=size - 1))
     return keep
 
 
@@ -122,13 +124,16 @@ class _Layout:
         s = self.spec.scale
         for shape, bands, which in ((shape1, self.bands[0], 1), (shape2, self.bands[1], 2)):
             if len(shape) != 4 or shape[1] != bands:
-                raise InputError(f"Image {which} must be (N, {bands} bands, H, W), not {tuple(shape)}.")
+                raise InputError(tr("Image {which} must be (N, {bands} bands, H, W), not {shape}.",
+                                    which=which, bands=bands, shape=tuple(shape)))
         if shape1[0] == 0:
-            raise InputError("Cannot run the network on an empty batch.")
+            raise InputError(tr("Cannot run the network on an empty batch."))
         if shape1[0] != shape2[0] or shape1[2:] != shape2[2:]:
-            raise InputError(f"The two images differ in batch or size: {tuple(shape1)} and {tuple(shape2)}.")
+            raise InputError(tr("The two images differ in batch or size: {shape1} and {shape2}.",
+                                shape1=tuple(shape1), shape2=tuple(shape2)))
         if shape1[2] % s or shape1[3] % s or shape1[2] == 0 or shape1[3] == 0:
-            raise InputError(f"Patch sides must be positive multiples of {s}, not {shape1[2]}×{shape1[3]}.")
+            raise InputError(tr("Patch sides must be positive multiples of {step}, not {rows}×{cols}.",
+                                step=s, rows=shape1[2], cols=shape1[3]))
 
     def filter_l1(self, name: str) -> torch.Tensor:
         """Per-filter L1 norm (int64 sums of |mantissa| for int8: one exponent per layer keeps them comparable)."""
@@ -140,7 +145,7 @@ class _Layout:
         layer that reads them. The two last layers feed |f1 − f2| channel by channel: prune both with
         the same indices; the head loses those input channels once their widths agree again."""
         if name not in self.names():
-            raise InputError(f"No prunable layer {name!r}; layers are {self.names()}.")
+            raise InputError(tr("No prunable layer {name!r}; layers are {names}.", name=name, names=self.names()))
         keep = _keep_indices(keep, self.weight(name).shape[0], name)
         self._set_weight(name, self.weight(name)[keep])
         last = len(self.spec.convs()) - 1
@@ -163,8 +168,8 @@ def _centre_or_map(labels: torch.Tensor, n: int, h: int, w: int) -> tuple[torch.
         return labels, True
     if tuple(labels.shape) == (n, h, w):
         return labels, False
-    raise InputError(f"Labels must be (N,) for the patch centres or (N, h, w) per location, here ({n},) or "
-                     f"({n}, {h}, {w}); not {tuple(labels.shape)}.")
+    raise InputError(tr("Labels must be (N,) for the patch centres or (N, h, w) per location, here ({n},) or "
+                        "({n}, {h}, {w}); not {shape}.", n=n, h=h, w=w, shape=tuple(labels.shape)))
 
 
 class IntDualVGG(_Layout):
@@ -176,7 +181,7 @@ class IntDualVGG(_Layout):
         self.spec = spec
         missing = set(self.names() + ["head"]) - set(weights)
         if missing:
-            raise InputError(f"Weights missing for layers {sorted(missing)}.")
+            raise InputError(tr("Weights missing for layers {names}.", names=sorted(missing)))
         convs = iter(range(len(spec.convs())))
         self.convs: dict[str, IntConv] = {}
         ops: dict[str, list] = {b: [] for b in BRANCHES}
@@ -208,7 +213,7 @@ class IntDualVGG(_Layout):
         before its first trained conv), channels-last. The training computes them once for all its
         crops: they do not change while the rest trains (only pruning a frozen layer changes them)."""
         if not isinstance(x1, BlockTensor) or not isinstance(x2, BlockTensor):
-            raise InputError("The int8 network takes BlockTensors; quantise the images first (quantise_input).")
+            raise InputError(tr("The int8 network takes BlockTensors; quantise the images first (quantise_input)."))
         self.check_inputs(x1.m.shape, x2.m.shape)
         features = []
         for branch, x in zip(BRANCHES, (x1.check_range(), x2.check_range())):
@@ -255,7 +260,7 @@ class IntDualVGG(_Layout):
         Returns 128·P(changed) at the label positions, (N,) or (N, h, w) (int64: no float in training).
         """
         if self._logits is None:
-            raise InputError("loss_and_backward() needs forward(..., train=True) first.")
+            raise InputError(tr("loss_and_backward() needs forward(..., train=True) first."))
         m = self._logits.m  # (N, h, w, 2)
         n, h, w, _ = m.shape
         labels, centre = _centre_or_map(labels, n, h, w)
@@ -304,7 +309,7 @@ class FloatDualVGG(_Layout, torch.nn.Module):
         self.spec = spec
         missing = set(self.names() + ["head"]) - set(weights)
         if missing:
-            raise InputError(f"Weights missing for layers {sorted(missing)}.")
+            raise InputError(tr("Weights missing for layers {names}.", names=sorted(missing)))
         self.params = torch.nn.ParameterDict({k: torch.nn.Parameter(v.detach().float().clone(),
                                                                     requires_grad=not self.frozen(k))
                                               for k, v in weights.items()})
@@ -365,14 +370,14 @@ class FloatDualVGG(_Layout, torch.nn.Module):
         """Mean cross-entropy over the labelled positions (same label rules as the int8 net), then
         autograd; returns P(changed) at the label positions (float)."""
         if self._logits is None:
-            raise InputError("loss_and_backward() needs forward(..., train=True) first.")
+            raise InputError(tr("loss_and_backward() needs forward(..., train=True) first."))
         logits, self._logits = self._logits, None
         n, _, h, w = logits.shape
         labels, centre = _centre_or_map(labels, n, h, w)
         if centre:
             logits = logits[:, :, h // 2, w // 2]
         if labels.numel() == 0 or not (labels != IGNORE).any():
-            raise InputError("Cannot compute a loss without labelled positions.")
+            raise InputError(tr("Cannot compute a loss without labelled positions."))
         loss = F.cross_entropy(logits, labels.long(), ignore_index=IGNORE)
         self.zero_grad(set_to_none=True)
         loss.backward()

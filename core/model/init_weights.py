@@ -13,6 +13,7 @@ from typing import Optional
 import torch
 
 from ..errors import InputError
+from ..i18n import tr
 from .dual_vgg import Spec
 
 VGG16_CONVS = ("features.0.weight", "features.2.weight", "features.5.weight", "features.7.weight",
@@ -45,22 +46,23 @@ def vgg16_weights(path: str, spec: Spec, bands: tuple[int, int], seed: int) -> d
     """Branch weights from a torchvision vgg16 state_dict (both branches start alike); the head seeded."""
     file = Path(path)
     if not file.is_file():
-        raise InputError(f"The VGG16 weights file {path} does not exist.")
+        raise InputError(tr("The VGG16 weights file {path} does not exist.", path=path))
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # a corrupt or foreign file: torch raises many kinds
-        raise InputError(f"{path} is not a readable torch state_dict ({exc}).") from exc
+        raise InputError(tr("{path} is not a readable torch state_dict ({reason}).", path=path, reason=exc)) from exc
     convs = spec.convs()
     if len(convs) > len(VGG16_CONVS) or any(key not in state for key in VGG16_CONVS[:len(convs)]):
-        raise InputError(f"{path} is not a torchvision vgg16 state_dict with {len(convs)} convolutions "
-                         f"({', '.join(VGG16_CONVS[:len(convs)])}).")
+        raise InputError(tr("{path} is not a torchvision vgg16 state_dict with {count} convolutions ({names}).",
+                            path=path, count=len(convs), names=", ".join(VGG16_CONVS[:len(convs)])))
     weights = seeded_weights(spec, bands, seed)
     for branch, band_count in (("a", bands[0]), ("b", bands[1])):
         kept = None
         for i, width in enumerate(convs):
             w = state[VGG16_CONVS[i]].float()
             if width > w.shape[0]:
-                raise InputError(f"Layer {i} needs {width} filters; VGG16 has {w.shape[0]}.")
+                raise InputError(tr("Layer {layer} needs {width} filters; VGG16 has {count}.",
+                                    layer=i, width=width, count=w.shape[0]))
             w = _adapt_first(w, band_count) if i == 0 else w[:, kept]
             kept = torch.sort(w.abs().sum(dim=(1, 2, 3)).topk(width).indices).values
             weights[f"{branch}{i}"] = w[kept].clone()
@@ -71,5 +73,5 @@ def initial_weights(spec: Spec, bands: tuple[int, int], seed: int,
                     vgg16: Optional[str] = None) -> dict[str, torch.Tensor]:
     """The network's starting weights: from a vgg16 state_dict file when given, else seeded."""
     if min(bands) < 1:
-        raise InputError(f"Each branch needs at least one band, not {bands}.")
+        raise InputError(tr("Each branch needs at least one band, not {bands}.", bands=bands))
     return vgg16_weights(vgg16, spec, bands, seed) if vgg16 else seeded_weights(spec, bands, seed)

@@ -15,6 +15,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import InputError
+from ..i18n import tr
 from ..labels.blocks import block_means
 from ..labels.margins import CHANGED, NONE, UNCHANGED
 from ..raster.grid import Window
@@ -91,7 +92,8 @@ def crop_windows(cell_labels: np.ndarray, block: int, shape: tuple[int, int], si
     """
     rows, cols = shape
     if size > min(rows, cols):
-        raise InputError(f"The image ({rows}×{cols}) is smaller than one training crop ({size}×{size}).")
+        raise InputError(tr("The image ({rows}×{cols}) is smaller than one training crop ({size}×{size}).",
+                            rows=rows, cols=cols, size=size))
     rng = np.random.default_rng(seed)
     centres_r, centres_c = [], []
     if analyst is not None:
@@ -140,7 +142,7 @@ def read_crops(pair, normalisers, windows: list[Window], cell_labels: np.ndarray
                stride: int, analyst: Optional[np.ndarray] = None) -> Crops:
     """Read, normalise and average each window of the pair; outputs over invalid cells get no label."""
     if not windows:
-        raise InputError("No training crop could be placed: the prior gave no labelled cell.")
+        raise InputError(tr("No training crop could be placed: the prior gave no labelled cell."))
     x1s, x2s, labels = [], [], []
     for window in windows:
         x1, x2, valid = pair.read(window)

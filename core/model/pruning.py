@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..errors import InputError
+from ..i18n import tr
 
 
 def group_scores(norms: list[torch.Tensor]) -> torch.Tensor:
@@ -46,8 +47,8 @@ class AdaptivePruner:
 
     def __post_init__(self) -> None:
         if not (0 <= self.rate <= 1 and 0 <= self.cap < 1 and self.min_filters >= 1):
-            raise InputError(f"Pruning needs a rate in [0, 1], a cap in [0, 1) and at least one filter, "
-                             f"not {self.rate}, {self.cap} and {self.min_filters}.")
+            raise InputError(tr("Pruning needs a rate in [0, 1], a cap in [0, 1) and at least one filter, "
+                                "not {rate}, {cap} and {least}.", rate=self.rate, cap=self.cap, least=self.min_filters))
 
     def adapt(self, accuracy: float) -> None:
         """Raise the rate while the accuracy holds, halve it when it drops (the first call only records)."""

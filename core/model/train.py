@@ -18,6 +18,7 @@ import torch
 
 from ..decision.score import Calibration
 from ..errors import InputError
+from ..i18n import tr
 from ..integer import kernels
 from ..integer.adamax import IntAdaMax
 from ..integer.sgd import SCHEDULE as SGD_SCHEDULE
@@ -68,7 +69,8 @@ class _IntRunner:
 
     def __init__(self, net: IntDualVGG, seed: int, optimiser: str = "adamax") -> None:
         if optimiser not in OPTIMISERS:
-            raise InputError(f"The integer optimiser must be one of {sorted(OPTIMISERS)}, not {optimiser!r}.")
+            raise InputError(tr("The integer optimiser must be one of {names}, not {optimiser!r}.",
+                                names=sorted(OPTIMISERS), optimiser=optimiser))
         self.net = net
         self.optimiser = OPTIMISERS[optimiser](seed)
 
@@ -162,18 +164,19 @@ def training_set(pair, normalisers, prior: np.ndarray, analyst: Optional[np.ndar
     labels = margin_labels(prior, config.unchanged_below, config.changed_above, floor)
     side = min(config.crop, grid.height // cell, grid.width // cell) // spec.scale * spec.scale
     if side < spec.scale:
-        raise InputError(f"The image ({grid.width}×{grid.height}) is too small for the network.")
+        raise InputError(tr("The image ({width}×{height}) is too small for the network.",
+                            width=grid.width, height=grid.height))
     windows = crop_windows(labels, block, (grid.height, grid.width), side * cell, config.crops, seed, analyst,
                            align=cell)
-    progress(0.02, f"Reading {len(windows)} training crops")
+    progress(0.02, tr("Reading {count} training crops", count=len(windows)))
     crops = read_crops(pair, normalisers, windows, labels, block, cell, spec.scale, analyst)
     counts = {"changed": int((labels == CHANGED).sum()), "unchanged": int((labels == UNCHANGED).sum()),
               "analyst": int((analyst >= 0).sum()) if analyst is not None else 0,
               "cell": block, "network_cell": cell, "outputs_changed": int((crops.labels == CHANGED).sum()),
               "outputs_unchanged": int((crops.labels == UNCHANGED).sum())}
     if counts["outputs_changed"] == 0 or counts["outputs_unchanged"] == 0:
-        raise InputError("The prior and the analyst's samples give too few changed or unchanged places to "
-                         "train on; add samples of both classes or use MODE=prior.")
+        raise InputError(tr("The prior and the analyst's samples give too few changed or unchanged places to "
+                            "train on; add samples of both classes or use MODE=prior."))
     return TrainingSet(crops, cell, counts)
 
 
@@ -226,7 +229,8 @@ def train_epochs(runner: _IntRunner | _FloatRunner, crops: Crops, pruner: Adapti
             nll += float(-likelihood.log().sum())
             right += int(((q >= 64).long() == t).sum())
             seen += int(labelled.sum())
-            progress((epoch * steps + i + 1) / total, f"Training epoch {epoch + 1}/{params.epochs}")
+            progress((epoch * steps + i + 1) / total,
+                     tr("Training epoch {epoch}/{epochs}", epoch=epoch + 1, epochs=params.epochs))
         losses.append(round(nll / max(seen, 1), 5))
         accuracies.append(round(right / max(seen, 1), 5))
         if epoch < params.epochs - 1:

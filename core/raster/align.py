@@ -16,7 +16,8 @@ from typing import Optional
 import numpy as np
 from osgeo import gdal, ogr, osr
 
-from ..errors import MEMORY_ADVICE, InputError, ResourceError, is_out_of_memory
+from ..errors import InputError, ResourceError, is_out_of_memory, memory_advice
+from ..i18n import tr
 from .gdal_scope import in_gdal_scope
 from .grid import Grid, Window, spatial_reference
 
@@ -27,20 +28,22 @@ def _check_file(path: str, label: str, what: str) -> None:
     """A local file that is missing or empty (0 bytes), each in its own sentence; `what`: "a raster"."""
     local = not str(path).startswith("/vsi") and "://" not in str(path)
     if local and not os.path.exists(path):
-        raise InputError(f"{label}: the file '{path}' does not exist.")
+        raise InputError(tr("{label}: the file '{path}' does not exist.", label=label, path=path))
     if local and os.path.isfile(path) and os.path.getsize(path) == 0:
-        raise InputError(f"{label}: '{path}' is an empty file (0 bytes), not {what}: copy or export it again.")
+        raise InputError(tr("{label}: '{path}' is an empty file (0 bytes), not {what}: copy or export it again.",
+                            label=label, path=path, what=what))
 
 
 def _open(path: str, label: str) -> gdal.Dataset:
     """The raster at `path`; a missing file, an empty one and a non-raster each get their own sentence."""
-    _check_file(path, label, "a raster")
+    _check_file(path, label, tr("a raster"))
     try:
         ds = gdal.OpenEx(str(path), gdal.OF_RASTER)
     except RuntimeError as exc:
-        raise InputError(f"{label}: '{path}' is not a raster that GDAL can read ({exc}).") from exc
+        raise InputError(tr("{label}: '{path}' is not a raster that GDAL can read ({reason}).",
+                            label=label, path=path, reason=exc)) from exc
     if ds is None or ds.RasterCount == 0:
-        raise InputError(f"{label}: '{path}' is not a raster that GDAL can read.")
+        raise InputError(tr("{label}: '{path}' is not a raster that GDAL can read.", label=label, path=path))
     return ds
 
 
@@ -54,7 +57,7 @@ def check_raster(path: str, label: str) -> None:
 def check_vector(path: str, label: str) -> None:
     """Why `path` is no vector layer (missing, empty, a raster, unreadable), named before any work; QGIS
     says "not found" of all of them."""
-    _check_file(path, label, "a vector layer")
+    _check_file(path, label, tr("a vector layer"))
     try:
         source = gdal.OpenEx(str(path), gdal.OF_VECTOR)
     except RuntimeError:
@@ -65,8 +68,9 @@ def check_vector(path: str, label: str) -> None:
         raster = gdal.OpenEx(str(path), gdal.OF_RASTER)
     except RuntimeError:
         raster = None
-    kind = "a raster" if raster is not None else "not a file that GDAL can read"
-    raise InputError(f"{label}: '{path}' is {kind}; a vector layer (GeoPackage, shapefile, …) is needed.")
+    kind = tr("a raster") if raster is not None else tr("not a file that GDAL can read")
+    raise InputError(tr("{label}: '{path}' is {kind}; a vector layer (GeoPackage, shapefile, …) is needed.",
+                        label=label, path=path, kind=kind))
 
 
 def _read_or_explain(label: str, path: str, read: Callable[[], np.ndarray]) -> np.ndarray:
@@ -75,10 +79,10 @@ def _read_or_explain(label: str, path: str, read: Callable[[], np.ndarray]) -> n
         return read()
     except RuntimeError as exc:
         if is_out_of_memory(exc):
-            raise ResourceError(MEMORY_ADVICE) from exc
+            raise ResourceError(memory_advice()) from exc
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{label}: '{path}' could not be read; the file is damaged or incomplete (GDAL: "
-                         f"{reason}): copy or export it again.") from exc
+        raise InputError(tr("{label}: '{path}' could not be read; the file is damaged or incomplete (GDAL: "
+                            "{reason}): copy or export it again.", label=label, path=path, reason=reason)) from exc
 
 
 def _srs(ds: gdal.Dataset) -> Optional[osr.SpatialReference]:
@@ -90,7 +94,8 @@ def _bands(ds: gdal.Dataset, bands: Optional[Sequence[int]], label: str, path: s
         return list(range(1, ds.RasterCount + 1))
     for band in bands:
         if not 1 <= int(band) <= ds.RasterCount:
-            raise InputError(f"{label}: band {band} is out of range: '{path}' has {ds.RasterCount} band(s).")
+            raise InputError(tr("{label}: band {band} is out of range: '{path}' has {count} band(s).",
+                                label=label, band=band, path=path, count=ds.RasterCount))
     return [int(b) for b in bands]
 
 
@@ -113,10 +118,11 @@ def _aoi_bounds(path: str, target: osr.SpatialReference) -> tuple[float, float, 
     try:
         source = ogr.Open(str(path))
     except RuntimeError as exc:
-        raise InputError(f"AOI: '{path}' is not a vector layer that GDAL can read ({exc}).") from exc
+        raise InputError(tr("AOI: '{path}' is not a vector layer that GDAL can read ({reason}).",
+                            path=path, reason=exc)) from exc
     layer = source.GetLayer(0)
     if layer.GetFeatureCount() == 0:
-        raise InputError(f"AOI: '{path}' holds no polygon.")
+        raise InputError(tr("AOI: '{path}' holds no polygon.", path=path))
     minx, maxx, miny, maxy = layer.GetExtent()
     srs = layer.GetSpatialRef()
     if srs is not None:
@@ -142,7 +148,8 @@ def _select(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], keep: l
     keep.append(intensity)
     if notes is not None:
         listed = ", ".join(f"{band} ({kind})" for band, kind in complex_bands)
-        notes.append(f"{label}: complex band(s) {listed} (SAR SLC) are taken as their intensity |z|².")
+        notes.append(tr("{label}: complex band(s) {listed} (SAR SLC) are taken as their intensity |z|².",
+                        label=label, listed=listed))
     return intensity
 
 
@@ -276,11 +283,12 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     if srs1 is None or srs2 is None:
         missing = "T1" if srs1 is None else "T2"
         if not same_grid:
-            raise InputError(f"{missing} has no coordinate reference system (CRS): assign one in QGIS "
-                             "(Layer properties > Source) or say that both images share one grid.")
+            raise InputError(tr("{missing} has no coordinate reference system (CRS): assign one in QGIS "
+                                "(Layer properties > Source) or say that both images share one grid.", missing=missing))
         if (ds1.RasterXSize, ds1.RasterYSize) != (ds2.RasterXSize, ds2.RasterYSize):
-            raise InputError("Both images are taken as sharing one grid, but their sizes differ: "
-                             f"{ds1.RasterXSize}x{ds1.RasterYSize} and {ds2.RasterXSize}x{ds2.RasterYSize}.")
+            raise InputError(tr("Both images are taken as sharing one grid, but their sizes differ: "
+                                "{width1}x{height1} and {width2}x{height2}.", width1=ds1.RasterXSize,
+                                height1=ds1.RasterYSize, width2=ds2.RasterXSize, height2=ds2.RasterYSize))
         shared = Grid("", ds1.GetGeoTransform(), ds1.RasterXSize, ds1.RasterYSize)
         minx, miny, maxx, maxy = _bounds(ds1)
         # Give T2 T1's georeferencing in a VRT: the input file itself is never touched.
@@ -294,7 +302,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     ref_srs = srs1 if grid == "t1" else srs2
     x0, dx, rx, y0, ry, dy = ref.GetGeoTransform()
     if rx or ry:
-        raise InputError("Rotated rasters are not supported: warp the reference image to a north-up grid first.")
+        raise InputError(tr("Rotated rasters are not supported: warp the reference image to a north-up grid first."))
     if pixel_size:
         dx, dy = math.copysign(pixel_size, dx), math.copysign(pixel_size, dy)
     boxes = [_bounds_in(ds1, ref_srs), _bounds_in(ds2, ref_srs)]
@@ -303,9 +311,9 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     minx, miny = max(b[0] for b in boxes), max(b[1] for b in boxes)
     maxx, maxy = min(b[2] for b in boxes), min(b[3] for b in boxes)
     if minx >= maxx or miny >= maxy:
-        what = "the two images and the area of interest" if aoi else "the two images"
-        raise InputError(f"The extents of {what} do not overlap: check that they cover the same place "
-                         "and carry the right CRS.")
+        what = tr("the two images and the area of interest") if aoi else tr("the two images")
+        raise InputError(tr("The extents of {what} do not overlap: check that they cover the same place "
+                            "and carry the right CRS.", what=what))
     # Snap the overlap to the reference grid's pixel lattice.
     col0 = math.ceil((minx - x0) / dx - 1e-6)
     col1 = math.floor((maxx - x0) / dx + 1e-6)
@@ -313,15 +321,17 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     row1 = math.floor((miny - y0) / dy + 1e-6)
     width, height = col1 - col0, row1 - row0
     if width < min_size or height < min_size:
-        raise InputError(f"The overlap of the two images is only {max(width, 0)} x {max(height, 0)} pixels; "
-                         f"at least {min_size} x {min_size} are needed.")
+        raise InputError(tr("The overlap of the two images is only {width} x {height} pixels; "
+                            "at least {size} x {size} are needed.", width=max(width, 0), height=max(height, 0),
+                            size=min_size))
     most = MAX_UPSAMPLING * max(ds1.RasterXSize * ds1.RasterYSize, ds2.RasterXSize * ds2.RasterYSize)
     if pixel_size and width * height > most:
         least = pixel_size * math.sqrt(width * height / most)
-        raise InputError(f"Pixel size {pixel_size:g} makes a grid of {width:,} x {height:,} pixels, more than "
-                         f"{MAX_UPSAMPLING} times as many as the larger image has: finer than both images, it adds "
-                         f"no detail and would take very long. Choose a pixel size of {least:.3g} or more, or "
-                         "leave it empty for the image's own.")
+        raise InputError(tr("Pixel size {pixel_size:g} makes a grid of {width:,} x {height:,} pixels, more than "
+                            "{factor} times as many as the larger image has: finer than both images, it adds "
+                            "no detail and would take very long. Choose a pixel size of {least:.3g} or more, or "
+                            "leave it empty for the image's own.", pixel_size=pixel_size, width=width,
+                            height=height, factor=MAX_UPSAMPLING, least=least))
     out = Grid(ref_srs.ExportToWkt(), (x0 + col0 * dx, dx, 0.0, y0 + row0 * dy, 0.0, dy), width, height)
     mask = _aoi_mask(aoi, out) if aoi else None
     keep: list = []
@@ -337,7 +347,8 @@ def read_on_grid(path: str, grid: Grid, window: Optional[Window] = None, band: i
     it has no data (outside its extent, or its nodata), so that no pixel it does not cover is taken as 0."""
     ds = _open(path, label)
     if not 1 <= band <= ds.RasterCount:
-        raise InputError(f"{label}: band {band} is out of range: '{path}' has {ds.RasterCount} band(s).")
+        raise InputError(tr("{label}: band {band} is out of range: '{path}' has {count} band(s).",
+                                label=label, band=band, path=path, count=ds.RasterCount))
     window = window or Window(0, 0, grid.width, grid.height)
     one = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", bandList=[band])
     if grid.crs_wkt and _srs(ds) is not None:

@@ -7,6 +7,7 @@ import numpy as np
 from osgeo import gdal, ogr
 
 from ..errors import InputError
+from ..i18n import tr
 from .gdal_scope import in_gdal_scope
 from .grid import Grid
 
@@ -24,8 +25,9 @@ def _check_values(layer: ogr.Layer, field: str, path: str) -> None:
         except (TypeError, ValueError):     # empty, or text that is not a number
             number = None
         if number not in (0.0, 1.0):
-            raise InputError(f"Samples: feature {feature.GetFID()} of '{path}' has {field} = {value!r}; the field "
-                             "must hold 0 (unchanged) or 1 (changed) in every feature.")
+            raise InputError(tr("Samples: feature {fid} of '{path}' has {field} = {value!r}; the field "
+                                "must hold 0 (unchanged) or 1 (changed) in every feature.",
+                                fid=feature.GetFID(), path=path, field=field, value=value))
     layer.ResetReading()
 
 
@@ -35,11 +37,13 @@ def rasterize_samples(path: str, grid: Grid, field: str = "changed") -> np.ndarr
     try:
         source = ogr.Open(str(path))
     except RuntimeError as exc:
-        raise InputError(f"Samples: '{path}' is not a vector layer that GDAL can read ({exc}).") from exc
+        raise InputError(tr("Samples: '{path}' is not a vector layer that GDAL can read ({reason}).",
+                            path=path, reason=exc)) from exc
     layer = source.GetLayer(0)
     names = [layer.GetLayerDefn().GetFieldDefn(i).GetName() for i in range(layer.GetLayerDefn().GetFieldCount())]
     if field not in names:
-        raise InputError(f"Samples: '{path}' has no field '{field}' (fields: {', '.join(names) or 'none'}).")
+        raise InputError(tr("Samples: '{path}' has no field '{field}' (fields: {fields}).",
+                            path=path, field=field, fields=", ".join(names) or tr("none")))
     _check_values(layer, field, path)
     target = gdal.GetDriverByName("MEM").Create(f"oaip_{uuid.uuid4().hex}", grid.width, grid.height, 1,
                                                 gdal.GDT_Int16)
@@ -51,5 +55,5 @@ def rasterize_samples(path: str, grid: Grid, field: str = "changed") -> np.ndarr
     gdal.Rasterize(target, str(path), attribute=field, allTouched=True)
     values = band.ReadAsArray()
     if ((values != NONE) & (values != 0) & (values != 1)).any():
-        raise InputError(f"Samples: field '{field}' must hold 0 (unchanged) or 1 (changed).")
+        raise InputError(tr("Samples: field '{field}' must hold 0 (unchanged) or 1 (changed).", field=field))
     return values.astype(np.int8)

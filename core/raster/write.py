@@ -25,7 +25,8 @@ from typing import Optional
 import numpy as np
 from osgeo import gdal
 
-from ..errors import MEMORY_ADVICE, InputError, OaipError, ResourceError, is_out_of_memory
+from ..errors import InputError, OaipError, ResourceError, is_out_of_memory, memory_advice
+from ..i18n import tr
 from .grid import Grid, Window
 
 GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
@@ -52,13 +53,14 @@ def write_failure(target: str, exc: BaseException) -> OaipError:
     free = _free_bytes(folder)
     if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "no space left" in str(exc).lower() \
             or (free is not None and free < LOW_SPACE_BYTES):
-        room = f" ({free / 2**20:.1f} MiB free)" if free is not None else ""
-        return ResourceError(f"The output '{target}' could not be written: the disk holding '{folder}' is "
-                             f"full{room}. Free some space or choose another output folder; nothing was kept.")
+        room = tr(" ({mib:.1f} MiB free)", mib=free / 2**20) if free is not None else ""
+        return ResourceError(tr("The output '{target}' could not be written: the disk holding '{folder}' is "
+                                "full{room}. Free some space or choose another output folder; nothing was kept.",
+                                target=target, folder=folder, room=room))
     if is_out_of_memory(exc):
-        return ResourceError(MEMORY_ADVICE)
-    return OaipError(f"The output '{target}' could not be written ({str(exc).strip() or type(exc).__name__}); "
-                     "nothing was kept.")
+        return ResourceError(memory_advice())
+    return OaipError(tr("The output '{target}' could not be written ({reason}); nothing was kept.",
+                        target=target, reason=str(exc).strip() or type(exc).__name__))
 
 
 @contextmanager
@@ -134,13 +136,14 @@ def check_outputs(targets: Iterable[Optional[str]], overwrite: bool = True) -> l
             continue
         path = os.path.abspath(target)
         if path in seen:
-            raise InputError(f"Two outputs are the same file '{path}': give each output its own name.")
+            raise InputError(tr("Two outputs are the same file '{path}': give each output its own name.", path=path))
         seen[path] = target
         _check_target(path, overwrite)
     for folder in sorted({os.path.dirname(path) for path in seen}):
         removed = remove_stale_partials(folder)
         if removed:
-            notes.append(f"Removed {len(removed)} unfinished file(s) that an interrupted run left in '{folder}'.")
+            notes.append(tr("Removed {count} unfinished file(s) that an interrupted run left in '{folder}'.",
+                            count=len(removed), folder=folder))
     return notes
 
 
@@ -149,12 +152,13 @@ def _check_target(target: str, overwrite: bool) -> None:
     (permission bits do not: root, read-only mounts and ACLs answer differently)."""
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
-        raise InputError(f"The output '{target}' cannot be written: its folder '{folder}' does not exist. "
-                         "Create it or choose another one.")
+        raise InputError(tr("The output '{target}' cannot be written: its folder '{folder}' does not exist. "
+                            "Create it or choose another one.", target=target, folder=folder))
     if os.path.isdir(target):
-        raise InputError(f"The output '{target}' is a folder: give a file name.")
+        raise InputError(tr("The output '{target}' is a folder: give a file name.", target=target))
     if os.path.exists(target) and not overwrite:
-        raise InputError(f"The output '{target}' exists already; allow overwriting or choose another name.")
+        raise InputError(tr("The output '{target}' exists already; allow overwriting or choose another name.",
+                            target=target))
     probe = _temporary(target)
     try:
         with open(probe, "wb"):
@@ -162,8 +166,9 @@ def _check_target(target: str, overwrite: bool) -> None:
     except OSError as exc:
         if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
             raise write_failure(target, exc) from exc
-        raise InputError(f"The output '{target}' cannot be written: its folder '{folder}' is read-only "
-                         f"or not yours ({exc.strerror or exc}).") from exc
+        raise InputError(tr("The output '{target}' cannot be written: its folder '{folder}' is read-only "
+                            "or not yours ({reason}).", target=target, folder=folder,
+                            reason=exc.strerror or exc)) from exc
     finally:
         if os.path.exists(probe):
             os.remove(probe)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -262,3 +263,25 @@ def test_a_threshold_with_an_automatic_method_or_an_unknown_parameter_is_a_warni
     assert any("THRESHOLD 0.3 is ignored" in line for line in feedback.warnings)
     assert "DEVICE is not a parameter of this algorithm: it was ignored." in feedback.warnings
     assert not any("THRESHOLD" in line for line in feedback.infos)
+
+
+def test_the_engine_s_messages_go_through_the_translator_the_plugin_installs(qgis_app, qgis_processing):
+    from oaip_qgis import i18n
+    from oaip_qgis.core import i18n as core_i18n
+    from oaip_qgis.core.errors import InputError
+    from oaip_qgis.core.params import RunParams
+
+    plugin = oaip_qgis.classFactory(None)
+    plugin.initProcessing()
+    try:
+        assert core_i18n._translator is i18n.tr   # QGIS's translate, context "OAIP"
+        # A stand-in translation (upper case, placeholders kept): the template is looked up, then filled in.
+        core_i18n.set_translator(lambda text: re.sub(r"\{[^}]*\}|[^{]+", lambda m: m[0] if m[0][0] == "{"
+                                                     else m[0].upper(), text))
+        with pytest.raises(InputError, match=r"^MODE MUST BE ONE OF int8, fp32, prior, NOT 'x'\.$"):
+            RunParams(t1="a.tif", t2="b.tif", mode="x").validate()
+    finally:
+        plugin.unload()
+    assert core_i18n._translator is core_i18n._identity   # unload leaves the engine in English
+    with pytest.raises(InputError, match=r"^MODE must be one of int8, fp32, prior, not 'x'\.$"):
+        RunParams(t1="a.tif", t2="b.tif", mode="x").validate()
