@@ -73,6 +73,19 @@ def _band_list(text: str, name: str) -> list[int] | None:
         ) from exc
 
 
+def _wrong_file(definition: QgsProcessingParameterFile, value) -> str | None:
+    """The sentence for a file parameter given a missing file or one of another kind; None when it fits."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    extension = definition.extension()
+    if not os.path.isfile(value):
+        return tr("{name}: '{path}' is not a file.").format(name=definition.name(), path=value)
+    if extension and not value.lower().endswith("." + extension.lower()):
+        return tr("{name}: '{path}' is not a .{extension} file; give one, or leave it empty.").format(
+            name=definition.name(), path=value, extension=extension)
+    return None
+
+
 def _number_out_of_range(definition: QgsProcessingParameterNumber, value) -> str | None:
     """The sentence for a number outside its parameter's range, naming both; None when it is in range."""
     if value is None or value == "" or isinstance(value, bool):
@@ -242,6 +255,8 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
                 message = self._unreadable(check_raster, QgsRasterLayer, definition.name(), value, context)
             elif isinstance(definition, QgsProcessingParameterFeatureSource):
                 message = self._unreadable(check_vector, QgsVectorLayer, definition.name(), value, context)
+            elif isinstance(definition, QgsProcessingParameterFile):
+                message = _wrong_file(definition, value)
             if message:
                 return False, message
         return super().checkParameterValues(parameters, context)

@@ -162,6 +162,19 @@ def test_an_out_of_range_number_is_refused_with_its_range(provider, sample_pair,
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_weights_file_of_another_kind_is_named_not_an_incorrect_value(provider, sample_pair, tmp_path):
+    import processing
+
+    text = tmp_path / "weights.txt"
+    text.write_text("not weights")
+    for value, shown in ((str(text), "VGG16_WEIGHTS: .*weights.txt' is not a .pth file"),
+                         (str(tmp_path / "missing.pth"), "VGG16_WEIGHTS: .*missing.pth' is not a file")):
+        with pytest.raises(QgsProcessingException, match=shown):
+            processing.run(ALG, {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "prior",
+                                 "VGG16_WEIGHTS": value, "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weights.txt"]
+
+
 def test_nan_is_a_nodata_value_not_a_number_out_of_range(provider, sample_pair, tmp_path):
     import processing
 
