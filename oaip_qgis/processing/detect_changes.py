@@ -87,20 +87,30 @@ def _wrong_file(definition: QgsProcessingParameterFile, value) -> str | None:
 
 
 def _number_out_of_range(definition: QgsProcessingParameterNumber, value) -> str | None:
-    """The sentence for a number outside its parameter's range, naming both; None when it is in range."""
+    """The sentence for a number outside its parameter's range, or a text or fraction where a (whole) number
+    belongs, naming the value and what is allowed; None when it fits."""
     if value is None or value == "" or isinstance(value, bool):
         return None
+    low, high = definition.minimum(), definition.maximum()
+    allowed = (tr("from {low} to {high}").format(low=_shown(low), high=_shown(high)) if high < NO_MAXIMUM
+               else tr("{low} or more").format(low=_shown(low)))
+    whole = definition.dataType() == QgsProcessingParameterNumber.Integer
+    kind = tr("a whole number") if whole else tr("a number")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        return None     # not a plain number (an expression, a property): QGIS checks it
+        if isinstance(value, str):   # typed text (qgis_process, a script); an expression is a QgsProperty
+            return tr("{name} ({description}) must be {kind} {allowed}, not '{value}'.").format(
+                name=definition.name(), description=definition.description(), kind=kind, allowed=allowed,
+                value=value)
+        return None     # an expression or a property: QGIS checks it
     if math.isnan(number):
         return None     # NaN is no range's member, but a nodata value (NODATA1=nan) QGIS and GDAL accept
-    low, high = definition.minimum(), definition.maximum()
+    if whole and not number.is_integer():
+        return tr("{name} ({description}) must be {kind} {allowed}, not {value}.").format(
+            name=definition.name(), description=definition.description(), kind=kind, allowed=allowed, value=value)
     if low <= number <= high:
         return None
-    allowed = (tr("from {low} to {high}").format(low=_shown(low), high=_shown(high)) if high < NO_MAXIMUM
-               else tr("{low} or more").format(low=_shown(low)))
     return tr("{name} ({description}) must be {allowed}, not {value}.").format(
         name=definition.name(), description=definition.description(), allowed=allowed, value=value)
 

@@ -152,6 +152,9 @@ def test_vgg16_weights_reach_the_engine_through_processing(provider, sample_pair
     ("THRESHOLD", 1.5, "from 0 to 1, not 1.5"),
     ("MIN_AREA", -3, "MIN_AREA .* must be 0 or more, not -3"),
     ("MODE", "int4", "MODE .* must be one of int8, fp32, prior, not 'int4'"),
+    ("EPOCHS", "abc", r"EPOCHS \(Training epochs\) must be a whole number from 1 to 100, not 'abc'"),
+    ("EPOCHS", 2.5, "must be a whole number from 1 to 100, not 2.5"),
+    ("MIN_AREA", "big", "MIN_AREA .* must be a number 0 or more, not 'big'"),
 ])
 def test_an_out_of_range_number_is_refused_with_its_range(provider, sample_pair, tmp_path, name, value, shown):
     import processing
