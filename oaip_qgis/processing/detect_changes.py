@@ -95,20 +95,21 @@ def _number_out_of_range(definition: QgsProcessingParameterNumber, value) -> str
     allowed = (tr("from {low} to {high}").format(low=_shown(low), high=_shown(high)) if high < NO_MAXIMUM
                else tr("{low} or more").format(low=_shown(low)))
     whole = definition.dataType() == QgsProcessingParameterNumber.Integer
-    kind = tr("a whole number") if whole else tr("a number")
+
+    def not_a(shown) -> str:
+        return tr("{name} ({description}) must be {kind} {allowed}, not {value}.").format(
+            name=definition.name(), description=definition.description(),
+            kind=tr("a whole number") if whole else tr("a number"), allowed=allowed, value=shown)
+
     try:
         number = float(value)
     except (TypeError, ValueError):
-        if isinstance(value, str):   # typed text (qgis_process, a script); an expression is a QgsProperty
-            return tr("{name} ({description}) must be {kind} {allowed}, not '{value}'.").format(
-                name=definition.name(), description=definition.description(), kind=kind, allowed=allowed,
-                value=value)
-        return None     # an expression or a property: QGIS checks it
+        # Typed text (qgis_process, a script) is named; an expression or a property (not str): QGIS checks it.
+        return not_a(f"'{value}'") if isinstance(value, str) else None
     if math.isnan(number):
         return None     # NaN is no range's member, but a nodata value (NODATA1=nan) QGIS and GDAL accept
     if whole and not number.is_integer():
-        return tr("{name} ({description}) must be {kind} {allowed}, not {value}.").format(
-            name=definition.name(), description=definition.description(), kind=kind, allowed=allowed, value=value)
+        return not_a(value)
     if low <= number <= high:
         return None
     return tr("{name} ({description}) must be {allowed}, not {value}.").format(
