@@ -36,6 +36,7 @@ from oaip_qgis.core.labels import structural_prior  # noqa: E402
 from oaip_qgis.core.model import train  # noqa: E402
 from oaip_qgis.core.params import RunParams  # noqa: E402
 from oaip_qgis.core.pipeline import run  # noqa: E402
+from oaip_qgis.core.raster import coregister  # noqa: E402
 from oaip_qgis.core.raster.align import read_on_grid  # noqa: E402
 from oaip_qgis.core.sample_pair import make_sample_pair  # noqa: E402
 
@@ -50,7 +51,9 @@ LOPO = {"structural_prior.COMBINE": (("mean", "geometric", "min"), "prior"),
         "TrainConfig.unchanged_below": ((0.4, 0.6, 0.8), "int8"),
         "TrainConfig.changed_above": ((1.2, 1.4, 1.6, 2.0), "int8"),
         "TrainConfig.cell": ((None, 1), "int8"),
-        "RunParams.threshold_method": (("otsu3", "otsu", "kittler"), "int8")}
+        "RunParams.threshold_method": (("otsu3", "otsu", "kittler"), "int8"),
+        # inf: never shift. First, so that a tie (no pair of the seven needs a shift) keeps the pair as given.
+        "coregister.MIN_GAIN": ((float("inf"), 1.05, 1.2, 1.5), "prior")}
 
 
 def best_kappa(score: np.ndarray, truth: np.ndarray) -> float | None:
@@ -68,7 +71,7 @@ def best_kappa(score: np.ndarray, truth: np.ndarray) -> float | None:
     return float(np.max(((observed - expected) / (1 - expected))[last]))
 
 
-MODULES = {"structural_prior": structural_prior, "evidence": evidence}
+MODULES = {"structural_prior": structural_prior, "evidence": evidence, "coregister": coregister}
 
 
 def shipped_value(name: str):

@@ -49,6 +49,7 @@ class RunStats:
     network: Optional[ModelStats] = None
     metrics: Optional[dict] = None    # accuracy against the reference, at `threshold`
     timing: dict = field(default_factory=dict)
+    coregistration: Optional[dict] = None        # T2's shift found and undone (raster/coregister.py); None: not asked
     run_threshold: Optional[float] = None        # a re-threshold's: the run's own threshold and method
     run_threshold_method: Optional[str] = None
     polygons: Optional[int] = None               # a re-threshold's polygon count, when it wrote them

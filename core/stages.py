@@ -27,6 +27,7 @@ from .normalise import Normaliser, fit_normaliser
 from .params import RunParams
 from .progress import Progress
 from .raster.align import AlignedPair, open_pair
+from .raster.coregister import coregister
 from .raster.grid import Grid
 from .raster.polygons import polygonize_changes
 from .raster.samples import rasterize_samples
@@ -51,7 +52,17 @@ def align_pair(params: RunParams, log: list[str]) -> Iterator[AlignedPair]:
         log.append(tr("Grid: {width} x {height} pixels; T1 {bands1} band(s), T2 {bands2} band(s).",
                       width=grid.width, height=grid.height, bands1=pair.band_count1, bands2=pair.band_count2))
         log.extend(pair.notes)
+        if params.coregister:
+            log.append(coregister(pair).note(abs(grid.transform[1]), _units(grid)))
         yield pair
+
+
+def _units(grid: Grid) -> str:
+    """The grid's distance unit, for messages."""
+    srs = grid.srs()
+    if srs is None:
+        return tr("pixel units")
+    return tr("degrees") if srs.IsGeographic() else srs.GetLinearUnitsName()
 
 
 @dataclass(frozen=True)
@@ -230,12 +241,13 @@ def write_change(difference: Difference, grid: Grid, prior: PriorResult, params:
     return cut
 
 
-def run_stats(params: RunParams, grid: Grid, prior: PriorResult, trained: Trained, cut: Cut,
+def run_stats(params: RunParams, pair: AlignedPair, prior: PriorResult, trained: Trained, cut: Cut,
               timing: dict) -> RunStats:
     """What the run reports (stats.json, the dock, the benchmarks) from what its stages made."""
+    grid = pair.grid
     return RunStats(mode=params.mode, seed=params.seed, device=params.device,
                     threshold_method=params.threshold_method, threshold=round(float(cut.threshold), 6),
                     **prior.calibration.to_dict(), **cut.figures(), grid=grid, prior=params.prior,
                     prior_block=prior.block, detector="network" if trained.detector is not None else "prior",
                     evidence={**prior.evidence.to_dict(), "applied": prior.gated}, network=trained.stats,
-                    timing=timing)
+                    timing=timing, coregistration=pair.shift.to_dict() if params.coregister else None)

@@ -11,6 +11,7 @@ import os
 import uuid
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Optional
 
 import numpy as np
@@ -18,6 +19,7 @@ from osgeo import gdal, ogr, osr
 
 from ..errors import InputError, ResourceError, is_out_of_memory, memory_advice
 from ..i18n import tr
+from .coregister import Shift
 from .gdal_scope import in_gdal_scope
 from .grid import Grid, Window, spatial_reference
 
@@ -214,11 +216,25 @@ class AlignedPair:
         self.names = tuple(names)     # (label, path) of each image, for messages
         self.notes = list(notes)      # what the analyst should know about the inputs (e.g. complex bands)
         self._sources = (source1, source2)
+        self._grids = (grid, grid)    # where each source is read from: T2's moves with a co-registration shift
+        self.shift = Shift()
         whole, shape = Window(0, 0, grid.width, grid.height), (grid.height, grid.width)
         self._vrt1, self._vrt2 = (_warp(s, grid, whole, shape, _resampling(s, grid)) for s in self._sources)
         self._aoi = aoi
         self.band_count1 = self._vrt1.RasterCount
         self.band_count2 = self._vrt2.RasterCount
+
+    @in_gdal_scope
+    def shift_second(self, shift: Shift) -> None:
+        """Read T2 from `shift` further on (coregister.Shift: its content at grid (row + rows, col + cols)
+        belongs at (row, col)); the edge it uncovers is nodata."""
+        x0, dx, rx, y0, ry, dy = self.grid.transform
+        moved = replace(self.grid, transform=(x0 + shift.cols * dx, dx, rx, y0 + shift.rows * dy, ry, dy))
+        self._grids = (self.grid, moved)
+        self.shift = shift
+        source = self._sources[1]
+        self._vrt2 = _warp(source, moved, Window(0, 0, moved.width, moved.height), (moved.height, moved.width),
+                           _resampling(source, moved))
 
     @in_gdal_scope
     def read(self, window: Optional[Window] = None, out_shape: Optional[tuple[int, int]] = None
@@ -232,9 +248,9 @@ class AlignedPair:
         window = window or Window(0, 0, self.grid.width, self.grid.height)
         rows, cols = out_shape or (window.height, window.width)
         if out_shape:
-            x1, x2 = (_read_or_explain(*name, lambda s=s: _warp(s, self.grid, window, out_shape, "average",
-                                                                  lazy=False).ReadAsArray())
-                      for name, s in zip(self.names, self._sources))
+            x1, x2 = (_read_or_explain(*name, lambda s=s, g=g: _warp(s, g, window, out_shape, "average",
+                                                                       lazy=False).ReadAsArray())
+                      for name, s, g in zip(self.names, self._sources, self._grids))
         else:
             kwargs = dict(xoff=window.col_off, yoff=window.row_off, xsize=window.width, ysize=window.height)
             x1, x2 = (_read_or_explain(*name, lambda vrt=vrt: vrt.ReadAsArray(**kwargs))

@@ -150,6 +150,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
     NODATA1 = "NODATA1"
     NODATA2 = "NODATA2"
     SAME_GRID = "SAME_GRID"
+    COREGISTER = "COREGISTER"
     MODE = "MODE"
     SEED = "SEED"
     EPOCHS = "EPOCHS"
@@ -228,6 +229,9 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
                                          type=QgsProcessingParameterNumber.Double, optional=True),
             QgsProcessingParameterBoolean(self.SAME_GRID, tr("Images without CRS share one grid"),
                                           defaultValue=defaults.same_grid),
+            QgsProcessingParameterBoolean(self.COREGISTER, tr("Find and undo a shift of T2 of up to 5 pixels "
+                                                              "(mutual information)"),
+                                          defaultValue=defaults.coregister),
             QgsProcessingParameterNumber(self.MIN_AREA, tr("Minimum change polygon area (m²)"),
                                          type=QgsProcessingParameterNumber.Double,
                                          defaultValue=defaults.min_polygon_area, minValue=0.0),
@@ -325,6 +329,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             nodata1=self._optional_double(parameters, self.NODATA1, context),
             nodata2=self._optional_double(parameters, self.NODATA2, context),
             same_grid=self.parameterAsBool(parameters, self.SAME_GRID, context),
+            coregister=self.parameterAsBool(parameters, self.COREGISTER, context),
             mode=self.parameterAsEnumString(parameters, self.MODE, context),
             seed=self.parameterAsInt(parameters, self.SEED, context),
             epochs=self.parameterAsInt(parameters, self.EPOCHS, context),
