@@ -128,8 +128,15 @@ def _timing(stats: dict) -> Section:
 
 
 def _run(stats: dict) -> Section:
-    return tr("Run"), [(tr("Mode"), str(stats["mode"])), (tr("Detector"), str(stats.get("detector", ""))),
-                       (tr("Seed"), str(stats["seed"])), (tr("Device"), str(stats.get("device", "")))]
+    rows = [(tr("Mode"), str(stats["mode"])), (tr("Detector"), str(stats.get("detector", ""))),
+            (tr("Seed"), str(stats["seed"])), (tr("Device"), str(stats.get("device", "")))]
+    shift = stats.get("coregistration")
+    if shift is not None:   # a shifted T2 changes every edge of the map: the analyst should know
+        rows.append((tr("Co-registration"),
+                     tr("T2 read {rows:+d} row(s), {cols:+d} column(s) on (information ×{gain:.2f})").format(
+                         rows=shift["rows"], cols=shift["cols"], gain=shift["gain"])
+                     if shift["rows"] or shift["cols"] else tr("no shift found")))
+    return tr("Run"), rows
 
 
 def stats_sections(stats: dict) -> list[Section]:

@@ -77,3 +77,11 @@ def test_the_evidence_verdict_is_shown_first():
     changed = {**NETWORK_RUN, "evidence": {"significant": True, "peak": None, "no_change_peak": 2.3}}
     assert rows(changed)["Result"]["Evidence"].startswith("change found: the most disagreeing 0.5 % is ∞×")
     assert "Evidence" not in rows(NETWORK_RUN)["Result"]    # stats written before the verdict existed
+
+
+def test_the_run_section_says_whether_t2_was_shifted():
+    assert "Co-registration" not in rows(NETWORK_RUN)["Run"]   # not asked
+    shifted = rows({**NETWORK_RUN, "coregistration": {"rows": 2, "cols": -3, "gain": 1.3104}})["Run"]
+    assert shifted["Co-registration"] == "T2 read +2 row(s), -3 column(s) on (information ×1.31)"
+    kept = rows({**NETWORK_RUN, "coregistration": {"rows": 0, "cols": 0, "gain": 1.04}})["Run"]
+    assert kept["Co-registration"] == "no shift found"
