@@ -42,9 +42,9 @@ def test_a_registered_pair_and_a_pair_without_structure_are_left_as_given():
     optical, sar = _sensors(classes)
     valid = np.ones(classes.shape, bool)
     assert not estimate_shift(optical, sar, valid).found
-    rng = np.random.default_rng(3)
-    noise1, noise2 = rng.random((1, 160, 160)), rng.random((1, 160, 160))
-    assert estimate_shift(noise1, noise2, valid) == Shift(gain=estimate_shift(noise1, noise2, valid).gain)
+    for seed in range(10):   # without the bias correction, noise peaked 1.18× above "no shift" at 1024²
+        rng = np.random.default_rng(seed)
+        assert estimate_shift(rng.random((1, 160, 160)), rng.random((1, 160, 160)), valid) == Shift()
     assert not estimate_shift(optical[:, :16, :16], sar[:, :16, :16], valid[:16, :16]).found   # too small to say
 
 
