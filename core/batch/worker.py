@@ -76,7 +76,9 @@ def peak_memory_bytes() -> Optional[int]:
 def stats_fields(stats: dict) -> dict:
     """What the summary keeps of a run's statistics."""
     metrics = stats.get("metrics") or {}
+    shift = stats.get("coregistration") or {}
     return {"mode": stats.get("mode"), "threshold": stats.get("threshold"),
+            "shift_rows": shift.get("rows"), "shift_cols": shift.get("cols"),
             "prior_cut": stats.get("prior_cut"),
             "changed_area_m2": stats.get("changed_area"), "changed_fraction": stats.get("changed_fraction"),
             "kappa": metrics.get("kappa"), "run_seconds": (stats.get("timing") or {}).get("total"),

@@ -38,11 +38,11 @@ def event(sample_pair, tmp_path) -> Path:
     T2 lies 1 000 km away from its T1 (no overlap)."""
     far = make_raster(tmp_path / "far.tif", np.ones((16, 16)), origin=(500000.0, 4000000.0))
     table = tmp_path / "pairs.csv"
-    table.write_text("name,t1,t2,reference,threshold_method\n"
-                     f"north,{sample_pair['t1']},{sample_pair['t2']},{sample_pair['truth']},\n"
-                     f"south,{sample_pair['t1']},{sample_pair['t2']},,otsu\n"
-                     f"broken,{sample_pair['t1']},{far},,\n"
-                     f"east,{sample_pair['t1']},{sample_pair['t2']},,\n", encoding="utf-8")
+    table.write_text("name,t1,t2,reference,threshold_method,coregister\n"
+                     f"north,{sample_pair['t1']},{sample_pair['t2']},{sample_pair['truth']},,\n"
+                     f"south,{sample_pair['t1']},{sample_pair['t2']},,otsu,\n"
+                     f"broken,{sample_pair['t1']},{far},,,\n"
+                     f"east,{sample_pair['t1']},{sample_pair['t2']},,,false\n", encoding="utf-8")
     return table
 
 
@@ -80,6 +80,9 @@ def test_broken_pair_is_recorded_others_complete_and_a_rerun_skips_them(schedule
     assert rows["south"]["prior_cut"] != rows["east"]["prior_cut"]  # two-class Otsu against the default
     assert rows["broken"]["status"] == "failed" and "do not overlap" in rows["broken"]["error"]
     assert 0 < rows["east"]["changed_fraction"] < 1 and rows["east"]["changed_area_m2"] > 0
+    # Co-registration: searched and nothing found on the registered pair; not asked for east.
+    assert (rows["north"]["shift_rows"], rows["north"]["shift_cols"]) == (0, 0)
+    assert rows["east"]["shift_rows"] is None and rows["broken"]["shift_cols"] is None
     # Footprints: the aligned grid of each run, the T1 file's extent for the failed pair (larger: uncropped).
     assert all(rows[name]["area"] > 0 for name in rows)
     assert rows["broken"]["area"] > rows["north"]["area"]
