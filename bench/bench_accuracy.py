@@ -7,7 +7,9 @@ misregistered by 3 × 2 px, and the default scene they vary) go through the whol
 the changed fraction, the evidence verdict, and the best Kappa any single threshold on the same
 difference image would give; per pair, means over the seeds and the Kappa range; over the shared
 pairs, the mean and the worst pair, the decision gap (best-threshold Kappa − Kappa) and the network
-gain (int8 − prior).
+gain (int8 − prior). Each shared pair's own unchanged land (its largest square with no changed pixel
+within 8 px, at least 96 px wide) runs too, without a reference: what is marked there, and whether the
+pair is reported as changed, show how the no-change verdict fares on real sensors.
 
 Leave-one-pair-out: the constants chosen by measuring on the shared pairs are chosen again on seven
 pairs for each eighth, and the held-out figures are printed beside the in-sample ones (`LOPO`).
@@ -23,9 +25,11 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import rasterio
+from rasterio.windows import Window
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
@@ -103,7 +107,7 @@ def constant(name: str, value):
         setattr(module, key, before)
 
 
-def bench_run(t1: str, t2: str, reference: str, fields: dict, seed: int, threads: int) -> dict:
+def bench_run(t1: str, t2: str, reference: Optional[str], fields: dict, seed: int, threads: int) -> dict:
     with tempfile.TemporaryDirectory() as out:
         params = RunParams(t1=t1, t2=t2, reference=reference, out_stats=str(Path(out) / "stats.json"),
                            out_difference=str(Path(out) / "difference.tif"), seed=seed, threads=threads, **fields)
@@ -112,7 +116,8 @@ def bench_run(t1: str, t2: str, reference: str, fields: dict, seed: int, threads
         seconds = time.perf_counter() - start
         with rasterio.open(params.out_difference) as ds:
             difference = ds.read(1)
-    truth = read_on_grid(reference, stats.grid)
+    # Without a reference the pair is taken as unchanged (the real pairs' unchanged squares).
+    truth = read_on_grid(reference, stats.grid) if reference else np.zeros(difference.shape)
     known = (difference >= 0) & np.isfinite(truth)
     metrics, network = stats.metrics or {}, stats.network
     model, training = (network.model, network.training) if network else ({}, {})
@@ -125,6 +130,42 @@ def bench_run(t1: str, t2: str, reference: str, fields: dict, seed: int, threads
                peak_bytes=training.get("peak_bytes"),
                fp32_equivalent_peak_bytes=training.get("fp32_equivalent_peak_bytes"))
     return row
+
+
+def unchanged_square(truth: np.ndarray, margin: int = 8) -> tuple[int, int, int]:
+    """(row, col, side) of the largest square with no changed pixel within `margin` px: a real pair's own
+    unchanged land, to see what the detector says where the reference says nothing changed."""
+    padded = np.pad(truth > 0, margin)
+    rows, cols = truth.shape
+    near = np.zeros(truth.shape, bool)   # the changed pixels grown by `margin` (a square structuring element)
+    for dr in range(2 * margin + 1):
+        for dc in range(2 * margin + 1):
+            near |= padded[dr:dr + rows, dc:dc + cols]
+    free = ~near
+    side = np.zeros((free.shape[0] + 1, free.shape[1] + 1), np.int32)   # largest free square ending here
+    for row in range(free.shape[0]):
+        for col in np.flatnonzero(free[row]):
+            side[row + 1, col + 1] = 1 + min(side[row, col + 1], side[row + 1, col], side[row, col])
+    end_row, end_col = np.unravel_index(int(side.argmax()), side.shape)
+    size = int(side.max())
+    return int(end_row - size), int(end_col - size), size
+
+
+def unchanged_crop(folder: Path, out: Path, least: int = 96) -> Optional[dict]:
+    """t1.tif and t2.tif of the pair's largest unchanged square under out (None if under `least` px)."""
+    with rasterio.open(folder / "gt.tif") as ds:
+        row, col, size = unchanged_square(ds.read(1))
+    if size < least:
+        return None
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("t1", "t2"):
+        with rasterio.open(folder / f"{name}.tif") as ds:
+            window = Window(col, row, size, size)
+            profile = {**ds.profile, "width": size, "height": size, "transform": ds.window_transform(window)}
+            data = ds.read(window=window)
+        with rasterio.open(out / f"{name}.tif", "w", **profile) as crop:
+            crop.write(data)
+    return {"t1": str(out / "t1.tif"), "t2": str(out / "t2.tif"), "side": size}
 
 
 def _mean(values: list) -> float | None:
@@ -217,7 +258,7 @@ def main() -> None:
     if not folders:
         raise SystemExit(f"No benchmark pair (t1.tif, t2.tif, gt.tif) under {args.data}.")
     seeds = [int(v) for v in args.seeds.split(",")]
-    report: dict = {"seeds": seeds, "threads": args.threads, "pairs": {}, "stress": {}}
+    report: dict = {"seeds": seeds, "threads": args.threads, "pairs": {}, "stress": {}, "unchanged_squares": {}}
     columns = ("kappa", "kappa_min", "kappa_max", "best_kappa", "decision_gap", "f1", "auc", "changed_fraction",
                "seconds")
     print(f"{'pair':20} {'mode':14} " + " ".join(f"{c[:8]:>8}" for c in columns))
@@ -245,6 +286,22 @@ def main() -> None:
                                                    args.threads) for seed in stress_seeds])
                 print(f"{'stress ' + name:20} {mode:14} " + " ".join(fmt(rows[mode].get(c)) for c in columns)
                       + f"  reported changed in {rows[mode]['significant']}/{len(stress_seeds)} runs", flush=True)
+    if not args.no_stress:   # the real pairs' own unchanged land: marked fraction and verdict, no reference
+        crops = REPO / "build" / "bench" / "unchanged"
+        for folder in folders:
+            crop = unchanged_crop(folder, crops / folder.name)
+            if crop is None:
+                continue
+            rows = report["unchanged_squares"].setdefault(folder.name, {"side": crop["side"]})
+            for mode in [m for m in args.modes if m in ("prior", "int8")]:
+                runs = [bench_run(crop["t1"], crop["t2"], None, MODES[mode], seed, args.threads)
+                        for seed in stress_seeds]
+                rows[mode] = {"changed_fraction": [r["changed_fraction"] for r in runs],
+                              "significant": sum(bool(r["significant"]) for r in runs),
+                              "peak": [r["peak"] for r in runs]}
+                print(f"{'unchanged ' + folder.name:28} {mode:6} {crop['side']}² marked "
+                      + ", ".join(f"{100 * f:.1f} %" for f in rows[mode]["changed_fraction"])
+                      + f"  reported changed in {rows[mode]['significant']}/{len(runs)} runs", flush=True)
     if not args.no_lopo:
         report["leave_one_pair_out"] = leave_one_pair_out(folders, [int(v) for v in args.lopo_seeds.split(",")],
                                                           args.threads)

@@ -1,0 +1,25 @@
+"""The accuracy benchmark's own helpers: a wrong best-threshold Kappa or unchanged square would flatter it."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from bench_accuracy import best_kappa, unchanged_square  # noqa: E402
+
+
+def test_the_unchanged_square_keeps_its_margin_from_every_changed_pixel():
+    truth = np.zeros((50, 60), int)
+    truth[10, 10] = 1
+    assert unchanged_square(truth, margin=2) == (0, 13, 47)   # columns 13–59, clear of 8–12
+    truth[:, 40] = 1   # now columns 0–37 below row 12 are the largest clear block
+    row, col, side = unchanged_square(truth, margin=2)
+    assert (row, col, side) == (13, 0, 37)
+    assert truth[max(row - 2, 0):row + side + 2, max(col - 2, 0):col + side + 2].sum() == 0
+
+
+def test_best_kappa_finds_the_separating_threshold_and_none_with_one_class():
+    score = np.array([0.1, 0.2, 0.3, 0.9, 0.8])
+    assert best_kappa(score, np.array([0, 0, 0, 1, 1], bool)) == pytest.approx(1.0)
+    assert best_kappa(score, np.zeros(5, bool)) is None
