@@ -146,6 +146,7 @@ class OaipDock(QgsDockWidget):
         ui.seedSpin.setRange(*SEED_RANGE)
         ui.epochsSpin.setValue(defaults.epochs)
         ui.pruneCheck.setChecked(defaults.prune)
+        ui.coregisterCheck.setChecked(defaults.coregister)
         ui.seedSpin.setValue(defaults.seed)
         ui.thresholdMethodCombo.addItems(list(THRESHOLD_METHODS))
         ui.thresholdMethodCombo.setCurrentText(defaults.threshold_method)
@@ -251,6 +252,7 @@ class OaipDock(QgsDockWidget):
             bands1=self._bands(ui.t1Bands, "T1"), bands2=self._bands(ui.t2Bands, "T2"),
             nodata1=self._nodata(ui.t1Nodata, "T1"), nodata2=self._nodata(ui.t2Nodata, "T2"),
             mode=ui.modeCombo.currentText(), seed=ui.seedSpin.value(), epochs=ui.epochsSpin.value(),
+            coregister=ui.coregisterCheck.isChecked(),
             prune=ui.pruneCheck.isChecked(), threshold_method=method,
             threshold=ui.manualThresholdSpin.value() if method == "manual" else None,
             threads=max(1, (os.cpu_count() or 2) - 1),  # one core stays with the interface
