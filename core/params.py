@@ -84,6 +84,10 @@ class RunParams:
         for name, bands in (("T1", self.bands1), ("T2", self.bands2)):
             if bands is not None and any(int(b) < 1 for b in bands):
                 raise InputError(tr("{name} band indices start at 1.", name=name))
+            if bands is not None and len({int(b) for b in bands}) < len(bands):   # a band twice weighs it double
+                raise InputError(tr("{name} bands {bands} name a band more than once: list each band once "
+                                    "(e.g. {unique}).", name=name, bands=",".join(str(int(b)) for b in bands),
+                                    unique=",".join(str(b) for b in sorted({int(b) for b in bands}))))
         for name, (attribute, kind, suffixes) in OUTPUT_FORMATS.items():
             path = getattr(self, attribute)
             if path and not str(path).lower().endswith(suffixes):

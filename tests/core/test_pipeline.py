@@ -80,6 +80,8 @@ def test_no_output_and_bad_parameters_are_refused(sample_pair, tmp_path):
         run(params(sample_pair, tmp_path, mode="int4"))
     with pytest.raises(InputError, match="band 2 is out of range"):
         run(params(sample_pair, tmp_path, bands2=[2]))
+    with pytest.raises(InputError, match=r"T1 bands 1,1,1 name a band more than once: list each band once \(e\.g\. 1"):
+        run(params(sample_pair, tmp_path, bands1=[1, 1, 1]))
     assert list(tmp_path.iterdir()) == []
 
 
