@@ -9,7 +9,9 @@ difference image would give; per pair, means over the seeds and the Kappa range;
 pairs, the mean and the worst pair, the decision gap (best-threshold Kappa − Kappa) and the network
 gain (int8 − prior). Each shared pair's own unchanged land (its largest square with no changed pixel
 within 8 px, at least 96 px wide) runs too, without a reference: what is marked there, and whether the
-pair is reported as changed, show how the no-change verdict fares on real sensors.
+pair is reported as changed, show how the no-change verdict fares on real sensors. And each shared
+pair again with its T2 georeferenced 3 rows south and 2 columns east of the truth, without and with
+co-registration (prior mode): real sensors misregistered by a known amount.
 
 Leave-one-pair-out: the constants chosen by measuring on the shared pairs are chosen again on seven
 pairs for each eighth, and the held-out figures are printed beside the in-sample ones (`LOPO`).
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -29,6 +32,7 @@ from typing import Optional
 
 import numpy as np
 import rasterio
+from rasterio.transform import Affine
 from rasterio.windows import Window
 
 REPO = Path(__file__).resolve().parent.parent
@@ -124,7 +128,7 @@ def bench_run(t1: str, t2: str, reference: Optional[str], fields: dict, seed: in
     row = {key: metrics.get(key) for key in ("oa", "kappa", "f1", "precision", "recall", "auc")}
     row.update(best_kappa=best_kappa(difference[known], truth[known] > 0), seconds=round(seconds, 2),
                changed_fraction=stats.changed_fraction, truth_fraction=float((truth[known] > 0).mean()),
-               significant=stats.evidence["significant"], peak=stats.evidence["peak"],
+               significant=stats.evidence["significant"], peak=stats.evidence["peak"], shift=stats.coregistration,
                threshold=stats.threshold, compression_ratio=model.get("compression_ratio"),
                bops_ratio=round(model["bops_after"] / model["bops_before"], 4) if model else None,
                peak_bytes=training.get("peak_bytes"),
@@ -166,6 +170,17 @@ def unchanged_crop(folder: Path, out: Path, least: int = 96) -> Optional[dict]:
         with rasterio.open(out / f"{name}.tif", "w", **profile) as crop:
             crop.write(data)
     return {"t1": str(out / "t1.tif"), "t2": str(out / "t2.tif"), "side": size}
+
+
+def shifted_copy(folder: Path, out: Path, rows: int = 3, cols: int = 2) -> str:
+    """A copy of the pair's T2 whose georeferencing is `rows` pixels south and `cols` east of the truth:
+    real sensors misregistered by a known amount."""
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "t2.tif"
+    shutil.copyfile(folder / "t2.tif", target)
+    with rasterio.open(target, "r+") as ds:
+        ds.transform = ds.transform * Affine.translation(cols, rows)
+    return str(target)
 
 
 def _mean(values: list) -> float | None:
@@ -258,7 +273,8 @@ def main() -> None:
     if not folders:
         raise SystemExit(f"No benchmark pair (t1.tif, t2.tif, gt.tif) under {args.data}.")
     seeds = [int(v) for v in args.seeds.split(",")]
-    report: dict = {"seeds": seeds, "threads": args.threads, "pairs": {}, "stress": {}, "unchanged_squares": {}}
+    report: dict = {"seeds": seeds, "threads": args.threads, "pairs": {}, "stress": {}, "unchanged_squares": {},
+                    "misregistered_pairs": {}}
     columns = ("kappa", "kappa_min", "kappa_max", "best_kappa", "decision_gap", "f1", "auc", "changed_fraction",
                "seconds")
     print(f"{'pair':20} {'mode':14} " + " ".join(f"{c[:8]:>8}" for c in columns))
@@ -302,6 +318,20 @@ def main() -> None:
                 print(f"{'unchanged ' + folder.name:28} {mode:6} {crop['side']}² marked "
                       + ", ".join(f"{100 * f:.1f} %" for f in rows[mode]["changed_fraction"])
                       + f"  reported changed in {rows[mode]['significant']}/{len(runs)} runs", flush=True)
+    if not args.no_stress:   # the real pairs with T2 misregistered by 3 rows and 2 columns, corrected or not
+        shifted = REPO / "build" / "bench" / "shifted"
+        for folder in folders:
+            t2 = shifted_copy(folder, shifted / folder.name)
+            rows = report["misregistered_pairs"].setdefault(folder.name, {})
+            for label, fields in (("as given", {"mode": "prior", "coregister": False}),
+                                  ("co-registered", {"mode": "prior"})):
+                runs = [bench_run(str(folder / "t1.tif"), t2, str(folder / "gt.tif"), fields, seed, args.threads)
+                        for seed in stress_seeds]
+                rows[label] = {"kappa": _mean([r["kappa"] for r in runs]), "shift": [r["shift"] for r in runs]}
+            found = rows["co-registered"]["shift"][0] or {}
+            print(f"{'shifted ' + folder.name:28} prior  Kappa as given {fmt(rows['as given']['kappa'], 5)}, "
+                  f"co-registered {fmt(rows['co-registered']['kappa'], 5)} (found {found.get('rows')}, "
+                  f"{found.get('cols')}; {found.get('gain', 0):.2f}x)", flush=True)
     if not args.no_lopo:
         report["leave_one_pair_out"] = leave_one_pair_out(folders, [int(v) for v in args.lopo_seeds.split(",")],
                                                           args.threads)
