@@ -20,10 +20,6 @@ def report(stats: dict, out: Path) -> str:
              f"score threshold {stats['threshold']:.4f} (prior cut {stats['prior_cut']:.4f}, "
              f"{stats['prior_threshold_method']}), "
              f"changed {100 * stats['changed_fraction']:.2f} % ({stats['changed_area']:.0f} m²)"]
-    shift = stats.get("coregistration")
-    if shift and (shift["rows"] or shift["cols"]):
-        lines.append(f"co-registration: T2 read {shift['rows']:+d} row(s), {shift['cols']:+d} column(s) on "
-                     f"(mutual information x{shift['gain']:.2f})")
     model = stats.get("model")
     if model:
         lines.append(f"model: {model['params_before']} -> {model['params_after']} parameters, "

@@ -184,6 +184,12 @@ def _warp(source: gdal.Dataset, grid: Grid, window: Window, shape: tuple[int, in
                      outputType=gdal.GDT_Float32, dstNodata=float("nan"), multithread=False)
 
 
+def _whole(source: gdal.Dataset, grid: Grid) -> gdal.Dataset:
+    """`source` warped onto the whole of `grid` at its own pixels, as a lazy VRT."""
+    return _warp(source, grid, Window(0, 0, grid.width, grid.height), (grid.height, grid.width),
+                 _resampling(source, grid))
+
+
 def _on_lattice(source: gdal.Dataset, grid: Grid) -> bool:
     """Whether the grid's pixels are the source's own (same CRS and pixel size, whole-pixel offset)."""
     sx0, sdx, srx, sy0, sry, sdy = source.GetGeoTransform()
@@ -218,8 +224,7 @@ class AlignedPair:
         self._sources = (source1, source2)
         self._grids = (grid, grid)    # where each source is read from: T2's moves with a co-registration shift
         self.shift = Shift()
-        whole, shape = Window(0, 0, grid.width, grid.height), (grid.height, grid.width)
-        self._vrt1, self._vrt2 = (_warp(s, grid, whole, shape, _resampling(s, grid)) for s in self._sources)
+        self._vrt1, self._vrt2 = (_whole(s, grid) for s in self._sources)
         self._aoi = aoi
         self.band_count1 = self._vrt1.RasterCount
         self.band_count2 = self._vrt2.RasterCount
@@ -232,9 +237,7 @@ class AlignedPair:
         moved = replace(self.grid, transform=(x0 + shift.cols * dx, dx, rx, y0 + shift.rows * dy, ry, dy))
         self._grids = (self.grid, moved)
         self.shift = shift
-        source = self._sources[1]
-        self._vrt2 = _warp(source, moved, Window(0, 0, moved.width, moved.height), (moved.height, moved.width),
-                           _resampling(source, moved))
+        self._vrt2 = _whole(self._sources[1], moved)
 
     @in_gdal_scope
     def read(self, window: Optional[Window] = None, out_shape: Optional[tuple[int, int]] = None
@@ -362,9 +365,7 @@ def read_on_grid(path: str, grid: Grid, window: Optional[Window] = None, band: i
     """One band of another raster (e.g. the reference mask) on `grid`, for `window`: float32, NaN where
     it has no data (outside its extent, or its nodata), so that no pixel it does not cover is taken as 0."""
     ds = _open(path, label)
-    if not 1 <= band <= ds.RasterCount:
-        raise InputError(tr("{label}: band {band} is out of range: '{path}' has {count} band(s).",
-                                label=label, band=band, path=path, count=ds.RasterCount))
+    _bands(ds, [band], label, path)   # one in range, or the sentence that says it is not
     window = window or Window(0, 0, grid.width, grid.height)
     one = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", bandList=[band])
     if grid.crs_wkt and _srs(ds) is not None:

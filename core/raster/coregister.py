@@ -18,12 +18,15 @@ to 1.18× above no shift unless the estimate's bias for independent values is ta
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
 from ..i18n import tr
 from .grid import Window
+
+if TYPE_CHECKING:   # align imports Shift from here
+    from .align import AlignedPair
 
 MAX_SHIFT = 5        # pixels searched each way, rows and columns
 BINS = 32            # rank bins per image
@@ -100,9 +103,10 @@ def estimate_shift(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, max_shift:
                 continue
             # Less the estimate's bias for independent values (Miller-Madow): a shift that only shrinks
             # the overlap must not look informative.
-            information = mutual_information(a[core][both], b[moved][both], bins) - (bins - 1) ** 2 / (2 * n)
+            bias_here = (bins - 1) ** 2 / (2 * n)
+            information = mutual_information(a[core][both], b[moved][both], bins) - bias_here
             if (dy, dx) == (0, 0):
-                given, bias = information, (bins - 1) ** 2 / (2 * n)
+                given, bias = information, bias_here
             if information > best:
                 best, best_at = information, (dy, dx)
     if given is None or best < STRUCTURE * bias:   # the images share no structure to register by
@@ -113,9 +117,9 @@ def estimate_shift(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, max_shift:
     return Shift(best_at[0], best_at[1], float(gain))
 
 
-def coregister(pair) -> Shift:
+def coregister(pair: AlignedPair) -> Shift:
     """Measure T2's shift against T1 on the grid's central WINDOW² pixels and read T2 shifted back when
-    one is found (pair: raster.align.AlignedPair); the Shift either way."""
+    one is found; the Shift either way."""
     grid = pair.grid
     height, width = min(WINDOW, grid.height), min(WINDOW, grid.width)
     window = Window((grid.width - width) // 2, (grid.height - height) // 2, width, height)
