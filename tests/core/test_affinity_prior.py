@@ -8,6 +8,7 @@ import pytest
 
 from oaip_qgis.core.errors import InputError
 from oaip_qgis.core.labels.affinity_prior import affinity_prior, block_means, block_size, upsample_prior
+from oaip_qgis.core.labels.blocks import MAX_CELLS
 from oaip_qgis.core.labels.prior import change_prior
 from oaip_qgis.core.labels.structural_prior import structural_prior
 from oaip_qgis.core.metrics import auc
@@ -89,10 +90,11 @@ def test_block_means_average_valid_pixels_only():
 
 def test_block_size_bounds_the_grid():
     assert block_size(100, 100) == 2
-    for h, w in ((10_000, 7_000), (3_000, 3_000), (501, 499)):
+    for h, w in ((10_980, 10_980), (10_000, 7_000), (3_000, 3_000), (501, 499)):
         b = block_size(h, w)
-        assert -(-h // b) * -(-w // b) <= 250_000 * 1.01
-        assert b == 2 or -(-h // (b - 1)) * -(-w // (b - 1)) > 250_000
+        assert -(-h // b) * -(-w // b) <= MAX_CELLS * 1.01
+        assert b == 2 or -(-h // (b - 1)) * -(-w // (b - 1)) > MAX_CELLS
+    assert block_size(10_980, 10_980) == 6   # a Sentinel-2 tile: 60 m blocks
 
 
 def test_upsampling_is_bilinear_and_windowed():
