@@ -78,11 +78,11 @@ class Blocks:
 
 
 def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
-    """The grid the priors work on: blocks large enough for at most labels.blocks.MAX_CELLS cells, so the
-    prior costs the same on any image size."""
+    """The grid the priors work on: blocks large enough for at most labels.blocks.MAX_CELLS cells (fewer
+    with many bands), so the prior's time and memory stop growing with the image."""
     progress(0.05, tr("Computing the change prior on block means"))
     grid = pair.grid
-    b = block_size(grid.height, grid.width)
+    b = block_size(grid.height, grid.width, pair.band_count1 + pair.band_count2)
     x1, x2, valid = pair.read(out_shape=(math.ceil(grid.height / b), math.ceil(grid.width / b)))
     if not valid.any():
         raise InputError(tr("The overlap of the two images holds no valid pixel: it is all nodata in one "

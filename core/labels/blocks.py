@@ -15,16 +15,23 @@ import numpy as np
 from ..errors import InputError
 from ..i18n import tr
 
-# At most this many cells. Measured with bench/bench_scale.py (int8, the generated pairs): at 10 980² the
-# blocks are 21 px at 250 000 cells (Kappa 0.668), 11 px at 10⁶ (0.696), 8 px at 2·10⁶ (0.708) and 6 px at
-# 4·10⁶ (0.720, against 0.742 at 1000², where the blocks are 2 px), for 19, 24, 35 and 56 s of prior on two
-# cores. Below 4000² the blocks are 2 px, the least the priors use; the shared pairs are all far below.
+# At most this many cells. Measured with bench/bench_scale.py (int8, the generated 4+1-band pairs): at
+# 10 980² the blocks are 21 px at 250 000 cells (Kappa 0.668), 11 px at 10⁶ (0.696), 8 px at 2·10⁶ (0.708)
+# and 6 px at 4·10⁶ (0.720, against 0.742 at 1000², where the blocks are 2 px), for 19, 24, 35 and 56 s of
+# prior on two cores. Below 4000² the blocks are 2 px, the least the priors use; the shared pairs are all
+# far below.
 MAX_CELLS = 4_000_000
+# At most this many cell values, cells × bands of both images: the prior holds a few copies of them, so a
+# 12-band image against a 2-band one (14 values a cell) gets fewer cells. At 4·10⁶ cells such a 4000²
+# pair peaked at 2.18 GiB in the prior alone; 4 + 1 bands keep all of MAX_CELLS.
+MAX_VALUES = 5 * MAX_CELLS
 
 
-def block_size(height: int, width: int, max_cells: int = MAX_CELLS) -> int:
-    """Side of the averaged blocks: at least 2, and large enough that the grid has at most max_cells."""
-    return max(2, math.ceil(math.sqrt(height * width / max_cells)))
+def block_size(height: int, width: int, bands: int) -> int:
+    """Side of the averaged blocks: at least 2, and large enough that the grid has at most MAX_CELLS
+    cells and at most MAX_VALUES cell values over the `bands` of both images."""
+    cells = min(MAX_CELLS, MAX_VALUES // max(1, bands))
+    return max(2, math.ceil(math.sqrt(height * width / cells)))
 
 
 def block_means(x: np.ndarray, valid: np.ndarray, b: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ import pytest
 
 from oaip_qgis.core.errors import InputError
 from oaip_qgis.core.labels.affinity_prior import affinity_prior, block_means, block_size, upsample_prior
-from oaip_qgis.core.labels.blocks import MAX_CELLS
+from oaip_qgis.core.labels.blocks import MAX_CELLS, MAX_VALUES
 from oaip_qgis.core.labels.prior import change_prior
 from oaip_qgis.core.labels.structural_prior import structural_prior
 from oaip_qgis.core.metrics import auc
@@ -89,12 +89,20 @@ def test_block_means_average_valid_pixels_only():
 
 
 def test_block_size_bounds_the_grid():
-    assert block_size(100, 100) == 2
+    assert block_size(100, 100, 5) == 2
     for h, w in ((10_980, 10_980), (10_000, 7_000), (3_000, 3_000), (501, 499)):
-        b = block_size(h, w)
+        b = block_size(h, w, 5)
         assert -(-h // b) * -(-w // b) <= MAX_CELLS * 1.01
         assert b == 2 or -(-h // (b - 1)) * -(-w // (b - 1)) > MAX_CELLS
-    assert block_size(10_980, 10_980) == 6   # a Sentinel-2 tile: 60 m blocks
+    assert block_size(10_980, 10_980, 5) == 6   # a Sentinel-2 tile against one SAR band: 60 m blocks
+
+
+def test_block_size_bounds_the_values_with_many_bands():
+    """12 + 2 bands: fewer, larger blocks, so that cells × bands stays within what 4 + 1 bands hold."""
+    b = block_size(4000, 4000, 14)
+    assert b > block_size(4000, 4000, 5) == 2
+    assert (-(-4000 // b)) ** 2 * 14 <= MAX_VALUES
+    assert (-(-4000 // (b - 1))) ** 2 * 14 > MAX_VALUES
 
 
 def test_upsampling_is_bilinear_and_windowed():
