@@ -4,8 +4,9 @@ The pairs come from core/large_pair.py (4-band UInt16 optical in UTM at 10 m aga
 EPSG:4326 at about 14 m; fields turned built-up 10–40 px wide, a flood band), made strip by strip and
 kept under build/bench/scale/pairs/<size> for the next run. Each size runs in its own process with every
 output (change, difference, confidence, polygons, statistics) and the truth as reference, so that
-its peak RSS (from wait4) is its own. Per size: seconds, peak RSS, Kappa, and the recall of the
-changed objects by width (an object counts as found when at least half its pixels are marked).
+its peak RSS (from wait4) is its own. Per size and run seed (--seeds, 0 and 1 by default): seconds, peak
+RSS, Kappa, and the recall of the changed objects by width (an object counts as found when at least half
+its pixels are marked); the Kappa gap of the largest size to the first, seed by seed, mean and worst.
 
 Then the network's native-resolution inference alone, int8 against the fp32 twin with the same
 weights, alternating tile by tile on 1024² tiles of the largest pair (`inference`).
@@ -34,11 +35,11 @@ RUN = """
 import sys, json
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.pipeline import run
-t1, t2, truth, out, mode, threads = sys.argv[1:7]
+t1, t2, truth, out, mode, threads, seed = sys.argv[1:8]
 result = run(RunParams(t1=t1, t2=t2, reference=truth, out_change=out + '/change.tif',
                        out_difference=out + '/difference.tif', out_confidence=out + '/confidence.tif',
                        out_polygons=out + '/changes.gpkg', out_stats=out + '/stats.json', mode=mode,
-                       threads=int(threads)))
+                       threads=int(threads), seed=int(seed)))
 print(json.dumps(result.stats.timing))
 """
 WIDTHS = ((10, 20), (20, 30), (30, 45))   # object width bands, px (√area)
@@ -56,12 +57,13 @@ def pair(size: int, work: Path) -> dict:
     return json.loads(done.read_text())
 
 
-def measure(paths: dict, out: Path, mode: str, threads: int) -> dict:
+def measure(paths: dict, out: Path, mode: str, threads: int, seed: int) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with open(out / "stderr.txt", "w") as errors:
         proc = subprocess.Popen([sys.executable, "-c", RUN, paths["t1"], paths["t2"], paths["truth"], str(out),
-                                 mode, str(threads)], cwd=REPO, stdout=subprocess.PIPE, stderr=errors, text=True)
+                                 mode, str(threads), str(seed)], cwd=REPO, stdout=subprocess.PIPE, stderr=errors,
+                                text=True)
         _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     if status != 0:
@@ -93,6 +95,16 @@ def object_recall(change_path: str, objects_path: str) -> dict:
         report[f"recall_{low}_{high}px"] = round(float(hit[band].mean()), 4) if band.any() else None
         report[f"objects_{low}_{high}px"] = int(band.sum())
     return report
+
+
+def _largest_against_first(rows: list[dict]) -> dict:
+    """Peak RSS of the largest size, and its Kappa gap to the first size seed by seed (mean and worst)."""
+    first, largest = rows[0]["size"], rows[-1]["size"]
+    kappa = {(r["size"], r["seed"]): r["kappa"] for r in rows}
+    gaps = [kappa[first, seed] - kappa[largest, seed] for size, seed in kappa if size == largest]
+    return {"peak_rss_largest_gib": round(max(r["peak_rss_bytes"] for r in rows if r["size"] == largest) / 2**30, 3),
+            "kappa_gap_largest_vs_first": {"mean": round(float(np.mean(gaps)), 4), "worst": round(max(gaps), 4),
+                                           "per_seed": [round(g, 4) for g in gaps]}}
 
 
 def inference_ratio(paths: dict, tiles: int, threads: int, tile: int = 1024) -> dict:
@@ -138,23 +150,27 @@ def main() -> None:
     parser.add_argument("--mode", default="int8")
     parser.add_argument("--inference-tiles", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2, help="torch and kernel threads of each run")
+    parser.add_argument("--seeds", default="0,1", help="comma-separated run seeds; every size runs each")
     args = parser.parse_args()
+    seeds = [int(v) for v in args.seeds.split(",")]
     work = REPO / "build" / "bench" / "scale"
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         paths = pair(size, work)
-        out = work / f"out{size}"
-        row = {"size": size, "pixels": size * size, **measure(paths, out, args.mode, args.threads)}
-        stats = RunStats.from_dict(json.loads((out / "stats.json").read_text()))
-        row.update(kappa=(stats.metrics or {}).get("kappa"), prior_block=stats.prior_block,
-                   network_cell=stats.network.training["pseudo_labels"]["network_cell"] if stats.network else None,
-                   **object_recall(str(out / "change.tif"), paths["objects"]))
-        rows.append(row)
-        print(f"{size:>6}² {row['seconds']:>8.1f} s {row['peak_rss_bytes'] / 2**30:>6.2f} GiB  Kappa {row['kappa']}"
-              f"  recall 10-20 px {row['recall_10_20px']}  cell {row['network_cell']}", flush=True)
-    report = {"mode": args.mode, "threads": args.threads, "load_average_at_end": os.getloadavg(), "rows": rows,
-              "peak_rss_largest_gib": round(rows[-1]["peak_rss_bytes"] / 2**30, 3),
-              "kappa_gap_largest_vs_first": round(rows[0]["kappa"] - rows[-1]["kappa"], 4)}
+        for seed in seeds:
+            out = work / f"out{size}_seed{seed}"
+            row = {"size": size, "seed": seed, "pixels": size * size,
+                   **measure(paths, out, args.mode, args.threads, seed)}
+            stats = RunStats.from_dict(json.loads((out / "stats.json").read_text()))
+            row.update(kappa=(stats.metrics or {}).get("kappa"), prior_block=stats.prior_block,
+                       network_cell=stats.network.training["pseudo_labels"]["network_cell"] if stats.network else None,
+                       **object_recall(str(out / "change.tif"), paths["objects"]))
+            rows.append(row)
+            print(f"{size:>6}² seed {seed} {row['seconds']:>8.1f} s {row['peak_rss_bytes'] / 2**30:>6.2f} GiB  "
+                  f"Kappa {row['kappa']}  recall 10-20 px {row['recall_10_20px']}  cell {row['network_cell']}",
+                  flush=True)
+    report = {"mode": args.mode, "threads": args.threads, "seeds": seeds, "load_average_at_end": os.getloadavg(),
+              "rows": rows, **_largest_against_first(rows)}
     if args.inference_tiles:
         report["inference"] = inference_ratio(pair(max(r["size"] for r in rows), work), args.inference_tiles,
                                               args.threads)

@@ -1,4 +1,4 @@
-"""The accuracy benchmark's own helpers: a wrong best-threshold Kappa or unchanged square would flatter it."""
+"""The benchmarks' own helpers: a wrong best-threshold Kappa, unchanged square or size gap would flatter them."""
 import sys
 from pathlib import Path
 
@@ -7,6 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from bench_accuracy import best_kappa, unchanged_square  # noqa: E402
+from bench_scale import _largest_against_first  # noqa: E402
 
 
 def test_the_unchanged_square_keeps_its_margin_from_every_changed_pixel():
@@ -23,3 +24,15 @@ def test_best_kappa_finds_the_separating_threshold_and_none_with_one_class():
     score = np.array([0.1, 0.2, 0.3, 0.9, 0.8])
     assert best_kappa(score, np.array([0, 0, 0, 1, 1], bool)) == pytest.approx(1.0)
     assert best_kappa(score, np.zeros(5, bool)) is None
+
+
+def test_the_size_gap_pairs_each_seed_with_itself_and_reports_the_worst():
+    rows = [{"size": 1000, "seed": 0, "kappa": 0.74, "peak_rss_bytes": 2**30},
+            {"size": 1000, "seed": 1, "kappa": 0.70, "peak_rss_bytes": 2**30},
+            {"size": 10980, "seed": 0, "kappa": 0.72, "peak_rss_bytes": 3 * 2**29},
+            {"size": 10980, "seed": 1, "kappa": 0.64, "peak_rss_bytes": 2**31}]
+    report = _largest_against_first(rows)
+    assert report["kappa_gap_largest_vs_first"]["per_seed"] == pytest.approx([0.02, 0.06])
+    assert report["kappa_gap_largest_vs_first"]["worst"] == pytest.approx(0.06)
+    assert report["kappa_gap_largest_vs_first"]["mean"] == pytest.approx(0.04)
+    assert report["peak_rss_largest_gib"] == 2.0
