@@ -42,6 +42,19 @@ class Progress:
         return Progress(self.report, self.is_cancelled,
                         self.start + width * start, self.start + width * stop, self.log)
 
+    def throttled(self, message: Callable[[int], str], steps: int = 20) -> Callable[[float], None]:
+        """A report(fraction) for a long loop that calls it often: the fraction on this Progress with
+        message(percent), only when it has grown by a `steps`-th, so a front end is not flooded."""
+        shown = -1
+
+        def report(fraction: float) -> None:
+            nonlocal shown
+            step = int(min(max(fraction, 0.0), 1.0) * steps)
+            if step > shown:
+                shown = step
+                self(step / steps, message(round(100 * step / steps)))
+        return report
+
     def info(self, message: str) -> None:
         """Keep a message for the run's log (shown by the front end)."""
         self.log.append(message)

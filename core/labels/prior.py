@@ -14,18 +14,21 @@ import numpy as np
 from ..registry import Registry
 
 Check = Optional[Callable[[], None]]
+Report = Optional[Callable[[float], None]]
 
 
 # Each entry imports its module when it runs: the priors need torch, and listing or checking the
 # choices (RunParams, the plugin's forms) must not.
-def _structural(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, seed: int, check: Check) -> np.ndarray:
+def _structural(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, seed: int, check: Check,
+                report: Report) -> np.ndarray:
     from .structural_prior import structural_prior
 
-    return structural_prior(x1, x2, valid, seed=seed, check=check)
+    return structural_prior(x1, x2, valid, seed=seed, check=check, report=report)
 
 
-def _affinity(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, seed: int, check: Check) -> np.ndarray:
-    """Seedless, and one pass short enough to need no cancel check."""
+def _affinity(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, seed: int, check: Check,
+              report: Report) -> np.ndarray:
+    """Seedless, and one pass short enough to need no cancel check nor progress."""
     from .affinity_prior import affinity_prior
 
     return affinity_prior(x1, x2, valid)
@@ -35,7 +38,8 @@ PRIORS = Registry("Prior", {"structural": _structural, "affinity": _affinity})
 
 
 def change_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, method: str = "structural",
-                 seed: int = 0, check: Check = None) -> np.ndarray:
+                 seed: int = 0, check: Check = None, report: Report = None) -> np.ndarray:
     """The named prior in [0, 1] on the block grid of two normalised images (NaN where invalid).
-    check: called while the prior works (a task's Progress.check raises to cancel)."""
-    return PRIORS.pick(method)(x1, x2, valid, seed=seed, check=check)
+    check: called while the prior works (a task's Progress.check raises to cancel); report: told the
+    share of the prior done (0..1)."""
+    return PRIORS.pick(method)(x1, x2, valid, seed=seed, check=check, report=report)

@@ -29,6 +29,7 @@ Choices, measured on the four shared pairs (bench/bench_prior.py):
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Optional
 
@@ -62,6 +63,27 @@ def _distances(queries: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
 
 def _no_check() -> None:
     """What `check` is for a prior run outside a cancellable task."""
+
+
+def _chunk_count(cells: int, levels: Sequence[int]) -> int:
+    """About how many chunks of cells the prior's loops take: each level's cells (the coarsest twice,
+    the second time without its most-changed anchors), then the joint smoothing over every cell."""
+    per_level = [math.ceil(cells / factor ** 2 / CHUNK) for factor in sorted(set(levels), reverse=True)]
+    return sum(per_level) + per_level[0] + math.ceil(cells / CHUNK)
+
+
+class _Chunks:
+    """The `check` the prior's loops call between chunks: it cancels as the caller's does and tells
+    `report` the share of the chunks done, so a minute of prior on a large image shows its progress."""
+
+    def __init__(self, total: int, check: Callable[[], None], report: Optional[Callable[[float], None]]) -> None:
+        self.total, self.check, self.report, self.done = max(1, total), check, report, 0
+
+    def __call__(self) -> None:
+        self.check()
+        if self.report is not None:
+            self.report(min(1.0, self.done / self.total))
+        self.done += 1
 
 
 def _graph_measure(f1: torch.Tensor, f2: torch.Tensor, anchors: torch.Tensor,
@@ -163,16 +185,18 @@ def _level(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, guide: Optional[np.nd
 
 def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: Sequence[int] = LEVELS,
                      anchors: int = ANCHORS, neighbours: int = NEIGHBOURS, drop: float = DROP,
-                     seed: int = 0, device: str = "cpu", check: Optional[Callable[[], None]] = None) -> np.ndarray:
+                     seed: int = 0, device: str = "cpu", check: Optional[Callable[[], None]] = None,
+                     report: Optional[Callable[[float], None]] = None) -> np.ndarray:
     """Change prior in [0, 1] on the block grid of two normalised block-mean images.
 
     x1 (bands1, h, w), x2 (bands2, h, w), valid (h, w): the same inputs as the affinity prior.
     levels: block factors of the pyramid, relative to this grid (1 must be among them).
     check: called between chunks of cells; it raises to cancel (a task's Progress.check).
+    report: told the share of the work done (0..1) between chunks.
     Returns float32 (h, w), NaN at invalid cells; deterministic for a seed.
     """
-    check = check or _no_check
     ok = check_pair(x1, x2, valid)
+    check = _Chunks(_chunk_count(int(ok.sum()), levels), check or _no_check, report)
     if 1 not in levels or min(levels) < 1:
         raise InputError(tr("Pyramid levels must be block factors of at least 1 and include 1, not {levels}.",
                             levels=tuple(levels)))

@@ -141,3 +141,14 @@ def test_the_structural_prior_checks_for_cancel_while_it_works():
     quiet = []
     change_prior(x1, x2, valid, check=lambda: quiet.append(1))
     assert len(quiet) > 3       # checked at every level's chunks and the joint smoothing
+
+
+def test_the_structural_prior_reports_its_progress_from_start_to_end():
+    """Counted in chunks of cells, estimated before it starts: over several chunks (a 300² grid and
+    its pyramid) the reports grow from 0 to near 1 and never pass it."""
+    rng = np.random.default_rng(6)
+    x1, x2 = rng.random((2, 300, 300)).astype(np.float32), rng.random((1, 300, 300)).astype(np.float32)
+    shares = []
+    change_prior(x1, x2, np.ones((300, 300), bool), report=shares.append)
+    assert shares[0] == 0 and shares == sorted(shares)
+    assert len(shares) > 10 and 0.9 <= shares[-1] <= 1
