@@ -16,6 +16,7 @@ def test_a_prior_without_outliers_is_no_significant_change():
     assert not evidence.significant and evidence.peak < NO_CHANGE_PEAK
     assert evidence.floor == pytest.approx(EVIDENCE_FLOOR * np.median(prior))
     assert evidence.verdict().startswith("No significant change")
+    assert "manual threshold" in evidence.verdict()   # what to do if the analyst knows change is there
 
 
 def test_a_changed_patch_of_two_percent_is_significant():
