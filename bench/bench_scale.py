@@ -97,7 +97,7 @@ def object_recall(change_path: str, objects_path: str) -> dict:
     return report
 
 
-def _largest_against_first(rows: list[dict]) -> dict:
+def largest_against_first(rows: list[dict]) -> dict:
     """Peak RSS of the largest size, and its Kappa gap to the first size seed by seed (mean and worst)."""
     first, largest = rows[0]["size"], rows[-1]["size"]
     kappa = {(r["size"], r["seed"]): r["kappa"] for r in rows}
@@ -170,7 +170,7 @@ def main() -> None:
                   f"Kappa {row['kappa']}  recall 10-20 px {row['recall_10_20px']}  cell {row['network_cell']}",
                   flush=True)
     report = {"mode": args.mode, "threads": args.threads, "seeds": seeds, "load_average_at_end": os.getloadavg(),
-              "rows": rows, **_largest_against_first(rows)}
+              "rows": rows, **largest_against_first(rows)}
     if args.inference_tiles:
         report["inference"] = inference_ratio(pair(max(r["size"] for r in rows), work), args.inference_tiles,
                                               args.threads)

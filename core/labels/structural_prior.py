@@ -196,12 +196,12 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
     Returns float32 (h, w), NaN at invalid cells; deterministic for a seed.
     """
     ok = check_pair(x1, x2, valid)
-    check = _Chunks(_chunk_count(int(ok.sum()), levels), check or _no_check, report)
     if 1 not in levels or min(levels) < 1:
         raise InputError(tr("Pyramid levels must be block factors of at least 1 and include 1, not {levels}.",
                             levels=tuple(levels)))
     if anchors < 1 or neighbours < 1 or not 0 <= drop < 1:
         raise InputError(tr("Anchors and neighbours must be positive and drop in [0, 1)."))
+    check = _Chunks(_chunk_count(int(ok.sum()), levels), check or _no_check, report)
     x1, x2 = np.where(ok, x1, 0.0).astype(np.float32), np.where(ok, x2, 0.0).astype(np.float32)
     rng = np.random.default_rng(seed)
     estimates: list[np.ndarray] = []

@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from bench_accuracy import best_kappa, unchanged_square  # noqa: E402
-from bench_scale import _largest_against_first  # noqa: E402
+from bench_scale import largest_against_first  # noqa: E402
 
 
 def test_the_unchanged_square_keeps_its_margin_from_every_changed_pixel():
@@ -31,7 +31,7 @@ def test_the_size_gap_pairs_each_seed_with_itself_and_reports_the_worst():
             {"size": 1000, "seed": 1, "kappa": 0.70, "peak_rss_bytes": 2**30},
             {"size": 10980, "seed": 0, "kappa": 0.72, "peak_rss_bytes": 3 * 2**29},
             {"size": 10980, "seed": 1, "kappa": 0.64, "peak_rss_bytes": 2**31}]
-    report = _largest_against_first(rows)
+    report = largest_against_first(rows)
     assert report["kappa_gap_largest_vs_first"]["per_seed"] == pytest.approx([0.02, 0.06])
     assert report["kappa_gap_largest_vs_first"]["worst"] == pytest.approx(0.06)
     assert report["kappa_gap_largest_vs_first"]["mean"] == pytest.approx(0.04)
