@@ -152,3 +152,10 @@ def test_the_structural_prior_reports_its_progress_from_start_to_end():
     change_prior(x1, x2, np.ones((300, 300), bool), report=shares.append)
     assert shares[0] == 0 and shares == sorted(shares)
     assert len(shares) > 10 and 0.9 <= shares[-1] <= 1
+
+
+@pytest.mark.parametrize("levels", [(0, 1), (2, 4)])
+def test_the_structural_prior_refuses_pyramid_levels_without_one_or_below_it(levels):
+    x = np.random.default_rng(7).random((1, 32, 32)).astype(np.float32)
+    with pytest.raises(InputError, match="Pyramid levels"):
+        structural_prior(x, x, np.ones((32, 32), bool), levels=levels)
