@@ -1,7 +1,7 @@
 """run(params, progress) -> RunResult: the only place that sequences the stages of a change-detection run.
 
 Data flow (core/stages.py): aligned pair -> decimated block means -> normalisers + prior -> evidence and
-the prior's threshold (decision.score) -> detector (prior alone, or the OAIP network trained on
+the prior's threshold (decision.score); analyst samples -> detector (prior alone, or the OAIP network trained on
 pseudo-labels and confirming the prior) -> change score written tile by tile -> change (score > 0.5, or
 the analyst's manual threshold) and confidence rasters tile by tile -> polygons -> statistics (RunStats).
 Every output is written under a temporary name and renamed only when the whole run succeeded.
@@ -21,7 +21,16 @@ from .raster.align import check_raster
 from .raster.gdal_scope import in_gdal_scope
 from .raster.write import OutputSet, check_outputs
 from .run_stats import RunStats
-from .stages import align_pair, compute_prior, read_blocks, run_stats, train_network, write_change, write_difference
+from .stages import (
+    align_pair,
+    compute_prior,
+    read_blocks,
+    read_samples,
+    run_stats,
+    train_network,
+    write_change,
+    write_difference,
+)
 
 
 @dataclass
@@ -84,12 +93,13 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
     progress(0.0, tr("Aligning the pair"))
     with align_pair(params, log) as pair, OutputSet(overwrite=params.overwrite) as outputs:
         clock.lap("align")
+        samples = read_samples(params, pair.grid, progress)   # before the prior: a bad file fails at once
         prior = compute_prior(read_blocks(pair, progress), params, progress)
         clock.lap("prior")
-        trained = train_network(pair, prior, params, progress)
+        trained = train_network(pair, prior, samples, params, progress)
         if trained.detector is not None:
             clock.lap("train")
-        difference = write_difference(pair, prior, trained.detector, params, outputs, progress)
+        difference = write_difference(pair, prior, trained.detector, samples, params, outputs, progress)
         clock.lap("infer")
         cut = write_change(difference, pair.grid, prior, params, outputs, progress)
         clock.lap("write")

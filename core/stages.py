@@ -17,7 +17,7 @@ import numpy as np
 
 from .decision.cut import CHANGE_NODATA, Cut
 from .decision.evidence import Evidence, weigh_evidence
-from .decision.score import DECISION, Calibration, calibrate
+from .decision.score import DECISION, Calibration, calibrate, with_samples
 from .decision.threshold import confidence, is_automatic
 from .errors import InputError
 from .i18n import tr
@@ -135,10 +135,21 @@ class Trained:
     stats: Optional[ModelStats] = None
 
 
-def train_network(pair: AlignedPair, prior: PriorResult, params: RunParams, progress: Progress) -> Trained:
+def read_samples(params: RunParams, grid: Grid, progress: Progress) -> Optional[np.ndarray]:
+    """The analyst's samples on the grid (1 changed, 0 unchanged, -1 none), or None without any: the
+    network learns from them and they keep their label in the output, in every mode."""
+    if not params.samples:
+        return None
+    samples = rasterize_samples(params.samples, grid)
+    progress.info(tr("{count} pixel(s) of analyst samples: the network learns from them and the outputs keep "
+                     "their label.", count=int((samples >= 0).sum())))
+    return samples
+
+
+def train_network(pair: AlignedPair, prior: PriorResult, samples: Optional[np.ndarray], params: RunParams,
+                  progress: Progress) -> Trained:
     """The OAIP network trained on the prior's pseudo-labels (and analyst samples); none in the prior
     mode, nor in a pair without significant change (nothing to learn from)."""
-    analyst = rasterize_samples(params.samples, pair.grid) if params.samples else None   # checked in every mode
     if params.mode == "prior":
         return Trained()
     if prior.gated and not prior.evidence.significant:
@@ -150,7 +161,7 @@ def train_network(pair: AlignedPair, prior: PriorResult, params: RunParams, prog
         return Trained()
     from .model.train import train_detector  # torch is needed from here on only
 
-    detector, stats = train_detector(pair, (prior.norm1, prior.norm2), prior.prior, analyst, params,
+    detector, stats = train_detector(pair, (prior.norm1, prior.norm2), prior.prior, samples, params,
                                      progress.span(PRIOR_DONE, 0.7), floor=prior.evidence.floor,
                                      calibration=prior.calibration)
     return Trained(detector, stats)
@@ -170,9 +181,11 @@ class Difference:
     layout: list[Tile]
 
 
-def write_difference(pair: AlignedPair, prior: PriorResult, detector: Optional[Detector], params: RunParams,
-                     outputs: OutputSet, progress: Progress) -> Difference:
-    """The change score (decision.score) of every pixel, nodata DIFFERENCE_NODATA, tile by tile."""
+def write_difference(pair: AlignedPair, prior: PriorResult, detector: Optional[Detector],
+                     samples: Optional[np.ndarray], params: RunParams, outputs: OutputSet,
+                     progress: Progress) -> Difference:
+    """The change score (decision.score) of every pixel, nodata DIFFERENCE_NODATA, tile by tile; the
+    analyst's samples keep their label."""
     progress(0.7, tr("Writing the difference image"))
     grid = pair.grid
     layout = tiles(grid.width, grid.height, params.tile_size, detector.context if detector is not None else 0)
@@ -182,6 +195,10 @@ def write_difference(pair: AlignedPair, prior: PriorResult, detector: Optional[D
     for i, tile in enumerate(layout):
         progress.check()
         score, valid = _score(pair, tile, prior, detector)
+        if samples is not None:
+            core = tile.core
+            score = with_samples(score, samples[core.row_off:core.row_off + core.height,
+                                                core.col_off:core.col_off + core.width])
         sink.write(tile.core, np.where(valid, score, DIFFERENCE_NODATA).astype(np.float32))
         any_valid = any_valid or bool(valid.any())
         progress(0.7 + 0.15 * (i + 1) / len(layout),

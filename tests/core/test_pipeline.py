@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from osgeo import gdal
+from osgeo import gdal, ogr, osr
 
 from oaip_qgis.core.errors import Cancelled, InputError
 from oaip_qgis.core.params import RunParams
@@ -246,3 +246,65 @@ def test_a_generated_unchanged_scene_is_reported_unchanged_and_rare_change_is_ke
     rare = outcomes["rare"]
     assert rare.evidence["significant"] and rare.changed_fraction < 0.03
     assert rare.metrics["kappa"] > 0.6
+
+
+def _polygon_samples(path, truth_path, boxes) -> str:
+    """Square polygons, in the truth's CRS, over pixel boxes (row0, col0, side) of the truth, each with
+    its `changed` value."""
+    truth = gdal.Open(truth_path)
+    x0, dx, _, y0, _, dy = truth.GetGeoTransform()
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(truth.GetProjection())
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = source.CreateLayer("s", srs, ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("changed", ogr.OFTInteger))
+    for (row, col, side), value in boxes:
+        left, top, right, bottom = x0 + col * dx, y0 + row * dy, x0 + (col + side) * dx, y0 + (row + side) * dy
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(
+            f"POLYGON (({left} {top}, {right} {top}, {right} {bottom}, {left} {bottom}, {left} {top}))"))
+        feature.SetField("changed", value)
+        layer.CreateFeature(feature)
+    source = None
+    return str(path)
+
+
+def _on_truth_grid(path, truth_path) -> np.ndarray:
+    """A raster resampled (nearest) onto the truth's pixels, 255 outside it."""
+    truth = gdal.Open(truth_path)
+    x0, dx, _, y0, _, dy = truth.GetGeoTransform()
+    bounds = (x0, y0 + truth.RasterYSize * dy, x0 + truth.RasterXSize * dx, y0)
+    warped = gdal.Warp("", str(path), format="MEM", outputBounds=bounds, xRes=dx, yRes=-dy, dstNodata=255,
+                       resampleAlg="near")
+    return warped.ReadAsArray()
+
+
+def _clear_box(mask, side) -> tuple[int, int]:
+    """The top-left corner of a side × side box of the mask that is all true, away from the edges."""
+    for row in range(8, mask.shape[0] - side - 8, 4):
+        for col in range(8, mask.shape[1] - side - 8, 4):
+            if mask[row:row + side, col:col + side].all():
+                return row, col
+    raise AssertionError("no such box")
+
+
+@pytest.mark.parametrize("mode", ["prior", "int8"])
+def test_analyst_samples_keep_their_label_in_the_change_layer(sample_pair, tmp_path, mode):
+    """A polygon marked changed on unchanged land comes out changed, one marked unchanged on a change
+    comes out unchanged: before, the network could only confirm the prior, so the analyst's own
+    changed polygon stayed unchanged wherever the prior disagreed."""
+    truth = gdal.Open(sample_pair["truth"]).ReadAsArray()
+    (tmp_path / "without").mkdir()
+    run(network_params(sample_pair, tmp_path / "without", "prior"))
+    before = _on_truth_grid(tmp_path / "without" / "change.tif", sample_pair["truth"])
+    # Where the prior alone says the opposite of what the analyst will say:
+    quiet, changed = _clear_box((truth == 0) & (before == 0), 10), _clear_box((truth == 1) & (before == 1), 6)
+    samples = _polygon_samples(tmp_path / "samples.gpkg", sample_pair["truth"], [((*quiet, 10), 1), ((*changed, 6), 0)])
+    params = network_params(sample_pair, tmp_path, mode)
+    params.samples = samples
+    result = run(params)
+    change = _on_truth_grid(tmp_path / "change.tif", sample_pair["truth"])
+    (r, c), (s, t) = quiet, changed
+    assert (change[r + 1:r + 9, c + 1:c + 9] == 1).all()       # inside the polygons, off their edge pixels
+    assert (change[s + 1:s + 5, t + 1:t + 5] == 0).all()
+    assert any("analyst samples" in line for line in result.log)

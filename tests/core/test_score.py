@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from oaip_qgis.core.decision.evidence import weigh_evidence
-from oaip_qgis.core.decision.score import DECISION, Calibration, calibrate, change_score
+from oaip_qgis.core.decision.score import DECISION, Calibration, calibrate, change_score, with_samples
 from oaip_qgis.core.decision.threshold import DEFAULT_METHOD, kittler, otsu, otsu3
 
 RNG = np.random.default_rng(3)
@@ -49,3 +49,11 @@ def test_the_network_can_only_confirm_or_lower_the_prior():
     network = np.array([0.8, 0.1, 0.95, 0.7], np.float32)
     assert np.allclose(change_score(prior_score, network), [0.8, 0.1, 0.2, 0.7])
     assert change_score(prior_score) is not None and np.allclose(change_score(prior_score)[:3], prior_score[:3])
+
+
+def test_analyst_samples_set_the_score_where_they_were_given_only():
+    score = np.array([[0.2, 0.9, 0.4], [0.7, np.nan, 0.1]], np.float32)
+    samples = np.array([[1, 0, -1], [-1, 1, -1]], np.int8)
+    out = with_samples(score, samples)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, [[1.0, 0.0, 0.4], [0.7, 1.0, 0.1]], rtol=1e-6)
