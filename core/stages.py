@@ -1,5 +1,5 @@
-"""The stages of a run, each a function with a small typed result: align → block means → prior →
-network → difference image → change layer → statistics.
+"""The stages of a run, each a function with a small typed result: align → analyst samples → block
+means → prior → network → difference image → change layer → statistics.
 
 pipeline.run composes them; a benchmark calls the ones it measures (bench_prior: align, block means,
 prior), so it measures what a run does. Each stage reports its own progress (fractions of the whole
