@@ -32,6 +32,8 @@ from typing import Optional
 
 import numpy as np
 import rasterio
+import torch
+import torch.nn.functional as F
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
@@ -139,12 +141,8 @@ def bench_run(t1: str, t2: str, reference: Optional[str], fields: dict, seed: in
 def unchanged_square(truth: np.ndarray, margin: int = 8) -> tuple[int, int, int]:
     """(row, col, side) of the largest square with no changed pixel within `margin` px: a real pair's own
     unchanged land, to see what the detector says where the reference says nothing changed."""
-    padded = np.pad(truth > 0, margin)
-    rows, cols = truth.shape
-    near = np.zeros(truth.shape, bool)   # the changed pixels grown by `margin` (a square structuring element)
-    for dr in range(2 * margin + 1):
-        for dc in range(2 * margin + 1):
-            near |= padded[dr:dr + rows, dc:dc + cols]
+    changed = torch.from_numpy((truth > 0).astype(np.float32))[None, None]
+    near = F.max_pool2d(changed, 2 * margin + 1, stride=1, padding=margin)[0, 0].numpy() > 0   # grown by margin
     free = ~near
     side = np.zeros((free.shape[0] + 1, free.shape[1] + 1), np.int32)   # largest free square ending here
     for row in range(free.shape[0]):

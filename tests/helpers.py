@@ -1,4 +1,4 @@
-"""What the tests share besides fixtures: GDAL/OGR writers for rasters and polygon layers made on the
+"""What the tests share besides fixtures: GDAL/OGR writers for rasters, polygon layers and analyst samples made on the
 fly, and the benchmark pairs of ../shared/data."""
 from __future__ import annotations
 
@@ -38,6 +38,20 @@ def write_polygon(path, wkt: str, epsg: int = 32633) -> str:
     feature = ogr.Feature(layer.GetLayerDefn())
     feature.SetGeometry(ogr.CreateGeometryFromWkt(wkt))
     layer.CreateFeature(feature)
+    source = None
+    return str(path)
+
+
+def write_samples(path, features, srs: osr.SpatialReference, field_type=ogr.OFTInteger) -> str:
+    """An analyst sample layer (GeoPackage): one feature per (WKT geometry, `changed` value)."""
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = source.CreateLayer("s", srs, ogr.wkbUnknown)
+    layer.CreateField(ogr.FieldDefn("changed", field_type))
+    for wkt, value in features:
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(wkt))
+        feature.SetField("changed", value)
+        layer.CreateFeature(feature)
     source = None
     return str(path)
 

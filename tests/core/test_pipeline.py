@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from osgeo import gdal, ogr, osr
+from osgeo import gdal, osr
 
 from oaip_qgis.core.errors import Cancelled, InputError
 from oaip_qgis.core.params import RunParams
@@ -13,7 +13,7 @@ from oaip_qgis.core.pipeline import run
 from oaip_qgis.core.progress import Progress
 from oaip_qgis.core.run_stats import RunStats
 from oaip_qgis.core.sample_pair import make_sample_pair
-from tests.helpers import shared_pair, write_polygon
+from tests.helpers import shared_pair, write_polygon, write_samples
 
 
 def params(pair, folder, **extra) -> RunParams:
@@ -255,18 +255,12 @@ def _polygon_samples(path, truth_path, boxes) -> str:
     x0, dx, _, y0, _, dy = truth.GetGeoTransform()
     srs = osr.SpatialReference()
     srs.ImportFromWkt(truth.GetProjection())
-    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-    layer = source.CreateLayer("s", srs, ogr.wkbPolygon)
-    layer.CreateField(ogr.FieldDefn("changed", ogr.OFTInteger))
+    features = []
     for (row, col, side), value in boxes:
         left, top, right, bottom = x0 + col * dx, y0 + row * dy, x0 + (col + side) * dx, y0 + (row + side) * dy
-        feature = ogr.Feature(layer.GetLayerDefn())
-        feature.SetGeometry(ogr.CreateGeometryFromWkt(
-            f"POLYGON (({left} {top}, {right} {top}, {right} {bottom}, {left} {bottom}, {left} {top}))"))
-        feature.SetField("changed", value)
-        layer.CreateFeature(feature)
-    source = None
-    return str(path)
+        features.append((f"POLYGON (({left} {top}, {right} {top}, {right} {bottom}, {left} {bottom}, {left} {top}))",
+                         value))
+    return write_samples(path, features, srs)
 
 
 def _on_truth_grid(path, truth_path) -> np.ndarray:

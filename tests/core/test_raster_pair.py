@@ -13,7 +13,7 @@ from oaip_qgis.core.raster.polygons import polygonize_changes
 from oaip_qgis.core.raster.samples import rasterize_samples
 from oaip_qgis.core.raster.tiles import tiles
 from oaip_qgis.core.raster.write import OutputSet
-from tests.helpers import make_raster, write_polygon
+from tests.helpers import make_raster, write_polygon, write_samples
 
 
 def ramp(rows=100, cols=120):
@@ -158,24 +158,17 @@ def test_polygons_one_feature_per_region_above_min_area(tmp_path, monkeypatch, s
     assert len(small) == 1 and small[0].GetField("mean_prob") == pytest.approx(0.9, abs=1e-5)
 
 
-def write_samples(path, values, field_type=ogr.OFTInteger) -> str:
+def utm_samples(path, values, field_type=ogr.OFTInteger) -> str:
     """Points at (1, 1), (10, 9), … of grid() with the given `changed` values."""
-    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(32633)
-    layer = source.CreateLayer("s", srs, ogr.wkbPoint)
-    layer.CreateField(ogr.FieldDefn("changed", field_type))
-    for (x, y), value in zip(((500015.0, 3999985.0), (500105.0, 3999905.0), (500205.0, 3999805.0)), values):
-        feature = ogr.Feature(layer.GetLayerDefn())
-        feature.SetGeometry(ogr.CreateGeometryFromWkt(f"POINT ({x} {y})"))
-        feature.SetField("changed", value)
-        layer.CreateFeature(feature)
-    source = None
-    return str(path)
+    points = ((500015.0, 3999985.0), (500105.0, 3999905.0), (500205.0, 3999805.0))
+    return write_samples(path, [(f"POINT ({x} {y})", value) for (x, y), value in zip(points, values)], srs,
+                         field_type)
 
 
 def test_samples_are_burnt_on_the_right_pixels(tmp_path):
-    path = write_samples(tmp_path / "s.gpkg", (1, 0))
+    path = utm_samples(tmp_path / "s.gpkg", (1, 0))
     burnt = rasterize_samples(path, grid())
     assert burnt[1, 1] == 1 and burnt[9, 10] == 0
     assert (burnt == -1).sum() == 40 * 30 - 2
@@ -190,7 +183,7 @@ def test_samples_are_burnt_on_the_right_pixels(tmp_path):
 ])
 def test_sample_values_other_than_0_or_1_are_refused_naming_the_field_and_value(tmp_path, values, field_type,
                                                                                  shown):
-    path = write_samples(tmp_path / "s.gpkg", values, field_type)
+    path = utm_samples(tmp_path / "s.gpkg", values, field_type)
     with pytest.raises(InputError, match=f"Samples: feature \\d+ of .*{shown}"):
         rasterize_samples(path, grid())
 
