@@ -22,10 +22,10 @@ from qgis.core import (
     Qgis,
     QgsApplication,
     QgsCoordinateTransform,
+    QgsGeometry,
     QgsMapLayer,
     QgsMapLayerProxyModel,
     QgsMessageLog,
-    QgsPointXY,
     QgsProcessingUtils,
     QgsProject,
     QgsRasterLayer,
@@ -563,7 +563,7 @@ class OaipDock(QgsDockWidget):
             other.blockSignals(True)
             other.setChecked(False)
             other.blockSignals(False)
-            self.sample_tool.changed = changed
+            self.sample_tool.set_class(changed)
             if canvas.mapTool() != self.sample_tool:  # setting it again would deactivate it first
                 canvas.setMapTool(self.sample_tool)
         elif canvas.mapTool() == self.sample_tool:
@@ -576,7 +576,7 @@ class OaipDock(QgsDockWidget):
             button.blockSignals(False)
 
     def sample_layer(self):
-        """The memory layer of clicked samples, created (and added to the project) on first use."""
+        """The memory layer of drawn sample areas, created (and added to the project) on first use."""
         layer = QgsProject.instance().mapLayer(self.sample_layer_id or "")
         if layer is None:
             layer = new_sample_layer(self.iface.mapCanvas().mapSettings().destinationCrs())
@@ -584,12 +584,13 @@ class OaipDock(QgsDockWidget):
             self.sample_layer_id = layer.id()
         return layer
 
-    def _add_sample(self, point: QgsPointXY, changed: bool) -> None:
+    def _add_sample(self, area: QgsGeometry, changed: bool) -> None:
         layer = self.sample_layer()
         canvas_crs = self.iface.mapCanvas().mapSettings().destinationCrs()
         if canvas_crs.isValid() and canvas_crs != layer.crs():
-            point = QgsCoordinateTransform(canvas_crs, layer.crs(), QgsProject.instance()).transform(point)
-        add_sample(layer, point, changed)
+            area = QgsGeometry(area)
+            area.transform(QgsCoordinateTransform(canvas_crs, layer.crs(), QgsProject.instance()))
+        add_sample(layer, area, changed)
         self.ui.samplesCombo.setLayer(layer)
 
     # ----- plugin unload ----------------------------------------------------------------------
@@ -611,4 +612,5 @@ class OaipDock(QgsDockWidget):
         canvas = self.iface.mapCanvas()
         if canvas.mapTool() == self.sample_tool:
             canvas.unsetMapTool(self.sample_tool)
+        canvas.scene().removeItem(self.sample_tool.band)
         QgsProject.instance().layersAdded.disconnect(self._pick_distinct_pair)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from osgeo import gdal
 from pytest_qgis.utils import wait, wait_until
-from qgis.core import QgsPointXY, QgsProject, QgsRasterLayer, QgsVectorLayer
+from qgis.core import QgsPointXY, QgsProject, QgsRasterLayer, QgsVectorLayer, QgsWkbTypes
 from qgis.PyQt.QtCore import QEvent, QPoint, Qt
-from qgis.PyQt.QtGui import QMouseEvent
+from qgis.PyQt.QtGui import QKeyEvent, QMouseEvent
 
 from oaip_qgis.core.errors import InputError
 from oaip_qgis.core.pipeline import run as pipeline_run
@@ -271,35 +271,65 @@ def test_slider_makes_a_separate_layer_and_leaves_the_runs_outputs_as_written(do
     assert os.path.exists(saved["polygons"]) and gdal.Open(saved["change"]).RasterXSize == difference.shape[1]
 
 
-def click(tool, canvas, point: QgsPointXY) -> None:
+def click(tool, canvas, point: QgsPointXY, button=Qt.LeftButton) -> None:
     pixel = canvas.getCoordinateTransform().transform(point)
     from qgis.gui import QgsMapMouseEvent
 
-    event = QMouseEvent(QEvent.MouseButtonRelease, QPoint(int(pixel.x()), int(pixel.y())), Qt.LeftButton,
-                        Qt.LeftButton, Qt.NoModifier)
+    event = QMouseEvent(QEvent.MouseButtonRelease, QPoint(int(pixel.x()), int(pixel.y())), button, button,
+                        Qt.NoModifier)
     tool.canvasReleaseEvent(QgsMapMouseEvent(canvas, event))
 
 
-def test_sample_tool_stores_clicked_samples_and_hands_them_to_the_run(dock, project_pair, qgis_canvas, tmp_path):
+def press(tool, key) -> None:
+    tool.keyPressEvent(QKeyEvent(QEvent.KeyPress, key, Qt.NoModifier))
+
+
+def test_sample_tool_stores_drawn_areas_and_hands_them_to_the_run(dock, project_pair, qgis_canvas, tmp_path):
     qgis_canvas.setDestinationCrs(project_pair["t1"].crs())
     qgis_canvas.setExtent(project_pair["t1"].extent())
     qgis_canvas.resize(400, 400)
     wait(10)
     centre = project_pair["t1"].extent().center()
+    step = 20 * qgis_canvas.mapUnitsPerPixel()
+    tool = dock.sample_tool
+
+    def corner(dx: float, dy: float) -> QgsPointXY:
+        return QgsPointXY(centre.x() + dx * step, centre.y() + dy * step)
+
     dock.ui.changedSampleButton.click()
-    assert qgis_canvas.mapTool() == dock.sample_tool
-    click(dock.sample_tool, qgis_canvas, centre)
+    assert qgis_canvas.mapTool() == tool
+    for dx, dy in ((0, 0), (2, 0), (2, 2), (0, 2), (5, 5)):
+        click(tool, qgis_canvas, corner(dx, dy))
+    press(tool, Qt.Key_Backspace)                    # the stray fifth corner is taken back
+    click(tool, qgis_canvas, corner(0, 2), Qt.RightButton)
     dock.ui.unchangedSampleButton.click()
     assert not dock.ui.changedSampleButton.isChecked() and dock.ui.unchangedSampleButton.isChecked()
-    assert qgis_canvas.mapTool() == dock.sample_tool
-    click(dock.sample_tool, qgis_canvas, QgsPointXY(centre.x() + 200, centre.y()))
+    assert qgis_canvas.mapTool() == tool
+    for dx, dy in ((-3, -3), (-1, -3)):              # two corners are no area: dropped
+        click(tool, qgis_canvas, corner(dx, dy))
+    click(tool, qgis_canvas, corner(-1, -1), Qt.RightButton)
+    click(tool, qgis_canvas, corner(-4, 0))
+    press(tool, Qt.Key_Escape)                        # an area given up
+    for dx, dy in ((-3, -3), (-1, -3), (-1, -1)):
+        click(tool, qgis_canvas, corner(dx, dy))
+    click(tool, qgis_canvas, corner(-3, -1), Qt.RightButton)
     layer = dock.sample_layer()
-    assert sorted(f["changed"] for f in layer.getFeatures()) == [0, 1]
-    changed = next(f for f in layer.getFeatures() if f["changed"] == 1).geometry().asPoint()
-    assert changed.distance(centre) <= 2 * qgis_canvas.mapUnitsPerPixel()  # stored where it was clicked
+    assert layer.geometryType() == QgsWkbTypes.PolygonGeometry
+    areas = {f["changed"]: f.geometry() for f in layer.getFeatures()}
+    assert layer.featureCount() == 2 and sorted(areas) == [0, 1]
+    pixel = qgis_canvas.mapUnitsPerPixel()
+    # Each stored where it was drawn; a right click closes the polygon, as QGIS's own tools, adding no corner.
+    for value, x0, y0, corners in ((1, 0, 0, 4), (0, -3, -3, 3)):
+        box = areas[value].boundingBox()
+        assert abs(box.xMinimum() - corner(x0, y0).x()) <= 2 * pixel
+        assert abs(box.yMinimum() - corner(x0, y0).y()) <= 2 * pixel
+        assert box.width() == pytest.approx(2 * step, abs=2 * pixel)
+        assert len(areas[value].asPolygon()[0]) == corners + 1
+    assert not tool.corners and not tool.band.isVisible()
     assert dock.ui.samplesCombo.currentLayer() == layer
     params = dock.build_params(str(tmp_path))
     written = QgsVectorLayer(params.samples, "written", "ogr")
     assert written.featureCount() == 2 and written.crs() == project_pair["t1"].crs()
+    assert written.geometryType() == QgsWkbTypes.PolygonGeometry
     dock.ui.unchangedSampleButton.click()
     assert qgis_canvas.mapTool() != dock.sample_tool
