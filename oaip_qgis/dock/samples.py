@@ -31,6 +31,7 @@ from ..i18n import tr
 
 FIELD = "changed"
 LAYER_NAME = "OAIP samples"
+COLOURS = {1: (230, 0, 38), 0: (26, 152, 80)}   # changed red, unchanged green: the layer and the tool
 
 
 def new_sample_layer(crs: QgsCoordinateReferenceSystem) -> QgsVectorLayer:
@@ -41,7 +42,8 @@ def new_sample_layer(crs: QgsCoordinateReferenceSystem) -> QgsVectorLayer:
     layer.dataProvider().addAttributes([QgsField(FIELD, QVariant.Int)])
     layer.updateFields()
     categories = []
-    for value, colour, label in ((1, "230,0,38", "changed"), (0, "26,152,80", "unchanged")):
+    for value, label in ((1, "changed"), (0, "unchanged")):
+        colour = ",".join(map(str, COLOURS[value]))
         symbol = QgsFillSymbol.createSimple({"color": colour + ",60", "outline_color": colour,
                                              "outline_width": "0.6"})
         categories.append(QgsRendererCategory(value, symbol, tr(label)))
@@ -129,7 +131,7 @@ class SampleMapTool(QgsMapTool):
         super().deactivate()
 
     def _redraw(self) -> None:
-        colour = QColor(230, 0, 38) if self.changed else QColor(26, 152, 80)
+        colour = QColor(*COLOURS[int(self.changed)])
         self.band.setStrokeColor(colour)
         colour.setAlpha(60)
         self.band.setFillColor(colour)
