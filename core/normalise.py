@@ -87,6 +87,13 @@ def _heavy_tailed(values: np.ndarray) -> bool:
     return skew > SAR_SKEW or (median > 0 and p99 / median > SAR_TAIL_RATIO)
 
 
+def log_floor(values: np.ndarray) -> float:
+    """The least value an intensity band is taken to a logarithm at: a low percentile of its positive
+    values, so zeros (dark water in an 8-bit rendering, nodata leaking in) do not reach −∞."""
+    positive = values[values > 0]
+    return float(np.percentile(positive, 0.1)) if positive.size else 1e-6
+
+
 def guess_kind(x: np.ndarray, valid: Optional[np.ndarray] = None) -> str:
     """'sar' for a single non-negative band with a heavy right tail (linear intensity), else 'optical'.
 
@@ -118,10 +125,7 @@ def fit_normaliser(x: np.ndarray, valid: Optional[np.ndarray] = None, kind: Opti
     pixels = _sample(x, valid, max_samples)
     floor = None
     if kind == "sar" and pixels.min() >= 0:
-        floor = np.empty(pixels.shape[1])
-        for band in range(pixels.shape[1]):
-            positive = pixels[:, band][pixels[:, band] > 0]
-            floor[band] = np.percentile(positive, 0.1) if positive.size else 1e-6
+        floor = np.array([log_floor(pixels[:, band]) for band in range(pixels.shape[1])])
         pixels = 10.0 * np.log10(np.maximum(pixels, floor))
     low, high = np.percentile(pixels, percentiles, axis=0)
     high = np.where(high > low, high, low + 1.0)  # a constant band maps to 0 instead of dividing by 0

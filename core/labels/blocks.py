@@ -59,6 +59,21 @@ def block_means(x: np.ndarray, valid: np.ndarray, b: int) -> tuple[np.ndarray, n
     return means.astype(np.float32), n > 0
 
 
+def local_mean(values: np.ndarray, ok: np.ndarray, radius: int = 1) -> np.ndarray:
+    """Mean of `values` (h, w) over the valid cells of the (2·radius + 1)² square around each cell."""
+    import torch  # here, not at the top: the plugin lists its choices without torch
+    import torch.nn.functional as F
+
+    if radius == 0:
+        return np.asarray(values, np.float32)
+    size = 2 * radius + 1
+    v = torch.from_numpy(np.where(ok, values, 0.0).astype(np.float32))[None, None]
+    m = torch.from_numpy(ok.astype(np.float32))[None, None]
+    total = F.avg_pool2d(v, size, 1, radius, count_include_pad=False)
+    weight = F.avg_pool2d(m, size, 1, radius, count_include_pad=False)
+    return (total / weight.clamp(min=1e-6))[0, 0].numpy()
+
+
 def _axis(n_blocks: int, n_out: int, start: int, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lower/upper block index and upper weight for output pixels start..start+length along one axis."""
     centre = (np.arange(start, start + length) + 0.5) * (n_blocks / n_out) - 0.5

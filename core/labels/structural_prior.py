@@ -35,11 +35,10 @@ from typing import Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import InputError
 from ..i18n import tr
-from .blocks import block_means, upsample_prior
+from .blocks import block_means, local_mean, upsample_prior
 from .patches import check_pair
 
 LEVELS = (1, 2, 4, 8)
@@ -127,15 +126,6 @@ def _combine(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     return 0.5 * (forward + backward)
 
 
-def _smooth(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """3×3 mean over valid cells only."""
-    v = torch.from_numpy(np.where(ok, values, 0.0).astype(np.float32))[None, None]
-    m = torch.from_numpy(ok.astype(np.float32))[None, None]
-    total = F.avg_pool2d(v, 3, 1, 1, count_include_pad=False)
-    weight = F.avg_pool2d(m, 3, 1, 1, count_include_pad=False)
-    return (total / weight.clamp(min=1e-6))[0, 0].numpy()
-
-
 def _joint_smoothing(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, prior: np.ndarray,
                      rng: np.random.Generator, anchors: int, device: str,
                      check: Callable[[], None]) -> np.ndarray:
@@ -180,7 +170,7 @@ def _level(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, guide: Optional[np.nd
         kept = chosen[diff[chosen] <= np.quantile(diff[chosen], 1 - drop)]
     out = np.zeros(ok.shape, np.float32)
     out[ok] = diff
-    return np.where(ok, _smooth(out, ok), np.nan).astype(np.float32)
+    return np.where(ok, local_mean(out, ok), np.nan).astype(np.float32)
 
 
 def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: Sequence[int] = LEVELS,
