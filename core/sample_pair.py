@@ -9,7 +9,9 @@ ground, over a slightly shifted extent, so a run must reproject and resample one
 other. The truth mask (UInt8, 1 changed) is on date 1's grid. Everything derives from one seed.
 
 A `Scenario` makes the stress cases real scenes have: no change at all, rare change (under 1 %), a
-wide permanent river or lake beside a large flood, and date 2 misregistered by a few pixels.
+wide permanent river or lake beside a large flood, and date 2 misregistered by a few pixels. The
+`sar-pair*` scenarios make date 1 a single-look SAR image (Float32, on date 1's grid) of the same
+parcels, each drifted by SEASONAL_DB: a SAR-against-SAR pair with different looks and grids.
 
     python -m oaip_qgis.core.sample_pair OUT_DIR [--size N] [--seed S] [--scenario NAME]
 """
@@ -46,6 +48,7 @@ class Scenario:
     built: float = 0.03          # fraction of the scene, fields turned to built-up
     river: float = 1 / 60        # half-width of the permanent river, as a fraction of the scene's side
     shift: tuple[float, float] = (0.0, 0.0)   # date 2's georeferencing error (east, south), t1 pixels
+    t1_looks: int = 0            # 0: date 1 is the 4-band optical image; n: a SAR image of n looks (SAR against SAR)
 
 
 SCENARIOS = {
@@ -54,7 +57,13 @@ SCENARIOS = {
     "rare": Scenario(flood=0.0, built=0.006),
     "flood-beside-river": Scenario(flood=0.10, built=0.0, river=1 / 15),
     "misregistered": Scenario(shift=(3.0, 2.0)),
+    # SAR against SAR with different looks and grids (single-look at 10 m, 4-look at about 20 m):
+    "sar-pair": Scenario(t1_looks=1),
+    "sar-pair-unchanged": Scenario(flood=0.0, built=0.0, t1_looks=1),
+    "sar-pair-flood-beside-river": Scenario(flood=0.10, built=0.0, river=1 / 15, t1_looks=1),
+    "sar-pair-misregistered": Scenario(shift=(3.0, 2.0), t1_looks=1),
 }
+SEASONAL_DB = 0.5   # a field's backscatter drifts this much (1 σ, dB) between the dates of a SAR pair
 
 # Reflectance (B, G, R, NIR) and SAR σ⁰ (linear) per class; fields vary between these two rows.
 REFLECTANCE = {WATER: (0.06, 0.05, 0.03, 0.02), FOREST: (0.03, 0.05, 0.03, 0.30),
@@ -146,12 +155,13 @@ def _optical(rng: np.random.Generator, cover: np.ndarray, parcels: np.ndarray) -
     return np.clip(out, 0.0005, 1.0)
 
 
-def _backscatter(rng: np.random.Generator, cover: np.ndarray, parcels: np.ndarray) -> np.ndarray:
-    """Noise-free σ⁰ (linear): class levels, ±2 dB per parcel, strong texture in built-up areas."""
+def _backscatter(cover: np.ndarray, parcels: np.ndarray, offsets: np.ndarray, texture: np.ndarray) -> np.ndarray:
+    """Noise-free σ⁰ (linear): class levels, each parcel `offsets` dB off (±2), and the ground's own
+    texture (a unit random field; strong in built-up areas), which both dates of a SAR pair share."""
     levels = np.array([SIGMA0[c] for c in (WATER, FIELD, FOREST, BUILT)])
     db = 10 * np.log10(levels[cover])
-    db += rng.uniform(-2, 2, parcels.max() + 1)[parcels] * (cover != WATER)
-    db += np.where(cover == BUILT, 3.0, 0.7) * _smooth_field(rng, cover.shape, 1.5)
+    db += offsets[parcels] * (cover != WATER)
+    db += np.where(cover == BUILT, 3.0, 0.7) * texture
     return 10 ** (db / 10)
 
 
@@ -202,13 +212,21 @@ def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0,
     sigma0 = np.zeros((n2, n2), np.float32)
     # Misregistration: the image is made on the true grid, then written with a shifted origin.
     written = t2_transform * Affine.translation(scenario.shift[0] / T2_FACTOR, scenario.shift[1] / T2_FACTOR)
-    reproject(_backscatter(rng, after, parcels).astype(np.float32), sigma0, src_transform=canvas_transform,
+    offsets = rng.uniform(-2, 2, parcels.max() + 1)
+    texture = _smooth_field(rng, after.shape, 1.5)
+    reproject(_backscatter(after, parcels, offsets, texture).astype(np.float32), sigma0, src_transform=canvas_transform,
               src_crs=T1_CRS, dst_transform=t2_transform, dst_crs=T2_CRS, resampling=Resampling.average)
     intensity = sigma0 * rng.gamma(LOOKS, 1 / LOOKS, sigma0.shape)
     rows, cols = np.indices(intensity.shape)
     intensity[rows + cols < n2 // 6] = SAR_NODATA          # the swath edge cuts off the north-west corner
     t2 = _write(out / "t2.tif", intensity[None], T2_CRS, written, "float32", nodata=SAR_NODATA,
                 UNITS="sigma0, linear intensity")
+    if scenario.t1_looks:   # date 1 from the same parcels, a little drifted, on date 1's grid
+        drifted = offsets + rng.normal(0, SEASONAL_DB, offsets.shape)
+        looks = scenario.t1_looks
+        sigma1 = _backscatter(before, parcels, drifted, texture)[inner]
+        t1 = _write(out / "t1.tif", (sigma1 * rng.gamma(looks, 1 / looks, sigma1.shape))[None], T1_CRS,
+                    t1_transform, "float32", UNITS="sigma0, linear intensity")
     return {"t1": t1, "t2": t2, "truth": truth}
 
 

@@ -84,3 +84,18 @@ def test_scenarios_make_the_stress_cases(tmp_path):
     assert east == pytest.approx(1.5 * pixel) and south == pytest.approx(1.0 * truth["default.t2"].e)
     with pytest.raises(InputError, match="Unknown scenario"):
         make_sample_pair(tmp_path / "x", size=64, scenario="earthquake")
+
+
+def test_sar_pair_scenarios_make_date_1_a_single_look_sar_image_of_the_same_ground(tmp_path):
+    optical = make_sample_pair(tmp_path / "optical", size=120, seed=2)
+    sar = make_sample_pair(tmp_path / "sar", size=120, seed=2, scenario="sar-pair")
+    with rasterio.open(sar["t1"]) as ds, rasterio.open(optical["t1"]) as reference:
+        image = ds.read(1)
+        assert ds.count == 1 and ds.dtypes[0] == "float32"
+        assert ds.crs == reference.crs and ds.transform == reference.transform
+    assert (image > 0).all() and image.std() / image.mean() > 0.8     # single-look speckle: about 1
+    with rasterio.open(sar["truth"]) as ds, rasterio.open(optical["truth"]) as reference:
+        assert np.array_equal(ds.read(1), reference.read(1))        # the same ground and changes
+    with rasterio.open(make_sample_pair(tmp_path / "still", size=120, seed=2,
+                                        scenario="sar-pair-unchanged")["truth"]) as ds:
+        assert not ds.read(1).any()
