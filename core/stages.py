@@ -22,6 +22,8 @@ from .decision.threshold import confidence, is_automatic
 from .errors import InputError
 from .i18n import tr
 from .labels.blocks import block_size, upsample_prior
+from .labels.direct_comparison import DirectComparison, compare_directly, log_ratio
+from .labels.margins import margin_labels
 from .labels.prior import change_prior
 from .normalise import Normaliser, fit_normaliser
 from .params import RunParams
@@ -76,6 +78,7 @@ class Blocks:
     valid: np.ndarray
     norm1: Normaliser
     norm2: Normaliser
+    log_ratio: Optional[np.ndarray]   # labels.direct_comparison, from the raw means; None: not comparable
 
 
 def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
@@ -96,7 +99,7 @@ def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
                                 "meant (not a blank export) and its nodata value.",
                                 label=label, path=path, value=values[0, 0]))
     norm1, norm2 = fit_normaliser(x1, valid), fit_normaliser(x2, valid)
-    return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2)
+    return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2, log_ratio(x1, x2, valid))
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ class PriorResult:
     evidence: Evidence
     calibration: Calibration   # where the prior crosses the score's 0.5 (decision.score)
     gated: bool                # the automatic decision applies (evidence floor, no-change verdict); not manual
+    direct: DirectComparison   # whether the log-ratio of two images of one kind joined the prior
 
 
 def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> PriorResult:
@@ -120,11 +124,16 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     prior = change_prior(blocks.x1, blocks.x2, blocks.valid, method=params.prior, seed=params.seed,
                          check=progress.check, report=report)
     evidence = weigh_evidence(prior)
+    direct = DirectComparison(None, False)
+    if evidence.significant:   # a direct comparison never turns a pair without change into one with change
+        prior, direct = compare_directly(prior, blocks.log_ratio, margin_labels(prior, floor=evidence.floor))
+        evidence = weigh_evidence(prior)
+    progress.info(direct.note())
     gated = is_automatic(params.threshold_method)   # a manual threshold is the analyst's own decision
     progress.info(evidence.verdict() if gated
                   else tr("{verdict} (not applied: manual threshold)", verdict=evidence.verdict()))
     calibration = calibrate(prior, params.threshold_method, evidence)
-    return PriorResult(blocks.size, blocks.norm1, blocks.norm2, prior, evidence, calibration, gated)
+    return PriorResult(blocks.size, blocks.norm1, blocks.norm2, prior, evidence, calibration, gated, direct)
 
 
 @dataclass(frozen=True)
@@ -269,5 +278,6 @@ def run_stats(params: RunParams, pair: AlignedPair, prior: PriorResult, trained:
                     threshold_method=params.threshold_method, threshold=round(float(cut.threshold), 6),
                     **prior.calibration.to_dict(), **cut.figures(), grid=grid, prior=params.prior,
                     prior_block=prior.block, detector="network" if trained.detector is not None else "prior",
-                    evidence={**prior.evidence.to_dict(), "applied": prior.gated}, network=trained.stats,
+                    evidence={**prior.evidence.to_dict(), "applied": prior.gated},
+                    direct_comparison=prior.direct.to_dict(), network=trained.stats,
                     timing=timing, coregistration=pair.shift.to_dict() if params.coregister else None)

@@ -136,7 +136,18 @@ def _run(stats: dict) -> Section:
                      tr("T2 read {rows:+d} row(s), {cols:+d} column(s) on (information ×{gain:.2f})").format(
                          rows=shift["rows"], cols=shift["cols"], gain=shift["gain"])
                      if shift["rows"] or shift["cols"] else tr("no shift found")))
+    direct = stats.get("direct_comparison")
+    if direct is not None:   # whether the two images were also compared value against value (log-ratio)
+        rows.append((tr("Direct comparison"), _direct(direct)))
     return tr("Run"), rows
+
+
+def _direct(direct: dict) -> str:
+    if direct["agreement"] is None:
+        return tr("not used: the images cannot be compared value against value")
+    verdict = tr("used") if direct["used"] else tr("not used")
+    return tr("{verdict}: log-ratio agrees with the prior at AUC {agreement:.3f} (at least {least:g})").format(
+        verdict=verdict, agreement=direct["agreement"], least=direct["least_agreement"])
 
 
 def stats_sections(stats: dict) -> list[Section]:

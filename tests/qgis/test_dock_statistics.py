@@ -85,3 +85,14 @@ def test_the_run_section_says_whether_t2_was_shifted():
     assert shifted["Co-registration"] == "T2 read +2 row(s), -3 column(s) on (information ×1.31)"
     kept = rows({**NETWORK_RUN, "coregistration": {"rows": 0, "cols": 0, "gain": 1.04}})["Run"]
     assert kept["Co-registration"] == "no shift found"
+
+
+def test_the_run_section_says_whether_the_images_were_compared_directly():
+    assert "Direct comparison" not in rows(NETWORK_RUN)["Run"]   # stats written before the check existed
+    used = {"agreement": 0.9841, "least_agreement": 0.95, "used": True}
+    assert rows({**NETWORK_RUN, "direct_comparison": used})["Run"]["Direct comparison"] == (
+        "used: log-ratio agrees with the prior at AUC 0.984 (at least 0.95)")
+    refused = {**used, "agreement": 0.7473, "used": False}
+    assert rows({**NETWORK_RUN, "direct_comparison": refused})["Run"]["Direct comparison"].startswith("not used: ")
+    apart = {**used, "agreement": None, "used": False}
+    assert "cannot be compared" in rows({**NETWORK_RUN, "direct_comparison": apart})["Run"]["Direct comparison"]

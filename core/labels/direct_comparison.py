@@ -1,0 +1,118 @@
+"""The direct comparison of two images of one kind, and whether a pair is such a pair.
+
+Two SAR images (with different numbers of looks), or two optical images of one band set, can be
+compared value against value: the log-ratio of local means is the classic SAR change measure, and
+where it is valid it sees changes that keep an area's structure (a shoal turned to water beside
+water) better than the structural prior, which compares neighbourhoods only. Across sensors it is
+meaningless (SAR against optical: dark water is not dark in both), and the band count does not tell
+which pairs are of one kind (yellowriver is one SAR band against one panchromatic band).
+
+So the pair is asked: the log-ratio is used only where it **agrees with the structural prior on the
+prior's own confident places** (its AUC separating the places the prior labels changed from those
+it labels unchanged, `AGREEMENT`). Then the prior becomes the geometric mean of itself and the
+log-ratio mapped by rank onto the prior's own values (so the prior's scale, its evidence floor and its
+cut keep their meaning), and a change must be seen by both.
+
+Measured on the eight shared pairs (prior mode, seeds 0–1): the agreement is 0.98–1.00 on the four
+SAR-against-SAR pairs, 0.83–0.84 on the two optical sensors of urban-optical and 0.74 on SAR against
+panchromatic optical (yellowriver), whose log-ratio ranks worse than chance or close to it
+(AUC against the reference 0.42 and 0.76). `AGREEMENT` and `RADIUS` were chosen leave-one-pair-out
+(README).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..i18n import tr
+from ..metrics import auc
+from ..normalise import log_floor
+from .blocks import local_mean
+from .margins import CHANGED, UNCHANGED
+
+AGREEMENT = 0.95    # least AUC of the log-ratio on the prior's confident labels for it to be used
+RADIUS = 1          # cells: the log-ratio compares (2·RADIUS + 1)² local means
+MIN_LABELLED = 16   # fewer confident places of either class: no verdict on the pair
+
+
+def log_ratio(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, radius: Optional[int] = None) -> Optional[np.ndarray]:
+    """|mean log T2 − mean log T1| over each cell's square of cells, each band's scene median removed (a
+    calibration or gain difference between the sensors), averaged over bands; NaN where invalid.
+
+    x1, x2: raw block means (bands, h, w) in the images' own units. None when the two cannot be
+    compared value against value: different band counts, or a negative value (data already in dB,
+    or not intensities). radius: RADIUS unless given (read at each call, so a benchmark can vary it)."""
+    radius = RADIUS if radius is None else radius
+    if x1.shape[0] != x2.shape[0] or not valid.any():
+        return None
+    ok = valid & np.isfinite(x1).all(axis=0) & np.isfinite(x2).all(axis=0)
+    if (x1[:, ok] < 0).any() or (x2[:, ok] < 0).any():
+        return None
+    measure = np.zeros(valid.shape, np.float64)
+    for band1, band2 in zip(x1, x2):
+        difference = local_mean(_log(band2, ok), ok, radius) - local_mean(_log(band1, ok), ok, radius)
+        measure += np.abs(difference - np.median(difference[ok]))
+    return np.where(ok, measure / x1.shape[0], np.nan).astype(np.float32)
+
+
+def _log(band: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Natural log of an intensity band from its floor up (normalise.log_floor); 0 where invalid."""
+    return np.where(ok, np.log(np.maximum(band, log_floor(band[ok]))), 0.0)
+
+
+@dataclass(frozen=True)
+class DirectComparison:
+    """The verdict on one pair: how far the log-ratio agrees with the prior, and whether it was used."""
+
+    agreement: Optional[float]   # None: not comparable (bands, units) or too few confident places
+    used: bool
+
+    def note(self) -> str:
+        """One sentence for the log."""
+        if self.agreement is None:
+            return tr("Direct comparison (log-ratio): not used, the two images cannot be compared value "
+                      "against value (different band counts, values that are not intensities, or too few "
+                      "confident places).")
+        if self.used:
+            return tr("Direct comparison (log-ratio): used; it agrees with the structural prior on the "
+                      "prior's confident places (AUC {agreement:.3f}, at least {least:g}), so the two images "
+                      "are taken to measure the same thing.", agreement=self.agreement, least=AGREEMENT)
+        return tr("Direct comparison (log-ratio): not used; it agrees with the structural prior on the "
+                  "prior's confident places only at AUC {agreement:.3f} (at least {least:g} needed), so the "
+                  "two images are taken to measure different things.", agreement=self.agreement,
+                  least=AGREEMENT)
+
+    def to_dict(self) -> dict:
+        agreement = None if self.agreement is None else round(self.agreement, 4)
+        return {"agreement": agreement, "least_agreement": AGREEMENT, "used": self.used}
+
+
+def compare_directly(prior: np.ndarray, ratio: Optional[np.ndarray], labels: np.ndarray,
+                     least: Optional[float] = None) -> tuple[np.ndarray, DirectComparison]:
+    """The prior with the log-ratio folded in where it agrees with the prior, and the verdict.
+
+    labels: the prior's confident places (labels.margins: CHANGED, UNCHANGED, else none); least: the
+    agreement needed (AGREEMENT, read at each call so a benchmark can vary it)."""
+    least = AGREEMENT if least is None else least
+    if ratio is None:
+        return prior, DirectComparison(None, False)
+    ok = np.isfinite(prior) & np.isfinite(ratio)
+    changed, unchanged = ok & (labels == CHANGED), ok & (labels == UNCHANGED)
+    if changed.sum() < MIN_LABELLED or unchanged.sum() < MIN_LABELLED:
+        return prior, DirectComparison(None, False)
+    keep = changed | unchanged
+    agreement = auc(ratio[keep], changed[keep])
+    if agreement is None or agreement < least:
+        return prior, DirectComparison(agreement, False)
+    return _fused(prior, ratio, ok), DirectComparison(agreement, True)
+
+
+def _fused(prior: np.ndarray, ratio: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Geometric mean of the prior and the log-ratio given the prior's values in the log-ratio's order."""
+    ranked = np.empty(int(ok.sum()), np.float32)
+    ranked[np.argsort(ratio[ok], kind="stable")] = np.sort(prior[ok])
+    out = np.array(prior, np.float32)
+    out[ok] = np.sqrt(prior[ok] * ranked)
+    return out
