@@ -1,6 +1,6 @@
 """The change score every output is cut from: 0.5 is the automatic decision, in every mode.
 
-The prior's own threshold (three-class Otsu by default, decision.threshold; raised to the evidence
+The prior's own threshold (two-class Otsu by default, decision.threshold; raised to the evidence
 floor) is mapped to 0.5, linearly on each side, so the score ranks places exactly as the prior does. With the
 network, the score is the smaller of that and the network's P(changed): a place is changed when the
 prior finds it changed *and* the network, trained on the prior's confident places only, confirms it

@@ -106,9 +106,11 @@ def kittler(values: np.ndarray, bins: int = BINS) -> float:
 
 
 # The automatic methods find a threshold in the values; "manual" (None) takes the analyst's. The first
-# is the default (RunParams, the dialogs).
+# is the default (RunParams, the dialogs): two-class Otsu, which every leave-one-pair-out fold chose
+# once the direct comparison had sharpened the SAR pairs' prior (int8, seeds 0–1: mean Kappa 0.776
+# against 0.766 for three-class Otsu, worst pair 0.632 against 0.586; README).
 THRESHOLD_METHODS: Registry[Optional[Callable[[np.ndarray], float]]] = Registry(
-    "Threshold method", {"otsu3": otsu3, "otsu": otsu, "kittler": kittler, "manual": None})
+    "Threshold method", {"otsu": otsu, "otsu3": otsu3, "kittler": kittler, "manual": None})
 DEFAULT_METHOD = next(iter(THRESHOLD_METHODS))
 
 

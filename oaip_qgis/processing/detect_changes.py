@@ -61,7 +61,7 @@ def help_text() -> str:
         "A structural prior on block means (each image's self-similarity, compared across the two sensors) ranks "
         "the places most and least likely to have changed; in int8 or fp32 mode a dual-VGG detector is fine-tuned "
         "on those pseudo-labels (int8: all-integer training with adaptive filter pruning); a place is changed "
-        "where the prior is above its threshold (three-class Otsu's unless you choose another, never below the "
+        "where the prior is above its threshold (Otsu's unless you choose another, never below the "
         "scene's evidence floor) and the network confirms it.</p>")
 
 

@@ -40,7 +40,7 @@ def event(sample_pair, tmp_path) -> Path:
     table = tmp_path / "pairs.csv"
     table.write_text("name,t1,t2,reference,threshold_method,coregister\n"
                      f"north,{sample_pair['t1']},{sample_pair['t2']},{sample_pair['truth']},,\n"
-                     f"south,{sample_pair['t1']},{sample_pair['t2']},,otsu,\n"
+                     f"south,{sample_pair['t1']},{sample_pair['t2']},,otsu3,\n"
                      f"broken,{sample_pair['t1']},{far},,,\n"
                      f"east,{sample_pair['t1']},{sample_pair['t2']},,,false\n", encoding="utf-8")
     return table
@@ -77,7 +77,7 @@ def test_broken_pair_is_recorded_others_complete_and_a_rerun_skips_them(schedule
     rows = features(result.summary_gpkg)
     assert set(rows) == {"north", "south", "broken", "east"}
     assert rows["north"]["kappa"] > 0.3 and rows["south"]["kappa"] is None
-    assert rows["south"]["prior_cut"] != rows["east"]["prior_cut"]  # two-class Otsu against the default
+    assert rows["south"]["prior_cut"] != rows["east"]["prior_cut"]  # three-class Otsu against the default
     assert rows["broken"]["status"] == "failed" and "do not overlap" in rows["broken"]["error"]
     assert 0 < rows["east"]["changed_fraction"] < 1 and rows["east"]["changed_area_m2"] > 0
     # Co-registration: searched and nothing found on the registered pair; not asked for east.

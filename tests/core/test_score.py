@@ -25,7 +25,7 @@ def test_the_prior_score_puts_the_cut_at_the_decision_and_keeps_the_ranking():
     assert (np.argsort(calibration.prior_score(ranked), kind="stable") == np.argsort(ranked, kind="stable")).all()
 
 
-@pytest.mark.parametrize("method, rule", [("otsu3", otsu3), ("otsu", otsu), ("kittler", kittler), ("manual", otsu3)])
+@pytest.mark.parametrize("method, rule", [("otsu3", otsu3), ("otsu", otsu), ("kittler", kittler), ("manual", otsu)])
 def test_the_cut_is_the_automatic_threshold_raised_to_the_evidence_floor(method, rule):
     prior = _prior_with_change()
     evidence = weigh_evidence(prior)
