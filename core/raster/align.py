@@ -269,7 +269,10 @@ class AlignedPair:
         return x1, x2, valid
 
     def close(self) -> None:
+        """Release the datasets, each before the ones it reads from: a GDAL dataset freed while a
+        warped view of it is still open crashed the process (seen as a segfault at a test's teardown)."""
         self._vrt1 = self._vrt2 = self._aoi = None
+        self._sources = ()
         self._keep = []
 
     def __enter__(self) -> AlignedPair:

@@ -1,6 +1,11 @@
 """Alignment of heterogeneous rasters, clear errors on bad input, and all-or-nothing outputs."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from osgeo import ogr, osr
@@ -251,3 +256,13 @@ def test_each_source_is_resampled_as_its_grid_needs(tmp_path):
         assert np.array_equal(x1[0, 0], ramp()[0, 1:6])             # the crop starts one column in
     with open_pair(coarse, t1) as pair:                              # 10 m data onto a 20 m grid
         assert _resampling(pair._sources[1], pair.grid) == "average"
+
+
+def test_closing_a_pair_after_training_does_not_crash_the_process():
+    """A dataset freed before the warped views that read it crashed the process when a trained pair was
+    closed (a segfault at this test module's teardown, with QGIS loaded); run alone, as it showed."""
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             "tests/core/test_train.py", "-k", "compiled"], cwd=repo, capture_output=True,
+                            text=True, timeout=600, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
