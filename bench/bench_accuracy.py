@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
 
-from oaip_qgis.core.decision import evidence  # noqa: E402
+from oaip_qgis.core.decision import confirmation, evidence  # noqa: E402
 from oaip_qgis.core.labels import direct_comparison, structural_prior  # noqa: E402
 from oaip_qgis.core.model import train  # noqa: E402
 from oaip_qgis.core.params import RunParams  # noqa: E402
@@ -68,7 +68,9 @@ LOPO = {"structural_prior.COMBINE": (("mean", "geometric", "min"), "prior"),
         "coregister.MIN_GAIN": ((float("inf"), 1.05, 1.2, 1.5), "prior"),
         # inf first: never compare directly, unless a value helps the seven.
         "direct_comparison.AGREEMENT": ((float("inf"), 0.8, 0.9, 0.95, 0.99), "int8"),
-        "direct_comparison.RADIUS": ((0, 1, 2), "int8")}
+        "direct_comparison.RADIUS": ((0, 1, 2), "int8"),
+        # 0: always apply the network's veto; inf: never (the prior's map).
+        "confirmation.VETO_MIN": ((0.0, 0.08, 0.10, 0.12, 0.14, 0.16, 0.2, float("inf")), "int8")}
 
 
 def best_kappa(score: np.ndarray, truth: np.ndarray) -> float | None:
@@ -87,7 +89,7 @@ def best_kappa(score: np.ndarray, truth: np.ndarray) -> float | None:
 
 
 MODULES = {"structural_prior": structural_prior, "evidence": evidence, "coregister": coregister,
-           "direct_comparison": direct_comparison}
+           "direct_comparison": direct_comparison, "confirmation": confirmation}
 
 
 def shipped_value(name: str):

@@ -103,7 +103,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         clock.lap("infer")
         cut = write_change(difference, pair.grid, prior, params, outputs, progress)
         clock.lap("write")
-        stats = run_stats(params, pair, prior, trained, cut, clock.summary())
+        stats = run_stats(params, pair, prior, trained, difference, cut, clock.summary())
         if params.out_stats:
             outputs.write_text(params.out_stats, json.dumps(stats.to_dict(), indent=2))
         progress(1.0, tr("Done"))

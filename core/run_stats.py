@@ -47,6 +47,7 @@ class RunStats:
     detector: str                     # "network" or "prior"
     evidence: dict                    # decision.evidence's verdict and whether it was applied
     direct_comparison: Optional[dict] = None     # labels.direct_comparison's verdict on the pair
+    network_confirmation: Optional[dict] = None  # decision.confirmation: the share vetoed, whether applied
     network: Optional[ModelStats] = None
     metrics: Optional[dict] = None    # accuracy against the reference, at `threshold`
     timing: dict = field(default_factory=dict)

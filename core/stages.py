@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
+from .decision.confirmation import Confirmation
 from .decision.cut import CHANGE_NODATA, Cut
 from .decision.evidence import Evidence, weigh_evidence
 from .decision.score import DECISION, Calibration, calibrate, with_samples
@@ -184,48 +185,89 @@ def _uniform(prior: np.ndarray) -> bool:
 
 @dataclass(frozen=True)
 class Difference:
-    """The change score written tile by tile; the sink stays open for the change layer to read it back."""
+    """The change score written tile by tile; the sink stays open for the change layer to read it back.
+    confirmation: how much of the prior's change the network vetoed, and whether the veto was kept."""
 
     sink: RasterSink
     layout: list[Tile]
+    confirmation: Optional[Confirmation] = None
 
 
 def write_difference(pair: AlignedPair, prior: PriorResult, detector: Optional[Detector],
                      samples: Optional[np.ndarray], params: RunParams, outputs: OutputSet,
                      progress: Progress) -> Difference:
     """The change score (decision.score) of every pixel, nodata DIFFERENCE_NODATA, tile by tile; the
-    analyst's samples keep their label."""
+    analyst's samples keep their label. With the network, the score is the prior's confirmed by it
+    where the network vetoes enough of the prior's change to be trusted (decision.confirmation), and
+    otherwise the tiles are written again with the prior's own score."""
     progress(0.7, tr("Writing the difference image"))
     grid = pair.grid
     layout = tiles(grid.width, grid.height, params.tile_size, detector.context if detector is not None else 0)
     sink = outputs.raster(params.out_difference or outputs.scratch("difference.tif"), grid, "float32",
                           DIFFERENCE_NODATA)
+    confirmation = Confirmation() if detector is not None else None
     any_valid = False
     for i, tile in enumerate(layout):
         progress.check()
         score, valid = _score(pair, tile, prior, detector)
-        if samples is not None:
-            core = tile.core
-            score = with_samples(score, samples[core.row_off:core.row_off + core.height,
-                                                core.col_off:core.col_off + core.width])
-        sink.write(tile.core, np.where(valid, score, DIFFERENCE_NODATA).astype(np.float32))
+        counted = valid
+        if confirmation is not None:
+            prior_score = _prior_score(prior, grid, tile)
+            if samples is not None:
+                counted = valid & (_window(samples, tile) < 0)
+            confirmation.add(prior_score, score, counted)
+        sink.write(tile.core, _difference(score, valid, samples, tile))
         any_valid = any_valid or bool(valid.any())
         progress(0.7 + 0.15 * (i + 1) / len(layout),
                  tr("Writing the difference image: tile {tile}/{tiles}", tile=i + 1, tiles=len(layout)))
-    sink.flush()
     if not any_valid:
+        sink.flush()
         raise InputError(tr("The overlap of the two images holds no valid pixel (all nodata)."))
-    return Difference(sink, layout)
+    if confirmation is not None:
+        _log_confirmation(confirmation, progress)
+        if not confirmation.applied:
+            for tile in layout:
+                progress.check()
+                valid = sink.read(tile.core) != DIFFERENCE_NODATA
+                sink.write(tile.core, _difference(_prior_score(prior, grid, tile), valid, samples, tile))
+    sink.flush()
+    return Difference(sink, layout, confirmation)
+
+
+def _window(values: np.ndarray, tile: Tile) -> np.ndarray:
+    core = tile.core
+    return values[core.row_off:core.row_off + core.height, core.col_off:core.col_off + core.width]
+
+
+def _prior_score(prior: PriorResult, grid: Grid, tile: Tile) -> np.ndarray:
+    return prior.calibration.prior_score(upsample_prior(prior.prior, (grid.height, grid.width), tile.core))
+
+
+def _difference(score: np.ndarray, valid: np.ndarray, samples: Optional[np.ndarray], tile: Tile) -> np.ndarray:
+    """One tile of the difference image: the score with the analyst's samples, nodata where not valid."""
+    if samples is not None:
+        score = with_samples(score, _window(samples, tile))
+    return np.where(valid, score, DIFFERENCE_NODATA).astype(np.float32)
+
+
+def _log_confirmation(confirmation: Confirmation, progress: Progress) -> None:
+    share = 100 * confirmation.share
+    if confirmation.applied:
+        progress.info(tr("The network confirms the prior: it vetoes {share:.1f} % of the prior's changed pixels "
+                         "(at least {least:g} %), and the map keeps what it confirms.",
+                         share=share, least=100 * confirmation.least))
+    else:
+        progress.info(tr("The network's confirmation was not applied: it vetoes only {share:.1f} % of the prior's "
+                         "changed pixels (under {least:g} %, within its own error), so the map is the prior's.",
+                         share=share, least=100 * confirmation.least))
 
 
 def _score(pair: AlignedPair, tile: Tile, prior: PriorResult, detector: Optional[Detector]
            ) -> tuple[np.ndarray, np.ndarray]:
     """Change score and validity on one tile's core window."""
-    grid = pair.grid
     if detector is None:
         _, _, valid = pair.read(tile.core)
-        score = prior.calibration.prior_score(upsample_prior(prior.prior, (grid.height, grid.width), tile.core))
-        return score, valid
+        return _prior_score(prior, pair.grid, tile), valid
     x1, x2, valid = pair.read(tile.read)
     score = detector.predict(prior.norm1.apply(x1), prior.norm2.apply(x2), tile.read)
     r0 = tile.core.row_off - tile.read.row_off
@@ -270,8 +312,8 @@ def write_change(difference: Difference, grid: Grid, prior: PriorResult, params:
     return cut
 
 
-def run_stats(params: RunParams, pair: AlignedPair, prior: PriorResult, trained: Trained, cut: Cut,
-              timing: dict) -> RunStats:
+def run_stats(params: RunParams, pair: AlignedPair, prior: PriorResult, trained: Trained, difference: Difference,
+              cut: Cut, timing: dict) -> RunStats:
     """What the run reports (stats.json, the dock, the benchmarks) from what its stages made."""
     grid = pair.grid
     return RunStats(mode=params.mode, seed=params.seed, device=params.device,
@@ -280,4 +322,5 @@ def run_stats(params: RunParams, pair: AlignedPair, prior: PriorResult, trained:
                     prior_block=prior.block, detector="network" if trained.detector is not None else "prior",
                     evidence={**prior.evidence.to_dict(), "applied": prior.gated},
                     direct_comparison=prior.direct.to_dict(), network=trained.stats,
+                    network_confirmation=difference.confirmation.to_dict() if difference.confirmation else None,
                     timing=timing, coregistration=pair.shift.to_dict() if params.coregister else None)

@@ -139,7 +139,19 @@ def _run(stats: dict) -> Section:
     direct = stats.get("direct_comparison")
     if direct is not None:   # whether the two images were also compared value against value (log-ratio)
         rows.append((tr("Direct comparison"), _direct(direct)))
+    confirmation = stats.get("network_confirmation")
+    if confirmation is not None:   # whether the map is the prior's confirmed by the network, or the prior's
+        rows.append((tr("Network confirmation"), _confirmation(confirmation)))
     return tr("Run"), rows
+
+
+def _confirmation(confirmation: dict) -> str:
+    share, least = 100 * confirmation["vetoed_share"], 100 * confirmation["least_share"]
+    if confirmation["applied"]:
+        return tr("applied: the network vetoes {share:.1f} % of the prior's change (at least {least:g} %)").format(
+            share=share, least=least)
+    return tr("not applied: the network vetoes only {share:.1f} % of the prior's change (under {least:g} %), "
+              "so the map is the prior's").format(share=share, least=least)
 
 
 def _direct(direct: dict) -> str:

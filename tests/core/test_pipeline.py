@@ -125,7 +125,10 @@ def test_int8_run_is_bit_reproducible_and_reports_model_statistics(sample_pair, 
 
 
 def test_the_change_score_is_the_prior_where_the_network_confirms_it(sample_pair, tmp_path, monkeypatch):
+    from oaip_qgis.core.decision import confirmation
     from oaip_qgis.core.model.detector import Detector
+
+    monkeypatch.setattr(confirmation, "VETO_MIN", 0.0)   # the veto applied whatever its share
 
     def fused_and_plain(mode_of_predict):
         folder = tmp_path / mode_of_predict
@@ -146,6 +149,37 @@ def test_the_change_score_is_the_prior_where_the_network_confirms_it(sample_pair
     assert np.allclose(fused[ok], np.minimum(plain[ok], prior[ok]), atol=1e-6)
     # Both take part: the network lowers some of the prior's scores, and the prior some of the network's.
     assert (plain[ok] < prior[ok] - 0.01).any() and (prior[ok] < plain[ok] - 0.01).any()
+
+
+@pytest.mark.parametrize("least", [0.0, float("inf")])
+def test_the_network_veto_is_applied_only_above_its_share_and_the_run_says_which(sample_pair, tmp_path, monkeypatch,
+                                                                                least):
+    """Where the network vetoes less of the prior's change than decision.confirmation's share, the
+    difference image, change layer and Kappa are the prior's own, and stats.json, the log say so."""
+    from oaip_qgis.core.decision import confirmation
+
+    monkeypatch.setattr(confirmation, "VETO_MIN", least)
+    maps = {}
+    for mode in ("prior", "int8"):
+        folder = tmp_path / mode
+        folder.mkdir()
+        result = run(RunParams(**{**network_params(sample_pair, folder, mode).__dict__,
+                                  "out_difference": str(folder / "d.tif")}))
+        maps[mode] = gdal.Open(str(folder / "d.tif")).ReadAsArray(), result
+    (prior, prior_run), (network, network_run) = maps["prior"], maps["int8"]
+    verdict = network_run.stats.network_confirmation
+    assert prior_run.stats.network_confirmation is None
+    assert verdict["prior_changed_pixels"] > 0 and 0 < verdict["vetoed_share"] < 1
+    assert verdict["applied"] == (least == 0.0)
+    assert json.loads((tmp_path / "int8" / "stats.json").read_text())["network_confirmation"] == verdict
+    said = [line for line in network_run.log if "confirm" in line]
+    assert len(said) == 1 and ("not applied" in said[0]) == (least != 0.0)
+    if verdict["applied"]:
+        assert not np.array_equal(network, prior)
+        assert (network <= prior + 1e-6).all()
+    else:
+        assert np.array_equal(network, prior)
+        assert network_run.stats.metrics == prior_run.stats.metrics
 
 
 def test_a_run_can_start_from_vgg16_weights(sample_pair, tmp_path, vgg16_file):

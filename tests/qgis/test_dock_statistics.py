@@ -96,3 +96,13 @@ def test_the_run_section_says_whether_the_images_were_compared_directly():
     assert rows({**NETWORK_RUN, "direct_comparison": refused})["Run"]["Direct comparison"].startswith("not used: ")
     apart = {**used, "agreement": None, "used": False}
     assert "cannot be compared" in rows({**NETWORK_RUN, "direct_comparison": apart})["Run"]["Direct comparison"]
+
+
+def test_the_run_section_says_whether_the_network_confirmation_was_applied():
+    assert "Network confirmation" not in rows(NETWORK_RUN)["Run"]   # stats written before the gate existed
+    applied = {"applied": True, "vetoed_share": 0.2837, "least_share": 0.12, "prior_changed_pixels": 8570}
+    assert rows({**NETWORK_RUN, "network_confirmation": applied})["Run"]["Network confirmation"] == (
+        "applied: the network vetoes 28.4 % of the prior's change (at least 12 %)")
+    kept = {**applied, "applied": False, "vetoed_share": 0.1093}
+    assert rows({**NETWORK_RUN, "network_confirmation": kept})["Run"]["Network confirmation"] == (
+        "not applied: the network vetoes only 10.9 % of the prior's change (under 12 %), so the map is the prior's")
