@@ -77,7 +77,10 @@ def stats_fields(stats: dict) -> dict:
     """What the summary keeps of a run's statistics."""
     metrics = stats.get("metrics") or {}
     shift = stats.get("coregistration") or {}
+    veto = stats.get("network_confirmation") or {}   # none in prior mode: whether the map is the prior's
     return {"mode": stats.get("mode"), "threshold": stats.get("threshold"),
+            "network_veto_share": veto.get("vetoed_share"),
+            "network_veto_applied": int(veto["applied"]) if "applied" in veto else None,
             "shift_rows": shift.get("rows"), "shift_cols": shift.get("cols"),
             "prior_cut": stats.get("prior_cut"),
             "changed_area_m2": stats.get("changed_area"), "changed_fraction": stats.get("changed_fraction"),

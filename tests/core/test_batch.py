@@ -83,6 +83,8 @@ def test_broken_pair_is_recorded_others_complete_and_a_rerun_skips_them(schedule
     # Co-registration: searched and nothing found on the registered pair; not asked for east.
     assert (rows["north"]["shift_rows"], rows["north"]["shift_cols"]) == (0, 0)
     assert rows["east"]["shift_rows"] is None and rows["broken"]["shift_cols"] is None
+    # No network in prior mode, so no veto to report (the int8 case: test_the_summary_says_whether...).
+    assert rows["north"]["network_veto_share"] is None and rows["north"]["network_veto_applied"] is None
     # Footprints: the aligned grid of each run, the T1 file's extent for the failed pair (larger: uncropped).
     assert all(rows[name]["area"] > 0 for name in rows)
     assert rows["broken"]["area"] > rows["north"]["area"]
@@ -215,3 +217,17 @@ def test_command_line_embedded_cluster_and_exit_codes(sample_pair, tmp_path):
     bad = subprocess.run([*command[:-2], "--param", "mode=int4"], cwd=REPO, capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2 and "MODE must be one of" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("applied", [True, False])
+def test_the_summary_says_whether_the_network_veto_was_applied(tmp_path, applied):
+    """A batch analyst sees in summary.gpkg which pairs' maps are the prior's (decision.confirmation)."""
+    from oaip_qgis.core.batch.summary import write_geopackage
+    from oaip_qgis.core.batch.worker import stats_fields
+
+    stats = {"mode": "int8", "network_confirmation": {"applied": applied, "vetoed_share": 0.2837 if applied else 0.05,
+                                                       "least_share": 0.12, "prior_changed_pixels": 10}}
+    record = {"name": "north", "status": "done", **stats_fields(stats)}
+    row = features(write_geopackage([record], str(tmp_path / "summary.gpkg")))["north"]
+    assert row["network_veto_applied"] == int(applied)
+    assert row["network_veto_share"] == pytest.approx(0.2837 if applied else 0.05)
