@@ -62,7 +62,8 @@ def help_text() -> str:
         "the places most and least likely to have changed; in int8 or fp32 mode a dual-VGG detector is fine-tuned "
         "on those pseudo-labels (int8: all-integer training with adaptive filter pruning); a place is changed "
         "where the prior is above its threshold (Otsu's unless you choose another, never below the "
-        "scene's evidence floor) and the network confirms it.</p>")
+        "scene's evidence floor) and the network confirms it. Where the network vetoes under 12 % of the "
+        "prior's change (within its own error) the map is the prior's; the log says which.</p>")
 
 
 def _band_list(text: str, name: str) -> list[int] | None:
