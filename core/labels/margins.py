@@ -6,12 +6,14 @@ to the prior's own threshold adapts their share to the pair's changed fraction, 
 percentages do not. The floor matters where change is rare: Otsu's threshold then falls inside the
 unchanged places, and margins of it alone would label them changed.
 
-Margins, chosen on the eight shared pairs with the confirmed score (decision.score; int8, the network
-on pixels; bench-accuracy's leave-one-pair-out, seeds 0–1, with two-class Otsu as the cut):
-- UNCHANGED_BELOW: 0.4 → 0.771, 0.6 → 0.776, 0.8 → 0.786 (sar-enl-12 0.632 → 0.702; every fold picks
-  0.8). 0.6 was chosen on four pairs and kept while three-class Otsu was the cut.
-- CHANGED_ABOVE: 1.2 → 0.773, 1.4 → 0.776, 1.6 → 0.764, 2.0 → 0.692 (urban-optical, 15 % changed,
-  falls to 0.412: too few changed labels left). Until the direct comparison sharpened the SAR pairs'
+Margins, chosen on the eight shared pairs with the confirmed score (decision.score and the veto
+share of decision.confirmation; int8, the network on pixels; bench-accuracy's leave-one-pair-out,
+seeds 0–1, two-class Otsu as the cut; every fold picks both shipped values):
+- UNCHANGED_BELOW: 0.4 → 0.764, 0.6 → 0.780, 0.8 → 0.791 (sar-enl-12 0.632 → 0.702). 0.6 was chosen
+  on four pairs and kept while three-class Otsu was the cut; 0.9 and 1.0 gave 0.783 and 0.775 before
+  the veto share.
+- CHANGED_ABOVE: 1.2 → 0.774, 1.4 → 0.791, 1.6 → 0.759, 2.0 → 0.661 (urban-optical, 15 % changed,
+  falls to 0.338: too few changed labels left). Until the direct comparison sharpened the SAR pairs'
   prior, 1.6 led (0.729 against 0.722 over seeds 0–3). A network that confirms the prior must learn
   change from sure places, but not only the surest.
 """
