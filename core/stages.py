@@ -214,7 +214,7 @@ def write_difference(pair: AlignedPair, prior: PriorResult, detector: Optional[D
         if confirmation is not None:
             prior_score = _prior_score(prior, grid, tile)
             if samples is not None:
-                counted = valid & (_window(samples, tile) < 0)
+                counted = valid & (samples[tile.core.slices()] < 0)
             confirmation.add(prior_score, score, counted)
         sink.write(tile.core, _difference(score, valid, samples, tile))
         any_valid = any_valid or bool(valid.any())
@@ -234,11 +234,6 @@ def write_difference(pair: AlignedPair, prior: PriorResult, detector: Optional[D
     return Difference(sink, layout, confirmation)
 
 
-def _window(values: np.ndarray, tile: Tile) -> np.ndarray:
-    core = tile.core
-    return values[core.row_off:core.row_off + core.height, core.col_off:core.col_off + core.width]
-
-
 def _prior_score(prior: PriorResult, grid: Grid, tile: Tile) -> np.ndarray:
     return prior.calibration.prior_score(upsample_prior(prior.prior, (grid.height, grid.width), tile.core))
 
@@ -246,7 +241,7 @@ def _prior_score(prior: PriorResult, grid: Grid, tile: Tile) -> np.ndarray:
 def _difference(score: np.ndarray, valid: np.ndarray, samples: Optional[np.ndarray], tile: Tile) -> np.ndarray:
     """One tile of the difference image: the score with the analyst's samples, nodata where not valid."""
     if samples is not None:
-        score = with_samples(score, _window(samples, tile))
+        score = with_samples(score, samples[tile.core.slices()])
     return np.where(valid, score, DIFFERENCE_NODATA).astype(np.float32)
 
 
