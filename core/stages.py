@@ -18,7 +18,7 @@ import numpy as np
 from .decision.confirmation import Confirmation
 from .decision.cut import CHANGE_NODATA, Cut
 from .decision.evidence import Evidence, weigh_evidence
-from .decision.score import DECISION, Calibration, calibrate, with_samples
+from .decision.score import DECISION, Calibration, calibrate, change_score, with_samples
 from .decision.threshold import confidence, is_automatic
 from .errors import InputError
 from .i18n import tr
@@ -172,8 +172,7 @@ def train_network(pair: AlignedPair, prior: PriorResult, samples: Optional[np.nd
     from .model.train import train_detector  # torch is needed from here on only
 
     detector, stats = train_detector(pair, (prior.norm1, prior.norm2), prior.prior, samples, params,
-                                     progress.span(PRIOR_DONE, 0.7), floor=prior.evidence.floor,
-                                     calibration=prior.calibration)
+                                     progress.span(PRIOR_DONE, 0.7), floor=prior.evidence.floor)
     return Trained(detector, stats)
 
 
@@ -209,12 +208,9 @@ def write_difference(pair: AlignedPair, prior: PriorResult, detector: Optional[D
     any_valid = False
     for i, tile in enumerate(layout):
         progress.check()
-        score, valid = _score(pair, tile, prior, detector)
-        counted = valid
+        prior_score, score, valid = _score(pair, tile, prior, detector)
         if confirmation is not None:
-            prior_score = _prior_score(prior, grid, tile)
-            if samples is not None:
-                counted = valid & (samples[tile.core.slices()] < 0)
+            counted = valid if samples is None else valid & (samples[tile.core.slices()] < 0)
             confirmation.add(prior_score, score, counted)
         sink.write(tile.core, _difference(score, valid, samples, tile))
         any_valid = any_valid or bool(valid.any())
@@ -258,17 +254,20 @@ def _log_confirmation(confirmation: Confirmation, progress: Progress) -> None:
 
 
 def _score(pair: AlignedPair, tile: Tile, prior: PriorResult, detector: Optional[Detector]
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """Change score and validity on one tile's core window."""
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The prior's score, the change score (decision.score: the prior's, or the smaller of it and the
+    network's P(changed)) and validity on one tile's core window."""
+    prior_score = _prior_score(prior, pair.grid, tile)
     if detector is None:
         _, _, valid = pair.read(tile.core)
-        return _prior_score(prior, pair.grid, tile), valid
+        return prior_score, prior_score, valid
     x1, x2, valid = pair.read(tile.read)
-    score = detector.predict(prior.norm1.apply(x1), prior.norm2.apply(x2), tile.read)
+    probability = detector.network_probability(prior.norm1.apply(x1), prior.norm2.apply(x2),
+                                                tile.read.row_off, tile.read.col_off)
     r0 = tile.core.row_off - tile.read.row_off
     c0 = tile.core.col_off - tile.read.col_off
     window = (slice(r0, r0 + tile.core.height), slice(c0, c0 + tile.core.width))
-    return score[window], valid[window]
+    return prior_score, change_score(prior_score, probability[window]), valid[window]
 
 
 def write_change(difference: Difference, grid: Grid, prior: PriorResult, params: RunParams, outputs: OutputSet,

@@ -4,40 +4,24 @@ The network is fully convolutional and sees cell means (patches.pair_cells): a t
 cells on the global cell lattice, passed through the network in one forward pass (padded to its
 stride), and the probability map is upsampled bilinearly back to the tile's pixels. In an int8 run
 the only float steps are the quantisation of the normalised input and turning the final int8
-logits into a probability.
-With `Fusion`, the result is the change score of decision.score on the tile's window: the prior's
-calibrated score where the network confirms it, the network's P(changed) where that is lower.
+logits into a probability. Combining it with the prior is the run's business (core.stages, with
+decision.score and decision.confirmation), not the detector's.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..decision.score import Calibration, change_score
 from ..errors import InputError
 from ..i18n import tr
-from ..labels.blocks import upsample_prior
 from .dual_vgg import Spec, quantise_input
 from .patches import FILL_CELLS, pair_cells
 
 
-@dataclass(frozen=True)
-class Fusion:
-    """The prior the network's probability is combined with (decision.score.change_score)."""
-
-    prior: np.ndarray               # on the block grid
-    shape: tuple[int, int]          # the pixel grid it spans
-    calibration: Calibration
-
-
 class Detector:
-    def __init__(self, net, spec: Spec, integer: bool, cell: int = 1,
-                 fusion: Optional[Fusion] = None) -> None:
-        self.net, self.spec, self.integer, self.cell, self.fusion = net, spec, integer, cell, fusion
+    def __init__(self, net, spec: Spec, integer: bool, cell: int = 1) -> None:
+        self.net, self.spec, self.integer, self.cell = net, spec, integer, cell
         # Pixels of tile overlap a seamless result needs: the receptive field, and the cells that
         # filling nodata (patches.fill_invalid) reads beyond it.
         self.context = (spec.context + spec.scale + FILL_CELLS) * cell
@@ -64,13 +48,3 @@ class Detector:
             prob = self.net.change_probability(t1, t2)
         prob = F.interpolate(prob[:, None], scale_factor=s * self.cell, mode="bilinear", align_corners=False)[0, 0]
         return prob[r0:r0 + h, c0:c0 + w].numpy().astype(np.float32)
-
-    def predict(self, x1: np.ndarray, x2: np.ndarray, window=None) -> np.ndarray:
-        """The change score float32 (h, w) in [0, 1] (the network's P(changed) without fusion); window:
-        where the tile lies on the grid (cell alignment and fusion with the prior); None: a tile at
-        the grid's origin, no fusion."""
-        prob = self.network_probability(x1, x2, *((window.row_off, window.col_off) if window else (0, 0)))
-        if self.fusion is None or window is None:
-            return prob
-        alpha = upsample_prior(self.fusion.prior, self.fusion.shape, window)
-        return change_score(self.fusion.calibration.prior_score(alpha), prob)

@@ -16,7 +16,6 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..decision.score import Calibration
 from ..errors import InputError
 from ..i18n import tr
 from ..integer import kernels
@@ -27,7 +26,7 @@ from ..integer.tensor import BlockTensor
 from ..labels.margins import CHANGED, CHANGED_ABOVE, UNCHANGED, UNCHANGED_BELOW, margin_labels
 from ..run_stats import ModelStats
 from .accounting import costs, held_bytes, model_figures, pruning_figures
-from .detector import Detector, Fusion
+from .detector import Detector
 from .dual_vgg import POOL, FloatDualVGG, IntDualVGG, Spec, quantise_input
 from .init_weights import initial_weights
 from .patches import Crops, crop_windows, read_crops
@@ -239,11 +238,9 @@ def train_epochs(runner: _IntRunner | _FloatRunner, crops: Crops, pruner: Adapti
 
 
 def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.ndarray], params, progress,
-                   config: Optional[TrainConfig] = None, floor: float = 0.0,
-                   calibration: Optional[Calibration] = None) -> tuple[Detector, ModelStats]:
+                   config: Optional[TrainConfig] = None, floor: float = 0.0) -> tuple[Detector, ModelStats]:
     """Train on the pair; returns the Detector and what training reports for stats.json.
-    floor: see margin_labels; calibration: the prior's decision.score calibration to combine the
-    network with (None: the network's probability alone)."""
+    floor: see margin_labels."""
     config = config or TrainConfig()
     start = time.perf_counter()
     if params.threads:
@@ -264,9 +261,7 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
                   "peak_bytes": epochs.peak_bytes, "fp32_equivalent_peak_bytes": epochs.fp32_peak_bytes,
                   "pseudo_labels": data.pseudo_labels, "loss": epochs.losses, "accuracy": epochs.accuracies,
                   "crops": len(data.crops), "crop": config.crop, "batch": config.batch,
-                  "optimiser": config.optimiser, "fusion": "min" if calibration else "network",
+                  "optimiser": config.optimiser,
                   "frozen_feature_bytes": epochs.frozen_feature_bytes,
                   "integer_kernels": ("compiled" if kernels.active() else "torch") if runner.integer else None})
-    grid = pair.grid
-    fusion = Fusion(prior, (grid.height, grid.width), calibration) if calibration is not None else None
-    return Detector(runner.net, config.spec(), runner.integer, data.cell, fusion), stats
+    return Detector(runner.net, config.spec(), runner.integer, data.cell), stats

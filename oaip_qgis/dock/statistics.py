@@ -113,9 +113,6 @@ def _training(stats: dict) -> Section | None:
     if training.get("integer_kernels"):
         kernels = {"compiled": tr("compiled (fused passes)"), "torch": tr("torch ops (kernels not built)")}
         rows.append((tr("Integer kernels"), kernels[training["integer_kernels"]]))
-    if "fusion" in training:
-        fusion = {"min": tr("prior, where the network confirms it"), "network": tr("network")}
-        rows.append((tr("Change score"), fusion[training["fusion"]]))
     if "initial_weights" in stats:
         rows.append((tr("Initial weights"), str(stats["initial_weights"])))
     return tr("Training"), rows

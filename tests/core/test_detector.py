@@ -1,18 +1,15 @@
-"""The detector on tiles: cell lattice, seamless tiles, fusion with the prior; initial weights."""
+"""The detector on tiles: cell lattice, seamless tiles, nodata filling; initial weights."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from oaip_qgis.core.decision.score import Calibration
 from oaip_qgis.core.errors import InputError
-from oaip_qgis.core.labels.blocks import upsample_prior
-from oaip_qgis.core.model.detector import Detector, Fusion
+from oaip_qgis.core.model.detector import Detector
 from oaip_qgis.core.model.dual_vgg import FloatDualVGG, IntDualVGG, Spec
 from oaip_qgis.core.model.init_weights import VGG16_CONVS, initial_weights
 from oaip_qgis.core.model.patches import fill_invalid
-from oaip_qgis.core.raster.grid import Window
 
 SPEC = Spec()
 RNG = np.random.default_rng(1)
@@ -20,17 +17,17 @@ X1 = RNG.random((1, 60, 70)).astype(np.float32)
 X2 = RNG.random((3, 60, 70)).astype(np.float32)
 
 
-def detector(integer=False, cell=2, fusion=None) -> Detector:
+def detector(integer=False, cell=2) -> Detector:
     weights = initial_weights(SPEC, (1, 3), seed=0)
     net = IntDualVGG(SPEC, weights) if integer else FloatDualVGG(SPEC, weights)
-    return Detector(net, SPEC, integer, cell, fusion)
+    return Detector(net, SPEC, integer, cell)
 
 
 @pytest.mark.parametrize("integer", [False, True])
 def test_probabilities_cover_the_tile_and_nodata_gives_no_nan(integer):
     x1 = X1.copy()
     x1[0, :5, :5] = np.nan
-    prob = detector(integer).predict(x1, X2)
+    prob = detector(integer).network_probability(x1, X2)
     assert prob.shape == (60, 70) and prob.dtype == np.float32
     assert np.isfinite(prob).all() and 0 <= prob.min() and prob.max() <= 1
 
@@ -40,12 +37,11 @@ def test_overlapping_tiles_give_the_whole_image_result(cell):
     det = detector(cell=cell)
     x1 = X1.copy()
     x1[:, 20:40, 30:60] = np.nan      # nodata across the seam: its filling must not depend on the tile
-    whole = det.predict(x1, X2, Window(0, 0, 70, 60))
+    whole = det.network_probability(x1, X2)
     m = det.context
-    left = Window(0, 0, 35 + m, 60)           # core columns 0..34, read with the margin
-    right = Window(35 - m + 1, 0, 70 - (35 - m + 1), 60)   # an odd offset: not on the cell lattice
-    a = det.predict(x1[:, :, :35 + m], X2[:, :, :35 + m], left)[:, :35]
-    b = det.predict(x1[:, :, right.col_off:], X2[:, :, right.col_off:], right)[:, 35 - right.col_off:]
+    split = 35 - m + 1                                 # right tile's first column: not on the cell lattice
+    a = det.network_probability(x1[:, :, :35 + m], X2[:, :, :35 + m])[:, :35]   # core columns 0..34
+    b = det.network_probability(x1[:, :, split:], X2[:, :, split:], 0, split)[:, 35 - split:]
     assert np.allclose(np.concatenate([a, b], axis=1), whole, atol=1e-5)
 
 
@@ -69,22 +65,9 @@ def test_a_tile_not_filling_the_stride_is_padded_with_its_edge_cells_not_zeros(i
     assert np.allclose(padded, det.network_probability(extended1, extended2)[:, :66], atol=1e-6)
 
 
-def test_fusion_keeps_the_lower_of_the_network_and_the_calibrated_prior_on_the_window():
-    prior = RNG.random((30, 35)).astype(np.float32)
-    calibration = Calibration(0.4, "otsu")
-    det = detector(fusion=Fusion(prior, (60, 70), calibration))
-    window = Window(10, 4, 40, 50)
-    tile1, tile2 = X1[:, 4:54, 10:50], X2[:, 4:54, 10:50]
-    fused = det.predict(tile1, tile2, window)
-    network = det.network_probability(tile1, tile2, 4, 10)
-    scored = calibration.prior_score(upsample_prior(prior, (60, 70), window))
-    assert np.allclose(fused, np.minimum(network, scored), atol=1e-6)
-    assert (fused < network).any() and (fused < scored).any()
-
-
 def test_tiles_that_do_not_match_are_refused():
     with pytest.raises(InputError, match="one grid"):
-        detector().predict(X1, X2[:, :50])
+        detector().network_probability(X1, X2[:, :50])
 
 
 def test_seeded_weights_are_reproducible_and_seed_dependent():

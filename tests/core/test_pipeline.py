@@ -125,8 +125,8 @@ def test_int8_run_is_bit_reproducible_and_reports_model_statistics(sample_pair, 
 
 
 def test_the_change_score_is_the_prior_where_the_network_confirms_it(sample_pair, tmp_path, monkeypatch):
+    from oaip_qgis.core import stages
     from oaip_qgis.core.decision import confirmation
-    from oaip_qgis.core.model.detector import Detector
 
     monkeypatch.setattr(confirmation, "VETO_MIN", 0.0)   # the veto applied whatever its share
 
@@ -134,8 +134,7 @@ def test_the_change_score_is_the_prior_where_the_network_confirms_it(sample_pair
         folder = tmp_path / mode_of_predict
         folder.mkdir()
         if mode_of_predict == "network only":
-            monkeypatch.setattr(Detector, "predict", lambda self, x1, x2, window=None:
-                                self.network_probability(x1, x2, window.row_off, window.col_off))
+            monkeypatch.setattr(stages, "change_score", lambda prior_score, network: network)
         params = network_params(sample_pair, folder, "int8")
         run(RunParams(**{**params.__dict__, "out_difference": str(folder / "d.tif")}))
         return gdal.Open(str(folder / "d.tif")).ReadAsArray()

@@ -62,7 +62,7 @@ def test_changed_training_labels_lie_mostly_inside_the_true_change(prepared):
 def test_both_arithmetics_give_valid_probabilities_and_stats(prepared, mode):
     detector, stats = run(prepared, mode)
     x1, x2, valid = whole(prepared)
-    prob = detector.predict(x1, x2)
+    prob = detector.network_probability(x1, x2)
     assert prob.dtype == np.float32 and prob.shape == valid.shape
     assert np.isfinite(prob).all() and prob.min() >= 0 and prob.max() <= 1
     assert prob.std() > 0                      # not a constant map
@@ -77,9 +77,9 @@ def test_both_arithmetics_give_valid_probabilities_and_stats(prepared, mode):
 
 def test_the_same_seed_gives_the_identical_int8_result_and_another_seed_does_not(prepared):
     x1, x2, _ = whole(prepared)
-    first = run(prepared, seed=5)[0].predict(x1, x2)
-    again = run(prepared, seed=5)[0].predict(x1, x2)
-    other = run(prepared, seed=6)[0].predict(x1, x2)
+    first = run(prepared, seed=5)[0].network_probability(x1, x2)
+    again = run(prepared, seed=5)[0].network_probability(x1, x2)
+    other = run(prepared, seed=6)[0].network_probability(x1, x2)
     assert np.array_equal(first, again)
     assert not np.array_equal(first, other)
 
@@ -116,11 +116,11 @@ def test_compiled_kernels_and_torch_ops_train_the_identical_detector(prepared):
     fast_detector, fast = run(prepared, epochs=4, prune=True)
     with kernels.disabled():
         ref_detector, ref = run(prepared, epochs=4, prune=True)
-        ref_prob = ref_detector.predict(x1, x2)
+        ref_prob = ref_detector.network_probability(x1, x2)
     filters = {layer["name"]: layer["filters_after"] for layer in fast.pruning["layers"]}
     assert filters["a0"] < 16 or filters["b0"] < 16          # a frozen layer was pruned
     crops, side = fast.training["crops"], fast.training["crop"]
     assert fast.training["frozen_feature_bytes"] == crops * side**2 * (filters["a0"] + filters["b0"])
     assert (fast.training["integer_kernels"], ref.training["integer_kernels"]) == ("compiled", "torch")
     assert fast.pruning == ref.pruning and fast.training["loss"] == ref.training["loss"]
-    assert np.array_equal(fast_detector.predict(x1, x2), ref_prob)
+    assert np.array_equal(fast_detector.network_probability(x1, x2), ref_prob)

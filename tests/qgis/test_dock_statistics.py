@@ -12,7 +12,7 @@ NETWORK_RUN = {
                            {"name": "b0", "filters_before": 16, "filters_after": 16}]},
     "training": {"seconds": 41.6, "epochs": 2, "peak_bytes": 10 * 2 ** 20, "fp32_equivalent_peak_bytes": 40 * 2 ** 20,
                  "pseudo_labels": {"changed": 114, "unchanged": 2274, "analyst": 7}, "loss": [0.76149, 0.46416],
-                 "optimiser": "adamax", "fusion": "min", "integer_kernels": "torch"},
+                 "optimiser": "adamax", "integer_kernels": "torch"},
     "initial_weights": "seeded (0)",
     "metrics": {"oa": 0.61, "kappa": 0.0667, "f1": 0.267, "precision": 0.187, "recall": 0.469, "auc": None},
     "timing": {"align": 0.06, "prior": 0.61, "train": 41.65, "total": 43.43},
@@ -36,7 +36,6 @@ def test_network_run_shows_costs_before_and_after_pruning():
     assert training["Peak memory"] == "10.00 MiB"
     assert training["Peak memory, fp32 equivalent"] == "40.00 MiB (4.0 ×)"
     assert training["Analyst samples (pixels)"] == "7" and training["Pseudo-labels unchanged"] == "2,274"
-    assert training["Change score"] == "prior, where the network confirms it"
     assert training["Initial weights"] == "seeded (0)" and training["Optimiser"] == "adamax"
     assert training["Integer kernels"] == "torch ops (kernels not built)"
     assert shown["Accuracy against the reference"]["AUC"] == "–"
