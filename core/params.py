@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Optional
 
 from .decision.threshold import DEFAULT_METHOD, THRESHOLD_METHODS
@@ -58,7 +58,6 @@ class RunParams:
     tile_size: int = 1024
     threads: Optional[int] = None          # torch threads; None: leave torch's default
     overwrite: bool = True
-    extra: dict = field(default_factory=dict)
 
     def validate(self) -> RunParams:
         """Check values that do not need the files; raise InputError naming the bad one."""

@@ -264,10 +264,8 @@ def _score(pair: AlignedPair, tile: Tile, prior: PriorResult, detector: Optional
     x1, x2, valid = pair.read(tile.read)
     probability = detector.network_probability(prior.norm1.apply(x1), prior.norm2.apply(x2),
                                                 tile.read.row_off, tile.read.col_off)
-    r0 = tile.core.row_off - tile.read.row_off
-    c0 = tile.core.col_off - tile.read.col_off
-    window = (slice(r0, r0 + tile.core.height), slice(c0, c0 + tile.core.width))
-    return prior_score, change_score(prior_score, probability[window]), valid[window]
+    core = tile.core_in_read()
+    return prior_score, change_score(prior_score, probability[core]), valid[core]
 
 
 def write_change(difference: Difference, grid: Grid, prior: PriorResult, params: RunParams, outputs: OutputSet,

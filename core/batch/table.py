@@ -27,7 +27,7 @@ from ..raster.gdal_scope import gdal_scope
 REQUIRED = ("t1", "t2")
 PATH_FIELDS = ("t1", "t2", "reference", "aoi", "samples", "vgg16")
 # Fields a table may not set: the batch names every output itself (one folder per pair).
-RESERVED = {"out_change", "out_difference", "out_confidence", "out_stats", "out_polygons", "overwrite", "extra"}
+RESERVED = {"out_change", "out_difference", "out_confidence", "out_stats", "out_polygons", "overwrite"}
 ALIASES = {"min_area": "min_polygon_area", "vgg16_weights": "vgg16", "threshold_value": "threshold"}
 TRUE, FALSE = {"1", "true", "yes", "y", "on"}, {"0", "false", "no", "n", "off"}
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -1,1 +1,3 @@
-"""Turning the difference image into a change map: thresholds, and the evidence that any change is there."""
+"""From the prior and the network to a change map: the prior's cut (threshold), the evidence that any
+change is there (evidence), the change score (score), whether the network's veto is kept
+(confirmation) and the change layer at a threshold (cut)."""

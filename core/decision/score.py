@@ -6,14 +6,15 @@ network, the score is the smaller of that and the network's P(changed): a place 
 prior finds it changed *and* the network, trained on the prior's confident places only, confirms it
 (a fuzzy AND). Measured on the eight shared pairs (int8, seed 0), the confirmation removed prior
 false alarms on seven of them (the rare-change sar-enl-11 and -12 +0.02, yellowriver +0.04), where
-the earlier weighted mean of the two made the int8 map worse than the prior alone on five.
+the earlier weighted mean of the two made the int8 map worse than the prior alone on five. Whether
+the network's veto is kept at all is decided over the whole scene (decision.confirmation): where it
+vetoes too little of the prior's change to be more than its own error, the score is the prior's.
 A scene without significant change (decision.evidence) has no place above 0.5, except where the
 analyst's samples say so (`with_samples`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -53,10 +54,9 @@ def calibrate(prior: np.ndarray, method: str, evidence: Evidence) -> Calibration
     return Calibration(float(min(cut, 1.0)), automatic)
 
 
-def change_score(prior_score: np.ndarray, network: Optional[np.ndarray] = None) -> np.ndarray:
-    """The score of a place: the prior's, or the smaller of it and the network's P(changed)."""
-    if network is None:
-        return np.asarray(prior_score, np.float32)
+def change_score(prior_score: np.ndarray, network: np.ndarray) -> np.ndarray:
+    """The score of a place the network confirms or vetoes: the smaller of the prior's score and the
+    network's P(changed) (the network's alone where the prior has no value)."""
     return np.where(np.isfinite(prior_score), np.minimum(prior_score, network), network).astype(np.float32)
 
 

@@ -1,9 +1,9 @@
-"""Turning change probabilities into a binary map: three- or two-class Otsu, Kittler–Illingworth or a
-manual threshold.
+"""Where to cut the prior: two- or three-class Otsu or Kittler–Illingworth, found in its values; or a
+manual threshold, the analyst's own cut of the change score.
 
-The automatic methods work on a histogram of the valid values only, so their cost does not grow
-with the image and a decimated sample of a large difference image is enough. The histogram spans
-the values' own range, not [0, 1], because a difference image often uses a small part of [0, 1].
+The automatic methods work on the prior's valid cells (decision.score.calibrate maps the cut they
+find to the score's 0.5), through a histogram, so their cost does not grow with the image. The
+histogram spans the values' own range, not [0, 1], because a prior often uses a small part of it.
 """
 from __future__ import annotations
 
@@ -120,14 +120,13 @@ def is_automatic(method: str) -> bool:
     return THRESHOLD_METHODS.pick(method) is not None
 
 
-def threshold_value(values: np.ndarray, method: str = DEFAULT_METHOD, manual: Optional[float] = None) -> float:
-    """The threshold of the named method on the valid values (a sample of the difference image)."""
+def threshold_value(values: np.ndarray, method: str = DEFAULT_METHOD) -> float:
+    """The threshold the named automatic method finds in the values (the prior's valid cells,
+    decision.score.calibrate); a manual threshold is the analyst's value, not found here."""
     find = THRESHOLD_METHODS.pick(method)
-    if find is not None:
-        return find(values)
-    if manual is None or not 0 <= manual <= 1:
-        raise InputError(tr("A manual threshold needs a value between 0 and 1."))
-    return float(manual)
+    if find is None:
+        raise ValueError(f"{method!r} finds no threshold of its own")
+    return find(values)
 
 
 def confidence(prob: np.ndarray, threshold: float) -> np.ndarray:

@@ -7,7 +7,7 @@ water) better than the structural prior, which compares neighbourhoods only. Acr
 meaningless (SAR against optical: dark water is not dark in both), and the band count does not tell
 which pairs are of one kind (yellowriver is one SAR band against one panchromatic band).
 
-So the pair is asked: the log-ratio is used only where it **agrees with the structural prior on the
+So the pair is asked: the log-ratio is used only where it **agrees with the prior (structural or affinity) on the
 prior's own confident places** (its AUC separating the places the prior labels changed from those
 it labels unchanged, `AGREEMENT`). Then the prior becomes the geometric mean of itself and the
 log-ratio mapped by rank onto the prior's own values (so the prior's scale, its evidence floor and its
@@ -76,10 +76,10 @@ class DirectComparison:
                       "against value (different band counts, values that are not intensities, or too few "
                       "confident places).")
         if self.used:
-            return tr("Direct comparison (log-ratio): used; it agrees with the structural prior on the "
+            return tr("Direct comparison (log-ratio): used; it agrees with the prior on the "
                       "prior's confident places (AUC {agreement:.3f}, at least {least:g}), so the two images "
                       "are taken to measure the same thing.", agreement=self.agreement, least=AGREEMENT)
-        return tr("Direct comparison (log-ratio): not used; it agrees with the structural prior on the "
+        return tr("Direct comparison (log-ratio): not used; it agrees with the prior on the "
                   "prior's confident places only at AUC {agreement:.3f} (at least {least:g} needed), so the "
                   "two images are taken to measure different things.", agreement=self.agreement,
                   least=AGREEMENT)

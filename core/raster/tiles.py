@@ -11,6 +11,11 @@ class Tile:
     read: Window  # what to read, core plus margin, clipped to the image
     core: Window  # what this tile contributes; the cores partition the image
 
+    def core_in_read(self) -> tuple[slice, slice]:
+        """Where the core lies in an array read over `read`."""
+        return Window(self.core.col_off - self.read.col_off, self.core.row_off - self.read.row_off,
+                      self.core.width, self.core.height).slices()
+
 
 def tiles(width: int, height: int, size: int, overlap: int) -> list[Tile]:
     """Cover width × height with cores of at most size × size, each read with `overlap` pixels around it."""

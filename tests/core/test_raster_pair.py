@@ -72,10 +72,13 @@ def test_nodata_is_excluded_from_validity(tmp_path):
 
 def test_tiles_cover_every_pixel_once_by_their_cores():
     cover = np.zeros((130, 250), int)
+    image = np.arange(130 * 250).reshape(130, 250)
     for tile in tiles(250, 130, 64, 8):
         cover[tile.core.slices()] += 1
         r, c = tile.read.slices()
         assert r.start <= tile.core.row_off and c.start <= tile.core.col_off
+        # The core's pixels, taken out of what was read with the margin
+        assert np.array_equal(image[tile.read.slices()][tile.core_in_read()], image[tile.core.slices()])
     assert (cover == 1).all()
 
 

@@ -41,10 +41,9 @@ def test_nan_values_are_ignored():
 def test_methods_by_name_and_bad_input():
     assert threshold_value(BALANCED, "otsu") == otsu(BALANCED)
     assert threshold_value(BALANCED, "kittler") == kittler(BALANCED)
-    assert threshold_value(BALANCED, "manual", 0.25) == 0.25
     assert otsu(np.full(10, 0.4)) == pytest.approx(0.4)
-    with pytest.raises(InputError, match="between 0 and 1"):
-        threshold_value(BALANCED, "manual", 1.5)
+    with pytest.raises(ValueError, match="no threshold of its own"):
+        threshold_value(BALANCED, "manual")
     with pytest.raises(InputError, match="must be one of"):
         threshold_value(BALANCED, "triangle")
     with pytest.raises(InputError, match="no valid value"):
