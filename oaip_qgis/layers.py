@@ -5,6 +5,8 @@ background, the difference image and confidence as colour ramps, polygons as red
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 from osgeo import gdal
 from qgis.core import (
@@ -21,6 +23,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QColor
 
+from .core.errors import InputError
 from .i18n import tr
 
 CHANGED_COLOUR = QColor(230, 0, 38)
@@ -29,9 +32,20 @@ DIFFERENCE_RAMP = "Viridis"
 CONFIDENCE_RAMP = "Blues"
 # Top to bottom in the group; hidden ones are there to inspect, not to cover the others.
 LAYER_ORDER = (("polygons", "Change polygons", True), ("change", "Change", True),
-               ("confidence", "Confidence", False), ("difference", "Difference (change probability)", False))
+               ("confidence", "Confidence", False), ("difference", "Difference (change score)", False))
 ROWS_PER_BLOCK = 512
 
+
+
+def raster_source(layer: Optional[QgsMapLayer], label: str) -> Optional[str]:
+    """The file behind a raster layer (None without a layer): the engine reads files through GDAL, so a
+    layer from another provider (WMS, a database) is refused with its name."""
+    if layer is None:
+        return None
+    if layer.providerType() != "gdal":
+        raise InputError(tr("{label}: layer '{layer}' is not a file-based (GDAL) raster.").format(
+            label=label, layer=layer.name()))
+    return layer.source()
 
 def style_change(layer: QgsRasterLayer) -> None:
     """1 changed: strong red; 0 unchanged: transparent (nodata is not drawn at all)."""

@@ -1,19 +1,14 @@
 """The plugin object: registers the Processing provider (also headless) and, with a GUI, the dock."""
 from __future__ import annotations
 
-import os
-
 from qgis.core import Qgis, QgsApplication
 from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtGui import QIcon
 
 from .core.i18n import set_translator
 from .deps.install_task import add_plugin_deps_to_path
 from .i18n import tr
+from .identity import NAME, icon
 from .processing.provider import OaipProvider
-
-ICON = os.path.join(os.path.dirname(__file__), "resources", "icon.svg")
-MENU = "OAIP change detection"   # a menu's name: its translation is looked up when it is added
 
 
 class OaipPlugin:
@@ -44,19 +39,19 @@ class OaipPlugin:
         self.dock.hide()
         # The dock's own toggle action stays in step with the dock however it is closed.
         self.action = self.dock.toggleViewAction()
-        self.action.setIcon(QIcon(ICON))
-        self.action.setText(tr(MENU))
+        self.action.setIcon(icon())
+        self.action.setText(tr(NAME))
         self.action.setToolTip(tr("Detect changes between two rasters from different sensors (OAIP)"))
         self.iface.addRasterToolBarIcon(self.action)
-        self.iface.addPluginToRasterMenu(tr(MENU), self.action)
+        self.iface.addPluginToRasterMenu(tr(NAME), self.action)
         if self.dock.torch_missing:
-            self.iface.messageBar().pushMessage(tr(MENU), self.dock.ui.torchLabel.text(),
+            self.iface.messageBar().pushMessage(tr(NAME), self.dock.ui.torchLabel.text(),
                                                 level=Qgis.Warning, duration=0)
 
     def unload(self) -> None:
         if self.dock is not None:
             self.iface.removeRasterToolBarIcon(self.action)
-            self.iface.removePluginRasterMenu(tr(MENU), self.action)
+            self.iface.removePluginRasterMenu(tr(NAME), self.action)
             self.dock.close_down()
             self.iface.removeDockWidget(self.dock)
             self.dock.deleteLater()

@@ -22,6 +22,7 @@ from .core.progress import Progress
 from .deps.install_task import INSTALL_BUTTON, no_python_message, torch_install
 from .deps.pip_install import TORCH_VERSION
 from .i18n import tr
+from .identity import NAME
 from .log import LOG_TAG
 
 RunFn = Callable[[RunParams, Progress], object]
@@ -72,8 +73,8 @@ class DetectionTask(QgsTask):
     message = pyqtSignal(str)  # the engine's current step, delivered to the main thread
 
     def __init__(self, params: RunParams, on_finished: Optional[Callable[[DetectionTask], None]] = None,
-                 description: str = "OAIP change detection", run_fn: RunFn = _pipeline_run) -> None:
-        super().__init__(description, QgsTask.CanCancel)
+                 description: Optional[str] = None, run_fn: RunFn = _pipeline_run) -> None:
+        super().__init__(description or tr(NAME), QgsTask.CanCancel)
         self.params = params
         self.on_finished = on_finished
         self._run_fn = run_fn
@@ -118,5 +119,5 @@ class DetectionTask(QgsTask):
             try:
                 self.on_finished(self)
             except Exception:  # noqa: BLE001 (an exception out of a C++ virtual can abort QGIS)
-                QgsMessageLog.logMessage(f"Handling the finished run failed:\n{traceback.format_exc()}", LOG_TAG,
-                                         Qgis.Critical)
+                QgsMessageLog.logMessage(tr("Handling the finished run failed:\n{details}").format(
+                    details=traceback.format_exc()), LOG_TAG, Qgis.Critical)

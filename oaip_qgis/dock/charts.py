@@ -168,7 +168,7 @@ class HistogramChart(_Chart):
     thresholdPicked = pyqtSignal(float)  # noqa: N815 (Qt signal style)
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
-        super().__init__(tr("Change probability histogram"), parent)
+        super().__init__(tr("Change score histogram"), parent)
         self.counts: list[int] = []
         self.threshold: Optional[float] = None
         self.setCursor(Qt.PointingHandCursor)

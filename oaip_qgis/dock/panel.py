@@ -52,7 +52,7 @@ from ..core.run_stats import RunStats
 from ..deps.install_task import INSTALL_BUTTON, InstallTask, no_python_message, torch_install
 from ..deps.pip_install import TORCH_VERSION, PipInstall
 from ..i18n import tr
-from ..layers import add_run_layers, difference_histogram, style_change
+from ..layers import add_run_layers, difference_histogram, raster_source, style_change
 from ..task import LOG_TAG, DetectionTask, RunFn, torch_missing_message
 from .charts import FiltersChart, HistogramChart, LossChart
 from .samples import SampleMapTool, add_sample, new_sample_layer, write_gpkg
@@ -173,7 +173,7 @@ class OaipDock(QgsDockWidget):
     def _mode_changed(self, mode: str) -> None:
         trains = mode != "prior"
         self.ui.epochsSpin.setEnabled(trains)
-        self.ui.pruneCheck.setEnabled(mode == "int8")
+        self.ui.pruneCheck.setEnabled(trains)   # fp32 prunes too: the same method in float, to compare
 
     def _fill_bands(self, combo, layer: Optional[QgsMapLayer]) -> None:
         """List the layer's bands, all ticked; a choice already made for the same layer is kept."""
@@ -215,15 +215,6 @@ class OaipDock(QgsDockWidget):
             raise InputError(tr("{label} nodata must be a number (or empty for the file's own), not {text!r}.").format(
                 label=label, text=text)) from None
 
-    @staticmethod
-    def _raster_path(layer: Optional[QgsMapLayer], label: str) -> Optional[str]:
-        if layer is None:
-            return None
-        if layer.providerType() != "gdal":
-            raise InputError(tr("{label}: layer '{layer}' is not a file-based (GDAL) raster.").format(
-                label=label, layer=layer.name()))
-        return layer.source()
-
     def _make_run_dir(self, mode: str) -> str:
         base = self.ui.outputFolder.filePath().strip() or QgsProcessingUtils.tempFolder()
         if not os.path.isdir(base):
@@ -247,8 +238,8 @@ class OaipDock(QgsDockWidget):
             raise InputError(tr("T1 and T2 are the same layer: choose the image before and the image after."))
         method = ui.thresholdMethodCombo.currentText()
         params = RunParams(
-            t1=self._raster_path(t1, "T1"), t2=self._raster_path(t2, "T2"),
-            reference=self._raster_path(ui.referenceCombo.currentLayer(), "Reference"),
+            t1=raster_source(t1, "T1"), t2=raster_source(t2, "T2"),
+            reference=raster_source(ui.referenceCombo.currentLayer(), tr("Reference")),
             bands1=self._bands(ui.t1Bands, "T1"), bands2=self._bands(ui.t2Bands, "T2"),
             nodata1=self._nodata(ui.t1Nodata, "T1"), nodata2=self._nodata(ui.t2Nodata, "T2"),
             mode=ui.modeCombo.currentText(), seed=ui.seedSpin.value(), epochs=ui.epochsSpin.value(),
@@ -293,7 +284,8 @@ class OaipDock(QgsDockWidget):
             self._status(str(exc), error=True)
             return None
         t1, t2 = self.ui.t1Combo.currentLayer(), self.ui.t2Combo.currentLayer()
-        name = f"OAIP {mode}: {t1.name()} → {t2.name()} ({time.strftime('%H:%M:%S')})"
+        name = tr("OAIP {mode}: {t1} → {t2} ({time})").format(mode=mode, t1=t1.name(), t2=t2.name(),
+                                                            time=time.strftime("%H:%M:%S"))
         kwargs = {"run_fn": self._run_fn} if self._run_fn is not None else {}
         task = DetectionTask(params, on_finished=self._finished, description=name, **kwargs)
         # Bound methods, not lambdas: Qt drops these connections if the panel goes first (plugin unload).
@@ -527,13 +519,15 @@ class OaipDock(QgsDockWidget):
             return
         try:
             paths = self.save_threshold(folder)
-        except OaipError as exc:
-            self._status(str(exc), error=True)
+            add_run_layers(tr("OAIP at threshold {threshold:.3f}").format(
+                threshold=self.ui.thresholdSlider.value() / SLIDER_STEPS),
+                {k: paths[k] for k in ("change", "polygons")})
+        except (OaipError, OSError, RuntimeError) as exc:
+            self._status(tr("The change layer at this threshold could not be saved in {folder}: {reason}").format(
+                folder=folder, reason=exc), error=True)
             return
         self._status(tr("Change layer, polygons and statistics at this threshold written to {folder}").format(
             folder=folder))
-        add_run_layers(tr("OAIP at threshold {threshold:.3f}").format(
-            threshold=self.ui.thresholdSlider.value() / SLIDER_STEPS), {k: paths[k] for k in ("change", "polygons")})
 
     def export_stats(self, path: str) -> None:
         """The statistics as shown (slider threshold included) plus the run's parameters, as JSON."""
@@ -544,9 +538,15 @@ class OaipDock(QgsDockWidget):
     def _export_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, tr("Export statistics"), "oaip_statistics.json",
                                               tr("JSON (*.json)"))
-        if path:
+        if not path:
+            return
+        try:
             self.export_stats(path)
-            self._status(tr("Statistics written to {path}").format(path=path))
+        except OSError as exc:
+            self._status(tr("The statistics could not be written to {path} ({reason}): choose a folder you can "
+                            "write to.").format(path=path, reason=exc.strerror or exc), error=True)
+            return
+        self._status(tr("Statistics written to {path}").format(path=path))
 
     # ----- analyst samples --------------------------------------------------------------------
     def _setup_samples(self) -> None:

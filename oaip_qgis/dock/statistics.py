@@ -9,10 +9,8 @@ from ..i18n import tr
 
 Section = tuple[str, list[tuple[str, str]]]
 
-
-
 PHASES = {"align": "Align the pair", "prior": "Change prior", "train": "Training", "infer": "Difference image",
-          "threshold": "Threshold", "write": "Write outputs", "total": "Total"}
+          "write": "Write outputs", "total": "Total"}
 METRICS = (("oa", "Overall accuracy"), ("kappa", "Kappa"), ("f1", "F1"), ("precision", "Precision"),
            ("recall", "Recall"), ("auc", "AUC"))
 

@@ -6,7 +6,6 @@ background task, the progress bar follows the pairs, Cancel stops the pairs not 
 from __future__ import annotations
 
 import importlib.util
-import os
 
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
@@ -27,19 +26,16 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsRendererCategory,
 )
-from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..core.errors import Cancelled, OaipError
 from ..core.params import MODES
 from ..core.progress import Progress
+from ..i18n import tr
+from ..identity import icon
 
 DASK_PACKAGES = "dask==2026.8.0 distributed==2026.8.0"  # as in requirements.txt
 STATUS_COLOURS = {"done": "46,160,67", "skipped": "120,144,156", "failed": "230,0,38"}
-
-
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("BatchDetectAlgorithm", text)
 
 
 class StatusStyle(QgsProcessingLayerPostProcessorInterface):
@@ -50,7 +46,7 @@ class StatusStyle(QgsProcessingLayerPostProcessorInterface):
         for status, colour in STATUS_COLOURS.items():
             symbol = QgsFillSymbol.createSimple({"color": f"{colour},90", "outline_color": f"{colour},255",
                                                  "outline_width": "0.6"})
-            categories.append(QgsRendererCategory(status, symbol, _tr(status)))
+            categories.append(QgsRendererCategory(status, symbol, tr(status)))
         layer.setRenderer(QgsCategorizedSymbolRenderer("status", categories))
         layer.triggerRepaint()
 
@@ -68,8 +64,8 @@ def _defaults(text: str) -> dict[str, str]:
             continue
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise QgsProcessingException(_tr("Other parameters take NAME=VALUE separated by ';', not {0!r}.")
-                                         .format(item.strip()))
+            raise QgsProcessingException(tr("Other parameters take NAME=VALUE separated by ';', not {item!r}.")
+                                         .format(item=item.strip()))
         values[key.strip()] = value.strip()
     return values
 
@@ -87,23 +83,20 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
     OUTPUT_JSON = "OUTPUT_JSON"
     DONE, SKIPPED, FAILED = "DONE", "SKIPPED", "FAILED"
 
-    def tr(self, text: str) -> str:
-        return _tr(text)
-
     def name(self) -> str:
         return "batchdetect"
 
     def displayName(self) -> str:  # noqa: N802 (QGIS's name)
-        return self.tr("Detect changes for a table of pairs")
+        return tr("Detect changes for a table of pairs")
 
     def group(self) -> str:
-        return self.tr("Change detection")
+        return tr("Change detection")
 
     def groupId(self) -> str:  # noqa: N802 (QGIS's name)
         return "changedetection"
 
     def shortHelpString(self) -> str:  # noqa: N802 (QGIS's name)
-        return self.tr(
+        return tr(
             "Runs the change detector on every pair of a table, each pair as one task on Dask: by default on a "
             "local cluster started for the run (one worker per core, or the number of workers you give), or on "
             "a running Dask cluster when you give its scheduler's address (its workers started with "
@@ -119,39 +112,39 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
             "error, changed area and fraction, threshold, mode, seconds and Kappa) is loaded at the end.")
 
     def icon(self) -> QIcon:
-        return QIcon(os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icon.svg"))
+        return icon()
 
     def createInstance(self) -> BatchDetectAlgorithm:  # noqa: N802 (QGIS's name)
         return BatchDetectAlgorithm()
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS's name)
         self.addParameter(QgsProcessingParameterFile(
-            self.PAIRS, self.tr("Table of pairs (CSV or GeoPackage)"),
-            fileFilter=self.tr("Tables of pairs (*.csv *.gpkg *.CSV *.GPKG)")))
+            self.PAIRS, tr("Table of pairs (CSV or GeoPackage)"),
+            fileFilter=tr("Tables of pairs (*.csv *.gpkg *.CSV *.GPKG)")))
         self.addParameter(QgsProcessingParameterString(
-            self.SCHEDULER, self.tr("Dask scheduler address (e.g. tcp://host:8786; empty: a local cluster)"),
+            self.SCHEDULER, tr("Dask scheduler address (e.g. tcp://host:8786; empty: a local cluster)"),
             optional=True, defaultValue=""))
         self.addParameter(QgsProcessingParameterNumber(
-            self.WORKERS, self.tr("Local cluster's workers (empty: one per core)"), optional=True, minValue=1))
+            self.WORKERS, tr("Local cluster's workers (empty: one per core)"), optional=True, minValue=1))
         self.addParameter(QgsProcessingParameterEnum(
-            self.MODE, self.tr("Mode for pairs without a 'mode' cell"), options=list(MODES), defaultValue=MODES[0],
+            self.MODE, tr("Mode for pairs without a 'mode' cell"), options=list(MODES), defaultValue=MODES[0],
             usesStaticStrings=True))
         self.addParameter(QgsProcessingParameterBoolean(
-            self.FORCE, self.tr("Run finished pairs again"), defaultValue=False))
+            self.FORCE, tr("Run finished pairs again"), defaultValue=False))
         for parameter in (
-                QgsProcessingParameterString(self.LAYER, self.tr("GeoPackage layer (empty: the first)"),
+                QgsProcessingParameterString(self.LAYER, tr("GeoPackage layer (empty: the first)"),
                                              optional=True, defaultValue=""),
-                QgsProcessingParameterString(self.PARAMS, self.tr("Other parameters for every row "
+                QgsProcessingParameterString(self.PARAMS, tr("Other parameters for every row "
                                                                   "(NAME=VALUE; NAME=VALUE, e.g. seed=1; epochs=8)"),
                                              optional=True, defaultValue="")):
             parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
             self.addParameter(parameter)
-        self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, self.tr("Output folder")))
-        self.addOutput(QgsProcessingOutputVectorLayer(self.OUTPUT_SUMMARY, self.tr("Summary of the pairs")))
-        self.addOutput(QgsProcessingOutputFile(self.OUTPUT_JSON, self.tr("Summary (JSON)")))
+        self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, tr("Output folder")))
+        self.addOutput(QgsProcessingOutputVectorLayer(self.OUTPUT_SUMMARY, tr("Summary of the pairs")))
+        self.addOutput(QgsProcessingOutputFile(self.OUTPUT_JSON, tr("Summary (JSON)")))
         for name, label in ((self.DONE, "Pairs done"), (self.SKIPPED, "Pairs skipped"),
                             (self.FAILED, "Pairs failed")):
-            self.addOutput(QgsProcessingOutputNumber(name, self.tr(label)))
+            self.addOutput(QgsProcessingOutputNumber(name, tr(label)))
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS's name)
         from ..task import torch_missing_message
@@ -177,18 +170,19 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
                                defaults=defaults, layer=self.parameterAsString(parameters, self.LAYER, context) or None,
                                progress=progress)
         except Cancelled as exc:
-            raise QgsProcessingException(self.tr("Cancelled: the pairs that finished keep their outputs; run again "
-                                                 "to do the rest.")) from exc
+            raise QgsProcessingException(tr("Cancelled: the pairs that finished keep their outputs; run again "
+                                            "to do the rest.")) from exc
         except OaipError as exc:
             raise QgsProcessingException(str(exc)) from exc
         for record in result.records:
             if record["status"] == "failed":
-                feedback.reportError(self.tr("{0}: {1}").format(record["name"], record["error"]))
-        feedback.pushInfo(self.tr("{0} pair(s): {1} done, {2} skipped, {3} failed, in {4:.1f} s.").format(
-            len(result.records), result.count("done"), result.count("skipped"), result.count("failed"),
-            result.elapsed))
+                feedback.reportError(tr("{name}: {error}").format(name=record["name"], error=record["error"]))
+        feedback.pushInfo(tr("{pairs} pair(s): {done} done, {skipped} skipped, {failed} failed, in {seconds:.1f} s."
+                             ).format(
+            pairs=len(result.records), done=result.count("done"), skipped=result.count("skipped"),
+            failed=result.count("failed"), seconds=result.elapsed))
         layer = f"{result.summary_gpkg}|layername=pairs"
-        details = QgsProcessingContext.LayerDetails(self.tr("Pairs (batch summary)"), context.project(),
+        details = QgsProcessingContext.LayerDetails(tr("Pairs (batch summary)"), context.project(),
                                                     self.OUTPUT_SUMMARY)
         context.addLayerToLoadOnCompletion(layer, details)
         _STYLES.append(StatusStyle())
@@ -203,5 +197,5 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
         if importlib.util.find_spec("distributed") is not None:
             return None
         command = user_install_command(DASK_PACKAGES)
-        return self.tr("Batch runs need Dask, which is not installed in the Python that QGIS uses. Install it "
-                       "from a terminal with:\n    {0}\nthen restart QGIS.").format(command)
+        return tr("Batch runs need Dask, which is not installed in the Python that QGIS uses. Install it "
+                  "from a terminal with:\n    {command}\nthen restart QGIS.").format(command=command)

@@ -25,12 +25,16 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QIcon
 
+from ..core.decision.confirmation import VETO_MIN
 from ..core.decision.threshold import THRESHOLD_METHODS
 from ..core.errors import InputError, OaipError
 from ..core.params import EPOCHS_RANGE, GRIDS, MODES, SEED_RANGE, RunParams
 from ..core.progress import Progress
 from ..core.raster.align import check_raster, check_vector
+from ..core.raster.coregister import MAX_SHIFT
 from ..i18n import tr
+from ..identity import icon
+from ..layers import raster_source
 from .styling import style_when_loaded
 
 NO_MAXIMUM = 1e300   # QgsProcessingParameterNumber's maximum when none is set is the largest double
@@ -56,14 +60,16 @@ def help_text() -> str:
         "<i>Analyst samples</i> (polygons work best; a point labels one pixel) keep their 0/1 label in every "
         "output and teach the network what change looks like, so similar places the prior marks are kept.</p>"
         "<p><b>How it works</b>: T2 is warped onto T1's grid (or the grid you choose) and cropped to the overlap; "
-        "a whole-pixel shift of T2 of up to 5 pixels, found by mutual information, is undone when it is clear "
+        "a whole-pixel shift of T2 of up to {shift} pixels, found by mutual information, is undone when it is clear "
         "(the log says what was found). "
         "A structural prior on block means (each image's self-similarity, compared across the two sensors) ranks "
         "the places most and least likely to have changed; in int8 or fp32 mode a dual-VGG detector is fine-tuned "
-        "on those pseudo-labels (int8: all-integer training with adaptive filter pruning); a place is changed "
+        "on those pseudo-labels (int8: all-integer training; both modes prune filters adaptively unless told "
+        "not to); a place is changed "
         "where the prior is above its threshold (Otsu's unless you choose another, never below the "
-        "scene's evidence floor) and the network confirms it. Where the network vetoes under 12 % of the "
-        "prior's change (within its own error) the map is the prior's; the log says which.</p>")
+        "scene's evidence floor) and the network confirms it. Where the network vetoes under {veto:g} % of the "
+        "prior's change (within its own error) the map is the prior's; the log says which.</p>"
+    ).format(shift=MAX_SHIFT, veto=100 * VETO_MIN)
 
 
 def _band_list(text: str, name: str) -> list[int] | None:
@@ -186,7 +192,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         return help_text()
 
     def icon(self) -> QIcon:
-        return QIcon(os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icon.svg"))
+        return icon()
 
     def createInstance(self) -> DetectChangesAlgorithm:  # noqa: N802 (QGIS's name)
         return DetectChangesAlgorithm()
@@ -234,8 +240,8 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
                                          type=QgsProcessingParameterNumber.Double, optional=True),
             QgsProcessingParameterBoolean(self.SAME_GRID, tr("Images without CRS share one grid"),
                                           defaultValue=defaults.same_grid),
-            QgsProcessingParameterBoolean(self.COREGISTER, tr("Find and undo a shift of T2 of up to 5 pixels "
-                                                              "(mutual information)"),
+            QgsProcessingParameterBoolean(self.COREGISTER, tr("Find and undo a shift of T2 of up to {shift} pixels "
+                                                              "(mutual information)").format(shift=MAX_SHIFT),
                                           defaultValue=defaults.coregister),
             QgsProcessingParameterNumber(self.MIN_AREA, tr("Minimum change polygon area (m²)"),
                                          type=QgsProcessingParameterNumber.Double,
@@ -244,14 +250,14 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
                                          minValue=SEED_RANGE[0], maxValue=SEED_RANGE[1]),
             QgsProcessingParameterNumber(self.EPOCHS, tr("Training epochs"), defaultValue=defaults.epochs,
                                          minValue=EPOCHS_RANGE[0], maxValue=EPOCHS_RANGE[1]),
-            QgsProcessingParameterBoolean(self.PRUNE, tr("Prune filters during training (int8)"),
+            QgsProcessingParameterBoolean(self.PRUNE, tr("Prune filters during training"),
                                           defaultValue=defaults.prune),
             QgsProcessingParameterFile(self.VGG16, tr("Initial weights: torchvision vgg16 state_dict (.pth; "
                                                       "empty: seeded)"), extension="pth", optional=True)):
             self.addParameter(_advanced(parameter))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT_CHANGE, tr("Change")))
         self.addParameter(QgsProcessingParameterRasterDestination(
-            self.OUTPUT_DIFFERENCE, tr("Difference image (change probability)"), optional=True))
+            self.OUTPUT_DIFFERENCE, tr("Difference image (change score)"), optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT_CONFIDENCE, tr("Confidence"), optional=True, createByDefault=False))
         self.addParameter(QgsProcessingParameterVectorDestination(
@@ -296,13 +302,10 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         return None
 
     def _raster_path(self, parameters, name, context) -> str | None:
-        layer = self.parameterAsRasterLayer(parameters, name, context)
-        if layer is None:
-            return None
-        if layer.providerType() != "gdal":
-            raise QgsProcessingException(tr("{name}: layer '{layer}' is not a file-based (GDAL) raster.").format(
-                name=name, layer=layer.name()))
-        return layer.source()
+        try:
+            return raster_source(self.parameterAsRasterLayer(parameters, name, context), name)
+        except InputError as exc:
+            raise QgsProcessingException(str(exc)) from exc
 
     def _vector_path(self, parameters, name, context, feedback) -> str | None:
         if parameters.get(name) in (None, ""):

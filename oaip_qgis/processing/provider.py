@@ -1,15 +1,13 @@
 """The `oaip` Processing provider."""
 from __future__ import annotations
 
-import os
-
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from ..i18n import tr
+from ..identity import NAME, icon
 from .batch_detect import BatchDetectAlgorithm
 from .detect_changes import DetectChangesAlgorithm
-
-ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icon.svg")
 
 
 class OaipProvider(QgsProcessingProvider):
@@ -17,10 +15,10 @@ class OaipProvider(QgsProcessingProvider):
         return "oaip"
 
     def name(self) -> str:
-        return "OAIP change detection"
+        return tr(NAME)
 
     def icon(self) -> QIcon:
-        return QIcon(ICON)
+        return icon()
 
     # The engine writes GeoTIFF rasters and a GeoPackage of polygons (core.params.OUTPUT_FORMATS): the
     # dialogs offer only those, rather than a format whose name would hold another.

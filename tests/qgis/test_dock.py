@@ -17,6 +17,7 @@ from qgis.PyQt.QtGui import QKeyEvent, QMouseEvent
 from oaip_qgis.core.errors import InputError
 from oaip_qgis.core.pipeline import run as pipeline_run
 from oaip_qgis.dock import OaipDock
+from oaip_qgis.dock import panel as panel_module
 
 RUN_TIMEOUT_MS = 60_000
 
@@ -73,7 +74,9 @@ def test_panel_lists_only_raster_layers(dock, project_pair):
 
 def test_panel_choices_reach_the_parameters(dock, project_pair, tmp_path):
     ui = dock.ui
-    assert not ui.epochsSpin.isEnabled()  # prior mode does not train
+    assert not ui.epochsSpin.isEnabled() and not ui.pruneCheck.isEnabled()  # prior mode does not train
+    ui.modeCombo.setCurrentText("fp32")
+    assert ui.pruneCheck.isEnabled()       # the fp32 twin prunes as int8 does
     ui.modeCombo.setCurrentText("int8")
     ui.epochsSpin.setValue(3)
     ui.pruneCheck.setChecked(False)
@@ -139,14 +142,15 @@ def test_same_layer_twice_is_refused_before_any_run(dock, project_pair, tmp_path
     assert os.listdir(tmp_path / "out") == []
 
 
-def test_run_through_the_panel_adds_styled_layers_and_statistics(dock, project_pair, sample_pair, tmp_path):
+def test_run_through_the_panel_adds_styled_layers_and_statistics(dock, project_pair, sample_pair, tmp_path,
+                                                                  monkeypatch):
     dock.ui.referenceCombo.setLayer(project_pair["truth"])
     run_and_wait(dock)
     assert "Done" in dock.ui.statusLabel.text(), dock.ui.statusLabel.text()
     group = QgsProject.instance().layerTreeRoot().findGroup(dock.run_name)
     assert group is not None and dock.run_name.startswith("OAIP prior: t1 → t2")
     assert [node.name() for node in group.children()] == [
-        "Change polygons", "Change", "Confidence", "Difference (change probability)"]
+        "Change polygons", "Change", "Confidence", "Difference (change score)"]
     change = QgsProject.instance().mapLayer(dock.layer_ids["change"])
     colours = {c.value: c.color for c in change.renderer().classes()}
     assert colours[1].red() > 200 and colours[1].alpha() == 255 and colours[0].alpha() == 0
@@ -170,6 +174,10 @@ def test_run_through_the_panel_adds_styled_layers_and_statistics(dock, project_p
     dock.export_stats(str(exported))
     data = json.loads(exported.read_text())
     assert data["threshold"] == written["threshold"] and data["parameters"]["t1"] == sample_pair["t1"]
+    unwritable = tmp_path / "missing" / "statistics.json"     # a folder that does not exist: a sentence, no traceback
+    monkeypatch.setattr(panel_module.QFileDialog, "getSaveFileName", lambda *args: (str(unwritable), ""))
+    dock._export_clicked()
+    assert "could not be written to" in dock.ui.statusLabel.text() and not unwritable.exists()
 
 
 def test_a_new_run_removes_what_killed_runs_left_in_their_folders(dock, tmp_path):

@@ -57,7 +57,7 @@ def test_run_group_is_on_top_with_the_outputs_that_exist(pair, qgis_new_project)
                                                  "confidence": None})
     root = QgsProject.instance().layerTreeRoot()
     assert root.children()[0] == group and group.name() == "OAIP run 1"
-    assert [child.name() for child in group.children()] == ["Change", "Difference (change probability)"]
+    assert [child.name() for child in group.children()] == ["Change", "Difference (change score)"]
     assert set(layers) == {"change", "difference"}
 
 
