@@ -16,10 +16,7 @@ import torch
 
 from ..errors import InputError
 from ..i18n import tr
-from .blocks import block_means, block_size, upsample_prior
 from .patches import as_tensor, check_pair, fold, unfold
-
-__all__ = ["affinity_prior", "block_means", "block_size", "upsample_prior"]
 
 SCALES = (20,)
 CHUNK = 1 << 21  # distance entries per batch: small enough for the cache, bounds the memory

@@ -92,7 +92,7 @@ class _FloatRunner:
 
     integer = False
 
-    def __init__(self, net: FloatDualVGG, seed: int) -> None:
+    def __init__(self, net: FloatDualVGG) -> None:
         self.net = net
         self.quantum = {}
         for name, p in net.params.items():
@@ -186,7 +186,7 @@ def _runner(params, bands: tuple[int, int], config: TrainConfig) -> _IntRunner |
     weights = initial_weights(spec, bands, params.seed, vgg16=params.vgg16)
     if params.mode == "int8":
         return _IntRunner(IntDualVGG(spec, weights), params.seed, config.optimiser)
-    return _FloatRunner(FloatDualVGG(spec, weights), params.seed)
+    return _FloatRunner(FloatDualVGG(spec, weights))
 
 
 @dataclass(frozen=True)

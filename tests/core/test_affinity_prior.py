@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from oaip_qgis.core.errors import InputError
-from oaip_qgis.core.labels.affinity_prior import affinity_prior, block_means, block_size, upsample_prior
-from oaip_qgis.core.labels.blocks import MAX_CELLS, MAX_VALUES
+from oaip_qgis.core.labels.affinity_prior import affinity_prior
+from oaip_qgis.core.labels.blocks import MAX_CELLS, MAX_VALUES, block_means, block_size, upsample_prior
 from oaip_qgis.core.labels.prior import change_prior
 from oaip_qgis.core.labels.structural_prior import structural_prior
 from oaip_qgis.core.metrics import auc
