@@ -36,7 +36,6 @@ LAYER_ORDER = (("polygons", "Change polygons", True), ("change", "Change", True)
 ROWS_PER_BLOCK = 512
 
 
-
 def raster_source(layer: Optional[QgsMapLayer], label: str) -> Optional[str]:
     """The file behind a raster layer (None without a layer): the engine reads files through GDAL, so a
     layer from another provider (WMS, a database) is refused with its name."""
@@ -46,6 +45,7 @@ def raster_source(layer: Optional[QgsMapLayer], label: str) -> Optional[str]:
         raise InputError(tr("{label}: layer '{layer}' is not a file-based (GDAL) raster.").format(
             label=label, layer=layer.name()))
     return layer.source()
+
 
 def style_change(layer: QgsRasterLayer) -> None:
     """1 changed: strong red; 0 unchanged: transparent (nodata is not drawn at all)."""

@@ -135,7 +135,7 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
                 QgsProcessingParameterString(self.LAYER, tr("GeoPackage layer (empty: the first)"),
                                              optional=True, defaultValue=""),
                 QgsProcessingParameterString(self.PARAMS, tr("Other parameters for every row "
-                                                                  "(NAME=VALUE; NAME=VALUE, e.g. seed=1; epochs=8)"),
+                                                             "(NAME=VALUE; NAME=VALUE, e.g. seed=1; epochs=8)"),
                                              optional=True, defaultValue="")):
             parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
             self.addParameter(parameter)
@@ -177,10 +177,10 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
         for record in result.records:
             if record["status"] == "failed":
                 feedback.reportError(tr("{name}: {error}").format(name=record["name"], error=record["error"]))
-        feedback.pushInfo(tr("{pairs} pair(s): {done} done, {skipped} skipped, {failed} failed, in {seconds:.1f} s."
-                             ).format(
-            pairs=len(result.records), done=result.count("done"), skipped=result.count("skipped"),
-            failed=result.count("failed"), seconds=result.elapsed))
+        summary = tr("{pairs} pair(s): {done} done, {skipped} skipped, {failed} failed, in {seconds:.1f} s.")
+        feedback.pushInfo(summary.format(pairs=len(result.records), done=result.count("done"),
+                                         skipped=result.count("skipped"), failed=result.count("failed"),
+                                         seconds=result.elapsed))
         layer = f"{result.summary_gpkg}|layername=pairs"
         details = QgsProcessingContext.LayerDetails(tr("Pairs (batch summary)"), context.project(),
                                                     self.OUTPUT_SUMMARY)

@@ -65,8 +65,8 @@ def help_text() -> str:
         "A structural prior on block means (each image's self-similarity, compared across the two sensors) ranks "
         "the places most and least likely to have changed; in int8 or fp32 mode a dual-VGG detector is fine-tuned "
         "on those pseudo-labels (int8: all-integer training; both modes prune filters adaptively unless told "
-        "not to); a place is changed "
-        "where the prior is above its threshold (Otsu's unless you choose another, never below the "
+        "not to); a place is changed where the prior is above its threshold (Otsu's unless you choose another, "
+        "never below the "
         "scene's evidence floor) and the network confirms it. Where the network vetoes under {veto:g} % of the "
         "prior's change (within its own error) the map is the prior's; the log says which.</p>"
     ).format(shift=MAX_SHIFT, veto=100 * VETO_MIN)
