@@ -11,7 +11,10 @@ other. The truth mask (UInt8, 1 changed) is on date 1's grid. Everything derives
 A `Scenario` makes the stress cases real scenes have: no change at all, rare change (under 1 %), a
 wide permanent river or lake beside a large flood, and date 2 misregistered by a few pixels. The
 `sar-pair*` scenarios make date 1 a single-look SAR image (Float32, on date 1's grid) of the same
-parcels, each drifted by SEASONAL_DB: a SAR-against-SAR pair with different looks and grids.
+parcels, each drifted by SEASONAL_DB: a SAR-against-SAR pair with different looks and grids. The
+`optical-pair*` scenarios make date 2 an image of another optical sensor (three bands, each a mix of the
+four reflectances, 8-bit with its own gain and offset, on date 2's grid), the fields' greenness drifted
+by SEASONAL_GREENNESS: two optical sensors a season apart.
 
     python -m oaip_qgis.core.sample_pair OUT_DIR [--size N] [--seed S] [--scenario NAME]
 """
@@ -49,6 +52,7 @@ class Scenario:
     river: float = 1 / 60        # half-width of the permanent river, as a fraction of the scene's side
     shift: tuple[float, float] = (0.0, 0.0)   # date 2's georeferencing error (east, south), t1 pixels
     t1_looks: int = 0            # 0: date 1 is the 4-band optical image; n: a SAR image of n looks (SAR against SAR)
+    t2_optical: bool = False     # date 2 an 8-bit 3-band optical image of another sensor instead of SAR
 
 
 SCENARIOS = {
@@ -62,8 +66,16 @@ SCENARIOS = {
     "sar-pair-unchanged": Scenario(flood=0.0, built=0.0, t1_looks=1),
     "sar-pair-flood-beside-river": Scenario(flood=0.10, built=0.0, river=1 / 15, t1_looks=1),
     "sar-pair-misregistered": Scenario(shift=(3.0, 2.0), t1_looks=1),
+    # Two optical sensors (4 bands at 10 m against 3 mixed 8-bit bands at about 20 m), fields a season apart:
+    "optical-pair": Scenario(t2_optical=True),
+    "optical-pair-unchanged": Scenario(flood=0.0, built=0.0, t2_optical=True),
 }
 SEASONAL_DB = 0.5   # a field's backscatter drifts this much (1 σ, dB) between the dates of a SAR pair
+SEASONAL_GREENNESS = 0.1   # a field's greenness (0 bare … 1 green) drifts this much (1 σ) between two optical dates
+# Date 2's optical sensor: its green, red and NIR bands each see a mix of the B, G, R, NIR reflectances,
+# recorded as 8-bit numbers (DN = gain × reflectance + offset, saturating at 255).
+SENSOR2_RESPONSE = np.array([[0.15, 0.70, 0.15, 0.00], [0.00, 0.10, 0.80, 0.10], [0.00, 0.00, 0.05, 0.95]])
+SENSOR2_GAIN, SENSOR2_OFFSET = 550.0, 12.0
 
 # Reflectance (B, G, R, NIR) and SAR σ⁰ (linear) per class; fields vary between these two rows.
 REFLECTANCE = {WATER: (0.06, 0.05, 0.03, 0.02), FOREST: (0.03, 0.05, 0.03, 0.30),
@@ -142,9 +154,10 @@ def _land_cover(rng: np.random.Generator, shape: tuple[int, int], scenario: Scen
     return before, after, parcels
 
 
-def _optical(rng: np.random.Generator, cover: np.ndarray, parcels: np.ndarray) -> np.ndarray:
-    """(4, rows, cols) reflectance: class spectra, fields between green and bare, textured."""
-    greenness = rng.uniform(0, 1, parcels.max() + 1)[parcels]
+def _optical(rng: np.random.Generator, cover: np.ndarray, parcels: np.ndarray, greenness: np.ndarray) -> np.ndarray:
+    """(4, rows, cols) reflectance: class spectra, fields between green and bare (`greenness` per parcel),
+    textured."""
+    greenness = greenness[parcels]
     out = np.empty((4,) + cover.shape)
     texture = 1 + 0.08 * _smooth_field(rng, cover.shape, 3) + 0.05 * _smooth_field(rng, cover.shape, 20)
     for band in range(4):
@@ -197,7 +210,8 @@ def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0,
     x0, y0 = ORIGIN
     t1_transform = from_origin(x0, y0, T1_PIXEL, T1_PIXEL)
     canvas_transform = from_origin(x0 - margin * T1_PIXEL, y0 + margin * T1_PIXEL, T1_PIXEL, T1_PIXEL)
-    reflectance = _optical(rng, before, parcels)[(slice(None),) + inner]
+    greenness = rng.uniform(0, 1, parcels.max() + 1)
+    reflectance = _optical(rng, before, parcels, greenness)[(slice(None),) + inner]
     t1 = _write(out / "t1.tif", np.round(reflectance * 10_000), T1_CRS, t1_transform, "uint16",
                 BANDS="B,G,R,NIR", SCALE="reflectance x 10000")
     truth = _write(out / "truth.tif", (before != after)[inner][None], T1_CRS, t1_transform, "uint8",
@@ -218,7 +232,8 @@ def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0,
               src_crs=T1_CRS, dst_transform=t2_transform, dst_crs=T2_CRS, resampling=Resampling.average)
     intensity = sigma0 * rng.gamma(LOOKS, 1 / LOOKS, sigma0.shape)
     rows, cols = np.indices(intensity.shape)
-    intensity[rows + cols < n2 // 6] = SAR_NODATA          # the swath edge cuts off the north-west corner
+    corner = rows + cols < n2 // 6                        # the swath edge cuts off the north-west corner
+    intensity[corner] = SAR_NODATA
     t2 = _write(out / "t2.tif", intensity[None], T2_CRS, written, "float32", nodata=SAR_NODATA,
                 UNITS="sigma0, linear intensity")
     if scenario.t1_looks:   # date 1 from the same parcels, a little drifted, on date 1's grid
@@ -227,6 +242,16 @@ def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0,
         sigma1 = _backscatter(before, parcels, drifted, texture)[inner]
         t1 = _write(out / "t1.tif", (sigma1 * rng.gamma(looks, 1 / looks, sigma1.shape))[None], T1_CRS,
                     t1_transform, "float32", UNITS="sigma0, linear intensity")
+    if scenario.t2_optical:   # date 2 seen by another optical sensor, a season later, on date 2's grid
+        drifted = np.clip(greenness + rng.normal(0, SEASONAL_GREENNESS, greenness.shape), 0, 1)
+        mixed = np.einsum("ij,jhw->ihw", SENSOR2_RESPONSE, _optical(rng, after, parcels, drifted))
+        bands = np.zeros((len(SENSOR2_RESPONSE), n2, n2), np.float32)
+        reproject(mixed.astype(np.float32), bands, src_transform=canvas_transform, src_crs=T1_CRS,
+                  dst_transform=t2_transform, dst_crs=T2_CRS, resampling=Resampling.average)
+        dn = np.clip(np.round(SENSOR2_GAIN * bands + SENSOR2_OFFSET), 1, 255)
+        dn[:, corner] = 0
+        t2 = _write(out / "t2.tif", dn, T2_CRS, written, "uint8", nodata=0, BANDS="G,R,NIR (another sensor)",
+                    UNITS="8-bit digital numbers")
     return {"t1": t1, "t2": t2, "truth": truth}
 
 

@@ -99,3 +99,20 @@ def test_sar_pair_scenarios_make_date_1_a_single_look_sar_image_of_the_same_grou
     with rasterio.open(make_sample_pair(tmp_path / "still", size=120, seed=2,
                                         scenario="sar-pair-unchanged")["truth"]) as ds:
         assert not ds.read(1).any()
+
+
+def test_optical_pair_scenarios_make_date_2_an_8_bit_image_of_another_optical_sensor(tmp_path):
+    sar = make_sample_pair(tmp_path / "sar", size=120, seed=2)
+    optical = make_sample_pair(tmp_path / "optical", size=120, seed=2, scenario="optical-pair")
+    with rasterio.open(optical["t2"]) as ds, rasterio.open(sar["t2"]) as reference:
+        image = ds.read()
+        assert ds.count == 3 and ds.dtypes[0] == "uint8" and ds.nodata == 0
+        assert ds.crs == reference.crs and ds.transform == reference.transform   # date 2's grid, as the SAR image
+        corner = reference.read(1) == 0
+    assert (image[:, corner] == 0).all() and (image[:, ~corner] > 0).all()   # the same swath edge
+    assert image[2, ~corner].mean() > image[1, ~corner].mean()                # its NIR is the vegetation's band
+    with rasterio.open(optical["truth"]) as ds, rasterio.open(sar["truth"]) as reference:
+        assert np.array_equal(ds.read(1), reference.read(1))        # the same ground and changes
+    with rasterio.open(make_sample_pair(tmp_path / "still", size=120, seed=2,
+                                        scenario="optical-pair-unchanged")["truth"]) as ds:
+        assert not ds.read(1).any()
