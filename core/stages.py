@@ -23,7 +23,7 @@ from .decision.threshold import confidence, is_automatic
 from .errors import InputError
 from .i18n import tr
 from .labels.blocks import block_size, upsample_prior
-from .labels.direct_comparison import DirectComparison, compare_directly, log_ratio
+from .labels.direct_comparison import DirectComparison, compare_directly, direct_measures
 from .labels.margins import margin_labels
 from .labels.prior import change_prior
 from .normalise import Normaliser, fit_normaliser
@@ -79,7 +79,7 @@ class Blocks:
     valid: np.ndarray
     norm1: Normaliser
     norm2: Normaliser
-    log_ratio: Optional[np.ndarray]   # labels.direct_comparison, from the raw means; None: not comparable
+    direct: dict[str, np.ndarray]     # labels.direct_comparison's measures the pair allows, from the raw means
 
 
 def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
@@ -100,7 +100,7 @@ def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
                                 "meant (not a blank export) and its nodata value.",
                                 label=label, path=path, value=values[0, 0]))
     norm1, norm2 = fit_normaliser(x1, valid), fit_normaliser(x2, valid)
-    return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2, log_ratio(x1, x2, valid))
+    return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2, direct_measures(x1, x2, valid))
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ class PriorResult:
     evidence: Evidence
     calibration: Calibration   # where the prior crosses the score's 0.5 (decision.score)
     gated: bool                # the automatic decision applies (evidence floor, no-change verdict); not manual
-    direct: DirectComparison   # whether the log-ratio of two images of one kind joined the prior
+    direct: DirectComparison   # whether a direct measure of two images of one kind joined the prior
 
 
 def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> PriorResult:
@@ -127,7 +127,7 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     evidence = weigh_evidence(prior)
     direct = DirectComparison(None, False)
     if evidence.significant:   # a direct comparison never turns a pair without change into one with change
-        prior, direct = compare_directly(prior, blocks.log_ratio, margin_labels(prior, floor=evidence.floor))
+        prior, direct = compare_directly(prior, blocks.direct, margin_labels(prior, floor=evidence.floor))
         evidence = weigh_evidence(prior)
     progress.info(direct.note())
     gated = is_automatic(params.threshold_method)   # a manual threshold is the analyst's own decision

@@ -132,7 +132,7 @@ def _run(stats: dict) -> Section:
                          rows=shift["rows"], cols=shift["cols"], gain=shift["gain"])
                      if shift["rows"] or shift["cols"] else tr("no shift found")))
     direct = stats.get("direct_comparison")
-    if direct is not None:   # whether the two images were also compared value against value (log-ratio)
+    if direct is not None:   # whether the two images were also compared value against value
         rows.append((tr("Direct comparison"), _direct(direct)))
     confirmation = stats.get("network_confirmation")
     if confirmation is not None:   # whether the map is the prior's confirmed by the network, or the prior's
@@ -153,8 +153,10 @@ def _direct(direct: dict) -> str:
     if direct["agreement"] is None:
         return tr("not used: the images cannot be compared value against value")
     verdict = tr("used") if direct["used"] else tr("not used")
-    return tr("{verdict}: log-ratio agrees with the prior at AUC {agreement:.3f} (at least {least:g})").format(
-        verdict=verdict, agreement=direct["agreement"], least=direct["least_agreement"])
+    measure = {"log_ratio": tr("log-ratio"), "canonical_difference": tr("IR-MAD canonical difference")}.get(
+        direct.get("measure"), tr("log-ratio"))   # stats.json before 0.8.0 held the log-ratio's verdict only
+    return tr("{verdict}: the {measure} agrees with the prior at AUC {agreement:.3f} (at least {least:g})").format(
+        verdict=verdict, measure=measure, agreement=direct["agreement"], least=direct["least_agreement"])
 
 
 def stats_sections(stats: dict) -> list[Section]:

@@ -1,9 +1,11 @@
-"""The log-ratio of two images of one kind, and the test that decides whether a pair is such a pair."""
+"""The direct measures of two images of one kind (log-ratio, IR-MAD's canonical difference), and the test
+that decides whether a pair is such a pair."""
 from __future__ import annotations
 
 import numpy as np
 
-from oaip_qgis.core.labels.direct_comparison import compare_directly, log_ratio
+from oaip_qgis.core.labels.canonical_difference import canonical_difference
+from oaip_qgis.core.labels.direct_comparison import compare_directly, direct_measures, log_ratio
 from oaip_qgis.core.labels.margins import CHANGED, NONE, UNCHANGED
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.pipeline import run
@@ -38,6 +40,42 @@ def test_log_ratio_is_refused_where_values_cannot_be_compared():
     assert same is not None and np.allclose(same, 0)
 
 
+def _two_sensors(rng, changed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 3-band image of four classes, and the same ground seen through another sensor's bands (each a mix
+    of the first's, with its own gain and offset), with or without a class change in a square."""
+    spectra = np.array([[0.05, 0.04, 0.02], [0.08, 0.12, 0.35], [0.15, 0.16, 0.18], [0.30, 0.28, 0.25]])
+    classes = np.repeat(np.repeat(rng.integers(0, 4, (8, 8)), 8, axis=0), 8, axis=1)
+    after = classes.copy()
+    if changed:
+        after[20:36, 20:36] = np.where(classes[20:36, 20:36] == 1, 3, 1)   # every pixel of the square changes
+    one = spectra[classes].transpose(2, 0, 1) + rng.normal(0, 0.01, (3, 64, 64))
+    mix = np.array([[0.2, 0.7, 0.1], [0.0, 0.3, 0.7], [0.6, 0.3, 0.1]])
+    two = 40 * np.einsum("ij,jhw->ihw", mix, spectra[after].transpose(2, 0, 1)) + 5 + rng.normal(0, 0.4, (3, 64, 64))
+    square = np.zeros((64, 64), bool)
+    square[22:34, 22:34] = True
+    return one.astype(np.float32), two.astype(np.float32), square
+
+
+def test_the_canonical_difference_sees_a_change_between_two_sensors_and_not_their_band_mix():
+    rng = np.random.default_rng(0)
+    valid = np.ones((64, 64), bool)
+    one, two, square = _two_sensors(rng, changed=True)
+    measure = canonical_difference(one, two, valid, radius=1)
+    assert np.median(measure[square]) > np.percentile(measure[~square], 99)
+    assert np.median(measure[~square]) < 4                   # χ² with 3 degrees of freedom where nothing changed
+    assert "canonical_difference" in direct_measures(one, two, valid)
+
+
+def test_the_canonical_difference_needs_two_bands_on_each_side():
+    valid = np.ones((16, 16), bool)
+    rng = np.random.default_rng(1)
+    three, one = rng.uniform(1, 2, (3, 16, 16)).astype(np.float32), rng.uniform(1, 2, (1, 16, 16)).astype(np.float32)
+    assert canonical_difference(three, one, valid, radius=1) is None   # SAR against optical: no band mix to undo
+    assert canonical_difference(one, one, valid, radius=1) is None
+    assert canonical_difference(three, np.ones_like(three), valid, radius=1) is None   # a blank side
+    assert set(direct_measures(three, one, valid)) == set()
+
+
 def _labelled_prior(shape=(40, 40)) -> tuple[np.ndarray, np.ndarray]:
     prior = np.random.default_rng(1).uniform(0.0, 0.3, shape).astype(np.float32)
     prior[5:15, 5:15] = 0.9
@@ -50,37 +88,51 @@ def _labelled_prior(shape=(40, 40)) -> tuple[np.ndarray, np.ndarray]:
 def test_a_log_ratio_that_agrees_with_the_prior_joins_it_and_one_that_does_not_is_left_out():
     prior, labels = _labelled_prior()
     same_order = prior ** 2                                     # ranks every place as the prior does
-    fused, verdict = compare_directly(prior, same_order, labels)
-    assert verdict.used and verdict.agreement == 1.0
+    fused, verdict = compare_directly(prior, {"log_ratio": same_order}, labels)
+    assert verdict.used and verdict.agreement == 1.0 and verdict.measure == "log_ratio"
     assert np.allclose(fused, prior)                            # the same ranking changes nothing
     noise = np.random.default_rng(2).uniform(0, 1, prior.shape).astype(np.float32)
-    kept, verdict = compare_directly(prior, noise, labels)
+    kept, verdict = compare_directly(prior, {"log_ratio": noise}, labels)
     assert not verdict.used and verdict.agreement < 0.8 and kept is prior
-    kept, verdict = compare_directly(prior, None, labels)
+    kept, verdict = compare_directly(prior, {}, labels)
     assert not verdict.used and verdict.agreement is None
+
+
+def test_of_two_measures_the_one_that_agrees_with_the_prior_is_used():
+    prior, labels = _labelled_prior()
+    noise = np.random.default_rng(2).uniform(0, 1, prior.shape).astype(np.float32)
+    fused, verdict = compare_directly(prior, {"log_ratio": noise, "canonical_difference": prior ** 2}, labels)
+    assert verdict.used and verdict.measure == "canonical_difference" and np.allclose(fused, prior)
+    assert verdict.to_dict()["measure"] == "canonical_difference"
 
 
 def test_the_log_ratio_reorders_the_prior_between_its_confident_places():
     prior, labels = _labelled_prior()
     ratio = prior.copy()
     ratio[30:35, 30:35] = 0.95                                  # a change the prior ranks low
-    fused, verdict = compare_directly(prior, ratio, labels)
+    fused, verdict = compare_directly(prior, {"log_ratio": ratio}, labels)
     assert verdict.used
     assert fused[30:35, 30:35].mean() > 2 * prior[30:35, 30:35].mean()
     assert np.nanmax(fused) <= np.nanmax(prior) + 1e-6          # still on the prior's scale
 
 
-def test_a_sar_pair_is_compared_directly_and_an_optical_sar_pair_is_not(tmp_path):
-    """The generator's SAR-against-SAR pair (single look against four, two grids) and its optical-SAR
-    pair: the run says which it is in the log and in stats.json."""
+def test_a_sar_pair_and_two_optical_sensors_are_compared_directly_and_an_optical_sar_pair_is_not(tmp_path):
+    """The generator's SAR-against-SAR pair (single look against four, two grids), its two optical sensors
+    (4 bands against 3 mixed 8-bit bands) and its optical-SAR pair: the run says which it is in the log
+    and in stats.json."""
     verdicts = {}
-    for scenario in ("sar-pair", "default"):
+    for scenario in ("sar-pair", "optical-pair", "default"):
         pair = make_sample_pair(tmp_path / scenario, size=240, seed=3, scenario=scenario)
         result = run(RunParams(t1=pair["t1"], t2=pair["t2"], reference=pair["truth"], mode="prior",
                                out_stats=str(tmp_path / f"{scenario}.json")))
         verdicts[scenario] = result.stats
-        assert any(line.startswith("Direct comparison (log-ratio)") for line in result.log)
+        assert any(line.startswith("Direct comparison") for line in result.log)
     assert verdicts["sar-pair"].direct_comparison["used"]
+    assert verdicts["sar-pair"].direct_comparison["measure"] == "log_ratio"
     assert verdicts["sar-pair"].direct_comparison["agreement"] >= 0.95
-    assert verdicts["default"].direct_comparison == {"agreement": None, "least_agreement": 0.95, "used": False}
+    assert verdicts["optical-pair"].direct_comparison["used"]
+    assert verdicts["optical-pair"].direct_comparison["measure"] == "canonical_difference"
+    assert verdicts["default"].direct_comparison == {"measure": None, "agreement": None, "least_agreement": 0.95,
+                                                     "used": False}
     assert verdicts["sar-pair"].metrics["kappa"] > 0.6
+    assert verdicts["optical-pair"].metrics["kappa"] > 0.6

@@ -88,9 +88,11 @@ def test_the_run_section_says_whether_t2_was_shifted():
 
 def test_the_run_section_says_whether_the_images_were_compared_directly():
     assert "Direct comparison" not in rows(NETWORK_RUN)["Run"]   # stats written before the check existed
-    used = {"agreement": 0.9841, "least_agreement": 0.95, "used": True}
+    used = {"measure": "canonical_difference", "agreement": 0.9841, "least_agreement": 0.95, "used": True}
     assert rows({**NETWORK_RUN, "direct_comparison": used})["Run"]["Direct comparison"] == (
-        "used: log-ratio agrees with the prior at AUC 0.984 (at least 0.95)")
+        "used: the IR-MAD canonical difference agrees with the prior at AUC 0.984 (at least 0.95)")
+    older = {key: value for key, value in used.items() if key != "measure"}   # 0.7: the log-ratio only
+    assert "the log-ratio agrees" in rows({**NETWORK_RUN, "direct_comparison": older})["Run"]["Direct comparison"]
     refused = {**used, "agreement": 0.7473, "used": False}
     assert rows({**NETWORK_RUN, "direct_comparison": refused})["Run"]["Direct comparison"].startswith("not used: ")
     apart = {**used, "agreement": None, "used": False}
