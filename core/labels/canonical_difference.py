@@ -22,6 +22,7 @@ the prior's confident places).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
@@ -30,12 +31,15 @@ from .blocks import local_mean
 
 ITERATIONS = 30       # IR-MAD's reweighting converges in 10–20 on the shared pairs
 TOLERANCE = 1e-5      # stop once no canonical correlation moves more than this
-MIN_BANDS = 2
+MIN_BANDS = 2         # independent bands on each side (a band repeated, or a sum of others, adds none)
+RANK_TOLERANCE = 1e-4  # a band combination with less variance than this share of the largest adds nothing
+FIT_CELLS = 250_000   # the projection is fitted on at most this many places, then applied to all
 NORMAL_MAD = 0.6745   # a normal variable's median absolute deviation, in standard deviations
 
 
 def canonical_difference(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, radius: int) -> Optional[np.ndarray]:
-    """IR-MAD's χ² statistic of each cell, NaN where invalid; None without MIN_BANDS bands on each side.
+    """IR-MAD's χ² statistic of each cell, NaN where invalid; None without MIN_BANDS independent bands on
+    each side (a SAR image stored as three equal bands is one band).
 
     x1, x2: raw block means (bands, h, w); each band is first averaged over the (2·radius + 1)² cells
     around (as the log-ratio is), which tames speckle and misregistration by a cell."""
@@ -44,8 +48,9 @@ def canonical_difference(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, radi
     ok = valid & np.isfinite(x1).all(axis=0) & np.isfinite(x2).all(axis=0)
     if ok.sum() <= x1.shape[0] + x2.shape[0]:
         return None
-    features = [np.stack([local_mean(band, ok, radius)[ok] for band in x], axis=1).astype(np.float64)
-                for x in (x1, x2)]
+    features = [_independent(np.stack([local_mean(band, ok, radius)[ok] for band in x], axis=1)) for x in (x1, x2)]
+    if min(f.shape[1] for f in features) < MIN_BANDS:
+        return None
     statistic = _irmad(*features)
     if statistic is None:
         return None
@@ -54,40 +59,77 @@ def canonical_difference(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, radi
     return out
 
 
+def _independent(x: np.ndarray) -> np.ndarray:
+    """The (n, bands) values as uncorrelated unit-variance combinations, without those that carry no
+    variance of their own (a constant band, a repeated one): the canonical correlations do not change
+    under such a transform, and a rank-deficient band set would make them meaningless."""
+    x = np.asarray(x, np.float64)
+    x = x[:, x.std(axis=0) > 0]
+    if x.shape[1] == 0:
+        return x
+    x = (x - x.mean(axis=0)) / x.std(axis=0)
+    values, vectors = np.linalg.eigh(np.cov(x, rowvar=False).reshape(x.shape[1], x.shape[1]))
+    keep = values > RANK_TOLERANCE * values.max()
+    return x @ vectors[:, keep] / np.sqrt(values[keep])
+
+
+@dataclass(frozen=True)
+class _Projection:
+    """The MAD variates of a fit: each side's centre and canonical vectors, the variates' centre and spread."""
+
+    centre_x: np.ndarray
+    centre_y: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    centre: Optional[np.ndarray] = None
+    spread: Optional[np.ndarray] = None
+
+    def mad(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return (x - self.centre_x) @ self.a - (y - self.centre_y) @ self.b
+
+    def statistic(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Σ of the squared standardised MAD variates: χ² with one degree per variate where nothing changed."""
+        return ((self.mad(x, y) - self.centre) ** 2 / self.spread).sum(axis=1)
+
+
 def _irmad(x: np.ndarray, y: np.ndarray) -> Optional[np.ndarray]:
-    """The χ² statistic of the MAD variates of x (n, p) and y (n, q), reweighted to convergence; None
-    where a side has no variance (a constant band set)."""
-    if not (x.std(axis=0) > 0).any() or not (y.std(axis=0) > 0).any():
-        return None
-    x = (x - x.mean(axis=0)) / _spread(x)
-    y = (y - y.mean(axis=0)) / _spread(y)
+    """The χ² statistic of the MAD variates of x (n, p) and y (n, q), each side's columns uncorrelated
+    with unit variance, reweighted to convergence on at most FIT_CELLS places (every k-th: a large
+    scene's projection is as well determined by a quarter million places, at a fraction of the memory);
+    None where a variate has no spread."""
+    step = -(-x.shape[0] // FIT_CELLS)
+    fx, fy = x[::step], y[::step]
     pairs = min(x.shape[1], y.shape[1])
-    weights = np.ones(x.shape[0])
-    previous = None
+    weights = np.ones(fx.shape[0])
+    previous, projection = None, None
     for _ in range(ITERATIONS):
-        w = weights / weights.sum()
-        xc, yc = x - w @ x, y - w @ y
-        sxx, syy, sxy = (xc * w[:, None]).T @ xc, (yc * w[:, None]).T @ yc, (xc * w[:, None]).T @ yc
-        sxx, syy = sxx + 1e-9 * np.eye(len(sxx)), syy + 1e-9 * np.eye(len(syy))
-        squared, a = _generalised_eigh(sxy @ np.linalg.solve(syy, sxy.T), sxx)   # ascending ρ²
-        squared, a = squared[::-1][:pairs], a[:, ::-1][:, :pairs]
-        rho = np.sqrt(np.clip(squared, 0.0, 1.0))
-        b = np.linalg.solve(syy, sxy.T @ a)
-        u, v = xc @ a, yc @ b
-        u /= np.sqrt((u ** 2 * w[:, None]).sum(axis=0))
-        v /= np.sqrt((v ** 2 * w[:, None]).sum(axis=0))
-        mad = u - v
-        spread = (np.median(np.abs(mad - np.median(mad, axis=0)), axis=0) / NORMAL_MAD) ** 2
+        rho, projection = _canonical(fx, fy, weights / weights.sum(), pairs)
+        mad = projection.mad(fx, fy)
+        centre = np.median(mad, axis=0)
+        spread = (np.median(np.abs(mad - centre), axis=0) / NORMAL_MAD) ** 2
         if not (spread > 0).all():
             return None
-        statistic = ((mad - np.median(mad, axis=0)) ** 2 / spread).sum(axis=1)
-        weights = _chi2_survival(statistic, pairs)
-        if not weights.sum() > 0:   # every place far from the fit: keep the last statistic
-            break
-        if previous is not None and np.abs(rho - previous).max() < TOLERANCE:
-            break
+        projection = replace(projection, centre=centre, spread=spread)
+        weights = _chi2_survival(projection.statistic(fx, fy), pairs)
+        if not weights.sum() > 0 or (previous is not None and np.abs(rho - previous).max() < TOLERANCE):
+            break   # converged, or every place far from the fit (keep the last projection)
         previous = rho
-    return statistic
+    return projection.statistic(x, y)
+
+
+def _canonical(x: np.ndarray, y: np.ndarray, w: np.ndarray, pairs: int) -> tuple[np.ndarray, _Projection]:
+    """Canonical correlations (descending) and vectors of x and y under weights w (summing to 1), each
+    variate scaled to unit weighted variance."""
+    centre_x, centre_y = w @ x, w @ y
+    xc, yc = x - centre_x, y - centre_y
+    sxx, syy, sxy = (xc * w[:, None]).T @ xc, (yc * w[:, None]).T @ yc, (xc * w[:, None]).T @ yc
+    sxx, syy = sxx + 1e-9 * np.eye(len(sxx)), syy + 1e-9 * np.eye(len(syy))
+    squared, a = _generalised_eigh(sxy @ np.linalg.solve(syy, sxy.T), sxx)   # ascending ρ²
+    squared, a = squared[::-1][:pairs], a[:, ::-1][:, :pairs]
+    b = np.linalg.solve(syy, sxy.T @ a)
+    a = a / np.sqrt(((xc @ a) ** 2 * w[:, None]).sum(axis=0))
+    b = b / np.sqrt(((yc @ b) ** 2 * w[:, None]).sum(axis=0))
+    return np.sqrt(np.clip(squared, 0.0, 1.0)), _Projection(centre_x, centre_y, a, b)
 
 
 def _generalised_eigh(m: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -106,9 +148,3 @@ def _chi2_survival(statistic: np.ndarray, dof: int) -> np.ndarray:
 
     x = torch.from_numpy(np.asarray(statistic, np.float64) / 2)
     return torch.special.gammaincc(torch.full_like(x, dof / 2), x).numpy()
-
-
-def _spread(x: np.ndarray) -> np.ndarray:
-    """Each column's standard deviation, 1 where it is 0 (a constant band adds nothing and divides nothing)."""
-    s = x.std(axis=0)
-    return np.where(s > 0, s, 1.0)

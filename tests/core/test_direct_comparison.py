@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from oaip_qgis.core.labels import canonical_difference as canonical
 from oaip_qgis.core.labels.canonical_difference import canonical_difference
 from oaip_qgis.core.labels.direct_comparison import compare_directly, direct_measures, log_ratio
 from oaip_qgis.core.labels.margins import CHANGED, NONE, UNCHANGED
@@ -66,6 +67,18 @@ def test_the_canonical_difference_sees_a_change_between_two_sensors_and_not_thei
     assert "canonical_difference" in direct_measures(one, two, valid)
 
 
+def test_the_canonical_difference_fitted_on_every_kth_place_ranks_as_the_full_fit(monkeypatch):
+    """A large scene's projection is fitted on at most FIT_CELLS places and applied to all."""
+    one, two, square = _two_sensors(np.random.default_rng(0), changed=True)
+    valid = np.ones((64, 64), bool)
+    full = canonical_difference(one, two, valid, radius=1)
+    monkeypatch.setattr(canonical, "FIT_CELLS", 500)                # every 9th of 4096 places
+    sampled = canonical_difference(one, two, valid, radius=1)
+    assert not np.allclose(sampled, full)
+    assert np.corrcoef(np.argsort(np.argsort(sampled.ravel())), np.argsort(np.argsort(full.ravel())))[0, 1] > 0.95
+    assert np.median(sampled[square]) > np.percentile(sampled[~square], 99)
+
+
 def test_the_canonical_difference_needs_two_bands_on_each_side():
     valid = np.ones((16, 16), bool)
     rng = np.random.default_rng(1)
@@ -73,6 +86,9 @@ def test_the_canonical_difference_needs_two_bands_on_each_side():
     assert canonical_difference(three, one, valid, radius=1) is None   # SAR against optical: no band mix to undo
     assert canonical_difference(one, one, valid, radius=1) is None
     assert canonical_difference(three, np.ones_like(three), valid, radius=1) is None   # a blank side
+    repeated = np.repeat(one, 3, axis=0)                                       # SAR stored as three equal bands
+    assert canonical_difference(three, repeated, valid, radius=1) is None
+    assert canonical_difference(three, np.concatenate([one, 2 * one + 1]), valid, radius=1) is None
     assert set(direct_measures(three, one, valid)) == set()
 
 
