@@ -15,10 +15,15 @@ median is robust to change on up to half of the scene and keeps the χ² scale. 
 to any linear transform of either image's bands, which is what makes it the textbook measure across
 optical sensors.
 
-It needs at least two bands in each image: with one band on a side the projection is a rescaling, and
-the measure an ordinary difference (which says nothing between SAR and optical). Whether it measures
-change in a given pair is asked as for the log-ratio (labels.direct_comparison: its agreement with
-the prior's confident places).
+It needs at least two independent bands in each image: with one band on a side the projection is a
+rescaling, and the measure an ordinary difference (which says nothing between SAR and optical). And it
+needs the two images to share at least two pairs of band combinations where nothing changed, each
+pair sharing at least half its variance (canonical correlation ≥ √½): two optical sensors do
+(urban-optical 0.94 / 0.87 / 0.61), a single SAR or NIR band rendered in three channels against an
+optical image does not (one pair at 0.86–0.94, then 0.26–0.45), and there both this measure and a
+band-by-band log-ratio passed the agreement test and made the map worse. Whether it measures change in
+a given pair is then asked as for the log-ratio (labels.direct_comparison: its agreement with the
+prior's confident places).
 """
 from __future__ import annotations
 
@@ -35,28 +40,49 @@ MIN_BANDS = 2         # independent bands on each side (a band repeated, or a su
 RANK_TOLERANCE = 1e-4  # a band combination with less variance than this share of the largest adds nothing
 FIT_CELLS = 250_000   # the projection is fitted on at most this many places, then applied to all
 NORMAL_MAD = 0.6745   # a normal variable's median absolute deviation, in standard deviations
+SHARED_CORRELATION = 0.5 ** 0.5   # a pair of combinations shares at least half its variance (ρ² ≥ ½)
 
 
-def canonical_difference(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, radius: int) -> Optional[np.ndarray]:
-    """IR-MAD's χ² statistic of each cell, NaN where invalid; None without MIN_BANDS independent bands on
-    each side (a SAR image stored as three equal bands is one band).
+@dataclass(frozen=True)
+class Canonical:
+    """IR-MAD on one pair: its canonical correlations where nothing changed and, where the two images share
+    enough, its χ² statistic."""
+
+    correlations: tuple[float, ...]   # descending, χ²-weighted; () with fewer than MIN_BANDS independent bands a side
+    statistic: Optional[np.ndarray]   # per cell, NaN where invalid; None unless `shared` ≥ MIN_BANDS
+
+    @property
+    def shared(self) -> int:
+        """How many pairs of band combinations share at least half their variance (ρ ≥ SHARED_CORRELATION)."""
+        return sum(rho >= SHARED_CORRELATION for rho in self.correlations)
+
+
+def canonical_difference(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, radius: int) -> Canonical:
+    """IR-MAD's canonical correlations and χ² statistic of each cell (Canonical); no statistic without
+    MIN_BANDS independent bands on each side (a SAR image stored as three equal bands is one band) or
+    without MIN_BANDS pairs of combinations that the two images share (one band rendered three ways).
 
     x1, x2: raw block means (bands, h, w); each band is first averaged over the (2·radius + 1)² cells
     around (as the log-ratio is), which tames speckle and misregistration by a cell."""
+    none = Canonical((), None)
     if min(x1.shape[0], x2.shape[0]) < MIN_BANDS:
-        return None
+        return none
     ok = valid & np.isfinite(x1).all(axis=0) & np.isfinite(x2).all(axis=0)
     if ok.sum() <= x1.shape[0] + x2.shape[0]:
-        return None
+        return none
     features = [_independent(np.stack([local_mean(band, ok, radius)[ok] for band in x], axis=1)) for x in (x1, x2)]
     if min(f.shape[1] for f in features) < MIN_BANDS:
-        return None
-    statistic = _irmad(*features)
-    if statistic is None:
-        return None
+        return none
+    fit = _irmad(*features)
+    if fit is None:
+        return none
+    rho, projection = fit
+    correlations = tuple(float(r) for r in rho)
+    if sum(r >= SHARED_CORRELATION for r in correlations) < MIN_BANDS:
+        return Canonical(correlations, None)
     out = np.full(valid.shape, np.nan, np.float32)
-    out[ok] = statistic
-    return out
+    out[ok] = projection.statistic(*features)
+    return Canonical(correlations, out)
 
 
 def _independent(x: np.ndarray) -> np.ndarray:
@@ -92,11 +118,11 @@ class _Projection:
         return ((self.mad(x, y) - self.centre) ** 2 / self.spread).sum(axis=1)
 
 
-def _irmad(x: np.ndarray, y: np.ndarray) -> Optional[np.ndarray]:
-    """The χ² statistic of the MAD variates of x (n, p) and y (n, q), each side's columns uncorrelated
-    with unit variance, reweighted to convergence on at most FIT_CELLS places (every k-th: a large
-    scene's projection is as well determined by a quarter million places, at a fraction of the memory);
-    None where a variate has no spread."""
+def _irmad(x: np.ndarray, y: np.ndarray) -> Optional[tuple[np.ndarray, _Projection]]:
+    """The canonical correlations and the MAD variates' projection of x (n, p) and y (n, q), each side's
+    columns uncorrelated with unit variance, reweighted to convergence on at most FIT_CELLS places
+    (every k-th: a large scene's projection is as well determined by a quarter million places, at a
+    fraction of the memory); None where a variate has no spread."""
     step = -(-x.shape[0] // FIT_CELLS)
     fx, fy = x[::step], y[::step]
     pairs = min(x.shape[1], y.shape[1])
@@ -114,7 +140,7 @@ def _irmad(x: np.ndarray, y: np.ndarray) -> Optional[np.ndarray]:
         if not weights.sum() > 0 or (previous is not None and np.abs(rho - previous).max() < TOLERANCE):
             break   # converged, or every place far from the fit (keep the last projection)
         previous = rho
-    return projection.statistic(x, y)
+    return rho, projection
 
 
 def _canonical(x: np.ndarray, y: np.ndarray, w: np.ndarray, pairs: int) -> tuple[np.ndarray, _Projection]:

@@ -70,10 +70,19 @@ def _log(band: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
 def direct_measures(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray) -> dict[str, np.ndarray]:
     """The direct measures the pair allows ("log_ratio", "canonical_difference"), from raw block means
-    (bands, h, w)."""
-    measures = {"log_ratio": log_ratio(x1, x2, valid),
-                "canonical_difference": canonical_difference(x1, x2, valid, RADIUS)}
-    return {name: measure for name, measure in measures.items() if measure is not None}
+    (bands, h, w). Two single bands may be compared by their log-ratio (the agreement test then asks
+    whether they measure the same thing); images with more bands only if they share at least two pairs
+    of band combinations where nothing changed (labels.canonical_difference: two multispectral sensors
+    do, a SAR or NIR band rendered in three channels and an optical image do not, and band by band
+    neither would compare)."""
+    if x1.shape[0] == 1 and x2.shape[0] == 1:
+        ratio = log_ratio(x1, x2, valid)
+        return {} if ratio is None else {"log_ratio": ratio}
+    canonical = canonical_difference(x1, x2, valid, RADIUS)
+    if canonical.statistic is None:
+        return {}
+    ratio = log_ratio(x1, x2, valid)
+    return {"canonical_difference": canonical.statistic, **({} if ratio is None else {"log_ratio": ratio})}
 
 
 def measure_label(name: str) -> str:
@@ -93,7 +102,8 @@ class DirectComparison:
         """One sentence for the log."""
         if self.agreement is None or self.measure is None:
             return tr("Direct comparison: not used, the two images cannot be compared value against value "
-                      "(one band on a side and different band counts, values that are not intensities, or "
+                      "(one band on one side and several on the other, values that are not intensities, "
+                      "several bands that share fewer than two band combinations where nothing changed, or "
                       "too few confident places).")
         if self.used:
             return tr("Direct comparison ({measure}): used; it agrees with the prior on the prior's confident "

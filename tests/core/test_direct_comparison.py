@@ -61,7 +61,7 @@ def test_the_canonical_difference_sees_a_change_between_two_sensors_and_not_thei
     rng = np.random.default_rng(0)
     valid = np.ones((64, 64), bool)
     one, two, square = _two_sensors(rng, changed=True)
-    measure = canonical_difference(one, two, valid, radius=1)
+    measure = canonical_difference(one, two, valid, radius=1).statistic
     assert np.median(measure[square]) > np.percentile(measure[~square], 99)
     assert np.median(measure[~square]) < 4                   # χ² with 3 degrees of freedom where nothing changed
     assert "canonical_difference" in direct_measures(one, two, valid)
@@ -71,24 +71,43 @@ def test_the_canonical_difference_fitted_on_every_kth_place_ranks_as_the_full_fi
     """A large scene's projection is fitted on at most FIT_CELLS places and applied to all."""
     one, two, square = _two_sensors(np.random.default_rng(0), changed=True)
     valid = np.ones((64, 64), bool)
-    full = canonical_difference(one, two, valid, radius=1)
+    full = canonical_difference(one, two, valid, radius=1).statistic
     monkeypatch.setattr(canonical, "FIT_CELLS", 500)                # every 9th of 4096 places
-    sampled = canonical_difference(one, two, valid, radius=1)
+    sampled = canonical_difference(one, two, valid, radius=1).statistic
     assert not np.allclose(sampled, full)
     assert np.corrcoef(np.argsort(np.argsort(sampled.ravel())), np.argsort(np.argsort(full.ravel())))[0, 1] > 0.95
     assert np.median(sampled[square]) > np.percentile(sampled[~square], 99)
+
+
+def test_one_band_rendered_in_three_channels_shares_one_combination_with_an_optical_image_and_is_not_compared():
+    """A SAR or NIR band stored as three different renderings (I, √I, I²) against a 3-band optical image:
+    IR-MAD finds one pair of combinations in common, not two, so neither it nor a band-by-band log-ratio
+    is offered (both passed the agreement test on such renderings of real pairs and made the map worse)."""
+    rng = np.random.default_rng(3)
+    fields = rng.uniform(0.1, 1.0, (3, 16, 16)).repeat(4, axis=1).repeat(4, axis=2)   # three independent grounds
+    optical = np.einsum("ij,jhw->ihw", np.array([[0.6, 0.3, 0.1], [0.2, 0.6, 0.2], [0.1, 0.2, 0.7]]), fields)
+    optical = (optical + rng.normal(0, 0.01, optical.shape)).astype(np.float32)
+    grey = fields[0] + rng.normal(0, 0.01, fields[0].shape)                          # what the other sensor saw
+    rendered = np.stack([grey, np.sqrt(grey), grey ** 2]).astype(np.float32)
+    valid = np.ones((64, 64), bool)
+    canonical = canonical_difference(rendered, optical, valid, radius=1)
+    assert canonical.statistic is None and canonical.shared == 1 and canonical.correlations[0] > 0.9
+    assert direct_measures(rendered, optical, valid) == {}
+    assert canonical_difference(fields.astype(np.float32), optical, valid, radius=1).shared == 3
+    one, two, _ = _two_sensors(rng, changed=True)
+    assert canonical_difference(one, two, valid, radius=1).shared >= 2
 
 
 def test_the_canonical_difference_needs_two_bands_on_each_side():
     valid = np.ones((16, 16), bool)
     rng = np.random.default_rng(1)
     three, one = rng.uniform(1, 2, (3, 16, 16)).astype(np.float32), rng.uniform(1, 2, (1, 16, 16)).astype(np.float32)
-    assert canonical_difference(three, one, valid, radius=1) is None   # SAR against optical: no band mix to undo
-    assert canonical_difference(one, one, valid, radius=1) is None
-    assert canonical_difference(three, np.ones_like(three), valid, radius=1) is None   # a blank side
+    assert canonical_difference(three, one, valid, radius=1).statistic is None   # SAR against optical: no mix to undo
+    assert canonical_difference(one, one, valid, radius=1).statistic is None
+    assert canonical_difference(three, np.ones_like(three), valid, radius=1).statistic is None   # a blank side
     repeated = np.repeat(one, 3, axis=0)                                       # SAR stored as three equal bands
-    assert canonical_difference(three, repeated, valid, radius=1) is None
-    assert canonical_difference(three, np.concatenate([one, 2 * one + 1]), valid, radius=1) is None
+    assert canonical_difference(three, repeated, valid, radius=1).statistic is None
+    assert canonical_difference(three, np.concatenate([one, 2 * one + 1]), valid, radius=1).statistic is None
     assert set(direct_measures(three, one, valid)) == set()
 
 
