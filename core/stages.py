@@ -23,7 +23,7 @@ from .decision.threshold import confidence, is_automatic
 from .errors import InputError
 from .i18n import tr
 from .labels.blocks import block_size, upsample_prior
-from .labels.direct_comparison import DirectComparison, compare_directly, direct_measures
+from .labels.direct_comparison import DirectComparison, Measures, compare_directly, direct_measures
 from .labels.margins import margin_labels
 from .labels.prior import change_prior
 from .normalise import Normaliser, fit_normaliser
@@ -79,7 +79,7 @@ class Blocks:
     valid: np.ndarray
     norm1: Normaliser
     norm2: Normaliser
-    direct: dict[str, np.ndarray]     # labels.direct_comparison's measures the pair allows, from the raw means
+    direct: Measures                  # labels.direct_comparison's measures the pair allows, from the raw means
 
 
 def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
@@ -125,7 +125,7 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     prior = change_prior(blocks.x1, blocks.x2, blocks.valid, method=params.prior, seed=params.seed,
                          check=progress.check, report=report)
     evidence = weigh_evidence(prior)
-    direct = DirectComparison(None, False)
+    direct = DirectComparison(None, False, refusal="no change")
     if evidence.significant:   # a direct comparison never turns a pair without change into one with change
         prior, direct = compare_directly(prior, blocks.direct, margin_labels(prior, floor=evidence.floor))
         evidence = weigh_evidence(prior)

@@ -25,7 +25,6 @@ were chosen leave-one-pair-out for the log-ratio (README); the canonical differe
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Optional
 
@@ -35,7 +34,7 @@ from ..i18n import tr
 from ..metrics import auc
 from ..normalise import log_floor
 from .blocks import local_mean
-from .canonical_difference import canonical_difference
+from .canonical_difference import SHARED_CORRELATION, canonical_difference
 from .margins import CHANGED, UNCHANGED
 
 AGREEMENT = 0.95    # least AUC of the log-ratio on the prior's confident labels for it to be used
@@ -68,21 +67,31 @@ def _log(band: np.ndarray, ok: np.ndarray) -> np.ndarray:
     return np.where(ok, np.log(np.maximum(band, log_floor(band[ok]))), 0.0)
 
 
-def direct_measures(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray) -> dict[str, np.ndarray]:
-    """The direct measures the pair allows ("log_ratio", "canonical_difference"), from raw block means
-    (bands, h, w). Two single bands may be compared by their log-ratio (the agreement test then asks
-    whether they measure the same thing); images with more bands only if they share at least two pairs
-    of band combinations where nothing changed (labels.canonical_difference: two multispectral sensors
-    do, a SAR or NIR band rendered in three channels and an optical image do not, and band by band
-    neither would compare)."""
+@dataclass(frozen=True)
+class Measures:
+    """The direct measures a pair allows, by name ("log_ratio", "canonical_difference"), and why there are
+    none where there are none."""
+
+    by_name: dict[str, np.ndarray]
+    refusal: Optional[str] = None            # "bands", "values" or "shared" when by_name is empty
+    correlations: tuple[float, ...] = ()     # IR-MAD's canonical correlations, where it ran
+
+
+def direct_measures(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray) -> Measures:
+    """The direct measures the pair allows, from raw block means (bands, h, w). Two single bands may be
+    compared by their log-ratio (the agreement test then asks whether they measure the same thing);
+    images with more bands only if they share at least two pairs of band combinations where nothing
+    changed (labels.canonical_difference: two multispectral sensors do, a SAR or NIR band rendered in
+    three channels and an optical image do not, and band by band neither would compare)."""
     if x1.shape[0] == 1 and x2.shape[0] == 1:
         ratio = log_ratio(x1, x2, valid)
-        return {} if ratio is None else {"log_ratio": ratio}
+        return Measures({}, "values") if ratio is None else Measures({"log_ratio": ratio})
     canonical = canonical_difference(x1, x2, valid, RADIUS)
     if canonical.statistic is None:
-        return {}
+        return Measures({}, "shared" if canonical.correlations else "bands", canonical.correlations)
     ratio = log_ratio(x1, x2, valid)
-    return {"canonical_difference": canonical.statistic, **({} if ratio is None else {"log_ratio": ratio})}
+    measures = {"canonical_difference": canonical.statistic, **({} if ratio is None else {"log_ratio": ratio})}
+    return Measures(measures, correlations=canonical.correlations)
 
 
 def measure_label(name: str) -> str:
@@ -92,19 +101,19 @@ def measure_label(name: str) -> str:
 
 @dataclass(frozen=True)
 class DirectComparison:
-    """The verdict on one pair: the measure that agrees most with the prior, how far, and whether it was used."""
+    """The verdict on one pair: the measure that agrees most with the prior, how far, and whether it was
+    used; or why no measure could be tried."""
 
-    agreement: Optional[float]   # None: no measure comparable (bands, units) or too few confident places
+    agreement: Optional[float]   # None: no measure to try (see refusal)
     used: bool
-    measure: Optional[str] = None   # direct_measures' name of the measure the agreement is of
+    measure: Optional[str] = None            # the name of the measure the agreement is of
+    refusal: Optional[str] = None            # Measures.refusal; "labels": too few confident places; "no change"
+    correlations: tuple[float, ...] = ()     # IR-MAD's canonical correlations, where it ran
 
     def note(self) -> str:
         """One sentence for the log."""
         if self.agreement is None or self.measure is None:
-            return tr("Direct comparison: not used, the two images cannot be compared value against value "
-                      "(one band on one side and several on the other, values that are not intensities, "
-                      "several bands that share fewer than two band combinations where nothing changed, or "
-                      "too few confident places).")
+            return self._refusal_note()
         if self.used:
             return tr("Direct comparison ({measure}): used; it agrees with the prior on the prior's confident "
                       "places (AUC {agreement:.3f}, at least {least:g}), so the two images are taken to "
@@ -115,12 +124,30 @@ class DirectComparison:
                   "taken to measure different things.", measure=measure_label(self.measure),
                   agreement=self.agreement, least=AGREEMENT)
 
+    def _refusal_note(self) -> str:
+        if self.refusal == "shared":
+            return tr("Direct comparison: not used; where nothing changed the two images share {shared} band "
+                      "combination(s) with at least half their variance in common (canonical correlations "
+                      "{correlations}), and two are needed, so they do not measure the same things.",
+                      shared=sum(rho >= SHARED_CORRELATION for rho in self.correlations),
+                      correlations=", ".join(f"{rho:.2f}" for rho in self.correlations))
+        if self.refusal == "values":
+            return tr("Direct comparison: not used; the images hold values that are not intensities (negative "
+                      "ones: data in dB, or differences), so their log-ratio would mean nothing.")
+        if self.refusal == "labels":
+            return tr("Direct comparison: not used; the prior has too few confident places to test it on.")
+        if self.refusal == "no change":
+            return tr("Direct comparison: not tried; the pair shows no significant change.")
+        return tr("Direct comparison: not used; one image has a single band (or copies of one) and the other "
+                  "several, so the two cannot be compared value against value.")
+
     def to_dict(self) -> dict:
         agreement = None if self.agreement is None else round(self.agreement, 4)
-        return {"measure": self.measure, "agreement": agreement, "least_agreement": AGREEMENT, "used": self.used}
+        return {"measure": self.measure, "agreement": agreement, "least_agreement": AGREEMENT, "used": self.used,
+                "refusal": self.refusal, "canonical_correlations": [round(rho, 4) for rho in self.correlations]}
 
 
-def compare_directly(prior: np.ndarray, measures: Mapping[str, np.ndarray], labels: np.ndarray,
+def compare_directly(prior: np.ndarray, measures: Measures, labels: np.ndarray,
                      least: Optional[float] = None) -> tuple[np.ndarray, DirectComparison]:
     """The prior with the direct measure that agrees most with it folded in, if it agrees enough, and
     the verdict.
@@ -129,18 +156,22 @@ def compare_directly(prior: np.ndarray, measures: Mapping[str, np.ndarray], labe
     UNCHANGED, else none); least: the agreement needed (AGREEMENT, read at each call so a benchmark can
     vary it)."""
     least = AGREEMENT if least is None else least
+    correlations = measures.correlations
+    if not measures.by_name:
+        return prior, DirectComparison(None, False, refusal=measures.refusal, correlations=correlations)
     best: Optional[tuple[float, str]] = None
-    for name, measure in measures.items():
+    for name, measure in measures.by_name.items():
         agreement = _agreement(prior, measure, labels)
         if agreement is not None and (best is None or agreement > best[0]):
             best = (agreement, name)
     if best is None:
-        return prior, DirectComparison(None, False)
+        return prior, DirectComparison(None, False, refusal="labels", correlations=correlations)
     agreement, name = best
     if agreement < least:
-        return prior, DirectComparison(agreement, False, name)
-    measure = measures[name]
-    return _fused(prior, measure, np.isfinite(prior) & np.isfinite(measure)), DirectComparison(agreement, True, name)
+        return prior, DirectComparison(agreement, False, name, correlations=correlations)
+    measure = measures.by_name[name]
+    return (_fused(prior, measure, np.isfinite(prior) & np.isfinite(measure)),
+            DirectComparison(agreement, True, name, correlations=correlations))
 
 
 def _agreement(prior: np.ndarray, measure: np.ndarray, labels: np.ndarray) -> Optional[float]:

@@ -151,7 +151,11 @@ def _confirmation(confirmation: dict) -> str:
 
 def _direct(direct: dict) -> str:
     if direct["agreement"] is None:
-        return tr("not used: the images cannot be compared value against value")
+        return {"shared": tr("not used: the images' bands share fewer than two combinations where nothing changed"),
+                "values": tr("not used: values that are not intensities"),
+                "labels": tr("not used: too few confident places to test it on"),
+                "no change": tr("not tried: no significant change")}.get(
+            direct.get("refusal"), tr("not used: the images cannot be compared value against value"))
     verdict = tr("used") if direct["used"] else tr("not used")
     measure = {"log_ratio": tr("log-ratio"), "canonical_difference": tr("IR-MAD canonical difference")}.get(
         direct.get("measure"), tr("log-ratio"))   # stats.json before 0.8.0 held the log-ratio's verdict only

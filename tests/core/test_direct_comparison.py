@@ -6,7 +6,7 @@ import numpy as np
 
 from oaip_qgis.core.labels import canonical_difference as canonical
 from oaip_qgis.core.labels.canonical_difference import canonical_difference
-from oaip_qgis.core.labels.direct_comparison import compare_directly, direct_measures, log_ratio
+from oaip_qgis.core.labels.direct_comparison import Measures, compare_directly, direct_measures, log_ratio
 from oaip_qgis.core.labels.margins import CHANGED, NONE, UNCHANGED
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.pipeline import run
@@ -64,7 +64,7 @@ def test_the_canonical_difference_sees_a_change_between_two_sensors_and_not_thei
     measure = canonical_difference(one, two, valid, radius=1).statistic
     assert np.median(measure[square]) > np.percentile(measure[~square], 99)
     assert np.median(measure[~square]) < 4                   # χ² with 3 degrees of freedom where nothing changed
-    assert "canonical_difference" in direct_measures(one, two, valid)
+    assert "canonical_difference" in direct_measures(one, two, valid).by_name
 
 
 def test_the_canonical_difference_fitted_on_every_kth_place_ranks_as_the_full_fit(monkeypatch):
@@ -92,7 +92,10 @@ def test_one_band_rendered_in_three_channels_shares_one_combination_with_an_opti
     valid = np.ones((64, 64), bool)
     canonical = canonical_difference(rendered, optical, valid, radius=1)
     assert canonical.statistic is None and canonical.shared == 1 and canonical.correlations[0] > 0.9
-    assert direct_measures(rendered, optical, valid) == {}
+    measures = direct_measures(rendered, optical, valid)
+    assert measures.by_name == {} and measures.refusal == "shared"
+    _, verdict = compare_directly(np.ones((64, 64), np.float32), measures, np.zeros((64, 64), np.int8))
+    assert "share 1 band combination(s)" in verdict.note() and verdict.to_dict()["refusal"] == "shared"
     assert canonical_difference(fields.astype(np.float32), optical, valid, radius=1).shared == 3
     one, two, _ = _two_sensors(rng, changed=True)
     assert canonical_difference(one, two, valid, radius=1).shared >= 2
@@ -108,7 +111,8 @@ def test_the_canonical_difference_needs_two_bands_on_each_side():
     repeated = np.repeat(one, 3, axis=0)                                       # SAR stored as three equal bands
     assert canonical_difference(three, repeated, valid, radius=1).statistic is None
     assert canonical_difference(three, np.concatenate([one, 2 * one + 1]), valid, radius=1).statistic is None
-    assert set(direct_measures(three, one, valid)) == set()
+    assert direct_measures(three, one, valid).refusal == "bands"
+    assert direct_measures(one, -one, valid).refusal == "values"
 
 
 def _labelled_prior(shape=(40, 40)) -> tuple[np.ndarray, np.ndarray]:
@@ -123,20 +127,21 @@ def _labelled_prior(shape=(40, 40)) -> tuple[np.ndarray, np.ndarray]:
 def test_a_log_ratio_that_agrees_with_the_prior_joins_it_and_one_that_does_not_is_left_out():
     prior, labels = _labelled_prior()
     same_order = prior ** 2                                     # ranks every place as the prior does
-    fused, verdict = compare_directly(prior, {"log_ratio": same_order}, labels)
+    fused, verdict = compare_directly(prior, Measures({"log_ratio": same_order}), labels)
     assert verdict.used and verdict.agreement == 1.0 and verdict.measure == "log_ratio"
     assert np.allclose(fused, prior)                            # the same ranking changes nothing
     noise = np.random.default_rng(2).uniform(0, 1, prior.shape).astype(np.float32)
-    kept, verdict = compare_directly(prior, {"log_ratio": noise}, labels)
+    kept, verdict = compare_directly(prior, Measures({"log_ratio": noise}), labels)
     assert not verdict.used and verdict.agreement < 0.8 and kept is prior
-    kept, verdict = compare_directly(prior, {}, labels)
-    assert not verdict.used and verdict.agreement is None
+    kept, verdict = compare_directly(prior, Measures({}, "bands"), labels)
+    assert not verdict.used and verdict.agreement is None and verdict.refusal == "bands"
+    assert verdict.note().startswith("Direct comparison: not used; one image has a single band")
 
 
 def test_of_two_measures_the_one_that_agrees_with_the_prior_is_used():
     prior, labels = _labelled_prior()
     noise = np.random.default_rng(2).uniform(0, 1, prior.shape).astype(np.float32)
-    fused, verdict = compare_directly(prior, {"log_ratio": noise, "canonical_difference": prior ** 2}, labels)
+    fused, verdict = compare_directly(prior, Measures({"log_ratio": noise, "canonical_difference": prior ** 2}), labels)
     assert verdict.used and verdict.measure == "canonical_difference" and np.allclose(fused, prior)
     assert verdict.to_dict()["measure"] == "canonical_difference"
 
@@ -145,7 +150,7 @@ def test_the_log_ratio_reorders_the_prior_between_its_confident_places():
     prior, labels = _labelled_prior()
     ratio = prior.copy()
     ratio[30:35, 30:35] = 0.95                                  # a change the prior ranks low
-    fused, verdict = compare_directly(prior, {"log_ratio": ratio}, labels)
+    fused, verdict = compare_directly(prior, Measures({"log_ratio": ratio}), labels)
     assert verdict.used
     assert fused[30:35, 30:35].mean() > 2 * prior[30:35, 30:35].mean()
     assert np.nanmax(fused) <= np.nanmax(prior) + 1e-6          # still on the prior's scale
@@ -168,6 +173,6 @@ def test_a_sar_pair_and_two_optical_sensors_are_compared_directly_and_an_optical
     assert verdicts["optical-pair"].direct_comparison["used"]
     assert verdicts["optical-pair"].direct_comparison["measure"] == "canonical_difference"
     assert verdicts["default"].direct_comparison == {"measure": None, "agreement": None, "least_agreement": 0.95,
-                                                     "used": False}
+                                                     "used": False, "refusal": "bands", "canonical_correlations": []}
     assert verdicts["sar-pair"].metrics["kappa"] > 0.6
     assert verdicts["optical-pair"].metrics["kappa"] > 0.6

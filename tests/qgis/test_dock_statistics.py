@@ -97,6 +97,8 @@ def test_the_run_section_says_whether_the_images_were_compared_directly():
     assert rows({**NETWORK_RUN, "direct_comparison": refused})["Run"]["Direct comparison"].startswith("not used: ")
     apart = {**used, "agreement": None, "used": False}
     assert "cannot be compared" in rows({**NETWORK_RUN, "direct_comparison": apart})["Run"]["Direct comparison"]
+    unshared = {**apart, "refusal": "shared", "canonical_correlations": [0.93, 0.29]}
+    assert "share fewer than two" in rows({**NETWORK_RUN, "direct_comparison": unshared})["Run"]["Direct comparison"]
 
 
 def test_the_run_section_says_whether_the_network_confirmation_was_applied():
