@@ -53,8 +53,12 @@ class Canonical:
 
     @property
     def shared(self) -> int:
-        """How many pairs of band combinations share at least half their variance (ρ ≥ SHARED_CORRELATION)."""
-        return sum(rho >= SHARED_CORRELATION for rho in self.correlations)
+        return shared_pairs(self.correlations)
+
+
+def shared_pairs(correlations: tuple[float, ...]) -> int:
+    """How many pairs of band combinations share at least half their variance (ρ ≥ SHARED_CORRELATION)."""
+    return sum(rho >= SHARED_CORRELATION for rho in correlations)
 
 
 def canonical_difference(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, radius: int) -> Canonical:
@@ -78,7 +82,7 @@ def canonical_difference(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, radi
         return none
     rho, projection = fit
     correlations = tuple(float(r) for r in rho)
-    if sum(r >= SHARED_CORRELATION for r in correlations) < MIN_BANDS:
+    if shared_pairs(correlations) < MIN_BANDS:
         return Canonical(correlations, None)
     out = np.full(valid.shape, np.nan, np.float32)
     out[ok] = projection.statistic(*features)

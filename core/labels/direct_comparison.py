@@ -34,10 +34,10 @@ from ..i18n import tr
 from ..metrics import auc
 from ..normalise import log_floor
 from .blocks import local_mean
-from .canonical_difference import SHARED_CORRELATION, canonical_difference
+from .canonical_difference import canonical_difference, shared_pairs
 from .margins import CHANGED, UNCHANGED
 
-AGREEMENT = 0.95    # least AUC of the log-ratio on the prior's confident labels for it to be used
+AGREEMENT = 0.95    # least AUC of a measure on the prior's confident labels for it to be used
 RADIUS = 1          # cells: a measure compares (2·RADIUS + 1)² local means
 MIN_LABELLED = 16   # fewer confident places of either class: no verdict on the pair
 
@@ -129,7 +129,7 @@ class DirectComparison:
             return tr("Direct comparison: not used; where nothing changed the two images share {shared} band "
                       "combination(s) with at least half their variance in common (canonical correlations "
                       "{correlations}), and two are needed, so they do not measure the same things.",
-                      shared=sum(rho >= SHARED_CORRELATION for rho in self.correlations),
+                      shared=shared_pairs(self.correlations),
                       correlations=", ".join(f"{rho:.2f}" for rho in self.correlations))
         if self.refusal == "values":
             return tr("Direct comparison: not used; the images hold values that are not intensities (negative "
