@@ -77,7 +77,10 @@ def canonical_difference(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, radi
     features = [_independent(np.stack([local_mean(band, ok, radius)[ok] for band in x], axis=1)) for x in (x1, x2)]
     if min(f.shape[1] for f in features) < MIN_BANDS:
         return none
-    fit = _irmad(*features)
+    try:
+        fit = _irmad(*features)
+    except np.linalg.LinAlgError:   # a singular weighted covariance: too few places fit to say anything
+        return none
     if fit is None:
         return none
     rho, projection = fit

@@ -176,3 +176,13 @@ def test_a_sar_pair_and_two_optical_sensors_are_compared_directly_and_an_optical
                                                      "used": False, "refusal": "bands", "canonical_correlations": []}
     assert verdicts["sar-pair"].metrics["kappa"] > 0.6
     assert verdicts["optical-pair"].metrics["kappa"] > 0.6
+
+
+def test_a_canonical_fit_that_breaks_down_offers_no_measure(monkeypatch):
+    def singular(*args):
+        raise np.linalg.LinAlgError("singular")
+
+    monkeypatch.setattr(canonical, "_generalised_eigh", singular)
+    one, two, _ = _two_sensors(np.random.default_rng(0), changed=True)
+    measure = canonical_difference(one, two, np.ones((64, 64), bool), radius=1)
+    assert measure.statistic is None and measure.correlations == ()
