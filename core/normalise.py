@@ -21,6 +21,7 @@ PERCENTILES = (1.0, 99.0)
 MAX_SAMPLES = 1_000_000
 SAR_SKEW = 2.0          # skewness of linear SAR intensity is far above this; optical bands rarely reach it
 SAR_TAIL_RATIO = 5.0    # p99 / median: a second heavy-tail test, insensitive to a few extreme values
+LOG_FLOOR_PERCENTILE = 0.1  # an intensity band is taken to a logarithm from this percentile of its positive values up
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def log_floor(values: np.ndarray) -> float:
     """The least value an intensity band is taken to a logarithm at: a low percentile of its positive
     values, so zeros (dark water in an 8-bit rendering, nodata leaking in) do not reach −∞."""
     positive = values[values > 0]
-    return float(np.percentile(positive, 0.1)) if positive.size else 1e-6
+    return float(np.percentile(positive, LOG_FLOOR_PERCENTILE)) if positive.size else 1e-6
 
 
 def guess_kind(x: np.ndarray, valid: Optional[np.ndarray] = None) -> str:

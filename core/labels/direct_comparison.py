@@ -32,7 +32,7 @@ import numpy as np
 
 from ..i18n import tr
 from ..metrics import auc
-from ..normalise import log_floor
+from ..normalise import LOG_FLOOR_PERCENTILE, log_floor
 from .blocks import local_mean
 from .canonical_difference import canonical_difference, shared_pairs
 from .margins import CHANGED, UNCHANGED
@@ -40,31 +40,48 @@ from .margins import CHANGED, UNCHANGED
 AGREEMENT = 0.95    # least AUC of a measure on the prior's confident labels for it to be used
 RADIUS = 1          # cells: a measure compares (2·RADIUS + 1)² local means
 MIN_LABELLED = 16   # fewer confident places of either class: no verdict on the pair
+# A band with negative values reads as decibels when its 1st–99th percentiles lie in DB_RANGE (σ⁰ of land
+# and water spans about −35 to +10 dB) and span at least DB_LEAST_SPREAD (reflectances a little below 0
+# after atmospheric correction span far less).
+DB_RANGE = (-60.0, 40.0)
+DB_LEAST_SPREAD = 3.0
 
 
 def log_ratio(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, radius: Optional[int] = None) -> Optional[np.ndarray]:
     """|mean log T2 − mean log T1| over each cell's square of cells, each band's scene median removed (a
     calibration or gain difference between the sensors), averaged over bands; NaN where invalid.
 
-    x1, x2: raw block means (bands, h, w) in the images' own units. None when the two cannot be
-    compared value against value: different band counts, or a negative value (data already in dB,
-    or not intensities). radius: RADIUS unless given (read at each call, so a benchmark can vary it)."""
+    x1, x2: raw block means (bands, h, w) in the images' own units: intensities, or decibels (SAR as
+    SNAP or Earth Engine deliver it; the block mean of decibels is the log of the intensities'
+    geometric mean, which the median removal puts on the other image's footing). None when the two
+    cannot be compared value against value: different band counts, or a band that is neither (negative
+    values outside the decibel range). radius: RADIUS unless given (read at each call, so a benchmark
+    can vary it)."""
     radius = RADIUS if radius is None else radius
     if x1.shape[0] != x2.shape[0] or not valid.any():
         return None
     ok = valid & np.isfinite(x1).all(axis=0) & np.isfinite(x2).all(axis=0)
-    if (x1[:, ok] < 0).any() or (x2[:, ok] < 0).any():
+    logs = [[_log_intensity(band, ok) for band in x] for x in (x1, x2)]
+    if any(log is None for bands in logs for log in bands):
         return None
     measure = np.zeros(valid.shape, np.float64)
-    for band1, band2 in zip(x1, x2):
-        difference = local_mean(_log(band2, ok), ok, radius) - local_mean(_log(band1, ok), ok, radius)
+    for log1, log2 in zip(*logs):
+        difference = local_mean(log2, ok, radius) - local_mean(log1, ok, radius)
         measure += np.abs(difference - np.median(difference[ok]))
     return np.where(ok, measure / x1.shape[0], np.nan).astype(np.float32)
 
 
-def _log(band: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """Natural log of an intensity band from its floor up (normalise.log_floor); 0 where invalid."""
-    return np.where(ok, np.log(np.maximum(band, log_floor(band[ok]))), 0.0)
+def _log_intensity(band: np.ndarray, ok: np.ndarray) -> Optional[np.ndarray]:
+    """Natural log of the intensity a band holds, 0 where invalid: of the band itself from its floor up
+    (normalise.log_floor) when it has no negative value, of 10^(dB/10) when it reads as decibels, else
+    None."""
+    values = band[ok]
+    if values.size == 0 or values.min() >= 0:
+        return np.where(ok, np.log(np.maximum(band, log_floor(values) if values.size else 1e-6)), 0.0)
+    low, high = np.percentile(values, [1, 99])
+    if DB_RANGE[0] <= low and high <= DB_RANGE[1] and high - low >= DB_LEAST_SPREAD:   # floored as intensities are
+        return np.where(ok, np.maximum(band, np.percentile(values, LOG_FLOOR_PERCENTILE)) * (np.log(10.0) / 10.0), 0.0)
+    return None
 
 
 @dataclass(frozen=True)
@@ -132,8 +149,9 @@ class DirectComparison:
                       shared=shared_pairs(self.correlations),
                       correlations=", ".join(f"{rho:.2f}" for rho in self.correlations))
         if self.refusal == "values":
-            return tr("Direct comparison: not used; the images hold values that are not intensities (negative "
-                      "ones: data in dB, or differences), so their log-ratio would mean nothing.")
+            return tr("Direct comparison: not used; the images hold values that are neither intensities nor "
+                      "decibels (negative values outside the decibel range: differences, indices, elevations), "
+                      "so their log-ratio would mean nothing.")
         if self.refusal == "labels":
             return tr("Direct comparison: not used; the prior has too few confident places to test it on.")
         if self.refusal == "no change":

@@ -32,6 +32,23 @@ def test_log_ratio_sees_a_change_of_level_and_not_a_gain_or_speckle():
     assert np.median(ratio[~inside]) < 0.5           # the gain is removed, not read as change
 
 
+def test_log_ratio_reads_sar_in_decibels_as_the_same_intensities():
+    """Sentinel-1 often comes in dB (SNAP, Earth Engine): the log-ratio of a linear image against a dB one
+    is the linear pair's; a band of small negative reflectances is not taken for decibels."""
+    rng = np.random.default_rng(4)
+    level = np.full((40, 40), 0.05)
+    level[:, 20:] = 0.3
+    after = level.copy()
+    after[5:15, 5:15] = 0.6
+    valid = np.ones(level.shape, bool)
+    x1, x2 = _speckled(rng, level, 4), _speckled(rng, after, 1)
+    linear = log_ratio(x1, x2, valid)
+    for decibels in (log_ratio(x1, 10 * np.log10(x2), valid), log_ratio(10 * np.log10(x1), 10 * np.log10(x2), valid)):
+        assert np.allclose(decibels, linear, atol=2e-3)   # the darkest 0.1 % floored alike (normalise.log_floor)
+    reflectance = (x1 / 10 - 0.01).astype(np.float32)              # 0.0 to 0.1, a few below 0
+    assert (reflectance < 0).any() and log_ratio(reflectance, x2, valid) is None
+
+
 def test_log_ratio_is_refused_where_values_cannot_be_compared():
     valid = np.ones((8, 8), bool)
     one, two = np.ones((1, 8, 8), np.float32), np.ones((2, 8, 8), np.float32)
@@ -186,3 +203,19 @@ def test_a_canonical_fit_that_breaks_down_offers_no_measure(monkeypatch):
     one, two, _ = _two_sensors(np.random.default_rng(0), changed=True)
     measure = canonical_difference(one, two, np.ones((64, 64), bool), radius=1)
     assert measure.statistic is None and measure.correlations == ()
+
+
+def test_a_sar_pair_with_one_image_in_decibels_is_still_compared_directly(tmp_path):
+    import rasterio
+
+    pair = make_sample_pair(tmp_path / "pair", size=240, seed=3, scenario="sar-pair")
+    with rasterio.open(pair["t2"]) as ds:
+        sigma0, profile = ds.read(1), ds.profile
+    profile.update(nodata=-9999.0)
+    decibels = np.where(sigma0 > 0, 10 * np.log10(np.maximum(sigma0, 1e-6)), -9999.0).astype(np.float32)
+    with rasterio.open(tmp_path / "t2_db.tif", "w", **profile) as out:
+        out.write(decibels[None])
+    result = run(RunParams(t1=pair["t1"], t2=str(tmp_path / "t2_db.tif"), reference=pair["truth"], mode="prior",
+                           out_stats=str(tmp_path / "db.json")))
+    assert result.stats.direct_comparison["used"] and result.stats.direct_comparison["measure"] == "log_ratio"
+    assert result.stats.metrics["kappa"] > 0.6
