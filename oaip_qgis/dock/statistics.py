@@ -152,7 +152,7 @@ def _confirmation(confirmation: dict) -> str:
 def _direct(direct: dict) -> str:
     if direct["agreement"] is None:
         return {"shared": tr("not used: the images' bands share fewer than two combinations where nothing changed"),
-                "values": tr("not used: values that are not intensities"),
+                "values": tr("not used: values that are neither intensities nor decibels"),
                 "labels": tr("not used: too few confident places to test it on"),
                 "no change": tr("not tried: no significant change")}.get(
             direct.get("refusal"), tr("not used: the images cannot be compared value against value"))
