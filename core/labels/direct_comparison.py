@@ -32,7 +32,7 @@ import numpy as np
 
 from ..i18n import tr
 from ..metrics import auc
-from ..normalise import LOG_FLOOR_PERCENTILE, log_floor
+from ..normalise import log_floor
 from .blocks import local_mean
 from .canonical_difference import canonical_difference, shared_pairs
 from .margins import CHANGED, UNCHANGED
@@ -72,16 +72,16 @@ def log_ratio(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, radius: Optiona
 
 
 def _log_intensity(band: np.ndarray, ok: np.ndarray) -> Optional[np.ndarray]:
-    """Natural log of the intensity a band holds, 0 where invalid: of the band itself from its floor up
-    (normalise.log_floor) when it has no negative value, of 10^(dB/10) when it reads as decibels, else
-    None."""
+    """Natural log of the intensity a band holds, from its floor up (normalise.log_floor), 0 where invalid:
+    the band itself when it has no negative value, 10^(dB/10) when it reads as decibels, else None."""
     values = band[ok]
-    if values.size == 0 or values.min() >= 0:
-        return np.where(ok, np.log(np.maximum(band, log_floor(values) if values.size else 1e-6)), 0.0)
-    low, high = np.percentile(values, [1, 99])
-    if DB_RANGE[0] <= low and high <= DB_RANGE[1] and high - low >= DB_LEAST_SPREAD:   # floored as intensities are
-        return np.where(ok, np.maximum(band, np.percentile(values, LOG_FLOOR_PERCENTILE)) * (np.log(10.0) / 10.0), 0.0)
-    return None
+    if values.size and values.min() < 0:
+        low, high = np.percentile(values, [1, 99])
+        if not (DB_RANGE[0] <= low and high <= DB_RANGE[1] and high - low >= DB_LEAST_SPREAD):
+            return None
+        band = 10.0 ** (band / 10.0)
+        values = band[ok]
+    return np.where(ok, np.log(np.maximum(band, log_floor(values))), 0.0)
 
 
 @dataclass(frozen=True)

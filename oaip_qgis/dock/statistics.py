@@ -5,6 +5,7 @@ Sections whose numbers the run did not produce (no reference, no network) are le
 """
 from __future__ import annotations
 
+from ..core.labels.direct_comparison import measure_label
 from ..i18n import tr
 
 Section = tuple[str, list[tuple[str, str]]]
@@ -157,8 +158,7 @@ def _direct(direct: dict) -> str:
                 "no change": tr("not tried: no significant change")}.get(
             direct.get("refusal"), tr("not used: the images cannot be compared value against value"))
     verdict = tr("used") if direct["used"] else tr("not used")
-    measure = {"log_ratio": tr("log-ratio"), "canonical_difference": tr("IR-MAD canonical difference")}.get(
-        direct.get("measure"), tr("log-ratio"))   # stats.json before 0.8.0 held the log-ratio's verdict only
+    measure = measure_label(direct.get("measure") or "log_ratio")   # before 0.8.0 only the log-ratio was tried
     return tr("{verdict}: the {measure} agrees with the prior at AUC {agreement:.3f} (at least {least:g})").format(
         verdict=verdict, measure=measure, agreement=direct["agreement"], least=direct["least_agreement"])
 
