@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from oaip_qgis.core.errors import InputError
+from oaip_qgis.core.labels import structural_prior as structural_prior_module
 from oaip_qgis.core.labels.affinity_prior import affinity_prior
 from oaip_qgis.core.labels.blocks import MAX_CELLS, MAX_VALUES, block_means, block_size, upsample_prior
 from oaip_qgis.core.labels.prior import change_prior
@@ -59,10 +60,26 @@ def test_invalid_cells_do_not_influence_the_prior(name):
 
 
 def test_structural_prior_is_seeded():
+    """The seed draws the anchors among the cells; with at least as many anchors as cells every cell is one."""
     x1, x2, change = two_sensors()
     valid = np.ones(change.shape, bool)
-    assert np.array_equal(structural_prior(x1, x2, valid, seed=4), structural_prior(x1, x2, valid, seed=4))
-    assert not np.array_equal(structural_prior(x1, x2, valid, seed=4), structural_prior(x1, x2, valid, seed=5))
+    drawn = {seed: structural_prior(x1, x2, valid, anchors=256, seed=seed) for seed in (4, 5)}
+    assert np.array_equal(drawn[4], structural_prior(x1, x2, valid, anchors=256, seed=4))
+    assert not np.array_equal(drawn[4], drawn[5])
+    assert np.array_equal(structural_prior(x1, x2, valid, anchors=change.size, seed=4),
+                          structural_prior(x1, x2, valid, anchors=change.size, seed=5))
+
+
+def test_the_structural_prior_does_not_depend_on_its_batch_size(monkeypatch):
+    """The distances are computed in batches bounded by DISTANCES whatever the anchor count (memory);
+    the prior must be the same with batches of a few cells as with one batch (up to rounding, which the
+    batch's matrix product does in another order and which can swap two equally near neighbours)."""
+    x1, x2, change = two_sensors()
+    valid = np.ones(change.shape, bool)
+    whole = structural_prior(x1, x2, valid, anchors=512, seed=2)
+    monkeypatch.setattr(structural_prior_module, "DISTANCES", 512 * 7)
+    gap = np.abs(structural_prior(x1, x2, valid, anchors=512, seed=2) - whole)
+    assert np.quantile(gap, 0.99) < 1e-3 and gap.max() < 0.01
 
 
 def test_priors_refuse_mismatched_grids_and_unknown_names():
