@@ -219,3 +219,29 @@ def test_a_sar_pair_with_one_image_in_decibels_is_still_compared_directly(tmp_pa
                            out_stats=str(tmp_path / "db.json")))
     assert result.stats.direct_comparison["used"] and result.stats.direct_comparison["measure"] == "log_ratio"
     assert result.stats.metrics["kappa"] > 0.6
+
+
+def test_a_dual_polarisation_sar_image_in_decibels_is_not_compared_with_an_optical_one(tmp_path):
+    """Sentinel-1 as delivered: VV and VH in dB (VH a weaker, noisier copy) against the 4-band optical image.
+    Two bands on each side let IR-MAD run, but the two sensors share one band combination only, so no
+    direct measure is offered, and the map is as good as with the single SAR band."""
+    import rasterio
+
+    pair = make_sample_pair(tmp_path / "pair", size=240, seed=3, scenario="default")
+    with rasterio.open(pair["t2"]) as ds:
+        sigma0, profile = ds.read(1).astype(np.float64), ds.profile
+    seen = np.isfinite(sigma0) & (sigma0 > 0)
+    vh = np.where(seen, sigma0, 1.0) * 0.2 * np.random.default_rng(3).gamma(4, 1 / 4, sigma0.shape)
+    decibels = np.where(seen, 10 * np.log10(np.stack([np.where(seen, sigma0, 1.0), vh])), -9999.0)
+    profile.update(count=2, dtype="float32", nodata=-9999.0)
+    with rasterio.open(tmp_path / "t2_dualpol.tif", "w", **profile) as out:
+        out.write(decibels.astype(np.float32))
+    kappa = {}
+    for name, t2 in (("one band", pair["t2"]), ("dual-pol", str(tmp_path / "t2_dualpol.tif"))):
+        result = run(RunParams(t1=pair["t1"], t2=t2, reference=pair["truth"], mode="prior",
+                               out_stats=str(tmp_path / "stats.json"), overwrite=True))
+        kappa[name] = result.stats.metrics["kappa"]
+        verdict = result.stats.direct_comparison
+    assert not verdict["used"] and verdict["refusal"] == "shared"
+    assert verdict["canonical_correlations"][0] > 0.7 > verdict["canonical_correlations"][1]
+    assert kappa["dual-pol"] > kappa["one band"] - 0.05 and kappa["one band"] > 0.6
