@@ -9,7 +9,8 @@ ground, over a slightly shifted extent, so a run must reproject and resample one
 other. The truth mask (UInt8, 1 changed) is on date 1's grid. Everything derives from one seed.
 
 A `Scenario` makes the stress cases real scenes have: no change at all, rare change (under 1 %), a
-wide permanent river or lake beside a large flood, and date 2 misregistered by a few pixels. The
+wide permanent river or lake beside a large flood, a flood over about a quarter of the scene, and date 2
+misregistered by a few pixels. The
 `sar-pair*` scenarios make date 1 a single-look SAR image (Float32, on date 1's grid) of the same
 parcels, each drifted by SEASONAL_DB: a SAR-against-SAR pair with different looks and grids. The
 `optical-pair*` scenarios make date 2 an image of another optical sensor (three bands, each a mix of the
@@ -61,11 +62,14 @@ SCENARIOS = {
     "rare": Scenario(flood=0.0, built=0.006),
     "flood-beside-river": Scenario(flood=0.10, built=0.0, river=1 / 15),
     "misregistered": Scenario(shift=(3.0, 2.0)),
+    # A flood over about a quarter of the scene (an area of interest drawn around the flood):
+    "wide-flood": Scenario(flood=0.20),
     # SAR against SAR with different looks and grids (single-look at 10 m, 4-look at about 20 m):
     "sar-pair": Scenario(t1_looks=1),
     "sar-pair-unchanged": Scenario(flood=0.0, built=0.0, t1_looks=1),
     "sar-pair-flood-beside-river": Scenario(flood=0.10, built=0.0, river=1 / 15, t1_looks=1),
     "sar-pair-misregistered": Scenario(shift=(3.0, 2.0), t1_looks=1),
+    "sar-pair-wide-flood": Scenario(flood=0.20, t1_looks=1),
     # Two optical sensors (4 bands at 10 m against 3 mixed 8-bit bands at about 20 m), fields a season apart:
     "optical-pair": Scenario(t2_optical=True),
     "optical-pair-unchanged": Scenario(flood=0.0, built=0.0, t2_optical=True),
