@@ -61,8 +61,10 @@ class Evidence:
         return tr("No significant change: even the most disagreeing 0.5 % of the scene is only {peak:.1f}× "
                   "the scene's typical disagreement between the two images (a change shows at least "
                   "{no_change_peak:g}×), so no place is marked changed. Weak change over under 1 % of a "
-                  "scene can look like this (measured on generated scenes): the difference image still "
-                  "ranks every place, and a manual threshold marks the highest.", peak=self.peak,
+                  "scene can look like this, and so can one kind of change over a quarter of it or more "
+                  "(a wide flood between an optical and a SAR image), where the changed places are each "
+                  "other's neighbours (measured on generated scenes): the difference image still ranks "
+                  "every place, and a manual threshold marks the highest.", peak=self.peak,
                   no_change_peak=self.no_change_peak)
 
     def to_dict(self) -> dict:

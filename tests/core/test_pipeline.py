@@ -281,6 +281,17 @@ def test_a_generated_unchanged_scene_is_reported_unchanged_and_rare_change_is_ke
     assert rare.metrics["kappa"] > 0.6
 
 
+def test_a_flood_over_a_quarter_of_a_sar_pair_is_mapped(tmp_path):
+    """When a quarter of the scene changes the same way, the flooded places are each other's neighbours
+    and the structural prior's contrast falls (between an optical and a SAR image it can fall below the
+    no-change line); a SAR pair is still mapped, and compared directly as well."""
+    pair = make_sample_pair(tmp_path / "pair", size=400, seed=4, scenario="sar-pair-wide-flood")
+    (tmp_path / "out").mkdir()
+    stats = run(params(pair, tmp_path / "out")).stats
+    assert stats.evidence["significant"] and stats.direct_comparison["used"]
+    assert 0.2 < stats.changed_fraction < 0.35 and stats.metrics["kappa"] > 0.85
+
+
 def _polygon_samples(path, truth_path, boxes) -> str:
     """Square polygons, in the truth's CRS, over pixel boxes (row0, col0, side) of the truth, each with
     its `changed` value."""
