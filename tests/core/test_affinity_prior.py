@@ -176,3 +176,27 @@ def test_the_structural_prior_refuses_pyramid_levels_without_one_or_below_it(lev
     x = np.random.default_rng(7).random((1, 32, 32)).astype(np.float32)
     with pytest.raises(InputError, match="Pyramid levels"):
         structural_prior(x, x, np.ones((32, 32), bool), levels=levels)
+
+
+def test_a_second_pass_is_taken_only_where_crowded_change_collapses_the_contrast():
+    """Many places changed alike (30 % at 1.6x the median): Otsu's split falls under the evidence floor
+    and the share above the floor is returned; a few strong changes, or none, give 0 or under DROP."""
+    rng = np.random.default_rng(0)
+    unchanged = rng.lognormal(0.0, 0.15, 70_000)
+    crowded = np.concatenate([unchanged, rng.lognormal(np.log(2.0), 0.15, 30_000)])
+    floor = structural_prior_module.EVIDENCE_FLOOR * np.median(crowded)
+    share = structural_prior_module._crowded_share(crowded)
+    assert share == pytest.approx(np.mean(crowded > floor)) and share > structural_prior_module.DROP
+    strong = np.concatenate([unchanged, rng.lognormal(np.log(6.0), 0.2, 3_000)])
+    assert structural_prior_module._crowded_share(strong) == 0
+    assert structural_prior_module._crowded_share(unchanged) < structural_prior_module.DROP
+
+
+def test_the_second_pass_leaves_a_clear_change_as_it_was(monkeypatch):
+    """6 % of the scene changed, clearly: more than DROP lies above the floor, but Otsu's split lies
+    above it too, so the prior is the one-pass prior, bit for bit (a second pass would change it)."""
+    x1, x2, _ = two_sensors(64, seed=3)
+    valid = np.ones(x2.shape[1:], bool)
+    once = structural_prior(x1, x2, valid, seed=1)
+    monkeypatch.setattr(structural_prior_module, "SECOND_PASS", False)
+    assert np.array_equal(structural_prior(x1, x2, valid, seed=1), once)

@@ -281,6 +281,20 @@ def test_a_generated_unchanged_scene_is_reported_unchanged_and_rare_change_is_ke
     assert rare.metrics["kappa"] > 0.6
 
 
+def test_a_flood_over_a_quarter_of_an_optical_sar_pair_is_found_by_the_second_pass(tmp_path, monkeypatch):
+    """The flooded fields are each other's neighbours: one pass of the prior finds no significant change
+    on this scene, the second pass without the first's changed anchors maps the flood."""
+    from oaip_qgis.core.labels import structural_prior
+    pair = make_sample_pair(tmp_path / "pair", size=400, seed=5, scenario="wide-flood")
+    found = {}
+    for second in (False, True):
+        monkeypatch.setattr(structural_prior, "SECOND_PASS", second)
+        (tmp_path / f"out{second}").mkdir()
+        found[second] = run(params(pair, tmp_path / f"out{second}")).stats
+    assert not found[False].evidence["significant"] and found[False].changed_fraction == 0
+    assert found[True].evidence["significant"] and found[True].metrics["kappa"] > 0.85
+
+
 def test_a_flood_over_a_quarter_of_a_sar_pair_is_mapped(tmp_path):
     """When a quarter of the scene changes the same way, the flooded places are each other's neighbours
     and the structural prior's contrast falls (between an optical and a SAR image it can fall below the
