@@ -123,7 +123,7 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     report = progress.span(0.05, PRIOR_DONE).throttled(
         lambda percent: tr("Computing the change prior: {percent} %", percent=percent))
     prior = change_prior(blocks.x1, blocks.x2, blocks.valid, method=params.prior, seed=params.seed,
-                         check=progress.check, report=report)
+                         check=progress.check, report=report, info=progress.info)
     evidence = weigh_evidence(prior)
     direct = DirectComparison(None, False, refusal="no change")
     if evidence.significant:   # a direct comparison never turns a pair without change into one with change

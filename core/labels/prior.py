@@ -15,19 +15,20 @@ from ..registry import Registry
 
 Check = Optional[Callable[[], None]]
 Report = Optional[Callable[[float], None]]
+Info = Optional[Callable[[str], None]]
 
 
 # Each entry imports its module when it runs: the priors need torch, and listing or checking the
 # choices (RunParams, the plugin's forms) must not.
 def _structural(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, seed: int, check: Check,
-                report: Report) -> np.ndarray:
+                report: Report, info: Info) -> np.ndarray:
     from .structural_prior import structural_prior
 
-    return structural_prior(x1, x2, valid, seed=seed, check=check, report=report)
+    return structural_prior(x1, x2, valid, seed=seed, check=check, report=report, info=info)
 
 
 def _affinity(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, seed: int, check: Check,
-              report: Report) -> np.ndarray:
+              report: Report, info: Info) -> np.ndarray:
     """Seedless, and one pass short enough to need no cancel check nor progress."""
     from .affinity_prior import affinity_prior
 
@@ -38,8 +39,8 @@ PRIORS = Registry("Prior", {"structural": _structural, "affinity": _affinity})
 
 
 def change_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, method: str = "structural",
-                 seed: int = 0, check: Check = None, report: Report = None) -> np.ndarray:
+                 seed: int = 0, check: Check = None, report: Report = None, info: Info = None) -> np.ndarray:
     """The named prior in [0, 1] on the block grid of two normalised images (NaN where invalid).
     check: called while the prior works (a task's Progress.check raises to cancel); report: told the
-    share of the prior done (0..1)."""
-    return PRIORS.pick(method)(x1, x2, valid, seed=seed, check=check, report=report)
+    share of the prior done (0..1); info: told, for the run's log, what the prior did beyond the usual."""
+    return PRIORS.pick(method)(x1, x2, valid, seed=seed, check=check, report=report, info=info)

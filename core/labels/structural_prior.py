@@ -243,7 +243,8 @@ def _pass(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, levels: Sequence[int],
 def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: Sequence[int] = LEVELS,
                      anchors: Optional[int] = None, neighbours: Optional[int] = None, drop: float = DROP,
                      seed: int = 0, device: str = "cpu", check: Optional[Callable[[], None]] = None,
-                     report: Optional[Callable[[float], None]] = None) -> np.ndarray:
+                     report: Optional[Callable[[float], None]] = None,
+                     info: Optional[Callable[[str], None]] = None) -> np.ndarray:
     """Change prior in [0, 1] on the block grid of two normalised block-mean images.
 
     x1 (bands1, h, w), x2 (bands2, h, w), valid (h, w): the same inputs as the affinity prior.
@@ -252,6 +253,7 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
     benchmark can set them).
     check: called between chunks of cells; it raises to cancel (a task's Progress.check).
     report: told the share of the work done (0..1) between chunks.
+    info: told one sentence for the run's log when the second pass is taken.
     Returns float32 (h, w), NaN at invalid cells; deterministic for a seed.
     """
     ok = check_pair(x1, x2, valid)
@@ -269,6 +271,10 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
     share = _crowded_share(prior[ok]) if SECOND_PASS else 0.0
     if share > drop:   # the progress bar holds near its end through the second pass
         check.total += _chunk_count(int(ok.sum()), levels, anchors)
+        if info is not None:
+            info(tr("Many places changed alike: {percent:.0f} % of the scene is above the evidence floor while the "
+                    "prior's own split lies below it, so the changed places crowd each other's neighbourhoods; "
+                    "the prior is computed a second time without them in its graph.", percent=100 * share))
         prior = _pass(x1, x2, ok, levels, prior, rng, anchors, neighbours, share, device, check)
     top = float(np.quantile(prior[ok], TOP))
     scaled = np.clip(prior / top, 0.0, 1.0) if top > 0 else np.zeros_like(prior)

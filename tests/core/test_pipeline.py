@@ -286,13 +286,15 @@ def test_a_flood_over_a_quarter_of_an_optical_sar_pair_is_found_by_the_second_pa
     on this scene, the second pass without the first's changed anchors maps the flood."""
     from oaip_qgis.core.labels import structural_prior
     pair = make_sample_pair(tmp_path / "pair", size=400, seed=5, scenario="wide-flood")
-    found = {}
+    found, logs = {}, {}
     for second in (False, True):
         monkeypatch.setattr(structural_prior, "SECOND_PASS", second)
         (tmp_path / f"out{second}").mkdir()
-        found[second] = run(params(pair, tmp_path / f"out{second}")).stats
+        result = run(params(pair, tmp_path / f"out{second}"))
+        found[second], logs[second] = result.stats, " ".join(result.log)
     assert not found[False].evidence["significant"] and found[False].changed_fraction == 0
     assert found[True].evidence["significant"] and found[True].metrics["kappa"] > 0.85
+    assert "computed a second time" in logs[True] and "computed a second time" not in logs[False]
 
 
 def test_a_flood_over_a_quarter_of_a_sar_pair_is_mapped(tmp_path):
