@@ -8,14 +8,13 @@ speckle, Float32, nodata 0 along a swath edge in one corner) in Web Mercator at 
 ground, over a slightly shifted extent, so a run must reproject and resample one image onto the
 other. The truth mask (UInt8, 1 changed) is on date 1's grid. Everything derives from one seed.
 
-A `Scenario` makes the stress cases real scenes have: no change at all, rare change (under 1 %), a
-wide permanent river or lake beside a large flood, a flood over about a quarter of the scene, and date 2
-misregistered by a few pixels. The
-`sar-pair*` scenarios make date 1 a single-look SAR image (Float32, on date 1's grid) of the same
-parcels, each drifted by SEASONAL_DB: a SAR-against-SAR pair with different looks and grids. The
-`optical-pair*` scenarios make date 2 an image of another optical sensor (three bands, each a mix of the
-four reflectances, 8-bit with its own gain and offset, on date 2's grid), the fields' greenness drifted
-by SEASONAL_GREENNESS: two optical sensors a season apart.
+A `Scenario` makes the stress cases real scenes have: no change at all, rare change (under 1 %), a wide
+permanent river or lake beside a large flood, a flood over about a quarter of the scene, and date 2
+misregistered by a few pixels. The `sar-pair*` scenarios make date 1 a single-look SAR image (Float32,
+on date 1's grid) of the same parcels, each drifted by SEASONAL_DB: a SAR-against-SAR pair with
+different looks and grids. The `optical-pair*` scenarios make date 2 an image of another optical sensor
+(three bands, each a mix of the four reflectances, 8-bit with its own gain and offset, on date 2's
+grid), the fields' greenness drifted by SEASONAL_GREENNESS: two optical sensors a season apart.
 
     python -m oaip_qgis.core.sample_pair OUT_DIR [--size N] [--seed S] [--scenario NAME]
 """

@@ -38,8 +38,8 @@ Choices, measured on the four shared pairs (bench/bench_prior.py):
   → 0.56 / 0.90 / 0.89 / 0.90; of the eight shared pairs only sar-enl-10 (18 % changed) takes it
   (0.835 → 0.834). Taken whenever the first pass marks more than DROP (without the Otsu condition) it
   cost the generated SAR pair 0.04: its unchanged river, a first-pass false alarm, left the graph and
-  looked more changed. Keeping out only anchors that kept ones still resemble cost the real pairs
-  0.02 (sar-enl-12 0.576 → 0.457): their changes are often appearances found nowhere else.
+  looked more changed. Leaving out only anchors that some kept anchor still resembles cost the real
+  pairs' prior 0.02 (sar-enl-12 0.576 → 0.457): their changes are often appearances found nowhere else.
 - A 3×3 mean on each level's measure removes isolated false alarms.
 - Joint smoothing: cells that look alike in both images at once share their change status, so
   the result is averaged with the mean prior of each cell's 20 nearest anchors in the joint
