@@ -216,21 +216,32 @@ def _crowded_share(values: np.ndarray) -> float:
     return float((values > floor).mean()) if otsu(values) < floor else 0.0
 
 
-def _pass(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, levels: Sequence[int], guide: Optional[np.ndarray],
+Level = tuple[int, np.ndarray, np.ndarray, np.ndarray]   # factor, block means of image 1 and 2, validity
+
+
+def _pyramid(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, levels: Sequence[int]) -> list[Level]:
+    """(factor, block means of image 1, of image 2, their validity) per level, coarsest first; a level
+    with fewer than MIN_CELLS valid cells is left out. Made once, read by both passes."""
+    pyramid = []
+    for factor in sorted(set(levels), reverse=True):
+        if factor == 1:
+            pyramid.append((1, x1, x2, ok))
+            continue
+        y1, v = block_means(x1, ok, factor)
+        y2, _ = block_means(x2, ok, factor)
+        if v.sum() >= MIN_CELLS:
+            pyramid.append((factor, y1, y2, v))
+    return pyramid
+
+
+def _pass(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, pyramid: list[Level], guide: Optional[np.ndarray],
           rng: np.random.Generator, anchors: int, neighbours: int, drop: float, device: str,
           check: Callable[[], None]) -> np.ndarray:
     """One coarse-to-fine pass over the pyramid, then the joint smoothing; guide: a whole earlier pass,
     whose most-changed `drop` share of anchors every level leaves out (None: the first pass, whose
     coarsest level finds its own)."""
     estimates: list[np.ndarray] = []
-    for factor in sorted(set(levels), reverse=True):
-        if factor == 1:
-            y1, y2, v = x1, x2, ok
-        else:
-            y1, v = block_means(x1, ok, factor)
-            y2, _ = block_means(x2, ok, factor)
-            if v.sum() < MIN_CELLS:
-                continue
+    for factor, y1, y2, v in pyramid:
         g = None if guide is None else block_means(guide[None], ok, factor)[0][0]
         level = _level(y1, y2, v, g, rng, anchors, neighbours, drop, device, check)
         padded = (level.shape[0] * factor, level.shape[1] * factor)   # the extent block_means covered
@@ -267,7 +278,8 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
     check = _Chunks(_chunk_count(int(ok.sum()), levels, anchors), check or _no_check, report)
     x1, x2 = np.where(ok, x1, 0.0).astype(np.float32), np.where(ok, x2, 0.0).astype(np.float32)
     rng = np.random.default_rng(seed)
-    prior = _pass(x1, x2, ok, levels, None, rng, anchors, neighbours, drop, device, check)
+    pyramid = _pyramid(x1, x2, ok, levels)
+    prior = _pass(x1, x2, ok, pyramid, None, rng, anchors, neighbours, drop, device, check)
     share = _crowded_share(prior[ok]) if SECOND_PASS else 0.0
     if share > drop:   # the progress bar holds near its end through the second pass
         check.total += _chunk_count(int(ok.sum()), levels, anchors)
@@ -275,7 +287,7 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
             info(tr("Many places changed alike: {percent:.0f} % of the scene is above the evidence floor while the "
                     "prior's own split lies below it, so the changed places crowd each other's neighbourhoods; "
                     "the prior is computed a second time without them in its graph.", percent=100 * share))
-        prior = _pass(x1, x2, ok, levels, prior, rng, anchors, neighbours, share, device, check)
+        prior = _pass(x1, x2, ok, pyramid, prior, rng, anchors, neighbours, share, device, check)
     top = float(np.quantile(prior[ok], TOP))
     scaled = np.clip(prior / top, 0.0, 1.0) if top > 0 else np.zeros_like(prior)
     return np.where(ok, scaled, np.nan).astype(np.float32)
