@@ -12,7 +12,7 @@ from .i18n import tr
 from .labels.prior import PRIORS
 
 MODES = ("int8", "fp32", "prior")
-GRIDS = ("t1", "t2")
+GRIDS = ("finer", "t1", "t2")   # whose grid the outputs use; "finer": the image with more pixels over the overlap
 DEVICES = ("cpu",)   # the integer kernels run on the CPU; a device that would not be used is not offered
 EPOCHS_RANGE = (1, 100)
 SEED_RANGE = (0, 2**31 - 1)
@@ -41,7 +41,7 @@ class RunParams:
     bands2: Optional[Sequence[int]] = None
     nodata1: Optional[float] = None        # overrides the file's nodata value
     nodata2: Optional[float] = None
-    grid: str = "t1"                       # which image's grid the other is warped onto
+    grid: str = "finer"                    # whose grid the other is warped onto: "t1", "t2", or the finer of the two
     pixel_size: Optional[float] = None     # overrides the chosen grid's pixel size
     same_grid: bool = False                # inputs without CRS are taken as sharing one grid
     coregister: bool = True                # find and undo a shift of T2 of up to 5 pixels (raster/coregister.py)
@@ -68,7 +68,7 @@ class RunParams:
             raise InputError(tr("A manual threshold needs a value between 0 and 1."))
         PRIORS.pick(self.prior)
         if self.grid not in GRIDS:
-            raise InputError(tr("Grid must be 't1' or 't2', not {grid!r}.", grid=self.grid))
+            raise InputError(tr("Grid must be one of {grids}, not {grid!r}.", grids=", ".join(GRIDS), grid=self.grid))
         if self.device not in DEVICES:
             raise InputError(tr("DEVICE must be {devices} (this version runs on the CPU), not {device!r}.",
                                 devices=" or ".join(map(repr, DEVICES)), device=self.device))

@@ -292,12 +292,40 @@ def _aoi_mask(path: str, grid: Grid) -> gdal.Dataset:
     return mask
 
 
+def _overlap_pixels(ref: gdal.Dataset, ref_srs: osr.SpatialReference, datasets: Sequence[gdal.Dataset],
+                    aoi: Optional[str]) -> float:
+    """How many of ref's pixels the overlap of the datasets (and the AOI) holds: its sampling of the
+    common ground, comparable between images in different CRSs and units."""
+    boxes = [_bounds_in(ds, ref_srs) for ds in datasets] + ([_aoi_bounds(aoi, ref_srs)] if aoi else [])
+    width = min(b[2] for b in boxes) - max(b[0] for b in boxes)
+    height = min(b[3] for b in boxes) - max(b[1] for b in boxes)
+    _, dx, _, _, _, dy = ref.GetGeoTransform()
+    return max(width, 0.0) * max(height, 0.0) / abs(dx * dy)
+
+
+def _finer(ds1: gdal.Dataset, ds2: gdal.Dataset, srs1: osr.SpatialReference, srs2: osr.SpatialReference,
+           aoi: Optional[str], notes: list) -> str:
+    """'t1' or 't2': the image that samples the common ground more finely (T1 on a tie).
+
+    The map then does not depend on which image is called T1, and keeps the finer image's detail: on
+    the generated optical (10 m) / SAR (20 m) pairs, the prior on the SAR's grid lost change over 1 %
+    of the scene (three seeds of three reported unchanged) that it maps on the optical's."""
+    n1 = _overlap_pixels(ds1, srs1, (ds1, ds2), aoi)
+    n2 = _overlap_pixels(ds2, srs2, (ds1, ds2), aoi)
+    chosen = "t2" if n2 > n1 * (1 + 1e-6) else "t1"   # equal up to the rounding of reprojected bounds: T1
+    if chosen == "t2":
+        notes.append(tr("The outputs use T2's grid, the finer of the two ({n2:,.0f} against T1's {n1:,.0f} pixels "
+                        "over the overlap); set the output grid to T1 to use T1's.", n1=n1, n2=n2))
+    return chosen
+
+
 @in_gdal_scope
 def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands2: Optional[Sequence[int]] = None,
-              nodata1: Optional[float] = None, nodata2: Optional[float] = None, grid: str = "t1",
+              nodata1: Optional[float] = None, nodata2: Optional[float] = None, grid: str = "finer",
               pixel_size: Optional[float] = None, aoi: Optional[str] = None, same_grid: bool = False,
               min_size: int = 32) -> AlignedPair:
-    """Validate both rasters and align them onto the chosen image's grid, cropped to their overlap (and AOI)."""
+    """Validate both rasters and align them onto the chosen image's grid ('t1', 't2', or 'finer': the image
+    with more pixels over the overlap), cropped to their overlap (and AOI)."""
     ds1, ds2 = _open(t1, "T1"), _open(t2, "T2")
     names = (("T1", str(t1)), ("T2", str(t2)))
     b1, b2 = _bands(ds1, bands1, "T1", t1), _bands(ds2, bands2, "T2", t2)
@@ -320,6 +348,9 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
         notes: list = []
         return AlignedPair(shared, _select(ds1, b1, nodata1, keep, notes, "T1"),
                            _select(ds2, b2, nodata2, keep, notes, "T2"), None, keep, names, notes)
+    notes: list = []
+    if grid == "finer":
+        grid = _finer(ds1, ds2, srs1, srs2, aoi, notes)
     ref = ds1 if grid == "t1" else ds2
     ref_srs = srs1 if grid == "t1" else srs2
     x0, dx, rx, y0, ry, dy = ref.GetGeoTransform()
@@ -357,7 +388,6 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     out = Grid(ref_srs.ExportToWkt(), (x0 + col0 * dx, dx, 0.0, y0 + row0 * dy, 0.0, dy), width, height)
     mask = _aoi_mask(aoi, out) if aoi else None
     keep: list = []
-    notes: list = []
     return AlignedPair(out, _select(ds1, b1, nodata1, keep, notes, "T1"), _select(ds2, b2, nodata2, keep, notes, "T2"),
                        mask, keep, names, notes)
 

@@ -281,6 +281,21 @@ def test_a_generated_unchanged_scene_is_reported_unchanged_and_rare_change_is_ke
     assert rare.metrics["kappa"] > 0.6
 
 
+def test_the_map_does_not_depend_on_which_image_is_t1(tmp_path):
+    """Pre-event radar and post-event optical is as common as the reverse: both orders map on the optical
+    image's finer grid, and the maps are the same pixel for pixel (on the radar's grid, half as fine, the
+    generated 600² scenes with 1 % changed of seeds 0–2 were all reported unchanged)."""
+    pair = make_sample_pair(tmp_path / "pair", size=400, seed=4, scenario="rare")
+    runs = {}
+    for order, (t1, t2) in (("optical first", (pair["t1"], pair["t2"])), ("radar first", (pair["t2"], pair["t1"]))):
+        (tmp_path / order).mkdir()
+        runs[order] = run(params({**pair, "t1": t1, "t2": t2}, tmp_path / order)).stats
+        runs[order + " map"] = gdal.Open(str(tmp_path / order / "change.tif")).ReadAsArray()
+    assert runs["radar first"].grid == runs["optical first"].grid
+    assert np.array_equal(runs["radar first map"], runs["optical first map"])
+    assert runs["radar first"].metrics["kappa"] > 0.6
+
+
 def test_a_flood_over_a_quarter_of_an_optical_sar_pair_is_found_by_the_second_pass(tmp_path, monkeypatch):
     """The flooded fields are each other's neighbours: one pass of the prior finds no significant change
     on this scene, the second pass without the first's changed anchors maps the flood."""

@@ -244,6 +244,21 @@ def test_the_grid_can_be_the_second_image_or_a_given_pixel_size(tmp_path):
         open_pair(t1, t2, pixel_size=0.01)
 
 
+def test_the_default_grid_is_the_finer_image_s_whichever_is_t1(tmp_path):
+    """The map must not depend on which image the analyst calls T1, and keeps the finer image's detail."""
+    fine = make_raster(tmp_path / "fine.tif", ramp())                        # 10 m, 120 x 100
+    coarse = make_raster(tmp_path / "coarse.tif", ramp(50, 60), pixel=20.0)  # 20 m, same ground
+    for t1, t2, named in ((fine, coarse, None), (coarse, fine, "T2's grid")):
+        with open_pair(t1, t2) as pair:
+            assert pair.grid.transform[1] == 10.0 and (pair.grid.width, pair.grid.height) == (120, 100)
+            assert any(named in note for note in pair.notes) if named else not pair.notes
+    with open_pair(coarse, fine, grid="t1") as pair:                  # the analyst's choice wins
+        assert pair.grid.transform[1] == 20.0
+    twin = make_raster(tmp_path / "twin.tif", ramp())
+    with open_pair(twin, fine) as pair:                               # a tie keeps T1's grid, silently
+        assert pair.grid.transform[1] == 10.0 and not pair.notes
+
+
 def test_each_source_is_resampled_as_its_grid_needs(tmp_path):
     from oaip_qgis.core.raster.align import _resampling
 
@@ -257,7 +272,7 @@ def test_each_source_is_resampled_as_its_grid_needs(tmp_path):
         assert _resampling(sources[1], pair.grid) == "bilinear"     # a 3 m shift: interpolate
         x1, _, _ = pair.read(Window(0, 0, 5, 1))
         assert np.array_equal(x1[0, 0], ramp()[0, 1:6])             # the crop starts one column in
-    with open_pair(coarse, t1) as pair:                              # 10 m data onto a 20 m grid
+    with open_pair(coarse, t1, grid="t1") as pair:                   # 10 m data onto a 20 m grid
         assert _resampling(pair._sources[1], pair.grid) == "average"
 
 
