@@ -41,7 +41,7 @@ def test_the_dialogs_offer_only_the_formats_the_engine_writes(provider):
     assert polygons.supportedOutputVectorLayerExtensions() == ["gpkg"]
 
 
-def test_processing_run_writes_outputs_on_t1_grid(provider, sample_pair, tmp_path):
+def test_processing_run_writes_outputs_on_the_finer_grid_t1s(provider, sample_pair, tmp_path):
     import processing
 
     out = {name: str(tmp_path / name) for name in ("change.tif", "difference.tif", "stats.json")}
@@ -56,7 +56,7 @@ def test_processing_run_writes_outputs_on_t1_grid(provider, sample_pair, tmp_pat
     t1 = gdal.Open(sample_pair["t1"])
     x0, dx, _, y0, _, dy = change.GetGeoTransform()
     t1x0, t1dx, _, t1y0, _, t1dy = t1.GetGeoTransform()
-    # On T1's grid (same CRS, pixel size and lattice), cropped to the overlap with T2.
+    # On T1's grid, the finer of the two (same CRS, pixel size and lattice), cropped to the overlap with T2.
     assert (dx, dy) == (t1dx, t1dy)
     assert ((x0 - t1x0) / dx).is_integer() and ((y0 - t1y0) / dy).is_integer()
     assert 0 <= (x0 - t1x0) / dx and change.RasterXSize <= t1.RasterXSize
