@@ -292,15 +292,21 @@ def _aoi_mask(path: str, grid: Grid) -> gdal.Dataset:
     return mask
 
 
-def _overlap_pixels(ref: gdal.Dataset, ref_srs: osr.SpatialReference, datasets: Sequence[gdal.Dataset],
+def _overlap(ds1: gdal.Dataset, ds2: gdal.Dataset, aoi: Optional[str],
+             srs: osr.SpatialReference) -> tuple[float, float, float, float]:
+    """(minx, miny, maxx, maxy) in srs of what both images (and the AOI) cover; empty when min ≥ max."""
+    boxes = [_bounds_in(ds1, srs), _bounds_in(ds2, srs)] + ([_aoi_bounds(aoi, srs)] if aoi else [])
+    return (max(b[0] for b in boxes), max(b[1] for b in boxes),
+            min(b[2] for b in boxes), min(b[3] for b in boxes))
+
+
+def _overlap_pixels(ref: gdal.Dataset, ref_srs: osr.SpatialReference, ds1: gdal.Dataset, ds2: gdal.Dataset,
                     aoi: Optional[str]) -> float:
-    """How many of ref's pixels the overlap of the datasets (and the AOI) holds: its sampling of the
-    common ground, comparable between images in different CRSs and units."""
-    boxes = [_bounds_in(ds, ref_srs) for ds in datasets] + ([_aoi_bounds(aoi, ref_srs)] if aoi else [])
-    width = min(b[2] for b in boxes) - max(b[0] for b in boxes)
-    height = min(b[3] for b in boxes) - max(b[1] for b in boxes)
+    """How many of ref's pixels the overlap holds: its sampling of the common ground, comparable between
+    images in different CRSs and units."""
+    minx, miny, maxx, maxy = _overlap(ds1, ds2, aoi, ref_srs)
     _, dx, _, _, _, dy = ref.GetGeoTransform()
-    return max(width, 0.0) * max(height, 0.0) / abs(dx * dy)
+    return max(maxx - minx, 0.0) * max(maxy - miny, 0.0) / abs(dx * dy)
 
 
 def _finer(ds1: gdal.Dataset, ds2: gdal.Dataset, srs1: osr.SpatialReference, srs2: osr.SpatialReference,
@@ -310,8 +316,8 @@ def _finer(ds1: gdal.Dataset, ds2: gdal.Dataset, srs1: osr.SpatialReference, srs
     The map then does not depend on which image is called T1, and keeps the finer image's detail: on
     the generated optical (10 m) / SAR (20 m) pairs, the prior on the SAR's grid lost change over 1 %
     of the scene (three seeds of three reported unchanged) that it maps on the optical's."""
-    n1 = _overlap_pixels(ds1, srs1, (ds1, ds2), aoi)
-    n2 = _overlap_pixels(ds2, srs2, (ds1, ds2), aoi)
+    n1 = _overlap_pixels(ds1, srs1, ds1, ds2, aoi)
+    n2 = _overlap_pixels(ds2, srs2, ds1, ds2, aoi)
     chosen = "t2" if n2 > n1 * (1 + 1e-6) else "t1"   # equal up to the rounding of reprojected bounds: T1
     if chosen == "t2":
         notes.append(tr("The outputs use T2's grid, the finer of the two ({n2:,.0f} against T1's {n1:,.0f} pixels "
@@ -358,11 +364,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
         raise InputError(tr("Rotated rasters are not supported: warp the reference image to a north-up grid first."))
     if pixel_size:
         dx, dy = math.copysign(pixel_size, dx), math.copysign(pixel_size, dy)
-    boxes = [_bounds_in(ds1, ref_srs), _bounds_in(ds2, ref_srs)]
-    if aoi:
-        boxes.append(_aoi_bounds(aoi, ref_srs))
-    minx, miny = max(b[0] for b in boxes), max(b[1] for b in boxes)
-    maxx, maxy = min(b[2] for b in boxes), min(b[3] for b in boxes)
+    minx, miny, maxx, maxy = _overlap(ds1, ds2, aoi, ref_srs)
     if minx >= maxx or miny >= maxy:
         what = tr("the two images and the area of interest") if aoi else tr("the two images")
         raise InputError(tr("The extents of {what} do not overlap: check that they cover the same place "
