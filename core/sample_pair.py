@@ -15,6 +15,7 @@ on date 1's grid) of the same parcels, each drifted by SEASONAL_DB: a SAR-agains
 different looks and grids. The `optical-pair*` scenarios make date 2 an image of another optical sensor
 (three bands, each a mix of the four reflectances, 8-bit with its own gain and offset, on date 2's
 grid), the fields' greenness drifted by SEASONAL_GREENNESS: two optical sensors a season apart.
+The `sar-finer*` scenarios make date 2 the finer image (5 m on the ground), so a run's grid is the SAR's.
 
     python -m oaip_qgis.core.sample_pair OUT_DIR [--size N] [--seed S] [--scenario NAME]
 """
@@ -39,7 +40,6 @@ from .raster.gdal_scope import in_gdal_scope
 WATER, FIELD, FOREST, BUILT = 0, 1, 2, 3
 T1_CRS, T2_CRS = CRS.from_epsg(32633), CRS.from_epsg(3857)
 T1_PIXEL = 10.0                    # metres
-T2_FACTOR = 2                      # t2 pixels are this many t1 pixels on the ground
 ORIGIN = (500_000.0, 5_000_000.0)  # UTM 33N, on the central meridian (about 45° N)
 
 
@@ -53,6 +53,7 @@ class Scenario:
     shift: tuple[float, float] = (0.0, 0.0)   # date 2's georeferencing error (east, south), t1 pixels
     t1_looks: int = 0            # 0: date 1 is the 4-band optical image; n: a SAR image of n looks (SAR against SAR)
     t2_optical: bool = False     # date 2 an 8-bit 3-band optical image of another sensor instead of SAR
+    t2_pixel: float = 2.0        # date 2's pixel side on the ground, in date 1 pixels (under 1: date 2 is the finer)
 
 
 SCENARIOS = {
@@ -72,6 +73,10 @@ SCENARIOS = {
     # Two optical sensors (4 bands at 10 m against 3 mixed 8-bit bands at about 20 m), fields a season apart:
     "optical-pair": Scenario(t2_optical=True),
     "optical-pair-unchanged": Scenario(flood=0.0, built=0.0, t2_optical=True),
+    # The SAR image the finer (5 m against the optical's 10 m, as a high-resolution radar against Sentinel-2):
+    "sar-finer": Scenario(t2_pixel=0.5),
+    "sar-finer-rare": Scenario(flood=0.0, built=0.006, t2_pixel=0.5),
+    "sar-finer-unchanged": Scenario(flood=0.0, built=0.0, t2_pixel=0.5),
 }
 SEASONAL_DB = 0.5   # a field's backscatter drifts this much (1 σ, dB) between the dates of a SAR pair
 SEASONAL_GREENNESS = 0.1   # a field's greenness (0 bare … 1 green) drifts this much (1 σ) between two optical dates
@@ -220,15 +225,16 @@ def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0,
     truth = _write(out / "truth.tif", (before != after)[inner][None], T1_CRS, t1_transform, "uint8",
                    MEANING="1 changed, 0 unchanged")
 
-    # t2: the same ground shifted by a fraction of the margin, in Web Mercator, T2_FACTOR × coarser.
+    # t2: the same ground shifted by a fraction of the margin, in Web Mercator, t2_pixel × t1's pixel.
     shift_x, shift_y = margin / 2 * T1_PIXEL, -margin / 3 * T1_PIXEL
     left, bottom, right, top = transform_bounds(T1_CRS, T2_CRS, x0 + shift_x, y0 - size * T1_PIXEL + shift_y,
                                                 x0 + size * T1_PIXEL + shift_x, y0 + shift_y)
-    n2 = size // T2_FACTOR
+    n2 = round(size / scenario.t2_pixel)
     t2_transform = from_origin(left, top, (right - left) / n2, (top - bottom) / n2)
     sigma0 = np.zeros((n2, n2), np.float32)
     # Misregistration: the image is made on the true grid, then written with a shifted origin.
-    written = t2_transform * Affine.translation(scenario.shift[0] / T2_FACTOR, scenario.shift[1] / T2_FACTOR)
+    written = t2_transform * Affine.translation(scenario.shift[0] / scenario.t2_pixel,
+                                                     scenario.shift[1] / scenario.t2_pixel)
     offsets = rng.uniform(-2, 2, parcels.max() + 1)
     texture = _smooth_field(rng, after.shape, 1.5)
     reproject(_backscatter(after, parcels, offsets, texture).astype(np.float32), sigma0, src_transform=canvas_transform,
@@ -261,7 +267,8 @@ def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0,
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Write a synthetic optical/SAR pair with known changes.")
     parser.add_argument("out_dir")
-    parser.add_argument("--size", type=int, default=256, help="side of t1 in pixels (t2 has half)")
+    parser.add_argument("--size", type=int, default=256,
+                        help="side of t1 in pixels (t2 has half, or twice in the sar-finer scenarios)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scenario", default="default", choices=list(SCENARIOS))
     args = parser.parse_args(argv)

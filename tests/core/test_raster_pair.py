@@ -259,6 +259,16 @@ def test_the_default_grid_is_the_finer_image_s_whichever_is_t1(tmp_path):
         assert pair.grid.transform[1] == 10.0 and not pair.notes
 
 
+def test_a_sar_image_finer_than_the_optical_one_sets_the_grid_across_crs(tmp_path):
+    """A 5 m radar (Web Mercator) against a 10 m optical image (UTM): the radar's grid, counted in each CRS."""
+    from oaip_qgis.core.sample_pair import make_sample_pair
+
+    pair = make_sample_pair(tmp_path, size=96, seed=0, scenario="sar-finer")
+    with open_pair(pair["t1"], pair["t2"]) as aligned:
+        assert aligned.grid.srs().GetAuthorityCode(None) == "3857" and aligned.grid.width > 96 * 1.5
+        assert any("T2's grid" in note for note in aligned.notes)
+
+
 def test_each_source_is_resampled_as_its_grid_needs(tmp_path):
     from oaip_qgis.core.raster.align import _resampling
 

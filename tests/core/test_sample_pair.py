@@ -118,3 +118,18 @@ def test_optical_pair_scenarios_make_date_2_an_8_bit_image_of_another_optical_se
     with rasterio.open(make_sample_pair(tmp_path / "still", size=120, seed=2,
                                         scenario="optical-pair-unchanged")["truth"]) as ds:
         assert not ds.read(1).any()
+
+
+def test_sar_finer_scenarios_make_date_2_a_sar_image_of_twice_the_pixels_over_the_same_ground(tmp_path):
+    coarse = make_sample_pair(tmp_path / "coarse", size=120, seed=2)
+    finer = make_sample_pair(tmp_path / "finer", size=120, seed=2, scenario="sar-finer")
+    with rasterio.open(finer["t2"]) as ds, rasterio.open(coarse["t2"]) as reference:
+        assert ds.crs == reference.crs and ds.count == 1 and ds.dtypes[0] == "float32"
+        assert (ds.width, ds.height) == (4 * reference.width, 4 * reference.height)   # 5 m against 20 m
+        assert np.allclose(ds.bounds, reference.bounds)                              # over the same ground
+        assert np.mean(ds.read(1) == 0) > 0                                          # its swath edge too
+    with rasterio.open(finer["truth"]) as ds, rasterio.open(coarse["truth"]) as reference:
+        assert np.array_equal(ds.read(1), reference.read(1))        # the same ground and changes
+    for scenario, changed in (("sar-finer-unchanged", False), ("sar-finer-rare", True)):
+        with rasterio.open(make_sample_pair(tmp_path / scenario, size=120, seed=2, scenario=scenario)["truth"]) as ds:
+            assert bool(ds.read(1).any()) is changed
