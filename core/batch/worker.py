@@ -78,7 +78,7 @@ def stats_fields(stats: dict) -> dict:
     metrics = stats.get("metrics") or {}
     shift = stats.get("coregistration") or {}
     veto = stats.get("network_confirmation") or {}   # none in prior mode: whether the map is the prior's
-    return {"mode": stats.get("mode"), "threshold": stats.get("threshold"),
+    return {"mode": stats.get("mode"), "threshold": stats.get("threshold"), "evidence": _evidence(stats),
             "network_veto_share": veto.get("vetoed_share"),
             "network_veto_applied": int(veto["applied"]) if "applied" in veto else None,
             "shift_rows": shift.get("rows"), "shift_cols": shift.get("cols"),
@@ -86,6 +86,16 @@ def stats_fields(stats: dict) -> dict:
             "changed_area_m2": stats.get("changed_area"), "changed_fraction": stats.get("changed_fraction"),
             "kappa": metrics.get("kappa"), "run_seconds": (stats.get("timing") or {}).get("total"),
             "grid": stats.get("grid")}
+
+
+def _evidence(stats: dict) -> Optional[str]:
+    """decision.evidence's verdict in a word: "none" (no significant change), "weak" or "change"."""
+    evidence = stats.get("evidence") or {}
+    if "significant" not in evidence:
+        return None
+    if not evidence["significant"]:
+        return "none"
+    return "weak" if evidence.get("weak") else "change"
 
 
 def _remove_if_empty(folder: str) -> None:

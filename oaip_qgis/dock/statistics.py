@@ -48,7 +48,8 @@ def _result(stats: dict) -> Section:
         rows.insert(1, (tr("Prior's cut"), f"{stats['prior_cut']:.4f} ({stats['prior_threshold_method']})"))
     evidence = stats.get("evidence")
     if evidence:   # the no-change verdict: why an empty layer is empty, or why change was believed
-        verdict = tr("change found") if evidence["significant"] else tr("no significant change")
+        verdict = tr("no significant change") if not evidence["significant"] else (
+            tr("change found, weak evidence") if evidence.get("weak") else tr("change found"))
         peak = "∞" if evidence["peak"] is None else f"{evidence['peak']:.1f}"
         rows.insert(0, (tr("Evidence"), tr("{verdict}: the most disagreeing 0.5 % is {peak}× the scene's typical "
                                            "disagreement (no change below {limit:g}×)").format(

@@ -231,3 +231,17 @@ def test_the_summary_says_whether_the_network_veto_was_applied(tmp_path, applied
     row = features(write_geopackage([record], str(tmp_path / "summary.gpkg")))["north"]
     assert row["network_veto_applied"] == int(applied)
     assert row["network_veto_share"] == pytest.approx(0.2837 if applied else 0.05)
+
+
+def test_the_summary_gives_each_pair_s_evidence_verdict_in_a_word(tmp_path):
+    """A batch analyst filters summary.gpkg for pairs without change, or with weak evidence to check."""
+    from oaip_qgis.core.batch.summary import write_geopackage
+    from oaip_qgis.core.batch.worker import stats_fields
+
+    verdicts = {"quiet": {"significant": False, "weak": False}, "faint": {"significant": True, "weak": True},
+                "flood": {"significant": True, "weak": False}, "old": None}
+    records = [{"name": name, "status": "done", **stats_fields({"evidence": evidence})}
+               for name, evidence in verdicts.items()]
+    rows = features(write_geopackage(records, str(tmp_path / "summary.gpkg")))
+    assert {name: rows[name]["evidence"] for name in verdicts} == {"quiet": "none", "faint": "weak",
+                                                                   "flood": "change", "old": None}

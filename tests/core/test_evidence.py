@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from oaip_qgis.core.decision.evidence import EVIDENCE_FLOOR, NO_CHANGE_PEAK, weigh_evidence
+from oaip_qgis.core.decision.evidence import EVIDENCE_FLOOR, NO_CHANGE_PEAK, WEAK_PEAK, weigh_evidence
 from oaip_qgis.core.errors import InputError
 
 RNG = np.random.default_rng(0)
@@ -24,8 +24,18 @@ def test_a_changed_patch_of_two_percent_is_significant():
     prior[:20, :40] = 0.9                         # 2 % of the scene, six times the median
     evidence = weigh_evidence(prior)
     assert evidence.significant and evidence.peak > 5
-    assert evidence.verdict().startswith("Change found")
-    assert evidence.to_dict()["significant"] is True
+    assert evidence.verdict().startswith("Change found") and "weak" not in evidence.verdict()
+    assert evidence.to_dict()["significant"] is True and evidence.to_dict()["weak"] is False
+
+
+def test_change_found_on_a_peak_an_unchanged_scene_can_reach_is_called_weak():
+    prior = RNG.uniform(0.1, 0.2, (200, 200))
+    prior[:20, :40] = 0.45                        # 2 % of the scene, three times the median
+    evidence = weigh_evidence(prior)
+    assert evidence.significant and NO_CHANGE_PEAK < evidence.peak < WEAK_PEAK and evidence.weak
+    assert "evidence is weak" in evidence.verdict() and evidence.to_dict()["weak"] is True
+    quiet = weigh_evidence(RNG.uniform(0.4, 0.6, (100, 100)))
+    assert not quiet.weak and "weak" not in quiet.verdict()   # no change found: nothing to call weak
 
 
 def test_an_identical_pair_has_a_zero_prior_and_no_change():

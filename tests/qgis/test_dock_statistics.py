@@ -75,6 +75,9 @@ def test_the_evidence_verdict_is_shown_first():
     assert result["Evidence"].startswith("no significant change: the most disagreeing 0.5 % is 1.9×")
     changed = {**NETWORK_RUN, "evidence": {"significant": True, "peak": None, "no_change_peak": 2.3}}
     assert rows(changed)["Result"]["Evidence"].startswith("change found: the most disagreeing 0.5 % is ∞×")
+    weak = {**NETWORK_RUN, "evidence": {"significant": True, "peak": 3.1, "no_change_peak": 2.3, "weak": True}}
+    assert rows(weak)["Result"]["Evidence"].startswith(
+        "change found, weak evidence: the most disagreeing 0.5 % is 3.1×")
     assert "Evidence" not in rows(NETWORK_RUN)["Result"]    # stats written before the verdict existed
 
 
