@@ -234,7 +234,7 @@ def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0,
     sigma0 = np.zeros((n2, n2), np.float32)
     # Misregistration: the image is made on the true grid, then written with a shifted origin.
     written = t2_transform * Affine.translation(scenario.shift[0] / scenario.t2_pixel,
-                                                     scenario.shift[1] / scenario.t2_pixel)
+                                                scenario.shift[1] / scenario.t2_pixel)
     offsets = rng.uniform(-2, 2, parcels.max() + 1)
     texture = _smooth_field(rng, after.shape, 1.5)
     reproject(_backscatter(after, parcels, offsets, texture).astype(np.float32), sigma0, src_transform=canvas_transform,
