@@ -18,7 +18,7 @@ import numpy as np
 from .decision.confirmation import Confirmation
 from .decision.cut import CHANGE_NODATA, Cut
 from .decision.evidence import Evidence, weigh_evidence
-from .decision.score import DECISION, WEAK_CUT, Calibration, calibrate, change_score, with_samples
+from .decision.score import DECISION, Calibration, calibrate, change_score, with_samples
 from .decision.threshold import confidence, is_automatic
 from .errors import InputError
 from .i18n import tr
@@ -134,10 +134,6 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     progress.info(evidence.verdict() if gated
                   else tr("{verdict} (not applied: manual threshold)", verdict=evidence.verdict()))
     calibration = calibrate(prior, params.threshold_method, evidence)
-    if calibration.weak:
-        progress.info(tr("The evidence is weak and the change is not crowded, so only the strongest places are "
-                         "marked: the prior's cut is raised to {share:g}× its peak ({cut:.2f}× the scene's typical "
-                         "disagreement).", share=WEAK_CUT, cut=calibration.cut / evidence.median))
     return PriorResult(blocks.size, blocks.norm1, blocks.norm2, prior, evidence, calibration, gated, direct)
 
 
@@ -316,8 +312,7 @@ def run_stats(params: RunParams, pair: AlignedPair, prior: PriorResult, trained:
                     threshold_method=params.threshold_method, threshold=round(float(cut.threshold), 6),
                     **prior.calibration.to_dict(), **cut.figures(), grid=grid, prior=params.prior,
                     prior_block=prior.block, detector="network" if trained.detector is not None else "prior",
-                    evidence={**prior.evidence.to_dict(), "applied": prior.gated,
-                              "weak_cut": prior.calibration.weak},
+                    evidence={**prior.evidence.to_dict(), "applied": prior.gated},
                     direct_comparison=prior.direct.to_dict(), network=trained.stats,
                     network_confirmation=difference.confirmation.to_dict() if difference.confirmation else None,
                     timing=timing, coregistration=pair.shift.to_dict() if params.coregister else None)

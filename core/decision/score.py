@@ -11,17 +11,6 @@ the network's veto is kept at all is decided over the whole scene (decision.conf
 vetoes too little of the prior's change to be more than its own error, the score is the prior's.
 A scene without significant change (decision.evidence) has no place above 0.5, except where the
 analyst's samples say so (`with_samples`).
-
-Where the evidence is weak (decision.evidence: change found on a peak under 4× the median) and the
-change is not crowded (at most CROWDED of the scene above the evidence floor), the cut is raised to
-WEAK_CUT × the peak, so only the strongest places are marked: such a scene is either unchanged land
-whose tail reached the line or a rare change that stands out only at the top. Measured on the prior
-(release 0.9.1, `build/exp15/weakcut3.py`; no shared pair is weak, so none changes): generated scenes
-with 0.2–1.1 % change (600²–2000²) mean Kappa 0.461 → 0.664 (0.8× the peak 0.617, 0.85× 0.651, 0.95×
-0.657), marked share of weak unchanged scenes (generated with a finer radar, the real urban-optical and
-sar-enl-12 squares) mean 4.1 % → 0.75 %, at most 1.1 %. Crowded change keeps its cut: a flood over a
-third of a scene with a collapsed contrast is weak too (peak 2.7×, 15.7 % above the floor; raising its
-cut took Kappa 0.563 → 0.07–0.15), while the weak scenes above hold 1.4–6.6 % above the floor.
 """
 from __future__ import annotations
 
@@ -33,8 +22,6 @@ from .evidence import Evidence
 from .threshold import DEFAULT_METHOD, is_automatic, threshold_value
 
 DECISION = 0.5
-WEAK_CUT = 0.9    # with weak evidence, the cut is at least this share of the prior's peak (module notes)
-CROWDED = 0.10    # ... unless more than this share of the scene lies above the evidence floor
 
 
 @dataclass(frozen=True)
@@ -43,7 +30,6 @@ class Calibration:
 
     cut: float
     method: str
-    weak: bool = False   # raised to WEAK_CUT × the peak: weak evidence, change not crowded
 
     def prior_score(self, prior: np.ndarray) -> np.ndarray:
         """The prior on the score scale: `cut` ↦ 0.5, 0 ↦ 0, 1 ↦ 1, linear in between (NaN stays NaN)."""
@@ -58,17 +44,14 @@ class Calibration:
 
 def calibrate(prior: np.ndarray, method: str, evidence: Evidence) -> Calibration:
     """The prior's cut: the asked automatic threshold (the default method's with a manual threshold) on
-    the valid prior, at least the evidence floor, and at least WEAK_CUT × the peak on weak evidence
-    without crowded change; 1.0 (nothing changed) in a scene without significant change."""
+    the valid prior, at least the evidence floor; 1.0 (nothing changed) in a scene without significant
+    change."""
     automatic = method if is_automatic(method) else DEFAULT_METHOD
     if not evidence.significant:
         return Calibration(1.0, automatic)
     values = prior[np.isfinite(prior)]
     cut = max(threshold_value(values, automatic), evidence.floor)
-    weak = evidence.weak and float(np.mean(values > evidence.floor)) <= CROWDED
-    if weak:
-        cut = max(cut, WEAK_CUT * evidence.peak * evidence.median)
-    return Calibration(float(min(cut, 1.0)), automatic, weak)
+    return Calibration(float(min(cut, 1.0)), automatic)
 
 
 def change_score(prior_score: np.ndarray, network: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from oaip_qgis.core.decision.evidence import weigh_evidence
-from oaip_qgis.core.decision.score import DECISION, WEAK_CUT, Calibration, calibrate, change_score, with_samples
+from oaip_qgis.core.decision.score import DECISION, Calibration, calibrate, change_score, with_samples
 from oaip_qgis.core.decision.threshold import DEFAULT_METHOD, kittler, otsu, otsu3
 
 RNG = np.random.default_rng(3)
@@ -56,30 +56,3 @@ def test_analyst_samples_set_the_score_where_they_were_given_only():
     out = with_samples(score, samples)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, [[1.0, 0.0, 0.4], [0.7, 1.0, 0.1]], rtol=1e-6)
-
-
-def _weak_prior(changed: float) -> np.ndarray:
-    """A prior whose first `changed` share stands at about three times the median (change found, weakly)
-    and whose last 1.5 % is an unchanged tail just above the evidence floor."""
-    prior = RNG.uniform(0.08, 0.12, size=(200, 200)).astype(np.float32)
-    n, tail = int(changed * prior.size), int(0.015 * prior.size)
-    prior.ravel()[:n] = RNG.uniform(0.28, 0.32, n)
-    prior.ravel()[-tail:] = RNG.uniform(0.19, 0.24, tail)
-    return prior
-
-
-def test_weak_evidence_raises_the_cut_to_the_strongest_places_unless_the_change_is_crowded():
-    rare = _weak_prior(0.012)
-    evidence = weigh_evidence(rare)
-    assert evidence.significant and evidence.weak
-    calibration = calibrate(rare, "otsu", evidence)
-    assert calibration.weak and calibration.cut == pytest.approx(WEAK_CUT * evidence.peak * evidence.median)
-    marked = rare > calibration.cut                               # the change, not the tail above the floor
-    assert marked.ravel()[:int(0.012 * rare.size)].all() and marked.mean() == pytest.approx(0.012)
-    assert np.mean(rare > max(otsu(rare.ravel()), evidence.floor)) > 0.02   # what the floor alone marked
-    crowded = _weak_prior(0.2)                                    # a fifth of the scene changed alike
-    evidence = weigh_evidence(crowded)
-    calibration = calibrate(crowded, "otsu", evidence)
-    assert evidence.weak and not calibration.weak and np.mean(crowded > calibration.cut) > 0.15
-    strong = _prior_with_change()
-    assert not calibrate(strong, "otsu", weigh_evidence(strong)).weak
