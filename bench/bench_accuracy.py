@@ -55,7 +55,7 @@ from oaip_qgis.core.sample_pair import make_sample_pair  # noqa: E402
 
 MODES = {"prior": {"mode": "prior"}, "int8": {"mode": "int8"}, "fp32": {"mode": "fp32"},
          "int8_no_prune": {"mode": "int8", "prune": False}, "affinity": {"mode": "prior", "prior": "affinity"}}
-STRESS = ("default", "unchanged", "rare", "flood-beside-river", "misregistered", "wide-flood",
+STRESS = ("default", "unchanged", "rare", "flood-beside-river", "misregistered", "wide-flood", "built-only",
           "sar-pair", "sar-pair-unchanged", "sar-pair-flood-beside-river", "sar-pair-misregistered",
           "sar-pair-wide-flood", "optical-pair", "optical-pair-unchanged", "sar-finer", "sar-finer-rare",
           "sar-finer-unchanged")

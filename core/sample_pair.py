@@ -8,7 +8,8 @@ speckle, Float32, nodata 0 along a swath edge in one corner) in Web Mercator at 
 ground, over a slightly shifted extent, so a run must reproject and resample one image onto the
 other. The truth mask (UInt8, 1 changed) is on date 1's grid. Everything derives from one seed.
 
-A `Scenario` makes the stress cases real scenes have: no change at all, rare change (under 1 %), a wide
+A `Scenario` makes the stress cases real scenes have: no change at all, rare change (under 1 %), new
+buildings alone (the weaker kind of change, no flood beside it), a wide
 permanent river or lake beside a large flood, a flood over about a quarter of the scene, and date 2
 misregistered by a few pixels. The `sar-pair*` scenarios make date 1 a single-look SAR image (Float32,
 on date 1's grid) of the same parcels, each drifted by SEASONAL_DB: a SAR-against-SAR pair with
@@ -64,6 +65,8 @@ SCENARIOS = {
     "misregistered": Scenario(shift=(3.0, 2.0)),
     # A flood over about a quarter of the scene (an area of interest drawn around the flood):
     "wide-flood": Scenario(flood=0.20),
+    # New buildings alone (about 3 % of the scene), the weaker kind of change, with no flood to stand out:
+    "built-only": Scenario(flood=0.0, built=0.03),
     # SAR against SAR with different looks and grids (single-look at 10 m, 4-look at about 20 m):
     "sar-pair": Scenario(t1_looks=1),
     "sar-pair-unchanged": Scenario(flood=0.0, built=0.0, t1_looks=1),
