@@ -14,6 +14,7 @@ import time
 from dataclasses import replace
 from typing import Optional
 
+from ..decision.evidence import verdict_word
 from ..errors import OaipError
 from ..params import RunParams
 from .table import PairSpec
@@ -78,7 +79,8 @@ def stats_fields(stats: dict) -> dict:
     metrics = stats.get("metrics") or {}
     shift = stats.get("coregistration") or {}
     veto = stats.get("network_confirmation") or {}   # none in prior mode: whether the map is the prior's
-    return {"mode": stats.get("mode"), "threshold": stats.get("threshold"), "evidence": _evidence(stats),
+    return {"mode": stats.get("mode"), "threshold": stats.get("threshold"),
+            "evidence": verdict_word(stats.get("evidence")),
             "network_veto_share": veto.get("vetoed_share"),
             "network_veto_applied": int(veto["applied"]) if "applied" in veto else None,
             "shift_rows": shift.get("rows"), "shift_cols": shift.get("cols"),
@@ -86,16 +88,6 @@ def stats_fields(stats: dict) -> dict:
             "changed_area_m2": stats.get("changed_area"), "changed_fraction": stats.get("changed_fraction"),
             "kappa": metrics.get("kappa"), "run_seconds": (stats.get("timing") or {}).get("total"),
             "grid": stats.get("grid")}
-
-
-def _evidence(stats: dict) -> Optional[str]:
-    """decision.evidence's verdict in a word: "none" (no significant change), "weak" or "change"."""
-    evidence = stats.get("evidence") or {}
-    if "significant" not in evidence:
-        return None
-    if not evidence["significant"]:
-        return "none"
-    return "weak" if evidence.get("weak") else "change"
 
 
 def _remove_if_empty(folder: str) -> None:

@@ -38,6 +38,7 @@ called weak, shuguang's and yellowriver's (5.4–7.5×) are not.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -94,6 +95,16 @@ class Evidence:
         values["peak"] = None if not np.isfinite(self.peak) else round(self.peak, 4)
         values["median"], values["floor"] = round(self.median, 6), round(self.floor, 6)
         return {**values, "weak": self.weak, "verdict": self.verdict()}
+
+
+def verdict_word(evidence: Optional[dict]) -> Optional[str]:
+    """A run's verdict (stats.json's `evidence`) in a word: "none" (no significant change), "weak" or
+    "change"; None for statistics written without one."""
+    if not evidence or "significant" not in evidence:
+        return None
+    if not evidence["significant"]:
+        return "none"
+    return "weak" if evidence.get("weak") else "change"
 
 
 def weigh_evidence(prior: np.ndarray, floor_ratio: float | None = None,

@@ -5,6 +5,7 @@ Sections whose numbers the run did not produce (no reference, no network) are le
 """
 from __future__ import annotations
 
+from ..core.decision.evidence import verdict_word
 from ..core.labels.direct_comparison import measure_label
 from ..i18n import tr
 
@@ -47,9 +48,10 @@ def _result(stats: dict) -> Section:
     if "prior_cut" in stats:   # where the prior crosses the score's 0.5 (decision.score)
         rows.insert(1, (tr("Prior's cut"), f"{stats['prior_cut']:.4f} ({stats['prior_threshold_method']})"))
     evidence = stats.get("evidence")
-    if evidence:   # the no-change verdict: why an empty layer is empty, or why change was believed
-        verdict = tr("no significant change") if not evidence["significant"] else (
-            tr("change found, weak evidence") if evidence.get("weak") else tr("change found"))
+    word = verdict_word(evidence)
+    if word is not None:   # the no-change verdict: why an empty layer is empty, or why change was believed
+        verdict = {"none": tr("no significant change"), "weak": tr("change found, weak evidence"),
+                   "change": tr("change found")}[word]
         peak = "∞" if evidence["peak"] is None else f"{evidence['peak']:.1f}"
         rows.insert(0, (tr("Evidence"), tr("{verdict}: the most disagreeing 0.5 % is {peak}× the scene's typical "
                                            "disagreement (no change below {limit:g}×)").format(
