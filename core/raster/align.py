@@ -292,37 +292,39 @@ def _aoi_mask(path: str, grid: Grid) -> gdal.Dataset:
     return mask
 
 
-def _overlap(ds1: gdal.Dataset, ds2: gdal.Dataset, aoi: Optional[str],
-             srs: osr.SpatialReference) -> tuple[float, float, float, float]:
+Box = tuple[float, float, float, float]   # (minx, miny, maxx, maxy)
+
+
+def _overlap(ds1: gdal.Dataset, ds2: gdal.Dataset, aoi: Optional[str], srs: osr.SpatialReference) -> Box:
     """(minx, miny, maxx, maxy) in srs of what both images (and the AOI) cover; empty when min ≥ max."""
     boxes = [_bounds_in(ds1, srs), _bounds_in(ds2, srs)] + ([_aoi_bounds(aoi, srs)] if aoi else [])
     return (max(b[0] for b in boxes), max(b[1] for b in boxes),
             min(b[2] for b in boxes), min(b[3] for b in boxes))
 
 
-def _overlap_pixels(ref: gdal.Dataset, ref_srs: osr.SpatialReference, ds1: gdal.Dataset, ds2: gdal.Dataset,
-                    aoi: Optional[str]) -> float:
-    """How many of ref's pixels the overlap holds: its sampling of the common ground, comparable between
-    images in different CRSs and units."""
-    minx, miny, maxx, maxy = _overlap(ds1, ds2, aoi, ref_srs)
+def _pixels(box: Box, ref: gdal.Dataset) -> float:
+    """How many of ref's pixels a box in ref's CRS holds: its sampling of the common ground, comparable
+    between images in different CRSs and units."""
+    minx, miny, maxx, maxy = box
     _, dx, _, _, _, dy = ref.GetGeoTransform()
     return max(maxx - minx, 0.0) * max(maxy - miny, 0.0) / abs(dx * dy)
 
 
 def _finer(ds1: gdal.Dataset, ds2: gdal.Dataset, srs1: osr.SpatialReference, srs2: osr.SpatialReference,
-           aoi: Optional[str], notes: list) -> str:
-    """'t1' or 't2': the image that samples the common ground more finely (T1 on a tie).
+           aoi: Optional[str], notes: list) -> tuple[str, Box]:
+    """'t1' or 't2': the image that samples the common ground more finely (T1 on a tie), and the overlap
+    in its CRS (the grid is cut from it, so it is not computed again).
 
     The map then does not depend on which image is called T1, and keeps the finer image's detail: on
     the generated optical (10 m) / SAR (20 m) pairs, the prior on the SAR's grid lost change over 1 %
     of the scene (three seeds of three reported unchanged) that it maps on the optical's."""
-    n1 = _overlap_pixels(ds1, srs1, ds1, ds2, aoi)
-    n2 = _overlap_pixels(ds2, srs2, ds1, ds2, aoi)
-    chosen = "t2" if n2 > n1 * (1 + 1e-6) else "t1"   # equal up to the rounding of reprojected bounds: T1
-    if chosen == "t2":
+    box1, box2 = _overlap(ds1, ds2, aoi, srs1), _overlap(ds1, ds2, aoi, srs2)
+    n1, n2 = _pixels(box1, ds1), _pixels(box2, ds2)
+    if n2 > n1 * (1 + 1e-6):   # equal up to the rounding of reprojected bounds: T1
         notes.append(tr("The outputs use T2's grid, the finer of the two ({n2:,.0f} against T1's {n1:,.0f} pixels "
                         "over the overlap); set the output grid to T1 to use T1's.", n1=n1, n2=n2))
-    return chosen
+        return "t2", box2
+    return "t1", box1
 
 
 @in_gdal_scope
@@ -355,8 +357,9 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
         return AlignedPair(shared, _select(ds1, b1, nodata1, keep, notes, "T1"),
                            _select(ds2, b2, nodata2, keep, notes, "T2"), None, keep, names, notes)
     notes: list = []
+    box: Optional[Box] = None
     if grid == "finer":
-        grid = _finer(ds1, ds2, srs1, srs2, aoi, notes)
+        grid, box = _finer(ds1, ds2, srs1, srs2, aoi, notes)
     ref = ds1 if grid == "t1" else ds2
     ref_srs = srs1 if grid == "t1" else srs2
     x0, dx, rx, y0, ry, dy = ref.GetGeoTransform()
@@ -364,7 +367,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
         raise InputError(tr("Rotated rasters are not supported: warp the reference image to a north-up grid first."))
     if pixel_size:
         dx, dy = math.copysign(pixel_size, dx), math.copysign(pixel_size, dy)
-    minx, miny, maxx, maxy = _overlap(ds1, ds2, aoi, ref_srs)
+    minx, miny, maxx, maxy = box or _overlap(ds1, ds2, aoi, ref_srs)
     if minx >= maxx or miny >= maxy:
         what = tr("the two images and the area of interest") if aoi else tr("the two images")
         raise InputError(tr("The extents of {what} do not overlap: check that they cover the same place "
