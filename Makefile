@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-APT_PACKAGES := qgis python3-qgis qgis-providers python3-gdal python3-rasterio gdal-bin python3-venv python3-pip xvfb gcc libc6-dev
+APT_PACKAGES := qgis python3-qgis qgis-providers python3-gdal python3-rasterio python3-scipy gdal-bin python3-venv python3-pip xvfb gcc libc6-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV := .venv
 PY := $(VENV)/bin/python

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Optional
 
 import numpy as np
@@ -18,6 +18,7 @@ import numpy as np
 from .decision.confirmation import Confirmation
 from .decision.cut import CHANGE_NODATA, Cut
 from .decision.evidence import Evidence, weigh_evidence
+from .decision.local_change import local_change
 from .decision.score import DECISION, Calibration, calibrate, change_score, with_samples
 from .decision.threshold import confidence, is_automatic
 from .errors import InputError
@@ -124,16 +125,20 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
         lambda percent: tr("Computing the change prior: {percent} %", percent=percent))
     prior = change_prior(blocks.x1, blocks.x2, blocks.valid, method=params.prior, seed=params.seed,
                          check=progress.check, report=report, info=progress.info)
-    evidence = weigh_evidence(prior)
+    evidence = weigh_evidence(prior)   # on the prior before its clipping, in units of its top
+    local = local_change(prior, evidence)
+    prior = local.prior
     direct = DirectComparison(None, False, refusal="no change")
     if evidence.significant:   # a direct comparison never turns a pair without change into one with change
         prior, direct = compare_directly(prior, blocks.direct, margin_labels(prior, floor=evidence.floor))
         evidence = weigh_evidence(prior)
+    else:
+        evidence = replace(evidence, groups=local.groups, group_share=local.share)
     progress.info(direct.note())
     gated = is_automatic(params.threshold_method)   # a manual threshold is the analyst's own decision
     progress.info(evidence.verdict() if gated
                   else tr("{verdict} (not applied: manual threshold)", verdict=evidence.verdict()))
-    calibration = calibrate(prior, params.threshold_method, evidence)
+    calibration = calibrate(prior, params.threshold_method, evidence, without_change=local.cut)
     return PriorResult(blocks.size, blocks.norm1, blocks.norm2, prior, evidence, calibration, gated, direct)
 
 
@@ -163,7 +168,10 @@ def train_network(pair: AlignedPair, prior: PriorResult, samples: Optional[np.nd
     if params.mode == "prior":
         return Trained()
     if prior.gated and not prior.evidence.significant:
-        progress.info(tr("The network was not trained: there is no change in the pair to learn from."))
+        progress.info(tr("The network was not trained: there is no change in the pair to learn from.")
+                      if not prior.evidence.groups else
+                      tr("The network was not trained: a few compact groups of change are too little to learn "
+                         "from, so the map is the prior's."))
         return Trained()
     if _uniform(prior.prior):   # a manual threshold does not gate, but identical images label nothing
         progress.info(tr("The network was not trained: the two images do not differ anywhere, so there is no "

@@ -18,8 +18,9 @@ prior of release 0.5; with 0.8.0's, 600² scenes of seeds 0–5: 1 % change 2.08
   generated scene with 1 % change it raises Kappa from 0.07 to 0.62 (2.0 would give 0.83), and it
   leaves 1.1 % of the unchanged scene (28 % without it) before the verdict below empties it;
 - the pair shows no significant change when its top stays below NO_CHANGE_PEAK times the median,
-  between the unchanged scene's 2.0 and the 1 %-change scene's 2.6 as then measured; the change layer is then empty
-  (a manual threshold is still the analyst's to set) and the run says so.
+  between the unchanged scene's 2.0 and the 1 %-change scene's 2.6 as then measured; the change layer then marks
+  only compact groups of places above that line, if any (decision.local_change: change over under
+  0.5 % of a scene), and the run says so.
 These are facts about generated scenes, not about every sensor: a real unchanged pair whose prior
 reaches 2.3× its median somewhere is reported as changed there. With today's prior the two kinds
 overlap (1 % change from 2.08×, unchanged up to 2.27×, and the shared pairs' unchanged squares up to
@@ -62,11 +63,18 @@ class Evidence:
     floor_ratio: float = EVIDENCE_FLOOR
     no_change_peak: float = NO_CHANGE_PEAK
     weak_peak: float = WEAK_PEAK
+    groups: int = 0      # without significant change: compact groups of places above the line (decision.local_change)
+    group_share: float = 0.0
+
+    @property
+    def found(self) -> bool:
+        """Whether any place is marked changed: significant change, or compact groups in a scene without it."""
+        return self.significant or self.groups > 0
 
     @property
     def weak(self) -> bool:
         """Change found, but on a peak that an unchanged scene can reach (module notes)."""
-        return self.significant and self.peak < self.weak_peak
+        return self.found and self.peak < self.weak_peak
 
     def verdict(self) -> str:
         """One or two sentences for the log, stats.json and the dock."""
@@ -81,6 +89,14 @@ class Evidence:
                 "The evidence is weak (under {weak_peak:g}×): unchanged scenes have reached this much, for "
                 "instance with a radar image finer than the optical one, so check the marked places against "
                 "the two images before relying on them.", weak_peak=self.weak_peak)
+        if self.groups:
+            return tr("No significant change over the scene as a whole: its most disagreeing 0.5 % is only {peak:.1f}× "
+                      "the scene's typical disagreement between the two images (a change shows at least "
+                      "{no_change_peak:g}×). But {groups} compact group(s) of places ({percent:.2f} % of the scene) "
+                      "all disagree more than that, which an unchanged scene's scattered places do not: they are "
+                      "marked changed. The evidence is weak: check them against the two images before relying on "
+                      "them.", peak=self.peak, no_change_peak=self.no_change_peak, groups=self.groups,
+                      percent=100 * self.group_share)
         return tr("No significant change: even the most disagreeing 0.5 % of the scene is only {peak:.1f}× "
                   "the scene's typical disagreement between the two images (a change shows at least "
                   "{no_change_peak:g}×), so no place is marked changed. Weak change over under 1 % of a "
@@ -94,15 +110,16 @@ class Evidence:
         values = asdict(self)
         values["peak"] = None if not np.isfinite(self.peak) else round(self.peak, 4)
         values["median"], values["floor"] = round(self.median, 6), round(self.floor, 6)
+        values["group_share"] = round(self.group_share, 6)
         return {**values, "weak": self.weak, "verdict": self.verdict()}
 
 
 def verdict_word(evidence: Optional[dict]) -> Optional[str]:
-    """A run's verdict (stats.json's `evidence`) in a word: "none" (no significant change), "weak" or
-    "change"; None for statistics written without one."""
+    """A run's verdict (stats.json's `evidence`) in a word: "none" (no significant change, nothing
+    marked), "weak" or "change"; None for statistics written without one."""
     if not evidence or "significant" not in evidence:
         return None
-    if not evidence["significant"]:
+    if not evidence["significant"] and not evidence.get("groups"):
         return "none"
     return "weak" if evidence.get("weak") else "change"
 

@@ -9,8 +9,8 @@ false alarms on seven of them (the rare-change sar-enl-11 and -12 +0.02, yellowr
 the earlier weighted mean of the two made the int8 map worse than the prior alone on five. Whether
 the network's veto is kept at all is decided over the whole scene (decision.confirmation): where it
 vetoes too little of the prior's change to be more than its own error, the score is the prior's.
-A scene without significant change (decision.evidence) has no place above 0.5, except where the
-analyst's samples say so (`with_samples`).
+A scene without significant change (decision.evidence) has no place above 0.5 but its compact groups
+of strong disagreement (decision.local_change) and where the analyst's samples say so (`with_samples`).
 """
 from __future__ import annotations
 
@@ -42,13 +42,13 @@ class Calibration:
         return {"prior_cut": round(float(self.cut), 6), "prior_threshold_method": self.method}
 
 
-def calibrate(prior: np.ndarray, method: str, evidence: Evidence) -> Calibration:
+def calibrate(prior: np.ndarray, method: str, evidence: Evidence, without_change: float = 1.0) -> Calibration:
     """The prior's cut: the asked automatic threshold (the default method's with a manual threshold) on
-    the valid prior, at least the evidence floor; 1.0 (nothing changed) in a scene without significant
-    change."""
+    the valid prior, at least the evidence floor; in a scene without significant change,
+    `without_change` (1.0: nothing changed; decision.local_change's cut where it found compact groups)."""
     automatic = method if is_automatic(method) else DEFAULT_METHOD
     if not evidence.significant:
-        return Calibration(1.0, automatic)
+        return Calibration(float(without_change), automatic)
     values = prior[np.isfinite(prior)]
     cut = max(threshold_value(values, automatic), evidence.floor)
     return Calibration(float(min(cut, 1.0)), automatic)

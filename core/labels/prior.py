@@ -40,7 +40,8 @@ PRIORS = Registry("Prior", {"structural": _structural, "affinity": _affinity})
 
 def change_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, method: str = "structural",
                  seed: int = 0, check: Check = None, report: Report = None, info: Info = None) -> np.ndarray:
-    """The named prior in [0, 1] on the block grid of two normalised images (NaN where invalid).
+    """The named prior on the block grid of two normalised images (NaN where invalid), from 0, with 1 at
+    its top (the structural prior's 0.995 quantile; above it not clipped, see structural_prior).
     check: called while the prior works (a task's Progress.check raises to cancel); report: told the
     share of the prior done (0..1); info: told, for the run's log, what the prior did beyond the usual."""
     return PRIORS.pick(method)(x1, x2, valid, seed=seed, check=check, report=report, info=info)

@@ -68,7 +68,7 @@ NEIGHBOUR_SHARE = 0.01   # neighbours per anchor: K = 10 of 1024 anchors
 DROP = 0.05            # fraction of anchors left out as probably changed (see the module notes)
 MIN_CELLS = 256        # a coarser level with fewer valid cells is skipped
 DISTANCES = 1 << 24    # distance entries per batch and image (64 MiB): bounds the memory at any anchor count
-TOP = 0.995            # the prior is scaled so that this quantile maps to 1
+TOP = 0.995            # the prior is scaled so that this quantile maps to 1 (the pipeline clips above it)
 JOINT_NEIGHBOURS = 20
 SECOND_PASS = True   # crowded change: a second pass without the first's changed anchors (module notes)
 
@@ -256,7 +256,9 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
                      seed: int = 0, device: str = "cpu", check: Optional[Callable[[], None]] = None,
                      report: Optional[Callable[[float], None]] = None,
                      info: Optional[Callable[[str], None]] = None) -> np.ndarray:
-    """Change prior in [0, 1] on the block grid of two normalised block-mean images.
+    """Change prior on the block grid of two normalised block-mean images, in units of its TOP quantile:
+    0 to 1 but for the most disagreeing 0.5 % of the scene, which is not clipped, so that compact groups
+    above the no-change line stay visible (decision.local_change); the pipeline clips at 1 after that.
 
     x1 (bands1, h, w), x2 (bands2, h, w), valid (h, w): the same inputs as the affinity prior.
     levels: block factors of the pyramid, relative to this grid (1 must be among them).
@@ -289,5 +291,5 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
                     "the prior is computed a second time without them in its graph.", percent=100 * share))
         prior = _pass(x1, x2, ok, pyramid, prior, rng, anchors, neighbours, share, device, check)
     top = float(np.quantile(prior[ok], TOP))
-    scaled = np.clip(prior / top, 0.0, 1.0) if top > 0 else np.zeros_like(prior)
+    scaled = np.maximum(prior / top, 0.0) if top > 0 else np.zeros_like(prior)
     return np.where(ok, scaled, np.nan).astype(np.float32)

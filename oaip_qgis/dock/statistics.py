@@ -52,6 +52,9 @@ def _result(stats: dict) -> Section:
     if word is not None:   # the no-change verdict: why an empty layer is empty, or why change was believed
         verdict = {"none": tr("no significant change"), "weak": tr("change found, weak evidence"),
                    "change": tr("change found")}[word]
+        if not evidence["significant"] and evidence.get("groups"):   # decision.local_change
+            verdict = tr("no significant change over the scene, but {groups} compact group(s) marked changed, "
+                         "weak evidence").format(groups=evidence["groups"])
         peak = "∞" if evidence["peak"] is None else f"{evidence['peak']:.1f}"
         rows.insert(0, (tr("Evidence"), tr("{verdict}: the most disagreeing 0.5 % is {peak}× the scene's typical "
                                            "disagreement (no change below {limit:g}×)").format(

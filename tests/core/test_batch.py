@@ -239,9 +239,11 @@ def test_the_summary_gives_each_pair_s_evidence_verdict_in_a_word(tmp_path):
     from oaip_qgis.core.batch.worker import stats_fields
 
     verdicts = {"quiet": {"significant": False, "weak": False}, "faint": {"significant": True, "weak": True},
-                "flood": {"significant": True, "weak": False}, "old": None}
+                "flood": {"significant": True, "weak": False}, "old": None,
+                "spots": {"significant": False, "weak": True, "groups": 2}}
     records = [{"name": name, "status": "done", **stats_fields({"evidence": evidence})}
                for name, evidence in verdicts.items()]
     rows = features(write_geopackage(records, str(tmp_path / "summary.gpkg")))
     assert {name: rows[name]["evidence"] for name in verdicts} == {"quiet": "none", "faint": "weak",
-                                                                   "flood": "change", "old": None}
+                                                                   "flood": "change", "old": None,
+                                                                   "spots": "weak"}

@@ -78,6 +78,11 @@ def test_the_evidence_verdict_is_shown_first():
     weak = {**NETWORK_RUN, "evidence": {"significant": True, "peak": 3.1, "no_change_peak": 2.3, "weak": True}}
     assert rows(weak)["Result"]["Evidence"].startswith(
         "change found, weak evidence: the most disagreeing 0.5 % is 3.1×")
+    groups = {**NETWORK_RUN, "evidence": {"significant": False, "peak": 2.1, "no_change_peak": 2.3, "weak": True,
+                                          "groups": 3}}
+    assert rows(groups)["Result"]["Evidence"].startswith(
+        "no significant change over the scene, but 3 compact group(s) marked changed, weak evidence: the most "
+        "disagreeing 0.5 % is 2.1×")
     assert "Evidence" not in rows(NETWORK_RUN)["Result"]    # stats written before the verdict existed
 
 
