@@ -126,19 +126,19 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     prior = change_prior(blocks.x1, blocks.x2, blocks.valid, method=params.prior, seed=params.seed,
                          check=progress.check, report=report, info=progress.info)
     evidence = weigh_evidence(prior)   # on the prior before its clipping, in units of its top
-    local = local_change(prior, evidence)
-    prior = local.prior
     direct = DirectComparison(None, False, refusal="no change")
     if evidence.significant:   # a direct comparison never turns a pair without change into one with change
-        prior, direct = compare_directly(prior, blocks.direct, margin_labels(prior, floor=evidence.floor))
+        clipped = np.minimum(prior, 1.0)
+        prior, direct = compare_directly(clipped, blocks.direct, margin_labels(clipped, floor=evidence.floor))
         evidence = weigh_evidence(prior)
-    else:
-        evidence = replace(evidence, groups=local.groups, group_share=local.share)
+    calibration = calibrate(np.minimum(prior, 1.0), params.threshold_method, evidence)
+    local = local_change(prior, evidence, calibration.cut)
+    prior, calibration = local.prior, replace(calibration, cut=local.cut)
+    evidence = replace(evidence, groups=local.groups, group_share=local.share)
     progress.info(direct.note())
     gated = is_automatic(params.threshold_method)   # a manual threshold is the analyst's own decision
     progress.info(evidence.verdict() if gated
                   else tr("{verdict} (not applied: manual threshold)", verdict=evidence.verdict()))
-    calibration = calibrate(prior, params.threshold_method, evidence, without_change=local.cut)
     return PriorResult(blocks.size, blocks.norm1, blocks.norm2, prior, evidence, calibration, gated, direct)
 
 

@@ -63,7 +63,7 @@ class Evidence:
     floor_ratio: float = EVIDENCE_FLOOR
     no_change_peak: float = NO_CHANGE_PEAK
     weak_peak: float = WEAK_PEAK
-    groups: int = 0      # without significant change: compact groups of places above the line (decision.local_change)
+    groups: int = 0      # compact groups above the line the map is confined to (decision.local_change); 0: not confined
     group_share: float = 0.0
 
     @property
@@ -85,10 +85,17 @@ class Evidence:
                        no_change_peak=self.no_change_peak, floor_ratio=self.floor_ratio)
             if not self.weak:
                 return found
-            return found + " " + tr(
+            weak = found + " " + tr(
                 "The evidence is weak (under {weak_peak:g}×): unchanged scenes have reached this much, for "
                 "instance with a radar image finer than the optical one, so check the marked places against "
                 "the two images before relying on them.", weak_peak=self.weak_peak)
+            if not self.groups:
+                return weak
+            return weak + " " + tr(
+                "Only {groups} compact group(s) of places above {no_change_peak:g}× ({percent:.2f} % of the scene) "
+                "are marked: change this rare is confined to such groups, while scattered places above the cut "
+                "are what an unchanged scene shows too.", groups=self.groups, no_change_peak=self.no_change_peak,
+                percent=100 * self.group_share)
         if self.groups:
             return tr("No significant change over the scene as a whole: its most disagreeing 0.5 % is only {peak:.1f}× "
                       "the scene's typical disagreement between the two images (a change shows at least "

@@ -42,13 +42,13 @@ class Calibration:
         return {"prior_cut": round(float(self.cut), 6), "prior_threshold_method": self.method}
 
 
-def calibrate(prior: np.ndarray, method: str, evidence: Evidence, without_change: float = 1.0) -> Calibration:
+def calibrate(prior: np.ndarray, method: str, evidence: Evidence) -> Calibration:
     """The prior's cut: the asked automatic threshold (the default method's with a manual threshold) on
-    the valid prior, at least the evidence floor; in a scene without significant change,
-    `without_change` (1.0: nothing changed; decision.local_change's cut where it found compact groups)."""
+    the valid prior, at least the evidence floor; 1.0 (nothing changed) in a scene without significant
+    change (decision.local_change then confines the map to compact groups, if any)."""
     automatic = method if is_automatic(method) else DEFAULT_METHOD
     if not evidence.significant:
-        return Calibration(float(without_change), automatic)
+        return Calibration(1.0, automatic)
     values = prior[np.isfinite(prior)]
     cut = max(threshold_value(values, automatic), evidence.floor)
     return Calibration(float(min(cut, 1.0)), automatic)

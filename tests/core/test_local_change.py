@@ -8,7 +8,7 @@ import pytest
 
 from oaip_qgis.core.decision.evidence import NO_CHANGE_PEAK, verdict_word, weigh_evidence
 from oaip_qgis.core.decision.local_change import LEAST_CELLS, compact_groups, local_change
-from oaip_qgis.core.decision.score import DECISION, calibrate
+from oaip_qgis.core.decision.score import DECISION, Calibration, calibrate
 
 RNG = np.random.default_rng(3)
 
@@ -32,9 +32,9 @@ def test_a_compact_group_above_the_line_is_marked_and_scattered_places_are_not()
     places = scattered(prior, 3.0)       # stronger than the group, but each alone
     evidence = weigh_evidence(prior)
     assert not evidence.significant
-    local = local_change(prior, evidence)
+    local = local_change(prior, evidence, calibrate(prior, "otsu", evidence).cut)
     assert local.groups == 1 and local.share == pytest.approx(64 / prior.size)
-    score = calibrate(local.prior, "otsu", evidence, without_change=local.cut).prior_score(local.prior)
+    score = Calibration(local.cut, "otsu").prior_score(local.prior)
     assert (score[20:28, 30:38] > DECISION).all()
     assert all(score[r, c] < DECISION for r, c in places)
     assert (score > DECISION).sum() == 64
@@ -49,18 +49,76 @@ def test_a_group_smaller_than_the_least_or_below_the_line_marks_nothing():
     prior[20:20 + side, 30:30 + side - 1] = 2.5
     prior[100:110, 100:110] = 0.75 * (NO_CHANGE_PEAK - 0.2)   # a large group, but under the no-change line
     evidence = weigh_evidence(prior)
-    local = local_change(prior, evidence)
+    local = local_change(prior, evidence, 1.0)
     assert local.groups == 0 and local.cut == 1.0
     assert np.array_equal(local.prior, np.clip(prior, 0, 1))
 
 
-def test_a_scene_with_significant_change_is_left_to_the_usual_cut():
+def test_a_scene_with_strong_evidence_is_left_to_its_cut():
     prior = RNG.uniform(0.1, 0.2, (200, 200)).astype(np.float32)
     prior[:20, :40] = 2.0
     evidence = weigh_evidence(prior)
-    local = local_change(prior, evidence)
-    assert evidence.significant and local.groups == 0 and local.cut == 1.0
+    local = local_change(prior, evidence, 0.6)
+    assert evidence.significant and not evidence.weak and local.groups == 0 and local.cut == 0.6
     assert np.nanmax(local.prior) == 1.0   # clipped at its top
+
+
+def weak_scene(group: slice) -> np.ndarray:
+    """Weak evidence (a peak of about 3× the median): 1.5 % of the scene in scattered places at 3×, and
+    one compact group at 3.5× over `group` rows of 50 columns."""
+    prior = RNG.uniform(0.25, 0.35, (200, 200)).astype(np.float32)
+    rows, cols = np.meshgrid(np.arange(0, 200, 4), np.arange(100, 200, 4), indexing="ij")
+    prior[rows.ravel()[:600], cols.ravel()[:600]] = 0.9    # isolated: every fourth cell of a half
+    prior[group, 20:70] = 1.05
+    return prior
+
+
+def test_weak_change_under_one_percent_in_compact_groups_is_confined_to_them():
+    prior = weak_scene(slice(10, 17))        # 350 cells: 0.875 % of the scene
+    evidence = weigh_evidence(prior)
+    assert evidence.significant and evidence.weak
+    cut = calibrate(np.minimum(prior, 1), "otsu", evidence).cut
+    assert np.nanmean(np.minimum(prior, 1) > cut) > 0.01     # Otsu's cut takes the scattered places too
+    local = local_change(prior, evidence, cut)
+    assert local.groups == 1 and local.share == pytest.approx(350 / prior.size) and local.cut == cut
+    marked = local.prior > local.cut
+    assert marked[10:17, 20:70].all() and marked.sum() == 350
+    assert np.nanmax(local.prior) <= 1
+
+
+def test_weak_change_over_one_percent_or_strong_change_is_not_confined():
+    prior = weak_scene(slice(10, 20))        # 500 cells: 1.25 %
+    evidence = weigh_evidence(prior)
+    cut = calibrate(np.minimum(prior, 1), "otsu", evidence).cut
+    local = local_change(prior, evidence, cut)
+    assert evidence.weak and local.groups == 0 and np.array_equal(local.prior, np.minimum(prior, 1))
+    strong = weak_scene(slice(10, 17))
+    strong[10:17, 20:70] = 4.0               # the same group far above the rest: a peak over WEAK_PEAK
+    evidence = weigh_evidence(strong)
+    assert evidence.significant and not evidence.weak
+    assert local_change(strong, evidence, 0.5).groups == 0
+
+
+def test_the_verdict_says_no_significant_change_yet_groups_are_marked_and_weak():
+    prior = quiet_scene()
+    prior[20:28, 30:38] = 2.5
+    evidence = weigh_evidence(prior)
+    local = local_change(prior, evidence, 1.0)
+    found = replace(evidence, groups=local.groups, group_share=local.share)
+    assert found.found and found.weak and not found.significant
+    text = found.verdict()
+    assert text.startswith("No significant change over the scene as a whole") and "1 compact group" in text
+    assert verdict_word(found.to_dict()) == "weak" and verdict_word(evidence.to_dict()) == "none"
+
+
+def test_the_verdict_of_confined_weak_change_says_what_is_marked():
+    prior = weak_scene(slice(10, 17))
+    evidence = weigh_evidence(prior)
+    local = local_change(prior, evidence, calibrate(np.minimum(prior, 1), "otsu", evidence).cut)
+    text = replace(evidence, groups=local.groups, group_share=local.share).verdict()
+    assert text.startswith("Change found") and "evidence is weak" in text
+    assert "Only 1 compact group(s) of places above 2.3× (0.88 % of the scene) are marked" in text
+    assert "compact group" not in evidence.verdict()
 
 
 def test_invalid_cells_stay_invalid_and_split_no_group():
@@ -68,7 +126,7 @@ def test_invalid_cells_stay_invalid_and_split_no_group():
     prior[20:30, 30:40] = 2.5
     prior[25, :] = np.nan                 # a nodata line through the group: two halves of 50 and 40 cells
     evidence = weigh_evidence(prior)
-    local = local_change(prior, evidence)
+    local = local_change(prior, evidence, 1.0)
     assert np.isnan(local.prior[25]).all()
     assert local.groups == 1 and local.share == pytest.approx(50 / np.isfinite(prior).sum())
 
@@ -80,15 +138,3 @@ def test_groups_touch_by_corners():
     mask, count = compact_groups(above, least=12)
     assert count == 1 and mask.sum() == 12
     assert compact_groups(above, least=13)[1] == 0
-
-
-def test_the_verdict_says_no_significant_change_yet_groups_are_marked_and_weak():
-    prior = quiet_scene()
-    prior[20:28, 30:38] = 2.5
-    evidence = weigh_evidence(prior)
-    local = local_change(prior, evidence)
-    found = replace(evidence, groups=local.groups, group_share=local.share)
-    assert found.found and found.weak and not found.significant
-    text = found.verdict()
-    assert text.startswith("No significant change over the scene as a whole") and "1 compact group" in text
-    assert verdict_word(found.to_dict()) == "weak" and verdict_word(evidence.to_dict()) == "none"
