@@ -6,7 +6,8 @@ kept under build/bench/scale/pairs/<size> for the next run. Each size runs in it
 output (change, difference, confidence, polygons, statistics) and the truth as reference, so that
 its peak RSS (from wait4) is its own. Per size and run seed (--seeds, 0 and 1 by default): seconds, peak
 RSS, Kappa, and the recall of the changed objects by width (an object counts as found when at least half
-its pixels are marked); the Kappa gap of the largest size to the first, seed by seed, mean and worst.
+its pixels are marked), and Kappa with the new buildings left out of the count beside their share of the
+change; the Kappa gaps of the largest size to the first, seed by seed, mean and worst.
 
 Then the network's native-resolution inference alone, int8 against the fp32 twin with the same
 weights, alternating tile by tile on 1024² tiles of the largest pair (`inference`).
@@ -72,24 +73,45 @@ def measure(paths: dict, out: Path, mode: str, threads: int, seed: int) -> dict:
             "timing": json.loads(proc.stdout.read().strip().splitlines()[-1])}
 
 
-def object_recall(change_path: str, objects_path: str) -> dict:
+def _kappa(tp: float, fp: float, fn: float, n: float) -> float | None:
+    tn = n - tp - fp - fn
+    expected = ((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn)) / n / n
+    return None if n == 0 or expected >= 1 else ((tp + tn) / n - expected) / (1 - expected)
+
+
+def object_recall(change_path: str, objects_path: str, truth_path: str) -> dict:
     """Recall of the changed objects (objects.tif ids, on the change layer's pixel lattice, which is
-    cropped to the pair's overlap) by width band, read block by block over the change layer."""
-    with rasterio.open(change_path) as change, rasterio.open(objects_path) as objects:
+    cropped to the pair's overlap) by width band, read block by block over the change layer; and, to
+    tell fading detail from the pair's own mix of change, the new buildings' share of the changed
+    pixels and Kappa with their pixels left out of the count (the flood and unchanged land alone)."""
+    with rasterio.open(change_path) as change, rasterio.open(objects_path) as objects, \
+            rasterio.open(truth_path) as truth:
         col0 = round((change.transform.c - objects.transform.c) / objects.transform.a)
         row0 = round((change.transform.f - objects.transform.f) / objects.transform.e)
         windows = [window for _, window in change.block_windows(1)]
         size = 1 + max(int(objects.read(1, window=w).max()) for _, w in objects.block_windows(1))
         total, found = np.zeros(size), np.zeros(size)
+        counts = np.zeros(4)   # the rest without the buildings: changed-marked, unchanged-marked, missed, all
+        built_changed = changed = 0
         for window in windows:
-            ids = objects.read(1, window=Window(window.col_off + col0, window.row_off + row0, window.width,
-                                                window.height), boundless=True, fill_value=0).ravel()
+            shifted = Window(window.col_off + col0, window.row_off + row0, window.width, window.height)
+            ids = objects.read(1, window=shifted, boundless=True, fill_value=0).ravel()
+            truly = truth.read(1, window=shifted, boundless=True, fill_value=0).ravel() == 1
+            layer = change.read(1, window=window).ravel()
+            marked, rest = layer == 1, (layer != 255) & (ids == 0)
             total += np.bincount(ids, minlength=size)
-            found += np.bincount(ids, weights=change.read(1, window=window).ravel() == 1, minlength=size)
+            found += np.bincount(ids, weights=marked, minlength=size)
+            counts += [(marked & truly & rest).sum(), (marked & ~truly & rest).sum(), (~marked & truly & rest).sum(),
+                       rest.sum()]
+            changed += int((truly & (layer != 255)).sum())
+            built_changed += int((truly & (layer != 255) & (ids > 0)).sum())
     ids = np.flatnonzero(total[1:]) + 1
     width = np.sqrt(total[ids])
     hit = found[ids] >= total[ids] / 2
-    report = {"objects": int(ids.size), "recall": round(float(hit.mean()), 4) if ids.size else None}
+    kappa_rest = _kappa(*counts)
+    report = {"objects": int(ids.size), "recall": round(float(hit.mean()), 4) if ids.size else None,
+              "built_share_of_change": round(built_changed / changed, 4) if changed else None,
+              "kappa_without_new_buildings": None if kappa_rest is None else round(kappa_rest, 4)}
     for low, high in WIDTHS:
         band = (width >= low) & (width < high)
         report[f"recall_{low}_{high}px"] = round(float(hit[band].mean()), 4) if band.any() else None
@@ -100,11 +122,15 @@ def object_recall(change_path: str, objects_path: str) -> dict:
 def largest_against_first(rows: list[dict]) -> dict:
     """Peak RSS of the largest size, and its Kappa gap to the first size seed by seed (mean and worst)."""
     first, largest = rows[0]["size"], rows[-1]["size"]
-    kappa = {(r["size"], r["seed"]): r["kappa"] for r in rows}
-    gaps = [kappa[first, seed] - kappa[largest, seed] for size, seed in kappa if size == largest]
-    return {"peak_rss_largest_gib": round(max(r["peak_rss_bytes"] for r in rows if r["size"] == largest) / 2**30, 3),
-            "kappa_gap_largest_vs_first": {"mean": round(float(np.mean(gaps)), 4), "worst": round(max(gaps), 4),
-                                           "per_seed": [round(g, 4) for g in gaps]}}
+    report = {"peak_rss_largest_gib": round(max(r["peak_rss_bytes"] for r in rows if r["size"] == largest) / 2**30,
+                                            3)}
+    for key, name in (("kappa", "kappa_gap_largest_vs_first"),
+                      ("kappa_without_new_buildings", "kappa_without_new_buildings_gap_largest_vs_first")):
+        kappa = {(r["size"], r["seed"]): r[key] for r in rows}
+        gaps = [kappa[first, seed] - kappa[largest, seed] for size, seed in kappa if size == largest]
+        report[name] = {"mean": round(float(np.mean(gaps)), 4), "worst": round(max(gaps), 4),
+                        "per_seed": [round(g, 4) for g in gaps]}
+    return report
 
 
 def inference_ratio(paths: dict, tiles: int, threads: int, tile: int = 1024) -> dict:
@@ -164,10 +190,12 @@ def main() -> None:
             stats = RunStats.from_dict(json.loads((out / "stats.json").read_text()))
             row.update(kappa=(stats.metrics or {}).get("kappa"), prior_block=stats.prior_block,
                        network_cell=stats.network.training["pseudo_labels"]["network_cell"] if stats.network else None,
-                       **object_recall(str(out / "change.tif"), paths["objects"]))
+                       **object_recall(str(out / "change.tif"), paths["objects"], paths["truth"]))
             rows.append(row)
             print(f"{size:>6}² seed {seed} {row['seconds']:>8.1f} s {row['peak_rss_bytes'] / 2**30:>6.2f} GiB  "
-                  f"Kappa {row['kappa']}  recall 10-20 px {row['recall_10_20px']}  cell {row['network_cell']}",
+                  f"Kappa {row['kappa']} ({row['kappa_without_new_buildings']} without the new buildings, "
+                  f"{row['built_share_of_change']} of the change)  recall 10-20 px {row['recall_10_20px']}  "
+                  f"cell {row['network_cell']}",
                   flush=True)
     report = {"mode": args.mode, "threads": args.threads, "seeds": seeds, "load_average_at_end": os.getloadavg(),
               "rows": rows, **largest_against_first(rows)}
