@@ -281,6 +281,18 @@ def test_a_generated_unchanged_scene_is_reported_unchanged_and_rare_change_is_ke
     assert rare.metrics["kappa"] > 0.6
 
 
+def test_change_under_half_a_percent_is_found_in_its_compact_groups(tmp_path):
+    """0.19 % of the scene changed cannot lift the scene-wide evidence (reported unchanged, nothing
+    marked, before decision.local_change); its places form a compact group above the no-change line."""
+    pair = make_sample_pair(tmp_path / "rare", size=600, seed=0, scenario="rare")
+    result = run(params(pair, tmp_path))
+    stats = result.stats
+    assert not stats.evidence["significant"] and stats.evidence["groups"] >= 1 and stats.evidence["weak"]
+    assert 0 < stats.changed_fraction < 0.005 and stats.metrics["kappa"] > 0.6
+    assert stats.detector == "prior"   # too little to train on
+    assert any("compact group" in line for line in result.log)
+
+
 def test_the_map_does_not_depend_on_which_image_is_t1(tmp_path):
     """Pre-event radar and post-event optical is as common as the reverse: both orders map on the optical
     image's finer grid, and the maps are the same pixel for pixel (on the radar's grid, half as fine, the
