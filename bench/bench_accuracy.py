@@ -217,7 +217,8 @@ def over_seeds(runs: list[dict]) -> dict:
     kappas = [r["kappa"] for r in runs if r["kappa"] is not None]
     row.update(kappa_min=min(kappas) if kappas else None, kappa_max=max(kappas) if kappas else None,
                significant=sum(bool(r["significant"]) for r in runs),
-               local=sum(bool(r.get("groups")) and not r["significant"] for r in runs), runs=runs)
+               local=sum(bool(r.get("groups")) and not r["significant"] for r in runs),
+               confined=sum(bool(r.get("groups")) and bool(r["significant"]) for r in runs), runs=runs)
     if row["kappa"] is not None and row["best_kappa"] is not None:
         row["decision_gap"] = row["best_kappa"] - row["kappa"]
     return row
@@ -330,7 +331,8 @@ def main() -> None:
                                          for seed in stress_seeds])
                 print(f"{'stress ' + name:20} {mode:14} " + " ".join(fmt(rows[mode].get(c)) for c in columns)
                       + f"  reported changed in {rows[mode]['significant']}/{len(stress_seeds)} runs"
-                      + f", compact groups only in {rows[mode]['local']}", flush=True)
+                      + f", compact groups only in {rows[mode]['local']}"
+                      + f", weak and confined to compact groups in {rows[mode]['confined']}", flush=True)
     if not args.no_stress:   # the real pairs' own unchanged land: marked fraction and verdict, no reference
         crops = REPO / "build" / "bench" / "unchanged"
         for folder in folders:
