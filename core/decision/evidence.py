@@ -83,19 +83,18 @@ class Evidence:
                        "typical disagreement between the two images (no change below {no_change_peak:g}×); "
                        "places below {floor_ratio:g}× are never marked changed.", peak=self.peak,
                        no_change_peak=self.no_change_peak, floor_ratio=self.floor_ratio)
-            if not self.weak:
-                return found
-            weak = found + " " + tr(
-                "The evidence is weak (under {weak_peak:g}×): unchanged scenes have reached this much, for "
-                "instance with a radar image finer than the optical one, so check the marked places against "
-                "the two images before relying on them.", weak_peak=self.weak_peak)
-            if not self.groups:
-                return weak
-            return weak + " " + tr(
-                "Only {groups} compact group(s) of places above {no_change_peak:g}× ({percent:.2f} % of the scene) "
-                "are marked: change this rare is confined to such groups, while scattered places above the cut "
-                "are what an unchanged scene shows too.", groups=self.groups, no_change_peak=self.no_change_peak,
-                percent=100 * self.group_share)
+            if self.weak:
+                found += " " + tr(
+                    "The evidence is weak (under {weak_peak:g}×): unchanged scenes have reached this much, for "
+                    "instance with a radar image finer than the optical one, so check the marked places against "
+                    "the two images before relying on them.", weak_peak=self.weak_peak)
+            if self.groups:
+                found += " " + tr(
+                    "Only {groups} compact group(s) of places above {no_change_peak:g}× ({percent:.2f} % of the "
+                    "scene) are marked: the change is confined to such groups, while scattered places above the "
+                    "cut are what unchanged land shows too.", groups=self.groups,
+                    no_change_peak=self.no_change_peak, percent=100 * self.group_share)
+            return found
         if self.groups:
             return tr("No significant change over the scene as a whole: its most disagreeing 0.5 % is only {peak:.1f}× "
                       "the scene's typical disagreement between the two images (a change shows at least "

@@ -96,7 +96,20 @@ def test_weak_change_over_one_percent_or_strong_change_is_not_confined():
     strong[10:17, 20:70] = 4.0               # the same group far above the rest: a peak over WEAK_PEAK
     evidence = weigh_evidence(strong)
     assert evidence.significant and not evidence.weak
-    assert local_change(strong, evidence, 0.5).groups == 0
+    assert local_change(strong, evidence, 0.95).groups == 0   # the cut marks the group alone
+
+
+def test_strong_evidence_whose_cut_marks_mostly_scattered_places_is_confined_to_the_groups():
+    """A cut that marks more than SCATTERED times what the compact groups hold is mostly cutting the
+    unchanged tail (real crops with rare change under a heavy tail: 8-38 % marked for 0.3-2.6 %)."""
+    strong = weak_scene(slice(10, 17))
+    strong[10:17, 20:70] = 4.0               # 350 cells in the group; 600 scattered cells at 0.9
+    evidence = weigh_evidence(strong)
+    local = local_change(strong, evidence, 0.5)   # a cut that takes the scattered places: 950 marked
+    assert not evidence.weak and local.groups == 1 and local.cut == 0.5
+    marked = local.prior > local.cut
+    assert marked[10:17, 20:70].all() and marked.sum() == 350
+    assert local_change(strong, evidence, 0.5, scattered=3.0).groups == 0   # 950 / 350 is under 3
 
 
 def test_the_verdict_says_no_significant_change_yet_groups_are_marked_and_weak():
