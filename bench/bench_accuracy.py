@@ -332,7 +332,7 @@ def main() -> None:
                 print(f"{'stress ' + name:20} {mode:14} " + " ".join(fmt(rows[mode].get(c)) for c in columns)
                       + f"  reported changed in {rows[mode]['significant']}/{len(stress_seeds)} runs"
                       + f", compact groups only in {rows[mode]['local']}"
-                      + f", weak and confined to compact groups in {rows[mode]['confined']}", flush=True)
+                      + f", change confined to compact groups in {rows[mode]['confined']}", flush=True)
     if not args.no_stress:   # the real pairs' own unchanged land: marked fraction and verdict, no reference
         crops = REPO / "build" / "bench" / "unchanged"
         for folder in folders:
