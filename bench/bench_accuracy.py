@@ -14,7 +14,9 @@ gain (int8 − prior). Each shared pair's own unchanged land (its largest square
 within 8 px, at least 96 px wide) runs too, without a reference: what is marked there, and whether the
 pair is reported as changed, show how the no-change verdict fares on real sensors. And each shared
 pair again with its T2 georeferenced 3 rows south and 2 columns east of the truth, without and with
-co-registration (prior mode): real sensors misregistered by a known amount.
+co-registration (prior mode): real sensors misregistered by a known amount. And each shared pair cut
+into 2 × 2 and 3 × 3 parts (prior mode, seed 0; `crops`): smaller real scenes whose share of change
+and unchanged tail differ from the whole pair's, summarised as mean Kappa against the best threshold.
 
 Leave-one-pair-out: the constants chosen by measuring on the shared pairs are chosen again on seven
 pairs for each eighth, and the held-out figures are printed beside the in-sample ones (`LOPO`).
@@ -66,6 +68,8 @@ STRESS_SIZE = 600
 # (decision.local_change); the two optical sensors' unchanged scene is where such groups appear unasked.
 LARGE = (("rare", 1), ("rare", 0), ("rare", 2), ("unchanged", 1), ("optical-pair-unchanged", 1))
 LARGE_SIZE = 1000
+# Each shared pair cut into 2 × 2 and 3 × 3 parts (prior mode, seed 0): new, smaller scenes of real sensors.
+CROP_SPLITS = (2, 3)
 # The optical-against-SAR scenes again with the SAR image as T1 (pre-event radar, post-event optical): the
 # map must not depend on which image is called T1.
 SAR_FIRST = ("default", "rare", "flood-beside-river", "unchanged")
@@ -177,21 +181,56 @@ def unchanged_square(truth: np.ndarray, margin: int = 8) -> tuple[int, int, int]
     return int(end_row - size), int(end_col - size), size
 
 
+def window_copy(folder: Path, out: Path, window: Window, names: tuple[str, ...]) -> dict:
+    """The pair's rasters `names` cut to `window` under out (the georeferencing follows): paths by name."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        with rasterio.open(folder / f"{name}.tif") as ds:
+            profile = {key: value for key, value in ds.profile.items()
+                       if key not in ("blockxsize", "blockysize", "tiled")}
+            profile.update(width=int(window.width), height=int(window.height), transform=ds.window_transform(window))
+            data = ds.read(window=window)
+        with rasterio.open(out / f"{name}.tif", "w", **profile) as crop:
+            crop.write(data)
+    return {name: str(out / f"{name}.tif") for name in names}
+
+
 def unchanged_crop(folder: Path, out: Path, least: int = 96) -> Optional[dict]:
     """t1.tif and t2.tif of the pair's largest unchanged square under out (None if under `least` px)."""
     with rasterio.open(folder / "gt.tif") as ds:
         row, col, size = unchanged_square(ds.read(1))
     if size < least:
         return None
-    out.mkdir(parents=True, exist_ok=True)
-    for name in ("t1", "t2"):
-        with rasterio.open(folder / f"{name}.tif") as ds:
-            window = Window(col, row, size, size)
-            profile = {**ds.profile, "width": size, "height": size, "transform": ds.window_transform(window)}
-            data = ds.read(window=window)
-        with rasterio.open(out / f"{name}.tif", "w", **profile) as crop:
-            crop.write(data)
-    return {"t1": str(out / "t1.tif"), "t2": str(out / "t2.tif"), "side": size}
+    return {**window_copy(folder, out, Window(col, row, size, size), ("t1", "t2")), "side": size}
+
+
+def part_crops(folder: Path, out: Path, splits: tuple[int, ...] = CROP_SPLITS) -> dict:
+    """The pair cut into n × n parts for each n of `splits` (t1, t2 and gt each), by name "n-ij": smaller
+    scenes of real sensors, whose share of change and tail differ from the whole pair's."""
+    with rasterio.open(folder / "gt.tif") as ds:
+        height, width = ds.height, ds.width
+    parts = {}
+    for n in splits:
+        h, w = height // n, width // n
+        for i in range(n):
+            for j in range(n):
+                parts[f"{n}-{i}{j}"] = window_copy(folder, out / f"{n}-{i}{j}", Window(j * w, i * h, w, h),
+                                                   ("t1", "t2", "gt"))
+    return parts
+
+
+def summarise_crops(rows: dict) -> dict:
+    """Mean Kappa and best-threshold Kappa of the crops with change (all, and those of strong evidence),
+    and the mean share marked on the crops without change."""
+    changed = [r for r in rows.values() if r["truth_fraction"] > 0 and r["kappa"] is not None]
+    strong = [r for r in changed if r["significant"] and (r["peak"] is None or r["peak"] >= evidence.WEAK_PEAK)]
+    unchanged = [r for r in rows.values() if r["truth_fraction"] == 0]
+    return {"crops": len(rows), "with_change": len(changed), "mean_kappa": _mean([r["kappa"] for r in changed]),
+            "mean_best_kappa": _mean([r["best_kappa"] for r in changed]), "strong_with_change": len(strong),
+            "strong_mean_kappa": _mean([r["kappa"] for r in strong]),
+            "strong_mean_best_kappa": _mean([r["best_kappa"] for r in strong]),
+            "without_change": len(unchanged),
+            "unchanged_mean_marked": _mean([r["changed_fraction"] for r in unchanged])}
 
 
 def shifted_copy(folder: Path, out: Path, rows: int = 3, cols: int = 2) -> str:
@@ -365,6 +404,19 @@ def main() -> None:
             print(f"{'shifted ' + folder.name:28} prior  Kappa as given {fmt(rows['as given']['kappa'], 5)}, "
                   f"co-registered {fmt(rows['co-registered']['kappa'], 5)} (found {found.get('rows')}, "
                   f"{found.get('cols')}; {found.get('gain', 0):.2f}x)", flush=True)
+    if not args.no_stress:   # the real pairs in parts: rare change under a heavy tail, crowded change
+        rows = report["crops"] = {}
+        for folder in folders:
+            for part, paths in part_crops(folder, REPO / "build" / "bench" / "crops" / folder.name).items():
+                row = bench_run(paths["t1"], paths["t2"], paths["gt"], MODES["prior"], 0, args.threads)
+                rows[f"{folder.name}-{part}"] = {key: row[key] for key in (
+                    "kappa", "best_kappa", "changed_fraction", "truth_fraction", "significant", "groups", "peak")}
+        report["crops_summary"] = summary = summarise_crops(rows)
+        print(f"{'crops':20} prior  {summary['with_change']} with change: Kappa {fmt(summary['mean_kappa'], 5)} "
+              f"(best threshold {fmt(summary['mean_best_kappa'], 5)}); {summary['strong_with_change']} of strong "
+              f"evidence {fmt(summary['strong_mean_kappa'], 5)} ({fmt(summary['strong_mean_best_kappa'], 5)}); "
+              f"{summary['without_change']} without change, {100 * summary['unchanged_mean_marked']:.2f} % marked",
+              flush=True)
     if not args.no_lopo:
         report["leave_one_pair_out"] = leave_one_pair_out(folders, [int(v) for v in args.lopo_seeds.split(",")],
                                                           args.threads)

@@ -8,7 +8,7 @@ import rasterio
 from rasterio.transform import from_origin
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from bench_accuracy import best_kappa, unchanged_square  # noqa: E402
+from bench_accuracy import best_kappa, part_crops, summarise_crops, unchanged_square  # noqa: E402
 from bench_scale import largest_against_first, object_recall  # noqa: E402
 
 
@@ -63,3 +63,31 @@ def test_object_recall_counts_the_buildings_apart_from_the_rest(tmp_path):
     with rasterio.open(paths["change"], "r+") as ds:
         ds.write(change[None])
     assert object_recall(paths["change"], paths["objects"], paths["truth"])["kappa_without_new_buildings"] < 0.9
+
+
+def test_the_pair_is_cut_into_parts_that_keep_their_place_on_the_ground(tmp_path):
+    folder = tmp_path / "pair"
+    folder.mkdir()
+    for name in ("t1", "t2", "gt"):
+        data = np.arange(12 * 18, dtype=np.uint8).reshape(1, 12, 18)
+        with rasterio.open(folder / f"{name}.tif", "w", driver="GTiff", width=18, height=12, count=1,
+                           dtype="uint8", transform=from_origin(100, 50, 2, 2)) as ds:
+            ds.write(data)
+    parts = part_crops(folder, tmp_path / "parts", splits=(2, 3))
+    assert len(parts) == 4 + 9 and set(parts["3-12"]) == {"t1", "t2", "gt"}
+    with rasterio.open(parts["3-12"]["gt"]) as ds:   # row 1, column 2 of 3 × 3: 4 × 6 px from (4, 12)
+        assert (ds.height, ds.width) == (4, 6) and ds.transform.c == 100 + 12 * 2 and ds.transform.f == 50 - 4 * 2
+        assert ds.read(1)[0, 0] == 4 * 18 + 12
+
+
+def test_the_crop_summary_keeps_strong_evidence_and_unchanged_crops_apart():
+    rows = {"a": {"kappa": 0.8, "best_kappa": 0.9, "truth_fraction": 0.05, "changed_fraction": 0.05,
+                  "significant": True, "peak": 6.0},
+            "b": {"kappa": 0.2, "best_kappa": 0.7, "truth_fraction": 0.01, "changed_fraction": 0.1,
+                  "significant": True, "peak": 3.0},      # weak evidence
+            "c": {"kappa": 0.0, "best_kappa": None, "truth_fraction": 0.0, "changed_fraction": 0.04,
+                  "significant": True, "peak": None}}     # a zero median: infinite peak, no change
+    summary = summarise_crops(rows)
+    assert summary["with_change"] == 2 and summary["mean_kappa"] == pytest.approx(0.5)
+    assert summary["strong_with_change"] == 1 and summary["strong_mean_kappa"] == pytest.approx(0.8)
+    assert summary["without_change"] == 1 and summary["unchanged_mean_marked"] == pytest.approx(0.04)
