@@ -128,10 +128,10 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     evidence = weigh_evidence(prior)   # on the prior before its clipping, in units of its top
     direct = DirectComparison(None, False, refusal="no change")
     if evidence.significant:   # a direct comparison never turns a pair without change into one with change
-        clipped = np.minimum(prior, 1.0)
-        prior, direct = compare_directly(clipped, blocks.direct, margin_labels(clipped, floor=evidence.floor))
+        prior = np.minimum(prior, 1.0)   # the unclipped top serves only a scene without significant change
+        prior, direct = compare_directly(prior, blocks.direct, margin_labels(prior, floor=evidence.floor))
         evidence = weigh_evidence(prior)
-    calibration = calibrate(np.minimum(prior, 1.0), params.threshold_method, evidence)
+    calibration = calibrate(prior, params.threshold_method, evidence)   # reads no value without significant change
     local = local_change(prior, evidence, calibration.cut)
     prior, calibration = local.prior, replace(calibration, cut=local.cut)
     evidence = replace(evidence, groups=local.groups, group_share=local.share)

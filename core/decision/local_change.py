@@ -115,12 +115,15 @@ def local_change(prior: np.ndarray, evidence: Evidence, cut: float, least: Optio
         return unconfined
     above = valid & (np.nan_to_num(prior) >= line)
     groups, count = compact_groups(above, least)
-    share = float(groups.sum() / valid.sum())
     if count == 0:
         return unconfined
+    cells = int(valid.sum())
+    share = float(groups.sum() / cells)
     if evidence.significant:
-        marked = float((valid & (np.nan_to_num(clipped) > cut)).sum() / valid.sum())
-        confined = share < rare if evidence.weak else marked > scattered * share
+        if evidence.weak:
+            confined = share < rare
+        else:   # the share the cut marks, against the groups'
+            confined = int((np.nan_to_num(clipped) > cut).sum()) > scattered * share * cells
         if not confined:
             return unconfined
         held = np.where(~groups & (clipped >= cut), cut * _UNDER, clipped)   # held under the cut elsewhere

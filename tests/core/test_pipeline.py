@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +16,9 @@ from oaip_qgis.core.progress import Progress
 from oaip_qgis.core.run_stats import RunStats
 from oaip_qgis.core.sample_pair import make_sample_pair
 from tests.helpers import shared_pair, write_polygon, write_samples
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from bench_accuracy import part_crops  # noqa: E402
 
 
 def params(pair, folder, **extra) -> RunParams:
@@ -293,25 +298,12 @@ def test_change_under_half_a_percent_is_found_in_its_compact_groups(tmp_path):
     assert any("compact group" in line for line in result.log)
 
 
-def crop(pair: dict, folder, rows: slice, cols: slice) -> dict:
-    """A window of a pair's three rasters written as a smaller pair (the georeferencing follows)."""
-    folder.mkdir()
-    out = {}
-    for key in ("t1", "t2", "truth"):
-        source = gdal.Open(pair[key])
-        out[key] = str(folder / f"{key}.tif")
-        gdal.Translate(out[key], source, srcWin=[cols.start, rows.start, cols.stop - cols.start,
-                                                 rows.stop - rows.start])
-    return out
-
-
 def test_rare_change_under_a_heavy_unchanged_tail_is_confined_to_its_groups(tmp_path):
     """A quarter of the real sar-enl-11 pair, 0.7 % changed: Otsu's split fell to the evidence floor and
     marked 9.4 % of it (Kappa 0.13); most of that was scattered, so the map keeps the compact groups."""
     pair = shared_pair("sar-enl-11")
-    height, width = gdal.Open(pair["t1"]).RasterYSize, gdal.Open(pair["t1"]).RasterXSize
-    part = crop(pair, tmp_path / "crop", slice(height // 2, 2 * (height // 2)), slice(0, width // 2))
-    stats = run(params(part, tmp_path, seed=0)).stats
+    part = part_crops(Path(pair["t1"]).parent, tmp_path / "parts", splits=(2,))["2-10"]
+    stats = run(params({**part, "truth": part["gt"]}, tmp_path, seed=0)).stats
     assert stats.evidence["significant"] and not stats.evidence["weak"] and stats.evidence["groups"] >= 1
     assert stats.changed_fraction < 0.04 and stats.metrics["kappa"] > 0.35
     assert "compact group" in stats.evidence["verdict"]
