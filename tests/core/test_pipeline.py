@@ -312,7 +312,9 @@ def test_rare_change_under_a_heavy_unchanged_tail_is_confined_to_its_groups(tmp_
 def test_the_map_does_not_depend_on_which_image_is_t1(tmp_path):
     """Pre-event radar and post-event optical is as common as the reverse: both orders map on the optical
     image's finer grid, and the maps are the same pixel for pixel (on the radar's grid, half as fine, the
-    generated 600² scenes with 1 % changed of seeds 0–2 were all reported unchanged)."""
+    generated 600² scenes with 1 % changed of seeds 0–2 were all reported unchanged). The two orders sum the
+    same distances in another order, so a few places exactly at the cut may fall either side (3 of 160 000
+    on one CPU, none on another)."""
     pair = make_sample_pair(tmp_path / "pair", size=400, seed=4, scenario="rare")
     runs = {}
     for order, (t1, t2) in (("optical first", (pair["t1"], pair["t2"])), ("radar first", (pair["t2"], pair["t1"]))):
@@ -320,7 +322,9 @@ def test_the_map_does_not_depend_on_which_image_is_t1(tmp_path):
         runs[order] = run(params({**pair, "t1": t1, "t2": t2}, tmp_path / order)).stats
         runs[order + " map"] = gdal.Open(str(tmp_path / order / "change.tif")).ReadAsArray()
     assert runs["radar first"].grid == runs["optical first"].grid
-    assert np.array_equal(runs["radar first map"], runs["optical first map"])
+    differ = np.count_nonzero(runs["radar first map"] != runs["optical first map"])
+    assert differ <= 1e-4 * runs["optical first map"].size
+    assert abs(runs["radar first"].metrics["kappa"] - runs["optical first"].metrics["kappa"]) < 0.005
     assert runs["radar first"].metrics["kappa"] > 0.6
 
 
