@@ -36,6 +36,7 @@ class RunParams:
     out_polygons: Optional[str] = None
     reference: Optional[str] = None
     samples: Optional[str] = None          # vector layer with a 0/1 field `changed`
+    extend_from_samples: bool = False      # the network may add change like the changed samples (decision.score)
     aoi: Optional[str] = None              # polygon layer limiting the analysis
     bands1: Optional[Sequence[int]] = None  # 1-based band indices; None: all bands
     bands2: Optional[Sequence[int]] = None
@@ -72,6 +73,12 @@ class RunParams:
         if self.device not in DEVICES:
             raise InputError(tr("DEVICE must be {devices} (this version runs on the CPU), not {device!r}.",
                                 devices=" or ".join(map(repr, DEVICES)), device=self.device))
+        if self.extend_from_samples and not self.samples:
+            raise InputError(tr("EXTEND_FROM_SAMPLES needs analyst samples (SAMPLES) with at least one area marked "
+                                "changed (changed = 1): they show the kind of change to find more of."))
+        if self.extend_from_samples and self.mode == "prior":
+            raise InputError(tr("EXTEND_FROM_SAMPLES needs the network, which the prior mode does not train: choose "
+                                "MODE int8 or fp32."))
         _in_range("EPOCHS", self.epochs, EPOCHS_RANGE)
         _in_range("SEED", self.seed, SEED_RANGE)
         if self.min_polygon_area < 0:

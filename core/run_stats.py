@@ -55,6 +55,7 @@ class RunStats:
     run_threshold: Optional[float] = None        # a re-threshold's: the run's own threshold and method
     run_threshold_method: Optional[str] = None
     polygons: Optional[int] = None               # a re-threshold's polygon count, when it wrote them
+    extend_from_samples: Optional[bool] = None   # True where the analyst asked to find more like the samples
 
     def to_dict(self) -> dict:
         values: dict = {}

@@ -156,6 +156,10 @@ def read_samples(params: RunParams, grid: Grid, progress: Progress) -> Optional[
     if not params.samples:
         return None
     samples = rasterize_samples(params.samples, grid)
+    if params.extend_from_samples and not (samples == 1).any():
+        raise InputError(tr("Samples '{path}' mark no place changed (changed = 1) inside the overlap of the two "
+                            "images, so there is no kind of change to find more of: draw at least one changed area, "
+                            "or turn off EXTEND_FROM_SAMPLES.", path=params.samples))
     progress.info(tr("{count} pixel(s) of analyst samples: the network learns from them and the outputs keep "
                      "their label.", count=int((samples >= 0).sum())))
     return samples
@@ -172,6 +176,8 @@ def train_network(pair: AlignedPair, prior: PriorResult, samples: Optional[np.nd
                       if not prior.evidence.groups else
                       tr("The network was not trained: a few compact groups of change are too little to learn "
                          "from, so the map is the prior's."))
+        if params.extend_from_samples:
+            progress.info(tr("So nothing more like the changed samples was looked for: they keep their own label."))
         return Trained()
     if _uniform(prior.prior):   # a manual threshold does not gate, but identical images label nothing
         progress.info(tr("The network was not trained: the two images do not differ anywhere, so there is no "
@@ -212,11 +218,12 @@ def write_difference(pair: AlignedPair, prior: PriorResult, detector: Optional[D
     layout = tiles(grid.width, grid.height, params.tile_size, detector.context if detector is not None else 0)
     sink = outputs.raster(params.out_difference or outputs.scratch("difference.tif"), grid, "float32",
                           DIFFERENCE_NODATA)
-    confirmation = Confirmation() if detector is not None else None
+    extend_from = _extend_from(prior, params) if detector is not None else None
+    confirmation = Confirmation(extended=extend_from is not None) if detector is not None else None
     any_valid = False
     for i, tile in enumerate(layout):
         progress.check()
-        prior_score, score, valid = _score(pair, tile, prior, detector)
+        prior_score, score, valid = _score(pair, tile, prior, detector, extend_from)
         if confirmation is not None:
             counted = valid if samples is None else valid & (samples[tile.core.slices()] < 0)
             confirmation.add(prior_score, score, counted)
@@ -238,6 +245,15 @@ def write_difference(pair: AlignedPair, prior: PriorResult, detector: Optional[D
     return Difference(sink, layout, confirmation)
 
 
+def _extend_from(prior: PriorResult, params: RunParams) -> Optional[float]:
+    """The prior's score at the evidence floor, from which the network's own P(changed) is the score, when
+    the analyst asked to find more change like their changed samples (decision.score); None otherwise."""
+    if not params.extend_from_samples:
+        return None
+    floor = min(prior.evidence.floor, prior.calibration.cut)
+    return float(prior.calibration.prior_score(np.float32(floor)))
+
+
 def _prior_score(prior: PriorResult, grid: Grid, tile: Tile) -> np.ndarray:
     return prior.calibration.prior_score(upsample_prior(prior.prior, (grid.height, grid.width), tile.core))
 
@@ -251,7 +267,13 @@ def _difference(score: np.ndarray, valid: np.ndarray, samples: Optional[np.ndarr
 
 def _log_confirmation(confirmation: Confirmation, progress: Progress) -> None:
     share = 100 * confirmation.share
-    if confirmation.applied:
+    if confirmation.extended:
+        progress.info(tr("Finding more like the changed samples: from the evidence floor up the map is the network's "
+                         "own; it adds {added} pixel(s) that the prior leaves under its cut and vetoes {share:.1f} % "
+                         "of the prior's changed pixels. Check the added places against the two images: where they "
+                         "are not change, draw them as unchanged samples and run again.",
+                         added=confirmation.added, share=share))
+    elif confirmation.applied:
         progress.info(tr("The network confirms the prior: it vetoes {share:.1f} % of the prior's changed pixels "
                          "(at least {least:g} %), and the map keeps what it confirms.",
                          share=share, least=100 * confirmation.least))
@@ -261,10 +283,10 @@ def _log_confirmation(confirmation: Confirmation, progress: Progress) -> None:
                          share=share, least=100 * confirmation.least))
 
 
-def _score(pair: AlignedPair, tile: Tile, prior: PriorResult, detector: Optional[Detector]
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _score(pair: AlignedPair, tile: Tile, prior: PriorResult, detector: Optional[Detector],
+           extend_from: Optional[float] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The prior's score, the change score (decision.score: the prior's, or the smaller of it and the
-    network's P(changed)) and validity on one tile's core window."""
+    network's P(changed), the network's alone from `extend_from` up) and validity on one tile's core window."""
     prior_score = _prior_score(prior, pair.grid, tile)
     if detector is None:
         _, _, valid = pair.read(tile.core)
@@ -273,7 +295,7 @@ def _score(pair: AlignedPair, tile: Tile, prior: PriorResult, detector: Optional
     probability = detector.network_probability(prior.norm1.apply(x1), prior.norm2.apply(x2),
                                                 tile.read.row_off, tile.read.col_off)
     core = tile.core_in_read()
-    return prior_score, change_score(prior_score, probability[core]), valid[core]
+    return prior_score, change_score(prior_score, probability[core], extend_from), valid[core]
 
 
 def write_change(difference: Difference, grid: Grid, prior: PriorResult, params: RunParams, outputs: OutputSet,
@@ -323,4 +345,5 @@ def run_stats(params: RunParams, pair: AlignedPair, prior: PriorResult, trained:
                     evidence={**prior.evidence.to_dict(), "applied": prior.gated},
                     direct_comparison=prior.direct.to_dict(), network=trained.stats,
                     network_confirmation=difference.confirmation.to_dict() if difference.confirmation else None,
+                    extend_from_samples=params.extend_from_samples or None,
                     timing=timing, coregistration=pair.shift.to_dict() if params.coregister else None)

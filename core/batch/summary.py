@@ -17,7 +17,7 @@ FIELDS = (  # name, OGR type, width (0: default)
     ("changed_area_m2", ogr.OFTReal, 0), ("changed_fraction", ogr.OFTReal, 0), ("threshold", ogr.OFTReal, 0),
     ("prior_cut", ogr.OFTReal, 0), ("shift_rows", ogr.OFTInteger, 0), ("shift_cols", ogr.OFTInteger, 0),
     ("mode", ogr.OFTString, 8), ("evidence", ogr.OFTString, 8), ("network_veto_share", ogr.OFTReal, 0),
-    ("network_veto_applied", ogr.OFTInteger, 0),
+    ("network_veto_applied", ogr.OFTInteger, 0), ("network_added_pixels", ogr.OFTInteger64, 0),
     ("seconds", ogr.OFTReal, 0), ("kappa", ogr.OFTReal, 0),
     ("t1", ogr.OFTString, 0), ("t2", ogr.OFTString, 0), ("output", ogr.OFTString, 0), ("worker", ogr.OFTString, 0),
 )

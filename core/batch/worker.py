@@ -37,8 +37,8 @@ def finished_stats(params: RunParams) -> Optional[dict]:
     """The statistics of an earlier complete run of these parameters, or None if it must run (again).
 
     Complete: every output exists (the pipeline renames them into place only after success) and the
-    statistics were made with the same mode, seed, prior and threshold method (and with accuracy
-    when a reference is given now).
+    statistics were made with the same mode, seed, prior, threshold method and extend_from_samples (and
+    with accuracy when a reference is given now).
     """
     if not all(os.path.isfile(getattr(params, key)) for key in OUTPUTS):
         return None
@@ -48,6 +48,8 @@ def finished_stats(params: RunParams) -> Optional[dict]:
     except (OSError, ValueError):
         return None
     if any(stats.get(key) != getattr(params, key) for key in SAME_RUN):
+        return None
+    if bool(stats.get("extend_from_samples")) != params.extend_from_samples:
         return None
     if params.reference and "metrics" not in stats:
         return None
@@ -83,6 +85,7 @@ def stats_fields(stats: dict) -> dict:
             "evidence": verdict_word(stats.get("evidence")),
             "network_veto_share": veto.get("vetoed_share"),
             "network_veto_applied": int(veto["applied"]) if "applied" in veto else None,
+            "network_added_pixels": veto.get("added_pixels") if veto.get("extended") else None,
             "shift_rows": shift.get("rows"), "shift_cols": shift.get("cols"),
             "prior_cut": stats.get("prior_cut"),
             "changed_area_m2": stats.get("changed_area"), "changed_fraction": stats.get("changed_fraction"),

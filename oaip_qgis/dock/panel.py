@@ -146,6 +146,7 @@ class OaipDock(QgsDockWidget):
         ui.seedSpin.setRange(*SEED_RANGE)
         ui.epochsSpin.setValue(defaults.epochs)
         ui.pruneCheck.setChecked(defaults.prune)
+        ui.extendCheck.setChecked(defaults.extend_from_samples)
         ui.coregisterCheck.setChecked(defaults.coregister)
         ui.seedSpin.setValue(defaults.seed)
         ui.thresholdMethodCombo.addItems(list(THRESHOLD_METHODS))
@@ -174,6 +175,7 @@ class OaipDock(QgsDockWidget):
         trains = mode != "prior"
         self.ui.epochsSpin.setEnabled(trains)
         self.ui.pruneCheck.setEnabled(trains)   # fp32 prunes too: the same method in float, to compare
+        self.ui.extendCheck.setEnabled(trains)  # only the network can find more like the samples
 
     def _fill_bands(self, combo, layer: Optional[QgsMapLayer]) -> None:
         """List the layer's bands, all ticked; a choice already made for the same layer is kept."""
@@ -254,7 +256,8 @@ class OaipDock(QgsDockWidget):
             layer = combo.currentLayer()
             if layer is not None:
                 setattr(params, key, write_gpkg(layer, os.path.join(run_dir, f"{key}.gpkg"), t1.crs()))
-        return params
+        params.extend_from_samples = ui.extendCheck.isEnabled() and ui.extendCheck.isChecked()
+        return params.validate()   # again: finding more like the samples needs the samples just written
 
     # ----- running ----------------------------------------------------------------------------
     def _set_running(self, running: bool) -> None:

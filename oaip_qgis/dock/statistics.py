@@ -149,6 +149,10 @@ def _run(stats: dict) -> Section:
 
 def _confirmation(confirmation: dict) -> str:
     share, least = 100 * confirmation["vetoed_share"], 100 * confirmation["least_share"]
+    if confirmation.get("extended"):
+        return tr("finding more like the changed samples: the network adds {added} pixel(s) the prior leaves under "
+                  "its cut and vetoes {share:.1f} % of the prior's change").format(
+            added=confirmation["added_pixels"], share=share)
     if confirmation["applied"]:
         return tr("applied: the network vetoes {share:.1f} % of the prior's change (at least {least:g} %)").format(
             share=share, least=least)

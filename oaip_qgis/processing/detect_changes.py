@@ -59,6 +59,10 @@ def help_text() -> str:
         "are taken as their intensity. Bands are 1-based lists such as 1,2,3; empty means all bands. "
         "<i>Analyst samples</i> (polygons work best; a point labels one pixel) keep their 0/1 label in every "
         "output and teach the network what change looks like, so similar places the prior marks are kept. "
+        "Where the map misses a kind of change (new buildings beside a flood, say), draw a few of them as changed "
+        "samples and tick <i>Find more change like the changed samples</i>: the network may then also mark "
+        "places the prior left under its cut (never below the evidence floor). It can add false alarms that look "
+        "like your samples: check the added places and draw those as unchanged samples. "
         "Draw an <i>area of interest</i> with plenty of unchanged land around the change: where a fifth of it or "
         "more changed alike, the change can be missed (the log says when the prior had to work around it).</p>"
         "<p><b>How it works</b>: the coarser image is warped onto the finer one's grid (or onto the grid you "
@@ -160,6 +164,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
     T2 = "T2"
     REFERENCE = "REFERENCE"
     SAMPLES = "SAMPLES"
+    EXTEND = "EXTEND_FROM_SAMPLES"
     AOI = "AOI"
     BANDS1 = "BANDS1"
     BANDS2 = "BANDS2"
@@ -218,6 +223,9 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.SAMPLES, tr("Analyst samples (points or polygons with a 0/1 field 'changed')"),
             [QgsProcessing.TypeVectorPoint, QgsProcessing.TypeVectorPolygon], optional=True))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.EXTEND, tr("Find more change like the changed samples (the network may mark places the prior "
+                            "misses)"), defaultValue=defaults.extend_from_samples))
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.AOI, tr("Area of interest"), [QgsProcessing.TypeVectorPolygon], optional=True))
         self.addParameter(QgsProcessingParameterString(self.BANDS1, tr("T1 bands (e.g. 1,2,3; empty: all)"),
@@ -336,6 +344,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             t2=self._raster_path(parameters, self.T2, context),
             reference=self._raster_path(parameters, self.REFERENCE, context),
             samples=self._vector_path(parameters, self.SAMPLES, context, feedback),
+            extend_from_samples=self.parameterAsBool(parameters, self.EXTEND, context),
             aoi=self._vector_path(parameters, self.AOI, context, feedback),
             bands1=_band_list(self.parameterAsString(parameters, self.BANDS1, context), tr("T1 bands")),
             bands2=_band_list(self.parameterAsString(parameters, self.BANDS2, context), tr("T2 bands")),

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from oaip_qgis.core.batch import cluster as cluster_module
 from oaip_qgis.core.batch import run_batch
 from oaip_qgis.core.batch.cluster import PAIR, local_layout, worker_python
 from oaip_qgis.core.errors import Cancelled, InputError
+from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.progress import Progress
 from tests.helpers import make_raster
 
@@ -231,6 +233,31 @@ def test_the_summary_says_whether_the_network_veto_was_applied(tmp_path, applied
     row = features(write_geopackage([record], str(tmp_path / "summary.gpkg")))["north"]
     assert row["network_veto_applied"] == int(applied)
     assert row["network_veto_share"] == pytest.approx(0.2837 if applied else 0.05)
+    assert row["network_added_pixels"] is None   # only where the analyst asked to find more like the samples
+
+
+def test_the_summary_counts_what_the_network_added_when_asked_to_find_more(tmp_path):
+    from oaip_qgis.core.batch.summary import write_geopackage
+    from oaip_qgis.core.batch.worker import finished_stats, stats_fields
+
+    stats = {"mode": "int8", "network_confirmation": {"applied": True, "vetoed_share": 0.02, "least_share": 0.12,
+                                                       "prior_changed_pixels": 10, "extended": True,
+                                                       "added_pixels": 5_000_000_000}}
+    row = features(write_geopackage([{"name": "north", "status": "done", **stats_fields(stats)}],
+                                    str(tmp_path / "summary.gpkg")))["north"]
+    assert row["network_added_pixels"] == 5_000_000_000   # a whole tile's worth needs 64 bits
+    # a finished run without finding more is not this row's result when the row asks for it, nor the reverse
+    outputs = {key: str(tmp_path / name) for key, name in
+               (("out_change", "c.tif"), ("out_difference", "d.tif"), ("out_polygons", "p.gpkg"),
+                ("out_stats", "stats.json"))}
+    for path in outputs.values():
+        open(path, "w").close()
+    recorded = {"mode": "int8", "seed": 0, "prior": "structural", "threshold_method": "otsu"}
+    (tmp_path / "stats.json").write_text(json.dumps(recorded))
+    asked = RunParams(t1="a", t2="b", samples="s.gpkg", extend_from_samples=True, **outputs)
+    assert finished_stats(asked) is None and finished_stats(replace(asked, extend_from_samples=False)) == recorded
+    (tmp_path / "stats.json").write_text(json.dumps({**recorded, "extend_from_samples": True}))
+    assert finished_stats(asked) is not None
 
 
 def test_the_summary_gives_each_pair_s_evidence_verdict_in_a_word(tmp_path):

@@ -9,7 +9,7 @@ from rasterio.transform import from_origin
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from bench_accuracy import best_kappa, part_crops, summarise_crops, unchanged_square  # noqa: E402
-from bench_scale import largest_against_first, object_recall  # noqa: E402
+from bench_scale import building_samples, largest_against_first, object_recall  # noqa: E402
 
 
 def test_the_unchanged_square_keeps_its_margin_from_every_changed_pixel():
@@ -63,6 +63,36 @@ def test_object_recall_counts_the_buildings_apart_from_the_rest(tmp_path):
     with rasterio.open(paths["change"], "r+") as ds:
         ds.write(change[None])
     assert object_recall(paths["change"], paths["objects"], paths["truth"])["kappa_without_new_buildings"] < 0.9
+
+
+def test_drawn_buildings_are_their_own_outlines_and_left_out_of_the_recall(tmp_path):
+    """Three of four buildings drawn: each polygon covers its building's pixels and nothing else, and the
+    recall over the one not drawn is the map's on that one alone."""
+    from oaip_qgis.core.raster.grid import Grid
+    from oaip_qgis.core.raster.samples import rasterize_samples
+
+    objects = np.zeros((300, 300), np.int32)
+    truth = np.zeros((300, 300), np.uint8)
+    for i, (row, col) in enumerate(((10, 10), (10, 150), (150, 10), (150, 150))):
+        objects[row:row + 20 + 5 * i, col:col + 20] = i + 1
+    truth[objects > 0] = 1
+    change = truth.copy()
+    change[objects == 4] = 0              # the map misses building 4
+    paths = {}
+    for name, data in (("objects", objects), ("truth", truth), ("change", change)):
+        paths[name] = str(tmp_path / f"{name}.tif")
+        with rasterio.open(paths[name], "w", driver="GTiff", width=300, height=300, count=1, dtype=data.dtype,
+                           crs="EPSG:32633", transform=from_origin(500000, 4000000, 10, 10), tiled=True,
+                           blockxsize=128, blockysize=128) as ds:
+            ds.write(data[None])
+    drawn = building_samples(paths["objects"], tmp_path / "s.gpkg", 3, pixels=(300, 1000))
+    assert len(set(drawn)) == 3 and set(drawn) <= {1, 2, 3, 4}
+    grid = Grid(rasterio.open(paths["objects"]).crs.to_wkt(), (500000, 10, 0, 4000000, 0, -10), 300, 300)
+    burnt = rasterize_samples(str(tmp_path / "s.gpkg"), grid)
+    assert np.array_equal(burnt == 1, np.isin(objects, drawn))
+    left = ({1, 2, 3, 4} - set(drawn)).pop()
+    report = object_recall(paths["change"], paths["objects"], paths["truth"], tuple(drawn))
+    assert report["objects"] == 1 and report["recall"] == (0.0 if left == 4 else 1.0)
 
 
 def test_the_pair_is_cut_into_parts_that_keep_their_place_on_the_ground(tmp_path):

@@ -43,4 +43,13 @@ def test_nothing_marked_means_nothing_to_confirm():
     tally = _tally([0.2, 0.3], [0.1, 0.3])
     assert tally.share == 0.0 and not tally.applied
     assert tally.to_dict() == {"applied": False, "vetoed_share": 0.0, "least_share": confirmation.VETO_MIN,
-                               "prior_changed_pixels": 0}
+                               "prior_changed_pixels": 0, "extended": False, "added_pixels": 0}
+
+
+def test_finding_more_like_the_samples_always_applies_and_counts_what_the_network_adds():
+    tally = Confirmation(extended=True)
+    # the prior marks two places, the network keeps both (no veto) and raises two it left under its cut
+    tally.add(np.array([0.9, 0.8, 0.4, 0.3, 0.1], np.float32), np.array([0.9, 0.8, 0.7, 0.6, 0.1], np.float32),
+              np.ones(5, bool))
+    assert tally.share == 0.0 and tally.applied
+    assert tally.to_dict()["added_pixels"] == 2 and tally.to_dict()["extended"]

@@ -21,6 +21,7 @@ from oaip_qgis.core.pipeline import run
 from oaip_qgis.core.progress import Progress
 from oaip_qgis.core.raster import write
 from oaip_qgis.core.raster.write import HOST, remove_stale_partials
+from tests.helpers import write_samples
 
 
 def prior_params(pair, folder, **extra) -> RunParams:
@@ -234,6 +235,26 @@ def test_a_threshold_given_with_an_automatic_method_is_said_to_be_ignored(sample
 def test_out_of_range_values_are_refused_with_their_range(field, value, shown):
     with pytest.raises(InputError, match=shown):
         RunParams(t1="a.tif", t2="b.tif", **{field: value}).validate()
+
+
+@pytest.mark.parametrize("extra, shown", [({}, "EXTEND_FROM_SAMPLES needs analyst samples"),
+                                          ({"samples": "s.gpkg", "mode": "prior"}, "choose MODE int8 or fp32")])
+def test_finding_more_like_the_samples_without_samples_or_network_is_refused(extra, shown):
+    with pytest.raises(InputError, match=shown):
+        RunParams(t1="a.tif", t2="b.tif", extend_from_samples=True, **extra).validate()
+
+
+def test_finding_more_like_samples_that_mark_no_change_is_refused_naming_them(sample_pair, tmp_path):
+    truth = gdal.Open(sample_pair["truth"])
+    x0, dx, _, y0, _, dy = truth.GetGeoTransform()
+    srs = truth.GetSpatialRef()
+    x1, y1 = x0 + 20 * dx, y0 + 20 * dy
+    square = f"POLYGON (({x0} {y0}, {x1} {y0}, {x1} {y1}, {x0} {y1}, {x0} {y0}))"
+    samples = write_samples(tmp_path / "unchanged.gpkg", [(square, 0)], srs)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(InputError, match="unchanged.gpkg' mark no place changed"):
+        run(prior_params(sample_pair, tmp_path / "out", mode="int8", samples=samples, extend_from_samples=True))
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 @pytest.mark.parametrize("field, name, shown", [("out_change", "change.txt", "OUTPUT_CHANGE .* GeoTIFF.* .tif"),

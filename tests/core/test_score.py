@@ -50,6 +50,14 @@ def test_the_network_can_only_confirm_or_lower_the_prior():
     assert np.allclose(change_score(prior_score, network), [0.8, 0.1, 0.2, 0.7])
 
 
+def test_asked_to_find_more_the_network_decides_alone_from_the_floor_up():
+    prior_score = np.array([0.9, 0.3, 0.3, 0.1, np.nan], np.float32)
+    network = np.array([0.2, 0.8, 0.4, 0.95, 0.7], np.float32)
+    # from 0.2 up (the floor's score) the network's own P; below it the prior still caps the score
+    assert np.allclose(change_score(prior_score, network, extend_from=0.2), [0.2, 0.8, 0.4, 0.1, 0.7])
+    assert np.allclose(change_score(prior_score, network), [0.2, 0.3, 0.3, 0.1, 0.7])
+
+
 def test_analyst_samples_set_the_score_where_they_were_given_only():
     score = np.array([[0.2, 0.9, 0.4], [0.7, np.nan, 0.1]], np.float32)
     samples = np.array([[1, 0, -1], [-1, 1, -1]], np.int8)

@@ -94,6 +94,21 @@ def test_panel_choices_reach_the_parameters(dock, project_pair, tmp_path):
     assert os.path.dirname(params.out_change) == str(tmp_path) and params.out_polygons.endswith(".gpkg")
 
 
+def test_finding_more_like_the_samples_needs_the_network_and_a_samples_layer(dock, tmp_path):
+    ui = dock.ui
+    assert not ui.extendCheck.isChecked() and not ui.extendCheck.isEnabled()   # off, and prior mode trains nothing
+    ui.modeCombo.setCurrentText("int8")
+    ui.extendCheck.setChecked(True)
+    with pytest.raises(InputError, match="EXTEND_FROM_SAMPLES needs analyst samples"):
+        dock.build_params(str(tmp_path))
+    ui.samplesCombo.setLayer(next(ui.samplesCombo.layer(i) for i in range(ui.samplesCombo.count())
+                                  if ui.samplesCombo.layer(i)))
+    params = dock.build_params(str(tmp_path))
+    assert params.extend_from_samples and params.samples.endswith("samples.gpkg")
+    ui.modeCombo.setCurrentText("prior")   # the box greys out and is not passed on
+    assert not dock.build_params(str(tmp_path)).extend_from_samples
+
+
 def test_band_choice_reaches_the_parameters(dock, tmp_path):
     bands = dock.ui.t1Bands
     assert bands.count() == 4 and dock.ui.t2Bands.count() == 1

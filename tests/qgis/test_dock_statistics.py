@@ -117,3 +117,7 @@ def test_the_run_section_says_whether_the_network_confirmation_was_applied():
     kept = {**applied, "applied": False, "vetoed_share": 0.1093}
     assert rows({**NETWORK_RUN, "network_confirmation": kept})["Run"]["Network confirmation"] == (
         "not applied: the network vetoes only 10.9 % of the prior's change (under 12 %), so the map is the prior's")
+    extended = {**kept, "extended": True, "added_pixels": 18267, "vetoed_share": 0.0221}
+    assert rows({**NETWORK_RUN, "network_confirmation": extended})["Run"]["Network confirmation"] == (
+        "finding more like the changed samples: the network adds 18267 pixel(s) the prior leaves under its cut "
+        "and vetoes 2.2 % of the prior's change")

@@ -217,6 +217,16 @@ def test_an_area_of_interest_or_samples_file_that_is_no_vector_layer_says_what_i
     assert not (tmp_path / "c.tif").exists()
 
 
+def test_finding_more_like_the_samples_without_samples_is_refused_in_one_sentence(provider, sample_pair, tmp_path):
+    import processing
+
+    assert registry().algorithmById(ALG).parameterDefinition("EXTEND_FROM_SAMPLES").defaultValue() is False
+    with pytest.raises(QgsProcessingException, match="EXTEND_FROM_SAMPLES needs analyst samples"):
+        processing.run(ALG, {**pair(sample_pair), "MODE": "int8", "EXTEND_FROM_SAMPLES": True,
+                             "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
+    assert not (tmp_path / "c.tif").exists()
+
+
 def pair(sample_pair) -> dict:
     return {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "prior"}
 
