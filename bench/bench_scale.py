@@ -7,7 +7,9 @@ output (change, difference, confidence, polygons, statistics) and the truth as r
 its peak RSS (from wait4) is its own. Per size and run seed (--seeds, 0 and 1 by default): seconds, peak
 RSS, Kappa, and the recall of the changed objects by width (an object counts as found when at least half
 its pixels are marked), and Kappa with the new buildings left out of the count beside their share of the
-change; the Kappa gaps of the largest size to the first, seed by seed, mean and worst.
+change; the Kappa gaps of the largest size to the first, seed by seed, mean and worst. Then, per size,
+one more run (the first seed) where an analyst has drawn three of the new buildings as changed samples
+and asked the network to find more like them (`with_samples`; recall over the buildings not drawn).
 
 Then the network's native-resolution inference alone, int8 against the fp32 twin with the same
 weights, alternating tile by tile on 1024² tiles of the largest pair (`inference`).
@@ -36,11 +38,12 @@ RUN = """
 import sys, json
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.pipeline import run
-t1, t2, truth, out, mode, threads, seed = sys.argv[1:8]
+t1, t2, truth, out, mode, threads, seed, samples = sys.argv[1:9]
 result = run(RunParams(t1=t1, t2=t2, reference=truth, out_change=out + '/change.tif',
                        out_difference=out + '/difference.tif', out_confidence=out + '/confidence.tif',
                        out_polygons=out + '/changes.gpkg', out_stats=out + '/stats.json', mode=mode,
-                       threads=int(threads), seed=int(seed)))
+                       threads=int(threads), seed=int(seed), samples=samples or None,
+                       extend_from_samples=bool(samples)))
 print(json.dumps(result.stats.timing))
 """
 WIDTHS = ((10, 20), (20, 30), (30, 45))   # object width bands, px (√area)
@@ -58,13 +61,14 @@ def pair(size: int, work: Path) -> dict:
     return json.loads(done.read_text())
 
 
-def measure(paths: dict, out: Path, mode: str, threads: int, seed: int) -> dict:
+def measure(paths: dict, out: Path, mode: str, threads: int, seed: int, samples: str = "") -> dict:
+    """One whole run in its own process (samples: changed polygons to find more of, or "" for none)."""
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with open(out / "stderr.txt", "w") as errors:
         proc = subprocess.Popen([sys.executable, "-c", RUN, paths["t1"], paths["t2"], paths["truth"], str(out),
-                                 mode, str(threads), str(seed)], cwd=REPO, stdout=subprocess.PIPE, stderr=errors,
-                                text=True)
+                                 mode, str(threads), str(seed), samples], cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=errors, text=True)
         _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     if status != 0:
@@ -79,11 +83,12 @@ def _kappa(tp: float, fp: float, fn: float, n: float) -> float | None:
     return None if n == 0 or expected >= 1 else ((tp + tn) / n - expected) / (1 - expected)
 
 
-def object_recall(change_path: str, objects_path: str, truth_path: str) -> dict:
+def object_recall(change_path: str, objects_path: str, truth_path: str, exclude: tuple = ()) -> dict:
     """Recall of the changed objects (objects.tif ids, on the change layer's pixel lattice, which is
     cropped to the pair's overlap) by width band, read block by block over the change layer; and, to
     tell fading detail from the pair's own mix of change, the new buildings' share of the changed
-    pixels and Kappa with their pixels left out of the count (the flood and unchanged land alone)."""
+    pixels and Kappa with their pixels left out of the count (the flood and unchanged land alone).
+    exclude: object ids left out of the recall (those an analyst drew as samples)."""
     with rasterio.open(change_path) as change, rasterio.open(objects_path) as objects, \
             rasterio.open(truth_path) as truth:
         col0 = round((change.transform.c - objects.transform.c) / objects.transform.a)
@@ -105,7 +110,7 @@ def object_recall(change_path: str, objects_path: str, truth_path: str) -> dict:
                        rest.sum()]
             changed += int((truly & (layer != 255)).sum())
             built_changed += int((truly & (layer != 255) & (ids > 0)).sum())
-    ids = np.flatnonzero(total[1:]) + 1
+    ids = np.setdiff1d(np.flatnonzero(total[1:]) + 1, np.asarray(exclude, int))
     width = np.sqrt(total[ids])
     hit = found[ids] >= total[ids] / 2
     kappa_rest = _kappa(*counts)
@@ -117,6 +122,51 @@ def object_recall(change_path: str, objects_path: str, truth_path: str) -> dict:
         report[f"recall_{low}_{high}px"] = round(float(hit[band].mean()), 4) if band.any() else None
         report[f"objects_{low}_{high}px"] = int(band.sum())
     return report
+
+
+def building_samples(objects_path: str, path: Path, count: int, seed: int = 7, pixels: tuple = (300, 1200)) -> list:
+    """An analyst's drawing: the outlines of `count` new buildings (objects.tif ids of pixels[0]–pixels[1] px,
+    drawn at random) as `changed` = 1 polygons in a GeoPackage at path; returns their ids. Read block by block,
+    so a 10 980² objects layer is never whole in memory."""
+    from osgeo import gdal, ogr
+
+    with rasterio.open(objects_path) as objects:
+        windows = [window for _, window in objects.block_windows(1)]
+        size = 1 + max(int(objects.read(1, window=w).max()) for w in windows)
+        total = np.zeros(size, np.int64)
+        for window in windows:
+            total += np.bincount(objects.read(1, window=window).ravel(), minlength=size)
+        candidates = np.flatnonzero((total >= pixels[0]) & (total <= pixels[1]))
+        chosen = np.random.default_rng(seed).choice(candidates[candidates > 0], count, replace=False)
+        boxes = {int(i): [np.inf, np.inf, -1, -1] for i in chosen}   # row0, col0, row1, col1
+        for window in windows:
+            block = objects.read(1, window=window)
+            for i in boxes:
+                rows, cols = np.nonzero(block == i)
+                if rows.size:
+                    box = boxes[i]
+                    box[:] = [min(box[0], window.row_off + rows.min()), min(box[1], window.col_off + cols.min()),
+                              max(box[2], window.row_off + rows.max()), max(box[3], window.col_off + cols.max())]
+        path.unlink(missing_ok=True)
+        source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+        layer = source.CreateLayer("samples", objects.crs and _srs(objects.crs.to_wkt()), ogr.wkbPolygon)
+        layer.CreateField(ogr.FieldDefn("changed", ogr.OFTInteger))
+        for i, (row0, col0, row1, col1) in boxes.items():
+            window = Window(int(col0), int(row0), int(col1 - col0 + 1), int(row1 - row0 + 1))
+            mask = gdal.GetDriverByName("MEM").Create("", window.width, window.height, 1, gdal.GDT_Byte)
+            mask.SetGeoTransform(rasterio.windows.transform(window, objects.transform).to_gdal())
+            mask.GetRasterBand(1).WriteArray((objects.read(1, window=window) == i).astype(np.uint8))
+            gdal.Polygonize(mask.GetRasterBand(1), mask.GetRasterBand(1), layer, 0)
+        source = None
+    return [int(i) for i in chosen]
+
+
+def _srs(wkt: str):
+    from osgeo import osr
+
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(wkt)
+    return srs
 
 
 def largest_against_first(rows: list[dict]) -> dict:
@@ -177,10 +227,13 @@ def main() -> None:
     parser.add_argument("--inference-tiles", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2, help="torch and kernel threads of each run")
     parser.add_argument("--seeds", default="0,1", help="comma-separated run seeds; every size runs each")
+    parser.add_argument("--samples", type=int, default=3,
+                        help="new buildings drawn as changed samples for one more run per size (first seed, "
+                             "finding more like them); 0: none")
     args = parser.parse_args()
     seeds = [int(v) for v in args.seeds.split(",")]
     work = REPO / "build" / "bench" / "scale"
-    rows = []
+    rows, with_samples = [], []
     for size in (int(s) for s in args.sizes.split(",")):
         paths = pair(size, work)
         for seed in seeds:
@@ -192,13 +245,19 @@ def main() -> None:
                        network_cell=stats.network.training["pseudo_labels"]["network_cell"] if stats.network else None,
                        **object_recall(str(out / "change.tif"), paths["objects"], paths["truth"]))
             rows.append(row)
-            print(f"{size:>6}² seed {seed} {row['seconds']:>8.1f} s {row['peak_rss_bytes'] / 2**30:>6.2f} GiB  "
-                  f"Kappa {row['kappa']} ({row['kappa_without_new_buildings']} without the new buildings, "
-                  f"{row['built_share_of_change']} of the change)  recall 10-20 px {row['recall_10_20px']}  "
-                  f"cell {row['network_cell']}",
-                  flush=True)
+            _print(row)
+        if args.samples:
+            out = work / f"out{size}_samples{args.samples}"
+            drawn = building_samples(paths["objects"], work / f"samples{size}.gpkg", args.samples)
+            row = {"size": size, "seed": seeds[0], "samples": drawn,
+                   **measure(paths, out, args.mode, args.threads, seeds[0], str(work / f"samples{size}.gpkg"))}
+            stats = RunStats.from_dict(json.loads((out / "stats.json").read_text()))
+            row.update(kappa=(stats.metrics or {}).get("kappa"), network_confirmation=stats.network_confirmation,
+                       **object_recall(str(out / "change.tif"), paths["objects"], paths["truth"], tuple(drawn)))
+            with_samples.append(row)
+            _print(row)
     report = {"mode": args.mode, "threads": args.threads, "seeds": seeds, "load_average_at_end": os.getloadavg(),
-              "rows": rows, **largest_against_first(rows)}
+              "rows": rows, **largest_against_first(rows), "with_samples": with_samples}
     if args.inference_tiles:
         report["inference"] = inference_ratio(pair(max(r["size"] for r in rows), work), args.inference_tiles,
                                               args.threads)
@@ -206,6 +265,14 @@ def main() -> None:
               f"(range {report['inference']['ratio_range']})", flush=True)
     (REPO / "build" / "bench").mkdir(parents=True, exist_ok=True)
     (REPO / "build" / "bench" / "scale.json").write_text(json.dumps(report, indent=2))
+
+
+def _print(row: dict) -> None:
+    drawn = f" + {len(row['samples'])} buildings drawn, finding more" if "samples" in row else ""
+    print(f"{row['size']:>6}² seed {row['seed']}{drawn} {row['seconds']:>8.1f} s "
+          f"{row['peak_rss_bytes'] / 2**30:>6.2f} GiB  Kappa {row['kappa']} ({row['kappa_without_new_buildings']} "
+          f"without the new buildings, {row['built_share_of_change']} of the change)  recall 10-20 px "
+          f"{row['recall_10_20px']}, all {row['recall']}", flush=True)
 
 
 if __name__ == "__main__":

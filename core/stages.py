@@ -19,7 +19,7 @@ from .decision.confirmation import Confirmation
 from .decision.cut import CHANGE_NODATA, Cut
 from .decision.evidence import Evidence, weigh_evidence
 from .decision.local_change import local_change
-from .decision.score import DECISION, Calibration, calibrate, change_score, with_samples
+from .decision.score import DECISION, EXTEND_LINE, Calibration, calibrate, change_score, with_samples
 from .decision.threshold import confidence, is_automatic
 from .errors import InputError
 from .i18n import tr
@@ -250,8 +250,8 @@ def _extend_from(prior: PriorResult, params: RunParams) -> Optional[float]:
     the analyst asked to find more change like their changed samples (decision.score); None otherwise."""
     if not params.extend_from_samples:
         return None
-    floor = min(prior.evidence.floor, prior.calibration.cut)
-    return float(prior.calibration.prior_score(np.float32(floor)))
+    line = min(EXTEND_LINE * prior.evidence.median, prior.calibration.cut)
+    return float(prior.calibration.prior_score(np.float32(line)))
 
 
 def _prior_score(prior: PriorResult, grid: Grid, tile: Tile) -> np.ndarray:
