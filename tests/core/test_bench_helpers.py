@@ -8,7 +8,7 @@ import rasterio
 from rasterio.transform import from_origin
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from bench_accuracy import best_kappa, part_crops, summarise_crops, unchanged_square  # noqa: E402
+from bench_accuracy import best_kappa, missed_regions, part_crops, summarise_crops, unchanged_square  # noqa: E402
 from bench_scale import building_samples, largest_against_first, object_recall  # noqa: E402
 
 
@@ -20,6 +20,20 @@ def test_the_unchanged_square_keeps_its_margin_from_every_changed_pixel():
     row, col, side = unchanged_square(truth, margin=2)
     assert (row, col, side) == (13, 0, 37)
     assert truth[max(row - 2, 0):row + side + 2, max(col - 2, 0):col + side + 2].sum() == 0
+
+
+def test_missed_regions_are_the_large_ones_the_map_marks_little_of():
+    truth = np.zeros((40, 40), np.uint8)
+    truth[2:12, 2:12] = 1      # 100 px, marked whole
+    truth[20:30, 2:12] = 1     # 100 px, a fifth marked: missed
+    truth[20:30, 20:30] = 1    # 100 px, nothing marked: missed
+    truth[35:37, 35:37] = 1    # 4 px: too small to draw
+    change = np.zeros_like(truth)
+    change[2:12, 2:12] = 1
+    change[20:22, 2:12] = 1
+    regions, missed = missed_regions(change, truth, least=50)
+    assert sorted(regions[20, 2:3].tolist() + regions[20, 20:21].tolist()) == sorted(missed.tolist())
+    assert len(missed) == 2
 
 
 def test_best_kappa_finds_the_separating_threshold_and_none_with_one_class():
