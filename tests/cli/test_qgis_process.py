@@ -58,3 +58,25 @@ def test_packaged_zip_installs_and_runs(sample_pair, tmp_path):
                                  plugin_path=plugins, profile=tmp_path / "profile")
     assert code == 0, log
     assert out["OUTPUT_CHANGE"].exists()
+
+
+def test_qgis_process_finds_more_like_the_changed_samples(sample_pair, tmp_path):
+    """EXTEND_FROM_SAMPLES headless: a boolean on the command line, the samples a GeoPackage."""
+    import numpy as np
+    from osgeo import gdal
+
+    from tests.helpers import write_samples
+
+    truth = gdal.Open(sample_pair["truth"])
+    rows, cols = np.nonzero(truth.ReadAsArray() == 1)
+    x0, dx, _, y0, _, dy = truth.GetGeoTransform()
+    x, y = x0 + (cols[0] + 0.5) * dx, y0 + (rows[0] + 0.5) * dy   # one changed pixel's centre
+    square = f"POLYGON (({x} {y}, {x + 2 * dx} {y}, {x + 2 * dx} {y + 2 * dy}, {x} {y + 2 * dy}, {x} {y}))"
+    samples = write_samples(tmp_path / "drawn.gpkg", [(square, 1)], truth.GetSpatialRef())
+    out = outputs(tmp_path)
+    code, _, log = run_algorithm({"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "int8", "EPOCHS": 2,
+                                  "SAMPLES": samples, "EXTEND_FROM_SAMPLES": "true", **out},
+                                 profile=tmp_path / "profile")
+    assert code == 0, log
+    stats = json.loads(out["OUTPUT_STATS"].read_text())
+    assert stats["extend_from_samples"] is True and stats["network_confirmation"]["extended"] is True
