@@ -267,23 +267,21 @@ def missed_regions(change: np.ndarray, truth: np.ndarray, least: int = SAMPLE_LE
     return regions, ids[(size >= least) & (share < marked)]
 
 
-def region_polygons(mask: np.ndarray, grid, path: Path) -> str:
-    """The mask's regions on the run's grid as `changed` = 1 polygons (an analyst's drawing) in a GeoPackage."""
+def region_polygons(path: Path, crs_wkt: str, pieces: list) -> str:
+    """An analyst's drawing: the regions of each (mask, GDAL geotransform) piece as `changed` = 1 polygons in
+    one GeoPackage at path (replaced)."""
     from osgeo import gdal, ogr, osr
 
-    raster = gdal.GetDriverByName("MEM").Create("", grid.width, grid.height, 1, gdal.GDT_Byte)
-    raster.SetGeoTransform(grid.transform)
-    srs = None
-    if grid.crs_wkt:
-        raster.SetProjection(grid.crs_wkt)
-        srs = osr.SpatialReference(wkt=grid.crs_wkt)
-    raster.GetRasterBand(1).WriteArray(mask.astype(np.uint8))
     path.unlink(missing_ok=True)
     source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-    layer = source.CreateLayer("samples", srs, ogr.wkbPolygon)
+    layer = source.CreateLayer("samples", osr.SpatialReference(wkt=crs_wkt) if crs_wkt else None, ogr.wkbPolygon)
     layer.CreateField(ogr.FieldDefn("changed", ogr.OFTInteger))
-    band = raster.GetRasterBand(1)
-    gdal.Polygonize(band, band, layer, 0)
+    for mask, transform in pieces:
+        raster = gdal.GetDriverByName("MEM").Create("", mask.shape[1], mask.shape[0], 1, gdal.GDT_Byte)
+        raster.SetGeoTransform(transform)
+        raster.GetRasterBand(1).WriteArray(mask.astype(np.uint8))
+        band = raster.GetRasterBand(1)
+        gdal.Polygonize(band, band, layer, 0)
     source = None
     return str(path)
 
@@ -298,13 +296,14 @@ def finding_more(t1: str, t2: str, gt: str, work: Path, seeds: list[int], thread
                           threads=threads)).stats
     with rasterio.open(work / "prior.tif") as ds:
         prior_map = ds.read(1)
-    truth = np.nan_to_num(read_on_grid(gt, first.grid), nan=0.0)
+    reference = read_on_grid(gt, first.grid)
+    truth = np.nan_to_num(reference, nan=0.0)
     regions, missed = missed_regions(prior_map, truth)
     if missed.size == 0:
         return None
     drawn = np.isin(regions, np.random.default_rng(7).choice(missed, min(count, missed.size), replace=False))
-    samples = region_polygons(drawn, first.grid, work / "samples.gpkg")
-    known = np.isfinite(read_on_grid(gt, first.grid)) & ~drawn
+    samples = region_polygons(work / "samples.gpkg", first.grid.crs_wkt, [(drawn, first.grid.transform)])
+    known = np.isfinite(reference) & ~drawn
     row: dict = {"missed_regions": int(missed.size), "drawn_pixels": int(drawn.sum())}
     for extend in (False, True):
         kappas = []

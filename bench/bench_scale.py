@@ -32,6 +32,7 @@ from rasterio.windows import Window
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from oaip_qgis.core.metrics import from_confusion  # noqa: E402
 from oaip_qgis.core.run_stats import RunStats  # noqa: E402
 
 RUN = """
@@ -77,12 +78,6 @@ def measure(paths: dict, out: Path, mode: str, threads: int, seed: int, samples:
             "timing": json.loads(proc.stdout.read().strip().splitlines()[-1])}
 
 
-def _kappa(tp: float, fp: float, fn: float, n: float) -> float | None:
-    tn = n - tp - fp - fn
-    expected = ((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn)) / n / n
-    return None if n == 0 or expected >= 1 else ((tp + tn) / n - expected) / (1 - expected)
-
-
 def object_recall(change_path: str, objects_path: str, truth_path: str, exclude: tuple = ()) -> dict:
     """Recall of the changed objects (objects.tif ids, on the change layer's pixel lattice, which is
     cropped to the pair's overlap) by width band, read block by block over the change layer; and, to
@@ -96,7 +91,7 @@ def object_recall(change_path: str, objects_path: str, truth_path: str, exclude:
         windows = [window for _, window in change.block_windows(1)]
         size = 1 + max(int(objects.read(1, window=w).max()) for _, w in objects.block_windows(1))
         total, found = np.zeros(size), np.zeros(size)
-        counts = np.zeros(4)   # the rest without the buildings: changed-marked, unchanged-marked, missed, all
+        counts = np.zeros(4, np.int64)   # the rest without the buildings: tp, fp, tn, fn
         built_changed = changed = 0
         for window in windows:
             shifted = Window(window.col_off + col0, window.row_off + row0, window.width, window.height)
@@ -106,14 +101,14 @@ def object_recall(change_path: str, objects_path: str, truth_path: str, exclude:
             marked, rest = layer == 1, (layer != 255) & (ids == 0)
             total += np.bincount(ids, minlength=size)
             found += np.bincount(ids, weights=marked, minlength=size)
-            counts += [(marked & truly & rest).sum(), (marked & ~truly & rest).sum(), (~marked & truly & rest).sum(),
-                       rest.sum()]
+            counts += [(marked & truly & rest).sum(), (marked & ~truly & rest).sum(),
+                       (~marked & ~truly & rest).sum(), (~marked & truly & rest).sum()]
             changed += int((truly & (layer != 255)).sum())
             built_changed += int((truly & (layer != 255) & (ids > 0)).sum())
     ids = np.setdiff1d(np.flatnonzero(total[1:]) + 1, np.asarray(exclude, int))
     width = np.sqrt(total[ids])
     hit = found[ids] >= total[ids] / 2
-    kappa_rest = _kappa(*counts)
+    kappa_rest = from_confusion(*(int(c) for c in counts))["kappa"] if counts.any() else None
     report = {"objects": int(ids.size), "recall": round(float(hit.mean()), 4) if ids.size else None,
               "built_share_of_change": round(built_changed / changed, 4) if changed else None,
               "kappa_without_new_buildings": None if kappa_rest is None else round(kappa_rest, 4)}
@@ -128,7 +123,7 @@ def building_samples(objects_path: str, path: Path, count: int, seed: int = 7, p
     """An analyst's drawing: the outlines of `count` new buildings (objects.tif ids of pixels[0]–pixels[1] px,
     drawn at random) as `changed` = 1 polygons in a GeoPackage at path; returns their ids. Read block by block,
     so a 10 980² objects layer is never whole in memory."""
-    from osgeo import gdal, ogr
+    from bench_accuracy import region_polygons
 
     with rasterio.open(objects_path) as objects:
         windows = [window for _, window in objects.block_windows(1)]
@@ -147,26 +142,13 @@ def building_samples(objects_path: str, path: Path, count: int, seed: int = 7, p
                     box = boxes[i]
                     box[:] = [min(box[0], window.row_off + rows.min()), min(box[1], window.col_off + cols.min()),
                               max(box[2], window.row_off + rows.max()), max(box[3], window.col_off + cols.max())]
-        path.unlink(missing_ok=True)
-        source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-        layer = source.CreateLayer("samples", objects.crs and _srs(objects.crs.to_wkt()), ogr.wkbPolygon)
-        layer.CreateField(ogr.FieldDefn("changed", ogr.OFTInteger))
+        pieces = []
         for i, (row0, col0, row1, col1) in boxes.items():
             window = Window(int(col0), int(row0), int(col1 - col0 + 1), int(row1 - row0 + 1))
-            mask = gdal.GetDriverByName("MEM").Create("", window.width, window.height, 1, gdal.GDT_Byte)
-            mask.SetGeoTransform(rasterio.windows.transform(window, objects.transform).to_gdal())
-            mask.GetRasterBand(1).WriteArray((objects.read(1, window=window) == i).astype(np.uint8))
-            gdal.Polygonize(mask.GetRasterBand(1), mask.GetRasterBand(1), layer, 0)
-        source = None
+            pieces.append((objects.read(1, window=window) == i,
+                           rasterio.windows.transform(window, objects.transform).to_gdal()))
+        region_polygons(path, objects.crs.to_wkt() if objects.crs else "", pieces)
     return [int(i) for i in chosen]
-
-
-def _srs(wkt: str):
-    from osgeo import osr
-
-    srs = osr.SpatialReference()
-    srs.ImportFromWkt(wkt)
-    return srs
 
 
 def largest_against_first(rows: list[dict]) -> dict:

@@ -44,7 +44,7 @@ def _ratio(a: float, b: float) -> float:
     return float(a / b) if b else 0.0
 
 
-def _from_confusion(tp: int, fp: int, tn: int, fn: int) -> dict:
+def from_confusion(tp: int, fp: int, tn: int, fn: int) -> dict:
     """Scores from confusion counts; a ratio with nothing to divide by is 0 (Kappa: None)."""
     n = tp + fp + tn + fn
     precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
@@ -77,7 +77,7 @@ def accuracy(change: np.ndarray, reference: np.ndarray, score: Optional[np.ndarr
     if keep.shape != change.shape:
         raise InputError(tr("The validity mask {mask} does not match the change map {change}.",
                             mask=keep.shape, change=change.shape))
-    result = _from_confusion(*_confusion(change[keep], reference[keep]))
+    result = from_confusion(*_confusion(change[keep], reference[keep]))
     result["auc"] = None if score is None else auc(np.asarray(score)[keep], reference[keep])
     return result
 
@@ -125,7 +125,7 @@ class StreamingAccuracy:
         if self.covered == 0:
             return {**{key: None for key in ("oa", "kappa", "f1", "precision", "recall", "auc")},
                     "tp": 0, "fp": 0, "tn": 0, "fn": 0, "reference_coverage": 0.0}
-        out = _from_confusion(*(int(c) for c in self.counts))
+        out = from_confusion(*(int(c) for c in self.counts))
         out["auc"] = _auc_from_counts(self.positives.astype(np.float64), self.negatives.astype(np.float64))
         out["reference_coverage"] = round(self.coverage(), 6)
         return out

@@ -38,10 +38,11 @@ class Confirmation:
 
     def add(self, prior_score: np.ndarray, score: np.ndarray, counted: np.ndarray) -> None:
         """counted: the pixels that take part (valid, not an analyst's sample)."""
-        marked = counted & (prior_score > DECISION)
+        above = prior_score > DECISION
+        marked = counted & above
         self.marked += int(np.count_nonzero(marked))
         self.vetoed += int(np.count_nonzero(marked & (score <= DECISION)))
-        self.added += int(np.count_nonzero(counted & ~(prior_score > DECISION) & (score > DECISION)))
+        self.added += int(np.count_nonzero(counted & ~above & (score > DECISION)))
 
     @property
     def share(self) -> float:

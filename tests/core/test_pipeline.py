@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from osgeo import gdal, ogr, osr
+from osgeo import gdal, osr
 from scipy import ndimage
 
 from oaip_qgis.core.errors import Cancelled, InputError
@@ -19,7 +19,7 @@ from oaip_qgis.core.sample_pair import make_sample_pair
 from tests.helpers import shared_pair, write_polygon, write_samples
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from bench_accuracy import part_crops  # noqa: E402
+from bench_accuracy import part_crops, region_polygons  # noqa: E402
 
 
 def params(pair, folder, **extra) -> RunParams:
@@ -425,7 +425,9 @@ def test_the_network_finds_more_change_like_the_changed_samples_when_asked(tmp_p
     ids = np.arange(1, count + 1)
     missed = ids[(ndimage.sum(regions > 0, regions, ids) >= 60) & (ndimage.mean(prior_map == 1, regions, ids) < 0.3)]
     assert missed.size >= 3
-    samples = _region_samples(tmp_path / "samples.gpkg", pair["truth"], np.isin(regions, missed[:2]))
+    truth = gdal.Open(pair["truth"])
+    samples = region_polygons(tmp_path / "samples.gpkg", truth.GetProjection(),
+                              [(np.isin(regions, missed[:2]), truth.GetGeoTransform())])
     others = missed[2:]
     found, kappa = {}, {}
     for extend in (False, True):
@@ -439,19 +441,3 @@ def test_the_network_finds_more_change_like_the_changed_samples_when_asked(tmp_p
     confirmation = result.stats.network_confirmation
     assert confirmation["extended"] and confirmation["applied"] and confirmation["added_pixels"] > 0
     assert result.stats.extend_from_samples and any("more like the changed samples" in line for line in result.log)
-
-
-def _region_samples(path, truth_path, mask) -> str:
-    """The outlines of the mask's regions on the truth's grid as `changed` = 1 polygons (an analyst's drawing)."""
-    truth = gdal.Open(truth_path)
-    raster = gdal.GetDriverByName("MEM").Create("", truth.RasterXSize, truth.RasterYSize, 1, gdal.GDT_Byte)
-    raster.SetGeoTransform(truth.GetGeoTransform())
-    raster.SetProjection(truth.GetProjection())
-    raster.GetRasterBand(1).WriteArray(mask.astype(np.uint8))
-    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-    layer = source.CreateLayer("s", raster.GetSpatialRef(), ogr.wkbPolygon)
-    layer.CreateField(ogr.FieldDefn("changed", ogr.OFTInteger))
-    band = raster.GetRasterBand(1)
-    gdal.Polygonize(band, band, layer, 0)
-    source = None
-    return str(path)
