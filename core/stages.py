@@ -24,7 +24,13 @@ from .decision.threshold import confidence, is_automatic
 from .errors import InputError
 from .i18n import tr
 from .labels.blocks import block_size, upsample_prior
-from .labels.direct_comparison import DirectComparison, Measures, compare_directly, direct_measures
+from .labels.direct_comparison import (
+    DirectComparison,
+    Measures,
+    compare_directly,
+    direct_measures,
+    log_ratio_spread,
+)
 from .labels.margins import margin_labels
 from .labels.prior import change_prior
 from .normalise import Normaliser, fit_normaliser
@@ -134,7 +140,10 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     calibration = calibrate(prior, params.threshold_method, evidence)   # reads no value without significant change
     local = local_change(prior, evidence, calibration.cut)
     prior, calibration = local.prior, replace(calibration, cut=local.cut)
-    evidence = replace(evidence, groups=local.groups, group_share=local.share)
+    evidence = replace(evidence, groups=local.groups, group_share=local.share, scattered=local.scattered,
+                       significant=evidence.significant and not local.scattered)
+    if not evidence.significant:   # what the log-ratio says of a scene reported unchanged (decision.evidence)
+        evidence = replace(evidence, log_ratio_spread=log_ratio_spread(blocks.direct))
     progress.info(direct.note())
     gated = is_automatic(params.threshold_method)   # a manual threshold is the analyst's own decision
     progress.info(evidence.verdict() if gated

@@ -111,6 +111,21 @@ def direct_measures(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray) -> Measur
     return Measures(measures, correlations=canonical.correlations)
 
 
+def log_ratio_spread(measures: Measures) -> Optional[float]:
+    """The log-ratio's 0.9 quantile over its median, where the pair allows a log-ratio (else None).
+
+    Two images of one scene by one kind of sensor differ by speckle alone, whose log-ratio less its
+    median is about normal: its absolute value is half-normal, 0.9 quantile over median 1.645 / 0.674 =
+    2.44. Much change alike widens it; so do two sensors that see the land differently, which this
+    figure cannot tell apart (decision.evidence.SPREAD_LINE)."""
+    ratio = measures.by_name.get("log_ratio")
+    if ratio is None:
+        return None
+    values = ratio[np.isfinite(ratio)]
+    median = float(np.median(values)) if values.size else 0.0
+    return float(np.quantile(values, 0.9)) / median if median > 0 else None
+
+
 def measure_label(name: str) -> str:
     """A measure's name for people."""
     return {"log_ratio": tr("log-ratio"), "canonical_difference": tr("IR-MAD canonical difference")}[name]

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from oaip_qgis.core.decision.evidence import SPREAD_LINE
 from oaip_qgis.core.labels import canonical_difference as canonical
 from oaip_qgis.core.labels.canonical_difference import canonical_difference
-from oaip_qgis.core.labels.direct_comparison import Measures, compare_directly, direct_measures, log_ratio
+from oaip_qgis.core.labels.direct_comparison import (
+    Measures,
+    compare_directly,
+    direct_measures,
+    log_ratio,
+    log_ratio_spread,
+)
 from oaip_qgis.core.labels.margins import CHANGED, NONE, UNCHANGED
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.pipeline import run
@@ -245,3 +252,19 @@ def test_a_dual_polarisation_sar_image_in_decibels_is_not_compared_with_an_optic
     assert not verdict["used"] and verdict["refusal"] == "shared"
     assert verdict["canonical_correlations"][0] > 0.7 > verdict["canonical_correlations"][1]
     assert kappa["dual-pol"] > kappa["one band"] - 0.05 and kappa["one band"] > 0.6
+
+
+def test_the_log_ratio_of_speckle_alone_spreads_as_a_half_normal_and_change_alike_widens_it():
+    """0.9 quantile over median of |log-ratio - median|: 1.645 / 0.674 = 2.44 for normal noise; a fifth of
+    the scene changed alike lifts it above SPREAD_LINE. No log-ratio, no figure."""
+    rng = np.random.default_rng(2)
+    level = np.exp(rng.normal(-3.0, 0.6, (120, 120)))           # textured, unchanged land
+    valid = np.ones(level.shape, bool)
+    x1 = _speckled(rng, level, 16)
+    still = direct_measures(x1, _speckled(rng, level, 16), valid)
+    assert 2.2 < log_ratio_spread(still) < 2.7
+    after = level.copy()
+    after[:, :24] *= 4.0                                          # a fifth of the scene, 6 dB brighter
+    moved = direct_measures(x1, _speckled(rng, after, 16), valid)
+    assert log_ratio_spread(moved) > SPREAD_LINE
+    assert log_ratio_spread(Measures({}, "bands")) is None

@@ -1,6 +1,8 @@
 """The evidence floor and the no-change verdict on priors of known shape."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -59,3 +61,18 @@ def test_the_verdict_and_stats_name_the_limits_that_were_applied():
     evidence = weigh_evidence(prior, floor_ratio=1.2, no_change_peak=1.1)
     assert evidence.significant and "no change below 1.1×" in evidence.verdict()
     assert evidence.to_dict()["floor_ratio"] == 1.2 and evidence.to_dict()["no_change_peak"] == 1.1
+
+
+def test_a_scene_reported_unchanged_whose_log_ratio_spreads_wide_says_so():
+    """Real SAR crops with 4.5-28 % changed alike were reported unchanged (flat structural prior), while
+    their log-ratio spread 3.0-4.6x its median: the verdict tells the analyst, and changes no map."""
+    quiet = weigh_evidence(RNG.uniform(0.4, 0.6, (100, 100)))
+    wide = replace(quiet, log_ratio_spread=3.4)
+    assert wide.wide_log_ratio and not wide.significant and not wide.found
+    assert wide.verdict().startswith(quiet.verdict())
+    assert "log-ratio disagrees: its 0.9 quantile is 3.4× its median" in wide.verdict()
+    assert wide.to_dict()["wide_log_ratio"] is True and wide.to_dict()["log_ratio_spread"] == 3.4
+    for calm in (replace(quiet, log_ratio_spread=2.5), quiet):   # as speckle alone, or no log-ratio at all
+        assert not calm.wide_log_ratio and calm.verdict() == quiet.verdict()
+    changed = weigh_evidence(np.where(np.arange(100)[:, None] < 5, 0.9, RNG.uniform(0.1, 0.2, (100, 100))))
+    assert changed.significant and not replace(changed, log_ratio_spread=5.0).wide_log_ratio

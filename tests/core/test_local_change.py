@@ -99,6 +99,29 @@ def test_weak_change_over_one_percent_or_strong_change_is_not_confined():
     assert local_change(strong, evidence, 0.95).groups == 0   # the cut marks the group alone
 
 
+def test_weak_evidence_without_a_compact_group_marks_nothing_and_is_reported_unchanged():
+    """Real unchanged crops whose scattered top reaches 2.3-3.4x the median (italy, sar-enl-12, yellowriver:
+    4-8 % marked before): confined to their groups, of which there are none. One compact group more
+    used to mark less than none."""
+    prior = weak_scene(slice(0, 0))          # the 600 scattered places at 3x, no group
+    evidence = weigh_evidence(prior)
+    assert evidence.significant and evidence.weak
+    cut = calibrate(np.minimum(prior, 1), "otsu", evidence).cut
+    assert np.nanmean(np.minimum(prior, 1) > cut) > 0.01      # what Otsu's cut alone would mark
+    local = local_change(prior, evidence, cut)
+    assert local.scattered and local.groups == 0 and local.cut == 1.0
+    assert not (local.prior > local.cut).any()
+    assert np.array_equal(local.prior, np.minimum(prior, 1))   # the ranking is kept for the difference image
+    reported = replace(evidence, significant=False, scattered=True)
+    assert not reported.found and verdict_word(reported.to_dict()) == "none"
+    assert reported.verdict().startswith("No significant change") and "no compact group" in reported.verdict()
+    assert not local_change(weak_scene(slice(10, 17)), evidence, cut).scattered   # one group: confined to it
+    strong = weak_scene(slice(0, 0))
+    strong[0:200:2, 0:8:2] = 4.0              # 400 more isolated places, far up: a strong peak, left to the cut
+    evidence = weigh_evidence(strong)
+    assert not evidence.weak and not local_change(strong, evidence, 0.5).scattered
+
+
 def test_strong_evidence_whose_cut_marks_mostly_scattered_places_is_confined_to_the_groups():
     """A cut that marks more than SCATTERED times what the compact groups hold is mostly cutting the
     unchanged tail (real crops with rare change under a heavy tail: 8-38 % marked for 0.3-2.6 %)."""

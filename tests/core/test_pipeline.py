@@ -310,6 +310,39 @@ def test_rare_change_under_a_heavy_unchanged_tail_is_confined_to_its_groups(tmp_
     assert "compact group" in stats.evidence["verdict"]
 
 
+def test_a_real_unchanged_part_with_only_scattered_disagreement_is_reported_unchanged(tmp_path):
+    """A ninth of the real sar-enl-12 pair with no changed pixel: its top reached 2.97x the median, just
+    over the no-change line, in scattered places only (no compact group of 50 cells above the line),
+    and Otsu's cut marked 7.2 % of it as weak change. Weak evidence is confined to its compact groups:
+    here none, so nothing is marked, the network is not trained and the verdict says why."""
+    pair = shared_pair("sar-enl-12")
+    part = part_crops(Path(pair["t1"]).parent, tmp_path / "parts", splits=(3,))["3-02"]
+    result = run(params({**part, "truth": part["gt"]}, tmp_path, seed=0, mode="int8", epochs=1))
+    stats = result.stats
+    assert stats.evidence["scattered"] and not stats.evidence["significant"] and stats.evidence["peak"] > 2.3
+    assert stats.changed_fraction == 0 and stats.detector == "prior"
+    assert "no compact group of places stands above that line" in stats.evidence["verdict"]
+    assert any("no compact group of places" in line for line in result.log)
+
+
+def test_a_radar_scene_reported_unchanged_says_when_its_log_ratio_spreads_as_wide_change_does(tmp_path):
+    """A ninth of the real sar-enl-13 pair with 16 % changed alike: the structural prior ranks it (AUC
+    0.91) but flat (its top 1.4x the median), so no significant change is reported; the log-ratio
+    spreads 4.3x its median and the verdict says so. The generated SAR pair without change spreads
+    as speckle alone and says nothing more. No map changes."""
+    pair = shared_pair("sar-enl-13")
+    part = part_crops(Path(pair["t1"]).parent, tmp_path / "parts", splits=(3,))["3-10"]
+    stats = run(params({**part, "truth": part["gt"]}, tmp_path, seed=0)).stats
+    assert not stats.evidence["significant"] and stats.changed_fraction == 0
+    assert stats.evidence["wide_log_ratio"] and stats.evidence["log_ratio_spread"] > 4
+    assert "if the two images are of one kind (two radar images" in stats.evidence["verdict"]
+    calm = make_sample_pair(tmp_path / "calm", size=400, seed=1, scenario="sar-pair-unchanged")
+    (tmp_path / "calm-out").mkdir()
+    evidence = run(params(calm, tmp_path / "calm-out")).stats.evidence
+    assert not evidence["significant"] and 2.2 < evidence["log_ratio_spread"] < 2.7
+    assert not evidence["wide_log_ratio"] and "log-ratio" not in evidence["verdict"]
+
+
 def test_the_map_does_not_depend_on_which_image_is_t1(tmp_path):
     """Pre-event radar and post-event optical is as common as the reverse: both orders map on the optical
     image's finer grid, and the maps are the same pixel for pixel (on the radar's grid, half as fine, the

@@ -83,6 +83,16 @@ def test_the_evidence_verdict_is_shown_first():
     assert rows(groups)["Result"]["Evidence"].startswith(
         "no significant change over the scene, but 3 compact group(s) marked changed, weak evidence: the most "
         "disagreeing 0.5 % is 2.1×")
+    scattered = {**NETWORK_RUN, "changed_fraction": 0.0, "evidence": {
+        "significant": False, "peak": 2.4, "no_change_peak": 2.3, "scattered": True}}
+    assert rows(scattered)["Result"]["Evidence"].startswith(
+        "no significant change (scattered places only, no compact group above the line): the most disagreeing "
+        "0.5 % is 2.4×")
+    wide = {**NETWORK_RUN, "changed_fraction": 0.0, "evidence": {
+        "significant": False, "peak": 1.7, "no_change_peak": 2.3, "wide_log_ratio": True, "log_ratio_spread": 3.42}}
+    assert rows(wide)["Result"]["Evidence"].startswith(
+        "no significant change, but the log-ratio spreads 3.4× (if both are radar images, see the log): the most "
+        "disagreeing 0.5 % is 1.7×")
     assert "Evidence" not in rows(NETWORK_RUN)["Result"]    # stats written before the verdict existed
 
 
