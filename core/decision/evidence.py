@@ -110,8 +110,9 @@ class Evidence:
             "But if the two images are of one kind (two radar images, or one sensor twice), their log-ratio "
             "disagrees: its 0.9 quantile is {spread:.1f}× its median, where speckle alone gives about 2.4×, so "
             "much of the scene may have changed alike, which the structural prior cannot show. Check the two "
-            "images; a manual threshold on the difference image marks the places it ranks highest. Images of "
-            "two different sensors spread this wide without any change.", spread=self.log_ratio_spread)
+            "images; if so, a log-ratio change detection of the pair (the classic one for two radar images) "
+            "maps such change, where this run's difference image only ranks it. Images of two different "
+            "sensors spread this wide without any change.", spread=self.log_ratio_spread)
 
     def _verdict(self) -> str:
         if self.significant:
