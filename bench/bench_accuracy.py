@@ -15,8 +15,9 @@ within 8 px, at least 96 px wide) runs too, without a reference: what is marked 
 pair is reported as changed, show how the no-change verdict fares on real sensors. And each shared
 pair again with its T2 georeferenced 3 rows south and 2 columns east of the truth, without and with
 co-registration (prior mode): real sensors misregistered by a known amount. And each shared pair cut
-into 2 × 2 and 3 × 3 parts (prior mode, seed 0; `crops`): smaller real scenes whose share of change
-and unchanged tail differ from the whole pair's, summarised as mean Kappa against the best threshold.
+into 2 × 2 and 3 × 3 parts (prior and int8, seed 0; `crops`, `crops_int8`): smaller real scenes whose
+share of change and unchanged tail differ from the whole pair's, summarised as mean Kappa against the
+best threshold.
 And where the prior misses whole changed regions (shared pairs and four generated flood-and-buildings
 scenes; `finding_more`): three of them drawn as changed samples, int8 with the samples alone and with
 EXTEND_FROM_SAMPLES, Kappa over the pixels not drawn (stress seeds).
@@ -481,18 +482,19 @@ def main() -> None:
                   f"co-registered {fmt(rows['co-registered']['kappa'], 5)} (found {found.get('rows')}, "
                   f"{found.get('cols')}; {found.get('gain', 0):.2f}x)", flush=True)
     if not args.no_stress:   # the real pairs in parts: rare change under a heavy tail, crowded change
-        rows = report["crops"] = {}
-        for folder in folders:
-            for part, paths in part_crops(folder, REPO / "build" / "bench" / "crops" / folder.name).items():
-                row = bench_run(paths["t1"], paths["t2"], paths["gt"], MODES["prior"], 0, args.threads)
-                rows[f"{folder.name}-{part}"] = {key: row[key] for key in (
-                    "kappa", "best_kappa", "changed_fraction", "truth_fraction", "significant", "groups", "peak")}
-        report["crops_summary"] = summary = summarise_crops(rows)
-        print(f"{'crops':20} prior  {summary['with_change']} with change: Kappa {fmt(summary['mean_kappa'], 5)} "
-              f"(best threshold {fmt(summary['mean_best_kappa'], 5)}); {summary['strong_with_change']} of strong "
-              f"evidence {fmt(summary['strong_mean_kappa'], 5)} ({fmt(summary['strong_mean_best_kappa'], 5)}); "
-              f"{summary['without_change']} without change, {100 * summary['unchanged_mean_marked']:.2f} % marked",
-              flush=True)
+        for mode, key in (("prior", "crops"), ("int8", "crops_int8")):   # the network on smaller scenes too
+            rows = report[key] = {}
+            for folder in folders:
+                for part, paths in part_crops(folder, REPO / "build" / "bench" / "crops" / folder.name).items():
+                    row = bench_run(paths["t1"], paths["t2"], paths["gt"], MODES[mode], 0, args.threads)
+                    rows[f"{folder.name}-{part}"] = {name: row[name] for name in (
+                        "kappa", "best_kappa", "changed_fraction", "truth_fraction", "significant", "groups", "peak")}
+            report[f"{key}_summary"] = summary = summarise_crops(rows)
+            print(f"{'crops':20} {mode:6} {summary['with_change']} with change: Kappa "
+                  f"{fmt(summary['mean_kappa'], 5)} (best threshold {fmt(summary['mean_best_kappa'], 5)}); "
+                  f"{summary['strong_with_change']} of strong evidence {fmt(summary['strong_mean_kappa'], 5)} "
+                  f"({fmt(summary['strong_mean_best_kappa'], 5)}); {summary['without_change']} without change, "
+                  f"{100 * summary['unchanged_mean_marked']:.2f} % marked", flush=True)
     if not args.no_stress:   # a kind of change the map misses, drawn by an analyst: samples alone or finding more
         rows = report["finding_more"] = {}
         cases = [(folder.name, str(folder / "t1.tif"), str(folder / "t2.tif"), str(folder / "gt.tif"))

@@ -99,7 +99,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         trained = train_network(pair, prior, samples, params, progress)
         if trained.detector is not None:
             clock.lap("train")
-        difference = write_difference(pair, prior, trained.detector, samples, params, outputs, progress)
+        difference = write_difference(pair, prior, trained, samples, params, outputs, progress)
         clock.lap("infer")
         cut = write_change(difference, pair.grid, prior, params, outputs, progress)
         clock.lap("write")

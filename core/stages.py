@@ -158,6 +158,12 @@ class Trained:
     detector: Optional[Detector] = None
     stats: Optional[ModelStats] = None
 
+    @property
+    def changed_pixels(self) -> Optional[int]:
+        """Grid pixels under the network's changed pseudo-labels (the prior's block cells, each block² pixels)."""
+        labels = self.stats.training.get("pseudo_labels") if self.stats is not None else None
+        return None if not labels else int(labels["changed"]) * int(labels["cell"]) ** 2
+
 
 def read_samples(params: RunParams, grid: Grid, progress: Progress) -> Optional[np.ndarray]:
     """The analyst's samples on the grid (1 changed, 0 unchanged, -1 none), or None without any: the
@@ -215,7 +221,7 @@ class Difference:
     confirmation: Optional[Confirmation] = None
 
 
-def write_difference(pair: AlignedPair, prior: PriorResult, detector: Optional[Detector],
+def write_difference(pair: AlignedPair, prior: PriorResult, trained: Trained,
                      samples: Optional[np.ndarray], params: RunParams, outputs: OutputSet,
                      progress: Progress) -> Difference:
     """The change score (decision.score) of every pixel, nodata DIFFERENCE_NODATA, tile by tile; the
@@ -223,12 +229,13 @@ def write_difference(pair: AlignedPair, prior: PriorResult, detector: Optional[D
     where the network vetoes enough of the prior's change to be trusted (decision.confirmation), and
     otherwise the tiles are written again with the prior's own score."""
     progress(0.7, tr("Writing the difference image"))
-    grid = pair.grid
+    grid, detector = pair.grid, trained.detector
     layout = tiles(grid.width, grid.height, params.tile_size, detector.context if detector is not None else 0)
     sink = outputs.raster(params.out_difference or outputs.scratch("difference.tif"), grid, "float32",
                           DIFFERENCE_NODATA)
     extend_from = _extend_from(prior, params) if detector is not None else None
-    confirmation = Confirmation(extended=extend_from is not None) if detector is not None else None
+    confirmation = (Confirmation(extended=extend_from is not None, changed_pixels=trained.changed_pixels)
+                    if detector is not None else None)
     any_valid = False
     for i, tile in enumerate(layout):
         progress.check()
@@ -286,6 +293,11 @@ def _log_confirmation(confirmation: Confirmation, progress: Progress) -> None:
         progress.info(tr("The network confirms the prior: it vetoes {share:.1f} % of the prior's changed pixels "
                          "(at least {least:g} %), and the map keeps what it confirms.",
                          share=share, least=100 * confirmation.least))
+    elif not confirmation.learnt_enough and confirmation.share >= confirmation.least:
+        progress.info(tr("The network's confirmation was not applied: it vetoes {share:.1f} % of the prior's changed "
+                         "pixels, but it learnt change from only {pixels} pixel(s) the prior is sure of (at least "
+                         "{least_pixels} needed), too few to judge the rest by, so the map is the prior's.",
+                         share=share, pixels=confirmation.changed_pixels, least_pixels=confirmation.least_changed))
     else:
         progress.info(tr("The network's confirmation was not applied: it vetoes only {share:.1f} % of the prior's "
                          "changed pixels (under {least:g} %, within its own error), so the map is the prior's.",

@@ -161,6 +161,11 @@ def _confirmation(confirmation: dict) -> str:
     if confirmation["applied"]:
         return tr("applied: the network vetoes {share:.1f} % of the prior's change (at least {least:g} %)").format(
             share=share, least=least)
+    learnt, least_learnt = confirmation.get("changed_label_pixels"), confirmation.get("least_changed_label_pixels")
+    if learnt is not None and least_learnt is not None and learnt < least_learnt and share >= least:
+        return tr("not applied: the network vetoes {share:.1f} % of the prior's change, but learnt change from only "
+                  "{pixels} pixel(s) (under {least_pixels}), so the map is the prior's").format(
+            share=share, pixels=learnt, least_pixels=least_learnt)
     return tr("not applied: the network vetoes only {share:.1f} % of the prior's change (under {least:g} %), "
               "so the map is the prior's").format(share=share, least=least)
 

@@ -43,7 +43,29 @@ def test_nothing_marked_means_nothing_to_confirm():
     tally = _tally([0.2, 0.3], [0.1, 0.3])
     assert tally.share == 0.0 and not tally.applied
     assert tally.to_dict() == {"applied": False, "vetoed_share": 0.0, "least_share": confirmation.VETO_MIN,
-                               "prior_changed_pixels": 0, "extended": False, "added_pixels": 0}
+                               "prior_changed_pixels": 0, "extended": False, "added_pixels": 0,
+                               "changed_label_pixels": None,
+                               "least_changed_label_pixels": confirmation.LEAST_CHANGED_PIXELS}
+
+
+def test_a_veto_learnt_from_too_little_sure_change_is_not_applied(monkeypatch):
+    """Crops of the real pairs whose changed pseudo-labels covered under 1 000 pixels: the veto cost 9 of
+    12 (up to -0.13 Kappa), so a network that saw too little change does not judge the rest."""
+    prior, score = np.full(100, 0.9, np.float32), np.full(100, 0.9, np.float32)
+    score[:30] = 0.1                          # 30 % vetoed: a share that applies the veto
+    for pixels, applied in ((None, True), (confirmation.LEAST_CHANGED_PIXELS, True),
+                            (confirmation.LEAST_CHANGED_PIXELS - 1, False), (0, False)):
+        tally = Confirmation(changed_pixels=pixels)
+        tally.add(prior, score, np.ones(100, bool))
+        assert tally.share == pytest.approx(0.3) and tally.applied is applied
+        assert tally.learnt_enough is applied and tally.to_dict()["changed_label_pixels"] == pixels
+    extended = Confirmation(extended=True, changed_pixels=10)   # finding more: the analyst's choice, always
+    extended.add(prior, score, np.ones(100, bool))
+    assert extended.applied
+    monkeypatch.setattr(confirmation, "LEAST_CHANGED_PIXELS", 5)
+    few = Confirmation(changed_pixels=10)
+    few.add(prior, score, np.ones(100, bool))
+    assert few.applied and few.to_dict()["least_changed_label_pixels"] == 5
 
 
 def test_finding_more_like_the_samples_always_applies_and_counts_what_the_network_adds():

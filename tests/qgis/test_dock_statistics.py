@@ -104,6 +104,17 @@ def test_the_run_section_says_whether_t2_was_shifted():
     assert kept["Co-registration"] == "no shift found"
 
 
+def test_the_run_section_says_when_the_network_learnt_too_little_change_to_veto():
+    few = {"applied": False, "vetoed_share": 0.25, "least_share": 0.12, "prior_changed_pixels": 900,
+           "extended": False, "added_pixels": 0, "changed_label_pixels": 640, "least_changed_label_pixels": 1200}
+    assert rows({**NETWORK_RUN, "network_confirmation": few})["Run"]["Network confirmation"] == (
+        "not applied: the network vetoes 25.0 % of the prior's change, but learnt change from only 640 pixel(s) "
+        "(under 1200), so the map is the prior's")
+    small = {**few, "vetoed_share": 0.05}     # a small veto is not applied whatever the labels
+    assert rows({**NETWORK_RUN, "network_confirmation": small})["Run"]["Network confirmation"].startswith(
+        "not applied: the network vetoes only 5.0 %")
+
+
 def test_the_run_section_says_whether_the_images_were_compared_directly():
     assert "Direct comparison" not in rows(NETWORK_RUN)["Run"]   # stats written before the check existed
     used = {"measure": "canonical_difference", "agreement": 0.9841, "least_agreement": 0.95, "used": True}
