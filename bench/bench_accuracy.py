@@ -4,7 +4,9 @@ Every pair in ../shared/data (t1.tif, t2.tif, gt.tif) and the project's own stre
 (core/sample_pair.py scenarios: unchanged, under 1 % changed, a flood beside a wide river,
 misregistered by 3 × 2 px, a flood over a quarter of the scene, and the default scene they vary; SAR
 against SAR: changed, unchanged, beside the river, misregistered, a quarter flooded; two optical
-sensors: changed, unchanged; and four optical-against-SAR scenes again with the SAR image as T1) go
+sensors: changed, unchanged; four optical-against-SAR scenes again with the SAR image as T1; and seven
+optical-against-SAR scenes rendered as the public pairs are, 8-bit on one nominal grid, in both orders,
+`rendered-*`, bench/rendering.py) go
 through the whole pipeline
 (core.pipeline.run) for seeds 0–3 in the modes prior, int8 and fp32. For each run: Kappa, F1, AUC,
 the changed fraction, the evidence verdict, and the best Kappa any single threshold on the same
@@ -50,6 +52,8 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
 
+from rendering import render_as_published  # noqa: E402
+
 from oaip_qgis.core.decision import confirmation, evidence  # noqa: E402
 from oaip_qgis.core.labels import direct_comparison, structural_prior  # noqa: E402
 from oaip_qgis.core.metrics import accuracy  # noqa: E402
@@ -82,6 +86,9 @@ FINDING_MORE_SCENES = ("default", "optical-pair", "sar-finer", "misregistered")
 # The optical-against-SAR scenes again with the SAR image as T1 (pre-event radar, post-event optical): the
 # map must not depend on which image is called T1.
 SAR_FIRST = ("default", "rare", "flood-beside-river", "unchanged")
+# The optical-against-SAR scenes rendered as the public pairs are (bench/rendering.py: 8-bit, one nominal grid,
+# SAR in decibels), in both orders: the unseen pairs that judge the detector look like this.
+RENDERED = ("default", "unchanged", "rare", "flood-beside-river", "misregistered", "wide-flood", "built-only")
 # Constants chosen by measurement: the values they were chosen among and the mode whose Kappa chose
 # them (leave-one-pair-out).
 LOPO = {"structural_prior.COMBINE": (("mean", "geometric", "min"), "prior"),
@@ -171,7 +178,9 @@ def bench_run(t1: str, t2: str, reference: Optional[str], fields: dict, seed: in
                threshold=stats.threshold, compression_ratio=model.get("compression_ratio"),
                bops_ratio=round(model["bops_after"] / model["bops_before"], 4) if model else None,
                peak_bytes=training.get("peak_bytes"),
-               fp32_equivalent_peak_bytes=training.get("fp32_equivalent_peak_bytes"))
+               fp32_equivalent_peak_bytes=training.get("fp32_equivalent_peak_bytes"),
+               vetoed_share=(stats.network_confirmation or {}).get("vetoed_share"),
+               veto_applied=(stats.network_confirmation or {}).get("applied"))
     return row
 
 
@@ -437,9 +446,15 @@ def main() -> None:
         for name, scenario, sar_first, size, scene_seed in ([(n, n, False, STRESS_SIZE, 1) for n in STRESS]
                                                 + [(f"sar-first-{n}", n, True, STRESS_SIZE, 1) for n in SAR_FIRST]
                                                 + [(f"{n}-{LARGE_SIZE}" + ("" if seed == 1 else f"-scene{seed}"),
-                                                    n, False, LARGE_SIZE, seed) for n, seed in LARGE]):
+                                                    n, False, LARGE_SIZE, seed) for n, seed in LARGE]
+                                                + [(f"rendered-{order}{n}", n, order == "sar-first-", STRESS_SIZE, 1)
+                                                   for order in ("", "sar-first-") for n in RENDERED]):
             folder = f"{scenario}-{size}" + ("" if scene_seed == 1 else f"-scene{scene_seed}")
             pair = make_sample_pair(scenes / folder, size=size, seed=scene_seed, scenario=scenario)
+            if name.startswith("rendered-"):
+                pair = render_as_published(pair, scenes / f"{name}-{size}", sar_first)
+                pair["truth"] = pair["gt"]
+                sar_first = False   # the rendering has put the images in their order
             t1, t2 = (pair["t2"], pair["t1"]) if sar_first else (pair["t1"], pair["t2"])
             rows = report["stress"].setdefault(name, {})
             for mode in [m for m in args.modes if m in ("prior", "int8")]:

@@ -10,6 +10,7 @@ from rasterio.transform import from_origin
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from bench_accuracy import best_kappa, missed_regions, part_crops, summarise_crops, unchanged_square  # noqa: E402
 from bench_scale import building_samples, largest_against_first, object_recall  # noqa: E402
+from rendering import render_as_published  # noqa: E402
 
 
 def test_the_unchanged_square_keeps_its_margin_from_every_changed_pixel():
@@ -135,3 +136,26 @@ def test_the_crop_summary_keeps_strong_evidence_and_unchanged_crops_apart():
     assert summary["with_change"] == 2 and summary["mean_kappa"] == pytest.approx(0.5)
     assert summary["strong_with_change"] == 1 and summary["strong_mean_kappa"] == pytest.approx(0.8)
     assert summary["without_change"] == 1 and summary["unchanged_mean_marked"] == pytest.approx(0.04)
+
+
+@pytest.mark.parametrize("sar_first", [False, True])
+def test_a_generated_pair_is_rendered_as_the_public_pairs_are(tmp_path, sar_first):
+    from oaip_qgis.core.sample_pair import make_sample_pair
+    pair = make_sample_pair(tmp_path / "native", size=96, seed=1)
+    rendered = render_as_published(pair, tmp_path / "rendered", sar_first)
+    with rasterio.open(pair["truth"]) as ds:
+        truth = ds.read(1)
+    images = {}
+    for name in ("t1", "t2", "gt"):
+        with rasterio.open(rendered[name]) as ds:
+            assert ds.dtypes[0] == "uint8" and ds.nodata is None and ds.crs.to_epsg() == 3857
+            images[name] = ds.read()
+    sar, optical = (images["t1"], images["t2"]) if sar_first else (images["t2"], images["t1"])
+    assert sar.shape[0] == 1 and optical.shape[0] == 3
+    side = images["gt"].shape[1]
+    assert images["gt"].shape[1:] == (side, side) == sar.shape[1:] == optical.shape[1:]
+    assert 60 < side < 96   # the swath edge's corner is cut off, the rest kept
+    assert np.array_equal(images["gt"][0], truth[-side:, -side:])   # the truth keeps its place
+    assert sar.min() >= 1 and optical.min() >= 1   # no nodata left: the corner is outside the square
+    for band in np.concatenate([sar, optical]):   # each stretched between its own 1st and 99th percentiles
+        assert np.percentile(band, 1) <= 3 and np.percentile(band, 99) >= 253
