@@ -101,7 +101,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             clock.lap("train")
         difference = write_difference(pair, prior, trained, samples, params, outputs, progress)
         clock.lap("infer")
-        cut = write_change(difference, pair.grid, prior, params, outputs, progress)
+        cut = write_change(difference, pair.grid, prior, samples, params, outputs, progress)
         clock.lap("write")
         stats = run_stats(params, pair, prior, trained, difference, cut, clock.summary())
         if params.out_stats:

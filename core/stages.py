@@ -281,6 +281,16 @@ def _difference(score: np.ndarray, valid: np.ndarray, samples: Optional[np.ndarr
     return np.where(valid, score, DIFFERENCE_NODATA).astype(np.float32)
 
 
+def _overruled(difference: Difference, prior: PriorResult, grid: Grid, samples: Optional[np.ndarray],
+               tile: Tile) -> Optional[np.ndarray]:
+    """The prior's own score on a tile (with the analyst's samples), where the network's verdict made the
+    map; None where the map is the prior's."""
+    if difference.confirmation is None or not difference.confirmation.applied:
+        return None
+    score = _prior_score(prior, grid, tile)
+    return score if samples is None else with_samples(score, samples[tile.core.slices()])
+
+
 def _log_confirmation(confirmation: Confirmation, progress: Progress) -> None:
     share = 100 * confirmation.share
     if confirmation.extended:
@@ -319,10 +329,12 @@ def _score(pair: AlignedPair, tile: Tile, prior: PriorResult, detector: Optional
     return prior_score, change_score(prior_score, probability[core], extend_from), valid[core]
 
 
-def write_change(difference: Difference, grid: Grid, prior: PriorResult, params: RunParams, outputs: OutputSet,
-                 progress: Progress) -> Cut:
+def write_change(difference: Difference, grid: Grid, prior: PriorResult, samples: Optional[np.ndarray],
+                 params: RunParams, outputs: OutputSet, progress: Progress) -> Cut:
     """The change and confidence layers at the run's threshold (0.5, the automatic decision, or the
-    analyst's manual one), their polygons, and the tally of changed pixels and accuracy."""
+    analyst's manual one), their polygons, and the tally of changed pixels and accuracy. Where the
+    network's verdict made the map, the confidence is low where it overruled the prior
+    (decision.threshold.confidence); the analyst's samples agree with both."""
     progress(0.85, tr("Writing the change layer"))
     threshold = DECISION if prior.gated else float(params.threshold)
     change_path = params.out_change or (outputs.scratch("change.tif") if params.out_polygons else None)
@@ -339,8 +351,9 @@ def write_change(difference: Difference, grid: Grid, prior: PriorResult, params:
         if change_sink is not None:
             change_sink.write(tile.core, change)
         if conf_sink is not None:
-            conf_sink.write(tile.core, np.where(valid, confidence(score, threshold), DIFFERENCE_NODATA)
-                            .astype(np.float32))
+            conf_sink.write(tile.core, np.where(valid, confidence(score, threshold, _overruled(difference, prior, grid,
+                                                                                               samples, tile)),
+                                                DIFFERENCE_NODATA).astype(np.float32))
     if change_sink is not None:
         change_sink.close()
     diff_sink.close()

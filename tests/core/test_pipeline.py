@@ -169,8 +169,10 @@ def test_the_network_veto_is_applied_only_above_its_share_and_the_run_says_which
         folder = tmp_path / mode
         folder.mkdir()
         result = run(RunParams(**{**network_params(sample_pair, folder, mode).__dict__,
-                                  "out_difference": str(folder / "d.tif")}))
+                                  "out_difference": str(folder / "d.tif"),
+                                  "out_confidence": str(folder / "confidence.tif")}))
         maps[mode] = gdal.Open(str(folder / "d.tif")).ReadAsArray(), result
+        maps[mode + " confidence"] = gdal.Open(str(folder / "confidence.tif")).ReadAsArray()
     (prior, prior_run), (network, network_run) = maps["prior"], maps["int8"]
     verdict = network_run.stats.network_confirmation
     assert prior_run.stats.network_confirmation is None
@@ -179,11 +181,22 @@ def test_the_network_veto_is_applied_only_above_its_share_and_the_run_says_which
     assert json.loads((tmp_path / "int8" / "stats.json").read_text())["network_confirmation"] == verdict
     said = [line for line in network_run.log if "confirm" in line]
     assert len(said) == 1 and ("not applied" in said[0]) == (least != 0.0)
+    sure = maps["int8 confidence"]
     if verdict["applied"]:
         assert not np.array_equal(network, prior)
         assert (network <= prior + 1e-6).all()
+        # Where the network overruled the prior the confidence is damped by the prior's own; elsewhere it
+        # is the score's distance from the threshold, as in the prior's run.
+        overruled = (prior > 0.5) & (network <= 0.5)
+        assert overruled.sum() > 0
+        expected = np.where(overruled, np.clip((0.5 - network) / 0.5, 0, 1) * (1 - np.clip((prior - 0.5) / 0.5, 0, 1)),
+                            np.clip(np.abs(network - 0.5) / 0.5, 0, 1))
+        valid = network >= 0
+        assert np.allclose(sure[valid], expected[valid], atol=1e-5) and (sure[~valid] == -1).all()
+        assert (sure[overruled] < np.clip((0.5 - network[overruled]) / 0.5, 0, 1) - 1e-3).mean() > 0.5
     else:
         assert np.array_equal(network, prior)
+        assert np.array_equal(sure, maps["prior confidence"])
         assert network_run.stats.metrics == prior_run.stats.metrics
 
 
@@ -492,3 +505,7 @@ def test_the_network_finds_more_change_like_the_changed_samples_when_asked(tmp_p
     confirmation = result.stats.network_confirmation
     assert confirmation["extended"] and confirmation["applied"] and confirmation["added_pixels"] > 0
     assert result.stats.extend_from_samples and any("more like the changed samples" in line for line in result.log)
+    # The analyst's samples are the analyst's word in the prior's view too: the network did not overrule it there.
+    sure = _on_truth_grid(tmp_path / "True" / "confidence.tif", pair["truth"])
+    drawn = ndimage.binary_erosion(np.isin(regions, missed[:2]), iterations=2) & (sure >= 0) & (sure <= 1)
+    assert drawn.sum() > 100 and np.allclose(sure[drawn], 1.0)

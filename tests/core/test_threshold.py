@@ -67,3 +67,14 @@ def test_confidence_is_zero_at_the_threshold_and_one_at_the_ends():
     c = confidence(prob, 0.3)
     np.testing.assert_allclose(c[:5], [1.0, 0.5, 0.0, 0.5, 1.0], atol=1e-6)
     assert np.isnan(c[5]) and c.dtype == np.float32
+
+
+def test_where_the_network_overruled_the_prior_the_confidence_is_damped_by_the_prior():
+    """A place the prior was sure of and the network vetoed is not a sure place; where the two agree
+    the confidence is the score's own."""
+    score = np.array([0.05, 0.05, 0.9, 0.2, 0.95, np.nan], np.float32)
+    prior = np.array([0.95, 0.55, 0.9, 0.1, 0.3, 0.9], np.float32)
+    c = confidence(score, 0.5, prior)
+    np.testing.assert_allclose(c[:5], [0.9 * 0.1, 0.9 * 0.9, 0.8, 0.6, 0.9 * 0.6], atol=1e-6)
+    assert np.isnan(c[5]) and c.dtype == np.float32
+    np.testing.assert_allclose(confidence(score, 0.5, score)[:5], confidence(score, 0.5)[:5])
