@@ -301,7 +301,8 @@ def _log_confirmation(confirmation: Confirmation, progress: Progress) -> None:
                          added=confirmation.added, share=share))
     elif confirmation.applied:
         progress.info(tr("The network confirms the prior: it vetoes {share:.1f} % of the prior's changed pixels "
-                         "(at least {least:g} %), and the map keeps what it confirms.",
+                         "(at least {least:g} %), and the map keeps what it confirms; the confidence layer is low "
+                         "where it overruled a place the prior was sure of.",
                          share=share, least=100 * confirmation.least))
     elif not confirmation.learnt_enough and confirmation.share >= confirmation.least:
         progress.info(tr("The network's confirmation was not applied: it vetoes {share:.1f} % of the prior's changed "
