@@ -281,10 +281,11 @@ def _difference(score: np.ndarray, valid: np.ndarray, samples: Optional[np.ndarr
     return np.where(valid, score, DIFFERENCE_NODATA).astype(np.float32)
 
 
-def _overruled(difference: Difference, prior: PriorResult, grid: Grid, samples: Optional[np.ndarray],
-               tile: Tile) -> Optional[np.ndarray]:
+def _prior_view(difference: Difference, prior: PriorResult, grid: Grid, samples: Optional[np.ndarray],
+                tile: Tile) -> Optional[np.ndarray]:
     """The prior's own score on a tile (with the analyst's samples), where the network's verdict made the
-    map; None where the map is the prior's."""
+    map; None where the map is the prior's. Recomputed from the block grid rather than kept from the
+    difference pass: an upsample per tile costs less than holding a second whole-image score."""
     if difference.confirmation is None or not difference.confirmation.applied:
         return None
     score = _prior_score(prior, grid, tile)
@@ -352,9 +353,8 @@ def write_change(difference: Difference, grid: Grid, prior: PriorResult, samples
         if change_sink is not None:
             change_sink.write(tile.core, change)
         if conf_sink is not None:
-            conf_sink.write(tile.core, np.where(valid, confidence(score, threshold, _overruled(difference, prior, grid,
-                                                                                               samples, tile)),
-                                                DIFFERENCE_NODATA).astype(np.float32))
+            sure = confidence(score, threshold, _prior_view(difference, prior, grid, samples, tile))
+            conf_sink.write(tile.core, np.where(valid, sure, DIFFERENCE_NODATA).astype(np.float32))
     if change_sink is not None:
         change_sink.close()
     diff_sink.close()

@@ -139,8 +139,8 @@ def confidence(prob: np.ndarray, threshold: float, prior: Optional[np.ndarray] =
     runs whose veto applied (`build/exp20/conf.py`: the shared pairs, seeds 0-3, 14 runs; rendered
     stress scenes, seeds 0-1, 29 runs), the AUC of low confidence for the map's errors rose or held on
     every run (pairs 0.934 -> 0.937, rendered 0.745 -> 0.778, +0.00 to +0.12 each), and the share of the
-    errors among the 5 % least confident pixels rose or held on the rendered scenes (0.359 -> 0.394) and held on
-    the pairs (0.671 -> 0.672, -0.01 to +0.01 each). A confidence of 0 wherever the two differ found
+    errors among the 5 % least confident pixels rose or held on the rendered scenes (0.359 -> 0.394)
+    and held on the pairs (0.671 -> 0.672, -0.01 to +0.01 each). A confidence of 0 wherever the two differ found
     more errors where the veto was wrong (rendered 0.556) but fewer where it was right (sar-enl-12 0.84
     -> 0.65-0.75, shuguang 0.71 -> 0.53)."""
     sure = _distance(prob, threshold)
