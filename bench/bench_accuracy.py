@@ -5,8 +5,8 @@ Every pair in ../shared/data (t1.tif, t2.tif, gt.tif) and the project's own stre
 misregistered by 3 × 2 px, a flood over a quarter of the scene, and the default scene they vary; SAR
 against SAR: changed, unchanged, beside the river, misregistered, a quarter flooded; two optical
 sensors: changed, unchanged; four optical-against-SAR scenes again with the SAR image as T1; and seven
-optical-against-SAR scenes rendered as the public pairs are, 8-bit on one nominal grid, in both orders,
-`rendered-*`, bench/rendering.py) go
+optical-against-SAR scenes rendered as the public pairs are, 8-bit on one nominal grid, in both orders
+and with the SAR image as a VV, VH, VV / VH composite, `rendered-*`, bench/rendering.py) go
 through the whole pipeline
 (core.pipeline.run) for seeds 0–3 in the modes prior, int8 and fp32. For each run: Kappa, F1, AUC,
 the changed fraction, the evidence verdict, and the best Kappa any single threshold on the same
@@ -89,6 +89,10 @@ SAR_FIRST = ("default", "rare", "flood-beside-river", "unchanged")
 # The optical-against-SAR scenes rendered as the public pairs are (bench/rendering.py: 8-bit, one nominal grid,
 # SAR in decibels), in both orders: the unseen pairs that judge the detector look like this.
 RENDERED = ("default", "unchanged", "rare", "flood-beside-river", "misregistered", "wide-flood", "built-only")
+# Rendered three ways: the optical image first, the SAR image first (`rendered-sar-first-*`), and the optical
+# image first against the SAR image as a VV, VH and VV / VH composite whose ratio band is mostly noise
+# (`rendered-composite-*`).
+RENDERED_WAYS = ("", "sar-first-", "composite-")
 # Constants chosen by measurement: the values they were chosen among and the mode whose Kappa chose
 # them (leave-one-pair-out).
 LOPO = {"structural_prior.COMBINE": (("mean", "geometric", "min"), "prior"),
@@ -448,11 +452,12 @@ def main() -> None:
                                                 + [(f"{n}-{LARGE_SIZE}" + ("" if seed == 1 else f"-scene{seed}"),
                                                     n, False, LARGE_SIZE, seed) for n, seed in LARGE]
                                                 + [(f"rendered-{order}{n}", n, order == "sar-first-", STRESS_SIZE, 1)
-                                                   for order in ("", "sar-first-") for n in RENDERED]):
+                                                   for order in RENDERED_WAYS for n in RENDERED]):
             folder = f"{scenario}-{size}" + ("" if scene_seed == 1 else f"-scene{scene_seed}")
             pair = make_sample_pair(scenes / folder, size=size, seed=scene_seed, scenario=scenario)
             if name.startswith("rendered-"):
-                pair = render_as_published(pair, scenes / f"{name}-{size}", sar_first)
+                pair = render_as_published(pair, scenes / f"{name}-{size}", sar_first,
+                                           composite=name.startswith("rendered-composite-"))
                 pair["truth"] = pair["gt"]
                 sar_first = False   # the rendering has put the images in their order
             t1, t2 = (pair["t2"], pair["t1"]) if sar_first else (pair["t1"], pair["t2"])

@@ -88,3 +88,22 @@ def make_wheel(folder, name: str, version: str = "1.0", body: str = "", padding:
         for path, data in files.items():
             archive.writestr(path, data)
     return wheel
+
+
+def two_sensors(size: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blocky land cover seen by two unrelated sensors, with a square whose cover changed in image 2.
+
+    Image 1 has 3 bands, image 2 one band with a non-monotonic response to the classes, so no
+    pixel-wise comparison of the two can work; only their structure agrees outside the square.
+    """
+    rng = np.random.default_rng(seed)
+    classes = np.kron(rng.integers(0, 4, (size // 8, size // 8)), np.ones((8, 8), int))
+    after = classes.copy()
+    change = np.zeros((size, size), bool)
+    change[20:36, 24:40] = True
+    after[change] = (after[change] + 2) % 4
+    x1 = np.array([[0.1, 0.5, 0.9, 0.3], [0.8, 0.2, 0.6, 0.4], [0.3, 0.3, 0.9, 0.1]])[:, classes]
+    x2 = np.array([0.6, 0.1, 0.9, 0.35])[after][None]
+    x1 = x1 + rng.normal(0, 0.03, x1.shape)
+    x2 = x2 + rng.normal(0, 0.03, x2.shape)
+    return x1.astype(np.float32), x2.astype(np.float32), change

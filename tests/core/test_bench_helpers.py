@@ -159,3 +159,16 @@ def test_a_generated_pair_is_rendered_as_the_public_pairs_are(tmp_path, sar_firs
     assert sar.min() >= 1 and optical.min() >= 1   # no nodata left: the corner is outside the square
     for band in np.concatenate([sar, optical]):   # each stretched between its own 1st and 99th percentiles
         assert np.percentile(band, 1) <= 3 and np.percentile(band, 99) >= 253
+
+
+def test_a_sar_composite_holds_vv_a_noisier_vh_and_a_ratio_of_noise(tmp_path):
+    from oaip_qgis.core.labels.band_weights import coherent_weights
+    from oaip_qgis.core.sample_pair import make_sample_pair
+    pair = make_sample_pair(tmp_path / "native", size=160, seed=1)
+    single = render_as_published(pair, tmp_path / "single")
+    composite = render_as_published(pair, tmp_path / "composite", composite=True)
+    with rasterio.open(single["t2"]) as a, rasterio.open(composite["t2"]) as b:
+        vv, sar = a.read(1), b.read().astype(np.float32)
+    assert sar.shape[0] == 3 and np.array_equal(sar[0], vv)   # VV as the one-band rendering has it
+    weights = coherent_weights(sar, np.ones(vv.shape, bool))
+    assert weights[0] == 1 and weights[2] < 0.5 * weights[1]   # the ratio is VH's speckle alone
