@@ -22,6 +22,10 @@ MAX_SAMPLES = 1_000_000
 SAR_SKEW = 2.0          # skewness of linear SAR intensity is far above this; optical bands rarely reach it
 SAR_TAIL_RATIO = 5.0    # p99 / median: a second heavy-tail test, insensitive to a few extreme values
 LOG_FLOOR_PERCENTILE = 0.1  # an intensity band is taken to a logarithm from this percentile of its positive values up
+# A band with more negative values than this share reads as decibels (σ⁰ in dB is mostly below 0); a few are
+# artefacts of a linear intensity (thermal-noise removal over calm water, calibration), taken as its floor:
+# one negative pixel of -0.001 in a generated σ⁰ image had it scaled as optical and its Kappa fall 0.75 → 0.09.
+NEGATIVE_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -77,8 +81,13 @@ def _sample(x: np.ndarray, valid: np.ndarray, max_samples: int) -> np.ndarray:
     return pixels[::stride].astype(np.float64)
 
 
+def holds_intensity(values: np.ndarray) -> bool:
+    """Whether values read as a linear intensity rather than decibels: at most NEGATIVE_SHARE negative."""
+    return bool(np.mean(values < 0) <= NEGATIVE_SHARE)
+
+
 def _heavy_tailed(values: np.ndarray) -> bool:
-    if values.min() < 0:
+    if not holds_intensity(values):
         return False
     std = values.std()
     if std == 0:
@@ -112,8 +121,9 @@ def fit_normaliser(x: np.ndarray, valid: Optional[np.ndarray] = None, kind: Opti
                    max_samples: int = MAX_SAMPLES) -> Normaliser:
     """Fit per-band statistics on the valid pixels of ``x`` (a whole image or a decimated read of it).
 
-    kind: 'sar', 'optical' or None (guessed). SAR in linear units (no negative value) is taken to dB
-    before the percentiles; SAR with negative values is taken as already in dB.
+    kind: 'sar', 'optical' or None (guessed). SAR in linear units (`holds_intensity`) is taken to dB
+    before the percentiles, its few values under the floor taken as the floor; SAR with more negative
+    values is taken as already in dB.
     """
     x = _check_image(x)
     valid = _check_valid(x, valid)
@@ -125,7 +135,7 @@ def fit_normaliser(x: np.ndarray, valid: Optional[np.ndarray] = None, kind: Opti
                             percentiles=percentiles))
     pixels = _sample(x, valid, max_samples)
     floor = None
-    if kind == "sar" and pixels.min() >= 0:
+    if kind == "sar" and holds_intensity(pixels):
         floor = np.array([log_floor(pixels[:, band]) for band in range(pixels.shape[1])])
         pixels = 10.0 * np.log10(np.maximum(pixels, floor))
     low, high = np.percentile(pixels, percentiles, axis=0)

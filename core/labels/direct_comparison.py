@@ -32,7 +32,7 @@ import numpy as np
 
 from ..i18n import tr
 from ..metrics import auc
-from ..normalise import log_floor
+from ..normalise import holds_intensity, log_floor
 from .blocks import local_mean
 from .canonical_difference import canonical_difference, shared_pairs
 from .margins import CHANGED, UNCHANGED
@@ -73,9 +73,10 @@ def log_ratio(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, radius: Optiona
 
 def _log_intensity(band: np.ndarray, ok: np.ndarray) -> Optional[np.ndarray]:
     """Natural log of the intensity a band holds, from its floor up (normalise.log_floor), 0 where invalid:
-    the band itself when it has no negative value, 10^(dB/10) when it reads as decibels, else None."""
+    the band itself when it holds an intensity (normalise.holds_intensity), 10^(dB/10) when it reads as
+    decibels, else None."""
     values = band[ok]
-    if values.size and values.min() < 0:
+    if values.size and not holds_intensity(values):
         low, high = np.percentile(values, [1, 99])
         if not (DB_RANGE[0] <= low and high <= DB_RANGE[1] and high - low >= DB_LEAST_SPREAD):
             return None

@@ -19,6 +19,17 @@ def test_kind_is_guessed_from_band_count_and_tail():
     assert guess_kind(10 * np.log10(SAR)) == "optical"   # already in dB: negative values, no log again
 
 
+def test_a_few_negative_values_do_not_make_an_intensity_read_as_decibels():
+    artefacts = SAR.copy()
+    artefacts[0, :3, :3] = -0.001          # calibration or thermal-noise removal leaves some below 0
+    assert guess_kind(artefacts) == "sar"
+    norm = fit_normaliser(artefacts)
+    assert norm.floor is not None and np.isfinite(norm.apply(artefacts)).all()
+    clean = fit_normaliser(SAR).apply(SAR)[:, 3:, 3:]
+    assert np.corrcoef(norm.apply(artefacts)[:, 3:, 3:].ravel(), clean.ravel())[0, 1] > 0.99   # in dB as without them
+    assert fit_normaliser(10 * np.log10(SAR), kind="sar").floor is None   # mostly negative: decibels already
+
+
 def test_sar_is_scaled_in_decibels_between_percentiles():
     norm = fit_normaliser(SAR)
     assert norm.kind == "sar" and norm.floor is not None
