@@ -17,7 +17,7 @@ from .errors import InputError, ResourceError, is_out_of_memory, memory_advice
 from .i18n import tr
 from .params import RunParams
 from .progress import Progress
-from .raster.align import check_raster
+from .raster.align import check_mask
 from .raster.gdal_scope import in_gdal_scope
 from .raster.write import OutputSet, check_outputs
 from .run_stats import RunStats
@@ -88,7 +88,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
     # Every output location and input file is checked before any work, not after training.
     log.extend(check_outputs(_outputs(params).values(), params.overwrite))
     if params.reference:
-        check_raster(params.reference, "Reference")
+        check_mask(params.reference, "Reference")
     log.extend(params.warnings())
     progress(0.0, tr("Aligning the pair"))
     with align_pair(params, log) as pair, OutputSet(overwrite=params.overwrite) as outputs:

@@ -56,6 +56,35 @@ def check_raster(path: str, label: str) -> None:
     _open(path, label)
 
 
+MASK_SAMPLE = 1024   # a reference is checked on at most this many pixels along its longer side
+
+
+@in_gdal_scope
+def check_mask(path: str, label: str) -> None:
+    """Refuse, before any work, a reference that is no change mask: more than one band (an image given
+    by mistake), or more than one value besides 0 (a scene, a class map, 1 = unchanged / 2 = changed),
+    which would be measured against as if everything not 0 had changed. Read decimated, nearest."""
+    ds = _open(path, label)
+    advice = tr("a change mask is one band holding 0 where nothing changed and one value (1 or 255) where "
+                "the land changed")
+    if ds.RasterCount != 1:
+        raise InputError(tr("{label}: '{path}' has {count} bands, so it is not a change mask: {advice}.",
+                            label=label, path=path, count=ds.RasterCount, advice=advice))
+    band = ds.GetRasterBand(1)
+    scale = max(1.0, max(ds.RasterXSize, ds.RasterYSize) / MASK_SAMPLE)
+    values = _read_or_explain(label, path, lambda: band.ReadAsArray(
+        buf_xsize=max(1, round(ds.RasterXSize / scale)), buf_ysize=max(1, round(ds.RasterYSize / scale))))
+    values = values[np.isfinite(values)] if values.dtype.kind == "f" else values.ravel()
+    if band.GetNoDataValue() is not None:
+        values = values[values != band.GetNoDataValue()]
+    others = np.unique(values[values != 0])
+    if others.size > 1:
+        raise InputError(tr("{label}: '{path}' holds {count} different values besides 0 ({examples}), so it is not a "
+                            "change mask: {advice}.", label=label, path=path, count=others.size,
+                            examples=", ".join(f"{v:g}" for v in others[:3]) + (", …" if others.size > 3 else ""),
+                            advice=advice))
+
+
 @in_gdal_scope
 def check_vector(path: str, label: str) -> None:
     """Why `path` is no vector layer (missing, empty, a raster, unreadable), named before any work; QGIS

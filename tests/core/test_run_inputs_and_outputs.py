@@ -196,6 +196,29 @@ def test_complex_sar_is_taken_as_its_intensity_and_the_log_says_so(sample_pair, 
     assert np.abs(a - b).mean() < 1e-4 and np.abs(a - b).max() < 1e-2
 
 
+@pytest.mark.parametrize("case, message", [("image", "has 3 bands"),
+                                           ("classes", r"holds 2 different values besides 0 \(1, 2\)"),
+                                           ("scene", "holds 96 different")])
+def test_a_reference_that_is_no_change_mask_is_refused_before_any_work(sample_pair, tmp_path, case, message):
+    truth = gdal.Open(sample_pair["truth"])
+    mask = truth.ReadAsArray()
+    path = str(tmp_path / "reference.tif")
+    if case == "image":       # the optical image picked by mistake
+        path = str(gdal.Translate(path, gdal.Open(sample_pair["t1"]), bandList=[1, 2, 3]).GetDescription())
+    else:                     # 1 unchanged / 2 changed, or a continuous scene
+        values = mask + 1 if case == "classes" else np.arange(mask.size).reshape(mask.shape) % 97
+        ds = gdal.GetDriverByName("GTiff").CreateCopy(path, truth)
+        ds.GetRasterBand(1).WriteArray(values.astype(np.uint8))
+        ds = None
+    with pytest.raises(InputError, match=f"Reference: '{path}' {message}.*not a change mask.*1 or 255"):
+        run(prior_params(sample_pair, tmp_path, reference=path))
+    assert not (tmp_path / "change.tif").exists()
+    ds = gdal.GetDriverByName("GTiff").CreateCopy(path, truth)   # 0 / 255 is a mask
+    ds.GetRasterBand(1).WriteArray((mask * 255).astype(np.uint8))
+    ds = None
+    assert run(prior_params(sample_pair, tmp_path, reference=path, overwrite=True)).stats.metrics["kappa"] > 0.5
+
+
 def test_a_partial_reference_is_measured_where_it_has_data_only(sample_pair, tmp_path):
     truth = gdal.Open(sample_pair["truth"])
     half = str(tmp_path / "half.tif")                      # the reference's left half, then a nodata block
