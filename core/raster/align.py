@@ -121,9 +121,18 @@ def _srs(ds: gdal.Dataset) -> Optional[osr.SpatialReference]:
     return spatial_reference(ds.GetProjection())
 
 
+def _alpha_band(ds: gdal.Dataset) -> Optional[int]:
+    """The image's alpha band (1-based), if it has one."""
+    return next((b for b in range(1, ds.RasterCount + 1)
+                 if ds.GetRasterBand(b).GetColorInterpretation() == gdal.GCI_AlphaBand), None)
+
+
 def _bands(ds: gdal.Dataset, bands: Optional[Sequence[int]], label: str, path: str) -> list[int]:
+    """The bands asked for, checked; by default every band but an alpha band (GDAL reads it as the
+    other bands' mask, not as data)."""
     if not bands:
-        return list(range(1, ds.RasterCount + 1))
+        every = list(range(1, ds.RasterCount + 1))
+        return [b for b in every if b != _alpha_band(ds)] or every
     for band in bands:
         if not 1 <= int(band) <= ds.RasterCount:
             raise InputError(tr("{label}: band {band} is out of range: '{path}' has {count} band(s).",
@@ -164,13 +173,28 @@ def _aoi_bounds(path: str, target: osr.SpatialReference) -> tuple[float, float, 
     return minx, miny, maxx, maxy
 
 
+def _colours(ds: gdal.Dataset, label: str, notes: list) -> gdal.Dataset:
+    """A paletted image (one band of colour-table indices) as its red, green and blue, noted in `notes`:
+    the order of a palette's indices says nothing about the ground, so comparing them would be
+    comparing arbitrary numbers."""
+    band = ds.GetRasterBand(1)
+    if ds.RasterCount != 1 or band.GetColorTable() is None or \
+            band.GetColorInterpretation() != gdal.GCI_PaletteIndex:
+        return ds
+    notes.append(tr("{label} is a paletted image: its colours (red, green, blue) are compared, not its colour "
+                    "table's index values.", label=label))
+    return gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", rgbExpand="rgb")
+
+
 def _select(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], keep: list,
             notes: Optional[list] = None, label: str = "") -> gdal.Dataset:
     """The chosen bands of `ds` as a VRT, with the user's nodata value when given; complex bands
     (SAR SLC) as their intensity |z|², noted in `notes`. The VRT points at its source: `keep` holds
     both alive as long as the pair is open."""
+    alpha = _alpha_band(ds)
     selected = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", bandList=bands,
-                              noData=nodata if nodata is not None else None)
+                              noData=nodata if nodata is not None else None,
+                              maskBand=alpha if alpha and nodata is None else "auto")   # alpha 0: no data
     keep.extend((ds, selected))
     complex_bands = [(band, gdal.GetDataTypeName(ds.GetRasterBand(band).DataType)) for band in bands
                      if gdal.DataTypeIsComplex(ds.GetRasterBand(band).DataType)]
@@ -382,7 +406,8 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
               min_size: int = 32) -> AlignedPair:
     """Validate both rasters and align them onto the chosen image's grid ('t1', 't2', or 'finer': the image
     with more pixels over the overlap), cropped to their overlap (and AOI)."""
-    ds1, ds2 = _open(t1, "T1"), _open(t2, "T2")
+    notes: list = []
+    ds1, ds2 = (_colours(_open(path, label), label, notes) for path, label in ((t1, "T1"), (t2, "T2")))
     names = (("T1", str(t1)), ("T2", str(t2)))
     b1, b2 = _bands(ds1, bands1, "T1", t1), _bands(ds2, bands2, "T2", t2)
     srs1, srs2 = _srs(ds1), _srs(ds2)
@@ -401,10 +426,8 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
         ds2 = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds2, format="VRT",
                              outputBounds=[minx, maxy, maxx, miny])
         keep: list = []
-        notes: list = []
         return AlignedPair(shared, _select(ds1, b1, nodata1, keep, notes, "T1"),
                            _select(ds2, b2, nodata2, keep, notes, "T2"), None, keep, names, notes)
-    notes: list = []
     box: Optional[Box] = None
     if grid == "finer":
         grid, box = _finer(ds1, ds2, srs1, srs2, aoi, notes)
@@ -412,7 +435,10 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     ref_srs = srs1 if grid == "t1" else srs2
     x0, dx, rx, y0, ry, dy = ref.GetGeoTransform()
     if rx or ry:
-        raise InputError(tr("Rotated rasters are not supported: warp the reference image to a north-up grid first."))
+        label, path = names[0] if grid == "t1" else names[1]
+        raise InputError(tr("{label}: '{path}' has a rotated geotransform, which the outputs' grid cannot take: set "
+                            "GRID to {other} to use the other image's grid, or warp it north-up first (gdalwarp).",
+                            label=label, path=path, other="t2" if grid == "t1" else "t1"))
     if pixel_size:
         dx, dy = math.copysign(pixel_size, dx), math.copysign(pixel_size, dy)
     minx, miny, maxx, maxy = box or _overlap(ds1, ds2, aoi, ref_srs)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from osgeo import ogr, osr
+from osgeo import gdal, ogr, osr
 
 from oaip_qgis.core.errors import InputError
 from oaip_qgis.core.raster import polygons
@@ -101,6 +101,7 @@ def test_tiles_cover_every_pixel_once_by_their_cores():
     ("band", "band 3 is out of range"),
     ("text", "not a raster"),
     ("small", "at least 32 x 32"),
+    ("rotated", "T2: '.*t2.tif' has a rotated geotransform.*set GRID to t1"),
 ])
 def test_bad_input_is_named(tmp_path, case, message):
     t1 = make_raster(tmp_path / "t1.tif", ramp())
@@ -115,10 +116,56 @@ def test_bad_input_is_named(tmp_path, case, message):
     elif case == "text":
         t2 = str(tmp_path / "t2.tif")
         (tmp_path / "t2.tif").write_text("hello")
+    elif case == "rotated":
+        t2 = make_raster(tmp_path / "t2.tif", ramp())
+        ds = gdal.Open(t2, gdal.GA_Update)
+        ds.SetGeoTransform((500000.0, 9.0, 1.0, 4000000.0, 1.0, -9.0))
+        ds = None
+        kwargs["grid"] = "t2"
     else:
         t2 = make_raster(tmp_path / "t2.tif", ramp(), origin=(500000.0 + 10 * 100, 4000000.0))
     with pytest.raises(InputError, match=message):
         open_pair(t1, t2, **kwargs)
+
+
+def test_an_alpha_band_masks_the_image_and_is_not_read_as_data(tmp_path):
+    path = str(tmp_path / "rgba.tif")
+    ds = gdal.GetDriverByName("GTiff").Create(path, 120, 100, 4, gdal.GDT_Byte, ["ALPHA=YES"])
+    ds.SetGeoTransform((500000.0, 10.0, 0, 4000000.0, 0, -10.0))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    ds.SetProjection(srs.ExportToWkt())
+    alpha = np.full((100, 120), 255, np.uint8)
+    alpha[:30, :40] = 0
+    for band, values in enumerate([ramp().astype(np.uint8)] * 3 + [alpha], start=1):
+        ds.GetRasterBand(band).WriteArray(values)
+    ds = None
+    with open_pair(path, make_raster(tmp_path / "t2.tif", ramp())) as pair:
+        _, _, valid = pair.read()
+        assert pair.band_count1 == 3
+    np.testing.assert_array_equal(valid, alpha == 255)
+
+
+def test_a_paletted_image_is_read_as_its_colours(tmp_path):
+    index = (np.arange(100 * 120).reshape(100, 120) // 7 % 4).astype(np.uint8)
+    colours = np.array([[200, 10, 10], [10, 200, 10], [10, 10, 200], [90, 90, 90]], np.uint8)   # index order: arbitrary
+    path = str(tmp_path / "palette.tif")
+    ds = gdal.GetDriverByName("GTiff").Create(path, 120, 100, 1, gdal.GDT_Byte)
+    ds.SetGeoTransform((500000.0, 10.0, 0, 4000000.0, 0, -10.0))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    ds.SetProjection(srs.ExportToWkt())
+    table = gdal.ColorTable()
+    for i, colour in enumerate(colours):
+        table.SetColorEntry(i, (*colour.tolist(), 255))
+    ds.GetRasterBand(1).SetRasterColorTable(table)
+    ds.GetRasterBand(1).SetRasterColorInterpretation(gdal.GCI_PaletteIndex)
+    ds.GetRasterBand(1).WriteArray(index)
+    ds = None
+    with open_pair(path, make_raster(tmp_path / "t2.tif", ramp())) as pair:
+        x1, _, _ = pair.read()
+        assert pair.band_count1 == 3 and any("T1 is a paletted image" in note for note in pair.notes)
+    np.testing.assert_array_equal(np.moveaxis(x1, 0, -1), colours[index])
 
 
 def test_same_grid_allows_inputs_without_crs(tmp_path):
