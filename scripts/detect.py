@@ -50,6 +50,18 @@ def run_notes(result: dict | None) -> str:
     return "\n".join(lines + [line for line in log.get("info", []) if line not in log.get("warning", [])])
 
 
+# What qgis_process, Qt and GDAL print on every run that says nothing about it: a Python deprecation warning of
+# QGIS's own start-up, Qt's runtime folder and GDAL's note that it warps through a VRT.
+CHATTER = ("DeprecationWarning", "Logged warning: Creating Warped VRT", "XDG_RUNTIME_DIR not set")
+
+
+def failure_text(output: str) -> str:
+    """A failed run's output as the analyst needs it: each line once (qgis_process repeats the error), without
+    the start-up chatter."""
+    lines = [line for line in output.splitlines() if line.strip() and not any(c in line for c in CHATTER)]
+    return "\n".join(dict.fromkeys(lines))
+
+
 def algorithm_params(args: argparse.Namespace, out: Path) -> dict:
     """oaip:detectchanges parameters from the command line; --param KEY=VALUE adds any other one
     (AOI, PRUNE, GRID, PIXEL_SIZE, NODATA1, THRESHOLD_METHOD, …) or overrides one."""
@@ -84,7 +96,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     code, result, output = run_algorithm(algorithm_params(args, out))
     if code != 0:
-        print(output, file=sys.stderr)
+        print(failure_text(output) or output, file=sys.stderr)
         return code
     notes = run_notes(result)
     print(report(json.loads((out / "stats.json").read_text()), out) + (f"\n\n{notes}" if notes else ""))

@@ -10,7 +10,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from detect import algorithm_params, report, run_notes  # noqa: E402
+from detect import algorithm_params, failure_text, report, run_notes  # noqa: E402
 
 
 def args(**extra) -> Namespace:
@@ -52,3 +52,11 @@ def test_the_runs_warnings_and_notes_are_printed():
                                               "T2: complex band(s) 1 (CFloat32) (SAR SLC) are taken as their "
                                               "intensity |z|²."]
     assert run_notes(None) == "" and run_notes({"log": ["a note"]}) == "a note"
+
+
+def test_a_failed_run_is_told_once_without_the_start_up_chatter():
+    sentence = "T1: 'a.tif' has a rotated geotransform, which the outputs' grid cannot take."
+    output = "\n".join(["<string>:1: DeprecationWarning: setapi() is deprecated",
+                        "Logged warning: Creating Warped VRT.", sentence, sentence, "",
+                        "QStandardPaths: XDG_RUNTIME_DIR not set, defaulting to '/tmp/x'"])
+    assert failure_text(output) == sentence
