@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Optional
 
 import numpy as np
@@ -33,6 +34,7 @@ from .labels.direct_comparison import (
 )
 from .labels.margins import margin_labels
 from .labels.prior import change_prior
+from .model.patches import fill_invalid
 from .normalise import Normaliser, fit_normaliser
 from .params import RunParams
 from .progress import Progress
@@ -122,6 +124,19 @@ class PriorResult:
     calibration: Calibration   # where the prior crosses the score's 0.5 (decision.score)
     gated: bool                # the automatic decision applies (evidence floor, no-change verdict); not manual
     direct: DirectComparison   # whether a direct measure of two images of one kind joined the prior
+
+    @cached_property
+    def at_pixels(self) -> np.ndarray:
+        """The prior with its empty cells within REACH of a valid one taken from their neighbours: the blocks
+        left out as partly covered (raster.align._whole_blocks) hold pixels with data in both images, and
+        these get their prior from the blocks beside them when it is brought to the pixels."""
+        valid = np.isfinite(self.prior)
+        filled = fill_invalid(self.prior[None], valid, steps=REACH)[0]
+        near = fill_invalid(valid[None].astype(np.float32), valid, steps=REACH)[0] > 0
+        return np.where(near, filled, np.nan).astype(np.float32)
+
+
+REACH = 2   # cells: a partly covered block is beside a whole one, or within two of one in a strip two blocks wide
 
 
 def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> PriorResult:
@@ -271,7 +286,7 @@ def _extend_from(prior: PriorResult, params: RunParams) -> Optional[float]:
 
 
 def _prior_score(prior: PriorResult, grid: Grid, tile: Tile) -> np.ndarray:
-    return prior.calibration.prior_score(upsample_prior(prior.prior, (grid.height, grid.width), tile.core))
+    return prior.calibration.prior_score(upsample_prior(prior.at_pixels, (grid.height, grid.width), tile.core))
 
 
 def _difference(score: np.ndarray, valid: np.ndarray, samples: Optional[np.ndarray], tile: Tile) -> np.ndarray:

@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+from osgeo import gdal
 
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.pipeline import run
@@ -75,9 +76,16 @@ def test_an_image_against_itself_moved_by_an_odd_number_of_pixels_shows_no_chang
     moved = optical.copy()
     moved[:, pixels:, pixels:] = optical[:, :-pixels, :-pixels]
     t1, t2 = make_raster(tmp_path / "t1.tif", optical), make_raster(tmp_path / "t2.tif", moved)
-    result = run(RunParams(t1=t1, t2=t2, mode="prior", out_stats=str(tmp_path / "stats.json")))
+    difference = tmp_path / "difference.tif"
+    result = run(RunParams(t1=t1, t2=t2, mode="prior", out_stats=str(tmp_path / "stats.json"),
+                           out_difference=str(difference)))
     assert (result.stats.coregistration["rows"], result.stats.coregistration["cols"]) == (pixels, pixels)
     assert result.stats.changed_fraction == 0
+    # every pixel with data in both images has a score, the blocks left out included; the uncovered strip none
+    score = gdal.Open(str(difference)).ReadAsArray()
+    uncovered = np.zeros(score.shape, bool)
+    uncovered[-pixels:], uncovered[:, -pixels:] = True, True
+    assert np.isfinite(score).all() and (score[uncovered] == -1).all() and (score[~uncovered] >= 0).all()
 
 
 @pytest.mark.parametrize("coregister", [True, False])
