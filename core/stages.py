@@ -108,8 +108,24 @@ def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
                                 "overlap, so it shows nothing to compare: check that the file is the image you "
                                 "meant (not a blank export) and its nodata value.",
                                 label=label, path=path, value=values[0, 0]))
+    _name_undeclared_zeros(pair, x1, x2, valid, progress)
     norm1, norm2 = fit_normaliser(x1, valid), fit_normaliser(x2, valid)
     return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2, direct_measures(x1, x2, valid))
+
+
+ZERO_SHARE = 0.01   # of the blocks: the shared pairs have at most 0.2 % exactly 0, a swath's border far more
+
+
+def _name_undeclared_zeros(pair: AlignedPair, x1: np.ndarray, x2: np.ndarray, valid: np.ndarray,
+                           progress: Progress) -> None:
+    """Say when an image that declares no nodata holds whole blocks of exact 0: most often the border outside
+    a swath (Sentinel-1 GRD files carry it without a nodata value), compared as data unless NODATA1/2 says."""
+    for number, ((label, path), x, undeclared) in enumerate(zip(pair.names, (x1, x2), pair.undeclared), start=1):
+        share = float((x[:, valid] == 0).all(axis=0).mean())
+        if undeclared and share >= ZERO_SHARE:
+            progress.info(tr("{label}: {percent:.1f} % of '{path}' is exactly 0 in every band and the file declares no "
+                             "nodata value: if that is outside its swath or scene, set NODATA{number} to 0, or it is "
+                             "compared as data.", label=label, percent=100 * share, path=path, number=number))
 
 
 @dataclass(frozen=True)

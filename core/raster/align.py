@@ -325,6 +325,11 @@ class AlignedPair:
             valid &= inside > (127 if out_shape else 0)
         return x1, x2, valid
 
+    @property
+    def undeclared(self) -> tuple[bool, bool]:
+        """Per image, whether it marks nothing as no data (no nodata value, mask or alpha band)."""
+        return tuple(s.GetRasterBand(1).GetMaskFlags() == gdal.GMF_ALL_VALID for s in self._sources)
+
     def close(self) -> None:
         """Release the datasets, each before the ones it reads from: a GDAL dataset freed while a
         warped view of it is still open crashed the process (seen as a segfault at a test's teardown)."""

@@ -21,7 +21,7 @@ from oaip_qgis.core.pipeline import run
 from oaip_qgis.core.progress import Progress
 from oaip_qgis.core.raster import write
 from oaip_qgis.core.raster.write import HOST, remove_stale_partials
-from tests.helpers import write_samples
+from tests.helpers import make_raster, two_sensors, write_samples
 
 
 def prior_params(pair, folder, **extra) -> RunParams:
@@ -288,3 +288,15 @@ def test_an_output_named_for_another_format_is_refused_before_any_work(sample_pa
         run(RunParams(t1=sample_pair["t1"], t2=sample_pair["t2"], mode="prior", **{field: str(tmp_path / name)}))
     assert list(tmp_path.iterdir()) == []
     RunParams(t1="a.tif", t2="b.tif", out_change="C.TIFF", out_polygons="p.GPKG").validate()   # case does not matter
+
+
+@pytest.mark.parametrize("declared", [False, True])
+def test_a_border_of_zeros_without_a_nodata_value_is_named(tmp_path, declared):
+    x1, x2, _ = two_sensors(size=96)
+    x2 = x2 + 0.05
+    x2[:, :, :12] = 0   # outside the swath, as Sentinel-1 GRD files carry it
+    t1 = make_raster(tmp_path / "t1.tif", x1)
+    t2 = make_raster(tmp_path / "t2.tif", x2, nodata=0 if declared else None)
+    log = run(RunParams(t1=t1, t2=t2, mode="prior", out_stats=str(tmp_path / "stats.json"))).log
+    said = [line for line in log if "is exactly 0 in every band" in line]
+    assert said == [] if declared else (len(said) == 1 and "T2:" in said[0] and "set NODATA2 to 0" in said[0])
