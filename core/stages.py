@@ -144,7 +144,7 @@ class PriorResult:
     @cached_property
     def at_pixels(self) -> np.ndarray:
         """The prior with its empty cells within REACH of a valid one taken from their neighbours: the blocks
-        left out as partly covered (raster.align._whole_blocks) hold pixels with data in both images, and
+        left out as partly covered (raster.align._whole_inside, _whole_edge) hold pixels with data in both images, and
         these get their prior from the blocks beside them when it is brought to the pixels."""
         valid = np.isfinite(self.prior)
         filled = fill_invalid(self.prior[None], valid, steps=REACH)[0]

@@ -301,7 +301,7 @@ class AlignedPair:
         With out_shape, block means: each source is warped straight onto the coarse grid with average
         resampling, so GDAL reads every source pixel once instead of first warping the window at full
         resolution (at 8000² pixels: 41 s through the full-resolution VRT). Only blocks that are whole in
-        both images count as valid (`_whole_blocks`).
+        both images count as valid (`_whole_inside`, `_whole_edge`).
         """
         window = window or Window(0, 0, self.grid.width, self.grid.height)
         rows, cols = out_shape or (window.height, window.width)
@@ -317,13 +317,33 @@ class AlignedPair:
         x2 = x2.astype(np.float32, copy=False).reshape(-1, rows, cols)
         valid = np.isfinite(x1).all(0) & np.isfinite(x2).all(0)
         if out_shape:
-            valid = _whole_blocks(valid)
+            valid = _whole_inside(valid) & self._whole_edge(window, (rows, cols))
         if self._aoi is not None:
             inside = self._aoi.ReadAsArray(xoff=window.col_off, yoff=window.row_off, xsize=window.width,
                                            ysize=window.height, buf_xsize=cols, buf_ysize=rows,
                                            resample_alg=gdal.GRIORA_Average)
             valid &= inside > (127 if out_shape else 0)
         return x1, x2, valid
+
+    def _whole_edge(self, window: Window, shape: tuple[int, int]) -> np.ndarray:
+        """Cells of a decimated read of `window` at `shape` that are not on its edge, or are on it and covered
+        by both images pixel for pixel. Read at full resolution, the edge's strips only: along the grid's edge
+        an image may end inside a cell (the strip a co-registration shift uncovers: T1 against itself moved
+        one pixel gave 5.8 % of a 200² scene marked changed along its edge), with no empty cell beside it."""
+        rows, cols = shape
+        depth = (math.ceil(window.height / rows), math.ceil(window.width / cols))
+        strips = {"top": Window(window.col_off, window.row_off, window.width, depth[0]),
+                  "bottom": Window(window.col_off, window.row_off + window.height - depth[0], window.width, depth[0]),
+                  "left": Window(window.col_off, window.row_off, depth[1], window.height),
+                  "right": Window(window.col_off + window.width - depth[1], window.row_off, depth[1], window.height)}
+        whole = np.ones(shape, bool)
+        for side, strip in strips.items():
+            covered = self.read(strip)[2]
+            if side in ("top", "bottom"):
+                whole[0 if side == "top" else -1] &= _cells_all(covered.all(axis=0), cols)
+            else:
+                whole[:, 0 if side == "left" else -1] &= _cells_all(covered.all(axis=1), rows)
+        return whole
 
     @property
     def undeclared(self) -> tuple[bool, bool]:
@@ -344,19 +364,26 @@ class AlignedPair:
         self.close()
 
 
-def _whole_blocks(valid: np.ndarray) -> np.ndarray:
-    """The blocks of `valid` whose eight neighbours are valid too, and not on the grid's edge.
+def _whole_inside(valid: np.ndarray) -> np.ndarray:
+    """The cells of `valid` whose eight neighbours are valid too (the grid's edge counts as valid).
 
-    GDAL's average leaves nodata out, so a block that is only partly covered by one image (along a
-    swath edge or a nodata patch, the strip a co-registration shift uncovers, the grid's edge) is the
-    mean of another piece of ground than the other image's block there, and differs from it where
-    nothing changed: T2 = T1 moved by one pixel and shifted back gave 5.8 % of a 200² scene marked
-    changed along its edge, by two pixels 0 %. A partly covered block touches an empty block or the
-    grid's edge (unless the nodata in it is narrower than a block), so every block that does is left
-    out; their pixels take the prior of the blocks beside them (labels.blocks.upsample_prior).
+    GDAL's average leaves nodata out, so a cell (block) that one image covers only in part, along a swath
+    edge or a nodata patch, is a mean of other ground than the other image's cell there and differs from
+    it where nothing changed. Such a cell touches an empty one, unless the nodata in it is narrower than a
+    cell, so every cell that does is left out; their pixels take the prior of the cells around them
+    (stages.PriorResult.at_pixels). The grid's own edge is judged pixel by pixel (AlignedPair._whole_edge).
     """
-    whole = ndimage.binary_erosion(valid, np.ones((3, 3), bool), border_value=0)
-    return whole if whole.any() else valid   # nodata scattered everywhere: every block partial, keep them
+    whole = ndimage.binary_erosion(valid, np.ones((3, 3), bool), border_value=1)
+    return whole if whole.any() else valid   # nodata scattered everywhere: every cell partial, keep them
+
+
+def _cells_all(line: np.ndarray, cells: int) -> np.ndarray:
+    """Whether every pixel of `line` (bool, along one edge) is True within each of `cells` equal spans,
+    as GDAL's average divides the edge among the coarse cells (a pixel on a border counts in both)."""
+    bad = np.concatenate([[0], np.cumsum(~line)])
+    edges = np.arange(cells + 1) * line.size / cells
+    start, end = np.floor(edges[:-1]).astype(int), np.ceil(edges[1:]).astype(int)
+    return bad[end] == bad[start]
 
 
 def _aoi_mask(path: str, grid: Grid) -> gdal.Dataset:

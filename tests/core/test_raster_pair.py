@@ -56,7 +56,7 @@ def test_overlap_crop_and_decimated_read_average_block_means(tmp_path):
         full, _, _ = pair.read()
         blocks, _, valid = pair.read(out_shape=(25, 25))
         expected = full[0].reshape(25, 4, 25, 4).mean(axis=(1, 3))
-        assert valid[1:-1, 1:-1].all() and not valid[[0, -1]].any() and not valid[:, [0, -1]].any()
+        assert valid.all()   # both images cover the grid: its edge cells are whole
         assert np.allclose(blocks[0], expected, atol=1e-3)
 
 
@@ -68,7 +68,7 @@ def test_a_block_only_partly_covered_by_one_image_is_not_valid(tmp_path):
     t2 = make_raster(tmp_path / "t2.tif", data, nodata=-9999)
     with open_pair(t1, t2) as pair:
         x1, x2, valid = pair.read(out_shape=(50, 60))
-    assert not valid[-1].any() and not valid[:, -1].any() and valid[1:-1, 1:-1].all()
+    assert not valid[-1].any() and not valid[:, -1].any() and valid[:-1, :-1].all()
     partly = np.isfinite(x2[0]) & ~valid
     assert partly[-1, 5:-5].all() and not np.isclose(x1[0], x2[0])[partly].all()   # they did differ there
 
