@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Optional
 
 import numpy as np
+from scipy import ndimage
 
 from .decision.confirmation import Confirmation
 from .decision.cut import CHANGE_NODATA, Cut
@@ -144,11 +145,11 @@ class PriorResult:
     @cached_property
     def at_pixels(self) -> np.ndarray:
         """The prior with its empty cells within REACH of a valid one taken from their neighbours: the blocks
-        left out as partly covered (raster.align._whole_inside, _whole_edge) hold pixels with data in both images, and
-        these get their prior from the blocks beside them when it is brought to the pixels."""
+        left out as partly covered (raster.align._whole_inside, _whole_edge) hold pixels with data in both
+        images, and these get their prior from the blocks beside them when it is brought to the pixels."""
         valid = np.isfinite(self.prior)
         filled = fill_invalid(self.prior[None], valid, steps=REACH)[0]
-        near = fill_invalid(valid[None].astype(np.float32), valid, steps=REACH)[0] > 0
+        near = ndimage.binary_dilation(valid, np.ones((3, 3), bool), iterations=REACH)   # the cells filled
         return np.where(near, filled, np.nan).astype(np.float32)
 
 

@@ -131,8 +131,8 @@ def _bands(ds: gdal.Dataset, bands: Optional[Sequence[int]], label: str, path: s
     """The bands asked for, checked; by default every band but an alpha band (GDAL reads it as the
     other bands' mask, not as data)."""
     if not bands:
-        every = list(range(1, ds.RasterCount + 1))
-        return [b for b in every if b != _alpha_band(ds)] or every
+        every, alpha = list(range(1, ds.RasterCount + 1)), _alpha_band(ds)
+        return [b for b in every if b != alpha] or every
     for band in bands:
         if not 1 <= int(band) <= ds.RasterCount:
             raise InputError(tr("{label}: band {band} is out of range: '{path}' has {count} band(s).",
