@@ -89,8 +89,7 @@ def test_weak_change_under_one_percent_in_compact_groups_is_confined_to_them():
 def test_weak_change_over_one_percent_or_strong_change_is_not_confined():
     prior = weak_scene(slice(10, 20))        # 500 cells: 1.25 %
     evidence = weigh_evidence(prior)
-    cut = calibrate(np.minimum(prior, 1), "otsu", evidence).cut
-    local = local_change(prior, evidence, cut)
+    local = local_change(prior, evidence, 0.95)   # a cut above the scattered places: the group alone marked
     assert evidence.weak and local.groups == 0 and np.array_equal(local.prior, np.minimum(prior, 1))
     strong = weak_scene(slice(10, 17))
     strong[10:17, 20:70] = 4.0               # the same group far above the rest: a peak over WEAK_PEAK
@@ -120,6 +119,18 @@ def test_weak_evidence_without_a_compact_group_marks_nothing_and_is_reported_unc
     strong[0:200:2, 0:8:2] = 4.0              # 400 more isolated places, far up: a strong peak, left to the cut
     evidence = weigh_evidence(strong)
     assert not evidence.weak and not local_change(strong, evidence, 0.5).scattered
+
+
+def test_weak_change_over_one_percent_whose_cut_marks_mostly_scattered_places_is_confined():
+    """A finer radar's unchanged scene: groups over 1 % and Otsu's cut 4x their share (5.5-6.8 % marked)."""
+    prior = weak_scene(slice(10, 20))        # 500 cells in the group, 600 scattered at 3x
+    evidence = weigh_evidence(prior)
+    cut = calibrate(np.minimum(prior, 1), "otsu", evidence).cut
+    assert evidence.weak and np.nansum(np.minimum(prior, 1) > cut) > 2 * 500   # Otsu takes the scattered too
+    local = local_change(prior, evidence, cut)
+    assert local.groups == 1 and local.share == pytest.approx(500 / prior.size)
+    marked = local.prior > local.cut
+    assert marked[10:20, 20:70].all() and marked.sum() == 500
 
 
 def test_strong_evidence_whose_cut_marks_mostly_scattered_places_is_confined_to_the_groups():

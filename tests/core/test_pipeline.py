@@ -326,6 +326,16 @@ def test_rare_change_under_a_heavy_unchanged_tail_is_confined_to_its_groups(tmp_
     assert "compact group" in stats.evidence["verdict"]
 
 
+def test_a_finer_radar_unchanged_scene_marks_only_its_compact_groups(tmp_path):
+    """A 5 m radar image against a 10 m optical one, nothing changed: weak evidence (3.3x) with compact
+    groups over 1 % of the scene, and Otsu's cut marked 5.5 % of it, four times the groups' share.
+    The cut that marks mostly scattered places is confined to the groups, as with strong evidence."""
+    pair = make_sample_pair(tmp_path / "finer", size=600, seed=1, scenario="sar-finer-unchanged")
+    stats = run(params(pair, tmp_path, seed=0)).stats
+    assert stats.evidence["weak"] and stats.evidence["groups"] >= 1
+    assert 0 < stats.changed_fraction < 0.02
+
+
 def test_a_real_unchanged_part_with_only_scattered_disagreement_is_reported_unchanged(tmp_path):
     """A ninth of the real sar-enl-12 pair with no changed pixel: its top reached 2.97x the median, just
     over the no-change line, in scattered places only (no compact group of 50 cells above the line),
