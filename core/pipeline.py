@@ -86,7 +86,8 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
     clock = _Clock()
     log = progress.log
     # Every output location and input file is checked before any work, not after training.
-    log.extend(check_outputs(_outputs(params).values(), params.overwrite))
+    log.extend(check_outputs(_outputs(params).values(), params.overwrite,
+                             inputs=(params.t1, params.t2, params.reference, params.samples, params.aoi, params.vgg16)))
     if params.reference:
         check_mask(params.reference, "Reference")
     log.extend(params.warnings())

@@ -125,10 +125,13 @@ def remove_stale_partials(folder: str, now: Optional[float] = None) -> list[str]
     return removed
 
 
-def check_outputs(targets: Iterable[Optional[str]], overwrite: bool = True) -> list[str]:
+def check_outputs(targets: Iterable[Optional[str]], overwrite: bool = True,
+                  inputs: Iterable[Optional[str]] = ()) -> list[str]:
     """Check every output location before any work: its folder exists and takes a file, two outputs
-    are not one file, an existing file may be replaced. Stale partial files of killed runs in those
-    folders are removed; returns log lines saying so. Raises InputError naming the first bad output."""
+    are not one file, no output is one of the `inputs` (the run would replace what it reads), an
+    existing file may be replaced. Stale partial files of killed runs in those folders are removed;
+    returns log lines saying so. Raises InputError naming the first bad output."""
+    read = {os.path.realpath(path): path for path in inputs if path}
     seen: dict[str, str] = {}
     notes: list[str] = []
     for target in targets:
@@ -137,6 +140,10 @@ def check_outputs(targets: Iterable[Optional[str]], overwrite: bool = True) -> l
         path = os.path.abspath(target)
         if path in seen:
             raise InputError(tr("Two outputs are the same file '{path}': give each output its own name.", path=path))
+        if os.path.realpath(path) in read:
+            raise InputError(tr("The output '{path}' is also an input of the run ('{input}'): writing it would "
+                                "replace what the run reads. Give the output another name.", path=path,
+                                input=read[os.path.realpath(path)]))
         seen[path] = target
         _check_target(path, overwrite)
     for folder in sorted({os.path.dirname(path) for path in seen}):

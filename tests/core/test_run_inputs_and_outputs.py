@@ -48,6 +48,20 @@ def test_every_output_location_is_checked_before_any_work(sample_pair, tmp_path)
     assert steps == [] and list(tmp_path.iterdir()) == []
 
 
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(sample_pair, tmp_path):
+    """The change map written over the reference, or the statistics over T2, replaced what the run read."""
+    copies = {}
+    for name in ("t1", "t2", "truth"):
+        copies[name] = str(tmp_path / f"{name}.tif")
+        shutil.copy(sample_pair[name], copies[name])
+    before = {name: open(path, "rb").read() for name, path in copies.items()}
+    for extra in ({"out_change": copies["truth"], "reference": copies["truth"]},
+                  {"out_stats": str(tmp_path / "." / "t2.tif")}, {"out_difference": copies["t1"]}):
+        with pytest.raises(InputError, match="is also an input of the run"):
+            run(prior_params(copies, tmp_path, **extra))
+    assert {name: open(path, "rb").read() for name, path in copies.items()} == before
+
+
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes into read-only folders")
 def test_a_read_only_output_folder_is_refused_before_any_work(sample_pair, tmp_path):
     folder = tmp_path / "ro"
