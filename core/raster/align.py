@@ -59,6 +59,13 @@ def check_raster(path: str, label: str) -> None:
 MASK_SAMPLE = 1024   # a reference is checked on at most this many pixels along its longer side
 
 
+def _sample(ds: gdal.Dataset, band: int) -> np.ndarray:
+    """Band `band` read decimated (nearest) to at most MASK_SAMPLE pixels along the longer side."""
+    scale = max(1.0, max(ds.RasterXSize, ds.RasterYSize) / MASK_SAMPLE)
+    return ds.GetRasterBand(band).ReadAsArray(buf_xsize=max(1, round(ds.RasterXSize / scale)),
+                                              buf_ysize=max(1, round(ds.RasterYSize / scale)))
+
+
 @in_gdal_scope
 def check_mask(path: str, label: str) -> None:
     """Refuse, before any work, a reference that is no change mask: more than one band (an image given
@@ -71,9 +78,7 @@ def check_mask(path: str, label: str) -> None:
         raise InputError(tr("{label}: '{path}' has {count} bands, so it is not a change mask: {advice}.",
                             label=label, path=path, count=ds.RasterCount, advice=advice))
     band = ds.GetRasterBand(1)
-    scale = max(1.0, max(ds.RasterXSize, ds.RasterYSize) / MASK_SAMPLE)
-    values = _read_or_explain(label, path, lambda: band.ReadAsArray(
-        buf_xsize=max(1, round(ds.RasterXSize / scale)), buf_ysize=max(1, round(ds.RasterYSize / scale))))
+    values = _read_or_explain(label, path, lambda: _sample(ds, 1))
     values = values[np.isfinite(values)] if values.dtype.kind == "f" else values.ravel()
     if band.GetNoDataValue() is not None:
         values = values[values != band.GetNoDataValue()]
@@ -121,10 +126,28 @@ def _srs(ds: gdal.Dataset) -> Optional[osr.SpatialReference]:
     return spatial_reference(ds.GetProjection())
 
 
-def _alpha_band(ds: gdal.Dataset) -> Optional[int]:
-    """The image's alpha band (1-based), if it has one."""
+def _flagged_alpha(ds: gdal.Dataset) -> Optional[int]:
+    """The band (1-based) the file flags as alpha, if any."""
     return next((b for b in range(1, ds.RasterCount + 1)
                  if ds.GetRasterBand(b).GetColorInterpretation() == gdal.GCI_AlphaBand), None)
+
+
+def _alpha_band(ds: gdal.Dataset) -> Optional[int]:
+    """The image's alpha band (1-based), if it has one that holds a mask: at most two values (transparent
+    and opaque). GDAL writes any 4-band 8-bit GeoTIFF as RGBA unless told otherwise, so a red, green,
+    blue and near-infrared image carries the flag on its NIR band, which is data."""
+    band = _flagged_alpha(ds)
+    return band if band is not None and np.unique(_sample(ds, band)).size <= 2 else None
+
+
+def _alpha_read_as_data(ds: gdal.Dataset, label: str, notes: list) -> None:
+    """Say so when a band flagged as alpha holds data (`_alpha_band`) and is compared as such."""
+    band = _flagged_alpha(ds)
+    if band is not None and _alpha_band(ds) is None:
+        notes.append(tr("{label}: band {band} is flagged as alpha but holds more than two values, so it is "
+                        "compared as data (a fourth band such as near-infrared, which GDAL flags as alpha by "
+                        "default); if it is a mask, choose the other bands with BANDS{number}.", label=label,
+                        band=band, number=label[-1]))
 
 
 def _bands(ds: gdal.Dataset, bands: Optional[Sequence[int]], label: str, path: str) -> list[int]:
@@ -192,9 +215,11 @@ def _select(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], keep: l
     (SAR SLC) as their intensity |z|², noted in `notes`. The VRT points at its source: `keep` holds
     both alive as long as the pair is open."""
     alpha = _alpha_band(ds)
+    as_data = alpha is None and _flagged_alpha(ds) is not None   # GDAL would still mask and warp by it
+    mask = alpha if alpha and nodata is None else "none" if as_data else "auto"   # alpha 0: no data
     selected = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", bandList=bands,
-                              noData=nodata if nodata is not None else None,
-                              maskBand=alpha if alpha and nodata is None else "auto")   # alpha 0: no data
+                              noData=nodata if nodata is not None else None, maskBand=mask,
+                              options=["-colorinterp", ",".join(["undefined"] * len(bands))] if as_data else [])
     keep.extend((ds, selected))
     complex_bands = [(band, gdal.GetDataTypeName(ds.GetRasterBand(band).DataType)) for band in bands
                      if gdal.DataTypeIsComplex(ds.GetRasterBand(band).DataType)]
@@ -442,6 +467,9 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     ds1, ds2 = (_colours(_open(path, label), label, notes) for path, label in ((t1, "T1"), (t2, "T2")))
     names = (("T1", str(t1)), ("T2", str(t2)))
     b1, b2 = _bands(ds1, bands1, "T1", t1), _bands(ds2, bands2, "T2", t2)
+    for ds, bands, label in ((ds1, bands1, "T1"), (ds2, bands2, "T2")):
+        if not bands:
+            _alpha_read_as_data(ds, label, notes)
     srs1, srs2 = _srs(ds1), _srs(ds2)
     if srs1 is None or srs2 is None:
         missing = "T1" if srs1 is None else "T2"

@@ -146,6 +146,28 @@ def test_an_alpha_band_masks_the_image_and_is_not_read_as_data(tmp_path):
     np.testing.assert_array_equal(valid, alpha == 255)
 
 
+def test_a_fourth_band_flagged_alpha_that_holds_data_is_read_as_data(tmp_path):
+    """GDAL writes a 4-band 8-bit GeoTIFF as RGBA by default: red, green, blue and near-infrared lost the
+    NIR band, and every pixel where NIR was 0 (dark water) became nodata, without a word."""
+    path = str(tmp_path / "rgbn.tif")
+    ds = gdal.GetDriverByName("GTiff").Create(path, 120, 100, 4, gdal.GDT_Byte)
+    ds.SetGeoTransform((500000.0, 10.0, 0, 4000000.0, 0, -10.0))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    ds.SetProjection(srs.ExportToWkt())
+    nir = (ramp() % 200).astype(np.uint8)
+    nir[:30, :40] = 0
+    for band, values in enumerate([ramp().astype(np.uint8)] * 3 + [nir], start=1):
+        ds.GetRasterBand(band).WriteArray(values)
+    assert ds.GetRasterBand(4).GetColorInterpretation() == gdal.GCI_AlphaBand   # GDAL's default
+    ds = None
+    with open_pair(path, make_raster(tmp_path / "t2.tif", ramp())) as pair:
+        x1, _, valid = pair.read()
+        assert pair.band_count1 == 4 and any("band 4 is flagged as alpha" in note for note in pair.notes)
+    assert valid.all()
+    np.testing.assert_array_equal(x1[3], nir)
+
+
 def test_a_paletted_image_is_read_as_its_colours(tmp_path):
     index = (np.arange(100 * 120).reshape(100, 120) // 7 % 4).astype(np.uint8)
     colours = np.array([[200, 10, 10], [10, 200, 10], [10, 10, 200], [90, 90, 90]], np.uint8)   # index order: arbitrary
