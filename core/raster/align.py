@@ -456,6 +456,19 @@ def _finer(ds1: gdal.Dataset, ds2: gdal.Dataset, srs1: osr.SpatialReference, srs
     return "t1", box1
 
 
+def _shared_grid(ds1: gdal.Dataset, ds2: gdal.Dataset) -> Grid:
+    """The grid of two images said to share one: the georeferencing of the image that has a CRS (T1's
+    first), else of one that has a geotransform, else a grid of pixels (1 unit each, north up), so that
+    an image with georeferencing keeps it in the outputs whatever the other lacks."""
+    def georeferenced(ds: gdal.Dataset) -> bool:
+        return ds.GetGeoTransform(can_return_null=True) is not None
+    with_crs = [ds for ds in (ds1, ds2) if _srs(ds) is not None and georeferenced(ds)]
+    ref = (with_crs or [ds for ds in (ds1, ds2) if georeferenced(ds)] or [None])[0]
+    transform = ref.GetGeoTransform() if ref is not None else (0.0, 1.0, 0.0, float(ds1.RasterYSize), 0.0, -1.0)
+    wkt = _srs(ref).ExportToWkt() if ref is not None and _srs(ref) is not None else ""
+    return Grid(wkt, transform, ds1.RasterXSize, ds1.RasterYSize)
+
+
 @in_gdal_scope
 def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands2: Optional[Sequence[int]] = None,
               nodata1: Optional[float] = None, nodata2: Optional[float] = None, grid: str = "finer",
@@ -480,12 +493,13 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
             raise InputError(tr("Both images are taken as sharing one grid, but their sizes differ: "
                                 "{width1}x{height1} and {width2}x{height2}.", width1=ds1.RasterXSize,
                                 height1=ds1.RasterYSize, width2=ds2.RasterXSize, height2=ds2.RasterYSize))
-        shared = Grid("", ds1.GetGeoTransform(), ds1.RasterXSize, ds1.RasterYSize)
-        minx, miny, maxx, maxy = _bounds(ds1)
-        # Give T2 T1's georeferencing in a VRT: the input file itself is never touched.
-        ds2 = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds2, format="VRT",
-                             outputBounds=[minx, maxy, maxx, miny])
-        keep: list = []
+        shared = _shared_grid(ds1, ds2)
+        minx, miny, maxx, maxy = shared.bounds()
+        # Give both images that georeferencing in VRTs: the input files themselves are never touched.
+        ds1, ds2 = (gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT",
+                                   outputBounds=[minx, maxy, maxx, miny], outputSRS=shared.crs_wkt or None)
+                    for ds in (ds1, ds2))
+        keep: list = [ds1, ds2]
         return AlignedPair(shared, _select(ds1, b1, nodata1, keep, notes, "T1"),
                            _select(ds2, b2, nodata2, keep, notes, "T2"), None, keep, names, notes)
     box: Optional[Box] = None

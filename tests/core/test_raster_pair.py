@@ -198,6 +198,32 @@ def test_same_grid_allows_inputs_without_crs(tmp_path):
     assert np.allclose(2 * x1, x2)
 
 
+def test_same_grid_keeps_the_georeferencing_one_image_has(tmp_path):
+    """T1 in UTM against T2 as a plain array: the outputs had no CRS although T1 has one."""
+    t1 = make_raster(tmp_path / "t1.tif", ramp())
+    plain = gdal.GetDriverByName("GTiff").Create(str(tmp_path / "t2.tif"), 120, 100, 1, gdal.GDT_Float32)
+    plain.GetRasterBand(1).WriteArray(2 * ramp())
+    plain = None
+    for first, second in ((t1, str(tmp_path / "t2.tif")), (str(tmp_path / "t2.tif"), t1)):
+        with open_pair(first, second, same_grid=True) as pair:
+            x1, x2, valid = pair.read()
+            assert pair.grid.srs().GetAuthorityCode(None) == "32633"
+            assert pair.grid.transform == (500000.0, 10.0, 0.0, 4000000.0, 0.0, -10.0) and valid.all()
+        assert np.allclose(x1 + x2, 3 * ramp()) and not np.allclose(x1, x2)
+
+
+def test_same_grid_takes_two_images_without_any_georeferencing(tmp_path):
+    """Two plain pixel arrays (no geotransform, no CRS) ended in GDAL's "Unable to compute a transformation"."""
+    for name, data in (("t1", ramp()), ("t2", 2 * ramp())):
+        plain = gdal.GetDriverByName("GTiff").Create(str(tmp_path / f"{name}.tif"), 120, 100, 1, gdal.GDT_Float32)
+        plain.GetRasterBand(1).WriteArray(data)
+        plain = None
+    with open_pair(str(tmp_path / "t1.tif"), str(tmp_path / "t2.tif"), same_grid=True) as pair:
+        x1, x2, valid = pair.read()
+        assert pair.grid.crs_wkt == "" and (pair.grid.width, pair.grid.height) == (120, 100)
+    assert valid.all() and np.allclose(2 * x1, x2)
+
+
 def grid():
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(32633)
