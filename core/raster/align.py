@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Optional
 
 import numpy as np
-from osgeo import gdal, ogr, osr
+from osgeo import gdal, osr
 from scipy import ndimage
 
 from ..errors import InputError, ResourceError, is_out_of_memory, memory_advice
@@ -23,6 +23,7 @@ from ..i18n import tr
 from .coregister import Shift
 from .gdal_scope import in_gdal_scope
 from .grid import Grid, Window, spatial_reference
+from .vector_layer import layer_source, open_layer
 
 MAX_UPSAMPLING = 16   # a chosen pixel size may give at most this many times the larger image's pixels
 
@@ -94,6 +95,7 @@ def check_mask(path: str, label: str) -> None:
 def check_vector(path: str, label: str) -> None:
     """Why `path` is no vector layer (missing, empty, a raster, unreadable), named before any work; QGIS
     says "not found" of all of them."""
+    path = layer_source(path)[0]
     _check_file(path, label, tr("a vector layer"))
     try:
         source = gdal.OpenEx(str(path), gdal.OF_VECTOR)
@@ -179,12 +181,7 @@ def _bounds_in(ds: gdal.Dataset, target: osr.SpatialReference) -> tuple[float, f
 
 
 def _aoi_bounds(path: str, target: osr.SpatialReference) -> tuple[float, float, float, float]:
-    try:
-        source = ogr.Open(str(path))
-    except RuntimeError as exc:
-        raise InputError(tr("AOI: '{path}' is not a vector layer that GDAL can read ({reason}).",
-                            path=path, reason=exc)) from exc
-    layer = source.GetLayer(0)
+    source, layer = open_layer(path, "AOI")
     if layer.GetFeatureCount() == 0:
         raise InputError(tr("AOI: '{path}' holds no polygon.", path=path))
     minx, maxx, miny, maxy = layer.GetExtent()
@@ -417,7 +414,8 @@ def _aoi_mask(path: str, grid: Grid) -> gdal.Dataset:
                                                 gdal.GDT_Byte, options=["TILED=YES", "COMPRESS=DEFLATE"])
     mask.SetGeoTransform(grid.transform)
     mask.SetProjection(grid.crs_wkt)
-    gdal.Rasterize(mask, str(path), burnValues=[255], allTouched=False)
+    source, layer = open_layer(path, "AOI")
+    gdal.Rasterize(mask, layer_source(path)[0], layers=[layer.GetName()], burnValues=[255], allTouched=False)
     return mask
 
 

@@ -10,6 +10,7 @@ from ..errors import InputError
 from ..i18n import tr
 from .gdal_scope import in_gdal_scope
 from .grid import Grid
+from .vector_layer import layer_source, open_layer
 
 NONE = -1
 
@@ -34,12 +35,7 @@ def _check_values(layer: ogr.Layer, field: str, path: str) -> None:
 @in_gdal_scope
 def rasterize_samples(path: str, grid: Grid, field: str = "changed") -> np.ndarray:
     """int8 (rows, cols): 1 changed, 0 unchanged, -1 where the analyst gave nothing."""
-    try:
-        source = ogr.Open(str(path))
-    except RuntimeError as exc:
-        raise InputError(tr("Samples: '{path}' is not a vector layer that GDAL can read ({reason}).",
-                            path=path, reason=exc)) from exc
-    layer = source.GetLayer(0)
+    source, layer = open_layer(path, "Samples")
     names = [layer.GetLayerDefn().GetFieldDefn(i).GetName() for i in range(layer.GetLayerDefn().GetFieldCount())]
     if field not in names:
         raise InputError(tr("Samples: '{path}' has no field '{field}' (fields: {fields}).",
@@ -52,7 +48,7 @@ def rasterize_samples(path: str, grid: Grid, field: str = "changed") -> np.ndarr
         target.SetProjection(grid.crs_wkt)
     band = target.GetRasterBand(1)
     band.Fill(NONE)
-    gdal.Rasterize(target, str(path), attribute=field, allTouched=True)
+    gdal.Rasterize(target, layer_source(path)[0], layers=[layer.GetName()], attribute=field, allTouched=True)
     values = band.ReadAsArray()
     if ((values != NONE) & (values != 0) & (values != 1)).any():
         raise InputError(tr("Samples: field '{field}' must hold 0 (unchanged) or 1 (changed).", field=field))

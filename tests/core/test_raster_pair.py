@@ -292,6 +292,31 @@ def test_samples_are_burnt_on_the_right_pixels(tmp_path):
         rasterize_samples(path, grid(), field="label")
 
 
+def test_a_geopackage_of_several_layers_is_read_by_its_first_or_named_layer(tmp_path):
+    """gdal.Rasterize refused a file of several layers ("Neither -sql nor -l are specified") with a traceback."""
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    path = str(tmp_path / "both.gpkg")
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+    boxes = {"first": (500000, 500200, 3999800, 4000000), "second": (500200, 500400, 3999800, 4000000)}
+    for name, (x0, x1, y0, y1) in boxes.items():
+        layer = source.CreateLayer(name, srs, ogr.wkbPolygon)
+        layer.CreateField(ogr.FieldDefn("changed", ogr.OFTInteger))
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(f"POLYGON (({x0} {y1}, {x1} {y1}, {x1} {y0}, {x0} {y0}, {x0} {y1}))"))
+        feature.SetField("changed", 1 if name == "first" else 0)
+        layer.CreateFeature(feature)
+    source = None
+    assert set(np.unique(rasterize_samples(path, grid()))) == {-1, 1}
+    assert set(np.unique(rasterize_samples(f"{path}|layername=second", grid()))) == {-1, 0}
+    with pytest.raises(InputError, match="has no layer 'third' \\(its layers: first, second\\)"):
+        rasterize_samples(f"{path}|layername=third", grid())
+    t1, t2 = make_raster(tmp_path / "t1.tif", ramp()), make_raster(tmp_path / "t2.tif", ramp())
+    for aoi, first_column in ((path, 0), (f"{path}|layername=second", 20)):
+        with open_pair(t1, t2, aoi=aoi, min_size=16) as pair:
+            assert pair.grid.transform[0] == 500000.0 + 10 * first_column and pair.grid.width == 20
+
+
 @pytest.mark.parametrize("values, field_type, shown", [
     ((1, -1), ogr.OFTInteger, "changed = -1"),          # burnt, -1 would read as "no sample"
     ((1, 0, 2), ogr.OFTInteger, "changed = 2"),

@@ -1,0 +1,43 @@
+"""A vector layer given by its file, or by QGIS's `file|layername=name`: the named layer, else the file's first.
+
+A GeoPackage often holds several layers. QGIS loads the first when given the file alone, and GDAL's
+rasterisation refuses a file of several layers unless one is named, so every reader here opens the
+same one layer through this module.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from osgeo import ogr
+
+from ..errors import InputError
+from ..i18n import tr
+
+_NAMED = "|layername="
+
+
+def layer_source(source: str) -> tuple[str, Optional[str]]:
+    """(file, layer name or None) of `file` or `file|layername=name` (further `|` options are dropped)."""
+    text = str(source)
+    if _NAMED not in text:
+        return text.split("|", 1)[0], None
+    path, rest = text.split(_NAMED, 1)
+    return path.split("|", 1)[0], rest.split("|", 1)[0]
+
+
+def open_layer(source: str, label: str) -> tuple[ogr.DataSource, ogr.Layer]:
+    """The data source (keep it while the layer is used) and the layer `source` names."""
+    path, name = layer_source(source)
+    try:
+        data = ogr.Open(path)
+    except RuntimeError as exc:
+        raise InputError(tr("{label}: '{path}' is not a vector layer that GDAL can read ({reason}).",
+                            label=label, path=path, reason=exc)) from exc
+    if data is None or data.GetLayerCount() == 0:
+        raise InputError(tr("{label}: '{path}' holds no vector layer.", label=label, path=path))
+    layer = data.GetLayerByName(name) if name else data.GetLayer(0)
+    if layer is None:
+        names = ", ".join(data.GetLayer(i).GetName() for i in range(data.GetLayerCount()))
+        raise InputError(tr("{label}: '{path}' has no layer '{name}' (its layers: {names}).", label=label,
+                            path=path, name=name, names=names))
+    return data, layer
