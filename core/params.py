@@ -1,6 +1,7 @@
 """The one parameter object of a run, shared by the Processing algorithm, the dock and the CLI."""
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -65,6 +66,8 @@ class RunParams:
         if self.mode not in MODES:
             raise InputError(tr("MODE must be one of {modes}, not {mode!r}.", modes=", ".join(MODES), mode=self.mode))
         THRESHOLD_METHODS.pick(self.threshold_method)
+        if self.threshold is not None:
+            _number("THRESHOLD", self.threshold)
         if self.threshold_method == "manual" and (self.threshold is None or not 0 <= self.threshold <= 1):
             raise InputError(tr("A manual threshold needs a value between 0 and 1."))
         PRIORS.pick(self.prior)
@@ -81,13 +84,18 @@ class RunParams:
                                 "MODE int8 or fp32."))
         _in_range("EPOCHS", self.epochs, EPOCHS_RANGE)
         _in_range("SEED", self.seed, SEED_RANGE)
-        if self.min_polygon_area < 0:
+        _in_range("TILE_SIZE", self.tile_size, (64, 2 ** 20))
+        if self.threads is not None:
+            _in_range("THREADS", self.threads, (1, 1024))
+        if _number("MIN_AREA", self.min_polygon_area) < 0:
             raise InputError(tr("MIN_AREA must be 0 or more (m²), not {value}.", value=self.min_polygon_area))
-        if self.pixel_size is not None and self.pixel_size <= 0:
+        if self.pixel_size is not None and _number("PIXEL_SIZE", self.pixel_size) <= 0:
             raise InputError(tr("Pixel size must be positive."))
-        if self.tile_size < 64:
-            raise InputError(tr("Tile size must be at least 64 pixels."))
         for name, bands in (("T1", self.bands1), ("T2", self.bands2)):
+            if bands is not None and not all(isinstance(b, numbers.Integral) and not isinstance(b, bool)
+                                             for b in bands):
+                raise InputError(tr("{name} bands must be whole numbers (band indices from 1), not {bands}.",
+                                    name=name, bands=list(bands)))
             if bands is not None and any(int(b) < 1 for b in bands):
                 raise InputError(tr("{name} band indices start at 1.", name=name))
             if bands is not None and len({int(b) for b in bands}) < len(bands):   # a band twice weighs it double
@@ -112,6 +120,13 @@ class RunParams:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _number(name: str, value) -> float:
+    """A finite real number given for `name`, or the sentence that says it is not one."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise InputError(tr("{name} must be a number, not {value!r}.", name=name, value=value))
+    return float(value)
 
 
 def _in_range(name: str, value: int, bounds: tuple[int, int]) -> None:

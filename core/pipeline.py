@@ -17,7 +17,7 @@ from .errors import InputError, ResourceError, is_out_of_memory, memory_advice
 from .i18n import tr
 from .params import RunParams
 from .progress import Progress
-from .raster.align import check_mask
+from .raster.align import check_mask, check_vector
 from .raster.gdal_scope import in_gdal_scope
 from .raster.write import OutputSet, check_outputs
 from .run_stats import RunStats
@@ -90,6 +90,9 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
                              inputs=(params.t1, params.t2, params.reference, params.samples, params.aoi, params.vgg16)))
     if params.reference:
         check_mask(params.reference, "Reference")
+    for path, label in ((params.samples, "Samples"), (params.aoi, "AOI")):
+        if path:
+            check_vector(path, label)
     log.extend(params.warnings())
     progress(0.0, tr("Aligning the pair"))
     with align_pair(params, log) as pair, OutputSet(overwrite=params.overwrite) as outputs:

@@ -203,6 +203,10 @@ def read_samples(params: RunParams, grid: Grid, progress: Progress) -> Optional[
     if not params.samples:
         return None
     samples = rasterize_samples(params.samples, grid)
+    if not (samples >= 0).any():   # the analyst meant them to count: a run that ignores them is not what was asked
+        raise InputError(tr("Samples '{path}' have no feature inside the overlap of the two images (the layer is "
+                            "empty, or lies elsewhere: check its CRS and that it is the layer you meant); remove "
+                            "SAMPLES to run without them.", path=params.samples))
     if params.extend_from_samples and not (samples == 1).any():
         raise InputError(tr("Samples '{path}' mark no place changed (changed = 1) inside the overlap of the two "
                             "images, so there is no kind of change to find more of: draw at least one changed area, "

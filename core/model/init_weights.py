@@ -49,8 +49,10 @@ def vgg16_weights(path: str, spec: Spec, bands: tuple[int, int], seed: int) -> d
         raise InputError(tr("The VGG16 weights file {path} does not exist.", path=path))
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a corrupt or foreign file: torch raises many kinds
-        raise InputError(tr("{path} is not a readable torch state_dict ({reason}).", path=path, reason=exc)) from exc
+    except Exception as exc:  # a corrupt or foreign file: torch raises many kinds, some pages long
+        raise InputError(tr("{path} is not a readable torch state_dict of weights only (torch: {reason}): give "
+                            "torchvision's vgg16 weights file (vgg16-397923af.pth).", path=path,
+                            reason=type(exc).__name__)) from exc
     convs = spec.convs()
     if len(convs) > len(VGG16_CONVS) or any(key not in state for key in VGG16_CONVS[:len(convs)]):
         raise InputError(tr("{path} is not a torchvision vgg16 state_dict with {count} convolutions ({names}).",

@@ -524,6 +524,11 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     row0 = math.ceil((maxy - y0) / dy - 1e-6)
     row1 = math.floor((miny - y0) / dy + 1e-6)
     width, height = col1 - col0, row1 - row0
+    if pixel_size and (width < min_size or height < min_size):
+        raise InputError(tr("Pixel size {pixel_size:g} leaves the overlap only {width} x {height} pixels; at least "
+                            "{size} x {size} are needed: choose a pixel size of {most:.3g} or less.",
+                            pixel_size=pixel_size, width=max(width, 0), height=max(height, 0), size=min_size,
+                            most=min(maxx - minx, maxy - miny) / min_size))
     if width < min_size or height < min_size:
         raise InputError(tr("The overlap of the two images is only {width} x {height} pixels; "
                             "at least {size} x {size} are needed.", width=max(width, 0), height=max(height, 0),

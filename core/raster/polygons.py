@@ -75,6 +75,7 @@ def polygonize_changes(change_path: str, probability_path: str | None, out_path:
         binary = _binary(change_path, os.path.join(folder, "binary.tif"), grid)
         band = binary.GetRasterBand(1)
         min_pixels = math.ceil(min_area / float(row_pixel_areas(grid).max())) if min_area > 0 else 0
+        min_pixels = min(min_pixels, grid.width * grid.height + 1)   # larger than the grid: every region goes
         if min_pixels > 1:
             gdal.SieveFilter(band, None, band, min_pixels, 8)
         out = ogr.GetDriverByName("GPKG").CreateDataSource(out_path)

@@ -265,6 +265,8 @@ def test_polygons_one_feature_per_region_above_min_area(tmp_path, monkeypatch, s
     prob = make_raster(tmp_path / "p.tif", change * 0.8 + 0.1)
     assert polygonize_changes(path, prob, str(tmp_path / "all.gpkg"), grid(), 0.0) == 2
     assert polygonize_changes(path, prob, str(tmp_path / "big.gpkg"), grid(), 1000.0) == 1
+    # larger than the whole grid (it overflowed GDAL's sieve size): no region is left, no traceback
+    assert polygonize_changes(path, prob, str(tmp_path / "none.gpkg"), grid(), 1e13) == 0
     source = ogr.Open(str(tmp_path / "big.gpkg"))
     feature = source.GetLayer(0).GetNextFeature()
     assert feature.GetField("area_m2") == pytest.approx(2500.0)
@@ -303,7 +305,8 @@ def test_a_geopackage_of_several_layers_is_read_by_its_first_or_named_layer(tmp_
         layer = source.CreateLayer(name, srs, ogr.wkbPolygon)
         layer.CreateField(ogr.FieldDefn("changed", ogr.OFTInteger))
         feature = ogr.Feature(layer.GetLayerDefn())
-        feature.SetGeometry(ogr.CreateGeometryFromWkt(f"POLYGON (({x0} {y1}, {x1} {y1}, {x1} {y0}, {x0} {y0}, {x0} {y1}))"))
+        ring = f"{x0} {y1}, {x1} {y1}, {x1} {y0}, {x0} {y0}, {x0} {y1}"
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(f"POLYGON (({ring}))"))
         feature.SetField("changed", 1 if name == "first" else 0)
         layer.CreateFeature(feature)
     source = None

@@ -11,7 +11,7 @@ import uuid
 
 import numpy as np
 import pytest
-from osgeo import gdal
+from osgeo import gdal, osr
 
 from oaip_qgis.core import stages
 from oaip_qgis.core.errors import InputError, ResourceError
@@ -46,6 +46,25 @@ def test_every_output_location_is_checked_before_any_work(sample_pair, tmp_path)
     with pytest.raises(InputError, match="Reference: the file .*nowhere.tif' does not exist"):
         run(prior_params(sample_pair, tmp_path, reference=str(tmp_path / "nowhere.tif")), progress)
     assert steps == [] and list(tmp_path.iterdir()) == []
+
+
+def test_a_raster_given_as_samples_or_aoi_or_too_coarse_a_pixel_is_one_sentence(sample_pair, tmp_path):
+    """A raster as SAMPLES or AOI ended in an AttributeError; a pixel size that leaves too few pixels was
+    reported as a small overlap."""
+    for field, label in (("samples", "Samples"), ("aoi", "AOI")):
+        with pytest.raises(InputError, match=f"{label}: .*is a raster; a vector layer"):
+            run(prior_params(sample_pair, tmp_path, **{field: sample_pair["t1"]}))
+    with pytest.raises(InputError, match="Pixel size 5000 leaves the overlap only .*choose a pixel size of"):
+        run(prior_params(sample_pair, tmp_path, pixel_size=5000.0))
+
+
+def test_samples_outside_the_overlap_are_refused_not_ignored(sample_pair, tmp_path):
+    """They were logged as "0 pixel(s) of analyst samples" and the run went on as if none were given."""
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    far = write_samples(tmp_path / "far.gpkg", [("POINT (100000 100000)", 1)], srs)
+    with pytest.raises(InputError, match="have no feature inside the overlap of the two images"):
+        run(prior_params(sample_pair, tmp_path, samples=far))
 
 
 def test_an_output_that_is_an_input_is_refused_and_the_input_kept(sample_pair, tmp_path):
@@ -268,7 +287,15 @@ def test_a_threshold_given_with_an_automatic_method_is_said_to_be_ignored(sample
 @pytest.mark.parametrize("field, value, shown", [("epochs", 0, "EPOCHS must be a whole number from 1 to 100, not 0"),
                                                  ("epochs", 101, "from 1 to 100, not 101"),
                                                  ("seed", -1, "SEED must be a whole number from 0"),
-                                                 ("device", "cuda", "DEVICE must be 'cpu'")])
+                                                 ("device", "cuda", "DEVICE must be 'cpu'"),
+                                                 # each of these ended in a traceback deep in the run
+                                                 ("threads", -1, "THREADS must be a whole number from 1"),
+                                                 ("tile_size", 256.0, "TILE_SIZE must be a whole number"),
+                                                 ("tile_size", "512", "TILE_SIZE must be a whole number"),
+                                                 ("pixel_size", float("nan"), "PIXEL_SIZE must be a number"),
+                                                 ("threshold", "0.4", "THRESHOLD must be a number"),
+                                                 ("min_polygon_area", float("inf"), "MIN_AREA must be a number"),
+                                                 ("bands1", [1.7], "T1 bands must be whole numbers")])
 def test_out_of_range_values_are_refused_with_their_range(field, value, shown):
     with pytest.raises(InputError, match=shown):
         RunParams(t1="a.tif", t2="b.tif", **{field: value}).validate()
