@@ -19,7 +19,7 @@ pair again with its T2 georeferenced 3 rows south and 2 columns east of the trut
 co-registration (prior mode): real sensors misregistered by a known amount. And each shared pair cut
 into 2 × 2 and 3 × 3 parts (prior and int8, seed 0; `crops`, `crops_int8`): smaller real scenes whose
 share of change and unchanged tail differ from the whole pair's, summarised as mean Kappa against the
-best threshold.
+best threshold; the radar pairs' crops again with ONE_KIND (`crops_one_kind`).
 And where the prior misses whole changed regions (shared pairs and four generated flood-and-buildings
 scenes; `finding_more`): three of them drawn as changed samples, int8 with the samples alone and with
 EXTEND_FROM_SAMPLES, Kappa over the pixels not drawn (stress seeds).
@@ -65,7 +65,11 @@ from oaip_qgis.core.raster.align import read_on_grid  # noqa: E402
 from oaip_qgis.core.sample_pair import make_sample_pair  # noqa: E402
 
 MODES = {"prior": {"mode": "prior"}, "int8": {"mode": "int8"}, "fp32": {"mode": "fp32"},
-         "int8_no_prune": {"mode": "int8", "prune": False}, "affinity": {"mode": "prior", "prior": "affinity"}}
+         "int8_no_prune": {"mode": "int8", "prune": False}, "affinity": {"mode": "prior", "prior": "affinity"},
+         "prior_one_kind": {"mode": "prior", "one_kind": True}}
+# The shared pairs of two radar images (MANIFEST.md), whose crops run again as an analyst who knows it would
+# run them: with ONE_KIND (`crops_one_kind`).
+ONE_KIND_PAIRS = ("sar-enl-10", "sar-enl-11", "sar-enl-12", "sar-enl-13")
 STRESS = ("default", "unchanged", "rare", "flood-beside-river", "misregistered", "wide-flood", "built-only",
           "sar-pair", "sar-pair-unchanged", "sar-pair-flood-beside-river", "sar-pair-misregistered",
           "sar-pair-wide-flood", "optical-pair", "optical-pair-unchanged", "sar-finer", "sar-finer-rare",
@@ -502,9 +506,9 @@ def main() -> None:
                   f"co-registered {fmt(rows['co-registered']['kappa'], 5)} (found {found.get('rows')}, "
                   f"{found.get('cols')}; {found.get('gain', 0):.2f}x)", flush=True)
     if not args.no_stress:   # the real pairs in parts: rare change under a heavy tail, crowded change
-        for mode, key in (("prior", "crops"), ("int8", "crops_int8")):   # the network on smaller scenes too
-            rows = report[key] = {}
-            for folder in folders:
+        for mode, key in (("prior", "crops"), ("int8", "crops_int8"), ("prior_one_kind", "crops_one_kind")):
+            rows = report[key] = {}   # the network on smaller scenes too, and the radar pairs told they are
+            for folder in folders if mode != "prior_one_kind" else [f for f in folders if f.name in ONE_KIND_PAIRS]:
                 for part, paths in part_crops(folder, REPO / "build" / "bench" / "crops" / folder.name).items():
                     row = bench_run(paths["t1"], paths["t2"], paths["gt"], MODES[mode], 0, args.threads)
                     rows[f"{folder.name}-{part}"] = {name: row[name] for name in (

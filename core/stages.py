@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from .decision.confirmation import Confirmation
 from .decision.cut import CHANGE_NODATA, Cut
-from .decision.evidence import Evidence, weigh_evidence
+from .decision.evidence import PEAK_QUANTILE, SPREAD_LINE, Evidence, weigh_evidence
 from .decision.local_change import local_change
 from .decision.score import DECISION, EXTEND_LINE, Calibration, calibrate, change_score, with_samples
 from .decision.threshold import confidence, is_automatic
@@ -29,6 +29,7 @@ from .labels.blocks import block_size, upsample_prior
 from .labels.direct_comparison import (
     DirectComparison,
     Measures,
+    change_alike,
     compare_directly,
     direct_measures,
     log_ratio_spread,
@@ -165,10 +166,16 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
                          check=progress.check, report=report, info=progress.info)
     evidence = weigh_evidence(prior)   # on the prior before its clipping, in units of its top
     direct = DirectComparison(None, False, refusal="no change")
-    if evidence.significant:   # a direct comparison never turns a pair without change into one with change
+    alike = (change_alike(prior, blocks.direct, SPREAD_LINE, PEAK_QUANTILE)
+             if params.one_kind and not evidence.significant else None)   # the analyst says both are of one kind
+    if alike is not None:   # much change of one kind, which the structural prior cannot see
+        prior, direct = alike.prior, DirectComparison(alike.agreement, True, "log_ratio", alone=True)
+        evidence = replace(weigh_evidence(prior), log_ratio_spread=alike.spread, alike=alike.agreement)
+    if evidence.significant:   # otherwise a direct comparison never turns a pair without change into one with change
         prior = np.minimum(prior, 1.0)   # the unclipped top serves only a scene without significant change
-        prior, direct = compare_directly(prior, blocks.direct, margin_labels(prior, floor=evidence.floor))
-        evidence = weigh_evidence(prior)
+        if alike is None:
+            prior, direct = compare_directly(prior, blocks.direct, margin_labels(prior, floor=evidence.floor))
+            evidence = weigh_evidence(prior)
     calibration = calibrate(prior, params.threshold_method, evidence)   # reads no value without significant change
     local = local_change(prior, evidence, calibration.cut)
     prior, calibration = local.prior, replace(calibration, cut=local.cut)

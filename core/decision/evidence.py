@@ -51,6 +51,21 @@ are radar images. SPREAD_LINE is the middle of that gap (2.62 to 3.02). Chosen l
 instead (the 31 scenes reported unchanged that have a log-ratio, to be flagged when 3 % or more
 changed; each fold takes the middle of its best interval), the folds pick 2.78–3.01 and every
 held-out scene is on its side but two of sar-enl-10's (69 % changed, spread 2.22; 3.1 %, 2.56).
+
+Since release 0.11.1 such a scene is mapped from its log-ratio when the analyst says the two images are
+of one kind (RunParams.one_kind, ONE_KIND) and the structural prior, too weak to label, still ranks the
+log-ratio's own two classes (Otsu's split against its lower half) the same way, at AUC REVERSE_AGREEMENT
+or more (labels.direct_comparison.change_alike; the verdict says so, `alike` in stats.json). Measured on
+the crops (`build/exp21/lr_crops.py`, `alike_eval.py`, `alike_x.py`; prior mode, seed 0): the
+changed-alike SAR crops give 0.69–1.00, the unchanged crop of two optical sensors whose log-ratio spreads
+2.83 gives 0.55, the SAR-against-panchromatic crops of yellowriver whose log-ratio spreads 3–11× give
+0.02–0.27; REVERSE_AGREEMENT = 0.6 lies in every leave-one-pair-out fold's gap (the middles 0.59–0.66).
+With ONE_KIND, ten crops of sar-enl-10 and -13 with 4.9–28 % changed go from nothing marked (Kappa 0) to
+0.71–0.90 (mean 0.81; int8 0.71–0.90), and no crop without change, unchanged square or generated
+unchanged scene is touched. Not unasked: one optical band against a NIR or SAR band (italy's and
+shuguang's crops without change) spreads up to 2.79, a hair under the line, and there the prior ranks the
+log-ratio's classes at 0.51–0.98, as on the changed radar crops, so nothing but the analyst's word
+tells such a pair from two radar images.
 """
 from __future__ import annotations
 
@@ -85,6 +100,7 @@ class Evidence:
     scattered: bool = False   # a weak peak above the line, but no compact group there: taken as no change
     log_ratio_spread: Optional[float] = None   # without significant change: the log-ratio's q0.9 / median, if any
     spread_line: float = SPREAD_LINE
+    alike: Optional[float] = None   # mapped from the log-ratio instead: the structural prior's agreement with it
 
     @property
     def wide_log_ratio(self) -> bool:
@@ -104,15 +120,21 @@ class Evidence:
 
     def verdict(self) -> str:
         """One or two sentences for the log, stats.json and the dock."""
+        if self.alike is not None:
+            return tr("The structural prior found no significant change, but the two images' log-ratio spreads "
+                      "{spread:.1f}× its median (speckle alone gives about 2.4×) and the prior ranks the log-ratio's "
+                      "two classes the same way (AUC {agreement:.2f}), as two radar images with much change of one "
+                      "kind do: the change is mapped from the log-ratio.", spread=self.log_ratio_spread,
+                      agreement=self.alike) + " " + self._verdict()
         if not self.wide_log_ratio:
             return self._verdict()
         return self._verdict() + " " + tr(
             "But if the two images are of one kind (two radar images, or one sensor twice), their log-ratio "
             "disagrees: its 0.9 quantile is {spread:.1f}× its median, where speckle alone gives about 2.4×, so "
             "much of the scene may have changed alike, which the structural prior cannot show. Check the two "
-            "images; if so, a log-ratio change detection of the pair (the classic one for two radar images) "
-            "maps such change, where this run's difference image only ranks it. Images of two different "
-            "sensors spread this wide without any change.", spread=self.log_ratio_spread)
+            "images; if so, run again with ONE_KIND (both images of one kind): the change is then mapped from "
+            "the log-ratio, where this run's difference image only ranks it. Images of two different sensors "
+            "spread this wide without any change, which is why this is not done unasked.", spread=self.log_ratio_spread)
 
     def _verdict(self) -> str:
         if self.significant:
@@ -164,6 +186,8 @@ class Evidence:
         values["group_share"] = round(self.group_share, 6)
         if self.log_ratio_spread is not None:
             values["log_ratio_spread"] = round(self.log_ratio_spread, 4)
+        if self.alike is not None:
+            values["alike"] = round(self.alike, 4)
         return {**values, "weak": self.weak, "wide_log_ratio": self.wide_log_ratio, "verdict": self.verdict()}
 
 

@@ -22,6 +22,11 @@ against panchromatic optical (yellowriver), whose log-ratio ranks worse than cha
 (AUC against the reference 0.55 and 0.76). The canonical difference, which needs two bands on each
 side, agrees at 0.96 on urban-optical (AUC 0.91 against the reference). `AGREEMENT` and `RADIUS`
 were chosen leave-one-pair-out for the log-ratio (README); the canonical difference takes the same.
+
+Where the structural prior finds no significant change at all and the analyst says both images are of
+one kind, the test runs the other way round (`change_alike`): much change of one kind between two radar
+images is invisible to the structural prior but plain in the log-ratio, which then becomes the prior
+(decision.evidence's notes).
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..decision.threshold import otsu
 from ..i18n import tr
 from ..metrics import auc
 from ..normalise import holds_intensity, log_floor
@@ -40,6 +46,7 @@ from .margins import CHANGED, UNCHANGED
 AGREEMENT = 0.95    # least AUC of a measure on the prior's confident labels for it to be used
 RADIUS = 1          # cells: a measure compares (2·RADIUS + 1)² local means
 MIN_LABELLED = 16   # fewer confident places of either class: no verdict on the pair
+REVERSE_AGREEMENT = 0.6   # least AUC of a weak structural prior on the log-ratio's own classes (change_alike)
 # A band with negative values reads as decibels when its 1st–99th percentiles lie in DB_RANGE (σ⁰ of land
 # and water spans about −35 to +10 dB) and span at least DB_LEAST_SPREAD (reflectances a little below 0
 # after atmospheric correction span far less).
@@ -127,6 +134,49 @@ def log_ratio_spread(measures: Measures) -> Optional[float]:
     return float(np.quantile(values, 0.9)) / median if median > 0 else None
 
 
+@dataclass(frozen=True)
+class ChangeAlike:
+    """A scene the structural prior reports unchanged, mapped from its log-ratio instead (`change_alike`)."""
+
+    prior: np.ndarray    # the log-ratio in units of its PEAK_QUANTILE (not clipped), NaN where invalid
+    spread: float        # the log-ratio's 0.9 quantile over its median
+    agreement: float     # AUC of the structural prior on the log-ratio's own two classes
+
+
+def change_alike(prior: np.ndarray, measures: Measures, spread_line: float, peak_quantile: float,
+                 least: Optional[float] = None) -> Optional[ChangeAlike]:
+    """The log-ratio as the prior of a scene the structural prior finds no significant change in, where
+    it spreads at least `spread_line` (decision.evidence.SPREAD_LINE) and the structural prior, weak as
+    it is there, ranks the log-ratio's own two classes (Otsu's split; its lower half as unchanged) the
+    same way, at AUC `least` or more (REVERSE_AGREEMENT): the agreement test of `compare_directly` the
+    other way round, for a prior too weak to label. None otherwise.
+
+    Much change of one kind (a flood over a fifth of two radar images) leaves each changed place among
+    changed neighbours, so the structural prior sees no change where the log-ratio sees it plainly;
+    two sensors that see the land differently spread the log-ratio as wide without change, and there
+    the structural prior disagrees with it (module notes of decision.evidence)."""
+    least = REVERSE_AGREEMENT if least is None else least
+    ratio = measures.by_name.get("log_ratio")
+    if ratio is None:
+        return None
+    ok = np.isfinite(ratio) & np.isfinite(prior)
+    values = ratio[ok]
+    median = float(np.median(values)) if values.size else 0.0
+    if median <= 0 or float(np.quantile(values, 0.9)) / median < spread_line:
+        return None
+    changed = ok & (ratio > otsu(values))
+    unchanged = ok & (ratio <= median)
+    if changed.sum() < MIN_LABELLED or unchanged.sum() < MIN_LABELLED:
+        return None
+    keep = changed | unchanged
+    agreement = auc(prior[keep], changed[keep])
+    if agreement < least:
+        return None
+    top = float(np.quantile(values, peak_quantile))
+    return ChangeAlike(np.where(ok, ratio / top, np.nan).astype(np.float32), float(np.quantile(values, 0.9)) / median,
+                       float(agreement))
+
+
 def measure_label(name: str) -> str:
     """A measure's name for people."""
     return {"log_ratio": tr("log-ratio"), "canonical_difference": tr("IR-MAD canonical difference")}[name]
@@ -142,11 +192,18 @@ class DirectComparison:
     measure: Optional[str] = None            # the name of the measure the agreement is of
     refusal: Optional[str] = None            # Measures.refusal; "labels": too few confident places; "no change"
     correlations: tuple[float, ...] = ()     # IR-MAD's canonical correlations, where it ran
+    alone: bool = False                      # the measure is the prior: change alike (change_alike)
 
     def note(self) -> str:
         """One sentence for the log."""
         if self.agreement is None or self.measure is None:
             return self._refusal_note()
+        if self.alone:
+            return tr("Direct comparison ({measure}): used alone; the structural prior found no significant change "
+                      "but ranks the measure's two classes the same way (AUC {agreement:.3f}, at least {least:g}), "
+                      "so the two images are taken to measure the same thing and much of the scene to have changed "
+                      "alike.", measure=measure_label(self.measure), agreement=self.agreement,
+                      least=REVERSE_AGREEMENT)
         if self.used:
             return tr("Direct comparison ({measure}): used; it agrees with the prior on the prior's confident "
                       "places (AUC {agreement:.3f}, at least {least:g}), so the two images are taken to "
@@ -177,8 +234,10 @@ class DirectComparison:
 
     def to_dict(self) -> dict:
         agreement = None if self.agreement is None else round(self.agreement, 4)
-        return {"measure": self.measure, "agreement": agreement, "least_agreement": AGREEMENT, "used": self.used,
-                "refusal": self.refusal, "canonical_correlations": [round(rho, 4) for rho in self.correlations]}
+        return {"measure": self.measure, "agreement": agreement,
+                "least_agreement": REVERSE_AGREEMENT if self.alone else AGREEMENT, "used": self.used,
+                "alone": self.alone, "refusal": self.refusal,
+                "canonical_correlations": [round(rho, 4) for rho in self.correlations]}
 
 
 def compare_directly(prior: np.ndarray, measures: Measures, labels: np.ndarray,

@@ -148,6 +148,7 @@ class OaipDock(QgsDockWidget):
         ui.pruneCheck.setChecked(defaults.prune)
         ui.extendCheck.setChecked(defaults.extend_from_samples)
         ui.coregisterCheck.setChecked(defaults.coregister)
+        ui.oneKindCheck.setChecked(defaults.one_kind)
         ui.seedSpin.setValue(defaults.seed)
         ui.thresholdMethodCombo.addItems(list(THRESHOLD_METHODS))
         ui.thresholdMethodCombo.setCurrentText(defaults.threshold_method)
@@ -245,7 +246,7 @@ class OaipDock(QgsDockWidget):
             bands1=self._bands(ui.t1Bands, "T1"), bands2=self._bands(ui.t2Bands, "T2"),
             nodata1=self._nodata(ui.t1Nodata, "T1"), nodata2=self._nodata(ui.t2Nodata, "T2"),
             mode=ui.modeCombo.currentText(), seed=ui.seedSpin.value(), epochs=ui.epochsSpin.value(),
-            coregister=ui.coregisterCheck.isChecked(),
+            coregister=ui.coregisterCheck.isChecked(), one_kind=ui.oneKindCheck.isChecked(),
             prune=ui.pruneCheck.isChecked(), threshold_method=method,
             threshold=ui.manualThresholdSpin.value() if method == "manual" else None,
             threads=max(1, (os.cpu_count() or 2) - 1),  # one core stays with the interface

@@ -58,8 +58,11 @@ def _result(stats: dict) -> Section:
         elif evidence.get("scattered"):   # a weak peak over the line, but no compact group above it
             verdict = tr("no significant change (scattered places only, no compact group above the line)")
         if evidence.get("wide_log_ratio"):   # decision.evidence: the log-ratio spreads as wide change does
-            verdict = tr("{verdict}, but the log-ratio spreads {spread:.1f}× (if both are radar images, see the "
-                         "log)").format(verdict=verdict, spread=evidence["log_ratio_spread"])
+            verdict = tr("{verdict}, but the log-ratio spreads {spread:.1f}× (if both are radar images, run again "
+                         "with 'Both images are of one kind')").format(verdict=verdict,
+                                                                      spread=evidence["log_ratio_spread"])
+        elif evidence.get("alike") is not None:   # mapped from the log-ratio: much change of one kind
+            verdict = tr("{verdict}, mapped from the log-ratio (much change of one kind)").format(verdict=verdict)
         peak = "∞" if evidence["peak"] is None else f"{evidence['peak']:.1f}"
         rows.insert(0, (tr("Evidence"), tr("{verdict}: the most disagreeing 0.5 % is {peak}× the scene's typical "
                                            "disagreement (no change below {limit:g}×)").format(

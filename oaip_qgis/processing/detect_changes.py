@@ -174,6 +174,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
     NODATA2 = "NODATA2"
     SAME_GRID = "SAME_GRID"
     COREGISTER = "COREGISTER"
+    ONE_KIND = "ONE_KIND"
     MODE = "MODE"
     SEED = "SEED"
     EPOCHS = "EPOCHS"
@@ -258,6 +259,10 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             QgsProcessingParameterBoolean(self.COREGISTER, tr("Find and undo a shift of T2 of up to {shift} pixels "
                                                               "(mutual information)").format(shift=MAX_SHIFT),
                                           defaultValue=defaults.coregister),
+            QgsProcessingParameterBoolean(self.ONE_KIND, tr("Both images are of one kind (two radar images, or one "
+                                                            "sensor twice): a scene the structural prior finds "
+                                                            "unchanged may be mapped from their log-ratio"),
+                                          defaultValue=defaults.one_kind),
             QgsProcessingParameterNumber(self.MIN_AREA, tr("Minimum change polygon area (m²)"),
                                          type=QgsProcessingParameterNumber.Double,
                                          defaultValue=defaults.min_polygon_area, minValue=0.0),
@@ -354,6 +359,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             nodata2=self._optional_double(parameters, self.NODATA2, context),
             same_grid=self.parameterAsBool(parameters, self.SAME_GRID, context),
             coregister=self.parameterAsBool(parameters, self.COREGISTER, context),
+            one_kind=self.parameterAsBool(parameters, self.ONE_KIND, context),
             mode=self.parameterAsEnumString(parameters, self.MODE, context),
             seed=self.parameterAsInt(parameters, self.SEED, context),
             epochs=self.parameterAsInt(parameters, self.EPOCHS, context),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from oaip_qgis.core.decision.evidence import SPREAD_LINE
+from oaip_qgis.core.decision.evidence import PEAK_QUANTILE, SPREAD_LINE, weigh_evidence
+from oaip_qgis.core.decision.score import calibrate
 from oaip_qgis.core.labels import canonical_difference as canonical
 from oaip_qgis.core.labels.canonical_difference import canonical_difference
 from oaip_qgis.core.labels.direct_comparison import (
     Measures,
+    change_alike,
     compare_directly,
     direct_measures,
     log_ratio,
@@ -197,7 +199,8 @@ def test_a_sar_pair_and_two_optical_sensors_are_compared_directly_and_an_optical
     assert verdicts["optical-pair"].direct_comparison["used"]
     assert verdicts["optical-pair"].direct_comparison["measure"] == "canonical_difference"
     assert verdicts["default"].direct_comparison == {"measure": None, "agreement": None, "least_agreement": 0.95,
-                                                     "used": False, "refusal": "bands", "canonical_correlations": []}
+                                                     "used": False, "alone": False, "refusal": "bands",
+                                                     "canonical_correlations": []}
     assert verdicts["sar-pair"].metrics["kappa"] > 0.6
     assert verdicts["optical-pair"].metrics["kappa"] > 0.6
 
@@ -268,3 +271,32 @@ def test_the_log_ratio_of_speckle_alone_spreads_as_a_half_normal_and_change_alik
     moved = direct_measures(x1, _speckled(rng, after, 16), valid)
     assert log_ratio_spread(moved) > SPREAD_LINE
     assert log_ratio_spread(Measures({}, "bands")) is None
+
+
+def test_change_alike_is_mapped_from_the_log_ratio_where_a_weak_prior_ranks_it_the_same_way():
+    """A fifth of two radar images brightened alike: the structural prior barely sees it (here a prior with a
+    faint trace of it), the log-ratio plainly. Where the prior ranks the log-ratio's classes the other way
+    or not at all (two sensors that see the land differently), or the log-ratio spreads as speckle does,
+    nothing is taken from it."""
+    rng = np.random.default_rng(2)
+    level = np.exp(rng.normal(-3.0, 0.6, (120, 120)))
+    valid = np.ones(level.shape, bool)
+    after = level.copy()
+    after[:, :24] *= 4.0
+    changed = np.zeros(level.shape, bool)
+    changed[:, :24] = True
+    x1 = _speckled(rng, level, 16)
+    measures = direct_measures(x1, _speckled(rng, after, 16), valid)
+    faint = (rng.uniform(0.2, 0.3, level.shape) + 0.03 * changed).astype(np.float32)
+    assert not weigh_evidence(faint).significant
+    alike = change_alike(faint, measures, SPREAD_LINE, PEAK_QUANTILE)
+    assert alike is not None and alike.agreement > 0.6 and alike.spread > SPREAD_LINE
+    evidence = weigh_evidence(alike.prior)
+    assert evidence.significant
+    marked = alike.prior > calibrate(np.minimum(alike.prior, 1), "otsu", evidence).cut
+    assert marked[changed].mean() > 0.9 and marked[~changed].mean() < 0.1
+    against = (rng.uniform(0.2, 0.3, level.shape) - 0.03 * changed).astype(np.float32)
+    assert change_alike(against, measures, SPREAD_LINE, PEAK_QUANTILE) is None
+    still = direct_measures(x1, _speckled(rng, level, 16), valid)
+    assert change_alike(faint, still, SPREAD_LINE, PEAK_QUANTILE) is None
+    assert change_alike(faint, Measures({}, "bands"), SPREAD_LINE, PEAK_QUANTILE) is None

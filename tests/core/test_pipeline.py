@@ -336,6 +336,23 @@ def test_a_finer_radar_unchanged_scene_marks_only_its_compact_groups(tmp_path):
     assert 0 < stats.changed_fraction < 0.02
 
 
+def test_much_change_of_one_kind_between_two_radar_images_is_mapped_from_their_log_ratio(tmp_path):
+    """A ninth of the real sar-enl-13 pair, 16 % changed alike: the structural prior's top reached only 1.4x
+    its median, so the scene is reported unchanged with nothing marked (Kappa 0), and the verdict says that
+    its log-ratio spreads 4.3x. Told that both images are radar images (ONE_KIND), the weak prior ranks the
+    log-ratio's two classes the same way, so the map is the log-ratio's."""
+    pair = shared_pair("sar-enl-13")
+    part = part_crops(Path(pair["t1"]).parent, tmp_path / "parts", splits=(3,))["3-10"]
+    unasked = run(params({**part, "truth": part["gt"]}, tmp_path, seed=0)).stats
+    assert not unasked.evidence["significant"] and unasked.evidence["wide_log_ratio"]
+    assert "run again with ONE_KIND" in unasked.evidence["verdict"] and unasked.changed_fraction == 0
+    result = run(params({**part, "truth": part["gt"]}, tmp_path, seed=0, one_kind=True))
+    stats = result.stats
+    assert stats.evidence["significant"] and stats.evidence["alike"] > 0.6
+    assert stats.direct_comparison["alone"] and stats.metrics["kappa"] > 0.8
+    assert "mapped from the log-ratio" in stats.evidence["verdict"]
+
+
 def test_a_real_unchanged_part_with_only_scattered_disagreement_is_reported_unchanged(tmp_path):
     """A ninth of the real sar-enl-12 pair with no changed pixel: its top reached 2.97x the median, just
     over the no-change line, in scattered places only (no compact group of 50 cells above the line),

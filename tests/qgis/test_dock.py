@@ -82,13 +82,15 @@ def test_panel_choices_reach_the_parameters(dock, project_pair, tmp_path):
     ui.pruneCheck.setChecked(False)
     assert ui.coregisterCheck.isChecked()   # on by default, as in RunParams
     ui.coregisterCheck.setChecked(False)
+    assert not ui.oneKindCheck.isChecked()   # off by default: two different sensors are the common case
+    ui.oneKindCheck.setChecked(True)
     ui.seedSpin.setValue(42)
     ui.thresholdMethodCombo.setCurrentText("manual")
     ui.manualThresholdSpin.setValue(0.3)
     ui.referenceCombo.setLayer(project_pair["truth"])
     params = dock.build_params(str(tmp_path))
     assert (params.mode, params.epochs, params.prune, params.seed) == ("int8", 3, False, 42)
-    assert params.coregister is False
+    assert params.coregister is False and params.one_kind is True
     assert (params.threshold_method, params.threshold) == ("manual", pytest.approx(0.3))
     assert params.reference == project_pair["truth"].source() and params.samples is None and params.aoi is None
     assert os.path.dirname(params.out_change) == str(tmp_path) and params.out_polygons.endswith(".gpkg")

@@ -91,8 +91,11 @@ def test_the_evidence_verdict_is_shown_first():
     wide = {**NETWORK_RUN, "changed_fraction": 0.0, "evidence": {
         "significant": False, "peak": 1.7, "no_change_peak": 2.3, "wide_log_ratio": True, "log_ratio_spread": 3.42}}
     assert rows(wide)["Result"]["Evidence"].startswith(
-        "no significant change, but the log-ratio spreads 3.4× (if both are radar images, see the log): the most "
-        "disagreeing 0.5 % is 1.7×")
+        "no significant change, but the log-ratio spreads 3.4× (if both are radar images, run again with 'Both "
+        "images are of one kind'): the most disagreeing 0.5 % is 1.7×")
+    alike = {**NETWORK_RUN, "evidence": {"significant": True, "peak": 9.3, "no_change_peak": 2.3, "alike": 0.96}}
+    assert rows(alike)["Result"]["Evidence"].startswith(
+        "change found, mapped from the log-ratio (much change of one kind): the most disagreeing 0.5 % is 9.3×")
     assert "Evidence" not in rows(NETWORK_RUN)["Result"]    # stats written before the verdict existed
 
 

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 from osgeo import gdal
-from qgis.core import QgsApplication, QgsProcessingException
+from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingException, QgsProcessingFeedback
 
 import oaip_qgis
 
@@ -79,6 +79,14 @@ def test_processing_run_reports_non_overlapping_rasters(provider, sample_pair, t
         processing.run(ALG, {"T1": sample_pair["t1"], "T2": far, "MODE": "prior",
                              "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
     assert not (tmp_path / "c.tif").exists()
+
+
+def test_one_kind_reaches_the_engine_off_by_default(provider, sample_pair, tmp_path):
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById(ALG)
+    context, feedback = QgsProcessingContext(), QgsProcessingFeedback()
+    given = {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "OUTPUT_CHANGE": str(tmp_path / "c.tif")}
+    assert algorithm.run_params(given, context, feedback).one_kind is False
+    assert algorithm.run_params({**given, "ONE_KIND": True}, context, feedback).one_kind is True
 
 
 def test_grid_and_nodata_parameters_reach_the_engine(provider, sample_pair, tmp_path):
