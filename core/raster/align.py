@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Optional
 
 import numpy as np
-from osgeo import gdal, osr
+from osgeo import gdal, ogr, osr
 from scipy import ndimage
 
 from ..errors import InputError, ResourceError, is_out_of_memory, memory_advice
@@ -180,10 +180,17 @@ def _bounds_in(ds: gdal.Dataset, target: osr.SpatialReference) -> tuple[float, f
     return transform.TransformBounds(*box, 21)
 
 
+_NOT_AREAS = {ogr.wkbPoint: "points", ogr.wkbMultiPoint: "points", ogr.wkbLineString: "lines",
+              ogr.wkbMultiLineString: "lines"}
+
+
 def _aoi_bounds(path: str, target: osr.SpatialReference) -> tuple[float, float, float, float]:
     source, layer = open_layer(path, "AOI")
     if layer.GetFeatureCount() == 0:
         raise InputError(tr("AOI: '{path}' holds no polygon.", path=path))
+    if ogr.GT_Flatten(layer.GetGeomType()) in _NOT_AREAS:
+        raise InputError(tr("AOI: '{path}' holds {kind}, which enclose no area: an area of interest is one or more "
+                            "polygons.", path=path, kind=_NOT_AREAS[ogr.GT_Flatten(layer.GetGeomType())]))
     minx, maxx, miny, maxy = layer.GetExtent()
     srs = layer.GetSpatialRef()
     if srs is not None:

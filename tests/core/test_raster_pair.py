@@ -320,6 +320,15 @@ def test_a_geopackage_of_several_layers_is_read_by_its_first_or_named_layer(tmp_
             assert pair.grid.transform[0] == 500000.0 + 10 * first_column and pair.grid.width == 20
 
 
+def test_an_aoi_of_points_or_lines_is_named_as_such(tmp_path):
+    """It was refused as "do not overlap" or "holds no valid pixel", which sent the analyst to the wrong place."""
+    t1, t2 = make_raster(tmp_path / "t1.tif", ramp()), make_raster(tmp_path / "t2.tif", ramp())
+    for kind, wkt in (("lines", "LINESTRING (500100 3999900, 500900 3999300)"), ("points", "POINT (500100 3999900)")):
+        aoi = write_polygon(tmp_path / f"{kind}.geojson", wkt)
+        with pytest.raises(InputError, match=f"AOI: .*holds {kind}, which enclose no area"):
+            open_pair(t1, t2, aoi=aoi)
+
+
 @pytest.mark.parametrize("values, field_type, shown", [
     ((1, -1), ogr.OFTInteger, "changed = -1"),          # burnt, -1 would read as "no sample"
     ((1, 0, 2), ogr.OFTInteger, "changed = 2"),
