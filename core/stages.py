@@ -101,8 +101,11 @@ def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
     b = block_size(grid.height, grid.width, pair.band_count1 + pair.band_count2)
     x1, x2, valid = pair.read(out_shape=(math.ceil(grid.height / b), math.ceil(grid.width / b)))
     if not valid.any():
-        raise InputError(tr("The overlap of the two images holds no valid pixel: it is all nodata in one "
-                            "image or the other (check the nodata values and the area of interest)."))
+        empty = [f"{label} '{path}'" for (label, path), x in zip(pair.names, (x1, x2)) if not np.isfinite(x).any()]
+        where = (tr("it is all nodata in {images}", images=tr(" and ").join(empty)) if empty else
+                 tr("where one image has data the other has none"))
+        raise InputError(tr("The overlap of the two images holds no valid pixel: {where} (check the nodata values "
+                            "and the area of interest).", where=where))
     for (label, path), x in zip(pair.names, (x1, x2)):
         values = x[:, valid]
         if (values.max(axis=1) <= values.min(axis=1)).all():   # a blank image: "no change" would be a guess

@@ -96,7 +96,7 @@ def test_all_nodata_overlap_is_refused(sample_pair, tmp_path):
     empty = str(tmp_path / "empty.tif")
     gdal.Translate(empty, sample_pair["t2"], options="-scale 0 1 0 0")  # every pixel becomes nodata (0)
     (tmp_path / "out").mkdir()
-    with pytest.raises(InputError, match="no valid pixel"):
+    with pytest.raises(InputError, match="no valid pixel: it is all nodata in T2 '.*empty.tif'"):
         run(RunParams(t1=sample_pair["t1"], t2=empty, mode="prior", out_change=str(tmp_path / "out" / "c.tif")))
     assert list((tmp_path / "out").iterdir()) == []
 
