@@ -128,6 +128,23 @@ def _srs(ds: gdal.Dataset) -> Optional[osr.SpatialReference]:
     return spatial_reference(ds.GetProjection())
 
 
+def _check_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], number: int) -> None:
+    """Refuse a nodata value that no pixel of an integer band can hold (GDAL would clamp 1e40 to 65535, or
+    round 0.5 to 0, and mask real data)."""
+    if nodata is None or math.isnan(nodata):   # NaN masks nothing in an integer band, and is float data's nodata
+        return
+    for band in bands:
+        kind = gdal.GetDataTypeName(ds.GetRasterBand(band).DataType)
+        try:
+            info = np.iinfo("uint8" if kind == "Byte" else kind.lower())
+        except ValueError:   # floating point or complex: any number can occur
+            continue
+        if not (math.isfinite(nodata) and nodata == int(nodata) and info.min <= nodata <= info.max):
+            raise InputError(tr("NODATA{number} {value:g} cannot occur in T{number}'s {kind} band {band}: give a "
+                                "whole number from {low} to {high}, or leave it empty for the file's own.",
+                                number=number, value=nodata, kind=kind, band=band, low=info.min, high=info.max))
+
+
 def _flagged_alpha(ds: gdal.Dataset) -> Optional[int]:
     """The band (1-based) the file flags as alpha, if any."""
     return next((b for b in range(1, ds.RasterCount + 1)
@@ -488,6 +505,8 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     for ds, bands, label in ((ds1, bands1, "T1"), (ds2, bands2, "T2")):
         if not bands:
             _alpha_read_as_data(ds, label, notes)
+    for ds, chosen, nodata, number in ((ds1, b1, nodata1, 1), (ds2, b2, nodata2, 2)):
+        _check_nodata(ds, chosen, nodata, number)
     srs1, srs2 = _srs(ds1), _srs(ds2)
     if srs1 is None or srs2 is None:
         missing = "T1" if srs1 is None else "T2"

@@ -320,6 +320,25 @@ def test_a_geopackage_of_several_layers_is_read_by_its_first_or_named_layer(tmp_
             assert pair.grid.transform[0] == 500000.0 + 10 * first_column and pair.grid.width == 20
 
 
+def test_a_nodata_value_an_integer_band_cannot_hold_is_refused(tmp_path):
+    """GDAL clamped NODATA1 1e40 on a UInt16 image to 65535, with only its own warning on stderr."""
+    path = str(tmp_path / "u16.tif")
+    ds = gdal.GetDriverByName("GTiff").Create(path, 120, 100, 1, gdal.GDT_UInt16)
+    ds.SetGeoTransform((500000.0, 10.0, 0, 4000000.0, 0, -10.0))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    ds.SetProjection(srs.ExportToWkt())
+    ds.GetRasterBand(1).WriteArray(ramp().astype(np.uint16))
+    ds = None
+    t2 = make_raster(tmp_path / "t2.tif", ramp())
+    for value in (1e40, -1, 0.5):
+        with pytest.raises(InputError, match="NODATA1 .* cannot occur in T1's UInt16 band 1: give a whole number "
+                                             "from 0 to 65535"):
+            open_pair(path, t2, nodata1=value)
+    with open_pair(path, t2, nodata1=0, nodata2=-1e40) as pair:   # in range; any number in a Float32 band
+        assert pair.grid.width == 120
+
+
 def test_an_aoi_of_points_or_lines_is_named_as_such(tmp_path):
     """It was refused as "do not overlap" or "holds no valid pixel", which sent the analyst to the wrong place."""
     t1, t2 = make_raster(tmp_path / "t1.tif", ramp()), make_raster(tmp_path / "t2.tif", ramp())
