@@ -128,13 +128,19 @@ def test_bad_input_is_named(tmp_path, case, message):
         open_pair(t1, t2, **kwargs)
 
 
-def test_an_alpha_band_masks_the_image_and_is_not_read_as_data(tmp_path):
-    path = str(tmp_path / "rgba.tif")
-    ds = gdal.GetDriverByName("GTiff").Create(path, 120, 100, 4, gdal.GDT_Byte, ["ALPHA=YES"])
+def utm_image(path: str, bands: int, kind: int, options: tuple = ()) -> gdal.Dataset:
+    """A 120 x 100 GeoTIFF on ramp()'s 10 m UTM grid, open for writing its bands."""
+    ds = gdal.GetDriverByName("GTiff").Create(path, 120, 100, bands, kind, list(options))
     ds.SetGeoTransform((500000.0, 10.0, 0, 4000000.0, 0, -10.0))
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(32633)
     ds.SetProjection(srs.ExportToWkt())
+    return ds
+
+
+def test_an_alpha_band_masks_the_image_and_is_not_read_as_data(tmp_path):
+    path = str(tmp_path / "rgba.tif")
+    ds = utm_image(path, 4, gdal.GDT_Byte, ("ALPHA=YES",))
     alpha = np.full((100, 120), 255, np.uint8)
     alpha[:30, :40] = 0
     for band, values in enumerate([ramp().astype(np.uint8)] * 3 + [alpha], start=1):
@@ -150,11 +156,7 @@ def test_a_fourth_band_flagged_alpha_that_holds_data_is_read_as_data(tmp_path):
     """GDAL writes a 4-band 8-bit GeoTIFF as RGBA by default: red, green, blue and near-infrared lost the
     NIR band, and every pixel where NIR was 0 (dark water) became nodata, without a word."""
     path = str(tmp_path / "rgbn.tif")
-    ds = gdal.GetDriverByName("GTiff").Create(path, 120, 100, 4, gdal.GDT_Byte)
-    ds.SetGeoTransform((500000.0, 10.0, 0, 4000000.0, 0, -10.0))
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(32633)
-    ds.SetProjection(srs.ExportToWkt())
+    ds = utm_image(path, 4, gdal.GDT_Byte)
     nir = (ramp() % 200).astype(np.uint8)
     nir[:30, :40] = 0
     for band, values in enumerate([ramp().astype(np.uint8)] * 3 + [nir], start=1):
@@ -172,11 +174,7 @@ def test_a_paletted_image_is_read_as_its_colours(tmp_path):
     index = (np.arange(100 * 120).reshape(100, 120) // 7 % 4).astype(np.uint8)
     colours = np.array([[200, 10, 10], [10, 200, 10], [10, 10, 200], [90, 90, 90]], np.uint8)   # index order: arbitrary
     path = str(tmp_path / "palette.tif")
-    ds = gdal.GetDriverByName("GTiff").Create(path, 120, 100, 1, gdal.GDT_Byte)
-    ds.SetGeoTransform((500000.0, 10.0, 0, 4000000.0, 0, -10.0))
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(32633)
-    ds.SetProjection(srs.ExportToWkt())
+    ds = utm_image(path, 1, gdal.GDT_Byte)
     table = gdal.ColorTable()
     for i, colour in enumerate(colours):
         table.SetColorEntry(i, (*colour.tolist(), 255))
@@ -323,11 +321,7 @@ def test_a_geopackage_of_several_layers_is_read_by_its_first_or_named_layer(tmp_
 def test_a_nodata_value_an_integer_band_cannot_hold_is_refused(tmp_path):
     """GDAL clamped NODATA1 1e40 on a UInt16 image to 65535, with only its own warning on stderr."""
     path = str(tmp_path / "u16.tif")
-    ds = gdal.GetDriverByName("GTiff").Create(path, 120, 100, 1, gdal.GDT_UInt16)
-    ds.SetGeoTransform((500000.0, 10.0, 0, 4000000.0, 0, -10.0))
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(32633)
-    ds.SetProjection(srs.ExportToWkt())
+    ds = utm_image(path, 1, gdal.GDT_UInt16)
     ds.GetRasterBand(1).WriteArray(ramp().astype(np.uint16))
     ds = None
     t2 = make_raster(tmp_path / "t2.tif", ramp())
