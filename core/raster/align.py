@@ -193,8 +193,17 @@ def _bounds_in(ds: gdal.Dataset, target: osr.SpatialReference) -> tuple[float, f
     box = _bounds(ds)
     if src is None or src.IsSame(target):
         return box
-    transform = osr.CoordinateTransformation(src, target)
-    return transform.TransformBounds(*box, 21)
+    return _transform_bounds(src, target, box)
+
+
+def _transform_bounds(src: osr.SpatialReference, target: osr.SpatialReference,
+                      box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """`box` (minx, miny, maxx, maxy) in `src` as a box in `target`; across the antimeridian, where GDAL
+    gives xmin > xmax, on the side of longitudes that run past 180."""
+    minx, miny, maxx, maxy = osr.CoordinateTransformation(src, target).TransformBounds(*box, 21)
+    if target.IsGeographic() and minx > maxx:
+        maxx += 360.0
+    return minx, miny, maxx, maxy
 
 
 _NOT_AREAS = {ogr.wkbPoint: "points", ogr.wkbMultiPoint: "points", ogr.wkbLineString: "lines",
@@ -213,7 +222,7 @@ def _aoi_bounds(path: str, target: osr.SpatialReference) -> tuple[float, float, 
     if srs is not None:
         srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
         if not srs.IsSame(target):
-            return osr.CoordinateTransformation(srs, target).TransformBounds(minx, miny, maxx, maxy, 21)
+            return _transform_bounds(srs, target, (minx, miny, maxx, maxy))
     return minx, miny, maxx, maxy
 
 

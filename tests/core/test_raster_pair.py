@@ -333,6 +333,26 @@ def test_a_nodata_value_an_integer_band_cannot_hold_is_refused(tmp_path):
         assert pair.grid.width == 120
 
 
+def test_a_geographic_grid_across_the_antimeridian_overlaps_a_utm_image_there(tmp_path):
+    """A UTM zone 60 image astride 180° and the same place in EPSG:4326 with longitudes past 180: GRID t1 on the
+    geographic image said that the extents do not overlap (GDAL gives such bounds with xmin > xmax)."""
+    utm = make_raster(tmp_path / "utm.tif", ramp(), epsg=32660, origin=(735300.0, 5000000.0))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(4326)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    source = osr.SpatialReference()
+    source.ImportFromEPSG(32660)
+    minx, miny, maxx, maxy = osr.CoordinateTransformation(source, srs).TransformBounds(
+        735300.0, 4999000.0, 736500.0, 5000000.0, 21)
+    assert minx > maxx   # astride 180°
+    geographic = str(tmp_path / "geo.tif")
+    gdal.Warp(geographic, utm, dstSRS="EPSG:4326", outputBounds=(minx, miny, maxx + 360.0, maxy),
+              xRes=0.0001, yRes=0.0001)
+    with open_pair(geographic, utm, grid="t1") as pair:
+        _, _, valid = pair.read()
+        assert pair.grid.transform[0] == pytest.approx(minx, abs=1e-3) and valid.mean() > 0.5
+
+
 def test_an_aoi_of_points_or_lines_is_named_as_such(tmp_path):
     """It was refused as "do not overlap" or "holds no valid pixel", which sent the analyst to the wrong place."""
     t1, t2 = make_raster(tmp_path / "t1.tif", ramp()), make_raster(tmp_path / "t2.tif", ramp())
