@@ -1,4 +1,5 @@
-"""A vector layer given by its file, or by QGIS's `file|layername=name`: the named layer, else the file's first.
+"""A vector layer given by its file, or by QGIS's `file|layername=name` or `file|layerid=n`: that layer, else the
+file's first.
 
 A GeoPackage often holds several layers. QGIS loads the first when given the file alone, and GDAL's
 rasterisation refuses a file of several layers unless one is named, so every reader here opens the
@@ -13,16 +14,18 @@ from osgeo import ogr
 from ..errors import InputError
 from ..i18n import tr
 
-_NAMED = "|layername="
-
 
 def layer_source(source: str) -> tuple[str, Optional[str]]:
-    """(file, layer name or None) of `file` or `file|layername=name` (further `|` options are dropped)."""
-    text = str(source)
-    if _NAMED not in text:
-        return text.split("|", 1)[0], None
-    path, rest = text.split(_NAMED, 1)
-    return path.split("|", 1)[0], rest.split("|", 1)[0]
+    """(file, layer or None) of `file`, `file|layername=name` or `file|layerid=n` (the layer as "#n"); other
+    `|` options are dropped."""
+    path, *options = str(source).split("|")
+    for option in options:
+        key, _, value = option.partition("=")
+        if key == "layername":
+            return path, value
+        if key == "layerid":
+            return path, f"#{value}"
+    return path, None
 
 
 def open_layer(source: str, label: str) -> tuple[ogr.DataSource, ogr.Layer]:
@@ -35,7 +38,10 @@ def open_layer(source: str, label: str) -> tuple[ogr.DataSource, ogr.Layer]:
                             label=label, path=path, reason=exc)) from exc
     if data is None or data.GetLayerCount() == 0:
         raise InputError(tr("{label}: '{path}' holds no vector layer.", label=label, path=path))
-    layer = data.GetLayerByName(name) if name else data.GetLayer(0)
+    if name and name.startswith("#") and name[1:].isdigit():
+        layer = data.GetLayer(int(name[1:]))
+    else:
+        layer = data.GetLayerByName(name) if name else data.GetLayer(0)
     if layer is None:
         names = ", ".join(data.GetLayer(i).GetName() for i in range(data.GetLayerCount()))
         raise InputError(tr("{label}: '{path}' has no layer '{name}' (its layers: {names}).", label=label,

@@ -310,6 +310,7 @@ def test_a_geopackage_of_several_layers_is_read_by_its_first_or_named_layer(tmp_
     source = None
     assert set(np.unique(rasterize_samples(path, grid()))) == {-1, 1}
     assert set(np.unique(rasterize_samples(f"{path}|layername=second", grid()))) == {-1, 0}
+    assert set(np.unique(rasterize_samples(f"{path}|layerid=1", grid()))) == {-1, 0}
     with pytest.raises(InputError, match="has no layer 'third' \\(its layers: first, second\\)"):
         rasterize_samples(f"{path}|layername=third", grid())
     t1, t2 = make_raster(tmp_path / "t1.tif", ramp()), make_raster(tmp_path / "t2.tif", ramp())
