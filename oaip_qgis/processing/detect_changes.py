@@ -25,6 +25,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QIcon
 
+from ..core.batch.table import FALSE, TRUE
 from ..core.decision.confirmation import VETO_MIN
 from ..core.decision.threshold import THRESHOLD_METHODS
 from ..core.errors import InputError, OaipError
@@ -152,6 +153,15 @@ def _unknown_choice(definition: QgsProcessingParameterEnum, value) -> str | None
         return None
     return tr("{name} ({description}) must be one of {options}, not {value!r}.").format(
         name=definition.name(), description=definition.description(), options=", ".join(options), value=value)
+
+
+def _not_yes_or_no(definition: QgsProcessingParameterBoolean, value) -> str | None:
+    """The sentence for a yes/no value given as a word that is neither (QGIS takes any word but "false"
+    and "0" as yes, so "no" and "off" turned an option on); None if it is one."""
+    if not isinstance(value, str) or value.strip().lower() in TRUE | FALSE:
+        return None
+    return tr("{name} ({description}) must be true or false (yes/no, on/off, 1/0), not {value!r}.").format(
+        name=definition.name(), description=definition.description(), value=value)
 
 
 def _advanced(parameter: QgsProcessingParameterDefinition) -> QgsProcessingParameterDefinition:
@@ -297,6 +307,8 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
                 message = _number_out_of_range(definition, value)
             elif isinstance(definition, QgsProcessingParameterEnum):
                 message = _unknown_choice(definition, value)
+            elif isinstance(definition, QgsProcessingParameterBoolean):
+                message = _not_yes_or_no(definition, value)
             elif isinstance(definition, QgsProcessingParameterRasterLayer):
                 message = self._unreadable(check_raster, QgsRasterLayer, definition.name(), value, context)
             elif isinstance(definition, QgsProcessingParameterFeatureSource):
@@ -332,6 +344,13 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             return None
         return self.parameterAsCompatibleSourceLayerPath(parameters, name, context, ["gpkg", "shp"], "gpkg", feedback)
 
+    def _flag(self, parameters, name, context) -> bool:
+        """A yes/no value, with the words the batch table takes ("no", "off" are no, as "false" and "0")."""
+        value = parameters.get(name)
+        if isinstance(value, str) and value.strip().lower() in TRUE | FALSE:
+            return value.strip().lower() in TRUE
+        return self.parameterAsBool(parameters, name, context)
+
     def _optional_double(self, parameters, name, context) -> float | None:
         """An optional number: None when left empty (parameterAsDouble would give 0)."""
         if parameters.get(name) in (None, ""):
@@ -349,7 +368,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             t2=self._raster_path(parameters, self.T2, context),
             reference=self._raster_path(parameters, self.REFERENCE, context),
             samples=self._vector_path(parameters, self.SAMPLES, context, feedback),
-            extend_from_samples=self.parameterAsBool(parameters, self.EXTEND, context),
+            extend_from_samples=self._flag(parameters, self.EXTEND, context),
             aoi=self._vector_path(parameters, self.AOI, context, feedback),
             bands1=_band_list(self.parameterAsString(parameters, self.BANDS1, context), tr("T1 bands")),
             bands2=_band_list(self.parameterAsString(parameters, self.BANDS2, context), tr("T2 bands")),
@@ -357,13 +376,13 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             pixel_size=self._optional_double(parameters, self.PIXEL_SIZE, context),
             nodata1=self._optional_double(parameters, self.NODATA1, context),
             nodata2=self._optional_double(parameters, self.NODATA2, context),
-            same_grid=self.parameterAsBool(parameters, self.SAME_GRID, context),
-            coregister=self.parameterAsBool(parameters, self.COREGISTER, context),
-            one_kind=self.parameterAsBool(parameters, self.ONE_KIND, context),
+            same_grid=self._flag(parameters, self.SAME_GRID, context),
+            coregister=self._flag(parameters, self.COREGISTER, context),
+            one_kind=self._flag(parameters, self.ONE_KIND, context),
             mode=self.parameterAsEnumString(parameters, self.MODE, context),
             seed=self.parameterAsInt(parameters, self.SEED, context),
             epochs=self.parameterAsInt(parameters, self.EPOCHS, context),
-            prune=self.parameterAsBool(parameters, self.PRUNE, context),
+            prune=self._flag(parameters, self.PRUNE, context),
             threshold_method=self.parameterAsEnumString(parameters, self.THRESHOLD_METHOD, context),
             threshold=self._optional_double(parameters, self.THRESHOLD, context),
             vgg16=self.parameterAsFile(parameters, self.VGG16, context) or None,

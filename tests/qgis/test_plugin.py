@@ -89,6 +89,27 @@ def test_one_kind_reaches_the_engine_off_by_default(provider, sample_pair, tmp_p
     assert algorithm.run_params({**given, "ONE_KIND": True}, context, feedback).one_kind is True
 
 
+@pytest.mark.parametrize("word, on", [("no", False), ("off", False), ("0", False), ("false", False), ("yes", True),
+                                      ("on", True), ("TRUE", True)])
+def test_yes_or_no_words_mean_what_they_say(provider, sample_pair, tmp_path, word, on):
+    """QGIS took every word but "false" and "0" as yes: COREGISTER=no left co-registration on."""
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById(ALG)
+    context, feedback = QgsProcessingContext(), QgsProcessingFeedback()
+    given = {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "OUTPUT_CHANGE": str(tmp_path / "c.tif"),
+             "COREGISTER": word, "ONE_KIND": word}
+    assert algorithm.checkParameterValues(given, context)[0]
+    params = algorithm.run_params(given, context, feedback)
+    assert params.coregister is on and params.one_kind is on
+
+
+def test_a_yes_or_no_word_that_is_neither_is_refused(provider, sample_pair, tmp_path):
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById(ALG)
+    given = {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "OUTPUT_CHANGE": str(tmp_path / "c.tif"),
+             "COREGISTER": "maybe"}
+    ok, message = algorithm.checkParameterValues(given, QgsProcessingContext())
+    assert not ok and message.startswith("COREGISTER (") and "must be true or false" in message and "'maybe'" in message
+
+
 def test_grid_and_nodata_parameters_reach_the_engine(provider, sample_pair, tmp_path):
     import processing
 
