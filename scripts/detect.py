@@ -8,15 +8,25 @@ from pathlib import Path
 
 from qgis_headless import run_algorithm
 
+OUTPUTS = (("Change layer", "OUTPUT_CHANGE"), ("Difference image", "OUTPUT_DIFFERENCE"),
+           ("Confidence", "OUTPUT_CONFIDENCE"), ("Polygons", "OUTPUT_POLYGONS"), ("Statistics", "OUTPUT_STATS"))
 
-def report(stats: dict, out: Path) -> str:
-    lines = [f"Change layer:     {out / 'change.tif'}",
-             f"Difference image: {out / 'difference.tif'}",
-             f"Confidence:       {out / 'confidence.tif'}",
-             f"Polygons:         {out / 'changes.gpkg'}",
-             f"Statistics:       {out / 'stats.json'}",
-             "",
-             f"mode {stats['mode']} on {stats.get('device', 'cpu')}, seed {stats['seed']}, "
+
+def written(params: dict, result: dict | None) -> dict:
+    """Where each asked output went: qgis_process's results (a TEMPORARY_OUTPUT's real path), else the path
+    given; outputs left empty are left out."""
+    results = (result or {}).get("results") or {}
+    paths = {key: results.get(key) or params.get(key) for _, key in OUTPUTS}
+    return {key: str(path) for key, path in paths.items() if str(path or "").strip()}
+
+
+def report(stats: dict | None, paths: dict) -> str:
+    """The outputs written and, when statistics were asked for, the run's figures from them."""
+    lines = [f"{label + ':':<18}{paths[key]}" for label, key in OUTPUTS if key in paths]
+    if stats is None:
+        return "\n".join(lines + ["", "No statistics were asked for (OUTPUT_STATS is empty), so no figures."])
+    lines += ["",
+              f"mode {stats['mode']} on {stats.get('device', 'cpu')}, seed {stats['seed']}, "
              f"score threshold {stats['threshold']:.4f} (prior cut {stats['prior_cut']:.4f}, "
              f"{stats['prior_threshold_method']}), "
              f"changed {100 * stats['changed_fraction']:.2f} % ({stats['changed_area']:.0f} m²)"]
@@ -94,12 +104,15 @@ def main() -> int:
     args = parser.parse_args()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    code, result, output = run_algorithm(algorithm_params(args, out))
+    params = algorithm_params(args, out)
+    code, result, output = run_algorithm(params)
     if code != 0:
         print(failure_text(output) or output, file=sys.stderr)
         return code
     notes = run_notes(result)
-    print(report(json.loads((out / "stats.json").read_text()), out) + (f"\n\n{notes}" if notes else ""))
+    paths = written(params, result)
+    stats = json.loads(Path(paths["OUTPUT_STATS"]).read_text()) if "OUTPUT_STATS" in paths else None
+    print(report(stats, paths) + (f"\n\n{notes}" if notes else ""))
     return 0
 
 

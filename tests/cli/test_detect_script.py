@@ -10,7 +10,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from detect import algorithm_params, failure_text, report, run_notes  # noqa: E402
+from detect import algorithm_params, failure_text, report, run_notes, written  # noqa: E402
 
 
 def args(**extra) -> Namespace:
@@ -35,11 +35,22 @@ def test_the_report_says_where_accuracy_was_measured(tmp_path):
              "changed_area": 100.0, "timing": {"total": 1.0},
              "metrics": {"oa": 0.9, "kappa": 0.8, "f1": 0.7, "precision": 0.6, "recall": 0.5, "auc": None,
                          "reference_coverage": 0.25}}
-    text = report(stats, tmp_path)
+    text = report(stats, {"OUTPUT_STATS": str(tmp_path / "s.json")})
     assert "KAPPA 0.8000" in text and "AUC" not in text and "25.0 % of the valid pixels" in text
     assert "score threshold 0.5000 (prior cut 0.3000, otsu)" in text
     stats["metrics"] = {"kappa": None, "reference_coverage": 0.0}
-    assert "the reference covers no valid pixel" in report(stats, tmp_path)
+    assert "the reference covers no valid pixel" in report(stats, {})
+
+
+def test_the_report_names_the_outputs_this_run_wrote_and_reads_its_own_statistics(tmp_path):
+    """`make detect` read OUT/stats.json whatever OUTPUT_STATS said: another run's figures, or a traceback when
+    it was left empty."""
+    params = algorithm_params(args(param=["OUTPUT_STATS=/elsewhere/s.json", "OUTPUT_CONFIDENCE="]), tmp_path)
+    paths = written(params, {"results": {"OUTPUT_CHANGE": "/tmp/real/change.tif"}})
+    assert paths["OUTPUT_STATS"] == "/elsewhere/s.json" and paths["OUTPUT_CHANGE"] == "/tmp/real/change.tif"
+    assert "OUTPUT_CONFIDENCE" not in paths
+    text = report(None, written(algorithm_params(args(param=["OUTPUT_STATS="]), tmp_path), None))
+    assert "Statistics:" not in text and "No statistics were asked for" in text and "Change layer:" in text
 
 
 def test_the_runs_warnings_and_notes_are_printed():
