@@ -108,6 +108,12 @@ def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
                             "and the area of interest).", where=where))
     for (label, path), x in zip(pair.names, (x1, x2)):
         values = x[:, valid]
+        if (values.max(axis=1) <= values.min(axis=1)).all() and pair.has_aoi:   # a tiny AOI, more likely
+            raise InputError(tr("{label}: '{path}' holds one value ({value:g}) in every valid pixel inside the area "
+                                "of interest ({cells} block(s) of {size}x{size} px), so it shows nothing to compare: "
+                                "check that the AOI is the area you meant (not too small, not where the image is "
+                                "blank).", label=label, path=path, value=values[0, 0], cells=int(valid.sum()),
+                                size=b))
         if (values.max(axis=1) <= values.min(axis=1)).all():   # a blank image: "no change" would be a guess
             raise InputError(tr("{label}: '{path}' holds one value ({value:g}) in every valid pixel of the "
                                 "overlap, so it shows nothing to compare: check that the file is the image you "

@@ -335,6 +335,7 @@ class AlignedPair:
         self.shift = Shift()
         self._vrt1, self._vrt2 = (_whole(s, grid) for s in self._sources)
         self._aoi = aoi
+        self.has_aoi = aoi is not None
         self.band_count1 = self._vrt1.RasterCount
         self.band_count2 = self._vrt2.RasterCount
 

@@ -21,7 +21,7 @@ from oaip_qgis.core.pipeline import run
 from oaip_qgis.core.progress import Progress
 from oaip_qgis.core.raster import write
 from oaip_qgis.core.raster.write import HOST, remove_stale_partials
-from tests.helpers import make_raster, two_sensors, write_samples
+from tests.helpers import make_raster, two_sensors, write_polygon, write_samples
 
 
 def prior_params(pair, folder, **extra) -> RunParams:
@@ -65,6 +65,20 @@ def test_samples_outside_the_overlap_are_refused_not_ignored(sample_pair, tmp_pa
     far = write_samples(tmp_path / "far.gpkg", [("POINT (100000 100000)", 1)], srs)
     with pytest.raises(InputError, match="have no feature inside the overlap of the two images"):
         run(prior_params(sample_pair, tmp_path, samples=far))
+
+
+def test_an_aoi_over_a_blank_part_of_an_image_is_named_not_the_image(tmp_path):
+    """T1 one value inside a small AOI was reported as a blank export of T1, with no word of the AOI."""
+    rng = np.random.default_rng(0)
+    t1 = rng.uniform(0, 100, (100, 120)).astype(np.float32)
+    t1[:50, :50] = 7.0
+    paths = {"t1": make_raster(tmp_path / "t1.tif", t1),
+             "t2": make_raster(tmp_path / "t2.tif", rng.uniform(0, 1, (100, 120)))}
+    aoi = write_polygon(tmp_path / "aoi.geojson", "POLYGON ((500000 4000000, 500450 4000000, 500450 3999550, "
+                                                  "500000 3999550, 500000 4000000))")
+    with pytest.raises(InputError, match="T1: .* holds one value \\(7\\) in every valid pixel inside the area of "
+                                         "interest .*check that the AOI is the area you meant"):
+        run(prior_params(paths, tmp_path, aoi=aoi))
 
 
 def test_an_output_that_is_an_input_is_refused_and_the_input_kept(sample_pair, tmp_path):
