@@ -103,11 +103,14 @@ def main() -> int:
     parser.add_argument("--param", action="append", default=[], help="KEY=VALUE, any other parameter")
     args = parser.parse_args()
     out = Path(args.out).resolve()
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     params = algorithm_params(args, out)
     code, result, output = run_algorithm(params)
     if code != 0:
         print(failure_text(output) or output, file=sys.stderr)
+        if created and not any(out.iterdir()):   # a run refused before any work leaves no empty folder behind
+            out.rmdir()
         return code
     notes = run_notes(result)
     paths = written(params, result)
