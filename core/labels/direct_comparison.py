@@ -129,7 +129,11 @@ def log_ratio_spread(measures: Measures) -> Optional[float]:
     ratio = measures.by_name.get("log_ratio")
     if ratio is None:
         return None
-    values = ratio[np.isfinite(ratio)]
+    return _spread(ratio[np.isfinite(ratio)])
+
+
+def _spread(values: np.ndarray) -> Optional[float]:
+    """The 0.9 quantile of the values over their median (None without a positive median)."""
     median = float(np.median(values)) if values.size else 0.0
     return float(np.quantile(values, 0.9)) / median if median > 0 else None
 
@@ -161,11 +165,11 @@ def change_alike(prior: np.ndarray, measures: Measures, spread_line: float, peak
         return None
     ok = np.isfinite(ratio) & np.isfinite(prior)
     values = ratio[ok]
-    median = float(np.median(values)) if values.size else 0.0
-    if median <= 0 or float(np.quantile(values, 0.9)) / median < spread_line:
+    spread = _spread(values)
+    if spread is None or spread < spread_line:
         return None
     changed = ok & (ratio > otsu(values))
-    unchanged = ok & (ratio <= median)
+    unchanged = ok & (ratio <= np.median(values))
     if changed.sum() < MIN_LABELLED or unchanged.sum() < MIN_LABELLED:
         return None
     keep = changed | unchanged
@@ -173,8 +177,7 @@ def change_alike(prior: np.ndarray, measures: Measures, spread_line: float, peak
     if agreement < least:
         return None
     top = float(np.quantile(values, peak_quantile))
-    return ChangeAlike(np.where(ok, ratio / top, np.nan).astype(np.float32), float(np.quantile(values, 0.9)) / median,
-                       float(agreement))
+    return ChangeAlike(np.where(ok, ratio / top, np.nan).astype(np.float32), spread, float(agreement))
 
 
 def measure_label(name: str) -> str:
