@@ -159,21 +159,23 @@ def _alpha_band(ds: gdal.Dataset) -> Optional[int]:
     return band if band is not None and np.unique(_sample(ds, band)).size <= 2 else None
 
 
-def _alpha_read_as_data(ds: gdal.Dataset, label: str, notes: list) -> None:
-    """Say so when a band flagged as alpha holds data (`_alpha_band`) and is compared as such."""
+def _alpha_read_as_data(ds: gdal.Dataset, alpha: Optional[int], label: str, notes: list) -> None:
+    """Say so when a band flagged as alpha holds data (`alpha`, `_alpha_band`'s answer, is None) and is
+    compared as such."""
     band = _flagged_alpha(ds)
-    if band is not None and _alpha_band(ds) is None:
+    if band is not None and alpha is None:
         notes.append(tr("{label}: band {band} is flagged as alpha but holds more than two values, so it is "
                         "compared as data (a fourth band such as near-infrared, which GDAL flags as alpha by "
                         "default); if it is a mask, choose the other bands with BANDS{number}.", label=label,
                         band=band, number=label[-1]))
 
 
-def _bands(ds: gdal.Dataset, bands: Optional[Sequence[int]], label: str, path: str) -> list[int]:
-    """The bands asked for, checked; by default every band but an alpha band (GDAL reads it as the
-    other bands' mask, not as data)."""
+def _bands(ds: gdal.Dataset, bands: Optional[Sequence[int]], label: str, path: str,
+           alpha: Optional[int] = None) -> list[int]:
+    """The bands asked for, checked; by default every band but the alpha band `alpha` (`_alpha_band`: GDAL
+    reads it as the other bands' mask, not as data)."""
     if not bands:
-        every, alpha = list(range(1, ds.RasterCount + 1)), _alpha_band(ds)
+        every = list(range(1, ds.RasterCount + 1))
         return [b for b in every if b != alpha] or every
     for band in bands:
         if not 1 <= int(band) <= ds.RasterCount:
@@ -240,11 +242,10 @@ def _colours(ds: gdal.Dataset, label: str, notes: list) -> gdal.Dataset:
 
 
 def _select(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], keep: list,
-            notes: Optional[list] = None, label: str = "") -> gdal.Dataset:
-    """The chosen bands of `ds` as a VRT, with the user's nodata value when given; complex bands
-    (SAR SLC) as their intensity |z|², noted in `notes`. The VRT points at its source: `keep` holds
-    both alive as long as the pair is open."""
-    alpha = _alpha_band(ds)
+            notes: Optional[list] = None, label: str = "", alpha: Optional[int] = None) -> gdal.Dataset:
+    """The chosen bands of `ds` as a VRT, with the user's nodata value when given, masked by its alpha band
+    `alpha` (`_alpha_band`); complex bands (SAR SLC) as their intensity |z|², noted in `notes`. The VRT
+    points at its source: `keep` holds both alive as long as the pair is open."""
     as_data = alpha is None and _flagged_alpha(ds) is not None   # GDAL would still mask and warp by it
     mask = alpha if alpha and nodata is None else "none" if as_data else "auto"   # alpha 0: no data
     selected = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", bandList=bands,
@@ -511,10 +512,11 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     notes: list = []
     ds1, ds2 = (_colours(_open(path, label), label, notes) for path, label in ((t1, "T1"), (t2, "T2")))
     names = (("T1", str(t1)), ("T2", str(t2)))
-    b1, b2 = _bands(ds1, bands1, "T1", t1), _bands(ds2, bands2, "T2", t2)
-    for ds, bands, label in ((ds1, bands1, "T1"), (ds2, bands2, "T2")):
+    alpha1, alpha2 = _alpha_band(ds1), _alpha_band(ds2)   # read once: a flagged band is sampled to tell
+    b1, b2 = _bands(ds1, bands1, "T1", t1, alpha1), _bands(ds2, bands2, "T2", t2, alpha2)
+    for ds, bands, alpha, label in ((ds1, bands1, alpha1, "T1"), (ds2, bands2, alpha2, "T2")):
         if not bands:
-            _alpha_read_as_data(ds, label, notes)
+            _alpha_read_as_data(ds, alpha, label, notes)
     for ds, chosen, nodata, number in ((ds1, b1, nodata1, 1), (ds2, b2, nodata2, 2)):
         _check_nodata(ds, chosen, nodata, number)
     srs1, srs2 = _srs(ds1), _srs(ds2)
@@ -534,8 +536,8 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
                                    outputBounds=[minx, maxy, maxx, miny], outputSRS=shared.crs_wkt or None)
                     for ds in (ds1, ds2))
         keep: list = [ds1, ds2]
-        return AlignedPair(shared, _select(ds1, b1, nodata1, keep, notes, "T1"),
-                           _select(ds2, b2, nodata2, keep, notes, "T2"), None, keep, names, notes)
+        return AlignedPair(shared, _select(ds1, b1, nodata1, keep, notes, "T1", alpha1),
+                           _select(ds2, b2, nodata2, keep, notes, "T2", alpha2), None, keep, names, notes)
     box: Optional[Box] = None
     if grid == "finer":
         grid, box = _finer(ds1, ds2, srs1, srs2, aoi, notes)
@@ -580,7 +582,8 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     out = Grid(ref_srs.ExportToWkt(), (x0 + col0 * dx, dx, 0.0, y0 + row0 * dy, 0.0, dy), width, height)
     mask = _aoi_mask(aoi, out) if aoi else None
     keep: list = []
-    return AlignedPair(out, _select(ds1, b1, nodata1, keep, notes, "T1"), _select(ds2, b2, nodata2, keep, notes, "T2"),
+    return AlignedPair(out, _select(ds1, b1, nodata1, keep, notes, "T1", alpha1),
+                       _select(ds2, b2, nodata2, keep, notes, "T2", alpha2),
                        mask, keep, names, notes)
 
 
