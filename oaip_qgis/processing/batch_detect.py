@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 
 from qgis.core import (
+    QgsApplication,
     QgsCategorizedSymbolRenderer,
     QgsFillSymbol,
     QgsProcessingAlgorithm,
@@ -33,6 +34,7 @@ from ..core.params import MODES
 from ..core.progress import Progress
 from ..i18n import tr
 from ..identity import icon
+from .choices import named_choices
 
 DASK_PACKAGES = "dask==2026.8.0 distributed==2026.8.0"  # as in requirements.txt
 STATUS_COLOURS = {"done": "46,160,67", "skipped": "120,144,156", "failed": "230,0,38"}
@@ -109,7 +111,9 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
             "changes.gpkg, stats.json), written completely or not at all. A pair that fails is recorded with its "
             "message and the others go on; a re-run skips the pairs whose outputs are complete unless "
             "'Run finished pairs again' is on. The summary layer (one footprint per pair with its status, "
-            "error, changed area and fraction, threshold, mode, seconds and Kappa) is loaded at the end.")
+            "error, changed area and fraction, threshold, mode, seconds and Kappa) is loaded at the end.\n"
+            "Run headless (qgis_process), the run ends in an error, exit status 1, when a pair failed, so that a "
+            "script sees it; the pairs done keep their outputs and the summary is written all the same.")
 
     def icon(self) -> QIcon:
         return icon()
@@ -146,6 +150,10 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
                             (self.FAILED, "Pairs failed")):
             self.addOutput(QgsProcessingOutputNumber(name, tr(label)))
 
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS's name)
+        """QGIS's own check, with the mode also taken by its number, as qgis_process's help offers."""
+        return super().checkParameterValues(named_choices(self, parameters), context)
+
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS's name)
         from ..task import torch_missing_message
 
@@ -156,6 +164,7 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
         from ..core.batch.runner import EchoLog
 
         out = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
+        parameters = named_choices(self, parameters)
         defaults = {"mode": self.parameterAsEnumString(parameters, self.MODE, context),
                     **_defaults(self.parameterAsString(parameters, self.PARAMS, context))}
         workers = (self.parameterAsInt(parameters, self.WORKERS, context)
@@ -177,10 +186,15 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
         for record in result.records:
             if record["status"] == "failed":
                 feedback.reportError(tr("{name}: {error}").format(name=record["name"], error=record["error"]))
+        failed = result.count("failed")
         summary = tr("{pairs} pair(s): {done} done, {skipped} skipped, {failed} failed, in {seconds:.1f} s.")
         feedback.pushInfo(summary.format(pairs=len(result.records), done=result.count("done"),
-                                         skipped=result.count("skipped"), failed=result.count("failed"),
-                                         seconds=result.elapsed))
+                                         skipped=result.count("skipped"), failed=failed, seconds=result.elapsed))
+        if failed and QgsApplication.platform() == "qgis_process":   # a script sees the exit status only
+            raise QgsProcessingException(tr(
+                "{failed} of {pairs} pair(s) failed (their messages are above); the pairs done keep their outputs "
+                "and the summary of all is in {summary}.").format(failed=failed, pairs=len(result.records),
+                                                                  summary=result.summary_json))
         layer = f"{result.summary_gpkg}|layername=pairs"
         details = QgsProcessingContext.LayerDetails(tr("Pairs (batch summary)"), context.project(),
                                                     self.OUTPUT_SUMMARY)
@@ -188,8 +202,7 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
         _STYLES.append(StatusStyle())
         context.layerToLoadOnCompletionDetails(layer).setPostProcessor(_STYLES[-1])
         return {self.OUTPUT_SUMMARY: layer, self.OUTPUT_JSON: result.summary_json, self.OUTPUT_FOLDER: out,
-                self.DONE: result.count("done"), self.SKIPPED: result.count("skipped"),
-                self.FAILED: result.count("failed")}
+                self.DONE: result.count("done"), self.SKIPPED: result.count("skipped"), self.FAILED: failed}
 
     def _dask_missing_message(self) -> str | None:
         from ..task import user_install_command
