@@ -36,6 +36,7 @@ from ..core.raster.coregister import MAX_SHIFT
 from ..i18n import tr
 from ..identity import icon
 from ..layers import raster_source
+from .choices import named_choices
 from .styling import style_when_loaded
 
 NO_MAXIMUM = 1e300   # QgsProcessingParameterNumber's maximum when none is set is the largest double
@@ -299,7 +300,8 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS's name)
         """QGIS's own check, but with a sentence that names the value and what is allowed: the range of a
         number, the options of a choice, and why a raster or vector file cannot be used (QGIS says "not
-        found" of a file that exists)."""
+        found" of a file that exists). A choice may be given by its number, as qgis_process's help offers."""
+        parameters = named_choices(self, parameters)
         for definition in self.parameterDefinitions():
             value = parameters.get(definition.name())
             message = None
@@ -363,6 +365,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
 
     def run_params(self, parameters, context, feedback) -> RunParams:
         """Translate Processing parameters into the engine's one parameter object."""
+        parameters = named_choices(self, parameters)
         return RunParams(
             t1=self._raster_path(parameters, self.T1, context),
             t2=self._raster_path(parameters, self.T2, context),

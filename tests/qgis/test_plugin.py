@@ -181,6 +181,7 @@ def test_vgg16_weights_reach_the_engine_through_processing(provider, sample_pair
     ("THRESHOLD", 1.5, "from 0 to 1, not 1.5"),
     ("MIN_AREA", -3, "MIN_AREA .* must be 0 or more, not -3"),
     ("MODE", "int4", "MODE .* must be one of int8, fp32, prior, not 'int4'"),
+    ("MODE", "3", "MODE .* must be one of int8, fp32, prior, not '3'"),
     ("EPOCHS", "abc", r"EPOCHS \(Training epochs\) must be a whole number from 1 to 100, not 'abc'"),
     ("EPOCHS", 2.5, "must be a whole number from 1 to 100, not 2.5"),
     ("MIN_AREA", "big", "MIN_AREA .* must be a number 0 or more, not 'big'"),
@@ -192,6 +193,16 @@ def test_an_out_of_range_number_is_refused_with_its_range(provider, sample_pair,
         processing.run(ALG, {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "prior", name: value,
                              "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_choice_is_taken_by_its_number_as_qgis_process_help_lists_it(provider, sample_pair, tmp_path):
+    import processing
+
+    stats = tmp_path / "stats.json"
+    processing.run(ALG, {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "2", "THRESHOLD_METHOD": 2,
+                         "OUTPUT_CHANGE": str(tmp_path / "c.tif"), "OUTPUT_STATS": str(stats)})
+    written = json.loads(stats.read_text())
+    assert (written["mode"], written["threshold_method"]) == ("prior", "kittler")
 
 
 def test_a_weights_file_of_another_kind_is_named_not_an_incorrect_value(provider, sample_pair, tmp_path):
