@@ -58,10 +58,13 @@ demo: setup
 	$(PY) scripts/detect.py --t1 build/demo/pair/t1.tif --t2 build/demo/pair/t2.tif \
 	  --reference build/demo/pair/truth.tif --out build/demo/result --mode $(MODE) --seed $(SEED)
 
+# PARAMS reaches detect.py through the environment, whole, and is split there as a shell would split it,
+# so that PARAMS='AOI="my area.gpkg" PRUNE=false' keeps the quoted path's space.
+detect: export OAIP_PARAMS = $(PARAMS)
 detect: setup
-	@test -n "$(T1)" -a -n "$(T2)" || { echo "usage: make detect T1=a.tif T2=b.tif OUT=dir [REF=gt.tif] [MODE=int8|fp32|prior] [SEED=0] [PARAMS='AOI=aoi.gpkg PRUNE=false']"; exit 2; }
+	@test -n "$(T1)" -a -n "$(T2)" || { echo "usage: make detect T1=a.tif T2=b.tif OUT=dir [REF=gt.tif] [MODE=int8|fp32|prior] [SEED=0] [PARAMS='AOI=\"my area.gpkg\" PRUNE=false']"; exit 2; }
 	$(PY) scripts/detect.py --t1 "$(T1)" --t2 "$(T2)" --out "$(OUT)" --mode $(MODE) --seed $(SEED) \
-	  $(if $(REF),--reference "$(REF)") $(if $(EPOCHS),--epochs $(EPOCHS)) $(foreach p,$(PARAMS),--param "$(p)")
+	  $(if $(REF),--reference "$(REF)") $(if $(EPOCHS),--epochs $(EPOCHS)) --params "$$OAIP_PARAMS"
 
 # make batch PAIRS=pairs.csv OUT=dir [SCHEDULER=tcp://host:8786] [WORKERS=n] [FORCE=1] [MODE=...] [PARAMS='seed=1 ...']
 # OUT must be given here (its default above is detect's); MODE applies only when given on the command line.

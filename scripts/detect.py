@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -83,7 +84,11 @@ def algorithm_params(args: argparse.Namespace, out: Path) -> dict:
         params["REFERENCE"] = Path(args.reference).resolve()
     if args.epochs:
         params["EPOCHS"] = args.epochs
-    for item in args.param:
+    try:   # PARAMS as one string, split as a shell would, so that a quoted value keeps its spaces
+        items = [*args.param, *shlex.split(args.params)]
+    except ValueError as exc:
+        raise SystemExit(f"PARAMS cannot be split into KEY=VALUE items ({exc}): {args.params!r}") from exc
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise SystemExit(f"--param takes KEY=VALUE, not {item!r}")
@@ -101,6 +106,8 @@ def main() -> int:
     parser.add_argument("--seed", default="0")
     parser.add_argument("--epochs")
     parser.add_argument("--param", action="append", default=[], help="KEY=VALUE, any other parameter")
+    parser.add_argument("--params", default="", help="several KEY=VALUE in one string, split as a shell would "
+                                                     "(quote a value that holds spaces)")
     args = parser.parse_args()
     out = Path(args.out).resolve()
     created = not out.exists()

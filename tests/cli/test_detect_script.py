@@ -14,7 +14,7 @@ from detect import algorithm_params, failure_text, report, run_notes, written  #
 
 
 def args(**extra) -> Namespace:
-    values = dict(t1="a.tif", t2="b.tif", reference=None, mode="int8", seed="0", epochs=None, param=[])
+    values = dict(t1="a.tif", t2="b.tif", reference=None, mode="int8", seed="0", epochs=None, param=[], params="")
     return Namespace(**{**values, **extra})
 
 
@@ -22,6 +22,14 @@ def test_extra_parameters_pass_through_and_override(tmp_path):
     params = algorithm_params(args(param=["aoi=/x/aoi.gpkg", "PRUNE = false", "MODE=prior"]), tmp_path)
     assert params["AOI"] == "/x/aoi.gpkg" and params["PRUNE"] == "false" and params["MODE"] == "prior"
     assert params["OUTPUT_CHANGE"] == tmp_path / "change.tif" and "REFERENCE" not in params
+
+
+def test_params_in_one_string_keep_a_quoted_value_whole(tmp_path):
+    """make's PARAMS was split at every space, so a path with one could not be passed."""
+    params = algorithm_params(args(params='AOI="/x/my area.gpkg" PRUNE=false'), tmp_path)
+    assert params["AOI"] == "/x/my area.gpkg" and params["PRUNE"] == "false"
+    with pytest.raises(SystemExit, match="PARAMS cannot be split"):
+        algorithm_params(args(params='AOI="/x/my area.gpkg'), tmp_path)
 
 
 def test_a_parameter_without_a_value_is_refused(tmp_path):
