@@ -8,6 +8,7 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
+    QgsProcessingFeatureSourceDefinition,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
@@ -342,8 +343,17 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(str(exc)) from exc
 
     def _vector_path(self, parameters, name, context, feedback) -> str | None:
-        if parameters.get(name) in (None, ""):
+        """The layer's own file when GDAL reads it whole (so that every message names the analyst's file, and
+        `file|layername=` is read by core.raster.vector_layer); else QGIS's copy of what was chosen (a
+        scratch layer, selected features only, a filtered layer)."""
+        value = parameters.get(name)
+        if value in (None, ""):
             return None
+        layer = self.parameterAsVectorLayer(parameters, name, context)
+        part = isinstance(value, QgsProcessingFeatureSourceDefinition) and (
+            value.selectedFeaturesOnly or value.featureLimit != -1)
+        if layer is not None and layer.providerType() == "ogr" and not layer.subsetString() and not part:
+            return layer.source()
         return self.parameterAsCompatibleSourceLayerPath(parameters, name, context, ["gpkg", "shp"], "gpkg", feedback)
 
     def _flag(self, parameters, name, context) -> bool:

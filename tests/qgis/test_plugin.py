@@ -257,6 +257,26 @@ def test_an_area_of_interest_or_samples_file_that_is_no_vector_layer_says_what_i
     assert not (tmp_path / "c.tif").exists()
 
 
+def test_a_layer_of_a_geopackage_is_read_from_the_analysts_file_and_named_by_it(provider, sample_pair, tmp_path):
+    """Processing copied a GeoPackage layer to a temporary file, and the messages named that copy."""
+    import processing
+    from osgeo import ogr, osr
+
+    areas = tmp_path / "my areas.gpkg"
+    data = ogr.GetDriverByName("GPKG").CreateDataSource(str(areas))
+    srs = osr.SpatialReference(gdal.Open(str(sample_pair["t1"])).GetProjection())
+    for name, kind, wkt in (("zones", ogr.wkbPolygon, "POLYGON ((0 0, 1 0, 1 1, 0 0))"),
+                            ("roads", ogr.wkbLineString, "LINESTRING (0 0, 1 1)")):
+        layer = data.CreateLayer(name, srs, kind)
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(wkt))
+        layer.CreateFeature(feature)
+    data = None
+    with pytest.raises(QgsProcessingException, match=re.escape(f"AOI: '{areas}|layername=roads' holds lines")):
+        processing.run(ALG, {**pair(sample_pair), "AOI": f"{areas}|layername=roads",
+                             "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
+
+
 def test_finding_more_like_the_samples_without_samples_is_refused_in_one_sentence(provider, sample_pair, tmp_path):
     import processing
 
