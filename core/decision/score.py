@@ -25,7 +25,7 @@ from .threshold import DEFAULT_METHOD, is_automatic, threshold_value
 DECISION = 0.5
 # × the prior's median: from here up the network may find more like the analyst's changed samples. The
 # evidence floor: 1.5× or 1.25× cost every real pair with regions the prior misses (italy, urban-optical,
-# sar-enl-10, shuguang; int8, seeds 0–1) though they find more of a whole tile's new buildings (README).
+# sar-enl-10, shuguang; int8, seeds 0–1) though they find more of a whole tile's new buildings (bench/RESULTS.md).
 EXTEND_LINE = EVIDENCE_FLOOR
 
 
@@ -68,7 +68,7 @@ def change_score(prior_score: np.ndarray, network: np.ndarray, extend_from: Opti
     is the network's alone, so the network may also mark places the prior leaves under its cut. The
     prior misses a kind of change whose evidence is one-sided (the generated scenes' new buildings
     stand 1.7–3× the median, under a flood at 6×), and so do real false alarms (shuguang's, alike in
-    every measure of the prior: README); only the analyst can tell them apart, by showing some. Below
+    every measure of the prior: bench/RESULTS.md); only the analyst can tell them apart, by showing some. Below
     the floor nothing is marked, as everywhere."""
     score = np.minimum(prior_score, network)
     if extend_from is not None:

@@ -109,7 +109,7 @@ def kittler(values: np.ndarray, bins: int = BINS) -> float:
 # is the default (RunParams, the dialogs): two-class Otsu, which every leave-one-pair-out fold chose
 # once the direct comparison had sharpened the SAR pairs' prior (int8 with the shipped margins and
 # veto share, seeds 0–1: mean Kappa 0.791 against 0.777 for three-class Otsu and 0.779 for Kittler's,
-# worst pair 0.636 against 0.590; README).
+# worst pair 0.636 against 0.590; bench/RESULTS.md).
 THRESHOLD_METHODS: Registry[Optional[Callable[[np.ndarray], float]]] = Registry(
     "Threshold method", {"otsu": otsu, "otsu3": otsu3, "kittler": kittler, "manual": None})
 DEFAULT_METHOD = next(iter(THRESHOLD_METHODS))

@@ -21,7 +21,7 @@ on the four SAR-against-SAR pairs, 0.73 on the two optical sensors of urban-opti
 against panchromatic optical (yellowriver), whose log-ratio ranks worse than chance or close to it
 (AUC against the reference 0.55 and 0.76). The canonical difference, which needs two bands on each
 side, agrees at 0.96 on urban-optical (AUC 0.91 against the reference). `AGREEMENT` and `RADIUS`
-were chosen leave-one-pair-out for the log-ratio (README); the canonical difference takes the same.
+were chosen leave-one-pair-out for the log-ratio (bench/RESULTS.md); the canonical difference takes the same.
 
 Where the structural prior finds no significant change at all and the analyst says both images are of
 one kind, the test runs the other way round (`change_alike`): much change of one kind between two radar

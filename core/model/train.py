@@ -42,7 +42,7 @@ class TrainConfig:
     # Side of the cells the network sees, in pixels (None: the prior's block). With the confirmed score
     # (decision.score), int8 mean Kappa over the eight shared pairs, seeds 0–3: the prior's 2-px blocks
     # 0.705, the pixels themselves 0.716 (better or equal on seven pairs; release 0.4). With this release's
-    # constants every leave-one-pair-out fold picks the pixels again (README).
+    # constants every leave-one-pair-out fold picks the pixels again (bench/RESULTS.md).
     cell: Optional[int] = 1
     crop: int = 32            # crop side in cells
     crops: int = 256          # crops read once, cycled through every epoch
