@@ -105,15 +105,19 @@ def log_floor(values: np.ndarray) -> float:
 
 
 def guess_kind(x: np.ndarray, valid: Optional[np.ndarray] = None) -> str:
-    """'sar' for a single non-negative band with a heavy right tail (linear intensity), else 'optical'.
+    """'sar' when every band is non-negative with a heavy right tail (linear intensity: one polarisation, or
+    VV and VH as a Sentinel-1 GRD holds them), else 'optical'.
 
-    An 8-bit rendering of SAR is already log-like and is scaled as 'optical', which is what it needs.
+    An 8-bit rendering of SAR is already log-like and is scaled as 'optical', which is what it needs. Until
+    release 0.11.2 only a single band could be 'sar': a linear VV + VH image was scaled as optical, its
+    tail filling the scale, and an unchanged generated scene had 16 % marked changed (19 % against
+    another such image). No optical image measured has every band heavy-tailed (the shared pairs'
+    RGB images, generated 4- to 13-band reflectances, Landsat-scaled bands): some band always has its
+    mass spread, where speckle gives every band of an intensity image its exponential tail.
     """
     x = _check_image(x)
-    if x.shape[0] != 1:
-        return "optical"
-    values = _sample(x, _check_valid(x, valid), MAX_SAMPLES)[:, 0]
-    return "sar" if _heavy_tailed(values) else "optical"
+    pixels = _sample(x, _check_valid(x, valid), MAX_SAMPLES)
+    return "sar" if all(_heavy_tailed(pixels[:, band]) for band in range(pixels.shape[1])) else "optical"
 
 
 def fit_normaliser(x: np.ndarray, valid: Optional[np.ndarray] = None, kind: Optional[str] = None,

@@ -12,11 +12,19 @@ SAR = RNG.gamma(1.0, 0.05, (1, 64, 64)).astype(np.float32)          # single-loo
 OPTICAL = RNG.normal(0.2, 0.05, (4, 64, 64)).astype(np.float32)
 
 
-def test_kind_is_guessed_from_band_count_and_tail():
+def test_kind_is_guessed_from_the_bands_tails():
     assert guess_kind(SAR) == "sar"
     assert guess_kind(OPTICAL) == "optical"
     assert guess_kind(OPTICAL[:1]) == "optical"          # one band, but symmetric: not intensity
     assert guess_kind(10 * np.log10(SAR)) == "optical"   # already in dB: negative values, no log again
+
+
+def test_two_polarisations_in_linear_intensity_are_sar():
+    """A Sentinel-1 GRD's VV and VH were scaled as an optical image's bands: every band must be heavy-tailed."""
+    dual = np.concatenate([SAR, 0.2 * RNG.gamma(1.0, 0.05, (1, 64, 64)).astype(np.float32)])
+    assert guess_kind(dual) == "sar"
+    assert fit_normaliser(dual).floor is not None          # both bands taken to dB
+    assert guess_kind(np.concatenate([SAR, OPTICAL[:1]])) == "optical"   # one band spread evenly: not intensity
 
 
 def test_a_few_negative_values_do_not_make_an_intensity_read_as_decibels():
