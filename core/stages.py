@@ -101,6 +101,13 @@ def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
     b = block_size(grid.height, grid.width, pair.band_count1 + pair.band_count2)
     x1, x2, valid = pair.read(out_shape=(math.ceil(grid.height / b), math.ceil(grid.width / b)))
     if not valid.any():
+        for number, ((label, path), x) in enumerate(zip(pair.names, (x1, x2)), start=1):
+            blank = [band for band in range(1, x.shape[0] + 1) if not np.isfinite(x[band - 1]).any()]
+            if blank and len(blank) < x.shape[0]:   # one empty band empties every place of the image
+                raise InputError(tr("{label}: band(s) {bands} of '{path}' hold no data anywhere in the overlap "
+                                    "(only nodata), so no place has all its bands: leave them out (BANDS{number}) "
+                                    "and run again.", label=label, bands=", ".join(map(str, blank)), path=path,
+                                    number=number))
         empty = [f"{label} '{path}'" for (label, path), x in zip(pair.names, (x1, x2)) if not np.isfinite(x).any()]
         where = (tr("it is all nodata in {images}", images=tr(" and ").join(empty)) if empty else
                  tr("where one image has data the other has none"))

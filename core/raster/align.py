@@ -20,6 +20,7 @@ from scipy import ndimage
 
 from ..errors import InputError, ResourceError, is_out_of_memory, memory_advice
 from ..i18n import tr
+from .border import undeclared_border
 from .coregister import Shift
 from .gdal_scope import in_gdal_scope
 from .grid import Grid, Window, spatial_reference
@@ -124,6 +125,25 @@ def _read_or_explain(label: str, path: str, read: Callable[[], np.ndarray]) -> n
                             "{reason}): copy or export it again.", label=label, path=path, reason=reason)) from exc
 
 
+def _border_as_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], alpha: Optional[int],
+                      number: int, path: str, notes: list) -> Optional[float]:
+    """The nodata value to read image `number` with: the user's, or the constant border an image that marks
+    nothing as no data holds (raster.border), noted in `notes`; None for neither."""
+    if nodata is not None or alpha is not None or any(
+            ds.GetRasterBand(band).GetMaskFlags() != gdal.GMF_ALL_VALID for band in bands):
+        return nodata
+    values = _read_or_explain(f"T{number}", path, lambda: np.stack([_sample(ds, band) for band in bands]))
+    border = undeclared_border(values)
+    if border is None:
+        return None
+    notes.append(tr("T{number}: {percent:.1f} % of '{path}' along its edge is {value:g} in every band, beside "
+                    "ordinary values, and the file declares no nodata value: it is taken as no data (the ground "
+                    "outside a swath, or a warped image's corners). Set NODATA{number} to another value to "
+                    "compare it as data.", number=number, percent=100 * border.share, path=path,
+                    value=border.value))
+    return border.value
+
+
 def _srs(ds: gdal.Dataset) -> Optional[osr.SpatialReference]:
     return spatial_reference(ds.GetProjection())
 
@@ -182,6 +202,25 @@ def _bands(ds: gdal.Dataset, bands: Optional[Sequence[int]], label: str, path: s
             raise InputError(tr("{label}: band {band} is out of range: '{path}' has {count} band(s).",
                                 label=label, band=band, path=path, count=ds.RasterCount))
     return [int(b) for b in bands]
+
+
+ROTATION_TOLERANCE = 0.01   # of a pixel, across the whole image: rotation terms that move no pixel further are 0
+
+
+def _north_up(ds: gdal.Dataset) -> tuple[float, float, float, float, float, float]:
+    """The image's geotransform as the outputs' grid takes it: rows running south and columns east (a
+    south-up image's lattice read from its other corner), and rotation terms that move no pixel by
+    ROTATION_TOLERANCE across the image (1e-12 left by a reprojection's arithmetic) as 0."""
+    x0, dx, rx, y0, ry, dy = ds.GetGeoTransform()
+    if abs(rx) * ds.RasterYSize <= ROTATION_TOLERANCE * abs(dx) and \
+            abs(ry) * ds.RasterXSize <= ROTATION_TOLERANCE * abs(dy):
+        rx = ry = 0.0
+    if not (rx or ry):
+        if dy > 0:
+            y0, dy = y0 + dy * ds.RasterYSize, -dy
+        if dx < 0:
+            x0, dx = x0 + dx * ds.RasterXSize, -dx
+    return x0, dx, rx, y0, ry, dy
 
 
 def _bounds(ds: gdal.Dataset) -> tuple[float, float, float, float]:
@@ -519,12 +558,22 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
             _alpha_read_as_data(ds, alpha, label, notes)
     for ds, chosen, nodata, number in ((ds1, b1, nodata1, 1), (ds2, b2, nodata2, 2)):
         _check_nodata(ds, chosen, nodata, number)
+    nodata1, nodata2 = (_border_as_nodata(ds, chosen, nodata, alpha, number, path, notes)
+                        for ds, chosen, nodata, alpha, number, path in ((ds1, b1, nodata1, alpha1, 1, t1),
+                                                                          (ds2, b2, nodata2, alpha2, 2, t2)))
     srs1, srs2 = _srs(ds1), _srs(ds2)
     if srs1 is None or srs2 is None:
-        missing = "T1" if srs1 is None else "T2"
+        missing, ds, path = ("T1", ds1, t1) if srs1 is None else ("T2", ds2, t2)
+        if ds.GetGCPCount() and not same_grid:
+            raise InputError(tr("{missing}: '{path}' is georeferenced by ground control points only (as a Sentinel-1 "
+                                "GRD measurement file is), not on a map grid: warp it first (QGIS: Raster > "
+                                "Projections > Warp; or gdalwarp -tps -r bilinear -dstnodata 0), then run with the "
+                                "warped file.", missing=missing, path=path))
         if not same_grid:
-            raise InputError(tr("{missing} has no coordinate reference system (CRS): assign one in QGIS "
-                                "(Layer properties > Source) or say that both images share one grid.", missing=missing))
+            raise InputError(tr("{missing}: '{path}' has no coordinate reference system (CRS) in its file (the "
+                                "run reads the file, not the layer's setting in QGIS): assign one to the file (QGIS: "
+                                "Raster > Projections > Assign Projection; or gdal_edit.py -a_srs), or, if both "
+                                "images are on one pixel grid, set SAME_GRID.", missing=missing, path=path))
         if (ds1.RasterXSize, ds1.RasterYSize) != (ds2.RasterXSize, ds2.RasterYSize):
             raise InputError(tr("Both images are taken as sharing one grid, but their sizes differ: "
                                 "{width1}x{height1} and {width2}x{height2}.", width1=ds1.RasterXSize,
@@ -543,7 +592,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
         grid, box = _finer(ds1, ds2, srs1, srs2, aoi, notes)
     ref = ds1 if grid == "t1" else ds2
     ref_srs = srs1 if grid == "t1" else srs2
-    x0, dx, rx, y0, ry, dy = ref.GetGeoTransform()
+    x0, dx, rx, y0, ry, dy = _north_up(ref)
     if rx or ry:
         label, path = names[0] if grid == "t1" else names[1]
         raise InputError(tr("{label}: '{path}' has a rotated geotransform, which the outputs' grid cannot take: set "

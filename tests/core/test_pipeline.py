@@ -101,6 +101,25 @@ def test_all_nodata_overlap_is_refused(sample_pair, tmp_path):
     assert list((tmp_path / "out").iterdir()) == []
 
 
+def test_one_band_without_data_is_named_with_the_way_out(sample_pair, tmp_path):
+    """A 13th band of nodata only (a stack with an empty band) emptied every place: "the overlap holds no
+    valid pixel: where one image has data the other has none" sent the analyst to the wrong place."""
+    source = gdal.Open(str(sample_pair["t1"]))
+    stack = gdal.GetDriverByName("GTiff").Create(str(tmp_path / "stack.tif"), source.RasterXSize, source.RasterYSize,
+                                                 source.RasterCount + 1, gdal.GDT_UInt16)
+    stack.SetGeoTransform(source.GetGeoTransform())
+    stack.SetProjection(source.GetProjection())
+    for band in range(1, stack.RasterCount + 1):
+        empty = np.zeros((source.RasterYSize, source.RasterXSize), np.uint16)
+        stack.GetRasterBand(band).WriteArray(source.GetRasterBand(band).ReadAsArray()
+                                             if band <= source.RasterCount else empty)
+        stack.GetRasterBand(band).SetNoDataValue(0)
+    stack = source = None
+    with pytest.raises(InputError, match=r"T1: band\(s\) 5 of '.*stack.tif' hold no data anywhere.*BANDS1"):
+        run(RunParams(t1=str(tmp_path / "stack.tif"), t2=sample_pair["t2"], mode="prior",
+                      out_change=str(tmp_path / "c.tif")))
+
+
 def network_params(pair, folder, mode):
     return RunParams(t1=pair["t1"], t2=pair["t2"], reference=pair["truth"], mode=mode, epochs=2,
                      out_change=str(folder / "change.tif"), out_stats=str(folder / "stats.json"))
@@ -324,6 +343,29 @@ def test_a_radar_image_of_two_polarisations_in_linear_intensity_is_taken_as_rada
         outcomes[scenario] = result.stats
     assert not outcomes["unchanged"].evidence["significant"] and outcomes["unchanged"].changed_fraction <= 0.01
     assert outcomes["default"].metrics["kappa"] > 0.7
+
+
+def test_an_undeclared_border_of_0_is_no_data_not_change(tmp_path):
+    """A radar image stored as a Sentinel-1 GRD's UInt16 amplitude, its corner outside the swath 0 and no
+    nodata declared: the border was compared as data and every pixel of it marked changed."""
+    pair = make_sample_pair(tmp_path / "unchanged", size=300, seed=1, scenario="unchanged")
+    source = gdal.Open(str(pair["t2"]))
+    intensity = source.ReadAsArray().astype(np.float64)
+    rows, cols = np.indices(intensity.shape)
+    amplitude = np.where((rows + cols < intensity.shape[0] // 3) | (intensity <= 0), 0,
+                         np.clip(np.sqrt(np.maximum(intensity, 0)) * 2000, 1, 65535))
+    grd = gdal.GetDriverByName("GTiff").Create(str(tmp_path / "grd.tif"), source.RasterXSize, source.RasterYSize, 1,
+                                               gdal.GDT_UInt16)
+    grd.SetGeoTransform(source.GetGeoTransform())
+    grd.SetProjection(source.GetProjection())
+    grd.GetRasterBand(1).WriteArray(amplitude.astype(np.uint16))
+    grd = source = None
+    before = gdal.Open(str(tmp_path / "grd.tif")).ReadAsArray().copy()
+    result = run(params({**pair, "t2": str(tmp_path / "grd.tif")}, tmp_path))
+    assert any("taken as no data" in line and "NODATA2" in line for line in result.log)
+    assert not result.stats.evidence["significant"] and result.stats.changed_fraction <= 0.01
+    assert gdal.Open(str(tmp_path / "grd.tif")).GetRasterBand(1).GetNoDataValue() is None   # the input untouched
+    assert (gdal.Open(str(tmp_path / "grd.tif")).ReadAsArray() == before).all()
 
 
 def test_change_under_half_a_percent_is_found_in_its_compact_groups(tmp_path):

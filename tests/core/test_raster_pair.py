@@ -128,6 +128,24 @@ def test_bad_input_is_named(tmp_path, case, message):
         open_pair(t1, t2, **kwargs)
 
 
+@pytest.mark.parametrize("transform", [
+    (500000.0, 10.0, 0.0, 3999000.0, 0.0, 10.0),                 # south-up: rows run north
+    (500000.0, 10.0, 1e-12, 4000000.0, -1e-12, -10.0),           # a reprojection's arithmetic left as rotation
+])
+def test_a_south_up_or_barely_rotated_image_sets_the_grid_as_a_north_up_one(tmp_path, transform):
+    """Both were refused as the outputs' grid: "the overlap is only 120 x 0 pixels", "a rotated geotransform"."""
+    t1 = make_raster(tmp_path / "t1.tif", ramp())
+    north_up = ramp() + 1000 * np.arange(100, dtype=np.float32)[:, None]   # every pixel its own value
+    t2 = make_raster(tmp_path / "t2.tif", north_up[::-1] if transform[5] > 0 else north_up)
+    ds = gdal.Open(t2, gdal.GA_Update)
+    ds.SetGeoTransform(transform)
+    ds = None
+    with open_pair(t1, t2, grid="t2") as pair:
+        assert pair.grid.transform == (500000.0, 10.0, 0.0, 4000000.0, 0.0, -10.0)
+        x1, x2, valid = pair.read()
+    assert valid.all() and np.allclose(x2[0], north_up, atol=1e-3)   # the same ground, row for row
+
+
 def utm_image(path: str, bands: int, kind: int, options: tuple = ()) -> gdal.Dataset:
     """A 120 x 100 GeoTIFF on ramp()'s 10 m UTM grid, open for writing its bands."""
     ds = gdal.GetDriverByName("GTiff").Create(path, 120, 100, bands, kind, list(options))

@@ -71,11 +71,11 @@ def test_an_aoi_over_a_blank_part_of_an_image_is_named_not_the_image(tmp_path):
     """T1 one value inside a small AOI was reported as a blank export of T1, with no word of the AOI."""
     rng = np.random.default_rng(0)
     t1 = rng.uniform(0, 100, (100, 120)).astype(np.float32)
-    t1[:50, :50] = 7.0
+    t1[20:70, 20:70] = 7.0   # inside the image: one value along its edge would be a border (raster.border)
     paths = {"t1": make_raster(tmp_path / "t1.tif", t1),
              "t2": make_raster(tmp_path / "t2.tif", rng.uniform(0, 1, (100, 120)))}
-    aoi = write_polygon(tmp_path / "aoi.geojson", "POLYGON ((500000 4000000, 500450 4000000, 500450 3999550, "
-                                                  "500000 3999550, 500000 4000000))")
+    aoi = write_polygon(tmp_path / "aoi.geojson", "POLYGON ((500250 3999750, 500650 3999750, 500650 3999350, "
+                                                  "500250 3999350, 500250 3999750))")
     with pytest.raises(InputError, match="T1: .* holds one value \\(7\\) in every valid pixel inside the area of "
                                          "interest .*check that the AOI is the area you meant"):
         run(prior_params(paths, tmp_path, aoi=aoi))
@@ -346,12 +346,24 @@ def test_an_output_named_for_another_format_is_refused_before_any_work(sample_pa
 
 
 @pytest.mark.parametrize("declared", [False, True])
-def test_a_border_of_zeros_without_a_nodata_value_is_named(tmp_path, declared):
+def test_zeros_without_a_nodata_value_are_no_data_along_the_edge_and_named_inside(tmp_path, declared):
+    """Outside a swath (Sentinel-1 GRD files carry it without a nodata value) the zeros are taken as no data
+    (raster.border); a patch of zeros inside the image (a cloud masked to 0) is named, and compared as data."""
     x1, x2, _ = two_sensors(size=96)
     x2 = x2 + 0.05
-    x2[:, :, :12] = 0   # outside the swath, as Sentinel-1 GRD files carry it
+    x2[:, :, :12] = 0
     t1 = make_raster(tmp_path / "t1.tif", x1)
     t2 = make_raster(tmp_path / "t2.tif", x2, nodata=0 if declared else None)
     log = run(RunParams(t1=t1, t2=t2, mode="prior", out_stats=str(tmp_path / "stats.json"))).log
+    taken = [line for line in log if "taken as no data" in line]
+    assert taken == [] if declared else (len(taken) == 1 and "T2:" in taken[0] and "NODATA2" in taken[0])
+    assert not [line for line in log if "is exactly 0 in every band" in line]
+    x2 = two_sensors(size=96)[1] + 0.05
+    x2[:, 30:60, 30:60] = 0
+    t2 = make_raster(tmp_path / "t2-patch.tif", x2, nodata=None)
+    log = run(RunParams(t1=t1, t2=t2, mode="prior", out_stats=str(tmp_path / "stats.json"), overwrite=True)).log
     said = [line for line in log if "is exactly 0 in every band" in line]
-    assert said == [] if declared else (len(said) == 1 and "T2:" in said[0] and "set NODATA2 to 0" in said[0])
+    assert len(said) == 1 and "T2:" in said[0] and "set NODATA2 to 0" in said[0]
+    assert not [line for line in log if "taken as no data" in line]
+
+

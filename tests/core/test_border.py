@@ -1,0 +1,81 @@
+"""An undeclared constant border is no data; the darkest or brightest ground of an image is not."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from oaip_qgis.core.raster.border import BORDER_SHARE, undeclared_border
+from tests.helpers import shared_pair
+
+RNG = np.random.default_rng(0)
+
+
+def speckled(shape=(200, 200)) -> np.ndarray:
+    """A linear radar intensity over fields of two levels, never exactly 0."""
+    fields = np.where(np.add.outer(np.arange(shape[0]) // 25, np.arange(shape[1]) // 25) % 2 == 0, 0.05, 0.2)
+    return (fields * RNG.gamma(4, 1 / 4, shape))[None]
+
+
+def swath(image: np.ndarray, value: float) -> np.ndarray:
+    """The image with a wedge outside its swath (a corner triangle) filled with `value`."""
+    rows, cols = np.indices(image.shape[1:])
+    return np.where(rows + cols < 60, value, image)
+
+
+def test_a_swath_border_of_0_is_found_with_its_share():
+    border = undeclared_border(swath(speckled(), 0.0))
+    assert border is not None and border.value == 0.0
+    assert border.share == pytest.approx(1830 / 40000, abs=1e-3)
+
+
+def test_a_border_of_another_fill_value_or_of_0_around_decibels_is_found():
+    decibels = 10 * np.log10(speckled())
+    assert undeclared_border(swath(decibels, -9999.0)).value == -9999.0
+    zero_in_the_middle = swath(decibels.astype(np.float32), 0.0)     # 0 dB lies among the values, not below them
+    assert undeclared_border(zero_in_the_middle).value == 0.0
+    assert undeclared_border(swath(np.sqrt(speckled()) * 1000, 0.0).astype(np.uint16)).value == 0.0
+
+
+def test_dark_ground_clipped_to_the_lowest_value_at_the_edge_is_data():
+    """An 8-bit rendering clips its darkest water to 0, along the edge too: beside it the water is nearly
+    as dark, where a border cuts through ordinary ground."""
+    image = np.clip(speckled() * 1200, 0, 255)
+    image[:, :, :40] = np.clip(RNG.normal(3, 3, (200, 40)), 0, 255)     # a lake along the left edge
+    image = image.astype(np.uint8)
+    assert (image[:, :, :40] == 0).mean() > 0.1 and (image == 0).mean() > BORDER_SHARE
+    assert undeclared_border(image) is None
+
+
+def test_a_saturated_bright_edge_and_scattered_zeros_are_data():
+    bright = speckled()
+    bright[:, :45, :45] = bright.max() * 0.9            # a cloud's edge, nearly as bright as its saturated core
+    bright[:, :30, :30] = bright.max()                  # one value at the image's edge, but its brightest
+    assert undeclared_border(bright.astype(np.float32)) is None
+    assert undeclared_border((bright / bright.max() * 255).astype(np.uint8)) is None   # integers: only the lowest
+    scattered = np.where(RNG.random((1, 200, 200)) < 0.02, 0, speckled() * 1000).astype(np.uint16)
+    assert undeclared_border(scattered) is None
+
+
+def test_a_jpeg_border_with_ringing_beside_it_and_complex_bands_are_found():
+    image = np.clip(speckled() * 1200 + 40, 0, 255)
+    image[:, :, :20] = 0
+    image[:, :, 20:23] = RNG.integers(0, 5, (200, 3))      # the ringing a JPEG's blocks leave along an edge
+    assert undeclared_border(np.repeat(image, 3, axis=0).astype(np.uint8)).value == 0.0
+    complex_image = swath(np.sqrt(speckled()), 0.0) * np.exp(1j * RNG.uniform(-np.pi, np.pi, (1, 200, 200)))
+    assert undeclared_border(complex_image.astype(np.complex64)).value == 0.0
+
+
+def test_the_bands_must_share_the_border_value():
+    two = np.concatenate([swath(speckled(), 0.0), swath(speckled(), 0.0) + 0.5])   # the second band's lowest is 0.5
+    assert undeclared_border(two) is None
+    assert undeclared_border(np.concatenate([swath(speckled(), 0.0), swath(speckled(), 0.0)])).value == 0.0
+
+
+@pytest.mark.parametrize("name", ["italy", "shuguang", "yellowriver", "sar-enl-10", "sar-enl-11", "urban-optical"])
+def test_the_shared_pairs_renderings_have_no_border(name):
+    """8-bit renderings with up to 1 % of an image at 0 (clipped water), none of it a border."""
+    pair = shared_pair(name)
+    for key in ("t1", "t2"):
+        values = gdal.Open(str(pair[key])).ReadAsArray()
+        assert undeclared_border(values.reshape(-1, *values.shape[-2:])) is None
