@@ -43,6 +43,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from ..core.decision.evidence import verdict_word
 from ..core.decision.threshold import THRESHOLD_METHODS
 from ..core.errors import InputError, OaipError
 from ..core.params import EPOCHS_RANGE, MODES, SEED_RANGE, RunParams
@@ -109,6 +110,11 @@ class OaipDock(QgsDockWidget):
         self._threshold_folder: Optional[str] = None
         self.layer_ids: dict[str, str] = {}
         self.sample_layer_id: Optional[str] = None
+        self.shown_run = ""                         # the run whose results the Results tab shows
+        self._copies: dict[str, str] = {}           # a project layer written out for the run -> the layer's name
+        self._removed: dict[str, str] = {}          # T1/T2 whose layer left the project -> that layer's name
+        self._leaving: list = []                    # (label, combo, layer name) of inputs whose layer is leaving
+        self._adding_results = False
         self._threshold_timer = QTimer(self)
         self._threshold_timer.setSingleShot(True)
         self._threshold_timer.setInterval(RETHRESHOLD_DELAY_MS)
@@ -119,6 +125,10 @@ class OaipDock(QgsDockWidget):
         self.ui.runButton.clicked.connect(self.start_run)
         self.ui.cancelButton.clicked.connect(self.cancel_run)
         QgsProject.instance().layersAdded.connect(self._pick_distinct_pair)
+        for label, combo in self._input_combos():   # before the box moves on: its model's rows, not the project
+            combo.model().rowsAboutToBeRemoved.connect(
+                lambda _parent, first, last, label=label, combo=combo: self._input_leaving(label, combo, first, last))
+        QgsProject.instance().layersRemoved.connect(self._inputs_left)
         self._set_running(False)
         self._pick_distinct_pair()
 
@@ -138,6 +148,8 @@ class OaipDock(QgsDockWidget):
             combo.setLayer(None)
         self._bands_of: dict[str, Optional[str]] = {}  # band combo -> id of the layer its bands are from
         ui.t1Combo.layerChanged.connect(lambda layer: self._fill_bands(ui.t1Bands, layer))
+        ui.t1Combo.activated.connect(lambda _index: self._removed.pop("T1", None))   # chosen again by hand
+        ui.t2Combo.activated.connect(lambda _index: self._removed.pop("T2", None))
         ui.t2Combo.layerChanged.connect(lambda layer: self._fill_bands(ui.t2Bands, layer))
         ui.modeCombo.addItems(MODES)
         ui.modeCombo.setCurrentText(defaults.mode)
@@ -149,6 +161,7 @@ class OaipDock(QgsDockWidget):
         ui.extendCheck.setChecked(defaults.extend_from_samples)
         ui.coregisterCheck.setChecked(defaults.coregister)
         ui.oneKindCheck.setChecked(defaults.one_kind)
+        ui.sameGridCheck.setChecked(defaults.same_grid)
         ui.seedSpin.setValue(defaults.seed)
         ui.thresholdMethodCombo.addItems(list(THRESHOLD_METHODS))
         ui.thresholdMethodCombo.setCurrentText(defaults.threshold_method)
@@ -189,11 +202,37 @@ class OaipDock(QgsDockWidget):
             for band in range(1, layer.bandCount() + 1):
                 combo.addItemWithCheckState(f"{band}: {layer.bandName(band)}", Qt.Checked, band)
 
+    def _input_combos(self) -> tuple:
+        ui = self.ui
+        return (("T1", ui.t1Combo), ("T2", ui.t2Combo), (tr("Reference"), ui.referenceCombo),
+                (tr("Samples"), ui.samplesCombo), ("AOI", ui.aoiCombo))
+
+    def _input_leaving(self, label: str, combo, first: int, last: int) -> None:
+        """Note an input whose layer leaves the project: its box would show another layer (the run's own
+        change layer, the reference) without a word."""
+        if first <= combo.currentIndex() <= last and combo.currentLayer() is not None:
+            self._leaving.append((label, combo, combo.currentLayer().name()))
+
+    def _inputs_left(self, *_args) -> None:
+        """An optional input that lost its layer is empty again; T1 or T2 must be chosen again before a run."""
+        leaving, self._leaving = self._leaving, []
+        for label, combo, name in leaving:
+            if combo.allowEmptyLayer():
+                combo.setLayer(None)
+            else:
+                self._removed[label] = name
+        if leaving:
+            self._status(tr("Removed from the project: {inputs}. Choose again where needed.").format(
+                inputs=", ".join(f"{label} ('{name}')" for label, _, name in leaving)), error=True)
+
     def _pick_distinct_pair(self, *_args) -> None:
         """Offer two different rasters when the project has them, and the bands of what the combos show.
 
-        A combo picks up a project's first layer without signalling it, hence the band refresh here.
+        A combo picks up a project's first layer without signalling it, hence the band refresh here. The
+        layers a run adds are not picked up (its change layer is not the next run's T2).
         """
+        if self._adding_results:
+            return
         t1, t2 = self.ui.t1Combo, self.ui.t2Combo
         if t1.currentLayer() is not None and t1.currentLayer() == t2.currentLayer() and t2.count() > 1:
             t2.setLayer(t2.layer(1 if t1.currentIndex() == 0 else 0))  # setLayer, unlike setCurrentIndex, signals
@@ -220,20 +259,33 @@ class OaipDock(QgsDockWidget):
 
     def _make_run_dir(self, mode: str) -> str:
         base = self.ui.outputFolder.filePath().strip() or QgsProcessingUtils.tempFolder()
+        if os.path.exists(base) and not os.path.isdir(base):
+            raise InputError(tr("Output folder '{folder}' is a file, not a folder: choose a folder.").format(
+                folder=base))
         if not os.path.isdir(base):
             raise InputError(tr("Output folder '{folder}' does not exist.").format(folder=base))
+        if not os.access(base, os.W_OK | os.X_OK):
+            raise InputError(tr("Output folder '{folder}' cannot be written to: choose a folder you can write "
+                                "in.").format(folder=base))
         _clean_killed_runs(base)
         stem = os.path.join(base, f"oaip_{mode}_{time.strftime('%Y%m%d_%H%M%S')}")
         path, n = stem, 1
         while os.path.exists(path):
             n += 1
             path = f"{stem}_{n}"
-        os.makedirs(path)
+        try:
+            os.makedirs(path)
+        except OSError as exc:   # a read-only file system, which os.access does not see
+            raise InputError(tr("Output folder '{folder}' cannot be written to ({reason}): choose a folder you can "
+                                "write in.").format(folder=base, reason=exc.strerror or exc)) from exc
         return path
 
     def build_params(self, run_dir: str) -> RunParams:
         """The run's parameters from the panel; vector inputs are written into run_dir for the task."""
         ui = self.ui
+        for label, name in self._removed.items():
+            raise InputError(tr("{label}'s layer '{name}' was removed from the project, and the box now shows "
+                                "another: choose {label} again.").format(label=label, name=name))
         t1, t2 = ui.t1Combo.currentLayer(), ui.t2Combo.currentLayer()
         if t1 is None or t2 is None:
             raise InputError(tr("Choose a raster layer for both T1 (before) and T2 (after)."))
@@ -247,16 +299,25 @@ class OaipDock(QgsDockWidget):
             nodata1=self._nodata(ui.t1Nodata, "T1"), nodata2=self._nodata(ui.t2Nodata, "T2"),
             mode=ui.modeCombo.currentText(), seed=ui.seedSpin.value(), epochs=ui.epochsSpin.value(),
             coregister=ui.coregisterCheck.isChecked(), one_kind=ui.oneKindCheck.isChecked(),
+            same_grid=ui.sameGridCheck.isChecked(),
             prune=ui.pruneCheck.isChecked(), threshold_method=method,
             threshold=ui.manualThresholdSpin.value() if method == "manual" else None,
             threads=max(1, (os.cpu_count() or 2) - 1),  # one core stays with the interface
             **{f"out_{key}": os.path.join(run_dir, name) for key, name in OUTPUTS.items()},
         ).validate()
-        # The engine reads files only: project layers (memory, edited, database) are written out, in T1's CRS.
+        # The engine reads files only: a layer GDAL reads whole from its own file is given as that file (so that
+        # messages name it); others (memory, edited, filtered, database) are written out, in T1's CRS.
+        self._copies = {}
         for key, combo in (("samples", ui.samplesCombo), ("aoi", ui.aoiCombo)):
             layer = combo.currentLayer()
-            if layer is not None:
-                setattr(params, key, write_gpkg(layer, os.path.join(run_dir, f"{key}.gpkg"), t1.crs()))
+            if layer is None:
+                continue
+            if layer.providerType() == "ogr" and not layer.isModified() and not layer.subsetString():
+                setattr(params, key, layer.source())
+                continue
+            copy = write_gpkg(layer, os.path.join(run_dir, f"{key}.gpkg"), t1.crs())
+            self._copies[copy] = layer.name()
+            setattr(params, key, copy)
         params.extend_from_samples = ui.extendCheck.isEnabled() and ui.extendCheck.isChecked()
         return params.validate()   # again: finding more like the samples needs the samples just written
 
@@ -285,7 +346,7 @@ class OaipDock(QgsDockWidget):
         except (InputError, OSError) as exc:
             if run_dir:
                 shutil.rmtree(run_dir, ignore_errors=True)
-            self._status(str(exc), error=True)
+            self._status(self._named(str(exc)), error=True)
             return None
         t1, t2 = self.ui.t1Combo.currentLayer(), self.ui.t2Combo.currentLayer()
         name = tr("OAIP {mode}: {t1} → {t2} ({time})").format(mode=mode, t1=t1.name(), t2=t2.name(),
@@ -302,6 +363,13 @@ class OaipDock(QgsDockWidget):
         self._set_running(True)
         QgsApplication.taskManager().addTask(task)
         return task
+
+    def _named(self, message: str) -> str:
+        """A message about a project layer the run read from a copy, naming the layer instead of the copy
+        (which goes with the failed run's folder)."""
+        for path, name in self._copies.items():
+            message = message.replace(f"'{path}'", tr("layer '{name}'").format(name=name))
+        return message
 
     def cancel_run(self) -> None:
         """The Cancel button stops whichever task the panel runs: a detection or the torch install."""
@@ -363,24 +431,38 @@ class OaipDock(QgsDockWidget):
             if task.cancelled:
                 self._status(tr("Cancelled: nothing was written and no layer was added."))
             else:
-                self._status(task.error or tr("The run failed."), error=True)
-                self.iface.messageBar().pushMessage("OAIP", task.error or tr("The run failed."), level=Qgis.Critical)
+                error = self._named(task.error or tr("The run failed."))
+                self._status(error, error=True)
+                self.iface.messageBar().pushMessage("OAIP", error, level=Qgis.Critical)
+            if self.stats is not None:   # the Results tab still shows an earlier run: say which
+                self._fill_tree()
             return
         for line in task.result.log:    # what the analyst should know (complex bands, reference coverage, …)
             QgsMessageLog.logMessage(line, LOG_TAG, Qgis.Info)
         outputs = {key: path for key, path in task.result.outputs.items() if path and os.path.exists(path)}
+        self._adding_results = True   # the run's own layers are not offered as the next run's inputs
         try:
             _, layers = add_run_layers(self.run_name, outputs)
         except OSError as exc:
             self._status(str(exc), error=True)
             return
+        finally:
+            self._adding_results = False
         self.params = self._pending_params
         self.layer_ids = {kind: layer.id() for kind, layer in layers.items()}
         self.outputs = outputs
+        self.shown_run = self.run_name
         self.show_stats(task.result.stats)
         self.ui.tabs.setCurrentWidget(self.ui.resultsTab)
         seconds = task.result.stats.timing.get("total", 0.0)
-        self._status(tr("Done in {seconds:.1f} s; outputs in {folder}").format(seconds=seconds, folder=self.run_dir))
+        done = tr("Done in {seconds:.1f} s; outputs in {folder}").format(seconds=seconds, folder=self.run_dir)
+        if verdict_word(task.result.stats.evidence) == "none":
+            done = tr("Done in {seconds:.1f} s: no significant change found; outputs in {folder}").format(
+                seconds=seconds, folder=self.run_dir)
+        if not self.ui.outputFolder.filePath().strip():
+            done += " " + tr("(QGIS's temporary folder, emptied when QGIS closes: choose an output folder to keep "
+                             "them)")
+        self._status(done)
         self.iface.messageBar().pushMessage("OAIP", tr("Change detection finished: {run}").format(run=self.run_name),
                                             level=Qgis.Success, duration=5)
 
@@ -443,6 +525,13 @@ class OaipDock(QgsDockWidget):
         stats = self.stats
         text = tr("<b>{area}</b> changed ({percent:.2f} % of the valid pixels) at threshold {threshold:.3f}.").format(
             area=area(stats.changed_area), percent=100 * stats.changed_fraction, threshold=stats.threshold)
+        if verdict_word(stats.evidence) == "none" and stats.run_threshold is None:
+            text = tr("<b>No significant change found</b>: see Evidence below.") + " " + text
+            if stats.mode in ("int8", "fp32") and stats.network is None:
+                text += " " + tr("No network was trained: there was no change to learn from.")
+        if self.task is None and self.shown_run and self.shown_run != self.run_name:
+            text = tr("<i>Results of {shown}; the latest run, {latest}, did not finish.</i>").format(
+                shown=self.shown_run, latest=self.run_name) + "<br>" + text
         if stats.run_threshold is not None:
             text += tr(" Shown in the layer '{layer}'; the run's outputs, polygons and accuracy keep the run's "
                        "threshold {run:.3f}. Save at this threshold to keep it.").format(
@@ -467,9 +556,11 @@ class OaipDock(QgsDockWidget):
         if self._threshold_folder is None:
             self._threshold_folder = tempfile.mkdtemp(prefix="oaip_threshold_", dir=QgsProcessingUtils.tempFolder())
         path = os.path.join(self._threshold_folder, f"change_threshold_{threshold:.3f}_{uuid.uuid4().hex[:6]}.tif")
+        if not self._difference_still_there():
+            return
         try:
             stats = rethreshold(self.run_stats, self.outputs["difference"], threshold, path)
-        except (OaipError, OSError, RuntimeError) as exc:
+        except (OaipError, OSError, RuntimeError, ValueError) as exc:
             self._status(str(exc), error=True)
             return
         self._drop_threshold_layer()
@@ -485,6 +576,16 @@ class OaipDock(QgsDockWidget):
         # The run's accuracy stays in view, shown as measured at the run's threshold.
         self.stats = replace(stats, threshold_method="slider", metrics=self.run_stats.metrics)
         self._fill_tree()
+
+    def _difference_still_there(self) -> bool:
+        """Whether the run's difference image is where the run wrote it; if not, say so and turn the slider
+        off (it, and Save at this threshold, cut that file)."""
+        if os.path.isfile(self.outputs.get("difference", "")):
+            return True
+        self._status(tr("The run's difference image '{path}' was moved or deleted: other thresholds need it; run "
+                        "again to try them.").format(path=self.outputs.get("difference")), error=True)
+        self.ui.thresholdGroup.setEnabled(False)
+        return False
 
     def _drop_threshold_layer(self) -> None:
         """Remove the slider's layer and its temporary file, if any."""
@@ -519,14 +620,14 @@ class OaipDock(QgsDockWidget):
     def _save_threshold_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, tr("Folder for the change layer at this threshold"),
                                                   self.run_dir or "")
-        if not folder:
+        if not folder or not self._difference_still_there():
             return
         try:
             paths = self.save_threshold(folder)
             add_run_layers(tr("OAIP at threshold {threshold:.3f}").format(
                 threshold=self.ui.thresholdSlider.value() / SLIDER_STEPS),
                 {k: paths[k] for k in ("change", "polygons")})
-        except (OaipError, OSError, RuntimeError) as exc:
+        except (OaipError, OSError, RuntimeError, ValueError) as exc:
             self._status(tr("The change layer at this threshold could not be saved in {folder}: {reason}").format(
                 folder=folder, reason=exc), error=True)
             return
@@ -618,3 +719,4 @@ class OaipDock(QgsDockWidget):
             canvas.unsetMapTool(self.sample_tool)
         canvas.scene().removeItem(self.sample_tool.band)
         QgsProject.instance().layersAdded.disconnect(self._pick_distinct_pair)
+        QgsProject.instance().layersRemoved.disconnect(self._inputs_left)

@@ -84,13 +84,15 @@ def test_panel_choices_reach_the_parameters(dock, project_pair, tmp_path):
     ui.coregisterCheck.setChecked(False)
     assert not ui.oneKindCheck.isChecked()   # off by default: two different sensors are the common case
     ui.oneKindCheck.setChecked(True)
+    assert not ui.sameGridCheck.isChecked()   # off by default, as in RunParams
+    ui.sameGridCheck.setChecked(True)
     ui.seedSpin.setValue(42)
     ui.thresholdMethodCombo.setCurrentText("manual")
     ui.manualThresholdSpin.setValue(0.3)
     ui.referenceCombo.setLayer(project_pair["truth"])
     params = dock.build_params(str(tmp_path))
     assert (params.mode, params.epochs, params.prune, params.seed) == ("int8", 3, False, 42)
-    assert params.coregister is False and params.one_kind is True
+    assert params.coregister is False and params.one_kind is True and params.same_grid is True
     assert (params.threshold_method, params.threshold) == ("manual", pytest.approx(0.3))
     assert params.reference == project_pair["truth"].source() and params.samples is None and params.aoi is None
     assert os.path.dirname(params.out_change) == str(tmp_path) and params.out_polygons.endswith(".gpkg")
@@ -243,6 +245,81 @@ def test_engine_error_is_shown_and_its_folder_removed(dock, tmp_path):
     run_and_wait(dock)
     assert "do not overlap" in dock.ui.statusLabel.text()
     assert os.listdir(tmp_path / "out") == []
+
+
+def test_a_samples_file_is_read_as_itself_and_a_scratch_layers_copy_is_named_as_the_layer(dock, project_pair,
+                                                                                          tmp_path):
+    """Messages named the run folder's copy of every vector input, a file already gone with the failed run."""
+    from osgeo import ogr, osr
+
+    path = tmp_path / "my samples.gpkg"
+    data = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    data.CreateLayer("areas", osr.SpatialReference(project_pair["t1"].crs().toWkt()), ogr.wkbPolygon).CreateField(
+        ogr.FieldDefn("label", ogr.OFTString))
+    data = None
+    own = QgsVectorLayer(f"{path}|layername=areas", "my samples", "ogr")
+    assert own.isValid()
+    QgsProject.instance().addMapLayer(own)
+    dock.ui.samplesCombo.setLayer(own)
+    assert dock.build_params(str(tmp_path / "out")).samples == own.source()
+    dock.ui.samplesCombo.setLayer(project_pair["points"])   # a scratch layer: written out for the run
+
+    def refuse(params, progress):
+        raise InputError(f"Samples: '{params.samples}' has no field 'changed'.")
+
+    dock._run_fn = refuse
+    run_and_wait(dock)
+    assert dock.ui.statusLabel.text() == "Samples: layer 'points' has no field 'changed'."
+
+
+def test_a_removed_input_layer_is_not_silently_replaced_by_another(dock, project_pair, tmp_path):
+    """Removing the reference made its box show T2; removing T1 during a run made the next run compare T2
+    with the reference mask."""
+    ui = dock.ui
+    ui.referenceCombo.setLayer(project_pair["truth"])
+    QgsProject.instance().removeMapLayer(project_pair["truth"].id())
+    assert ui.referenceCombo.currentLayer() is None
+    assert "Reference ('truth')" in ui.statusLabel.text()
+    QgsProject.instance().removeMapLayer(project_pair["t1"].id())
+    assert ui.t1Combo.currentLayer() is not None          # the box moved on to another layer by itself …
+    with pytest.raises(InputError, match="T1's layer 't1' was removed from the project.*choose T1 again"):
+        dock.build_params(str(tmp_path / "out"))           # … which is not taken as T1 without the analyst
+    ui.t1Combo.activated.emit(ui.t1Combo.currentIndex())   # chosen by hand
+    with pytest.raises(InputError, match="T1 and T2 are the same layer"):
+        dock.build_params(str(tmp_path / "out"))
+
+
+def test_an_output_folder_that_is_a_file_is_named_as_such(dock, tmp_path):
+    (tmp_path / "afile.txt").write_text("x")
+    dock.ui.outputFolder.setFilePath(str(tmp_path / "afile.txt"))
+    assert dock.start_run() is None
+    assert "'" + str(tmp_path / "afile.txt") + "' is a file, not a folder" in dock.ui.statusLabel.text()
+
+
+def test_no_change_is_said_in_the_summary_and_an_earlier_runs_results_are_named_as_such(dock, project_pair,
+                                                                                         sample_pair, tmp_path):
+    twin = QgsRasterLayer(sample_pair["t1"], "t1 again")
+    QgsProject.instance().addMapLayer(twin)
+    dock.ui.t2Combo.setLayer(twin)
+    run_and_wait(dock)
+    assert "No significant change found" in dock.ui.summaryLabel.text()
+    assert "no significant change found" in dock.ui.statusLabel.text()
+
+    def refuse(params, progress):
+        raise InputError("The two images do not overlap.")
+
+    dock._run_fn = refuse
+    first = dock.shown_run
+    run_and_wait(dock)
+    assert "do not overlap" in dock.ui.statusLabel.text()
+    summary = dock.ui.summaryLabel.text()   # the Results tab still shows the first run: it says so
+    assert f"Results of {first}; the latest run, {dock.run_name}, did not finish" in summary
+
+    os.remove(dock.outputs["difference"])   # moved or deleted after the run: the slider cannot cut it
+    dock.ui.thresholdSlider.setValue(700)
+    dock.apply_threshold()
+    assert "difference image" in dock.ui.statusLabel.text() and "moved or deleted" in dock.ui.statusLabel.text()
+    assert not dock.ui.thresholdGroup.isEnabled()
 
 
 def test_only_one_run_at_a_time(dock):
