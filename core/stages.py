@@ -174,8 +174,12 @@ REACH = 2   # cells: a partly covered block is beside a whole one, or within two
 
 
 def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> PriorResult:
+    words = {"sar": tr("sar (a linear intensity, taken to decibels)"),
+             "optical": tr("optical (its values as given: reflectances, or radar already in decibels or rendered "
+                           "as an image)")}
     progress.info(tr("T1 normalised as {kind1}, T2 as {kind2}; {prior} prior on {size}x{size} block means.",
-                     kind1=blocks.norm1.kind, kind2=blocks.norm2.kind, prior=params.prior, size=blocks.size))
+                     kind1=words[blocks.norm1.kind], kind2=words[blocks.norm2.kind], prior=params.prior,
+                     size=blocks.size))
     report = progress.span(0.05, PRIOR_DONE).throttled(
         lambda percent: tr("Computing the change prior: {percent} %", percent=percent))
     prior = change_prior(blocks.x1, blocks.x2, blocks.valid, method=params.prior, seed=params.seed,

@@ -111,6 +111,7 @@ class OaipDock(QgsDockWidget):
         self.layer_ids: dict[str, str] = {}
         self.sample_layer_id: Optional[str] = None
         self.shown_run = ""                         # the run whose results the Results tab shows
+        self._stale = False                         # a later run failed or was cancelled
         self._copies: dict[str, str] = {}           # a project layer written out for the run -> the layer's name
         self._removed: dict[str, str] = {}          # T1/T2 whose layer left the project -> that layer's name
         self._leaving: list = []                    # (label, combo, layer name) of inputs whose layer is leaving
@@ -435,6 +436,7 @@ class OaipDock(QgsDockWidget):
                 self._status(error, error=True)
                 self.iface.messageBar().pushMessage("OAIP", error, level=Qgis.Critical)
             if self.stats is not None:   # the Results tab still shows an earlier run: say which
+                self._stale = True
                 self._fill_tree()
             return
         for line in task.result.log:    # what the analyst should know (complex bands, reference coverage, …)
@@ -451,7 +453,7 @@ class OaipDock(QgsDockWidget):
         self.params = self._pending_params
         self.layer_ids = {kind: layer.id() for kind, layer in layers.items()}
         self.outputs = outputs
-        self.shown_run = self.run_name
+        self.shown_run, self._stale = self.run_name, False
         self.show_stats(task.result.stats)
         self.ui.tabs.setCurrentWidget(self.ui.resultsTab)
         seconds = task.result.stats.timing.get("total", 0.0)
@@ -529,7 +531,7 @@ class OaipDock(QgsDockWidget):
             text = tr("<b>No significant change found</b>: see Evidence below.") + " " + text
             if stats.mode in ("int8", "fp32") and stats.network is None:
                 text += " " + tr("No network was trained: there was no change to learn from.")
-        if self.task is None and self.shown_run and self.shown_run != self.run_name:
+        if self._stale:
             text = tr("<i>Results of {shown}; the latest run, {latest}, did not finish.</i>").format(
                 shown=self.shown_run, latest=self.run_name) + "<br>" + text
         if stats.run_threshold is not None:
@@ -606,10 +608,13 @@ class OaipDock(QgsDockWidget):
         """Write the change raster, polygons and statistics at the slider's threshold into `folder`
         (accuracy measured again at that threshold when the run had a reference); returns the paths."""
         threshold = self.ui.thresholdSlider.value() / SLIDER_STEPS
-        stem = f"threshold_{threshold:.3f}"
-        paths = {"change": os.path.join(folder, f"change_{stem}.tif"),
-                 "polygons": os.path.join(folder, f"change_polygons_{stem}.gpkg"),
-                 "stats": os.path.join(folder, f"statistics_{stem}.json")}
+        paths, n = {}, 1
+        while not paths or any(os.path.exists(path) for path in paths.values()):   # never over an earlier save
+            stem = f"threshold_{threshold:.3f}" + (f"_{n}" if n > 1 else "")
+            paths = {"change": os.path.join(folder, f"change_{stem}.tif"),
+                     "polygons": os.path.join(folder, f"change_polygons_{stem}.gpkg"),
+                     "stats": os.path.join(folder, f"statistics_{stem}.json")}
+            n += 1
         params = self.params
         rethreshold(self.run_stats, self.outputs["difference"], threshold, paths["change"],
                     out_polygons=paths["polygons"], out_stats=paths["stats"],

@@ -456,6 +456,17 @@ def test_the_default_grid_is_the_finer_image_s_whichever_is_t1(tmp_path):
         assert pair.grid.transform[1] == 10.0 and not pair.notes
 
 
+def test_an_image_far_coarser_than_the_other_is_named(tmp_path):
+    """A 283 m radar against 10 m optical marked 5.4 % of an unchanged scene, under a weak verdict only."""
+    fine = make_raster(tmp_path / "fine.tif", ramp())                              # 10 m, 120 x 100
+    coarse = make_raster(tmp_path / "coarse.tif", ramp(10, 12), pixel=100.0)       # 100 m, same ground
+    with open_pair(fine, coarse) as pair:
+        assert any("T2's pixels are about 10 times as wide as T1's (120 of them" in note for note in pair.notes)
+    middling = make_raster(tmp_path / "middling.tif", ramp(25, 30), pixel=40.0)    # 4 times: no note
+    with open_pair(fine, middling) as pair:
+        assert not any("times as wide" in note for note in pair.notes)
+
+
 def test_a_sar_image_finer_than_the_optical_one_sets_the_grid_across_crs(tmp_path):
     """A 5 m radar (Web Mercator) against a 10 m optical image (UTM): the radar's grid, counted in each CRS."""
     from oaip_qgis.core.sample_pair import make_sample_pair

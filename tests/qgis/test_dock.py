@@ -371,6 +371,10 @@ def test_slider_makes_a_separate_layer_and_leaves_the_runs_outputs_as_written(do
     stats = json.loads(open(saved["stats"]).read())
     assert stats["threshold"] == 0.9 and stats["metrics"]["tp"] + stats["metrics"]["fp"] == change_ones(moved)
     assert os.path.exists(saved["polygons"]) and gdal.Open(saved["change"]).RasterXSize == difference.shape[1]
+    first = open(saved["change"], "rb").read()
+    again = dock.save_threshold(str(tmp_path))   # the same threshold into the same folder: beside, not over
+    assert set(again.values()).isdisjoint(saved.values()) and again["change"].endswith("threshold_0.900_2.tif")
+    assert open(saved["change"], "rb").read() == first
 
 
 def click(tool, canvas, point: QgsPointXY, button=Qt.LeftButton) -> None:
