@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Optional
 
@@ -29,6 +30,7 @@ from qgis.core import (
     QgsProcessingUtils,
     QgsProject,
     QgsRasterLayer,
+    QgsTask,
 )
 from qgis.gui import QgsDockWidget, QgsFileWidget
 from qgis.PyQt import uic
@@ -112,6 +114,10 @@ class OaipDock(QgsDockWidget):
         self.sample_layer_id: Optional[str] = None
         self.shown_run = ""                         # the run whose results the Results tab shows
         self._stale = False                         # a later run failed or was cancelled
+        self._cut_task: Optional[QgsTask] = None    # the slider's cut, in the background
+        self._cut_again = False                     # the slider moved on while it ran
+        self._save_task: Optional[QgsTask] = None
+        self._closed = False
         self._copies: dict[str, str] = {}           # a project layer written out for the run -> the layer's name
         self._removed: dict[str, str] = {}          # T1/T2 whose layer left the project -> that layer's name
         self._leaving: list = []                    # (label, combo, layer name) of inputs whose layer is leaving
@@ -550,21 +556,50 @@ class OaipDock(QgsDockWidget):
         return tr("Change (threshold {threshold:.3f})").format(threshold=threshold)
 
     def apply_threshold(self) -> None:
-        """Cut the difference raster at the slider's threshold into a separate layer; no retraining, and
-        the run's change layer, polygons and statistics stay as written."""
-        if self.run_stats is None or "difference" not in self.outputs:
+        """Cut the difference raster at the slider's threshold into a separate layer, in a background task
+        (a Sentinel-2 tile takes seconds); no retraining, and the run's change layer, polygons and statistics
+        stay as written. A threshold chosen while a cut runs is cut when it ends."""
+        if self.run_stats is None or "difference" not in self.outputs or not self._difference_still_there():
+            return
+        if self._cut_task is not None:
+            self._cut_again = True
             return
         threshold = self.ui.thresholdSlider.value() / SLIDER_STEPS
         if self._threshold_folder is None:
             self._threshold_folder = tempfile.mkdtemp(prefix="oaip_threshold_", dir=QgsProcessingUtils.tempFolder())
         path = os.path.join(self._threshold_folder, f"change_threshold_{threshold:.3f}_{uuid.uuid4().hex[:6]}.tif")
-        if not self._difference_still_there():
-            return
-        try:
-            stats = rethreshold(self.run_stats, self.outputs["difference"], threshold, path)
-        except (OaipError, OSError, RuntimeError, ValueError) as exc:
-            self._status(str(exc), error=True)
-            return
+        run_stats, difference = self.run_stats, self.outputs["difference"]
+        self._cut_task = self._in_background(
+            tr("OAIP: change at threshold {threshold:.3f}").format(threshold=threshold),
+            lambda: rethreshold(run_stats, difference, threshold, path),
+            lambda stats: self._show_threshold_layer(threshold, path, stats), self._cut_ended)
+
+    def _cut_ended(self) -> None:
+        self._cut_task = None
+        if self._cut_again:
+            self._cut_again = False
+            self.apply_threshold()
+
+    def _in_background(self, description: str, work: Callable[[], object], done: Callable[[object], None],
+                       ended: Callable[[], None], failed: Optional[Callable[[Exception], None]] = None) -> QgsTask:
+        """Run `work` in a QgsTask; on the main thread then `done(result)` or `failed(error)` (by default the
+        error in the status line), and `ended()` either way. Nothing is called once the panel is closed."""
+        def finished(exception, result=None) -> None:
+            if self._closed:
+                return
+            ended()
+            if exception is None:
+                done(result)
+            elif isinstance(exception, OaipError | OSError | RuntimeError | ValueError):
+                (failed or (lambda error: self._status(str(error), error=True)))(exception)
+            else:
+                raise exception
+        task = QgsTask.fromFunction(description, lambda _task: work(), on_finished=finished)
+        QgsApplication.taskManager().addTask(task)
+        return task
+
+    def _show_threshold_layer(self, threshold: float, path: str, stats: RunStats) -> None:
+        """The slider's cut as the one layer above the run's change layer, and its figures in the tree."""
         self._drop_threshold_layer()
         layer = QgsRasterLayer(path, self._threshold_layer_name(threshold), "gdal")
         style_change(layer)
@@ -607,37 +642,50 @@ class OaipDock(QgsDockWidget):
     def save_threshold(self, folder: str) -> dict:
         """Write the change raster, polygons and statistics at the slider's threshold into `folder`
         (accuracy measured again at that threshold when the run had a reference); returns the paths."""
+        paths, write = self._threshold_save(folder)
+        write()
+        return paths
+
+    def _threshold_save(self, folder: str) -> tuple[dict, Callable[[], None]]:
+        """The paths a save at the slider's threshold writes (beside an earlier save, never over it), and the
+        writing itself, which touches no QGIS object (a background task runs it)."""
         threshold = self.ui.thresholdSlider.value() / SLIDER_STEPS
         paths, n = {}, 1
-        while not paths or any(os.path.exists(path) for path in paths.values()):   # never over an earlier save
+        while not paths or any(os.path.exists(path) for path in paths.values()):
             stem = f"threshold_{threshold:.3f}" + (f"_{n}" if n > 1 else "")
             paths = {"change": os.path.join(folder, f"change_{stem}.tif"),
                      "polygons": os.path.join(folder, f"change_polygons_{stem}.gpkg"),
                      "stats": os.path.join(folder, f"statistics_{stem}.json")}
             n += 1
-        params = self.params
-        rethreshold(self.run_stats, self.outputs["difference"], threshold, paths["change"],
-                    out_polygons=paths["polygons"], out_stats=paths["stats"],
-                    reference=params.reference if params else None,
-                    min_polygon_area=params.min_polygon_area if params else 0.0)
-        return paths
+        params, run_stats, difference = self.params, self.run_stats, self.outputs["difference"]
+        return paths, lambda: rethreshold(
+            run_stats, difference, threshold, paths["change"], out_polygons=paths["polygons"],
+            out_stats=paths["stats"], reference=params.reference if params else None,
+            min_polygon_area=params.min_polygon_area if params else 0.0)
 
     def _save_threshold_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, tr("Folder for the change layer at this threshold"),
                                                   self.run_dir or "")
         if not folder or not self._difference_still_there():
             return
-        try:
-            paths = self.save_threshold(folder)
-            add_run_layers(tr("OAIP at threshold {threshold:.3f}").format(
-                threshold=self.ui.thresholdSlider.value() / SLIDER_STEPS),
-                {k: paths[k] for k in ("change", "polygons")})
-        except (OaipError, OSError, RuntimeError, ValueError) as exc:
+        threshold = self.ui.thresholdSlider.value() / SLIDER_STEPS
+        paths, write = self._threshold_save(folder)
+        self.save_threshold_button.setEnabled(False)
+        self._status(tr("Saving the change layer at threshold {threshold:.3f}…").format(threshold=threshold))
+
+        def saved(_result) -> None:
+            add_run_layers(tr("OAIP at threshold {threshold:.3f}").format(threshold=threshold),
+                           {k: paths[k] for k in ("change", "polygons")})
+            self._status(tr("Change layer, polygons and statistics at this threshold written to {folder}").format(
+                folder=folder))
+
+        def failed(error: Exception) -> None:
             self._status(tr("The change layer at this threshold could not be saved in {folder}: {reason}").format(
-                folder=folder, reason=exc), error=True)
-            return
-        self._status(tr("Change layer, polygons and statistics at this threshold written to {folder}").format(
-            folder=folder))
+                folder=folder, reason=error), error=True)
+
+        self._save_task = self._in_background(
+            tr("OAIP: saving the change at threshold {threshold:.3f}").format(threshold=threshold), write, saved,
+            lambda: (setattr(self, "_save_task", None), self.save_threshold_button.setEnabled(True)), failed)
 
     def export_stats(self, path: str) -> None:
         """The statistics as shown (slider threshold included) plus the run's parameters, as JSON."""
@@ -706,6 +754,7 @@ class OaipDock(QgsDockWidget):
     # ----- plugin unload ----------------------------------------------------------------------
     def close_down(self) -> None:
         """Stop what the panel started (task, map tool, signals) before the plugin removes it."""
+        self._closed = True   # a cut or save still running ends without touching the panel
         self._threshold_timer.stop()
         self._drop_threshold_layer()
         if self._threshold_folder:

@@ -322,6 +322,30 @@ def test_no_change_is_said_in_the_summary_and_an_earlier_runs_results_are_named_
     assert not dock.ui.thresholdGroup.isEnabled()
 
 
+def test_cuts_and_saves_at_a_threshold_run_in_the_background(dock, tmp_path, monkeypatch):
+    """On a Sentinel-2 tile a cut took seconds and a save tens of seconds on QGIS's main thread."""
+    run_and_wait(dock)
+    slider = dock.ui.thresholdSlider
+    for value in (800, 900):
+        slider.blockSignals(True)
+        slider.setValue(value)
+        slider.blockSignals(False)
+        dock.apply_threshold()
+        assert dock._cut_task is not None          # handed to a task: the main thread goes on at once
+    assert dock._cut_again                         # 0.9 chosen while 0.8 is cut: cut when it ends
+    assert wait_until(lambda: dock._cut_task is None and dock.stats.threshold == 0.9, timeout_milliseconds=10_000)
+    assert QgsProject.instance().mapLayer(dock.threshold_layer_id).name() == "Change (threshold 0.900)"
+    (tmp_path / "saved").mkdir()
+    monkeypatch.setattr(panel_module.QFileDialog, "getExistingDirectory", lambda *args: str(tmp_path / "saved"))
+    dock._save_threshold_clicked()
+    assert dock._save_task is not None and not dock.save_threshold_button.isEnabled()
+    assert wait_until(lambda: dock._save_task is None, timeout_milliseconds=10_000)
+    assert "written to" in dock.ui.statusLabel.text() and dock.save_threshold_button.isEnabled()
+    assert sorted(os.listdir(tmp_path / "saved")) == ["change_polygons_threshold_0.900.gpkg",
+                                                      "change_threshold_0.900.tif", "statistics_threshold_0.900.json"]
+    assert QgsProject.instance().layerTreeRoot().findGroup("OAIP at threshold 0.900") is not None
+
+
 def test_only_one_run_at_a_time(dock):
     def blocked(params, progress):
         while not progress.is_cancelled():
