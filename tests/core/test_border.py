@@ -57,13 +57,33 @@ def test_a_saturated_bright_edge_and_scattered_zeros_are_data():
     assert undeclared_border(scattered) is None
 
 
-def test_a_jpeg_border_with_ringing_beside_it_and_complex_bands_are_found():
+def test_complex_bands_count_by_magnitude_and_a_jpeg_border_is_left_to_the_log():
+    complex_image = swath(np.sqrt(speckled()), 0.0) * np.exp(1j * RNG.uniform(-np.pi, np.pi, (1, 200, 200)))
+    assert undeclared_border(complex_image.astype(np.complex64)).value == 0.0
     image = np.clip(speckled() * 1200 + 40, 0, 255)
     image[:, :, :20] = 0
     image[:, :, 20:23] = RNG.integers(0, 5, (200, 3))      # the ringing a JPEG's blocks leave along an edge
-    assert undeclared_border(np.repeat(image, 3, axis=0).astype(np.uint8)).value == 0.0
-    complex_image = swath(np.sqrt(speckled()), 0.0) * np.exp(1j * RNG.uniform(-np.pi, np.pi, (1, 200, 200)))
-    assert undeclared_border(complex_image.astype(np.complex64)).value == 0.0
+    assert undeclared_border(np.repeat(image, 3, axis=0).astype(np.uint8)) is None   # fades like clipped water
+
+
+def test_a_percentile_rendering_clipped_to_0_along_an_edge_is_data():
+    """A 5 % stretch of a smoothed radar image clips its dark water to 0, solid and along an edge: as much is
+    clipped to 255, which no fill border explains."""
+    decibels = 10 * np.log10(speckled())[0]
+    decibels[:, :20] = -30 + RNG.normal(0, 0.3, (200, 20))   # calm water along the left edge
+    low, high = np.percentile(decibels, [12, 88])             # a stretch that clips the water whole
+    rendering = np.clip((decibels - low) / (high - low) * 255, 0, 255).astype(np.uint8)[None]
+    assert (rendering[:, :, :20] == 0).all() and (rendering == 255).mean() > 0.1
+    assert undeclared_border(rendering) is None
+    rendering[:, :80, :80] = 0                                # a true fill, far beyond the clipped share
+    assert undeclared_border(rendering) is not None
+
+
+def test_a_value_the_ground_holds_inside_the_image_is_no_border():
+    """A lake at 0 in a near-infrared image, cut by the image's edge, is 0 inside the image too."""
+    image = swath(speckled() * 1000 + 50, 0.0).astype(np.uint16)
+    image[:, 80:160, 60:160] = 0
+    assert undeclared_border(image) is None
 
 
 def test_the_bands_must_share_the_border_value():
