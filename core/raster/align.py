@@ -607,7 +607,8 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     if rx or ry:
         label, path = names[0] if grid == "t1" else names[1]
         raise InputError(tr("{label}: '{path}' has a rotated geotransform, which the outputs' grid cannot take: set "
-                            "GRID to {other} to use the other image's grid, or warp it north-up first (gdalwarp).",
+                            "GRID (the dock's Output grid) to {other} to use the other image's grid, or warp it "
+                            "north-up first (gdalwarp).",
                             label=label, path=path, other="t2" if grid == "t1" else "t1"))
     if pixel_size:
         dx, dy = math.copysign(pixel_size, dx), math.copysign(pixel_size, dy)

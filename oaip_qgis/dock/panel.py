@@ -48,7 +48,7 @@ from qgis.PyQt.QtWidgets import (
 from ..core.decision.evidence import verdict_word
 from ..core.decision.threshold import THRESHOLD_METHODS
 from ..core.errors import InputError, OaipError
-from ..core.params import EPOCHS_RANGE, MODES, SEED_RANGE, RunParams
+from ..core.params import EPOCHS_RANGE, GRIDS, MODES, SEED_RANGE, RunParams
 from ..core.raster.write import remove_stale_partials
 from ..core.rethreshold import rethreshold
 from ..core.run_stats import RunStats
@@ -169,6 +169,8 @@ class OaipDock(QgsDockWidget):
         ui.coregisterCheck.setChecked(defaults.coregister)
         ui.oneKindCheck.setChecked(defaults.one_kind)
         ui.sameGridCheck.setChecked(defaults.same_grid)
+        ui.gridCombo.addItems(list(GRIDS))
+        ui.gridCombo.setCurrentText(defaults.grid)
         ui.seedSpin.setValue(defaults.seed)
         ui.thresholdMethodCombo.addItems(list(THRESHOLD_METHODS))
         ui.thresholdMethodCombo.setCurrentText(defaults.threshold_method)
@@ -306,7 +308,7 @@ class OaipDock(QgsDockWidget):
             nodata1=self._nodata(ui.t1Nodata, "T1"), nodata2=self._nodata(ui.t2Nodata, "T2"),
             mode=ui.modeCombo.currentText(), seed=ui.seedSpin.value(), epochs=ui.epochsSpin.value(),
             coregister=ui.coregisterCheck.isChecked(), one_kind=ui.oneKindCheck.isChecked(),
-            same_grid=ui.sameGridCheck.isChecked(),
+            same_grid=ui.sameGridCheck.isChecked(), grid=ui.gridCombo.currentText(),
             prune=ui.pruneCheck.isChecked(), threshold_method=method,
             threshold=ui.manualThresholdSpin.value() if method == "manual" else None,
             threads=max(1, (os.cpu_count() or 2) - 1),  # one core stays with the interface

@@ -101,7 +101,7 @@ def test_tiles_cover_every_pixel_once_by_their_cores():
     ("band", "band 3 is out of range"),
     ("text", "not a raster"),
     ("small", "at least 32 x 32"),
-    ("rotated", "T2: '.*t2.tif' has a rotated geotransform.*set GRID to t1"),
+    ("rotated", "T2: '.*t2.tif' has a rotated geotransform.*set GRID \\(the dock's Output grid\\) to t1"),
 ])
 def test_bad_input_is_named(tmp_path, case, message):
     t1 = make_raster(tmp_path / "t1.tif", ramp())

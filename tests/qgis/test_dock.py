@@ -86,6 +86,8 @@ def test_panel_choices_reach_the_parameters(dock, project_pair, tmp_path):
     ui.oneKindCheck.setChecked(True)
     assert not ui.sameGridCheck.isChecked()   # off by default, as in RunParams
     ui.sameGridCheck.setChecked(True)
+    assert ui.gridCombo.currentText() == "finer"   # as in RunParams
+    ui.gridCombo.setCurrentText("t2")
     ui.seedSpin.setValue(42)
     ui.thresholdMethodCombo.setCurrentText("manual")
     ui.manualThresholdSpin.setValue(0.3)
@@ -93,6 +95,7 @@ def test_panel_choices_reach_the_parameters(dock, project_pair, tmp_path):
     params = dock.build_params(str(tmp_path))
     assert (params.mode, params.epochs, params.prune, params.seed) == ("int8", 3, False, 42)
     assert params.coregister is False and params.one_kind is True and params.same_grid is True
+    assert params.grid == "t2"
     assert (params.threshold_method, params.threshold) == ("manual", pytest.approx(0.3))
     assert params.reference == project_pair["truth"].source() and params.samples is None and params.aoi is None
     assert os.path.dirname(params.out_change) == str(tmp_path) and params.out_polygons.endswith(".gpkg")
