@@ -66,14 +66,15 @@ detect: setup
 	$(PY) scripts/detect.py --t1 "$(T1)" --t2 "$(T2)" --out "$(OUT)" --mode $(MODE) --seed $(SEED) \
 	  $(if $(REF),--reference "$(REF)") $(if $(EPOCHS),--epochs $(EPOCHS)) --params "$$OAIP_PARAMS"
 
-# make batch PAIRS=pairs.csv OUT=dir [SCHEDULER=tcp://host:8786] [WORKERS=n] [FORCE=1] [MODE=...] [PARAMS='seed=1 ...']
+# make batch PAIRS=pairs.csv OUT=dir [SCHEDULER=tcp://host:8786] [WORKERS=n] [FORCE=1] [MODE=...] [PARAMS='seed=1 aoi="my area.gpkg"']
 # OUT must be given here (its default above is detect's); MODE applies only when given on the command line.
 BATCH_OUT := $(if $(filter file,$(origin OUT)),,$(OUT))
+batch: export OAIP_PARAMS = $(PARAMS)
 batch: setup
 	@test -n "$(PAIRS)" -a -n "$(BATCH_OUT)" || { echo "usage: make batch PAIRS=pairs.csv OUT=dir [SCHEDULER=tcp://host:8786] [WORKERS=n] [FORCE=1] [PARAMS='mode=prior seed=1']"; exit 2; }
 	$(PY) -m oaip_qgis.core.batch "$(PAIRS)" --out "$(BATCH_OUT)" $(if $(SCHEDULER),--scheduler "$(SCHEDULER)") \
 	  $(if $(WORKERS),--workers $(WORKERS)) $(if $(filter 1 yes true,$(FORCE)),--force) \
-	  $(if $(filter command line environment,$(origin MODE)),--param mode=$(MODE)) $(foreach p,$(PARAMS),--param "$(p)")
+	  $(if $(filter command line environment,$(origin MODE)),--param mode=$(MODE)) --params "$$OAIP_PARAMS"
 
 package: setup
 	$(PY) scripts/package.py build/oaip_qgis.zip

@@ -6,6 +6,7 @@ summary lists why), 2 when the table or the options cannot be used (nothing was 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from ..errors import Cancelled, OaipError
@@ -34,7 +35,14 @@ class Bar:
         self.stream.flush()
 
 
-def _parameters(items: list[str]) -> dict[str, str]:
+def _parameters(items: list[str], text: str = "") -> dict[str, str]:
+    """NAME=VALUE items, those of --param and those of --params split as a shell would (make's PARAMS, whose
+    quoted values keep their spaces)."""
+    try:
+        items = [*items, *shlex.split(text)]
+    except ValueError as exc:
+        raise OaipError(tr("PARAMS cannot be split into NAME=VALUE items ({reason}): {text!r}.", reason=exc,
+                           text=text)) from exc
     values = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -54,11 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="local cluster's workers (default: one per core)")
     parser.add_argument("--force", action="store_true", help="run pairs whose complete outputs exist again")
     parser.add_argument("--param", action="append", default=[], help="NAME=VALUE for every row (a cell wins)")
+    parser.add_argument("--params", default="", help="several NAME=VALUE in one string, split as a shell would")
     args = parser.parse_args(argv)
     bar = Bar()
     try:
         result = run_batch(args.pairs, args.out, scheduler=args.scheduler, workers=args.workers, force=args.force,
-                           defaults=_parameters(args.param), layer=args.layer,
+                           defaults=_parameters(args.param, args.params), layer=args.layer,
                            progress=Progress(report=bar, log=EchoLog(bar.info)))
     except Cancelled:
         print(tr("\nInterrupted: the pairs that finished keep their outputs; run again to do the rest."),

@@ -219,6 +219,17 @@ def test_command_line_embedded_cluster_and_exit_codes(sample_pair, tmp_path):
     bad = subprocess.run([*command[:-2], "--param", "mode=int4"], cwd=REPO, capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2 and "MODE must be one of" in bad.stderr and "Traceback" not in bad.stderr
+    unbalanced = subprocess.run([*command[:-2], "--params", 'aoi="/x/my area.gpkg'], cwd=REPO, capture_output=True,
+                                text=True, timeout=120)
+    assert unbalanced.returncode == 2 and "PARAMS cannot be split" in unbalanced.stderr
+
+
+def test_params_in_one_string_keep_a_quoted_value_whole():
+    """make batch's PARAMS was split at every space, so a path with one could not be passed."""
+    from oaip_qgis.core.batch.__main__ import _parameters
+
+    assert _parameters(["mode=prior"], 'aoi="/x/my area.gpkg" seed=1') == {
+        "mode": "prior", "aoi": "/x/my area.gpkg", "seed": "1"}
 
 
 @pytest.mark.parametrize("applied", [True, False])
