@@ -49,7 +49,15 @@ def _open(path: str, label: str) -> gdal.Dataset:
                             label=label, path=path, reason=exc)) from exc
     if ds is None or ds.RasterCount == 0:
         raise InputError(tr("{label}: '{path}' is not a raster that GDAL can read.", label=label, path=path))
+    driver = ds.GetDriver().ShortName
+    if driver in WEB_SERVICES:   # read tile by tile over the network, inside the run: slow, or failing offline
+        raise InputError(tr("{label}: '{path}' is a web map service (GDAL {driver}), not an image file: export the "
+                            "area you need to a GeoTIFF first (QGIS: Export > Save As…, or gdal_translate), then "
+                            "run with that file.", label=label, path=path, driver=driver))
     return ds
+
+
+WEB_SERVICES = {"WMS", "WMTS", "WCS", "EEDAI", "PLMOSAIC", "DAAS", "OGCAPI"}   # GDAL drivers of remote services
 
 
 @in_gdal_scope

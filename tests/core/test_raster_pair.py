@@ -456,6 +456,19 @@ def test_the_default_grid_is_the_finer_image_s_whichever_is_t1(tmp_path):
         assert pair.grid.transform[1] == 10.0 and not pair.notes
 
 
+def test_a_web_map_service_is_named_as_such_not_read_over_the_network(tmp_path):
+    """A GDAL WMS description (a QGIS basemap saved as .xml) was read tile by tile inside the run."""
+    service = tmp_path / "osm.xml"
+    service.write_text(
+        "<GDAL_WMS><Service name=\"TMS\"><ServerUrl>https://tile.example.org/${z}/${x}/${y}.png</ServerUrl>"
+        "</Service><DataWindow><UpperLeftX>-20037508.34</UpperLeftX><UpperLeftY>20037508.34</UpperLeftY>"
+        "<LowerRightX>20037508.34</LowerRightX><LowerRightY>-20037508.34</LowerRightY><TileLevel>18</TileLevel>"
+        "<TileCountX>1</TileCountX><TileCountY>1</TileCountY><YOrigin>top</YOrigin></DataWindow>"
+        "<Projection>EPSG:3857</Projection><BandsCount>3</BandsCount></GDAL_WMS>")
+    with pytest.raises(InputError, match=r"T2: '.*osm.xml' is a web map service \(GDAL WMS\).*GeoTIFF first"):
+        open_pair(make_raster(tmp_path / "t1.tif", ramp()), str(service))
+
+
 def test_an_image_far_coarser_than_the_other_is_named(tmp_path):
     """A 283 m radar against 10 m optical marked 5.4 % of an unchanged scene, under a weak verdict only."""
     fine = make_raster(tmp_path / "fine.tif", ramp())                              # 10 m, 120 x 100
