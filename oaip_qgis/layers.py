@@ -47,6 +47,15 @@ def raster_source(layer: Optional[QgsMapLayer], label: str) -> Optional[str]:
     return layer.source()
 
 
+def vector_file(layer: QgsMapLayer) -> Optional[str]:
+    """The file GDAL reads a vector layer whole from (`file|layername=…`, which core.raster.vector_layer reads),
+    so that messages name the analyst's file; None for a layer the engine must be given a copy of (another
+    provider, a filter, unsaved edits)."""
+    if layer.providerType() != "ogr" or layer.subsetString() or layer.isModified():
+        return None
+    return layer.source()
+
+
 def style_change(layer: QgsRasterLayer) -> None:
     """1 changed: strong red; 0 unchanged: transparent (nodata is not drawn at all)."""
     classes = [QgsPalettedRasterRenderer.Class(0, TRANSPARENT, tr("unchanged")),

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 
-from qgis_headless import run_algorithm
+from qgis_headless import REPO, run_algorithm
+
+sys.path.insert(0, str(REPO))
+from oaip_qgis.core.batch.table import assignments, shell_words  # noqa: E402
+from oaip_qgis.core.errors import OaipError  # noqa: E402
 
 OUTPUTS = (("Change layer", "OUTPUT_CHANGE"), ("Difference image", "OUTPUT_DIFFERENCE"),
            ("Confidence", "OUTPUT_CONFIDENCE"), ("Polygons", "OUTPUT_POLYGONS"), ("Statistics", "OUTPUT_STATS"))
@@ -84,15 +87,11 @@ def algorithm_params(args: argparse.Namespace, out: Path) -> dict:
         params["REFERENCE"] = Path(args.reference).resolve()
     if args.epochs:
         params["EPOCHS"] = args.epochs
-    try:   # PARAMS as one string, split as a shell would, so that a quoted value keeps its spaces
-        items = [*args.param, *shlex.split(args.params)]
-    except ValueError as exc:
-        raise SystemExit(f"PARAMS cannot be split into KEY=VALUE items ({exc}): {args.params!r}") from exc
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise SystemExit(f"--param takes KEY=VALUE, not {item!r}")
-        params[key.strip().upper()] = value.strip()
+    try:
+        params.update({key.upper(): value for key, value in
+                       assignments([*args.param, *shell_words(args.params)], "--param and PARAMS").items()})
+    except OaipError as exc:
+        raise SystemExit(str(exc)) from exc
     return params
 
 

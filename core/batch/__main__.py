@@ -6,13 +6,13 @@ summary lists why), 2 when the table or the options cannot be used (nothing was 
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 
 from ..errors import Cancelled, OaipError
 from ..i18n import tr
 from ..progress import Progress
 from .runner import EchoLog, run_batch
+from .table import assignments, shell_words
 
 BAR = 30
 
@@ -36,20 +36,8 @@ class Bar:
 
 
 def _parameters(items: list[str], text: str = "") -> dict[str, str]:
-    """NAME=VALUE items, those of --param and those of --params split as a shell would (make's PARAMS, whose
-    quoted values keep their spaces)."""
-    try:
-        items = [*items, *shlex.split(text)]
-    except ValueError as exc:
-        raise OaipError(tr("PARAMS cannot be split into NAME=VALUE items ({reason}): {text!r}.", reason=exc,
-                           text=text)) from exc
-    values = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise OaipError(tr("--param takes NAME=VALUE (e.g. mode=prior), not {item!r}.", item=item))
-        values[key.strip()] = value.strip()
-    return values
+    """The --param items and those of --params (make's PARAMS, split as a shell would)."""
+    return assignments([*items, *shell_words(text)], "--param and --params")
 
 
 def main(argv: list[str] | None = None) -> int:

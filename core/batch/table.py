@@ -13,6 +13,8 @@ import csv
 import dataclasses
 import os
 import re
+import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -31,6 +33,28 @@ RESERVED = {"out_change", "out_difference", "out_confidence", "out_stats", "out_
 ALIASES = {"min_area": "min_polygon_area", "vgg16_weights": "vgg16", "threshold_value": "threshold"}
 TRUE, FALSE = {"1", "true", "yes", "y", "on"}, {"0", "false", "no", "n", "off"}
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def shell_words(text: str) -> list[str]:
+    """`text` split as a shell would: make's PARAMS arrives as one string, whose quoted values keep their spaces."""
+    try:
+        return shlex.split(text or "")
+    except ValueError as exc:
+        raise InputError(tr("PARAMS cannot be split into NAME=VALUE items ({reason}): {text!r}.", reason=exc,
+                            text=text)) from exc
+
+
+def assignments(items: Iterable[str], what: str) -> dict[str, str]:
+    """NAME=VALUE items as a dict, the last of a name winning; `what` names them in the sentence that refuses one
+    without a name or an '='."""
+    values = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(tr("{what} take NAME=VALUE items (KEY=VALUE, e.g. mode=prior), not {item!r}.",
+                                what=what, item=item.strip()))
+        values[key.strip()] = value.strip()
+    return values
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ from ..core.run_stats import RunStats
 from ..deps.install_task import INSTALL_BUTTON, InstallTask, no_python_message, torch_install
 from ..deps.pip_install import TORCH_VERSION, PipInstall
 from ..i18n import tr
-from ..layers import add_run_layers, difference_histogram, raster_source, style_change
+from ..layers import add_run_layers, difference_histogram, raster_source, style_change, vector_file
 from ..task import LOG_TAG, DetectionTask, RunFn, torch_missing_message
 from .charts import FiltersChart, HistogramChart, LossChart
 from .samples import SampleMapTool, add_sample, new_sample_layer, write_gpkg
@@ -321,8 +321,9 @@ class OaipDock(QgsDockWidget):
             layer = combo.currentLayer()
             if layer is None:
                 continue
-            if layer.providerType() == "ogr" and not layer.isModified() and not layer.subsetString():
-                setattr(params, key, layer.source())
+            own = vector_file(layer)
+            if own:
+                setattr(params, key, own)
                 continue
             copy = write_gpkg(layer, os.path.join(run_dir, f"{key}.gpkg"), t1.crs())
             self._copies[copy] = layer.name()

@@ -29,6 +29,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QIcon
 
+from ..core.batch.table import assignments
 from ..core.errors import Cancelled, OaipError
 from ..core.params import MODES
 from ..core.progress import Progress
@@ -60,16 +61,11 @@ _STYLES: list[StatusStyle] = []
 
 def _defaults(text: str) -> dict[str, str]:
     """'seed=1; epochs=8' as run parameters for every row."""
-    values = {}
-    for item in (text or "").replace("\n", ";").split(";"):
-        if not item.strip():
-            continue
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise QgsProcessingException(tr("Other parameters take NAME=VALUE separated by ';', not {item!r}.")
-                                         .format(item=item.strip()))
-        values[key.strip()] = value.strip()
-    return values
+    items = [item for item in (text or "").replace("\n", ";").split(";") if item.strip()]
+    try:
+        return assignments(items, tr("Other parameters (separated by ';')"))
+    except OaipError as exc:
+        raise QgsProcessingException(str(exc)) from exc
 
 
 class BatchDetectAlgorithm(QgsProcessingAlgorithm):

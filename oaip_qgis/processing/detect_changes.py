@@ -36,7 +36,7 @@ from ..core.raster.align import check_raster, check_vector
 from ..core.raster.coregister import MAX_SHIFT
 from ..i18n import tr
 from ..identity import icon
-from ..layers import raster_source
+from ..layers import raster_source, vector_file
 from .choices import named_choices
 from .styling import style_when_loaded
 
@@ -352,8 +352,9 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         layer = self.parameterAsVectorLayer(parameters, name, context)
         part = isinstance(value, QgsProcessingFeatureSourceDefinition) and (
             value.selectedFeaturesOnly or value.featureLimit != -1)
-        if layer is not None and layer.providerType() == "ogr" and not layer.subsetString() and not part:
-            return layer.source()
+        own = vector_file(layer) if layer is not None and not part else None
+        if own:
+            return own
         return self.parameterAsCompatibleSourceLayerPath(parameters, name, context, ["gpkg", "shp"], "gpkg", feedback)
 
     def _flag(self, parameters, name, context) -> bool:
