@@ -300,7 +300,10 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
     weights = coherent_weights(x1, ok), coherent_weights(x2, ok)
     if info is not None:
         _name_noisy_bands(weights, info)
-    x1, x2 = (x * w[:, None, None].astype(np.float32) for x, w in zip((x1, x2), weights))
+    # A band of weight 0 is left out rather than multiplied by 0: the distances' float sums then do not
+    # depend on it at all, whatever order the CPU's matrix kernels add in.
+    x1, x2 = (x[w > 0] * w[w > 0, None, None].astype(np.float32) for x, w in zip((x1, x2), weights))
+    weights = weights[0][weights[0] > 0], weights[1][weights[1] > 0]
     rng = np.random.default_rng(seed)
     pyramid = _pyramid(x1, x2, ok, levels)
     prior = _pass(x1, x2, ok, weights, pyramid, None, rng, anchors, neighbours, drop, device, check)
