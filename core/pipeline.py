@@ -17,8 +17,8 @@ from .errors import InputError, ResourceError, is_out_of_memory, memory_advice
 from .i18n import tr
 from .params import RunParams
 from .progress import Progress
-from .raster.align import check_mask, check_vector
 from .raster.gdal_scope import in_gdal_scope
+from .raster.input_files import check_mask, check_vector
 from .raster.write import OutputSet, check_outputs
 from .run_stats import RunStats
 from .stages import (

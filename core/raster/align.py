@@ -7,10 +7,9 @@ decimated read with average resampling gives the block means the prior works on.
 from __future__ import annotations
 
 import math
-import os
 import uuid
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Optional
 
@@ -18,119 +17,16 @@ import numpy as np
 from osgeo import gdal, ogr, osr
 from scipy import ndimage
 
-from ..errors import InputError, ResourceError, is_out_of_memory, memory_advice
+from ..errors import InputError
 from ..i18n import tr
 from .border import undeclared_border
 from .coregister import Shift
 from .gdal_scope import in_gdal_scope
 from .grid import Grid, Window, spatial_reference
+from .input_files import decimated, open_raster, read_or_explain
 from .vector_layer import layer_source, open_layer
 
 MAX_UPSAMPLING = 16   # a chosen pixel size may give at most this many times the larger image's pixels
-
-
-def _check_file(path: str, label: str, what: str) -> None:
-    """A local file that is missing or empty (0 bytes), each in its own sentence; `what`: "a raster"."""
-    local = not str(path).startswith("/vsi") and "://" not in str(path)
-    if local and not os.path.exists(path):
-        raise InputError(tr("{label}: the file '{path}' does not exist.", label=label, path=path))
-    if local and os.path.isfile(path) and os.path.getsize(path) == 0:
-        raise InputError(tr("{label}: '{path}' is an empty file (0 bytes), not {what}: copy or export it again.",
-                            label=label, path=path, what=what))
-
-
-def _open(path: str, label: str) -> gdal.Dataset:
-    """The raster at `path`; a missing file, an empty one and a non-raster each get their own sentence."""
-    _check_file(path, label, tr("a raster"))
-    try:
-        ds = gdal.OpenEx(str(path), gdal.OF_RASTER)
-    except RuntimeError as exc:
-        raise InputError(tr("{label}: '{path}' is not a raster that GDAL can read ({reason}).",
-                            label=label, path=path, reason=exc)) from exc
-    if ds is None or ds.RasterCount == 0:
-        raise InputError(tr("{label}: '{path}' is not a raster that GDAL can read.", label=label, path=path))
-    driver = ds.GetDriver().ShortName
-    if driver in WEB_SERVICES:   # read tile by tile over the network, inside the run: slow, or failing offline
-        raise InputError(tr("{label}: '{path}' is a web map service (GDAL {driver}), not an image file: export the "
-                            "area you need to a GeoTIFF first (QGIS: Export > Save As…, or gdal_translate), then "
-                            "run with that file.", label=label, path=path, driver=driver))
-    return ds
-
-
-WEB_SERVICES = {"WMS", "WMTS", "WCS", "EEDAI", "PLMOSAIC", "DAAS", "OGCAPI"}   # GDAL drivers of remote services
-
-
-@in_gdal_scope
-def check_raster(path: str, label: str) -> None:
-    """Open `path` once, so that a bad file is named before any work rather than when it is first read."""
-    _open(path, label)
-
-
-MASK_SAMPLE = 1024   # a reference is checked on at most this many pixels along its longer side
-
-
-def _sample(ds: gdal.Dataset, band: int) -> np.ndarray:
-    """Band `band` read decimated (nearest) to at most MASK_SAMPLE pixels along the longer side."""
-    scale = max(1.0, max(ds.RasterXSize, ds.RasterYSize) / MASK_SAMPLE)
-    return ds.GetRasterBand(band).ReadAsArray(buf_xsize=max(1, round(ds.RasterXSize / scale)),
-                                              buf_ysize=max(1, round(ds.RasterYSize / scale)))
-
-
-@in_gdal_scope
-def check_mask(path: str, label: str) -> None:
-    """Refuse, before any work, a reference that is no change mask: more than one band (an image given
-    by mistake), or more than one value besides 0 (a scene, a class map, 1 = unchanged / 2 = changed),
-    which would be measured against as if everything not 0 had changed. Read decimated, nearest."""
-    ds = _open(path, label)
-    advice = tr("a change mask is one band holding 0 where nothing changed and one value (1 or 255) where "
-                "the land changed")
-    if ds.RasterCount != 1:
-        raise InputError(tr("{label}: '{path}' has {count} bands, so it is not a change mask: {advice}.",
-                            label=label, path=path, count=ds.RasterCount, advice=advice))
-    band = ds.GetRasterBand(1)
-    values = _read_or_explain(label, path, lambda: _sample(ds, 1))
-    values = values[np.isfinite(values)] if values.dtype.kind == "f" else values.ravel()
-    if band.GetNoDataValue() is not None:
-        values = values[values != band.GetNoDataValue()]
-    others = np.unique(values[values != 0])
-    if others.size > 1:
-        raise InputError(tr("{label}: '{path}' holds {count} different values besides 0 ({examples}), so it is not a "
-                            "change mask: {advice}.", label=label, path=path, count=others.size,
-                            examples=", ".join(f"{v:g}" for v in others[:3]) + (", …" if others.size > 3 else ""),
-                            advice=advice))
-
-
-@in_gdal_scope
-def check_vector(path: str, label: str) -> None:
-    """Why `path` is no vector layer (missing, empty, a raster, unreadable), named before any work; QGIS
-    says "not found" of all of them."""
-    path = layer_source(path)[0]
-    _check_file(path, label, tr("a vector layer"))
-    try:
-        source = gdal.OpenEx(str(path), gdal.OF_VECTOR)
-    except RuntimeError:
-        source = None
-    if source is not None and source.GetLayerCount() > 0:
-        return
-    try:
-        raster = gdal.OpenEx(str(path), gdal.OF_RASTER)
-    except RuntimeError:
-        raster = None
-    kind = tr("a raster") if raster is not None else tr("not a file that GDAL can read")
-    raise InputError(tr("{label}: '{path}' is {kind}; a vector layer (GeoPackage, shapefile, …) is needed.",
-                        label=label, path=path, kind=kind))
-
-
-def _read_or_explain(label: str, path: str, read: Callable[[], np.ndarray]) -> np.ndarray:
-    """Run a read of the raster `path`; a failure names the file (damaged, truncated) or says memory ran out."""
-    try:
-        return read()
-    except RuntimeError as exc:
-        if is_out_of_memory(exc):
-            raise ResourceError(memory_advice()) from exc
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(tr("{label}: '{path}' could not be read; the file is damaged or incomplete (GDAL: "
-                            "{reason}): copy or export it again.", label=label, path=path, reason=reason)) from exc
 
 
 def _border_as_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], alpha: Optional[int],
@@ -140,7 +36,7 @@ def _border_as_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float
     if nodata is not None or alpha is not None or any(
             ds.GetRasterBand(band).GetMaskFlags() != gdal.GMF_ALL_VALID for band in bands):
         return nodata
-    values = _read_or_explain(f"T{number}", path, lambda: np.stack([_sample(ds, band) for band in bands]))
+    values = read_or_explain(f"T{number}", path, lambda: np.stack([decimated(ds, band) for band in bands]))
     border = undeclared_border(values)
     if border is None:
         return None
@@ -184,7 +80,7 @@ def _alpha_band(ds: gdal.Dataset) -> Optional[int]:
     and opaque). GDAL writes any 4-band 8-bit GeoTIFF as RGBA unless told otherwise, so a red, green,
     blue and near-infrared image carries the flag on its NIR band, which is data."""
     band = _flagged_alpha(ds)
-    return band if band is not None and np.unique(_sample(ds, band)).size <= 2 else None
+    return band if band is not None and np.unique(decimated(ds, band)).size <= 2 else None
 
 
 def _alpha_read_as_data(ds: gdal.Dataset, alpha: Optional[int], label: str, notes: list) -> None:
@@ -410,12 +306,12 @@ class AlignedPair:
         window = window or Window(0, 0, self.grid.width, self.grid.height)
         rows, cols = out_shape or (window.height, window.width)
         if out_shape:
-            x1, x2 = (_read_or_explain(*name, lambda s=s, g=g: _warp(s, g, window, out_shape, "average",
+            x1, x2 = (read_or_explain(*name, lambda s=s, g=g: _warp(s, g, window, out_shape, "average",
                                                                        lazy=False).ReadAsArray())
                       for name, s, g in zip(self.names, self._sources, self._grids))
         else:
             kwargs = dict(xoff=window.col_off, yoff=window.row_off, xsize=window.width, ysize=window.height)
-            x1, x2 = (_read_or_explain(*name, lambda vrt=vrt: vrt.ReadAsArray(**kwargs))
+            x1, x2 = (read_or_explain(*name, lambda vrt=vrt: vrt.ReadAsArray(**kwargs))
                       for name, vrt in zip(self.names, (self._vrt1, self._vrt2)))
         x1 = x1.astype(np.float32, copy=False).reshape(-1, rows, cols)
         x2 = x2.astype(np.float32, copy=False).reshape(-1, rows, cols)
@@ -568,7 +464,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     """Validate both rasters and align them onto the chosen image's grid ('t1', 't2', or 'finer': the image
     with more pixels over the overlap), cropped to their overlap (and AOI)."""
     notes: list = []
-    ds1, ds2 = (_colours(_open(path, label), label, notes) for path, label in ((t1, "T1"), (t2, "T2")))
+    ds1, ds2 = (_colours(open_raster(path, label), label, notes) for path, label in ((t1, "T1"), (t2, "T2")))
     names = (("T1", str(t1)), ("T2", str(t2)))
     alpha1, alpha2 = _alpha_band(ds1), _alpha_band(ds2)   # read once: a flagged band is sampled to tell
     b1, b2 = _bands(ds1, bands1, "T1", t1, alpha1), _bands(ds2, bands2, "T2", t2, alpha2)
@@ -661,20 +557,20 @@ def read_on_grid(path: str, grid: Grid, window: Optional[Window] = None, band: i
                  resampling: str = "nearest", label: str = "Reference") -> np.ndarray:
     """One band of another raster (e.g. the reference mask) on `grid`, for `window`: float32, NaN where
     it has no data (outside its extent, or its nodata), so that no pixel it does not cover is taken as 0."""
-    ds = _open(path, label)
+    ds = open_raster(path, label)
     _bands(ds, [band], label, path)   # one in range, or the sentence that says it is not
     window = window or Window(0, 0, grid.width, grid.height)
     one = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", bandList=[band])
     if grid.crs_wkt and _srs(ds) is not None:
         warped = _warp(one, grid, window, (window.height, window.width), resampling, lazy=False)
-        return _read_or_explain(label, path, lambda: warped.GetRasterBand(1).ReadAsArray()).astype(np.float32)
+        return read_or_explain(label, path, lambda: warped.GetRasterBand(1).ReadAsArray()).astype(np.float32)
     # No CRS: the raster is taken as sharing the grid's pixels; what lies beyond it has no data.
     out = np.full((window.height, window.width), np.nan, np.float32)
     cols = max(0, min(window.width, ds.RasterXSize - window.col_off))
     rows = max(0, min(window.height, ds.RasterYSize - window.row_off))
     if rows and cols:
         source = one.GetRasterBand(1)
-        values = _read_or_explain(label, path, lambda: source.ReadAsArray(window.col_off, window.row_off, cols, rows))
+        values = read_or_explain(label, path, lambda: source.ReadAsArray(window.col_off, window.row_off, cols, rows))
         values = values.astype(np.float32)
         nodata = source.GetNoDataValue()
         if nodata is not None:

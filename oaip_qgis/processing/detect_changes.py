@@ -32,8 +32,8 @@ from ..core.decision.threshold import THRESHOLD_METHODS
 from ..core.errors import InputError, OaipError
 from ..core.params import EPOCHS_RANGE, GRIDS, MODES, SEED_RANGE, RunParams
 from ..core.progress import Progress
-from ..core.raster.align import check_raster, check_vector
 from ..core.raster.coregister import MAX_SHIFT
+from ..core.raster.input_files import check_raster, check_vector
 from ..i18n import tr
 from ..identity import icon
 from ..layers import raster_source, vector_file

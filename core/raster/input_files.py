@@ -1,0 +1,120 @@
+"""Whether a file given to a run can be read as what it is given for, said before any work: a raster
+(T1, T2), a change mask (the reference), a vector layer (samples, AOI). Each failure is one sentence
+naming the file and what to do; align.py opens the rasters through `open_raster`.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import numpy as np
+from osgeo import gdal
+
+from ..errors import InputError, ResourceError, is_out_of_memory, memory_advice
+from ..i18n import tr
+from .gdal_scope import in_gdal_scope
+from .vector_layer import layer_source
+
+
+def _check_file(path: str, label: str, what: str) -> None:
+    """A local file that is missing or empty (0 bytes), each in its own sentence; `what`: "a raster"."""
+    local = not str(path).startswith("/vsi") and "://" not in str(path)
+    if local and not os.path.exists(path):
+        raise InputError(tr("{label}: the file '{path}' does not exist.", label=label, path=path))
+    if local and os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise InputError(tr("{label}: '{path}' is an empty file (0 bytes), not {what}: copy or export it again.",
+                            label=label, path=path, what=what))
+
+
+def open_raster(path: str, label: str) -> gdal.Dataset:
+    """The raster at `path`; a missing file, an empty one and a non-raster each get their own sentence."""
+    _check_file(path, label, tr("a raster"))
+    try:
+        ds = gdal.OpenEx(str(path), gdal.OF_RASTER)
+    except RuntimeError as exc:
+        raise InputError(tr("{label}: '{path}' is not a raster that GDAL can read ({reason}).",
+                            label=label, path=path, reason=exc)) from exc
+    if ds is None or ds.RasterCount == 0:
+        raise InputError(tr("{label}: '{path}' is not a raster that GDAL can read.", label=label, path=path))
+    driver = ds.GetDriver().ShortName
+    if driver in WEB_SERVICES:   # read tile by tile over the network, inside the run: slow, or failing offline
+        raise InputError(tr("{label}: '{path}' is a web map service (GDAL {driver}), not an image file: export the "
+                            "area you need to a GeoTIFF first (QGIS: Export > Save As…, or gdal_translate), then "
+                            "run with that file.", label=label, path=path, driver=driver))
+    return ds
+
+
+WEB_SERVICES = {"WMS", "WMTS", "WCS", "EEDAI", "PLMOSAIC", "DAAS", "OGCAPI"}   # GDAL drivers of remote services
+
+
+@in_gdal_scope
+def check_raster(path: str, label: str) -> None:
+    """Open `path` once, so that a bad file is named before any work rather than when it is first read."""
+    open_raster(path, label)
+
+
+SAMPLE_SIDE = 1024   # a reference, an alpha band or a border is checked on at most this many pixels a side
+
+
+def decimated(ds: gdal.Dataset, band: int) -> np.ndarray:
+    """Band `band` read decimated (nearest) to at most SAMPLE_SIDE pixels along the longer side."""
+    scale = max(1.0, max(ds.RasterXSize, ds.RasterYSize) / SAMPLE_SIDE)
+    return ds.GetRasterBand(band).ReadAsArray(buf_xsize=max(1, round(ds.RasterXSize / scale)),
+                                              buf_ysize=max(1, round(ds.RasterYSize / scale)))
+
+
+@in_gdal_scope
+def check_mask(path: str, label: str) -> None:
+    """Refuse, before any work, a reference that is no change mask: more than one band (an image given
+    by mistake), or more than one value besides 0 (a scene, a class map, 1 = unchanged / 2 = changed),
+    which would be measured against as if everything not 0 had changed. Read decimated, nearest."""
+    ds = open_raster(path, label)
+    advice = tr("a change mask is one band holding 0 where nothing changed and one value (1 or 255) where "
+                "the land changed")
+    if ds.RasterCount != 1:
+        raise InputError(tr("{label}: '{path}' has {count} bands, so it is not a change mask: {advice}.",
+                            label=label, path=path, count=ds.RasterCount, advice=advice))
+    band = ds.GetRasterBand(1)
+    values = read_or_explain(label, path, lambda: decimated(ds, 1))
+    values = values[np.isfinite(values)] if values.dtype.kind == "f" else values.ravel()
+    if band.GetNoDataValue() is not None:
+        values = values[values != band.GetNoDataValue()]
+    others = np.unique(values[values != 0])
+    if others.size > 1:
+        raise InputError(tr("{label}: '{path}' holds {count} different values besides 0 ({examples}), so it is not a "
+                            "change mask: {advice}.", label=label, path=path, count=others.size,
+                            examples=", ".join(f"{v:g}" for v in others[:3]) + (", …" if others.size > 3 else ""),
+                            advice=advice))
+
+
+@in_gdal_scope
+def check_vector(path: str, label: str) -> None:
+    """Why `path` is no vector layer (missing, empty, a raster, unreadable), named before any work; QGIS
+    says "not found" of all of them."""
+    path = layer_source(path)[0]
+    _check_file(path, label, tr("a vector layer"))
+    try:
+        source = gdal.OpenEx(str(path), gdal.OF_VECTOR)
+    except RuntimeError:
+        source = None
+    if source is not None and source.GetLayerCount() > 0:
+        return
+    try:
+        raster = gdal.OpenEx(str(path), gdal.OF_RASTER)
+    except RuntimeError:
+        raster = None
+    kind = tr("a raster") if raster is not None else tr("not a file that GDAL can read")
+    raise InputError(tr("{label}: '{path}' is {kind}; a vector layer (GeoPackage, shapefile, …) is needed.",
+                        label=label, path=path, kind=kind))
+
+
+def read_or_explain(label: str, path: str, read: Callable[[], np.ndarray]) -> np.ndarray:
+    """Run a read of the raster `path`; a failure names the file (damaged, truncated) or says memory ran out."""
+    try:
+        return read()
+    except RuntimeError as exc:
+        if is_out_of_memory(exc):
+            raise ResourceError(memory_advice()) from exc
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(tr("{label}: '{path}' could not be read; the file is damaged or incomplete (GDAL: "
+                            "{reason}): copy or export it again.", label=label, path=path, reason=reason)) from exc
