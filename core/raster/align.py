@@ -36,7 +36,7 @@ def _border_as_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float
     if nodata is not None or alpha is not None or any(
             ds.GetRasterBand(band).GetMaskFlags() != gdal.GMF_ALL_VALID for band in bands):
         return nodata
-    values = read_or_explain(f"T{number}", path, lambda: np.stack([decimated(ds, band) for band in bands]))
+    values = read_or_explain(f"T{number}", path, lambda: decimated(ds, bands))
     border = undeclared_border(values)
     if border is None:
         return None
@@ -80,7 +80,7 @@ def _alpha_band(ds: gdal.Dataset) -> Optional[int]:
     and opaque). GDAL writes any 4-band 8-bit GeoTIFF as RGBA unless told otherwise, so a red, green,
     blue and near-infrared image carries the flag on its NIR band, which is data."""
     band = _flagged_alpha(ds)
-    return band if band is not None and np.unique(decimated(ds, band)).size <= 2 else None
+    return band if band is not None and np.unique(decimated(ds, [band])).size <= 2 else None
 
 
 def _alpha_read_as_data(ds: gdal.Dataset, alpha: Optional[int], label: str, notes: list) -> None:
