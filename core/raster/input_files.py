@@ -70,7 +70,7 @@ def decimated(ds: gdal.Dataset, bands: list[int]) -> np.ndarray:
     block_rows = ds.GetRasterBand(1).GetBlockSize()[1]
     pixel_bytes = sum(gdal.GetDataTypeSize(ds.GetRasterBand(b + 1).DataType) // 8 for b in range(ds.RasterCount))
     cache = gdal.GetCacheMax()
-    gdal.SetCacheMax(min(cache, 2 * ds.RasterXSize * block_rows * pixel_bytes))
+    gdal.SetCacheMax(min(cache, max(2 * ds.RasterXSize * block_rows * pixel_bytes, 2**20)))   # 1 MiB at least
     try:
         return np.stack([ds.GetRasterBand(band).ReadAsArray(buf_xsize=cols, buf_ysize=rows) for band in bands])
     finally:
