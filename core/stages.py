@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 from scipy import ndimage
 
-from .decision.confirmation import Confirmation
+from .decision.confirmation import NEAR_LINE, Confirmation
 from .decision.cut import CHANGE_NODATA, Cut
 from .decision.evidence import PEAK_QUANTILE, SPREAD_LINE, Evidence, weigh_evidence
 from .decision.local_change import local_change
@@ -377,6 +377,11 @@ def _log_confirmation(confirmation: Confirmation, progress: Progress) -> None:
         progress.info(tr("The network's confirmation was not applied: it vetoes only {share:.1f} % of the prior's "
                          "changed pixels (under {least:g} %, within its own error), so the map is the prior's.",
                          share=share, least=100 * confirmation.least))
+    if confirmation.near_line:
+        progress.info(tr("That share is within {near:g} points of {least:g} %: another SEED, or this one on another "
+                         "machine, may take the other side. Where it matters, compare this map with a run in MODE "
+                         "prior (the map without the network's veto) or with another SEED.",
+                         near=100 * NEAR_LINE, least=100 * confirmation.least))
 
 
 def _score(pair: AlignedPair, tile: Tile, prior: PriorResult, detector: Optional[Detector],

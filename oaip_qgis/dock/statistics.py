@@ -156,6 +156,13 @@ def _run(stats: dict) -> Section:
 
 
 def _confirmation(confirmation: dict) -> str:
+    said = _veto(confirmation)
+    if confirmation.get("near_line"):   # the veto share decided the map by under 2 points: another seed may not
+        said += tr(" (near the line: another seed may map it the other way)")
+    return said
+
+
+def _veto(confirmation: dict) -> str:
     share, least = 100 * confirmation["vetoed_share"], 100 * confirmation["least_share"]
     if confirmation.get("extended"):
         return tr("finding more like the changed samples: the network adds {added} pixel(s) the prior leaves under "

@@ -43,7 +43,7 @@ def test_nothing_marked_means_nothing_to_confirm():
     tally = _tally([0.2, 0.3], [0.1, 0.3])
     assert tally.share == 0.0 and not tally.applied
     assert tally.to_dict() == {"applied": False, "vetoed_share": 0.0, "least_share": confirmation.VETO_MIN,
-                               "prior_changed_pixels": 0, "extended": False, "added_pixels": 0,
+                               "prior_changed_pixels": 0, "near_line": False, "extended": False, "added_pixels": 0,
                                "changed_label_pixels": None,
                                "least_changed_label_pixels": confirmation.LEAST_CHANGED_PIXELS}
 
@@ -75,3 +75,17 @@ def test_finding_more_like_the_samples_always_applies_and_counts_what_the_networ
               np.ones(5, bool))
     assert tally.share == 0.0 and tally.applied
     assert tally.to_dict()["added_pixels"] == 2 and tally.to_dict()["extended"]
+
+
+def test_a_share_near_the_line_is_flagged_on_either_side_and_only_when_the_share_decided():
+    def tally(vetoed: int, **fields) -> Confirmation:
+        t = Confirmation(**fields)
+        score = np.r_[np.full(vetoed, 0.1), np.full(1000 - vetoed, 0.9)].astype(np.float32)
+        t.add(np.full(1000, 0.9, np.float32), score, np.ones(1000, bool))
+        return t
+    assert tally(117).near_line and not tally(117).applied            # 11.7 %: the prior's map, by a hair
+    assert tally(121).near_line and tally(121).applied                # 12.1 %: the veto, by a hair
+    assert not tally(50).near_line and not tally(300).near_line       # clear either way
+    assert not tally(121, extended=True).near_line                    # finding more: the analyst's choice
+    assert not tally(121, changed_pixels=10).near_line                # too few sure pixels decided it
+    assert tally(117).to_dict()["near_line"] is True

@@ -141,6 +141,10 @@ def test_the_run_section_says_whether_the_network_confirmation_was_applied():
     kept = {**applied, "applied": False, "vetoed_share": 0.1093}
     assert rows({**NETWORK_RUN, "network_confirmation": kept})["Run"]["Network confirmation"] == (
         "not applied: the network vetoes only 10.9 % of the prior's change (under 12 %), so the map is the prior's")
+    near = {**kept, "vetoed_share": 0.1172, "near_line": True}
+    assert rows({**NETWORK_RUN, "network_confirmation": near})["Run"]["Network confirmation"] == (
+        "not applied: the network vetoes only 11.7 % of the prior's change (under 12 %), so the map is the prior's"
+        " (near the line: another seed may map it the other way)")
     extended = {**kept, "extended": True, "added_pixels": 18267, "vetoed_share": 0.0221}
     assert rows({**NETWORK_RUN, "network_confirmation": extended})["Run"]["Network confirmation"] == (
         "finding more like the changed samples: the network adds 18267 pixel(s) the prior leaves under its cut "
