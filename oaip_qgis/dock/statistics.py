@@ -157,7 +157,7 @@ def _run(stats: dict) -> Section:
 
 def _confirmation(confirmation: dict) -> str:
     said = _veto(confirmation)
-    if confirmation.get("near_line"):   # the veto share decided the map by under 2 points: another seed may not
+    if confirmation.get("near_line"):   # the veto share decided the map by under 3 points: another seed may not
         said += tr(" (near the line: another seed may map it the other way)")
     return said
 

@@ -85,6 +85,7 @@ def test_a_share_near_the_line_is_flagged_on_either_side_and_only_when_the_share
         return t
     assert tally(117).near_line and not tally(117).applied            # 11.7 %: the prior's map, by a hair
     assert tally(121).near_line and tally(121).applied                # 12.1 %: the veto, by a hair
+    assert tally(95).near_line and not tally(85).near_line          # within 3 points of 12 %, or not
     assert not tally(50).near_line and not tally(300).near_line       # clear either way
     assert not tally(121, extended=True).near_line                    # finding more: the analyst's choice
     assert not tally(121, changed_pixels=10).near_line                # too few sure pixels decided it
