@@ -302,8 +302,9 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
         _name_noisy_bands(weights, info)
     # A band of weight 0 is left out rather than multiplied by 0: the distances' float sums then do not
     # depend on it at all, whatever order the CPU's matrix kernels add in.
-    x1, x2 = (x[w > 0] * w[w > 0, None, None].astype(np.float32) for x, w in zip((x1, x2), weights))
-    weights = weights[0][weights[0] > 0], weights[1][weights[1] > 0]
+    kept = [w > 0 for w in weights]
+    x1, x2 = (x[k] * w[k, None, None].astype(np.float32) for x, w, k in zip((x1, x2), weights, kept))
+    weights = weights[0][kept[0]], weights[1][kept[1]]
     rng = np.random.default_rng(seed)
     pyramid = _pyramid(x1, x2, ok, levels)
     prior = _pass(x1, x2, ok, weights, pyramid, None, rng, anchors, neighbours, drop, device, check)

@@ -15,6 +15,8 @@ from ..i18n import tr
 from .gdal_scope import in_gdal_scope
 from .vector_layer import layer_source
 
+WEB_SERVICES = {"WMS", "WMTS", "WCS", "EEDAI", "PLMOSAIC", "DAAS", "OGCAPI"}   # GDAL drivers of remote services
+
 
 def _check_file(path: str, label: str, what: str) -> None:
     """A local file that is missing or empty (0 bytes), each in its own sentence; `what`: "a raster"."""
@@ -42,9 +44,6 @@ def open_raster(path: str, label: str) -> gdal.Dataset:
                             "area you need to a GeoTIFF first (QGIS: Export > Save As…, or gdal_translate), then "
                             "run with that file.", label=label, path=path, driver=driver))
     return ds
-
-
-WEB_SERVICES = {"WMS", "WMTS", "WCS", "EEDAI", "PLMOSAIC", "DAAS", "OGCAPI"}   # GDAL drivers of remote services
 
 
 @in_gdal_scope
