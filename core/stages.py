@@ -378,9 +378,9 @@ def _log_confirmation(confirmation: Confirmation, progress: Progress) -> None:
                          "changed pixels (under {least:g} %, within its own error), so the map is the prior's.",
                          share=share, least=100 * confirmation.least))
     if confirmation.near_line:
-        progress.info(tr("That share is within {near:g} points of {least:g} %: another SEED, or this one on another "
-                         "machine, may take the other side. Where it matters, compare this map with a run in MODE "
-                         "prior (the map without the network's veto) or with another SEED.",
+        progress.info(tr("That share is within {near:g} points of {least:g} %: another SEED may take the other side. "
+                         "Where it matters, compare this map with a run in MODE prior (the map without the network's "
+                         "veto) or with another SEED.",
                          near=100 * NEAR_LINE, least=100 * confirmation.least))
 
 
