@@ -75,12 +75,15 @@ def _flagged_alpha(ds: gdal.Dataset) -> Optional[int]:
                  if ds.GetRasterBand(b).GetColorInterpretation() == gdal.GCI_AlphaBand), None)
 
 
-def _alpha_band(ds: gdal.Dataset) -> Optional[int]:
+def _alpha_band(ds: gdal.Dataset, label: str, path: str) -> Optional[int]:
     """The image's alpha band (1-based), if it has one that holds a mask: at most two values (transparent
     and opaque). GDAL writes any 4-band 8-bit GeoTIFF as RGBA unless told otherwise, so a red, green,
-    blue and near-infrared image carries the flag on its NIR band, which is data."""
+    blue and near-infrared image carries the flag on its NIR band, which is data. This is the first read
+    of such a file, so a damaged one is named here."""
     band = _flagged_alpha(ds)
-    return band if band is not None and np.unique(decimated(ds, [band])).size <= 2 else None
+    if band is None:
+        return None
+    return band if np.unique(read_or_explain(label, path, lambda: decimated(ds, [band]))).size <= 2 else None
 
 
 def _alpha_read_as_data(ds: gdal.Dataset, alpha: Optional[int], label: str, notes: list) -> None:
@@ -466,7 +469,8 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     notes: list = []
     ds1, ds2 = (_colours(open_raster(path, label), label, notes) for path, label in ((t1, "T1"), (t2, "T2")))
     names = (("T1", str(t1)), ("T2", str(t2)))
-    alpha1, alpha2 = _alpha_band(ds1), _alpha_band(ds2)   # read once: a flagged band is sampled to tell
+    # Read once: a flagged band is sampled to tell.
+    alpha1, alpha2 = (_alpha_band(ds, *name) for ds, name in zip((ds1, ds2), names))
     b1, b2 = _bands(ds1, bands1, "T1", t1, alpha1), _bands(ds2, bands2, "T2", t2, alpha2)
     for ds, bands, alpha, label in ((ds1, bands1, alpha1, "T1"), (ds2, bands2, alpha2, "T2")):
         if not bands:

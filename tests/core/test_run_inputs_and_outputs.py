@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,15 +136,30 @@ def test_stale_partial_files_of_killed_runs_are_removed_and_live_ones_kept(sampl
 
 
 # ----- inputs that cannot be read ------------------------------------------------------------------
-def test_a_truncated_geotiff_is_named_not_a_traceback(sample_pair, tmp_path):
-    t2 = str(tmp_path / "t2.tif")
-    gdal.Translate(t2, sample_pair["t2"])                 # uncompressed strips: the header survives a cut
-    with open(t2, "r+b") as handle:
-        handle.truncate(os.path.getsize(t2) // 2)
+def _run_with_truncated(sample_pair, tmp_path, key: str, **translate) -> Path:
+    """Run with input `key` copied (uncompressed strips: the header survives a cut) and cut in half; the
+    run must refuse it in the damaged-file sentence; returns the output folder."""
+    path = str(tmp_path / f"{key}.tif")
+    gdal.Translate(path, sample_pair[key], **translate)
+    with open(path, "r+b") as handle:
+        handle.truncate(os.path.getsize(path) // 2)
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(InputError, match=r"T2: '.*t2.tif' could not be read; the file is damaged or incomplete"):
-        run(prior_params({**sample_pair, "t2": t2}, out))
+    with pytest.raises(InputError, match=rf"{key.upper()}: '.*{key}.tif' could not be read; the file is damaged "
+                                         "or incomplete"):
+        run(prior_params({**sample_pair, key: path}, out))
+    return out
+
+
+def test_a_truncated_geotiff_is_named_not_a_traceback(sample_pair, tmp_path):
+    out = _run_with_truncated(sample_pair, tmp_path, "t2")
+    assert list(out.iterdir()) == []
+
+
+def test_a_truncated_image_with_an_alpha_flag_is_named_not_a_traceback(sample_pair, tmp_path):
+    """A 4-band 8-bit GeoTIFF carries GDAL's alpha flag; its flagged band is the file's first read."""
+    out = _run_with_truncated(sample_pair, tmp_path, "t1", outputType=gdal.GDT_Byte, scaleParams=[[]],
+                              creationOptions=["PHOTOMETRIC=RGB", "ALPHA=YES"])
     assert list(out.iterdir()) == []
 
 
