@@ -31,6 +31,7 @@ from .stages import (
     write_change,
     write_difference,
 )
+from .torch_threads import torch_threads
 
 
 @dataclass
@@ -95,7 +96,8 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             check_vector(path, label)
     log.extend(params.warnings())
     progress(0.0, tr("Aligning the pair"))
-    with align_pair(params, log) as pair, OutputSet(overwrite=params.overwrite) as outputs:
+    with torch_threads(params.threads), align_pair(params, log) as pair, \
+            OutputSet(overwrite=params.overwrite) as outputs:
         clock.lap("align")
         samples = read_samples(params, pair.grid, progress)   # before the prior: a bad file fails at once
         prior = compute_prior(read_blocks(pair, progress), params, progress)

@@ -244,8 +244,6 @@ def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.nd
     floor: see margin_labels."""
     config = config or TrainConfig()
     start = time.perf_counter()
-    if params.threads:
-        torch.set_num_threads(params.threads)
     data = training_set(pair, normalisers, prior, analyst, params.seed, progress, config, floor)
     runner = _runner(params, (pair.band_count1, pair.band_count2), config)
     bits = 8 if runner.integer else 32

@@ -621,3 +621,29 @@ def test_the_prior_holds_on_a_pair_delivered_as_public_pairs_are(tmp_path, scena
         assert not stats.evidence["significant"] and stats.changed_fraction <= 0.01
     else:
         assert stats.evidence["significant"] and stats.metrics["kappa"] >= least_kappa
+
+
+def test_threads_hold_for_the_whole_run_and_are_given_back(sample_pair, tmp_path, monkeypatch):
+    """THREADS is torch's thread count from the prior on, in MODE prior too, and the process's own count is
+    back afterwards (torch's pool is process-wide: a dock run must not leave QGIS on its count). It was
+    set in training only, after the prior had run on every core, and never restored."""
+    import torch
+
+    from oaip_qgis.core import pipeline
+
+    seen = []
+    compute_prior = pipeline.compute_prior
+
+    def spying(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return compute_prior(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "compute_prior", spying)
+    before = torch.get_num_threads()
+    wanted = 1 if before > 1 else 2
+    run(params(sample_pair, tmp_path, threads=wanted))
+    assert seen == [wanted] and torch.get_num_threads() == before
+    with pytest.raises(Cancelled):   # a run that ends half-way gives the count back too
+        run(params(sample_pair, tmp_path, threads=wanted, overwrite=True),
+            Progress(is_cancelled=lambda: len(seen) == 2))
+    assert len(seen) == 2 and torch.get_num_threads() == before
