@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from functools import partial
 from typing import Optional
 
-import numpy as np
-from osgeo import gdal
-
 from .decision.cut import CHANGE_NODATA, Cut
+from .errors import InputError
+from .i18n import tr
 from .raster.gdal_scope import in_gdal_scope
 from .raster.grid import Window
+from .raster.input_files import open_raster, read_or_explain
 from .raster.polygons import polygonize_changes
+from .raster.strips import strips, valid_values
 from .raster.write import OutputSet, writing
 from .run_stats import RunStats
-
-ROWS_PER_BLOCK = 512    # strips: a large difference image is never read whole
 
 
 @in_gdal_scope
@@ -36,18 +36,22 @@ def rethreshold(run_stats: RunStats, difference: str, threshold: float, out_chan
     accuracy against `reference` measured again (none without a reference: the run's were measured
     at its own threshold)."""
     grid = run_stats.grid
-    source = gdal.Open(difference)
+    label = tr("Difference image")
+    source = open_raster(difference, label)
     band = source.GetRasterBand(1)
     if (source.RasterXSize, source.RasterYSize) != (grid.width, grid.height):
-        raise ValueError(f"The difference image '{difference}' is not on the run's grid.")
+        raise InputError(tr("The difference image '{path}' is {width} × {height} pixels, not the run's {run_width} × "
+                            "{run_height}: give the difference image that this run wrote.", path=difference,
+                            width=source.RasterXSize, height=source.RasterYSize, run_width=grid.width,
+                            run_height=grid.height))
     nodata = band.GetNoDataValue()
     cut = Cut(threshold, grid, reference)
     with OutputSet() as outputs:
         sink = outputs.raster(out_change, grid, "uint8", CHANGE_NODATA)
-        for row in range(0, grid.height, ROWS_PER_BLOCK):
-            window = Window(0, row, grid.width, min(ROWS_PER_BLOCK, grid.height - row))
-            prob = band.ReadAsArray(0, row, window.width, window.height)
-            valid = np.isfinite(prob) if nodata is None else np.isfinite(prob) & (prob != nodata)
+        for row, rows in strips(grid.height):
+            window = Window(0, row, grid.width, rows)
+            prob = read_or_explain(label, difference, partial(band.ReadAsArray, 0, row, grid.width, rows))
+            valid = valid_values(prob, nodata)
             sink.write(window, cut.add(window, prob, valid))
         sink.close()
         polygons = None

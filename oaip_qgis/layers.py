@@ -24,6 +24,7 @@ from qgis.core import (
 from qgis.PyQt.QtGui import QColor
 
 from .core.errors import InputError
+from .core.raster.strips import strips, valid_values
 from .i18n import tr
 
 CHANGED_COLOUR = QColor(230, 0, 38)
@@ -33,7 +34,6 @@ CONFIDENCE_RAMP = "Blues"
 # Top to bottom in the group; hidden ones are there to inspect, not to cover the others.
 LAYER_ORDER = (("polygons", "Change polygons", True), ("change", "Change", True),
                ("confidence", "Confidence", False), ("difference", "Difference (change score)", False))
-ROWS_PER_BLOCK = 512
 
 
 def raster_source(layer: Optional[QgsMapLayer], label: str) -> Optional[str]:
@@ -115,23 +115,12 @@ def add_run_layers(group_name: str, outputs: dict, project: QgsProject | None = 
     return group, layers
 
 
-def _row_blocks(dataset: gdal.Dataset):
-    """(first row, rows) strips covering the raster, so large rasters are never read whole."""
-    for row in range(0, dataset.RasterYSize, ROWS_PER_BLOCK):
-        yield row, min(ROWS_PER_BLOCK, dataset.RasterYSize - row)
-
-
-def _valid(values: np.ndarray, nodata) -> np.ndarray:
-    valid = np.isfinite(values)
-    return valid if nodata is None else valid & (values != nodata)
-
-
 def difference_histogram(path: str, bins: int = 100) -> list[int]:
     """Counts of the difference image's valid values in equal bins over [0, 1] (1.0 in the last bin)."""
     dataset = gdal.Open(path)
     band = dataset.GetRasterBand(1)
     counts = np.zeros(bins, np.int64)
-    for row, rows in _row_blocks(dataset):
+    for row, rows in strips(dataset.RasterYSize):
         values = band.ReadAsArray(0, row, dataset.RasterXSize, rows)
-        counts += np.histogram(values[_valid(values, band.GetNoDataValue())], bins=bins, range=(0.0, 1.0))[0]
+        counts += np.histogram(values[valid_values(values, band.GetNoDataValue())], bins=bins, range=(0.0, 1.0))[0]
     return counts.tolist()

@@ -11,12 +11,7 @@ from osgeo import gdal, ogr
 from .areas import equal_area_transform, geometry_square_metres, row_pixel_areas
 from .gdal_scope import in_gdal_scope
 from .grid import Grid
-
-STRIP_ROWS = 512   # rows read at a time: memory follows the width, not the image
-
-
-def _strips(height: int) -> range:
-    return range(0, height, STRIP_ROWS)
+from .strips import strips
 
 
 def _scratch_raster(path: str, grid: Grid, dtype: int) -> gdal.Dataset:
@@ -35,8 +30,7 @@ def _binary(change_path: str, path: str, grid: Grid) -> gdal.Dataset:
     band = source.GetRasterBand(1)
     binary = _scratch_raster(path, grid, gdal.GDT_Byte)
     out = binary.GetRasterBand(1)
-    for row in _strips(grid.height):
-        rows = min(STRIP_ROWS, grid.height - row)
+    for row, rows in strips(grid.height):
         out.WriteArray((band.ReadAsArray(0, row, grid.width, rows) == 1).astype(np.uint8), 0, row)
     return binary
 
@@ -49,8 +43,7 @@ def _region_means(layer, probability_path: str, path: str, grid: Grid) -> tuple[
     probability = gdal.Open(probability_path)
     size = layer.GetFeatureCount() + 1
     sums, counts = np.zeros(size), np.zeros(size)
-    for row in _strips(grid.height):
-        rows = min(STRIP_ROWS, grid.height - row)
+    for row, rows in strips(grid.height):
         labels = ids.GetRasterBand(1).ReadAsArray(0, row, grid.width, rows).ravel()
         values = probability.GetRasterBand(1).ReadAsArray(0, row, grid.width, rows).ravel()
         size = max(size, int(labels.max()) + 1)

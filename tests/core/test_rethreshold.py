@@ -56,3 +56,18 @@ def test_at_the_runs_own_threshold_it_reproduces_the_run(finished, sample_pair, 
     assert same.changed_area == stats.changed_area
     without = rethreshold(stats, str(folder / "difference.tif"), 0.5, str(tmp_path / "d.tif"))
     assert without.metrics is None      # the run's were measured at another threshold
+
+
+def test_a_wrong_or_missing_difference_image_is_one_sentence_and_writes_nothing(finished, tmp_path):
+    """The dock's slider names the file and what to give instead: it was a ValueError in English only (not
+    through tr) for another grid, and GDAL's own error for a missing file."""
+    from oaip_qgis.core.errors import InputError
+
+    folder, stats = finished
+    other = tmp_path / "other.tif"
+    gdal.Translate(str(other), str(folder / "difference.tif"), srcWin=[0, 0, 20, 10])
+    with pytest.raises(InputError, match=r"'.*other\.tif' is 20 × 10 pixels, not the run's \d+ × \d+"):
+        rethreshold(stats, str(other), 0.6, str(tmp_path / "c.tif"))
+    with pytest.raises(InputError, match=r"Difference image: the file '.*absent\.tif' does not exist"):
+        rethreshold(stats, str(tmp_path / "absent.tif"), 0.6, str(tmp_path / "c.tif"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.tif"]
