@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Optional
 
 from .decision.threshold import DEFAULT_METHOD, THRESHOLD_METHODS
@@ -117,10 +117,27 @@ class RunParams:
             notes.append(tr("THRESHOLD {threshold:g} is ignored: THRESHOLD_METHOD is {method}, which finds its own "
                             "threshold; choose 'manual' to use yours.",
                             threshold=self.threshold, method=self.threshold_method))
+        if self.mode == "prior":
+            training = [name for name, given in (("EPOCHS", self.epochs != _default("epochs")),
+                                                 ("PRUNE", self.prune != _default("prune")),
+                                                 ("VGG16_WEIGHTS", bool(self.vgg16))) if given]
+            if training:
+                notes.append(tr("{names} ignored: they set the network's training, which MODE prior does not run; "
+                                "choose MODE int8 or fp32 to use them.", names=", ".join(training)))
+            if self.prior == "affinity" and self.seed != _default("seed"):
+                notes.append(tr("SEED {seed} is ignored: the affinity prior draws nothing at random and MODE prior "
+                                "trains no network.", seed=self.seed))
+        if self.min_polygon_area and not self.out_polygons:
+            notes.append(tr("MIN_AREA {area:g} m² is ignored: it drops small regions from the polygons output, which "
+                            "was not requested (the change raster keeps every pixel).", area=self.min_polygon_area))
         return notes
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _default(name: str):
+    return next(f.default for f in fields(RunParams) if f.name == name)
 
 
 def _number(name: str, value) -> float:

@@ -314,6 +314,20 @@ def test_a_threshold_given_with_an_automatic_method_is_said_to_be_ignored(sample
     assert result.stats.threshold != pytest.approx(0.3)
 
 
+def test_training_settings_in_prior_mode_and_min_area_without_polygons_are_said_to_be_ignored():
+    """Values that act on nothing in this run are named (README: unused values are reported), and the
+    defaults say nothing: a prior-mode run with EPOCHS 40 trained nothing and said nothing."""
+    base = dict(t1="a.tif", t2="b.tif", out_change="c.tif")
+    assert RunParams(**base, mode="prior").warnings() == []
+    assert RunParams(**base, mode="int8", epochs=40, prune=False, seed=3, min_polygon_area=0).warnings() == []
+    notes = RunParams(**base, mode="prior", epochs=40, prune=False, vgg16="w.pth").warnings()
+    assert len(notes) == 1 and notes[0].startswith("EPOCHS, PRUNE, VGG16_WEIGHTS ignored")
+    assert RunParams(**base, mode="prior", seed=3).warnings() == []          # the structural prior draws anchors
+    assert "SEED 3 is ignored" in RunParams(**base, mode="prior", prior="affinity", seed=3).warnings()[0]
+    assert "MIN_AREA 500 m² is ignored" in RunParams(**base, min_polygon_area=500).warnings()[0]
+    assert RunParams(**base, min_polygon_area=500, out_polygons="p.gpkg").warnings() == []
+
+
 @pytest.mark.parametrize("field, value, shown", [("epochs", 0, "EPOCHS must be a whole number from 1 to 100, not 0"),
                                                  ("epochs", 101, "from 1 to 100, not 101"),
                                                  ("seed", -1, "SEED must be a whole number from 0"),
