@@ -181,7 +181,8 @@ def _profile(width: int, height: int, count: int, dtype: str, crs: CRS, transfor
             "compress": "deflate", "BIGTIFF": "IF_SAFER"}
 
 
-def _strip(scene: Scene, row0: int, rows: int, col0: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+def _coordinates(row0: int, rows: int, col0: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of every pixel of a window, as float32 grids."""
     return np.meshgrid(np.arange(row0, row0 + rows, dtype=np.float32),
                        np.arange(col0, col0 + cols, dtype=np.float32), indexing="ij")
 
@@ -210,7 +211,7 @@ def _date1(scene: Scene, paths: dict) -> None:
             rasterio.open(paths["objects"], "w", **_profile(size, size, 1, "int32", T1_CRS, t1_transform, 0)) as obj:
         for row0 in range(0, size, STRIP):
             rows = min(STRIP, size - row0)
-            r, c = _strip(scene, m + row0, rows, m, size)
+            r, c = _coordinates(m + row0, rows, m, size)
             before, after, parcels = scene.cover(r, c)
             window = Window(0, row0, size, rows)
             t1.write(np.round(scene.optical(r, c, before, parcels) * 10_000).astype(np.uint16), window=window)
@@ -245,7 +246,7 @@ def _date2(scene: Scene, paths: dict) -> None:
             c_hi, r_hi = inv * (ur, ub)
             r_lo, r_hi = max(0, int(r_lo) - 2), min(scene.side, int(math.ceil(r_hi)) + 2)
             c_lo, c_hi = max(0, int(c_lo) - 2), min(scene.side, int(math.ceil(c_hi)) + 2)
-            r, c = _strip(scene, r_lo, r_hi - r_lo, c_lo, c_hi - c_lo)
+            r, c = _coordinates(r_lo, r_hi - r_lo, c_lo, c_hi - c_lo)
             _, after, parcels = scene.cover(r, c)
             sigma0 = np.zeros((rows, n2), np.float32)
             reproject(scene.backscatter(r, c, after, parcels), sigma0,

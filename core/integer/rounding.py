@@ -22,8 +22,6 @@ from ..i18n import tr
 from . import kernels
 from .tensor import MAX_EXPONENT
 
-INT32_MAX = 2**31 - 1
-
 
 def peak(acc: torch.Tensor) -> int:
     """max |acc|, from one min/max pass (no |acc| tensor is made)."""

@@ -32,6 +32,7 @@ from typing import Optional
 
 import numpy as np
 
+from .band_weights import MAD_TO_SIGMA
 from .blocks import local_mean
 
 ITERATIONS = 30       # converged in 17 (urban-optical), 18 (the generated optical pair), 24 (a rendering)
@@ -39,7 +40,6 @@ TOLERANCE = 1e-5      # stop once no canonical correlation moves more than this
 MIN_BANDS = 2         # independent bands on each side (a band repeated, or a sum of others, adds none)
 RANK_TOLERANCE = 1e-4  # a band combination with less variance than this share of the largest adds nothing
 FIT_CELLS = 250_000   # the projection is fitted on at most this many places, then applied to all
-NORMAL_MAD = 0.6745   # a normal variable's median absolute deviation, in standard deviations
 SHARED_CORRELATION = 0.5 ** 0.5   # a pair of combinations shares at least half its variance (ρ² ≥ ½)
 
 
@@ -139,7 +139,7 @@ def _irmad(x: np.ndarray, y: np.ndarray) -> Optional[tuple[np.ndarray, _Projecti
         rho, projection = _canonical(fx, fy, weights / weights.sum(), pairs)
         mad = projection.mad(fx, fy)
         centre = np.median(mad, axis=0)
-        spread = (np.median(np.abs(mad - centre), axis=0) / NORMAL_MAD) ** 2
+        spread = (np.median(np.abs(mad - centre), axis=0) / MAD_TO_SIGMA) ** 2
         if not (spread > 0).all():
             return None
         projection = replace(projection, centre=centre, spread=spread)

@@ -58,7 +58,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..decision.evidence import EVIDENCE_FLOOR
+from ..decision.evidence import EVIDENCE_FLOOR, PEAK_QUANTILE
 from ..decision.threshold import otsu
 from ..errors import InputError
 from ..i18n import tr
@@ -72,7 +72,6 @@ NEIGHBOUR_SHARE = 0.01   # neighbours per anchor: K = 10 of 1024 anchors
 DROP = 0.05            # fraction of anchors left out as probably changed (see the module notes)
 MIN_CELLS = 256        # a coarser level with fewer valid cells is skipped
 DISTANCES = 1 << 23    # distance entries per batch and image (64 MiB of float64): bounds the memory at any anchor count
-TOP = 0.995            # the prior is scaled so that this quantile maps to 1 (the pipeline clips above it)
 JOINT_NEIGHBOURS = 20
 NOISY_BAND = 0.5     # a band weighted under this is named in the run's log (it changes no map)
 SECOND_PASS = True   # crowded change: a second pass without the first's changed anchors (module notes)
@@ -278,7 +277,7 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
                      seed: int = 0, device: str = "cpu", check: Optional[Callable[[], None]] = None,
                      report: Optional[Callable[[float], None]] = None,
                      info: Optional[Callable[[str], None]] = None) -> np.ndarray:
-    """Change prior on the block grid of two normalised block-mean images, in units of its TOP quantile:
+    """Change prior on the block grid of two normalised block-mean images, in units of its PEAK_QUANTILE:
     0 to 1 but for the most disagreeing 0.5 % of the scene, which is not clipped, so that compact groups
     above the no-change line stay visible (decision.local_change); the pipeline clips at 1 after that.
 
@@ -320,6 +319,6 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
                     "prior's own split lies below it, so the changed places crowd each other's neighbourhoods; "
                     "the prior is computed a second time without them in its graph.", percent=100 * share))
         prior = _pass(x1, x2, ok, weights, pyramid, prior, rng, anchors, neighbours, share, device, check)
-    top = float(np.quantile(prior[ok], TOP))
+    top = float(np.quantile(prior[ok], PEAK_QUANTILE))   # 1 at the evidence's peak (clipped above)
     scaled = np.maximum(prior / top, 0.0) if top > 0 else np.zeros_like(prior)
     return np.where(ok, scaled, np.nan).astype(np.float32)

@@ -27,7 +27,7 @@ from ..labels.margins import CHANGED, CHANGED_ABOVE, UNCHANGED, UNCHANGED_BELOW,
 from ..run_stats import ModelStats
 from .accounting import costs, held_bytes, model_figures, pruning_figures
 from .detector import Detector
-from .dual_vgg import POOL, FloatDualVGG, IntDualVGG, Spec, quantise_input
+from .dual_vgg import FloatDualVGG, IntDualVGG, Spec, quantise_input
 from .init_weights import initial_weights
 from .patches import Crops, crop_windows, read_crops
 from .pruning import AdaptivePruner
@@ -37,8 +37,8 @@ from .pruning import AdaptivePruner
 class TrainConfig:
     """Everything the training decides besides RunParams; the defaults are the measured ones."""
 
-    widths: tuple = (16, 16, POOL, 32, 32)
-    frozen: int = 1
+    widths: tuple = Spec.widths   # the branches' layout (model/dual_vgg.py)
+    frozen: int = Spec.frozen
     # Side of the cells the network sees, in pixels (None: the prior's block). With the confirmed score
     # (decision.score), int8 mean Kappa over the eight shared pairs, seeds 0–3: the prior's 2-px blocks
     # 0.705, the pixels themselves 0.716 (better or equal on seven pairs; release 0.4). With this release's

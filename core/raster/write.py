@@ -30,7 +30,7 @@ from ..i18n import tr
 from .grid import Grid, Window
 
 GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
-GDAL_TYPES = {"uint8": gdal.GDT_Byte, "float32": gdal.GDT_Float32, "int16": gdal.GDT_Int16}
+GDAL_TYPES = {"uint8": gdal.GDT_Byte, "float32": gdal.GDT_Float32}
 HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
 # .<stem>.<host>-<pid>-<random>.partial<suffix>, or the older .<stem>.<random>.partial<suffix>; GDAL and
 # SQLite may add their own endings (.aux.xml, -journal) after it.

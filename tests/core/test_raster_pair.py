@@ -11,7 +11,7 @@ import pytest
 from osgeo import gdal, ogr, osr
 
 from oaip_qgis.core.errors import InputError
-from oaip_qgis.core.raster import polygons
+from oaip_qgis.core.raster import strips
 from oaip_qgis.core.raster.align import open_pair, read_on_grid
 from oaip_qgis.core.raster.grid import Grid, Window
 from oaip_qgis.core.raster.polygons import polygonize_changes
@@ -273,7 +273,7 @@ def test_unwritable_or_existing_outputs_are_refused(tmp_path):
 
 @pytest.mark.parametrize("strip", [512, 3])   # read whole, or in strips that cut through the regions
 def test_polygons_one_feature_per_region_above_min_area(tmp_path, monkeypatch, strip):
-    monkeypatch.setattr(polygons, "STRIP_ROWS", strip)
+    monkeypatch.setattr(strips, "STRIP_ROWS", strip)
     change = np.zeros((30, 40), np.float32)
     change[2:7, 2:7] = 1      # 25 px = 2500 m²
     change[20:22, 30:32] = 1  # 4 px = 400 m²
