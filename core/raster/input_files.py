@@ -19,13 +19,32 @@ WEB_SERVICES = {"WMS", "WMTS", "WCS", "EEDAI", "PLMOSAIC", "DAAS", "OGCAPI"}   #
 
 
 def _check_file(path: str, label: str, what: str) -> None:
-    """A local file that is missing or empty (0 bytes), each in its own sentence; `what`: "a raster"."""
+    """A local file that is missing, empty (0 bytes) or a pipe or device, each in its own sentence; `what`:
+    "a raster"."""
     local = not str(path).startswith("/vsi") and "://" not in str(path)
     if local and not os.path.exists(path):
         raise InputError(tr("{label}: the file '{path}' does not exist.", label=label, path=path))
+    if local and not (os.path.isfile(path) or os.path.isdir(path)):   # GDAL would wait on a pipe for ever
+        raise InputError(tr("{label}: '{path}' is not a regular file (a pipe, socket or device): give the file "
+                            "itself.", label=label, path=path))
     if local and os.path.isfile(path) and os.path.getsize(path) == 0:
         raise InputError(tr("{label}: '{path}' is an empty file (0 bytes), not {what}: copy or export it again.",
                             label=label, path=path, what=what))
+
+
+def files_read(source: str) -> list[str]:
+    """Every local file a run reads for the input `source`: the file itself (without QGIS's `|layername=`),
+    and what GDAL reads with it: a VRT's sources, a shapefile's .dbf and .shx, sidecars. An output must be
+    none of them, or the run would replace what it reads. Only regular files are opened (a pipe would
+    block); one that GDAL cannot open is left to the input's own check."""
+    path, _ = layer_source(source)
+    if not os.path.isfile(path):
+        return [path]
+    try:
+        dataset = gdal.OpenEx(path)
+    except RuntimeError:
+        return [path]
+    return [path, *((dataset.GetFileList() or []) if dataset is not None else [])]
 
 
 def open_raster(path: str, label: str) -> gdal.Dataset:

@@ -28,6 +28,7 @@ from osgeo import gdal
 from ..errors import InputError, OaipError, ResourceError, is_out_of_memory, memory_advice
 from ..i18n import tr
 from .grid import Grid, Window
+from .input_files import files_read
 
 GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
 GDAL_TYPES = {"uint8": gdal.GDT_Byte, "float32": gdal.GDT_Float32}
@@ -131,7 +132,7 @@ def check_outputs(targets: Iterable[Optional[str]], overwrite: bool = True,
     are not one file, no output is one of the `inputs` (the run would replace what it reads), an
     existing file may be replaced. Stale partial files of killed runs in those folders are removed;
     returns log lines saying so. Raises InputError naming the first bad output."""
-    read = {os.path.realpath(path): path for path in inputs if path}
+    read = {os.path.realpath(file): path for path in inputs if path for file in files_read(path)}
     seen: dict[str, str] = {}
     notes: list[str] = []
     for target in targets:
@@ -141,8 +142,8 @@ def check_outputs(targets: Iterable[Optional[str]], overwrite: bool = True,
         if path in seen:
             raise InputError(tr("Two outputs are the same file '{path}': give each output its own name.", path=path))
         if os.path.realpath(path) in read:
-            raise InputError(tr("The output '{path}' is also an input of the run ('{input}'): writing it would "
-                                "replace what the run reads. Give the output another name.", path=path,
+            raise InputError(tr("The output '{path}' is also an input of the run, or a file it reads ('{input}'): "
+                                "writing it would replace what the run reads. Give the output another name.", path=path,
                                 input=read[os.path.realpath(path)]))
         seen[path] = target
         _check_target(path, overwrite)

@@ -96,6 +96,38 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(sample_pair, t
     assert {name: open(path, "rb").read() for name, path in copies.items()} == before
 
 
+def test_an_output_over_a_file_an_input_reads_is_refused(sample_pair, tmp_path):
+    """A samples layer named QGIS's way (`file.gpkg|layername=s`) with the polygons written into that file, a
+    VRT's source image, a shapefile's attribute table: each was replaced by the run's output."""
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    x0, dx, _, y0, _, dy = gdal.Open(sample_pair["t1"]).GetGeoTransform()
+    middle = f"POINT ({x0 + 80 * dx} {y0 + 80 * dy})"
+    samples = write_samples(tmp_path / "samples.gpkg", [(middle, 1)], srs)
+    shutil.copy(sample_pair["t2"], tmp_path / "source.tif")
+    gdal.BuildVRT(str(tmp_path / "t2.vrt"), [str(tmp_path / "source.tif")])
+    shapefile = tmp_path / "aoi.shp"
+    gdal.VectorTranslate(str(shapefile), samples, format="ESRI Shapefile")
+    (tmp_path / "out").mkdir()
+    files = sorted(path for path in tmp_path.iterdir() if path.is_file())
+    before = {path: path.read_bytes() for path in files}
+    for extra in ({"samples": f"{samples}|layername=s", "out_polygons": samples},
+                  {"t2": str(tmp_path / "t2.vrt"), "out_change": str(tmp_path / "source.tif")},
+                  {"aoi": str(shapefile), "out_stats": str(tmp_path / "aoi.dbf")}):
+        with pytest.raises(InputError, match="is also an input of the run, or a file it reads"):
+            run(prior_params(sample_pair, tmp_path / "out", **extra))
+    assert sorted(path for path in tmp_path.iterdir() if path.is_file()) == files
+    assert {path: path.read_bytes() for path in files} == before and not any((tmp_path / "out").iterdir())
+
+
+def test_a_pipe_given_as_an_input_is_refused_not_waited_on(sample_pair, tmp_path):
+    """GDAL opened a named pipe and blocked until the run was killed."""
+    pipe = tmp_path / "t2.tif"
+    os.mkfifo(pipe)
+    with pytest.raises(InputError, match="T2: .*t2.tif' is not a regular file"):
+        run(prior_params(sample_pair, tmp_path, t2=str(pipe)))
+
+
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes into read-only folders")
 def test_a_read_only_output_folder_is_refused_before_any_work(sample_pair, tmp_path):
     folder = tmp_path / "ro"
