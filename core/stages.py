@@ -40,7 +40,7 @@ from .model.patches import fill_invalid
 from .normalise import Normaliser, fit_normaliser
 from .params import RunParams
 from .progress import Progress
-from .raster.align import AlignedPair, open_pair
+from .raster.align import AlignedPair, check_on_grid, open_pair
 from .raster.coregister import coregister
 from .raster.grid import Grid
 from .raster.polygons import polygonize_changes
@@ -67,6 +67,8 @@ def align_pair(params: RunParams, log: list[str]) -> Iterator[AlignedPair]:
         log.append(tr("Grid: {width} x {height} pixels; T1 {bands1} band(s), T2 {bands2} band(s).",
                       width=grid.width, height=grid.height, bands1=pair.band_count1, bands2=pair.band_count2))
         log.extend(pair.notes)
+        if params.reference:
+            check_on_grid(params.reference, grid, "Reference")
         if params.coregister:
             log.append(coregister(pair).note(abs(grid.transform[1]), _units(grid)))
         yield pair

@@ -22,7 +22,7 @@ from ..i18n import tr
 from .border import undeclared_border
 from .coregister import Shift
 from .gdal_scope import in_gdal_scope
-from .grid import Grid, Window, spatial_reference
+from .grid import Grid, Window, check_transformable, spatial_reference
 from .input_files import decimated, open_raster, read_or_explain
 from .vector_layer import layer_source, open_layer
 
@@ -170,6 +170,7 @@ def _aoi_bounds(path: str, target: osr.SpatialReference) -> tuple[float, float, 
     if srs is not None:
         srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
         if not srs.IsSame(target):
+            check_transformable(srs, target, "AOI", path, tr("the images"))
             return _transform_bounds(srs, target, (minx, miny, maxx, maxy))
     return minx, miny, maxx, maxy
 
@@ -506,6 +507,8 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
         keep: list = [ds1, ds2]
         return AlignedPair(shared, _select(ds1, b1, nodata1, keep, notes, "T1", alpha1),
                            _select(ds2, b2, nodata2, keep, notes, "T2", alpha2), None, keep, names, notes)
+    local = 0 if srs1.IsLocal() else 1   # name the image whose CRS is local, if one is
+    check_transformable((srs1, srs2)[local], (srs2, srs1)[local], *names[local], names[1 - local][0])
     box: Optional[Box] = None
     if grid == "finer":
         grid, box = _finer(ds1, ds2, srs1, srs2, aoi, notes)
@@ -557,12 +560,20 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
 
 
 @in_gdal_scope
+def check_on_grid(path: str, grid: Grid, label: str) -> None:
+    """A raster read onto `grid` only at the end of a run (the reference), refused at its start when its CRS
+    cannot be brought onto the grid."""
+    check_transformable(_srs(open_raster(path, label)), grid.srs(), label, path, tr("the run's grid"))
+
+
+@in_gdal_scope
 def read_on_grid(path: str, grid: Grid, window: Optional[Window] = None, band: int = 1,
                  resampling: str = "nearest", label: str = "Reference") -> np.ndarray:
     """One band of another raster (e.g. the reference mask) on `grid`, for `window`: float32, NaN where
     it has no data (outside its extent, or its nodata), so that no pixel it does not cover is taken as 0."""
     ds = open_raster(path, label)
     _bands(ds, [band], label, path)   # one in range, or the sentence that says it is not
+    check_transformable(_srs(ds), grid.srs(), label, path, tr("the run's grid"))
     window = window or Window(0, 0, grid.width, grid.height)
     one = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", bandList=[band])
     if grid.crs_wkt and _srs(ds) is not None:

@@ -6,6 +6,9 @@ from typing import Optional
 
 from osgeo import osr
 
+from ..errors import InputError
+from ..i18n import tr
+
 
 def spatial_reference(wkt: str) -> Optional[osr.SpatialReference]:
     """The CRS of a WKT string with x/y (easting, northing) axis order, as geotransforms use; None when
@@ -15,6 +18,24 @@ def spatial_reference(wkt: str) -> Optional[osr.SpatialReference]:
     srs = osr.SpatialReference(wkt=wkt)
     srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     return srs
+
+
+def check_transformable(srs: Optional[osr.SpatialReference], target: Optional[osr.SpatialReference], label: str,
+                        path: str, target_label: str) -> None:
+    """Refuse a CRS that PROJ cannot transform to `target` (a local or engineering CRS, as some CAD exports
+    and drone mosaics carry), naming the file: GDAL's own error was a traceback for rasters, and for
+    vector layers a warning with the features left where they were."""
+    if srs is None or target is None or srs.IsSame(target):
+        return
+    try:
+        osr.CoordinateTransformation(srs, target)
+    except RuntimeError as exc:
+        raise InputError(tr("{label}: the CRS of '{path}' ({name}) cannot be transformed to the CRS of "
+                            "{target_label} ({target}): one of them is a local (engineering) CRS, or one with no known "
+                            "transformation. Assign the file its real CRS (QGIS: Raster > Projections > Assign "
+                            "Projection, or Vector > Data Management Tools > Assign Projection; or gdal_edit.py "
+                            "-a_srs), then run again.", label=label, path=path, name=srs.GetName() or "?",
+                            target_label=target_label, target=target.GetName() or "?")) from exc
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from osgeo import gdal, ogr
 from ..errors import InputError
 from ..i18n import tr
 from .gdal_scope import in_gdal_scope
-from .grid import Grid
+from .grid import Grid, check_transformable
 from .vector_layer import layer_source, open_layer
 
 NONE = -1
@@ -41,6 +41,7 @@ def rasterize_samples(path: str, grid: Grid, field: str = "changed") -> np.ndarr
         raise InputError(tr("Samples: '{path}' has no field '{field}' (fields: {fields}).",
                             path=path, field=field, fields=", ".join(names) or tr("none")))
     _check_values(layer, field, path)
+    check_transformable(layer.GetSpatialRef(), grid.srs(), "Samples", path, tr("the run's grid"))
     target = gdal.GetDriverByName("MEM").Create(f"oaip_{uuid.uuid4().hex}", grid.width, grid.height, 1,
                                                 gdal.GDT_Int16)
     target.SetGeoTransform(grid.transform)

@@ -120,6 +120,27 @@ def test_an_output_over_a_file_an_input_reads_is_refused(sample_pair, tmp_path):
     assert {path: path.read_bytes() for path in files} == before and not any((tmp_path / "out").iterdir())
 
 
+def test_a_local_crs_is_named_before_any_work_for_every_input(sample_pair, tmp_path):
+    """A LOCAL_CS (engineering) CRS, which PROJ transforms to nothing: T2 ended in GDAL's RuntimeError, the
+    reference in one after the whole run, and samples were used untransformed after GDAL's warning."""
+    local = osr.SpatialReference()
+    local.SetLocalCS("arbitrary")
+    copies = {}
+    for name in ("t2", "truth"):
+        copies[name] = str(tmp_path / f"{name}_local.tif")
+        gdal.Translate(copies[name], sample_pair[name], outputSRS=local.ExportToWkt())
+    x0, dx, _, y0, _, dy = gdal.Open(sample_pair["t1"]).GetGeoTransform()
+    square = (f"POLYGON (({x0 + 20 * dx} {y0 + 20 * dy}, {x0 + 60 * dx} {y0 + 20 * dy}, {x0 + 60 * dx} "
+              f"{y0 + 60 * dy}, {x0 + 20 * dx} {y0 + 20 * dy}))")
+    vector = write_samples(tmp_path / "local.gpkg", [(square, 1)], local)
+    (tmp_path / "out").mkdir()
+    for extra, label in (({"t2": copies["t2"]}, "T2"), ({"reference": copies["truth"]}, "Reference"),
+                         ({"aoi": vector}, "AOI"), ({"samples": vector, "mode": "int8"}, "Samples")):
+        with pytest.raises(InputError, match=f"{label}: the CRS of .* \\(arbitrary\\) cannot be transformed"):
+            run(prior_params(sample_pair, tmp_path / "out", **extra))
+        assert not any((tmp_path / "out").iterdir())
+
+
 def test_a_pipe_given_as_an_input_is_refused_not_waited_on(sample_pair, tmp_path):
     """GDAL opened a named pipe and blocked until the run was killed."""
     pipe = tmp_path / "t2.tif"
