@@ -54,8 +54,9 @@ def _srs(ds: gdal.Dataset) -> Optional[osr.SpatialReference]:
 
 def _check_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], number: int) -> None:
     """Refuse a nodata value that no pixel of an integer band can hold (GDAL would clamp 1e40 to 65535, or
-    round 0.5 to 0, and mask real data)."""
-    if nodata is None or math.isnan(nodata):   # NaN masks nothing in an integer band, and is float data's nodata
+    round 0.5 to 0, and mask real data). NaN masks nothing in an integer band (`_select`), and is float
+    data's nodata."""
+    if nodata is None or math.isnan(nodata):
         return
     for band in bands:
         kind = gdal.GetDataTypeName(ds.GetRasterBand(band).DataType)
@@ -195,8 +196,11 @@ def _select(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], keep: l
     points at its source: `keep` holds both alive as long as the pair is open."""
     as_data = alpha is None and _flagged_alpha(ds) is not None   # GDAL would still mask and warp by it
     mask = alpha if alpha and nodata is None else "none" if as_data else "auto"   # alpha 0: no data
+    if nodata is not None and math.isnan(nodata) and not any(
+            gdal.GetDataTypeName(ds.GetRasterBand(band).DataType).startswith(("Float", "CFloat")) for band in bands):
+        nodata = "none"   # no integer pixel is NaN: GDAL would cast it to 0 and mask every real 0
     selected = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", bandList=bands,
-                              noData=nodata if nodata is not None else None, maskBand=mask,
+                              noData=nodata, maskBand=mask,
                               options=["-colorinterp", ",".join(["undefined"] * len(bands))] if as_data else [])
     keep.extend((ds, selected))
     complex_bands = [(band, gdal.GetDataTypeName(ds.GetRasterBand(band).DataType)) for band in bands

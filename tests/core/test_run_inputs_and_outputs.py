@@ -141,6 +141,25 @@ def test_a_local_crs_is_named_before_any_work_for_every_input(sample_pair, tmp_p
         assert not any((tmp_path / "out").iterdir())
 
 
+def test_nodata_nan_on_an_integer_image_masks_nothing(sample_pair, tmp_path):
+    """NODATA1=NaN on T1's UInt16 bands: GDAL cast NaN to 0 and masked every real 0, as NODATA1=0 does."""
+    t1 = tmp_path / "t1.tif"
+    gdal.Translate(str(t1), sample_pair["t1"])
+    ds = gdal.Open(str(t1), gdal.GA_Update)
+    for band in range(1, ds.RasterCount + 1):
+        values = ds.GetRasterBand(band).ReadAsArray()
+        values[60:80, 60:80] = 0    # a dark patch inside the image, not a border
+        ds.GetRasterBand(band).WriteArray(values)
+    ds = None
+    invalid = {}
+    for nodata in (float("nan"), 0.0):
+        folder = tmp_path / str(nodata)
+        folder.mkdir()
+        run(prior_params({**sample_pair, "t1": str(t1)}, folder, nodata1=nodata))
+        invalid[str(nodata)] = int((gdal.Open(str(folder / "difference.tif")).ReadAsArray() < 0).sum())
+    assert invalid["nan"] + 300 < invalid["0.0"]    # the 20 × 20 patch is no data only when 0 is asked for
+
+
 def test_a_pipe_given_as_an_input_is_refused_not_waited_on(sample_pair, tmp_path):
     """GDAL opened a named pipe and blocked until the run was killed."""
     pipe = tmp_path / "t2.tif"
