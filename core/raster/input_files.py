@@ -117,6 +117,14 @@ def check_mask(path: str, label: str) -> None:
                             "change mask: {advice}.", label=label, path=path, count=others.size,
                             examples=", ".join(f"{v:g}" for v in others[:3]) + (", …" if others.size > 3 else ""),
                             advice=advice))
+    if others.size and others[0] < 0:   # measured as reference > 0: a negative "changed" counts as unchanged
+        raise InputError(tr("{label}: '{path}' marks change with {value:g}, a negative value, which is read as "
+                            "unchanged: {advice}.", label=label, path=path, value=others[0], advice=advice))
+    if values.size and not (values == 0).any() and band.GetNoDataValue() == 0:
+        raise InputError(tr("{label}: '{path}' declares 0 as its nodata value, so its unchanged pixels are no data and "
+                            "accuracy would be measured on changed pixels alone: clear the nodata value (QGIS: Raster "
+                            "> Conversion > Translate without it; or gdal_edit.py -unsetnodata) and run again.",
+                            label=label, path=path))
 
 
 @in_gdal_scope

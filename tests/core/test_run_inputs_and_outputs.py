@@ -354,6 +354,28 @@ def test_a_reference_that_is_no_change_mask_is_refused_before_any_work(sample_pa
     assert run(prior_params(sample_pair, tmp_path, reference=path, overwrite=True)).stats.metrics["kappa"] > 0.5
 
 
+def test_a_reference_of_negative_change_or_with_0_as_nodata_is_refused(sample_pair, tmp_path):
+    """0 / −1 was measured with −1 as unchanged (Kappa 0), and a 0 / 1 mask tagged nodata 0 on its changed
+    pixels alone (Kappa 0, precision 1), each with no word."""
+    truth = gdal.Open(sample_pair["truth"])
+    mask = truth.ReadAsArray()
+    for name, values, nodata, message in (
+            ("negative", -mask.astype(np.int16), None, "marks change with -1, a negative value"),
+            ("zero-nodata", mask, 0, "declares 0 as its nodata value, so its unchanged pixels are no data")):
+        path = str(tmp_path / f"{name}.tif")
+        ds = gdal.GetDriverByName("GTiff").Create(path, truth.RasterXSize, truth.RasterYSize, 1,
+                                                  gdal.GDT_Int16 if values.dtype == np.int16 else gdal.GDT_Byte)
+        ds.SetGeoTransform(truth.GetGeoTransform())
+        ds.SetProjection(truth.GetProjection())
+        ds.GetRasterBand(1).WriteArray(values)
+        if nodata is not None:
+            ds.GetRasterBand(1).SetNoDataValue(nodata)
+        ds = None
+        with pytest.raises(InputError, match=f"Reference: '{path}' {message}"):
+            run(prior_params(sample_pair, tmp_path, reference=path))
+        assert not (tmp_path / "change.tif").exists()
+
+
 def test_a_partial_reference_is_measured_where_it_has_data_only(sample_pair, tmp_path):
     truth = gdal.Open(sample_pair["truth"])
     half = str(tmp_path / "half.tif")                      # the reference's left half, then a nodata block
