@@ -7,6 +7,7 @@ decimated read with average resampling gives the block means the prior works on.
 from __future__ import annotations
 
 import math
+import os
 import uuid
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Sequence
@@ -472,6 +473,11 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     """Validate both rasters and align them onto the chosen image's grid ('t1', 't2', or 'finer': the image
     with more pixels over the overlap), cropped to their overlap (and AOI)."""
     notes: list = []
+    if os.path.realpath(t1) == os.path.realpath(t2) and (None if bands1 is None else list(bands1)) == (
+            None if bands2 is None else list(bands2)):   # a stack of both dates, read as two band sets, is fine
+        raise InputError(tr("T1 and T2 are the same file '{path}' with the same bands: choose the image before and the "
+                            "image after (or, for one file holding both dates, their bands with BANDS1 and BANDS2).",
+                            path=t1))
     ds1, ds2 = (_colours(open_raster(path, label), label, notes) for path, label in ((t1, "T1"), (t2, "T2")))
     names = (("T1", str(t1)), ("T2", str(t2)))
     # Read once: a flagged band is sampled to tell.

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -283,8 +284,10 @@ def test_on_a_real_heterogeneous_pair_the_detector_beats_the_affinity_baseline(t
 @pytest.mark.parametrize("mode", ["prior", "int8"])
 def test_an_identical_pair_is_reported_as_no_significant_change(sample_pair, tmp_path, mode):
     """T1 = T2 is the clearest "no change": an empty change layer, a verdict in the log and stats.json,
-    and no network trained on nothing (it used to fail: no training crop could be placed)."""
-    result = run(params(sample_pair, tmp_path, t2=sample_pair["t1"], mode=mode, epochs=1))
+    and no network trained on nothing (it used to fail: no training crop could be placed). The same file
+    twice is refused (test_run_inputs_and_outputs): this is a copy."""
+    copy = shutil.copy(sample_pair["t1"], tmp_path / "t1_copy.tif")
+    result = run(params(sample_pair, tmp_path, t2=str(copy), mode=mode, epochs=1))
     stats = result.stats
     change = gdal.Open(str(tmp_path / "change.tif")).ReadAsArray()
     assert not stats.evidence["significant"] and stats.changed_fraction == 0
@@ -297,7 +300,8 @@ def test_an_identical_pair_is_reported_as_no_significant_change(sample_pair, tmp
 def test_an_identical_pair_with_a_manual_threshold_trains_nothing_and_marks_nothing(sample_pair, tmp_path):
     """A manual threshold skips the no-change verdict, but identical images still give no label to
     train on (it failed: no training crop could be placed)."""
-    result = run(params(sample_pair, tmp_path, t2=sample_pair["t1"], mode="int8", epochs=1,
+    copy = shutil.copy(sample_pair["t1"], tmp_path / "t1_copy.tif")
+    result = run(params(sample_pair, tmp_path, t2=str(copy), mode="int8", epochs=1,
                         threshold_method="manual", threshold=0.3))
     change = gdal.Open(str(tmp_path / "change.tif")).ReadAsArray()
     assert result.stats.changed_fraction == 0 and not (change == 1).any()

@@ -160,6 +160,18 @@ def test_nodata_nan_on_an_integer_image_masks_nothing(sample_pair, tmp_path):
     assert invalid["nan"] + 300 < invalid["0.0"]    # the 20 × 20 patch is no data only when 0 is asked for
 
 
+def test_the_same_file_twice_is_refused_unless_its_bands_are_the_two_dates(sample_pair, tmp_path):
+    """T1 = T2 (or a link to it) ran and reported no significant change, hiding the slip; one file holding
+    both dates, read as two band sets, is a pair."""
+    link = tmp_path / "link.tif"
+    link.symlink_to(sample_pair["t1"])
+    for t2 in (sample_pair["t1"], str(link)):
+        with pytest.raises(InputError, match="T1 and T2 are the same file .* with the same bands"):
+            run(prior_params(sample_pair, tmp_path, t2=t2))
+    result = run(prior_params(sample_pair, tmp_path, t2=sample_pair["t1"], bands1=[1, 2], bands2=[3, 4]))
+    assert result.stats.changed_fraction is not None
+
+
 def test_a_pipe_given_as_an_input_is_refused_not_waited_on(sample_pair, tmp_path):
     """GDAL opened a named pipe and blocked until the run was killed."""
     pipe = tmp_path / "t2.tif"
