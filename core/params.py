@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Optional
@@ -16,6 +17,9 @@ MODES = ("int8", "fp32", "prior")
 GRIDS = ("finer", "t1", "t2")   # whose grid the outputs use; "finer": the image with more pixels over the overlap
 DEVICES = ("cpu",)   # the integer kernels run on the CPU; a device that would not be used is not offered
 EPOCHS_RANGE = (1, 100)
+# The on/off settings, by the name the user knows them by: a string "false" is true to Python.
+SWITCHES = {"EXTEND_FROM_SAMPLES": "extend_from_samples", "SAME_GRID": "same_grid", "COREGISTER": "coregister",
+            "ONE_KIND": "one_kind", "PRUNE": "prune", "OVERWRITE": "overwrite"}
 SEED_RANGE = (0, 2**31 - 1)
 # What each output is written as (GeoTIFF rasters, a GeoPackage of polygons), by its name and field.
 OUTPUT_FORMATS = {"OUTPUT_CHANGE": ("out_change", "GeoTIFF", (".tif", ".tiff")),
@@ -64,6 +68,17 @@ class RunParams:
 
     def validate(self) -> RunParams:
         """Check values that do not need the files; raise InputError naming the bad one."""
+        for name, path in (("T1", self.t1), ("T2", self.t2)):
+            if not isinstance(path, str | os.PathLike) or not str(path):
+                raise InputError(tr("{name} must be the path of a raster file, not {value!r}.", name=name, value=path))
+        for name, attribute in SWITCHES.items():
+            if not isinstance(getattr(self, attribute), bool):
+                raise InputError(tr("{name} must be true or false, not {value!r}.", name=name,
+                                    value=getattr(self, attribute)))
+        for name, value in (("NODATA1", self.nodata1), ("NODATA2", self.nodata2)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+                raise InputError(tr("{name} must be a number (or empty for the file's own), not {value!r}.",
+                                    name=name, value=value))
         if self.mode not in MODES:
             raise InputError(tr("MODE must be one of {modes}, not {mode!r}.", modes=", ".join(MODES), mode=self.mode))
         THRESHOLD_METHODS.pick(self.threshold_method)
@@ -93,6 +108,9 @@ class RunParams:
         if self.pixel_size is not None and _number("PIXEL_SIZE", self.pixel_size) <= 0:
             raise InputError(tr("Pixel size must be positive."))
         for name, bands in (("T1", self.bands1), ("T2", self.bands2)):
+            if bands is not None and not isinstance(bands, list | tuple):
+                raise InputError(tr("{name} bands must be a list of band numbers (e.g. [1, 2]), not {bands!r}.",
+                                    name=name, bands=bands))
             if bands is not None and not all(isinstance(b, numbers.Integral) and not isinstance(b, bool)
                                              for b in bands):
                 raise InputError(tr("{name} bands must be whole numbers (band indices from 1), not {bands}.",

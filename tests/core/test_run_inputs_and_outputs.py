@@ -445,10 +445,16 @@ def test_training_settings_in_prior_mode_and_min_area_without_polygons_are_said_
                                                  ("pixel_size", float("nan"), "PIXEL_SIZE must be a number"),
                                                  ("threshold", "0.4", "THRESHOLD must be a number"),
                                                  ("min_polygon_area", float("inf"), "MIN_AREA must be a number"),
-                                                 ("bands1", [1.7], "T1 bands must be whole numbers")])
+                                                 ("bands1", [1.7], "T1 bands must be whole numbers"),
+                                                 # and these in a TypeError, a ValueError, or taken as true
+                                                 ("t2", None, "T2 must be the path of a raster file, not None"),
+                                                 ("nodata1", "0", "NODATA1 must be a number .*, not '0'"),
+                                                 ("bands2", np.array([1, 2]), "T2 bands must be a list of band"),
+                                                 ("coregister", "no", "COREGISTER must be true or false, not 'no'"),
+                                                 ("prune", "false", "PRUNE must be true or false")])
 def test_out_of_range_values_are_refused_with_their_range(field, value, shown):
     with pytest.raises(InputError, match=shown):
-        RunParams(t1="a.tif", t2="b.tif", **{field: value}).validate()
+        RunParams(**{"t1": "a.tif", "t2": "b.tif", field: value}).validate()
 
 
 @pytest.mark.parametrize("extra, shown", [({}, "EXTEND_FROM_SAMPLES needs analyst samples"),

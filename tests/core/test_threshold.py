@@ -55,7 +55,7 @@ def test_a_method_added_to_the_registry_is_accepted_and_used_everywhere(monkeypa
     from oaip_qgis.core.decision.evidence import weigh_evidence
 
     monkeypatch.setitem(THRESHOLD_METHODS, "median", lambda values: float(np.nanmedian(values)))
-    RunParams(t1="", t2="", threshold_method="median").validate()
+    RunParams(t1="a.tif", t2="b.tif", threshold_method="median").validate()
     assert threshold_value(BALANCED, "median") == pytest.approx(np.median(BALANCED))
     prior = np.concatenate([np.linspace(0, 0.2, 900), np.linspace(0.8, 1, 100)])
     calibration = calibrate(prior, "median", weigh_evidence(prior, floor_ratio=0))
