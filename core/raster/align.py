@@ -473,12 +473,12 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     """Validate both rasters and align them onto the chosen image's grid ('t1', 't2', or 'finer': the image
     with more pixels over the overlap), cropped to their overlap (and AOI)."""
     notes: list = []
+    ds1, ds2 = (_colours(open_raster(path, label), label, notes) for path, label in ((t1, "T1"), (t2, "T2")))
     if os.path.realpath(t1) == os.path.realpath(t2) and (None if bands1 is None else list(bands1)) == (
             None if bands2 is None else list(bands2)):   # a stack of both dates, read as two band sets, is fine
         raise InputError(tr("T1 and T2 are the same file '{path}' with the same bands: choose the image before and the "
                             "image after (or, for one file holding both dates, their bands with BANDS1 and BANDS2).",
                             path=t1))
-    ds1, ds2 = (_colours(open_raster(path, label), label, notes) for path, label in ((t1, "T1"), (t2, "T2")))
     names = (("T1", str(t1)), ("T2", str(t2)))
     # Read once: a flagged band is sampled to tell.
     alpha1, alpha2 = (_alpha_band(ds, *name) for ds, name in zip((ds1, ds2), names))
@@ -573,7 +573,20 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
 def check_on_grid(path: str, grid: Grid, label: str) -> None:
     """A raster read onto `grid` only at the end of a run (the reference), refused at its start when its CRS
     cannot be brought onto the grid."""
-    check_transformable(_srs(open_raster(path, label)), grid.srs(), label, path, tr("the run's grid"))
+    _check_placeable(open_raster(path, label), grid, label, path)
+
+
+def _check_placeable(ds: gdal.Dataset, grid: Grid, label: str, path: str) -> None:
+    """A raster that can be laid on `grid`: a CRS that transforms to the grid's, or, without a CRS, the
+    grid's own size when the grid has one (its pixels are then taken as the grid's; a half-size mask
+    was measured against the wrong pixels without a word)."""
+    check_transformable(_srs(ds), grid.srs(), label, path, tr("the run's grid"))
+    if grid.crs_wkt and _srs(ds) is None and (ds.RasterXSize, ds.RasterYSize) != (grid.width, grid.height):
+        raise InputError(tr("{label}: '{path}' has no CRS and is {width} × {height} pixels, while the run's grid is "
+                            "{grid_width} × {grid_height}: it cannot be laid on the images. Give it their "
+                            "georeferencing (QGIS: Raster > Projections > Assign Projection, or the Georeferencer), "
+                            "or export it at the grid's size.", label=label, path=path, width=ds.RasterXSize,
+                            height=ds.RasterYSize, grid_width=grid.width, grid_height=grid.height))
 
 
 @in_gdal_scope
@@ -583,7 +596,7 @@ def read_on_grid(path: str, grid: Grid, window: Optional[Window] = None, band: i
     it has no data (outside its extent, or its nodata), so that no pixel it does not cover is taken as 0."""
     ds = open_raster(path, label)
     _bands(ds, [band], label, path)   # one in range, or the sentence that says it is not
-    check_transformable(_srs(ds), grid.srs(), label, path, tr("the run's grid"))
+    _check_placeable(ds, grid, label, path)
     window = window or Window(0, 0, grid.width, grid.height)
     one = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", bandList=[band])
     if grid.crs_wkt and _srs(ds) is not None:

@@ -109,6 +109,7 @@ def check_mask(path: str, label: str) -> None:
     band = ds.GetRasterBand(1)
     values = read_or_explain(label, path, lambda: decimated(ds, [1])[0])
     values = values[np.isfinite(values)] if values.dtype.kind == "f" else values.ravel()
+    raw = values
     if band.GetNoDataValue() is not None:
         values = values[values != band.GetNoDataValue()]
     others = np.unique(values[values != 0])
@@ -120,11 +121,14 @@ def check_mask(path: str, label: str) -> None:
     if others.size and others[0] < 0:   # measured as reference > 0: a negative "changed" counts as unchanged
         raise InputError(tr("{label}: '{path}' marks change with {value:g}, a negative value, which is read as "
                             "unchanged: {advice}.", label=label, path=path, value=others[0], advice=advice))
-    if values.size and not (values == 0).any() and band.GetNoDataValue() == 0:
-        raise InputError(tr("{label}: '{path}' declares 0 as its nodata value, so its unchanged pixels are no data and "
-                            "accuracy would be measured on changed pixels alone: clear the nodata value (QGIS: Raster "
-                            "> Conversion > Translate without it; or gdal_edit.py -unsetnodata) and run again.",
-                            label=label, path=path))
+    nodata = band.GetNoDataValue()
+    if values.size and nodata is not None and (nodata == 0 or not (values != 0).any()) and nodata in raw:
+        # the nodata value is one of the mask's two classes: accuracy would be measured on the other alone
+        hidden = tr("unchanged") if nodata == 0 else tr("changed")
+        raise InputError(tr("{label}: '{path}' declares {nodata:g} as its nodata value, so its {hidden} pixels are no "
+                            "data and accuracy would be measured without them: clear the nodata value (QGIS: Raster > "
+                            "Conversion > Translate without it; or gdal_edit.py -unsetnodata) and run again.",
+                            label=label, path=path, nodata=nodata, hidden=hidden))
 
 
 @in_gdal_scope

@@ -373,7 +373,8 @@ def test_a_reference_of_negative_change_or_with_0_as_nodata_is_refused(sample_pa
     mask = truth.ReadAsArray()
     for name, values, nodata, message in (
             ("negative", -mask.astype(np.int16), None, "marks change with -1, a negative value"),
-            ("zero-nodata", mask, 0, "declares 0 as its nodata value, so its unchanged pixels are no data")):
+            ("zero-nodata", mask, 0, "declares 0 as its nodata value, so its unchanged pixels are no data"),
+            ("one-nodata", mask, 1, "declares 1 as its nodata value, so its changed pixels are no data")):
         path = str(tmp_path / f"{name}.tif")
         ds = gdal.GetDriverByName("GTiff").Create(path, truth.RasterXSize, truth.RasterYSize, 1,
                                                   gdal.GDT_Int16 if values.dtype == np.int16 else gdal.GDT_Byte)
@@ -386,6 +387,27 @@ def test_a_reference_of_negative_change_or_with_0_as_nodata_is_refused(sample_pa
         with pytest.raises(InputError, match=f"Reference: '{path}' {message}"):
             run(prior_params(sample_pair, tmp_path, reference=path))
         assert not (tmp_path / "change.tif").exists()
+
+
+def test_a_reference_without_crs_is_laid_on_the_grid_only_at_its_size(sample_pair, tmp_path):
+    """A half-size mask without georeferencing was measured against the grid's first pixels, without a word."""
+    run(prior_params(sample_pair, tmp_path))
+    grid = gdal.Open(str(tmp_path / "change.tif"))     # the overlap: the reference cut to it, then bare
+    x0, dx, _, y0, _, dy = grid.GetGeoTransform()
+    on_grid = gdal.Translate("/vsimem/on_grid.tif", sample_pair["truth"], projWin=[
+        x0, y0, x0 + dx * grid.RasterXSize, y0 + dy * grid.RasterYSize]).ReadAsArray()
+    for name, mask in (("half", on_grid[::2, ::2]), ("whole", on_grid)):
+        path = str(tmp_path / f"{name}.tif")
+        ds = gdal.GetDriverByName("GTiff").Create(path, mask.shape[1], mask.shape[0], 1, gdal.GDT_Byte)
+        ds.GetRasterBand(1).WriteArray(mask)
+        ds = None
+        (tmp_path / name).mkdir()
+        if name == "half":
+            with pytest.raises(InputError, match=f"Reference: '{path}' has no CRS and is .* pixels, while the run's"):
+                run(prior_params(sample_pair, tmp_path / name, reference=path))
+            assert not any((tmp_path / name).iterdir())
+        else:
+            assert run(prior_params(sample_pair, tmp_path / name, reference=path)).stats.metrics["kappa"] > 0.5
 
 
 def test_a_partial_reference_is_measured_where_it_has_data_only(sample_pair, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 
 import numpy as np
@@ -301,7 +302,8 @@ def test_an_output_folder_that_is_a_file_is_named_as_such(dock, tmp_path):
 
 def test_no_change_is_said_in_the_summary_and_an_earlier_runs_results_are_named_as_such(dock, project_pair,
                                                                                          sample_pair, tmp_path):
-    twin = QgsRasterLayer(sample_pair["t1"], "t1 again")
+    copy = shutil.copy(sample_pair["t1"], tmp_path / "t1_copy.tif")   # the same file twice is refused
+    twin = QgsRasterLayer(str(copy), "t1 again")
     QgsProject.instance().addMapLayer(twin)
     dock.ui.t2Combo.setLayer(twin)
     run_and_wait(dock)
