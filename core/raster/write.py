@@ -227,6 +227,37 @@ def _temporary(target: str) -> str:
     return str(path.with_name(f".{path.stem}.{HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial{path.suffix}"))
 
 
+def _place_all(pending: list[tuple[str, str]]) -> None:
+    """Rename each finished (temporary, target) pair into place, all or none: the targets that exist are
+    first moved aside and put back if any rename fails, and removed once all succeeded. An output that
+    could not be replaced (immutable, or open in another program on Windows) left the outputs renamed
+    before it in place beside the old ones."""
+    aside: list[tuple[str, str]] = []   # (where the old file waits, its target)
+    placed: list[str] = []
+    try:
+        for _, target in pending:
+            if os.path.lexists(target):
+                backup = _temporary(target)
+                with writing(target):
+                    os.replace(target, backup)
+                aside.append((backup, target))
+        for temp, target in pending:
+            with writing(target):
+                os.replace(temp, target)
+            placed.append(target)
+    except BaseException:
+        for target in placed:
+            os.remove(target)
+        for backup, target in reversed(aside):
+            os.replace(backup, target)
+        raise
+    for backup, _ in aside:
+        try:
+            os.remove(backup)
+        except OSError:
+            pass   # a leftover of this name is removed by a later run (remove_stale_partials)
+
+
 class OutputSet:
     """All outputs of one run: renamed into place together on success, deleted on any failure or cancel."""
 
@@ -286,10 +317,7 @@ class OutputSet:
                     except OaipError:
                         pass
             if exc_type is None:
-                for temp, target in self._pending:
-                    if os.path.exists(temp):
-                        with writing(target):
-                            os.replace(temp, target)
+                _place_all([(temp, target) for temp, target in self._pending if os.path.exists(temp)])
         finally:
             for temp, _ in self._pending:
                 if os.path.exists(temp):

@@ -15,7 +15,7 @@ import pytest
 from osgeo import gdal, osr
 
 from oaip_qgis.core import stages
-from oaip_qgis.core.errors import InputError, ResourceError
+from oaip_qgis.core.errors import InputError, OaipError, ResourceError
 from oaip_qgis.core.metrics import accuracy
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.pipeline import run
@@ -170,6 +170,26 @@ def test_the_same_file_twice_is_refused_unless_its_bands_are_the_two_dates(sampl
             run(prior_params(sample_pair, tmp_path, t2=t2))
     result = run(prior_params(sample_pair, tmp_path, t2=sample_pair["t1"], bands1=[1, 2], bands2=[3, 4]))
     assert result.stats.changed_fraction is not None
+
+
+def test_an_output_that_cannot_be_replaced_leaves_every_earlier_output_as_it_was(sample_pair, tmp_path, monkeypatch):
+    """The run's outputs replace the earlier ones all together or not at all: when the statistics could not
+    be replaced (immutable, or open in another program on Windows), the new change and difference rasters
+    had already replaced the old ones, beside the old statistics."""
+    run(prior_params(sample_pair, tmp_path))
+    before = {path: path.read_bytes() for path in tmp_path.iterdir()}
+    real, refused = os.replace, []
+
+    def refusing(source, target):   # the new statistics' rename, once (putting the old file back works)
+        if str(target).endswith("stats.json") and ".partial" in str(source) and not refused:
+            refused.append(target)
+            raise PermissionError(13, "Permission denied", str(target))
+        return real(source, target)
+
+    monkeypatch.setattr(write.os, "replace", refusing)
+    with pytest.raises(OaipError, match="stats.json' could not be written .*nothing was kept"):
+        run(prior_params(sample_pair, tmp_path, mode="int8", epochs=1))
+    assert {path: path.read_bytes() for path in tmp_path.iterdir()} == before
 
 
 def test_a_pipe_given_as_an_input_is_refused_not_waited_on(sample_pair, tmp_path):
