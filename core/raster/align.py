@@ -22,6 +22,7 @@ from ..errors import InputError
 from ..i18n import tr
 from .border import undeclared_border
 from .coregister import Shift
+from .fill_value import undeclared_fill
 from .gdal_scope import in_gdal_scope
 from .grid import Grid, Window, check_transformable, spatial_reference
 from .input_files import decimated, open_raster, read_or_explain
@@ -40,6 +41,14 @@ def _border_as_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float
     values = read_or_explain(f"T{number}", path, lambda: decimated(ds, bands))
     border = undeclared_border(values)
     if border is None:
+        fill = undeclared_fill(values)
+        if fill is not None:
+            notes.append(tr("T{number}: {percent:.1f} % of '{path}' is {value:g} in every band, far outside its other "
+                            "values ({low:g} to {high:g}), and the file declares no nodata value: it is taken as no "
+                            "data (a fill). Set NODATA{number} to another value to compare it as data.",
+                            number=number, percent=100 * fill.share, path=path, value=fill.value, low=fill.low,
+                            high=fill.high))
+            return fill.value
         return None
     notes.append(tr("T{number}: {percent:.1f} % of '{path}' along its edge is {value:g} in every band, beside "
                     "ordinary values, and the file declares no nodata value: it is taken as no data (the ground "
