@@ -5,6 +5,7 @@ naming the file and what to do; align.py opens the rasters through `open_raster`
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -15,13 +16,16 @@ from ..i18n import tr
 from .gdal_scope import in_gdal_scope
 from .vector_layer import layer_source
 
+# A driver's own name for part of a file (NETCDF:"f.nc":Band1, HDF5:..., as QGIS gives a subdataset's source):
+# the part is no file name, so GDAL says whether it exists. One letter and a colon is a Windows drive.
+SUBDATASET = re.compile(r"^[A-Z][A-Z0-9_]+:")
 WEB_SERVICES = {"WMS", "WMTS", "WCS", "EEDAI", "PLMOSAIC", "DAAS", "OGCAPI"}   # GDAL drivers of remote services
 
 
 def _check_file(path: str, label: str, what: str) -> None:
     """A local file that is missing, empty (0 bytes) or a pipe or device, each in its own sentence; `what`:
     "a raster"."""
-    local = not str(path).startswith("/vsi") and "://" not in str(path)
+    local = not str(path).startswith("/vsi") and "://" not in str(path) and not SUBDATASET.match(str(path))
     if local and not os.path.exists(path):
         raise InputError(tr("{label}: the file '{path}' does not exist.", label=label, path=path))
     if local and not (os.path.isfile(path) or os.path.isdir(path)):   # GDAL would wait on a pipe for ever
@@ -55,6 +59,12 @@ def open_raster(path: str, label: str) -> gdal.Dataset:
     except RuntimeError as exc:
         raise InputError(tr("{label}: '{path}' is not a raster that GDAL can read ({reason}).",
                             label=label, path=path, reason=exc)) from exc
+    subdatasets = ds.GetMetadata("SUBDATASETS") if ds is not None else {}
+    if ds is not None and ds.RasterCount == 0 and subdatasets:
+        names = [value for key, value in sorted(subdatasets.items()) if key.endswith("_NAME")]
+        raise InputError(tr("{label}: '{path}' holds {count} subdatasets and no band of its own: give one of them, "
+                            "e.g. {first} (QGIS lists them when the file is added as a layer).", label=label, path=path,
+                            count=len(names), first=names[0]))
     if ds is None or ds.RasterCount == 0:
         raise InputError(tr("{label}: '{path}' is not a raster that GDAL can read.", label=label, path=path))
     driver = ds.GetDriver().ShortName

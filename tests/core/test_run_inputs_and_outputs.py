@@ -192,6 +192,18 @@ def test_an_output_that_cannot_be_replaced_leaves_every_earlier_output_as_it_was
     assert {path: path.read_bytes() for path in tmp_path.iterdir()} == before
 
 
+@pytest.mark.skipif(gdal.GetDriverByName("netCDF") is None, reason="GDAL without netCDF")
+def test_a_file_of_subdatasets_names_one_and_a_subdataset_runs(sample_pair, tmp_path):
+    """A NetCDF of several variables was "not a raster that GDAL can read", and the subdataset QGIS gives as
+    its layer's source (NETCDF:"f.nc":Band1) "does not exist"."""
+    stack = str(tmp_path / "t1.nc")
+    gdal.Translate(stack, sample_pair["t1"], format="netCDF")
+    with pytest.raises(InputError, match=r"T1: '.*t1\.nc' holds 4 subdatasets .* e\.g\. NETCDF:\".*t1\.nc\":Band1"):
+        run(prior_params(sample_pair, tmp_path, t1=stack))
+    result = run(prior_params(sample_pair, tmp_path, t1=f'NETCDF:"{stack}":Band1'))
+    assert result.stats.changed_fraction > 0
+
+
 def test_a_pipe_given_as_an_input_is_refused_not_waited_on(sample_pair, tmp_path):
     """GDAL opened a named pipe and blocked until the run was killed."""
     pipe = tmp_path / "t2.tif"
