@@ -115,6 +115,7 @@ def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
                  tr("where one image has data the other has none"))
         raise InputError(tr("The overlap of the two images holds no valid pixel: {where} (check the nodata values "
                             "and the area of interest).", where=where))
+    _check_coverage(valid, b)
     for (label, path), x in zip(pair.names, (x1, x2)):
         values = x[:, valid]
         if (values.max(axis=1) <= values.min(axis=1)).all() and pair.has_aoi:   # a tiny AOI, more likely
@@ -131,6 +132,20 @@ def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
     _name_undeclared_zeros(pair, x1, x2, valid, progress)
     norm1, norm2 = fit_normaliser(x1, valid), fit_normaliser(x2, valid)
     return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2, direct_measures(x1, x2, valid))
+
+
+LEAST_VALID = 32 * 32   # pixels with data in both images: what the overlap itself must hold (raster.align)
+
+
+def _check_coverage(valid: np.ndarray, block: int) -> None:
+    """Refuse an overlap whose pixels with data in both images are fewer than a 32 × 32 square: a verdict
+    on a hundred pixels of a large overlap (the rest nodata) was reported as no significant change."""
+    pixels = int(valid.sum()) * block * block
+    if pixels < LEAST_VALID:
+        raise InputError(tr("Only about {pixels} pixel(s) of the overlap have data in both images ({percent:.2f} % "
+                            "of it); at least {least} are needed to compare them: check the nodata values "
+                            "(NODATA1, NODATA2) and the area of interest.", pixels=pixels,
+                            percent=100 * float(valid.mean()), least=LEAST_VALID))
 
 
 ZERO_SHARE = 0.01   # of the blocks: the shared pairs have at most 0.2 % exactly 0, a swath's border far more

@@ -204,6 +204,22 @@ def test_a_file_of_subdatasets_names_one_and_a_subdataset_runs(sample_pair, tmp_
     assert result.stats.changed_fraction > 0
 
 
+def test_an_overlap_with_a_few_valid_pixels_is_refused_not_called_unchanged(sample_pair, tmp_path):
+    """T1 all nodata but a 4 × 4 patch: "no significant change" was reported on 16 pixels."""
+    t1 = str(tmp_path / "t1.tif")
+    gdal.Translate(t1, sample_pair["t1"], noData=0)
+    ds = gdal.Open(t1, gdal.GA_Update)
+    for band in range(1, ds.RasterCount + 1):
+        values = ds.GetRasterBand(band).ReadAsArray()
+        kept = values[60:64, 60:64].copy()
+        values[:] = 0
+        values[60:64, 60:64] = kept
+        ds.GetRasterBand(band).WriteArray(values)
+    ds = None
+    with pytest.raises(InputError, match=r"Only about \d+ pixel\(s\) of the overlap have data in both images"):
+        run(prior_params(sample_pair, tmp_path, t1=t1))
+
+
 def test_a_pipe_given_as_an_input_is_refused_not_waited_on(sample_pair, tmp_path):
     """GDAL opened a named pipe and blocked until the run was killed."""
     pipe = tmp_path / "t2.tif"
