@@ -1,14 +1,14 @@
 """The event at a glance: summary.gpkg (one footprint per pair, lon/lat) and summary.json, each written
-under a temporary name and renamed into place, so an interrupted batch never leaves half a summary."""
+under a temporary name and renamed into place (raster.write.OutputSet, as a run's outputs), so an
+interrupted batch never leaves half a summary."""
 from __future__ import annotations
 
 import json
-import os
-import uuid
 
 from osgeo import ogr, osr
 
 from ..raster.gdal_scope import gdal_scope
+from ..raster.write import OutputSet
 from .footprint import footprint
 
 LAYER = "pairs"
@@ -23,11 +23,6 @@ FIELDS = (  # name, OGR type, width (0: default)
 )
 
 
-def _temporary(path: str) -> str:
-    folder, file = os.path.split(path)
-    return os.path.join(folder, f".{file}.{uuid.uuid4().hex[:8]}.partial")
-
-
 def _value(record: dict, name: str):
     """A record's value for a field; "seconds" is the pipeline's time (the earlier run's for a skipped pair)."""
     return record.get("run_seconds") if name == "seconds" else record.get(name)
@@ -35,44 +30,32 @@ def _value(record: dict, name: str):
 
 def write_geopackage(records: list[dict], path: str) -> str:
     """One polygon feature per pair (NULL geometry where no footprint is known), EPSG:4326."""
-    temp = _temporary(path) + ".gpkg"
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(4326)
-    try:
-        with gdal_scope():
-            source = ogr.GetDriverByName("GPKG").CreateDataSource(temp)
-            layer = source.CreateLayer(LAYER, srs, ogr.wkbPolygon)
-            for name, kind, width in FIELDS:
-                definition = ogr.FieldDefn(name, kind)
-                definition.SetWidth(width)
-                layer.CreateField(definition)
-            source.StartTransaction()
-            for record in records:
-                feature = ogr.Feature(layer.GetLayerDefn())
-                for name, _, _ in FIELDS:
-                    value = _value(record, name)
-                    if value is not None:
-                        feature.SetField(name, value)
-                shape = footprint(record)
-                if shape is not None:
-                    feature.SetGeometry(shape)
-                layer.CreateFeature(feature)
-            source.CommitTransaction()
-            source = None
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    with gdal_scope(), OutputSet() as outputs:
+        source = ogr.GetDriverByName("GPKG").CreateDataSource(outputs.file(path))
+        layer = source.CreateLayer(LAYER, srs, ogr.wkbPolygon)
+        for name, kind, width in FIELDS:
+            definition = ogr.FieldDefn(name, kind)
+            definition.SetWidth(width)
+            layer.CreateField(definition)
+        source.StartTransaction()
+        for record in records:
+            feature = ogr.Feature(layer.GetLayerDefn())
+            for name, _, _ in FIELDS:
+                value = _value(record, name)
+                if value is not None:
+                    feature.SetField(name, value)
+            shape = footprint(record)
+            if shape is not None:
+                feature.SetGeometry(shape)
+            layer.CreateFeature(feature)
+        source.CommitTransaction()
+        source = None
     return path
 
 
 def write_json(summary: dict, path: str) -> str:
-    temp = _temporary(path)
-    try:
-        with open(temp, "w", encoding="utf-8") as handle:
-            json.dump(summary, handle, indent=2)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    with OutputSet() as outputs:
+        outputs.write_text(path, json.dumps(summary, indent=2))
     return path
