@@ -154,6 +154,12 @@ class RunParams:
         return asdict(self)
 
 
+def parse_bands(text: str) -> Optional[list[int]]:
+    """A band list as typed ("1,2,3" or "1;2;3"; empty: all bands); ValueError for anything else."""
+    parts = [part for part in (text or "").replace(";", ",").split(",") if part.strip()]
+    return [int(part) for part in parts] or None
+
+
 def _default(name: str):
     return next(f.default for f in fields(RunParams) if f.name == name)
 

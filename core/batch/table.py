@@ -23,7 +23,7 @@ from osgeo import gdal, ogr
 
 from ..errors import InputError
 from ..i18n import tr
-from ..params import RunParams
+from ..params import RunParams, parse_bands
 from ..raster.gdal_scope import gdal_scope
 
 REQUIRED = ("t1", "t2")
@@ -80,7 +80,7 @@ def _convert(field: dataclasses.Field, text: str) -> Any:
     """A cell's text as the field's type (the dataclass's annotations are strings here)."""
     kind = str(field.type)
     if "Sequence[int]" in kind:
-        return [int(part) for part in text.replace(";", ",").split(",") if part.strip()]
+        return parse_bands(text)
     if "bool" in kind:
         if text.lower() in TRUE:
             return True

@@ -30,7 +30,7 @@ from ..core.batch.table import FALSE, TRUE
 from ..core.decision.confirmation import VETO_MIN
 from ..core.decision.threshold import THRESHOLD_METHODS
 from ..core.errors import InputError, OaipError
-from ..core.params import EPOCHS_RANGE, GRIDS, MODES, SEED_RANGE, RunParams
+from ..core.params import EPOCHS_RANGE, GRIDS, MODES, SEED_RANGE, RunParams, parse_bands
 from ..core.progress import Progress
 from ..core.raster.coregister import MAX_SHIFT
 from ..core.raster.input_files import check_raster, check_vector
@@ -87,11 +87,8 @@ def help_text() -> str:
 
 
 def _band_list(text: str, name: str) -> list[int] | None:
-    text = (text or "").strip()
-    if not text:
-        return None
     try:
-        return [int(part) for part in text.replace(";", ",").split(",") if part.strip()]
+        return parse_bands(text)
     except ValueError as exc:
         raise QgsProcessingException(
             tr("{name}: band list must be integers separated by commas, not {text!r}.").format(name=name, text=text)
