@@ -44,6 +44,12 @@ from .canonical_difference import canonical_difference, shared_pairs
 from .margins import CHANGED, UNCHANGED
 
 AGREEMENT = 0.95    # least AUC of a measure on the prior's confident labels for it to be used
+# Within this much of AGREEMENT the map's choice is a coin-flip and the run says so: the agreement moves
+# with the seed's anchors (sar-enl-11 0.956–0.977 over seeds 0–3) and with the scene: a nodata square over
+# 1.4 % of urban-optical (a cloud mask) took seed 0's from 0.960 to 0.945, and its map from Kappa 0.715
+# without the canonical difference's help to 0.609 (`build/exp25/holes.py`). Not chosen on the pairs: it
+# decides no map, only a sentence and `near_line` in stats.json (the veto share's NEAR_LINE alike).
+NEAR_AGREEMENT = 0.015
 RADIUS = 1          # cells: a measure compares (2·RADIUS + 1)² local means
 MIN_LABELLED = 16   # fewer confident places of either class: no verdict on the pair
 REVERSE_AGREEMENT = 0.6   # least AUC of a weak structural prior on the log-ratio's own classes (change_alike)
@@ -197,8 +203,21 @@ class DirectComparison:
     correlations: tuple[float, ...] = ()     # IR-MAD's canonical correlations, where it ran
     alone: bool = False                      # the measure is the prior: change alike (change_alike)
 
+    @property
+    def near_line(self) -> bool:
+        """Whether the agreement decided by less than NEAR_AGREEMENT whether the measure joined the prior."""
+        return self.agreement is not None and not self.alone and abs(self.agreement - AGREEMENT) < NEAR_AGREEMENT
+
     def note(self) -> str:
-        """One sentence for the log."""
+        """One or two sentences for the log."""
+        said = self._verdict_note()
+        if self.near_line:
+            said += " " + tr("That agreement is within {near:g} of {least:g}: another SEED, or the scene with a few "
+                             "places more or less (a cloud mask), may take the other side. Where it matters, compare "
+                             "this map with a run with another SEED.", near=NEAR_AGREEMENT, least=AGREEMENT)
+        return said
+
+    def _verdict_note(self) -> str:
         if self.agreement is None or self.measure is None:
             return self._refusal_note()
         if self.alone:
@@ -239,7 +258,7 @@ class DirectComparison:
         agreement = None if self.agreement is None else round(self.agreement, 4)
         return {"measure": self.measure, "agreement": agreement,
                 "least_agreement": REVERSE_AGREEMENT if self.alone else AGREEMENT, "used": self.used,
-                "alone": self.alone, "refusal": self.refusal,
+                "near_line": self.near_line, "alone": self.alone, "refusal": self.refusal,
                 "canonical_correlations": [round(rho, 4) for rho in self.correlations]}
 
 

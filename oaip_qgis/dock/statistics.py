@@ -189,8 +189,11 @@ def _direct(direct: dict) -> str:
             direct.get("refusal"), tr("not used: the images cannot be compared value against value"))
     verdict = tr("used") if direct["used"] else tr("not used")
     measure = measure_label(direct.get("measure") or "log_ratio")   # before 0.8.0 only the log-ratio was tried
-    return tr("{verdict}: the {measure} agrees with the prior at AUC {agreement:.3f} (at least {least:g})").format(
+    said = tr("{verdict}: the {measure} agrees with the prior at AUC {agreement:.3f} (at least {least:g})").format(
         verdict=verdict, measure=measure, agreement=direct["agreement"], least=direct["least_agreement"])
+    if direct.get("near_line"):   # the agreement decided by under 0.015: another seed may not
+        said += tr(" (near the line: another seed may map it the other way)")
+    return said
 
 
 def stats_sections(stats: dict) -> list[Section]:

@@ -199,7 +199,8 @@ def test_a_sar_pair_and_two_optical_sensors_are_compared_directly_and_an_optical
     assert verdicts["optical-pair"].direct_comparison["used"]
     assert verdicts["optical-pair"].direct_comparison["measure"] == "canonical_difference"
     assert verdicts["default"].direct_comparison == {"measure": None, "agreement": None, "least_agreement": 0.95,
-                                                     "used": False, "alone": False, "refusal": "bands",
+                                                     "used": False, "near_line": False, "alone": False,
+                                                     "refusal": "bands",
                                                      "canonical_correlations": []}
     assert verdicts["sar-pair"].metrics["kappa"] > 0.6
     assert verdicts["optical-pair"].metrics["kappa"] > 0.6
@@ -300,3 +301,19 @@ def test_change_alike_is_mapped_from_the_log_ratio_where_a_weak_prior_ranks_it_t
     still = direct_measures(x1, _speckled(rng, level, 16), valid)
     assert change_alike(faint, still, SPREAD_LINE, PEAK_QUANTILE) is None
     assert change_alike(faint, Measures({}, "bands"), SPREAD_LINE, PEAK_QUANTILE) is None
+
+
+def test_an_agreement_near_its_line_says_so_and_one_far_from_it_does_not():
+    """The join is a coin-flip within NEAR_AGREEMENT of AGREEMENT: a cloud-mask-sized hole moved
+    urban-optical's 0.960 to 0.945 and its map from 0.715 to 0.609; the log and stats.json say so."""
+    from oaip_qgis.core.labels.direct_comparison import AGREEMENT, NEAR_AGREEMENT, DirectComparison
+
+    near = DirectComparison(AGREEMENT + NEAR_AGREEMENT / 2, True, "canonical_difference")
+    below = DirectComparison(AGREEMENT - NEAR_AGREEMENT / 2, False, "canonical_difference")
+    far = DirectComparison(AGREEMENT + 2 * NEAR_AGREEMENT, True, "canonical_difference")
+    for verdict in (near, below):
+        assert verdict.near_line and verdict.to_dict()["near_line"]
+        assert "within 0.015 of 0.95: another SEED" in verdict.note()
+    assert not far.near_line and "another SEED" not in far.note()
+    assert not DirectComparison(None, False, refusal="labels").near_line
+    assert not DirectComparison(AGREEMENT, True, "log_ratio", alone=True).near_line   # its line is another

@@ -125,6 +125,9 @@ def test_the_run_section_says_whether_the_images_were_compared_directly():
         "used: the IR-MAD canonical difference agrees with the prior at AUC 0.984 (at least 0.95)")
     older = {key: value for key, value in used.items() if key != "measure"}   # 0.7: the log-ratio only
     assert "the log-ratio agrees" in rows({**NETWORK_RUN, "direct_comparison": older})["Run"]["Direct comparison"]
+    near = {**used, "agreement": 0.9446, "used": False, "near_line": True}
+    assert rows({**NETWORK_RUN, "direct_comparison": near})["Run"]["Direct comparison"].endswith(
+        "(at least 0.95) (near the line: another seed may map it the other way)")
     refused = {**used, "agreement": 0.7473, "used": False}
     assert rows({**NETWORK_RUN, "direct_comparison": refused})["Run"]["Direct comparison"].startswith("not used: ")
     apart = {**used, "agreement": None, "used": False}
