@@ -185,8 +185,8 @@ class InstallTask(QgsTask):
             try:
                 self.on_finished(self)
             except Exception:  # noqa: BLE001 (an exception out of a C++ virtual can abort QGIS)
-                QgsMessageLog.logMessage(f"Handling the finished install failed:\n{traceback.format_exc()}",
-                                         LOG_TAG, Qgis.Critical)
+                QgsMessageLog.logMessage(tr("Handling the finished install failed:\n{details}").format(
+                    details=traceback.format_exc()), LOG_TAG, Qgis.Critical)
 
     def outcome(self) -> str:
         """The sentence the analyst reads when the task has ended."""
