@@ -44,7 +44,7 @@ from .raster.align import AlignedPair, check_on_grid, open_pair
 from .raster.coregister import coregister
 from .raster.grid import Grid
 from .raster.polygons import polygonize_changes
-from .raster.samples import rasterize_samples
+from .raster.samples import features_without_geometry, rasterize_samples
 from .raster.tiles import Tile, tiles
 from .raster.write import OutputSet, RasterSink, writing
 from .run_stats import ModelStats, RunStats
@@ -257,6 +257,11 @@ def read_samples(params: RunParams, grid: Grid, progress: Progress) -> Optional[
                             "or turn off EXTEND_FROM_SAMPLES.", path=params.samples))
     progress.info(tr("{count} pixel(s) of analyst samples: the network learns from them and the outputs keep "
                      "their label.", count=int((samples >= 0).sum())))
+    empty = features_without_geometry(params.samples)
+    if empty:
+        progress.info(tr("Samples: {count} feature(s) of '{path}' have no geometry (feature {fids}) and mark "
+                         "nothing; draw them again if they were meant to count.", count=len(empty),
+                         path=params.samples, fids=", ".join(map(str, empty[:5])) + (", …" if len(empty) > 5 else "")))
     return samples
 
 

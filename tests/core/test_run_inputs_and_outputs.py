@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from osgeo import gdal, osr
+from osgeo import gdal, ogr, osr
 
 from oaip_qgis.core import stages
 from oaip_qgis.core.errors import InputError, OaipError, ResourceError
@@ -218,6 +218,24 @@ def test_an_overlap_with_a_few_valid_pixels_is_refused_not_called_unchanged(samp
     ds = None
     with pytest.raises(InputError, match=r"Only about \d+ pixel\(s\) of the overlap have data in both images"):
         run(prior_params(sample_pair, tmp_path, t1=t1))
+
+
+def test_sample_features_without_geometry_are_named(sample_pair, tmp_path):
+    """A digitised feature left without geometry marked nothing, without a word."""
+    x0, dx, _, y0, _, dy = gdal.Open(sample_pair["t1"]).GetGeoTransform()
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    square = (f"POLYGON (({x0 + 20 * dx} {y0 + 20 * dy}, {x0 + 60 * dx} {y0 + 20 * dy}, {x0 + 60 * dx} "
+              f"{y0 + 60 * dy}, {x0 + 20 * dx} {y0 + 20 * dy}))")
+    path = write_samples(tmp_path / "samples.gpkg", [(square, 0)], srs)
+    source = ogr.Open(path, 1)
+    layer = source.GetLayer(0)
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetField("changed", 1)
+    layer.CreateFeature(feature)     # no geometry
+    source = None
+    result = run(prior_params(sample_pair, tmp_path, samples=path))
+    assert any("Samples: 1 feature(s) of" in line and "have no geometry (feature 2)" in line for line in result.log)
 
 
 def test_a_pipe_given_as_an_input_is_refused_not_waited_on(sample_pair, tmp_path):
