@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import os
 
+from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 from qgis.PyQt.QtGui import QIcon
 
-NAME = "OAIP change detection"   # translated where it is shown: tr(NAME)
+NAME = QT_TRANSLATE_NOOP("OAIP", "OAIP change detection")   # translated where it is shown: tr(NAME)
 ICON_PATH = os.path.join(os.path.dirname(__file__), "resources", "icon.svg")
 
 

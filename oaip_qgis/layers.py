@@ -21,6 +21,7 @@ from qgis.core import (
     QgsStyle,
     QgsVectorLayer,
 )
+from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 from qgis.PyQt.QtGui import QColor
 
 from .core.errors import InputError
@@ -32,8 +33,10 @@ TRANSPARENT = QColor(0, 0, 0, 0)
 DIFFERENCE_RAMP = "Viridis"
 CONFIDENCE_RAMP = "Blues"
 # Top to bottom in the group; hidden ones are there to inspect, not to cover the others.
-LAYER_ORDER = (("polygons", "Change polygons", True), ("change", "Change", True),
-               ("confidence", "Confidence", False), ("difference", "Difference (change score)", False))
+LAYER_ORDER = (("polygons", QT_TRANSLATE_NOOP("OAIP", "Change polygons"), True),
+               ("change", QT_TRANSLATE_NOOP("OAIP", "Change"), True),
+               ("confidence", QT_TRANSLATE_NOOP("OAIP", "Confidence"), False),
+               ("difference", QT_TRANSLATE_NOOP("OAIP", "Difference (change score)"), False))
 
 
 def raster_source(layer: Optional[QgsMapLayer], label: str) -> Optional[str]:

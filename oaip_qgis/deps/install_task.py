@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Optional
 
 from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsTask
-from qgis.PyQt.QtCore import pyqtSignal
+from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP, pyqtSignal
 
 from ..i18n import tr
 from ..log import LOG_TAG
@@ -29,7 +29,7 @@ from .pip_install import (
 )
 from .pip_output import Failure, PipProgress, classify_failure, folder_bytes, last_error
 
-INSTALL_BUTTON = "Install torch…"   # the dock's button, named in messages
+INSTALL_BUTTON = QT_TRANSLATE_NOOP("OAIP", "Install torch…")   # the dock's button, named in messages
 POLL_S = 0.25                        # how often the task looks at cancel and at the download's size
 
 

@@ -24,13 +24,13 @@ from qgis.core import (
     QgsWkbTypes,
 )
 from qgis.gui import QgsMapCanvas, QgsMapTool, QgsRubberBand
-from qgis.PyQt.QtCore import Qt, QVariant, pyqtSignal
+from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP, Qt, QVariant, pyqtSignal
 from qgis.PyQt.QtGui import QColor
 
 from ..i18n import tr
 
 FIELD = "changed"
-LAYER_NAME = "OAIP samples"
+LAYER_NAME = QT_TRANSLATE_NOOP("OAIP", "OAIP samples")   # shown through tr()
 COLOURS = {1: (230, 0, 38), 0: (26, 152, 80)}   # changed red, unchanged green: the layer and the tool
 
 
@@ -42,11 +42,11 @@ def new_sample_layer(crs: QgsCoordinateReferenceSystem) -> QgsVectorLayer:
     layer.dataProvider().addAttributes([QgsField(FIELD, QVariant.Int)])
     layer.updateFields()
     categories = []
-    for value, label in ((1, "changed"), (0, "unchanged")):
+    for value, label in ((1, tr("changed")), (0, tr("unchanged"))):
         colour = ",".join(map(str, COLOURS[value]))
         symbol = QgsFillSymbol.createSimple({"color": colour + ",60", "outline_color": colour,
                                              "outline_width": "0.6"})
-        categories.append(QgsRendererCategory(value, symbol, tr(label)))
+        categories.append(QgsRendererCategory(value, symbol, label))
     layer.setRenderer(QgsCategorizedSymbolRenderer(FIELD, categories))
     return layer
 

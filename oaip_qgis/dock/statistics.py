@@ -5,16 +5,21 @@ Sections whose numbers the run did not produce (no reference, no network) are le
 """
 from __future__ import annotations
 
+from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
+
 from ..core.decision.evidence import verdict_word
 from ..core.labels.direct_comparison import measure_label
 from ..i18n import tr
 
 Section = tuple[str, list[tuple[str, str]]]
 
-PHASES = {"align": "Align the pair", "prior": "Change prior", "train": "Training", "infer": "Difference image",
-          "write": "Write outputs", "total": "Total"}
-METRICS = (("oa", "Overall accuracy"), ("kappa", "Kappa"), ("f1", "F1"), ("precision", "Precision"),
-           ("recall", "Recall"), ("auc", "AUC"))
+# Labels shown through tr() where they are used; QT_TRANSLATE_NOOP marks them for the translation tools.
+PHASES = {"align": QT_TRANSLATE_NOOP("OAIP", "Align the pair"), "prior": QT_TRANSLATE_NOOP("OAIP", "Change prior"),
+          "train": QT_TRANSLATE_NOOP("OAIP", "Training"), "infer": QT_TRANSLATE_NOOP("OAIP", "Difference image"),
+          "write": QT_TRANSLATE_NOOP("OAIP", "Write outputs"), "total": QT_TRANSLATE_NOOP("OAIP", "Total")}
+METRICS = (("oa", QT_TRANSLATE_NOOP("OAIP", "Overall accuracy")), ("kappa", QT_TRANSLATE_NOOP("OAIP", "Kappa")),
+           ("f1", QT_TRANSLATE_NOOP("OAIP", "F1")), ("precision", QT_TRANSLATE_NOOP("OAIP", "Precision")),
+           ("recall", QT_TRANSLATE_NOOP("OAIP", "Recall")), ("auc", QT_TRANSLATE_NOOP("OAIP", "AUC")))
 
 
 def count(value: float) -> str:
@@ -115,10 +120,10 @@ def _training(stats: dict) -> Section | None:
         rows.append((tr("Peak memory"), mebibytes(peak)))
         if fp32:
             rows.append((tr("Peak memory, fp32 equivalent"), f"{mebibytes(fp32)} ({fp32 / max(peak, 1):.1f} ×)"))
-    for key, label in (("changed", "Pseudo-labels changed"), ("unchanged", "Pseudo-labels unchanged"),
-                       ("analyst", "Analyst samples (pixels)")):
+    for key, label in (("changed", tr("Pseudo-labels changed")), ("unchanged", tr("Pseudo-labels unchanged")),
+                       ("analyst", tr("Analyst samples (pixels)"))):
         if key in labels:
-            rows.append((tr(label), f"{labels[key]:,}"))
+            rows.append((label, f"{labels[key]:,}"))
     if training.get("loss"):
         rows.append((tr("Loss, first → last epoch"), f"{training['loss'][0]:.4f} → {training['loss'][-1]:.4f}"))
     if "optimiser" in training:

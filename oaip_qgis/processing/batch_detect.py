@@ -27,6 +27,7 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsRendererCategory,
 )
+from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 from qgis.PyQt.QtGui import QIcon
 
 from ..core.batch.table import assignments
@@ -39,6 +40,8 @@ from .choices import named_choices
 
 DASK_PACKAGES = "dask==2026.8.0 distributed==2026.8.0"  # as in requirements.txt
 STATUS_COLOURS = {"done": "46,160,67", "skipped": "120,144,156", "failed": "230,0,38"}
+STATUS_LABELS = {"done": QT_TRANSLATE_NOOP("OAIP", "done"), "skipped": QT_TRANSLATE_NOOP("OAIP", "skipped"),
+                 "failed": QT_TRANSLATE_NOOP("OAIP", "failed")}   # the legend, through tr()
 
 
 class StatusStyle(QgsProcessingLayerPostProcessorInterface):
@@ -49,7 +52,7 @@ class StatusStyle(QgsProcessingLayerPostProcessorInterface):
         for status, colour in STATUS_COLOURS.items():
             symbol = QgsFillSymbol.createSimple({"color": f"{colour},90", "outline_color": f"{colour},255",
                                                  "outline_width": "0.6"})
-            categories.append(QgsRendererCategory(status, symbol, tr(status)))
+            categories.append(QgsRendererCategory(status, symbol, tr(STATUS_LABELS[status])))
         layer.setRenderer(QgsCategorizedSymbolRenderer("status", categories))
         layer.triggerRepaint()
 
@@ -142,9 +145,9 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, tr("Output folder")))
         self.addOutput(QgsProcessingOutputVectorLayer(self.OUTPUT_SUMMARY, tr("Summary of the pairs")))
         self.addOutput(QgsProcessingOutputFile(self.OUTPUT_JSON, tr("Summary (JSON)")))
-        for name, label in ((self.DONE, "Pairs done"), (self.SKIPPED, "Pairs skipped"),
-                            (self.FAILED, "Pairs failed")):
-            self.addOutput(QgsProcessingOutputNumber(name, tr(label)))
+        for name, label in ((self.DONE, tr("Pairs done")), (self.SKIPPED, tr("Pairs skipped")),
+                            (self.FAILED, tr("Pairs failed"))):
+            self.addOutput(QgsProcessingOutputNumber(name, label))
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS's name)
         """QGIS's own check, with the mode also taken by its number, as qgis_process's help offers."""
