@@ -501,6 +501,12 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
                         for ds, chosen, nodata, alpha, number, path in ((ds1, b1, nodata1, alpha1, 1, t1),
                                                                           (ds2, b2, nodata2, alpha2, 2, t2)))
     srs1, srs2 = _srs(ds1), _srs(ds2)
+    for ds, srs, (label, path) in ((ds1, srs1, names[0]), (ds2, srs2, names[1])):
+        if srs is not None and ds.GetGeoTransform(can_return_null=True) is None and not ds.GetGCPCount():
+            raise InputError(tr("{label}: '{path}' has a CRS but no valid position on it (no geotransform, or a "
+                                "pixel size of 0), so it cannot be placed beside the other image: georeference it "
+                                "(QGIS: Raster > Georeferencer; or gdal_translate -a_ullr), then run again.",
+                                label=label, path=path))
     if srs1 is None or srs2 is None:
         missing, ds, path = ("T1", ds1, t1) if srs1 is None else ("T2", ds2, t2)
         if ds.GetGCPCount() and not same_grid:

@@ -238,6 +238,18 @@ def test_sample_features_without_geometry_are_named(sample_pair, tmp_path):
     assert any("Samples: 1 feature(s) of" in line and "have no geometry (feature 2)" in line for line in result.log)
 
 
+def test_an_image_with_a_crs_but_no_geotransform_is_named(sample_pair, tmp_path):
+    """It was reported as "the two images do not overlap", the position GDAL makes up lying elsewhere."""
+    t2 = str(tmp_path / "t2.tif")
+    source = gdal.Open(sample_pair["t2"])
+    ds = gdal.GetDriverByName("GTiff").Create(t2, source.RasterXSize, source.RasterYSize, 1, gdal.GDT_Float32)
+    ds.SetProjection(source.GetProjection())
+    ds.GetRasterBand(1).WriteArray(source.ReadAsArray())
+    ds = None
+    with pytest.raises(InputError, match="T2: .*t2.tif' has a CRS but no valid position on it"):
+        run(prior_params(sample_pair, tmp_path, t2=t2))
+
+
 def test_a_pipe_given_as_an_input_is_refused_not_waited_on(sample_pair, tmp_path):
     """GDAL opened a named pipe and blocked until the run was killed."""
     pipe = tmp_path / "t2.tif"
