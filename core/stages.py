@@ -44,8 +44,9 @@ from .raster.align import AlignedPair, check_on_grid, open_pair
 from .raster.coregister import coregister
 from .raster.grid import Grid
 from .raster.polygons import polygonize_changes
-from .raster.samples import features_without_geometry, rasterize_samples
+from .raster.samples import rasterize_samples
 from .raster.tiles import Tile, tiles
+from .raster.vector_layer import features_without_geometry
 from .raster.write import OutputSet, RasterSink, writing
 from .run_stats import ModelStats, RunStats
 

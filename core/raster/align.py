@@ -26,7 +26,7 @@ from .fill_value import undeclared_fill
 from .gdal_scope import in_gdal_scope
 from .grid import Grid, Window, check_transformable, spatial_reference
 from .input_files import decimated, open_raster, read_or_explain
-from .vector_layer import layer_source, open_layer
+from .vector_layer import features_without_geometry, layer_source, open_layer
 
 MAX_UPSAMPLING = 16   # a chosen pixel size may give at most this many times the larger image's pixels
 
@@ -171,7 +171,7 @@ _NOT_AREAS = {ogr.wkbPoint: "points", ogr.wkbMultiPoint: "points", ogr.wkbLineSt
 
 def _aoi_bounds(path: str, target: osr.SpatialReference) -> tuple[float, float, float, float]:
     source, layer = open_layer(path, "AOI")
-    if layer.GetFeatureCount() == 0:
+    if layer.GetFeatureCount() == 0 or len(features_without_geometry(path, "AOI")) == layer.GetFeatureCount():
         raise InputError(tr("AOI: '{path}' holds no polygon.", path=path))
     if ogr.GT_Flatten(layer.GetGeomType()) in _NOT_AREAS:
         raise InputError(tr("AOI: '{path}' holds {kind}, which enclose no area: an area of interest is one or more "

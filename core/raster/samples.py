@@ -33,18 +33,6 @@ def _check_values(layer: ogr.Layer, field: str, path: str) -> None:
 
 
 @in_gdal_scope
-def features_without_geometry(path: str) -> list[int]:
-    """The ids of the sample layer's features that have no geometry, or an empty one (digitising leaves
-    such features): they mark nothing, and were left out without a word."""
-    source, layer = open_layer(path, "Samples")
-    layer.ResetReading()
-    empty = [feature.GetFID() for feature in layer
-             if feature.GetGeometryRef() is None or feature.GetGeometryRef().IsEmpty()]
-    layer.ResetReading()
-    return empty
-
-
-@in_gdal_scope
 def rasterize_samples(path: str, grid: Grid, field: str = "changed") -> np.ndarray:
     """int8 (rows, cols): 1 changed, 0 unchanged, -1 where the analyst gave nothing."""
     source, layer = open_layer(path, "Samples")

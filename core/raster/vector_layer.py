@@ -47,3 +47,14 @@ def open_layer(source: str, label: str) -> tuple[ogr.DataSource, ogr.Layer]:
         raise InputError(tr("{label}: '{path}' has no layer '{name}' (its layers: {names}).", label=label,
                             path=path, name=name, names=names))
     return data, layer
+
+
+def features_without_geometry(path: str, label: str = "Samples") -> list[int]:
+    """The ids of a layer's features that have no geometry, or an empty one (digitising leaves such
+    features): samples of that kind mark nothing, and were left out without a word."""
+    source, layer = open_layer(path, label)
+    layer.ResetReading()
+    empty = [feature.GetFID() for feature in layer
+             if feature.GetGeometryRef() is None or feature.GetGeometryRef().IsEmpty()]
+    layer.ResetReading()
+    return empty

@@ -250,6 +250,18 @@ def test_an_image_with_a_crs_but_no_geotransform_is_named(sample_pair, tmp_path)
         run(prior_params(sample_pair, tmp_path, t2=t2))
 
 
+def test_an_aoi_of_features_without_geometry_holds_no_polygon(sample_pair, tmp_path):
+    """Its features all without geometry, the AOI was reported as not overlapping the images."""
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp_path / "aoi.gpkg"))
+    layer = source.CreateLayer("aoi", srs, ogr.wkbPolygon)
+    layer.CreateFeature(ogr.Feature(layer.GetLayerDefn()))
+    source = None
+    with pytest.raises(InputError, match="AOI: '.*aoi.gpkg' holds no polygon"):
+        run(prior_params(sample_pair, tmp_path, aoi=str(tmp_path / "aoi.gpkg")))
+
+
 def test_a_pipe_given_as_an_input_is_refused_not_waited_on(sample_pair, tmp_path):
     """GDAL opened a named pipe and blocked until the run was killed."""
     pipe = tmp_path / "t2.tif"
