@@ -16,6 +16,7 @@ from typing import Optional
 from .decision.cut import CHANGE_NODATA, Cut
 from .errors import InputError
 from .i18n import tr
+from .raster.align import check_on_grid
 from .raster.gdal_scope import in_gdal_scope
 from .raster.grid import Window
 from .raster.input_files import open_raster, read_or_explain
@@ -45,6 +46,8 @@ def rethreshold(run_stats: RunStats, difference: str, threshold: float, out_chan
                             width=source.RasterXSize, height=source.RasterYSize, run_width=grid.width,
                             run_height=grid.height))
     nodata = band.GetNoDataValue()
+    if reference:
+        check_on_grid(reference, grid, "Reference")
     cut = Cut(threshold, grid, reference)
     with OutputSet() as outputs:
         sink = outputs.raster(out_change, grid, "uint8", CHANGE_NODATA)

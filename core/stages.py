@@ -46,7 +46,7 @@ from .raster.grid import Grid
 from .raster.polygons import polygonize_changes
 from .raster.samples import rasterize_samples
 from .raster.tiles import Tile, tiles
-from .raster.vector_layer import features_without_geometry
+from .raster.vector_layer import features_without_geometry, open_layer
 from .raster.write import OutputSet, RasterSink, writing
 from .run_stats import ModelStats, RunStats
 
@@ -258,7 +258,8 @@ def read_samples(params: RunParams, grid: Grid, progress: Progress) -> Optional[
                             "or turn off EXTEND_FROM_SAMPLES.", path=params.samples))
     progress.info(tr("{count} pixel(s) of analyst samples: the network learns from them and the outputs keep "
                      "their label.", count=int((samples >= 0).sum())))
-    empty = features_without_geometry(params.samples)
+    source, layer = open_layer(params.samples, "Samples")   # the layer lives while its data source does
+    empty = features_without_geometry(layer)
     if empty:
         progress.info(tr("Samples: {count} feature(s) of '{path}' have no geometry (feature {fids}) and mark "
                          "nothing; draw them again if they were meant to count.", count=len(empty),

@@ -62,6 +62,15 @@ def _srs(ds: gdal.Dataset) -> Optional[osr.SpatialReference]:
     return spatial_reference(ds.GetProjection())
 
 
+def _integer_range(ds: gdal.Dataset, band: int) -> Optional[np.iinfo]:
+    """The values an integer band can hold; None for floating-point and complex bands."""
+    kind = gdal.GetDataTypeName(ds.GetRasterBand(band).DataType)
+    try:
+        return np.iinfo("uint8" if kind == "Byte" else kind.lower())
+    except ValueError:   # floating point or complex: any number can occur
+        return None
+
+
 def _check_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], number: int) -> None:
     """Refuse a nodata value that no pixel of an integer band can hold (GDAL would clamp 1e40 to 65535, or
     round 0.5 to 0, and mask real data). NaN masks nothing in an integer band (`_select`), and is float
@@ -69,15 +78,14 @@ def _check_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], n
     if nodata is None or math.isnan(nodata):
         return
     for band in bands:
-        kind = gdal.GetDataTypeName(ds.GetRasterBand(band).DataType)
-        try:
-            info = np.iinfo("uint8" if kind == "Byte" else kind.lower())
-        except ValueError:   # floating point or complex: any number can occur
+        info = _integer_range(ds, band)
+        if info is None:
             continue
         if not (math.isfinite(nodata) and nodata == int(nodata) and info.min <= nodata <= info.max):
             raise InputError(tr("NODATA{number} {value:g} cannot occur in T{number}'s {kind} band {band}: give a "
                                 "whole number from {low} to {high}, or leave it empty for the file's own.",
-                                number=number, value=nodata, kind=kind, band=band, low=info.min, high=info.max))
+                                number=number, value=nodata, kind=gdal.GetDataTypeName(ds.GetRasterBand(band).DataType),
+                                band=band, low=info.min, high=info.max))
 
 
 def _flagged_alpha(ds: gdal.Dataset) -> Optional[int]:
@@ -171,7 +179,7 @@ _NOT_AREAS = {ogr.wkbPoint: "points", ogr.wkbMultiPoint: "points", ogr.wkbLineSt
 
 def _aoi_bounds(path: str, target: osr.SpatialReference) -> tuple[float, float, float, float]:
     source, layer = open_layer(path, "AOI")
-    if layer.GetFeatureCount() == 0 or len(features_without_geometry(path, "AOI")) == layer.GetFeatureCount():
+    if len(features_without_geometry(layer)) == layer.GetFeatureCount():   # none, or none with a geometry
         raise InputError(tr("AOI: '{path}' holds no polygon.", path=path))
     if ogr.GT_Flatten(layer.GetGeomType()) in _NOT_AREAS:
         raise InputError(tr("AOI: '{path}' holds {kind}, which enclose no area: an area of interest is one or more "
@@ -206,8 +214,7 @@ def _select(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], keep: l
     points at its source: `keep` holds both alive as long as the pair is open."""
     as_data = alpha is None and _flagged_alpha(ds) is not None   # GDAL would still mask and warp by it
     mask = alpha if alpha and nodata is None else "none" if as_data else "auto"   # alpha 0: no data
-    if nodata is not None and math.isnan(nodata) and not any(
-            gdal.GetDataTypeName(ds.GetRasterBand(band).DataType).startswith(("Float", "CFloat")) for band in bands):
+    if nodata is not None and math.isnan(nodata) and all(_integer_range(ds, band) for band in bands):
         nodata = "none"   # no integer pixel is NaN: GDAL would cast it to 0 and mask every real 0
     selected = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", bandList=bands,
                               noData=nodata, maskBand=mask,
@@ -483,8 +490,8 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     with more pixels over the overlap), cropped to their overlap (and AOI)."""
     notes: list = []
     ds1, ds2 = (_colours(open_raster(path, label), label, notes) for path, label in ((t1, "T1"), (t2, "T2")))
-    if os.path.realpath(t1) == os.path.realpath(t2) and (None if bands1 is None else list(bands1)) == (
-            None if bands2 is None else list(bands2)):   # a stack of both dates, read as two band sets, is fine
+    if os.path.realpath(t1) == os.path.realpath(t2) and list(bands1 or []) == list(bands2 or []):
+        # a stack of both dates, read as two band sets, is fine
         raise InputError(tr("T1 and T2 are the same file '{path}' with the same bands: choose the image before and the "
                             "image after (or, for one file holding both dates, their bands with BANDS1 and BANDS2).",
                             path=t1))
@@ -586,15 +593,11 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
 
 @in_gdal_scope
 def check_on_grid(path: str, grid: Grid, label: str) -> None:
-    """A raster read onto `grid` only at the end of a run (the reference), refused at its start when its CRS
-    cannot be brought onto the grid."""
-    _check_placeable(open_raster(path, label), grid, label, path)
-
-
-def _check_placeable(ds: gdal.Dataset, grid: Grid, label: str, path: str) -> None:
-    """A raster that can be laid on `grid`: a CRS that transforms to the grid's, or, without a CRS, the
-    grid's own size when the grid has one (its pixels are then taken as the grid's; a half-size mask
+    """Refuse, once before it is read window by window (`read_on_grid`: the reference, at the end of a run),
+    a raster that cannot be laid on `grid`: a CRS that does not transform to the grid's, or, without a CRS,
+    another size than the grid's when the grid has one (its pixels are taken as the grid's; a half-size mask
     was measured against the wrong pixels without a word)."""
+    ds = open_raster(path, label)
     check_transformable(_srs(ds), grid.srs(), label, path, tr("the run's grid"))
     if grid.crs_wkt and _srs(ds) is None and (ds.RasterXSize, ds.RasterYSize) != (grid.width, grid.height):
         raise InputError(tr("{label}: '{path}' has no CRS and is {width} × {height} pixels, while the run's grid is "
@@ -611,7 +614,6 @@ def read_on_grid(path: str, grid: Grid, window: Optional[Window] = None, band: i
     it has no data (outside its extent, or its nodata), so that no pixel it does not cover is taken as 0."""
     ds = open_raster(path, label)
     _bands(ds, [band], label, path)   # one in range, or the sentence that says it is not
-    _check_placeable(ds, grid, label, path)
     window = window or Window(0, 0, grid.width, grid.height)
     one = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", bandList=[band])
     if grid.crs_wkt and _srs(ds) is not None:

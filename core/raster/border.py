@@ -54,13 +54,18 @@ class Border:
     share: float    # of the image (the decimated read)
 
 
+def magnitudes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A decimated read (bands, rows, cols) as float64, complex bands by their magnitude, and where every
+    band is finite (NaN is no data already)."""
+    values = (np.abs(values) if np.iscomplexobj(values) else np.asarray(values)).astype(np.float64)
+    return values, np.isfinite(values).all(axis=0)
+
+
 def undeclared_border(values: np.ndarray) -> Optional[Border]:
     """The constant border of an image read decimated as (bands, rows, cols), or None when it has none.
     Complex bands count by their magnitude; NaN is no data already."""
-    values = np.abs(values) if np.iscomplexobj(values) else np.asarray(values)
-    floating = values.dtype.kind == "f"
-    values = values.astype(np.float64)
-    finite = np.isfinite(values).all(axis=0)
+    floating = np.iscomplexobj(values) or np.asarray(values).dtype.kind == "f"
+    values, finite = magnitudes(values)
     if not finite.any():
         return None
     # A percentile stretch clips as much of an image to its top value as to its lowest: in integer data the

@@ -20,6 +20,8 @@ from typing import Optional
 
 import numpy as np
 
+from .border import magnitudes
+
 FILL_SHARE = 0.001   # of the image: a fill is a region, not a few pixels
 FAR = 5.0            # the value's distance from the other values, in their own range
 FAR_QUANTILE = 0.001
@@ -36,9 +38,7 @@ class Fill:
 def undeclared_fill(values: np.ndarray) -> Optional[Fill]:
     """The fill value of an image read decimated as (bands, rows, cols), or None when it has none: its
     lowest or highest value, held by every band at the same places and far outside the rest."""
-    values = np.abs(values) if np.iscomplexobj(values) else np.asarray(values)
-    values = values.astype(np.float64)
-    finite = np.isfinite(values).all(axis=0)
+    values, finite = magnitudes(values)
     if not finite.any():
         return None
     for value in {float(values[0][finite].min()), float(values[0][finite].max())}:

@@ -49,10 +49,9 @@ def open_layer(source: str, label: str) -> tuple[ogr.DataSource, ogr.Layer]:
     return data, layer
 
 
-def features_without_geometry(path: str, label: str = "Samples") -> list[int]:
+def features_without_geometry(layer: ogr.Layer) -> list[int]:
     """The ids of a layer's features that have no geometry, or an empty one (digitising leaves such
     features): samples of that kind mark nothing, and were left out without a word."""
-    source, layer = open_layer(path, label)
     layer.ResetReading()
     empty = [feature.GetFID() for feature in layer
              if feature.GetGeometryRef() is None or feature.GetGeometryRef().IsEmpty()]
