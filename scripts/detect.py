@@ -11,6 +11,7 @@ from qgis_headless import REPO, run_algorithm
 sys.path.insert(0, str(REPO))
 from oaip_qgis.core.batch.table import assignments, shell_words  # noqa: E402
 from oaip_qgis.core.errors import OaipError  # noqa: E402
+from oaip_qgis.core.params import OUTPUT_FILES  # noqa: E402
 
 OUTPUTS = (("Change layer", "OUTPUT_CHANGE"), ("Difference image", "OUTPUT_DIFFERENCE"),
            ("Confidence", "OUTPUT_CONFIDENCE"), ("Polygons", "OUTPUT_POLYGONS"), ("Statistics", "OUTPUT_STATS"))
@@ -80,9 +81,7 @@ def algorithm_params(args: argparse.Namespace, out: Path) -> dict:
     """oaip:detectchanges parameters from the command line; --param KEY=VALUE adds any other one
     (AOI, PRUNE, GRID, PIXEL_SIZE, NODATA1, THRESHOLD_METHOD, …) or overrides one."""
     params = {"T1": Path(args.t1).resolve(), "T2": Path(args.t2).resolve(), "MODE": args.mode, "SEED": args.seed,
-              "OUTPUT_CHANGE": out / "change.tif", "OUTPUT_DIFFERENCE": out / "difference.tif",
-              "OUTPUT_CONFIDENCE": out / "confidence.tif", "OUTPUT_POLYGONS": out / "changes.gpkg",
-              "OUTPUT_STATS": out / "stats.json"}
+              **{"OUTPUT_" + key[len("out_"):].upper(): out / name for key, name in OUTPUT_FILES.items()}}
     if args.reference:
         params["REFERENCE"] = Path(args.reference).resolve()
     if args.epochs:

@@ -16,12 +16,9 @@ from typing import Optional
 
 from ..decision.evidence import verdict_word
 from ..errors import OaipError
-from ..params import RunParams
+from ..params import OUTPUT_FILES, RunParams
 from .table import PairSpec
 
-# Output file of each RunParams field inside the pair's folder; stats.json is renamed last.
-OUTPUTS = {"out_change": "change.tif", "out_difference": "difference.tif", "out_polygons": "changes.gpkg",
-           "out_stats": "stats.json"}
 # Recorded statistics that must match the row for existing outputs to count as this row's result.
 SAME_RUN = ("mode", "seed", "prior", "threshold_method")
 
@@ -29,7 +26,7 @@ SAME_RUN = ("mode", "seed", "prior", "threshold_method")
 def pair_params(spec: PairSpec, out_dir: str, threads: int) -> RunParams:
     """The row's parameters with the batch's outputs and the worker's cores as torch threads."""
     folder = os.path.join(out_dir, spec.name)
-    outputs = {key: os.path.join(folder, file) for key, file in OUTPUTS.items()}
+    outputs = {key: os.path.join(folder, file) for key, file in OUTPUT_FILES.items()}
     return replace(spec.params, threads=spec.params.threads or threads, overwrite=True, **outputs)
 
 
@@ -40,7 +37,7 @@ def finished_stats(params: RunParams) -> Optional[dict]:
     statistics were made with the same mode, seed, prior, threshold method and extend_from_samples (and
     with accuracy when a reference is given now).
     """
-    if not all(os.path.isfile(getattr(params, key)) for key in OUTPUTS):
+    if not all(os.path.isfile(getattr(params, key)) for key in OUTPUT_FILES):
         return None
     try:
         with open(params.out_stats, encoding="utf-8") as handle:

@@ -48,7 +48,7 @@ from qgis.PyQt.QtWidgets import (
 from ..core.decision.evidence import verdict_word
 from ..core.decision.threshold import THRESHOLD_METHODS
 from ..core.errors import InputError, OaipError
-from ..core.params import EPOCHS_RANGE, GRIDS, MODES, SEED_RANGE, RunParams
+from ..core.params import EPOCHS_RANGE, GRIDS, MODES, OUTPUT_FILES, SEED_RANGE, RunParams
 from ..core.raster.write import remove_stale_partials
 from ..core.rethreshold import rethreshold
 from ..core.run_stats import RunStats
@@ -65,8 +65,6 @@ UI_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", 
 FORM_CLASS, _ = uic.loadUiType(UI_PATH)
 # Raster providers whose layers are not files GDAL can open in the task's thread.
 NON_FILE_RASTERS = ["wms", "wcs", "arcgismapserver", "postgresraster", "virtualraster"]
-OUTPUTS = {"change": "change.tif", "difference": "difference.tif", "confidence": "confidence.tif",
-           "polygons": "change_polygons.gpkg", "stats": "statistics.json"}
 SLIDER_STEPS = 1000
 RETHRESHOLD_DELAY_MS = 150  # slider moves within this time cost one new change raster
 
@@ -312,7 +310,7 @@ class OaipDock(QgsDockWidget):
             prune=ui.pruneCheck.isChecked(), threshold_method=method,
             threshold=ui.manualThresholdSpin.value() if method == "manual" else None,
             threads=max(1, (os.cpu_count() or 2) - 1),  # one core stays with the interface
-            **{f"out_{key}": os.path.join(run_dir, name) for key, name in OUTPUTS.items()},
+            **{key: os.path.join(run_dir, name) for key, name in OUTPUT_FILES.items()},
         ).validate()
         # The engine reads files only: a layer GDAL reads whole from its own file is given as that file (so that
         # messages name it); others (memory, edited, filtered, database) are written out, in T1's CRS.
@@ -656,9 +654,8 @@ class OaipDock(QgsDockWidget):
         paths, n = {}, 1
         while not paths or any(os.path.exists(path) for path in paths.values()):
             stem = f"threshold_{threshold:.3f}" + (f"_{n}" if n > 1 else "")
-            paths = {"change": os.path.join(folder, f"change_{stem}.tif"),
-                     "polygons": os.path.join(folder, f"change_polygons_{stem}.gpkg"),
-                     "stats": os.path.join(folder, f"statistics_{stem}.json")}
+            paths = {key: os.path.join(folder, "{0}_{2}{1}".format(*os.path.splitext(OUTPUT_FILES[f"out_{key}"]), stem))
+                     for key in ("change", "polygons", "stats")}
             n += 1
         params, run_stats, difference = self.params, self.run_stats, self.outputs["difference"]
         return paths, lambda: rethreshold(

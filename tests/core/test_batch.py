@@ -69,7 +69,8 @@ def test_broken_pair_is_recorded_others_complete_and_a_rerun_skips_them(schedule
     broken = next(r for r in result.records if r["name"] == "broken")
     assert "do not overlap" in broken["error"]
     for name in ("north", "south", "east"):
-        assert sorted(os.listdir(out / name)) == ["change.tif", "changes.gpkg", "difference.tif", "stats.json"]
+        assert sorted(os.listdir(out / name)) == ["change.tif", "changes.gpkg", "confidence.tif", "difference.tif",
+                                                  "stats.json"]
     assert not (out / "broken").exists()
     # Each worker runs one pair at a time with the cores it was given (one here) as torch threads.
     assert {r["torch_threads"] for r in result.records if r["status"] == "done"} == {1}
@@ -259,8 +260,8 @@ def test_the_summary_counts_what_the_network_added_when_asked_to_find_more(tmp_p
     assert row["network_added_pixels"] == 5_000_000_000   # a whole tile's worth needs 64 bits
     # a finished run without finding more is not this row's result when the row asks for it, nor the reverse
     outputs = {key: str(tmp_path / name) for key, name in
-               (("out_change", "c.tif"), ("out_difference", "d.tif"), ("out_polygons", "p.gpkg"),
-                ("out_stats", "stats.json"))}
+               (("out_change", "c.tif"), ("out_difference", "d.tif"), ("out_confidence", "f.tif"),
+                ("out_polygons", "p.gpkg"), ("out_stats", "stats.json"))}
     for path in outputs.values():
         open(path, "w").close()
     recorded = {"mode": "int8", "seed": 0, "prior": "structural", "threshold_method": "otsu"}
