@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -68,13 +69,17 @@ def run_notes(result: dict | None) -> str:
 # What qgis_process, Qt and GDAL print on every run that says nothing about it: a Python deprecation warning of
 # QGIS's own start-up, Qt's runtime folder and GDAL's note that it warps through a VRT.
 CHATTER = ("DeprecationWarning", "Logged warning: Creating Warped VRT", "XDG_RUNTIME_DIR not set")
+# What the libraries print while QGIS tries each of its readers on a file before the plugin's own sentence says
+# what is wrong with it: HDF5's error stack, GDAL's numbered errors and warnings, the mesh reader's status.
+LIBRARY_DIAGNOSTIC = re.compile(r"HDF5-DIAG|\s+#\d+: |\s+(major|minor): |(ERROR|Warning) \d+: |ERROR: Status \d+: ")
 
 
 def failure_text(output: str) -> str:
     """A failed run's output as the analyst needs it: each line once (qgis_process repeats the error), without
-    the start-up chatter."""
+    the start-up chatter, and without the libraries' diagnostics when there is a sentence besides them."""
     lines = [line for line in output.splitlines() if line.strip() and not any(c in line for c in CHATTER)]
-    return "\n".join(dict.fromkeys(lines))
+    told = [line for line in lines if not LIBRARY_DIAGNOSTIC.match(line)]
+    return "\n".join(dict.fromkeys(told or lines))
 
 
 def algorithm_params(args: argparse.Namespace, out: Path) -> dict:

@@ -79,3 +79,16 @@ def test_a_failed_run_is_told_once_without_the_start_up_chatter():
                         "Logged warning: Creating Warped VRT.", sentence, sentence, "",
                         "QStandardPaths: XDG_RUNTIME_DIR not set, defaulting to '/tmp/x'"])
     assert failure_text(output) == sentence
+
+
+def test_the_libraries_diagnostics_give_way_to_the_sentence():
+    """QGIS tries its readers on a file that is no raster: HDF5's stack and GDAL's errors came first."""
+    sentence = "\tT1: '/tmp/x.tif' is not a raster that GDAL can read (not recognized as a supported file format.)."
+    noise = ["HDF5-DIAG: Error detected in HDF5 (1.10.8) thread 1:",
+             "  #000: ../../../src/H5F.c line 620 in H5Fopen(): unable to open file", "    major: File accessibilty",
+             "    minor: Unable to open file", "ERROR 4: `/tmp/x.tif' not recognized as a supported file format.",
+             "ERROR: Status 3: Unable to load mesh (null)", "Warning 1: TIFFReadDirectory: unknown field"]
+    error = "ERROR:\tAn error was encountered while checking parameter values"
+    assert failure_text("\n".join(noise + [error, sentence])).splitlines() == [error, sentence]
+    assert failure_text("\n".join(noise)).splitlines() == noise   # nothing else said: the diagnostics stay
+
