@@ -482,6 +482,27 @@ def _shared_grid(ds1: gdal.Dataset, ds2: gdal.Dataset) -> Grid:
 
 
 @in_gdal_scope
+def _check_float_range(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], label: str, path: str) -> None:
+    """Refuse 64-bit floating-point values beyond float32's range, in which the images are compared: they would
+    read as infinite, that is as no data, and the run would end saying the overlap holds almost no valid pixel.
+    GDAL's approximate extremes skip the file's nodata; a NODATA value given for the run is skipped here."""
+    largest = float(np.finfo(np.float32).max)
+    for band in bands:
+        if ds.GetRasterBand(band).DataType != gdal.GDT_Float64:
+            continue
+        try:
+            extremes = ds.GetRasterBand(band).ComputeRasterMinMax(True)
+        except RuntimeError:   # no valid value sampled: an empty band is named where the data are read
+            continue
+        beyond = [value for value in extremes if abs(value) > largest and value != nodata]
+        if beyond:
+            raise InputError(tr("{label}: band {band} of '{path}' holds values up to {value:g}, beyond the 32-bit "
+                                "floating-point range ({largest:.1e}) the images are compared in: rescale it (for "
+                                "example with gdal_calc.py), or, if such a value marks missing data, declare it as "
+                                "the nodata value, and run again.", label=label, band=band, path=path,
+                                value=max(beyond, key=abs), largest=largest))
+
+
 def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands2: Optional[Sequence[int]] = None,
               nodata1: Optional[float] = None, nodata2: Optional[float] = None, grid: str = "finer",
               pixel_size: Optional[float] = None, aoi: Optional[str] = None, same_grid: bool = False,
@@ -504,6 +525,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
             _alpha_read_as_data(ds, alpha, label, notes)
     for ds, chosen, nodata, number in ((ds1, b1, nodata1, 1), (ds2, b2, nodata2, 2)):
         _check_nodata(ds, chosen, nodata, number)
+        _check_float_range(ds, chosen, nodata, *names[number - 1])
     nodata1, nodata2 = (_border_as_nodata(ds, chosen, nodata, alpha, number, path, notes)
                         for ds, chosen, nodata, alpha, number, path in ((ds1, b1, nodata1, alpha1, 1, t1),
                                                                           (ds2, b2, nodata2, alpha2, 2, t2)))

@@ -160,6 +160,25 @@ def test_nodata_nan_on_an_integer_image_masks_nothing(sample_pair, tmp_path):
     assert invalid["nan"] + 300 < invalid["0.0"]    # the 20 × 20 patch is no data only when 0 is asked for
 
 
+def test_float64_values_beyond_float32_are_named_unless_they_are_the_nodata(sample_pair, tmp_path):
+    """A Float64 image scaled past 3.4e38 read as infinite, i.e. no data: the run said the overlap held
+    almost no valid pixel. Such a value that is the image's nodata is no data, and runs."""
+    t2 = tmp_path / "t2.tif"
+    gdal.Translate(str(t2), sample_pair["t2"], outputType=gdal.GDT_Float64, bandList=[1])
+    ds = gdal.Open(str(t2), gdal.GA_Update)
+    values = ds.GetRasterBand(1).ReadAsArray()
+    ds.GetRasterBand(1).WriteArray(values * 1e40)
+    ds = None
+    with pytest.raises(InputError, match=r"T2: band 1 of '.*t2.tif' holds values up to .*e\+4\d, beyond the 32-bit"):
+        run(prior_params({**sample_pair, "t2": str(t2)}, tmp_path))
+    ds = gdal.Open(str(t2), gdal.GA_Update)
+    values[:, :3] = -1e300          # a strip marked missing by the file's nodata, the rest ordinary values
+    ds.GetRasterBand(1).WriteArray(values)
+    ds.GetRasterBand(1).SetNoDataValue(-1e300)
+    ds = None
+    assert run(prior_params({**sample_pair, "t2": str(t2)}, tmp_path)).stats.changed_fraction is not None
+
+
 def test_the_same_file_twice_is_refused_unless_its_bands_are_the_two_dates(sample_pair, tmp_path):
     """T1 = T2 (or a link to it) ran and reported no significant change, hiding the slip; one file holding
     both dates, read as two band sets, is a pair."""
