@@ -26,7 +26,7 @@ from .fill_value import undeclared_fill
 from .gdal_scope import in_gdal_scope
 from .grid import Grid, Window, check_transformable, spatial_reference
 from .input_files import decimated, open_raster, read_or_explain
-from .vector_layer import features_without_geometry, layer_source, open_layer
+from .vector_layer import features_without_geometry, layer_srs, open_layer, rasterize
 
 MAX_UPSAMPLING = 16   # a chosen pixel size may give at most this many times the larger image's pixels
 
@@ -185,7 +185,7 @@ def _aoi_bounds(path: str, target: osr.SpatialReference) -> tuple[float, float, 
         raise InputError(tr("AOI: '{path}' holds {kind}, which enclose no area: an area of interest is one or more "
                             "polygons.", path=path, kind=_NOT_AREAS[ogr.GT_Flatten(layer.GetGeomType())]))
     minx, maxx, miny, maxy = layer.GetExtent()
-    srs = layer.GetSpatialRef()
+    srs = layer_srs(layer)
     if srs is not None:
         srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
         if not srs.IsSame(target):
@@ -418,7 +418,7 @@ def _aoi_mask(path: str, grid: Grid) -> gdal.Dataset:
     mask.SetGeoTransform(grid.transform)
     mask.SetProjection(grid.crs_wkt)
     source, layer = open_layer(path, "AOI")
-    gdal.Rasterize(mask, layer_source(path)[0], layers=[layer.GetName()], burnValues=[255], allTouched=False)
+    rasterize(mask, path, layer, burnValues=[255], allTouched=False)
     return mask
 
 

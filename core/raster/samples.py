@@ -10,7 +10,7 @@ from ..errors import InputError
 from ..i18n import tr
 from .gdal_scope import in_gdal_scope
 from .grid import Grid, check_transformable
-from .vector_layer import layer_source, open_layer
+from .vector_layer import layer_srs, open_layer, rasterize
 
 NONE = -1
 
@@ -41,7 +41,8 @@ def rasterize_samples(path: str, grid: Grid, field: str = "changed") -> np.ndarr
         raise InputError(tr("Samples: '{path}' has no field '{field}' (fields: {fields}).",
                             path=path, field=field, fields=", ".join(names) or tr("none")))
     _check_values(layer, field, path)
-    check_transformable(layer.GetSpatialRef(), grid.srs(), "Samples", path, tr("the run's grid"))
+    srs = layer_srs(layer)
+    check_transformable(srs, grid.srs(), "Samples", path, tr("the run's grid"))
     target = gdal.GetDriverByName("MEM").Create(f"oaip_{uuid.uuid4().hex}", grid.width, grid.height, 1,
                                                 gdal.GDT_Int16)
     target.SetGeoTransform(grid.transform)
@@ -49,7 +50,7 @@ def rasterize_samples(path: str, grid: Grid, field: str = "changed") -> np.ndarr
         target.SetProjection(grid.crs_wkt)
     band = target.GetRasterBand(1)
     band.Fill(NONE)
-    gdal.Rasterize(target, layer_source(path)[0], layers=[layer.GetName()], attribute=field, allTouched=True)
+    rasterize(target, path, layer, attribute=field, allTouched=True)
     values = band.ReadAsArray()
     if ((values != NONE) & (values != 0) & (values != 1)).any():
         raise InputError(tr("Samples: field '{field}' must hold 0 (unchanged) or 1 (changed).", field=field))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from osgeo import ogr
+from osgeo import gdal, ogr, osr
 
 from ..errors import InputError
 from ..i18n import tr
@@ -57,3 +57,26 @@ def features_without_geometry(layer: ogr.Layer) -> list[int]:
              if feature.GetGeometryRef() is None or feature.GetGeometryRef().IsEmpty()]
     layer.ResetReading()
     return empty
+
+# The CRS GeoPackage gives a layer saved without one (srs_id 0 and -1): no CRS at all, not degrees on an
+# unknown ellipsoid. Taken as real, a layer in the images' metres was "transformed" from latitudes of
+# 5 000 000° (PROJ errors on the terminal) and lay nowhere.
+UNDEFINED_CRS = ("Undefined geographic SRS", "Undefined cartesian SRS")
+
+
+def layer_srs(layer: ogr.Layer) -> Optional[osr.SpatialReference]:
+    """The layer's CRS, or None when it has none (then its coordinates are taken in the run grid's CRS, as a
+    shapefile's without a .prj are)."""
+    srs = layer.GetSpatialRef()
+    return None if srs is None or srs.GetName() in UNDEFINED_CRS else srs
+
+
+def rasterize(target: gdal.Dataset, source: str, layer: ogr.Layer, **options) -> None:
+    """gdal.Rasterize of `layer` (of the file `source` names) onto `target`; a layer without a CRS is burnt in
+    the target's coordinates as they are (given the target's CRS in memory, so GDAL transforms nothing)."""
+    data: object = layer_source(source)[0]
+    if layer_srs(layer) is None and target.GetProjection():
+        data = gdal.VectorTranslate("", data, format="Memory", layers=[layer.GetName()],
+                                    dstSRS=target.GetProjection(), reproject=False)
+    gdal.Rasterize(target, data, layers=[layer.GetName()], **options)
+

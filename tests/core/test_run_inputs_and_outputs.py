@@ -68,6 +68,25 @@ def test_samples_outside_the_overlap_are_refused_not_ignored(sample_pair, tmp_pa
         run(prior_params(sample_pair, tmp_path, samples=far))
 
 
+def test_layers_saved_without_a_crs_lie_in_the_grid_s_coordinates(sample_pair, tmp_path, capfd):
+    """A GeoPackage saved without a CRS says "Undefined geographic SRS": its metres were taken as degrees,
+    PROJ complained on the terminal and the samples were refused as lying outside the images."""
+    x0, dx, _, y0, _, dy = gdal.Open(sample_pair["t1"]).GetGeoTransform()
+
+    def box(col: int, row: int, size: int) -> str:
+        left, top, right, bottom = x0 + col * dx, y0 + row * dy, x0 + (col + size) * dx, y0 + (row + size) * dy
+        return f"POLYGON (({left} {top}, {right} {top}, {right} {bottom}, {left} {bottom}, {left} {top}))"
+
+    samples = write_samples(tmp_path / "samples.gpkg", [(box(10, 10, 6), 0), (box(120, 120, 6), 1)], None)
+    aoi = write_samples(tmp_path / "aoi.gpkg", [(box(20, 20, 100), 1)], None)
+    assert "Undefined" in ogr.Open(aoi).GetLayer(0).GetSpatialRef().GetName()
+    log = run(prior_params(sample_pair, tmp_path, samples=samples)).log
+    assert any("72 pixel(s) of analyst samples" in line for line in log)
+    run(prior_params(sample_pair, tmp_path, aoi=aoi, overwrite=True))
+    assert gdal.Open(str(tmp_path / "difference.tif")).RasterXSize == 100   # the AOI's extent, on the grid
+    assert "PROJ" not in capfd.readouterr().err
+
+
 def test_an_aoi_over_a_blank_part_of_an_image_is_named_not_the_image(tmp_path):
     """T1 one value inside a small AOI was reported as a blank export of T1, with no word of the AOI."""
     rng = np.random.default_rng(0)
