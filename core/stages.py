@@ -46,7 +46,7 @@ from .raster.grid import Grid
 from .raster.polygons import polygonize_changes
 from .raster.samples import rasterize_samples
 from .raster.tiles import Tile, tiles
-from .raster.vector_layer import features_without_geometry, open_layer
+from .raster.vector_layer import features_outside, features_without_geometry, open_layer
 from .raster.write import OutputSet, RasterSink, writing
 from .run_stats import ModelStats, RunStats
 
@@ -263,8 +263,17 @@ def read_samples(params: RunParams, grid: Grid, progress: Progress) -> Optional[
     if empty:
         progress.info(tr("Samples: {count} feature(s) of '{path}' have no geometry (feature {fids}) and mark "
                          "nothing; draw them again if they were meant to count.", count=len(empty),
-                         path=params.samples, fids=", ".join(map(str, empty[:5])) + (", …" if len(empty) > 5 else "")))
+                         path=params.samples, fids=_some(empty)))
+    outside = features_outside(layer, grid.bounds(), grid.srs())
+    if outside:
+        progress.info(tr("Samples: {count} feature(s) of '{path}' lie outside the area compared (feature {fids}) "
+                         "and mark nothing.", count=len(outside), path=params.samples, fids=_some(outside)))
     return samples
+
+
+def _some(fids: list[int]) -> str:
+    """Feature ids for a log line: the first five."""
+    return ", ".join(map(str, fids[:5])) + (", …" if len(fids) > 5 else "")
 
 
 def train_network(pair: AlignedPair, prior: PriorResult, samples: Optional[np.ndarray], params: RunParams,

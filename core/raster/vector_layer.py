@@ -58,6 +58,30 @@ def features_without_geometry(layer: ogr.Layer) -> list[int]:
     layer.ResetReading()
     return empty
 
+def features_outside(layer: ogr.Layer, bounds: tuple[float, float, float, float],
+                     srs: Optional[osr.SpatialReference]) -> list[int]:
+    """The ids of a layer's features (with a geometry) that do not reach the rectangle `bounds` (minx, miny,
+    maxx, maxy in `srs`): samples drawn beside the images mark nothing, and went unsaid when others did."""
+    minx, miny, maxx, maxy = bounds
+    box = ogr.CreateGeometryFromWkt(f"POLYGON (({minx} {miny}, {maxx} {miny}, {maxx} {maxy}, {minx} {maxy}, "
+                                    f"{minx} {miny}))")
+    own = layer_srs(layer)
+    if own is not None and srs is not None and not own.IsSame(srs):
+        own.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        target = srs.Clone()
+        target.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        box.Segmentize((maxx - minx) / 16)   # its sides may curve in the layer's CRS
+        box.Transform(osr.CoordinateTransformation(target, own))   # the box into the layer's CRS
+    outside = []
+    layer.ResetReading()
+    for feature in layer:
+        geometry = feature.GetGeometryRef()
+        if geometry is not None and not geometry.IsEmpty() and not geometry.Intersects(box):
+            outside.append(feature.GetFID())
+    layer.ResetReading()
+    return outside
+
+
 # The CRS GeoPackage gives a layer saved without one (srs_id 0 and -1): no CRS at all, not degrees on an
 # unknown ellipsoid. Taken as real, a layer in the images' metres was "transformed" from latitudes of
 # 5 000 000° (PROJ errors on the terminal) and lay nowhere.

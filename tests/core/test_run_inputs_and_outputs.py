@@ -66,6 +66,16 @@ def test_samples_outside_the_overlap_are_refused_not_ignored(sample_pair, tmp_pa
     far = write_samples(tmp_path / "far.gpkg", [("POINT (100000 100000)", 1)], srs)
     with pytest.raises(InputError, match="have no feature inside the overlap of the two images"):
         run(prior_params(sample_pair, tmp_path, samples=far))
+    # Some inside, some beside the images: those are named (in a geographic CRS, transformed), the others count.
+    x0, dx, _, y0, _, dy = gdal.Open(sample_pair["t1"]).GetGeoTransform()
+    inside = srs.CloneGeogCS()
+    inside.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    lon, lat, _ = osr.CoordinateTransformation(srs, inside).TransformPoint(x0 + 50 * dx, y0 + 50 * dy)
+    mixed = write_samples(tmp_path / "mixed.gpkg", [(f"POINT ({lon} {lat})", 1), ("POINT (10 10)", 0),
+                                                     (f"POINT ({lon + 1} {lat})", 0)], inside)
+    log = run(prior_params(sample_pair, tmp_path, samples=mixed, overwrite=True)).log
+    assert any("2 feature(s) of" in line and "lie outside the area compared (feature 2, 3)" in line for line in log)
 
 
 def test_layers_saved_without_a_crs_lie_in_the_grid_s_coordinates(sample_pair, tmp_path, capfd):
