@@ -485,22 +485,21 @@ def _shared_grid(ds1: gdal.Dataset, ds2: gdal.Dataset) -> Grid:
 def _check_float_range(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], label: str, path: str) -> None:
     """Refuse 64-bit floating-point values beyond float32's range, in which the images are compared: they would
     read as infinite, that is as no data, and the run would end saying the overlap holds almost no valid pixel.
-    GDAL's approximate extremes skip the file's nodata; a NODATA value given for the run is skipped here."""
+    Read decimated (a file's stored statistics may be stale: a copy carries its source's); the nodata value
+    (NODATA given for the run, else the file's) is skipped."""
     largest = float(np.finfo(np.float32).max)
     for band in bands:
         if ds.GetRasterBand(band).DataType != gdal.GDT_Float64:
             continue
-        try:
-            extremes = ds.GetRasterBand(band).ComputeRasterMinMax(True)
-        except RuntimeError:   # no valid value sampled: an empty band is named where the data are read
-            continue
-        beyond = [value for value in extremes if abs(value) > largest and value != nodata]
-        if beyond:
+        missing = ds.GetRasterBand(band).GetNoDataValue() if nodata is None else nodata
+        values = decimated(ds, [band]).ravel()
+        beyond = values[np.isfinite(values) & (np.abs(values) > largest) & (values != missing)]
+        if beyond.size:
             raise InputError(tr("{label}: band {band} of '{path}' holds values up to {value:g}, beyond the 32-bit "
                                 "floating-point range ({largest:.1e}) the images are compared in: rescale it (for "
                                 "example with gdal_calc.py), or, if such a value marks missing data, declare it as "
                                 "the nodata value, and run again.", label=label, band=band, path=path,
-                                value=max(beyond, key=abs), largest=largest))
+                                value=float(beyond[np.argmax(np.abs(beyond))]), largest=largest))
 
 
 def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands2: Optional[Sequence[int]] = None,
