@@ -70,8 +70,10 @@ def run_notes(result: dict | None) -> str:
 # QGIS's own start-up, Qt's runtime folder and GDAL's note that it warps through a VRT.
 CHATTER = ("DeprecationWarning", "Logged warning: Creating Warped VRT", "XDG_RUNTIME_DIR not set")
 # What the libraries print while QGIS tries each of its readers on a file before the plugin's own sentence says
-# what is wrong with it: HDF5's error stack, GDAL's numbered errors and warnings, the mesh reader's status.
-LIBRARY_DIAGNOSTIC = re.compile(r"HDF5-DIAG|\s+#\d+: |\s+(major|minor): |(ERROR|Warning) \d+: |ERROR: Status \d+: ")
+# what is wrong with it: HDF5's error stack (and its read error's tail, given a folder), GDAL's numbered errors
+# and warnings, the mesh reader's status.
+LIBRARY_DIAGNOSTIC = re.compile(r"HDF5-DIAG|\s+#\d+: |\s+(major|minor): |(ERROR|Warning) \d+: |ERROR: Status \d+: "
+                                r"|, filename = ")
 
 
 def failure_text(output: str) -> str:
@@ -114,7 +116,13 @@ def main() -> int:
     args = parser.parse_args()
     out = Path(args.out).resolve()
     created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:   # a file of that name, a read-only or virtual file system
+        reason = "it is a file" if out.is_file() else exc.strerror
+        print(f"OUT: '{out}' cannot be used as the output folder ({reason}): give a folder that can be made or "
+              "written to.", file=sys.stderr)
+        return 2
     params = algorithm_params(args, out)
     code, result, output = run_algorithm(params)
     if code != 0:

@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Optional
@@ -111,8 +112,10 @@ def dask_client(scheduler: Optional[str] = None, workers: Optional[int] = None,
     count, cores = local_layout(workers)
     multiprocessing.get_context("spawn").set_executable(worker_python())
     dashboard = ":8787" if importlib.util.find_spec("bokeh") else None
-    cluster = LocalCluster(n_workers=count, threads_per_worker=cores, processes=True, resources={PAIR: 1},
-                           dashboard_address=dashboard, silence_logs=logging.ERROR)
+    with warnings.catch_warnings():   # 8787 taken (another cluster's dashboard): Dask serves on another port
+        warnings.filterwarnings("ignore", message="Port 8787 is already in use", category=UserWarning)
+        cluster = LocalCluster(n_workers=count, threads_per_worker=cores, processes=True, resources={PAIR: 1},
+                               dashboard_address=dashboard, silence_logs=logging.ERROR)
     try:
         with Client(cluster) as client:
             log(tr("Local Dask cluster: {count} worker(s) × {cores} core(s).", count=count, cores=cores))

@@ -10,7 +10,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from detect import algorithm_params, failure_text, report, run_notes, written  # noqa: E402
+from detect import algorithm_params, failure_text, main, report, run_notes, written  # noqa: E402
 
 
 def args(**extra) -> Namespace:
@@ -87,8 +87,19 @@ def test_the_libraries_diagnostics_give_way_to_the_sentence():
     noise = ["HDF5-DIAG: Error detected in HDF5 (1.10.8) thread 1:",
              "  #000: ../../../src/H5F.c line 620 in H5Fopen(): unable to open file", "    major: File accessibilty",
              "    minor: Unable to open file", "ERROR 4: `/tmp/x.tif' not recognized as a supported file format.",
-             "ERROR: Status 3: Unable to load mesh (null)", "Warning 1: TIFFReadDirectory: unknown field"]
+             "ERROR: Status 3: Unable to load mesh (null)", "Warning 1: TIFFReadDirectory: unknown field",
+             ", filename = '/tmp/x', file descriptor = 11, errno = 21, error message = 'Is a directory', offset = 0"]
     error = "ERROR:\tAn error was encountered while checking parameter values"
     assert failure_text("\n".join(noise + [error, sentence])).splitlines() == [error, sentence]
     assert failure_text("\n".join(noise)).splitlines() == noise   # nothing else said: the diagnostics stay
+
+
+@pytest.mark.parametrize("name, reason", [("a_file", "it is a file"), ("a_file/below", "Not a directory")])
+def test_an_output_folder_that_cannot_be_made_is_one_sentence(tmp_path, monkeypatch, capsys, name, reason):
+    """OUT naming a file (or a folder under one) ended in a FileExistsError traceback."""
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setattr(sys, "argv", ["detect.py", "--t1", "a.tif", "--t2", "b.tif", "--out", str(tmp_path / name)])
+    assert main() == 2
+    assert capsys.readouterr().err.strip() == (f"OUT: '{tmp_path / name}' cannot be used as the output folder "
+                                               f"({reason}): give a folder that can be made or written to.")
 
