@@ -1,10 +1,11 @@
 """The one parameter object of a run, shared by the Processing algorithm, the dock and the CLI."""
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Optional
 
@@ -155,6 +156,14 @@ class RunParams:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def closest_name(name: str, known: Iterable[str]) -> Optional[str]:
+    """The known parameter name `name` is most likely a slip of (case ignored), if one is close: a misspelt
+    name would otherwise leave its setting at the default."""
+    by_lower = {candidate.lower(): candidate for candidate in known}
+    match = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.8)
+    return by_lower[match[0]] if match else None
 
 
 def parse_bands(text: str) -> Optional[list[int]]:

@@ -23,7 +23,7 @@ from osgeo import gdal, ogr
 
 from ..errors import InputError
 from ..i18n import tr
-from ..params import RunParams, parse_bands
+from ..params import RunParams, closest_name, parse_bands
 from ..raster.gdal_scope import gdal_scope
 
 REQUIRED = ("t1", "t2")
@@ -103,9 +103,13 @@ def parse_values(values: dict[str, str], where: str) -> dict[str, Any]:
         if key == "name":
             continue
         if key not in fields:
-            known = ", ".join(["name", *sorted(fields)])
+            names = ["name", *sorted(fields), *sorted(ALIASES)]
+            close = closest_name(key, names)
+            if close:
+                raise InputError(tr("{where}: unknown column or parameter '{header}': did you mean '{close}'?",
+                                    where=where, header=header, close=close))
             raise InputError(tr("{where}: unknown column or parameter '{header}'. Known ones: {known}.",
-                                where=where, header=header, known=known))
+                                where=where, header=header, known=", ".join(names)))
         text = "" if text is None else str(text).strip()
         if text == "":
             continue

@@ -30,7 +30,7 @@ from ..core.batch.table import FALSE, TRUE
 from ..core.decision.confirmation import VETO_MIN
 from ..core.decision.threshold import THRESHOLD_METHODS
 from ..core.errors import InputError, OaipError
-from ..core.params import EPOCHS_RANGE, GRIDS, MODES, SEED_RANGE, RunParams, parse_bands
+from ..core.params import EPOCHS_RANGE, GRIDS, MODES, SEED_RANGE, RunParams, closest_name, parse_bands
 from ..core.progress import Progress
 from ..core.raster.coregister import MAX_SHIFT
 from ..core.raster.input_files import check_raster, check_vector
@@ -300,6 +300,12 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         number, the options of a choice, and why a raster or vector file cannot be used (QGIS says "not
         found" of a file that exists). A choice may be given by its number, as qgis_process's help offers."""
         parameters = named_choices(self, parameters)
+        known = [definition.name() for definition in self.parameterDefinitions()]
+        for name in sorted(set(parameters) - set(known)):   # one far from every name is only said (DEVICE=cuda)
+            close = closest_name(name, known)
+            if close:
+                return False, tr("{name} is not a parameter of this algorithm: did you mean {close}? (Without it "
+                                 "the run would use {close}'s default.)").format(name=name, close=close)
         for definition in self.parameterDefinitions():
             value = parameters.get(definition.name())
             message = None

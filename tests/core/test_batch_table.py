@@ -49,7 +49,9 @@ def test_semicolon_csv_with_names(images):
 
 @pytest.mark.parametrize("text, expected", [
     ("t1,name\na/t1.tif,x\n", "has no column 't2'"),
-    ("t1,t2,colour\na/t1.tif,a/t2.tif,red\n", "unknown column or parameter 'colour'"),
+    ("t1,t2,colour\na/t1.tif,a/t2.tif,red\n", "unknown column or parameter 'colour'. Known ones: name, "),
+    ("t1,t2,thresold method\na/t1.tif,a/t2.tif,kittler\n",
+     "unknown column or parameter 'thresold method': did you mean 'threshold_method'?"),
     ("t1,t2,out_change\na/t1.tif,a/t2.tif,x.tif\n", "unknown column or parameter 'out_change'"),
     ("t1,t2\na/t1.tif,a/missing.tif\n", "missing.tif' does not exist"),
     ("t1,t2,reference\na/t1.tif,a/t2.tif,gt.tif\n", "reference file"),

@@ -351,6 +351,18 @@ def test_a_threshold_with_an_automatic_method_or_an_unknown_parameter_is_a_warni
     assert not any("THRESHOLD" in line for line in feedback.infos)
 
 
+@pytest.mark.parametrize("name", ["THRESHOLD_METOD", "threshold_method"])
+def test_a_misspelt_parameter_is_refused_with_the_name_it_is_close_to(provider, sample_pair, tmp_path, name):
+    """It was a warning and the run went on with the default method (Otsu), as if it had been asked for."""
+    import processing
+
+    with pytest.raises(QgsProcessingException, match=f"\\n{name} is not a parameter of this algorithm: did you mean "
+                                                     "THRESHOLD_METHOD\\?"):
+        processing.run(ALG, {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "prior", name: "kittler",
+                             "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_engine_s_messages_go_through_the_translator_the_plugin_installs(qgis_app, qgis_processing):
     from oaip_qgis import i18n
     from oaip_qgis.core import i18n as core_i18n
