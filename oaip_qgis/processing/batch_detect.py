@@ -6,6 +6,7 @@ background task, the progress bar follows the pairs, Cancel stops the pairs not 
 from __future__ import annotations
 
 import importlib.util
+import re
 
 from qgis.core import (
     QgsApplication,
@@ -30,7 +31,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 from qgis.PyQt.QtGui import QIcon
 
-from ..core.batch.table import assignments
+from ..core.batch.table import assignments, shell_words
 from ..core.errors import Cancelled, OaipError
 from ..core.params import MODES
 from ..core.progress import Progress
@@ -62,10 +63,16 @@ class StatusStyle(QgsProcessingLayerPostProcessorInterface):
 _STYLES: list[StatusStyle] = []
 
 
+ANOTHER_ASSIGNMENT = re.compile(r"\s[A-Za-z_]\w*=")
+
+
 def _defaults(text: str) -> dict[str, str]:
-    """'seed=1; epochs=8' as run parameters for every row."""
-    items = [item for item in (text or "").replace("\n", ";").split(";") if item.strip()]
+    """'seed=1; epochs=8' as run parameters for every row; 'seed=1 epochs=8', as `make batch` takes PARAMS, too
+    (an item holding a second NAME= is split as a shell would, so a quoted value keeps its spaces)."""
+    items: list[str] = []
     try:
+        for item in (part.strip() for part in (text or "").replace("\n", ";").split(";")):
+            items += shell_words(item) if ANOTHER_ASSIGNMENT.search(item) else [item] if item else []
         return assignments(items, tr("Other parameters (separated by ';')"))
     except OaipError as exc:
         raise QgsProcessingException(str(exc)) from exc

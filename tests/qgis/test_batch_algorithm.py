@@ -65,6 +65,16 @@ def test_bad_table_is_one_clear_message(provider, sample_pair, tmp_path):
         processing.run(ALG, {"PAIRS": str(table), "PARAMS": "seed", "OUTPUT_FOLDER": str(tmp_path / "out")})
 
 
+def test_other_parameters_take_semicolons_or_make_batch_s_spaces(qgis_app):
+    """'seed=1 epochs=8', as `make batch` takes PARAMS, was read as seed = '1 epochs=8' and refused."""
+    from oaip_qgis.processing.batch_detect import _defaults
+
+    expected = {"seed": "1", "epochs": "8", "aoi": "my area.gpkg"}
+    assert _defaults("seed=1; epochs=8; aoi=my area.gpkg") == expected
+    assert _defaults('seed=1 epochs=8 aoi="my area.gpkg"') == expected
+    assert _defaults("seed=1 epochs=8\naoi=my area.gpkg") == expected
+
+
 def test_without_dask_the_message_gives_the_install_command(provider, sample_pair, tmp_path, monkeypatch):
     import importlib.util
 
