@@ -38,6 +38,7 @@ from ..core.progress import Progress
 from ..i18n import tr
 from ..identity import icon
 from .choices import named_choices
+from .styling import held
 
 DASK_PACKAGES = "dask==2026.8.0 distributed==2026.8.0"  # as in requirements.txt
 STATUS_COLOURS = {"done": "46,160,67", "skipped": "120,144,156", "failed": "230,0,38"}
@@ -56,11 +57,6 @@ class StatusStyle(QgsProcessingLayerPostProcessorInterface):
             categories.append(QgsRendererCategory(status, symbol, tr(STATUS_LABELS[status])))
         layer.setRenderer(QgsCategorizedSymbolRenderer("status", categories))
         layer.triggerRepaint()
-
-
-# A context deletes the post-processors of the layers it still holds when it is destroyed, so each run gets
-# its own; the Python objects are kept here, since QGIS holds them by C++ pointer only until then.
-_STYLES: list[StatusStyle] = []
 
 
 ANOTHER_ASSIGNMENT = re.compile(r"\s[A-Za-z_]\w*=")
@@ -206,8 +202,7 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
         details = QgsProcessingContext.LayerDetails(tr("Pairs (batch summary)"), context.project(),
                                                     self.OUTPUT_SUMMARY)
         context.addLayerToLoadOnCompletion(layer, details)
-        _STYLES.append(StatusStyle())
-        context.layerToLoadOnCompletionDetails(layer).setPostProcessor(_STYLES[-1])
+        context.layerToLoadOnCompletionDetails(layer).setPostProcessor(held(StatusStyle()))
         return {self.OUTPUT_SUMMARY: layer, self.OUTPUT_JSON: result.summary_json, self.OUTPUT_FOLDER: out,
                 self.DONE: result.count("done"), self.SKIPPED: result.count("skipped"), self.FAILED: failed}
 

@@ -1,6 +1,7 @@
 """The plugin inside QGIS (pytest-qgis, offscreen): provider registration and a run through processing.run."""
 from __future__ import annotations
 
+import gc
 import json
 import re
 
@@ -145,14 +146,22 @@ def test_outputs_the_toolbox_loads_get_the_panels_styles(provider, sample_pair, 
         QgsSingleBandPseudoColorRenderer,
     )
 
-    context, feedback = QgsProcessingContext(), QgsProcessingFeedback()
-    change, difference = str(tmp_path / "change.tif"), str(tmp_path / "difference.tif")
-    processing.run(ALG, {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "prior",
-                         # as the toolbox asks: load these into the project when done
-                         "OUTPUT_CHANGE": QgsProcessingOutputLayerDefinition(change, QgsProject.instance()),
-                         "OUTPUT_DIFFERENCE": QgsProcessingOutputLayerDefinition(difference,
-                                                                                 QgsProject.instance())},
-                   context=context, feedback=feedback)
+    def toolbox_run(folder) -> tuple[QgsProcessingContext, str, str]:
+        context, change, difference = QgsProcessingContext(), str(folder / "change.tif"), str(folder / "difference.tif")
+        processing.run(ALG, {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "prior",
+                             # as the toolbox asks: load these into the project when done
+                             "OUTPUT_CHANGE": QgsProcessingOutputLayerDefinition(change, QgsProject.instance()),
+                             "OUTPUT_DIFFERENCE": QgsProcessingOutputLayerDefinition(difference,
+                                                                                     QgsProject.instance())},
+                       context=context, feedback=feedback)
+        return context, change, difference
+
+    feedback = QgsProcessingFeedback()
+    (tmp_path / "first").mkdir()
+    context, _, _ = toolbox_run(tmp_path / "first")
+    del context   # a context deletes its layers' post-processors: a second run's were those, deleted
+    gc.collect()
+    context, change, difference = toolbox_run(tmp_path)
     for path, renderer in ((change, QgsPalettedRasterRenderer), (difference, QgsSingleBandPseudoColorRenderer)):
         assert context.willLoadLayerOnCompletion(path)
         processor = context.layerToLoadOnCompletionDetails(path).postProcessor()
