@@ -45,6 +45,7 @@ from .raster.coregister import coregister
 from .raster.grid import Grid
 from .raster.polygons import polygonize_changes
 from .raster.samples import rasterize_samples
+from .raster.strips import valid_values
 from .raster.tiles import Tile, tiles
 from .raster.vector_layer import features_outside, features_without_geometry, open_layer
 from .raster.write import OutputSet, RasterSink, writing
@@ -371,10 +372,12 @@ def _prior_score(prior: PriorResult, grid: Grid, tile: Tile) -> np.ndarray:
 
 
 def _difference(score: np.ndarray, valid: np.ndarray, samples: Optional[np.ndarray], tile: Tile) -> np.ndarray:
-    """One tile of the difference image: the score with the analyst's samples, nodata where not valid."""
+    """One tile of the difference image: the score with the analyst's samples, nodata where not valid and
+    where the score is none (pixels with data in both images but no whole block near enough to give them a
+    prior, PriorResult.at_pixels: they were written as NaN and counted as valid and unchanged)."""
     if samples is not None:
         score = with_samples(score, samples[tile.core.slices()])
-    return np.where(valid, score, DIFFERENCE_NODATA).astype(np.float32)
+    return np.where(valid & np.isfinite(score), score, DIFFERENCE_NODATA).astype(np.float32)
 
 
 def _prior_view(difference: Difference, prior: PriorResult, grid: Grid, samples: Optional[np.ndarray],
@@ -449,7 +452,7 @@ def write_change(difference: Difference, grid: Grid, prior: PriorResult, samples
         progress(0.85 + 0.1 * i / len(layout),
                  tr("Writing the change layer: tile {tile}/{tiles}", tile=i + 1, tiles=len(layout)))
         score = diff_sink.read(tile.core)
-        valid = score != DIFFERENCE_NODATA
+        valid = valid_values(score, DIFFERENCE_NODATA)   # the rule a re-threshold reads the layer by
         change = cut.add(tile.core, score, valid)
         if change_sink is not None:
             change_sink.write(tile.core, change)

@@ -71,3 +71,25 @@ def test_a_wrong_or_missing_difference_image_is_one_sentence_and_writes_nothing(
     with pytest.raises(InputError, match=r"Difference image: the file '.*absent\.tif' does not exist"):
         rethreshold(stats, str(tmp_path / "absent.tif"), 0.6, str(tmp_path / "c.tif"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.tif"]
+
+
+def test_pixels_without_a_prior_are_nodata_and_the_run_and_a_re_threshold_count_alike(tmp_path):
+    """T1 with a fine checkerboard of nodata over its left half: pixels with data in both images but no whole
+    block near enough for a prior were written as NaN into the difference image and counted as valid and
+    unchanged by the run, while a re-threshold at the same threshold left them out."""
+    from tests.helpers import make_raster
+
+    rng = np.random.default_rng(0)
+    base = np.kron(rng.random((20, 20)), np.ones((10, 10))).astype(np.float32) * 100 + rng.random((200, 200))
+    t2 = base + rng.random((200, 200)).astype(np.float32) * 2
+    t2[120:160, 130:170] = 300 - t2[120:160, 130:170]
+    rows, cols = np.indices((200, 200))
+    t1 = np.where(((rows // 2 + cols // 2) % 2 == 0) & (cols < 100), -9999, base)
+    t1, t2 = make_raster(tmp_path / "t1.tif", t1, nodata=-9999), make_raster(tmp_path / "t2.tif", t2)
+    result = run(RunParams(t1=t1, t2=t2, mode="prior", threshold_method="manual", threshold=0.3,
+                           out_stats=str(tmp_path / "s.json"), out_difference=str(tmp_path / "d.tif"),
+                           out_change=str(tmp_path / "c.tif")))
+    difference = gdal.Open(str(tmp_path / "d.tif")).ReadAsArray()
+    assert not np.isnan(difference).any() and (difference == -1).sum() > 10_000
+    again = rethreshold(result.stats, str(tmp_path / "d.tif"), result.stats.threshold, str(tmp_path / "c2.tif"))
+    assert (again.valid_pixels, again.changed_fraction) == (result.stats.valid_pixels, result.stats.changed_fraction)
