@@ -154,8 +154,13 @@ class RunParams:
                             "was not requested (the change raster keeps every pixel).", area=self.min_polygon_area))
         return notes
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def recorded(self) -> dict:
+        """What the result depends on, as stats.json records it: every parameter but where the outputs go,
+        OVERWRITE and THREADS (the same map on any core count). A batch re-runs a pair whose outputs were
+        made with other parameters (it compared five of them, and a changed THRESHOLD, AOI or BANDS was
+        reported as done)."""
+        left_out = set(OUTPUT_FILES) | {"overwrite", "threads"}
+        return {key: value for key, value in asdict(self).items() if key not in left_out}
 
 
 def closest_name(name: str, known: Iterable[str]) -> Optional[str]:

@@ -56,6 +56,7 @@ class RunStats:
     run_threshold_method: Optional[str] = None
     polygons: Optional[int] = None               # a re-threshold's polygon count, when it wrote them
     extend_from_samples: Optional[bool] = None   # True where the analyst asked to find more like the samples
+    parameters: Optional[dict] = None            # the run's parameters but its outputs (RunParams.recorded)
 
     def to_dict(self) -> dict:
         values: dict = {}

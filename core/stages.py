@@ -485,4 +485,5 @@ def run_stats(params: RunParams, pair: AlignedPair, prior: PriorResult, trained:
                     direct_comparison=prior.direct.to_dict(), network=trained.stats,
                     network_confirmation=difference.confirmation.to_dict() if difference.confirmation else None,
                     extend_from_samples=params.extend_from_samples or None,
-                    timing=timing, coregistration=pair.shift.to_dict() if params.coregister else None)
+                    timing=timing, coregistration=pair.shift.to_dict() if params.coregister else None,
+                    parameters=params.recorded())

@@ -19,9 +19,6 @@ from ..errors import OaipError
 from ..params import OUTPUT_FILES, RunParams
 from .table import PairSpec
 
-# Recorded statistics that must match the row for existing outputs to count as this row's result.
-SAME_RUN = ("mode", "seed", "prior", "threshold_method")
-
 
 def pair_params(spec: PairSpec, out_dir: str, threads: int) -> RunParams:
     """The row's parameters with the batch's outputs and the worker's cores as torch threads."""
@@ -34,8 +31,7 @@ def finished_stats(params: RunParams) -> Optional[dict]:
     """The statistics of an earlier complete run of these parameters, or None if it must run (again).
 
     Complete: every output exists (the pipeline renames them into place only after success) and the
-    statistics were made with the same mode, seed, prior, threshold method and extend_from_samples (and
-    with accuracy when a reference is given now).
+    statistics were made with the same parameters (RunParams.recorded, as JSON gives them back).
     """
     if not all(os.path.isfile(getattr(params, key)) for key in OUTPUT_FILES):
         return None
@@ -44,11 +40,7 @@ def finished_stats(params: RunParams) -> Optional[dict]:
             stats = json.load(handle)
     except (OSError, ValueError):
         return None
-    if any(stats.get(key) != getattr(params, key) for key in SAME_RUN):
-        return None
-    if bool(stats.get("extend_from_samples")) != params.extend_from_samples:
-        return None
-    if params.reference and "metrics" not in stats:
+    if stats.get("parameters") != json.loads(json.dumps(params.recorded())):
         return None
     return stats
 

@@ -688,10 +688,9 @@ class OaipDock(QgsDockWidget):
             lambda: (setattr(self, "_save_task", None), self.save_threshold_button.setEnabled(True)), failed)
 
     def export_stats(self, path: str) -> None:
-        """The statistics as shown (slider threshold included) plus the run's parameters, as JSON."""
+        """The statistics as shown (slider threshold included), with the run's parameters, as JSON."""
         with open(path, "w", encoding="utf-8") as handle:
-            json.dump({**self.stats.to_dict(), "parameters": self.params.to_dict() if self.params else None}, handle,
-                      indent=2)
+            json.dump(self.stats.to_dict(), handle, indent=2)
 
     def _export_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, tr("Export statistics"), "oaip_statistics.json",

@@ -258,18 +258,20 @@ def test_the_summary_counts_what_the_network_added_when_asked_to_find_more(tmp_p
     row = features(write_geopackage([{"name": "north", "status": "done", **stats_fields(stats)}],
                                     str(tmp_path / "summary.gpkg")))["north"]
     assert row["network_added_pixels"] == 5_000_000_000   # a whole tile's worth needs 64 bits
-    # a finished run without finding more is not this row's result when the row asks for it, nor the reverse
+    # A finished run is this row's result only if made with the row's parameters: finding more or not, another
+    # threshold, AOI or bands (a changed THRESHOLD was reported as done), but on any number of cores.
     outputs = {key: str(tmp_path / name) for key, name in
                (("out_change", "c.tif"), ("out_difference", "d.tif"), ("out_confidence", "f.tif"),
                 ("out_polygons", "p.gpkg"), ("out_stats", "stats.json"))}
     for path in outputs.values():
         open(path, "w").close()
-    recorded = {"mode": "int8", "seed": 0, "prior": "structural", "threshold_method": "otsu"}
+    made = RunParams(t1="a", t2="b", samples="s.gpkg", bands1=(1, 2), threshold_method="manual", threshold=0.4,
+                     **outputs)
+    recorded = {"mode": "int8", "parameters": made.recorded()}
     (tmp_path / "stats.json").write_text(json.dumps(recorded))
-    asked = RunParams(t1="a", t2="b", samples="s.gpkg", extend_from_samples=True, **outputs)
-    assert finished_stats(asked) is None and finished_stats(replace(asked, extend_from_samples=False)) == recorded
-    (tmp_path / "stats.json").write_text(json.dumps({**recorded, "extend_from_samples": True}))
-    assert finished_stats(asked) is not None
+    assert finished_stats(replace(made, threads=7)) == json.loads(json.dumps(recorded))
+    for change in ({"extend_from_samples": True}, {"threshold": 0.6}, {"aoi": "area.gpkg"}, {"bands1": [1, 3]}):
+        assert finished_stats(replace(made, **change)) is None, change
 
 
 def test_the_summary_gives_each_pair_s_evidence_verdict_in_a_word(tmp_path):
