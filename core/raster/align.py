@@ -481,6 +481,18 @@ def _shared_grid(ds1: gdal.Dataset, ds2: gdal.Dataset) -> Grid:
     return Grid(wkt, transform, ds1.RasterXSize, ds1.RasterYSize)
 
 
+def _shared_aoi(aoi: Optional[str], grid: Grid) -> Optional[gdal.Dataset]:
+    """The AOI's mask on the grid two images share (it was left out there, and the whole grid compared);
+    on a grid of pixels only an AOI without a CRS, drawn in the same pixel coordinates, can be placed."""
+    if not aoi:
+        return None
+    source, layer = open_layer(aoi, "AOI")
+    if not grid.crs_wkt and layer_srs(layer) is not None:
+        raise InputError(tr("AOI: '{path}' has a CRS, but neither image has one, so the area cannot be placed on "
+                            "them: assign the images their CRS, or leave AOI empty.", path=aoi))
+    return _aoi_mask(aoi, grid)
+
+
 @in_gdal_scope
 def _check_float_range(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], label: str, path: str) -> None:
     """Refuse 64-bit floating-point values beyond float32's range, in which the images are compared: they would
@@ -558,8 +570,12 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
                                    outputBounds=[minx, maxy, maxx, miny], outputSRS=shared.crs_wkt or None)
                     for ds in (ds1, ds2))
         keep: list = [ds1, ds2]
+        if pixel_size:
+            notes.append(tr("PIXEL_SIZE {size:g} is ignored: images taken as sharing one grid are compared on "
+                            "it, pixel for pixel.", size=pixel_size))
         return AlignedPair(shared, _select(ds1, b1, nodata1, keep, notes, "T1", alpha1),
-                           _select(ds2, b2, nodata2, keep, notes, "T2", alpha2), None, keep, names, notes)
+                           _select(ds2, b2, nodata2, keep, notes, "T2", alpha2), _shared_aoi(aoi, shared), keep,
+                           names, notes)
     local = 0 if srs1.IsLocal() else 1   # name the image whose CRS is local, if one is
     check_transformable((srs1, srs2)[local], (srs2, srs1)[local], *names[local], names[1 - local][0])
     box: Optional[Box] = None

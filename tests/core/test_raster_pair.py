@@ -228,6 +228,21 @@ def test_same_grid_keeps_the_georeferencing_one_image_has(tmp_path):
         assert np.allclose(x1 + x2, 3 * ramp()) and not np.allclose(x1, x2)
 
 
+def test_same_grid_limits_to_the_aoi_and_says_a_pixel_size_is_ignored(tmp_path):
+    """Both were passed over without a word on a shared grid: the whole grid was compared."""
+    t1 = make_raster(tmp_path / "t1.tif", ramp())
+    t2 = make_raster(tmp_path / "t2.tif", 2 * ramp(), epsg=None)
+    aoi = write_polygon(tmp_path / "aoi.geojson", "POLYGON ((500000 4000000, 500300 4000000, 500300 3999700, "
+                                                  "500000 3999700, 500000 4000000))")
+    with open_pair(t1, t2, same_grid=True, aoi=aoi, pixel_size=20.0) as pair:
+        _, _, valid = pair.read()
+        assert pair.has_aoi and valid.sum() == 30 * 30 and valid[:30, :30].all()
+        assert any("PIXEL_SIZE 20 is ignored" in note for note in pair.notes)
+    plain = make_raster(tmp_path / "plain.tif", ramp(), epsg=None)
+    with pytest.raises(InputError, match="AOI: .* has a CRS, but neither image has one"):
+        open_pair(plain, t2, same_grid=True, aoi=aoi)
+
+
 def test_same_grid_takes_two_images_without_any_georeferencing(tmp_path):
     """Two plain pixel arrays (no geotransform, no CRS) ended in GDAL's "Unable to compute a transformation"."""
     for name, data in (("t1", ramp()), ("t2", 2 * ramp())):
