@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import uuid
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Sequence
 from dataclasses import replace
@@ -26,6 +25,7 @@ from .fill_value import undeclared_fill
 from .gdal_scope import in_gdal_scope
 from .grid import Grid, Window, check_transformable, spatial_reference
 from .input_files import decimated, open_raster, read_or_explain
+from .scratch import remove_scratch, scratch_name
 from .vector_layer import features_without_geometry, layer_srs, open_layer, rasterize
 
 MAX_UPSAMPLING = 16   # a chosen pixel size may give at most this many times the larger image's pixels
@@ -204,7 +204,7 @@ def _colours(ds: gdal.Dataset, label: str, notes: list) -> gdal.Dataset:
         return ds
     notes.append(tr("{label} is a paletted image: its colours (red, green, blue) are compared, not its colour "
                     "table's index values.", label=label))
-    return gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", rgbExpand="rgb")
+    return gdal.Translate(scratch_name(".vrt"), ds, format="VRT", rgbExpand="rgb")
 
 
 def _select(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], keep: list,
@@ -216,7 +216,7 @@ def _select(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], keep: l
     mask = alpha if alpha and nodata is None else "none" if as_data else "auto"   # alpha 0: no data
     if nodata is not None and math.isnan(nodata) and all(_integer_range(ds, band) for band in bands):
         nodata = "none"   # no integer pixel is NaN: GDAL would cast it to 0 and mask every real 0
-    selected = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", bandList=bands,
+    selected = gdal.Translate(scratch_name(".vrt"), ds, format="VRT", bandList=bands,
                               noData=nodata, maskBand=mask,
                               options=["-colorinterp", ",".join(["undefined"] * len(bands))] if as_data else [])
     keep.extend((ds, selected))
@@ -244,7 +244,7 @@ def _intensity(selected: gdal.Dataset) -> gdal.Dataset:
             band.set("subClass", "VRTDerivedRasterBand")
             ElementTree.SubElement(band, "PixelFunctionType").text = "intensity"
             ElementTree.SubElement(band, "SourceTransferType").text = "CFloat64"
-    path = f"/vsimem/oaip_{uuid.uuid4().hex}.vrt"
+    path = scratch_name(".vrt")
     gdal.FileFromMemBuffer(path, ElementTree.tostring(root))
     return gdal.Open(path)
 
@@ -256,7 +256,7 @@ def _warp(source: gdal.Dataset, grid: Grid, window: Window, shape: tuple[int, in
     x0, dx, _, y0, _, dy = grid.transform
     bounds = (x0 + dx * window.col_off, y0 + dy * (window.row_off + window.height),
               x0 + dx * (window.col_off + window.width), y0 + dy * window.row_off)
-    target = f"/vsimem/oaip_{uuid.uuid4().hex}.vrt" if lazy else ""
+    target = scratch_name(".vrt") if lazy else ""
     return gdal.Warp(target, source, format="VRT" if lazy else "MEM", dstSRS=grid.crs_wkt or None,
                      outputBounds=bounds, width=shape[1], height=shape[0], resampleAlg=resampling,
                      outputType=gdal.GDT_Float32, dstNodata=float("nan"), multithread=False)
@@ -316,6 +316,7 @@ class AlignedPair:
         moved = replace(self.grid, transform=(x0 + shift.cols * dx, dx, rx, y0 + shift.rows * dy, ry, dy))
         self._grids = (self.grid, moved)
         self.shift = shift
+        self._keep.append(self._vrt2)   # released, and its file removed, with the rest at close()
         self._vrt2 = _whole(self._sources[1], moved)
 
     @in_gdal_scope
@@ -376,11 +377,16 @@ class AlignedPair:
         return tuple(s.GetRasterBand(1).GetMaskFlags() == gdal.GMF_ALL_VALID for s in self._sources)
 
     def close(self) -> None:
-        """Release the datasets, each before the ones it reads from: a GDAL dataset freed while a
-        warped view of it is still open crashed the process (seen as a segfault at a test's teardown)."""
+        """Release the datasets, each before the ones it reads from (a GDAL dataset freed while a warped view
+        of it is still open crashed the process: seen as a segfault at a test's teardown), then remove the
+        in-memory files they lived in (nothing did: every run left its VRTs and AOI mask in the process)."""
+        held = [self._vrt1, self._vrt2, self._aoi, *self._sources, *self._keep]
+        files = {ds.GetDescription() for ds in held if ds is not None}
         self._vrt1 = self._vrt2 = self._aoi = None
         self._sources = ()
         self._keep = []
+        del held
+        remove_scratch(files)
 
     def __enter__(self) -> AlignedPair:
         return self
@@ -413,7 +419,7 @@ def _cells_all(line: np.ndarray, cells: int) -> np.ndarray:
 
 def _aoi_mask(path: str, grid: Grid) -> gdal.Dataset:
     """The AOI rasterised on the grid (255 inside), compressed in memory."""
-    mask = gdal.GetDriverByName("GTiff").Create(f"/vsimem/oaip_{uuid.uuid4().hex}.tif", grid.width, grid.height, 1,
+    mask = gdal.GetDriverByName("GTiff").Create(scratch_name(".tif"), grid.width, grid.height, 1,
                                                 gdal.GDT_Byte, options=["TILED=YES", "COMPRESS=DEFLATE"])
     mask.SetGeoTransform(grid.transform)
     mask.SetProjection(grid.crs_wkt)
@@ -566,7 +572,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
         shared = _shared_grid(ds1, ds2)
         minx, miny, maxx, maxy = shared.bounds()
         # Give both images that georeferencing in VRTs: the input files themselves are never touched.
-        ds1, ds2 = (gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT",
+        ds1, ds2 = (gdal.Translate(scratch_name(".vrt"), ds, format="VRT",
                                    outputBounds=[minx, maxy, maxx, miny], outputSRS=shared.crs_wkt or None)
                     for ds in (ds1, ds2))
         keep: list = [ds1, ds2]
@@ -652,7 +658,18 @@ def read_on_grid(path: str, grid: Grid, window: Optional[Window] = None, band: i
     ds = open_raster(path, label)
     _bands(ds, [band], label, path)   # one in range, or the sentence that says it is not
     window = window or Window(0, 0, grid.width, grid.height)
-    one = gdal.Translate(f"/vsimem/oaip_{uuid.uuid4().hex}.vrt", ds, format="VRT", bandList=[band])
+    one = gdal.Translate(scratch_name(".vrt"), ds, format="VRT", bandList=[band])
+    name = one.GetDescription()
+    try:
+        return _band_on_grid(one, ds, grid, window, resampling, label, path)
+    finally:
+        one = None   # closed before its file goes: read once per tile and at each move of the dock's slider
+        remove_scratch([name])
+
+
+def _band_on_grid(one: gdal.Dataset, ds: gdal.Dataset, grid: Grid, window: Window, resampling: str, label: str,
+                  path: str) -> np.ndarray:
+    """read_on_grid's reading of the one-band VRT `one` of `ds`."""
     if grid.crs_wkt and _srs(ds) is not None:
         warped = _warp(one, grid, window, (window.height, window.width), resampling, lazy=False)
         return read_or_explain(label, path, lambda: warped.GetRasterBand(1).ReadAsArray()).astype(np.float32)

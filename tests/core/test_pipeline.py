@@ -651,3 +651,21 @@ def test_threads_hold_for_the_whole_run_and_are_given_back(sample_pair, tmp_path
         run(params(sample_pair, tmp_path, threads=wanted, overwrite=True),
             Progress(is_cancelled=lambda: len(seen) == 2))
     assert len(seen) == 2 and torch.get_num_threads() == before
+
+
+def test_runs_and_re_thresholds_leave_no_in_memory_file_behind(sample_pair, tmp_path):
+    """Each run left its VRTs and AOI mask in GDAL's /vsimem, and each read of the reference one more VRT (once
+    per tile, and at every move of the dock's slider), for the life of the QGIS process."""
+    from oaip_qgis.core.rethreshold import rethreshold
+
+    def ours() -> list[str]:
+        return [name for name in gdal.ReadDirRecursive("/vsimem/") or [] if name.startswith("oaip_")]
+
+    before = ours()
+    x0, dx, _, y0, _, dy = gdal.Open(sample_pair["t1"]).GetGeoTransform()
+    aoi = write_polygon(tmp_path / "aoi.geojson", f"POLYGON (({x0} {y0}, {x0 + 100 * dx} {y0}, {x0 + 100 * dx} "
+                                                  f"{y0 + 100 * dy}, {x0} {y0 + 100 * dy}, {x0} {y0}))")
+    result = run(RunParams(t1=sample_pair["t1"], t2=sample_pair["t2"], reference=sample_pair["truth"], aoi=aoi,
+                           mode="prior", tile_size=64, out_difference=str(tmp_path / "d.tif")))
+    rethreshold(result.stats, str(tmp_path / "d.tif"), 0.4, str(tmp_path / "c.tif"), reference=sample_pair["truth"])
+    assert ours() == before
