@@ -10,17 +10,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Optional
 
+from .process_setting import SharedSetting
+
+
+def _count() -> int:
+    import torch  # imported when a run starts, as everywhere in core (the plugin loads without it)
+    return torch.get_num_threads()
+
+
+def _set(count: int) -> None:
+    import torch
+    torch.set_num_threads(count)
+
+
+_THREADS = SharedSetting(_count, _set)
+
 
 @contextmanager
 def torch_threads(count: Optional[int]) -> Iterator[None]:
-    """torch on `count` threads within the block (None: torch's own count, untouched), restored after."""
+    """torch on `count` threads within the block (None: torch's own count, untouched); the process's own
+    count back when the last overlapping run ends (core.process_setting)."""
     if not count:
         yield
         return
-    import torch  # imported when a run starts, as everywhere in core (the plugin loads without it)
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
+    with _THREADS.held(lambda own: _set(count)):
         yield
-    finally:
-        torch.set_num_threads(before)

@@ -41,3 +41,32 @@ def test_a_failing_core_call_still_names_the_problem_and_leaves_the_setting_alon
     with pytest.raises(InputError, match="not a raster"):
         open_pair(str(text), str(text))
     assert [m.GetUseExceptions() for m in (gdal, ogr, osr)] == [0, 0, 0]
+
+
+def test_overlapping_scopes_restore_the_callers_setting_when_the_last_ends(exceptions_off):
+    """A dock run and a toolbox run at once: the first to end put back the caller's settings under the other,
+    and the other's end then left exceptions on and the cache capped for good."""
+    cache = gdal.GetCacheMax()
+    gdal.SetCacheMax(2**30)
+    first, second = gdal_scope(), gdal_scope()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gdal.GetUseExceptions() == 1 and gdal.GetCacheMax() == CACHE_BYTES   # the second runs on with them
+    second.__exit__(None, None, None)
+    assert [m.GetUseExceptions() for m in (gdal, ogr, osr)] == [0, 0, 0] and gdal.GetCacheMax() == 2**30
+    gdal.SetCacheMax(cache)
+
+
+def test_overlapping_runs_give_torch_its_own_thread_count_back():
+    torch = pytest.importorskip("torch")
+    from oaip_qgis.core.torch_threads import torch_threads
+
+    own = torch.get_num_threads()
+    first, second = torch_threads(own + 2), torch_threads(own + 1)
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert torch.get_num_threads() == own + 1
+    second.__exit__(None, None, None)
+    assert torch.get_num_threads() == own
