@@ -30,12 +30,14 @@ CHUNK_ROWS = 8192  # im2col rows built at a time (measured: 4 096–16 384 alike
 @functools.lru_cache(maxsize=8)
 def _window_rows(n: int, h: int, w: int, k: int) -> torch.Tensor:
     """For output pixel (n, y, x) and kernel row ky: the padded pixel (n, y + ky, x) where its row of
-    k taps starts, as a flat index into the padded (N, H + k − 1, W + k − 1) grid; int32, cached."""
+    k taps starts, as a flat index into the padded (N, H + k − 1, W + k − 1) grid; int32 (int64 where the
+    grid holds 2³¹ pixels or more: a 16 384² tile of 8 crops would wrap around), cached."""
     hp, wp = h + k - 1, w + k - 1
-    grid = (torch.arange(n, dtype=torch.int32).view(n, 1, 1, 1) * (hp * wp)
-            + torch.arange(h, dtype=torch.int32).view(1, h, 1, 1) * wp
-            + torch.arange(w, dtype=torch.int32).view(1, 1, w, 1)
-            + torch.arange(k, dtype=torch.int32).view(1, 1, 1, k) * wp)
+    kind = torch.int32 if n * hp * wp < 2**31 else torch.int64
+    grid = (torch.arange(n, dtype=kind).view(n, 1, 1, 1) * (hp * wp)
+            + torch.arange(h, dtype=kind).view(1, h, 1, 1) * wp
+            + torch.arange(w, dtype=kind).view(1, 1, w, 1)
+            + torch.arange(k, dtype=kind).view(1, 1, 1, k) * wp)
     return grid.flatten()
 
 

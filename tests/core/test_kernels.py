@@ -208,3 +208,14 @@ def test_direct_convolution_gives_the_exact_sums_and_their_bounds(shape, out, k,
         acc, bounds = kernels.conv_direct(a, conv.pack_weights(b), k, out)
         assert torch.equal(acc, exact)
         assert bounds.tolist() == [min(0, int(exact.min())), max(0, int(exact.max()))]
+
+
+def test_timing_the_kernels_leaves_the_process_s_random_state_alone(monkeypatch):
+    """The first integer convolution timed the two products on torch's global generator, which QGIS and other
+    plugins share: their next random draws changed."""
+    monkeypatch.setattr(kernels, "_compiled_products", None)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    kernels.faster_products()
+    assert torch.equal(torch.rand(3), expected)
