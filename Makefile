@@ -15,13 +15,14 @@ MODE ?= int8
 SEED ?= 0
 OUT ?= build/detect
 
-.PHONY: help setup apt test test-core demo detect batch package deploy lint bench bench-engine bench-prior bench-accuracy bench-scale bench-batch screenshot clean
+.PHONY: help setup apt test test-core demo detect batch package deploy lint translation bench bench-engine bench-prior bench-accuracy bench-scale bench-batch screenshot clean
 
 help:
 	@echo "make demo   - set up, then detect changes on a generated sample pair through qgis_process"
 	@echo "make test   - set up, then run every test (headless)"
 	@echo "make detect T1=a.tif T2=b.tif OUT=dir [REF=gt.tif] [MODE=int8|fp32|prior] [SEED=0]"
 	@echo "make batch PAIRS=pairs.csv OUT=dir [SCHEDULER=tcp://host:8786] [WORKERS=n] [FORCE=1] [PARAMS='mode=prior']"
+	@echo "make translation TO=fr - the plugin's strings for Qt Linguist, compiled for QGIS"
 	@echo "make package | deploy | lint | bench | setup | clean"
 
 apt:
@@ -88,6 +89,19 @@ deploy: package
 
 lint: setup
 	$(PY) -m ruff check core oaip_qgis tests bench scripts
+
+# make translation TO=fr: the plugin's strings into resources/i18n/oaip_qgis_fr.ts (kept translations stay) for
+# Qt Linguist, compiled to the .qm the plugin loads for that language. pylupdate5 files tr() calls outside a
+# class under "@default"; the plugin looks them up under "OAIP".
+translation: setup
+	@[ -n "$(TO)" ] || { echo "Give the language: make translation TO=fr"; exit 2; }
+	@command -v pylupdate5 >/dev/null && command -v lrelease >/dev/null || \
+	  $(MAKE) --no-print-directory apt APT_PACKAGES="pyqt5-dev-tools qttools5-dev-tools"
+	mkdir -p resources/i18n
+	pylupdate5 -noobsolete $$(git ls-files 'oaip_qgis/*.py' 'core/*.py') resources/dock.ui \
+	  -ts resources/i18n/oaip_qgis_$(TO).ts 2>/dev/null
+	sed -i 's|<name>@default</name>|<name>OAIP</name>|' resources/i18n/oaip_qgis_$(TO).ts
+	PATH=/usr/lib/qt5/bin:$$PATH lrelease -silent resources/i18n/oaip_qgis_$(TO).ts -qm resources/i18n/oaip_qgis_$(TO).qm
 
 bench: bench-engine bench-prior bench-accuracy bench-scale bench-batch
 

@@ -6,7 +6,7 @@ from qgis.PyQt.QtCore import Qt
 
 from .core.i18n import set_translator
 from .deps.install_task import add_plugin_deps_to_path
-from .i18n import tr
+from .i18n import install_translation, remove_translation, tr
 from .identity import NAME, icon
 from .processing.provider import OaipProvider
 
@@ -19,6 +19,7 @@ class OaipPlugin:
         self.provider: OaipProvider | None = None
         self.dock = None
         self.action = None
+        self.translator = install_translation()   # before any string of the plugin is made
         add_plugin_deps_to_path()   # torch installed by the panel in an earlier session
 
     def initProcessing(self) -> None:  # noqa: N802 (QGIS's name)
@@ -60,3 +61,5 @@ class OaipPlugin:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
         set_translator(None)
+        remove_translation(self.translator)
+        self.translator = None

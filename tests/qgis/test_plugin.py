@@ -392,3 +392,28 @@ def test_the_engine_s_messages_go_through_the_translator_the_plugin_installs(qgi
     assert core_i18n._translator is core_i18n._identity   # unload leaves the engine in English
     with pytest.raises(InputError, match=r"^MODE must be one of int8, fp32, prior, not 'x'\.$"):
         RunParams(t1="a.tif", t2="b.tif", mode="x").validate()
+
+
+def test_the_plugin_speaks_qgis_s_language_when_it_has_its_translation(qgis_app, qgis_processing, monkeypatch):
+    """Every string went through tr(), but no translation could ever be loaded: the plugin installed none."""
+    from pathlib import Path
+
+    from oaip_qgis import i18n
+    from oaip_qgis.core.errors import InputError
+    from oaip_qgis.core.params import RunParams
+
+    monkeypatch.setattr(i18n, "FOLDER", str(Path(__file__).parent / "i18n"))   # a two-message French one
+    monkeypatch.setattr(i18n, "user_language", lambda: "fr")
+    plugin = oaip_qgis.classFactory(None)
+    plugin.initProcessing()
+    try:
+        algorithm = QgsApplication.processingRegistry().algorithmById(ALG)
+        assert algorithm.displayName() == "Détecter les changements (paire hétérogène, OAIP)"
+        with pytest.raises(InputError, match=r"^MODE doit être l'un de int8, fp32, prior, pas 'x'\.$"):
+            RunParams(t1="a.tif", t2="b.tif", mode="x").validate()
+    finally:
+        plugin.unload()
+    assert i18n.tr("Detect changes (heterogeneous pair, OAIP)") == "Detect changes (heterogeneous pair, OAIP)"
+    monkeypatch.setattr(i18n, "user_language", lambda: "de")   # a language it has no file for: English
+    assert i18n.install_translation() is None
+
