@@ -23,6 +23,7 @@ from .deps.install_task import INSTALL_BUTTON, no_python_message, torch_install
 from .deps.pip_install import TORCH_VERSION
 from .i18n import tr
 from .identity import NAME
+from .layers import difference_histogram
 from .log import LOG_TAG
 
 RunFn = Callable[[RunParams, Progress], object]
@@ -79,6 +80,7 @@ class DetectionTask(QgsTask):
         self.on_finished = on_finished
         self._run_fn = run_fn
         self.result = None
+        self.histogram: Optional[list[int]] = None   # of the difference image, for the dock's slider
         self.error: Optional[str] = None
         self.cancelled = False
         self.details = ""
@@ -97,6 +99,9 @@ class DetectionTask(QgsTask):
         progress = Progress(report=self._report, is_cancelled=self.isCanceled)
         try:
             self.result = self._run_fn(self.params, progress)
+            if self.result is not None and self.params.out_difference and os.path.isfile(self.params.out_difference):
+                # here, not on the main thread: a whole tile's difference image is read in seconds
+                self.histogram = difference_histogram(self.params.out_difference)
         except Cancelled:
             pass
         except OaipError as exc:

@@ -55,7 +55,7 @@ from ..core.run_stats import RunStats
 from ..deps.install_task import INSTALL_BUTTON, InstallTask, no_python_message, torch_install
 from ..deps.pip_install import TORCH_VERSION, PipInstall
 from ..i18n import tr
-from ..layers import add_run_layers, difference_histogram, raster_source, style_change, vector_file
+from ..layers import add_run_layers, raster_source, style_change, vector_file
 from ..task import LOG_TAG, DetectionTask, RunFn, torch_missing_message
 from .charts import FiltersChart, HistogramChart, LossChart
 from .samples import SampleMapTool, add_sample, new_sample_layer, write_gpkg
@@ -461,7 +461,7 @@ class OaipDock(QgsDockWidget):
         self.layer_ids = {kind: layer.id() for kind, layer in layers.items()}
         self.outputs = outputs
         self.shown_run, self._stale = self.run_name, False
-        self.show_stats(task.result.stats)
+        self.show_stats(task.result.stats, task.histogram)
         self.ui.tabs.setCurrentWidget(self.ui.resultsTab)
         seconds = task.result.stats.timing.get("total", 0.0)
         done = tr("Done in {seconds:.1f} s; outputs in {folder}").format(seconds=seconds, folder=self.run_dir)
@@ -498,8 +498,9 @@ class OaipDock(QgsDockWidget):
         self.ui.thresholdGroup.setEnabled(False)
         self.ui.exportButton.setEnabled(False)
 
-    def show_stats(self, stats: RunStats) -> None:
-        """Fill the summary, the statistics tree, the charts and the threshold slider from a run."""
+    def show_stats(self, stats: RunStats, histogram: Optional[list[int]]) -> None:
+        """Fill the summary, the statistics tree, the charts and the threshold slider from a run (the
+        histogram of its difference image, made by the run's task; None: no difference image)."""
         self._drop_threshold_layer()
         self.stats = self.run_stats = stats
         self._fill_tree()
@@ -507,10 +508,10 @@ class OaipDock(QgsDockWidget):
         self.loss_chart.set_values(network.training["loss"] if network else [])
         self.filters_chart.set_layers(network.pruning["layers"] if network else [])
         self.ui.chartsHolder.setVisible(network is not None)
-        can_rethreshold = "difference" in self.outputs
+        can_rethreshold = "difference" in self.outputs and histogram is not None
         self.ui.thresholdGroup.setEnabled(can_rethreshold)
         if can_rethreshold:
-            self.histogram.set_counts(difference_histogram(self.outputs["difference"]))
+            self.histogram.set_counts(histogram)
         self.histogram.set_threshold(stats.threshold)
         self.ui.thresholdSlider.blockSignals(True)
         self.ui.thresholdSlider.setValue(round(stats.threshold * SLIDER_STEPS))

@@ -40,6 +40,26 @@ def test_success_returns_the_result_and_reports_progress():
     assert task.error is None and not task.cancelled
 
 
+def test_the_task_counts_the_difference_image_for_the_slider_off_the_main_thread(tmp_path):
+    """The dock read the whole difference image on QGIS's main thread (seconds on a tile, QGIS frozen)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from tests.helpers import make_raster
+
+    values = np.array([[0.05, 0.15, 0.95], [-1.0, 0.55, 0.95]], np.float32)
+
+    def fake(params, progress):
+        make_raster(params.out_difference, values, nodata=-1)
+        return RunResult(stats={}, outputs={})
+
+    task = finish(DetectionTask(replace(PARAMS, out_difference=str(tmp_path / "d.tif")), run_fn=fake))
+    assert len(task.histogram) == 100 and sum(task.histogram) == 5 and task.histogram[95] == 2
+    no_difference = finish(DetectionTask(PARAMS, run_fn=lambda params, progress: RunResult(stats={}, outputs={})))
+    assert no_difference.histogram is None
+
+
 @pytest.mark.parametrize("exception, expected", [
     (InputError("T2: no such file"), "T2: no such file"),
     (ZeroDivisionError("boom"), "Unexpected error: ZeroDivisionError('boom')"),
