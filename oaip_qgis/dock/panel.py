@@ -772,5 +772,6 @@ class OaipDock(QgsDockWidget):
         if canvas.mapTool() == self.sample_tool:
             canvas.unsetMapTool(self.sample_tool)
         canvas.scene().removeItem(self.sample_tool.band)
+        self.sample_tool.deleteLater()   # a child of the canvas: each reload of the plugin left one behind
         QgsProject.instance().layersAdded.disconnect(self._pick_distinct_pair)
         QgsProject.instance().layersRemoved.disconnect(self._inputs_left)

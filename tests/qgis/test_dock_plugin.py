@@ -21,7 +21,7 @@ def test_load_unload_load_removes_everything_it_added(qgis_iface, qgis_new_proje
     plugin = oaip_qgis.classFactory(qgis_iface)
     for _ in range(2):
         plugin.initGui()
-        dock, action = plugin.dock, plugin.action
+        dock, action, tool = plugin.dock, plugin.action, plugin.dock.sample_tool
         assert isinstance(dock, OaipDock) and registry.providerById("oaip") is not None
         assert qgis_iface.addRasterToolBarIcon.call_args.args == (action,)
         assert dock.isHidden()
@@ -35,7 +35,7 @@ def test_load_unload_load_removes_everything_it_added(qgis_iface, qgis_new_proje
         assert qgis_canvas.mapTool() is None
         assert qgis_iface.removeRasterToolBarIcon.call_args.args == (action,)
         assert qgis_iface.removePluginRasterMenu.call_args.args[1] is action
-        assert sip.isdeleted(dock)
+        assert sip.isdeleted(dock) and sip.isdeleted(tool)   # the map tool, a child of the canvas, too
         assert plugin.dock is None and plugin.action is None
 
 
