@@ -20,7 +20,7 @@ OUT ?= build/detect
 help:
 	@echo "make demo   - set up, then detect changes on a generated sample pair through qgis_process"
 	@echo "make test   - set up, then run every test (headless)"
-	@echo "make detect T1=a.tif T2=b.tif OUT=dir [REF=gt.tif] [MODE=int8|fp32|prior] [SEED=0]"
+	@echo "make detect T1=a.tif T2=b.tif OUT=dir [REF=gt.tif] [MODE=int8|fp32|prior] [SEED=0] [EPOCHS=n] [PARAMS='AOI=a.gpkg ...']"
 	@echo "make batch PAIRS=pairs.csv OUT=dir [SCHEDULER=tcp://host:8786] [WORKERS=n] [FORCE=1] [PARAMS='mode=prior']"
 	@echo "make translation TO=fr - the plugin's strings for Qt Linguist, compiled for QGIS"
 	@echo "make package | deploy | lint | bench | setup | clean"

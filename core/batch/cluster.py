@@ -74,6 +74,18 @@ def _check_workers(client, address: str) -> None:
                             address=address, pair=PAIR))
 
 
+def _check_scheduler(client, address: str) -> None:
+    """Refuse a scheduler that cannot import the plugin, before any pair: Dask's scheduler unpickles the task
+    graph, so every pair failed with "Error during deserialization of the task graph"."""
+    module = __name__.rsplit(".", 1)[0] + ".worker"
+    try:
+        client.run_on_scheduler(importlib.import_module, module)
+    except ImportError as exc:
+        raise InputError(tr("The Dask scheduler at {address} cannot import {module} ({reason}): start the scheduler, "
+                            "like the workers, with this plugin's folder on its PYTHONPATH.", address=address,
+                            module=module, reason=exc)) from exc
+
+
 def _warm_up(client) -> None:
     """Import the pipeline (and torch) on every worker once, before any pair: a worker that cannot is
     reported now, and the first pairs' times are the pipeline's, not the imports'."""
@@ -103,6 +115,7 @@ def dask_client(scheduler: Optional[str] = None, workers: Optional[int] = None,
                                 "(tcp://host:8786) and that the scheduler is running.",
                                 scheduler=scheduler, reason=exc)) from exc
         try:
+            _check_scheduler(client, scheduler)
             _check_workers(client, scheduler)
             _warm_up(client)
             yield client

@@ -242,7 +242,8 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
                                                        optional=True, defaultValue=""))
         self.addParameter(QgsProcessingParameterString(self.BANDS2, tr("T2 bands (e.g. 1; empty: all)"),
                                                        optional=True, defaultValue=""))
-        self.addParameter(QgsProcessingParameterEnum(self.MODE, tr("Mode (int8: trained network; prior: quick, "
+        self.addParameter(QgsProcessingParameterEnum(self.MODE, tr("Mode (int8: all-integer trained network; fp32: the "
+                                                                   "same network in floating point; prior: quick, "
                                                                    "no training)"), options=list(MODES),
                                                      defaultValue=defaults.mode, usesStaticStrings=True))
         self.addParameter(QgsProcessingParameterEnum(self.THRESHOLD_METHOD, tr("Threshold method"),

@@ -288,3 +288,17 @@ def test_the_summary_gives_each_pair_s_evidence_verdict_in_a_word(tmp_path):
     assert {name: rows[name]["evidence"] for name in verdicts} == {"quiet": "none", "faint": "weak",
                                                                    "flood": "change", "old": None,
                                                                    "spots": "weak"}
+
+
+def test_a_scheduler_that_cannot_import_the_plugin_is_refused_before_any_pair():
+    """A `dask scheduler` started without the plugin on its PYTHONPATH failed every pair ("Error during
+    deserialization of the task graph"), though the workers could import it."""
+    from oaip_qgis.core.batch.cluster import _check_scheduler
+
+    class Scheduler:
+        def run_on_scheduler(self, function, *args):
+            raise ModuleNotFoundError("No module named 'oaip_qgis'")
+
+    with pytest.raises(InputError, match="The Dask scheduler at tcp://host:8786 cannot import .*worker .*No module "
+                                         "named 'oaip_qgis'.*PYTHONPATH"):
+        _check_scheduler(Scheduler(), "tcp://host:8786")
