@@ -9,7 +9,8 @@ neighbourhood that holds it and over the scales.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Optional
 
 import numpy as np
 import torch
@@ -45,8 +46,10 @@ def _affinity(p: torch.Tensor, m: torch.Tensor, n_ok: torch.Tensor) -> torch.Ten
     return d.div_(sigma[:, None, None]).square_().neg_().exp_()
 
 
-def _one_scale(t1: torch.Tensor, t2: torch.Tensor, mask: torch.Tensor, k: int, stride: int) -> tuple:
-    """Sum of per-cell α over the k×k neighbourhoods holding each cell, and how many did."""
+def _one_scale(t1: torch.Tensor, t2: torch.Tensor, mask: torch.Tensor, k: int, stride: int,
+               step: Callable[[float], None]) -> tuple:
+    """Sum of per-cell α over the k×k neighbourhoods holding each cell, and how many did; `step(done)` is
+    called after each batch with the share of the scale done (a cancel raises there)."""
     shape = tuple(mask.shape[-2:])
     p1, p2 = unfold(t1, k, stride), unfold(t2, k, stride)
     m = unfold(mask, k, stride)[..., 0] > 0                              # (P, k*k)
@@ -60,19 +63,22 @@ def _one_scale(t1: torch.Tensor, t2: torch.Tensor, mask: torch.Tensor, k: int, s
         sl = slice(s, s + batch)
         diff = _affinity(p1[sl], m[sl], n_ok[sl]).sub_(_affinity(p2[sl], m[sl], n_ok[sl])).abs_()
         alpha[sl] = torch.bmm(diff, weights[sl, :, None])[..., 0] / n_ok[sl, None]
+        step(min(1.0, (s + batch) / m.shape[0]))
     full = torch.zeros((len(keep), k * k))
     counts = torch.zeros((len(keep), k * k))
     full[keep], counts[keep] = alpha * weights, weights
     return fold(full, shape, k, stride), fold(counts, shape, k, stride)
 
 
-def affinity_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray,
-                   scales: Sequence[int] = SCALES, overlap: int = 2) -> np.ndarray:
+def affinity_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, scales: Sequence[int] = SCALES,
+                   overlap: int = 2, check: Optional[Callable[[], None]] = None,
+                   report: Optional[Callable[[float], None]] = None) -> np.ndarray:
     """Change prior α in [0, 1] on the block grid of two normalised block-mean images.
 
     x1 (bands1, h, w), x2 (bands2, h, w), valid (h, w). scales: neighbourhood sides k in cells;
-    overlap: how many neighbourhoods cover a cell along each axis (stride = k / overlap).
-    Returns float32 (h, w), NaN at invalid cells.
+    overlap: how many neighbourhoods cover a cell along each axis (stride = k / overlap). check: called
+    after each batch (a task's cancel raises there; about 70 s at the most cells on one thread); report:
+    told the share done. Returns float32 (h, w), NaN at invalid cells.
     """
     ok = check_pair(x1, x2, valid)
     if not scales or min(scales) < 2 or overlap < 1:
@@ -81,9 +87,15 @@ def affinity_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray,
     t1, t2 = as_tensor(x1, ok), as_tensor(x2, ok)
     mask = torch.from_numpy(ok.astype(np.float32))[None, None]
     total, covered = torch.zeros(ok.shape), torch.zeros(ok.shape)
-    for k in scales:
+    for number, k in enumerate(scales):
+        def step(done: float, number: int = number) -> None:
+            if check is not None:
+                check()
+            if report is not None:
+                report((number + done) / len(scales))
+
         k = min(k, max(2, min(ok.shape)))   # a neighbourhood fits inside a narrow grid
-        s, n = _one_scale(t1, t2, mask, k, max(1, k // overlap))
+        s, n = _one_scale(t1, t2, mask, k, max(1, k // overlap), step)
         total += torch.where(n > 0, s / n.clamp(min=1), torch.zeros_like(s))
         covered += n > 0
     alpha = torch.where(covered > 0, total / covered.clamp(min=1), torch.zeros_like(total)).numpy()

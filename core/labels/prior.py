@@ -29,10 +29,10 @@ def _structural(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, seed: int, ch
 
 def _affinity(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, seed: int, check: Check,
               report: Report, info: Info) -> np.ndarray:
-    """Seedless, and one pass short enough to need no cancel check nor progress."""
+    """Seedless: `seed` draws nothing."""
     from .affinity_prior import affinity_prior
 
-    return affinity_prior(x1, x2, valid)
+    return affinity_prior(x1, x2, valid, check=check, report=report)
 
 
 PRIORS = Registry("Prior", {"structural": _structural, "affinity": _affinity})

@@ -222,3 +222,20 @@ def test_the_second_pass_leaves_a_clear_change_as_it_was(monkeypatch):
     once = structural_prior(x1, x2, valid, seed=1)
     monkeypatch.setattr(structural_prior_module, "SECOND_PASS", False)
     assert np.array_equal(structural_prior(x1, x2, valid, seed=1), once)
+
+
+def test_the_affinity_prior_reports_progress_and_can_be_cancelled():
+    """It ran to the end unseen (about 70 s at the most cells on one thread) whatever the analyst pressed."""
+    from oaip_qgis.core.errors import Cancelled
+
+    x1, x2, _ = two_sensors(size=48)
+    valid = np.ones(x1.shape[1:], bool)
+    shares: list[float] = []
+    change_prior(x1, x2, valid, method="affinity", report=shares.append)
+    assert len(shares) >= 2 and shares == sorted(shares) and shares[-1] == pytest.approx(1.0)
+
+    def cancel() -> None:
+        raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        change_prior(x1, x2, valid, method="affinity", check=cancel)
