@@ -637,17 +637,23 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
 @in_gdal_scope
 def check_on_grid(path: str, grid: Grid, label: str) -> None:
     """Refuse, once before it is read window by window (`read_on_grid`: the reference, at the end of a run),
-    a raster that cannot be laid on `grid`: a CRS that does not transform to the grid's, or, without a CRS,
-    another size than the grid's when the grid has one (its pixels are taken as the grid's; a half-size mask
+    a raster that cannot be laid on `grid`: a CRS that does not transform to the grid's, or another size
+    than the grid's where it is laid pixel for pixel, without a CRS on it or on the grid (a half-size mask
     was measured against the wrong pixels without a word)."""
     ds = open_raster(path, label)
     check_transformable(_srs(ds), grid.srs(), label, path, tr("the run's grid"))
-    if grid.crs_wkt and _srs(ds) is None and (ds.RasterXSize, ds.RasterYSize) != (grid.width, grid.height):
+    if (ds.RasterXSize, ds.RasterYSize) == (grid.width, grid.height) or (grid.crs_wkt and _srs(ds) is not None):
+        return
+    if _srs(ds) is None:
         raise InputError(tr("{label}: '{path}' has no CRS and is {width} × {height} pixels, while the run's grid is "
                             "{grid_width} × {grid_height}: it cannot be laid on the images. Give it their "
                             "georeferencing (QGIS: Raster > Projections > Assign Projection, or the Georeferencer), "
                             "or export it at the grid's size.", label=label, path=path, width=ds.RasterXSize,
                             height=ds.RasterYSize, grid_width=grid.width, grid_height=grid.height))
+    raise InputError(tr("{label}: '{path}' is {width} × {height} pixels, while the run's grid, which has no CRS, is "
+                        "{grid_width} × {grid_height}: it can only be laid on the images pixel for pixel, at their "
+                        "size. Export it at the grid's size, or give the images their CRS.", label=label, path=path,
+                        width=ds.RasterXSize, height=ds.RasterYSize, grid_width=grid.width, grid_height=grid.height))
 
 
 @in_gdal_scope

@@ -549,6 +549,25 @@ def test_a_reference_without_crs_is_laid_on_the_grid_only_at_its_size(sample_pai
             assert run(prior_params(sample_pair, tmp_path / name, reference=path)).stats.metrics["kappa"] > 0.5
 
 
+def test_a_reference_on_a_grid_without_crs_is_laid_on_it_only_at_its_size(tmp_path):
+    """Two images without a CRS (SAME_GRID) and a georeferenced reference of another size: it was read from
+    the grid's first pixels, without a word."""
+    rng = np.random.default_rng(0)
+    t1, t2 = (make_raster(tmp_path / f"{name}.tif", rng.uniform(0, 1, (80, 90)), epsg=None) for name in ("a", "b"))
+    truth = np.zeros((80, 90))
+    truth[20:40, 30:50] = 1
+    for name, mask in (("half", truth[::2, ::2]), ("whole", truth)):
+        reference = make_raster(tmp_path / f"{name}_ref.tif", mask)   # in UTM: a CRS the grid does not have
+        params = RunParams(t1=t1, t2=t2, mode="prior", same_grid=True, reference=reference, overwrite=True,
+                           out_stats=str(tmp_path / "stats.json"))
+        if name == "half":
+            with pytest.raises(InputError, match="is 45 × 40 pixels, while the run's grid, which has no CRS, is "
+                                                 "90 × 80"):
+                run(params)
+        else:
+            assert run(params).stats.metrics is not None
+
+
 def test_a_partial_reference_is_measured_where_it_has_data_only(sample_pair, tmp_path):
     truth = gdal.Open(sample_pair["truth"])
     half = str(tmp_path / "half.tif")                      # the reference's left half, then a nodata block
