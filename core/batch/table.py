@@ -76,6 +76,20 @@ def column_key(header: str) -> str:
     return ALIASES.get(key, key)
 
 
+def _kind(field: dataclasses.Field) -> str:
+    """What a cell of `field` must hold, in words (the annotation, "Optional[int]", is no help to a reader)."""
+    kind = str(field.type)
+    if "Sequence[int]" in kind:
+        return tr("a band list (e.g. 1,2,3)")
+    if "bool" in kind:
+        return tr("true or false")
+    if "int" in kind:
+        return tr("a whole number")
+    if "float" in kind:
+        return tr("a number")
+    return tr("text")
+
+
 def _convert(field: dataclasses.Field, text: str) -> Any:
     """A cell's text as the field's type (the dataclass's annotations are strings here)."""
     kind = str(field.type)
@@ -116,8 +130,8 @@ def parse_values(values: dict[str, str], where: str) -> dict[str, Any]:
         try:
             parsed[key] = _convert(fields[key], text)
         except ValueError as exc:
-            raise InputError(tr("{where}: '{header}' = {text!r} is not a valid {type} ({reason}).",
-                                where=where, header=header, text=text, type=fields[key].type, reason=exc)) from exc
+            raise InputError(tr("{where}: '{header}' = {text!r} is not {type} ({reason}).",
+                                where=where, header=header, text=text, type=_kind(fields[key]), reason=exc)) from exc
     return parsed
 
 

@@ -55,7 +55,8 @@ def test_semicolon_csv_with_names(images):
     ("t1,t2,out_change\na/t1.tif,a/t2.tif,x.tif\n", "unknown column or parameter 'out_change'"),
     ("t1,t2\na/t1.tif,a/missing.tif\n", "missing.tif' does not exist"),
     ("t1,t2,reference\na/t1.tif,a/t2.tif,gt.tif\n", "reference file"),
-    ("t1,t2,seed\na/t1.tif,a/t2.tif,one\n", "'seed' = 'one' is not a valid"),
+    ("t1,t2,seed\na/t1.tif,a/t2.tif,one\n", "'seed' = 'one' is not a whole number"),   # not Optional[int]
+    ("t1,t2,prune\na/t1.tif,a/t2.tif,maybe\n", "'prune' = 'maybe' is not true or false"),
     ("t1,t2,mode\na/t1.tif,a/t2.tif,int4\n", "MODE must be one of"),
     ("t1,t2,prune\na/t1.tif,a/t2.tif,maybe\n", "expected true or false"),
     ("name,t1,t2\nx,a/t1.tif,a/t2.tif\nx,b/t1.tif,b/t2.tif\n", "also the name of row 1"),
