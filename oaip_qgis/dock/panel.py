@@ -30,6 +30,7 @@ from qgis.core import (
     QgsProcessingUtils,
     QgsProject,
     QgsRasterLayer,
+    QgsSettings,
     QgsTask,
 )
 from qgis.gui import QgsDockWidget, QgsFileWidget
@@ -66,6 +67,7 @@ FORM_CLASS, _ = uic.loadUiType(UI_PATH)
 # Raster providers whose layers are not files GDAL can open in the task's thread.
 NON_FILE_RASTERS = ["wms", "wcs", "arcgismapserver", "postgresraster", "virtualraster"]
 SLIDER_STEPS = 1000
+OUTPUT_FOLDER_SETTING = "oaip_qgis/output_folder"   # the last folder a run wrote into, offered next session
 RETHRESHOLD_DELAY_MS = 150  # slider moves within this time cost one new change raster
 
 
@@ -180,6 +182,9 @@ class OaipDock(QgsDockWidget):
             combo.setMinimumContentsLength(6)
         ui.outputFolder.setStorageMode(QgsFileWidget.GetDirectory)
         ui.outputFolder.setDialogTitle(tr("Folder for the runs' outputs"))
+        last = QgsSettings().value(OUTPUT_FOLDER_SETTING, "", type=str)
+        if last and os.path.isdir(last):   # else QGIS's temporary folder, emptied when QGIS closes
+            ui.outputFolder.setFilePath(last)
         self._mode_changed(defaults.mode)
         problem = torch_missing_message() if self._run_fn is None else None
         ui.torchLabel.setVisible(problem is not None)
@@ -275,6 +280,8 @@ class OaipDock(QgsDockWidget):
             raise InputError(tr("Output folder '{folder}' cannot be written to: choose a folder you can write "
                                 "in.").format(folder=base))
         _clean_killed_runs(base)
+        if self.ui.outputFolder.filePath().strip():
+            QgsSettings().setValue(OUTPUT_FOLDER_SETTING, base)
         stem = os.path.join(base, f"oaip_{mode}_{time.strftime('%Y%m%d_%H%M%S')}")
         path, n = stem, 1
         while os.path.exists(path):

@@ -469,3 +469,20 @@ def test_sample_tool_stores_drawn_areas_and_hands_them_to_the_run(dock, project_
     assert written.geometryType() == QgsWkbTypes.PolygonGeometry
     dock.ui.unchangedSampleButton.click()
     assert qgis_canvas.mapTool() != dock.sample_tool
+
+
+def test_the_output_folder_chosen_is_offered_again_in_the_next_session(dock, qgis_iface, tmp_path):
+    """Each session began on QGIS's temporary folder, emptied when QGIS closes: a run made without looking
+    again at the folder was lost."""
+    from qgis.core import QgsSettings
+
+    try:
+        run_and_wait(dock)
+        assert QgsSettings().value(panel_module.OUTPUT_FOLDER_SETTING) == str(tmp_path / "out")
+        again = OaipDock(qgis_iface)
+        assert again.ui.outputFolder.filePath() == str(tmp_path / "out")
+        again.close_down()
+        again.deleteLater()
+    finally:
+        QgsSettings().remove(panel_module.OUTPUT_FOLDER_SETTING)
+
