@@ -225,7 +225,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         t2 = QgsProcessingParameterRasterLayer(self.T2, tr("Image after (T2)"))
         # The dialog would start both on the current layer: T2 starts on another raster (it may still be set
         # to the same one).
-        t2.setMetadata({"widget_wrapper": {"class": "oaip_qgis.processing.widgets.OtherRasterWidgetWrapper"},
+        t2.setMetadata({"widget_wrapper": {"class": f"{__package__}.widgets.OtherRasterWidgetWrapper"},   # any folder name
                         "other_layer": self.T1})
         self.addParameter(t2)
         self.addParameter(QgsProcessingParameterRasterLayer(

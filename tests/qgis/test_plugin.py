@@ -417,3 +417,15 @@ def test_the_plugin_speaks_qgis_s_language_when_it_has_its_translation(qgis_app,
     monkeypatch.setattr(i18n, "user_language", lambda: "de")   # a language it has no file for: English
     assert i18n.install_translation() is None
 
+
+
+def test_t2_s_widget_wrapper_is_named_by_the_plugin_s_own_package(provider):
+    """The dialog imports T2's widget by this dotted name: it was written out as oaip_qgis.…, which a plugin
+    folder of another name (a zip unpacked by hand) would not import."""
+    import importlib
+
+    from oaip_qgis.processing.widgets import OtherRasterWidgetWrapper
+
+    algorithm = QgsApplication.processingRegistry().algorithmById(ALG)
+    module, _, name = algorithm.parameterDefinition("T2").metadata()["widget_wrapper"]["class"].rpartition(".")
+    assert getattr(importlib.import_module(module), name) is OtherRasterWidgetWrapper
