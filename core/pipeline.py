@@ -1,9 +1,10 @@
 """run(params, progress) -> RunResult: the only place that sequences the stages of a change-detection run.
 
-Data flow (core/stages.py): aligned pair -> decimated block means -> normalisers + prior -> evidence and
-the prior's threshold (decision.score); analyst samples -> detector (prior alone, or the OAIP network trained on
-pseudo-labels and confirming the prior) -> change score written tile by tile -> change (score > 0.5, or
-the analyst's manual threshold) and confidence rasters tile by tile -> polygons -> statistics (RunStats).
+Data flow (core/stages.py): aligned pair -> analyst samples on its grid -> decimated block means ->
+normalisers + prior -> evidence and the prior's threshold (decision.score) -> detector (prior alone, or the
+OAIP network trained on pseudo-labels and confirming the prior) -> change score written tile by tile ->
+change (score > 0.5, or the analyst's manual threshold) and confidence rasters tile by tile -> polygons ->
+statistics (RunStats, collect_stats).
 Every output is written under a temporary name and renamed only when the whole run succeeded.
 """
 from __future__ import annotations
@@ -23,10 +24,10 @@ from .raster.write import OutputSet, check_outputs
 from .run_stats import RunStats
 from .stages import (
     align_pair,
+    collect_stats,
     compute_prior,
     read_blocks,
     read_samples,
-    run_stats,
     train_network,
     write_change,
     write_difference,
@@ -109,7 +110,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         clock.lap("infer")
         cut = write_change(difference, pair.grid, prior, samples, params, outputs, progress)
         clock.lap("write")
-        stats = run_stats(params, pair, prior, trained, difference, cut, clock.summary())
+        stats = collect_stats(params, pair, prior, trained, difference, cut, clock.summary())
         if params.out_stats:
             outputs.write_text(params.out_stats, json.dumps(stats.to_dict(), indent=2))
         progress(1.0, tr("Done"))

@@ -473,7 +473,7 @@ def write_change(difference: Difference, grid: Grid, prior: PriorResult, samples
     return cut
 
 
-def run_stats(params: RunParams, pair: AlignedPair, prior: PriorResult, trained: Trained, difference: Difference,
+def collect_stats(params: RunParams, pair: AlignedPair, prior: PriorResult, trained: Trained, difference: Difference,
               cut: Cut, timing: dict) -> RunStats:
     """What the run reports (stats.json, the dock, the benchmarks) from what its stages made."""
     grid = pair.grid

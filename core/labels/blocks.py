@@ -1,7 +1,8 @@
 """The block-mean grid the priors work on: its block size, block means in memory, and upsampling back.
 
 The priors cost far more per cell than per pixel, so they run on b×b block means (the pipeline reads
-them decimated with GDAL's average resampling; ``block_means`` does the same in memory) and their
+them decimated with GDAL's average resampling; ``block_means`` averages exact b×b blocks in memory, where
+GDAL's cells are h / ceil(h / b) pixels, so the two differ by a fraction of a pixel per cell) and their
 result is brought back to pixels bilinearly, window by window, so a large image never needs the
 full-resolution prior in memory.
 """

@@ -319,6 +319,6 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
                     "prior's own split lies below it, so the changed places crowd each other's neighbourhoods; "
                     "the prior is computed a second time without them in its graph.", percent=100 * share))
         prior = _pass(x1, x2, ok, weights, pyramid, prior, rng, anchors, neighbours, share, device, check)
-    top = float(np.quantile(prior[ok], PEAK_QUANTILE))   # 1 at the evidence's peak (clipped above)
+    top = float(np.quantile(prior[ok], PEAK_QUANTILE))   # 1 at the evidence's peak (not clipped: see the docstring)
     scaled = np.maximum(prior / top, 0.0) if top > 0 else np.zeros_like(prior)
     return np.where(ok, scaled, np.nan).astype(np.float32)

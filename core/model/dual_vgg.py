@@ -6,8 +6,10 @@ autograd twin with the same layers, names and shapes, so every figure can be sho
 same work. Weights move between them with `state()` (dequantised fp32) and the constructors (which
 quantise). Layers are named a0, a1, … (branch 1), b0, b1, … (branch 2) and head.
 
-Training API shared by both: forward(x1, x2, train=True) → loss_and_backward(labels); the weight
-updates are the optimisers' (core/integer/adamax.py, core/integer/sgd.py, model/train.py).
+Training API shared by both: frozen_features(x1, x2) once per crop set (the frozen first layers), then
+forward_features(f1, f2, train=True) → loss_and_backward(labels) per batch (forward(x1, x2) chains the two,
+for inference); the weight updates are the optimisers' (core/integer/adamax.py, core/integer/sgd.py,
+model/train.py).
 """
 from __future__ import annotations
 
