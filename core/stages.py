@@ -42,7 +42,7 @@ from .params import RunParams
 from .progress import Progress
 from .raster.align import AlignedPair, check_on_grid, open_pair
 from .raster.coregister import coregister
-from .raster.grid import Grid
+from .raster.grid import TOUCHING, Grid
 from .raster.polygons import polygonize_changes
 from .raster.samples import rasterize_samples
 from .raster.strips import valid_values
@@ -185,7 +185,7 @@ class PriorResult:
         images, and these get their prior from the blocks beside them when it is brought to the pixels."""
         valid = np.isfinite(self.prior)
         filled = fill_invalid(self.prior[None], valid, steps=REACH)[0]
-        near = ndimage.binary_dilation(valid, np.ones((3, 3), bool), iterations=REACH)   # the cells filled
+        near = ndimage.binary_dilation(valid, TOUCHING, iterations=REACH)   # the cells filled
         return np.where(near, filled, np.nan).astype(np.float32)
 
 

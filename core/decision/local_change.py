@@ -95,13 +95,13 @@ from typing import Optional
 import numpy as np
 from scipy import ndimage
 
+from ..raster.grid import TOUCHING
 from .evidence import Evidence
 
 LEAST_CELLS = 50
 RARE_SHARE = 0.01
 SCATTERED = 2.0
 WEAK_SCATTERED = 3.0
-_TOUCHING = np.ones((3, 3), bool)   # 8-connected
 _UNDER = 1 - 1e-3                   # a scattered place above the line is held this far under it
 
 
@@ -120,7 +120,7 @@ class LocalChange:
 def compact_groups(above: np.ndarray, least: int = LEAST_CELLS) -> tuple[np.ndarray, int]:
     """The cells of `above` that belong to a group of at least `least` touching cells, and the count of
     such groups."""
-    labels, count = ndimage.label(above, structure=_TOUCHING)
+    labels, count = ndimage.label(above, structure=TOUCHING)
     if count == 0:
         return np.zeros(above.shape, bool), 0
     sizes = np.bincount(labels.ravel())

@@ -23,7 +23,7 @@ from .border import undeclared_border
 from .coregister import Shift
 from .fill_value import undeclared_fill
 from .gdal_scope import in_gdal_scope
-from .grid import Grid, Window, check_transformable, spatial_reference
+from .grid import TOUCHING, Grid, Window, check_transformable, spatial_reference
 from .input_files import decimated, open_raster, read_or_explain
 from .scratch import remove_scratch, scratch_name
 from .vector_layer import features_without_geometry, layer_srs, open_layer, rasterize
@@ -404,7 +404,7 @@ def _whole_inside(valid: np.ndarray) -> np.ndarray:
     cell, so every cell that does is left out; their pixels take the prior of the cells around them
     (stages.PriorResult.at_pixels). The grid's own edge is judged pixel by pixel (AlignedPair._whole_edge).
     """
-    whole = ndimage.binary_erosion(valid, np.ones((3, 3), bool), border_value=1)
+    whole = ndimage.binary_erosion(valid, TOUCHING, border_value=1)
     return whole if whole.any() else valid   # nodata scattered everywhere: every cell partial, keep them
 
 

@@ -39,13 +39,14 @@ from typing import Optional
 import numpy as np
 from scipy import ndimage
 
+from .grid import TOUCHING
+
 BORDER_SHARE = 0.005   # of the image: far above the shared pairs' 0.004 %, far below a swath's corners
 DARKEST = 0.1          # the border's neighbours' median lies between this quantile of the other values and 1 − it
 RING = 2               # pixels of the read: the border's neighbours, looked at right beside it
 SOLID = 0.97           # of the border with its holes filled: a fill is solid, clipped water keeps specks above 0
 STRETCHED = 2          # a border holds at least this many times the share an integer image's top value holds
 MOSTLY = 0.5           # of the image's places holding the value, the border holds at least this share
-_TOUCHING = np.ones((3, 3), bool)
 
 
 @dataclass(frozen=True)
@@ -73,11 +74,11 @@ def undeclared_border(values: np.ndarray) -> Optional[Border]:
     clipped = 0.0 if floating else min(float((band[finite] == band[finite].max()).mean()) for band in values)
     for value in _candidates(values, finite, floating):
         at = finite & (values == value).all(axis=0)
-        labels, count = ndimage.label(at, structure=_TOUCHING)
+        labels, count = ndimage.label(at, structure=TOUCHING)
         edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
         border = np.isin(labels, edge[edge > 0]) if count else np.zeros(at.shape, bool)
-        ring = ndimage.binary_dilation(border, _TOUCHING, iterations=RING) & ~border & finite & ~at
-        thick = ndimage.binary_erosion(border, _TOUCHING, border_value=1).mean() >= BORDER_SHARE / 2
+        ring = ndimage.binary_dilation(border, TOUCHING, iterations=RING) & ~border & finite & ~at
+        thick = ndimage.binary_erosion(border, TOUCHING, border_value=1).mean() >= BORDER_SHARE / 2
         filled = ndimage.binary_fill_holes(border)
         solid = border.sum() >= SOLID * filled.sum()
         mostly = border.sum() >= MOSTLY * at.sum()   # else the value is the ground's too (a lake's 0 in NIR)

@@ -4,10 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
 from osgeo import osr
 
 from ..errors import InputError
 from ..i18n import tr
+
+# Cells that touch, edges or corners: the neighbourhood of every region, dilation and erosion on a grid.
+TOUCHING = np.ones((3, 3), bool)
 
 
 def spatial_reference(wkt: str) -> Optional[osr.SpatialReference]:
