@@ -58,6 +58,11 @@ def torch_missing_message() -> Optional[str]:
         button=tr(INSTALL_BUTTON), version=TORCH_VERSION, target=install.target, command=install.text())
 
 
+def unexpected_error(exc: BaseException) -> str:
+    """The sentence for a bug, whose traceback goes to the log panel."""
+    return tr("Unexpected error: {error}. Details are in the log panel (OAIP).").format(error=repr(exc))
+
+
 def _pipeline_run(params: RunParams, progress: Progress):
     from .core.pipeline import run  # imports torch: only when a run starts, in the task's thread
 
@@ -107,7 +112,7 @@ class DetectionTask(QgsTask):
         except OaipError as exc:
             self.error = str(exc)
         except Exception as exc:  # noqa: BLE001 (a bug must reach the analyst, not kill the thread)
-            self.error = tr("Unexpected error: {error}. Details are in the log panel (OAIP).").format(error=repr(exc))
+            self.error = unexpected_error(exc)
             self.details = traceback.format_exc()
         return self.result is not None
 

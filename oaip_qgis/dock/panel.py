@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -57,7 +58,7 @@ from ..deps.install_task import INSTALL_BUTTON, InstallTask, no_python_message, 
 from ..deps.pip_install import TORCH_VERSION, PipInstall
 from ..i18n import tr
 from ..layers import add_run_layers, raster_source, style_change, vector_file
-from ..task import LOG_TAG, DetectionTask, RunFn, torch_missing_message
+from ..task import LOG_TAG, DetectionTask, RunFn, torch_missing_message, unexpected_error
 from .charts import FiltersChart, HistogramChart, LossChart
 from .samples import SampleMapTool, add_sample, new_sample_layer, write_gpkg
 from .statistics import area, stats_sections
@@ -601,8 +602,9 @@ class OaipDock(QgsDockWidget):
                 done(result)
             elif isinstance(exception, OaipError | OSError | RuntimeError | ValueError):
                 (failed or (lambda error: self._status(str(error), error=True)))(exception)
-            else:
-                raise exception
+            else:   # a bug: said, and its traceback logged, as a run's is (raised here, it left the task callback)
+                QgsMessageLog.logMessage("".join(traceback.format_exception(exception)), LOG_TAG, Qgis.Critical)
+                self._status(unexpected_error(exception), error=True)
         task = QgsTask.fromFunction(description, lambda _task: work(), on_finished=finished)
         QgsApplication.taskManager().addTask(task)
         return task

@@ -486,3 +486,17 @@ def test_the_output_folder_chosen_is_offered_again_in_the_next_session(dock, qgi
     finally:
         QgsSettings().remove(panel_module.OUTPUT_FOLDER_SETTING)
 
+
+
+def test_a_bug_in_background_work_is_said_and_logged_not_raised_into_qgis(dock):
+    """A background task's unexpected error was raised again inside its finished callback, out of Qt's hands."""
+    ended = []
+
+    def broken() -> None:
+        raise ZeroDivisionError("boom")
+
+    task = dock._in_background("broken", broken, lambda result: None, lambda: ended.append(True))
+    assert wait_until(lambda: bool(ended), timeout_milliseconds=10_000)
+    assert wait_until(lambda: "Unexpected error: ZeroDivisionError('boom')" in dock.ui.statusLabel.text(),
+                      timeout_milliseconds=2_000), dock.ui.statusLabel.text()
+    assert task is not None
