@@ -57,6 +57,7 @@ from ..core.run_stats import RunStats
 from ..deps.install_task import INSTALL_BUTTON, InstallTask, no_python_message, torch_install
 from ..deps.pip_install import TORCH_VERSION, PipInstall
 from ..i18n import tr
+from ..identity import NAME
 from ..layers import add_run_layers, raster_source, style_change, vector_file
 from ..task import LOG_TAG, DetectionTask, RunFn, torch_missing_message, unexpected_error
 from .charts import FiltersChart, HistogramChart, LossChart
@@ -92,7 +93,7 @@ class OaipDock(QgsDockWidget):
     """Inputs and options, Run/Cancel with progress, then the run's statistics, charts and threshold."""
 
     def __init__(self, iface, parent: Optional[QWidget] = None, run_fn: Optional[RunFn] = None) -> None:
-        super().__init__(tr("OAIP change detection"), parent)
+        super().__init__(tr(NAME), parent)
         self.setObjectName("OaipChangeDetectionDock")
         self.iface = iface
         self.ui = FORM_CLASS()
@@ -218,7 +219,7 @@ class OaipDock(QgsDockWidget):
     def _input_combos(self) -> tuple:
         ui = self.ui
         return (("T1", ui.t1Combo), ("T2", ui.t2Combo), (tr("Reference"), ui.referenceCombo),
-                (tr("Samples"), ui.samplesCombo), ("AOI", ui.aoiCombo))
+                (tr("Samples"), ui.samplesCombo), (tr("AOI"), ui.aoiCombo))
 
     def _input_leaving(self, label: str, combo, first: int, last: int) -> None:
         """Note an input whose layer leaves the project: its box would show another layer (the run's own
@@ -449,7 +450,7 @@ class OaipDock(QgsDockWidget):
             else:
                 error = self._named(task.error or tr("The run failed."))
                 self._status(error, error=True)
-                self.iface.messageBar().pushMessage("OAIP", error, level=Qgis.Critical)
+                self.iface.messageBar().pushMessage(tr(NAME), error, level=Qgis.Critical)
             if self.stats is not None:   # the Results tab still shows an earlier run: say which
                 self._stale = True
                 self._fill_tree()
@@ -480,7 +481,7 @@ class OaipDock(QgsDockWidget):
             done += " " + tr("(QGIS's temporary folder, emptied when QGIS closes: choose an output folder to keep "
                              "them)")
         self._status(done)
-        self.iface.messageBar().pushMessage("OAIP", tr("Change detection finished: {run}").format(run=self.run_name),
+        self.iface.messageBar().pushMessage(tr(NAME), tr("Change detection finished: {run}").format(run=self.run_name),
                                             level=Qgis.Success, duration=5)
 
     # ----- results ----------------------------------------------------------------------------
