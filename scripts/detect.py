@@ -31,11 +31,14 @@ def report(stats: dict | None, paths: dict) -> str:
     lines = [f"{label + ':':<18}{paths[key]}" for label, key in OUTPUTS if key in paths]
     if stats is None:
         return "\n".join(lines + ["", "No statistics were asked for (OUTPUT_STATS is empty), so no figures."])
+    if stats.get("threshold_method") == "manual":
+        cut = f"manual threshold {stats['threshold']:.4f} on the change score"
+    else:   # the decision sits at 0.5 on the score; where it fell on the prior says more
+        cut = (f"{stats['prior_threshold_method']} threshold, at {stats['prior_cut']:.4f} on the prior "
+               f"(0.5 on the change score)")
     lines += ["",
-              f"mode {stats['mode']} on {stats.get('device', 'cpu')}, seed {stats['seed']}, "
-             f"score threshold {stats['threshold']:.4f} (prior cut {stats['prior_cut']:.4f}, "
-             f"{stats['prior_threshold_method']}), "
-             f"changed {100 * stats['changed_fraction']:.2f} % ({stats['changed_area']:.0f} m²)"]
+              f"mode {stats['mode']} on {stats.get('device', 'cpu')}, seed {stats['seed']}, {cut}, "
+              f"changed {100 * stats['changed_fraction']:.2f} % ({stats['changed_area']:.0f} m²)"]
     model = stats.get("model")
     if model:
         lines.append(f"model: {model['params_before']} -> {model['params_after']} parameters, "

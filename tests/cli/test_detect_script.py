@@ -45,7 +45,9 @@ def test_the_report_says_where_accuracy_was_measured(tmp_path):
                          "reference_coverage": 0.25}}
     text = report(stats, {"OUTPUT_STATS": str(tmp_path / "s.json")})
     assert "KAPPA 0.8000" in text and "AUC" not in text and "25.0 % of the valid pixels" in text
-    assert "score threshold 0.5000 (prior cut 0.3000, otsu)" in text
+    assert "otsu threshold, at 0.3000 on the prior (0.5 on the change score)" in text
+    manual = report({**stats, "threshold_method": "manual", "threshold": 0.35}, {})
+    assert "manual threshold 0.3500 on the change score" in manual and "on the prior" not in manual
     stats["metrics"] = {"kappa": None, "reference_coverage": 0.0}
     assert "the reference covers no valid pixel" in report(stats, {})
 
