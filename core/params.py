@@ -88,8 +88,8 @@ class RunParams:
         THRESHOLD_METHODS.pick(self.threshold_method)
         if self.threshold is not None:
             _number("THRESHOLD", self.threshold)
-        if self.threshold_method == "manual" and (self.threshold is None or not 0 <= self.threshold <= 1):
-            raise InputError(tr("A manual threshold needs a value between 0 and 1."))
+        if self.threshold_method == "manual":
+            check_manual_threshold(self.threshold)
         PRIORS.pick(self.prior)
         if self.grid not in GRIDS:
             raise InputError(tr("Grid must be one of {grids}, not {grid!r}.", grids=", ".join(GRIDS), grid=self.grid))
@@ -125,11 +125,7 @@ class RunParams:
                 raise InputError(tr("{name} bands {bands} name a band more than once: list each band once "
                                     "(e.g. {unique}).", name=name, bands=",".join(str(int(b)) for b in bands),
                                     unique=",".join(str(b) for b in sorted({int(b) for b in bands}))))
-        for name, (attribute, kind, suffixes) in OUTPUT_FORMATS.items():
-            path = getattr(self, attribute)
-            if path and not str(path).lower().endswith(suffixes):
-                raise InputError(tr("{name} '{path}' is written as {kind}: give a name ending in {suffix}.",
-                                    name=name, path=path, kind=kind, suffix=suffixes[0]))
+        check_output_formats({attribute: getattr(self, attribute) for attribute, _, _ in OUTPUT_FORMATS.values()})
         return self
 
     def warnings(self) -> list[str]:
@@ -179,6 +175,22 @@ def parse_bands(text: str) -> Optional[list[int]]:
 
 def _default(name: str):
     return next(f.default for f in fields(RunParams) if f.name == name)
+
+
+def check_manual_threshold(value) -> float:
+    """A cut of the change score, which runs from 0 to 1: a number in that range, or the sentence."""
+    if value is None or _number("THRESHOLD", value) < 0 or value > 1:
+        raise InputError(tr("A manual threshold needs a value between 0 and 1."))
+    return float(value)
+
+
+def check_output_formats(outputs: dict) -> None:
+    """Refuse an output (RunParams field -> path) named for another format than the one written."""
+    for name, (attribute, kind, suffixes) in OUTPUT_FORMATS.items():
+        path = outputs.get(attribute)
+        if path and not str(path).lower().endswith(suffixes):
+            raise InputError(tr("{name} '{path}' is written as {kind}: give a name ending in {suffix}.",
+                                name=name, path=path, kind=kind, suffix=suffixes[0]))
 
 
 def _number(name: str, value) -> float:

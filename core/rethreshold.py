@@ -16,13 +16,14 @@ from typing import Optional
 from .decision.cut import CHANGE_NODATA, Cut
 from .errors import InputError
 from .i18n import tr
+from .params import check_manual_threshold, check_output_formats
 from .raster.align import check_on_grid
 from .raster.gdal_scope import in_gdal_scope
 from .raster.grid import Window
 from .raster.input_files import open_raster, read_or_explain
 from .raster.polygons import polygonize_changes
 from .raster.strips import strips, valid_values
-from .raster.write import OutputSet, writing
+from .raster.write import OutputSet, check_outputs, writing
 from .run_stats import RunStats
 
 
@@ -36,6 +37,13 @@ def rethreshold(run_stats: RunStats, difference: str, threshold: float, out_chan
     threshold (the run's kept as `run_threshold`), with the changed area and fraction and the
     accuracy against `reference` measured again (none without a reference: the run's were measured
     at its own threshold)."""
+    threshold = check_manual_threshold(threshold)
+    check_output_formats({"out_change": out_change, "out_polygons": out_polygons})
+    # New files only, never the difference image, the reference or anything the run read; an existing file
+    # (the run's own change layer or statistics) is refused rather than replaced.
+    run_inputs = [(run_stats.parameters or {}).get(key) for key in ("t1", "t2", "samples", "aoi", "vgg16")]
+    check_outputs((out_change, out_polygons, out_stats), overwrite=False,
+                  inputs=(difference, reference, *run_inputs))
     grid = run_stats.grid
     label = tr("Difference image")
     source = open_raster(difference, label)

@@ -46,6 +46,28 @@ def test_a_new_threshold_writes_its_own_files_and_leaves_the_runs_alone(finished
     assert ogr.Open(out["out_polygons"]).GetLayer(0).GetFeatureCount() == written["polygons"]
 
 
+def test_a_cut_writes_new_files_only_and_takes_a_threshold_of_the_score(finished, sample_pair, tmp_path):
+    """It wrote wherever it was told: over the run's T1, over the difference image it cuts (every later cut
+    then gave one figure), over the run's own change layer; and 1.5, NaN or "0.4" ran or gave a traceback."""
+    from oaip_qgis.core.errors import InputError
+
+    folder, stats = finished
+    difference = str(folder / "difference.tif")
+    before = {name: digest(folder / name) for name in ("change.tif", "difference.tif", "stats.json")}
+    t1_before = digest(sample_pair["t1"])
+    for target, shown in ((sample_pair["t1"], "also an input of the run"), (difference, "also an input of the run"),
+                          (str(folder / "change.tif"), "exists already"), (str(tmp_path / "c.png"), "GeoTIFF")):
+        with pytest.raises(InputError, match=shown):
+            rethreshold(stats, difference, 0.4, target)
+    with pytest.raises(InputError, match="exists already"):
+        rethreshold(stats, difference, 0.4, str(tmp_path / "new.tif"), out_stats=str(folder / "stats.json"))
+    for threshold in (1.5, -0.2, float("nan"), "0.4"):
+        with pytest.raises(InputError, match="needs a value between 0 and 1|must be a number"):
+            rethreshold(stats, difference, threshold, str(tmp_path / "new.tif"))
+    assert {name: digest(folder / name) for name in before} == before and digest(sample_pair["t1"]) == t1_before
+    assert not (tmp_path / "new.tif").exists()
+
+
 def test_at_the_runs_own_threshold_it_reproduces_the_run(finished, sample_pair, tmp_path):
     folder, stats = finished
     same = rethreshold(stats, str(folder / "difference.tif"), stats.threshold, str(tmp_path / "c.tif"),
