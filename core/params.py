@@ -71,7 +71,11 @@ class RunParams:
     overwrite: bool = True
 
     def validate(self) -> RunParams:
-        """Check values that do not need the files; raise InputError naming the bad one."""
+        """Check values that do not need the files; raise InputError naming the bad one. Paths, band tuples and
+        numpy's numbers become text, lists and Python's numbers (stats.json records them; a Path or an int64
+        made the run fail at its very end)."""
+        for item in fields(self):
+            setattr(self, item.name, _plain(getattr(self, item.name)))
         for name, path in (("T1", self.t1), ("T2", self.t2)):
             if not isinstance(path, str | os.PathLike) or not str(path):
                 raise InputError(tr("{name} must be the path of a raster file, not {value!r}.", name=name, value=path))
@@ -175,6 +179,19 @@ def parse_bands(text: str) -> Optional[list[int]]:
 
 def _default(name: str):
     return next(f.default for f in fields(RunParams) if f.name == name)
+
+
+def _plain(value):
+    """`value` as JSON writes it back (numbers stay of their kind: an int stays whole, a float does not)."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool | int):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool | int | float):
+        return float(value)
+    return value
 
 
 def check_manual_threshold(value) -> float:

@@ -4,7 +4,8 @@ GDAL's exception switch and block cache, and torch's thread count, belong to the
 dock run, a re-threshold and a Processing run may each hold them at once, on their own threads. Each had
 put back what it found on entering, so with A entering, B entering, then A leaving, B ran on without them,
 and B's leaving left A's values set for good. Here the first to enter saves the process's own value, each
-entrant applies its value, and the last to leave restores the saved one.
+entrant applies its value, and the last to leave restores the saved one. Values that differ between
+holders (torch's thread count) are the latest entrant's while they overlap: one pool serves them all.
 """
 from __future__ import annotations
 
@@ -30,8 +31,13 @@ class SharedSetting:
         with self._lock:
             if not self._holders:
                 self._saved = self._save()
+            try:
+                apply(self._saved)
+            except BaseException:
+                if not self._holders:   # nobody else holds it: the process's own value back
+                    self._restore(self._saved)
+                raise
             self._holders += 1
-            apply(self._saved)
         try:
             yield
         finally:

@@ -499,27 +499,32 @@ def _shared_aoi(aoi: Optional[str], grid: Grid) -> Optional[gdal.Dataset]:
     return _aoi_mask(aoi, grid)
 
 
-@in_gdal_scope
+FILL_MAGNITUDE = 1e300   # ±1.797e308, the largest doubles: a fill (ArcGIS's default nodata), read as no data
+
+
 def _check_float_range(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], label: str, path: str) -> None:
     """Refuse 64-bit floating-point values beyond float32's range, in which the images are compared: they would
     read as infinite, that is as no data, and the run would end saying the overlap holds almost no valid pixel.
-    Read decimated (a file's stored statistics may be stale: a copy carries its source's); the nodata value
-    (NODATA given for the run, else the file's) is skipped."""
+    Read decimated, all such bands at once (a file's stored statistics may be stale: a copy carries its
+    source's); the nodata value (NODATA given for the run, else the file's) and the largest doubles, a fill
+    that reads as no data as it should, are skipped."""
     largest = float(np.finfo(np.float32).max)
-    for band in bands:
-        if ds.GetRasterBand(band).DataType != gdal.GDT_Float64:
-            continue
+    wide = [band for band in bands if ds.GetRasterBand(band).DataType == gdal.GDT_Float64]
+    if not wide:
+        return
+    for band, values in zip(wide, decimated(ds, wide)):
         missing = ds.GetRasterBand(band).GetNoDataValue() if nodata is None else nodata
-        values = decimated(ds, [band]).ravel()
-        beyond = values[np.isfinite(values) & (np.abs(values) > largest) & (values != missing)]
+        size = np.abs(values)
+        beyond = values[np.isfinite(values) & (size > largest) & (size < FILL_MAGNITUDE) & (values != missing)]
         if beyond.size:
-            raise InputError(tr("{label}: band {band} of '{path}' holds values up to {value:g}, beyond the 32-bit "
-                                "floating-point range ({largest:.1e}) the images are compared in: rescale it (for "
+            raise InputError(tr("{label}: band {band} of '{path}' holds values such as {value:g}, beyond the 32-bit "
+                                "floating-point range (±{largest:.1e}) the images are compared in: rescale it (for "
                                 "example with gdal_calc.py), or, if such a value marks missing data, declare it as "
                                 "the nodata value, and run again.", label=label, band=band, path=path,
                                 value=float(beyond[np.argmax(np.abs(beyond))]), largest=largest))
 
 
+@in_gdal_scope
 def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands2: Optional[Sequence[int]] = None,
               nodata1: Optional[float] = None, nodata2: Optional[float] = None, grid: str = "finer",
               pixel_size: Optional[float] = None, aoi: Optional[str] = None, same_grid: bool = False,

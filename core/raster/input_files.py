@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -84,6 +85,9 @@ def check_raster(path: str, label: str) -> None:
 SAMPLE_SIDE = 1024   # a reference, an alpha band or a border is checked on at most this many pixels a side
 
 
+_CACHE_CAPPED = threading.Lock()
+
+
 def decimated(ds: gdal.Dataset, bands: list[int]) -> np.ndarray:
     """Bands `bands` (1-based) read decimated (nearest) to at most SAMPLE_SIDE pixels along the longer side,
     as (len(bands), rows, cols).
@@ -97,12 +101,13 @@ def decimated(ds: gdal.Dataset, bands: list[int]) -> np.ndarray:
     cols, rows = max(1, round(ds.RasterXSize / scale)), max(1, round(ds.RasterYSize / scale))
     block_rows = ds.GetRasterBand(1).GetBlockSize()[1]
     pixel_bytes = sum(gdal.GetDataTypeSize(ds.GetRasterBand(b + 1).DataType) // 8 for b in range(ds.RasterCount))
-    cache = gdal.GetCacheMax()
-    gdal.SetCacheMax(min(cache, max(2 * ds.RasterXSize * block_rows * pixel_bytes, 2**20)))   # 1 MiB at least
-    try:
-        return np.stack([ds.GetRasterBand(band).ReadAsArray(buf_xsize=cols, buf_ysize=rows) for band in bands])
-    finally:
-        gdal.SetCacheMax(cache)
+    with _CACHE_CAPPED:   # one capped read at a time: overlapping runs would put back each other's cap
+        cache = gdal.GetCacheMax()
+        gdal.SetCacheMax(min(cache, max(2 * ds.RasterXSize * block_rows * pixel_bytes, 2**20)))   # 1 MiB at least
+        try:
+            return np.stack([ds.GetRasterBand(band).ReadAsArray(buf_xsize=cols, buf_ysize=rows) for band in bands])
+        finally:
+            gdal.SetCacheMax(cache)
 
 
 @in_gdal_scope

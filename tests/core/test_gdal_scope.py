@@ -70,3 +70,22 @@ def test_overlapping_runs_give_torch_its_own_thread_count_back():
     assert torch.get_num_threads() == own + 1
     second.__exit__(None, None, None)
     assert torch.get_num_threads() == own
+
+
+def test_a_setting_that_fails_to_apply_leaves_no_holder_behind():
+    from oaip_qgis.core.process_setting import SharedSetting
+
+    values = {"now": 1}
+    setting = SharedSetting(lambda: values["now"], lambda own: values.update(now=own))
+
+    def broken(own):
+        values["now"] = 5
+        raise RuntimeError("cannot")
+
+    with pytest.raises(RuntimeError):
+        with setting.held(broken):
+            pass
+    assert values["now"] == 1
+    with setting.held(lambda own: values.update(now=7)):
+        assert values["now"] == 7
+    assert values["now"] == 1   # saved again and put back: the failed entry held nothing

@@ -669,3 +669,15 @@ def test_runs_and_re_thresholds_leave_no_in_memory_file_behind(sample_pair, tmp_
                            mode="prior", tile_size=64, out_difference=str(tmp_path / "d.tif")))
     rethreshold(result.stats, str(tmp_path / "d.tif"), 0.4, str(tmp_path / "c.tif"), reference=sample_pair["truth"])
     assert ours() == before
+
+
+def test_paths_and_numpy_numbers_are_recorded_as_json_can_write_them(sample_pair, tmp_path):
+    """RunParams takes Path objects and numpy numbers; the run did all its work, then failed to write stats.json
+    with a TypeError."""
+    stats = tmp_path / "stats.json"
+    result = run(RunParams(t1=Path(sample_pair["t1"]), t2=Path(sample_pair["t2"]), mode="prior", seed=np.int64(2),
+                           nodata2=np.float32(-1.0), bands1=(1, np.int64(2)), out_stats=str(stats)))
+    recorded = json.loads(stats.read_text())["parameters"]
+    assert recorded["t1"] == sample_pair["t1"] and recorded["seed"] == 2 and recorded["bands1"] == [1, 2]
+    assert recorded == result.stats.parameters
+
