@@ -1,8 +1,9 @@
 """Areas in square metres whatever the grid's CRS.
 
 Projected units are scaled to metres; geographic coordinates (a Sentinel-1 product terrain-corrected
-to EPSG:4326, say) are measured on a Lambert azimuthal equal-area projection of the same ellipsoid,
-centred on the grid, so that "area_m2" and "changed_area" are square metres, not square degrees.
+to EPSG:4326, say) and Mercator ones (web tiles in EPSG:3857, whose units are 1/cos(latitude) metres)
+are measured on a Lambert azimuthal equal-area projection of the same ellipsoid, centred on the grid,
+so that "area_m2" and "changed_area" are square metres on the ground.
 """
 from __future__ import annotations
 
@@ -15,14 +16,28 @@ from osgeo import ogr, osr
 from .grid import Grid
 
 
+def _mercator(srs: osr.SpatialReference) -> bool:
+    """A Mercator projection (Web Mercator, EPSG:3857, as web tiles come; EPSG:3395): its map units grow with
+    latitude, 1.4× at 45° (twice the area), so they are no metres on the ground. A transverse Mercator (UTM)
+    stays within 0.1 % of them in its zone."""
+    method = srs.GetAttrValue("PROJECTION") or ""
+    return srs.IsProjected() and (method.startswith("Mercator") or "Pseudo_Mercator" in method)
+
+
 def equal_area_transform(grid: Grid) -> Optional[osr.CoordinateTransformation]:
-    """Grid coordinates → metres on an equal-area plane, for a geographic grid; None otherwise."""
+    """Grid coordinates → metres on an equal-area plane, for a geographic or a Mercator grid; None otherwise."""
     srs = grid.srs()
-    if srs is None or not srs.IsGeographic():
+    if srs is None or not (srs.IsGeographic() or _mercator(srs)):
         return None
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     minx, miny, maxx, maxy = grid.bounds()
+    lon, lat = (minx + maxx) / 2, (miny + maxy) / 2
+    if srs.IsProjected():   # the centre in degrees, on the same ellipsoid
+        geographic = srs.CloneGeogCS()
+        geographic.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        lon, lat, _ = osr.CoordinateTransformation(srs, geographic).TransformPoint(lon, lat)
     laea = osr.SpatialReference()
-    laea.ImportFromProj4(f"+proj=laea +lat_0={(miny + maxy) / 2} +lon_0={(minx + maxx) / 2} "
+    laea.ImportFromProj4(f"+proj=laea +lat_0={lat} +lon_0={lon} "
                          f"+a={srs.GetSemiMajor()} +b={srs.GetSemiMinor()} +units=m +no_defs")
     laea.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     return osr.CoordinateTransformation(srs, laea)
@@ -36,7 +51,7 @@ def unit_square_metres(grid: Grid) -> float:
 
 @functools.lru_cache(maxsize=4)
 def row_pixel_areas(grid: Grid) -> np.ndarray:
-    """m² of one pixel in each row of the grid (rows differ only on a geographic grid); read-only and
+    """m² of one pixel in each row of the grid (rows differ only on a geographic or Mercator grid); read-only and
     cached, since the panel's threshold slider asks again at every move."""
     to_metres = equal_area_transform(grid)
     if to_metres is None:

@@ -49,6 +49,15 @@ def test_geographic_pixels_have_their_area_on_the_ellipsoid():
         assert areas[row] == pytest.approx(ellipsoid_cell(top, top - dx, dx), rel=1e-4)
 
 
+def test_web_mercator_pixels_have_their_area_on_the_ground():
+    """EPSG:3857 units are 1/cos(latitude) metres: at 45° N a changed area came out twice the truth."""
+    y = 6378137.0 * math.log(math.tan(math.pi / 4 + math.radians(45.0) / 2))   # 45° N on the sphere
+    grid = Grid(wkt(3857), (1_000_000.0, 100.0, 0.0, y + 5_000.0, 0.0, -100.0), 100, 100)
+    areas = row_pixel_areas(grid)
+    assert areas[0] < areas[-1]                              # smaller towards the pole
+    assert areas[50] == pytest.approx(100.0 ** 2 * math.cos(math.radians(45.0)) ** 2, rel=0.01)   # not 10 000
+
+
 def test_polygon_areas_and_the_minimum_area_are_square_metres_on_a_lat_lon_grid(tmp_path):
     dx = 0.0001
     grid = Grid(wkt(4326), (10.0, dx, 0.0, 45.0, 0.0, -dx), 40, 40)
