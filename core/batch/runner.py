@@ -19,14 +19,12 @@ from ..i18n import tr
 from ..progress import Progress
 from .cluster import PAIR, dask_client
 from .summary import write_geopackage, write_json
-from .table import PairSpec, read_pairs
+from .table import SUMMARY_GPKG, SUMMARY_JSON, PairSpec, read_pairs
 from .timing import add_overheads, peak_memory_per_worker
 from .worker import run_pair
 
 RETRIES = 2
 POLL_S = 0.1
-SUMMARY_GPKG = "summary.gpkg"
-SUMMARY_JSON = "summary.json"
 
 PairFn = Callable[[PairSpec, str, bool], dict]
 

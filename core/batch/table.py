@@ -33,6 +33,8 @@ RESERVED = {"out_change", "out_difference", "out_confidence", "out_stats", "out_
 ALIASES = {"min_area": "min_polygon_area", "vgg16_weights": "vgg16", "threshold_value": "threshold"}
 TRUE, FALSE = {"1", "true", "yes", "y", "on"}, {"0", "false", "no", "n", "off"}
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+SUMMARY_GPKG, SUMMARY_JSON = "summary.gpkg", "summary.json"   # the batch's own files, beside the pairs' folders
+RESERVED_NAMES = {SUMMARY_GPKG, SUMMARY_JSON}
 
 
 def shell_words(text: str) -> list[str]:
@@ -162,9 +164,20 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
             except csv.Error:
                 dialect = csv.excel
             reader = csv.DictReader(handle, dialect=dialect)
-            rows = [row for row in reader if any((value or "").strip() for value in row.values())]
+            rows = []
+            for number, row in enumerate(reader, start=1):
+                extra = [cell for cell in row.pop(None, None) or [] if cell.strip()]   # cells beyond the header
+                if extra:
+                    raise InputError(tr("Row {row} of '{path}' has more cells than the header ({extra}): give the "
+                                        "extra column a header, or remove it.", row=number, path=path,
+                                        extra=", ".join(map(repr, extra))))
+                if any((value or "").strip() for value in row.values()):   # a trailing separator adds an empty one
+                    rows.append(row)
             return list(reader.fieldnames or []), rows
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise InputError(tr("The table of pairs '{path}' is not UTF-8 text ({reason}): save it as CSV UTF-8 and run "
+                            "again.", path=path, reason=exc)) from exc
+    except OSError as exc:
         raise InputError(tr("The table of pairs '{path}' cannot be read ({reason}).", path=path, reason=exc)) from exc
 
 
@@ -175,14 +188,18 @@ def _read_layer(path: Path, layer: Optional[str]) -> tuple[list[str], list[dict[
         except RuntimeError as exc:
             raise InputError(tr("The table of pairs '{path}' is not a CSV file or a vector layer GDAL can read "
                                 "({reason}).", path=path, reason=exc)) from exc
+        if source is None or not source.GetLayerCount():   # a raster, or a file GDAL reads as no table
+            raise InputError(tr("The table of pairs '{path}' holds no table: give a CSV file or a GeoPackage layer "
+                                "with the columns t1 and t2.", path=path))
+        layers = [source.GetLayerByIndex(i) for i in range(source.GetLayerCount())]
         if layer:
             found = source.GetLayerByName(layer)
             if found is None:
-                names = ", ".join(source.GetLayerByIndex(i).GetName() for i in range(source.GetLayerCount()))
-                raise InputError(tr("'{path}' has no layer '{layer}'; its layers: {names}.",
-                                    path=path, layer=layer, names=names))
-        else:
-            found = source.GetLayer(0)
+                raise InputError(tr("'{path}' has no layer '{layer}'; its layers: {names}.", path=path, layer=layer,
+                                    names=", ".join(item.GetName() for item in layers)))
+        else:   # the first layer that has the pairs' columns (a GeoPackage often holds the footprints first)
+            found = next((item for item in layers if {"t1", "t2"} <= {column_key(item.GetLayerDefn().GetFieldDefn(i)
+                          .GetName()) for i in range(item.GetLayerDefn().GetFieldCount())}), layers[0])
         definition = found.GetLayerDefn()
         headers = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
         rows = [{h: ("" if feature.GetField(h) is None else str(feature.GetField(h))) for h in headers}
@@ -251,11 +268,14 @@ def read_pairs(path: str, defaults: Optional[dict[str, str]] = None, layer: Opti
         if not SAFE_NAME.match(name):
             raise InputError(tr("{where}: the name {name!r} cannot be a folder name; use letters, digits, '.', '_' "
                                 "and '-' only.", where=where, name=name))
-        if name in names:
+        if name.lower() in RESERVED_NAMES:
+            raise InputError(tr("{where}: the name '{name}' is the batch summary's own file: give the pair another "
+                                "name.", where=where, name=name))
+        if name.lower() in names:   # 'Pair' and 'pair' are one folder on Windows and macOS
             raise InputError(tr("{where}: the name '{name}' is also the name of row {row}; each pair needs "
                                 "its own name (add or fix the 'name' column).",
-                                where=where, name=name, row=names[name]))
-        names[name] = number
+                                where=where, name=name, row=names[name.lower()]))
+        names[name.lower()] = number
         try:
             params = RunParams(**values).validate()
         except (InputError, TypeError) as exc:

@@ -61,6 +61,9 @@ def test_semicolon_csv_with_names(images):
     ("t1,t2,prune\na/t1.tif,a/t2.tif,maybe\n", "expected true or false"),
     ("name,t1,t2\nx,a/t1.tif,a/t2.tif\nx,b/t1.tif,b/t2.tif\n", "also the name of row 1"),
     ("name,t1,t2\n../up,a/t1.tif,a/t2.tif\n", "cannot be a folder name"),
+    ("name,t1,t2\nPair,a/t1.tif,a/t2.tif\npair,b/t1.tif,b/t2.tif\n", "also the name of row 1"),   # one on Windows
+    ("name,t1,t2\nsummary.json,a/t1.tif,a/t2.tif\n", "the batch summary's own file"),
+    ("name,t1,t2\nx,a/t1.tif,a/t2.tif,b/extra.tif\n", "Row 1 of '"),   # a cell beyond the header: a traceback
     ("t1,t2\na/t1.tif,\n", "the cell 't2' is empty"),
     ("t1,t2\n", "holds no pair"),
 ])
@@ -124,3 +127,12 @@ def test_gdal_virtual_paths_are_kept_and_checked(images):
 def test_header_spelling():
     assert column_key(" Threshold-Method ") == "threshold_method"
     assert column_key("MIN_AREA") == "min_polygon_area"
+
+
+def test_a_trailing_separator_is_no_column_and_a_raster_is_no_table(images):
+    """Excel's trailing comma and a raster given as the table each ended in an AttributeError."""
+    table = write_csv(images / "pairs.csv", "name,t1,t2\nnorth,a/t1.tif,a/t2.tif,\n")
+    assert [spec.name for spec in read_pairs(table)] == ["north"]
+    with pytest.raises(InputError, match="holds no table: give a CSV file or a GeoPackage layer"):
+        read_pairs(str(images / "a" / "t1.tif"))
+
