@@ -31,7 +31,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 from qgis.PyQt.QtGui import QIcon
 
-from ..core.batch.table import assignments, shell_words
+from ..core.batch.table import assignments
 from ..core.errors import Cancelled, OaipError
 from ..core.params import MODES
 from ..core.progress import Progress
@@ -59,19 +59,21 @@ class StatusStyle(QgsProcessingLayerPostProcessorInterface):
         layer.triggerRepaint()
 
 
-ANOTHER_ASSIGNMENT = re.compile(r"\s[A-Za-z_]\w*=")
+# Whitespace before another NAME= and outside double quotes: where `make batch`'s form puts one item after another.
+NEXT_ITEM = re.compile(r'\s+(?=[A-Za-z_]\w*=)(?=(?:[^"]*"[^"]*")*[^"]*$)')
 
 
 def _defaults(text: str) -> dict[str, str]:
-    """'seed=1; epochs=8' as run parameters for every row; 'seed=1 epochs=8', as `make batch` takes PARAMS, too
-    (an item holding a second NAME= is split as a shell would, so a quoted value keeps its spaces)."""
-    items: list[str] = []
+    """'seed=1; epochs=8' as run parameters for every row; 'seed=1 epochs=8', as `make batch` takes PARAMS, too.
+    A value may be quoted ("my area.gpkg") and keeps its backslashes (C:\\data\\aoi.gpkg: QGIS on Windows)."""
+    items = [item for part in (text or "").replace("\n", ";").split(";") for item in NEXT_ITEM.split(part.strip())
+             if item]
     try:
-        for item in (part.strip() for part in (text or "").replace("\n", ";").split(";")):
-            items += shell_words(item) if ANOTHER_ASSIGNMENT.search(item) else [item] if item else []
-        return assignments(items, tr("Other parameters (separated by ';')"))
+        values = assignments(items, tr("Other parameters (separated by ';')"))
     except OaipError as exc:
         raise QgsProcessingException(str(exc)) from exc
+    return {key: value[1:-1] if len(value) > 1 and value[0] == value[-1] == '"' else value
+            for key, value in values.items()}
 
 
 class BatchDetectAlgorithm(QgsProcessingAlgorithm):

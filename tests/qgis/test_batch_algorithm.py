@@ -73,6 +73,8 @@ def test_other_parameters_take_semicolons_or_make_batch_s_spaces(qgis_app):
     assert _defaults("seed=1; epochs=8; aoi=my area.gpkg") == expected
     assert _defaults('seed=1 epochs=8 aoi="my area.gpkg"') == expected
     assert _defaults("seed=1 epochs=8\naoi=my area.gpkg") == expected
+    assert _defaults('aoi="my area.gpkg"; seed=1; epochs=8') == expected        # quotes go, alone too
+    assert _defaults(r"aoi=C:\data\aoi.gpkg seed=1") == {"aoi": r"C:\data\aoi.gpkg", "seed": "1"}   # Windows
 
 
 def test_without_dask_the_message_gives_the_install_command(provider, sample_pair, tmp_path, monkeypatch):
