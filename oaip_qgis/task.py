@@ -106,7 +106,7 @@ class DetectionTask(QgsTask):
             self.result = self._run_fn(self.params, progress)
             if self.result is not None and self.params.out_difference and os.path.isfile(self.params.out_difference):
                 # here, not on the main thread: a whole tile's difference image is read in seconds
-                self.histogram = difference_histogram(self.params.out_difference)
+                self.histogram = self._histogram(self.params.out_difference)
         except Cancelled:
             pass
         except OaipError as exc:
@@ -115,6 +115,17 @@ class DetectionTask(QgsTask):
             self.error = unexpected_error(exc)
             self.details = traceback.format_exc()
         return self.result is not None
+
+    @staticmethod
+    def _histogram(path: str) -> Optional[list[int]]:
+        """The slider's counts, or None (the slider then stays off) when the image cannot be read again: the
+        run itself succeeded, so this is logged, not reported as its failure."""
+        try:
+            return difference_histogram(path)
+        except Exception as exc:  # noqa: BLE001 (a display aid: whatever goes wrong, the run's result stands)
+            QgsMessageLog.logMessage(tr("The difference image '{path}' could not be read for the threshold "
+                                        "slider: {error}").format(path=path, error=exc), LOG_TAG, Qgis.Warning)
+            return None
 
     def finished(self, result: bool) -> None:  # noqa: ARG002 (the outcome is in the attributes)
         """Main thread: log the outcome and hand the task to whoever started it.

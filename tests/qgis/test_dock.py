@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 from pytest_qgis.utils import wait, wait_until
-from qgis.core import QgsPointXY, QgsProject, QgsRasterLayer, QgsVectorLayer, QgsWkbTypes
+from qgis.core import QgsPointXY, QgsProject, QgsRasterLayer, QgsSettings, QgsVectorLayer, QgsWkbTypes
 from qgis.PyQt.QtCore import QEvent, QPoint, Qt
 from qgis.PyQt.QtGui import QKeyEvent, QMouseEvent
 
@@ -474,17 +474,12 @@ def test_sample_tool_stores_drawn_areas_and_hands_them_to_the_run(dock, project_
 def test_the_output_folder_chosen_is_offered_again_in_the_next_session(dock, qgis_iface, tmp_path):
     """Each session began on QGIS's temporary folder, emptied when QGIS closes: a run made without looking
     again at the folder was lost."""
-    from qgis.core import QgsSettings
-
-    try:
-        run_and_wait(dock)
-        assert QgsSettings().value(panel_module.OUTPUT_FOLDER_SETTING) == str(tmp_path / "out")
-        again = OaipDock(qgis_iface)
-        assert again.ui.outputFolder.filePath() == str(tmp_path / "out")
-        again.close_down()
-        again.deleteLater()
-    finally:
-        QgsSettings().remove(panel_module.OUTPUT_FOLDER_SETTING)
+    run_and_wait(dock)
+    assert QgsSettings().value(panel_module.OUTPUT_FOLDER_SETTING) == str(tmp_path / "out")
+    again = OaipDock(qgis_iface)
+    assert again.ui.outputFolder.filePath() == str(tmp_path / "out")
+    again.close_down()
+    again.deleteLater()
 
 
 

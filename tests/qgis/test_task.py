@@ -59,6 +59,13 @@ def test_the_task_counts_the_difference_image_for_the_slider_off_the_main_thread
     no_difference = finish(DetectionTask(PARAMS, run_fn=lambda params, progress: RunResult(stats={}, outputs={})))
     assert no_difference.histogram is None
 
+    def unreadable(params, progress):   # the image cannot be read again: the run's result stands
+        open(params.out_difference, "w").write("not a raster")
+        return RunResult(stats={}, outputs={})
+
+    broken = finish(DetectionTask(replace(PARAMS, out_difference=str(tmp_path / "e.tif")), run_fn=unreadable))
+    assert broken.result is not None and broken.error is None and broken.histogram is None
+
 
 @pytest.mark.parametrize("exception, expected", [
     (InputError("T2: no such file"), "T2: no such file"),
