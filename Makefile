@@ -98,6 +98,8 @@ translation: setup
 	@command -v pylupdate5 >/dev/null && command -v lrelease >/dev/null || \
 	  $(MAKE) --no-print-directory apt APT_PACKAGES="pyqt5-dev-tools qttools5-dev-tools"
 	mkdir -p resources/i18n
+	@# back to pylupdate5's context first, so that the translations kept are matched as finished ones
+	[ ! -f resources/i18n/oaip_qgis_$(TO).ts ] || sed -i 's|<name>OAIP</name>|<name>@default</name>|' resources/i18n/oaip_qgis_$(TO).ts
 	pylupdate5 -noobsolete $$(git ls-files 'oaip_qgis/*.py' 'core/*.py') resources/dock.ui \
 	  -ts resources/i18n/oaip_qgis_$(TO).ts 2>/dev/null
 	sed -i 's|<name>@default</name>|<name>OAIP</name>|' resources/i18n/oaip_qgis_$(TO).ts

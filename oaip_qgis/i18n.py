@@ -1,7 +1,7 @@
 """One translation function for every user-facing string of the plugin (one context: "OAIP"), and the
 translation file of the user's language installed while the plugin is loaded.
 
-`make translation LANG=xx` collects the strings (pylupdate5 files calls to tr() outside a class under
+`make translation TO=xx` collects the strings (pylupdate5 files calls to tr() outside a class under
 "@default"; the target renames that context to "OAIP", the one looked up here) into
 resources/i18n/oaip_qgis_xx.ts, and compiles it to the .qm file loaded below.
 """
