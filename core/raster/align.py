@@ -177,13 +177,19 @@ _NOT_AREAS = {ogr.wkbPoint: "points", ogr.wkbMultiPoint: "points", ogr.wkbLineSt
               ogr.wkbMultiLineString: "lines"}
 
 
-def _aoi_bounds(path: str, target: osr.SpatialReference) -> tuple[float, float, float, float]:
+def _aoi_layer(path: str) -> tuple[ogr.DataSource, ogr.Layer]:
+    """The AOI's layer (and the source that keeps it), refused when it holds no polygon."""
     source, layer = open_layer(path, "AOI")
     if len(features_without_geometry(layer)) == layer.GetFeatureCount():   # none, or none with a geometry
         raise InputError(tr("AOI: '{path}' holds no polygon.", path=path))
     if ogr.GT_Flatten(layer.GetGeomType()) in _NOT_AREAS:
         raise InputError(tr("AOI: '{path}' holds {kind}, which enclose no area: an area of interest is one or more "
                             "polygons.", path=path, kind=_NOT_AREAS[ogr.GT_Flatten(layer.GetGeomType())]))
+    return source, layer
+
+
+def _aoi_bounds(path: str, target: osr.SpatialReference) -> tuple[float, float, float, float]:
+    source, layer = _aoi_layer(path)
     minx, maxx, miny, maxy = layer.GetExtent()
     srs = layer_srs(layer)
     if srs is not None:
@@ -492,11 +498,19 @@ def _shared_aoi(aoi: Optional[str], grid: Grid) -> Optional[gdal.Dataset]:
     on a grid of pixels only an AOI without a CRS, drawn in the same pixel coordinates, can be placed."""
     if not aoi:
         return None
-    source, layer = open_layer(aoi, "AOI")
+    source, layer = _aoi_layer(aoi)
     if not grid.crs_wkt and layer_srs(layer) is not None:
         raise InputError(tr("AOI: '{path}' has a CRS, but neither image has one, so the area cannot be placed on "
                             "them: assign the images their CRS, or leave AOI empty.", path=aoi))
-    return _aoi_mask(aoi, grid)
+    check_transformable(layer_srs(layer), grid.srs(), "AOI", aoi, tr("the images"))
+    mask = _aoi_mask(aoi, grid)
+    if mask.GetRasterBand(1).ComputeRasterMinMax(False)[1] == 0:
+        name = mask.GetDescription()
+        mask = None
+        remove_scratch([name])
+        raise InputError(tr("AOI: '{path}' does not overlap the images: check its CRS and that it is the area you "
+                            "meant.", path=aoi))
+    return mask
 
 
 FILL_MAGNITUDE = 1e300   # ±1.797e308, the largest doubles: a fill (ArcGIS's default nodata), read as no data
@@ -575,6 +589,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
                                 "{width1}x{height1} and {width2}x{height2}.", width1=ds1.RasterXSize,
                                 height1=ds1.RasterYSize, width2=ds2.RasterXSize, height2=ds2.RasterYSize))
         shared = _shared_grid(ds1, ds2)
+        mask = _shared_aoi(aoi, shared)   # before any VRT: a refused AOI leaves nothing behind
         minx, miny, maxx, maxy = shared.bounds()
         # Give both images that georeferencing in VRTs: the input files themselves are never touched.
         ds1, ds2 = (gdal.Translate(scratch_name(".vrt"), ds, format="VRT",
@@ -585,8 +600,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
             notes.append(tr("PIXEL_SIZE {size:g} is ignored: images taken as sharing one grid are compared on "
                             "it, pixel for pixel.", size=pixel_size))
         return AlignedPair(shared, _select(ds1, b1, nodata1, keep, notes, "T1", alpha1),
-                           _select(ds2, b2, nodata2, keep, notes, "T2", alpha2), _shared_aoi(aoi, shared), keep,
-                           names, notes)
+                           _select(ds2, b2, nodata2, keep, notes, "T2", alpha2), mask, keep, names, notes)
     local = 0 if srs1.IsLocal() else 1   # name the image whose CRS is local, if one is
     check_transformable((srs1, srs2)[local], (srs2, srs1)[local], *names[local], names[1 - local][0])
     box: Optional[Box] = None

@@ -241,6 +241,15 @@ def test_same_grid_limits_to_the_aoi_and_says_a_pixel_size_is_ignored(tmp_path):
     plain = make_raster(tmp_path / "plain.tif", ramp(), epsg=None)
     with pytest.raises(InputError, match="AOI: .* has a CRS, but neither image has one"):
         open_pair(plain, t2, same_grid=True, aoi=aoi)
+    # The AOI's own checks, as on any grid: lines enclose nothing, an area elsewhere does not overlap.
+    lines = tmp_path / "lines.geojson"
+    lines.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": '
+                     '{"type": "LineString", "coordinates": [[500000, 4000000], [500300, 3999700]]}}]}')
+    far = write_polygon(tmp_path / "far.geojson", "POLYGON ((100 100, 200 100, 200 0, 100 0, 100 100))")
+    for area, shown in ((str(lines), "enclose no area"), (far, "does not overlap the images")):
+        with pytest.raises(InputError, match=shown):
+            open_pair(t1, t2, same_grid=True, aoi=area)
+    assert not [name for name in gdal.ReadDirRecursive("/vsimem/") or [] if name.startswith("oaip_")]
 
 
 def test_same_grid_takes_two_images_without_any_georeferencing(tmp_path):
