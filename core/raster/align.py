@@ -265,7 +265,8 @@ def _warp(source: gdal.Dataset, grid: Grid, window: Window, shape: tuple[int, in
     target = scratch_name(".vrt") if lazy else ""
     return gdal.Warp(target, source, format="VRT" if lazy else "MEM", dstSRS=grid.crs_wkt or None,
                      outputBounds=bounds, width=shape[1], height=shape[0], resampleAlg=resampling,
-                     outputType=gdal.GDT_Float32, dstNodata=float("nan"), multithread=False)
+                     outputType=gdal.GDT_Float32, dstNodata=float("nan"), multithread=False,
+                     overviewLevel="NONE")   # a file's overviews (a COG's) would give another map than its pixels
 
 
 def _whole(source: gdal.Dataset, grid: Grid) -> gdal.Dataset:
@@ -634,9 +635,10 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
                             pixel_size=pixel_size, width=max(width, 0), height=max(height, 0), size=min_size,
                             most=min(maxx - minx, maxy - miny) / min_size))
     if width < min_size or height < min_size:
-        raise InputError(tr("The overlap of the two images is only {width} x {height} pixels; "
-                            "at least {size} x {size} are needed.", width=max(width, 0), height=max(height, 0),
-                            size=min_size))
+        what = tr("the two images and the area of interest") if aoi else tr("the two images")
+        raise InputError(tr("The overlap of {what} is only {width} x {height} pixels; at least {size} x {size} are "
+                            "needed{advice}.", what=what, width=max(width, 0), height=max(height, 0), size=min_size,
+                            advice=tr(": draw a larger area of interest") if aoi else ""))
     most = MAX_UPSAMPLING * max(ds1.RasterXSize * ds1.RasterYSize, ds2.RasterXSize * ds2.RasterYSize)
     if pixel_size and width * height > most:
         least = pixel_size * math.sqrt(width * height / most)

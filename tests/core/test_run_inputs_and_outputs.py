@@ -696,3 +696,29 @@ def test_zeros_without_a_nodata_value_are_no_data_along_the_edge_and_named_insid
     assert not [line for line in log if "taken as no data" in line]
 
 
+def test_a_file_s_overviews_do_not_change_the_map(tmp_path):
+    """A Cloud-Optimized GeoTIFF and a plain copy of the same pixels gave different maps on a coarser grid:
+    GDAL's warp read the overviews."""
+    from oaip_qgis.core.sample_pair import make_sample_pair
+
+    pair = make_sample_pair(tmp_path / "pair", size=300, seed=1)
+    with_overviews = tmp_path / "t1_cog.tif"
+    gdal.Translate(str(with_overviews), pair["t1"])
+    gdal.Open(str(with_overviews), gdal.GA_Update).BuildOverviews("AVERAGE", [2, 4])
+    fractions = []
+    for name, t1 in (("plain", pair["t1"]), ("cog", str(with_overviews))):
+        (tmp_path / name).mkdir()
+        fractions.append(run(prior_params({**pair, "t1": t1}, tmp_path / name, pixel_size=40.0,
+                                          grid="t1")).stats.changed_fraction)
+    assert fractions[0] == fractions[1]
+
+
+def test_a_tiny_area_of_interest_is_named_not_the_images(sample_pair, tmp_path):
+    x0, dx, _, y0, _, dy = gdal.Open(sample_pair["t1"]).GetGeoTransform()
+    left, top, right, bottom = x0 + 50 * dx, y0 + 50 * dy, x0 + 51.5 * dx, y0 + 51.5 * dy
+    speck = write_polygon(tmp_path / "speck.geojson", f"POLYGON (({left} {top}, {right} {top}, {right} {bottom}, "
+                                                       f"{left} {bottom}, {left} {top}))")
+    with pytest.raises(InputError, match="The overlap of the two images and the area of interest is only .*draw a "
+                                         "larger area of interest"):
+        run(prior_params(sample_pair, tmp_path, aoi=speck))
+
