@@ -467,6 +467,10 @@ def write_change(difference: Difference, grid: Grid, prior: PriorResult, samples
             count = polygonize_changes(change_sink.path, diff_sink.path, outputs.file(params.out_polygons), grid,
                                        params.min_polygon_area)
         progress.info(tr("{count} change polygon(s).", count=count))
+        changed = cut.figures()["changed_area"]
+        if count == 0 and changed > 0:   # the raster marks change the polygons do not show
+            progress.info(tr("MIN_AREA {least:g} m² dropped every change region: the change layer marks {area:.0f} m² "
+                             "in regions smaller than that.", least=params.min_polygon_area, area=changed))
     if cut.accuracy is not None and cut.accuracy.coverage() < 1:
         progress.info(tr("The reference covers {percent:.1f} % of the valid pixels: accuracy is measured there only.",
                          percent=100 * cut.accuracy.coverage()))

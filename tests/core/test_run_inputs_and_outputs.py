@@ -722,3 +722,11 @@ def test_a_tiny_area_of_interest_is_named_not_the_images(sample_pair, tmp_path):
                                          "larger area of interest"):
         run(prior_params(sample_pair, tmp_path, aoi=speck))
 
+
+def test_a_minimum_area_that_drops_every_region_is_said(sample_pair, tmp_path):
+    """'0 change polygon(s)' while the change layer marked change, without a word of MIN_AREA."""
+    log = run(prior_params(sample_pair, tmp_path, out_polygons=str(tmp_path / "p.gpkg"), min_polygon_area=1e12)).log
+    assert "0 change polygon(s)." in log
+    assert any(line.startswith("MIN_AREA 1e+12 m² dropped every change region: the change layer marks ")
+               for line in log)
+
