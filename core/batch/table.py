@@ -32,6 +32,7 @@ PATH_FIELDS = ("t1", "t2", "reference", "aoi", "samples", "vgg16")
 RESERVED = {"out_change", "out_difference", "out_confidence", "out_stats", "out_polygons", "overwrite"}
 ALIASES = {"min_area": "min_polygon_area", "vgg16_weights": "vgg16", "threshold_value": "threshold"}
 TRUE, FALSE = {"1", "true", "yes", "y", "on"}, {"0", "false", "no", "n", "off"}
+CHOICES = {"mode", "grid", "threshold_method", "prior"}   # named choices, all lower case: PRIOR is prior
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 SUMMARY_GPKG, SUMMARY_JSON = "summary.gpkg", "summary.json"   # the batch's own files, beside the pairs' folders
 RESERVED_NAMES = {SUMMARY_GPKG, SUMMARY_JSON}
@@ -130,7 +131,7 @@ def parse_values(values: dict[str, str], where: str) -> dict[str, Any]:
         if text == "":
             continue
         try:
-            parsed[key] = _convert(fields[key], text)
+            parsed[key] = _convert(fields[key], text.lower() if key in CHOICES else text)
         except ValueError as exc:
             raise InputError(tr("{where}: '{header}' = {text!r} is not {type} ({reason}).",
                                 where=where, header=header, text=text, type=_kind(fields[key]), reason=exc)) from exc

@@ -136,3 +136,10 @@ def test_a_trailing_separator_is_no_column_and_a_raster_is_no_table(images):
     with pytest.raises(InputError, match="holds no table: give a CSV file or a GeoPackage layer"):
         read_pairs(str(images / "a" / "t1.tif"))
 
+
+def test_a_choice_is_read_whatever_its_case(images):
+    """'PRIOR' in a mode column (or from --param mode=PRIOR) was refused: MODE must be one of int8, fp32, prior."""
+    table = write_csv(images / "pairs.csv", "t1,t2,mode,threshold method\na/t1.tif,a/t2.tif,PRIOR,Kittler\n")
+    (spec,) = read_pairs(table)
+    assert (spec.params.mode, spec.params.threshold_method) == ("prior", "kittler")
+
