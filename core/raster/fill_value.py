@@ -46,6 +46,8 @@ def undeclared_fill(values: np.ndarray) -> Optional[Fill]:
         rest = finite & ~at
         if at.mean() < FILL_SHARE or rest.sum() < 2:
             continue
+        if all(np.ptp(band[rest]) == 0 for band in values):   # the rest one value too: a mask, not data and a fill
+            continue
         far = signed = True
         for band in values:
             low, high = np.quantile(band[rest], [FAR_QUANTILE, 1 - FAR_QUANTILE])

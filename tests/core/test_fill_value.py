@@ -30,6 +30,9 @@ def test_a_fill_far_outside_the_rest_is_found_and_ground_values_are_not():
     one_band = image(-9999, 0, 255)
     one_band[1, 80:100, 60:80] = 100                                                 # not in every band
     assert undeclared_fill(one_band) is None
+    mask = np.zeros((1, 200, 200), np.uint8)                                         # a 0/1 mask given as T1:
+    mask[0, 50:70, 50:70] = 1                                                        # 0 was taken as a fill, and
+    assert undeclared_fill(mask) is None                                             # the image called blank
 
 
 def test_a_fill_block_inside_t1_is_no_data_and_said(sample_pair, tmp_path):
