@@ -27,6 +27,8 @@ OUTPUT_FORMATS = {"OUTPUT_CHANGE": ("out_change", "GeoTIFF", (".tif", ".tiff")),
                   "OUTPUT_DIFFERENCE": ("out_difference", "GeoTIFF", (".tif", ".tiff")),
                   "OUTPUT_CONFIDENCE": ("out_confidence", "GeoTIFF", (".tif", ".tiff")),
                   "OUTPUT_POLYGONS": ("out_polygons", "GeoPackage", (".gpkg",))}
+# The files a run reads, by field: no output may be one of them (raster.write.check_outputs), a batch resolves them.
+INPUT_FIELDS = ("t1", "t2", "reference", "samples", "aoi", "vgg16")
 # The file each output gets in an output folder: the same names from the command line, a batch and the dock.
 OUTPUT_FILES = {"out_change": "change.tif", "out_difference": "difference.tif", "out_confidence": "confidence.tif",
                 "out_polygons": "changes.gpkg", "out_stats": "stats.json"}

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from .errors import InputError, ResourceError, is_out_of_memory, memory_advice
 from .i18n import tr
-from .params import RunParams
+from .params import INPUT_FIELDS, RunParams
 from .progress import Progress
 from .raster.gdal_scope import in_gdal_scope
 from .raster.input_files import check_mask, check_vector
@@ -89,7 +89,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
     log = progress.log
     # Every output location and input file is checked before any work, not after training.
     log.extend(check_outputs(_outputs(params).values(), params.overwrite,
-                             inputs=(params.t1, params.t2, params.reference, params.samples, params.aoi, params.vgg16)))
+                             inputs=[getattr(params, field) for field in INPUT_FIELDS]))
     if params.reference:
         check_mask(params.reference, "Reference")
     for path, label in ((params.samples, "Samples"), (params.aoi, "AOI")):

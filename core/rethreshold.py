@@ -16,7 +16,7 @@ from typing import Optional
 from .decision.cut import CHANGE_NODATA, Cut
 from .errors import InputError
 from .i18n import tr
-from .params import check_manual_threshold, check_output_formats
+from .params import INPUT_FIELDS, check_manual_threshold, check_output_formats
 from .raster.align import check_on_grid
 from .raster.gdal_scope import in_gdal_scope
 from .raster.grid import Window
@@ -41,7 +41,7 @@ def rethreshold(run_stats: RunStats, difference: str, threshold: float, out_chan
     check_output_formats({"out_change": out_change, "out_polygons": out_polygons})
     # New files only, never the difference image, the reference or anything the run read; an existing file
     # (the run's own change layer or statistics) is refused rather than replaced.
-    run_inputs = [(run_stats.parameters or {}).get(key) for key in ("t1", "t2", "samples", "aoi", "vgg16")]
+    run_inputs = [(run_stats.parameters or {}).get(field) for field in INPUT_FIELDS]
     check_outputs((out_change, out_polygons, out_stats), overwrite=False,
                   inputs=(difference, reference, *run_inputs))
     grid = run_stats.grid

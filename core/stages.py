@@ -40,7 +40,8 @@ from .model.patches import fill_invalid
 from .normalise import Normaliser, fit_normaliser
 from .params import RunParams
 from .progress import Progress
-from .raster.align import AlignedPair, check_on_grid, open_pair
+from .raster.align import MIN_SIDE, AlignedPair, check_on_grid, open_pair
+from .raster.areas import change_extent
 from .raster.coregister import coregister
 from .raster.grid import TOUCHING, Grid
 from .raster.polygons import polygonize_changes
@@ -136,7 +137,7 @@ def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
     return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2, direct_measures(x1, x2, valid))
 
 
-LEAST_VALID = 32 * 32   # pixels with data in both images: what the overlap itself must hold (raster.align)
+LEAST_VALID = MIN_SIDE ** 2   # pixels with data in both images: what the overlap itself must hold
 
 
 def _check_coverage(valid: np.ndarray, block: int) -> None:
@@ -467,7 +468,7 @@ def write_change(difference: Difference, grid: Grid, prior: PriorResult, samples
             count = polygonize_changes(change_sink.path, diff_sink.path, outputs.file(params.out_polygons), grid,
                                        params.min_polygon_area)
         progress.info(tr("{count} change polygon(s).", count=count))
-        changed = cut.figures()["changed_area"]
+        changed = change_extent(cut.changed_rows, cut.valid_count, grid)["changed_area"]
         if count == 0 and changed > 0:   # the raster marks change the polygons do not show
             progress.info(tr("MIN_AREA {least:g} m² dropped every change region: the change layer marks {area:.0f} m² "
                              "in regions smaller than that.", least=params.min_polygon_area, area=changed))

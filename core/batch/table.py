@@ -23,13 +23,12 @@ from osgeo import gdal, ogr
 
 from ..errors import InputError
 from ..i18n import tr
-from ..params import RunParams, closest_name, parse_bands
+from ..params import INPUT_FIELDS, OUTPUT_FILES, RunParams, closest_name, parse_bands
 from ..raster.gdal_scope import gdal_scope
 
 REQUIRED = ("t1", "t2")
-PATH_FIELDS = ("t1", "t2", "reference", "aoi", "samples", "vgg16")
 # Fields a table may not set: the batch names every output itself (one folder per pair).
-RESERVED = {"out_change", "out_difference", "out_confidence", "out_stats", "out_polygons", "overwrite"}
+RESERVED = set(OUTPUT_FILES) | {"overwrite"}
 ALIASES = {"min_area": "min_polygon_area", "vgg16_weights": "vgg16", "threshold_value": "threshold"}
 TRUE, FALSE = {"1", "true", "yes", "y", "on"}, {"0", "false", "no", "n", "off"}
 CHOICES = {"mode", "grid", "threshold_method", "prior"}   # named choices, all lower case: PRIOR is prior
@@ -258,7 +257,7 @@ def read_pairs(path: str, defaults: Optional[dict[str, str]] = None, layer: Opti
             if not values.get(column):
                 raise InputError(tr("{where}: the cell '{column}' is empty; every pair needs t1 and t2.",
                                     where=where, column=column))
-        for column in PATH_FIELDS:
+        for column in INPUT_FIELDS:
             if values.get(column):
                 values[column] = _resolve(str(values[column]), base)
                 if not _exists(values[column]):

@@ -6,10 +6,11 @@ decimated read with average resampling gives the block means the prior works on.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Optional
 
@@ -26,19 +27,20 @@ from .gdal_scope import in_gdal_scope
 from .grid import TOUCHING, Grid, Window, check_transformable, spatial_reference
 from .input_files import decimated, open_raster, read_or_explain
 from .scratch import remove_scratch, scratch_name
-from .vector_layer import features_without_geometry, layer_srs, open_layer, rasterize
+from .vector_layer import layer_srs, open_layer, rasterize
 
 MAX_UPSAMPLING = 16   # a chosen pixel size may give at most this many times the larger image's pixels
 
 
 def _border_as_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], alpha: Optional[int],
-                      number: int, path: str, notes: list) -> Optional[float]:
+                      number: int, path: str, notes: list, sample: Callable[[], np.ndarray]) -> Optional[float]:
     """The nodata value to read image `number` with: the user's, or the constant border an image that marks
-    nothing as no data holds (raster.border), noted in `notes`; None for neither."""
+    nothing as no data holds (raster.border), noted in `notes`; None for neither. sample: the bands read
+    decimated (read once per image, see open_pair)."""
     if nodata is not None or alpha is not None or any(
             ds.GetRasterBand(band).GetMaskFlags() != gdal.GMF_ALL_VALID for band in bands):
         return nodata
-    values = read_or_explain(f"T{number}", path, lambda: decimated(ds, bands))
+    values = sample()
     border = undeclared_border(values)
     if border is None:
         fill = undeclared_fill(values)
@@ -180,8 +182,9 @@ _NOT_AREAS = {ogr.wkbPoint: "points", ogr.wkbMultiPoint: "points", ogr.wkbLineSt
 def _aoi_layer(path: str) -> tuple[ogr.DataSource, ogr.Layer]:
     """The AOI's layer (and the source that keeps it), refused when it holds no polygon."""
     source, layer = open_layer(path, "AOI")
-    if len(features_without_geometry(layer)) == layer.GetFeatureCount():   # none, or none with a geometry
+    if not any(f.GetGeometryRef() is not None and not f.GetGeometryRef().IsEmpty() for f in layer):
         raise InputError(tr("AOI: '{path}' holds no polygon.", path=path))
+    layer.ResetReading()
     if ogr.GT_Flatten(layer.GetGeomType()) in _NOT_AREAS:
         raise InputError(tr("AOI: '{path}' holds {kind}, which enclose no area: an area of interest is one or more "
                             "polygons.", path=path, kind=_NOT_AREAS[ogr.GT_Flatten(layer.GetGeomType())]))
@@ -514,20 +517,24 @@ def _shared_aoi(aoi: Optional[str], grid: Grid) -> Optional[gdal.Dataset]:
     return mask
 
 
+MIN_SIDE = 32   # pixels: the least overlap, along each side, that the images must share
 FILL_MAGNITUDE = 1e300   # ±1.797e308, the largest doubles: a fill (ArcGIS's default nodata), read as no data
 
 
-def _check_float_range(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], label: str, path: str) -> None:
+def _check_float_range(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], label: str, path: str,
+                       sample: Callable[[], np.ndarray]) -> None:
     """Refuse 64-bit floating-point values beyond float32's range, in which the images are compared: they would
     read as infinite, that is as no data, and the run would end saying the overlap holds almost no valid pixel.
-    Read decimated, all such bands at once (a file's stored statistics may be stale: a copy carries its
+    Read decimated, as `sample` gives the bands (a file's stored statistics may be stale: a copy carries its
     source's); the nodata value (NODATA given for the run, else the file's) and the largest doubles, a fill
     that reads as no data as it should, are skipped."""
     largest = float(np.finfo(np.float32).max)
     wide = [band for band in bands if ds.GetRasterBand(band).DataType == gdal.GDT_Float64]
     if not wide:
         return
-    for band, values in zip(wide, decimated(ds, wide)):
+    read = sample()
+    for band in wide:
+        values = read[bands.index(band)]
         missing = ds.GetRasterBand(band).GetNoDataValue() if nodata is None else nodata
         size = np.abs(values)
         beyond = values[np.isfinite(values) & (size > largest) & (size < FILL_MAGNITUDE) & (values != missing)]
@@ -543,7 +550,7 @@ def _check_float_range(ds: gdal.Dataset, bands: list[int], nodata: Optional[floa
 def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands2: Optional[Sequence[int]] = None,
               nodata1: Optional[float] = None, nodata2: Optional[float] = None, grid: str = "finer",
               pixel_size: Optional[float] = None, aoi: Optional[str] = None, same_grid: bool = False,
-              min_size: int = 32) -> AlignedPair:
+              min_size: int = MIN_SIDE) -> AlignedPair:
     """Validate both rasters and align them onto the chosen image's grid ('t1', 't2', or 'finer': the image
     with more pixels over the overlap), cropped to their overlap (and AOI)."""
     notes: list = []
@@ -560,12 +567,16 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     for ds, bands, alpha, label in ((ds1, bands1, alpha1, "T1"), (ds2, bands2, alpha2, "T2")):
         if not bands:
             _alpha_read_as_data(ds, alpha, label, notes)
-    for ds, chosen, nodata, number in ((ds1, b1, nodata1, 1), (ds2, b2, nodata2, 2)):
+    found = []
+    for ds, chosen, nodata, alpha, number in ((ds1, b1, nodata1, alpha1, 1), (ds2, b2, nodata2, alpha2, 2)):
+        label, path = names[number - 1]
+        # The range and border checks read the same decimated bands: once, and only if either needs them.
+        sample = functools.cache(lambda ds=ds, chosen=chosen, label=label, path=path:
+                                 read_or_explain(label, path, lambda: decimated(ds, chosen)))
         _check_nodata(ds, chosen, nodata, number)
-        _check_float_range(ds, chosen, nodata, *names[number - 1])
-    nodata1, nodata2 = (_border_as_nodata(ds, chosen, nodata, alpha, number, path, notes)
-                        for ds, chosen, nodata, alpha, number, path in ((ds1, b1, nodata1, alpha1, 1, t1),
-                                                                          (ds2, b2, nodata2, alpha2, 2, t2)))
+        _check_float_range(ds, chosen, nodata, label, path, sample)
+        found.append(_border_as_nodata(ds, chosen, nodata, alpha, number, path, notes, sample))
+    nodata1, nodata2 = found
     srs1, srs2 = _srs(ds1), _srs(ds2)
     for ds, srs, (label, path) in ((ds1, srs1, names[0]), (ds2, srs2, names[1])):
         if srs is not None and ds.GetGeoTransform(can_return_null=True) is None and not ds.GetGCPCount():

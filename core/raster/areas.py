@@ -29,7 +29,6 @@ def equal_area_transform(grid: Grid) -> Optional[osr.CoordinateTransformation]:
     srs = grid.srs()
     if srs is None or not (srs.IsGeographic() or _mercator(srs)):
         return None
-    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     minx, miny, maxx, maxy = grid.bounds()
     lon, lat = (minx + maxx) / 2, (miny + maxy) / 2
     if srs.IsProjected():   # the centre in degrees, on the same ellipsoid
