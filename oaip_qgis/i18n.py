@@ -34,7 +34,7 @@ def install_translation(language: Optional[str] = None) -> Optional[QTranslator]
     otherwise (English stays). Keep the result to remove it when the plugin unloads."""
     path = os.path.join(FOLDER, f"oaip_qgis_{language or user_language()}.qm")
     translator = QTranslator()
-    if not os.path.isfile(path) or not translator.load(path):
+    if not translator.load(path):   # False for a language without a file too
         return None
     QCoreApplication.installTranslator(translator)
     return translator

@@ -74,6 +74,12 @@ RETHRESHOLD_DELAY_MS = 150  # slider moves within this time cost one new change 
 
 
 
+def _with_stem(name: str, stem: str) -> str:
+    """`name` (an output's usual file name) with `stem` before its extension: changes.gpkg → changes_<stem>.gpkg."""
+    root, extension = os.path.splitext(name)
+    return f"{root}_{stem}{extension}"
+
+
 def _clean_killed_runs(base: str) -> None:
     """Each dock run writes into its own `oaip_*` folder of `base`: remove the partial files that killed
     runs left in those (never a live run's, see remove_stale_partials) and the folders they leave empty."""
@@ -272,7 +278,8 @@ class OaipDock(QgsDockWidget):
                 label=label, text=text)) from None
 
     def _make_run_dir(self, mode: str) -> str:
-        base = self.ui.outputFolder.filePath().strip() or QgsProcessingUtils.tempFolder()
+        chosen = self.ui.outputFolder.filePath().strip()
+        base = chosen or QgsProcessingUtils.tempFolder()
         if os.path.exists(base) and not os.path.isdir(base):
             raise InputError(tr("Output folder '{folder}' is a file, not a folder: choose a folder.").format(
                 folder=base))
@@ -282,7 +289,7 @@ class OaipDock(QgsDockWidget):
             raise InputError(tr("Output folder '{folder}' cannot be written to: choose a folder you can write "
                                 "in.").format(folder=base))
         _clean_killed_runs(base)
-        if self.ui.outputFolder.filePath().strip():
+        if chosen:
             QgsSettings().setValue(OUTPUT_FOLDER_SETTING, base)
         stem = os.path.join(base, f"oaip_{mode}_{time.strftime('%Y%m%d_%H%M%S')}")
         path, n = stem, 1
@@ -665,7 +672,7 @@ class OaipDock(QgsDockWidget):
         paths, n = {}, 1
         while not paths or any(os.path.exists(path) for path in paths.values()):
             stem = f"threshold_{threshold:.3f}" + (f"_{n}" if n > 1 else "")
-            paths = {key: os.path.join(folder, "{0}_{2}{1}".format(*os.path.splitext(OUTPUT_FILES[f"out_{key}"]), stem))
+            paths = {key: os.path.join(folder, _with_stem(OUTPUT_FILES[f"out_{key}"], stem))
                      for key in ("change", "polygons", "stats")}
             n += 1
         params, run_stats, difference = self.params, self.run_stats, self.outputs["difference"]

@@ -18,10 +18,10 @@ def image(fill: float, low: float, high: float, share: float = 0.02, dtype=np.fl
 
 
 def test_a_fill_far_outside_the_rest_is_found_and_ground_values_are_not():
-    found = undeclared_fill(image(-9999, 0, 255))
+    filled = image(-9999, 0, 255)
+    found = undeclared_fill(filled)
     assert found is not None and found.value == -9999 and 0.015 < found.share < 0.025
-    assert (found.low, found.high) == (np.float32(image(-9999, 0, 255)[image(-9999, 0, 255) > -9999].min()),
-                                       np.float32(image(-9999, 0, 255).max()))
+    assert (found.low, found.high) == (np.float32(filled[filled > -9999].min()), np.float32(filled.max()))
     assert undeclared_fill(image(-3.4e38, -30, 10)).value == np.float32(-3.4e38)    # decibels
     assert undeclared_fill(image(65535, 0, 4095, dtype=np.uint16)).value == 65535   # 12-bit data, 16-bit fill
     assert undeclared_fill(image(0, 1, 255, dtype=np.uint8)) is None                # dark water, not a fill
