@@ -33,13 +33,16 @@ MAX_UPSAMPLING = 16   # a chosen pixel size may give at most this many times the
 
 
 def _border_as_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], alpha: Optional[int],
-                      number: int, path: str, notes: list, sample: Callable[[], np.ndarray]) -> Optional[float]:
-    """The nodata value to read image `number` with: the user's, or the constant border an image that marks
-    nothing as no data holds (raster.border), noted in `notes`; None for neither. sample: the bands read
-    decimated (read once per image, see open_pair)."""
+                      number: int, path: str, notes: list, sample: Callable[[], np.ndarray]
+                      ) -> tuple[Optional[float], bool]:
+    """The nodata value to read image `number` with, and whether it is found rather than given: the user's,
+    or the constant border or fill an image that marks nothing as no data holds (raster.border,
+    raster.fill_value), noted in `notes`; None for neither. A found value is no data only where every band
+    holds it, as the rules found it (`_select`). sample: the bands read decimated (read once per image,
+    see open_pair)."""
     if nodata is not None or alpha is not None or any(
             ds.GetRasterBand(band).GetMaskFlags() != gdal.GMF_ALL_VALID for band in bands):
-        return nodata
+        return nodata, False
     values = sample()
     border = undeclared_border(values)
     if border is None:
@@ -50,14 +53,14 @@ def _border_as_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float
                             "data (a fill). Set NODATA{number} to another value to compare it as data.",
                             number=number, percent=100 * fill.share, path=path, value=fill.value, low=fill.low,
                             high=fill.high))
-            return fill.value
-        return None
+            return fill.value, True
+        return None, False
     notes.append(tr("T{number}: {percent:.1f} % of '{path}' along its edge is {value:g} in every band, beside "
                     "ordinary values, and the file declares no nodata value: it is taken as no data (the ground "
                     "outside a swath, or a warped image's corners). Set NODATA{number} to another value to "
                     "compare it as data.", number=number, percent=100 * border.share, path=path,
                     value=border.value))
-    return border.value
+    return border.value, True
 
 
 def _srs(ds: gdal.Dataset) -> Optional[osr.SpatialReference]:
@@ -217,17 +220,25 @@ def _colours(ds: gdal.Dataset, label: str, notes: list) -> gdal.Dataset:
 
 
 def _select(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], keep: list,
-            notes: Optional[list] = None, label: str = "", alpha: Optional[int] = None) -> gdal.Dataset:
-    """The chosen bands of `ds` as a VRT, with the user's nodata value when given, masked by its alpha band
-    `alpha` (`_alpha_band`); complex bands (SAR SLC) as their intensity |z|², noted in `notes`. The VRT
-    points at its source: `keep` holds both alive as long as the pair is open."""
+            notes: Optional[list] = None, label: str = "", alpha: Optional[int] = None,
+            joint: bool = False) -> gdal.Dataset:
+    """The chosen bands of `ds` as a VRT, with the nodata value when given, masked by its alpha band `alpha`
+    (`_alpha_band`); complex bands (SAR SLC) as their intensity |z|², noted in `notes`. A nodata value is
+    GDAL's, band by band (a pixel with one band at it has no data); a `joint` one (a border or fill found
+    in every band at once) only where every band holds it, through GDAL's NODATA_VALUES: the white of a
+    rendering's fill is also the top of its contrast stretch in one band or another, and a bright roof
+    clipped in its red band is data. The VRT points at its source: `keep` holds both alive as long as the
+    pair is open."""
     as_data = alpha is None and _flagged_alpha(ds) is not None   # GDAL would still mask and warp by it
     mask = alpha if alpha and nodata is None else "none" if as_data else "auto"   # alpha 0: no data
     if nodata is not None and math.isnan(nodata) and all(_integer_range(ds, band) for band in bands):
         nodata = "none"   # no integer pixel is NaN: GDAL would cast it to 0 and mask every real 0
+    per_dataset = joint and len(bands) > 1
     selected = gdal.Translate(scratch_name(".vrt"), ds, format="VRT", bandList=bands,
-                              noData=nodata, maskBand=mask,
+                              noData=None if per_dataset else nodata, maskBand=mask,
                               options=["-colorinterp", ",".join(["undefined"] * len(bands))] if as_data else [])
+    if per_dataset:
+        selected.SetMetadataItem("NODATA_VALUES", " ".join([repr(float(nodata))] * len(bands)))
     keep.extend((ds, selected))
     complex_bands = [(band, gdal.GetDataTypeName(ds.GetRasterBand(band).DataType)) for band in bands
                      if gdal.DataTypeIsComplex(ds.GetRasterBand(band).DataType)]
@@ -576,7 +587,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
         _check_nodata(ds, chosen, nodata, number)
         _check_float_range(ds, chosen, nodata, label, path, sample)
         found.append(_border_as_nodata(ds, chosen, nodata, alpha, number, path, notes, sample))
-    nodata1, nodata2 = found
+    (nodata1, joint1), (nodata2, joint2) = found
     srs1, srs2 = _srs(ds1), _srs(ds2)
     for ds, srs, (label, path) in ((ds1, srs1, names[0]), (ds2, srs2, names[1])):
         if srs is not None and ds.GetGeoTransform(can_return_null=True) is None and not ds.GetGCPCount():
@@ -611,8 +622,8 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
         if pixel_size:
             notes.append(tr("PIXEL_SIZE {size:g} is ignored: images taken as sharing one grid are compared on "
                             "it, pixel for pixel.", size=pixel_size))
-        return AlignedPair(shared, _select(ds1, b1, nodata1, keep, notes, "T1", alpha1),
-                           _select(ds2, b2, nodata2, keep, notes, "T2", alpha2), mask, keep, names, notes)
+        return AlignedPair(shared, _select(ds1, b1, nodata1, keep, notes, "T1", alpha1, joint1),
+                           _select(ds2, b2, nodata2, keep, notes, "T2", alpha2, joint2), mask, keep, names, notes)
     local = 0 if srs1.IsLocal() else 1   # name the image whose CRS is local, if one is
     check_transformable((srs1, srs2)[local], (srs2, srs1)[local], *names[local], names[1 - local][0])
     box: Optional[Box] = None
@@ -661,8 +672,8 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     out = Grid(ref_srs.ExportToWkt(), (x0 + col0 * dx, dx, 0.0, y0 + row0 * dy, 0.0, dy), width, height)
     mask = _aoi_mask(aoi, out) if aoi else None
     keep: list = []
-    return AlignedPair(out, _select(ds1, b1, nodata1, keep, notes, "T1", alpha1),
-                       _select(ds2, b2, nodata2, keep, notes, "T2", alpha2),
+    return AlignedPair(out, _select(ds1, b1, nodata1, keep, notes, "T1", alpha1, joint1),
+                       _select(ds2, b2, nodata2, keep, notes, "T2", alpha2, joint2),
                        mask, keep, names, notes)
 
 

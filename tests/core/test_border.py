@@ -37,6 +37,18 @@ def test_a_border_of_another_fill_value_or_of_0_around_decibels_is_found():
     assert undeclared_border(swath(np.sqrt(speckled()) * 1000, 0.0).astype(np.uint16)).value == 0.0
 
 
+def test_a_white_fill_of_an_8_bit_rendering_is_found_beyond_its_clipped_highlights():
+    """A rendering's white (255) corners in every band, as a map export leaves them where the image held no
+    ground; a percentile stretch clips about as much of the image to its lowest value, so a white edge region
+    no larger than twice that is left as data."""
+    rgb = np.repeat(np.clip(speckled() * 400 + 20, 1, 255), 3, axis=0)   # a few highlights clipped to 255
+    rgb[:, 80:82, 80:82] = 0                             # a few clipped shadows: the stretch's low end
+    border = undeclared_border(swath(rgb, 255).astype(np.uint8))
+    assert border is not None and border.value == 255
+    rgb[:, 100:150, 100:150] = 0                         # as much clipped dark as the white region
+    assert undeclared_border(swath(rgb, 255).astype(np.uint8)) is None
+
+
 def test_dark_ground_clipped_to_the_lowest_value_at_the_edge_is_data():
     """An 8-bit rendering clips its darkest water to 0, along the edge too: beside it the water is nearly
     as dark, where a border cuts through ordinary ground."""
@@ -52,7 +64,7 @@ def test_a_saturated_bright_edge_and_scattered_zeros_are_data():
     bright[:, :45, :45] = bright.max() * 0.9            # a cloud's edge, nearly as bright as its saturated core
     bright[:, :30, :30] = bright.max()                  # one value at the image's edge, but its brightest
     assert undeclared_border(bright.astype(np.float32)) is None
-    assert undeclared_border((bright / bright.max() * 255).astype(np.uint8)) is None   # integers: only the lowest
+    assert undeclared_border((bright / bright.max() * 255).astype(np.uint8)) is None   # beside it bright ground
     scattered = np.where(RNG.random((1, 200, 200)) < 0.02, 0, speckled() * 1000).astype(np.uint16)
     assert undeclared_border(scattered) is None
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 from osgeo import gdal, osr
 from scipy import ndimage
 
@@ -370,6 +371,23 @@ def test_an_undeclared_border_of_0_is_no_data_not_change(tmp_path):
     assert not result.stats.evidence["significant"] and result.stats.changed_fraction <= 0.01
     assert gdal.Open(str(tmp_path / "grd.tif")).GetRasterBand(1).GetNoDataValue() is None   # the input untouched
     assert (gdal.Open(str(tmp_path / "grd.tif")).ReadAsArray() == before).all()
+
+
+def test_a_white_collar_on_an_8_bit_rendering_is_no_data_not_change(tmp_path):
+    """An optical image exported as an 8-bit RGB rendering with white (255) corners where it held no ground, no
+    nodata declared: the corners were compared as data, 10 % of an unchanged scene marked and reported as
+    change found."""
+    generated = make_sample_pair(tmp_path / "unchanged", size=300, seed=1, scenario="unchanged")
+    pair = render_as_published(generated, tmp_path / "rendered")
+    with rasterio.open(pair["t1"]) as ds:
+        profile, rgb = ds.profile, ds.read()
+    rows, cols = np.indices(rgb.shape[1:])
+    rgb[:, rows + cols < rgb.shape[1] // 2] = 255
+    with rasterio.open(tmp_path / "collar.tif", "w", **profile) as ds:
+        ds.write(rgb)
+    result = run(params({**pair, "t1": str(tmp_path / "collar.tif"), "truth": pair["gt"]}, tmp_path))
+    assert any("taken as no data" in line and "is 255 in every band" in line for line in result.log)
+    assert not result.stats.evidence["significant"] and result.stats.changed_fraction <= 0.01
 
 
 def test_change_under_half_a_percent_is_found_in_its_compact_groups(tmp_path):

@@ -83,6 +83,30 @@ def test_nodata_is_excluded_from_validity(tmp_path):
     assert not valid[:10].any() and valid[11:].all()
 
 
+@pytest.mark.parametrize("fill", [0, 255])
+def test_an_undeclared_fill_found_in_every_band_is_no_data_only_where_every_band_holds_it(tmp_path, fill):
+    """An 8-bit RGB rendering with black or white corners and no nodata declared: the corners are no data, but
+    a pixel clipped to that value in one band (a bright roof's red, dark water's blue) is data. GDAL's nodata
+    value, band by band, took such pixels out of the map as well."""
+    rng = np.random.default_rng(0)
+    rgb = np.clip(ramp()[None] + rng.normal(0, 3, (3, 100, 120)) + 60, 1, 254).astype(np.uint8)
+    rows, cols = np.indices(rgb.shape[1:])
+    rgb[:, rows + cols < 40] = fill
+    clipped = (slice(50, 54), slice(60, 64))
+    rgb[0][clipped] = fill
+    ds = gdal.GetDriverByName("GTiff").Create(str(tmp_path / "t1.tif"), 120, 100, 3, gdal.GDT_Byte)
+    ds.SetGeoTransform((500000.0, 10.0, 0, 4000000.0, 0, -10.0))
+    ds.SetProjection(gdal.Open(make_raster(tmp_path / "t2.tif", ramp())).GetProjection())
+    for band, values in enumerate(rgb, start=1):
+        ds.GetRasterBand(band).WriteArray(values)
+    ds = None
+    with open_pair(str(tmp_path / "t1.tif"), str(tmp_path / "t2.tif")) as pair:
+        _, _, valid = pair.read()
+        assert any(f"is {fill} in every band" in note for note in pair.notes)
+    assert not valid[rows + cols < 40].any()
+    assert valid[clipped].all() and valid[rows + cols >= 40].all()
+
+
 def test_tiles_cover_every_pixel_once_by_their_cores():
     cover = np.zeros((130, 250), int)
     image = np.arange(130 * 250).reshape(130, 250)
