@@ -25,7 +25,7 @@ from .coregister import Shift
 from .fill_value import undeclared_fill
 from .gdal_scope import in_gdal_scope
 from .grid import TOUCHING, Grid, Window, check_transformable, spatial_reference
-from .input_files import decimated, open_raster, read_or_explain
+from .input_files import check_not_a_mask, decimated, open_raster, read_or_explain
 from .scratch import remove_scratch, scratch_name
 from .vector_layer import layer_srs, open_layer, rasterize
 
@@ -586,6 +586,9 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
                                  read_or_explain(label, path, lambda: decimated(ds, chosen)))
         _check_nodata(ds, chosen, nodata, number)
         _check_float_range(ds, chosen, nodata, label, path, sample)
+        if all(ds.GetRasterBand(band).DataType == gdal.GDT_Byte for band in chosen):   # masks come as 8-bit
+            check_not_a_mask(sample(), ds.GetRasterBand(chosen[0]).GetNoDataValue() if nodata is None else nodata,
+                             label, path)
         found.append(_border_as_nodata(ds, chosen, nodata, alpha, number, path, notes, sample))
     (nodata1, joint1), (nodata2, joint2) = found
     srs1, srs2 = _srs(ds1), _srs(ds2)

@@ -107,6 +107,26 @@ def test_an_undeclared_fill_found_in_every_band_is_no_data_only_where_every_band
     assert valid[clipped].all() and valid[rows + cols >= 40].all()
 
 
+@pytest.mark.parametrize("nodata", [None, 255])
+def test_a_change_mask_given_as_an_image_is_refused(tmp_path, nodata):
+    """The dock lists every raster layer, the reference among them: a 0/1 mask chosen as T1 was compared as an
+    image and reported as change found."""
+    mask = np.zeros((100, 120), np.uint8)
+    mask[30:60, 40:90] = 1
+    if nodata is not None:
+        mask[:5] = nodata
+    ds = gdal.GetDriverByName("GTiff").Create(str(tmp_path / "gt.tif"), 120, 100, 1, gdal.GDT_Byte)
+    ds.SetGeoTransform((500000.0, 10.0, 0, 4000000.0, 0, -10.0))
+    t2 = make_raster(tmp_path / "t2.tif", ramp())
+    ds.SetProjection(gdal.Open(t2).GetProjection())
+    ds.GetRasterBand(1).WriteArray(mask)
+    if nodata is not None:
+        ds.GetRasterBand(1).SetNoDataValue(nodata)
+    ds = None
+    with pytest.raises(InputError, match="T1: '.*gt.tif' holds only the values 0 and 1 in every band: it is a mask"):
+        open_pair(str(tmp_path / "gt.tif"), t2)
+
+
 def test_tiles_cover_every_pixel_once_by_their_cores():
     cover = np.zeros((130, 250), int)
     image = np.arange(130 * 250).reshape(130, 250)
