@@ -429,3 +429,20 @@ def test_t2_s_widget_wrapper_is_named_by_the_plugin_s_own_package(provider):
     algorithm = QgsApplication.processingRegistry().algorithmById(ALG)
     module, _, name = algorithm.parameterDefinition("T2").metadata()["widget_wrapper"]["class"].rpartition(".")
     assert getattr(importlib.import_module(module), name) is OtherRasterWidgetWrapper
+
+
+def test_a_python_older_than_the_engine_needs_is_said_and_nothing_is_added(qgis_app, qgis_processing, qgis_iface,
+                                                                          monkeypatch):
+    """QGIS 3.22–3.28 on Windows run Python 3.9, where the plugin loaded and then failed inside a run."""
+    from oaip_qgis import unsupported_python
+
+    message = unsupported_python.unsupported_message((3, 9, 5))
+    assert "needs Python 3.10 or newer" in message and "Python 3.9.5" in message
+    assert unsupported_python.unsupported_message((3, 10, 0)) == ""
+    monkeypatch.setattr(unsupported_python, "unsupported_message", lambda: message)
+    pushed = []
+    monkeypatch.setattr(qgis_iface.messageBar(), "pushCritical", lambda title, text: pushed.append(text))
+    plugin = oaip_qgis.classFactory(qgis_iface)
+    plugin.initGui()
+    assert pushed == [message] and registry().providerById("oaip") is None
+    plugin.unload()

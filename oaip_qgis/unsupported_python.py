@@ -1,0 +1,44 @@
+"""What the plugin does in a QGIS whose Python is older than it needs: says so once, adds nothing.
+
+The engine is written for Python 3.10 and later (and PyTorch's current wheels exist for no older one); QGIS
+builds of the 3.22–3.28 years on Windows run Python 3.9. Loaded there, the plugin would start and then fail in
+the middle of a run with a TypeError, or leave the torch installer to report that no wheel exists.
+This module must itself import and run on older Pythons.
+"""
+from __future__ import annotations
+
+import sys
+
+MIN_PYTHON = (3, 10)
+
+
+def unsupported_message(version: tuple = tuple(sys.version_info[:3])) -> str:
+    """The sentence for an analyst, naming their Python and what to install; empty when it is new enough."""
+    if tuple(version[:2]) >= MIN_PYTHON:
+        return ""
+    from .i18n import tr
+
+    return tr("OAIP Change Detection needs Python {needed} or newer, and this QGIS runs Python {version}: install "
+              "a QGIS built with a newer Python (Help > About names it) and enable the plugin there. It adds "
+              "nothing until then.").format(needed="{}.{}".format(*MIN_PYTHON),
+                                            version=".".join(str(part) for part in version[:3]))
+
+
+class UnsupportedPython:
+    """Stands in for the plugin: the message in QGIS's message bar and log, no provider, no dock."""
+
+    def __init__(self, iface, message: str) -> None:
+        self.iface, self.message = iface, message
+
+    def initProcessing(self) -> None:  # noqa: N802 (QGIS's name)
+        from qgis.core import Qgis, QgsMessageLog
+
+        QgsMessageLog.logMessage(self.message, "OAIP", Qgis.Critical)
+
+    def initGui(self) -> None:  # noqa: N802 (QGIS's name)
+        self.initProcessing()
+        if self.iface is not None:
+            self.iface.messageBar().pushCritical("OAIP", self.message)
+
+    def unload(self) -> None:
+        """Nothing was added."""
