@@ -19,6 +19,18 @@ def test_kind_is_guessed_from_the_bands_tails():
     assert guess_kind(10 * np.log10(SAR)) == "optical"   # already in dB: negative values, no log again
 
 
+def test_a_few_saturated_pixels_do_not_make_an_optical_image_radar():
+    """Reflectances with a few pixels saturated in every band (bright roofs, sun glint at 65535) had a skewness
+    above SAR's and were taken to decibels as radar: 60 such pixels in the 400² generated default scene's
+    optical image took its map from Kappa 0.796 to 0.681."""
+    reflectance = np.round(RNG.normal(1500, 300, (4, 200, 200))).clip(1, None)
+    reflectance.reshape(4, -1)[:, RNG.choice(40000, 40, replace=False)] = 65535
+    assert guess_kind(reflectance) == "optical"
+    speckled = SAR.copy()
+    speckled[0, :2, :2] = 10.0                          # a radar's own bright points keep it radar
+    assert guess_kind(speckled) == "sar"
+
+
 def test_two_polarisations_in_linear_intensity_are_sar():
     """A Sentinel-1 GRD's VV and VH were scaled as an optical image's bands: every band must be heavy-tailed."""
     dual = np.concatenate([SAR, 0.2 * RNG.gamma(1.0, 0.05, (1, 64, 64)).astype(np.float32)])
