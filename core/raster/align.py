@@ -36,31 +36,44 @@ def _border_as_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float
                       number: int, path: str, notes: list, sample: Callable[[], np.ndarray]
                       ) -> tuple[Optional[float], bool]:
     """The nodata value to read image `number` with, and whether it is found rather than given: the user's,
-    or the constant border or fill an image that marks nothing as no data holds (raster.border,
-    raster.fill_value), noted in `notes`; None for neither. A found value is no data only where every band
-    holds it, as the rules found it (`_select`). sample: the bands read decimated (read once per image,
-    see open_pair)."""
-    if nodata is not None or alpha is not None or any(
-            ds.GetRasterBand(band).GetMaskFlags() != gdal.GMF_ALL_VALID for band in bands):
+    or the constant border or fill held by an image that marks nothing as no data, or whose declared nodata
+    value no pixel holds (a file declaring −9999 whose swath edge is 0) (raster.border, raster.fill_value),
+    noted in `notes`; None for neither (the file's own value, if any, then stands). A found value is no data
+    only where every band holds it, as the rules found it (`_select`). sample: the bands read decimated (read
+    once per image, see open_pair)."""
+    flags = [ds.GetRasterBand(band).GetMaskFlags() for band in bands]
+    if nodata is not None or alpha is not None or any(f not in (gdal.GMF_ALL_VALID, gdal.GMF_NODATA) for f in flags):
         return nodata, False
     values = sample()
+    declared = [ds.GetRasterBand(band).GetNoDataValue() for band in bands]
+    if gdal.GMF_NODATA in flags:
+        if any(_holds(band, value) for band, value in zip(values, declared) if value is not None):
+            return None, False
+        why = tr("no pixel holds the nodata value the file declares ({value:g})",
+                 value=next(value for value in declared if value is not None))
+    else:
+        why = tr("the file declares no nodata value")
     border = undeclared_border(values)
     if border is None:
         fill = undeclared_fill(values)
         if fill is not None:
             notes.append(tr("T{number}: {percent:.1f} % of '{path}' is {value:g} in every band, far outside its other "
-                            "values ({low:g} to {high:g}), and the file declares no nodata value: it is taken as no "
-                            "data (a fill). Set NODATA{number} to another value to compare it as data.",
+                            "values ({low:g} to {high:g}), and {why}: it is taken as no data (a fill). Set "
+                            "NODATA{number} to another value to compare it as data.",
                             number=number, percent=100 * fill.share, path=path, value=fill.value, low=fill.low,
-                            high=fill.high))
+                            high=fill.high, why=why))
             return fill.value, True
         return None, False
     notes.append(tr("T{number}: {percent:.1f} % of '{path}' along its edge is {value:g} in every band, beside "
-                    "ordinary values, and the file declares no nodata value: it is taken as no data (the ground "
-                    "outside a swath, or a warped image's corners). Set NODATA{number} to another value to "
-                    "compare it as data.", number=number, percent=100 * border.share, path=path,
-                    value=border.value))
+                    "ordinary values, and {why}: it is taken as no data (the ground outside a swath, or a warped "
+                    "image's corners). Set NODATA{number} to another value to compare it as data.",
+                    number=number, percent=100 * border.share, path=path, value=border.value, why=why))
     return border.value, True
+
+
+def _holds(values: np.ndarray, value: float) -> bool:
+    """Whether a band's decimated values hold `value` (NaN too)."""
+    return bool(np.isnan(values).any() if math.isnan(value) else (values == value).any())
 
 
 def _srs(ds: gdal.Dataset) -> Optional[osr.SpatialReference]:
@@ -235,7 +248,7 @@ def _select(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], keep: l
         nodata = "none"   # no integer pixel is NaN: GDAL would cast it to 0 and mask every real 0
     per_dataset = joint and len(bands) > 1
     selected = gdal.Translate(scratch_name(".vrt"), ds, format="VRT", bandList=bands,
-                              noData=None if per_dataset else nodata, maskBand=mask,
+                              noData="none" if per_dataset else nodata, maskBand=mask,
                               options=["-colorinterp", ",".join(["undefined"] * len(bands))] if as_data else [])
     if per_dataset:
         selected.SetMetadataItem("NODATA_VALUES", " ".join([repr(float(nodata))] * len(bands)))

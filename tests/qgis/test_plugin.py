@@ -114,13 +114,16 @@ def test_a_yes_or_no_word_that_is_neither_is_refused(provider, sample_pair, tmp_
 def test_grid_and_nodata_parameters_reach_the_engine(provider, sample_pair, tmp_path):
     import processing
 
-    # A copy of T2 whose top-left quarter holds -5, a value it declares nowhere as nodata.
+    # A copy of T2 whose bottom-right quarter holds -5, a value it declares nowhere as nodata (the nodata value it
+    # declares still holds its swath's north-west corner: a declared value that no pixel held would let the
+    # fill rules take the -5 as no data by themselves).
     t2 = str(tmp_path / "t2.tif")
     gdal.Translate(t2, sample_pair["t2"])
     ds = gdal.Open(t2, gdal.GA_Update)
     for i in range(1, ds.RasterCount + 1):
         band = ds.GetRasterBand(i)
-        band.WriteArray(np.full((ds.RasterYSize // 2, ds.RasterXSize // 2), -5, dtype=np.float32))
+        band.WriteArray(np.full((ds.RasterYSize // 2, ds.RasterXSize // 2), -5, dtype=np.float32),
+                        ds.RasterXSize - ds.RasterXSize // 2, ds.RasterYSize - ds.RasterYSize // 2)
     ds = None
     runs = {}
     for name, extra in (("default", {}), ("given", {"PIXEL_SIZE": 20.0, "NODATA2": -5})):
