@@ -132,7 +132,7 @@ def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
                                 "overlap, so it shows nothing to compare: check that the file is the image you "
                                 "meant (not a blank export) and its nodata value.",
                                 label=label, path=path, value=values[0, 0]))
-    _name_undeclared_zeros(pair, x1, x2, valid, progress)
+    _name_undeclared_fills(pair, x1, x2, valid, progress)
     norm1, norm2 = fit_normaliser(x1, valid), fit_normaliser(x2, valid)
     return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2, direct_measures(x1, x2, valid))
 
@@ -154,16 +154,30 @@ def _check_coverage(valid: np.ndarray, block: int) -> None:
 ZERO_SHARE = 0.01   # of the blocks: the shared pairs have at most 0.2 % exactly 0, a swath's border far more
 
 
-def _name_undeclared_zeros(pair: AlignedPair, x1: np.ndarray, x2: np.ndarray, valid: np.ndarray,
+def _name_undeclared_fills(pair: AlignedPair, x1: np.ndarray, x2: np.ndarray, valid: np.ndarray,
                            progress: Progress) -> None:
-    """Say when an image that declares no nodata holds whole blocks of exact 0: most often the border outside
-    a swath (Sentinel-1 GRD files carry it without a nodata value), compared as data unless NODATA1/2 says."""
+    """Say when an image that declares no nodata holds whole blocks of exact 0, or of its highest value in every
+    band: most often the border outside a swath (Sentinel-1 GRD files carry it without a nodata value) or a map
+    export's black or white corners that raster.border could not take as no data (a JPEG's ringing fades them),
+    compared as data unless NODATA1/2 says. A white JPEG collar on an unchanged scene was marked changed, 10 %
+    of it, without a word."""
     for number, ((label, path), x, undeclared) in enumerate(zip(pair.names, (x1, x2), pair.undeclared), start=1):
-        share = float((x[:, valid] == 0).all(axis=0).mean())
-        if undeclared and share >= ZERO_SHARE:
-            progress.info(tr("{label}: {percent:.1f} % of '{path}' is exactly 0 in every band and the file declares no "
-                             "nodata value: if that is outside its swath or scene, set NODATA{number} to 0, or it is "
-                             "compared as data.", label=label, percent=100 * share, path=path, number=number))
+        if not undeclared:
+            continue
+        values = x[:, valid]
+        top = values.max(axis=1)
+        for value in [0.0] + ([float(top[0])] if (top == top[0]).all() and top[0] > 0 else []):
+            share = float((values == value).all(axis=0).mean())
+            if share < ZERO_SHARE:
+                continue
+            what = (tr("is exactly 0 in every band") if value == 0 else
+                    tr("is exactly {value:g}, its highest value, in every band", value=value))
+            where = (tr("outside its swath or scene") if value == 0 else
+                     tr("a fill outside its scene (the white corners of a map export)"))
+            progress.info(tr("{label}: {percent:.1f} % of '{path}' {what} and the file declares no nodata value: if "
+                             "that is {where}, set NODATA{number} to {value:g}, or it is compared as data.",
+                             label=label, percent=100 * share, path=path, what=what, where=where, number=number,
+                             value=value))
 
 
 @dataclass(frozen=True)

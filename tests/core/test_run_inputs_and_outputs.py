@@ -696,6 +696,27 @@ def test_zeros_without_a_nodata_value_are_no_data_along_the_edge_and_named_insid
     assert not [line for line in log if "taken as no data" in line]
 
 
+def test_a_white_fill_the_border_rule_cannot_take_is_named(tmp_path):
+    """A map export's white corners saved with JPEG compression: the ringing fades them, so raster.border does
+    not take them as no data, and they were marked changed without a word."""
+    x1, x2, _ = two_sensors(size=96)
+    rgb = np.clip(np.repeat(x1[:1], 3, axis=0) / x1.max() * 200 + 20, 1, 250).astype(np.uint8)
+    rgb[:, :, :20] = 255
+    ringing = np.random.default_rng(0).random((96, 20)) < 0.1
+    rgb[:, :, :20][:, ringing] = 253          # a JPEG's ringing: the fill is not one value throughout
+    ds = gdal.GetDriverByName("GTiff").Create(str(tmp_path / "t1.tif"), 96, 96, 3, gdal.GDT_Byte)
+    source = gdal.Open(make_raster(tmp_path / "t2.tif", x2))
+    ds.SetGeoTransform(source.GetGeoTransform())
+    ds.SetProjection(source.GetProjection())
+    for band, values in enumerate(rgb, start=1):
+        ds.GetRasterBand(band).WriteArray(values)
+    ds = None
+    log = run(RunParams(t1=str(tmp_path / "t1.tif"), t2=str(tmp_path / "t2.tif"), mode="prior",
+                        out_stats=str(tmp_path / "stats.json"))).log
+    said = [line for line in log if "is exactly 255, its highest value, in every band" in line]
+    assert len(said) == 1 and "T1:" in said[0] and "set NODATA1 to 255" in said[0]
+
+
 def test_a_file_s_overviews_do_not_change_the_map(tmp_path):
     """A Cloud-Optimized GeoTIFF and a plain copy of the same pixels gave different maps on a coarser grid:
     GDAL's warp read the overviews."""
