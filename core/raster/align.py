@@ -589,6 +589,27 @@ def _check_float_range(ds: gdal.Dataset, bands: list[int], nodata: Optional[floa
                                 value=float(beyond[np.argmax(np.abs(beyond))]), largest=largest))
 
 
+INFINITE_SHARE = 0.001   # of an image: a few infinite pixels are noise, a region of them is missing ground
+
+
+def _name_infinite(ds: gdal.Dataset, bands: list[int], label: str, path: str, notes: list,
+                   sample: Callable[[], np.ndarray]) -> None:
+    """Say when a floating-point image holds infinite values over a region inside it: they read as no data, so
+    those places get no map. The decibels of an intensity of 0 are −∞, and in a flood that is the water: a radar
+    image so delivered lost half its flood to no data, without a word. Regions that reach the image's edge are
+    left out (outside a swath, no data is what they are)."""
+    if not any(ds.GetRasterBand(band).DataType in (gdal.GDT_Float32, gdal.GDT_Float64) for band in bands):
+        return
+    labels, _ = ndimage.label(np.isinf(sample()).any(axis=0), structure=TOUCHING)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    infinite = (labels > 0) & ~np.isin(labels, edge[edge > 0])
+    if infinite.mean() >= INFINITE_SHARE:
+        notes.append(tr("{label}: {percent:.1f} % of '{path}' is infinite (−∞ is the decibels of an intensity of 0, "
+                        "such as calm water) and reads as no data, so those places get no map: replace it with the "
+                        "band's lowest value (QGIS: Raster Calculator) or give the image in linear units.",
+                        label=label, percent=100 * float(infinite.mean()), path=path))
+
+
 @in_gdal_scope
 def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands2: Optional[Sequence[int]] = None,
               nodata1: Optional[float] = None, nodata2: Optional[float] = None, grid: str = "finer",
@@ -618,6 +639,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
                                  read_or_explain(label, path, lambda: decimated(ds, chosen)))
         _check_nodata(ds, chosen, nodata, number)
         _check_float_range(ds, chosen, nodata, label, path, sample)
+        _name_infinite(ds, chosen, label, path, notes, sample)
         if all(ds.GetRasterBand(band).DataType == gdal.GDT_Byte for band in chosen):   # masks come as 8-bit
             check_not_a_mask(sample(), ds.GetRasterBand(chosen[0]).GetNoDataValue() if nodata is None else nodata,
                              label, path)

@@ -128,6 +128,24 @@ def test_a_zero_border_is_found_when_the_declared_nodata_value_holds_no_pixel(tm
     assert not valid[rows > 95].any() and valid[wedge].all()
 
 
+def test_infinite_values_inside_an_image_are_named(tmp_path):
+    """Decibels of a radar intensity of 0 are −∞ over calm water: read as no data, a flood's water got no map
+    without a word. A swath edge of −∞ is no data as it should be, and a few infinite pixels are noise."""
+    rng = np.random.default_rng(0)
+    decibels = 10 * np.log10(0.1 * rng.gamma(4, 1 / 4, (100, 120)))
+    rows, cols = np.indices(decibels.shape)
+    edge = decibels.copy()
+    edge[rows + cols < 40] = -np.inf
+    edge[50, 60] = np.inf
+    water = edge.copy()
+    water[40:60, 50:80] = -np.inf
+    t1 = make_raster(tmp_path / "t1.tif", ramp())
+    for name, data, said in (("edge", edge, False), ("water", water, True)):
+        with open_pair(t1, make_raster(tmp_path / f"{name}.tif", data)) as pair:
+            named = [note for note in pair.notes if "is infinite" in note]
+        assert bool(named) == said and (not said or named[0].startswith("T2: 5.0 % of"))
+
+
 @pytest.mark.parametrize("nodata", [None, 255])
 def test_a_change_mask_given_as_an_image_is_refused(tmp_path, nodata):
     """The dock lists every raster layer, the reference among them: a 0/1 mask chosen as T1 was compared as an
