@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import zipfile
 from collections.abc import Callable
 from typing import Optional
 
@@ -59,6 +60,7 @@ def open_raster(path: str, label: str) -> gdal.Dataset:
     try:
         ds = gdal.OpenEx(str(path), gdal.OF_RASTER)
     except RuntimeError as exc:
+        _name_zip_members(path, label)
         raise InputError(tr("{label}: '{path}' is not a raster that GDAL can read ({reason}).",
                             label=label, path=path, reason=exc)) from exc
     subdatasets = ds.GetMetadata("SUBDATASETS") if ds is not None else {}
@@ -68,6 +70,7 @@ def open_raster(path: str, label: str) -> gdal.Dataset:
                             "e.g. {first} (QGIS lists them when the file is added as a layer).", label=label, path=path,
                             count=len(names), first=names[0]))
     if ds is None or ds.RasterCount == 0:
+        _name_zip_members(path, label)
         raise InputError(tr("{label}: '{path}' is not a raster that GDAL can read.", label=label, path=path))
     driver = ds.GetDriver().ShortName
     if driver in WEB_SERVICES:   # read tile by tile over the network, inside the run: slow, or failing offline
@@ -75,6 +78,22 @@ def open_raster(path: str, label: str) -> gdal.Dataset:
                             "area you need to a GeoTIFF first (QGIS: Export > Save As…, or gdal_translate), then "
                             "run with that file.", label=label, path=path, driver=driver))
     return ds
+
+
+def _name_zip_members(path: str, label: str) -> None:
+    """Refuse a zip archive (as products are downloaded) naming the rasters inside it by the path GDAL reads
+    them at; it was called "not a raster" like any other file."""
+    if not zipfile.is_zipfile(path):
+        return
+    inside = f"/vsizip/{os.path.abspath(path)}"
+    members = [name for name in gdal.ReadDirRecursive(inside) or [] if not name.endswith("/")]
+    rasters = [f"{inside}/{name}" for name in members if gdal.IdentifyDriverEx(f"{inside}/{name}", gdal.OF_RASTER)]
+    if not rasters:
+        raise InputError(tr("{label}: '{path}' is a zip archive without a raster GDAL can read inside: unzip it and "
+                            "give the image itself.", label=label, path=path))
+    raise InputError(tr("{label}: '{path}' is a zip archive: give the image inside it, e.g. {first} ({count} "
+                        "raster(s) inside), or unzip it.", label=label, path=path, first=rasters[0],
+                        count=len(rasters)))
 
 
 @in_gdal_scope

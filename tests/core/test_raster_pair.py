@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -144,6 +145,22 @@ def test_infinite_values_inside_an_image_are_named(tmp_path):
         with open_pair(t1, make_raster(tmp_path / f"{name}.tif", data)) as pair:
             named = [note for note in pair.notes if "is infinite" in note]
         assert bool(named) == said and (not said or named[0].startswith("T2: 5.0 % of"))
+
+
+def test_a_zip_archive_is_named_with_the_path_of_the_image_inside(tmp_path):
+    """Products come zipped; the archive was called "not a raster" like any other file."""
+    import zipfile
+
+    t2 = make_raster(tmp_path / "t2.tif", ramp())
+    with zipfile.ZipFile(tmp_path / "product.zip", "w") as archive:
+        archive.write(make_raster(tmp_path / "t1.tif", ramp()), "measurement/t1.tif")
+        archive.writestr("manifest.txt", "not an image")
+    inside = f"/vsizip/{tmp_path / 'product.zip'}/measurement/t1.tif"
+    with pytest.raises(InputError, match=f"T1: .*product.zip' is a zip archive: give the image inside it, e.g. "
+                                         f"{re.escape(inside)} \\(1 raster"):
+        open_pair(str(tmp_path / "product.zip"), t2)
+    with open_pair(inside, t2) as pair:   # the path the sentence gives is read
+        assert pair.read()[2].all()
 
 
 @pytest.mark.parametrize("nodata", [None, 255])
