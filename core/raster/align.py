@@ -508,6 +508,17 @@ def _finer(ds1: gdal.Dataset, ds2: gdal.Dataset, srs1: osr.SpatialReference, srs
     return "t1", box1
 
 
+def _unread_prj(path: str, ds: gdal.Dataset) -> str:
+    """Words for a .prj file beside an image whose format GDAL reads it for not (PNG, JPEG: their world file
+    places them, the .prj is left aside), else nothing: the analyst sees the CRS file there."""
+    stem = os.path.splitext(str(path))[0]
+    found = [stem + ext for ext in (".prj", ".PRJ") if os.path.isfile(stem + ext)]
+    if not found:
+        return ""
+    return tr(" (GDAL does not read the '{prj}' beside it for a {driver} file)", prj=os.path.basename(found[0]),
+              driver=ds.GetDriver().ShortName)
+
+
 def _check_same_georeferencing(ds1: gdal.Dataset, ds2: gdal.Dataset, t1: str, t2: str) -> None:
     """Refuse images said to share one grid whose own georeferencing (world files, geotransforms) places them
     apart: they were overlaid pixel for pixel, T1's placement kept, and two PNGs whose world files put them
@@ -660,10 +671,11 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
                                 "Projections > Warp; or gdalwarp -tps -r bilinear -dstnodata 0), then run with the "
                                 "warped file.", missing=missing, path=path))
         if not same_grid:
-            raise InputError(tr("{missing}: '{path}' has no coordinate reference system (CRS) in its file (the "
+            raise InputError(tr("{missing}: '{path}' has no coordinate reference system (CRS) in its file{prj} (the "
                                 "run reads the file, not the layer's setting in QGIS): assign one to the file (QGIS: "
                                 "Raster > Projections > Assign Projection; or gdal_edit.py -a_srs), or, if both "
-                                "images are on one pixel grid, set SAME_GRID.", missing=missing, path=path))
+                                "images are on one pixel grid, set SAME_GRID.", missing=missing, path=path,
+                                prj=_unread_prj(path, ds)))
         if (ds1.RasterXSize, ds1.RasterYSize) != (ds2.RasterXSize, ds2.RasterYSize):
             raise InputError(tr("Both images are taken as sharing one grid, but their sizes differ: "
                                 "{width1}x{height1} and {width2}x{height2}.", width1=ds1.RasterXSize,

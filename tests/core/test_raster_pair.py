@@ -163,6 +163,20 @@ def test_a_zip_archive_is_named_with_the_path_of_the_image_inside(tmp_path):
         assert pair.read()[2].all()
 
 
+def test_a_prj_file_gdal_does_not_read_is_named(tmp_path):
+    """A PNG export with a world file and a .prj: GDAL places it by the world file but reads no CRS from the
+    .prj, and the sentence said only that the file has no CRS while the analyst sees one beside it."""
+    source = gdal.Open(make_raster(tmp_path / "t2.tif", ramp()))
+    png = gdal.GetDriverByName("MEM").Create("", 120, 100, 1, gdal.GDT_Byte)
+    png.SetGeoTransform(source.GetGeoTransform())
+    png.GetRasterBand(1).WriteArray(np.clip(ramp() / 40, 0, 255).astype(np.uint8))
+    gdal.GetDriverByName("PNG").CreateCopy(str(tmp_path / "export.png"), png, options=["WORLDFILE=YES"])
+    (tmp_path / "export.prj").write_text(source.GetProjection())
+    with pytest.raises(InputError, match="T1: .*export.png' has no coordinate reference system \\(CRS\\) in its file "
+                                         "\\(GDAL does not read the 'export.prj' beside it for a PNG file\\)"):
+        open_pair(str(tmp_path / "export.png"), str(tmp_path / "t2.tif"))
+
+
 @pytest.mark.parametrize("nodata", [None, 255])
 def test_a_change_mask_given_as_an_image_is_refused(tmp_path, nodata):
     """The dock lists every raster layer, the reference among them: a 0/1 mask chosen as T1 was compared as an
