@@ -21,8 +21,6 @@ PERCENTILES = (1.0, 99.0)
 MAX_SAMPLES = 1_000_000
 SAR_SKEW = 2.0          # skewness of linear SAR intensity is far above this; optical bands rarely reach it
 SAR_TAIL_RATIO = 5.0    # p99 / median: a second heavy-tail test, insensitive to a few extreme values
-SKEW_TRIM = 99.5        # percentile the skewness is measured below: saturated pixels (a roof, sun glint at 65535)
-                        # are no tail; with 20 of 160 000 in every band a 4-band optical image was taken for SAR
 LOG_FLOOR_PERCENTILE = 0.1  # an intensity band is taken to a logarithm from this percentile of its positive values up
 # A band with more negative values than this share reads as decibels (σ⁰ in dB is mostly below 0); a few are
 # artefacts of a linear intensity (thermal-noise removal over calm water, calibration), taken as its floor:
@@ -91,9 +89,13 @@ def holds_intensity(values: np.ndarray) -> bool:
 def _heavy_tailed(values: np.ndarray) -> bool:
     if not holds_intensity(values):
         return False
-    median, p99, top = np.percentile(values, [50, 99, SKEW_TRIM])
-    body = np.minimum(values, top)
-    std = body.std()
+    median, p99 = np.percentile(values, [50, 99])
+    # A saturated band's top value, held by many pixels (roofs, sun glint at 65535), is no tail: with 20 of
+    # 160 000 such pixels in every band a 4-band optical image was taken for SAR. A radar's own bright points
+    # are distinct values, and stay.
+    top = values == values.max()
+    body = values[~top] if top.sum() > 1 else values
+    std = body.std() if body.size else 0.0
     if std == 0:
         return False
     skew = float(np.mean((body - body.mean()) ** 3) / std ** 3)
