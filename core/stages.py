@@ -42,6 +42,7 @@ from .params import RunParams
 from .progress import Progress
 from .raster.align import MIN_SIDE, AlignedPair, check_on_grid, open_pair
 from .raster.areas import change_extent
+from .raster.border import edge_regions
 from .raster.coregister import coregister
 from .raster.grid import TOUCHING, Grid
 from .raster.polygons import polygonize_changes
@@ -156,18 +157,20 @@ ZERO_SHARE = 0.01   # of the blocks: the shared pairs have at most 0.2 % exactly
 
 def _name_undeclared_fills(pair: AlignedPair, x1: np.ndarray, x2: np.ndarray, valid: np.ndarray,
                            progress: Progress) -> None:
-    """Say when an image that declares no nodata holds whole blocks of exact 0, or of its highest value in every
-    band: most often the border outside a swath (Sentinel-1 GRD files carry it without a nodata value) or a map
-    export's black or white corners that raster.border could not take as no data (a JPEG's ringing fades them),
-    compared as data unless NODATA1/2 says. A white JPEG collar on an unchanged scene was marked changed, 10 %
-    of it, without a word."""
+    """Say when an image that declares no nodata holds whole blocks of exact 0, or, with several bands, blocks of
+    its highest value in every band along its edge: most often the border outside a swath (Sentinel-1 GRD files
+    carry it without a nodata value) or a map export's black or white corners that raster.border could not take
+    as no data (a JPEG's ringing fades them), compared as data unless NODATA1/2 says. A white JPEG collar on an
+    unchanged scene was marked changed, 10 % of it, without a word. (The top class of a one-band class map, a
+    cloud inside a rendering, are not named.)"""
     for number, ((label, path), x, undeclared) in enumerate(zip(pair.names, (x1, x2), pair.undeclared), start=1):
         if not undeclared:
             continue
-        values = x[:, valid]
-        top = values.max(axis=1)
-        for value in [0.0] + ([float(top[0])] if (top == top[0]).all() and top[0] > 0 else []):
-            share = float((values == value).all(axis=0).mean())
+        top = x[:, valid].max(axis=1)
+        whitest = [float(top[0])] if x.shape[0] > 1 and (top == top[0]).all() and top[0] > 0 else []
+        for value in [0.0] + whitest:
+            at = valid & (x == value).all(axis=0)
+            share = float((at if value == 0 else edge_regions(at)).sum() / valid.sum())
             if share < ZERO_SHARE:
                 continue
             what = (tr("is exactly 0 in every band") if value == 0 else

@@ -2,11 +2,12 @@
 
 
 def classFactory(iface):  # noqa: N802 (QGIS's name)
-    from .unsupported_python import UnsupportedPython, unsupported_message
+    import sys
 
-    message = unsupported_message()
-    if message:   # an older Python: say so rather than fail in the middle of a run
-        return UnsupportedPython(iface, message)
+    from .unsupported_python import MIN_PYTHON, UnsupportedPython
+
+    if sys.version_info[:2] < MIN_PYTHON:   # an older Python: say so rather than fail in the middle of a run
+        return UnsupportedPython(iface)
     from .plugin import OaipPlugin
 
     return OaipPlugin(iface)

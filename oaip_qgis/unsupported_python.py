@@ -8,12 +8,15 @@ This module must itself import and run on older Pythons.
 from __future__ import annotations
 
 import sys
+from typing import Optional
 
 MIN_PYTHON = (3, 10)
 
 
-def unsupported_message(version: tuple = tuple(sys.version_info[:3])) -> str:
-    """The sentence for an analyst, naming their Python and what to install; empty when it is new enough."""
+def unsupported_message(version: Optional[tuple] = None) -> str:
+    """The sentence for an analyst, naming their Python (default: the running one) and what to install; empty
+    when it is new enough."""
+    version = tuple(sys.version_info[:3]) if version is None else version
     if tuple(version[:2]) >= MIN_PYTHON:
         return ""
     from .i18n import tr
@@ -25,10 +28,14 @@ def unsupported_message(version: tuple = tuple(sys.version_info[:3])) -> str:
 
 
 class UnsupportedPython:
-    """Stands in for the plugin: the message in QGIS's message bar and log, no provider, no dock."""
+    """Stands in for the plugin: the message in QGIS's message bar and log (in QGIS's language), no provider,
+    no dock."""
 
-    def __init__(self, iface, message: str) -> None:
-        self.iface, self.message = iface, message
+    def __init__(self, iface, version: Optional[tuple] = None) -> None:
+        from .i18n import install_translation
+
+        self.iface, self.translator = iface, install_translation()
+        self.message = unsupported_message(version)
 
     def initProcessing(self) -> None:  # noqa: N802 (QGIS's name)
         from qgis.core import Qgis, QgsMessageLog
@@ -41,4 +48,8 @@ class UnsupportedPython:
             self.iface.messageBar().pushCritical("OAIP", self.message)
 
     def unload(self) -> None:
-        """Nothing was added."""
+        """Nothing was added but the translation."""
+        from .i18n import remove_translation
+
+        remove_translation(self.translator)
+        self.translator = None

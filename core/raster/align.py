@@ -20,7 +20,7 @@ from scipy import ndimage
 
 from ..errors import InputError
 from ..i18n import tr
-from .border import undeclared_border
+from .border import edge_regions, undeclared_border
 from .coregister import Shift
 from .fill_value import undeclared_fill
 from .gdal_scope import in_gdal_scope
@@ -54,8 +54,10 @@ def _border_as_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float
     else:
         why = tr("the file declares no nodata value")
     border = undeclared_border(values)
+    fill = undeclared_fill(values) if border is None else None
+    if (border or fill) and gdal.GMF_NODATA in flags and _declared_held(ds, bands):
+        return None, False   # the decimated read missed the declared value's pixels: it stands
     if border is None:
-        fill = undeclared_fill(values)
         if fill is not None:
             notes.append(tr("T{number}: {percent:.1f} % of '{path}' is {value:g} in every band, far outside its other "
                             "values ({low:g} to {high:g}), and {why}: it is taken as no data (a fill). Set "
@@ -69,6 +71,12 @@ def _border_as_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float
                     "image's corners). Set NODATA{number} to another value to compare it as data.",
                     number=number, percent=100 * border.share, path=path, value=border.value, why=why))
     return border.value, True
+
+
+def _declared_held(ds: gdal.Dataset, bands: list[int]) -> bool:
+    """Whether any pixel of the bands, read whole, is masked by the file's declared nodata value (the decimated
+    read may miss a few scattered ones): only asked when a border or fill would replace that value."""
+    return any(ds.GetRasterBand(band).GetMaskBand().ComputeRasterMinMax(False)[0] == 0 for band in bands)
 
 
 def _holds(values: np.ndarray, value: float) -> bool:
@@ -508,15 +516,16 @@ def _finer(ds1: gdal.Dataset, ds2: gdal.Dataset, srs1: osr.SpatialReference, srs
     return "t1", box1
 
 
-def _unread_prj(path: str, ds: gdal.Dataset) -> str:
+def _unread_prj(path: str) -> str:
     """Words for a .prj file beside an image whose format GDAL reads it for not (PNG, JPEG: their world file
     places them, the .prj is left aside), else nothing: the analyst sees the CRS file there."""
     stem = os.path.splitext(str(path))[0]
     found = [stem + ext for ext in (".prj", ".PRJ") if os.path.isfile(stem + ext)]
-    if not found:
+    driver = gdal.IdentifyDriver(str(path))   # the file's own: `ds` may be a VRT of its colours
+    if not found or driver is None:
         return ""
-    return tr(" (GDAL does not read the '{prj}' beside it for a {driver} file)", prj=os.path.basename(found[0]),
-              driver=ds.GetDriver().ShortName)
+    return " ({})".format(tr("GDAL does not read the '{prj}' beside it for a {driver} file",
+                             prj=os.path.basename(found[0]), driver=driver.ShortName))
 
 
 def _check_same_georeferencing(ds1: gdal.Dataset, ds2: gdal.Dataset, t1: str, t2: str) -> None:
@@ -611,9 +620,8 @@ def _name_infinite(ds: gdal.Dataset, bands: list[int], label: str, path: str, no
     left out (outside a swath, no data is what they are)."""
     if not any(ds.GetRasterBand(band).DataType in (gdal.GDT_Float32, gdal.GDT_Float64) for band in bands):
         return
-    labels, _ = ndimage.label(np.isinf(sample()).any(axis=0), structure=TOUCHING)
-    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    infinite = (labels > 0) & ~np.isin(labels, edge[edge > 0])
+    infinite = np.isinf(sample()).any(axis=0)
+    infinite &= ~edge_regions(infinite)
     if infinite.mean() >= INFINITE_SHARE:
         notes.append(tr("{label}: {percent:.1f} % of '{path}' is infinite (−∞ is the decibels of an intensity of 0, "
                         "such as calm water) and reads as no data, so those places get no map: replace it with the "
@@ -652,8 +660,8 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
         _check_float_range(ds, chosen, nodata, label, path, sample)
         _name_infinite(ds, chosen, label, path, notes, sample)
         if all(ds.GetRasterBand(band).DataType == gdal.GDT_Byte for band in chosen):   # masks come as 8-bit
-            check_not_a_mask(sample(), ds.GetRasterBand(chosen[0]).GetNoDataValue() if nodata is None else nodata,
-                             label, path)
+            check_not_a_mask(sample(), [ds.GetRasterBand(band).GetNoDataValue() if nodata is None else nodata
+                                        for band in chosen], label, path)
         found.append(_border_as_nodata(ds, chosen, nodata, alpha, number, path, notes, sample))
     (nodata1, joint1), (nodata2, joint2) = found
     srs1, srs2 = _srs(ds1), _srs(ds2)
@@ -675,7 +683,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
                                 "run reads the file, not the layer's setting in QGIS): assign one to the file (QGIS: "
                                 "Raster > Projections > Assign Projection; or gdal_edit.py -a_srs), or, if both "
                                 "images are on one pixel grid, set SAME_GRID.", missing=missing, path=path,
-                                prj=_unread_prj(path, ds)))
+                                prj=_unread_prj(path)))
         if (ds1.RasterXSize, ds1.RasterYSize) != (ds2.RasterXSize, ds2.RasterYSize):
             raise InputError(tr("Both images are taken as sharing one grid, but their sizes differ: "
                                 "{width1}x{height1} and {width2}x{height2}.", width1=ds1.RasterXSize,

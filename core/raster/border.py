@@ -77,9 +77,7 @@ def undeclared_border(values: np.ndarray) -> Optional[Border]:
         return None
     for value, clipped in _candidates(values, finite, floating):
         at = finite & (values == value).all(axis=0)
-        labels, count = ndimage.label(at, structure=TOUCHING)
-        edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-        border = np.isin(labels, edge[edge > 0]) if count else np.zeros(at.shape, bool)
+        border = edge_regions(at)
         ring = ndimage.binary_dilation(border, TOUCHING, iterations=RING) & ~border & finite & ~at
         thick = ndimage.binary_erosion(border, TOUCHING, border_value=1).mean() >= BORDER_SHARE / 2
         filled = ndimage.binary_fill_holes(border)
@@ -89,6 +87,15 @@ def undeclared_border(values: np.ndarray) -> Optional[Border]:
                 and _ordinary(values, ring, finite & ~at):
             return Border(float(value), float(border.mean()))
     return None
+
+
+def edge_regions(mask: np.ndarray) -> np.ndarray:
+    """The places of `mask` (rows, cols) connected to the image's edge (diagonals count)."""
+    labels, count = ndimage.label(mask, structure=TOUCHING)
+    if not count:
+        return np.zeros(mask.shape, bool)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return np.isin(labels, edge[edge > 0])
 
 
 def _candidates(values: np.ndarray, finite: np.ndarray, floating: bool) -> list[tuple[float, float]]:

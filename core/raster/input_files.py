@@ -166,13 +166,14 @@ def check_mask(path: str, label: str) -> None:
                             label=label, path=path, nodata=nodata, hidden=hidden))
 
 
-def check_not_a_mask(values: np.ndarray, nodata: Optional[float], label: str, path: str) -> None:
-    """Refuse an 8-bit image whose every band holds at most two values besides its nodata: a change mask or
-    reference chosen as T1 or T2 by mistake (the dock lists every raster layer), which was compared as an image:
-    italy's reference as T1 gave "change found" at 174× the median, 3.6 % marked, Kappa 0.004 against itself.
-    values: the chosen bands read decimated."""
-    held = [np.unique(band[band != nodata] if nodata is not None else band) for band in values]
-    if all(v.size <= 2 for v in held):
+def check_not_a_mask(values: np.ndarray, nodata: list[Optional[float]], label: str, path: str) -> None:
+    """Refuse an 8-bit image whose bands hold two values at most besides their nodata, one of them two: a change
+    mask or reference chosen as T1 or T2 by mistake (the dock lists every raster layer), which was compared as an
+    image: italy's reference as T1 gave "change found" at 174× the median, 3.6 % marked, Kappa 0.004 against
+    itself. (One value is a blank image, which the run names as such.) values: the chosen bands read decimated;
+    nodata: each band's."""
+    held = [np.unique(band[band != missing] if missing is not None else band) for band, missing in zip(values, nodata)]
+    if all(v.size <= 2 for v in held) and any(v.size == 2 for v in held):
         shown = sorted({float(x) for v in held for x in v})
         raise InputError(tr("{label}: '{path}' holds only the values {values} in every band: it is a mask or a "
                             "change reference, not an image; choose the image of that date (a reference goes in "

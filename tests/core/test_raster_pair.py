@@ -129,6 +129,23 @@ def test_a_zero_border_is_found_when_the_declared_nodata_value_holds_no_pixel(tm
     assert not valid[rows > 95].any() and valid[wedge].all()
 
 
+def test_a_declared_nodata_value_the_decimated_read_misses_still_stands(tmp_path):
+    """The check for a declared value that no pixel holds reads a decimated sample: scattered nodata pixels on
+    the rows and columns it skips, with a white corner found as a border, had the declared value dropped and
+    −9999 compared as data."""
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.normal(120, 30, (2048, 2048)), 1, 250)
+    rows, cols = np.indices(image.shape)
+    image[rows + cols < 700] = 250
+    image[0:1200:2, 1000:1600:2] = -9999                 # on every second row and column: between the samples
+    t1 = make_raster(tmp_path / "t1.tif", image, nodata=-9999, pixel=1.0)
+    t2 = make_raster(tmp_path / "t2.tif", rng.normal(1000, 100, (2048, 2048)), pixel=1.0)
+    with open_pair(t1, t2) as pair:
+        x1, _, valid = pair.read(Window(1000, 0, 600, 1200))
+        assert not any("declares (-9999)" in note for note in pair.notes)
+    assert np.nanmin(x1) > 0 and not valid[::2, ::2].any() and valid[1::2, 1::2].all()
+
+
 def test_infinite_values_inside_an_image_are_named(tmp_path):
     """Decibels of a radar intensity of 0 are −∞ over calm water: read as no data, a flood's water got no map
     without a word. A swath edge of −∞ is no data as it should be, and a few infinite pixels are noise."""
@@ -170,11 +187,16 @@ def test_a_prj_file_gdal_does_not_read_is_named(tmp_path):
     png = gdal.GetDriverByName("MEM").Create("", 120, 100, 1, gdal.GDT_Byte)
     png.SetGeoTransform(source.GetGeoTransform())
     png.GetRasterBand(1).WriteArray(np.clip(ramp() / 40, 0, 255).astype(np.uint8))
-    gdal.GetDriverByName("PNG").CreateCopy(str(tmp_path / "export.png"), png, options=["WORLDFILE=YES"])
-    (tmp_path / "export.prj").write_text(source.GetProjection())
-    with pytest.raises(InputError, match="T1: .*export.png' has no coordinate reference system \\(CRS\\) in its file "
-                                         "\\(GDAL does not read the 'export.prj' beside it for a PNG file\\)"):
-        open_pair(str(tmp_path / "export.png"), str(tmp_path / "t2.tif"))
+    palette = gdal.ColorTable()
+    for value in range(256):
+        palette.SetColorEntry(value, (value, 255 - value, value // 2, 255))
+    for name, colours in (("export", None), ("paletted", palette)):   # a paletted one is read through a VRT
+        png.GetRasterBand(1).SetColorTable(colours)
+        gdal.GetDriverByName("PNG").CreateCopy(str(tmp_path / f"{name}.png"), png, options=["WORLDFILE=YES"])
+        (tmp_path / f"{name}.prj").write_text(source.GetProjection())
+        shown = f"{name}.png' has no coordinate reference system \\(CRS\\) in its file \\(GDAL does not read the "
+        with pytest.raises(InputError, match=f"T1: .*{shown}'{name}.prj' beside it for a PNG file\\)"):
+            open_pair(str(tmp_path / f"{name}.png"), str(tmp_path / "t2.tif"))
 
 
 @pytest.mark.parametrize("nodata", [None, 255])
@@ -195,6 +217,11 @@ def test_a_change_mask_given_as_an_image_is_refused(tmp_path, nodata):
     ds = None
     with pytest.raises(InputError, match="T1: '.*gt.tif' holds only the values 0 and 1 in every band: it is a mask"):
         open_pair(str(tmp_path / "gt.tif"), t2)
+    ds = gdal.Open(str(tmp_path / "gt.tif"), gdal.GA_Update)
+    ds.GetRasterBand(1).Fill(0)   # one value: a blank export, which the run names as such, not as a mask
+    ds = None
+    with open_pair(str(tmp_path / "gt.tif"), t2):
+        pass
 
 
 def test_tiles_cover_every_pixel_once_by_their_cores():

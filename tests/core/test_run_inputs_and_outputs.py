@@ -715,6 +715,21 @@ def test_a_white_fill_the_border_rule_cannot_take_is_named(tmp_path):
                         out_stats=str(tmp_path / "stats.json"))).log
     said = [line for line in log if "is exactly 255, its highest value, in every band" in line]
     assert len(said) == 1 and "T1:" in said[0] and "set NODATA1 to 255" in said[0]
+    # Not named: a saturated cloud inside the image, nor the top class of one band (a lake along its edge).
+    inside = np.clip(np.repeat(x1[:1], 3, axis=0) / x1.max() * 200 + 20, 1, 250).astype(np.uint8)
+    inside[:, 30:60, 30:60] = 255
+    one_band = inside[:1].copy()
+    one_band[:, :, :20] = 255
+    for name, values in (("cloud", inside), ("lake", one_band)):
+        ds = gdal.GetDriverByName("GTiff").Create(str(tmp_path / f"{name}.tif"), 96, 96, len(values), gdal.GDT_Byte)
+        ds.SetGeoTransform(source.GetGeoTransform())
+        ds.SetProjection(source.GetProjection())
+        for band, data in enumerate(values, start=1):
+            ds.GetRasterBand(band).WriteArray(data)
+        ds = None
+        log = run(RunParams(t1=str(tmp_path / f"{name}.tif"), t2=str(tmp_path / "t2.tif"), mode="prior",
+                            out_stats=str(tmp_path / "stats.json"), overwrite=True)).log
+        assert not [line for line in log if "its highest value" in line], name
 
 
 def test_a_file_s_overviews_do_not_change_the_map(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gc
 import json
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -442,10 +443,11 @@ def test_a_python_older_than_the_engine_needs_is_said_and_nothing_is_added(qgis_
     message = unsupported_python.unsupported_message((3, 9, 5))
     assert "needs Python 3.10 or newer" in message and "Python 3.9.5" in message
     assert unsupported_python.unsupported_message((3, 10, 0)) == ""
-    monkeypatch.setattr(unsupported_python, "unsupported_message", lambda: message)
     pushed = []
     monkeypatch.setattr(qgis_iface.messageBar(), "pushCritical", lambda title, text: pushed.append(text))
-    plugin = oaip_qgis.classFactory(qgis_iface)
+    with monkeypatch.context() as older:
+        older.setattr(sys, "version_info", (3, 9, 5, "final", 0))
+        plugin = oaip_qgis.classFactory(qgis_iface)
     plugin.initGui()
     assert pushed == [message] and registry().providerById("oaip") is None
     plugin.unload()
