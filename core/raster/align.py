@@ -26,7 +26,7 @@ from .fill_value import undeclared_fill
 from .gdal_scope import in_gdal_scope
 from .grid import TOUCHING, Grid, Window, check_transformable, spatial_reference
 from .input_files import check_not_a_mask, decimated, open_raster, read_or_explain
-from .scratch import remove_scratch, scratch_name
+from .scratch import remove_scratch, removed_on_failure, scratch_name
 from .vector_layer import layer_srs, open_layer, rasterize
 
 MAX_UPSAMPLING = 16   # a chosen pixel size may give at most this many times the larger image's pixels
@@ -630,6 +630,7 @@ def _name_infinite(ds: gdal.Dataset, bands: list[int], label: str, path: str, no
 
 
 @in_gdal_scope
+@removed_on_failure()
 def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands2: Optional[Sequence[int]] = None,
               nodata1: Optional[float] = None, nodata2: Optional[float] = None, grid: str = "finer",
               pixel_size: Optional[float] = None, aoi: Optional[str] = None, same_grid: bool = False,

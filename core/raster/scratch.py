@@ -7,17 +7,40 @@ its own in the process's memory for the rest of a QGIS session.
 """
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
+from typing import Optional
 
 from osgeo import gdal
 
 PREFIX = "/vsimem/oaip_"
+_made: ContextVar[Optional[list]] = ContextVar("oaip_scratch_made", default=None)
 
 
 def scratch_name(suffix: str) -> str:
     """A new in-memory file name of this module's own."""
-    return f"{PREFIX}{uuid.uuid4().hex}{suffix}"
+    name = f"{PREFIX}{uuid.uuid4().hex}{suffix}"
+    made = _made.get()
+    if made is not None:
+        made.append(name)
+    return name
+
+
+@contextlib.contextmanager
+def removed_on_failure() -> Iterator[None]:
+    """Remove the in-memory files named inside the block (by this thread or task only: a run beside it keeps
+    its own) when the block raises: a refused input left the VRTs made before the refusal (a paletted image's
+    colours) in the process."""
+    token = _made.set([])
+    try:
+        yield
+    except BaseException:
+        remove_scratch(_made.get())
+        raise
+    finally:
+        _made.reset(token)
 
 
 def remove_scratch(names: Iterable[str]) -> None:

@@ -195,8 +195,10 @@ def test_a_prj_file_gdal_does_not_read_is_named(tmp_path):
         gdal.GetDriverByName("PNG").CreateCopy(str(tmp_path / f"{name}.png"), png, options=["WORLDFILE=YES"])
         (tmp_path / f"{name}.prj").write_text(source.GetProjection())
         shown = f"{name}.png' has no coordinate reference system \\(CRS\\) in its file \\(GDAL does not read the "
+        before = set(gdal.ReadDirRecursive("/vsimem/") or [])
         with pytest.raises(InputError, match=f"T1: .*{shown}'{name}.prj' beside it for a PNG file\\)"):
             open_pair(str(tmp_path / f"{name}.png"), str(tmp_path / "t2.tif"))
+        assert set(gdal.ReadDirRecursive("/vsimem/") or []) <= before   # the colours' VRT was left behind
 
 
 @pytest.mark.parametrize("nodata", [None, 255])
