@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
+from .log import LOG_TAG
+
 MIN_PYTHON = (3, 10)
 
 
@@ -40,12 +42,12 @@ class UnsupportedPython:
     def initProcessing(self) -> None:  # noqa: N802 (QGIS's name)
         from qgis.core import Qgis, QgsMessageLog
 
-        QgsMessageLog.logMessage(self.message, "OAIP", Qgis.Critical)
+        QgsMessageLog.logMessage(self.message, LOG_TAG, Qgis.Critical)
 
     def initGui(self) -> None:  # noqa: N802 (QGIS's name)
         self.initProcessing()
         if self.iface is not None:
-            self.iface.messageBar().pushCritical("OAIP", self.message)
+            self.iface.messageBar().pushCritical(LOG_TAG, self.message)
 
     def unload(self) -> None:
         """Nothing was added but the translation."""

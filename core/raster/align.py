@@ -571,10 +571,7 @@ def _shared_aoi(aoi: Optional[str], grid: Grid) -> Optional[gdal.Dataset]:
                             "them: assign the images their CRS, or leave AOI empty.", path=aoi))
     check_transformable(layer_srs(layer), grid.srs(), "AOI", aoi, tr("the images"))
     mask = _aoi_mask(aoi, grid)
-    if mask.GetRasterBand(1).ComputeRasterMinMax(False)[1] == 0:
-        name = mask.GetDescription()
-        mask = None
-        remove_scratch([name])
+    if mask.GetRasterBand(1).ComputeRasterMinMax(False)[1] == 0:   # open_pair removes the mask as it raises
         raise InputError(tr("AOI: '{path}' does not overlap the images: check its CRS and that it is the area you "
                             "meant.", path=aoi))
     return mask
@@ -691,7 +688,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
                                 height1=ds1.RasterYSize, width2=ds2.RasterXSize, height2=ds2.RasterYSize))
         _check_same_georeferencing(ds1, ds2, t1, t2)
         shared = _shared_grid(ds1, ds2)
-        mask = _shared_aoi(aoi, shared)   # before any VRT: a refused AOI leaves nothing behind
+        mask = _shared_aoi(aoi, shared)   # a refused AOI before the images' VRTs are made
         minx, miny, maxx, maxy = shared.bounds()
         # Give both images that georeferencing in VRTs: the input files themselves are never touched.
         ds1, ds2 = (gdal.Translate(scratch_name(".vrt"), ds, format="VRT",
