@@ -21,6 +21,7 @@ from scipy import ndimage
 from ..errors import InputError
 from ..i18n import tr
 from .border import edge_regions, undeclared_border
+from .border_mask import with_mask, write_border_mask
 from .coregister import Shift
 from .fill_value import undeclared_fill
 from .gdal_scope import in_gdal_scope
@@ -34,21 +35,22 @@ MAX_UPSAMPLING = 16   # a chosen pixel size may give at most this many times the
 
 def _border_as_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], alpha: Optional[int],
                       number: int, path: str, notes: list, sample: Callable[[], np.ndarray]
-                      ) -> tuple[Optional[float], bool]:
-    """The nodata value to read image `number` with, and whether it is found rather than given: the user's,
-    or the constant border or fill held by an image that marks nothing as no data, or whose declared nodata
-    value no pixel holds (a file declaring −9999 whose swath edge is 0) (raster.border, raster.fill_value),
-    noted in `notes`; None for neither (the file's own value, if any, then stands). A found value is no data
-    only where every band holds it, as the rules found it (`_select`). sample: the bands read decimated (read
-    once per image, see open_pair)."""
+                      ) -> tuple[Optional[float], bool, Optional[str]]:
+    """The nodata value to read image `number` with, whether it is found rather than given, and the mask file
+    that takes its place where the border's value is ground too (raster.border_mask): the user's value, or the
+    constant border or fill held by an image that marks nothing as no data, or whose declared nodata value no
+    pixel holds (a file declaring −9999 whose swath edge is 0) (raster.border, raster.fill_value), noted in
+    `notes`; None for neither (the file's own value, if any, then stands). A found value is no data only
+    where every band holds it, as the rules found it (`_select`). sample: the bands read decimated (read once
+    per image, see open_pair)."""
     flags = [ds.GetRasterBand(band).GetMaskFlags() for band in bands]
     if nodata is not None or alpha is not None or any(f not in (gdal.GMF_ALL_VALID, gdal.GMF_NODATA) for f in flags):
-        return nodata, False
+        return nodata, False, None
     values = sample()
     declared = [ds.GetRasterBand(band).GetNoDataValue() for band in bands]
     if gdal.GMF_NODATA in flags:
         if any(_holds(band, value) for band, value in zip(values, declared) if value is not None):
-            return None, False
+            return None, False, None
         why = tr("no pixel holds the nodata value the file declares ({value:g})",
                  value=next(value for value in declared if value is not None))
     else:
@@ -56,7 +58,7 @@ def _border_as_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float
     border = undeclared_border(values)
     fill = undeclared_fill(values) if border is None else None
     if (border or fill) and gdal.GMF_NODATA in flags and _declared_held(ds, bands):
-        return None, False   # the decimated read missed the declared value's pixels: it stands
+        return None, False, None   # the decimated read missed the declared value's pixels: it stands
     if border is None:
         if fill is not None:
             notes.append(tr("T{number}: {percent:.1f} % of '{path}' is {value:g} in every band, far outside its other "
@@ -64,13 +66,22 @@ def _border_as_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float
                             "NODATA{number} to another value to compare it as data.",
                             number=number, percent=100 * fill.share, path=path, value=fill.value, low=fill.low,
                             high=fill.high, why=why))
-            return fill.value, True
-        return None, False
+            return fill.value, True, None
+        return None, False, None
+    if border.region is not None:
+        notes.append(tr("T{number}: {percent:.1f} % of '{path}' along its edge is {value:g} in every band, beside "
+                        "ordinary values, and {why}: it is taken as no data (the ground outside a swath). Another "
+                        "{inside:.1f} % of the image is {value:g} inside it, scattered (calm water after "
+                        "thermal-noise removal, or deep shadow): that is compared as data. Set NODATA{number} to "
+                        "{value:g} to leave all of it out, or to another value to compare the edge as data too.",
+                        number=number, percent=100 * border.share, path=path, value=border.value, why=why,
+                        inside=100 * border.inside))
+        return None, False, write_border_mask(ds, bands, border, f"T{number}", path)
     notes.append(tr("T{number}: {percent:.1f} % of '{path}' along its edge is {value:g} in every band, beside "
                     "ordinary values, and {why}: it is taken as no data (the ground outside a swath, or a warped "
                     "image's corners). Set NODATA{number} to another value to compare it as data.",
                     number=number, percent=100 * border.share, path=path, value=border.value, why=why))
-    return border.value, True
+    return border.value, True, None
 
 
 def _declared_held(ds: gdal.Dataset, bands: list[int]) -> bool:
@@ -242,25 +253,30 @@ def _colours(ds: gdal.Dataset, label: str, notes: list) -> gdal.Dataset:
 
 def _select(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], keep: list,
             notes: Optional[list] = None, label: str = "", alpha: Optional[int] = None,
-            joint: bool = False) -> gdal.Dataset:
+            joint: bool = False, border_mask: Optional[str] = None) -> gdal.Dataset:
     """The chosen bands of `ds` as a VRT, with the nodata value when given, masked by its alpha band `alpha`
     (`_alpha_band`); complex bands (SAR SLC) as their intensity |z|², noted in `notes`. A nodata value is
     GDAL's, band by band (a pixel with one band at it has no data); a `joint` one (a border or fill found
     in every band at once) only where every band holds it, through GDAL's NODATA_VALUES: the white of a
     rendering's fill is also the top of its contrast stretch in one band or another, and a bright roof
-    clipped in its red band is data. The VRT points at its source: `keep` holds both alive as long as the
-    pair is open."""
+    clipped in its red band is data. A `border_mask` file (raster.border_mask) is the mask of every band
+    instead, the file's nodata value then set aside (no pixel holds it). The VRT points at its source: `keep`
+    holds both alive as long as the pair is open."""
     as_data = alpha is None and _flagged_alpha(ds) is not None   # GDAL would still mask and warp by it
     mask = alpha if alpha and nodata is None else "none" if as_data else "auto"   # alpha 0: no data
     if nodata is not None and math.isnan(nodata) and all(_integer_range(ds, band) for band in bands):
         nodata = "none"   # no integer pixel is NaN: GDAL would cast it to 0 and mask every real 0
     per_dataset = joint and len(bands) > 1
     selected = gdal.Translate(scratch_name(".vrt"), ds, format="VRT", bandList=bands,
-                              noData="none" if per_dataset else nodata, maskBand=mask,
+                              noData="none" if per_dataset or border_mask else nodata, maskBand=mask,
                               options=["-colorinterp", ",".join(["undefined"] * len(bands))] if as_data else [])
     if per_dataset:
         selected.SetMetadataItem("NODATA_VALUES", " ".join([repr(float(nodata))] * len(bands)))
     keep.extend((ds, selected))
+    if border_mask:
+        keep.append(gdal.Open(border_mask))   # its file is removed with the pair's
+        selected = with_mask(selected, border_mask)
+        keep.append(selected)
     complex_bands = [(band, gdal.GetDataTypeName(ds.GetRasterBand(band).DataType)) for band in bands
                      if gdal.DataTypeIsComplex(ds.GetRasterBand(band).DataType)]
     if not complex_bands:
@@ -661,7 +677,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
             check_not_a_mask(sample(), [ds.GetRasterBand(band).GetNoDataValue() if nodata is None else nodata
                                         for band in chosen], label, path)
         found.append(_border_as_nodata(ds, chosen, nodata, alpha, number, path, notes, sample))
-    (nodata1, joint1), (nodata2, joint2) = found
+    (nodata1, joint1, mask1), (nodata2, joint2, mask2) = found
     srs1, srs2 = _srs(ds1), _srs(ds2)
     for ds, srs, (label, path) in ((ds1, srs1, names[0]), (ds2, srs2, names[1])):
         if srs is not None and ds.GetGeoTransform(can_return_null=True) is None and not ds.GetGCPCount():
@@ -698,8 +714,9 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
         if pixel_size:
             notes.append(tr("PIXEL_SIZE {size:g} is ignored: images taken as sharing one grid are compared on "
                             "it, pixel for pixel.", size=pixel_size))
-        return AlignedPair(shared, _select(ds1, b1, nodata1, keep, notes, "T1", alpha1, joint1),
-                           _select(ds2, b2, nodata2, keep, notes, "T2", alpha2, joint2), mask, keep, names, notes)
+        return AlignedPair(shared, _select(ds1, b1, nodata1, keep, notes, "T1", alpha1, joint1, mask1),
+                           _select(ds2, b2, nodata2, keep, notes, "T2", alpha2, joint2, mask2), mask, keep, names,
+                           notes)
     local = 0 if srs1.IsLocal() else 1   # name the image whose CRS is local, if one is
     check_transformable((srs1, srs2)[local], (srs2, srs1)[local], *names[local], names[1 - local][0])
     box: Optional[Box] = None
@@ -748,8 +765,8 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     out = Grid(ref_srs.ExportToWkt(), (x0 + col0 * dx, dx, 0.0, y0 + row0 * dy, 0.0, dy), width, height)
     mask = _aoi_mask(aoi, out) if aoi else None
     keep: list = []
-    return AlignedPair(out, _select(ds1, b1, nodata1, keep, notes, "T1", alpha1, joint1),
-                       _select(ds2, b2, nodata2, keep, notes, "T2", alpha2, joint2),
+    return AlignedPair(out, _select(ds1, b1, nodata1, keep, notes, "T1", alpha1, joint1, mask1),
+                       _select(ds2, b2, nodata2, keep, notes, "T2", alpha2, joint2, mask2),
                        mask, keep, names, notes)
 
 

@@ -98,6 +98,36 @@ def test_a_value_the_ground_holds_inside_the_image_is_no_border():
     assert undeclared_border(image) is None
 
 
+def calm_water_zeros(image: np.ndarray, share: float = 0.3) -> np.ndarray:
+    """The image with `share` of its dark fields' pixels at exactly 0, as a linear σ⁰ after thermal-noise
+    removal holds over calm water; the dark fields touch the wedge, so some zeros touch it too."""
+    dark = np.add.outer(np.arange(image.shape[1]) // 25, np.arange(image.shape[2]) // 25) % 2 == 0   # speckled()'s 0.05
+    return np.where(dark & (RNG.random(image.shape[1:]) < share), 0, image)
+
+
+def test_a_swath_border_among_calm_water_zeros_is_found_as_a_region():
+    """A linear σ⁰ at 0 outside its swath and on a third of its calm water's pixels: the zeros touching the
+    wedge made it neither solid nor most of the zeros, and the border was compared as data. The wedge is
+    found as a region; the water's zeros are left as data."""
+    image = calm_water_zeros(swath(speckled(), 0.0)).astype(np.float32)
+    border = undeclared_border(image)
+    assert border is not None and border.value == 0.0 and border.region is not None
+    rows, cols = np.indices(image.shape[1:])
+    wedge = rows + cols < 60
+    assert border.region[wedge].all() and border.region[rows + cols >= 64].sum() < 0.02 * border.region.sum()
+    assert border.inside == pytest.approx(((image[0] == 0) & ~border.region).mean()) and border.inside > 0.1
+
+
+def test_a_solid_lake_at_the_fill_value_is_not_taken_with_the_border():
+    """The same wedge in a float image whose ground also holds the value in a solid lake larger than the
+    wedge: ground, not a fill (the rule for 8-bit renderings' clipped water, kept for floating-point data)."""
+    image = calm_water_zeros(swath(speckled(), 0.0)).astype(np.float32)
+    image[:, 100:180, 80:180] = 0
+    assert undeclared_border(image) is None
+    integer = calm_water_zeros(swath(speckled() * 1000, 0.0)).astype(np.uint16)
+    assert undeclared_border(integer) is None   # left to the log: an 8-bit rendering's clipped water looks the same
+
+
 def test_the_bands_must_share_the_border_value():
     two = np.concatenate([swath(speckled(), 0.0), swath(speckled(), 0.0) + 0.5])   # the second band's lowest is 0.5
     assert undeclared_border(two) is None

@@ -373,6 +373,28 @@ def test_an_undeclared_border_of_0_is_no_data_not_change(tmp_path):
     assert (gdal.Open(str(tmp_path / "grd.tif")).ReadAsArray() == before).all()
 
 
+def test_a_swath_border_of_0_beside_calm_water_at_0_is_no_data_and_the_water_is_mapped(tmp_path):
+    """A linear σ⁰ after thermal-noise removal: 0 outside the swath and on the darkest 4 % of the rest (calm
+    water), no nodata declared. The border rule declined (the zeros were not all along the edge) and the
+    border was compared as data, the Otsu cut set between it and everything else: Kappa 0.06. With NODATA2=0
+    the water's zeros became holes in the change map."""
+    pair = make_sample_pair(tmp_path / "default", size=400, seed=1)
+    source = gdal.Open(str(pair["t2"]))
+    sigma0 = source.ReadAsArray().astype(np.float64)
+    edge = sigma0 <= 0
+    sigma0[~edge & (sigma0 < np.percentile(sigma0[~edge], 4))] = 0
+    denoised = gdal.GetDriverByName("GTiff").CreateCopy(str(tmp_path / "denoised.tif"), source)
+    denoised.GetRasterBand(1).DeleteNoDataValue()
+    denoised.GetRasterBand(1).WriteArray(sigma0.astype(np.float32))
+    denoised = source = None
+    result = run(params({**pair, "t2": str(tmp_path / "denoised.tif")}, tmp_path))
+    assert any("along its edge is 0" in line and "compared as data" in line for line in result.log)
+    assert result.stats.metrics["kappa"] > 0.7   # 0.80 without the water's zeros
+    with rasterio.open(tmp_path / "change.tif") as ds:
+        missing = (ds.read(1) == 255).mean()
+    assert 0.5 * edge.mean() < missing < edge.mean() + 0.01   # the border only: the water's zeros are 4 %
+
+
 def test_a_white_collar_on_an_8_bit_rendering_is_no_data_not_change(tmp_path):
     """An optical image exported as an 8-bit RGB rendering with white (255) corners where it held no ground, no
     nodata declared: the corners were compared as data, 10 % of an unchanged scene marked and reported as

@@ -129,6 +129,27 @@ def test_a_zero_border_is_found_when_the_declared_nodata_value_holds_no_pixel(tm
     assert not valid[rows > 95].any() and valid[wedge].all()
 
 
+def test_a_swath_border_whose_value_calm_water_holds_too_is_masked_pixel_by_pixel(tmp_path):
+    """A linear σ⁰ at 0 outside its swath and on scattered pixels of calm water, no nodata declared: the
+    border is the image's mask at its own pixels (a nodata value would punch the water's zeros out too), and
+    the water's zeros are read as data, also where they touch the border."""
+    rng = np.random.default_rng(0)
+    water = (ramp() >= 30) & (ramp() < 60)   # a river beside the wedge's end
+    sigma0 = np.where(water, 0.01, 0.2) * rng.gamma(4, 1 / 4, (100, 120))
+    rows, cols = np.indices(sigma0.shape)
+    wedge = rows + cols < 40
+    zeros = water & ~wedge & (rng.random(sigma0.shape) < 0.3)
+    t2 = make_raster(tmp_path / "t2.tif", np.where(wedge | zeros, 0, sigma0))
+    before = gdal.Open(t2).ReadAsArray().copy()
+    with open_pair(make_raster(tmp_path / "t1.tif", ramp()), t2) as pair:
+        _, x2, valid = pair.read()
+        assert any("along its edge is 0" in note and "compared as data" in note for note in pair.notes)
+        assert pair.read(out_shape=(50, 60))[2][30:, 30:].all()   # block means see the mask too
+    beyond = zeros & (rows + cols >= 50)   # clear of the wedge, which takes zeros within SPECKLE + 1 pixels of it
+    assert not valid[wedge].any() and valid[beyond].all() and (x2[0][beyond] == 0).all() and beyond.sum() > 500
+    assert (gdal.Open(t2).ReadAsArray() == before).all() and gdal.Open(t2).GetRasterBand(1).GetMaskFlags() == 1
+
+
 def test_a_declared_nodata_value_the_decimated_read_misses_still_stands(tmp_path):
     """The check for a declared value that no pixel holds reads a decimated sample: scattered nodata pixels on
     the rows and columns it skips, with a white corner found as a border, had the declared value dropped and
