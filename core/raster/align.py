@@ -77,10 +77,13 @@ def _border_as_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float
                         number=number, percent=100 * border.share, path=path, value=border.value, why=why,
                         inside=100 * border.inside))
         return None, False, write_border_mask(ds, bands, border, f"T{number}", path)
+    highest = values.dtype.kind in "iu" and border.value >= values.max()   # the white-corner rule's value
+    what = (tr("a map export's corners where it held no ground, or saturated cloud cut by the image's edge")
+            if highest else tr("the ground outside a swath, or a warped image's corners"))
     notes.append(tr("T{number}: {percent:.1f} % of '{path}' along its edge is {value:g} in every band, beside "
-                    "ordinary values, and {why}: it is taken as no data (the ground outside a swath, or a warped "
-                    "image's corners). Set NODATA{number} to another value to compare it as data.",
-                    number=number, percent=100 * border.share, path=path, value=border.value, why=why))
+                    "ordinary values, and {why}: it is taken as no data ({what}). Set NODATA{number} to another "
+                    "value to compare it as data.",
+                    number=number, percent=100 * border.share, path=path, value=border.value, why=why, what=what))
     return border.value, True, None
 
 
