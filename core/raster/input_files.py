@@ -116,7 +116,10 @@ def decimated(ds: gdal.Dataset, bands: list[int]) -> np.ndarray:
     of blocks serves several sampled rows: the cache is held to two rows of blocks meanwhile (all bands, as a
     pixel-interleaved file caches them together). With the run's 256 MiB cache the border check of a 4-band
     10 980² image (raster/border.py) filled it, and the heap it left raised the run's peak RSS from 1.28 to
-    1.45–1.52 GiB (bench-scale's tile); with 16 MiB, under one row of its blocks, the read took 250 s more."""
+    1.45–1.52 GiB (bench-scale's tile); with 16 MiB, under one row of its blocks, the read took 250 s more.
+    A file's overviews are never read (a cloud-optimised GeoTIFF's: GDAL would serve the decimated read from
+    them, averaged, so a 0/255 change mask held 38 values and was refused, and a swath's border was lost)."""
+    full = gdal.Translate("", ds, format="VRT", options=["-ovr", "NONE"])
     scale = max(1.0, max(ds.RasterXSize, ds.RasterYSize) / SAMPLE_SIDE)
     cols, rows = max(1, round(ds.RasterXSize / scale)), max(1, round(ds.RasterYSize / scale))
     block_rows = ds.GetRasterBand(1).GetBlockSize()[1]
@@ -125,7 +128,7 @@ def decimated(ds: gdal.Dataset, bands: list[int]) -> np.ndarray:
         cache = gdal.GetCacheMax()
         gdal.SetCacheMax(min(cache, max(2 * ds.RasterXSize * block_rows * pixel_bytes, 2**20)))   # 1 MiB at least
         try:
-            return np.stack([ds.GetRasterBand(band).ReadAsArray(buf_xsize=cols, buf_ysize=rows) for band in bands])
+            return np.stack([full.GetRasterBand(band).ReadAsArray(buf_xsize=cols, buf_ysize=rows) for band in bands])
         finally:
             gdal.SetCacheMax(cache)
 

@@ -37,3 +37,16 @@ def test_a_decimated_read_samples_every_asked_band_and_gives_the_cache_back(tmp_
     np.testing.assert_array_equal(sample[1], data[0, ::2, ::2])
     # while reading, the cache holds two rows of blocks of all three bands, not the run's 256 MiB
     assert caps[:2] == [2 * 2048 * 256 * 3 * 2, before] and caps[0] < before
+
+
+def test_a_decimated_read_never_takes_a_files_overviews(tmp_path):
+    """A cloud-optimised GeoTIFF carries averaged overviews, which GDAL would serve a decimated read from: a
+    0/255 change mask of 2048² read as 0, 64, 128, 191 and 255 and was refused as no mask."""
+    mask = (np.random.default_rng(0).random((2048, 2048)) < 0.5).astype(np.uint8) * 255
+    ds = gdal.GetDriverByName("GTiff").Create(str(tmp_path / "mask.tif"), 2048, 2048, 1, gdal.GDT_Byte,
+                                              options=["TILED=YES"])
+    ds.GetRasterBand(1).WriteArray(mask)
+    ds.BuildOverviews("AVERAGE", [2, 4])
+    ds = None
+    sample = input_files.decimated(gdal.Open(str(tmp_path / "mask.tif")), [1])
+    assert sample.shape == (1, 1024, 1024) and set(np.unique(sample)) == {0, 255}
