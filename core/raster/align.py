@@ -20,7 +20,7 @@ from scipy import ndimage
 
 from ..errors import InputError
 from ..i18n import tr
-from .border import edge_regions, undeclared_border
+from .border import FADE, edge_regions, undeclared_border
 from .border_mask import with_mask, write_border_mask
 from .coregister import Shift
 from .fill_value import undeclared_fill
@@ -55,7 +55,7 @@ def _border_as_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float
                  value=next(value for value in declared if value is not None))
     else:
         why = tr("the file declares no nodata value")
-    border = undeclared_border(values)
+    border = undeclared_border(values, math.ceil(FADE * values.shape[-1] / ds.RasterXSize) if _lossy(ds, bands) else 0)
     fill = undeclared_fill(values) if border is None else None
     if (border or fill) and gdal.GMF_NODATA in flags and _declared_held(ds, bands):
         return None, False, None   # the decimated read missed the declared value's pixels: it stands
@@ -68,6 +68,13 @@ def _border_as_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float
                             high=fill.high, why=why))
             return fill.value, True, None
         return None, False, None
+    if not border.exact:
+        notes.append(tr("T{number}: {percent:.1f} % of '{path}' along its edge is {value:g} in every band, faded into "
+                        "the ground by its JPEG compression, and {why}: it is taken as no data with {fade} pixels "
+                        "beside it (a map export's or a warped image's corners). Set NODATA{number} to another value "
+                        "to compare it as data.", number=number, percent=100 * border.share, path=path,
+                        value=border.value, why=why, fade=FADE))
+        return None, False, write_border_mask(ds, bands, border, f"T{number}", path)
     if border.region is not None:
         notes.append(tr("T{number}: {percent:.1f} % of '{path}' along its edge is {value:g} in every band, beside "
                         "ordinary values, and {why}: it is taken as no data (the ground outside a swath). Another "
@@ -79,12 +86,19 @@ def _border_as_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float
         return None, False, write_border_mask(ds, bands, border, f"T{number}", path)
     highest = values.dtype.kind in "iu" and border.value >= values.max()   # the white-corner rule's value
     what = (tr("a map export's corners where it held no ground, or saturated cloud cut by the image's edge")
-            if highest else tr("the ground outside a swath, or a warped image's corners"))
+            if highest else tr("the ground outside a swath, a warped image's corners, or what a clip to a polygon "
+                               "left around the data"))
     notes.append(tr("T{number}: {percent:.1f} % of '{path}' along its edge is {value:g} in every band, beside "
                     "ordinary values, and {why}: it is taken as no data ({what}). Set NODATA{number} to another "
                     "value to compare it as data.",
                     number=number, percent=100 * border.share, path=path, value=border.value, why=why, what=what))
     return border.value, True, None
+
+
+def _lossy(ds: gdal.Dataset, bands: list[int]) -> bool:
+    """Whether the image is JPEG-compressed (a .jpg, a GeoTIFF with JPEG compression): a border of it fades."""
+    return "JPEG" in [ds.GetMetadataItem("COMPRESSION", "IMAGE_STRUCTURE")] + [
+        ds.GetRasterBand(band).GetMetadataItem("COMPRESSION", "IMAGE_STRUCTURE") for band in bands]
 
 
 def _declared_held(ds: gdal.Dataset, bands: list[int]) -> bool:

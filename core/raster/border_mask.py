@@ -19,9 +19,10 @@ from .strips import strips
 
 
 def write_border_mask(ds: gdal.Dataset, bands: list[int], border: Border, label: str, path: str) -> str:
-    """The in-memory file (Byte, 0 = no data, 255 = data) of `ds`'s size that is 0 where every band of `bands`
-    holds `border.value` inside `border.region` (the decimated read's cells, taken at this resolution),
-    written strip by strip so that memory follows the image's width."""
+    """The in-memory file (Byte, 0 = no data, 255 = data) of `ds`'s size that is 0 inside `border.region` (the
+    decimated read's cells, taken at this resolution): where every band of `bands` holds `border.value`, or
+    everywhere there for a border that is not exact (a JPEG's faded rim). Written strip by strip so that
+    memory follows the image's width."""
     width, height = ds.RasterXSize, ds.RasterYSize
     rows, cols = border.region.shape
     row_cell = np.minimum(np.arange(height) * rows // height, rows - 1)
@@ -30,11 +31,12 @@ def write_border_mask(ds: gdal.Dataset, bands: list[int], border: Border, label:
     out = gdal.GetDriverByName("GTiff").Create(name, width, height, 1, gdal.GDT_Byte,
                                                options=["COMPRESS=DEFLATE", "TILED=YES"])
     for row, count in strips(height):
-        values = read_or_explain(label, path, lambda row=row, count=count: np.stack(
-            [ds.GetRasterBand(band).ReadAsArray(0, row, width, count) for band in bands]))
-        at = (magnitudes(values)[0] == border.value).all(axis=0)
         inside = border.region[row_cell[row:row + count]][:, col_cell]
-        out.GetRasterBand(1).WriteArray(np.where(at & inside, 0, 255).astype(np.uint8), 0, row)
+        if border.exact:
+            values = read_or_explain(label, path, lambda row=row, count=count: np.stack(
+                [ds.GetRasterBand(band).ReadAsArray(0, row, width, count) for band in bands]))
+            inside &= (magnitudes(values)[0] == border.value).all(axis=0)
+        out.GetRasterBand(1).WriteArray(np.where(inside, 0, 255).astype(np.uint8), 0, row)
     out = None   # closed: written to its file before a VRT reads it
     return name
 

@@ -105,6 +105,16 @@ def calm_water_zeros(image: np.ndarray, share: float = 0.3) -> np.ndarray:
     return np.where(dark & (RNG.random(image.shape[1:]) < share), 0, image)
 
 
+def test_a_fill_all_round_the_data_is_found_though_it_encloses_it():
+    """An image clipped to a polygon: 0 all round the data. The data it encloses is no speck of the fill; a
+    clipped lake's specks are (the other tests)."""
+    rows, cols = np.indices((200, 200))
+    frame = (rows < 20 + cols // 5) | (rows > 185) | (cols < 15) | (cols > 170 + rows // 10)
+    image = np.where(frame, 0, speckled() * 1000 + 50).astype(np.uint16)
+    border = undeclared_border(image)
+    assert border is not None and border.value == 0 and border.share == pytest.approx(frame.mean())
+
+
 def test_a_swath_border_among_calm_water_zeros_is_found_as_a_region():
     """A linear σ⁰ at 0 outside its swath and on a third of its calm water's pixels: the zeros touching the
     wedge made it neither solid nor most of the zeros, and the border was compared as data. The wedge is
@@ -126,6 +136,35 @@ def test_a_solid_lake_at_the_fill_value_is_not_taken_with_the_border():
     assert undeclared_border(image) is None
     integer = calm_water_zeros(swath(speckled() * 1000, 0.0)).astype(np.uint16)
     assert undeclared_border(integer) is None   # left to the log: an 8-bit rendering's clipped water looks the same
+
+
+def jpeg_decoded(image: np.ndarray) -> np.ndarray:
+    """An 8-bit image (bands, rows, cols) as a JPEG of quality 75 decodes."""
+    memory = gdal.GetDriverByName("MEM").Create("", image.shape[2], image.shape[1], image.shape[0], gdal.GDT_Byte)
+    for band, values in enumerate(image, start=1):
+        memory.GetRasterBand(band).WriteArray(values)
+    gdal.GetDriverByName("JPEG").CreateCopy("/vsimem/test_border.jpg", memory, options=["QUALITY=75"])
+    decoded = gdal.Open("/vsimem/test_border.jpg").ReadAsArray().reshape(image.shape)
+    gdal.Unlink("/vsimem/test_border.jpg")
+    return decoded
+
+
+def test_a_jpeg_fill_border_is_found_through_its_ringing_with_its_faded_rim():
+    """Black corners of a JPEG export: the ringing leaves the pixels beside them nearly black, as clipped water's
+    are, so only a ring looked at beyond a JPEG block tells ordinary ground there; everything within that
+    fade is no data, faded or not. A lake at 0 inside the image still makes the value ground."""
+    rendering = np.repeat(np.clip(speckled() * 400 + 30, 1, 255), 3, axis=0)
+    decoded = jpeg_decoded(swath(rendering, 0.0).astype(np.uint8))
+    assert undeclared_border(decoded) is None                       # the ring right beside it: faded
+    border = undeclared_border(decoded, fade=8)
+    rows, cols = np.indices(decoded.shape[1:])
+    assert border is not None and border.value == 0 and not border.exact
+    wedge, rim = rows + cols < 60, (rows + cols >= 60) & (rows + cols < 66) & (rows > 10) & (cols > 10)
+    assert border.region[wedge & (rows > 4) & (cols > 4)].all() and border.region[rim].all()   # its tips aside
+    assert not border.region[rows + cols > 100].any()
+    lake = swath(rendering, 0.0)
+    lake[:, 100:180, 80:180] = 0
+    assert undeclared_border(jpeg_decoded(lake.astype(np.uint8)), fade=8) is None
 
 
 def test_the_bands_must_share_the_border_value():

@@ -413,6 +413,47 @@ def test_a_white_collar_on_an_8_bit_rendering_is_no_data_not_change(tmp_path):
     assert not result.stats.evidence["significant"] and result.stats.changed_fraction <= 0.01
 
 
+def test_an_image_clipped_to_a_polygon_without_nodata_is_no_data_around_it(tmp_path):
+    """The optical image clipped to a polygon (gdalwarp -cutline, QGIS's Clip raster by mask layer) with no
+    nodata value: 0 all round the data. The border rule took the data it encloses for holes in the fill, so
+    the frame was never solid and was compared as data (Kappa 0.30 against 0.81 with NODATA1=0)."""
+    pair = make_sample_pair(tmp_path / "default", size=400, seed=1)
+    with rasterio.open(pair["t1"]) as ds:
+        profile, image = ds.profile, ds.read()
+    rows, cols = np.indices(image.shape[1:])
+    n = image.shape[1]
+    inside = (rows > 0.1 * n + 0.2 * cols) & (rows < 0.9 * n) & (cols > 0.08 * n) & (cols < 0.85 * n + 0.1 * rows)
+    profile.pop("nodata", None)
+    with rasterio.open(tmp_path / "clipped.tif", "w", **profile) as ds:
+        ds.write(np.where(inside, image, 0).astype(image.dtype))
+    result = run(params({**pair, "t1": str(tmp_path / "clipped.tif")}, tmp_path))
+    assert any("taken as no data" in line and "clip to a polygon" in line for line in result.log)
+    assert result.stats.metrics["kappa"] > 0.7
+
+
+def test_black_corners_of_jpeg_exports_are_no_data_not_change(tmp_path):
+    """Both dates exported as JPEG with black corners where they held no ground (T1 a corner triangle, T2 a
+    corner on the other side): the compression's ringing fades the corners into the ground, so the border
+    rule took them for clipped water and they were compared as data (Kappa 0.67 → 0.15)."""
+    generated = make_sample_pair(tmp_path / "default", size=400, seed=1)
+    pair = render_as_published(generated, tmp_path / "rendered")
+    for key, corner in (("t1", lambda rows, cols, n: rows + cols < 0.45 * n),
+                        ("t2", lambda rows, cols, n: cols - rows > 0.55 * n)):
+        source = gdal.Open(pair[key])
+        image = source.ReadAsArray().reshape(source.RasterCount, source.RasterYSize, source.RasterXSize)
+        rows, cols = np.indices(image.shape[1:])
+        image[:, corner(rows, cols, image.shape[1])] = 0
+        memory = gdal.GetDriverByName("MEM").CreateCopy("", source)
+        for band, values in enumerate(image, start=1):
+            memory.GetRasterBand(band).WriteArray(values)
+        gdal.GetDriverByName("JPEG").CreateCopy(str(tmp_path / f"{key}.jpg"), memory, options=["QUALITY=75"])
+        memory = source = None
+    result = run(params({"t1": str(tmp_path / "t1.jpg"), "t2": str(tmp_path / "t2.jpg"), "truth": pair["gt"]},
+                        tmp_path))
+    assert sum("faded into the ground by its JPEG compression" in line for line in result.log) == 2
+    assert result.stats.metrics["kappa"] > 0.55   # 0.67 without the corners
+
+
 def test_change_under_half_a_percent_is_found_in_its_compact_groups(tmp_path):
     """0.19 % of the scene changed cannot lift the scene-wide evidence (reported unchanged, nothing
     marked, before decision.local_change); its places form a compact group above the no-change line."""
