@@ -95,6 +95,19 @@ def _border_as_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float
     return border.value, True, None
 
 
+def _name_scaled(ds: gdal.Dataset, bands: list[int], label: str, path: str, notes: list) -> None:
+    """Say in `notes` that bands declaring a scale or offset are compared as stored: radar in decibels stored as
+    Int16 × 100 was refused by the log-ratio as "not decibels" and mapped 0.02 Kappa below its float twin."""
+    scaled = [band for band in bands if (ds.GetRasterBand(band).GetScale() or 1.0) != 1.0
+              or (ds.GetRasterBand(band).GetOffset() or 0.0) != 0.0]
+    if scaled:
+        notes.append(tr("{label}: band(s) {listed} of '{path}' declare a scale or offset that the run does not "
+                        "apply: it compares the stored values (the same for optical bands; not for radar stored "
+                        "as scaled decibels). To compare the physical values, convert the file first "
+                        "(gdal_translate -unscale -ot Float32).", label=label, path=path,
+                        listed=", ".join(str(band) for band in scaled)))
+
+
 def _lossy(ds: gdal.Dataset, bands: list[int]) -> bool:
     """Whether the image is JPEG-compressed (a .jpg, a GeoTIFF with JPEG compression): a border of it fades."""
     return "JPEG" in [ds.GetMetadataItem("COMPRESSION", "IMAGE_STRUCTURE")] + [
@@ -173,15 +186,21 @@ def _alpha_read_as_data(ds: gdal.Dataset, alpha: Optional[int], label: str, note
 def _bands(ds: gdal.Dataset, bands: Optional[Sequence[int]], label: str, path: str,
            alpha: Optional[int] = None) -> list[int]:
     """The bands asked for, checked; by default every band but the alpha band `alpha` (`_alpha_band`: GDAL
-    reads it as the other bands' mask, not as data)."""
-    if not bands:
-        every = list(range(1, ds.RasterCount + 1))
-        return [b for b in every if b != alpha] or every
-    for band in bands:
+    reads it as the other bands' mask, not as data). Signed 8-bit bands are refused: GDAL 3.6 warps them as
+    unsigned (−25 dB read as 231, a −128 nodata as 128: Kappa 0.26 against 0.92 as Int16)."""
+    for band in bands or []:
         if not 1 <= int(band) <= ds.RasterCount:
             raise InputError(tr("{label}: band {band} is out of range: '{path}' has {count} band(s).",
                                 label=label, band=band, path=path, count=ds.RasterCount))
-    return [int(b) for b in bands]
+    every = list(range(1, ds.RasterCount + 1))
+    chosen = [int(b) for b in bands] if bands else [b for b in every if b != alpha] or every
+    if any(ds.GetRasterBand(b).GetMetadataItem("PIXELTYPE", "IMAGE_STRUCTURE") == "SIGNEDBYTE" for b in chosen):
+        raise InputError(tr("{label}: '{path}' holds signed 8-bit values (PIXELTYPE=SIGNEDBYTE), which this GDAL "
+                            "reads as unsigned where the images are warped: convert it to 16-bit with its signs "
+                            "first (gdal_calc.py -A '{path}' --calc=A --type=Int16 --NoDataValue=-128 "
+                            "--outfile=converted.tif; gdal_translate -ot Int16 would keep 0 to 255), then run with "
+                            "that file.", label=label, path=path))
+    return chosen
 
 
 ROTATION_TOLERANCE = 0.01   # of a pixel, across the whole image: rotation terms that move no pixel further are 0
@@ -343,6 +362,20 @@ def _whole(source: gdal.Dataset, grid: Grid) -> gdal.Dataset:
                  _resampling(source, grid))
 
 
+def _laid_on(source: gdal.Dataset, grid: Grid, label: str, path: str) -> gdal.Dataset:
+    """`_whole`, or one sentence when PROJ has no way from the image's CRS to the grid's over its area: an image
+    labelled NAD27 over Europe ended the run with GDAL's RuntimeError."""
+    try:
+        return _whole(source, grid)
+    except RuntimeError as exc:
+        name = (_srs(source).GetName() if _srs(source) is not None else None) or "?"
+        raise InputError(tr("{label}: '{path}' cannot be laid on the run's grid: GDAL finds no transformation from "
+                            "its CRS ({name}) over its area ({reason}). Its CRS is likely wrong, such as a datum "
+                            "used outside its region (NAD27 in Europe): assign the file its real CRS (QGIS: Raster > "
+                            "Projections > Assign Projection; or gdal_edit.py -a_srs), then run again.", label=label,
+                            path=path, name=name, reason=str(exc).strip().splitlines()[0])) from exc
+
+
 def _on_lattice(source: gdal.Dataset, grid: Grid) -> bool:
     """Whether the grid's pixels are the source's own (same CRS and pixel size, whole-pixel offset)."""
     sx0, sdx, srx, sy0, sry, sdy = source.GetGeoTransform()
@@ -377,7 +410,7 @@ class AlignedPair:
         self._sources = (source1, source2)
         self._grids = (grid, grid)    # where each source is read from: T2's moves with a co-registration shift
         self.shift = Shift()
-        self._vrt1, self._vrt2 = (_whole(s, grid) for s in self._sources)
+        self._vrt1, self._vrt2 = (_laid_on(s, grid, *name) for s, name in zip(self._sources, self.names))
         self._aoi = aoi
         self.has_aoi = aoi is not None
         self.band_count1 = self._vrt1.RasterCount
@@ -688,6 +721,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
         sample = functools.cache(lambda ds=ds, chosen=chosen, label=label, path=path:
                                  read_or_explain(label, path, lambda: decimated(ds, chosen)))
         _check_nodata(ds, chosen, nodata, number)
+        _name_scaled(ds, chosen, label, path, notes)
         _check_float_range(ds, chosen, nodata, label, path, sample)
         _name_infinite(ds, chosen, label, path, notes, sample)
         if all(ds.GetRasterBand(band).DataType == gdal.GDT_Byte for band in chosen):   # masks come as 8-bit
@@ -697,6 +731,12 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     (nodata1, joint1, mask1), (nodata2, joint2, mask2) = found
     srs1, srs2 = _srs(ds1), _srs(ds2)
     for ds, srs, (label, path) in ((ds1, srs1, names[0]), (ds2, srs2, names[1])):
+        if ds.GetGeoTransform(can_return_null=True) is None and ds.GetMetadata("RPC") and not same_grid:
+            raise InputError(tr("{label}: '{path}' is georeferenced by rational polynomial coefficients (RPC) only, "
+                                "as a primary VHR product is, not on a map grid: orthorectify it first (QGIS: Raster "
+                                "> Projections > Warp (Reproject) with -rpc among its additional parameters; or "
+                                "gdalwarp -rpc -to RPC_DEM=dem.tif -t_srs EPSG:<UTM zone> -r bilinear), then run with "
+                                "the orthorectified file.", label=label, path=path))
         if srs is not None and ds.GetGeoTransform(can_return_null=True) is None and not ds.GetGCPCount():
             raise InputError(tr("{label}: '{path}' has a CRS but no valid position on it (no geotransform, or a "
                                 "pixel size of 0), so it cannot be placed beside the other image: georeference it "

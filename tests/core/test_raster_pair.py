@@ -388,6 +388,60 @@ def test_same_grid_refuses_images_whose_own_georeferencing_places_them_apart(tmp
         open_pair(t1, t2, same_grid=True)
 
 
+def test_an_image_georeferenced_by_rpcs_only_is_refused_with_orthorectification_advice(tmp_path):
+    """A primary VHR product (Pleiades, WorldView) carries RPCs and no map grid: the refusal said to assign a
+    CRS or set SAME_GRID, which would place it wrongly or not at all."""
+    rpc = gdal.GetDriverByName("GTiff").Create(str(tmp_path / "primary.tif"), 120, 100, 1, gdal.GDT_UInt16)
+    rpc.GetRasterBand(1).WriteArray(ramp().astype(np.uint16))
+    ones = " ".join(["1"] + ["0"] * 19)
+    rpc.SetMetadata({"LINE_OFF": "50", "SAMP_OFF": "60", "LAT_OFF": "45.1", "LONG_OFF": "15.0", "HEIGHT_OFF": "0",
+                     "LINE_SCALE": "50", "SAMP_SCALE": "60", "LAT_SCALE": "0.01", "LONG_SCALE": "0.01",
+                     "HEIGHT_SCALE": "100", "LINE_NUM_COEFF": " ".join(["0", "0", "-1"] + ["0"] * 17),
+                     "LINE_DEN_COEFF": ones, "SAMP_NUM_COEFF": " ".join(["0", "1"] + ["0"] * 18),
+                     "SAMP_DEN_COEFF": ones}, "RPC")
+    rpc = None
+    with pytest.raises(InputError, match="T1: .*primary.tif' is georeferenced by rational polynomial coefficients "
+                                         "\\(RPC\\) only.*orthorectify it first.*gdalwarp -rpc"):
+        open_pair(str(tmp_path / "primary.tif"), make_raster(tmp_path / "t2.tif", ramp()))
+
+
+def test_a_signed_8_bit_image_is_refused_with_a_conversion_that_keeps_its_signs(tmp_path):
+    """GDAL 3.6 reads PIXELTYPE=SIGNEDBYTE as signed in a decimated read and as unsigned in the warp: −25 dB
+    became 231 and its −128 nodata 128, compared as data (Kappa 0.26 against 0.92 as Int16)."""
+    decibels = np.clip(np.round(ramp() / 4 - 30), -127, 127).astype(np.int8)
+    signed = gdal.GetDriverByName("GTiff").Create(str(tmp_path / "db.tif"), 120, 100, 1, gdal.GDT_Byte,
+                                                  options=["PIXELTYPE=SIGNEDBYTE"])
+    signed.SetGeoTransform(gdal.Open(make_raster(tmp_path / "t1.tif", ramp())).GetGeoTransform())
+    signed.SetProjection(gdal.Open(str(tmp_path / "t1.tif")).GetProjection())
+    signed.GetRasterBand(1).WriteArray(decibels.view(np.uint8))
+    signed = None
+    with pytest.raises(InputError, match="T2: .*db.tif' holds signed 8-bit values.*gdal_calc.py .*--type=Int16"):
+        open_pair(str(tmp_path / "t1.tif"), str(tmp_path / "db.tif"))
+
+
+def test_an_image_whose_crs_has_no_transformation_over_its_area_is_refused_in_one_sentence(tmp_path):
+    """An image labelled NAD27 (EPSG:4267) over Europe: GDAL's warp found no coordinate operation and the run
+    ended with its RuntimeError."""
+    t1 = make_raster(tmp_path / "t1.tif", ramp(), epsg=4267, origin=(15.5, 45.1), pixel=0.0001)
+    t2 = make_raster(tmp_path / "t2.tif", ramp(), origin=(539000.0, 4994000.0), pixel=10.0)
+    with pytest.raises(InputError, match="T1: .*t1.tif' cannot be laid on the run's grid: GDAL finds no "
+                                         "transformation from its CRS \\(NAD27\\).*assign the file its real CRS"):
+        open_pair(t1, t2)
+
+
+def test_a_declared_scale_that_is_not_applied_is_said(tmp_path):
+    """Radar decibels stored as Int16 × 100 with GDAL's scale 0.01: compared as stored, without a word."""
+    t2 = make_raster(tmp_path / "t2.tif", ramp() * -10)
+    scaled = gdal.Open(t2, gdal.GA_Update)
+    scaled.GetRasterBand(1).SetScale(0.01)
+    scaled = None
+    with open_pair(make_raster(tmp_path / "t1.tif", ramp()), t2) as pair:
+        assert [note for note in pair.notes if "declare a scale or offset" in note] == [
+            f"T2: band(s) 1 of '{t2}' declare a scale or offset that the run does not apply: it compares the stored "
+            "values (the same for optical bands; not for radar stored as scaled decibels). To compare the physical "
+            "values, convert the file first (gdal_translate -unscale -ot Float32)."]
+
+
 def test_same_grid_keeps_the_georeferencing_one_image_has(tmp_path):
     """T1 in UTM against T2 as a plain array: the outputs had no CRS although T1 has one."""
     t1 = make_raster(tmp_path / "t1.tif", ramp())
