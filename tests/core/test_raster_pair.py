@@ -150,6 +150,21 @@ def test_a_swath_border_whose_value_calm_water_holds_too_is_masked_pixel_by_pixe
     assert (gdal.Open(t2).ReadAsArray() == before).all() and gdal.Open(t2).GetRasterBand(1).GetMaskFlags() == 1
 
 
+def test_stacked_bands_with_borders_of_their_own_values_each_get_their_nodata(tmp_path):
+    """VV with a 0 swath edge stacked with VH at −9999 (gdalbuildvrt -separate of two undeclared files): no value
+    is every band's, so nothing was found and both edges were compared as data (Kappa 0.53 against 0.79)."""
+    rng = np.random.default_rng(0)
+    rows, cols = np.indices((100, 120))
+    vv = (0.05 + 0.1 * (ramp() > 60)) * rng.gamma(4, 1 / 4, (100, 120))
+    vh = 0.2 * vv * rng.gamma(4, 1 / 4, (100, 120))
+    edge = rows + cols < 40
+    t2 = make_raster(tmp_path / "t2.tif", np.stack([np.where(edge, 0, vv), np.where(edge, -9999, vh)]))
+    with open_pair(make_raster(tmp_path / "t1.tif", ramp()), t2) as pair:
+        _, x2, valid = pair.read()
+        assert any("each band of" in note and "band 1: 0, band 2: -9999" in note for note in pair.notes)
+    assert not valid[edge].any() and valid[~edge].all() and np.isfinite(x2[:, ~edge]).all()
+
+
 def test_a_declared_nodata_value_the_decimated_read_misses_still_stands(tmp_path):
     """The check for a declared value that no pixel holds reads a decimated sample: scattered nodata pixels on
     the rows and columns it skips, with a white corner found as a border, had the declared value dropped and
