@@ -267,9 +267,9 @@ def _name_noisy_bands(weights: Weights, info: Callable[[str], None]) -> None:
     for image, w in zip(("T1", "T2"), weights):
         noisy = [f"{band + 1} ({weight:.2f})" for band, weight in enumerate(w) if weight < NOISY_BAND]
         if noisy:
-            info(tr("Band(s) {bands} of {image} vary from one pixel to the next almost as much as across the scene "
-                    "(mostly noise): the prior counts them with the weight in brackets, the other bands with up "
-                    "to 1.", bands=", ".join(noisy), image=image))
+            info(tr("Band(s) {bands} of {image} are constant, or vary from one pixel to the next almost as much as "
+                    "across the scene (mostly noise): the prior counts them with the weight in brackets, the other "
+                    "bands with up to 1.", bands=", ".join(noisy), image=image))
 
 
 def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: Sequence[int] = LEVELS,

@@ -212,5 +212,11 @@ def read_or_explain(label: str, path: str, read: Callable[[], np.ndarray]) -> np
         if is_out_of_memory(exc):
             raise ResourceError(memory_advice()) from exc
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        source = re.match(r"(.+): No such file or directory$", reason)
+        if source and os.path.realpath(source.group(1)) != os.path.realpath(path):
+            raise InputError(tr("{label}: '{path}' reads its pixels from '{source}', which is not there (a VRT or "
+                                "mosaic whose source files moved): put the file back, or build the mosaic again "
+                                "(QGIS: Raster > Miscellaneous > Build Virtual Raster).", label=label, path=path,
+                                source=source.group(1))) from exc
         raise InputError(tr("{label}: '{path}' could not be read; the file is damaged or incomplete (GDAL: "
                             "{reason}): copy or export it again.", label=label, path=path, reason=reason)) from exc

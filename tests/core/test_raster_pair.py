@@ -457,6 +457,18 @@ def test_a_declared_scale_that_is_not_applied_is_said(tmp_path):
             "values, convert the file first (gdal_translate -unscale -ot Float32)."]
 
 
+def test_a_mosaic_whose_source_file_moved_is_named_with_that_file(tmp_path):
+    """A VRT mosaic whose second tile was moved was called damaged ("copy or export it again")."""
+    t1 = make_raster(tmp_path / "t1.tif", ramp())
+    for index in (0, 1):
+        gdal.Translate(str(tmp_path / f"tile{index}.tif"), t1, srcWin=[60 * index, 0, 60, 100])
+    gdal.BuildVRT(str(tmp_path / "mosaic.vrt"), [str(tmp_path / "tile0.tif"), str(tmp_path / "tile1.tif")])
+    os.remove(tmp_path / "tile1.tif")
+    with pytest.raises(InputError, match="T2: .*mosaic.vrt' reads its pixels from '.*tile1.tif', which is not there"):
+        with open_pair(t1, str(tmp_path / "mosaic.vrt")) as pair:
+            pair.read()
+
+
 def test_same_grid_keeps_the_georeferencing_one_image_has(tmp_path):
     """T1 in UTM against T2 as a plain array: the outputs had no CRS although T1 has one."""
     t1 = make_raster(tmp_path / "t1.tif", ramp())
