@@ -566,8 +566,20 @@ Box = tuple[float, float, float, float]   # (minx, miny, maxx, maxy)
 def _overlap(ds1: gdal.Dataset, ds2: gdal.Dataset, aoi: Optional[str], srs: osr.SpatialReference) -> Box:
     """(minx, miny, maxx, maxy) in srs of what both images (and the AOI) cover; empty when min ≥ max."""
     boxes = [_bounds_in(ds1, srs), _bounds_in(ds2, srs)] + ([_aoi_bounds(aoi, srs)] if aoi else [])
+    if srs.IsGeographic():   # each on the side of the antimeridian of the image whose own CRS this is
+        native = next((box for ds, box in zip((ds1, ds2), boxes) if _srs(ds) is not None and _srs(ds).IsSame(srs)),
+                      boxes[0])
+        boxes = [_turned_toward(box, native) for box in boxes]
     return (max(b[0] for b in boxes), max(b[1] for b in boxes),
             min(b[2] for b in boxes), min(b[3] for b in boxes))
+
+
+def _turned_toward(box: Box, anchor: Box) -> Box:
+    """A geographic `box` moved by a whole turn (±360°) where that overlaps `anchor` more: an image at
+    longitudes −179.99… beside one whose box runs past 180 (across the antimeridian) was refused as not
+    overlapping it, or gave the other image's grid with a false note."""
+    turned = [(box[0] + turn, box[1], box[2] + turn, box[3]) for turn in (0.0, -360.0, 360.0)]
+    return max(turned, key=lambda b: min(b[2], anchor[2]) - max(b[0], anchor[0]))
 
 
 def _pixels(box: Box, ref: gdal.Dataset) -> float:

@@ -469,6 +469,23 @@ def test_a_mosaic_whose_source_file_moved_is_named_with_that_file(tmp_path):
             pair.read()
 
 
+def test_images_on_either_side_of_the_antimeridian_overlap(tmp_path):
+    """T1 in UTM 60N across 180°, T2 in EPSG:4326 at longitudes −179.99…: its box was compared with T1's taken
+    past 180 (179.99…180.01), so they were refused as not overlapping (GRID t2)."""
+    utm, geographic = osr.SpatialReference(), osr.SpatialReference()
+    utm.ImportFromEPSG(32660)
+    geographic.ImportFromEPSG(4326)
+    for srs in (utm, geographic):
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    x, y = osr.CoordinateTransformation(geographic, utm).TransformPoint(180.0, 45.0)[:2]
+    t1 = make_raster(tmp_path / "t1.tif", ramp(), epsg=32660, origin=(x - 600.0, y + 500.0))
+    t2 = make_raster(tmp_path / "t2.tif", ramp(80, 100), epsg=4326, origin=(-179.9999, 45.004), pixel=0.0001)
+    for grid in ("t2", "finer"):
+        with open_pair(t1, t2, grid=grid) as pair:
+            _, _, valid = pair.read()
+            assert pair.grid.transform[0] < -179.99 and valid.sum() > 40 * 40
+
+
 def test_same_grid_keeps_the_georeferencing_one_image_has(tmp_path):
     """T1 in UTM against T2 as a plain array: the outputs had no CRS although T1 has one."""
     t1 = make_raster(tmp_path / "t1.tif", ramp())
