@@ -20,7 +20,7 @@ from scipy import ndimage
 
 from ..errors import InputError
 from ..i18n import tr
-from .border import FADE, edge_regions, undeclared_border
+from .border import FADE, SPECKLE, edge_regions, undeclared_border
 from .border_mask import with_mask, write_border_mask
 from .coregister import Shift
 from .fill_value import undeclared_fill
@@ -80,11 +80,12 @@ def _border_as_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float
             return fill.value, True, None
         return None, False, None
     if not border.exact:
-        notes.append(tr("T{number}: {percent:.1f} % of '{path}' along its edge is {value:g} in every band, faded into "
-                        "the ground by its JPEG compression, and {why}: it is taken as no data with {fade} pixels "
-                        "beside it (a map export's or a warped image's corners). Set NODATA{number} to another value "
-                        "to compare it as data.", number=number, percent=100 * border.share, path=path,
-                        value=border.value, why=why, fade=FADE))
+        notes.append(tr("T{number}: '{path}' is {value:g} in every band along its edge, faded into the ground by its "
+                        "lossy compression, and {why}: that border and the {beside} pixels beside it, {percent:.1f} % "
+                        "of the image, are taken as no data (a map export's or a warped image's corners, or water "
+                        "clipped to {value:g} at the edge). Set NODATA{number} to another value to compare it as "
+                        "data.", number=number, percent=100 * border.share, path=path, value=border.value, why=why,
+                        beside=math.ceil((fade + SPECKLE) * ds.RasterXSize / values.shape[-1])))
         return None, False, write_border_mask(ds, bands, border, f"T{number}", path)
     if border.region is not None:
         notes.append(tr("T{number}: {percent:.1f} % of '{path}' along its edge is {value:g} in every band, beside "
@@ -116,23 +117,39 @@ def _each_band_bordered(values: np.ndarray, fade: int) -> Optional[list[float]]:
     return [b.value for b in each] if all(b is not None and b.region is None for b in each) else None
 
 
-def _name_scaled(ds: gdal.Dataset, bands: list[int], label: str, path: str, notes: list) -> None:
-    """Say in `notes` that bands declaring a scale or offset are compared as stored: radar in decibels stored as
-    Int16 × 100 was refused by the log-ratio as "not decibels" and mapped 0.02 Kappa below its float twin."""
+def _applies_scale(ds: gdal.Dataset, bands: list[int], found: tuple, label: str, path: str, notes: list) -> bool:
+    """Whether the image's VRT applies the scale and offset its bands declare (radar decibels stored as Int16 ×
+    100 were compared as stored: the log-ratio refused them as "not decibels", Kappa 0.02 below the float
+    twin), said in `notes` either way. Not where a nodata value was given or found, or a border mask: those
+    are in stored units, which the scaled bands no longer hold; nor for complex bands."""
     scaled = [band for band in bands if (ds.GetRasterBand(band).GetScale() or 1.0) != 1.0
               or (ds.GetRasterBand(band).GetOffset() or 0.0) != 0.0]
-    if scaled:
-        notes.append(tr("{label}: band(s) {listed} of '{path}' declare a scale or offset that the run does not "
-                        "apply: it compares the stored values (the same for optical bands; not for radar stored "
-                        "as scaled decibels). To compare the physical values, convert the file first "
-                        "(gdal_translate -unscale -ot Float32).", label=label, path=path,
-                        listed=", ".join(str(band) for band in scaled)))
+    if not scaled:
+        return False
+    nodata, _, mask = found
+    listed = ", ".join(str(band) for band in scaled)
+    if nodata is None and mask is None and not any(gdal.DataTypeIsComplex(ds.GetRasterBand(b).DataType)
+                                                   for b in bands):
+        notes.append(tr("{label}: band(s) {listed} of '{path}' declare a scale or offset: their values are "
+                        "compared as it gives them (physical units).", label=label, path=path, listed=listed))
+        return True
+    notes.append(tr("{label}: band(s) {listed} of '{path}' declare a scale or offset that the run does not apply, "
+                    "as it reads a nodata value or border in stored units: it compares the stored values (the "
+                    "same for optical bands; not for radar stored as scaled decibels). To compare the physical "
+                    "values, convert the file first (gdal_translate -unscale -ot Float32).", label=label, path=path,
+                    listed=listed))
+    return False
 
 
 def _lossy(ds: gdal.Dataset, bands: list[int]) -> bool:
-    """Whether the image is JPEG-compressed (a .jpg, a GeoTIFF with JPEG compression): a border of it fades."""
-    return "JPEG" in [ds.GetMetadataItem("COMPRESSION", "IMAGE_STRUCTURE")] + [
-        ds.GetRasterBand(band).GetMetadataItem("COMPRESSION", "IMAGE_STRUCTURE") for band in bands]
+    """Whether the image is compressed with loss (a .jpg, a GeoTIFF or COG in JPEG, 'YCbCr JPEG' included, a
+    lossy WEBP or JPEG 2000): a border of it fades."""
+    held = [ds] + [ds.GetRasterBand(band) for band in bands]
+    kinds = [(h.GetMetadataItem("COMPRESSION", "IMAGE_STRUCTURE") or "").upper() for h in held]
+    reversibility = [(h.GetMetadataItem("COMPRESSION_REVERSIBILITY", "IMAGE_STRUCTURE") or "").upper() for h in held]
+    if any(r.startswith("LOSSLESS") for r in reversibility):
+        return False
+    return "LOSSY" in reversibility or any("JPEG" in kind for kind in kinds)
 
 
 def _declared_held(ds: gdal.Dataset, bands: list[int]) -> bool:
@@ -218,9 +235,9 @@ def _bands(ds: gdal.Dataset, bands: Optional[Sequence[int]], label: str, path: s
     if any(ds.GetRasterBand(b).GetMetadataItem("PIXELTYPE", "IMAGE_STRUCTURE") == "SIGNEDBYTE" for b in chosen):
         raise InputError(tr("{label}: '{path}' holds signed 8-bit values (PIXELTYPE=SIGNEDBYTE), which this GDAL "
                             "reads as unsigned where the images are warped: convert it to 16-bit with its signs "
-                            "first (gdal_calc.py -A '{path}' --calc=A --type=Int16 --NoDataValue=-128 "
-                            "--outfile=converted.tif; gdal_translate -ot Int16 would keep 0 to 255), then run with "
-                            "that file.", label=label, path=path))
+                            "first (gdal_calc.py -A '{path}' --calc=\"where(A > 127, A.astype(int16) - 256, A)\" "
+                            "--type=Int16 --NoDataValue=-128 --outfile=converted.tif; gdal_translate -ot Int16 would "
+                            "keep 0 to 255), then run with that file.", label=label, path=path))
     return chosen
 
 
@@ -310,7 +327,7 @@ def _colours(ds: gdal.Dataset, label: str, notes: list) -> gdal.Dataset:
 
 def _select(ds: gdal.Dataset, bands: list[int], nodata: Union[float, list[float], None], keep: list,
             notes: Optional[list] = None, label: str = "", alpha: Optional[int] = None,
-            joint: bool = False, border_mask: Optional[str] = None) -> gdal.Dataset:
+            joint: bool = False, border_mask: Optional[str] = None, unscale: bool = False) -> gdal.Dataset:
     """The chosen bands of `ds` as a VRT, with the nodata value when given, masked by its alpha band `alpha`
     (`_alpha_band`); complex bands (SAR SLC) as their intensity |z|², noted in `notes`. A nodata value is
     GDAL's, band by band (a pixel with one band at it has no data); a `joint` one (a border or fill found
@@ -318,7 +335,8 @@ def _select(ds: gdal.Dataset, bands: list[int], nodata: Union[float, list[float]
     rendering's fill is also the top of its contrast stretch in one band or another, and a bright roof
     clipped in its red band is data. A list gives each band its own value. A `border_mask` file
     (raster.border_mask) is the mask of every band instead, the file's nodata value then set aside (no pixel
-    holds it). The VRT points at its source: `keep` holds both alive as long as the pair is open."""
+    holds it). With `unscale`, float32 bands in the units their scale and offset give (`_applies_scale`). The
+    VRT points at its source: `keep` holds both alive as long as the pair is open."""
     as_data = alpha is None and _flagged_alpha(ds) is not None   # GDAL would still mask and warp by it
     mask = alpha if alpha and nodata is None else "none" if as_data else "auto"   # alpha 0: no data
     each = nodata if isinstance(nodata, list) else None
@@ -327,7 +345,8 @@ def _select(ds: gdal.Dataset, bands: list[int], nodata: Union[float, list[float]
     per_dataset = joint and len(bands) > 1
     selected = gdal.Translate(scratch_name(".vrt"), ds, format="VRT", bandList=bands,
                               noData="none" if per_dataset or border_mask or each else nodata, maskBand=mask,
-                              options=["-colorinterp", ",".join(["undefined"] * len(bands))] if as_data else [])
+                              options=["-colorinterp", ",".join(["undefined"] * len(bands))] if as_data else [],
+                              unscale=unscale, outputType=gdal.GDT_Float32 if unscale else gdal.GDT_Unknown)
     if per_dataset:
         selected.SetMetadataItem("NODATA_VALUES", " ".join([repr(float(nodata))] * len(bands)))
     for index, value in enumerate(each or [], start=1):
@@ -750,20 +769,20 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     for ds, bands, alpha, label in ((ds1, bands1, alpha1, "T1"), (ds2, bands2, alpha2, "T2")):
         if not bands:
             _alpha_read_as_data(ds, alpha, label, notes)
-    found = []
+    found, unscale = [], []
     for ds, chosen, nodata, alpha, number in ((ds1, b1, nodata1, alpha1, 1), (ds2, b2, nodata2, alpha2, 2)):
         label, path = names[number - 1]
         # The range and border checks read the same decimated bands: once, and only if either needs them.
         sample = functools.cache(lambda ds=ds, chosen=chosen, label=label, path=path:
                                  read_or_explain(label, path, lambda: decimated(ds, chosen)))
         _check_nodata(ds, chosen, nodata, number)
-        _name_scaled(ds, chosen, label, path, notes)
         _check_float_range(ds, chosen, nodata, label, path, sample)
         _name_infinite(ds, chosen, label, path, notes, sample)
         if all(ds.GetRasterBand(band).DataType == gdal.GDT_Byte for band in chosen):   # masks come as 8-bit
             check_not_a_mask(sample(), [ds.GetRasterBand(band).GetNoDataValue() if nodata is None else nodata
                                         for band in chosen], label, path)
         found.append(_border_as_nodata(ds, chosen, nodata, alpha, number, path, notes, sample))
+        unscale.append(_applies_scale(ds, chosen, found[-1], label, path, notes))
     (nodata1, joint1, mask1), (nodata2, joint2, mask2) = found
     srs1, srs2 = _srs(ds1), _srs(ds2)
     for ds, srs, (label, path) in ((ds1, srs1, names[0]), (ds2, srs2, names[1])):
@@ -807,9 +826,9 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
         if pixel_size:
             notes.append(tr("PIXEL_SIZE {size:g} is ignored: images taken as sharing one grid are compared on "
                             "it, pixel for pixel.", size=pixel_size))
-        return AlignedPair(shared, _select(ds1, b1, nodata1, keep, notes, "T1", alpha1, joint1, mask1),
-                           _select(ds2, b2, nodata2, keep, notes, "T2", alpha2, joint2, mask2), mask, keep, names,
-                           notes)
+        return AlignedPair(shared, _select(ds1, b1, nodata1, keep, notes, "T1", alpha1, joint1, mask1, unscale[0]),
+                           _select(ds2, b2, nodata2, keep, notes, "T2", alpha2, joint2, mask2, unscale[1]), mask,
+                           keep, names, notes)
     local = 0 if srs1.IsLocal() else 1   # name the image whose CRS is local, if one is
     check_transformable((srs1, srs2)[local], (srs2, srs1)[local], *names[local], names[1 - local][0])
     box: Optional[Box] = None
@@ -858,8 +877,8 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     out = Grid(ref_srs.ExportToWkt(), (x0 + col0 * dx, dx, 0.0, y0 + row0 * dy, 0.0, dy), width, height)
     mask = _aoi_mask(aoi, out) if aoi else None
     keep: list = []
-    return AlignedPair(out, _select(ds1, b1, nodata1, keep, notes, "T1", alpha1, joint1, mask1),
-                       _select(ds2, b2, nodata2, keep, notes, "T2", alpha2, joint2, mask2),
+    return AlignedPair(out, _select(ds1, b1, nodata1, keep, notes, "T1", alpha1, joint1, mask1, unscale[0]),
+                       _select(ds2, b2, nodata2, keep, notes, "T2", alpha2, joint2, mask2, unscale[1]),
                        mask, keep, names, notes)
 
 

@@ -174,7 +174,7 @@ def _border_through_ringing(values: np.ndarray, finite: np.ndarray, at: np.ndarr
     region = ndimage.binary_dilation(body, TOUCHING, iterations=fade + SPECKLE) & finite
     if not _bordering(values, finite, at, body, clipped, solid, beside=region):
         return None
-    return Border(float(value), float(body.mean()), region, float((at & ~region).mean()), exact=False)
+    return Border(float(value), float(region.mean()), region, float((at & ~region).mean()), exact=False)
 
 
 def _straight_sided(body: np.ndarray) -> bool:

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ElementTree
 import numpy as np
 from osgeo import gdal
 
-from .border import Border, magnitudes
+from .border import Border
 from .input_files import read_or_explain
 from .scratch import scratch_name
 from .strips import strips
@@ -32,11 +32,11 @@ def write_border_mask(ds: gdal.Dataset, bands: list[int], border: Border, label:
                                                options=["COMPRESS=DEFLATE", "TILED=YES"])
     for row, count in strips(height):
         inside = border.region[row_cell[row:row + count]][:, col_cell]
-        if border.exact:
-            values = read_or_explain(label, path, lambda row=row, count=count: np.stack(
-                [ds.GetRasterBand(band).ReadAsArray(0, row, width, count) for band in bands]))
-            inside &= (magnitudes(values)[0] == border.value).all(axis=0)
-        out.GetRasterBand(1).WriteArray(np.where(inside, 0, 255).astype(np.uint8), 0, row)
+        for band in bands if border.exact else []:   # band by band, in its own type: a strip of float64 was 8× it
+            values = read_or_explain(label, path, lambda row=row, count=count, band=band:
+                                     ds.GetRasterBand(band).ReadAsArray(0, row, width, count))
+            inside &= (np.abs(values) if np.iscomplexobj(values) else values) == border.value
+        out.GetRasterBand(1).WriteArray((~inside).astype(np.uint8) * np.uint8(255), 0, row)
     out = None   # closed: written to its file before a VRT reads it
     return name
 
