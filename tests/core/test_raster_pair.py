@@ -13,7 +13,8 @@ from osgeo import gdal, ogr, osr
 
 from oaip_qgis.core.errors import InputError
 from oaip_qgis.core.raster import strips
-from oaip_qgis.core.raster.align import _lossy, open_pair, read_on_grid
+from oaip_qgis.core.raster.align import open_pair, read_on_grid
+from oaip_qgis.core.raster.found_nodata import _lossy
 from oaip_qgis.core.raster.grid import Grid, Window
 from oaip_qgis.core.raster.polygons import polygonize_changes
 from oaip_qgis.core.raster.samples import rasterize_samples
