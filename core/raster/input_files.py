@@ -61,6 +61,7 @@ def open_raster(path: str, label: str) -> gdal.Dataset:
         ds = gdal.OpenEx(str(path), gdal.OF_RASTER)
     except RuntimeError as exc:
         _name_zip_members(path, label)
+        _name_subdatasets_held(path, label)
         raise InputError(tr("{label}: '{path}' is not a raster that GDAL can read ({reason}).",
                             label=label, path=path, reason=exc)) from exc
     subdatasets = ds.GetMetadata("SUBDATASETS") if ds is not None else {}
@@ -78,6 +79,22 @@ def open_raster(path: str, label: str) -> gdal.Dataset:
                             "area you need to a GeoTIFF first (QGIS: Export > Save As…, or gdal_translate), then "
                             "run with that file.", label=label, path=path, driver=driver))
     return ds
+
+
+def _name_subdatasets_held(path: str, label: str) -> None:
+    """Refuse a subdataset name (NETCDF:"f.nc":HH) that its file does not hold, listing those it does: GDAL's
+    "No such file or directory" named neither."""
+    named = re.match(r'^[A-Z][A-Z0-9_]+:"([^"]+)"', str(path)) or re.match(r"^[A-Z][A-Z0-9_]+:([^:]+):", str(path))
+    if not named or not os.path.isfile(named.group(1)):
+        return
+    try:
+        held = gdal.OpenEx(named.group(1), gdal.OF_RASTER).GetMetadata("SUBDATASETS")
+    except RuntimeError:
+        return
+    names = [value for key, value in sorted(held.items()) if key.endswith("_NAME")]
+    if names:
+        raise InputError(tr("{label}: '{file}' holds no subdataset named as in '{path}'; it holds {listed}.",
+                            label=label, file=named.group(1), path=path, listed=", ".join(names)))
 
 
 def _name_zip_members(path: str, label: str) -> None:

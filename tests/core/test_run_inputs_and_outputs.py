@@ -258,6 +258,9 @@ def test_a_file_of_subdatasets_names_one_and_a_subdataset_runs(sample_pair, tmp_
         run(prior_params(sample_pair, tmp_path, t1=stack))
     result = run(prior_params(sample_pair, tmp_path, t1=f'NETCDF:"{stack}":Band1'))
     assert result.stats.changed_fraction > 0
+    with pytest.raises(InputError, match=r"T1: '.*t1\.nc' holds no subdataset named as in 'NETCDF:\".*t1\.nc\":HH'; "
+                                         r"it holds NETCDF:\".*t1\.nc\":Band1, NETCDF:"):   # GDAL: no such file
+        run(prior_params(sample_pair, tmp_path, t1=f'NETCDF:"{stack}":HH'))
 
 
 def test_an_overlap_with_a_few_valid_pixels_is_refused_not_called_unchanged(sample_pair, tmp_path):
