@@ -305,12 +305,27 @@ def _laid_on(source: gdal.Dataset, grid: Grid, label: str, path: str) -> gdal.Da
     try:
         return _whole(source, grid)
     except RuntimeError as exc:
-        name = (_srs(source).GetName() if _srs(source) is not None else None) or "?"
-        raise InputError(tr("{label}: '{path}' cannot be laid on the run's grid: GDAL finds no transformation from "
-                            "its CRS ({name}) over its area ({reason}). Its CRS is likely wrong, such as a datum "
-                            "used outside its region (NAD27 in Europe): assign the file its real CRS (QGIS: Raster > "
-                            "Projections > Assign Projection; or gdal_edit.py -a_srs), then run again.", label=label,
-                            path=path, name=name, reason=str(exc).strip().splitlines()[0])) from exc
+        raise _no_operation(source, label, path, exc) from exc
+
+
+def _check_in_its_area(ds: gdal.Dataset, label: str, path: str) -> None:
+    """Refuse an image whose CRS PROJ cannot use over the image's own area, whichever grid is chosen: labelled
+    NAD27 over Europe, it was refused on its own grid (no operation even to itself) and placed without a word by
+    PROJ's ballpark transformation on the other image's."""
+    try:
+        gdal.Warp("", ds, format="VRT")
+    except RuntimeError as exc:
+        raise _no_operation(ds, label, path, exc) from exc
+
+
+def _no_operation(ds: gdal.Dataset, label: str, path: str, exc: RuntimeError) -> InputError:
+    """The sentence for an image whose CRS GDAL finds no transformation from over its area."""
+    name = (_srs(ds).GetName() if _srs(ds) is not None else None) or "?"
+    return InputError(tr("{label}: '{path}' cannot be laid on the run's grid: GDAL finds no transformation from "
+                         "its CRS ({name}) over its area ({reason}). Its CRS is likely wrong, such as a datum "
+                         "used outside its region (NAD27 in Europe): assign the file its real CRS (QGIS: Raster > "
+                         "Projections > Assign Projection; or gdal_edit.py -a_srs), then run again.", label=label,
+                         path=path, name=name, reason=str(exc).strip().splitlines()[0]))
 
 
 def _on_lattice(source: gdal.Dataset, grid: Grid) -> bool:
@@ -725,6 +740,8 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
                            keep, names, notes)
     local = 0 if srs1.IsLocal() else 1   # name the image whose CRS is local, if one is
     check_transformable((srs1, srs2)[local], (srs2, srs1)[local], *names[local], names[1 - local][0])
+    for ds, name in zip((ds1, ds2), names):
+        _check_in_its_area(ds, *name)
     box: Optional[Box] = None
     if grid == "finer":
         grid, box = _finer(ds1, ds2, srs1, srs2, aoi, notes)
