@@ -105,13 +105,16 @@ def _bordering(values: np.ndarray, finite: np.ndarray, at: np.ndarray, border: n
     """Whether `border`, edge regions of the places `at` that hold one value, passes the module's guards: its
     share, thickness and solidity, the share of the places `held` it holds, and ordinary ground beside it (or
     beside `beside`, the border with what is taken with it)."""
+    # Cheapest first: the rules ask this of every candidate value, per band too (found_nodata).
+    if border.mean() < max(BORDER_SHARE, STRETCHED * clipped) or border.sum() < MOSTLY * held.sum():
+        return False   # too small, or the value is the ground's too (a lake's 0 in NIR)
+    if ndimage.binary_erosion(border, TOUCHING, border_value=1).mean() < BORDER_SHARE / 2:
+        return False   # thin
+    if border.sum() < SOLID * (border | _specks(border, finite)).sum():
+        return False   # hollow
     beside = border if beside is None else beside
     ring = ndimage.binary_dilation(beside, TOUCHING, iterations=RING) & ~beside & finite & ~at
-    thick = ndimage.binary_erosion(border, TOUCHING, border_value=1).mean() >= BORDER_SHARE / 2
-    solid = border.sum() >= SOLID * (border | _specks(border, finite)).sum()
-    mostly = border.sum() >= MOSTLY * held.sum()   # else the value is the ground's too (a lake's 0 in NIR)
-    return bool(border.mean() >= max(BORDER_SHARE, STRETCHED * clipped) and thick and solid and mostly
-                and ring.any() and _ordinary(values, ring, finite & ~at))
+    return bool(ring.any() and _ordinary(values, ring, finite & ~at))
 
 
 def _specks(border: np.ndarray, finite: np.ndarray) -> np.ndarray:
@@ -143,9 +146,7 @@ def _border_among_specks(values: np.ndarray, finite: np.ndarray, at: np.ndarray,
     (`build/exp28`), this rule took water for a border in 2 that the whole-region guards did not, against 135
     without the hull; with each water pixel 0 at a chance of 0.3–0.9, it found the swath edge in 155 of 162
     scenes (the whole-region guards in 7) and fired on none of 486 crops without one."""
-    eroded = ndimage.binary_erosion(at, TOUCHING, iterations=SPECKLE, border_value=1)
-    solid = ndimage.binary_dilation(eroded, TOUCHING, iterations=SPECKLE)
-    body = edge_regions(solid)
+    solid, body = _solid_body(at)
     if not body.any() or not _bordering(values, finite, at, body, clipped, solid) or not _straight_sided(body):
         return None
     region = at & ndimage.binary_dilation(body, TOUCHING, iterations=SPECKLE + 1)
@@ -166,15 +167,21 @@ def _border_through_ringing(values: np.ndarray, finite: np.ndarray, at: np.ndarr
     renderings without corners and on 2 of 2 400 crops of the 16 shared images (italy's lake at 0, 0.6–0.8 %
     of the crop, which then is no data). The hull's guard would not help here: it misses 369 more corners
     (rendered ground clipped to the value joins them) and still fires on both crops (straight shores)."""
-    eroded = ndimage.binary_erosion(at, TOUCHING, iterations=SPECKLE, border_value=1)
-    solid = ndimage.binary_dilation(eroded, TOUCHING, iterations=SPECKLE)
-    body = edge_regions(solid)
+    solid, body = _solid_body(at)
     if not body.any():
         return None
     region = ndimage.binary_dilation(body, TOUCHING, iterations=fade + SPECKLE) & finite
     if not _bordering(values, finite, at, body, clipped, solid, beside=region):
         return None
     return Border(float(value), float(region.mean()), region, float((at & ~region).mean()), exact=False)
+
+
+def _solid_body(at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The places `at` that an opening of SPECKLE pixels keeps (scattered ones go), and those of them connected
+    to the image's edge: a fill's body."""
+    eroded = ndimage.binary_erosion(at, TOUCHING, iterations=SPECKLE, border_value=1)
+    solid = ndimage.binary_dilation(eroded, TOUCHING, iterations=SPECKLE)
+    return solid, edge_regions(solid)
 
 
 def _straight_sided(body: np.ndarray) -> bool:

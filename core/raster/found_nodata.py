@@ -43,8 +43,8 @@ def found_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], al
     border = undeclared_border(values, fade)
     fill = undeclared_fill(values) if border is None else None
     each = _each_band_bordered(values, fade) if border is None and fill is None else None
-    if each and gdal.GMF_NODATA in flags and _declared_held(ds, bands):
-        return None, False, None
+    if (border or fill or each) and gdal.GMF_NODATA in flags and _declared_held(ds, bands):
+        return None, False, None   # the decimated read missed the declared value's pixels: it stands
     if each:
         notes.append(tr("T{number}: each band of '{path}' has a border of its own value along its edge ({listed}), "
                         "beside ordinary values, and {why}: each is taken as no data in its band (bands stacked "
@@ -52,8 +52,6 @@ def found_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], al
                         "data.", number=number, path=path, why=why, listed=", ".join(
                             tr("band {band}: {value:g}", band=band, value=value) for band, value in zip(bands, each))))
         return each, False, None
-    if (border or fill) and gdal.GMF_NODATA in flags and _declared_held(ds, bands):
-        return None, False, None   # the decimated read missed the declared value's pixels: it stands
     if border is None:
         if fill is not None:
             notes.append(tr("T{number}: {percent:.1f} % of '{path}' is {value:g} in every band, far outside its other "

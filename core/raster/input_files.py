@@ -84,7 +84,8 @@ def open_raster(path: str, label: str) -> gdal.Dataset:
 def _name_subdatasets_held(path: str, label: str) -> None:
     """Refuse a subdataset name (NETCDF:"f.nc":HH) that its file does not hold, listing those it does: GDAL's
     "No such file or directory" named neither."""
-    named = re.match(r'^[A-Z][A-Z0-9_]+:"([^"]+)"', str(path)) or re.match(r"^[A-Z][A-Z0-9_]+:([^:]+):", str(path))
+    driver = SUBDATASET.pattern   # DRIVER:"file":name, or DRIVER:file:name
+    named = re.match(driver + r'"([^"]+)"', str(path)) or re.match(driver + r"([^:]+):", str(path))
     if not named or not os.path.isfile(named.group(1)):
         return
     try:
