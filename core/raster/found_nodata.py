@@ -69,19 +69,20 @@ def found_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], al
                         "data.", number=number, percent=100 * border.share, path=path, value=border.value, why=why,
                         beside=math.ceil((fade + SPECKLE) * ds.RasterXSize / values.shape[-1])))
         return None, False, write_border_mask(ds, bands, border, f"T{number}", path)
-    if border.region is not None:
-        notes.append(tr("T{number}: {percent:.1f} % of '{path}' along its edge is {value:g} in every band, beside "
-                        "ordinary values, and {why}: it is taken as no data (the ground outside a swath). Another "
-                        "{inside:.1f} % of the image is {value:g} inside it, scattered (calm water after "
-                        "thermal-noise removal, or deep shadow): that is compared as data. Set NODATA{number} to "
-                        "{value:g} to leave all of it out, or to another value to compare the edge as data too.",
-                        number=number, percent=100 * border.share, path=path, value=border.value, why=why,
-                        inside=100 * border.inside))
-        return None, False, write_border_mask(ds, bands, border, f"T{number}", path)
     highest = values.dtype.kind in "iu" and border.value >= values.max()   # the white-corner rule's value
     what = (tr("a map export's corners where it held no ground, or saturated cloud cut by the image's edge")
             if highest else tr("the ground outside a swath, a warped image's corners, or what a clip to a polygon "
                                "left around the data"))
+    if border.region is not None:
+        scattered = (tr("saturated highlights") if highest
+                     else tr("calm water after thermal-noise removal, or deep shadow"))
+        notes.append(tr("T{number}: {percent:.1f} % of '{path}' along its edge is {value:g} in every band, beside "
+                        "ordinary values, and {why}: it is taken as no data ({what}). Another {inside:.2g} % of the "
+                        "image is {value:g} inside it, scattered ({scattered}): that is compared as data. Set "
+                        "NODATA{number} to {value:g} to leave all of it out, or to another value to compare the edge "
+                        "as data too.", number=number, percent=100 * border.share, path=path, value=border.value,
+                        why=why, what=what, inside=100 * border.inside, scattered=scattered))
+        return None, False, write_border_mask(ds, bands, border, f"T{number}", path)
     notes.append(tr("T{number}: {percent:.1f} % of '{path}' along its edge is {value:g} in every band, beside "
                     "ordinary values, and {why}: it is taken as no data ({what}). Set NODATA{number} to another "
                     "value to compare it as data.",

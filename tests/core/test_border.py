@@ -129,13 +129,15 @@ def test_a_swath_border_among_calm_water_zeros_is_found_as_a_region():
 
 
 def test_a_solid_lake_at_the_fill_value_is_not_taken_with_the_border():
-    """The same wedge in a float image whose ground also holds the value in a solid lake larger than the
-    wedge: ground, not a fill (the rule for 8-bit renderings' clipped water, kept for floating-point data)."""
+    """The same wedge in an image whose ground also holds the value in a solid lake larger than the wedge:
+    ground, not a fill (the rule for 8-bit renderings' clipped water, kept for float σ⁰ and integer amplitudes)."""
     image = calm_water_zeros(swath(speckled(), 0.0)).astype(np.float32)
     image[:, 100:180, 80:180] = 0
     assert undeclared_border(image) is None
-    integer = calm_water_zeros(swath(speckled() * 1000, 0.0)).astype(np.uint16)
-    assert undeclared_border(integer) is None   # left to the log: an 8-bit rendering's clipped water looks the same
+    amplitude = calm_water_zeros(swath(speckled() * 1000, 0.0)).astype(np.uint16)
+    assert undeclared_border(amplitude).region is not None   # without the lake, an integer amplitude's wedge is found
+    amplitude[:, 100:180, 80:180] = 0
+    assert undeclared_border(amplitude) is None
 
 
 def jpeg_decoded(image: np.ndarray) -> np.ndarray:
