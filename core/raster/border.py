@@ -32,7 +32,7 @@ images fires. White (255) corners, added in release 0.11.7 (`build/exp27`): a 9.
 rendered unchanged scene had 10 % of it marked and "change found", now nothing; the top value fires on none
 of 9 600 crops (60–220 px) of the 16 shared images nor on 1 050 renderings of generated scenes (7 scenarios
 × 3 seeds, optical RGB and radar, stretches clipping 0.5–10 % at each end, whole and quarters). A border found
-here is no data only where every band holds it (`align._select`). Where the ground holds the value too,
+here is no data only where every band holds it (`image_values.select`). Where the ground holds the value too,
 scattered (calm water at 0 after thermal-noise removal, in a float σ⁰ or an integer amplitude), the border is
 its straight-sided body only, given to GDAL as a mask at the image's own pixels (`_border_among_specks`,
 raster.border_mask). A JPEG

@@ -24,7 +24,7 @@ def found_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], al
     constant border or fill held by an image that marks nothing as no data, or whose declared nodata value no
     pixel holds (a file declaring −9999 whose swath edge is 0) (raster.border, raster.fill_value), noted in
     `notes`; None for neither (the file's own value, if any, then stands). A found value is no data only
-    where every band holds it, as the rules found it (align._select); bands stacked with fills of their own
+    where every band holds it, as the rules found it (image_values.select); bands stacked with fills of their own
     get one value each (`_each_band_bordered`). sample: the bands read decimated (read once per image, see
     align.open_pair)."""
     flags = [ds.GetRasterBand(band).GetMaskFlags() for band in bands]

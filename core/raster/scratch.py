@@ -1,7 +1,7 @@
 """GDAL's in-memory files (/vsimem) that a run's VRTs and masks live in: named in one place, and removed.
 
 A VRT built on another dataset is given a file name so that GDAL can reopen its sources by name (a VRT of
-complex bands is rewritten through its XML, raster.align._intensity). Nothing removed those files: every
+complex bands is rewritten through its XML, raster.image_values._intensity). Nothing removed those files: every
 run, and each read of the reference (once per tile, and at each move of the dock's threshold slider), left
 its own in the process's memory for the rest of a QGIS session.
 """
