@@ -315,7 +315,7 @@ def train_network(pair: AlignedPair, prior: PriorResult, samples: Optional[np.nd
         return Trained()
     from .model.train import train_detector  # torch is needed from here on only
 
-    detector, stats = train_detector(pair, (prior.norm1, prior.norm2), prior.prior, samples, params,
+    detector, stats = train_detector(pair, (prior.norm1, prior.norm2), prior.prior, prior.block, samples, params,
                                      progress.span(PRIOR_DONE, 0.7), floor=prior.evidence.floor)
     return Trained(detector, stats)
 

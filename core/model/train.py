@@ -153,13 +153,12 @@ class TrainingSet:
     pseudo_labels: dict    # the label counts stats.json reports
 
 
-def training_set(pair, normalisers, prior: np.ndarray, analyst: Optional[np.ndarray], seed: int, progress,
-                 config: TrainConfig, floor: float) -> TrainingSet:
-    """Labels from the prior's margins (labels/margins.py; analyst samples win), crops drawn around them
-    (seeded) and read from the pair; refused when a class is missing."""
+def training_set(pair, normalisers, prior: np.ndarray, block: int, analyst: Optional[np.ndarray], seed: int,
+                 progress, config: TrainConfig, floor: float) -> TrainingSet:
+    """Labels from the prior's margins (labels/margins.py; analyst samples win) on its `block`-pixel cells,
+    crops drawn around them (seeded) and read from the pair; refused when a class is missing."""
     spec = config.spec()
     grid = pair.grid
-    block = -(-grid.height // prior.shape[0])
     cell = config.cell or block
     labels = margin_labels(prior, config.unchanged_below, config.changed_above, floor)
     side = min(config.crop, grid.height // cell, grid.width // cell) // spec.scale * spec.scale
@@ -238,13 +237,13 @@ def train_epochs(runner: _IntRunner | _FloatRunner, crops: Crops, pruner: Adapti
     return Epochs(losses, accuracies, int(peak), int(fp32_peak), sum(_bytes(f) for f in features))
 
 
-def train_detector(pair, normalisers, prior: np.ndarray, analyst: Optional[np.ndarray], params, progress,
+def train_detector(pair, normalisers, prior: np.ndarray, block: int, analyst: Optional[np.ndarray], params, progress,
                    config: Optional[TrainConfig] = None, floor: float = 0.0) -> tuple[Detector, ModelStats]:
-    """Train on the pair; returns the Detector and what training reports for stats.json.
-    floor: see margin_labels."""
+    """Train on the pair, labelled by `prior` on cells of `block` pixels; returns the Detector and what training
+    reports for stats.json. floor: see margin_labels."""
     config = config or TrainConfig()
     start = time.perf_counter()
-    data = training_set(pair, normalisers, prior, analyst, params.seed, progress, config, floor)
+    data = training_set(pair, normalisers, prior, block, analyst, params.seed, progress, config, floor)
     runner = _runner(params, (pair.band_count1, pair.band_count2), config)
     bits = 8 if runner.integer else 32
     before = costs(runner.net, bits)

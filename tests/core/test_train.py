@@ -30,7 +30,7 @@ def prepared(sample_pair):
 
 def run(prepared, mode="int8", seed=0, epochs=2, analyst=None, progress=None, config=FAST, prune=False):
     params = RunParams(t1="", t2="", mode=mode, seed=seed, epochs=epochs, prune=prune)
-    return train_detector(prepared["pair"], prepared["norms"], prepared["prior"], analyst, params,
+    return train_detector(prepared["pair"], prepared["norms"], prepared["prior"], prepared["block"], analyst, params,
                           progress or Progress(), config)
 
 
