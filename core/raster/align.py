@@ -22,7 +22,7 @@ from ..i18n import tr
 from .coregister import Shift
 from .gdal_scope import in_gdal_scope
 from .grid import TOUCHING, Grid, Window, check_transformable
-from .image_values import CheckedImage, as_colours, checked_image, chosen_bands
+from .image_values import CheckedImage, alpha_band, alpha_read_as_data, as_colours, checked_image, chosen_bands
 from .input_files import open_raster, read_or_explain
 from .overlap import (
     Box,
@@ -268,8 +268,14 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
                             "image after (or, for one file holding both dates, their bands with BANDS1 and BANDS2).",
                             path=t1))
     names = (("T1", str(t1)), ("T2", str(t2)))
-    image1, image2 = (checked_image(ds, bands, nodata, number, path, notes) for ds, bands, nodata, number, path
-                      in ((ds1, bands1, nodata1, 1, str(t1)), (ds2, bands2, nodata2, 2, str(t2))))
+    # Read once: a flagged band is sampled to tell.
+    alpha1, alpha2 = (alpha_band(ds, *name) for ds, name in zip((ds1, ds2), names))
+    b1, b2 = chosen_bands(ds1, bands1, "T1", t1, alpha1), chosen_bands(ds2, bands2, "T2", t2, alpha2)
+    for ds, bands, alpha, label in ((ds1, bands1, alpha1, "T1"), (ds2, bands2, alpha2, "T2")):
+        if not bands:
+            alpha_read_as_data(ds, alpha, label, notes)
+    image1, image2 = (checked_image(ds, chosen, alpha, nodata, number, path, notes) for ds, chosen, alpha, nodata,
+                      number, path in ((ds1, b1, alpha1, nodata1, 1, str(t1)), (ds2, b2, alpha2, nodata2, 2, str(t2))))
     for ds, name in zip((ds1, ds2), names):
         check_placeable(ds, *name, same_grid)
     if image_srs(ds1) is None or image_srs(ds2) is None:

@@ -1,6 +1,6 @@
 """The nodata an image is read with when the file does not say all of it: a border or fill found by the rules
 (raster.border, raster.fill_value), given to GDAL as a value, one value per band, or a mask at the image's own
-pixels (raster.border_mask), and said in the run's notes. align.open_pair asks once per image."""
+pixels (raster.border_mask), and said in the run's notes. image_values.checked_image asks once per image."""
 from __future__ import annotations
 
 import math
@@ -26,7 +26,7 @@ def found_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], al
     `notes`; None for neither (the file's own value, if any, then stands). A found value is no data only
     where every band holds it, as the rules found it (image_values.select); bands stacked with fills of their own
     get one value each (`_each_band_bordered`). sample: the bands read decimated (read once per image, see
-    align.open_pair)."""
+    image_values.checked_image)."""
     flags = [ds.GetRasterBand(band).GetMaskFlags() for band in bands]
     if nodata is not None or alpha is not None or any(f not in (gdal.GMF_ALL_VALID, gdal.GMF_NODATA) for f in flags):
         return nodata, False, None
@@ -77,11 +77,12 @@ def found_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], al
         scattered = (tr("saturated highlights") if highest
                      else tr("calm water after thermal-noise removal, or deep shadow"))
         notes.append(tr("T{number}: {percent:.1f} % of '{path}' along its edge is {value:g} in every band, beside "
-                        "ordinary values, and {why}: it is taken as no data ({what}). Another {inside:.2g} % of the "
+                        "ordinary values, and {why}: it is taken as no data ({what}). Another {inside} % of the "
                         "image is {value:g} inside it, scattered ({scattered}): that is compared as data. Set "
                         "NODATA{number} to {value:g} to leave all of it out, or to another value to compare the edge "
                         "as data too.", number=number, percent=100 * border.share, path=path, value=border.value,
-                        why=why, what=what, inside=100 * border.inside, scattered=scattered))
+                        why=why, what=what, scattered=scattered,
+                        inside=f"{100 * border.inside:.2f}" if border.inside >= 1e-4 else "< 0.01"))
         return None, False, write_border_mask(ds, bands, border, f"T{number}", path)
     notes.append(tr("T{number}: {percent:.1f} % of '{path}' along its edge is {value:g} in every band, beside "
                     "ordinary values, and {why}: it is taken as no data ({what}). Set NODATA{number} to another "
@@ -93,10 +94,13 @@ def found_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], al
 def _each_band_bordered(values: np.ndarray, fade: int) -> Optional[list[float]]:
     """Each band's own border value when every band of a stack has one but they share none (VV with a 0 edge
     stacked with VH at −9999: compared as data, Kappa 0.53 against 0.79, without a word); None otherwise.
-    Only plain value borders: a band whose border is a region of its value is left as it is."""
+    Plain value borders only, found by the whole-region rules: no mask is built band by band, so a band whose
+    value the ground also holds, scattered, gets it as no data everywhere where those rules take it (its calm
+    water's zeros too), and none where they do not. Asked for a border among specks, such a band (an integer
+    VV at 0 beside VH at 1) got a region no value can give, and the stack's edges were compared as data."""
     if values.shape[0] < 2:
         return None
-    each = [undeclared_border(band[None], fade) for band in values]
+    each = [undeclared_border(band[None], fade, among_specks=False) for band in values]
     return [b.value for b in each] if all(b is not None and b.region is None for b in each) else None
 
 

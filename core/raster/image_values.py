@@ -81,7 +81,7 @@ def alpha_read_as_data(ds: gdal.Dataset, alpha: Optional[int], label: str, notes
 
 
 def chosen_bands(ds: gdal.Dataset, bands: Optional[Sequence[int]], label: str, path: str,
-           alpha: Optional[int] = None) -> list[int]:
+                 alpha: Optional[int] = None) -> list[int]:
     """The bands asked for, checked; by default every band but the alpha band `alpha` (`alpha_band`: GDAL
     reads it as the other bands' mask, not as data). Signed 8-bit bands are refused: GDAL 3.6 warps them as
     unsigned (−25 dB read as 231, a −128 nodata as 128: Kappa 0.26 against 0.92 as Int16)."""
@@ -138,8 +138,8 @@ def applies_scale(ds: gdal.Dataset, bands: list[int], found: tuple, label: str, 
 
 
 def select(ds: gdal.Dataset, bands: list[int], nodata: Union[float, list[float], None], keep: list,
-            notes: Optional[list] = None, label: str = "", alpha: Optional[int] = None,
-            joint: bool = False, border_mask: Optional[str] = None, unscale: bool = False) -> gdal.Dataset:
+           notes: Optional[list] = None, label: str = "", alpha: Optional[int] = None,
+           joint: bool = False, border_mask: Optional[str] = None, unscale: bool = False) -> gdal.Dataset:
     """The chosen bands of `ds` as a VRT, with the nodata value when given, masked by its alpha band `alpha`
     (`alpha_band`); complex bands (SAR SLC) as their intensity |z|², noted in `notes`. A nodata value is
     GDAL's, band by band (a pixel with one band at it has no data); a `joint` one (a border or fill found
@@ -201,7 +201,7 @@ FILL_MAGNITUDE = 1e300   # ±1.797e308, the largest doubles: a fill (ArcGIS's de
 
 
 def check_float_range(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], label: str, path: str,
-                       sample: Callable[[], np.ndarray]) -> None:
+                      sample: Callable[[], np.ndarray]) -> None:
     """Refuse 64-bit floating-point values beyond float32's range, in which the images are compared: they would
     read as infinite, that is as no data, and the run would end saying the overlap holds almost no valid pixel.
     Read decimated, as `sample` gives the bands (a file's stored statistics may be stale: a copy carries its
@@ -229,7 +229,7 @@ INFINITE_SHARE = 0.001   # of an image: a few infinite pixels are noise, a regio
 
 
 def name_infinite(ds: gdal.Dataset, bands: list[int], label: str, path: str, notes: list,
-                   sample: Callable[[], np.ndarray]) -> None:
+                  sample: Callable[[], np.ndarray]) -> None:
     """Say when a floating-point image holds infinite values over a region inside it: they read as no data, so
     those places get no map. The decibels of an intensity of 0 are −∞, and in a flood that is the water: a radar
     image so delivered lost half its flood to no data, without a word. Regions that reach the image's edge are
@@ -265,14 +265,12 @@ class CheckedImage:
                       self.unscale)
 
 
-def checked_image(ds: gdal.Dataset, bands: Optional[Sequence[int]], nodata: Optional[float], number: int, path: str,
-                  notes: list) -> CheckedImage:
-    """Image T`number`'s bands checked and its nodata settled, what the analyst should know added to `notes`."""
+def checked_image(ds: gdal.Dataset, chosen: list[int], alpha: Optional[int], nodata: Optional[float], number: int,
+                  path: str, notes: list) -> CheckedImage:
+    """Image T`number`'s values checked and its nodata settled, for its `chosen` bands and `alpha` band
+    (`chosen_bands`, `alpha_band`: asked of both images first, as the cheaper refusals), what the analyst should
+    know added to `notes`."""
     label = f"T{number}"
-    alpha = alpha_band(ds, label, path)   # the first read: a flagged band is sampled to tell
-    chosen = chosen_bands(ds, bands, label, path, alpha)
-    if not bands:
-        alpha_read_as_data(ds, alpha, label, notes)
     # The range and border checks read the same decimated bands: once, and only if one needs them.
     sample = functools.cache(lambda: read_or_explain(label, path, lambda: decimated(ds, chosen)))
     check_nodata(ds, chosen, nodata, number)

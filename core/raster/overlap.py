@@ -16,6 +16,7 @@ from .vector_layer import layer_srs, open_layer
 
 
 def image_srs(ds: gdal.Dataset) -> Optional[osr.SpatialReference]:
+    """The CRS the file carries (None: none; the layer's setting in QGIS is not the file's)."""
     return spatial_reference(ds.GetProjection())
 
 
@@ -124,7 +125,7 @@ COARSER = 8   # pixel sides: the generated 10 m optical against a 283 m radar (2
 
 
 def finer(ds1: gdal.Dataset, ds2: gdal.Dataset, srs1: osr.SpatialReference, srs2: osr.SpatialReference,
-           aoi: Optional[str], notes: list) -> tuple[str, Box]:
+          aoi: Optional[str], notes: list) -> tuple[str, Box]:
     """'t1' or 't2': the image that samples the common ground more finely (T1 on a tie), and the overlap
     in its CRS (the grid is cut from it, so it is not computed again).
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from osgeo import gdal
+from scipy import ndimage
 
 from oaip_qgis.core.raster.border import BORDER_SHARE, undeclared_border
 from tests.helpers import shared_pair
@@ -138,6 +139,28 @@ def test_a_solid_lake_at_the_fill_value_is_not_taken_with_the_border():
     assert undeclared_border(amplitude).region is not None   # without the lake, an integer amplitude's wedge is found
     amplitude[:, 100:180, 80:180] = 0
     assert undeclared_border(amplitude) is None
+
+
+def test_an_8_bit_rendering_whose_sea_is_clipped_to_0_is_data_though_its_land_holds_specks_of_0():
+    """A sea 99.5 % at 0 along the top of an 8-bit rendering whose 2 % stretch clips dark land to scattered 0:
+    an opening takes the specks away and leaves the sea's straight-sided body, which passes every guard. Taken
+    for a border among specks it became no data, 30 % of the image (a probe of 5 616 generated images found 58
+    such 8-bit cases), so 8-bit images are left to the whole-region rules, which decline it."""
+    rng = np.random.default_rng(0)
+    rows = np.indices((300, 300))[0]
+    sea = rows < 90
+    ground = ndimage.gaussian_filter(rng.standard_normal((300, 300)), 12)
+    texture = ndimage.gaussian_filter(rng.standard_normal((300, 300)), 3)
+    ground, texture = ((f - f.mean()) / f.std() for f in (ground, texture))
+    values = np.where(sea, 0.15 + 0.03 * rng.standard_normal((300, 300)),
+                      np.exp(0.35 * (0.6 * ground + 0.3 * texture) + 0.08 * rng.standard_normal((300, 300))))
+    values = ndimage.gaussian_filter(values, 0.8)
+    low, high = np.quantile(values[~sea], 0.02), np.quantile(values, 0.995)
+    values = (values - low) / (high - low) * 255
+    values = np.where(sea & (rng.random((300, 300)) > 0.995), rng.uniform(1, 20, (300, 300)), values)
+    rendering = np.clip(np.round(values), 0, 255).astype(np.uint8)[None]
+    assert (rendering[0][~sea] == 0).mean() > 0.005 and (rendering[0][sea] == 0).mean() > 0.99
+    assert undeclared_border(rendering) is None
 
 
 def jpeg_decoded(image: np.ndarray) -> np.ndarray:

@@ -175,6 +175,25 @@ def test_stacked_bands_with_borders_of_their_own_values_each_get_their_nodata(tm
     assert not valid[edge].any() and valid[~edge].all() and np.isfinite(x2[:, ~edge]).all()
 
 
+def test_an_integer_stack_whose_band_holds_its_fill_in_calm_water_too_keeps_each_band_its_nodata(tmp_path):
+    """A UInt16 VV + VH stack with edges of 0 and 1, VV also 0 on scattered pixels of calm water: VV's border was
+    found as a region among the zeros, which a value per band cannot give, so no band got a value, without a
+    word, and both edges were compared as data."""
+    rng = np.random.default_rng(1)
+    rows, cols = np.indices((200, 240))
+    vv = (400 + 300 * np.sin(rows / 9.0)) * rng.gamma(4, 1 / 4, rows.shape) + 2
+    vv[(cols > 100) & (cols < 130) & (rng.random(rows.shape) < 0.3)] = 0   # calm water, clear of the edge
+    vh = 0.3 * vv + 2
+    edge = rows + cols < 60
+    stack = np.stack([np.where(edge, 0, vv), np.where(edge, 1, vh)])
+    make_raster(tmp_path / "float.tif", stack)
+    gdal.Translate(str(tmp_path / "t2.tif"), str(tmp_path / "float.tif"), outputType=gdal.GDT_UInt16)
+    with open_pair(make_raster(tmp_path / "t1.tif", np.indices((200, 240))[1]), str(tmp_path / "t2.tif")) as pair:
+        valid = pair.read()[2]
+        assert any("each band of" in note and "band 1: 0, band 2: 1" in note for note in pair.notes)
+    assert not valid[edge].any() and valid[rows + cols > 64].mean() > 0.95
+
+
 @pytest.mark.parametrize("options, lossy", [(["COMPRESS=DEFLATE"], False), (["COMPRESS=JPEG"], True),
                                             (["COMPRESS=JPEG", "PHOTOMETRIC=YCBCR"], True)])
 def test_lossy_compression_is_told_from_the_file_as_gdal_reports_it(tmp_path, options, lossy):
