@@ -56,7 +56,7 @@ class RunParams:
     grid: str = "finer"                    # whose grid the other is warped onto: "t1", "t2", or the finer of the two
     pixel_size: Optional[float] = None     # overrides the chosen grid's pixel size
     same_grid: bool = False                # inputs without CRS are taken as sharing one grid
-    coregister: bool = True                # find and undo a shift of T2 of up to 5 pixels (raster/coregister.py)
+    coregister: bool = True                # find and undo a shift of T2 of up to 20 pixels (raster/coregister.py)
     one_kind: bool = False                 # two radar images: no structural change may be log-ratio change
     mode: str = "int8"
     prior: str = "structural"              # pseudo-label source: structural kNN graph or Luppino's affinity

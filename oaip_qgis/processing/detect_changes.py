@@ -32,7 +32,7 @@ from ..core.decision.threshold import THRESHOLD_METHODS
 from ..core.errors import InputError, OaipError
 from ..core.params import EPOCHS_RANGE, GRIDS, MODES, SEED_RANGE, RunParams, closest_name, parse_bands
 from ..core.progress import Progress
-from ..core.raster.coregister import MAX_SHIFT
+from ..core.raster.coregister import REACH
 from ..core.raster.input_files import check_raster, check_vector
 from ..i18n import tr
 from ..identity import icon
@@ -83,7 +83,7 @@ def help_text() -> str:
         "never below the "
         "scene's evidence floor) and the network confirms it. Where the network vetoes under {veto:g} % of the "
         "prior's change (within its own error) the map is the prior's; the log says which.</p>"
-    ).format(shift=MAX_SHIFT, veto=100 * VETO_MIN)
+    ).format(shift=REACH, veto=100 * VETO_MIN)
 
 
 def _band_list(text: str, name: str) -> list[int] | None:
@@ -267,7 +267,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             QgsProcessingParameterBoolean(self.SAME_GRID, tr("Images without CRS share one grid"),
                                           defaultValue=defaults.same_grid),
             QgsProcessingParameterBoolean(self.COREGISTER, tr("Find and undo a shift of T2 of up to {shift} pixels "
-                                                              "(mutual information)").format(shift=MAX_SHIFT),
+                                                              "(mutual information)").format(shift=REACH),
                                           defaultValue=defaults.coregister),
             QgsProcessingParameterBoolean(self.ONE_KIND, tr("Both images are of one kind (two radar images, or one "
                                                             "sensor twice): a scene the structural prior finds "

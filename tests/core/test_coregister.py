@@ -8,7 +8,7 @@ from osgeo import gdal
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.pipeline import run
 from oaip_qgis.core.raster.align import open_pair
-from oaip_qgis.core.raster.coregister import Shift, estimate_shift, mutual_information
+from oaip_qgis.core.raster.coregister import MAX_SHIFT, REACH, Shift, estimate_shift, mutual_information
 from oaip_qgis.core.sample_pair import make_sample_pair
 from tests.helpers import make_raster
 
@@ -37,6 +37,34 @@ def test_the_shift_of_a_sar_image_against_an_optical_one_is_found():
     shift = estimate_shift(optical, sar, valid)
     assert (shift.rows, shift.cols) == (-2, 3)
     assert shift.found and shift.gain > 1.2
+
+
+def _fields(size: int = 240, side: int = 24, seed: int = 0) -> np.ndarray:
+    """Like `_scene`, in fields of `side` px: structure that still agrees a dozen pixels off."""
+    rng = np.random.default_rng(seed)
+    classes = np.kron(rng.integers(0, 4, (size // side, size // side)), np.ones((side, side), int))
+    return np.roll(classes, rng.integers(-3, 4, size), axis=1)
+
+
+@pytest.mark.parametrize("rows, cols", [(-9, 7), (14, -11)])
+def test_a_shift_beyond_the_first_search_is_followed_to_where_it_is(rows, cols):
+    """The search's edge (MAX_SHIFT) was its end: a radar image 10 × 8 grid pixels off was read 5 × 5 back, and
+    one 14 × 10 off left as given (a generated pair's Kappa 0.45 and 0.07 against 0.80)."""
+    classes = _fields()
+    optical, _ = _sensors(classes)
+    _, sar = _sensors(np.roll(classes, (rows, cols), axis=(0, 1)))
+    shift = estimate_shift(optical, sar, np.ones(classes.shape, bool))
+    assert (shift.rows, shift.cols) == (rows, cols) and not shift.edge
+
+
+def test_a_shift_beyond_reach_is_said_to_be_where_the_search_ended():
+    classes = _fields()
+    optical, _ = _sensors(classes)
+    _, sar = _sensors(np.roll(classes, (-26, 0), axis=(0, 1)))
+    shift = estimate_shift(optical, sar, np.ones(classes.shape, bool))
+    assert shift.rows == -REACH and shift.edge
+    assert "may lie further apart" in shift.note(10.0, "m")
+    assert not estimate_shift(optical, sar, np.ones(classes.shape, bool), reach=MAX_SHIFT).found   # as it was
 
 
 def test_a_registered_pair_and_a_pair_without_structure_are_left_as_given():
