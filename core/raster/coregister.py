@@ -67,7 +67,7 @@ class Shift:
                                 "Georeferencer) if they do not match.", reach=REACH)
 
     def to_dict(self) -> dict:
-        return {"rows": self.rows, "cols": self.cols, "gain": round(self.gain, 4)}
+        return {"rows": self.rows, "cols": self.cols, "gain": round(self.gain, 4), "edge": self.edge}
 
 
 def _rank_bins(x: np.ndarray, valid: np.ndarray, bins: int) -> np.ndarray:

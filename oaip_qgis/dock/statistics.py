@@ -147,10 +147,11 @@ def _run(stats: dict) -> Section:
             (tr("Seed"), str(stats["seed"])), (tr("Device"), str(stats.get("device", "")))]
     shift = stats.get("coregistration")
     if shift is not None:   # a shifted T2 changes every edge of the map: the analyst should know
-        rows.append((tr("Co-registration"),
-                     tr("T2 read {rows:+d} row(s), {cols:+d} column(s) on (information ×{gain:.2f})").format(
-                         rows=shift["rows"], cols=shift["cols"], gain=shift["gain"])
-                     if shift["rows"] or shift["cols"] else tr("no shift found")))
+        found = tr("T2 read {rows:+d} row(s), {cols:+d} column(s) on (information ×{gain:.2f})").format(
+            rows=shift["rows"], cols=shift["cols"], gain=shift["gain"])
+        if shift.get("edge"):   # stats of release 0.11.9 on
+            found += tr("; as far as the search goes: the images may lie further apart")
+        rows.append((tr("Co-registration"), found if shift["rows"] or shift["cols"] else tr("no shift found")))
     direct = stats.get("direct_comparison")
     if direct is not None:   # whether the two images were also compared value against value
         rows.append((tr("Direct comparison"), _direct(direct)))

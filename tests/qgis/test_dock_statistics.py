@@ -105,6 +105,9 @@ def test_the_run_section_says_whether_t2_was_shifted():
     assert shifted["Co-registration"] == "T2 read +2 row(s), -3 column(s) on (information ×1.31)"
     kept = rows({**NETWORK_RUN, "coregistration": {"rows": 0, "cols": 0, "gain": 1.04}})["Run"]
     assert kept["Co-registration"] == "no shift found"
+    far = rows({**NETWORK_RUN, "coregistration": {"rows": 20, "cols": 18, "gain": 4.58, "edge": True}})["Run"]
+    assert far["Co-registration"] == ("T2 read +20 row(s), +18 column(s) on (information ×4.58); as far as the "
+                                      "search goes: the images may lie further apart")
 
 
 def test_the_run_section_says_when_the_network_learnt_too_little_change_to_veto():
