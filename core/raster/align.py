@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Optional
 
 import numpy as np
-from osgeo import gdal
+from osgeo import gdal, osr
 from scipy import ndimage
 
 from ..errors import InputError
@@ -278,10 +278,11 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
                       number, path in ((ds1, b1, alpha1, nodata1, 1, str(t1)), (ds2, b2, alpha2, nodata2, 2, str(t2))))
     for ds, name in zip((ds1, ds2), names):
         check_placeable(ds, *name, same_grid)
-    if image_srs(ds1) is None or image_srs(ds2) is None:
+    srs1, srs2 = image_srs(ds1), image_srs(ds2)
+    if srs1 is None or srs2 is None:
         check_shareable(ds1, ds2, t1, t2, same_grid)
         return _on_shared_grid(ds1, ds2, image1, image2, names, aoi, pixel_size, notes)
-    out = _output_grid(ds1, ds2, names, grid, pixel_size, aoi, min_size, notes)
+    out = _output_grid(ds1, ds2, srs1, srs2, names, grid, pixel_size, aoi, min_size, notes)
     mask = _aoi_mask(aoi, out) if aoi else None
     keep: list = []
     return AlignedPair(out, image1.selected(ds1, keep, notes), image2.selected(ds2, keep, notes), mask, keep, names,
@@ -306,11 +307,11 @@ def _on_shared_grid(ds1: gdal.Dataset, ds2: gdal.Dataset, image1: CheckedImage, 
                        names, notes)
 
 
-def _output_grid(ds1: gdal.Dataset, ds2: gdal.Dataset, names: Sequence[tuple[str, str]], grid: str,
-                 pixel_size: Optional[float], aoi: Optional[str], min_size: int, notes: list) -> Grid:
+def _output_grid(ds1: gdal.Dataset, ds2: gdal.Dataset, srs1: osr.SpatialReference, srs2: osr.SpatialReference,
+                 names: Sequence[tuple[str, str]], grid: str, pixel_size: Optional[float], aoi: Optional[str],
+                 min_size: int, notes: list) -> Grid:
     """The outputs' grid: the chosen image's pixel lattice (at `pixel_size` if given) over the overlap of both
-    images and the AOI, checked for size."""
-    srs1, srs2 = image_srs(ds1), image_srs(ds2)
+    images (CRSs `srs1`, `srs2`) and the AOI, checked for size."""
     local = 0 if srs1.IsLocal() else 1   # name the image whose CRS is local, if one is
     check_transformable((srs1, srs2)[local], (srs2, srs1)[local], *names[local], names[1 - local][0])
     for ds, name in zip((ds1, ds2), names):

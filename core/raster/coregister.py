@@ -106,15 +106,15 @@ def estimate_shift(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, max_shift:
     if min(h, w) <= 4 * max_shift or valid.sum() < MIN_PIXELS:
         return Shift()
     a, b = _rank_bins(x1, valid, bins), _rank_bins(x2, valid, bins)
-    search = _search(a, b, valid, (0, 0), max_shift, bins)
+    search = _search(a, b, valid, (0, 0), max_shift, max_shift, bins)
     searched = {(0, 0)}
     while search is not None and search.on_edge and search.clear(min_gain):
         centre = search.best_at
-        margin = max_shift + max(abs(centre[0]), abs(centre[1]))
+        margin = max_shift + max(abs(centre[0]), abs(centre[1]))   # every shift of the next search inside
         if centre in searched or margin > reach or min(h, w) <= 4 * margin:
             break
         searched.add(centre)
-        search = _search(a, b, valid, centre, max_shift, bins) or search
+        search = _search(a, b, valid, centre, max_shift, margin, bins) or search
     if search is None or search.best < STRUCTURE * search.bias:   # the images share no structure to register by
         return Shift()
     if search.best_at == (0, 0) or not search.clear(min_gain):
@@ -142,34 +142,37 @@ class _Search:
         return self.best >= STRUCTURE * self.bias and self.gain >= min_gain
 
 
-def _search(a: np.ndarray, b: np.ndarray, valid: np.ndarray, centre: tuple[int, int], max_shift: int,
+def _search(a: np.ndarray, b: np.ndarray, valid: np.ndarray, centre: tuple[int, int], max_shift: int, margin: int,
             bins: int) -> Optional[_Search]:
-    """The shifts within max_shift of `centre` and the pair as given, measured on the grid's core that every one
-    of them keeps inside the image; None where the pair as given has too few valid pixels there."""
+    """The shifts within max_shift of `centre` and the pair as given, measured on the grid's core `margin` pixels
+    in from each side (which every one of them keeps inside the image); None where the pair as given has too
+    few valid pixels there."""
     h, w = valid.shape
-    margin = max_shift + max(abs(centre[0]), abs(centre[1]))
     core = (slice(margin, h - margin), slice(margin, w - margin))
-    shifts = [(centre[0] + dy, centre[1] + dx) for dy in range(-max_shift, max_shift + 1)
-              for dx in range(-max_shift, max_shift + 1)]
-    best, best_at, given, bias = -np.inf, centre, None, None
-    for dy, dx in shifts + ([] if (0, 0) in shifts else [(0, 0)]):
+    a_core, valid_core = a[core], valid[core]
+
+    def information(dy: int, dx: int) -> Optional[tuple[float, float]]:
+        """The information at shift (dy, dx), less the estimate's bias for independent values (Miller-Madow: a
+        shift that only shrinks the overlap must not look informative), and that bias; None on too few pixels."""
         moved = (slice(margin + dy, h - margin + dy), slice(margin + dx, w - margin + dx))
-        both = valid[core] & valid[moved]
+        both = valid_core & valid[moved]
         n = int(both.sum())
         if n < MIN_PIXELS:
-            continue
-        # Less the estimate's bias for independent values (Miller-Madow): a shift that only shrinks
-        # the overlap must not look informative.
-        bias_here = (bins - 1) ** 2 / (2 * n)
-        information = mutual_information(a[core][both], b[moved][both], bins) - bias_here
-        if (dy, dx) == (0, 0):
-            given, bias = information, bias_here
-        if information > best and (dy, dx) in shifts:
-            best, best_at = information, (dy, dx)
+            return None
+        bias = (bins - 1) ** 2 / (2 * n)
+        return mutual_information(a_core[both], b[moved][both], bins) - bias, bias
+
+    best, best_at, measured = -np.inf, centre, {}
+    for dy in range(centre[0] - max_shift, centre[0] + max_shift + 1):
+        for dx in range(centre[1] - max_shift, centre[1] + max_shift + 1):
+            measured[dy, dx] = found = information(dy, dx)
+            if found is not None and found[0] > best:
+                best, best_at = found[0], (dy, dx)
+    given = measured[0, 0] if (0, 0) in measured else information(0, 0)
     if given is None:
         return None
     on_edge = max(abs(best_at[0] - centre[0]), abs(best_at[1] - centre[1])) == max_shift
-    return _Search(best, best_at, given, bias, on_edge)
+    return _Search(best, best_at, given[0], given[1], on_edge)
 
 
 def coregister(pair: AlignedPair) -> Shift:

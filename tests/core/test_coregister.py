@@ -72,7 +72,7 @@ def test_the_search_moves_on_only_from_a_clear_shift():
     """A best shift on the first search's edge that does not beat the pair as given by MIN_GAIN is no lead: moved
     on from one, the search found 6 × 14 px in a crop of yellowriver, whose information is flat (Kappa 0.89 →
     −0.02). Far apart fields that agree nowhere within 5 px are left as given too."""
-    def search(a, b, valid, centre, max_shift, bins):   # a weak edge at first, a strong peak further on
+    def search(a, b, valid, centre, max_shift, margin, bins):   # a weak edge at first, a strong peak further on
         weak = centre == (0, 0)
         return coregister._Search(0.385 if weak else 0.9, (-5, -5) if weak else (-6, -14), 0.324, 0.02, weak)
 
