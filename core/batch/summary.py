@@ -16,6 +16,7 @@ FIELDS = (  # name, OGR type, width (0: default)
     ("name", ogr.OFTString, 0), ("status", ogr.OFTString, 16), ("error", ogr.OFTString, 0),
     ("changed_area_m2", ogr.OFTReal, 0), ("changed_fraction", ogr.OFTReal, 0), ("threshold", ogr.OFTReal, 0),
     ("prior_cut", ogr.OFTReal, 0), ("shift_rows", ogr.OFTInteger, 0), ("shift_cols", ogr.OFTInteger, 0),
+    ("shift_at_edge", ogr.OFTInteger, 0),
     ("mode", ogr.OFTString, 8), ("evidence", ogr.OFTString, 8), ("network_veto_share", ogr.OFTReal, 0),
     ("network_veto_applied", ogr.OFTInteger, 0), ("network_added_pixels", ogr.OFTInteger64, 0),
     ("seconds", ogr.OFTReal, 0), ("kappa", ogr.OFTReal, 0),

@@ -76,6 +76,7 @@ def stats_fields(stats: dict) -> dict:
             "network_veto_applied": int(veto["applied"]) if "applied" in veto else None,
             "network_added_pixels": veto.get("added_pixels") if veto.get("extended") else None,
             "shift_rows": shift.get("rows"), "shift_cols": shift.get("cols"),
+            "shift_at_edge": int(shift["edge"]) if "edge" in shift else None,
             "prior_cut": stats.get("prior_cut"),
             "changed_area_m2": stats.get("changed_area"), "changed_fraction": stats.get("changed_fraction"),
             "kappa": metrics.get("kappa"), "run_seconds": (stats.get("timing") or {}).get("total"),

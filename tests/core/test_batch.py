@@ -86,6 +86,7 @@ def test_broken_pair_is_recorded_others_complete_and_a_rerun_skips_them(schedule
     # Co-registration: searched and nothing found on the registered pair; not asked for east.
     assert (rows["north"]["shift_rows"], rows["north"]["shift_cols"]) == (0, 0)
     assert rows["east"]["shift_rows"] is None and rows["broken"]["shift_cols"] is None
+    assert rows["north"]["shift_at_edge"] == 0 and rows["east"]["shift_at_edge"] is None
     # No network in prior mode, so no veto to report (the int8 case: test_the_summary_says_whether...).
     assert rows["north"]["network_veto_share"] is None and rows["north"]["network_veto_applied"] is None
     # Footprints: the aligned grid of each run, the T1 file's extent for the failed pair (larger: uncropped).
@@ -302,3 +303,16 @@ def test_a_scheduler_that_cannot_import_the_plugin_is_refused_before_any_pair():
     with pytest.raises(InputError, match="The Dask scheduler at tcp://host:8786 cannot import .*worker .*No module "
                                          "named 'oaip_qgis'.*PYTHONPATH"):
         _check_scheduler(Scheduler(), "tcp://host:8786")
+
+
+def test_the_summary_says_when_a_shift_is_as_far_as_the_search_goes(tmp_path):
+    """A pair found 20 px apart may lie further: the batch analyst sees it in summary.gpkg, not only in the log."""
+    from oaip_qgis.core.batch.summary import write_geopackage
+    from oaip_qgis.core.batch.worker import stats_fields
+
+    records = [{"name": name, "status": "done", **stats_fields({"mode": "prior", "coregistration": shift})}
+               for name, shift in (("far", {"rows": 20, "cols": 18, "gain": 4.6, "edge": True}),
+                                   ("near", {"rows": 3, "cols": 2, "gain": 1.3, "edge": False}),
+                                   ("older", {"rows": 3, "cols": 2, "gain": 1.3}))]   # stats before 0.11.9
+    rows = features(write_geopackage(records, str(tmp_path / "summary.gpkg")))
+    assert (rows["far"]["shift_at_edge"], rows["near"]["shift_at_edge"], rows["older"]["shift_at_edge"]) == (1, 0, None)
