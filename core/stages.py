@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 from scipy import ndimage
 
-from .decision.confirmation import NEAR_LINE, Confirmation
+from .decision.confirmation import Confirmation
 from .decision.cut import CHANGE_NODATA, Cut
 from .decision.evidence import PEAK_QUANTILE, SPREAD_LINE, Evidence, weigh_evidence
 from .decision.local_change import local_change
@@ -366,7 +366,7 @@ def write_difference(pair: AlignedPair, prior: PriorResult, trained: Trained,
         sink.flush()
         raise InputError(tr("The overlap of the two images holds no valid pixel (all nodata)."))
     if confirmation is not None:
-        _log_confirmation(confirmation, progress)
+        progress.info(confirmation.note())
         if not confirmation.applied:
             for tile in layout:
                 progress.check()
@@ -407,35 +407,6 @@ def _prior_view(difference: Difference, prior: PriorResult, grid: Grid, samples:
         return None
     score = _prior_score(prior, grid, tile)
     return score if samples is None else with_samples(score, samples[tile.core.slices()])
-
-
-def _log_confirmation(confirmation: Confirmation, progress: Progress) -> None:
-    share = 100 * confirmation.share
-    if confirmation.extended:
-        progress.info(tr("Finding more like the changed samples: from the evidence floor up the map is the network's "
-                         "own; it adds {added} pixel(s) that the prior leaves under its cut and vetoes {share:.1f} % "
-                         "of the prior's changed pixels. Check the added places against the two images: where they "
-                         "are not change, draw them as unchanged samples and run again.",
-                         added=confirmation.added, share=share))
-    elif confirmation.applied:
-        progress.info(tr("The network confirms the prior: it vetoes {share:.1f} % of the prior's changed pixels "
-                         "(at least {least:g} %), and the map keeps what it confirms; the confidence layer is low "
-                         "where it overruled a place the prior was sure of.",
-                         share=share, least=100 * confirmation.least))
-    elif not confirmation.learnt_enough and confirmation.share >= confirmation.least:
-        progress.info(tr("The network's confirmation was not applied: it vetoes {share:.1f} % of the prior's changed "
-                         "pixels, but it learnt change from only {pixels} pixel(s) the prior is sure of (at least "
-                         "{least_pixels} needed), too few to judge the rest by, so the map is the prior's.",
-                         share=share, pixels=confirmation.changed_pixels, least_pixels=confirmation.least_changed))
-    else:
-        progress.info(tr("The network's confirmation was not applied: it vetoes only {share:.1f} % of the prior's "
-                         "changed pixels (under {least:g} %, within its own error), so the map is the prior's.",
-                         share=share, least=100 * confirmation.least))
-    if confirmation.near_line:
-        progress.info(tr("That share is within {near:g} points of {least:g} %: another SEED may take the other side. "
-                         "Where it matters, compare this map with a run in MODE prior (the map without the network's "
-                         "veto) or with another SEED.",
-                         near=100 * NEAR_LINE, least=100 * confirmation.least))
 
 
 def _score(pair: AlignedPair, tile: Tile, prior: PriorResult, detector: Optional[Detector],

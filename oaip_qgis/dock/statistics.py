@@ -182,6 +182,11 @@ def _veto(confirmation: dict) -> str:
         return tr("not applied: the network vetoes {share:.1f} % of the prior's change, but learnt change from only "
                   "{pixels} pixel(s) (under {least_pixels}), so the map is the prior's").format(
             share=share, pixels=learnt, least_pixels=least_learnt)
+    whole, most = confirmation.get("whole_region_share"), confirmation.get("most_whole_region_share")
+    if whole is not None and most is not None and whole >= most and share >= least:   # before 0.11.10: none
+        return tr("not applied: the network vetoes {share:.1f} % of the prior's change, but {whole:.0f} % of that "
+                  "in regions it rejects whole (at least {most:g} %), a kind of change it did not learn, so the map "
+                  "is the prior's").format(share=share, whole=100 * whole, most=100 * most)
     return tr("not applied: the network vetoes only {share:.1f} % of the prior's change (under {least:g} %), "
               "so the map is the prior's").format(share=share, least=least)
 
