@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 from scipy import ndimage
 
+from .block_checks import check_blocks
 from .decision.confirmation import Confirmation
 from .decision.cut import CHANGE_NODATA, Cut
 from .decision.evidence import PEAK_QUANTILE, SPREAD_LINE, Evidence, weigh_evidence
@@ -40,9 +41,8 @@ from .model.patches import fill_invalid
 from .normalise import Normaliser, fit_normaliser
 from .params import RunParams
 from .progress import Progress
-from .raster.align import MIN_SIDE, AlignedPair, check_on_grid, open_pair
+from .raster.align import AlignedPair, check_on_grid, open_pair
 from .raster.areas import change_extent
-from .raster.border import edge_regions
 from .raster.coregister import coregister
 from .raster.grid import TOUCHING, Grid
 from .raster.polygons import polygonize_changes
@@ -106,81 +106,9 @@ def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
     grid = pair.grid
     b = block_size(grid.height, grid.width, pair.band_count1 + pair.band_count2)
     x1, x2, valid = pair.read(out_shape=(math.ceil(grid.height / b), math.ceil(grid.width / b)))
-    if not valid.any():
-        for number, ((label, path), x) in enumerate(zip(pair.names, (x1, x2)), start=1):
-            blank = [band for band in range(1, x.shape[0] + 1) if not np.isfinite(x[band - 1]).any()]
-            if blank and len(blank) < x.shape[0]:   # one empty band empties every place of the image
-                raise InputError(tr("{label}: band(s) {bands} of '{path}' hold no data anywhere in the overlap "
-                                    "(only nodata), so no place has all its bands: leave them out (BANDS{number}) "
-                                    "and run again.", label=label, bands=", ".join(map(str, blank)), path=path,
-                                    number=number))
-        empty = [f"{label} '{path}'" for (label, path), x in zip(pair.names, (x1, x2)) if not np.isfinite(x).any()]
-        where = (tr("it is all nodata in {images}", images=tr(" and ").join(empty)) if empty else
-                 tr("where one image has data the other has none"))
-        raise InputError(tr("The overlap of the two images holds no valid pixel: {where} (check the nodata values "
-                            "and the area of interest).", where=where))
-    _check_coverage(valid, b)
-    for (label, path), x in zip(pair.names, (x1, x2)):
-        values = x[:, valid]
-        if (values.max(axis=1) <= values.min(axis=1)).all() and pair.has_aoi:   # a tiny AOI, more likely
-            raise InputError(tr("{label}: '{path}' holds one value ({value:g}) in every valid pixel inside the area "
-                                "of interest ({cells} block(s) of {size}x{size} px), so it shows nothing to compare: "
-                                "check that the AOI is the area you meant (not too small, not where the image is "
-                                "blank).", label=label, path=path, value=values[0, 0], cells=int(valid.sum()),
-                                size=b))
-        if (values.max(axis=1) <= values.min(axis=1)).all():   # a blank image: "no change" would be a guess
-            raise InputError(tr("{label}: '{path}' holds one value ({value:g}) in every valid pixel of the "
-                                "overlap, so it shows nothing to compare: check that the file is the image you "
-                                "meant (not a blank export) and its nodata value.",
-                                label=label, path=path, value=values[0, 0]))
-    _name_undeclared_fills(pair, x1, x2, valid, progress)
+    check_blocks(pair, x1, x2, valid, b, progress)
     norm1, norm2 = fit_normaliser(x1, valid), fit_normaliser(x2, valid)
     return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2, direct_measures(x1, x2, valid))
-
-
-LEAST_VALID = MIN_SIDE ** 2   # pixels with data in both images: what the overlap itself must hold
-
-
-def _check_coverage(valid: np.ndarray, block: int) -> None:
-    """Refuse an overlap whose pixels with data in both images are fewer than a 32 × 32 square: a verdict
-    on a hundred pixels of a large overlap (the rest nodata) was reported as no significant change."""
-    pixels = int(valid.sum()) * block * block
-    if pixels < LEAST_VALID:
-        raise InputError(tr("Only about {pixels} pixel(s) of the overlap have data in both images ({percent:.2f} % "
-                            "of it); at least {least} are needed to compare them: check the nodata values "
-                            "(NODATA1, NODATA2) and the area of interest.", pixels=pixels,
-                            percent=100 * float(valid.mean()), least=LEAST_VALID))
-
-
-ZERO_SHARE = 0.01   # of the blocks: the shared pairs have at most 0.2 % exactly 0, a swath's border far more
-
-
-def _name_undeclared_fills(pair: AlignedPair, x1: np.ndarray, x2: np.ndarray, valid: np.ndarray,
-                           progress: Progress) -> None:
-    """Say when an image that declares no nodata holds whole blocks of exact 0, or, with several bands, blocks of
-    its highest value in every band along its edge: most often the border outside a swath (Sentinel-1 GRD files
-    carry it without a nodata value) or a map export's black or white corners that raster.border could not take
-    as no data (a JPEG's ringing fades them), compared as data unless NODATA1/2 says. A white JPEG collar on an
-    unchanged scene was marked changed, 10 % of it, without a word. (The top class of a one-band class map, a
-    cloud inside a rendering, are not named.)"""
-    for number, ((label, path), x, undeclared) in enumerate(zip(pair.names, (x1, x2), pair.undeclared), start=1):
-        if not undeclared:
-            continue
-        top = x[:, valid].max(axis=1)
-        whitest = [float(top[0])] if x.shape[0] > 1 and (top == top[0]).all() and top[0] > 0 else []
-        for value in [0.0] + whitest:
-            at = valid & (x == value).all(axis=0)
-            share = float((at if value == 0 else edge_regions(at)).sum() / valid.sum())
-            if share < ZERO_SHARE:
-                continue
-            what = (tr("is exactly 0 in every band") if value == 0 else
-                    tr("is exactly {value:g}, its highest value, in every band", value=value))
-            where = (tr("outside its swath or scene") if value == 0 else
-                     tr("a fill outside its scene (the white corners of a map export)"))
-            progress.info(tr("{label}: {percent:.1f} % of '{path}' {what} and the file declares no nodata value: if "
-                             "that is {where}, set NODATA{number} to {value:g}, or it is compared as data.",
-                             label=label, percent=100 * share, path=path, what=what, where=where, number=number,
-                             value=value))
 
 
 @dataclass(frozen=True)
