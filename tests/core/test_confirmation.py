@@ -146,3 +146,19 @@ def test_the_note_says_why_the_map_is_or_is_not_the_prior_s():
     assert "vetoes only 5.0 %" in small and "another SEED" not in small
     assert _tally([0.9] * 100, [0.1] * 10 + [0.9] * 90).note().endswith("or with another SEED.")   # 10 %: near 12
     assert _tally([0.2], [0.1]).note().startswith("The network's confirmation was not applied: it vetoes only 0.0 %")
+
+
+def test_a_whole_region_share_near_its_line_is_flagged_on_either_side():
+    """Seeds move the share of the veto in whole regions by tens of points: near its line the run says so."""
+    near_under = _tally(*_scene(rejected=3))                      # 0.587: applied, within 5 points of 0.6
+    assert near_under.applied and near_under.near_whole_line and near_under.near_line
+    prior, score = _scene(rejected=4)
+    score[20:22, 10:30] = 0.3                                     # 40 pixels inside the flood vetoed too
+    near_over = _tally(prior, score)                              # 576 / 920 = 0.626: not applied, within 5 points
+    assert near_over.whole_share == pytest.approx(576 / 920) and not near_over.applied
+    assert near_over.near_whole_line and not near_over.near_share_line
+    said = near_over.note()
+    assert "That share of whole regions is within 5 points of 60 %" in said and said.endswith("another SEED.")
+    far = _tally(*_scene(rejected=5))                             # 0.703
+    assert not far.near_whole_line and not far.near_line
+    assert not _tally(*_scene(rejected=0)).near_whole_line        # 0: nothing whole
