@@ -188,6 +188,7 @@ def bench_run(t1: str, t2: str, reference: Optional[str], fields: dict, seed: in
                peak_bytes=training.get("peak_bytes"),
                fp32_equivalent_peak_bytes=training.get("fp32_equivalent_peak_bytes"),
                vetoed_share=(stats.network_confirmation or {}).get("vetoed_share"),
+               whole_region_share=(stats.network_confirmation or {}).get("whole_region_share"),
                veto_applied=(stats.network_confirmation or {}).get("applied"))
     return row
 
