@@ -285,7 +285,7 @@ def write_difference(pair: AlignedPair, prior: PriorResult, trained: Trained,
         prior_score, score, valid = _score(pair, tile, prior, detector, extend_from)
         if confirmation is not None:
             counted = valid if samples is None else valid & (samples[tile.core.slices()] < 0)
-            confirmation.add(prior_score, score, counted)
+            confirmation.add(prior_score, score, counted, at=(tile.core.row_off, tile.core.col_off))
         sink.write(tile.core, _difference(score, valid, samples, tile))
         any_valid = any_valid or bool(valid.any())
         progress(0.7 + 0.15 * (i + 1) / len(layout),

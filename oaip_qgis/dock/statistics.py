@@ -163,7 +163,7 @@ def _run(stats: dict) -> Section:
 
 def _confirmation(confirmation: dict) -> str:
     said = _veto(confirmation)
-    if confirmation.get("near_line"):   # the veto share decided the map by under 3 points: another seed may not
+    if confirmation.get("near_line"):   # a share decided the map by a hair (decision.confirmation)
         said += tr(" (near the line: another seed may map it the other way)")
     return said
 
@@ -185,8 +185,8 @@ def _veto(confirmation: dict) -> str:
     whole, most = confirmation.get("whole_region_share"), confirmation.get("most_whole_region_share")
     if whole is not None and most is not None and whole >= most and share >= least:   # before 0.11.10: none
         return tr("not applied: the network vetoes {share:.1f} % of the prior's change, but {whole:.0f} % of that "
-                  "in regions it rejects whole (at least {most:g} %), a kind of change it did not learn, so the map "
-                  "is the prior's").format(share=share, whole=100 * whole, most=100 * most)
+                  "lies in regions it rejects whole (at least {most:g} %), a kind of change it did not learn, so the "
+                  "map is the prior's").format(share=share, whole=100 * whole, most=100 * most)
     return tr("not applied: the network vetoes only {share:.1f} % of the prior's change (under {least:g} %), "
               "so the map is the prior's").format(share=share, least=least)
 

@@ -27,7 +27,7 @@ def test_a_small_veto_is_not_applied_and_places_not_counted_take_no_part():
     score[:5] = 0.1                           # 5 % vetoed: within the network's own error
     assert not _tally(prior, score).applied
     counted = np.ones(100, bool)
-    counted[10:85] = False                    # e.g. the analyst's samples
+    counted[10:85] = False                    # e.g. the analyst's samples (the 5 vetoed keep 5 confirmed beside them)
     assert _tally(prior, score, counted).share == pytest.approx(5 / 25)
     assert _tally(prior, score, counted).applied
 
@@ -126,12 +126,23 @@ def test_a_veto_that_removes_mostly_whole_regions_is_not_applied_one_that_trims_
     nearly[1][60, 5] = 0.7                                        # one pixel of 144 confirmed: still rejected
     assert _tally(*nearly).rejects_regions
 
-def test_regions_are_counted_tile_by_tile():
-    prior, score = _scene(rejected=5)
+@pytest.mark.parametrize("size", [100, 64, 33, 10])
+def test_no_tile_size_changes_the_verdict(size):
+    """A region of the prior's change confirmed in 6 % of its pixels, all in its top rows: counted tile by tile
+    without joining the seams, 64-px tiles made it a rejected region in its lower tile (not applied), larger
+    tiles not (applied)."""
+    prior = np.full((100, 100), 0.1, np.float32)
+    prior[30:70, 0:100] = 0.9                      # 40 x 100
+    score = np.full(prior.shape, 0.1, np.float32)
+    score[30:32, 0:100] = 0.9
+    score[32, 0:40] = 0.9                          # 240 of its 4 000 pixels confirmed, all in its top rows: 6 %
     tally = Confirmation()
-    for rows in (slice(0, 50), slice(50, 100)):
-        tally.add(prior[rows], score[rows], np.ones((50, 100), bool))
-    assert (tally.marked, tally.vetoed, tally.whole) == (2464, 1024, 720)
+    for row in range(0, 100, size):
+        for col in range(0, 100, size):
+            part = (slice(row, row + size), slice(col, col + size))
+            tally.add(prior[part], score[part], np.ones(prior[part].shape, bool), at=(row, col))
+    assert (tally.marked, tally.vetoed, tally.whole) == (4000, 3760, 0)
+    assert tally.applied
 
 
 def test_the_note_says_why_the_map_is_or_is_not_the_prior_s():

@@ -118,7 +118,7 @@ def test_the_run_section_says_when_the_network_learnt_too_little_change_to_veto(
         "(under 1200), so the map is the prior's")
     whole = {**few, "changed_label_pixels": 5000, "whole_region_share": 0.7712, "most_whole_region_share": 0.6}
     assert rows({**NETWORK_RUN, "network_confirmation": whole})["Run"]["Network confirmation"] == (
-        "not applied: the network vetoes 25.0 % of the prior's change, but 77 % of that in regions it rejects "
+        "not applied: the network vetoes 25.0 % of the prior's change, but 77 % of that lies in regions it rejects "
         "whole (at least 60 %), a kind of change it did not learn, so the map is the prior's")
     small = {**few, "vetoed_share": 0.05}     # a small veto is not applied whatever the labels
     assert rows({**NETWORK_RUN, "network_confirmation": small})["Run"]["Network confirmation"].startswith(

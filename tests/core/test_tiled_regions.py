@@ -1,0 +1,39 @@
+"""Regions seen tile by tile are the regions of the whole mask, wherever the tiles cut them."""
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from oaip_qgis.core.decision.tiled_regions import TiledRegions
+
+
+def _tiled(mask: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    regions = TiledRegions()
+    for row in range(0, mask.shape[0], size):
+        for col in range(0, mask.shape[1], size):
+            part = (slice(row, row + size), slice(col, col + size))
+            regions.add(mask[part], (row, col), size=mask[part], value=values[part])
+    sums = regions.sums()
+    return np.array(sorted(zip(sums["size"], sums["value"])))
+
+
+@pytest.mark.parametrize("size", [7, 16, 33, 100])
+def test_any_tiling_gives_the_whole_mask_s_regions_and_sums(size):
+    rng = np.random.default_rng(0)
+    mask = ndimage.binary_opening(rng.random((100, 100)) > 0.55)   # regions of every shape, many cut by tiles
+    mask[10:12, 5:95] = True                                          # one long enough to cross every seam
+    mask[50, 50] = mask[51, 51] = True                                # touching diagonally only
+    values = rng.random((100, 100))
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    whole = np.array(sorted(zip(ndimage.sum(mask, labels, range(1, count + 1)),
+                                ndimage.sum(values, labels, range(1, count + 1)))))
+    assert np.allclose(_tiled(mask, values, size), whole)
+
+
+def test_regions_meeting_only_at_a_tile_corner_are_joined():
+    mask = np.zeros((4, 4), bool)
+    mask[1, 1] = mask[2, 2] = True                      # diagonal neighbours in four different 2 x 2 tiles
+    assert _tiled(mask, mask.astype(float), 2).tolist() == [[2.0, 2.0]]
+
+
+def test_no_region_gives_empty_sums():
+    assert _tiled(np.zeros((5, 5), bool), np.ones((5, 5)), 2).size == 0
