@@ -15,7 +15,7 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-_EIGHT = np.ones((3, 3), bool)
+from ..raster.grid import TOUCHING
 
 
 class TiledRegions:
@@ -32,7 +32,7 @@ class TiledRegions:
     def add(self, mask: np.ndarray, at: tuple[int, int], **values: np.ndarray) -> None:
         """One tile core: `mask` (rows, cols) with its top-left pixel at `at` (row, col) of the scene, and the
         per-pixel values to sum over each region (same shape)."""
-        labels, count = ndimage.label(mask, structure=_EIGHT)
+        labels, count = ndimage.label(mask, structure=TOUCHING)
         for name, value in values.items():
             sums = np.bincount(labels.ravel(), weights=value.ravel(), minlength=count + 1)[1:]
             self._sums[name].append(sums.astype(np.float32))   # exact for counts: a tile holds under 2^24 pixels
