@@ -171,7 +171,7 @@ def inference_ratio(paths: dict, tiles: int, threads: int, tile: int = 1024) -> 
     import torch
 
     from oaip_qgis.core.model.detector import Detector
-    from oaip_qgis.core.model.dual_vgg import FloatDualVGG, IntDualVGG, Spec
+    from oaip_qgis.core.model.dual_vgg import FloatDualVGG, IntDualVGG, Spec, quantise_input
     from oaip_qgis.core.model.init_weights import initial_weights
     from oaip_qgis.core.normalise import fit_normaliser
     from oaip_qgis.core.raster.align import open_pair
@@ -185,6 +185,9 @@ def inference_ratio(paths: dict, tiles: int, threads: int, tile: int = 1024) -> 
         weights = initial_weights(spec, (aligned.band_count1, aligned.band_count2), 0)
         nets = {"int8": Detector(IntDualVGG(spec, weights), spec, True, 1),
                 "fp32": Detector(FloatDualVGG(spec, weights), spec, False, 1)}
+        # Shifts fixed as training fixes them, here on the decimated read instead of training crops.
+        nets["int8"].net.fix_shifts(*(quantise_input(torch.from_numpy(np.nan_to_num(n.apply(x)))[None])
+                                      for n, x in ((n1, x1b), (n2, x2b))))
         step = aligned.grid.width // (tiles + 1)
         seconds: dict = {"int8": [], "fp32": []}
         for i in range(tiles):

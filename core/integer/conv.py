@@ -205,6 +205,8 @@ class IntConv:
         self.grad: tuple[torch.Tensor, int] | None = None  # (int32/int64 sums shaped like the weight, exponent)
         self._input: BlockTensor | None = None
         self._output: torch.Tensor | None = None
+        self.shift: int | None = None   # the output's, fixed for inference (IntDualVGG.fix_shifts); None: its peak's
+        self.last_shift = 0             # the one the last forward used
 
     @property
     def k(self) -> int:
@@ -214,9 +216,10 @@ class IntConv:
         """x (N, H, W, C) → (N, H, W, O); `keep` saves what backward needs (trained layers only)."""
         if x.m.dim() == 4 and _direct(x.m, self.weight.m) and x.m.shape[3] == self.weight.m.shape[1]:
             acc, bounds = kernels.conv_direct(x.m, pack_weights(self.weight.m), self.k, self.weight.m.shape[0])
-            m, e = requantise(acc, x.e + self.weight.e, self.relu, bounds)   # no scan for the peak
+            m, e = requantise(acc, x.e + self.weight.e, self.relu, bounds, self.shift)   # no scan for the peak
         else:
-            m, e = requantise(conv_accumulate(x.m, self.weight.m), x.e + self.weight.e, self.relu)
+            m, e = requantise(conv_accumulate(x.m, self.weight.m), x.e + self.weight.e, self.relu, shift=self.shift)
+        self.last_shift = e - x.e - self.weight.e
         keep = keep and not self.frozen
         self._input = x if keep else None
         self._output = m if keep and self.relu else None

@@ -28,45 +28,53 @@ static int shift_for(int64_t top) {
     return s;
 }
 
-/* out = floor(max(acc, low) / 2^s + 1/2), no lower than floor_value, computed in `type`. */
-#define SHIFT_DOWN(type)                                                    \
+/* out = floor(min(max(acc, low), cap) / 2^s + 1/2) within floor_value…127, computed in `type`. With a shift
+ * chosen from the peak the upper bounds never bite; a fixed shift saturates what lies above its range (cap
+ * keeps acc + 2^(s−1) inside `type` and still rounds to 127 or more). */
+#define SHIFT_DOWN(type, cap)                                               \
     type half = (type)1 << (s - 1);                                         \
     _Pragma("omp parallel for simd num_threads(threads)")                   \
     for (int64_t i = 0; i < n; i++) {                                       \
         type v = acc[i] < low ? low : acc[i];                               \
+        v = v > (cap) ? (cap) : v;                                          \
         v = (v + half) >> s;                                                \
-        out[i] = (int8_t)(v < floor_value ? floor_value : v);               \
+        out[i] = (int8_t)(v < floor_value ? floor_value : v > 127 ? 127 : v); \
     }
 
 /* rounding.requantise on an int32 accumulator: out = int8 of floor(acc / 2^s + 1/2), s from the
- * peak (of the positive part with relu); returns s. acc is left unchanged. */
+ * peak (of the positive part with relu), or `fixed` when it is 0 or more (saturating); returns s.
+ * acc is left unchanged. */
 int oaip_requantise_i32(const int32_t *restrict acc, int8_t *restrict out, int64_t n, int relu,
-                        const int32_t *restrict bounds, int threads) {
-    int32_t lo = 0, hi = 0;
-    if (bounds) {  /* min(0, acc) and max(0, acc), known already (oaip_conv_direct): no scan */
-        lo = relu ? 0 : bounds[0];
-        hi = bounds[1];
-    } else if (relu) {
+                        const int32_t *restrict bounds, int fixed, int threads) {
+    int s = fixed;
+    int64_t top = 0;
+    if (fixed < 0) {
+        int32_t lo = 0, hi = 0;
+        if (bounds) {  /* min(0, acc) and max(0, acc), known already (oaip_conv_direct): no scan */
+            lo = relu ? 0 : bounds[0];
+            hi = bounds[1];
+        } else if (relu) {
 #pragma omp parallel for simd num_threads(threads) reduction(max : hi)
-        for (int64_t i = 0; i < n; i++) hi = acc[i] > hi ? acc[i] : hi;
-    } else {
+            for (int64_t i = 0; i < n; i++) hi = acc[i] > hi ? acc[i] : hi;
+        } else {
 #pragma omp parallel for simd num_threads(threads) reduction(max : hi) reduction(min : lo)
-        for (int64_t i = 0; i < n; i++) {
-            hi = acc[i] > hi ? acc[i] : hi;
-            lo = acc[i] < lo ? acc[i] : lo;
+            for (int64_t i = 0; i < n; i++) {
+                hi = acc[i] > hi ? acc[i] : hi;
+                lo = acc[i] < lo ? acc[i] : lo;
+            }
         }
+        top = -(int64_t)lo > hi ? -(int64_t)lo : hi;
+        s = shift_for(top);
     }
-    int64_t top = -(int64_t)lo > hi ? -(int64_t)lo : hi;
-    int s = shift_for(top);
     int floor_value = relu ? 0 : -127;  /* negative sums are 0 with relu; −128 never leaves as a mantissa */
     int32_t low = relu ? 0 : INT32_MIN;
     if (s == 0) {
 #pragma omp parallel for simd num_threads(threads)
-        for (int64_t i = 0; i < n; i++) out[i] = (int8_t)(acc[i] < floor_value ? floor_value : acc[i]);
-    } else if (top + ((int64_t)1 << (s - 1)) <= INT32_MAX) {
-        SHIFT_DOWN(int32_t)
+        for (int64_t i = 0; i < n; i++) out[i] = (int8_t)(acc[i] < floor_value ? floor_value : acc[i] > 127 ? 127 : acc[i]);
+    } else if (fixed < 0 ? top + ((int64_t)1 << (s - 1)) <= INT32_MAX : s <= 24) {
+        SHIFT_DOWN(int32_t, INT32_MAX - half)
     } else {  /* acc + 2^(s−1) would overflow int32 */
-        SHIFT_DOWN(int64_t)
+        SHIFT_DOWN(int64_t, INT64_MAX)
     }
     return s;
 }
@@ -273,24 +281,29 @@ void oaip_cross_entropy(const int8_t *restrict z, const int64_t *restrict target
 static inline int32_t aligned(int8_t v, int s) { return s ? (v + ((int32_t)1 << (s - 1))) >> s : v; }
 
 /* layers.IntAbsDiff forward: |a − b| with each side shifted onto the larger exponent (sa, sb bits),
- * requantised to int8; returns the requantising shift. */
-int oaip_absdiff(const int8_t *restrict a, const int8_t *restrict b, int sa, int sb, int8_t *restrict out,
-                 int64_t n, int threads) {
+ * requantised to int8 by a shift from the peak, or by `fixed` when it is 0 or more (saturating at 127);
+ * returns the requantising shift. */
+int oaip_absdiff(const int8_t *restrict a, const int8_t *restrict b, int sa, int sb, int fixed,
+                 int8_t *restrict out, int64_t n, int threads) {
     sa = sa < 16 ? sa : 16;
     sb = sb < 16 ? sb : 16;
-    int32_t top = 0;
+    int s = fixed;
+    if (fixed < 0) {
+        int32_t top = 0;
 #pragma omp parallel for simd num_threads(threads) reduction(max : top)
-    for (int64_t i = 0; i < n; i++) {
-        int32_t d = aligned(a[i], sa) - aligned(b[i], sb);
-        d = d < 0 ? -d : d;
-        top = d > top ? d : top;
+        for (int64_t i = 0; i < n; i++) {
+            int32_t d = aligned(a[i], sa) - aligned(b[i], sb);
+            d = d < 0 ? -d : d;
+            top = d > top ? d : top;
+        }
+        s = shift_for(top);
     }
-    int s = shift_for(top);
     int32_t half = s ? (int32_t)1 << (s - 1) : 0;
 #pragma omp parallel for simd num_threads(threads)
     for (int64_t i = 0; i < n; i++) {
         int32_t d = aligned(a[i], sa) - aligned(b[i], sb);
-        out[i] = (int8_t)(((d < 0 ? -d : d) + half) >> s);
+        int32_t v = ((d < 0 ? -d : d) + half) >> s;
+        out[i] = (int8_t)(v > 127 ? 127 : v);
     }
     return s;
 }

@@ -26,7 +26,7 @@ SOURCE = Path(__file__).with_name("kernels.c")
 _P, _I64, _I, _I32S = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.POINTER(ctypes.c_int32)
 # kernels.c's functions: (result, arguments); with argtypes declared, calls take plain ints and pointers.
 SIGNATURES = {
-    "oaip_requantise_i32": (_I, [_P, _P, _I64, _I, _P, _I]),
+    "oaip_requantise_i32": (_I, [_P, _P, _I64, _I, _P, _I, _I]),
     "oaip_relu_mask": (None, [_P, _P, _P, _I64, _I]),
     "oaip_maxpool2": (None, [_P, _P, _I64, _I64, _I64, _I64, _I]),
     "oaip_maxpool2_backward": (None, [_P, _P, _P, _P, _I64, _I64, _I64, _I64, _I]),
@@ -34,7 +34,7 @@ SIGNATURES = {
     "oaip_adamax": (None, [_P, _P, _P, _P, ctypes.c_uint64, _P, _I32S, _I32S, _I32S, _I, _I, _I, _I]),
     "oaip_im2col": (None, [_P, _P, _I64, _I64, _I64, _I64, _I64, _I64, _I64, _I]),
     "oaip_cross_entropy": (None, [_P, _P, _I64, _I, _I, _P, _I, _I, _I, _I, _I, _I, _P, _P, _I]),
-    "oaip_absdiff": (_I, [_P, _P, _I, _I, _P, _I64, _I]),
+    "oaip_absdiff": (_I, [_P, _P, _I, _I, _I, _P, _I64, _I]),
     "oaip_absdiff_backward": (None, [_P, _P, _I, _I, _P, _P, _P, _I64, _I]),
     "oaip_im2col_t": (None, [_P, _P, _I64, _I64, _I64, _I64, _I64, _I64, _I64, _I]),
     "oaip_planar": (None, [_P, _P, _I64, _I64, _I]),
@@ -100,12 +100,15 @@ def _threads() -> int:
     return torch.get_num_threads()
 
 
-def requantise_i32(acc: torch.Tensor, relu: bool, bounds: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
+def requantise_i32(acc: torch.Tensor, relu: bool, bounds: torch.Tensor | None = None, shift: int | None = None
+                   ) -> tuple[torch.Tensor, int]:
     """(int8 mantissa, shift) of a contiguous int32 accumulator, as rounding.requantise rounds it;
-    bounds: (min(0, acc), max(0, acc)) int32 when known (conv_direct gives them), sparing a pass."""
+    bounds: (min(0, acc), max(0, acc)) int32 when known (conv_direct gives them), sparing a pass;
+    shift: a fixed one (saturating), or None to take it from the peak."""
     out = torch.empty(acc.shape, dtype=torch.int8)
     s = _lib.oaip_requantise_i32(_ptr(acc), _ptr(out), acc.numel(), int(relu),
-                                 None if bounds is None else _ptr(bounds), _threads())
+                                 None if bounds is None else _ptr(bounds), -1 if shift is None else shift,
+                                 _threads())
     return out, s
 
 
@@ -171,11 +174,13 @@ def cross_entropy(z: torch.Tensor, target: torch.Tensor, exponent: int, table: t
     return err, p1
 
 
-def absdiff(a: torch.Tensor, b: torch.Tensor, sa: int, sb: int) -> tuple[torch.Tensor, int]:
-    """|a − b| of two contiguous int8 mantissas shifted right by sa, sb (rounded), requantised:
-    (int8, shift)."""
+def absdiff(a: torch.Tensor, b: torch.Tensor, sa: int, sb: int, shift: int | None = None
+            ) -> tuple[torch.Tensor, int]:
+    """|a − b| of two contiguous int8 mantissas shifted right by sa, sb (rounded), requantised by `shift`
+    (saturating) or, when None, by the one its peak needs: (int8, shift)."""
     out = torch.empty_like(a)
-    s = _lib.oaip_absdiff(_ptr(a), _ptr(b), sa, sb, _ptr(out), a.numel(), _threads())
+    s = _lib.oaip_absdiff(_ptr(a), _ptr(b), sa, sb, -1 if shift is None else shift, _ptr(out), a.numel(),
+                          _threads())
     return out, s
 
 

@@ -86,6 +86,8 @@ class IntAbsDiff:
 
     def __init__(self) -> None:
         self._inputs: tuple[BlockTensor, BlockTensor] | None = None
+        self.shift: int | None = None   # the output's, fixed for inference (IntDualVGG.fix_shifts); None: its peak's
+        self.last_shift = 0             # the one the last forward used
 
     def forward(self, a: BlockTensor, b: BlockTensor, keep: bool = False) -> BlockTensor:
         if a.m.shape != b.m.shape:
@@ -95,10 +97,11 @@ class IntAbsDiff:
         self._inputs = (a, b) if keep else None
         if kernels.usable(a.m, b.m):
             e = max(a.e, b.e)
-            m, s = kernels.absdiff(a.m, b.m, e - a.e, e - b.e)
-            return BlockTensor(m, e + s)
+            m, self.last_shift = kernels.absdiff(a.m, b.m, e - a.e, e - b.e, self.shift)
+            return BlockTensor(m, e + self.last_shift)
         x, y, e = _aligned(a, b)
-        m, e_out = requantise((x - y).abs_(), e)
+        m, e_out = requantise((x - y).abs_(), e, shift=self.shift)
+        self.last_shift = e_out - e
         return BlockTensor(m, e_out)
 
     def backward(self, err: BlockTensor) -> tuple[BlockTensor, BlockTensor]:

@@ -133,24 +133,31 @@ def counter_draws(key: int, n: int, s: int) -> torch.Tensor:
     return _shift_right(x ^ _shift_right(x, 31), 64 - s)
 
 
-def requantise(acc: torch.Tensor, e: int, relu: bool = False, bounds: torch.Tensor | None = None
-               ) -> tuple[torch.Tensor, int]:
+def requantise(acc: torch.Tensor, e: int, relu: bool = False, bounds: torch.Tensor | None = None,
+               shift: int | None = None) -> tuple[torch.Tensor, int]:
     """An accumulator of exponent e → (int8 mantissa, exponent), nearest rounding by s = shift_for(peak).
 
     The hot path of every layer: works in place on acc (callers hand over a fresh product) and in its
     own dtype. With `relu` the negative sums are zeroed first, so s is chosen from the kept range only.
     bounds: acc's (min(0, ·), max(0, ·)) when the product already knows them (compiled kernels only).
+    shift: a fixed s instead (inference after `IntDualVGG.fix_shifts`): what lies beyond ±127 of it saturates.
     """
+    if shift is not None:
+        _check(shift)
     if acc.dtype == torch.int32 and kernels.usable(acc):
-        m, s = kernels.requantise_i32(acc, relu, bounds)
+        m, s = kernels.requantise_i32(acc, relu, bounds, shift)
         return m, e + s
     if relu:
         acc.clamp_(min=0)
-    top = peak(acc)
-    s = shift_for(top)
-    if s:
-        if top + (1 << (s - 1)) > torch.iinfo(acc.dtype).max:
+    if shift is None:
+        top = peak(acc)
+        s = shift_for(top)
+        if s and top + (1 << (s - 1)) > torch.iinfo(acc.dtype).max:
             acc = acc.to(torch.int64)
+    else:
+        s = shift
+        if s and acc.dtype != torch.int64:
+            acc = acc.to(torch.int64)
+    if s:
         acc.add_(1 << (s - 1)).bitwise_right_shift_(s)
-    out = acc.to(torch.int8)
-    return (out if relu else out.clamp_(min=-127)), e + s
+    return acc.clamp_(0 if relu else -127, 127).to(torch.int8), e + s

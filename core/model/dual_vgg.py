@@ -9,7 +9,7 @@ quantise). Layers are named a0, a1, … (branch 1), b0, b1, … (branch 2) and h
 Training API shared by both: frozen_features(x1, x2) once per crop set (the frozen first layers), then
 forward_features(f1, f2, train=True) → loss_and_backward(labels) per batch (forward(x1, x2) chains the two,
 for inference); the weight updates are the optimisers' (core/integer/adamax.py, core/integer/sgd.py,
-model/train.py).
+model/train.py). After training, `IntDualVGG.fix_shifts` fixes each layer's requantising shift for inference.
 """
 from __future__ import annotations
 
@@ -225,8 +225,25 @@ class IntDualVGG(_Layout):
             features.append(h)
         return features[0], features[1]
 
+    def fix_shifts(self, x1: BlockTensor, x2: BlockTensor) -> dict[str, int]:
+        """Fix every layer's requantising shift for inference at the one its output needs over (x1, x2), the
+        training crops, and return them by layer. While training, each layer's shift follows its output's peak
+        (NITI); kept so at inference, a layer's scale followed each tile's peak, so the map moved a little with
+        the tile size and between neighbouring tiles (23 and 135 of a 600² scene's 360 000 pixels at 256- and
+        64-px tiles against 1024). Fixed, a tile's result is the whole image's; what lies beyond a layer's
+        range saturates at ±127."""
+        shifting = {**self.convs, "fuse": self.fuse}
+        for op in shifting.values():
+            op.shift = None
+        self.forward(x1, x2)
+        for op in shifting.values():
+            op.shift = op.last_shift
+        return {name: op.shift for name, op in shifting.items()}
+
     def forward_features(self, f1: BlockTensor, f2: BlockTensor, train: bool = False) -> BlockTensor:
         """The rest of the network from frozen_features' output → logits (N, 2, h, w) as an int8 block."""
+        if train and self.fuse.shift is not None:
+            raise InputError(tr("The network's shifts are fixed for inference; train it before fix_shifts()."))
         features = []
         for branch, h in zip(BRANCHES, (f1, f2)):
             for op in self._trained_ops[branch]:

@@ -249,6 +249,8 @@ def train_detector(pair, normalisers, prior: np.ndarray, block: int, analyst: Op
     before = costs(runner.net, bits)
     pruner = AdaptivePruner(enabled=bool(params.prune))
     epochs = train_epochs(runner, data.crops, pruner, params, progress, config)
+    shifts = runner.net.fix_shifts(runner.inputs(data.crops.x1), runner.inputs(data.crops.x2)) \
+        if runner.integer else None
     after = costs(runner.net, bits)
     stats = ModelStats(
         initial_weights=f"vgg16 ({params.vgg16})" if params.vgg16 else f"seeded ({params.seed})",
@@ -260,6 +262,6 @@ def train_detector(pair, normalisers, prior: np.ndarray, block: int, analyst: Op
                   "pseudo_labels": data.pseudo_labels, "loss": epochs.losses, "accuracy": epochs.accuracies,
                   "crops": len(data.crops), "crop": config.crop, "batch": config.batch,
                   "optimiser": config.optimiser,
-                  "frozen_feature_bytes": epochs.frozen_feature_bytes,
+                  "frozen_feature_bytes": epochs.frozen_feature_bytes, "inference_shifts": shifts,
                   "integer_kernels": ("compiled" if kernels.active() else "torch") if runner.integer else None})
     return Detector(runner.net, config.spec(), runner.integer, data.cell), stats

@@ -8,9 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from oaip_qgis.core.errors import InputError
 from oaip_qgis.core.integer import kernels
 from oaip_qgis.core.integer.adamax import IntAdaMax
 from oaip_qgis.core.integer.sgd import IntSGD, mu_for
+from oaip_qgis.core.integer.tensor import BlockTensor
 from oaip_qgis.core.model.dual_vgg import FloatDualVGG, IntDualVGG, Spec, quantise_input
 from oaip_qgis.core.model.init_weights import initial_weights
 
@@ -50,6 +52,26 @@ def test_int8_gradients_point_where_fp32_autograd_gradients_point():
         assert cosine > 0.9, (name, float(cosine))
         checked += 1
     assert checked == len(net.convs) - 2 * SPEC.frozen
+
+
+def test_shifts_fixed_for_inference_give_each_part_of_a_batch_the_whole_batch_integers():
+    """Each layer's output is scaled by its peak while training (NITI); at inference that made a tile's result
+    depend on what else the tile held. Fixed on the calibration batch, a part of it gets the batch's integers."""
+    net = IntDualVGG(SPEC, initial_weights(SPEC, BANDS, 3))
+    x1, x2, _ = toy_batch(4)
+    x1[:2] *= 4                                    # two lively crops: the batch's peaks are theirs
+    a, b = quantise_input(x1), quantise_input(x2)
+    whole = net.forward(a, b)
+    part = (BlockTensor(a.m[2:], a.e), BlockTensor(b.m[2:], b.e))
+    alone = net.forward(*part)
+    assert not torch.equal(alone.m, whole.m[2:])   # scaled by its own peaks, the part's logits are not the batch's
+    shifts = net.fix_shifts(a, b)
+    assert set(shifts) == set(net.convs) | {"fuse"}
+    again, fixed_part = net.forward(a, b), net.forward(*part)
+    assert again.e == fixed_part.e == whole.e and torch.equal(again.m, whole.m)
+    assert torch.equal(fixed_part.m, whole.m[2:])
+    with pytest.raises(InputError, match="fixed for inference"):
+        net.forward(a, b, train=True)
 
 
 def int_step(net: IntDualVGG, optimiser, x1, x2, y, mu: int) -> torch.Tensor:

@@ -56,6 +56,21 @@ def test_requantise_matches_torch(relu, magnitude):
     assert fast[0].dtype == torch.int8 and int(fast[0].min()) >= (0 if relu else -127)
 
 
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("shift", [0, 1, 7, 24, 25])   # 25: past the int32 path's cap
+def test_requantise_at_a_fixed_shift_matches_torch_and_saturates(relu, shift):
+    g = torch.Generator().manual_seed(shift)
+    acc = torch.randint(-2**31 + 1, 2**31 - 1, (41, 13), dtype=torch.int32, generator=g)
+    acc[0, :2] = torch.tensor([2**31 - 1, -2**31], dtype=torch.int32)
+    with_bounds = torch.tensor([min(0, int(acc.min())), max(0, int(acc.max()))], dtype=torch.int32)
+    fast, ref = both(lambda: requantise(acc.clone(), 3, relu, shift=shift))
+    assert fast[1] == ref[1] == 3 + shift and torch.equal(fast[0], ref[0])
+    assert torch.equal(kernels.requantise_i32(acc, relu, with_bounds, shift)[0], fast[0])   # bounds then unused
+    half = (1 << shift) >> 1
+    exact = [min(127, max(0 if relu else -127, (v + half) >> shift)) for v in acc.flatten().tolist()]
+    assert fast[0].flatten().tolist() == exact and (127 in exact) == (shift <= 24)   # nearest, saturating
+
+
 @pytest.mark.parametrize("shape", [(2, 6, 8, 3), (4, 16, 16, 16), (1, 2, 2, 1)])
 def test_max_pool_forward_and_backward_match_torch(shape):
     g = torch.Generator().manual_seed(1)
@@ -146,6 +161,18 @@ def test_abs_diff_forward_and_backward_match_torch(ea, eb):
 
     (m, e, to_a, to_b), (m_ref, e_ref, to_a_ref, to_b_ref) = both(run)
     assert e == e_ref and torch.equal(m, m_ref) and torch.equal(to_a, to_a_ref) and torch.equal(to_b, to_b_ref)
+
+    def fixed(shift: int) -> torch.Tensor:
+        fuse = IntAbsDiff()
+        fuse.shift = shift
+        out = fuse.forward(BlockTensor(a, ea), BlockTensor(b, eb))
+        assert out.e == max(ea, eb) + shift and fuse.last_shift == shift
+        return out.m
+
+    for shift in (0, 3):
+        fast, ref = both(lambda shift=shift: fixed(shift))
+        assert torch.equal(fast, ref)
+    assert ea != eb or int(fixed(0).max()) == 127   # |a − b| up to 254 on one exponent: saturated
 
 
 @pytest.mark.parametrize("chunk, safe_k", [(None, None), (5, None), (5, 40)])

@@ -123,4 +123,6 @@ def test_compiled_kernels_and_torch_ops_train_the_identical_detector(prepared):
     assert fast.training["frozen_feature_bytes"] == crops * side**2 * (filters["a0"] + filters["b0"])
     assert (fast.training["integer_kernels"], ref.training["integer_kernels"]) == ("compiled", "torch")
     assert fast.pruning == ref.pruning and fast.training["loss"] == ref.training["loss"]
+    assert fast.training["inference_shifts"] == ref.training["inference_shifts"]
+    assert set(fast.training["inference_shifts"]) == set(filters) | {"head", "fuse"}
     assert np.array_equal(fast_detector.network_probability(x1, x2), ref_prob)
