@@ -70,7 +70,8 @@ int oaip_requantise_i32(const int32_t *restrict acc, int8_t *restrict out, int64
     int32_t low = relu ? 0 : INT32_MIN;
     if (s == 0) {
 #pragma omp parallel for simd num_threads(threads)
-        for (int64_t i = 0; i < n; i++) out[i] = (int8_t)(acc[i] < floor_value ? floor_value : acc[i] > 127 ? 127 : acc[i]);
+        for (int64_t i = 0; i < n; i++)
+            out[i] = (int8_t)(acc[i] < floor_value ? floor_value : acc[i] > 127 ? 127 : acc[i]);
     } else if (fixed < 0 ? top + ((int64_t)1 << (s - 1)) <= INT32_MAX : s <= 24) {
         SHIFT_DOWN(int32_t, INT32_MAX - half)
     } else {  /* acc + 2^(s−1) would overflow int32 */
@@ -298,11 +299,12 @@ int oaip_absdiff(const int8_t *restrict a, const int8_t *restrict b, int sa, int
         }
         s = shift_for(top);
     }
-    int32_t half = s ? (int32_t)1 << (s - 1) : 0;
+    int r = s < 16 ? s : 16;  /* |d| ≤ 255: any shift from 9 on gives 0 */
+    int32_t half = r ? (int32_t)1 << (r - 1) : 0;
 #pragma omp parallel for simd num_threads(threads)
     for (int64_t i = 0; i < n; i++) {
         int32_t d = aligned(a[i], sa) - aligned(b[i], sb);
-        int32_t v = ((d < 0 ? -d : d) + half) >> s;
+        int32_t v = ((d < 0 ? -d : d) + half) >> r;
         out[i] = (int8_t)(v > 127 ? 127 : v);
     }
     return s;

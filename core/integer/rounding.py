@@ -154,10 +154,12 @@ def requantise(acc: torch.Tensor, e: int, relu: bool = False, bounds: torch.Tens
         s = shift_for(top)
         if s and top + (1 << (s - 1)) > torch.iinfo(acc.dtype).max:
             acc = acc.to(torch.int64)
-    else:
+    else:   # as kernels.c: widened only where acc + 2^(s−1) could pass the dtype and still round under 127
         s = shift
-        if s and acc.dtype != torch.int64:
+        if s > torch.iinfo(acc.dtype).bits - 8:
             acc = acc.to(torch.int64)
+        if s:
+            acc.clamp_(max=torch.iinfo(acc.dtype).max - (1 << (s - 1)))
     if s:
         acc.add_(1 << (s - 1)).bitwise_right_shift_(s)
     return acc.clamp_(0 if relu else -127, 127).to(torch.int8), e + s

@@ -227,11 +227,9 @@ class IntDualVGG(_Layout):
 
     def fix_shifts(self, x1: BlockTensor, x2: BlockTensor) -> dict[str, int]:
         """Fix every layer's requantising shift for inference at the one its output needs over (x1, x2), the
-        training crops, and return them by layer. While training, each layer's shift follows its output's peak
-        (NITI); kept so at inference, a layer's scale followed each tile's peak, so the map moved a little with
-        the tile size and between neighbouring tiles (23 and 135 of a 600² scene's 360 000 pixels at 256- and
-        64-px tiles against 1024). Fixed, a tile's result is the whole image's; what lies beyond a layer's
-        range saturates at ±127."""
+        training crops, and return them by layer. While training each layer's shift follows its output's peak
+        (NITI); at inference that would scale each tile by its own peaks. Fixed, a tile's integers are the whole
+        image's at any tile size; what lies beyond a layer's range saturates at ±127."""
         shifting = {**self.convs, "fuse": self.fuse}
         for op in shifting.values():
             op.shift = None
