@@ -197,12 +197,14 @@ class Epochs:
     peak_bytes: int
     fp32_peak_bytes: int       # what an fp32 step of the same network would have held
     frozen_feature_bytes: int
+    inference_shifts: Optional[dict]   # int8: each layer's shift fixed for inference (IntDualVGG.fix_shifts)
 
 
 def train_epochs(runner: _IntRunner | _FloatRunner, crops: Crops, pruner: AdaptivePruner, params, progress,
                  config: TrainConfig) -> Epochs:
     """params.epochs passes over the crops in seeded batches, pruning between epochs; the frozen
-    layers' features are computed once, and again only when pruning changed a frozen layer."""
+    layers' features are computed once, and again only when pruning changed a frozen layer. An int8
+    network's inference shifts are then fixed on the same crops."""
     net = runner.net
     x1, x2 = runner.inputs(crops.x1), runner.inputs(crops.x2)
     features, frozen_shapes = None, None
@@ -234,7 +236,8 @@ def train_epochs(runner: _IntRunner | _FloatRunner, crops: Crops, pruner: Adapti
         accuracies.append(round(right / max(seen, 1), 5))
         if epoch < params.epochs - 1:
             pruner.prune(net, accuracies[-1])
-    return Epochs(losses, accuracies, int(peak), int(fp32_peak), sum(_bytes(f) for f in features))
+    shifts = net.fix_shifts(x1, x2) if runner.integer else None
+    return Epochs(losses, accuracies, int(peak), int(fp32_peak), sum(_bytes(f) for f in features), shifts)
 
 
 def train_detector(pair, normalisers, prior: np.ndarray, block: int, analyst: Optional[np.ndarray], params, progress,
@@ -249,8 +252,6 @@ def train_detector(pair, normalisers, prior: np.ndarray, block: int, analyst: Op
     before = costs(runner.net, bits)
     pruner = AdaptivePruner(enabled=bool(params.prune))
     epochs = train_epochs(runner, data.crops, pruner, params, progress, config)
-    shifts = runner.net.fix_shifts(runner.inputs(data.crops.x1), runner.inputs(data.crops.x2)) \
-        if runner.integer else None
     after = costs(runner.net, bits)
     stats = ModelStats(
         initial_weights=f"vgg16 ({params.vgg16})" if params.vgg16 else f"seeded ({params.seed})",
@@ -262,6 +263,6 @@ def train_detector(pair, normalisers, prior: np.ndarray, block: int, analyst: Op
                   "pseudo_labels": data.pseudo_labels, "loss": epochs.losses, "accuracy": epochs.accuracies,
                   "crops": len(data.crops), "crop": config.crop, "batch": config.batch,
                   "optimiser": config.optimiser,
-                  "frozen_feature_bytes": epochs.frozen_feature_bytes, "inference_shifts": shifts,
+                  "frozen_feature_bytes": epochs.frozen_feature_bytes, "inference_shifts": epochs.inference_shifts,
                   "integer_kernels": ("compiled" if kernels.active() else "torch") if runner.integer else None})
     return Detector(runner.net, config.spec(), runner.integer, data.cell), stats
