@@ -183,11 +183,11 @@ def inference_ratio(paths: dict, tiles: int, threads: int, tile: int = 1024) -> 
         x1b, x2b, vb = aligned.read(out_shape=(256, 256))
         n1, n2 = fit_normaliser(x1b, vb), fit_normaliser(x2b, vb)
         weights = initial_weights(spec, (aligned.band_count1, aligned.band_count2), 0)
-        nets = {"int8": Detector(IntDualVGG(spec, weights), spec, True, 1),
-                "fp32": Detector(FloatDualVGG(spec, weights), spec, False, 1)}
+        nets = {"int8": Detector([IntDualVGG(spec, weights)], spec, True, 1),
+                "fp32": Detector([FloatDualVGG(spec, weights)], spec, False, 1)}
         # Shifts fixed as training fixes them, here on the decimated read instead of training crops.
-        nets["int8"].net.fix_shifts(*(quantise_input(torch.from_numpy(np.nan_to_num(n.apply(x)))[None])
-                                      for n, x in ((n1, x1b), (n2, x2b))))
+        nets["int8"].nets[0].fix_shifts(*(quantise_input(torch.from_numpy(np.nan_to_num(n.apply(x)))[None])
+                                         for n, x in ((n1, x1b), (n2, x2b))))
         step = aligned.grid.width // (tiles + 1)
         seconds: dict = {"int8": [], "fp32": []}
         for i in range(tiles):

@@ -15,8 +15,9 @@ from .raster.grid import Grid
 @dataclass(frozen=True)
 class ModelStats:
     """What training reports (model.train), as stats.json nests it: sizes and BOPs before and after
-    pruning per layer (`model`), the filters each layer kept (`pruning`), and the training's own
-    figures (`training`: seconds, memory, pseudo-labels, loss and accuracy per epoch)."""
+    pruning per layer (`model`), the filters each layer kept (`pruning`), both summed over the run's
+    networks, which all run, and the training's own figures (`training`: seconds, the largest network's
+    memory, pseudo-labels, loss and accuracy per epoch as the networks' mean)."""
 
     initial_weights: str
     model: dict

@@ -41,7 +41,8 @@ def report(stats: dict | None, paths: dict) -> str:
               f"changed {100 * stats['changed_fraction']:.2f} % ({stats['changed_area']:.0f} m²)"]
     model = stats.get("model")
     if model:
-        lines.append(f"model: {model['params_before']} -> {model['params_after']} parameters, "
+        lines.append(f"model ({model.get('networks', 1)} network(s)): {model['params_before']} -> "
+                     f"{model['params_after']} parameters, "
                      f"compression x{model['compression_ratio']:.1f}, BOPs {model['bops_before']:.3g} -> "
                      f"{model['bops_after']:.3g}")
     training = stats.get("training")

@@ -90,6 +90,15 @@ class Costs:
         return sum(self.layer_bops.values())
 
 
+def combined(parts: list[Costs]) -> Costs:
+    """The costs of networks that all run (a detector's mean of several): parameters, BOPs and filters summed
+    per layer."""
+    def total(field: str) -> dict[str, int]:
+        return {name: sum(getattr(part, field)[name] for part in parts) for name in getattr(parts[0], field)}
+
+    return Costs(parts[0].bits, total("layer_params"), total("layer_bops"), total("filters"))
+
+
 def costs(net, bits: int) -> Costs:
     return Costs(bits, layer_parameters(net), layer_bops(net, bits, bits),
                  {name: int(net.weight(name).shape[0]) for name in net.names()})

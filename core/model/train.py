@@ -4,13 +4,14 @@ Labels: the prior's confident places (labels/margins.py), analyst samples win.
 
 Training: crops around labelled cells with dense labels (patches.py), a few epochs of all-integer
 training (NITI rules, engine in core/integer) or of the fp32 twin with the same update rule, L1
-filter pruning between epochs (pruning.py).
+filter pruning between epochs (pruning.py). NETWORKS networks, each from its own seed, whose mean
+probability is the detector's.
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
@@ -25,12 +26,21 @@ from ..integer.sgd import IntSGD, mu_for
 from ..integer.tensor import BlockTensor
 from ..labels.margins import CHANGED, CHANGED_ABOVE, UNCHANGED, UNCHANGED_BELOW, margin_labels
 from ..run_stats import ModelStats
-from .accounting import costs, held_bytes, model_figures, pruning_figures
+from .accounting import Costs, combined, costs, held_bytes, model_figures, pruning_figures
 from .detector import Detector
 from .dual_vgg import FloatDualVGG, IntDualVGG, Spec, quantise_input
 from .init_weights import initial_weights
 from .patches import Crops, crop_windows, read_crops
 from .pruning import AdaptivePruner
+
+# Networks a run trains, each from its own seed (crops, initial weights, batch order, stochastic rounding), the
+# detector's probability their mean. One network's draw moves a map by up to 0.19 Kappa with the prior kept
+# (urban-optical 0.507–0.696); on the eight shared pairs, each prior of seeds 0–3 with three networks
+# (bench/RESULTS.md, build/exp32/ensemble.py), the mean of two gave +0.0043 ± 0.0013 over its single networks
+# (no pair lower on average; runs more than 0.03 below their prior 8 → 4 of 96); three added nothing more.
+NETWORKS = 2
+# Network k of a run with SEED s trains with seed s + k·SEED_STRIDE: apart from the seeds an analyst tries next.
+SEED_STRIDE = 1000
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,7 @@ class TrainConfig:
     changed_above: float = CHANGED_ABOVE
     optimiser: str = "adamax"     # or "sgd": NITI's layer-wide integer SGD (int8; the fp32 twin keeps AdaMax)
     schedule: Optional[tuple] = None  # μ per share of the training (None: the optimiser's own, SCHEDULES)
+    networks: int = NETWORKS
 
     def spec(self) -> Spec:
         return Spec(widths=self.widths, frozen=self.frozen)
@@ -201,10 +212,11 @@ class Epochs:
 
 
 def train_epochs(runner: _IntRunner | _FloatRunner, crops: Crops, pruner: AdaptivePruner, params, progress,
-                 config: TrainConfig) -> Epochs:
+                 config: TrainConfig, network: tuple[int, int] = (1, 1)) -> Epochs:
     """params.epochs passes over the crops in seeded batches, pruning between epochs; the frozen
     layers' features are computed once, and again only when pruning changed a frozen layer. An int8
-    network's inference shifts are then fixed on the same crops."""
+    network's inference shifts are then fixed on the same crops. network: (which, of how many), for the
+    progress messages."""
     net = runner.net
     x1, x2 = runner.inputs(crops.x1), runner.inputs(crops.x2)
     features, frozen_shapes = None, None
@@ -231,7 +243,9 @@ def train_epochs(runner: _IntRunner | _FloatRunner, crops: Crops, pruner: Adapti
             right += int(((q >= 64).long() == t).sum())
             seen += int(labelled.sum())
             progress((epoch * steps + i + 1) / total,
-                     tr("Training epoch {epoch}/{epochs}", epoch=epoch + 1, epochs=params.epochs))
+                     tr("Training epoch {epoch}/{epochs}", epoch=epoch + 1, epochs=params.epochs) if network[1] == 1
+                     else tr("Training network {network}/{networks}, epoch {epoch}/{epochs}", network=network[0],
+                             networks=network[1], epoch=epoch + 1, epochs=params.epochs))
         losses.append(round(nll / max(seen, 1), 5))
         accuracies.append(round(right / max(seen, 1), 5))
         if epoch < params.epochs - 1:
@@ -240,29 +254,77 @@ def train_epochs(runner: _IntRunner | _FloatRunner, crops: Crops, pruner: Adapti
     return Epochs(losses, accuracies, int(peak), int(fp32_peak), sum(_bytes(f) for f in features), shifts)
 
 
-def train_detector(pair, normalisers, prior: np.ndarray, block: int, analyst: Optional[np.ndarray], params, progress,
-                   config: Optional[TrainConfig] = None, floor: float = 0.0) -> tuple[Detector, ModelStats]:
-    """Train on the pair, labelled by `prior` on cells of `block` pixels; returns the Detector and what training
-    reports for stats.json. floor: see margin_labels."""
-    config = config or TrainConfig()
-    start = time.perf_counter()
+@dataclass(frozen=True)
+class _Trained:
+    """One network of the detector and what its training reports."""
+
+    net: IntDualVGG | FloatDualVGG
+    integer: bool
+    before: Costs
+    after: Costs
+    rate: float                # the pruner's final rate
+    epochs: Epochs
+    pseudo_labels: dict        # TrainingSet.pseudo_labels (the crops themselves are let go once trained)
+    crops: int
+    cell: int
+
+
+def _train_one(pair, normalisers, prior: np.ndarray, block: int, analyst: Optional[np.ndarray], params, progress,
+               config: TrainConfig, floor: float, network: tuple[int, int]) -> _Trained:
+    """One network trained from params.seed: its crops, initial weights, batches and rounding."""
     data = training_set(pair, normalisers, prior, block, analyst, params.seed, progress, config, floor)
     runner = _runner(params, (pair.band_count1, pair.band_count2), config)
     bits = 8 if runner.integer else 32
     before = costs(runner.net, bits)
     pruner = AdaptivePruner(enabled=bool(params.prune))
-    epochs = train_epochs(runner, data.crops, pruner, params, progress, config)
-    after = costs(runner.net, bits)
+    epochs = train_epochs(runner, data.crops, pruner, params, progress, config, network)
+    return _Trained(runner.net, runner.integer, before, costs(runner.net, bits), pruner.rate, epochs,
+                    data.pseudo_labels, len(data.crops), data.cell)
+
+
+def seeds(seed: int, networks: int = NETWORKS) -> list[int]:
+    """The seeds of a run's networks (SEED_STRIDE)."""
+    return [seed + SEED_STRIDE * k for k in range(networks)]
+
+
+def train_detector(pair, normalisers, prior: np.ndarray, block: int, analyst: Optional[np.ndarray], params, progress,
+                   config: Optional[TrainConfig] = None, floor: float = 0.0) -> tuple[Detector, ModelStats]:
+    """Train config.networks networks on the pair, labelled by `prior` on cells of `block` pixels; returns the
+    Detector (their mean) and what training reports for stats.json: the model's size and BOPs and the filters
+    kept summed over the networks (all of them run), memory at the largest of them (they train one after
+    another), loss and accuracy per epoch as their mean, pseudo-label counts of the first. floor: see
+    margin_labels."""
+    config = config or TrainConfig()
+    if config.networks < 1:
+        raise InputError(tr("A run trains at least one network, not {count}.", count=config.networks))
+    start = time.perf_counter()
+    run_seeds = seeds(params.seed, config.networks)
+    count = len(run_seeds)
+    members = [_train_one(pair, normalisers, prior, block, analyst, replace(params, seed=seed),
+                          progress.span(k / count, (k + 1) / count), config, floor, (k + 1, count))
+               for k, seed in enumerate(run_seeds)]
+    first = members[0]
+    before, after = combined([m.before for m in members]), combined([m.after for m in members])
     stats = ModelStats(
-        initial_weights=f"vgg16 ({params.vgg16})" if params.vgg16 else f"seeded ({params.seed})",
-        model=model_figures(before, after),
-        pruning={"enabled": pruner.enabled, "final_rate": round(pruner.rate, 4),
+        initial_weights=(f"vgg16 ({params.vgg16}), seeds " if params.vgg16 else "seeded ")
+        + f"({', '.join(map(str, run_seeds))})",
+        model={**model_figures(before, after), "networks": count},
+        pruning={"enabled": bool(params.prune), "final_rates": [round(m.rate, 4) for m in members],
                  "layers": pruning_figures(before, after)},
-        training={"seconds": round(time.perf_counter() - start, 3), "epochs": params.epochs,
-                  "peak_bytes": epochs.peak_bytes, "fp32_equivalent_peak_bytes": epochs.fp32_peak_bytes,
-                  "pseudo_labels": data.pseudo_labels, "loss": epochs.losses, "accuracy": epochs.accuracies,
-                  "crops": len(data.crops), "crop": config.crop, "batch": config.batch,
+        training={"seconds": round(time.perf_counter() - start, 3), "epochs": params.epochs, "networks": count,
+                  "seeds": run_seeds,
+                  "peak_bytes": max(m.epochs.peak_bytes for m in members),
+                  "fp32_equivalent_peak_bytes": max(m.epochs.fp32_peak_bytes for m in members),
+                  "pseudo_labels": first.pseudo_labels,
+                  "loss": _mean_per_epoch([m.epochs.losses for m in members]),
+                  "accuracy": _mean_per_epoch([m.epochs.accuracies for m in members]),
+                  "crops": first.crops, "crop": config.crop, "batch": config.batch,
                   "optimiser": config.optimiser,
-                  "frozen_feature_bytes": epochs.frozen_feature_bytes, "inference_shifts": epochs.inference_shifts,
-                  "integer_kernels": ("compiled" if kernels.active() else "torch") if runner.integer else None})
-    return Detector(runner.net, config.spec(), runner.integer, data.cell), stats
+                  "frozen_feature_bytes": max(m.epochs.frozen_feature_bytes for m in members),
+                  "inference_shifts": [m.epochs.inference_shifts for m in members] if first.integer else None,
+                  "integer_kernels": ("compiled" if kernels.active() else "torch") if first.integer else None})
+    return Detector([m.net for m in members], config.spec(), first.integer, first.cell), stats
+
+
+def _mean_per_epoch(runs: list[list[float]]) -> list[float]:
+    return [round(sum(values) / len(values), 5) for values in zip(*runs)]

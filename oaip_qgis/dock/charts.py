@@ -133,7 +133,9 @@ class FiltersChart(_Chart):
         super().__init__(tr("Filters per layer"), parent)
         self.layers: list[tuple[str, int, int]] = []
 
-    def set_layers(self, layers: Sequence[dict]) -> None:
+    def set_layers(self, layers: Sequence[dict], networks: int = 1) -> None:
+        """The layers' filters before and after pruning, summed over the run's `networks` (the title says so)."""
+        self.title = tr("Filters per layer") if networks == 1 else tr("Filters per layer, all networks")
         self.layers = [(str(layer["name"]), int(layer["filters_before"]), int(layer["filters_after"]))
                        for layer in layers]
         self.update()

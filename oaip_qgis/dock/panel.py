@@ -522,7 +522,8 @@ class OaipDock(QgsDockWidget):
         self._fill_tree()
         network = stats.network
         self.loss_chart.set_values(network.training["loss"] if network else [])
-        self.filters_chart.set_layers(network.pruning["layers"] if network else [])
+        self.filters_chart.set_layers(network.pruning["layers"] if network else [],
+                                      int(network.model.get("networks", 1)) if network else 1)
         self.ui.chartsHolder.setVisible(network is not None)
         can_rethreshold = "difference" in self.outputs and histogram is not None
         self.ui.thresholdGroup.setEnabled(can_rethreshold)

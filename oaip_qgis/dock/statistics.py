@@ -93,7 +93,9 @@ def _model(stats: dict) -> Section | None:
     model = stats.get("model")
     if not model:
         return None
-    return tr("Model"), [
+    networks = int(model.get("networks", 1))
+    rows = [(tr("Networks (their mean is the detector; figures summed)"), str(networks))] if networks > 1 else []
+    return tr("Model"), rows + [
         (tr("Parameters"), before_after(model["params_before"], model["params_after"])),
         (tr("Model bits"), before_after(model["bits_before"], model["bits_after"])),
         (tr("Compression ratio (vs fp32 unpruned)"), f"{model['compression_ratio']:.2f} ×"),
@@ -105,7 +107,9 @@ def _pruning(stats: dict) -> Section | None:
     layers = (stats.get("pruning") or {}).get("layers")
     if not layers:
         return None
-    return tr("Filters per layer (before → after)"), [
+    several = int((stats.get("model") or {}).get("networks", 1)) > 1
+    return tr("Filters per layer, all networks (before → after)") if several else tr(
+        "Filters per layer (before → after)"), [
         (layer["name"], f"{layer['filters_before']} → {layer['filters_after']}") for layer in layers]
 
 

@@ -20,7 +20,7 @@ X2 = RNG.random((3, 60, 70)).astype(np.float32)
 def detector(integer=False, cell=2) -> Detector:
     weights = initial_weights(SPEC, (1, 3), seed=0)
     net = IntDualVGG(SPEC, weights) if integer else FloatDualVGG(SPEC, weights)
-    return Detector(net, SPEC, integer, cell)
+    return Detector([net], SPEC, integer, cell)
 
 
 @pytest.mark.parametrize("integer", [False, True])
@@ -35,7 +35,7 @@ def test_probabilities_cover_the_tile_and_nodata_gives_no_nan(integer):
 def fixed(det: Detector) -> Detector:
     """The int8 detector with its shifts fixed as training leaves them (here on the test images themselves)."""
     crop1, crop2 = (quantise_input(torch.from_numpy(np.nan_to_num(x[:, :32, :32]))[None]) for x in (X1, X2))
-    det.net.fix_shifts(crop1, crop2)
+    det.nets[0].fix_shifts(crop1, crop2)
     return det
 
 

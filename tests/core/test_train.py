@@ -1,20 +1,24 @@
 """Online training on the sample pair: labels where the change is, both arithmetics, seeds, cancel."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from oaip_qgis.core.errors import Cancelled, InputError
 from oaip_qgis.core.integer import kernels
 from oaip_qgis.core.labels.margins import CHANGED, UNCHANGED, margin_labels
+from oaip_qgis.core.model.detector import Detector
 from oaip_qgis.core.model.patches import crop_windows, read_crops
-from oaip_qgis.core.model.train import TrainConfig, train_detector
+from oaip_qgis.core.model.train import SEED_STRIDE, TrainConfig, train_detector
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.progress import Progress
 from oaip_qgis.core.raster.align import read_on_grid
 from oaip_qgis.core.stages import align_pair, compute_prior, read_blocks
 
 FAST = TrainConfig(crop=16, crops=16, batch=8)
+ONE = replace(FAST, networks=1)
 
 
 @pytest.fixture(scope="module")
@@ -113,9 +117,9 @@ def test_compiled_kernels_and_torch_ops_train_the_identical_detector(prepared):
     """With pruning, so that layers change shape on the way (frozen ones too: their features are
     computed again) and the optimiser's state is laid out anew."""
     x1, x2, _ = whole(prepared)
-    fast_detector, fast = run(prepared, epochs=4, prune=True)
+    fast_detector, fast = run(prepared, epochs=4, prune=True, config=ONE)
     with kernels.disabled():
-        ref_detector, ref = run(prepared, epochs=4, prune=True)
+        ref_detector, ref = run(prepared, epochs=4, prune=True, config=ONE)
         ref_prob = ref_detector.network_probability(x1, x2)
     filters = {layer["name"]: layer["filters_after"] for layer in fast.pruning["layers"]}
     assert filters["a0"] < 16 or filters["b0"] < 16          # a frozen layer was pruned
@@ -124,5 +128,30 @@ def test_compiled_kernels_and_torch_ops_train_the_identical_detector(prepared):
     assert (fast.training["integer_kernels"], ref.training["integer_kernels"]) == ("compiled", "torch")
     assert fast.pruning == ref.pruning and fast.training["loss"] == ref.training["loss"]
     assert fast.training["inference_shifts"] == ref.training["inference_shifts"]
-    assert set(fast.training["inference_shifts"]) == set(filters) | {"head", "fuse"}
+    assert set(fast.training["inference_shifts"][0]) == set(filters) | {"head", "fuse"}
     assert np.array_equal(fast_detector.network_probability(x1, x2), ref_prob)
+
+
+def test_the_detector_is_the_mean_of_networks_trained_from_their_own_seeds(prepared):
+    """Its first network is the one a one-network run of the same seed trains; the second is another draw."""
+    x1, x2, _ = whole(prepared)
+    pair, stats = run(prepared, seed=3, prune=True, epochs=3)
+    alone, alone_stats = run(prepared, seed=3, prune=True, epochs=3, config=ONE)
+    first, second = (Detector([net], pair.spec, True, pair.cell).network_probability(x1, x2) for net in pair.nets)
+    assert len(pair.nets) == stats.model["networks"] == stats.training["networks"] == 2
+    assert stats.training["seeds"] == [3, 3 + SEED_STRIDE] and stats.initial_weights == "seeded (3, 1003)"
+    assert np.array_equal(first, alone.network_probability(x1, x2))
+    assert not np.array_equal(first, second)
+    assert np.allclose(pair.network_probability(x1, x2), (first + second) / 2, atol=1e-6)
+    # the model that runs is both networks: its figures are the sums of theirs
+    kept = {layer["name"]: layer["filters_after"] for layer in alone_stats.pruning["layers"]}
+    summed = {layer["name"]: layer["filters_after"] for layer in stats.pruning["layers"]}
+    assert all(summed[name] >= kept[name] for name in kept) and summed != kept
+    assert stats.model["params_before"] == 2 * alone_stats.model["params_before"]
+    assert stats.model["params_after"] > alone_stats.model["params_after"]
+    assert len(stats.training["inference_shifts"]) == 2 and len(stats.pruning["final_rates"]) == 2
+
+
+def test_a_run_trains_at_least_one_network(prepared):
+    with pytest.raises(InputError, match="at least one network"):
+        run(prepared, config=replace(FAST, networks=0))

@@ -58,3 +58,11 @@ def test_the_filters_chart_says_grey_is_pruned_and_blue_kept(qgis_app):
     kept, pruned = (square.center().toPoint() for square in chart.legend_swatches())
     assert image.pixelColor(kept).rgb() == ACCENT.rgb() and image.pixelColor(pruned).rgb() == MUTED.rgb()
     assert kept.x() < pruned.x() < chart.width() and chart.legend_swatches()[0].top() >= 0
+
+
+def test_the_filters_chart_of_two_networks_says_its_bars_are_both(qgis_app):
+    chart = FiltersChart()
+    chart.set_layers([{"name": "a0", "filters_before": 32, "filters_after": 20}], networks=2)
+    assert chart.title == "Filters per layer, all networks"
+    chart.set_layers([{"name": "a0", "filters_before": 16, "filters_after": 9}])
+    assert chart.title == "Filters per layer"

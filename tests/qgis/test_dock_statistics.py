@@ -42,6 +42,14 @@ def test_network_run_shows_costs_before_and_after_pruning():
     assert shown["Seconds per phase"]["Training"] == "41.65"
 
 
+def test_a_run_of_two_networks_says_its_figures_are_both_networks():
+    stats = {**NETWORK_RUN, "model": {**NETWORK_RUN["model"], "networks": 2}}
+    shown = rows(stats)
+    assert shown["Model"]["Networks (their mean is the detector; figures summed)"] == "2"
+    assert shown["Filters per layer, all networks (before → after)"] == {"a0": "16 → 12", "b0": "16 → 16"}
+    assert "Networks (their mean is the detector; figures summed)" not in rows(NETWORK_RUN)["Model"]
+
+
 def test_prior_run_leaves_out_what_it_did_not_compute():
     prior = {key: value for key, value in NETWORK_RUN.items()
              if key not in ("model", "pruning", "training", "metrics")}

@@ -184,7 +184,7 @@ def test_vgg16_weights_reach_the_engine_through_processing(provider, sample_pair
     processing.run(ALG, {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "int8", "EPOCHS": 1,
                          "VGG16_WEIGHTS": str(vgg16_file[0]), "OUTPUT_CHANGE": str(tmp_path / "c.tif"),
                          "OUTPUT_STATS": stats})
-    assert json.loads(open(stats).read())["initial_weights"] == f"vgg16 ({vgg16_file[0]})"
+    assert json.loads(open(stats).read())["initial_weights"] == f"vgg16 ({vgg16_file[0]}), seeds (0, 1000)"
 
 
 @pytest.mark.parametrize("name, value, shown", [
