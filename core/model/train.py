@@ -164,14 +164,13 @@ class TrainingSet:
     pseudo_labels: dict    # the label counts stats.json reports
 
 
-def training_set(pair, normalisers, prior: np.ndarray, block: int, analyst: Optional[np.ndarray], seed: int,
-                 progress, config: TrainConfig, floor: float) -> TrainingSet:
-    """Labels from the prior's margins (labels/margins.py; analyst samples win) on its `block`-pixel cells,
-    crops drawn around them (seeded) and read from the pair; refused when a class is missing."""
+def training_set(pair, normalisers, labels: np.ndarray, block: int, analyst: Optional[np.ndarray], seed: int,
+                 progress, config: TrainConfig) -> TrainingSet:
+    """Crops drawn (seeded) around the prior's margin labels on its `block`-pixel cells (labels/margins.py;
+    analyst samples win) and read from the pair; refused when a class is missing."""
     spec = config.spec()
     grid = pair.grid
     cell = config.cell or block
-    labels = margin_labels(prior, config.unchanged_below, config.changed_above, floor)
     side = min(config.crop, grid.height // cell, grid.width // cell) // spec.scale * spec.scale
     if side < spec.scale:
         raise InputError(tr("The image ({width}×{height}) is too small for the network.",
@@ -269,10 +268,10 @@ class _Trained:
     cell: int
 
 
-def _train_one(pair, normalisers, prior: np.ndarray, block: int, analyst: Optional[np.ndarray], params, progress,
-               config: TrainConfig, floor: float, network: tuple[int, int]) -> _Trained:
+def _train_one(pair, normalisers, labels: np.ndarray, block: int, analyst: Optional[np.ndarray], params, progress,
+               config: TrainConfig, network: tuple[int, int]) -> _Trained:
     """One network trained from params.seed: its crops, initial weights, batches and rounding."""
-    data = training_set(pair, normalisers, prior, block, analyst, params.seed, progress, config, floor)
+    data = training_set(pair, normalisers, labels, block, analyst, params.seed, progress, config)
     runner = _runner(params, (pair.band_count1, pair.band_count2), config)
     bits = 8 if runner.integer else 32
     before = costs(runner.net, bits)
@@ -298,10 +297,11 @@ def train_detector(pair, normalisers, prior: np.ndarray, block: int, analyst: Op
     if config.networks < 1:
         raise InputError(tr("A run trains at least one network, not {count}.", count=config.networks))
     start = time.perf_counter()
+    labels = margin_labels(prior, config.unchanged_below, config.changed_above, floor)   # the same for every network
     run_seeds = seeds(params.seed, config.networks)
     count = len(run_seeds)
-    members = [_train_one(pair, normalisers, prior, block, analyst, replace(params, seed=seed),
-                          progress.span(k / count, (k + 1) / count), config, floor, (k + 1, count))
+    members = [_train_one(pair, normalisers, labels, block, analyst, replace(params, seed=seed),
+                          progress.span(k / count, (k + 1) / count), config, (k + 1, count))
                for k, seed in enumerate(run_seeds)]
     first = members[0]
     before, after = combined([m.before for m in members]), combined([m.after for m in members])
