@@ -300,8 +300,26 @@ def write_difference(pair: AlignedPair, prior: PriorResult, trained: Trained,
                 progress.check()
                 valid = sink.read(tile.core) != DIFFERENCE_NODATA
                 sink.write(tile.core, _difference(_prior_score(prior, grid, tile), valid, samples, tile))
+        elif confirmation.removed_regions:
+            _hold_removed(sink, layout, confirmation, prior, grid, samples, progress)
     sink.flush()
     return Difference(sink, layout, confirmation)
+
+
+def _hold_removed(sink: RasterSink, layout: list[Tile], confirmation: Confirmation, prior: PriorResult, grid: Grid,
+                  samples: Optional[np.ndarray], progress: Progress) -> None:
+    """The regions of the prior's change the applied veto removes whole (decision.confirmation), held just under
+    the decision in the tiles already written. The tiles' counted pixels are found again from what was written:
+    the written score is finite wherever the prior marks a valid place, and samples are not counted."""
+    for i, tile in enumerate(layout):
+        progress.check()
+        written = sink.read(tile.core)
+        counted = written != DIFFERENCE_NODATA
+        if samples is not None:
+            counted &= samples[tile.core.slices()] < 0
+        score = confirmation.held(_prior_score(prior, grid, tile), written, counted, i)
+        if score is not written:
+            sink.write(tile.core, score)
 
 
 def _extend_from(prior: PriorResult, params: RunParams) -> Optional[float]:

@@ -4,7 +4,8 @@ The network's veto is judged by regions of the prior's change (decision.confirma
 is scored tile by tile and never held whole. Each tile's core is labelled on its own (8-connected) and
 its regions' sums kept; the labels along the core's four edges are kept too, and at the end the regions
 that touch across a seam (also diagonally) are joined, so that a region's sums do not depend on where
-the tiles cut it.
+the tiles cut it. A tile's mask labelled again (`joined_ids`) names each pixel's joined region, so that a
+verdict on whole regions can be written back tile by tile.
 """
 from __future__ import annotations
 
@@ -28,11 +29,15 @@ class TiledRegions:
         self._bottoms: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)
         self._lefts: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)    # col -> (row, labels)
         self._rights: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)
+        self._firsts: list[tuple[int, int]] = []         # per tile added: (first region id, its region count)
+        self._region: np.ndarray | None = None           # joined region of every region id, once asked
 
     def add(self, mask: np.ndarray, at: tuple[int, int], **values: np.ndarray) -> None:
         """One tile core: `mask` (rows, cols) with its top-left pixel at `at` (row, col) of the scene, and the
         per-pixel values to sum over each region (same shape)."""
         labels, count = ndimage.label(mask, structure=TOUCHING)
+        self._firsts.append((self._count, count))
+        self._region = None
         for name, value in values.items():
             sums = np.bincount(labels.ravel(), weights=value.ravel(), minlength=count + 1)[1:]
             self._sums[name].append(sums.astype(np.float32))   # exact for counts: a tile holds under 2^24 pixels
@@ -44,15 +49,33 @@ class TiledRegions:
         self._lefts[col].append((row, ids[:, 0]))
         self._rights[col + ids.shape[1] - 1].append((row, ids[:, -1]))
 
+    def _joined(self) -> np.ndarray:
+        """The joined region of every region id (joined regions numbered from 0)."""
+        if self._region is None:
+            pairs = [*_touching(self._bottoms, self._tops), *_touching(self._rights, self._lefts)]
+            first = np.concatenate([a for a, _ in pairs]) if pairs else np.zeros(0, int)
+            second = np.concatenate([b for _, b in pairs]) if pairs else np.zeros(0, int)
+            graph = coo_matrix((np.ones(first.size), (first, second)), shape=(self._count, self._count))
+            self._region = connected_components(graph, directed=False)[1]
+        return self._region
+
     def sums(self) -> dict[str, np.ndarray]:
-        """Each value's sum per joined region (regions in no particular order)."""
-        pairs = [*_touching(self._bottoms, self._tops), *_touching(self._rights, self._lefts)]
-        first = np.concatenate([a for a, _ in pairs]) if pairs else np.zeros(0, int)
-        second = np.concatenate([b for _, b in pairs]) if pairs else np.zeros(0, int)
-        graph = coo_matrix((np.ones(first.size), (first, second)), shape=(self._count, self._count))
-        joined, region = connected_components(graph, directed=False)
-        return {name: np.bincount(region, weights=np.concatenate(parts), minlength=joined)
+        """Each value's sum per joined region, indexed as `joined_ids` numbers them."""
+        region = self._joined()
+        joined = int(region.max()) + 1 if region.size else 0
+        return {name: np.bincount(region, weights=np.concatenate(parts) if parts else np.zeros(0),
+                                  minlength=joined)
                 for name, parts in self._sums.items()}
+
+    def joined_ids(self, mask: np.ndarray, tile: int) -> np.ndarray:
+        """The joined region of each pixel of the `tile`-th core added (−1 outside the mask): `mask` must be the
+        mask that was added for it, labelled again rather than kept, so that no whole-scene label image is held."""
+        first, count = self._firsts[tile]
+        labels, again = ndimage.label(mask, structure=TOUCHING)
+        if again != count:
+            raise ValueError(f"tile {tile}: {again} regions labelled again, {count} added")
+        region = self._joined()
+        return np.where(labels > 0, region[np.maximum(labels - 1 + first, 0)] if region.size else -1, -1)
 
 
 def _touching(ends: dict, starts: dict):

@@ -179,8 +179,12 @@ def _veto(confirmation: dict) -> str:
                   "its cut and vetoes {share:.1f} % of the prior's change").format(
             added=confirmation["added_pixels"], share=share)
     if confirmation["applied"]:
-        return tr("applied: the network vetoes {share:.1f} % of the prior's change (at least {least:g} %)").format(
+        said = tr("applied: the network vetoes {share:.1f} % of the prior's change (at least {least:g} %)").format(
             share=share, least=least)
+        if confirmation.get("regions_removed_whole"):   # before 0.13.0: none
+            said += tr(", and removes whole the {regions} region(s) it confirms in under half their pixels").format(
+                regions=confirmation["regions_removed_whole"])
+        return said
     learnt, least_learnt = confirmation.get("changed_label_pixels"), confirmation.get("least_changed_label_pixels")
     if learnt is not None and least_learnt is not None and learnt < least_learnt and share >= least:
         return tr("not applied: the network vetoes {share:.1f} % of the prior's change, but learnt change from only "

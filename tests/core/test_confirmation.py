@@ -46,7 +46,8 @@ def test_nothing_marked_means_nothing_to_confirm():
                                "prior_changed_pixels": 0, "near_line": False, "extended": False, "added_pixels": 0,
                                "changed_label_pixels": None,
                                "least_changed_label_pixels": confirmation.LEAST_CHANGED_PIXELS,
-                               "whole_region_share": 0.0, "most_whole_region_share": confirmation.WHOLE_MAX}
+                               "whole_region_share": 0.0, "most_whole_region_share": confirmation.WHOLE_MAX,
+                               "regions_removed_whole": 0, "pixels_removed_whole": 0}
 
 
 def test_a_veto_learnt_from_too_little_sure_change_is_not_applied(monkeypatch):
@@ -173,3 +174,82 @@ def test_a_whole_region_share_near_its_line_is_flagged_on_either_side():
     far = _tally(*_scene(rejected=5))                             # 0.703
     assert not far.near_whole_line and not far.near_line
     assert not _tally(*_scene(rejected=0)).near_whole_line        # 0: nothing whole
+
+
+def _with_specks(scene: tuple[np.ndarray, np.ndarray], passed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The scene with the first building's left `passed` columns passed by the network (12 px each)."""
+    prior, score = scene
+    row, col = BUILDINGS[0]
+    score[row:row + 12, col:col + passed] = 0.7
+    return prior, score
+
+
+def _held(tally: Confirmation, prior: np.ndarray, score: np.ndarray) -> np.ndarray:
+    return tally.held(prior, score, np.ones(prior.shape, bool), 0)
+
+
+def test_a_region_the_applied_veto_confirms_in_under_half_is_removed_whole_and_held_under_the_decision():
+    """Where its veto is mostly trims and specks, a network that calls most of a region unchanged has judged it:
+    the pixels it passes there are false alarms (offline on the eight pairs: +0.004 mean Kappa, no pair lower)."""
+    prior, score = _with_specks(_scene(rejected=1), passed=5)       # 60 of 144 confirmed: under half
+    tally = _tally(prior, score)
+    assert tally.applied and (tally.removed_regions, tally.removed_pixels) == (1, 60)
+    held = _held(tally, prior, score)
+    row, col = BUILDINGS[0]
+    assert held[row:row + 12, col:col + 12].max() < confirmation.DECISION
+    assert held[row:row + 12, col:col + 12].max() == pytest.approx(confirmation.DECISION, abs=1e-6)  # still ranked
+    untouched = np.ones(prior.shape, bool)
+    untouched[row:row + 12, col:col + 12] = False
+    assert np.array_equal(held[untouched], score[untouched])       # the flood's trimmed rim, the other buildings
+    assert tally.to_dict()["regions_removed_whole"] == 1 and tally.to_dict()["pixels_removed_whole"] == 60
+    assert "1 region(s) of the prior's change in under half their pixels" in tally.note()
+
+
+def test_nothing_is_removed_whole_where_a_fair_share_of_the_veto_already_rejects_regions_whole():
+    """The rendered new-buildings scenes: the network learnt one kind of change and trims the other's edges; what
+    it passes of a building is the building (removed whole there: 0.797 -> 0.776)."""
+    prior, score = _with_specks(_scene(rejected=3), passed=5)       # two buildings rejected whole, one in part
+    tally = _tally(prior, score)
+    assert tally.applied and tally.whole_share == pytest.approx(288 / 676)
+    assert confirmation.REGION_WHOLE_MAX <= tally.whole_share < confirmation.WHOLE_MAX
+    assert tally.removed_regions == 0 and _held(tally, prior, score) is score
+
+
+def test_a_region_confirmed_in_half_or_more_is_kept_as_the_veto_left_it():
+    prior, score = _with_specks(_scene(rejected=1), passed=6)       # 72 of 144: half
+    tally = _tally(prior, score)
+    assert tally.applied and tally.removed_regions == 0
+    assert _held(tally, prior, score) is score
+    assert "removed whole" not in tally.note()
+
+
+def test_nothing_is_removed_whole_where_the_veto_is_not_applied_or_the_analyst_asked_for_more(monkeypatch):
+    prior = np.full((50, 50), 0.1, np.float32)
+    prior[0:20, 0:50] = prior[30:34, 0:10] = 0.9   # 1 000 px, and 40 px beside it
+    score = prior.copy()
+    score[30:34, 0:10] = 0.2
+    score[30:34, 0:3] = 0.9                         # the small region confirmed in 12 of 40: 28 of 1 040 vetoed
+    tally = _tally(prior, score)
+    assert not tally.applied and tally.removed_regions == 0 and _held(tally, prior, score) is score
+    extended = Confirmation(extended=True)
+    extended.add(prior, score, np.ones(prior.shape, bool))
+    assert extended.applied and extended.removed_regions == 0
+    monkeypatch.setattr(confirmation, "VETO_MIN", 0.02)           # the same tally with the veto applied
+    assert _tally(prior, score).applied and _tally(prior, score).removed_regions == 1
+
+
+@pytest.mark.parametrize("size", [100, 33, 10])
+def test_regions_removed_whole_are_the_same_whatever_the_tiles(size):
+    prior, score = _with_specks(_scene(rejected=1), passed=5)
+    tally, parts = Confirmation(), []
+    for row in range(0, 100, size):
+        for col in range(0, 100, size):
+            part = (slice(row, row + size), slice(col, col + size))
+            tally.add(prior[part], score[part], np.ones(prior[part].shape, bool), at=(row, col))
+            parts.append(part)
+    held = score.copy()
+    for i, part in enumerate(parts):
+        held[part] = tally.held(prior[part], score[part], np.ones(prior[part].shape, bool), i)
+    whole = _tally(prior, score)
+    assert np.array_equal(held, _held(whole, prior, score))
+    assert (tally.removed_regions, tally.removed_pixels) == (1, 60)

@@ -188,6 +188,7 @@ def test_the_network_veto_is_applied_only_above_its_share_and_the_run_says_which
 
     monkeypatch.setattr(confirmation, "VETO_MIN", least)
     monkeypatch.setattr(confirmation, "WHOLE_MAX", 1.01)   # two epochs veto 84 %, 73 % of it whole regions
+    monkeypatch.setattr(confirmation, "REGION_WHOLE_MAX", 1.01)   # and so remove none whole but for this
     maps = {}
     for mode in ("prior", "int8"):
         folder = tmp_path / mode
@@ -218,6 +219,11 @@ def test_the_network_veto_is_applied_only_above_its_share_and_the_run_says_which
         valid = network >= 0
         assert np.allclose(sure[valid], expected[valid], atol=1e-5) and (sure[~valid] == -1).all()
         assert (sure[overruled] < np.clip((0.5 - network[overruled]) / 0.5, 0, 1) - 1e-3).mean() > 0.5
+        # A region of the prior's change is kept where the network confirms half of it or more, else removed whole.
+        regions, count = ndimage.label((prior > 0.5) & valid, structure=np.ones((3, 3), bool))
+        confirmed = ndimage.mean(network > 0.5, regions, np.arange(1, count + 1))
+        assert ((confirmed == 0) | (confirmed >= 0.5)).all()
+        assert verdict["regions_removed_whole"] > 0 and verdict["pixels_removed_whole"] > 0   # this scene has some
     else:
         assert np.array_equal(network, prior)
         assert np.array_equal(sure, maps["prior confidence"])

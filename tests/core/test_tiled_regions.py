@@ -37,3 +37,35 @@ def test_regions_meeting_only_at_a_tile_corner_are_joined():
 
 def test_no_region_gives_empty_sums():
     assert _tiled(np.zeros((5, 5), bool), np.ones((5, 5)), 2).size == 0
+
+
+@pytest.mark.parametrize("size", [7, 33])
+def test_each_pixel_is_named_by_its_joined_region_in_the_order_of_the_sums(size):
+    rng = np.random.default_rng(1)
+    mask = ndimage.binary_opening(rng.random((60, 60)) > 0.55)
+    regions, parts = TiledRegions(), []
+    for row in range(0, 60, size):
+        for col in range(0, 60, size):
+            part = (slice(row, row + size), slice(col, col + size))
+            regions.add(mask[part], (row, col), size=mask[part])
+            parts.append(part)
+    ids = np.full(mask.shape, -2)
+    for i, part in enumerate(parts):
+        ids[part] = regions.joined_ids(mask[part], i)
+    assert np.array_equal(ids < 0, ~mask)
+    sizes = regions.sums()["size"]
+    assert np.array_equal(np.bincount(ids[mask], minlength=sizes.size), sizes)
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    for label in range(1, count + 1):               # one joined region per whole-mask region, and back
+        assert np.unique(ids[labels == label]).size == 1
+    assert np.unique(ids[mask]).size == count
+
+
+def test_a_mask_other_than_the_one_added_is_refused():
+    regions = TiledRegions()
+    mask = np.zeros((5, 5), bool)
+    mask[1, 1] = True
+    regions.add(mask, (0, 0), size=mask)
+    mask[3, 3] = True
+    with pytest.raises(ValueError):
+        regions.joined_ids(mask, 0)

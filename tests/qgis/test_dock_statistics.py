@@ -156,6 +156,10 @@ def test_the_run_section_says_whether_the_network_confirmation_was_applied():
     applied = {"applied": True, "vetoed_share": 0.2837, "least_share": 0.12, "prior_changed_pixels": 8570}
     assert rows({**NETWORK_RUN, "network_confirmation": applied})["Run"]["Network confirmation"] == (
         "applied: the network vetoes 28.4 % of the prior's change (at least 12 %)")
+    removed = {**applied, "regions_removed_whole": 14, "pixels_removed_whole": 512}
+    assert rows({**NETWORK_RUN, "network_confirmation": removed})["Run"]["Network confirmation"] == (
+        "applied: the network vetoes 28.4 % of the prior's change (at least 12 %), and removes whole the 14 "
+        "region(s) it confirms in under half their pixels")
     kept = {**applied, "applied": False, "vetoed_share": 0.1093}
     assert rows({**NETWORK_RUN, "network_confirmation": kept})["Run"]["Network confirmation"] == (
         "not applied: the network vetoes only 10.9 % of the prior's change (under 12 %), so the map is the prior's")
