@@ -309,17 +309,18 @@ def write_difference(pair: AlignedPair, prior: PriorResult, trained: Trained,
 def _hold_removed(sink: RasterSink, layout: list[Tile], confirmation: Confirmation, prior: PriorResult, grid: Grid,
                   samples: Optional[np.ndarray], progress: Progress) -> None:
     """The regions of the prior's change the applied veto removes whole (decision.confirmation), held just under
-    the decision in the tiles already written. The tiles' counted pixels are found again from what was written:
-    the written score is finite wherever the prior marks a valid place, and samples are not counted."""
+    the decision in the tiles already written; tiles that hold none of them are not read again. The tiles' counted
+    pixels are found again from what was written: the written score is finite wherever the prior marks a valid
+    place, and samples are not counted."""
     for i, tile in enumerate(layout):
         progress.check()
+        if not confirmation.removes_in(i):
+            continue
         written = sink.read(tile.core)
         counted = written != DIFFERENCE_NODATA
         if samples is not None:
             counted &= samples[tile.core.slices()] < 0
-        score = confirmation.held(_prior_score(prior, grid, tile), written, counted, i)
-        if score is not written:
-            sink.write(tile.core, score)
+        sink.write(tile.core, confirmation.held(_prior_score(prior, grid, tile), written, counted, i))
 
 
 def _extend_from(prior: PriorResult, params: RunParams) -> Optional[float]:

@@ -162,10 +162,14 @@ class Confirmation:
             return 0
         return int(round(self.regions.sums()["confirmed"][self.removed].sum()))
 
+    def removes_in(self, tile: int) -> bool:
+        """Whether the `tile`-th core added holds part of a region removed whole (else `held` leaves it as it is)."""
+        return bool(self.removed.any() and self.removed[self.regions.tile_regions(tile)].any())
+
     def held(self, prior_score: np.ndarray, score: np.ndarray, counted: np.ndarray, tile: int) -> np.ndarray:
         """The `tile`-th core's score (added as the tile-th, with the same prior score and counted pixels) with the
         regions removed whole held just under the decision."""
-        if not self.removed.any():
+        if not self.removes_in(tile):
             return score
         ids = self.regions.joined_ids(np.atleast_2d(counted & (prior_score > DECISION)), tile)
         inside = ((ids >= 0) & self.removed[np.maximum(ids, 0)]).reshape(score.shape)

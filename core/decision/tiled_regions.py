@@ -31,13 +31,14 @@ class TiledRegions:
         self._rights: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)
         self._firsts: list[tuple[int, int]] = []         # per tile added: (first region id, its region count)
         self._region: np.ndarray | None = None           # joined region of every region id, once asked
+        self._joined_sums: dict[str, np.ndarray] | None = None   # `sums()`, once asked
 
     def add(self, mask: np.ndarray, at: tuple[int, int], **values: np.ndarray) -> None:
         """One tile core: `mask` (rows, cols) with its top-left pixel at `at` (row, col) of the scene, and the
         per-pixel values to sum over each region (same shape)."""
         labels, count = ndimage.label(mask, structure=TOUCHING)
         self._firsts.append((self._count, count))
-        self._region = None
+        self._region, self._joined_sums = None, None
         for name, value in values.items():
             sums = np.bincount(labels.ravel(), weights=value.ravel(), minlength=count + 1)[1:]
             self._sums[name].append(sums.astype(np.float32))   # exact for counts: a tile holds under 2^24 pixels
@@ -61,11 +62,17 @@ class TiledRegions:
 
     def sums(self) -> dict[str, np.ndarray]:
         """Each value's sum per joined region, indexed as `joined_ids` numbers them."""
-        region = self._joined()
-        joined = int(region.max()) + 1 if region.size else 0
-        return {name: np.bincount(region, weights=np.concatenate(parts) if parts else np.zeros(0),
-                                  minlength=joined)
-                for name, parts in self._sums.items()}
+        if self._joined_sums is None:
+            region = self._joined()
+            joined = int(region.max()) + 1 if region.size else 0
+            self._joined_sums = {name: np.bincount(region, weights=np.concatenate(parts), minlength=joined)
+                                 for name, parts in self._sums.items()}
+        return self._joined_sums
+
+    def tile_regions(self, tile: int) -> np.ndarray:
+        """The joined regions that the `tile`-th core added holds (one entry per region labelled in it)."""
+        first, count = self._firsts[tile]
+        return self._joined()[first:first + count]
 
     def joined_ids(self, mask: np.ndarray, tile: int) -> np.ndarray:
         """The joined region of each pixel of the `tile`-th core added (−1 outside the mask): `mask` must be the
