@@ -17,6 +17,9 @@ different looks and grids. The `optical-pair*` scenarios make date 2 an image of
 (three bands, each a mix of the four reflectances, 8-bit with its own gain and offset, on date 2's
 grid), the fields' greenness drifted by SEASONAL_GREENNESS: two optical sensors a season apart.
 The `sar-finer*` scenarios make date 2 the finer image (5 m on the ground), so a run's grid is the SAR's.
+The `fire` scenario burns forest in one contiguous scar (optical: dark char, NIR lost; SAR: the canopy's volume
+scattering lost), `earthquake` and `sar-pair-earthquake` collapse the built-up parcels nearest an epicentre
+(rubble: brighter and flat in the optical image, without the double bounce in the SAR image).
 
     python -m oaip_qgis.core.sample_pair OUT_DIR [--size N] [--seed S] [--scenario NAME]
 """
@@ -39,6 +42,7 @@ from .i18n import tr
 from .raster.gdal_scope import in_gdal_scope
 
 WATER, FIELD, FOREST, BUILT = 0, 1, 2, 3
+BURNT, RUBBLE = 4, 5   # forest after a fire; built-up after an earthquake
 T1_CRS, T2_CRS = CRS.from_epsg(32633), CRS.from_epsg(3857)
 T1_PIXEL = 10.0                    # metres
 ORIGIN = (500_000.0, 5_000_000.0)  # UTM 33N, on the central meridian (about 45° N)
@@ -55,6 +59,8 @@ class Scenario:
     t1_looks: int = 0            # 0: date 1 is the 4-band optical image; n: a SAR image of n looks (SAR against SAR)
     t2_optical: bool = False     # date 2 an 8-bit 3-band optical image of another sensor instead of SAR
     t2_pixel: float = 2.0        # date 2's pixel side on the ground, in date 1 pixels (under 1: date 2 is the finer)
+    burn: float = 0.0            # fraction of the scene, forest burnt in one contiguous scar (a wildfire)
+    collapse: float = 0.0        # fraction of the scene, built-up parcels nearest an epicentre collapsed
 
 
 SCENARIOS = {
@@ -80,6 +86,15 @@ SCENARIOS = {
     "sar-finer": Scenario(t2_pixel=0.5),
     "sar-finer-rare": Scenario(flood=0.0, built=0.006, t2_pixel=0.5),
     "sar-finer-unchanged": Scenario(flood=0.0, built=0.0, t2_pixel=0.5),
+    # The mission's other disasters: a wildfire's scar across forest, and an earthquake's collapsed blocks, each
+    # with optical before and SAR after (smoke or cloud after the event), and between two optical sensors or two
+    # SAR images as archives hold them.
+    "fire": Scenario(flood=0.0, built=0.0, burn=0.06),
+    "optical-pair-fire": Scenario(flood=0.0, built=0.0, burn=0.06, t2_optical=True),
+    "sar-pair-fire": Scenario(flood=0.0, built=0.0, burn=0.06, t1_looks=1),
+    "earthquake": Scenario(flood=0.0, built=0.0, collapse=0.03),
+    "sar-pair-earthquake": Scenario(flood=0.0, built=0.0, collapse=0.03, t1_looks=1),
+    "optical-pair-earthquake": Scenario(flood=0.0, built=0.0, collapse=0.03, t2_optical=True),
 }
 SEASONAL_DB = 0.5   # a field's backscatter drifts this much (1 σ, dB) between the dates of a SAR pair
 SEASONAL_GREENNESS = 0.1   # a field's greenness (0 bare … 1 green) drifts this much (1 σ) between two optical dates
@@ -90,9 +105,10 @@ SENSOR2_GAIN, SENSOR2_OFFSET = 550.0, 12.0
 
 # Reflectance (B, G, R, NIR) and SAR σ⁰ (linear) per class; fields vary between these two rows.
 REFLECTANCE = {WATER: (0.06, 0.05, 0.03, 0.02), FOREST: (0.03, 0.05, 0.03, 0.30),
-               BUILT: (0.12, 0.12, 0.13, 0.18)}
+               BUILT: (0.12, 0.12, 0.13, 0.18), BURNT: (0.04, 0.04, 0.05, 0.08), RUBBLE: (0.18, 0.18, 0.19, 0.23)}
 FIELD_GREEN, FIELD_BARE = (0.04, 0.08, 0.05, 0.38), (0.10, 0.13, 0.16, 0.22)
-SIGMA0 = {WATER: 0.004, FIELD: 0.05, FOREST: 0.12, BUILT: 0.6}
+# A burnt canopy loses its volume scattering (about −4 dB); collapsed buildings their double bounce (−6 dB).
+SIGMA0 = {WATER: 0.004, FIELD: 0.05, FOREST: 0.12, BUILT: 0.6, BURNT: 0.05, RUBBLE: 0.15}
 LOOKS = 4
 SAR_NODATA = 0.0
 
@@ -162,6 +178,20 @@ def _land_cover(rng: np.random.Generator, shape: tuple[int, int], scenario: Scen
     count = np.searchsorted(np.cumsum(area[candidates]), scenario.built * before.size) + 1 if scenario.built else 0
     chosen = candidates[:count]
     after[np.isin(parcels, chosen) & (after == FIELD)] = BUILT
+    if scenario.burn:   # one scar: the forest lowest in a smooth field as large as a fire front
+        forest = before == FOREST
+        front = _smooth_field(rng, shape, size / 8)
+        share = min(1.0, scenario.burn * before.size / forest.sum())
+        after[forest & (front < np.quantile(front[forest], share))] = BURNT
+    if scenario.collapse:   # whole built-up parcels, nearest a random epicentre first (distances a little jittered)
+        centre = rng.uniform(0.25, 0.75, 2) * shape
+        built_parcels = np.flatnonzero((classes == BUILT) & (area > 0))
+        r_mean = np.bincount(parcels.ravel(), rows.ravel(), classes.size)[built_parcels] / area[built_parcels]
+        c_mean = np.bincount(parcels.ravel(), cols.ravel(), classes.size)[built_parcels] / area[built_parcels]
+        reach = np.hypot(r_mean - centre[0], c_mean - centre[1]) * rng.uniform(0.7, 1.3, built_parcels.size)
+        ordered = built_parcels[np.argsort(reach)]
+        count = np.searchsorted(np.cumsum(area[ordered]), scenario.collapse * before.size) + 1
+        after[np.isin(parcels, ordered[:count]) & (before == BUILT)] = RUBBLE
     return before, after, parcels
 
 
@@ -182,10 +212,10 @@ def _optical(rng: np.random.Generator, cover: np.ndarray, parcels: np.ndarray, g
 def _backscatter(cover: np.ndarray, parcels: np.ndarray, offsets: np.ndarray, texture: np.ndarray) -> np.ndarray:
     """Noise-free σ⁰ (linear): class levels, each parcel `offsets` dB off (±2), and the ground's own
     texture (a unit random field; strong in built-up areas), which both dates of a SAR pair share."""
-    levels = np.array([SIGMA0[c] for c in (WATER, FIELD, FOREST, BUILT)])
+    levels = np.array([SIGMA0[c] for c in (WATER, FIELD, FOREST, BUILT, BURNT, RUBBLE)])
     db = 10 * np.log10(levels[cover])
     db += offsets[parcels] * (cover != WATER)
-    db += np.where(cover == BUILT, 3.0, 0.7) * texture
+    db += np.where((cover == BUILT) | (cover == RUBBLE), 3.0, 0.7) * texture
     return 10 ** (db / 10)
 
 

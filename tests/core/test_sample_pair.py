@@ -7,7 +7,8 @@ import time
 import numpy as np
 import pytest
 import rasterio
-from rasterio.warp import transform_bounds
+from rasterio.warp import Resampling, reproject, transform_bounds
+from scipy import ndimage
 
 from oaip_qgis.core.errors import InputError
 from oaip_qgis.core.sample_pair import main, make_sample_pair
@@ -85,7 +86,7 @@ def test_scenarios_make_the_stress_cases(tmp_path):
     pixel = truth["default.t2"].a            # a t2 pixel is two t1 pixels
     assert east == pytest.approx(1.5 * pixel) and south == pytest.approx(1.0 * truth["default.t2"].e)
     with pytest.raises(InputError, match="Unknown scenario"):
-        make_sample_pair(tmp_path / "x", size=64, scenario="earthquake")
+        make_sample_pair(tmp_path / "x", size=64, scenario="volcano")
 
 
 def test_sar_pair_scenarios_make_date_1_a_single_look_sar_image_of_the_same_ground(tmp_path):
@@ -133,3 +134,58 @@ def test_sar_finer_scenarios_make_date_2_a_sar_image_of_twice_the_pixels_over_th
     for scenario, changed in (("sar-finer-unchanged", False), ("sar-finer-rare", True)):
         with rasterio.open(make_sample_pair(tmp_path / scenario, size=120, seed=2, scenario=scenario)["truth"]) as ds:
             assert bool(ds.read(1).any()) is changed
+
+
+def on_grid(path: str, band: int, meta: dict) -> np.ndarray:
+    """One band of an image averaged onto another's grid (meta: read()'s), 0 outside its data."""
+    out = np.zeros(meta["shape"], np.float32)
+    with rasterio.open(path) as ds:
+        reproject(ds.read(band).astype(np.float32), out, src_transform=ds.transform, src_crs=ds.crs,
+                  dst_transform=meta["transform"], dst_crs=meta["crs"], src_nodata=0, dst_nodata=0,
+                  resampling=Resampling.average)
+    return out
+
+
+def test_fire_burns_one_scar_of_forest_that_both_sensors_see_darker(tmp_path):
+    """A wildfire: forest (high NIR before) turned to char over one contiguous scar; the radar after sees the
+    canopy's volume scattering lost, the other optical sensor its NIR lost."""
+    fire = make_sample_pair(tmp_path / "fire", size=200, seed=2, scenario="fire")
+    t1, meta = read(fire["t1"])
+    truth, _ = read(fire["truth"])
+    burnt = truth[0] == 1
+    assert 0.02 < burnt.mean() < 0.2
+    nir = t1[3] / 10_000
+    assert np.median(nir[burnt]) > 0.25                                 # it was forest
+    forest = (nir > 0.25) & ~burnt & (t1[2] / 10_000 < 0.05)            # intact forest: green, dark red
+    _, pieces = ndimage.label(burnt, np.ones((3, 3)))
+    assert pieces <= 10 < ndimage.label(forest, np.ones((3, 3)))[1]     # a few pieces of one scar, not parcels
+    sar = on_grid(fire["t2"], 1, meta)
+    seen = sar > 0
+    assert np.median(sar[burnt & seen]) < 0.6 * np.median(sar[forest & seen])   # about −4 dB
+    optical = make_sample_pair(tmp_path / "optical", size=200, seed=2, scenario="optical-pair-fire")
+    assert np.array_equal(read(optical["truth"])[0], truth)            # the same ground and scar
+    radar = make_sample_pair(tmp_path / "radar", size=200, seed=2, scenario="sar-pair-fire")
+    assert np.array_equal(read(radar["truth"])[0], truth) and read(radar["t1"])[0].dtype == np.float32
+    nir2 = on_grid(optical["t2"], 3, meta)
+    assert np.median(nir2[burnt & (nir2 > 0)]) < 0.5 * np.median(nir2[forest & (nir2 > 0)])
+
+
+def test_earthquake_collapses_whole_built_up_parcels_around_one_epicentre(tmp_path):
+    """An earthquake: built-up parcels nearest an epicentre turned to rubble, darker in the radar after (no
+    double bounce); nothing else changes, and the radar pair and the two optical sensors see the same ground."""
+    quake = make_sample_pair(tmp_path / "quake", size=200, seed=2, scenario="earthquake")
+    t1, meta = read(quake["t1"])
+    truth = read(quake["truth"])[0][0] == 1
+    assert 0.01 < truth.mean() < 0.1
+    rows, cols = np.nonzero(truth)
+    built = np.all(np.abs(t1[:3] / 10_000 - 0.125) < 0.04, axis=0) & (np.abs(t1[3] / 10_000 - 0.18) < 0.05)
+    b_rows, b_cols = np.nonzero(built & ~truth)
+    spread = np.hypot(rows - rows.mean(), cols - cols.mean()).mean()
+    assert spread < 0.6 * np.hypot(b_rows - rows.mean(), b_cols - cols.mean()).mean()   # around one place
+    assert built[truth].mean() > 0.8                                    # it was built-up
+    for name, scenario in (("sar", "sar-pair-earthquake"), ("optical", "optical-pair-earthquake")):
+        other = make_sample_pair(tmp_path / name, size=200, seed=2, scenario=scenario)
+        assert np.array_equal(read(other["truth"])[0][0] == 1, truth)
+    sar = on_grid(quake["t2"], 1, meta)
+    seen = sar > 0
+    assert np.median(sar[truth & seen]) < 0.5 * np.median(sar[built & ~truth & seen])   # about −6 dB
