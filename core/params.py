@@ -57,7 +57,7 @@ class RunParams:
     pixel_size: Optional[float] = None     # overrides the chosen grid's pixel size
     same_grid: bool = False                # inputs without CRS are taken as sharing one grid
     coregister: bool = True                # find and undo a shift of T2 of up to 20 pixels (raster/coregister.py)
-    one_kind: bool = False                 # two radar images: no structural change may be log-ratio change
+    one_kind: bool = False                 # two radar (or optical) images: no structural change may be direct change
     mode: str = "int8"
     prior: str = "structural"              # pseudo-label source: structural kNN graph or Luppino's affinity
     seed: int = 0

@@ -20,7 +20,7 @@ from scipy import ndimage
 from .block_checks import check_blocks
 from .decision.confirmation import Confirmation
 from .decision.cut import CHANGE_NODATA, Cut
-from .decision.evidence import PEAK_QUANTILE, SPREAD_LINE, Evidence, weigh_evidence
+from .decision.evidence import PEAK_QUANTILE, SPREAD_LINES, Evidence, weigh_evidence
 from .decision.local_change import local_change
 from .decision.score import DECISION, EXTEND_LINE, Calibration, calibrate, change_score, with_samples
 from .decision.threshold import confidence, is_automatic
@@ -33,7 +33,7 @@ from .labels.direct_comparison import (
     change_alike,
     compare_directly,
     direct_measures,
-    log_ratio_spread,
+    direct_spread,
 )
 from .labels.margins import margin_labels
 from .labels.prior import change_prior
@@ -151,11 +151,11 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
                          check=progress.check, report=report, info=progress.info)
     evidence = weigh_evidence(prior)   # on the prior before its clipping, in units of its top
     direct = DirectComparison(None, False, refusal="no change")
-    alike = (change_alike(prior, blocks.direct, SPREAD_LINE, PEAK_QUANTILE)
+    alike = (change_alike(prior, blocks.direct, SPREAD_LINES, PEAK_QUANTILE)
              if params.one_kind and not evidence.significant else None)   # the analyst says both are of one kind
     if alike is not None:   # much change of one kind, which the structural prior cannot see
-        prior, direct = alike.prior, DirectComparison(alike.agreement, True, "log_ratio", alone=True)
-        evidence = replace(weigh_evidence(prior), log_ratio_spread=alike.spread, alike=alike.agreement)
+        prior, direct = alike.prior, DirectComparison(alike.agreement, True, alike.measure, alone=True)
+        evidence = weigh_evidence(prior).with_spread(alike.measure, alike.spread, alike.agreement)
     if evidence.significant:   # otherwise a direct comparison never turns a pair without change into one with change
         prior = np.minimum(prior, 1.0)   # the unclipped top serves only a scene without significant change
         if alike is None:
@@ -166,8 +166,9 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     prior, calibration = local.prior, replace(calibration, cut=local.cut)
     evidence = replace(evidence, groups=local.groups, group_share=local.share, scattered=local.scattered,
                        significant=evidence.significant and not local.scattered)
-    if not evidence.significant:   # what the log-ratio says of a scene reported unchanged (decision.evidence)
-        evidence = replace(evidence, log_ratio_spread=log_ratio_spread(blocks.direct))
+    spread = direct_spread(blocks.direct) if not evidence.significant else None
+    if spread is not None:   # what a direct measure says of a scene reported unchanged (decision.evidence)
+        evidence = evidence.with_spread(*spread)
     progress.info(direct.note())
     gated = is_automatic(params.threshold_method)   # a manual threshold is the analyst's own decision
     progress.info(evidence.verdict() if gated

@@ -26,7 +26,9 @@ were chosen leave-one-pair-out for the log-ratio (bench/RESULTS.md); the canonic
 Where the structural prior finds no significant change at all and the analyst says both images are of
 one kind, the test runs the other way round (`change_alike`): much change of one kind between two radar
 images is invisible to the structural prior but plain in the log-ratio, which then becomes the prior
-(decision.evidence's notes).
+(decision.evidence's notes); between two multispectral sensors of different bands, which allow no
+log-ratio, the canonical difference does (a fire over a third of the forest: its char is a class of its
+own, which no place of the first image's forest resembles in the second).
 """
 from __future__ import annotations
 
@@ -52,7 +54,7 @@ AGREEMENT = 0.95    # least AUC of a measure on the prior's confident labels for
 NEAR_AGREEMENT = 0.015
 RADIUS = 1          # cells: a measure compares (2·RADIUS + 1)² local means
 MIN_LABELLED = 16   # fewer confident places of either class: no verdict on the pair
-REVERSE_AGREEMENT = 0.6   # least AUC of a weak structural prior on the log-ratio's own classes (change_alike)
+REVERSE_AGREEMENT = 0.6   # least AUC of a weak structural prior on the alike measure's own classes (change_alike)
 # A band with negative values reads as decibels when its 1st–99th percentiles lie in DB_RANGE (σ⁰ of land
 # and water spans about −35 to +10 dB) and span at least DB_LEAST_SPREAD (reflectances a little below 0
 # after atmospheric correction span far less).
@@ -125,17 +127,27 @@ def direct_measures(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray) -> Measur
     return Measures(measures, correlations=canonical.correlations)
 
 
-def log_ratio_spread(measures: Measures) -> Optional[float]:
-    """The log-ratio's 0.9 quantile over its median, where the pair allows a log-ratio (else None).
+def alike_measure(measures: Measures) -> Optional[str]:
+    """The measure a scene the structural prior reports unchanged is asked about: the log-ratio where the pair
+    allows one (two single bands, or as many bands each), else IR-MAD's canonical difference (two multispectral
+    sensors of different bands); None where there is neither."""
+    return next((name for name in ("log_ratio", "canonical_difference") if name in measures.by_name), None)
+
+
+def direct_spread(measures: Measures) -> Optional[tuple[str, float]]:
+    """The alike measure's name and its 0.9 quantile over its median (None without one).
 
     Two images of one scene by one kind of sensor differ by speckle alone, whose log-ratio less its
     median is about normal: its absolute value is half-normal, 0.9 quantile over median 1.645 / 0.674 =
-    2.44. Much change alike widens it; so do two sensors that see the land differently, which this
-    figure cannot tell apart (decision.evidence.SPREAD_LINE)."""
-    ratio = measures.by_name.get("log_ratio")
-    if ratio is None:
+    2.44. The canonical difference of two optical sensors is a χ² of their MAD variates, which seasons and
+    sensor noise widen a little (generated unchanged pairs 4.2–4.6). Much change alike widens either; so do
+    two sensors that see the land differently, which this figure cannot tell apart (decision.evidence)."""
+    name = alike_measure(measures)
+    if name is None:
         return None
-    return _spread(ratio[np.isfinite(ratio)])
+    values = measures.by_name[name]
+    spread = _spread(values[np.isfinite(values)])
+    return None if spread is None else (name, spread)
 
 
 def _spread(values: np.ndarray) -> Optional[float]:
@@ -146,36 +158,37 @@ def _spread(values: np.ndarray) -> Optional[float]:
 
 @dataclass(frozen=True)
 class ChangeAlike:
-    """A scene the structural prior reports unchanged, mapped from its log-ratio instead (`change_alike`)."""
+    """A scene the structural prior reports unchanged, mapped from a direct measure instead (`change_alike`)."""
 
-    prior: np.ndarray    # the log-ratio in units of its PEAK_QUANTILE (not clipped), NaN where invalid
-    spread: float        # the log-ratio's 0.9 quantile over its median
-    agreement: float     # AUC of the structural prior on the log-ratio's own two classes
+    prior: np.ndarray    # the measure in units of its PEAK_QUANTILE (not clipped), NaN where invalid
+    spread: float        # the measure's 0.9 quantile over its median
+    agreement: float     # AUC of the structural prior on the measure's own two classes
+    measure: str = "log_ratio"
 
 
-def change_alike(prior: np.ndarray, measures: Measures, spread_line: float, peak_quantile: float,
+def change_alike(prior: np.ndarray, measures: Measures, spread_lines: dict[str, float], peak_quantile: float,
                  least: Optional[float] = None) -> Optional[ChangeAlike]:
-    """The log-ratio as the prior of a scene the structural prior finds no significant change in, where
-    it spreads at least `spread_line` (decision.evidence.SPREAD_LINE) and the structural prior, weak as
-    it is there, ranks the log-ratio's own two classes (Otsu's split; its lower half as unchanged) the
-    same way, at AUC `least` or more (REVERSE_AGREEMENT): the agreement test of `compare_directly` the
-    other way round, for a prior too weak to label. None otherwise.
+    """The alike measure (`alike_measure`) as the prior of a scene the structural prior finds no significant
+    change in, where it spreads at least its line in `spread_lines` (decision.evidence.SPREAD_LINES) and the
+    structural prior, weak as it is there, ranks the measure's own two classes (Otsu's split; its lower half
+    as unchanged) the same way, at AUC `least` or more (REVERSE_AGREEMENT): the agreement test of
+    `compare_directly` the other way round, for a prior too weak to label. None otherwise.
 
-    Much change of one kind (a flood over a fifth of two radar images) leaves each changed place among
-    changed neighbours, so the structural prior sees no change where the log-ratio sees it plainly;
-    two sensors that see the land differently spread the log-ratio as wide without change, and there
-    the structural prior disagrees with it (module notes of decision.evidence)."""
+    Much change of one kind (a flood over a fifth of two radar images, a fire over a third of the forest
+    between two optical sensors) leaves each changed place among changed neighbours, or turns it into a
+    class of its own that no other place resembles, so the structural prior sees no change where the
+    measure sees it plainly; two sensors that see the land differently spread the log-ratio as wide
+    without change, and there the structural prior disagrees with it (module notes of decision.evidence)."""
     least = REVERSE_AGREEMENT if least is None else least
-    ratio = measures.by_name.get("log_ratio")
-    if ratio is None:
+    spread = direct_spread(measures)
+    if spread is None or spread[1] < spread_lines[spread[0]]:
         return None
-    ok = np.isfinite(ratio) & np.isfinite(prior)
-    values = ratio[ok]
-    spread = _spread(values)
-    if spread is None or spread < spread_line:
-        return None
-    changed = ok & (ratio > otsu(values))
-    unchanged = ok & (ratio <= np.median(values))
+    name = spread[0]
+    measure = measures.by_name[name]
+    ok = np.isfinite(measure) & np.isfinite(prior)
+    values = measure[ok]
+    changed = ok & (measure > otsu(values))
+    unchanged = ok & (measure <= np.median(values))
     if changed.sum() < MIN_LABELLED or unchanged.sum() < MIN_LABELLED:
         return None
     keep = changed | unchanged
@@ -183,7 +196,7 @@ def change_alike(prior: np.ndarray, measures: Measures, spread_line: float, peak
     if agreement < least:
         return None
     top = float(np.quantile(values, peak_quantile))
-    return ChangeAlike(np.where(ok, ratio / top, np.nan).astype(np.float32), spread, float(agreement))
+    return ChangeAlike(np.where(ok, measure / top, np.nan).astype(np.float32), spread[1], float(agreement), name)
 
 
 def measure_label(name: str) -> str:

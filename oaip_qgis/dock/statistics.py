@@ -62,12 +62,14 @@ def _result(stats: dict) -> Section:
                          "weak evidence").format(groups=evidence["groups"])
         elif evidence.get("scattered"):   # a weak peak over the line, but no compact group above it
             verdict = tr("no significant change (scattered places only, no compact group above the line)")
-        if evidence.get("wide_log_ratio"):   # decision.evidence: the log-ratio spreads as wide change does
-            verdict = tr("{verdict}, but the log-ratio spreads {spread:.1f}× (if both are radar images, run again "
-                         "with 'Both images are of one kind')").format(verdict=verdict,
-                                                                      spread=evidence["log_ratio_spread"])
-        elif evidence.get("alike") is not None:   # mapped from the log-ratio: much change of one kind
-            verdict = tr("{verdict}, mapped from the log-ratio (much change of one kind)").format(verdict=verdict)
+        measure = measure_label(evidence.get("spread_measure") or "log_ratio")
+        if evidence.get("wide_spread"):   # decision.evidence: a direct measure spreads as wide change does
+            verdict = tr("{verdict}, but the {measure} spreads {spread:.1f}× (if both images are of one kind, run "
+                         "again with 'Both images are of one kind')").format(verdict=verdict, measure=measure,
+                                                                             spread=evidence["direct_spread"])
+        elif evidence.get("alike") is not None:   # mapped from a direct measure: much change of one kind
+            verdict = tr("{verdict}, mapped from the {measure} (much change of one kind)").format(verdict=verdict,
+                                                                                                measure=measure)
         peak = "∞" if evidence["peak"] is None else f"{evidence['peak']:.1f}"
         rows.insert(0, (tr("Evidence"), tr("{verdict}: the most disagreeing 0.5 % is {peak}× the scene's typical "
                                            "disagreement (no change below {limit:g}×)").format(

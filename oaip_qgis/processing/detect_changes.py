@@ -269,9 +269,10 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             QgsProcessingParameterBoolean(self.COREGISTER, tr("Find and undo a shift of T2 of up to {shift} pixels "
                                                               "(mutual information)").format(shift=REACH),
                                           defaultValue=defaults.coregister),
-            QgsProcessingParameterBoolean(self.ONE_KIND, tr("Both images are of one kind (two radar images, or one "
-                                                            "sensor twice): a scene the structural prior finds "
-                                                            "unchanged may be mapped from their log-ratio"),
+            QgsProcessingParameterBoolean(self.ONE_KIND, tr("Both images are of one kind (two radar images, one "
+                                                            "sensor twice, or two optical images): a scene the "
+                                                            "structural prior finds unchanged may be mapped from "
+                                                            "their log-ratio or canonical difference"),
                                           defaultValue=defaults.one_kind),
             QgsProcessingParameterNumber(self.MIN_AREA, tr("Minimum change polygon area (m²)"),
                                          type=QgsProcessingParameterNumber.Double,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from oaip_qgis.core.decision.evidence import PEAK_QUANTILE, SPREAD_LINE, weigh_evidence
+from oaip_qgis.core.decision.evidence import PEAK_QUANTILE, SPREAD_LINE, SPREAD_LINES, weigh_evidence
 from oaip_qgis.core.decision.score import calibrate
 from oaip_qgis.core.labels import canonical_difference as canonical
 from oaip_qgis.core.labels.canonical_difference import canonical_difference
@@ -13,8 +13,8 @@ from oaip_qgis.core.labels.direct_comparison import (
     change_alike,
     compare_directly,
     direct_measures,
+    direct_spread,
     log_ratio,
-    log_ratio_spread,
 )
 from oaip_qgis.core.labels.margins import CHANGED, NONE, UNCHANGED
 from oaip_qgis.core.params import RunParams
@@ -266,12 +266,12 @@ def test_the_log_ratio_of_speckle_alone_spreads_as_a_half_normal_and_change_alik
     valid = np.ones(level.shape, bool)
     x1 = _speckled(rng, level, 16)
     still = direct_measures(x1, _speckled(rng, level, 16), valid)
-    assert 2.2 < log_ratio_spread(still) < 2.7
+    assert direct_spread(still)[0] == "log_ratio" and 2.2 < direct_spread(still)[1] < 2.7
     after = level.copy()
     after[:, :24] *= 4.0                                          # a fifth of the scene, 6 dB brighter
     moved = direct_measures(x1, _speckled(rng, after, 16), valid)
-    assert log_ratio_spread(moved) > SPREAD_LINE
-    assert log_ratio_spread(Measures({}, "bands")) is None
+    assert direct_spread(moved)[1] > SPREAD_LINE
+    assert direct_spread(Measures({}, "bands")) is None
 
 
 def test_change_alike_is_mapped_from_the_log_ratio_where_a_weak_prior_ranks_it_the_same_way():
@@ -290,17 +290,17 @@ def test_change_alike_is_mapped_from_the_log_ratio_where_a_weak_prior_ranks_it_t
     measures = direct_measures(x1, _speckled(rng, after, 16), valid)
     faint = (rng.uniform(0.2, 0.3, level.shape) + 0.03 * changed).astype(np.float32)
     assert not weigh_evidence(faint).significant
-    alike = change_alike(faint, measures, SPREAD_LINE, PEAK_QUANTILE)
-    assert alike is not None and alike.agreement > 0.6 and alike.spread > SPREAD_LINE
+    alike = change_alike(faint, measures, SPREAD_LINES, PEAK_QUANTILE)
+    assert alike is not None and alike.agreement > 0.6 and alike.spread > SPREAD_LINE and alike.measure == "log_ratio"
     evidence = weigh_evidence(alike.prior)
     assert evidence.significant
     marked = alike.prior > calibrate(np.minimum(alike.prior, 1), "otsu", evidence).cut
     assert marked[changed].mean() > 0.9 and marked[~changed].mean() < 0.1
     against = (rng.uniform(0.2, 0.3, level.shape) - 0.03 * changed).astype(np.float32)
-    assert change_alike(against, measures, SPREAD_LINE, PEAK_QUANTILE) is None
+    assert change_alike(against, measures, SPREAD_LINES, PEAK_QUANTILE) is None
     still = direct_measures(x1, _speckled(rng, level, 16), valid)
-    assert change_alike(faint, still, SPREAD_LINE, PEAK_QUANTILE) is None
-    assert change_alike(faint, Measures({}, "bands"), SPREAD_LINE, PEAK_QUANTILE) is None
+    assert change_alike(faint, still, SPREAD_LINES, PEAK_QUANTILE) is None
+    assert change_alike(faint, Measures({}, "bands"), SPREAD_LINES, PEAK_QUANTILE) is None
 
 
 def test_an_agreement_near_its_line_says_so_and_one_far_from_it_does_not():
@@ -317,3 +317,27 @@ def test_an_agreement_near_its_line_says_so_and_one_far_from_it_does_not():
     assert not far.near_line and "another SEED" not in far.note()
     assert not DirectComparison(None, False, refusal="labels").near_line
     assert not DirectComparison(AGREEMENT, True, "log_ratio", alone=True).near_line   # its line is another
+
+
+def test_change_alike_takes_the_canonical_difference_where_there_is_no_log_ratio_on_its_own_line():
+    """Two optical sensors of different bands give no log-ratio, only the canonical difference, a χ² whose
+    spread without change (χ² of 2: 4.61 / 1.39 = 3.3; generated seasons 4.2-4.7) lies over the log-ratio's
+    line: it is judged on its own. A fifth of the scene changed alike spreads it far wider, and the weak prior
+    that ranks its classes the same way is replaced by it. Where a log-ratio exists it is the one asked."""
+    rng = np.random.default_rng(3)
+    shape = (120, 120)
+    changed = np.zeros(shape, bool)
+    changed[:, :24] = True
+    still = rng.chisquare(2, shape).astype(np.float32)
+    burnt = np.where(changed, still + 60.0, still).astype(np.float32)
+    faint = (rng.uniform(0.2, 0.3, shape) + 0.03 * changed).astype(np.float32)
+    calm = Measures({"canonical_difference": still})
+    assert direct_spread(calm)[0] == "canonical_difference" and SPREAD_LINE < direct_spread(calm)[1] < 3.6
+    assert change_alike(faint, calm, SPREAD_LINES, PEAK_QUANTILE) is None      # over the log-ratio's line only
+    moved = Measures({"canonical_difference": burnt})
+    alike = change_alike(faint, moved, SPREAD_LINES, PEAK_QUANTILE)
+    assert alike is not None and alike.measure == "canonical_difference"
+    assert alike.spread > SPREAD_LINES[alike.measure]
+    assert (alike.prior[changed] > alike.prior[~changed].max()).all()
+    ratio = np.ones(shape, np.float32)
+    assert direct_spread(Measures({"canonical_difference": burnt, "log_ratio": ratio}))[0] == "log_ratio"

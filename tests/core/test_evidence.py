@@ -1,12 +1,17 @@
 """The evidence floor and the no-change verdict on priors of known shape."""
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 
-from oaip_qgis.core.decision.evidence import EVIDENCE_FLOOR, NO_CHANGE_PEAK, WEAK_PEAK, weigh_evidence
+from oaip_qgis.core.decision.evidence import (
+    CANONICAL_SPREAD_LINE,
+    EVIDENCE_FLOOR,
+    NO_CHANGE_PEAK,
+    SPREAD_LINE,
+    WEAK_PEAK,
+    weigh_evidence,
+)
 from oaip_qgis.core.errors import InputError
 
 RNG = np.random.default_rng(0)
@@ -67,12 +72,32 @@ def test_a_scene_reported_unchanged_whose_log_ratio_spreads_wide_says_so():
     """Real SAR crops with 4.5-28 % changed alike were reported unchanged (flat structural prior), while
     their log-ratio spread 3.0-4.6x its median: the verdict tells the analyst, and changes no map."""
     quiet = weigh_evidence(RNG.uniform(0.4, 0.6, (100, 100)))
-    wide = replace(quiet, log_ratio_spread=3.4)
-    assert wide.wide_log_ratio and not wide.significant and not wide.found
+    wide = quiet.with_spread("log_ratio", 3.4)
+    assert wide.wide_spread and not wide.significant and not wide.found
     assert wide.verdict().startswith(quiet.verdict())
     assert "log-ratio disagrees: its 0.9 quantile is 3.4× its median" in wide.verdict()
-    assert wide.to_dict()["wide_log_ratio"] is True and wide.to_dict()["log_ratio_spread"] == 3.4
-    for calm in (replace(quiet, log_ratio_spread=2.5), quiet):   # as speckle alone, or no log-ratio at all
-        assert not calm.wide_log_ratio and calm.verdict() == quiet.verdict()
+    assert "two radar images" in wide.verdict()
+    assert wide.to_dict()["wide_spread"] is True and wide.to_dict()["direct_spread"] == 3.4
+    assert wide.to_dict()["spread_measure"] == "log_ratio" and wide.to_dict()["spread_line"] == SPREAD_LINE
+    for calm in (quiet.with_spread("log_ratio", 2.5), quiet):   # as speckle alone, or no log-ratio at all
+        assert not calm.wide_spread and calm.verdict() == quiet.verdict()
     changed = weigh_evidence(np.where(np.arange(100)[:, None] < 5, 0.9, RNG.uniform(0.1, 0.2, (100, 100))))
-    assert changed.significant and not replace(changed, log_ratio_spread=5.0).wide_log_ratio
+    assert changed.significant and not changed.with_spread("log_ratio", 5.0).wide_spread
+
+
+def test_the_canonical_difference_of_two_optical_sensors_has_its_own_line():
+    """Generated unchanged pairs of two optical sensors spread their canonical difference 4.2-4.7x, as wide as
+    much change alike spreads a log-ratio; a fire over a third of the forest spreads it 5.4-8.3x. Each measure
+    is judged on its own line, and the verdict names the measure and the kind of images."""
+    quiet = weigh_evidence(RNG.uniform(0.4, 0.6, (100, 100)))
+    seasons = quiet.with_spread("canonical_difference", 4.6)
+    assert not seasons.wide_spread and seasons.verdict() == quiet.verdict()
+    assert quiet.with_spread("log_ratio", 4.6).wide_spread              # the log-ratio's line is lower
+    fire = quiet.with_spread("canonical_difference", 6.0)
+    assert fire.wide_spread and fire.spread_line == CANONICAL_SPREAD_LINE
+    assert "IR-MAD canonical difference disagrees" in fire.verdict() and "two optical images" in fire.verdict()
+    mapped = weigh_evidence(np.where(np.arange(100)[:, None] < 8, 0.9, RNG.uniform(0.1, 0.2, (100, 100)))
+                            ).with_spread("canonical_difference", 6.0, alike=0.97)
+    assert mapped.verdict().startswith("The structural prior found no significant change, but the two images' "
+                                       "IR-MAD canonical difference spreads 6.0×")
+    assert mapped.to_dict()["alike"] == 0.97

@@ -506,13 +506,35 @@ def test_much_change_of_one_kind_between_two_radar_images_is_mapped_from_their_l
     pair = shared_pair("sar-enl-13")
     part = part_crops(Path(pair["t1"]).parent, tmp_path / "parts", splits=(3,))["3-10"]
     unasked = run(params({**part, "truth": part["gt"]}, tmp_path, seed=0)).stats
-    assert not unasked.evidence["significant"] and unasked.evidence["wide_log_ratio"]
+    assert not unasked.evidence["significant"] and unasked.evidence["wide_spread"]
     assert "run again with ONE_KIND" in unasked.evidence["verdict"] and unasked.changed_fraction == 0
     result = run(params({**part, "truth": part["gt"]}, tmp_path, seed=0, one_kind=True))
     stats = result.stats
     assert stats.evidence["significant"] and stats.evidence["alike"] > 0.6
     assert stats.direct_comparison["alone"] and stats.metrics["kappa"] > 0.8
     assert "mapped from the log-ratio" in stats.evidence["verdict"]
+
+
+def test_a_fire_between_two_optical_sensors_is_mapped_from_their_canonical_difference_when_asked(tmp_path):
+    """A generated fire over a third of the forest between two optical sensors of different bands: the char is a
+    class of its own that was all forest, so the structural prior reports no significant change (nothing
+    marked), and the verdict says that the canonical difference spreads as much change alike does. Told that
+    both images are of one kind, the map is the canonical difference's; the unchanged pair of the same two
+    sensors, told so too, stays unchanged (its spread is under the line)."""
+    pair = make_sample_pair(tmp_path / "fire", size=600, seed=1, scenario="optical-pair-fire")
+    (tmp_path / "asked").mkdir()
+    unasked = run(params(pair, tmp_path)).stats
+    assert not unasked.evidence["significant"] and unasked.changed_fraction == 0
+    assert unasked.evidence["wide_spread"] and unasked.evidence["spread_measure"] == "canonical_difference"
+    assert "run again with ONE_KIND" in unasked.evidence["verdict"]
+    asked = run(params(pair, tmp_path / "asked", one_kind=True)).stats
+    assert asked.evidence["significant"] and asked.evidence["alike"] > 0.6 and asked.metrics["kappa"] > 0.8
+    assert asked.direct_comparison["alone"] and asked.direct_comparison["measure"] == "canonical_difference"
+    calm = make_sample_pair(tmp_path / "calm", size=600, seed=1, scenario="optical-pair-unchanged")
+    (tmp_path / "calm-out").mkdir()
+    evidence = run(params(calm, tmp_path / "calm-out", one_kind=True)).stats.evidence
+    assert evidence["direct_spread"] < evidence["spread_line"] and evidence.get("alike") is None
+    assert not evidence["significant"] and not evidence["wide_spread"]
 
 
 def test_a_real_unchanged_part_with_only_scattered_disagreement_is_reported_unchanged(tmp_path):
@@ -539,13 +561,14 @@ def test_a_radar_scene_reported_unchanged_says_when_its_log_ratio_spreads_as_wid
     part = part_crops(Path(pair["t1"]).parent, tmp_path / "parts", splits=(3,))["3-10"]
     stats = run(params({**part, "truth": part["gt"]}, tmp_path, seed=0)).stats
     assert not stats.evidence["significant"] and stats.changed_fraction == 0
-    assert stats.evidence["wide_log_ratio"] and stats.evidence["log_ratio_spread"] > 4
+    assert stats.evidence["wide_spread"] and stats.evidence["direct_spread"] > 4
     assert "if the two images are of one kind (two radar images" in stats.evidence["verdict"]
     calm = make_sample_pair(tmp_path / "calm", size=400, seed=1, scenario="sar-pair-unchanged")
     (tmp_path / "calm-out").mkdir()
     evidence = run(params(calm, tmp_path / "calm-out")).stats.evidence
-    assert not evidence["significant"] and 2.2 < evidence["log_ratio_spread"] < 2.7
-    assert not evidence["wide_log_ratio"] and "log-ratio" not in evidence["verdict"]
+    assert not evidence["significant"] and 2.2 < evidence["direct_spread"] < 2.7
+    assert evidence["spread_measure"] == "log_ratio"
+    assert not evidence["wide_spread"] and "log-ratio" not in evidence["verdict"]
 
 
 def _prior_and_int8(pair: dict, folder: Path) -> tuple[dict, object]:

@@ -97,13 +97,20 @@ def test_the_evidence_verdict_is_shown_first():
         "no significant change (scattered places only, no compact group above the line): the most disagreeing "
         "0.5 % is 2.4×")
     wide = {**NETWORK_RUN, "changed_fraction": 0.0, "evidence": {
-        "significant": False, "peak": 1.7, "no_change_peak": 2.3, "wide_log_ratio": True, "log_ratio_spread": 3.42}}
+        "significant": False, "peak": 1.7, "no_change_peak": 2.3, "wide_spread": True, "direct_spread": 3.42,
+        "spread_measure": "log_ratio"}}
     assert rows(wide)["Result"]["Evidence"].startswith(
-        "no significant change, but the log-ratio spreads 3.4× (if both are radar images, run again with 'Both "
-        "images are of one kind'): the most disagreeing 0.5 % is 1.7×")
+        "no significant change, but the log-ratio spreads 3.4× (if both images are of one kind, run again with "
+        "'Both images are of one kind'): the most disagreeing 0.5 % is 1.7×")
+    fire = {**wide, "evidence": {**wide["evidence"], "direct_spread": 6.04, "spread_measure": "canonical_difference"}}
+    assert rows(fire)["Result"]["Evidence"].startswith(
+        "no significant change, but the IR-MAD canonical difference spreads 6.0× (if both")
     alike = {**NETWORK_RUN, "evidence": {"significant": True, "peak": 9.3, "no_change_peak": 2.3, "alike": 0.96}}
     assert rows(alike)["Result"]["Evidence"].startswith(
         "change found, mapped from the log-ratio (much change of one kind): the most disagreeing 0.5 % is 9.3×")
+    burnt = {**NETWORK_RUN, "evidence": {**alike["evidence"], "spread_measure": "canonical_difference"}}
+    assert rows(burnt)["Result"]["Evidence"].startswith(
+        "change found, mapped from the IR-MAD canonical difference (much change of one kind)")
     assert "Evidence" not in rows(NETWORK_RUN)["Result"]    # stats written before the verdict existed
 
 
