@@ -5,9 +5,9 @@ Every pair in ../shared/data (t1.tif, t2.tif, gt.tif) and the project's own stre
 misregistered by 3 × 2 px, a flood over a quarter of the scene, and the default scene they vary; SAR
 against SAR: changed, unchanged, beside the river, misregistered, a quarter flooded; two optical
 sensors: changed, unchanged; the mission's other disasters: a wildfire's scar (optical before and SAR
-after; two optical sensors; SAR pair) and an earthquake's collapsed blocks (optical and SAR; SAR pair; two optical
-sensors), and four scenes of much change alike or none again with ONE_KIND (`prior_one_kind`); four
-optical-against-SAR scenes again with the SAR image as T1; and seven
+after; two optical sensors; one optical sensor twice; SAR pair) and an earthquake's collapsed blocks
+(optical and SAR; SAR pair; two optical sensors), and six scenes of much change alike or none again
+with ONE_KIND (`prior_one_kind`); four optical-against-SAR scenes again with the SAR image as T1; and seven
 optical-against-SAR scenes rendered as the public pairs are, 8-bit on one nominal grid, in both orders
 and with the SAR image as a VV, VH, VV / VH composite, `rendered-*`, bench/rendering.py) go
 through the whole pipeline
@@ -76,11 +76,12 @@ ONE_KIND_PAIRS = ("sar-enl-10", "sar-enl-11", "sar-enl-12", "sar-enl-13")
 STRESS = ("default", "unchanged", "rare", "flood-beside-river", "misregistered", "wide-flood", "built-only",
           "sar-pair", "sar-pair-unchanged", "sar-pair-flood-beside-river", "sar-pair-misregistered",
           "sar-pair-wide-flood", "optical-pair", "optical-pair-unchanged", "sar-finer", "sar-finer-rare",
-          "sar-finer-unchanged", "fire", "optical-pair-fire", "sar-pair-fire", "earthquake", "sar-pair-earthquake",
-          "optical-pair-earthquake")
+          "sar-finer-unchanged", "fire", "optical-pair-fire", "sar-pair-fire", "same-sensor-fire",
+          "same-sensor-unchanged", "earthquake", "sar-pair-earthquake", "optical-pair-earthquake")
 # Stress scenes run again as an analyst who knows both images are of one kind would (ONE_KIND): much change alike
 # that the structural prior cannot see, and unchanged twins that must stay unchanged when so told.
-ONE_KIND_STRESS = ("optical-pair-fire", "optical-pair-unchanged", "sar-pair-wide-flood", "sar-pair-unchanged")
+ONE_KIND_STRESS = ("optical-pair-fire", "optical-pair-unchanged", "same-sensor-fire", "same-sensor-unchanged",
+                   "sar-pair-wide-flood", "sar-pair-unchanged")
 STRESS_SIZE = 600
 # Scenes again at a larger size, where the rare scenario's new buildings are under 1 % of the scene (0.4–0.7 %
 # for scene seeds 0–2; 1.1 % at 600²), and unchanged twins (scenario, scene seed): seed 1 as every stress row,

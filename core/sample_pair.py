@@ -15,7 +15,8 @@ misregistered by a few pixels. The `sar-pair*` scenarios make date 1 a single-lo
 on date 1's grid) of the same parcels, each drifted by SEASONAL_DB: a SAR-against-SAR pair with
 different looks and grids. The `optical-pair*` scenarios make date 2 an image of another optical sensor
 (three bands, each a mix of the four reflectances, 8-bit with its own gain and offset, on date 2's
-grid), the fields' greenness drifted by SEASONAL_GREENNESS: two optical sensors a season apart.
+grid), the fields' greenness drifted by SEASONAL_GREENNESS: two optical sensors a season apart (`same-sensor-*`:
+date 2 of the first image's own four bands, 8-bit).
 The `sar-finer*` scenarios make date 2 the finer image (5 m on the ground), so a run's grid is the SAR's.
 The `fire` scenario burns forest in one contiguous scar (optical: dark char, NIR lost; SAR: the canopy's volume
 scattering lost), `earthquake` and `sar-pair-earthquake` collapse the built-up parcels nearest an epicentre
@@ -58,6 +59,7 @@ class Scenario:
     shift: tuple[float, float] = (0.0, 0.0)   # date 2's georeferencing error (east, south), t1 pixels
     t1_looks: int = 0            # 0: date 1 is the 4-band optical image; n: a SAR image of n looks (SAR against SAR)
     t2_optical: bool = False     # date 2 an 8-bit 3-band optical image of another sensor instead of SAR
+    t2_same_sensor: bool = False  # with t2_optical: date 2 of the same sensor (its four bands, 8-bit) instead
     t2_pixel: float = 2.0        # date 2's pixel side on the ground, in date 1 pixels (under 1: date 2 is the finer)
     burn: float = 0.0            # fraction of the scene, forest burnt in one contiguous scar (a wildfire)
     collapse: float = 0.0        # fraction of the scene, built-up parcels nearest an epicentre collapsed
@@ -95,6 +97,9 @@ SCENARIOS = {
     "earthquake": Scenario(flood=0.0, built=0.0, collapse=0.03),
     "sar-pair-earthquake": Scenario(flood=0.0, built=0.0, collapse=0.03, t1_looks=1),
     "optical-pair-earthquake": Scenario(flood=0.0, built=0.0, collapse=0.03, t2_optical=True),
+    # One optical sensor twice (its four bands after as before), with that fire and without change:
+    "same-sensor-fire": Scenario(flood=0.0, built=0.0, burn=0.06, t2_optical=True, t2_same_sensor=True),
+    "same-sensor-unchanged": Scenario(flood=0.0, built=0.0, t2_optical=True, t2_same_sensor=True),
 }
 SEASONAL_DB = 0.5   # a field's backscatter drifts this much (1 σ, dB) between the dates of a SAR pair
 SEASONAL_GREENNESS = 0.1   # a field's greenness (0 bare … 1 green) drifts this much (1 σ) between two optical dates
@@ -286,13 +291,15 @@ def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0,
                     t1_transform, "float32", UNITS="sigma0, linear intensity")
     if scenario.t2_optical:   # date 2 seen by another optical sensor, a season later, on date 2's grid
         drifted = np.clip(greenness + rng.normal(0, SEASONAL_GREENNESS, greenness.shape), 0, 1)
-        mixed = np.einsum("ij,jhw->ihw", SENSOR2_RESPONSE, _optical(rng, after, parcels, drifted))
-        bands = np.zeros((len(SENSOR2_RESPONSE), n2, n2), np.float32)
+        response = np.eye(4) if scenario.t2_same_sensor else SENSOR2_RESPONSE
+        mixed = np.einsum("ij,jhw->ihw", response, _optical(rng, after, parcels, drifted))
+        bands = np.zeros((len(response), n2, n2), np.float32)
         reproject(mixed.astype(np.float32), bands, src_transform=canvas_transform, src_crs=T1_CRS,
                   dst_transform=t2_transform, dst_crs=T2_CRS, resampling=Resampling.average)
         dn = np.clip(np.round(SENSOR2_GAIN * bands + SENSOR2_OFFSET), 1, 255)
         dn[:, corner] = 0
-        t2 = _write(out / "t2.tif", dn, T2_CRS, written, "uint8", nodata=0, BANDS="G,R,NIR (another sensor)",
+        t2 = _write(out / "t2.tif", dn, T2_CRS, written, "uint8", nodata=0,
+                    BANDS="B,G,R,NIR (the same sensor)" if scenario.t2_same_sensor else "G,R,NIR (another sensor)",
                     UNITS="8-bit digital numbers")
     return {"t1": t1, "t2": t2, "truth": truth}
 

@@ -166,7 +166,7 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     prior, calibration = local.prior, replace(calibration, cut=local.cut)
     evidence = replace(evidence, groups=local.groups, group_share=local.share, scattered=local.scattered,
                        significant=evidence.significant and not local.scattered)
-    spread = direct_spread(blocks.direct) if not evidence.significant else None
+    spread = direct_spread(blocks.direct, SPREAD_LINES) if not evidence.significant else None
     if spread is not None:   # what a direct measure says of a scene reported unchanged (decision.evidence)
         evidence = evidence.with_spread(*spread)
     progress.info(direct.note())

@@ -67,9 +67,10 @@ shuguang's crops without change) spreads up to 2.79, a hair under the line, and 
 log-ratio's classes at 0.51–0.98, as on the changed radar crops, so nothing but the analyst's word
 tells such a pair from two radar images.
 
-Two multispectral images whose bands differ in number allow no log-ratio, only IR-MAD's canonical
-difference (labels.direct_comparison.alike_measure), which has its own scale (a χ² of the MAD variates)
-and line, CANONICAL_SPREAD_LINE (release 0.14.0). A fire over a third of a scene's forest between two
+Two multispectral images are also asked about IR-MAD's canonical difference where their log-ratio
+does not spread past its line, or where they allow none (bands that differ in number;
+labels.direct_comparison.direct_spreads); it has its own scale (a χ² of the MAD variates) and line,
+CANONICAL_SPREAD_LINE (release 0.14.0). A fire over a third of a scene's forest between two
 optical sensors (the generator's `optical-pair-fire`) is such change of one kind: the char is a class of
 its own in the second image whose members were all forest in the first, so the structural prior's backward
 direction sees nothing and the scene is reported unchanged (Kappa 0 at 5–10 % burnt), while the canonical
@@ -77,11 +78,13 @@ difference ranks the scar at AUC 0.997. Measured (`build/exp34/alike_canon.py`, 
 seed 0): the fires the structural prior reports unchanged spread 5.44–8.25 (600², scene seeds 0–9, and
 1000², seeds 0–2; smaller fires, 2–4 % of the scene, are found by the structural prior itself), generated
 unchanged pairs of two optical sensors a season apart 4.15–4.65 (600² seeds 0–9, 1000² seeds 0–1), and the
-one part of the real urban-optical pair that the structural prior reports unchanged 4.64 (0.4 % changed).
-5.0 lies inside every leave-one-scene-out fold's gap (4.64–5.56), and there ONE_KIND maps the fires at
-Kappa 0.89–0.94 (best single threshold 0.90–0.94). The prior's agreement with the measure's classes does
-not guard this line: unchanged pairs give 0.85–0.91, fires 0.94–0.99. Hence not unasked either: the
-verdict names the spread and asks the analyst who knows both images are optical.
+one part of the real urban-optical pair that the structural prior reports unchanged 4.64 (0.4 % changed);
+one sensor twice (`same-sensor-*`), whose log-ratio the fires spread only 2.7× (under SPREAD_LINE), fires
+5.23–8.34 and unchanged 4.02–4.52 (600², seeds 0–9). 5.0 lies inside every leave-one-scene-out fold's gap
+over these 37 scenes (4.64–4.65 to 5.23–5.40), and there ONE_KIND maps the fires at Kappa 0.82–0.94 (best
+single threshold 0.82–0.94). The prior's agreement with the measure's classes does not guard this line:
+unchanged pairs give 0.75–0.91, fires 0.90–0.99. Hence not unasked either: the verdict names the spread and
+asks the analyst who knows both images are optical.
 """
 from __future__ import annotations
 
@@ -117,7 +120,7 @@ class Evidence:
     group_share: float = 0.0
     scattered: bool = False   # a weak peak above the line, but no compact group there: taken as no change
     direct_spread: Optional[float] = None   # without significant change: a direct measure's q0.9 / median, if any
-    spread_measure: Optional[str] = None    # which (labels.direct_comparison.alike_measure)
+    spread_measure: Optional[str] = None    # which (labels.direct_comparison.direct_spread)
     spread_line: float = SPREAD_LINE        # that measure's line (SPREAD_LINES)
     alike: Optional[float] = None   # mapped from that measure instead: the structural prior's agreement with it
 
@@ -167,7 +170,7 @@ class Evidence:
     def _calm(self) -> str:
         """What the measure spreads where nothing changed, for the verdict."""
         if self.spread_measure == "canonical_difference":
-            return tr("two optical sensors without change give 4.2–4.7×")
+            return tr("two optical images without change give 4.0–4.7×")
         return tr("speckle alone gives about 2.4×")
 
     def _why_asked(self) -> str:

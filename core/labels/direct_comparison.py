@@ -26,8 +26,8 @@ were chosen leave-one-pair-out for the log-ratio (bench/RESULTS.md); the canonic
 Where the structural prior finds no significant change at all and the analyst says both images are of
 one kind, the test runs the other way round (`change_alike`): much change of one kind between two radar
 images is invisible to the structural prior but plain in the log-ratio, which then becomes the prior
-(decision.evidence's notes); between two multispectral sensors of different bands, which allow no
-log-ratio, the canonical difference does (a fire over a third of the forest: its char is a class of its
+(decision.evidence's notes); between two multispectral images, whose log-ratio allows none or does not
+show it, the canonical difference does (a fire over a third of the forest: its char is a class of its
 own, which no place of the first image's forest resembles in the second).
 """
 from __future__ import annotations
@@ -127,27 +127,31 @@ def direct_measures(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray) -> Measur
     return Measures(measures, correlations=canonical.correlations)
 
 
-def alike_measure(measures: Measures) -> Optional[str]:
-    """The measure a scene the structural prior reports unchanged is asked about: the log-ratio where the pair
-    allows one (two single bands, or as many bands each), else IR-MAD's canonical difference (two multispectral
-    sensors of different bands); None where there is neither."""
-    return next((name for name in ("log_ratio", "canonical_difference") if name in measures.by_name), None)
+ALIKE_MEASURES = ("log_ratio", "canonical_difference")   # asked in this order of a scene reported unchanged
 
 
-def direct_spread(measures: Measures) -> Optional[tuple[str, float]]:
-    """The alike measure's name and its 0.9 quantile over its median (None without one).
+def direct_spreads(measures: Measures) -> list[tuple[str, float]]:
+    """Each measure of ALIKE_MEASURES the pair allows, with its 0.9 quantile over its median.
 
     Two images of one scene by one kind of sensor differ by speckle alone, whose log-ratio less its
     median is about normal: its absolute value is half-normal, 0.9 quantile over median 1.645 / 0.674 =
-    2.44. The canonical difference of two optical sensors is a χ² of their MAD variates, which seasons and
-    sensor noise widen a little (generated unchanged pairs 4.2–4.6). Much change alike widens either; so do
-    two sensors that see the land differently, which this figure cannot tell apart (decision.evidence)."""
-    name = alike_measure(measures)
-    if name is None:
-        return None
-    values = measures.by_name[name]
-    spread = _spread(values[np.isfinite(values)])
-    return None if spread is None else (name, spread)
+    2.44. The canonical difference of two optical images is a χ² of their MAD variates, which seasons and
+    sensor noise widen (generated unchanged pairs 4.0–4.7). Much change alike widens either; so do two
+    sensors that see the land differently, which this figure cannot tell apart (decision.evidence)."""
+    spreads = []
+    for name in ALIKE_MEASURES:
+        values = measures.by_name.get(name)
+        spread = None if values is None else _spread(values[np.isfinite(values)])
+        if spread is not None:
+            spreads.append((name, spread))
+    return spreads
+
+
+def direct_spread(measures: Measures, spread_lines: dict[str, float]) -> Optional[tuple[str, float]]:
+    """The measure a scene reported unchanged is described by, and its spread: the first of `direct_spreads`
+    that reaches its line in `spread_lines` (decision.evidence.SPREAD_LINES), else the first; None without any."""
+    spreads = direct_spreads(measures)
+    return next((s for s in spreads if s[1] >= spread_lines[s[0]]), spreads[0] if spreads else None)
 
 
 def _spread(values: np.ndarray) -> Optional[float]:
@@ -168,11 +172,11 @@ class ChangeAlike:
 
 def change_alike(prior: np.ndarray, measures: Measures, spread_lines: dict[str, float], peak_quantile: float,
                  least: Optional[float] = None) -> Optional[ChangeAlike]:
-    """The alike measure (`alike_measure`) as the prior of a scene the structural prior finds no significant
-    change in, where it spreads at least its line in `spread_lines` (decision.evidence.SPREAD_LINES) and the
-    structural prior, weak as it is there, ranks the measure's own two classes (Otsu's split; its lower half
-    as unchanged) the same way, at AUC `least` or more (REVERSE_AGREEMENT): the agreement test of
-    `compare_directly` the other way round, for a prior too weak to label. None otherwise.
+    """A direct measure as the prior of a scene the structural prior finds no significant change in: the first of
+    ALIKE_MEASURES the pair allows that spreads at least its line in `spread_lines` (decision.evidence.SPREAD_LINES)
+    and whose own two classes (Otsu's split; its lower half as unchanged) the structural prior, weak as it is
+    there, ranks the same way, at AUC `least` or more (REVERSE_AGREEMENT): the agreement test of
+    `compare_directly` the other way round, for a prior too weak to label. None where none does.
 
     Much change of one kind (a flood over a fifth of two radar images, a fire over a third of the forest
     between two optical sensors) leaves each changed place among changed neighbours, or turns it into a
@@ -180,23 +184,22 @@ def change_alike(prior: np.ndarray, measures: Measures, spread_lines: dict[str, 
     measure sees it plainly; two sensors that see the land differently spread the log-ratio as wide
     without change, and there the structural prior disagrees with it (module notes of decision.evidence)."""
     least = REVERSE_AGREEMENT if least is None else least
-    spread = direct_spread(measures)
-    if spread is None or spread[1] < spread_lines[spread[0]]:
-        return None
-    name = spread[0]
-    measure = measures.by_name[name]
-    ok = np.isfinite(measure) & np.isfinite(prior)
-    values = measure[ok]
-    changed = ok & (measure > otsu(values))
-    unchanged = ok & (measure <= np.median(values))
-    if changed.sum() < MIN_LABELLED or unchanged.sum() < MIN_LABELLED:
-        return None
-    keep = changed | unchanged
-    agreement = auc(prior[keep], changed[keep])
-    if agreement < least:
-        return None
-    top = float(np.quantile(values, peak_quantile))
-    return ChangeAlike(np.where(ok, measure / top, np.nan).astype(np.float32), spread[1], float(agreement), name)
+    for name, spread in direct_spreads(measures):
+        if spread < spread_lines[name]:
+            continue
+        measure = measures.by_name[name]
+        ok = np.isfinite(measure) & np.isfinite(prior)
+        values = measure[ok]
+        changed = ok & (measure > otsu(values))
+        unchanged = ok & (measure <= np.median(values))
+        if changed.sum() < MIN_LABELLED or unchanged.sum() < MIN_LABELLED:
+            continue
+        keep = changed | unchanged
+        agreement = auc(prior[keep], changed[keep])
+        if agreement >= least:
+            top = float(np.quantile(values, peak_quantile))
+            return ChangeAlike(np.where(ok, measure / top, np.nan).astype(np.float32), spread, float(agreement), name)
+    return None
 
 
 def measure_label(name: str) -> str:

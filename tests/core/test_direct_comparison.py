@@ -266,12 +266,12 @@ def test_the_log_ratio_of_speckle_alone_spreads_as_a_half_normal_and_change_alik
     valid = np.ones(level.shape, bool)
     x1 = _speckled(rng, level, 16)
     still = direct_measures(x1, _speckled(rng, level, 16), valid)
-    assert direct_spread(still)[0] == "log_ratio" and 2.2 < direct_spread(still)[1] < 2.7
+    assert direct_spread(still, SPREAD_LINES)[0] == "log_ratio" and 2.2 < direct_spread(still, SPREAD_LINES)[1] < 2.7
     after = level.copy()
     after[:, :24] *= 4.0                                          # a fifth of the scene, 6 dB brighter
     moved = direct_measures(x1, _speckled(rng, after, 16), valid)
-    assert direct_spread(moved)[1] > SPREAD_LINE
-    assert direct_spread(Measures({}, "bands")) is None
+    assert direct_spread(moved, SPREAD_LINES)[1] > SPREAD_LINE
+    assert direct_spread(Measures({}, "bands"), SPREAD_LINES) is None
 
 
 def test_change_alike_is_mapped_from_the_log_ratio_where_a_weak_prior_ranks_it_the_same_way():
@@ -323,7 +323,8 @@ def test_change_alike_takes_the_canonical_difference_where_there_is_no_log_ratio
     """Two optical sensors of different bands give no log-ratio, only the canonical difference, a χ² whose
     spread without change (χ² of 2: 4.61 / 1.39 = 3.3; generated seasons 4.2-4.7) lies over the log-ratio's
     line: it is judged on its own. A fifth of the scene changed alike spreads it far wider, and the weak prior
-    that ranks its classes the same way is replaced by it. Where a log-ratio exists it is the one asked."""
+    that ranks its classes the same way is replaced by it. Where a log-ratio exists it is asked first, and the
+    canonical difference where the log-ratio does not reach its line."""
     rng = np.random.default_rng(3)
     shape = (120, 120)
     changed = np.zeros(shape, bool)
@@ -332,12 +333,19 @@ def test_change_alike_takes_the_canonical_difference_where_there_is_no_log_ratio
     burnt = np.where(changed, still + 60.0, still).astype(np.float32)
     faint = (rng.uniform(0.2, 0.3, shape) + 0.03 * changed).astype(np.float32)
     calm = Measures({"canonical_difference": still})
-    assert direct_spread(calm)[0] == "canonical_difference" and SPREAD_LINE < direct_spread(calm)[1] < 3.6
+    assert direct_spread(calm, SPREAD_LINES)[0] == "canonical_difference"
+    assert SPREAD_LINE < direct_spread(calm, SPREAD_LINES)[1] < 3.6
     assert change_alike(faint, calm, SPREAD_LINES, PEAK_QUANTILE) is None      # over the log-ratio's line only
     moved = Measures({"canonical_difference": burnt})
     alike = change_alike(faint, moved, SPREAD_LINES, PEAK_QUANTILE)
     assert alike is not None and alike.measure == "canonical_difference"
     assert alike.spread > SPREAD_LINES[alike.measure]
     assert (alike.prior[changed] > alike.prior[~changed].max()).all()
-    ratio = np.ones(shape, np.float32)
-    assert direct_spread(Measures({"canonical_difference": burnt, "log_ratio": ratio}))[0] == "log_ratio"
+    flat = rng.uniform(0.9, 1.1, shape).astype(np.float32)        # a log-ratio that does not show it
+    both = Measures({"canonical_difference": burnt, "log_ratio": flat})
+    assert direct_spread(both, SPREAD_LINES)[0] == "canonical_difference"
+    assert change_alike(faint, both, SPREAD_LINES, PEAK_QUANTILE).measure == "canonical_difference"
+    wide = Measures({"canonical_difference": burnt, "log_ratio": burnt})   # one that does is asked first
+    assert direct_spread(wide, SPREAD_LINES)[0] == "log_ratio"
+    assert change_alike(faint, wide, SPREAD_LINES, PEAK_QUANTILE).measure == "log_ratio"
+    assert direct_spread(Measures({"canonical_difference": still, "log_ratio": flat}), SPREAD_LINES)[0] == "log_ratio"

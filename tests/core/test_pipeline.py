@@ -537,6 +537,19 @@ def test_a_fire_between_two_optical_sensors_is_mapped_from_their_canonical_diffe
     assert not evidence["significant"] and not evidence["wide_spread"]
 
 
+def test_a_fire_between_two_images_of_one_optical_sensor_is_asked_about_the_canonical_difference_too(tmp_path):
+    """One optical sensor twice (its four bands each time) allows a log-ratio, which the fire spreads only 2.7x,
+    under its line: the scene is reported unchanged, and the canonical difference, which the fire spreads 8x, is
+    the measure the verdict names and ONE_KIND maps from."""
+    pair = make_sample_pair(tmp_path / "fire", size=600, seed=1, scenario="same-sensor-fire")
+    (tmp_path / "asked").mkdir()
+    unasked = run(params(pair, tmp_path)).stats
+    assert not unasked.evidence["significant"] and unasked.changed_fraction < 0.005
+    assert unasked.evidence["wide_spread"] and unasked.evidence["spread_measure"] == "canonical_difference"
+    asked = run(params(pair, tmp_path / "asked", one_kind=True)).stats
+    assert asked.direct_comparison["measure"] == "canonical_difference" and asked.metrics["kappa"] > 0.8
+
+
 def test_a_real_unchanged_part_with_only_scattered_disagreement_is_reported_unchanged(tmp_path):
     """A ninth of the real sar-enl-12 pair with no changed pixel: its top reached 2.97x the median, just
     over the no-change line, in scattered places only (no compact group of 50 cells above the line),

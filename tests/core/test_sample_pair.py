@@ -166,6 +166,10 @@ def test_fire_burns_one_scar_of_forest_that_both_sensors_see_darker(tmp_path):
     assert np.array_equal(read(optical["truth"])[0], truth)            # the same ground and scar
     radar = make_sample_pair(tmp_path / "radar", size=200, seed=2, scenario="sar-pair-fire")
     assert np.array_equal(read(radar["truth"])[0], truth) and read(radar["t1"])[0].dtype == np.float32
+    same = make_sample_pair(tmp_path / "same", size=200, seed=2, scenario="same-sensor-fire")
+    assert np.array_equal(read(same["truth"])[0], truth)
+    with rasterio.open(same["t2"]) as ds, rasterio.open(optical["t2"]) as other:
+        assert ds.count == 4 and other.count == 3 and ds.dtypes[0] == "uint8"      # its own four bands
     nir2 = on_grid(optical["t2"], 3, meta)
     assert np.median(nir2[burnt & (nir2 > 0)]) < 0.5 * np.median(nir2[forest & (nir2 > 0)])
 
