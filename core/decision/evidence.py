@@ -147,43 +147,32 @@ class Evidence:
 
     def verdict(self) -> str:
         """One or two sentences for the log, stats.json and the dock."""
+        if self.alike is None and not self.wide_spread:
+            return self._verdict()
+        from ..labels.direct_comparison import measure_label  # labels reads this module: imported when asked
+        measure = measure_label(self.spread_measure or "log_ratio")
+        if self.spread_measure == "canonical_difference":
+            calm = tr("two optical images without change give 4.0–4.7×")
+            kinds = tr("two optical images, whatever their sensors")
+            why = tr("Its line was measured on generated scenes and on one real pair of two optical sensors only, "
+                     "which is why this is not done unasked.")
+        else:
+            calm = tr("speckle alone gives about 2.4×")
+            kinds = tr("two radar images, or one sensor twice")
+            why = tr("Images of two different sensors spread this wide without any change, which is why this is not "
+                     "done unasked.")
         if self.alike is not None:
             return tr("The structural prior found no significant change, but the two images' {measure} spreads "
                       "{spread:.1f}× its median ({calm}) and the prior ranks the {measure}'s two classes the same "
                       "way (AUC {agreement:.2f}), as two images of one kind with much change of one kind do: the "
-                      "change is mapped from the {measure}.", measure=self._measure(), spread=self.direct_spread,
-                      calm=self._calm(), agreement=self.alike) + " " + self._verdict()
-        if not self.wide_spread:
-            return self._verdict()
+                      "change is mapped from the {measure}.", measure=measure, spread=self.direct_spread,
+                      calm=calm, agreement=self.alike) + " " + self._verdict()
         return self._verdict() + " " + tr(
             "But if the two images are of one kind ({kinds}), their {measure} disagrees: its 0.9 quantile is "
             "{spread:.1f}× its median ({calm}), so much of the scene may have changed alike, which the structural "
             "prior cannot show. Check the two images; if so, run again with ONE_KIND (both images of one kind): "
             "the change is then mapped from the {measure}, where this run's difference image only ranks it. {why}",
-            kinds=self._kinds(), measure=self._measure(), spread=self.direct_spread, calm=self._calm(),
-            why=self._why_asked())
-
-    def _measure(self) -> str:
-        from ..labels.direct_comparison import measure_label  # labels reads this module: imported when asked
-        return measure_label(self.spread_measure or "log_ratio")
-
-    def _calm(self) -> str:
-        """What the measure spreads where nothing changed, for the verdict."""
-        if self.spread_measure == "canonical_difference":
-            return tr("two optical images without change give 4.0–4.7×")
-        return tr("speckle alone gives about 2.4×")
-
-    def _why_asked(self) -> str:
-        if self.spread_measure == "canonical_difference":
-            return tr("Its line was measured on generated scenes and on one real pair of two optical sensors only, "
-                      "which is why this is not done unasked.")
-        return tr("Images of two different sensors spread this wide without any change, which is why this is not "
-                  "done unasked.")
-
-    def _kinds(self) -> str:
-        if self.spread_measure == "canonical_difference":
-            return tr("two optical images, whatever their sensors")
-        return tr("two radar images, or one sensor twice")
+            kinds=kinds, measure=measure, spread=self.direct_spread, calm=calm, why=why)
 
     def _verdict(self) -> str:
         if self.significant:

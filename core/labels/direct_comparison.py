@@ -167,7 +167,7 @@ class ChangeAlike:
     prior: np.ndarray    # the measure in units of its PEAK_QUANTILE (not clipped), NaN where invalid
     spread: float        # the measure's 0.9 quantile over its median
     agreement: float     # AUC of the structural prior on the measure's own two classes
-    measure: str = "log_ratio"
+    measure: str         # which: "log_ratio" or "canonical_difference"
 
 
 def change_alike(prior: np.ndarray, measures: Measures, spread_lines: dict[str, float], peak_quantile: float,

@@ -7,10 +7,11 @@ import time
 import numpy as np
 import pytest
 import rasterio
-from rasterio.warp import Resampling, reproject, transform_bounds
+from rasterio.warp import transform_bounds
 from scipy import ndimage
 
 from oaip_qgis.core.errors import InputError
+from oaip_qgis.core.raster.align import open_pair, read_on_grid
 from oaip_qgis.core.sample_pair import main, make_sample_pair
 
 
@@ -136,33 +137,29 @@ def test_sar_finer_scenarios_make_date_2_a_sar_image_of_twice_the_pixels_over_th
             assert bool(ds.read(1).any()) is changed
 
 
-def on_grid(path: str, band: int, meta: dict) -> np.ndarray:
-    """One band of an image averaged onto another's grid (meta: read()'s), 0 outside its data."""
-    out = np.zeros(meta["shape"], np.float32)
-    with rasterio.open(path) as ds:
-        reproject(ds.read(band).astype(np.float32), out, src_transform=ds.transform, src_crs=ds.crs,
-                  dst_transform=meta["transform"], dst_crs=meta["crs"], src_nodata=0, dst_nodata=0,
-                  resampling=Resampling.average)
-    return out
+def on_t1_grid(pair: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Date 1, date 2 and the truth on date 1's grid over their overlap, as a run aligns them, and where both hold
+    data."""
+    with open_pair(pair["t1"], pair["t2"], grid="t1") as aligned:
+        x1, x2, valid = aligned.read()
+        truth = read_on_grid(pair["truth"], aligned.grid) > 0
+    return x1, x2, truth, valid
 
 
 def test_fire_burns_one_scar_of_forest_that_both_sensors_see_darker(tmp_path):
     """A wildfire: forest (high NIR before) turned to char over one contiguous scar; the radar after sees the
     canopy's volume scattering lost, the other optical sensor its NIR lost."""
     fire = make_sample_pair(tmp_path / "fire", size=200, seed=2, scenario="fire")
-    t1, meta = read(fire["t1"])
-    truth, _ = read(fire["truth"])
-    burnt = truth[0] == 1
+    t1, sar, burnt, seen = on_t1_grid(fire)
     assert 0.02 < burnt.mean() < 0.2
     nir = t1[3] / 10_000
     assert np.median(nir[burnt]) > 0.25                                 # it was forest
     forest = (nir > 0.25) & ~burnt & (t1[2] / 10_000 < 0.05)            # intact forest: green, dark red
     _, pieces = ndimage.label(burnt, np.ones((3, 3)))
     assert pieces <= 10 < ndimage.label(forest, np.ones((3, 3)))[1]     # a few pieces of one scar, not parcels
-    sar = on_grid(fire["t2"], 1, meta)
-    seen = sar > 0
-    assert np.median(sar[burnt & seen]) < 0.6 * np.median(sar[forest & seen])   # about −4 dB
+    assert np.median(sar[0][burnt & seen]) < 0.6 * np.median(sar[0][forest & seen])   # about −4 dB
     optical = make_sample_pair(tmp_path / "optical", size=200, seed=2, scenario="optical-pair-fire")
+    truth = read(fire["truth"])[0]
     assert np.array_equal(read(optical["truth"])[0], truth)            # the same ground and scar
     radar = make_sample_pair(tmp_path / "radar", size=200, seed=2, scenario="sar-pair-fire")
     assert np.array_equal(read(radar["truth"])[0], truth) and read(radar["t1"])[0].dtype == np.float32
@@ -170,26 +167,25 @@ def test_fire_burns_one_scar_of_forest_that_both_sensors_see_darker(tmp_path):
     assert np.array_equal(read(same["truth"])[0], truth)
     with rasterio.open(same["t2"]) as ds, rasterio.open(optical["t2"]) as other:
         assert ds.count == 4 and other.count == 3 and ds.dtypes[0] == "uint8"      # its own four bands
-    nir2 = on_grid(optical["t2"], 3, meta)
-    assert np.median(nir2[burnt & (nir2 > 0)]) < 0.5 * np.median(nir2[forest & (nir2 > 0)])
+    _, other, _, seen2 = on_t1_grid(optical)
+    nir2 = other[2]
+    assert np.median(nir2[burnt & seen2]) < 0.5 * np.median(nir2[forest & seen2])
 
 
 def test_earthquake_collapses_whole_built_up_parcels_around_one_epicentre(tmp_path):
     """An earthquake: built-up parcels nearest an epicentre turned to rubble, darker in the radar after (no
     double bounce); nothing else changes, and the radar pair and the two optical sensors see the same ground."""
     quake = make_sample_pair(tmp_path / "quake", size=200, seed=2, scenario="earthquake")
-    t1, meta = read(quake["t1"])
     truth = read(quake["truth"])[0][0] == 1
     assert 0.01 < truth.mean() < 0.1
+    for name, scenario in (("sar", "sar-pair-earthquake"), ("optical", "optical-pair-earthquake")):
+        other = make_sample_pair(tmp_path / name, size=200, seed=2, scenario=scenario)
+        assert np.array_equal(read(other["truth"])[0][0] == 1, truth)
+    t1, sar, truth, seen = on_t1_grid(quake)
     rows, cols = np.nonzero(truth)
     built = np.all(np.abs(t1[:3] / 10_000 - 0.125) < 0.04, axis=0) & (np.abs(t1[3] / 10_000 - 0.18) < 0.05)
     b_rows, b_cols = np.nonzero(built & ~truth)
     spread = np.hypot(rows - rows.mean(), cols - cols.mean()).mean()
     assert spread < 0.6 * np.hypot(b_rows - rows.mean(), b_cols - cols.mean()).mean()   # around one place
     assert built[truth].mean() > 0.8                                    # it was built-up
-    for name, scenario in (("sar", "sar-pair-earthquake"), ("optical", "optical-pair-earthquake")):
-        other = make_sample_pair(tmp_path / name, size=200, seed=2, scenario=scenario)
-        assert np.array_equal(read(other["truth"])[0][0] == 1, truth)
-    sar = on_grid(quake["t2"], 1, meta)
-    seen = sar > 0
-    assert np.median(sar[truth & seen]) < 0.5 * np.median(sar[built & ~truth & seen])   # about −6 dB
+    assert np.median(sar[0][truth & seen]) < 0.5 * np.median(sar[0][built & ~truth & seen])   # about −6 dB
