@@ -69,7 +69,7 @@ tells such a pair from two radar images.
 
 Two multispectral images are also asked about IR-MAD's canonical difference where their log-ratio
 does not spread past its line, or where they allow none (bands that differ in number;
-labels.direct_comparison.direct_spreads); it has its own scale (a χ² of the MAD variates) and line,
+labels.direct_comparison.Measures.spreads); it has its own scale (a χ² of the MAD variates) and line,
 CANONICAL_SPREAD_LINE (release 0.14.0). A fire over a third of a scene's forest between two
 optical sensors (the generator's `optical-pair-fire`) is such change of one kind: the char is a class of
 its own in the second image whose members were all forest in the first, so the structural prior's backward

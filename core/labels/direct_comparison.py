@@ -33,6 +33,7 @@ own, which no place of the first image's forest resembles in the second).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Optional
 
 import numpy as np
@@ -100,6 +101,9 @@ def _log_intensity(band: np.ndarray, ok: np.ndarray) -> Optional[np.ndarray]:
     return np.where(ok, np.log(np.maximum(band, log_floor(values))), 0.0)
 
 
+ALIKE_MEASURES = ("log_ratio", "canonical_difference")   # asked in this order of a scene reported unchanged
+
+
 @dataclass(frozen=True)
 class Measures:
     """The direct measures a pair allows, by name ("log_ratio", "canonical_difference"), and why there are
@@ -108,6 +112,24 @@ class Measures:
     by_name: dict[str, np.ndarray]
     refusal: Optional[str] = None            # "bands", "values" or "shared" when by_name is empty
     correlations: tuple[float, ...] = ()     # IR-MAD's canonical correlations, where it ran
+
+    @cached_property
+    def spreads(self) -> list[tuple[str, float]]:
+        """Each measure of ALIKE_MEASURES the pair allows, with its 0.9 quantile over its median; computed once
+        a run, though both change_alike and the verdict (direct_spread) ask for it.
+
+        Two images of one scene by one kind of sensor differ by speckle alone, whose log-ratio less its
+        median is about normal: its absolute value is half-normal, 0.9 quantile over median 1.645 / 0.674 =
+        2.44. The canonical difference of two optical images is a χ² of their MAD variates, which seasons and
+        sensor noise widen (generated unchanged pairs 4.0–4.7). Much change alike widens either; so do two
+        sensors that see the land differently, which this figure cannot tell apart (decision.evidence)."""
+        spreads = []
+        for name in ALIKE_MEASURES:
+            values = self.by_name.get(name)
+            spread = None if values is None else _spread(values[np.isfinite(values)])
+            if spread is not None:
+                spreads.append((name, spread))
+        return spreads
 
 
 def direct_measures(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray) -> Measures:
@@ -127,30 +149,10 @@ def direct_measures(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray) -> Measur
     return Measures(measures, correlations=canonical.correlations)
 
 
-ALIKE_MEASURES = ("log_ratio", "canonical_difference")   # asked in this order of a scene reported unchanged
-
-
-def direct_spreads(measures: Measures) -> list[tuple[str, float]]:
-    """Each measure of ALIKE_MEASURES the pair allows, with its 0.9 quantile over its median.
-
-    Two images of one scene by one kind of sensor differ by speckle alone, whose log-ratio less its
-    median is about normal: its absolute value is half-normal, 0.9 quantile over median 1.645 / 0.674 =
-    2.44. The canonical difference of two optical images is a χ² of their MAD variates, which seasons and
-    sensor noise widen (generated unchanged pairs 4.0–4.7). Much change alike widens either; so do two
-    sensors that see the land differently, which this figure cannot tell apart (decision.evidence)."""
-    spreads = []
-    for name in ALIKE_MEASURES:
-        values = measures.by_name.get(name)
-        spread = None if values is None else _spread(values[np.isfinite(values)])
-        if spread is not None:
-            spreads.append((name, spread))
-    return spreads
-
-
 def direct_spread(measures: Measures, spread_lines: dict[str, float]) -> Optional[tuple[str, float]]:
-    """The measure a scene reported unchanged is described by, and its spread: the first of `direct_spreads`
+    """The measure a scene reported unchanged is described by, and its spread: the first of `Measures.spreads`
     that reaches its line in `spread_lines` (decision.evidence.SPREAD_LINES), else the first; None without any."""
-    spreads = direct_spreads(measures)
+    spreads = measures.spreads
     return next((s for s in spreads if s[1] >= spread_lines[s[0]]), spreads[0] if spreads else None)
 
 
@@ -184,7 +186,7 @@ def change_alike(prior: np.ndarray, measures: Measures, spread_lines: dict[str, 
     measure sees it plainly; two sensors that see the land differently spread the log-ratio as wide
     without change, and there the structural prior disagrees with it (module notes of decision.evidence)."""
     least = REVERSE_AGREEMENT if least is None else least
-    for name, spread in direct_spreads(measures):
+    for name, spread in measures.spreads:
         if spread < spread_lines[name]:
             continue
         measure = measures.by_name[name]

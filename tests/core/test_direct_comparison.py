@@ -7,6 +7,7 @@ import numpy as np
 from oaip_qgis.core.decision.evidence import PEAK_QUANTILE, SPREAD_LINE, SPREAD_LINES, weigh_evidence
 from oaip_qgis.core.decision.score import calibrate
 from oaip_qgis.core.labels import canonical_difference as canonical
+from oaip_qgis.core.labels import direct_comparison
 from oaip_qgis.core.labels.canonical_difference import canonical_difference
 from oaip_qgis.core.labels.direct_comparison import (
     Measures,
@@ -272,6 +273,22 @@ def test_the_log_ratio_of_speckle_alone_spreads_as_a_half_normal_and_change_alik
     moved = direct_measures(x1, _speckled(rng, after, 16), valid)
     assert direct_spread(moved, SPREAD_LINES)[1] > SPREAD_LINE
     assert direct_spread(Measures({}, "bands"), SPREAD_LINES) is None
+
+
+def test_a_scene_reported_unchanged_has_its_spreads_computed_once(monkeypatch):
+    """change_alike (with ONE_KIND) and the verdict (direct_spread) both read the measures' spreads: one
+    quantile pair per measure a run, not one per reader."""
+    rng = np.random.default_rng(2)
+    level = np.exp(rng.normal(-3.0, 0.6, (60, 60)))
+    valid = np.ones(level.shape, bool)
+    measures = direct_measures(_speckled(rng, level, 16), _speckled(rng, level, 16), valid)
+    calls = []
+    spread = direct_comparison._spread
+    monkeypatch.setattr(direct_comparison, "_spread", lambda values: calls.append(1) or spread(values))
+    prior = np.full(level.shape, 0.1, np.float32)
+    assert change_alike(prior, measures, SPREAD_LINES, PEAK_QUANTILE) is None   # speckle alone: under its line
+    assert direct_spread(measures, SPREAD_LINES)[0] == "log_ratio"
+    assert len(calls) == 1
 
 
 def test_change_alike_is_mapped_from_the_log_ratio_where_a_weak_prior_ranks_it_the_same_way():
