@@ -26,6 +26,11 @@ LOG_FLOOR_PERCENTILE = 0.1  # an intensity band is taken to a logarithm from thi
 # artefacts of a linear intensity (thermal-noise removal over calm water, calibration), taken as its floor:
 # one negative pixel of -0.001 in a generated σ⁰ image had it scaled as optical and its Kappa fall 0.75 → 0.09.
 NEGATIVE_SHARE = 0.1
+# A band with negative values reads as decibels when its 1st–99th percentiles lie in DB_RANGE (σ⁰ of land
+# and water spans about −35 to +10 dB) and span at least DB_LEAST_SPREAD (reflectances a little below 0
+# after atmospheric correction span far less).
+DB_RANGE = (-60.0, 40.0)
+DB_LEAST_SPREAD = 3.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,15 @@ def holds_intensity(values: np.ndarray) -> bool:
     return bool(np.mean(values < 0) <= NEGATIVE_SHARE)
 
 
+def reads_as_decibels(values: np.ndarray) -> bool:
+    """Whether a band's values read as a radar's decibels (SAR as SNAP or Earth Engine deliver it): more than
+    NEGATIVE_SHARE negative, its 1st–99th percentiles within DB_RANGE and at least DB_LEAST_SPREAD apart."""
+    if not values.size or holds_intensity(values):
+        return False
+    low, high = np.percentile(values, [1, 99])
+    return bool(DB_RANGE[0] <= low and high <= DB_RANGE[1] and high - low >= DB_LEAST_SPREAD)
+
+
 def _heavy_tailed(values: np.ndarray) -> bool:
     if not holds_intensity(values):
         return False
@@ -123,6 +137,18 @@ def guess_kind(x: np.ndarray, valid: Optional[np.ndarray] = None) -> str:
     x = _check_image(x)
     pixels = _sample(x, _check_valid(x, valid), MAX_SAMPLES)
     return "sar" if all(_heavy_tailed(pixels[:, band]) for band in range(pixels.shape[1])) else "optical"
+
+
+def holds_radar(x: np.ndarray, valid: Optional[np.ndarray] = None, kind: Optional[str] = None) -> bool:
+    """Whether an image's values are a radar's as its products hold them: linear intensities (`guess_kind`
+    'sar', or `kind` when given) or decibels in every band. An 8-bit rendering of a radar image is neither
+    (labels.blocks.least_block asks)."""
+    x = _check_image(x)
+    valid = _check_valid(x, valid)
+    if (guess_kind(x, valid) if kind is None else kind) == "sar":
+        return True
+    pixels = _sample(x, valid, MAX_SAMPLES)
+    return all(reads_as_decibels(pixels[:, band]) for band in range(pixels.shape[1]))
 
 
 def fit_normaliser(x: np.ndarray, valid: Optional[np.ndarray] = None, kind: Optional[str] = None,

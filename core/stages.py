@@ -26,7 +26,7 @@ from .decision.score import DECISION, EXTEND_LINE, Calibration, calibrate, chang
 from .decision.threshold import confidence, is_automatic
 from .errors import InputError
 from .i18n import tr
-from .labels.blocks import block_size, upsample_prior
+from .labels.blocks import block_size, least_block, upsample_prior
 from .labels.direct_comparison import (
     DirectComparison,
     Measures,
@@ -38,7 +38,7 @@ from .labels.direct_comparison import (
 from .labels.margins import margin_labels
 from .labels.prior import change_prior
 from .model.patches import fill_invalid
-from .normalise import Normaliser, fit_normaliser
+from .normalise import Normaliser, fit_normaliser, guess_kind, holds_radar
 from .params import RunParams
 from .progress import Progress
 from .raster.align import AlignedPair, check_on_grid, open_pair
@@ -101,14 +101,34 @@ class Blocks:
 
 def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
     """The grid the priors work on: blocks large enough for at most labels.blocks.MAX_CELLS cells (fewer
-    with many bands), so the prior's time and memory stop growing with the image."""
+    with many bands), so the prior's time and memory stop growing with the image; and, where a radar image is
+    the finer of the two and the other is not, spanning two of the coarser image's pixels (labels.blocks.
+    least_block), read again at that size. Each image's kind is the one its first read shows."""
     progress(0.05, tr("Computing the change prior on block means"))
     grid = pair.grid
     b = block_size(grid.height, grid.width, pair.band_count1 + pair.band_count2)
-    x1, x2, valid = pair.read(out_shape=(math.ceil(grid.height / b), math.ceil(grid.width / b)))
+    x1, x2, valid = _block_read(pair, b)
+    kinds = (guess_kind(x1, valid), guess_kind(x2, valid)) if valid.any() else (None, None)
+    if valid.any():
+        radar = holds_radar(x1, valid, kinds[0]), holds_radar(x2, valid, kinds[1])
+        least = least_block(pair.pixel_sides, radar, grid.height, grid.width)
+        if least > b:
+            fine = 0 if pair.pixel_sides[0] <= pair.pixel_sides[1] else 1
+            progress.info(tr("{fine} is a radar image {ratio:.1f} times finer than {coarse}: the prior's blocks span "
+                             "{size}x{size} pixels, two of {coarse}'s, so that the radar's speckle and texture finer "
+                             "than {coarse} can show are not read as change.", fine=pair.names[fine][0],
+                             coarse=pair.names[1 - fine][0], size=least,
+                             ratio=pair.pixel_sides[1 - fine] / pair.pixel_sides[fine]))
+            b = least
+            x1, x2, valid = _block_read(pair, b)
     check_blocks(pair, x1, x2, valid, b, progress)
-    norm1, norm2 = fit_normaliser(x1, valid), fit_normaliser(x2, valid)
+    norm1, norm2 = fit_normaliser(x1, valid, kinds[0]), fit_normaliser(x2, valid, kinds[1])
     return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2, direct_measures(x1, x2, valid))
+
+
+def _block_read(pair: AlignedPair, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both images averaged over b×b blocks of the grid (GDAL's average read) and the blocks whole in both."""
+    return pair.read(out_shape=(math.ceil(pair.grid.height / b), math.ceil(pair.grid.width / b)))
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,31 @@ def block_size(height: int, width: int, bands: int) -> int:
     return max(2, math.ceil(math.sqrt(height * width / cells)))
 
 
+# Where the finer of two images is a radar's and the coarser is not (a 2.5–5 m radar against a 10 m optical image),
+# the blocks span at least this many of the coarser image's pixels. The radar's speckle and the texture of its
+# built-up land at its own pixels are structure the coarser image cannot show, and read as change: generated
+# scenes (bench/RESULTS.md, release 0.15.0; prior, 600² and 400² scenes, scene seeds 0–1) with the radar 2, 3 and 4
+# times finer marked 1.5–1.8 %, 3.0–7.0 % and 3.8–5.4 % of an unchanged scene on blocks of 2 px, and their 1 %
+# scenes fell to Kappa 0.12–0.63. Blocks of 1.5 coarser pixels leave 0.2–1.7 % marked, 2 leave none at every
+# ratio (and give the 1 % scenes 0.57–0.86), 3 lose rare change again (0 and 0.71 at 3×): 2 is the least that
+# holds an unchanged scene at every ratio. Not where both are radar images (two SAR dates of different looks,
+# their change seen by both: 4-px blocks cost the generated SAR pairs 0.013 on average), nor where the optical
+# image is the finer (blocks of 2 SAR pixels lost its 1 % scene: Kappa 0.78 → 0).
+RADAR_FINER = 2.0
+LEAST_CELLS = 32   # cells along the shorter side: the radar rule never leaves fewer (a small AOI keeps its prior)
+
+
+def least_block(sides: tuple[float, float], radar: tuple[bool, bool], height: int, width: int) -> int:
+    """The least block side (grid pixels) that two images allow: RADAR_FINER of the coarser image's pixels where the
+    finer is a radar's and the coarser is not, else 2. sides: each image's pixel side in grid pixels
+    (raster.overlap.pixel_side); radar: whether each holds a radar's values (normalise.holds_radar)."""
+    fine, coarse = (0, 1) if sides[0] <= sides[1] else (1, 0)
+    if not (radar[fine] and not radar[coarse]) or sides[coarse] <= sides[fine] * 1.05:
+        return 2
+    wanted = math.ceil(RADAR_FINER * sides[coarse] - 0.1)   # less a tenth: a side measured 2.02 is 2
+    return max(2, min(wanted, min(height, width) // LEAST_CELLS))
+
+
 def block_means(x: np.ndarray, valid: np.ndarray, b: int) -> tuple[np.ndarray, np.ndarray]:
     """Average ``x`` (bands, rows, cols) over b×b blocks using valid, finite pixels only.
 

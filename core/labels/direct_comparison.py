@@ -41,7 +41,7 @@ import numpy as np
 from ..decision.threshold import otsu
 from ..i18n import tr
 from ..metrics import auc
-from ..normalise import holds_intensity, log_floor
+from ..normalise import holds_intensity, log_floor, reads_as_decibels
 from .blocks import local_mean
 from .canonical_difference import canonical_difference, shared_pairs
 from .margins import CHANGED, UNCHANGED
@@ -56,11 +56,6 @@ NEAR_AGREEMENT = 0.015
 RADIUS = 1          # cells: a measure compares (2·RADIUS + 1)² local means
 MIN_LABELLED = 16   # fewer confident places of either class: no verdict on the pair
 REVERSE_AGREEMENT = 0.6   # least AUC of a weak structural prior on the alike measure's own classes (change_alike)
-# A band with negative values reads as decibels when its 1st–99th percentiles lie in DB_RANGE (σ⁰ of land
-# and water spans about −35 to +10 dB) and span at least DB_LEAST_SPREAD (reflectances a little below 0
-# after atmospheric correction span far less).
-DB_RANGE = (-60.0, 40.0)
-DB_LEAST_SPREAD = 3.0
 
 
 def log_ratio(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, radius: Optional[int] = None) -> Optional[np.ndarray]:
@@ -93,8 +88,7 @@ def _log_intensity(band: np.ndarray, ok: np.ndarray) -> Optional[np.ndarray]:
     decibels, else None."""
     values = band[ok]
     if values.size and not holds_intensity(values):
-        low, high = np.percentile(values, [1, 99])
-        if not (DB_RANGE[0] <= low and high <= DB_RANGE[1] and high - low >= DB_LEAST_SPREAD):
+        if not reads_as_decibels(values):
             return None
         band = 10.0 ** (band / 10.0)
         values = band[ok]

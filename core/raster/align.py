@@ -35,6 +35,7 @@ from .overlap import (
     image_srs,
     no_operation,
     north_up,
+    pixel_side,
     shared_grid,
 )
 from .scratch import remove_scratch, removed_on_failure, scratch_name
@@ -98,11 +99,12 @@ class AlignedPair:
 
     def __init__(self, grid: Grid, source1: gdal.Dataset, source2: gdal.Dataset, aoi: Optional[gdal.Dataset],
                  keep: list, names: Sequence[tuple[str, str]] = (("T1", "T1"), ("T2", "T2")),
-                 notes: Sequence[str] = ()):
+                 notes: Sequence[str] = (), pixel_sides: tuple[float, float] = (1.0, 1.0)):
         self.grid = grid
         self._keep = keep
         self.names = tuple(names)     # (label, path) of each image, for messages
         self.notes = list(notes)      # what the analyst should know about the inputs (e.g. complex bands)
+        self.pixel_sides = pixel_sides   # each image's own pixel side in grid pixels (overlap.pixel_side)
         self._sources = (source1, source2)
         self._grids = (grid, grid)    # where each source is read from: T2's moves with a co-registration shift
         self.shift = Shift()
@@ -286,7 +288,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     mask = _aoi_mask(aoi, out) if aoi else None
     keep: list = []
     return AlignedPair(out, image1.selected(ds1, keep, notes), image2.selected(ds2, keep, notes), mask, keep, names,
-                       notes)
+                       notes, (pixel_side(ds1, out), pixel_side(ds2, out)))
 
 
 def _on_shared_grid(ds1: gdal.Dataset, ds2: gdal.Dataset, image1: CheckedImage, image2: CheckedImage,

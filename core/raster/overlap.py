@@ -121,6 +121,18 @@ def _pixels(box: Box, ref: gdal.Dataset) -> float:
     return max(maxx - minx, 0.0) * max(maxy - miny, 0.0) / abs(dx * dy)
 
 
+def pixel_side(ds: gdal.Dataset, grid: Grid) -> float:
+    """The image's pixel side in the grid's pixels, over the grid's ground: about 2 for a 20 m image on a 10 m grid,
+    0.5 for a 5 m one (labels.blocks reads it). 1 for an image without CRS, which shares the grid."""
+    srs, target = image_srs(ds), grid.srs()
+    box = grid.bounds()
+    if srs is None or target is None:
+        return 1.0
+    if not srs.IsSame(target):
+        box = _transform_bounds(target, srs, box)
+    return math.sqrt(grid.width * grid.height / max(_pixels(box, ds), 1e-12))
+
+
 COARSER = 8   # pixel sides: the generated 10 m optical against a 283 m radar (28x) marked 5.4 % of an unchanged scene
 
 

@@ -14,7 +14,14 @@ import torch
 from oaip_qgis.core.errors import InputError
 from oaip_qgis.core.labels import structural_prior as structural_prior_module
 from oaip_qgis.core.labels.affinity_prior import affinity_prior
-from oaip_qgis.core.labels.blocks import MAX_CELLS, MAX_VALUES, block_means, block_size, upsample_prior
+from oaip_qgis.core.labels.blocks import (
+    MAX_CELLS,
+    MAX_VALUES,
+    block_means,
+    block_size,
+    least_block,
+    upsample_prior,
+)
 from oaip_qgis.core.labels.prior import change_prior
 from oaip_qgis.core.labels.structural_prior import structural_prior
 from oaip_qgis.core.metrics import auc
@@ -134,6 +141,17 @@ def test_block_size_bounds_the_grid():
         assert -(-h // b) * -(-w // b) <= MAX_CELLS * 1.01
         assert b == 2 or -(-h // (b - 1)) * -(-w // (b - 1)) > MAX_CELLS
     assert block_size(10_980, 10_980, 5) == 6   # a Sentinel-2 tile against one SAR band: 60 m blocks
+
+
+def test_blocks_span_two_coarser_pixels_only_where_a_radar_image_is_the_finer_and_the_other_is_not():
+    """Sides in grid pixels: a 5 m radar on its own grid against a 10 m optical image is (1, 2) or (2, 1)."""
+    assert least_block((2.0, 1.0), (False, True), 600, 600) == 4      # optical 2x coarser than the radar
+    assert least_block((1.0, 4.02), (True, False), 600, 600) == 8     # a side measured a little off
+    assert least_block((0.5, 1.0), (True, False), 600, 600) == 2      # on the coarser image's grid: its pixels
+    assert least_block((1.0, 2.0), (False, True), 600, 600) == 2      # the optical image is the finer
+    assert least_block((1.0, 2.0), (True, True), 600, 600) == 2       # two radar images
+    assert least_block((1.0, 1.0), (True, False), 600, 600) == 2      # one grid
+    assert least_block((1.0, 10.0), (True, False), 320, 600) == 10   # a small AOI keeps 32 cells a side
 
 
 def test_block_size_bounds_the_values_with_many_bands():

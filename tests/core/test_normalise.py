@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from oaip_qgis.core.errors import InputError
-from oaip_qgis.core.normalise import fit_normaliser, guess_kind
+from oaip_qgis.core.normalise import fit_normaliser, guess_kind, holds_radar
 
 RNG = np.random.default_rng(0)
 SAR = RNG.gamma(1.0, 0.05, (1, 64, 64)).astype(np.float32)          # single-look linear intensity
@@ -52,6 +52,17 @@ def test_a_few_negative_values_do_not_make_an_intensity_read_as_decibels():
     clean = fit_normaliser(SAR).apply(SAR)[:, 3:, 3:]
     assert np.corrcoef(norm.apply(artefacts)[:, 3:, 3:].ravel(), clean.ravel())[0, 1] > 0.99   # in dB as without them
     assert fit_normaliser(10 * np.log10(SAR), kind="sar").floor is None   # mostly negative: decibels already
+
+
+def test_a_radar_image_is_told_by_its_values_in_linear_units_or_decibels_but_not_as_a_rendering():
+    """What the prior's block rule asks of the finer image (labels.blocks.least_block): a radar's values as its
+    products hold them. An 8-bit rendering of the same radar image, and reflectances, are not."""
+    assert holds_radar(SAR) and holds_radar(10 * np.log10(SAR))
+    assert holds_radar(10 * np.log10(SAR), kind="optical")        # decibels whatever the normaliser calls them
+    assert not holds_radar(OPTICAL) and not holds_radar(OPTICAL - 0.1)   # a few reflectances below 0 are no dB
+    db = 10 * np.log10(SAR)
+    rendered = np.round(255 * (db - db.min()) / (db.max() - db.min()))
+    assert not holds_radar(rendered)
 
 
 def test_sar_is_scaled_in_decibels_between_percentiles():

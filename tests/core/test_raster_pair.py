@@ -838,6 +838,12 @@ def test_a_sar_image_finer_than_the_optical_one_sets_the_grid_across_crs(tmp_pat
     with open_pair(pair["t1"], pair["t2"]) as aligned:
         assert aligned.grid.srs().GetAuthorityCode(None) == "3857" and aligned.grid.width > 96 * 1.5
         assert any("T2's grid" in note for note in aligned.notes)
+        assert aligned.pixel_sides[0] == pytest.approx(2.0, abs=0.05) and aligned.pixel_sides[1] == pytest.approx(1.0)
+    default = make_sample_pair(tmp_path / "default", size=96, seed=0)   # a 20 m radar against 10 m optical
+    with open_pair(default["t1"], default["t2"]) as aligned:
+        assert aligned.pixel_sides[0] == pytest.approx(1.0) and aligned.pixel_sides[1] == pytest.approx(2.0, abs=0.05)
+    with open_pair(default["t1"], default["t2"], pixel_size=20.0) as aligned:   # a grid of 20 m
+        assert aligned.pixel_sides[0] == pytest.approx(0.5) and aligned.pixel_sides[1] == pytest.approx(1.0, abs=0.03)
 
 
 def test_each_source_is_resampled_as_its_grid_needs(tmp_path):
