@@ -109,21 +109,32 @@ def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
     b = block_size(grid.height, grid.width, pair.band_count1 + pair.band_count2)
     x1, x2, valid = _block_read(pair, b)
     kinds = (guess_kind(x1, valid), guess_kind(x2, valid)) if valid.any() else (None, None)
-    if valid.any():
-        radar = holds_radar(x1, valid, kinds[0]), holds_radar(x2, valid, kinds[1])
-        least = least_block(pair.pixel_sides, radar, grid.height, grid.width)
-        if least > b:
-            fine = 0 if pair.pixel_sides[0] <= pair.pixel_sides[1] else 1
-            progress.info(tr("{fine} is a radar image {ratio:.1f} times finer than {coarse}: the prior's blocks span "
-                             "{size}x{size} pixels, two of {coarse}'s, so that the radar's speckle and texture finer "
-                             "than {coarse} can show are not read as change.", fine=pair.names[fine][0],
-                             coarse=pair.names[1 - fine][0], size=least,
-                             ratio=pair.pixel_sides[1 - fine] / pair.pixel_sides[fine]))
-            b = least
-            x1, x2, valid = _block_read(pair, b)
+    wider = _radar_finer_block(pair, x1, x2, valid, kinds, b, progress)
+    if wider > b:
+        b = wider
+        x1, x2, valid = _block_read(pair, b)
     check_blocks(pair, x1, x2, valid, b, progress)
     norm1, norm2 = fit_normaliser(x1, valid, kinds[0]), fit_normaliser(x2, valid, kinds[1])
     return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2, direct_measures(x1, x2, valid))
+
+
+def _radar_finer_block(pair: AlignedPair, x1: np.ndarray, x2: np.ndarray, valid: np.ndarray,
+                       kinds: tuple[Optional[str], Optional[str]], b: int, progress: Progress) -> int:
+    """The block side labels.blocks.least_block asks of the pair (said in the log where it is more than `b`): two of
+    the coarser image's pixels where the finer image holds a radar's values and the other does not."""
+    if not valid.any():
+        return b
+    radar = holds_radar(x1, valid, kinds[0]), holds_radar(x2, valid, kinds[1])
+    least = least_block(pair.pixel_sides, radar, pair.grid.height, pair.grid.width)
+    if least > b:
+        fine = 0 if pair.pixel_sides[0] <= pair.pixel_sides[1] else 1
+        side = pair.pixel_sides[1 - fine]   # the coarser image's pixel, in grid pixels
+        progress.info(tr("{fine} is a radar image {ratio:.1f} times finer than {coarse}: the prior's blocks span "
+                         "{size}x{size} pixels, {pixels:.1f} of {coarse}'s, so that the radar's speckle and texture "
+                         "finer than {coarse} can show are not read as change.", fine=pair.names[fine][0],
+                         coarse=pair.names[1 - fine][0], size=least, pixels=least / side,
+                         ratio=side / pair.pixel_sides[fine]))
+    return least
 
 
 def _block_read(pair: AlignedPair, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

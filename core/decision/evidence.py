@@ -183,8 +183,9 @@ class Evidence:
             if self.weak:
                 found += " " + tr(
                     "The evidence is weak (under {weak_peak:g}×): unchanged scenes have reached this much, for "
-                    "instance with a radar image finer than the optical one, so check the marked places against "
-                    "the two images before relying on them.", weak_peak=self.weak_peak)
+                    "instance two optical images a season apart or a radar image finer than the optical one given "
+                    "as an 8-bit rendering, so check the marked places against the two images before relying on "
+                    "them.", weak_peak=self.weak_peak)
             if self.groups:
                 found += " " + tr(
                     "Only {groups} compact group(s) of places above {no_change_peak:g}× ({percent:.2f} % of the "

@@ -39,12 +39,13 @@ def block_size(height: int, width: int, bands: int) -> int:
 # the blocks span at least this many of the coarser image's pixels. The radar's speckle and the texture of its
 # built-up land at its own pixels are structure the coarser image cannot show, and read as change: generated
 # scenes (bench/RESULTS.md, release 0.15.0; prior, 600² and 400² scenes, scene seeds 0–1) with the radar 2, 3 and 4
-# times finer marked 1.5–1.8 %, 3.0–7.0 % and 3.8–5.4 % of an unchanged scene on blocks of 2 px, and their 1 %
-# scenes fell to Kappa 0.12–0.63. Blocks of 1.5 coarser pixels leave 0.2–1.7 % marked, 2 leave none at every
-# ratio (and give the 1 % scenes 0.57–0.86), 3 lose rare change again (0 and 0.71 at 3×): 2 is the least that
-# holds an unchanged scene at every ratio. Not where both are radar images (two SAR dates of different looks,
-# their change seen by both: 4-px blocks cost the generated SAR pairs 0.013 on average), nor where the optical
-# image is the finer (blocks of 2 SAR pixels lost its 1 % scene: Kappa 0.78 → 0).
+# times finer marked 1.5–2.4 %, 3.0–7.0 % and 3.8–5.4 % of an unchanged scene on blocks of 2 px, reported changed,
+# and their 1 % scenes fell to Kappa 0.12–0.63. Blocks of 1.5 coarser pixels leave 0.1–0.7 % marked, mostly
+# reported changed, and give the 1 % scenes 0.38–0.84 (mean 0.64); 2 leave at most 0.14 % (0.57–0.86, mean 0.74);
+# 3 lose the rare change in three of six. Chosen leave-one-scene-out (every fold picks 2). Not where both are radar
+# images (two SAR dates of different looks, their change seen by both: 4-px blocks cost the generated SAR pairs
+# 0.013 on average), nor where the optical image is the finer (blocks of 2 radar pixels lost its 1 % scenes: 0.78
+# → 0 at 2×, 0.13–0.31 → 0 at 4×). The cost: a scene of much change is mapped coarser (0.04–0.085 Kappa).
 RADAR_FINER = 2.0
 LEAST_CELLS = 32   # cells along the shorter side: the radar rule never leaves fewer (a small AOI keeps its prior)
 
