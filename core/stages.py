@@ -26,7 +26,7 @@ from .decision.score import DECISION, EXTEND_LINE, Calibration, calibrate, chang
 from .decision.threshold import confidence, is_automatic
 from .errors import InputError
 from .i18n import tr
-from .labels.blocks import block_size, least_block, upsample_prior
+from .labels.blocks import block_size, finer_first, least_block, upsample_prior
 from .labels.direct_comparison import (
     DirectComparison,
     Measures,
@@ -121,18 +121,19 @@ def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
 def _radar_finer_block(pair: AlignedPair, x1: np.ndarray, x2: np.ndarray, valid: np.ndarray,
                        kinds: tuple[Optional[str], Optional[str]], b: int, progress: Progress) -> int:
     """The block side labels.blocks.least_block asks of the pair (said in the log where it is more than `b`): two of
-    the coarser image's pixels where the finer image holds a radar's values and the other does not."""
-    if not valid.any():
+    the coarser image's pixels where the finer image holds a radar's values and the other does not. kinds: each
+    image's guess_kind, None without a valid block (check_blocks then refuses the pair)."""
+    if kinds[0] is None or kinds[1] is None:
         return b
     radar = holds_radar(x1, valid, kinds[0]), holds_radar(x2, valid, kinds[1])
     least = least_block(pair.pixel_sides, radar, pair.grid.height, pair.grid.width)
     if least > b:
-        fine = 0 if pair.pixel_sides[0] <= pair.pixel_sides[1] else 1
-        side = pair.pixel_sides[1 - fine]   # the coarser image's pixel, in grid pixels
+        fine, coarse = finer_first(pair.pixel_sides)
+        side = pair.pixel_sides[coarse]   # the coarser image's pixel, in grid pixels
         progress.info(tr("{fine} is a radar image {ratio:.1f} times finer than {coarse}: the prior's blocks span "
                          "{size}x{size} pixels, {pixels:.1f} of {coarse}'s, so that the radar's speckle and texture "
                          "finer than {coarse} can show are not read as change.", fine=pair.names[fine][0],
-                         coarse=pair.names[1 - fine][0], size=least, pixels=least / side,
+                         coarse=pair.names[coarse][0], size=least, pixels=least / side,
                          ratio=side / pair.pixel_sides[fine]))
     return least
 

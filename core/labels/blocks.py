@@ -50,11 +50,16 @@ RADAR_FINER = 2.0
 LEAST_CELLS = 32   # cells along the shorter side: the radar rule never leaves fewer (a small AOI keeps its prior)
 
 
+def finer_first(sides: tuple[float, float]) -> tuple[int, int]:
+    """(finer, coarser): the two images' indices by their pixel side in grid pixels (T1 first on a tie)."""
+    return (0, 1) if sides[0] <= sides[1] else (1, 0)
+
+
 def least_block(sides: tuple[float, float], radar: tuple[bool, bool], height: int, width: int) -> int:
     """The least block side (grid pixels) that two images allow: RADAR_FINER of the coarser image's pixels where the
     finer is a radar's and the coarser is not, else 2. sides: each image's pixel side in grid pixels
     (raster.overlap.pixel_side); radar: whether each holds a radar's values (normalise.holds_radar)."""
-    fine, coarse = (0, 1) if sides[0] <= sides[1] else (1, 0)
+    fine, coarse = finer_first(sides)
     if not (radar[fine] and not radar[coarse]) or sides[coarse] <= sides[fine] * 1.05:
         return 2
     wanted = math.ceil(RADAR_FINER * sides[coarse] - 0.1)   # less a tenth: a side measured 2.02 is 2
