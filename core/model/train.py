@@ -39,7 +39,9 @@ from .pruning import AdaptivePruner
 # (bench/RESULTS.md, build/exp32/ensemble.py), the mean of two gave +0.0043 ± 0.0013 over its single networks
 # (no pair lower on average; runs more than 0.03 below their prior 8 → 4 of 96); three added nothing more.
 NETWORKS = 2
-# Network k of a run with SEED s trains with seed s + k·SEED_STRIDE: apart from the seeds an analyst tries next.
+# Network k of a run with SEED s under SEED_STRIDE trains with seed s + k·SEED_STRIDE: apart from the seeds an
+# analyst tries next. Each further SEED_STRIDE seeds take their own block of NETWORKS·SEED_STRIDE network seeds, so
+# no two SEEDs share a network (SEED 1000's first network was SEED 0's second before release 0.15.1).
 SEED_STRIDE = 1000
 
 
@@ -282,8 +284,10 @@ def _train_one(pair, normalisers, labels: np.ndarray, block: int, analyst: Optio
 
 
 def seeds(seed: int, networks: int = NETWORKS) -> list[int]:
-    """The seeds of a run's networks (SEED_STRIDE)."""
-    return [seed + SEED_STRIDE * k for k in range(networks)]
+    """The seeds of a run's networks, none another SEED's (SEED_STRIDE): s, s + 1000 for s under 1000."""
+    block, offset = divmod(seed, SEED_STRIDE)
+    first = block * SEED_STRIDE * networks + offset
+    return [first + SEED_STRIDE * k for k in range(networks)]
 
 
 def train_detector(pair, normalisers, prior: np.ndarray, block: int, analyst: Optional[np.ndarray], params, progress,

@@ -11,7 +11,7 @@ from oaip_qgis.core.integer import kernels
 from oaip_qgis.core.labels.margins import CHANGED, UNCHANGED, margin_labels
 from oaip_qgis.core.model.detector import Detector
 from oaip_qgis.core.model.patches import crop_windows, read_crops
-from oaip_qgis.core.model.train import SEED_STRIDE, TrainConfig, train_detector
+from oaip_qgis.core.model.train import SEED_STRIDE, TrainConfig, seeds, train_detector
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.progress import Progress
 from oaip_qgis.core.raster.align import read_on_grid
@@ -130,6 +130,15 @@ def test_compiled_kernels_and_torch_ops_train_the_identical_detector(prepared):
     assert fast.training["inference_shifts"] == ref.training["inference_shifts"]
     assert set(fast.training["inference_shifts"][0]) == set(filters) | {"head", "fuse"}
     assert np.array_equal(fast_detector.network_probability(x1, x2), ref_prob)
+
+
+def test_no_two_seeds_share_a_network():
+    """SEED 1000's networks were SEED 0's second and another; the bench's seeds keep theirs."""
+    assert [seeds(s) for s in range(4)] == [[s, s + SEED_STRIDE] for s in range(4)]
+    assert seeds(1000) == [2000, 3000] and seeds(2**31 - 1)[1] < 2**64
+    drawn = [seed for s in [*range(0, 5000, 7), 999, 1000, 1999, 2000, 2**31 - 1] for seed in seeds(s)]
+    assert len(drawn) == len(set(drawn))
+    assert seeds(1000, networks=1) == [1000] and seeds(1000, networks=3) == [3000, 4000, 5000]
 
 
 def test_the_detector_is_the_mean_of_networks_trained_from_their_own_seeds(prepared):
