@@ -91,8 +91,10 @@ NEAR_LINE = 0.03
 # Not chosen: 0.02, 0.05 and 0.1 give the same verdicts on the shared pairs' and the renderings' runs (exp30).
 WHOLE_SUPPORT = 0.05
 WHOLE_MAX = 0.6
-# Within this much of WHOLE_MAX the run says another seed may take the other side: seeds move the share by tens
-# of points (the rendered default scene: 0.77 and 0.29). Not chosen on the pairs: a sentence, no map.
+# Within this much of WHOLE_MAX, or of REGION_WHOLE_MAX where regions confirmed in under half would be removed
+# whole on one side, the run says another seed may take the other side: seeds move the share by tens of points
+# (the rendered default scene: 0.77 and 0.29; urban-optical 0.21–0.29 around REGION_WHOLE_MAX, int8 seeds 0–3).
+# Not chosen on the pairs: a sentence, no map.
 NEAR_WHOLE = 0.05
 # Where the veto is applied and under REGION_WHOLE_MAX of it lies in regions rejected whole, a region of the prior's
 # change confirmed in under MAJORITY of its pixels is removed whole (module notes). MAJORITY is not chosen (the
@@ -144,12 +146,17 @@ class Confirmation:
         """Per joined region: whether the applied veto removes it whole (confirmed in under MAJORITY, yet in part),
         where under REGION_WHOLE_MAX of the veto removes regions whole."""
         if self._removed is None:
-            sums = self.regions.sums()
-            if not self.applied or self.extended or not sums or self.whole_share >= REGION_WHOLE_MAX:
-                self._removed = np.zeros(0, bool)
-            else:
-                self._removed = (sums["confirmed"] > 0) & (sums["confirmed"] < MAJORITY * sums["size"])
+            acts = self.applied and not self.extended and self.whole_share < REGION_WHOLE_MAX
+            self._removed = self._judged() if acts else np.zeros(0, bool)
         return self._removed
+
+    def _judged(self) -> np.ndarray:
+        """Per joined region: confirmed in part, but in under MAJORITY of its pixels (what the region rule removes
+        where it acts)."""
+        sums = self.regions.sums()
+        if not sums:
+            return np.zeros(0, bool)
+        return (sums["confirmed"] > 0) & (sums["confirmed"] < MAJORITY * sums["size"])
 
     @property
     def removed_regions(self) -> int:
@@ -212,7 +219,7 @@ class Confirmation:
     @property
     def near_line(self) -> bool:
         """Whether the veto share, or the share of it in whole regions, decided the map by a hair."""
-        return self.near_share_line or self.near_whole_line
+        return self.near_share_line or self.near_whole_line or self.near_region_line
 
     @property
     def near_share_line(self) -> bool:
@@ -225,6 +232,13 @@ class Confirmation:
         """Whether the share of the veto in whole regions decided the map by less than NEAR_WHOLE."""
         return (not self.extended and self.marked > 0 and self.learnt_enough and self.share >= self.least
                 and abs(self.whole_share - WHOLE_MAX) < NEAR_WHOLE)
+
+    @property
+    def near_region_line(self) -> bool:
+        """Whether the share of the veto in whole regions decided by less than NEAR_WHOLE whether the regions the
+        applied veto confirms in under half are removed whole (only where there are such regions)."""
+        return (self.applied and not self.extended and abs(self.whole_share - REGION_WHOLE_MAX) < NEAR_WHOLE
+                and bool(self._judged().any()))
 
     def note(self) -> str:
         """What the network's confirmation did to the map, for the log."""
@@ -263,6 +277,10 @@ class Confirmation:
         if self.near_whole_line:
             said += " " + tr("That share of whole regions is within {near:g} points of {most:g} %: another SEED may "
                              "take the other side.", near=100 * NEAR_WHOLE, most=100 * WHOLE_MAX)
+        if self.near_region_line:
+            said += " " + tr("That share of whole regions is within {near:g} points of {line:g} %, under which the "
+                             "regions it confirms in under half are removed whole: another SEED may take the other "
+                             "side.", near=100 * NEAR_WHOLE, line=100 * REGION_WHOLE_MAX)
         if self.near_line:
             said += " " + tr("Where it matters, compare this map with a run in MODE prior (the map without the "
                              "network's veto) or with another SEED.")

@@ -205,6 +205,35 @@ def test_a_region_the_applied_veto_confirms_in_under_half_is_removed_whole_and_h
     assert "1 region(s) of the prior's change in under half their pixels" in tally.note()
 
 
+def _columns(scene: tuple[np.ndarray, np.ndarray], building: int, columns: int, value: float) -> None:
+    """The building's left `columns` columns (12 px each) given the network's `value`."""
+    row, col = BUILDINGS[building]
+    scene[1][row:row + 12, col:col + columns] = value
+
+
+def test_a_whole_region_share_near_the_region_rule_s_line_is_flagged_where_a_region_would_be_removed():
+    """Urban-optical's four seeds put 21-29 % of the veto in whole regions, around REGION_WHOLE_MAX: the run says
+    another seed may remove or keep the regions the network confirms in under half."""
+    over = _scene(rejected=1)                           # the flood's rim and one building rejected whole
+    _columns(over, 1, 12, 0.02)
+    _columns(over, 1, 5, 0.7)                           # a second building confirmed in 60 of 144 pixels
+    tally = _tally(*over)                               # 144 of 532 vetoed in whole regions: 0.271
+    assert tally.applied and tally.whole_share == pytest.approx(144 / 532) and tally.removed_regions == 0
+    assert tally.near_region_line and tally.near_line and not tally.near_whole_line
+    said = tally.note()
+    assert "That share of whole regions is within 5 points of 25 %" in said and said.endswith("another SEED.")
+    under = (over[0], over[1].copy())
+    _columns(under, 2, 5, 0.02)                         # a third building trimmed: 144 of 592, 0.243
+    tally = _tally(*under)
+    assert tally.whole_share < confirmation.REGION_WHOLE_MAX and tally.removed_regions == 1
+    assert tally.near_region_line and tally.to_dict()["near_line"]
+    trimmed = _scene(rejected=1)
+    _columns(trimmed, 1, 5, 0.02)                       # the second building confirmed in most of it: none to remove
+    tally = _tally(*trimmed)
+    assert tally.whole_share == pytest.approx(144 / 508) and not tally.near_region_line and not tally.near_line
+    assert not _tally(*_scene(rejected=3)).near_region_line   # 0.587: far from 0.25
+
+
 def test_nothing_is_removed_whole_where_a_fair_share_of_the_veto_already_rejects_regions_whole():
     """The rendered new-buildings scenes: the network learnt one kind of change and trims the other's edges; what
     it passes of a building is the building (removed whole there: 0.797 -> 0.776)."""
