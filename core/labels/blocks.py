@@ -55,13 +55,20 @@ def finer_first(sides: tuple[float, float]) -> tuple[int, int]:
     return (0, 1) if sides[0] <= sides[1] else (1, 0)
 
 
+def radar_finer(sides: tuple[float, float], radar: tuple[bool, bool]) -> bool:
+    """Whether the finer of two images holds a radar's values and the coarser does not. sides: each image's pixel
+    side in grid pixels (raster.overlap.pixel_side); radar: whether each holds a radar's values
+    (normalise.holds_radar)."""
+    fine, coarse = finer_first(sides)
+    return radar[fine] and not radar[coarse] and sides[coarse] > sides[fine] * 1.05
+
+
 def least_block(sides: tuple[float, float], radar: tuple[bool, bool], height: int, width: int) -> int:
     """The least block side (grid pixels) that two images allow: RADAR_FINER of the coarser image's pixels where the
-    finer is a radar's and the coarser is not, else 2. sides: each image's pixel side in grid pixels
-    (raster.overlap.pixel_side); radar: whether each holds a radar's values (normalise.holds_radar)."""
-    fine, coarse = finer_first(sides)
-    if not (radar[fine] and not radar[coarse]) or sides[coarse] <= sides[fine] * 1.05:
+    finer is a radar's and the coarser is not (radar_finer), else 2."""
+    if not radar_finer(sides, radar):
         return 2
+    coarse = finer_first(sides)[1]
     wanted = math.ceil(RADAR_FINER * sides[coarse] - 0.1)   # less a tenth: a side measured 2.02 is 2
     return max(2, min(wanted, min(height, width) // LEAST_CELLS))
 

@@ -161,6 +161,9 @@ def _run(stats: dict) -> Section:
     direct = stats.get("direct_comparison")
     if direct is not None:   # whether the two images were also compared value against value
         rows.append((tr("Direct comparison"), _direct(direct)))
+    if stats.get("prior_one_sided") is not None:   # which structural prior made the map (stages._mapped_prior)
+        rows.append((tr("Change seen"), tr("from either image alone too (one-sided change counted)")
+                     if stats["prior_one_sided"] else tr("from both images")))
     confirmation = stats.get("network_confirmation")
     if confirmation is not None:   # whether the map is the prior's confirmed by the network, or the prior's
         rows.append((tr("Network confirmation"), _confirmation(confirmation)))

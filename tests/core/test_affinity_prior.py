@@ -20,6 +20,7 @@ from oaip_qgis.core.labels.blocks import (
     block_means,
     block_size,
     least_block,
+    radar_finer,
     upsample_prior,
 )
 from oaip_qgis.core.labels.prior import change_prior
@@ -27,7 +28,14 @@ from oaip_qgis.core.labels.structural_prior import structural_prior
 from oaip_qgis.core.metrics import auc
 from tests.helpers import two_sensors
 
-PRIORS = {"affinity": affinity_prior, "structural": structural_prior}
+PRIORS = {"affinity": affinity_prior, "structural": lambda *args, **kwargs: structural_prior(*args, **kwargs).both,
+          "structural, one-sided": lambda *args, **kwargs: structural_prior(*args, **kwargs).one_sided}
+
+
+def maps(*args, **kwargs) -> np.ndarray:
+    """The structural prior's two maps, stacked: what must not move with a seed, a batch size or a CPU."""
+    drawn = structural_prior(*args, **kwargs)
+    return np.stack([drawn.both, drawn.one_sided])
 
 
 @pytest.mark.parametrize("name", PRIORS)
@@ -36,10 +44,10 @@ def test_prior_is_high_inside_the_change_and_low_outside(name):
     prior = PRIORS[name](x1, x2, np.ones(change.shape, bool))
     assert prior.shape == change.shape and prior.dtype == np.float32
     assert np.nanmin(prior) >= 0 and np.nanquantile(prior, 0.995) <= 1 + 1e-6
-    if name == "structural":   # 1 at its 0.995 quantile, the places above it left unclipped for the decision
+    if name.startswith("structural"):   # 1 at its 0.995 quantile, the places above it left unclipped for the decision
         assert np.isclose(np.nanquantile(prior, 0.995), 1) and np.nanmax(prior) > 1
     assert prior[change].mean() > 2 * prior[~change].mean()
-    assert auc(prior.ravel(), change.ravel()) > (0.95 if name == "structural" else 0.8)
+    assert auc(prior.ravel(), change.ravel()) > (0.95 if name.startswith("structural") else 0.8)
 
 
 @pytest.mark.parametrize("name", PRIORS)
@@ -59,11 +67,11 @@ def test_structural_prior_is_seeded():
     """The seed draws the anchors among the cells; with at least as many anchors as cells every cell is one."""
     x1, x2, change = two_sensors()
     valid = np.ones(change.shape, bool)
-    drawn = {seed: structural_prior(x1, x2, valid, anchors=256, seed=seed) for seed in (4, 5)}
-    assert np.array_equal(drawn[4], structural_prior(x1, x2, valid, anchors=256, seed=4))
+    drawn = {seed: maps(x1, x2, valid, anchors=256, seed=seed) for seed in (4, 5)}
+    assert np.array_equal(drawn[4], maps(x1, x2, valid, anchors=256, seed=4))
     assert not np.array_equal(drawn[4], drawn[5])
-    assert np.array_equal(structural_prior(x1, x2, valid, anchors=change.size, seed=4),
-                          structural_prior(x1, x2, valid, anchors=change.size, seed=5))
+    assert np.array_equal(maps(x1, x2, valid, anchors=change.size, seed=4),
+                          maps(x1, x2, valid, anchors=change.size, seed=5))
 
 
 def test_the_structural_prior_does_not_depend_on_its_batch_size(monkeypatch):
@@ -72,9 +80,9 @@ def test_the_structural_prior_does_not_depend_on_its_batch_size(monkeypatch):
     the matrix product's order of adding no longer swaps two equally near neighbours."""
     x1, x2, change = two_sensors()
     valid = np.ones(change.shape, bool)
-    whole = structural_prior(x1, x2, valid, anchors=512, seed=2)
+    whole = maps(x1, x2, valid, anchors=512, seed=2)
     monkeypatch.setattr(structural_prior_module, "DISTANCES", 512 * 7)
-    assert np.array_equal(structural_prior(x1, x2, valid, anchors=512, seed=2), whole)
+    assert np.array_equal(maps(x1, x2, valid, anchors=512, seed=2), whole)
 
 
 def test_the_neighbour_ranking_holds_for_near_ties():
@@ -96,7 +104,8 @@ import numpy as np
 from oaip_qgis.core.labels.structural_prior import structural_prior
 from tests.helpers import two_sensors
 x1, x2, change = two_sensors()
-np.save(sys.argv[1], structural_prior(x1, x2, np.ones(change.shape, bool), seed=3))
+drawn = structural_prior(x1, x2, np.ones(change.shape, bool), seed=3)
+np.save(sys.argv[1], np.stack([drawn.both, drawn.one_sided]))
 """
 
 
@@ -104,7 +113,7 @@ def test_the_structural_prior_is_the_same_on_another_cpu_code_path(tmp_path):
     """A seed's map must not depend on the machine: the prior computed in a process on MKL's portable code
     path is the same bit for bit as here (with float32 distances it differed by 2.5e-4 on this scene)."""
     x1, x2, change = two_sensors()
-    here = structural_prior(x1, x2, np.ones(change.shape, bool), seed=3)
+    here = maps(x1, x2, np.ones(change.shape, bool), seed=3)
     out = tmp_path / "prior.npy"
     subprocess.run([sys.executable, "-c", PRIOR_IN_A_CHILD, str(out)], cwd=Path(__file__).resolve().parents[2],
                    env={**os.environ, **OTHER_CPU}, check=True, timeout=300)
@@ -152,6 +161,8 @@ def test_blocks_span_two_coarser_pixels_only_where_a_radar_image_is_the_finer_an
     assert least_block((1.0, 2.0), (True, True), 600, 600) == 2       # two radar images
     assert least_block((1.0, 1.0), (True, False), 600, 600) == 2      # one grid
     assert least_block((1.0, 10.0), (True, False), 320, 600) == 10   # a small AOI keeps 32 cells a side
+    assert radar_finer((1.0, 2.0), (True, False)) and radar_finer((2.0, 1.0), (False, True))
+    assert not radar_finer((1.0, 2.0), (False, True)) and not radar_finer((1.0, 1.0), (True, False))
 
 
 def test_block_size_bounds_the_values_with_many_bands():
@@ -237,9 +248,9 @@ def test_the_second_pass_leaves_a_clear_change_as_it_was(monkeypatch):
     above it too, so the prior is the one-pass prior, bit for bit (a second pass would change it)."""
     x1, x2, _ = two_sensors(64, seed=3)
     valid = np.ones(x2.shape[1:], bool)
-    once = structural_prior(x1, x2, valid, seed=1)
+    once = maps(x1, x2, valid, seed=1)
     monkeypatch.setattr(structural_prior_module, "SECOND_PASS", False)
-    assert np.array_equal(structural_prior(x1, x2, valid, seed=1), once)
+    assert np.array_equal(maps(x1, x2, valid, seed=1), once)
 
 
 def test_the_affinity_prior_reports_progress_and_can_be_cancelled():

@@ -53,7 +53,7 @@ def test_labels_on_the_sample_pair_follow_the_truth(sample_pair):
     b1, vb = block_means(x1, valid, 2)
     b2, _ = block_means(x2, valid, 2)
     y1, y2 = fit_normaliser(b1, vb).apply(b1), fit_normaliser(b2, vb).apply(b2)
-    prior = np.where(valid, upsample_prior(structural_prior(y1, y2, vb), shape), np.nan)
+    prior = np.where(valid, upsample_prior(structural_prior(y1, y2, vb).both, shape), np.nan)
     labels = margin_labels(prior)
     assert truth[labels == UNCHANGED].mean() < 0.05      # "unchanged" labels lie outside the true change
     assert truth[labels == CHANGED].mean() > 0.5         # and most "changed" ones inside it

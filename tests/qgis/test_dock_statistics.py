@@ -125,6 +125,13 @@ def test_the_run_section_says_whether_t2_was_shifted():
                                       "search goes: the images may lie further apart")
 
 
+def test_the_run_section_says_which_prior_made_the_map():
+    assert "Change seen" not in rows(NETWORK_RUN)["Run"]   # stats written before release 0.16.0
+    assert rows({**NETWORK_RUN, "prior_one_sided": True})["Run"]["Change seen"] == (
+        "from either image alone too (one-sided change counted)")
+    assert rows({**NETWORK_RUN, "prior_one_sided": False})["Run"]["Change seen"] == "from both images"
+
+
 def test_the_run_section_says_when_the_network_learnt_too_little_change_to_veto():
     few = {"applied": False, "vetoed_share": 0.25, "least_share": 0.12, "prior_changed_pixels": 900,
            "extended": False, "added_pixels": 0, "changed_label_pixels": 640, "least_changed_label_pixels": 1200}
