@@ -223,7 +223,7 @@ def _mapped_prior(maps: PriorMaps, blocks: Blocks) -> tuple[np.ndarray, Evidence
     lifts what one image alone shows of an unchanged scene (the tests' unchanged scenes with a radar's undeclared
     border of zeros, an 8-bit rendering's white collar and a radar finer than the optical image: 0.72 %, 3.5 % and
     0.11 % marked and reported changed when it decided, none marked and reported unchanged now; bench/RESULTS.md,
-    release 0.16.0). Where it shows significant change, a direct measure is tried on it, and if
+    release 0.15.1). Where it shows significant change, a direct measure is tried on it, and if
     one joins, their fusion is the prior: a direct measure says where values changed, whichever image's classes
     moved, and on the SAR pairs it joins (sar-enl-12: the one-sided prior with it 0.50, alone 0.41, against 0.58
     both ways). Otherwise the prior seen either way (labels.structural_prior: one-sided change) where the prior

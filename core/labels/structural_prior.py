@@ -22,7 +22,9 @@ everywhere costs sar-enl-12 0.58 -> 0.41-0.51 (its single-look image's look-alik
 and that direction's noise is let in); where no direct comparison joins it lifts shuguang 0.735 -> 0.768,
 yellowriver 0.722 -> 0.757, italy 0.816 -> 0.819 and new buildings alone 0.785 -> 0.888 (flood beside a
 river 0.953 -> 0.952, the earthquake 0.857 -> 0.818). So the pipeline maps it only where no direct comparison of
-the two images' values joins the prior (stages._mapped_prior). Each map takes its own second pass when
+the two images' values joins the prior, and only where the prior seen both ways reaches its evidence floor
+(labels.one_sided: unchanged crops of the shared pairs 1.15 % marked, 1.95 % ungated, 1.52 % gated;
+stages._mapped_prior). Each map takes its own second pass when
 its change is crowded (below), the one-sided one guided by itself (wide floods, four draws: 0.711 against
 0.687 guided by the geometric mean).
 
