@@ -14,13 +14,13 @@ from oaip_qgis.core.stages import Blocks, _mapped_prior
 
 
 def two_maps() -> tuple[np.ndarray, np.ndarray]:
-    """A prior seen both ways with one strong square of change, and a one-sided prior twice its level that also
-    lifts the square's corner and a strip of unchanged land the other image hardly shows (where both ways is low)."""
+    """A prior seen both ways with one strong square of change, and a one-sided prior twice its level that lifts the
+    square more and a strip of unchanged land the other image hardly shows (where both ways is low)."""
     rng = np.random.default_rng(0)
     both = rng.uniform(0.05, 0.15, (64, 64)).astype(np.float32)
     both[20:30, 20:30] = 0.9
     one = 2 * both
-    one[20:24, 20:24] = 3.0         # one-sided change where both ways is strong
+    one[20:30, 20:30] = 3.0         # one-sided change where both ways is strong (its peak rises)
     one[50:60, :] = 1.5             # one-sided texture where both ways is weak
     both[0, 0] = one[0, 0] = np.nan
     return both, one
@@ -55,3 +55,20 @@ def test_one_sided_change_is_left_out_where_radar_texture_is_one_sided_everywher
         assert np.nanmax(prior) == 1 and prior[50:60, :].max() < 0.35 and prior[22, 22] == 1
     else:
         assert np.array_equal(prior, np.minimum(both, 1), equal_nan=True)
+
+
+def test_one_sided_change_that_weakens_the_evidence_is_left_out():
+    """Texture one image alone shows over much of the scene where the prior seen both ways is just above its floor,
+    and nothing more of the change: counted, it lifts the median more than the peak, so the scene's evidence would
+    weaken (a C-band fire's scar); the prior seen both ways is mapped instead."""
+    rng = np.random.default_rng(1)
+    both = rng.uniform(0.05, 0.15, (64, 64)).astype(np.float32)
+    both[20:30, 20:30] = 0.9
+    both[37:64, :] = 0.3            # 42 % of the scene, above the floor (1.75x a median near 0.14)
+    one = 2 * both
+    one[20:30, 20:30] = 0.9         # the change no stronger one way
+    one[37:64, :] = 0.8
+    prior, evidence, direct, one_sided = _mapped_prior(PriorMaps(both, one), blocks())
+    assert both[40, 10] >= evidence.floor and gated_one_sided(both, one, evidence.floor)[40, 10] == np.float32(0.8)
+    assert evidence.significant and not one_sided
+    assert np.array_equal(prior, np.minimum(both, 1), equal_nan=True)
