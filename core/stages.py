@@ -227,10 +227,10 @@ def _mapped_prior(maps: PriorMaps, blocks: Blocks) -> tuple[np.ndarray, Evidence
     one joins, their fusion is the prior: a direct measure says where values changed, whichever image's classes
     moved, and on the SAR pairs it joins (sar-enl-12: the one-sided prior with it 0.50, alone 0.41, against 0.58
     both ways). Otherwise the prior seen either way (labels.structural_prior: one-sided change) where the prior
-    seen both ways reaches its evidence floor (labels.one_sided), if that shows significant change too and its peak
-    is at least the prior seen both ways' (where counting one-sided change weakens the scene's evidence, it adds
-    more texture than change: a C-band fire's scar, whose drop of backscatter is within the forests' and fields'
-    own spread, six draws 0.245 without it, 0.177 with it; bench/RESULTS.md, release 0.16.0); but not
+    seen both ways reaches its evidence floor (labels.one_sided), if its peak is at least the prior seen both ways'
+    (where counting one-sided change weakens the scene's evidence, it adds more texture than change: a C-band
+    fire's scar, whose drop of backscatter is within the forests' and fields' own spread, six draws 0.245 with this
+    rule, 0.177 without; bench/RESULTS.md, release 0.16.0); but not
     where a radar image is the finer, nor between two radar images: speckle and texture that the other image
     cannot show are one-sided structure everywhere (the generated finer radar's 1 % scenes, six draws: 0.771 both
     ways, 0.631 either way; read_blocks widens its blocks for the same reason; crops of the SAR pairs that no
@@ -243,7 +243,7 @@ def _mapped_prior(maps: PriorMaps, blocks: Blocks) -> tuple[np.ndarray, Evidence
         return prior, evidence, direct, False
     one_sided = gated_one_sided(maps.both, maps.one_sided, evidence.floor)
     either = weigh_evidence(one_sided)
-    if not either.significant or either.peak < evidence.peak:   # it would weaken the scene's evidence
+    if either.peak < evidence.peak:   # it would weaken the scene's evidence (at or above it, it is significant too)
         return prior, evidence, direct, False
     return np.minimum(one_sided, 1.0), either, direct, True
 
