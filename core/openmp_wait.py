@@ -1,0 +1,23 @@
+"""How long idle OpenMP threads spin before they sleep: briefly, set before torch loads libgomp.
+
+torch's CPU wheel and the compiled integer kernels (integer/kernels.c) share one libgomp, whose idle
+threads spin for GOMP_SPINCOUNT = 300 000 turns before sleeping unless it knows there are more threads
+than CPUs. It cannot see other processes: with two busy processes beside a run on a 2-core machine, a
+training of 2.8 s took 146 s to over 200 s in three of four runs (QGIS rendering, a second run, a test
+suite: an analyst's ordinary machine). With 1 000 turns, libgomp's own value for an oversubscribed
+machine, the same training took 5.7–7.3 s under that load and 2.8 s alone, as before (bench/bench_contention.py;
+OMP_WAIT_POLICY=PASSIVE fixed it too but cost 10–15 % alone). libgomp reads the variable once, when it is
+loaded, so it must be set before torch is first imported; an analyst's own setting is kept.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import MutableMapping
+
+SPIN_COUNT = "1000"
+
+
+def spin_briefly(environ: MutableMapping[str, str] = os.environ) -> None:
+    """GOMP_SPINCOUNT set to SPIN_COUNT unless the analyst set it or OMP_WAIT_POLICY themselves."""
+    if "OMP_WAIT_POLICY" not in environ:
+        environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
