@@ -208,6 +208,7 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     spread = direct_spread(blocks.direct, SPREAD_LINES) if not evidence.significant else None
     if spread is not None:   # what a direct measure says of a scene reported unchanged (decision.evidence)
         evidence = evidence.with_spread(*spread)
+    evidence = replace(evidence, one_kind=params.one_kind)
     progress.info(direct.note())
     gated = is_automatic(params.threshold_method)   # a manual threshold is the analyst's own decision
     progress.info(evidence.verdict() if gated

@@ -123,6 +123,7 @@ class Evidence:
     spread_measure: Optional[str] = None    # which (labels.direct_comparison.direct_spread)
     spread_line: float = SPREAD_LINE        # that measure's line (SPREAD_LINES)
     alike: Optional[float] = None   # mapped from that measure instead: the structural prior's agreement with it
+    one_kind: bool = False   # the analyst said both images are of one kind (ONE_KIND): the measure was tried
 
     def with_spread(self, measure: str, spread: float, alike: Optional[float] = None) -> Evidence:
         """This evidence with a direct measure's spread (and, where the map was made from it, the agreement)."""
@@ -167,6 +168,12 @@ class Evidence:
                       "way (AUC {agreement:.2f}), as two images of one kind with much change of one kind do: the "
                       "change is mapped from the {measure}.", measure=measure, spread=self.direct_spread,
                       calm=calm, agreement=self.alike) + " " + self._verdict()
+        if self.one_kind:   # asked, and the structural prior did not rank the measure's classes alike
+            return self._verdict() + " " + tr(
+                "The two images, of one kind as ONE_KIND says, have a {measure} whose 0.9 quantile is {spread:.1f}× "
+                "its median ({calm}), as much change of one kind gives, but the structural prior does not rank its "
+                "two classes the same way, so the change is not mapped from it: the difference image still ranks "
+                "every place.", measure=measure, spread=self.direct_spread, calm=calm)
         return self._verdict() + " " + tr(
             "But if the two images are of one kind ({kinds}), their {measure} disagrees: its 0.9 quantile is "
             "{spread:.1f}× its median ({calm}), so much of the scene may have changed alike, which the structural "

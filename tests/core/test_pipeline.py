@@ -550,6 +550,32 @@ def test_much_change_of_one_kind_between_two_radar_images_is_mapped_from_their_l
     assert "mapped from the log-ratio" in stats.evidence["verdict"]
 
 
+def _as_intensities(path: str, out: Path) -> str:
+    """An 8-bit radar rendering's values taken as amplitudes and written as their intensities (float32)."""
+    with rasterio.open(path) as source:
+        profile = {**source.profile, "dtype": "float32", "nodata": None}
+        values = source.read(1).astype(np.float32)
+    with rasterio.open(out, "w", **profile) as target:
+        target.write((values / 255) ** 2, 1)
+    return str(out)
+
+
+def test_one_kind_asked_but_not_borne_out_is_said_without_asking_for_it_again(tmp_path):
+    """The same ninth of sar-enl-13 with its values squared: its log-ratio still spreads 4.4x, but the structural
+    prior no longer ranks the log-ratio's classes alike, so ONE_KIND maps nothing. The verdict said to run again
+    with ONE_KIND, which the analyst had just done; it says why the measure was not used instead."""
+    pair = shared_pair("sar-enl-13")
+    part = part_crops(Path(pair["t1"]).parent, tmp_path / "parts", splits=(3,))["3-10"]
+    squared = {"t1": _as_intensities(part["t1"], tmp_path / "t1.tif"),
+               "t2": _as_intensities(part["t2"], tmp_path / "t2.tif"), "truth": part["gt"]}
+    for asked in (False, True):
+        (tmp_path / str(asked)).mkdir()
+        evidence = run(params(squared, tmp_path / str(asked), seed=0, one_kind=asked)).stats.evidence
+        assert evidence["wide_spread"] and evidence.get("alike") is None and evidence["one_kind"] is asked
+        assert ("run again with ONE_KIND" in evidence["verdict"]) is not asked
+        assert ("of one kind as ONE_KIND says" in evidence["verdict"]) is asked
+
+
 def test_a_fire_between_two_optical_sensors_is_mapped_from_their_canonical_difference_when_asked(tmp_path):
     """A generated fire over a third of the forest between two optical sensors of different bands: the char is a
     class of its own that was all forest, so the structural prior reports no significant change (nothing
