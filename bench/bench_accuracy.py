@@ -77,7 +77,8 @@ STRESS = ("default", "unchanged", "rare", "flood-beside-river", "misregistered",
           "sar-pair", "sar-pair-unchanged", "sar-pair-flood-beside-river", "sar-pair-misregistered",
           "sar-pair-wide-flood", "optical-pair", "optical-pair-unchanged", "sar-finer", "sar-finer-rare",
           "sar-finer-unchanged", "fire", "optical-pair-fire", "sar-pair-fire", "same-sensor-fire",
-          "same-sensor-unchanged", "earthquake", "sar-pair-earthquake", "optical-pair-earthquake")
+          "same-sensor-unchanged", "earthquake", "sar-pair-earthquake", "optical-pair-earthquake", "flooded-aoi",
+          "sar-pair-flooded-aoi")
 # Stress scenes run again as an analyst who knows both images are of one kind would (ONE_KIND): much change alike
 # that the structural prior cannot see, and unchanged twins that must stay unchanged when so told.
 ONE_KIND_STRESS = ("optical-pair-fire", "optical-pair-unchanged", "same-sensor-fire", "same-sensor-unchanged",

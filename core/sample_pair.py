@@ -81,6 +81,10 @@ SCENARIOS = {
     "sar-pair-flood-beside-river": Scenario(flood=0.10, built=0.0, river=1 / 15, t1_looks=1),
     "sar-pair-misregistered": Scenario(shift=(3.0, 2.0), t1_looks=1),
     "sar-pair-wide-flood": Scenario(flood=0.20, t1_looks=1),
+    # An area of interest drawn tight around a flood: about 40 % of it under water that was land, beside the river
+    # (optical before and SAR after, and two SAR images):
+    "flooded-aoi": Scenario(flood=0.35, built=0.0),
+    "sar-pair-flooded-aoi": Scenario(flood=0.35, built=0.0, t1_looks=1),
     # Two optical sensors (4 bands at 10 m against 3 mixed 8-bit bands at about 20 m), fields a season apart:
     "optical-pair": Scenario(t2_optical=True),
     "optical-pair-unchanged": Scenario(flood=0.0, built=0.0, t2_optical=True),
