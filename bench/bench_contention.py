@@ -53,14 +53,18 @@ def timed_run(pair: Path, spin: str | None, timeout: float) -> dict:
                               text=True, timeout=timeout, check=True)
     except subprocess.TimeoutExpired:
         return {"timed_out": True, "seconds": round(time.perf_counter() - start, 1)}
+    except subprocess.CalledProcessError as failed:   # reported, not raised: the other runs still count
+        return {"timed_out": False, "failed": (failed.stderr or "").strip().splitlines()[-1:],
+                "seconds": round(time.perf_counter() - start, 1)}
     timing = json.loads(done.stdout.strip().splitlines()[-1])
     return {"timed_out": False, "seconds": round(time.perf_counter() - start, 1),
             "train_s": round(timing["train"], 2), "total_s": round(timing["total"], 2)}
 
 
 def _summary(runs: list[dict]) -> dict:
-    finished = [r["train_s"] for r in runs if not r["timed_out"]]
+    finished = [r["train_s"] for r in runs if "train_s" in r]
     return {"train_s": finished, "timed_out": sum(r["timed_out"] for r in runs),
+            "failed": sum("failed" in r for r in runs),
             "train_median_s": round(statistics.median(finished), 2) if finished else None}
 
 
@@ -100,7 +104,8 @@ def main() -> None:
     print(f"{'busy processes':>15} {'setting':>16} {'training s (each run; T: over ' + str(int(args.timeout)) + ' s)'}")
     for load, rows in report["loads"].items():
         for name, row in rows.items():
-            each = ", ".join("T" if r["timed_out"] else f"{r['train_s']:.1f}" for r in row["runs"])
+            each = ", ".join(f"{r['train_s']:.1f}" if "train_s" in r else ("T" if r["timed_out"] else "failed")
+                             for r in row["runs"])
             print(f"{load.split('_')[1]:>15} {name:>16} {each}")
     print(f"written to {args.out}")
 

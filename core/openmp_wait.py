@@ -5,9 +5,11 @@ threads spin for GOMP_SPINCOUNT = 300 000 turns before sleeping unless it knows 
 than CPUs. It cannot see other processes: with two busy processes beside a run on a 2-core machine, a
 training of 2.8 s took 146 s to over 200 s in three of four runs (QGIS rendering, a second run, a test
 suite: an analyst's ordinary machine). With 1 000 turns, libgomp's own value for an oversubscribed
-machine, the same training took 5.7–7.3 s under that load and 2.8 s alone, as before (bench/bench_contention.py;
-OMP_WAIT_POLICY=PASSIVE fixed it too but cost 10–15 % alone). libgomp reads the variable once, when it is
-loaded, so it must be set before torch is first imported; an analyst's own setting is kept.
+machine, the same training took 5.7–15 s under that load (bench/bench_contention.py). Alone it
+costs a little: 4 runs of 25 took about twice the usual 3–4 s, against none of 24 with libgomp's default;
+10 000 turns gave no such run alone (8) but 9.5–20 s under the load, and OMP_WAIT_POLICY=PASSIVE cost
+10–15 % alone. libgomp reads the variable once, when it is loaded, so it must be set before torch is first
+imported; an analyst's own setting is kept.
 """
 from __future__ import annotations
 
