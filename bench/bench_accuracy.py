@@ -46,8 +46,6 @@ from typing import Optional
 
 import numpy as np
 import rasterio
-import torch
-import torch.nn.functional as F
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
@@ -55,6 +53,11 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
 
+import oaip_qgis.core  # noqa: E402, F401 (first: it sets how OpenMP threads wait before torch loads)
+
+# isort: split
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 from rendering import render_as_published  # noqa: E402
 
 from oaip_qgis.core.decision import confirmation, evidence  # noqa: E402

@@ -51,14 +51,13 @@ def timed_run(pair: Path, spin: str | None, timeout: float) -> dict:
     try:
         done = subprocess.run([sys.executable, __file__, "--child", str(pair)], env=env, capture_output=True,
                               text=True, timeout=timeout, check=True)
+        timing = json.loads(done.stdout.strip().splitlines()[-1])
+        outcome = {"timed_out": False, "train_s": round(timing["train"], 2), "total_s": round(timing["total"], 2)}
     except subprocess.TimeoutExpired:
-        return {"timed_out": True, "seconds": round(time.perf_counter() - start, 1)}
+        outcome = {"timed_out": True}
     except subprocess.CalledProcessError as failed:   # reported, not raised: the other runs still count
-        return {"timed_out": False, "failed": (failed.stderr or "").strip().splitlines()[-1:],
-                "seconds": round(time.perf_counter() - start, 1)}
-    timing = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"timed_out": False, "seconds": round(time.perf_counter() - start, 1),
-            "train_s": round(timing["train"], 2), "total_s": round(timing["total"], 2)}
+        outcome = {"timed_out": False, "failed": (failed.stderr or "").strip().splitlines()[-1:]}
+    return {**outcome, "seconds": round(time.perf_counter() - start, 1)}
 
 
 def _summary(runs: list[dict]) -> dict:
@@ -101,7 +100,7 @@ def main() -> None:
             report["loads"][f"busy_{load}"] = {name: {"runs": r, **_summary(r)} for name, r in runs.items()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
-    print(f"{'busy processes':>15} {'setting':>16} {'training s (each run; T: over ' + str(int(args.timeout)) + ' s)'}")
+    print(f"{'busy processes':>15} {'setting':>16} training s (each run; T: over {args.timeout:g} s)")
     for load, rows in report["loads"].items():
         for name, row in rows.items():
             each = ", ".join(f"{r['train_s']:.1f}" if "train_s" in r else ("T" if r["timed_out"] else "failed")

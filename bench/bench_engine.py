@@ -15,10 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+import oaip_qgis.core  # noqa: E402, F401 (first: it sets how OpenMP threads wait before torch loads)
+
+# isort: split
+import torch  # noqa: E402
 
 from oaip_qgis.core.integer import kernels  # noqa: E402
 from oaip_qgis.core.model.accounting import held_bytes  # noqa: E402
