@@ -27,6 +27,7 @@ from .decision.threshold import confidence, is_automatic
 from .errors import InputError
 from .i18n import tr
 from .labels.blocks import block_size, finer_first, least_block, radar_finer, upsample_prior
+from .labels.crowded_change import self_consistent
 from .labels.direct_comparison import (
     DirectComparison,
     Measures,
@@ -188,7 +189,18 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
         lambda percent: tr("Computing the change prior: {percent} %", percent=percent))
     maps = change_prior(blocks.x1, blocks.x2, blocks.valid, method=params.prior, seed=params.seed,
                         check=progress.check, report=report, info=progress.info)
-    prior, evidence, direct, one_sided = _mapped_prior(maps, blocks)
+    mapped = _mapped_prior(maps, blocks)
+    crowded = (self_consistent(maps, lambda second: _marked_share(_mapped_prior(second, blocks), params))
+               if not _marked_share(mapped, params) else None)
+    if crowded is not None:   # change over much of the scene, unseen by the first pass (labels.crowded_change)
+        mapped = _mapped_prior(crowded.maps, blocks)
+        mapped = (mapped[0], replace(mapped[1], crowded=crowded.share), *mapped[2:])
+        progress.info(tr("The prior's first pass found no significant change, but computed again as if {left:.0f} % "
+                         "of the scene had changed alike (those places left out of its graph), it marks {found:.0f} "
+                         "% changed, about as much as it left out, which an unchanged scene does not: much of the "
+                         "scene changed alike, and the map is made from that second pass.",
+                         left=100 * crowded.share, found=100 * crowded.marked))
+    prior, evidence, direct, one_sided = mapped
     alike = (change_alike(prior, blocks.direct, SPREAD_LINES, PEAK_QUANTILE)
              if params.one_kind and not evidence.significant else None)   # the analyst says both are of one kind
     if alike is not None:   # much change of one kind, which the structural prior cannot see
@@ -200,11 +212,7 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     if one_sided and evidence.significant:
         progress.info(tr("The prior counts change that only one of the two images shows against the other too (a "
                          "burn scar among forest, new buildings that the optical image hardly tells from fields)."))
-    calibration = calibrate(prior, params.threshold_method, evidence)   # reads no value without significant change
-    local = local_change(prior, evidence, calibration.cut)
-    prior, calibration = local.prior, replace(calibration, cut=local.cut)
-    evidence = replace(evidence, groups=local.groups, group_share=local.share, scattered=local.scattered,
-                       significant=evidence.significant and not local.scattered)
+    prior, calibration, evidence = _decided(prior, evidence, params)
     spread = direct_spread(blocks.direct, SPREAD_LINES) if not evidence.significant else None
     if spread is not None:   # what a direct measure says of a scene reported unchanged (decision.evidence)
         evidence = evidence.with_spread(*spread)
@@ -214,6 +222,23 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     progress.info(evidence.verdict() if gated
                   else tr("{verdict} (not applied: manual threshold)", verdict=evidence.verdict()))
     return PriorResult(blocks.size, blocks.norm1, blocks.norm2, prior, evidence, calibration, gated, direct, one_sided)
+
+
+def _decided(prior: np.ndarray, evidence: Evidence, params: RunParams) -> tuple[np.ndarray, Calibration, Evidence]:
+    """The prior the decision cuts, its calibrated cut, and the evidence with what confining the map to compact
+    groups found (decision.local_change)."""
+    calibration = calibrate(prior, params.threshold_method, evidence)   # reads no value without significant change
+    local = local_change(prior, evidence, calibration.cut)
+    evidence = replace(evidence, groups=local.groups, group_share=local.share, scattered=local.scattered,
+                       significant=evidence.significant and not local.scattered)
+    return local.prior, replace(calibration, cut=local.cut), evidence
+
+
+def _marked_share(mapped: tuple[np.ndarray, Evidence, DirectComparison, bool], params: RunParams) -> float:
+    """The share of the valid cells the decision marks changed on a mapped prior; 0 without significant change."""
+    prior, calibration, evidence = _decided(mapped[0], mapped[1], params)
+    valid = np.isfinite(prior)
+    return float((prior[valid] >= calibration.cut).mean()) if evidence.significant and valid.any() else 0.0
 
 
 def _mapped_prior(maps: PriorMaps, blocks: Blocks) -> tuple[np.ndarray, Evidence, DirectComparison, bool]:

@@ -124,6 +124,7 @@ class Evidence:
     spread_line: float = SPREAD_LINE        # that measure's line (SPREAD_LINES)
     alike: Optional[float] = None   # mapped from that measure instead: the structural prior's agreement with it
     one_kind: bool = False   # the analyst said both images are of one kind (ONE_KIND): the measure was tried
+    crowded: Optional[float] = None   # mapped from a second pass leaving out this share (labels.crowded_change)
 
     def with_spread(self, measure: str, spread: float, alike: Optional[float] = None) -> Evidence:
         """This evidence with a direct measure's spread (and, where the map was made from it, the agreement)."""
@@ -183,7 +184,11 @@ class Evidence:
 
     def _verdict(self) -> str:
         if self.significant:
-            found = tr("Change found: the most disagreeing 0.5 % of the scene is {peak:.1f}× the scene's "
+            found = "" if self.crowded is None else tr(
+                "The prior's first pass showed no contrast; computed again with the {percent:.0f} % most changed "
+                "places left out of its graph, it marked about as much changed: change over much of the scene, such "
+                "as an AOI drawn around a flood.", percent=100 * self.crowded) + " "
+            found += tr("Change found: the most disagreeing 0.5 % of the scene is {peak:.1f}× the scene's "
                        "typical disagreement between the two images (no change below {no_change_peak:g}×); "
                        "places below {floor_ratio:g}× are never marked changed.", peak=self.peak,
                        no_change_peak=self.no_change_peak, floor_ratio=self.floor_ratio)
@@ -219,9 +224,10 @@ class Evidence:
         return tr("No significant change: even the most disagreeing 0.5 % of the scene is only {peak:.1f}× "
                   "the scene's typical disagreement between the two images (a change shows at least "
                   "{no_change_peak:g}×), so no place is marked changed. Weak change over under 1 % of a "
-                  "scene can look like this, and so can one kind of change over a quarter of it or more "
-                  "(a wide flood between an optical and a SAR image), where the changed places are each "
-                  "other's neighbours (measured on generated scenes): the difference image still ranks "
+                  "scene can look like this, and so can one kind of change over a quarter of it or more, "
+                  "where the changed places are each other's neighbours, if computing the prior again without "
+                  "the most changed of them did not confirm it (measured on generated scenes): the difference "
+                  "image still ranks "
                   "every place, and a manual threshold marks the highest.", peak=self.peak,
                   no_change_peak=self.no_change_peak)
 

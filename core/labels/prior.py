@@ -7,7 +7,7 @@ Kappa on it 0.59–0.78, against 0.58–0.76 and 0.02–0.09 for the affinity pr
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -27,6 +27,9 @@ class PriorMaps:
 
     both: np.ndarray
     one_sided: Optional[np.ndarray] = None
+    # The same prior with its second pass taken at a given share of its first pass's most-changed cells left out
+    # of the graph (the structural prior's; None for a prior without one): labels.crowded_change asks for it.
+    crowded: Optional[Callable[[float], PriorMaps]] = field(default=None, compare=False, repr=False)
 
 
 # Each entry imports its module when it runs: the priors need torch, and listing or checking the

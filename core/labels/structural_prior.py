@@ -324,7 +324,7 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
     report: told the share of the work done (0..1) between chunks.
     info: told one sentence for the run's log when the second pass is taken.
     Returns the prior seen both ways and either way (PriorMaps), each float32 (h, w), NaN at invalid cells;
-    deterministic for a seed.
+    deterministic for a seed; and `crowded`, which takes the second pass at a share the caller gives.
     """
     ok = check_pair(x1, x2, valid)
     anchors = ANCHORS if anchors is None else anchors
@@ -347,19 +347,35 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
     rng = np.random.default_rng(seed)
     pyramid = _pyramid(x1, x2, ok, levels)
     first = _pass(x1, x2, ok, weights, pyramid, None, rng, anchors, neighbours, drop, device, check)
-    maps = []
-    for by, prior in enumerate(first):   # each map its own second pass, where its change is crowded
-        share = _crowded_share(prior[ok]) if SECOND_PASS else 0.0
-        if share > drop:   # the progress bar holds near its end through the second pass
+    after_first = rng.bit_generator.state
+
+    def second(forced: Optional[float] = None) -> PriorMaps:
+        """The maps after the first pass: each with its own second pass where its change is crowded; or, forced
+        (labels.crowded_change), one second pass leaving out the first pass's `forced` share of most-changed anchors
+        as seen both ways, both maps taken from it (one pass, not two: it is tried on scenes reported unchanged).
+        Each call draws as the first after the first pass did, so a call's maps do not depend on earlier calls."""
+        draws = np.random.default_rng()
+        draws.bit_generator.state = after_first
+        if forced is not None:
             check.total += _chunk_count(int(ok.sum()), levels, anchors)
-            if info is not None:
-                info(tr("Many places changed alike: {percent:.0f} % of the scene is above the evidence floor while "
-                        "the prior's own split lies below it, so the changed places crowd each other's "
-                        "neighbourhoods; the prior is computed a second time without them in its graph.",
-                        percent=100 * share))
-            prior = _pass(x1, x2, ok, weights, pyramid, prior, rng, anchors, neighbours, share, device, check, by)[by]
-        maps.append(prior)
-    return PriorMaps(*(_scaled(prior, ok) for prior in maps))
+            maps = _pass(x1, x2, ok, weights, pyramid, first[0], draws, anchors, neighbours, forced, device, check)
+            return PriorMaps(*(_scaled(prior, ok) for prior in maps), crowded=second)
+        maps = []
+        for by, prior in enumerate(first):   # each map its own second pass, where its change is crowded
+            share = _crowded_share(prior[ok]) if SECOND_PASS else 0.0
+            if share > drop:   # the progress bar holds near its end through the second pass
+                check.total += _chunk_count(int(ok.sum()), levels, anchors)
+                if info is not None:
+                    info(tr("Many places changed alike: {percent:.0f} % of the scene is above the evidence floor "
+                            "while the prior's own split lies below it, so the changed places crowd each other's "
+                            "neighbourhoods; the prior is computed a second time without them in its graph.",
+                            percent=100 * share))
+                prior = _pass(x1, x2, ok, weights, pyramid, prior, draws, anchors, neighbours, share, device, check,
+                              by)[by]
+            maps.append(prior)
+        return PriorMaps(*(_scaled(prior, ok) for prior in maps), crowded=second)
+
+    return second()
 
 
 def _scaled(prior: np.ndarray, ok: np.ndarray) -> np.ndarray:

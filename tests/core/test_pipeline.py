@@ -691,9 +691,11 @@ def test_the_map_does_not_depend_on_which_image_is_t1(tmp_path):
 def test_a_flood_over_a_quarter_of_an_optical_sar_pair_is_found_by_the_second_pass(tmp_path, monkeypatch):
     """The flooded fields are each other's neighbours: one pass of the prior finds no significant change
     on this scene, the second pass without the first's changed anchors maps the flood."""
+    from oaip_qgis.core import stages
     from oaip_qgis.core.labels import structural_prior
     pair = make_sample_pair(tmp_path / "pair", size=400, seed=5, scenario="wide-flood")
     found, logs = {}, {}
+    monkeypatch.setattr(stages, "self_consistent", lambda maps, marked: None)   # the pass asked for is another's
     for second in (False, True):
         monkeypatch.setattr(structural_prior, "SECOND_PASS", second)
         (tmp_path / f"out{second}").mkdir()
@@ -702,6 +704,29 @@ def test_a_flood_over_a_quarter_of_an_optical_sar_pair_is_found_by_the_second_pa
     assert not found[False].evidence["significant"] and found[False].changed_fraction == 0
     assert found[True].evidence["significant"] and found[True].metrics["kappa"] > 0.85
     assert "computed a second time" in logs[True] and "computed a second time" not in logs[False]
+
+
+def test_an_aoi_drawn_around_a_flood_is_mapped_from_a_second_pass_that_finds_what_it_left_out(tmp_path,
+                                                                                              monkeypatch):
+    """Two fifths of the scene flooded: the first pass shows no contrast and no natural second pass is taken; the
+    one tried as if 40 % had changed marks about that much, and is kept (labels.crowded_change)."""
+    from oaip_qgis.core import stages
+    from oaip_qgis.core.labels import crowded_change
+    pair = make_sample_pair(tmp_path / "pair", size=600, seed=2, scenario="flooded-aoi")
+    found, logs = {}, {}
+    for tried in (False, True):
+        if not tried:
+            monkeypatch.setattr(stages, "self_consistent", lambda maps, marked: None)
+        else:
+            monkeypatch.setattr(stages, "self_consistent", crowded_change.self_consistent)
+        (tmp_path / f"out{tried}").mkdir()
+        result = run(params(pair, tmp_path / f"out{tried}"))
+        found[tried], logs[tried] = result.stats, " ".join(result.log)
+    assert not found[False].evidence["significant"] and found[False].changed_fraction == 0
+    stats = found[True]
+    assert stats.evidence["significant"] and 0.3 <= stats.evidence["crowded"] <= 0.5
+    assert stats.metrics["kappa"] > 0.9 and abs(stats.changed_fraction - stats.evidence["crowded"]) < 0.05
+    assert "as if" in logs[True] and "about as much changed" in stats.evidence["verdict"]
 
 
 def test_a_flood_over_a_quarter_of_a_sar_pair_is_mapped(tmp_path):
