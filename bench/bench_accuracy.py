@@ -101,10 +101,11 @@ SAMPLE_COUNT, SAMPLE_LEAST = 3, 50
 FINDING_MORE_SCENES = ("default", "optical-pair", "sar-finer", "misregistered")
 # The optical-against-SAR scenes again with the SAR image as T1 (pre-event radar, post-event optical): the
 # map must not depend on which image is called T1.
-SAR_FIRST = ("default", "rare", "flood-beside-river", "unchanged")
+SAR_FIRST = ("default", "rare", "flood-beside-river", "unchanged", "flooded-aoi")
 # The optical-against-SAR scenes rendered as the public pairs are (bench/rendering.py: 8-bit, one nominal grid,
 # SAR in decibels), in both orders: the unseen pairs that judge the detector look like this.
-RENDERED = ("default", "unchanged", "rare", "flood-beside-river", "misregistered", "wide-flood", "built-only")
+RENDERED = ("default", "unchanged", "rare", "flood-beside-river", "misregistered", "wide-flood", "built-only",
+            "flooded-aoi")
 # Rendered three ways: the optical image first, the SAR image first (`rendered-sar-first-*`), and the optical
 # image first against the SAR image as a VV, VH and VV / VH composite whose ratio band is mostly noise
 # (`rendered-composite-*`).

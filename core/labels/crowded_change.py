@@ -11,17 +11,26 @@ So where the mapped prior reports no significant change, the second pass is trie
 changed: the first pass's most-changed s of the anchors leave the graph, and the decision runs on what the second
 pass gives. If s of the scene really changed alike, the second pass finds about that much changed; on an unchanged
 scene, removing s of it finds far less (the anchors left out are the ordinary tail of the first pass, and their
-look-alikes are still in the graph). The share found is then tried again as s, until it no longer grows: a fixed
+look-alikes are still in the graph). The share found is then tried as s in turn, until the two agree: a fixed
 point where the share left out is the share found. The second pass is kept where it is self-consistent, marking
 at least AGREEMENT × s.
 
-Measured in prior mode (bench/RESULTS.md, release 0.16.2; build/exp38/fixed_point.json), the share marked over s:
-flooded-aoi 1.18 and 1.24 at s = 0.3 (two scene seeds; Kappa 0.85 and 0.92, then 0.95 at 0.4); every scene the
-first pass reports unchanged among ten generated scenarios (two seeds each) and the eight shared pairs' unchanged
-squares and 3 × 3 and 2 × 2 crops, at s ≥ 0.3, at most 0.68 (sar-enl-11's square: 20 % marked at every s from 0.3,
-a false map). START below 0.3 does not separate them (at 0.2, italy's crop 3-10 marks 0.58 × s falsely, the
-flooded AOI 0.31 and 0.73). Change of one kind over less of the scene (optical fires of 8–10 %) is mapped by the
-forced second pass too, but it marks far less than s, like the false maps, so it is not kept: it needs ONE_KIND.
+Measured in prior mode (bench/RESULTS.md, release 0.16.2; build/exp39/): the first share tried, 0.4, is
+marked 0.40 and 0.39 on flooded-aoi (scene seeds 1-2; Kappa 0 -> 0.940 and 0.946), and at most 0.19 on every scene
+the first pass reports unchanged among thirteen generated scenarios (two seeds each) and the eight shared pairs'
+unchanged squares and 2 x 2 and 3 x 3 crops (sar-enl-11's square, sar-enl-12's crop 3-02): one pass there, nothing
+kept, and no map of them changes. Draws not looked at while the rule was made: flooded-aoi of scene seeds 3-8 at
+600² and 3-6 at 800², the four whose ranking allows it (best single threshold 0.96-0.97) mapped at 0.939-0.953,
+the six with 44-50 % flooded and a poor ranking (best threshold 0.30-0.50) reported unchanged as before; floods of
+33-43 % (Scenario flood 0.30, seeds 1-4) 0.941-0.952. LEAST: at 0.2, session 38's forced passes marked 0.58-0.59
+of s on two unchanged real crops (italy 3-10, sar-enl-12 3-02); floods over a quarter of a scene are mostly found
+by structural_prior's own second pass (Scenario flood 0.25, 29-36 %: 0.904 and 0.942, but 0.625 and 0.082 where
+it marks 16 % and 2 %; reported changed, so this is not tried there). AGREEMENT lies between 0.47 (the most an
+unchanged scene marked, over 0.4) and 0.97 (the least a flooded AOI did); choosing it on seven pairs' scenes and
+reporting on the eighth moves neither end, so no held-out scene is decided otherwise. Change of one kind over
+less of the scene (optical fires of 8-10 %) marks far less than s, like the unchanged scenes, and is left to
+ONE_KIND. The AOI rendered as the public pairs are (8-bit RGB against SAR in decibels) fails before this: its
+ranking is poor in every pass (bench/RESULTS.md).
 """
 from __future__ import annotations
 

@@ -60,6 +60,9 @@ Choices, measured on the four shared pairs (bench/bench_prior.py):
   cost the generated SAR pair 0.04: its unchanged river, a first-pass false alarm, left the graph and
   looked more changed. Leaving out only anchors that some kept anchor still resembles cost the real
   pairs' prior 0.02 (sar-enl-12 0.576 → 0.457): their changes are often appearances found nowhere else.
+  When two fifths of a scene changed alike the first pass shows no contrast at all and this trigger stays
+  silent; the maps' `crowded` then takes the second pass at a share the caller gives, and the pipeline keeps it
+  only where it marks about as much as it left out (labels.crowded_change).
 - A 3×3 mean on each level's measure removes isolated false alarms.
 - Joint smoothing: cells that look alike in both images at once share their change status, so
   the result is averaged with the mean prior of each cell's 20 nearest anchors in the joint
