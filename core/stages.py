@@ -27,7 +27,7 @@ from .decision.threshold import confidence, is_automatic
 from .errors import InputError
 from .i18n import tr
 from .labels.blocks import block_size, finer_first, least_block, radar_finer, upsample_prior
-from .labels.crowded_change import self_consistent
+from .labels.crowded_change import CrowdedSearch, self_consistent
 from .labels.direct_comparison import (
     DirectComparison,
     Measures,
@@ -190,8 +190,9 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     maps = change_prior(blocks.x1, blocks.x2, blocks.valid, method=params.prior, seed=params.seed,
                         check=progress.check, report=report, info=progress.info)
     mapped = _mapped_prior(maps, blocks)
-    crowded = (self_consistent(maps, lambda second: _marked_share(_mapped_prior(second, blocks), params))
-               if not _marked_share(mapped, params) else None)
+    search = (self_consistent(maps, lambda second: _marked_share(_mapped_prior(second, blocks), params))
+              if not _marked_share(mapped, params) else CrowdedSearch())
+    crowded = search.kept
     if crowded is not None:   # change over much of the scene, unseen by the first pass (labels.crowded_change)
         mapped = _mapped_prior(crowded.maps, blocks)
         mapped = (mapped[0], replace(mapped[1], crowded=crowded.share), *mapped[2:])
@@ -216,7 +217,7 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     spread = direct_spread(blocks.direct, SPREAD_LINES) if not evidence.significant else None
     if spread is not None:   # what a direct measure says of a scene reported unchanged (decision.evidence)
         evidence = evidence.with_spread(*spread)
-    evidence = replace(evidence, one_kind=params.one_kind)
+    evidence = replace(evidence, one_kind=params.one_kind, crowded_tried=search.tried)
     progress.info(direct.note())
     gated = is_automatic(params.threshold_method)   # a manual threshold is the analyst's own decision
     progress.info(evidence.verdict() if gated

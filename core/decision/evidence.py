@@ -125,6 +125,7 @@ class Evidence:
     alike: Optional[float] = None   # mapped from that measure instead: the structural prior's agreement with it
     one_kind: bool = False   # the analyst said both images are of one kind (ONE_KIND): the measure was tried
     crowded: Optional[float] = None   # mapped from a second pass leaving out this share (labels.crowded_change)
+    crowded_tried: tuple[tuple[float, float], ...] = ()   # its passes: (share left out, share marked) each
 
     def with_spread(self, measure: str, spread: float, alike: Optional[float] = None) -> Evidence:
         """This evidence with a direct measure's spread (and, where the map was made from it, the agreement)."""
@@ -183,6 +184,16 @@ class Evidence:
             kinds=kinds, measure=measure, spread=self.direct_spread, calm=calm, why=why)
 
     def _verdict(self) -> str:
+        """The scene's verdict, and where it holds no significant change, what the second passes tried found."""
+        if self.significant or not self.crowded_tried:
+            return self._scene_verdict()
+        share, marked = max(self.crowded_tried, key=lambda pass_: pass_[1])
+        return self._scene_verdict() + " " + tr(
+            "Computed again as if {share:.0f} % of the scene had changed alike (those places left out of its "
+            "graph), the prior marked {marked:.1f} % changed, where change crowding a scene is found again at about "
+            "the share left out: no sign of it here.", share=100 * share, marked=100 * marked)
+
+    def _scene_verdict(self) -> str:
         if self.significant:
             found = "" if self.crowded is None else tr(
                 "The prior's first pass showed no contrast; computed again with the {percent:.0f} % most changed "
@@ -236,6 +247,7 @@ class Evidence:
         values["peak"] = None if not np.isfinite(self.peak) else round(self.peak, 4)
         values["median"], values["floor"] = round(self.median, 6), round(self.floor, 6)
         values["group_share"] = round(self.group_share, 6)
+        values["crowded_tried"] = [[round(share, 4), round(marked, 4)] for share, marked in self.crowded_tried]
         if self.direct_spread is not None:
             values["direct_spread"] = round(self.direct_spread, 4)
         if self.alike is not None:

@@ -56,9 +56,17 @@ class CrowdedChange:
     maps: PriorMaps
 
 
+@dataclass(frozen=True)
+class CrowdedSearch:
+    """What the search tried, (share left out, share marked) per pass, and the pass kept (None: none agreed)."""
+
+    tried: tuple[tuple[float, float], ...] = ()
+    kept: Optional[CrowdedChange] = None
+
+
 def self_consistent(maps: PriorMaps, marked: Callable[[PriorMaps], float],
-                    least: Optional[float] = None, agreement: Optional[float] = None) -> Optional[CrowdedChange]:
-    """The self-consistent second pass of a prior whose first reported no significant change, or None.
+                    least: Optional[float] = None, agreement: Optional[float] = None) -> CrowdedSearch:
+    """The search for a self-consistent second pass of a prior whose first reported no significant change.
 
     The first share tried is the middle of [least, MOST]; each next one is the share the last pass marked (within
     [least, MOST]), until it settles; the last pass that marked at least `agreement` of its share is kept. A pass
@@ -66,19 +74,20 @@ def self_consistent(maps: PriorMaps, marked: Callable[[PriorMaps], float],
     smaller share would find no more (one pass, on most scenes without change).
     marked: the share of the valid scene the run's decision marks changed on a prior's maps (0 where it finds
     no significant change). least, agreement: LEAST and AGREEMENT when not given (read at each call, so a
-    benchmark can vary them). None too for a prior without a second pass (maps.crowded is None)."""
+    benchmark can vary them). Nothing is tried for a prior without a second pass (maps.crowded is None)."""
     least = LEAST if least is None else least
     agreement = AGREEMENT if agreement is None else agreement
     if maps.crowded is None:
-        return None
-    kept, share = None, (least + MOST) / 2
+        return CrowdedSearch()
+    kept, share, tried = None, (least + MOST) / 2, []
     for _ in range(ROUNDS):
         second = maps.crowded(share)
         found = marked(second)
+        tried.append((share, found))
         if found >= agreement * share:
             kept = CrowdedChange(share, found, second)
         settled = min(MOST, max(least, found))
         if found < agreement * least or abs(settled - share) < SETTLED:
             break
         share = settled
-    return kept
+    return CrowdedSearch(tuple(tried), kept)

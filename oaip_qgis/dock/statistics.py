@@ -70,6 +70,9 @@ def _result(stats: dict) -> Section:
         elif evidence.get("alike") is not None:   # mapped from a direct measure: much change of one kind
             verdict = tr("{verdict}, mapped from the {measure} (much change of one kind)").format(verdict=verdict,
                                                                                                 measure=measure)
+        elif evidence.get("crowded") is not None:   # labels.crowded_change: a second pass kept
+            verdict = tr("{verdict}, by a second pass as if {percent:.0f} % of the scene had changed (much of "
+                         "it changed alike)").format(verdict=verdict, percent=100 * evidence["crowded"])
         peak = "∞" if evidence["peak"] is None else f"{evidence['peak']:.1f}"
         rows.insert(0, (tr("Evidence"), tr("{verdict}: the most disagreeing 0.5 % is {peak}× the scene's typical "
                                            "disagreement (no change below {limit:g}×)").format(

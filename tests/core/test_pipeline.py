@@ -13,6 +13,7 @@ from osgeo import gdal, osr
 from scipy import ndimage
 
 from oaip_qgis.core.errors import Cancelled, InputError
+from oaip_qgis.core.labels.crowded_change import CrowdedSearch
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.pipeline import run
 from oaip_qgis.core.progress import Progress
@@ -326,10 +327,13 @@ def test_a_generated_unchanged_scene_is_reported_unchanged_and_rare_change_is_ke
         pair = make_sample_pair(tmp_path / scenario, size=400, seed=4, scenario=scenario)
         (tmp_path / f"out-{scenario}").mkdir()
         outcomes[scenario] = run(params(pair, tmp_path / f"out-{scenario}")).stats
-    assert not outcomes["unchanged"].evidence["significant"]
-    assert outcomes["unchanged"].changed_fraction <= 0.01
+    unchanged = outcomes["unchanged"]
+    assert not unchanged.evidence["significant"] and unchanged.changed_fraction <= 0.01
+    (share, marked), = unchanged.evidence["crowded_tried"]   # one second pass, finding far less than it left out
+    assert share == pytest.approx(0.4) and marked < 0.8 * 0.3 and unchanged.evidence["crowded"] is None
+    assert "Computed again as if 40 %" in unchanged.evidence["verdict"]
     rare = outcomes["rare"]
-    assert rare.evidence["significant"] and rare.changed_fraction < 0.03
+    assert rare.evidence["significant"] and rare.changed_fraction < 0.03 and rare.evidence["crowded_tried"] == []
     assert rare.metrics["kappa"] > 0.6
 
 
@@ -695,7 +699,7 @@ def test_a_flood_over_a_quarter_of_an_optical_sar_pair_is_found_by_the_second_pa
     from oaip_qgis.core.labels import structural_prior
     pair = make_sample_pair(tmp_path / "pair", size=400, seed=5, scenario="wide-flood")
     found, logs = {}, {}
-    monkeypatch.setattr(stages, "self_consistent", lambda maps, marked: None)   # the pass asked for is another's
+    monkeypatch.setattr(stages, "self_consistent", lambda maps, marked: CrowdedSearch())   # another pass is asked for
     for second in (False, True):
         monkeypatch.setattr(structural_prior, "SECOND_PASS", second)
         (tmp_path / f"out{second}").mkdir()
@@ -716,7 +720,7 @@ def test_an_aoi_drawn_around_a_flood_is_mapped_from_a_second_pass_that_finds_wha
     found, logs = {}, {}
     for tried in (False, True):
         if not tried:
-            monkeypatch.setattr(stages, "self_consistent", lambda maps, marked: None)
+            monkeypatch.setattr(stages, "self_consistent", lambda maps, marked: CrowdedSearch())
         else:
             monkeypatch.setattr(stages, "self_consistent", crowded_change.self_consistent)
         (tmp_path / f"out{tried}").mkdir()

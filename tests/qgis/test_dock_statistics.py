@@ -111,6 +111,10 @@ def test_the_evidence_verdict_is_shown_first():
     burnt = {**NETWORK_RUN, "evidence": {**alike["evidence"], "spread_measure": "canonical_difference"}}
     assert rows(burnt)["Result"]["Evidence"].startswith(
         "change found, mapped from the IR-MAD canonical difference (much change of one kind)")
+    crowded = {**NETWORK_RUN, "evidence": {"significant": True, "peak": 4.5, "no_change_peak": 2.3, "crowded": 0.3995}}
+    assert rows(crowded)["Result"]["Evidence"].startswith(
+        "change found, by a second pass as if 40 % of the scene had changed (much of it changed alike): the most "
+        "disagreeing 0.5 % is 4.5×")
     assert "Evidence" not in rows(NETWORK_RUN)["Result"]    # stats written before the verdict existed
 
 
