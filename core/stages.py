@@ -189,19 +189,7 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
         lambda percent: tr("Computing the change prior: {percent} %", percent=percent))
     maps = change_prior(blocks.x1, blocks.x2, blocks.valid, method=params.prior, seed=params.seed,
                         check=progress.check, report=report, info=progress.info)
-    mapped = _mapped_prior(maps, blocks)
-    search = (self_consistent(maps, lambda second: _marked_share(_mapped_prior(second, blocks), params))
-              if not _marked_share(mapped, params) else CrowdedSearch())
-    crowded = search.kept
-    if crowded is not None:   # change over much of the scene, unseen by the first pass (labels.crowded_change)
-        mapped = _mapped_prior(crowded.maps, blocks)
-        mapped = (mapped[0], replace(mapped[1], crowded=crowded.share), *mapped[2:])
-        progress.info(tr("The prior's first pass found no significant change, but computed again as if {left:.0f} % "
-                         "of the scene had changed alike (those places left out of its graph), it marks {found:.0f} "
-                         "% changed, about as much as it left out, which an unchanged scene does not: much of the "
-                         "scene changed alike, and the map is made from that second pass.",
-                         left=100 * crowded.share, found=100 * crowded.marked))
-    prior, evidence, direct, one_sided = mapped
+    (prior, evidence, direct, one_sided), search = _crowded_change(maps, blocks, params, progress)
     alike = (change_alike(prior, blocks.direct, SPREAD_LINES, PEAK_QUANTILE)
              if params.one_kind and not evidence.significant else None)   # the analyst says both are of one kind
     if alike is not None:   # much change of one kind, which the structural prior cannot see
@@ -225,6 +213,29 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     return PriorResult(blocks.size, blocks.norm1, blocks.norm2, prior, evidence, calibration, gated, direct, one_sided)
 
 
+Mapped = tuple[np.ndarray, Evidence, DirectComparison, bool]   # _mapped_prior's: prior, evidence, direct, one-sided
+
+
+def _crowded_change(maps: PriorMaps, blocks: Blocks, params: RunParams,
+                    progress: Progress) -> tuple[Mapped, CrowdedSearch]:
+    """The mapped prior, from a self-consistent second pass where the first finds no significant change and one
+    agrees (labels.crowded_change: change over much of the scene, which the first pass cannot see), and the
+    passes tried."""
+    mapped = _mapped_prior(maps, blocks)
+    if _marked_share(mapped, params):
+        return mapped, CrowdedSearch()
+    search = self_consistent(maps, lambda second: _marked_share(_mapped_prior(second, blocks), params))
+    if search.kept is None:
+        return mapped, search
+    prior, evidence, direct, one_sided = _mapped_prior(search.kept.maps, blocks)
+    progress.info(tr("The prior's first pass found no significant change, but computed again as if {left:.0f} % "
+                     "of the scene had changed alike (those places left out of its graph), it marks {found:.0f} "
+                     "% changed, about as much as it left out, which an unchanged scene does not: much of the "
+                     "scene changed alike, and the map is made from that second pass.",
+                     left=100 * search.kept.share, found=100 * search.kept.marked))
+    return (prior, replace(evidence, crowded=search.kept.share), direct, one_sided), search
+
+
 def _decided(prior: np.ndarray, evidence: Evidence, params: RunParams) -> tuple[np.ndarray, Calibration, Evidence]:
     """The prior the decision cuts, its calibrated cut, and the evidence with what confining the map to compact
     groups found (decision.local_change)."""
@@ -235,14 +246,14 @@ def _decided(prior: np.ndarray, evidence: Evidence, params: RunParams) -> tuple[
     return local.prior, replace(calibration, cut=local.cut), evidence
 
 
-def _marked_share(mapped: tuple[np.ndarray, Evidence, DirectComparison, bool], params: RunParams) -> float:
+def _marked_share(mapped: Mapped, params: RunParams) -> float:
     """The share of the valid cells the decision marks changed on a mapped prior; 0 without significant change."""
     prior, calibration, evidence = _decided(mapped[0], mapped[1], params)
     valid = np.isfinite(prior)
     return float((prior[valid] >= calibration.cut).mean()) if evidence.significant and valid.any() else 0.0
 
 
-def _mapped_prior(maps: PriorMaps, blocks: Blocks) -> tuple[np.ndarray, Evidence, DirectComparison, bool]:
+def _mapped_prior(maps: PriorMaps, blocks: Blocks) -> Mapped:
     """The prior a run maps, its evidence (in units of its top, before clipping), the direct comparison's verdict
     and whether the prior is the one-sided one.
 
