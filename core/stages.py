@@ -224,10 +224,16 @@ def _crowded_change(maps: PriorMaps, blocks: Blocks, params: RunParams,
     mapped = _mapped_prior(maps, blocks)
     if _marked_share(mapped, params):
         return mapped, CrowdedSearch()
-    search = self_consistent(maps, lambda second: _marked_share(_mapped_prior(second, blocks), params))
+    passes: dict[int, Mapped] = {}   # each pass's mapped prior, by its maps: the kept one is not mapped again
+
+    def marked(second: PriorMaps) -> float:
+        passes[id(second)] = _mapped_prior(second, blocks)
+        return _marked_share(passes[id(second)], params)
+
+    search = self_consistent(maps, marked)
     if search.kept is None:
         return mapped, search
-    prior, evidence, direct, one_sided = _mapped_prior(search.kept.maps, blocks)
+    prior, evidence, direct, one_sided = passes[id(search.kept.maps)]
     progress.info(tr("The prior's first pass found no significant change, but computed again as if {left:.0f} % "
                      "of the scene had changed alike (those places left out of its graph), it marks {found:.0f} "
                      "% changed, about as much as it left out, which an unchanged scene does not: much of the "
