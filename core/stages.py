@@ -218,27 +218,29 @@ Mapped = tuple[np.ndarray, Evidence, DirectComparison, bool]   # _mapped_prior's
 
 def _crowded_change(maps: PriorMaps, blocks: Blocks, params: RunParams,
                     progress: Progress) -> tuple[Mapped, CrowdedSearch]:
-    """The mapped prior, from a self-consistent second pass where the first finds no significant change and one
-    agrees (labels.crowded_change: change over much of the scene, which the first pass cannot see), and the
-    passes tried."""
+    """The mapped prior, from a self-consistent second pass where the first finds no significant change, or change
+    on weak evidence, and one agrees and marks more than the first (labels.crowded_change: change over much of the
+    scene, which the first pass cannot see or sees only in part), and the passes tried."""
     mapped = _mapped_prior(maps, blocks)
-    if _marked_share(mapped, params):
+    first, evidence = _marked(mapped, params)
+    if first and not evidence.weak:
         return mapped, CrowdedSearch()
     passes: dict[int, Mapped] = {}   # each pass's mapped prior, by its maps: the kept one is not mapped again
 
     def marked(second: PriorMaps) -> float:
         passes[id(second)] = _mapped_prior(second, blocks)
-        return _marked_share(passes[id(second)], params)
+        return _marked(passes[id(second)], params)[0]
 
     search = self_consistent(maps, marked)
-    if search.kept is None:
+    if search.kept is None or search.kept.marked <= first:
         return mapped, search
     prior, evidence, direct, one_sided = passes[id(search.kept.maps)]
-    progress.info(tr("The prior's first pass found no significant change, but computed again as if {left:.0f} % "
-                     "of the scene had changed alike (those places left out of its graph), it marks {found:.0f} "
-                     "% changed, about as much as it left out, which an unchanged scene does not: much of the "
-                     "scene changed alike, and the map is made from that second pass.",
-                     left=100 * search.kept.share, found=100 * search.kept.marked))
+    seen = (tr("The prior's first pass found no significant change") if not first else
+            tr("The prior's first pass marked {first:.0f} % changed, on weak evidence", first=100 * first))
+    progress.info(tr("{seen}, but computed again as if {left:.0f} % of the scene had changed alike (those places left "
+                     "out of its graph), it marks {found:.0f} % changed, about as much as it left out, which an "
+                     "unchanged scene does not: much of the scene changed alike, and the map is made from that "
+                     "second pass.", seen=seen, left=100 * search.kept.share, found=100 * search.kept.marked))
     return (prior, replace(evidence, crowded=search.kept.share), direct, one_sided), search
 
 
@@ -252,11 +254,13 @@ def _decided(prior: np.ndarray, evidence: Evidence, params: RunParams) -> tuple[
     return local.prior, replace(calibration, cut=local.cut), evidence
 
 
-def _marked_share(mapped: Mapped, params: RunParams) -> float:
-    """The share of the valid cells the decision marks changed on a mapped prior; 0 without significant change."""
+def _marked(mapped: Mapped, params: RunParams) -> tuple[float, Evidence]:
+    """The share of the valid cells the decision marks changed on a mapped prior (0 without significant change),
+    and the evidence the decision found."""
     prior, calibration, evidence = _decided(mapped[0], mapped[1], params)
     valid = np.isfinite(prior)
-    return float((prior[valid] >= calibration.cut).mean()) if evidence.significant and valid.any() else 0.0
+    return (float((prior[valid] >= calibration.cut).mean()) if evidence.significant and valid.any() else 0.0,
+            evidence)
 
 
 def _mapped_prior(maps: PriorMaps, blocks: Blocks) -> Mapped:

@@ -196,9 +196,9 @@ class Evidence:
     def _scene_verdict(self) -> str:
         if self.significant:
             found = "" if self.crowded is None else tr(
-                "The prior's first pass showed no contrast; computed again with the {percent:.0f} % most changed "
-                "places left out of its graph, it marked about as much changed: change over much of the scene, such "
-                "as an AOI drawn around a flood.", percent=100 * self.crowded) + " "
+                "The prior's first pass showed little or no contrast; computed again with the {percent:.0f} % most "
+                "changed places left out of its graph, it marked about as much changed: change over much of the "
+                "scene, such as an AOI drawn around a flood.", percent=100 * self.crowded) + " "
             found += tr("Change found: the most disagreeing 0.5 % of the scene is {peak:.1f}× the scene's "
                        "typical disagreement between the two images (no change below {no_change_peak:g}×); "
                        "places below {floor_ratio:g}× are never marked changed.", peak=self.peak,

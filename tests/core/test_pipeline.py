@@ -733,6 +733,30 @@ def test_an_aoi_drawn_around_a_flood_is_mapped_from_a_second_pass_that_finds_wha
     assert "as if" in logs[True] and "about as much changed" in stats.evidence["verdict"]
 
 
+def test_a_flood_the_first_pass_marks_in_part_on_weak_evidence_is_mapped_from_the_second_pass(tmp_path,
+                                                                                              monkeypatch):
+    """A third of the scene flooded: the first pass sees a sliver of it on weak evidence (reported changed, a
+    few percent marked); the pass tried as if 40 % had changed marks about a third and more than the first, and
+    is kept."""
+    from oaip_qgis.core import stages
+    from oaip_qgis.core.labels import crowded_change
+    from oaip_qgis.core.sample_pair import Scenario
+    pair = make_sample_pair(tmp_path / "pair", size=600, seed=4, scenario=Scenario(flood=0.25, built=0.0))
+    found, logs = {}, {}
+    for tried in (False, True):
+        search = crowded_change.self_consistent if tried else (lambda maps, marked: CrowdedSearch())
+        monkeypatch.setattr(stages, "self_consistent", search)
+        (tmp_path / f"out{tried}").mkdir()
+        result = run(params(pair, tmp_path / f"out{tried}"))
+        found[tried], logs[tried] = result.stats, " ".join(result.log)
+    first = found[False]
+    assert first.evidence["significant"] and first.evidence["weak"]
+    assert first.changed_fraction < 0.1 and first.metrics["kappa"] < 0.3
+    stats = found[True]
+    assert 0.3 <= stats.evidence["crowded"] <= 0.5 and stats.changed_fraction > 0.25
+    assert stats.metrics["kappa"] > 0.9 and "on weak evidence" in logs[True]
+
+
 def test_a_flood_over_a_quarter_of_a_sar_pair_is_mapped(tmp_path):
     """When a quarter of the scene changes the same way, the flooded places are each other's neighbours
     and the structural prior's contrast falls (between an optical and a SAR image it can fall below the
