@@ -2,7 +2,8 @@
 
 Every pair in ../shared/data (t1.tif, t2.tif, gt.tif) and the project's own stress scenes
 (core/sample_pair.py scenarios: unchanged, under 1 % changed, a flood beside a wide river,
-misregistered by 3 × 2 px, a flood over a quarter of the scene, and the default scene they vary; SAR
+misregistered by 3 × 2 px, a flood over a quarter of the scene, over a third (`flooded-third`) and an
+AOI drawn tight around a flood (`flooded-aoi`), and the default scene they vary; SAR
 against SAR: changed, unchanged, beside the river, misregistered, a quarter flooded; two optical
 sensors: changed, unchanged; the mission's other disasters: a wildfire's scar (optical before and SAR
 after; two optical sensors; one optical sensor twice; SAR pair) and an earthquake's collapsed blocks
@@ -81,7 +82,7 @@ STRESS = ("default", "unchanged", "rare", "flood-beside-river", "misregistered",
           "sar-pair-wide-flood", "optical-pair", "optical-pair-unchanged", "sar-finer", "sar-finer-rare",
           "sar-finer-unchanged", "fire", "optical-pair-fire", "sar-pair-fire", "same-sensor-fire",
           "same-sensor-unchanged", "earthquake", "sar-pair-earthquake", "optical-pair-earthquake", "flooded-aoi",
-          "sar-pair-flooded-aoi")
+          "sar-pair-flooded-aoi", "flooded-third")
 # Stress scenes run again as an analyst who knows both images are of one kind would (ONE_KIND): much change alike
 # that the structural prior cannot see, and unchanged twins that must stay unchanged when so told.
 ONE_KIND_STRESS = ("optical-pair-fire", "optical-pair-unchanged", "same-sensor-fire", "same-sensor-unchanged",

@@ -85,6 +85,8 @@ SCENARIOS = {
     # (optical before and SAR after, and two SAR images):
     "flooded-aoi": Scenario(flood=0.35, built=0.0),
     "sar-pair-flooded-aoi": Scenario(flood=0.35, built=0.0, t1_looks=1),
+    # A flood over about a third of the scene, of which the prior's first pass can see only a part:
+    "flooded-third": Scenario(flood=0.25, built=0.0),
     # Two optical sensors (4 bands at 10 m against 3 mixed 8-bit bands at about 20 m), fields a season apart:
     "optical-pair": Scenario(t2_optical=True),
     "optical-pair-unchanged": Scenario(flood=0.0, built=0.0, t2_optical=True),

@@ -740,8 +740,7 @@ def test_a_flood_the_first_pass_marks_in_part_on_weak_evidence_is_mapped_from_th
     is kept."""
     from oaip_qgis.core import stages
     from oaip_qgis.core.labels import crowded_change
-    from oaip_qgis.core.sample_pair import Scenario
-    pair = make_sample_pair(tmp_path / "pair", size=600, seed=4, scenario=Scenario(flood=0.25, built=0.0))
+    pair = make_sample_pair(tmp_path / "pair", size=600, seed=4, scenario="flooded-third")
     found, logs = {}, {}
     for tried in (False, True):
         search = crowded_change.self_consistent if tried else (lambda maps, marked: CrowdedSearch())

@@ -68,10 +68,11 @@ def test_small_pairs_are_fast_and_the_cli_writes_them(tmp_path, capsys):
 
 
 def test_scenarios_make_the_stress_cases(tmp_path):
-    """No change, under 1 % changed, a wide river beside a flood, a flood over a quarter of the scene, an area of
-    interest drawn tight around a flood, and date 2 misregistered by 3 px."""
+    """No change, under 1 % changed, a wide river beside a flood, a flood over a quarter or a third of the scene,
+    an area of interest drawn tight around a flood, and date 2 misregistered by 3 px."""
     truth = {}
-    for name in ("default", "unchanged", "rare", "flood-beside-river", "wide-flood", "flooded-aoi", "misregistered"):
+    for name in ("default", "unchanged", "rare", "flood-beside-river", "wide-flood", "flooded-third", "flooded-aoi",
+                 "misregistered"):
         pair = make_sample_pair(tmp_path / name, size=200, seed=2, scenario=name)
         with rasterio.open(pair["truth"]) as ds:
             truth[name] = ds.read(1)
@@ -81,6 +82,7 @@ def test_scenarios_make_the_stress_cases(tmp_path):
     assert 0 < truth["rare"].mean() < 0.01
     assert truth["flood-beside-river"].mean() > truth["default"].mean()
     assert 0.2 < truth["wide-flood"].mean() < 0.4
+    assert truth["wide-flood"].mean() < truth["flooded-third"].mean() < truth["flooded-aoi"].mean()
     assert 0.35 < truth["flooded-aoi"].mean() < 0.5
     assert np.array_equal(truth["misregistered"], truth["default"])     # same scene, same changes
     east = truth["misregistered.t2"].c - truth["default.t2"].c
