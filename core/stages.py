@@ -222,8 +222,8 @@ def _crowded_change(maps: PriorMaps, blocks: Blocks, params: RunParams,
     on weak evidence, and one agrees and marks more than the first (labels.crowded_change: change over much of the
     scene, which the first pass cannot see or sees only in part), and the passes tried."""
     mapped = _mapped_prior(maps, blocks)
-    first, evidence = _marked(mapped, params)
-    if first and not evidence.weak:
+    first, first_evidence = _marked(mapped, params)
+    if first and not first_evidence.weak:
         return mapped, CrowdedSearch()
     passes: dict[int, Mapped] = {}   # each pass's mapped prior, by its maps: the kept one is not mapped again
 
