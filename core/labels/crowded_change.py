@@ -7,13 +7,13 @@ places are each other's look-alikes in both images and the first pass sees no co
 has AUC 0.83). structural_prior's own second pass is not taken there: it waits for a first pass that marks much of
 the scene and cannot split it.
 
-So where the mapped prior reports no significant change, the second pass is tried as if a share s of the scene had
-changed: the first pass's most-changed s of the anchors leave the graph, and the decision runs on what the second
-pass gives. If s of the scene really changed alike, the second pass finds about that much changed; on an unchanged
-scene, removing s of it finds far less (the anchors left out are the ordinary tail of the first pass, and their
-look-alikes are still in the graph). The share found is then tried as s in turn, until the two agree: a fixed
-point where the share left out is the share found. The second pass is kept where it is self-consistent, marking
-at least AGREEMENT × s.
+So where the mapped prior reports no significant change (or, since 0.16.3, weak evidence: below), the second pass
+is tried as if a share s of the scene had changed: the first pass's most-changed s of the anchors leave the graph,
+and the decision runs on what the second pass gives. If s of the scene really changed alike, the second pass finds
+about that much changed; on an unchanged scene, removing s of it finds far less (the anchors left out are the
+ordinary tail of the first pass, and their look-alikes are still in the graph). The share found is then tried as s
+in turn, until the two agree: a fixed point where the share left out is the share found. The second pass is kept
+where it is self-consistent, marking at least AGREEMENT × s.
 
 Measured in prior mode (bench/RESULTS.md, release 0.16.2; build/exp39/): the first share tried, 0.4, is
 marked 0.40 and 0.39 on flooded-aoi (scene seeds 1-2; Kappa 0 -> 0.940 and 0.946), and at most 0.19 on every scene
@@ -78,7 +78,7 @@ class CrowdedSearch:
 
 def self_consistent(maps: PriorMaps, marked: Callable[[PriorMaps], float],
                     least: Optional[float] = None, agreement: Optional[float] = None) -> CrowdedSearch:
-    """The search for a self-consistent second pass of a prior whose first reported no significant change.
+    """The search for a self-consistent second pass of a prior whose first found no change, or change on weak evidence.
 
     The first share tried is the middle of [least, MOST]; each next one is the share the last pass marked (within
     [least, MOST]), until it settles; the last pass that marked at least `agreement` of its share is kept. A pass
