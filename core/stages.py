@@ -225,16 +225,16 @@ def _crowded_change(maps: PriorMaps, blocks: Blocks, params: RunParams,
     first, first_evidence = _marked(mapped, params)
     if first and not first_evidence.weak:
         return mapped, CrowdedSearch()
-    passes: dict[int, Mapped] = {}   # each pass's mapped prior, by its maps: the kept one is not mapped again
+    passes: list[tuple[PriorMaps, Mapped]] = []   # each pass with its mapped prior: the kept one is not mapped again
 
     def marked(second: PriorMaps) -> float:
-        passes[id(second)] = _mapped_prior(second, blocks)
-        return _marked(passes[id(second)], params)[0]
+        passes.append((second, _mapped_prior(second, blocks)))
+        return _marked(passes[-1][1], params)[0]
 
     search = self_consistent(maps, marked)
     if search.kept is None or search.kept.marked <= first:
         return mapped, search
-    prior, evidence, direct, one_sided = passes[id(search.kept.maps)]
+    prior, evidence, direct, one_sided = next(pass_ for maps_, pass_ in passes if maps_ is search.kept.maps)
     seen = (tr("The prior's first pass found no significant change") if not first else
             tr("The prior's first pass marked {first:.0f} % changed, on weak evidence", first=100 * first))
     progress.info(tr("{seen}, but computed again as if {left:.0f} % of the scene had changed alike (those places left "
