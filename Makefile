@@ -15,7 +15,7 @@ MODE ?= int8
 SEED ?= 0
 OUT ?= build/detect
 
-.PHONY: help setup apt test test-core demo detect batch package deploy lint translation bench bench-engine bench-prior bench-accuracy bench-scale bench-batch bench-contention screenshot clean
+.PHONY: help setup apt test test-core demo detect batch package deploy lint translation bench bench-engine bench-prior bench-accuracy bench-pair-scale bench-scale bench-batch bench-contention screenshot clean
 
 help:
 	@echo "make demo   - set up, then detect changes on a generated sample pair through qgis_process"
@@ -105,7 +105,7 @@ translation: setup
 	sed -i 's|<name>@default</name>|<name>OAIP</name>|' resources/i18n/oaip_qgis_$(TO).ts
 	PATH=/usr/lib/qt5/bin:$$PATH lrelease -silent resources/i18n/oaip_qgis_$(TO).ts -qm resources/i18n/oaip_qgis_$(TO).qm
 
-bench: bench-engine bench-prior bench-accuracy bench-scale bench-batch bench-contention
+bench: bench-engine bench-prior bench-accuracy bench-pair-scale bench-scale bench-batch bench-contention
 
 bench-engine: setup
 	$(PY) bench/bench_engine.py
@@ -115,6 +115,9 @@ bench-prior: setup
 
 bench-accuracy: setup
 	$(PY) bench/bench_accuracy.py
+
+bench-pair-scale: setup
+	$(PY) bench/bench_pair_scale.py
 
 bench-scale: setup
 	$(PY) bench/bench_scale.py

@@ -9,6 +9,7 @@ from rasterio.transform import from_origin
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from bench_accuracy import best_kappa, missed_regions, part_crops, summarise_crops, unchanged_square  # noqa: E402
+from bench_pair_scale import rescaled, write_variant  # noqa: E402
 from bench_scale import building_samples, largest_against_first, object_recall  # noqa: E402
 from rendering import render_as_published  # noqa: E402
 
@@ -123,6 +124,36 @@ def test_the_pair_is_cut_into_parts_that_keep_their_place_on_the_ground(tmp_path
     with rasterio.open(parts["3-12"]["gt"]) as ds:   # row 1, column 2 of 3 × 3: 4 × 6 px from (4, 12)
         assert (ds.height, ds.width) == (4, 6) and ds.transform.c == 100 + 12 * 2 and ds.transform.f == 50 - 4 * 2
         assert ds.read(1)[0, 0] == 4 * 18 + 12
+
+
+def test_a_pair_is_written_finer_wider_and_coarser_on_the_same_ground(tmp_path):
+    folder = tmp_path / "pair"
+    folder.mkdir()
+    for name in ("t1", "t2", "gt"):
+        data = (np.arange(6 * 8).reshape(1, 6, 8) % 2 if name == "gt" else np.arange(6 * 8).reshape(1, 6, 8))
+        with rasterio.open(folder / f"{name}.tif", "w", driver="GTiff", width=8, height=6, count=1,
+                           dtype="uint8", transform=from_origin(100, 50, 2, 2)) as ds:
+            ds.write(data.astype(np.uint8))
+    sides = {}
+    for variant, shape in (("finer", (12, 16)), ("wider", (12, 16)), ("coarser", (3, 4))):
+        paths = write_variant(folder, tmp_path / variant, variant)
+        with rasterio.open(paths["t1"]) as ds:
+            assert (ds.height, ds.width) == shape and (ds.transform.c, ds.transform.f) == (100, 50)
+            sides[variant] = ds.transform.a
+    assert sides == {"finer": 1, "wider": 2, "coarser": 4}
+
+
+def test_finer_splits_pixels_wider_repeats_and_coarser_averages_with_change_where_half_changed():
+    image = np.array([[[1, 2], [3, 4]]], np.uint8)
+    assert (rescaled(image, "finer", truth=False)[0, :2, :2] == 1).all()
+    wider = rescaled(image, "wider", truth=False)[0]
+    assert wider.tolist() == [[1, 2, 1, 2], [3, 4, 3, 4], [1, 2, 1, 2], [3, 4, 3, 4]]   # a shift stays one shift
+    values = np.array([[[10, 20, 7], [30, 40, 7]]], np.uint8)   # the odd column is left out
+    assert rescaled(values, "coarser", truth=False).tolist() == [[[25]]]
+    truth = np.array([[[1, 1, 1, 0], [0, 0, 0, 0]]], np.uint8)
+    assert rescaled(truth, "coarser", truth=True).tolist() == [[[1, 0]]]   # half changed: changed; a quarter: not
+    with pytest.raises(ValueError, match="finer, wider, coarser"):
+        rescaled(image, "sharper", truth=False)
 
 
 def test_the_crop_summary_keeps_strong_evidence_and_unchanged_crops_apart():
