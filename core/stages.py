@@ -101,6 +101,7 @@ class Blocks:
     direct: Measures                  # labels.direct_comparison's measures the pair allows, from the raw means
     radar_finer: bool = False         # the finer image holds a radar's values, the coarser not (labels.blocks)
     both_radar: bool = False          # both images hold a radar's values (normalise.holds_radar)
+    side: str = ""                    # a block's side on the ground, for the log ("20 metre"; README Limits)
 
 
 def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
@@ -120,7 +121,7 @@ def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
     check_blocks(pair, x1, x2, valid, b, progress)
     norm1, norm2 = fit_normaliser(x1, valid, kinds[0]), fit_normaliser(x2, valid, kinds[1])
     return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2, direct_measures(x1, x2, valid),
-                  radar_finer(pair.pixel_sides, radar), all(radar))
+                  radar_finer(pair.pixel_sides, radar), all(radar), f"{b * abs(grid.transform[1]):.3g} {_units(grid)}")
 
 
 def _radar_finer_block(pair: AlignedPair, x1: np.ndarray, x2: np.ndarray, valid: np.ndarray,
@@ -182,9 +183,9 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     words = {"sar": tr("sar (a linear intensity, taken to decibels)"),
              "optical": tr("optical (its values as given: reflectances, or radar already in decibels or rendered "
                            "as an image)")}
-    progress.info(tr("T1 normalised as {kind1}, T2 as {kind2}; {prior} prior on {size}x{size} block means.",
-                     kind1=words[blocks.norm1.kind], kind2=words[blocks.norm2.kind], prior=params.prior,
-                     size=blocks.size))
+    progress.info(tr("T1 normalised as {kind1}, T2 as {kind2}; {prior} prior on {size}x{size} block means ({side} a "
+                     "side).", kind1=words[blocks.norm1.kind], kind2=words[blocks.norm2.kind], prior=params.prior,
+                     size=blocks.size, side=blocks.side))
     report = progress.span(0.05, PRIOR_DONE).throttled(
         lambda percent: tr("Computing the change prior: {percent} %", percent=percent))
     maps = change_prior(blocks.x1, blocks.x2, blocks.valid, method=params.prior, seed=params.seed,

@@ -521,6 +521,8 @@ def test_a_radar_image_finer_than_the_optical_one_is_averaged_over_two_optical_p
     result = run(params(pair, tmp_path, seed=0))
     stats = result.stats
     assert stats.prior_block == 4 and any("2.0 of T1's" in line for line in result.log)
+    side = 4 * abs(stats.grid.transform[1])   # the log gives the blocks' side on the ground (README Limits)
+    assert any(f"4x4 block means ({side:.3g} metre a side)" in line for line in result.log)
     assert not stats.evidence["significant"] and stats.changed_fraction == 0
     (tmp_path / "t1grid").mkdir()
     coarse = run(params(pair, tmp_path / "t1grid", seed=0, grid="t1")).stats
