@@ -65,6 +65,7 @@ def write_variant(folder: Path, out: Path, variant: str) -> dict[str, str]:
 
 
 def pixel_side(path: str) -> float:
+    """A raster's pixel width in its own units: PIXEL_SIZE for the finer pair's remedy is twice it."""
     with rasterio.open(path) as ds:
         return abs(ds.transform.a)
 
