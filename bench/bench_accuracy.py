@@ -41,6 +41,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
@@ -222,18 +223,25 @@ def unchanged_square(truth: np.ndarray, margin: int = 8) -> tuple[int, int, int]
     return int(end_row - size), int(end_col - size), size
 
 
-def window_copy(folder: Path, out: Path, window: Window, names: tuple[str, ...]) -> dict:
-    """The pair's rasters `names` cut to `window` under out (the georeferencing follows): paths by name."""
+def rewritten(folder: Path, out: Path, names: tuple[str, ...],
+              made: Callable[[str, rasterio.DatasetReader], tuple[np.ndarray, Affine]]) -> dict:
+    """The pair's rasters `names` written again under out as `made(name, dataset)` gives them (bands, rows, cols and
+    their transform), with their own profile untiled (a crop's size need not fit the tiles): paths by name."""
     out.mkdir(parents=True, exist_ok=True)
     for name in names:
         with rasterio.open(folder / f"{name}.tif") as ds:
+            data, transform = made(name, ds)
             profile = {key: value for key, value in ds.profile.items()
                        if key not in ("blockxsize", "blockysize", "tiled")}
-            profile.update(width=int(window.width), height=int(window.height), transform=ds.window_transform(window))
-            data = ds.read(window=window)
-        with rasterio.open(out / f"{name}.tif", "w", **profile) as crop:
-            crop.write(data)
+        profile.update(count=data.shape[0], height=data.shape[1], width=data.shape[2], transform=transform)
+        with rasterio.open(out / f"{name}.tif", "w", **profile) as copy:
+            copy.write(np.ascontiguousarray(data))
     return {name: str(out / f"{name}.tif") for name in names}
+
+
+def window_copy(folder: Path, out: Path, window: Window, names: tuple[str, ...]) -> dict:
+    """The pair's rasters `names` cut to `window` under out (the georeferencing follows): paths by name."""
+    return rewritten(folder, out, names, lambda name, ds: (ds.read(window=window), ds.window_transform(window)))
 
 
 def unchanged_crop(folder: Path, out: Path, least: int = 96) -> Optional[dict]:

@@ -25,11 +25,12 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import rasterio.errors
-from bench_accuracy import DATA, MODES, REPO, _mean, bench_run, fmt
+from bench_accuracy import DATA, MODES, REPO, _mean, bench_run, fmt, rewritten
 from rasterio.transform import Affine
 
 NAMES = ("t1", "t2", "gt")
 VARIANTS = ("finer", "wider", "coarser")
+REMEDY = "finer at 2 px"   # the finer pair again with PIXEL_SIZE at FACTOR times its pixel
 FACTOR = 2
 
 
@@ -50,18 +51,9 @@ def rescaled(data: np.ndarray, variant: str, truth: bool) -> np.ndarray:
 
 def write_variant(folder: Path, out: Path, variant: str) -> dict[str, str]:
     """The pair under `folder` (t1, t2, gt) written as `variant` under `out`: paths by name."""
-    out.mkdir(parents=True, exist_ok=True)
-    scale = {"finer": 1 / FACTOR, "wider": 1, "coarser": FACTOR}[variant]
-    for name in NAMES:
-        with rasterio.open(folder / f"{name}.tif") as ds:
-            data, transform = ds.read(), ds.transform
-            profile = {key: value for key, value in ds.profile.items()
-                       if key not in ("blockxsize", "blockysize", "tiled")}
-        data = np.ascontiguousarray(rescaled(data, variant, truth=name == "gt"))
-        profile.update(height=data.shape[1], width=data.shape[2], transform=transform * Affine.scale(scale))
-        with rasterio.open(out / f"{name}.tif", "w", **profile) as ds:
-            ds.write(data)
-    return {name: str(out / f"{name}.tif") for name in NAMES}
+    scale = Affine.scale({"finer": 1 / FACTOR, "wider": 1, "coarser": FACTOR}[variant])
+    return rewritten(folder, out, NAMES, lambda name, ds: (rescaled(ds.read(), variant, truth=name == "gt"),
+                                                           ds.transform * scale))
 
 
 def pixel_side(path: str) -> float:
@@ -84,7 +76,7 @@ def main() -> None:
     if not folders:
         raise SystemExit(f"No benchmark pair (t1.tif, t2.tif, gt.tif) under {args.data}.")
     seeds = [int(v) for v in args.seeds.split(",")]
-    columns = ("as given",) + VARIANTS[:1] + ("finer at 2 px",) + VARIANTS[1:]
+    columns = ("as given", "finer", REMEDY, "wider", "coarser")
     report: dict = {"seeds": seeds, "threads": args.threads, "pairs": {}, "summary": {}}
     print(f"{'pair':16} {'mode':6} " + " ".join(f"{c:>15}" for c in columns) + "   (Kappa / best single threshold)")
     with tempfile.TemporaryDirectory() as work:
@@ -95,8 +87,8 @@ def main() -> None:
             for mode in args.modes:
                 row = report["pairs"].setdefault(folder.name, {}).setdefault(mode, {})
                 for column in columns:
-                    pair = paths["finer" if column == "finer at 2 px" else column]
-                    fields = {**MODES[mode], **(remedy if column == "finer at 2 px" else {})}
+                    pair = paths["finer" if column == REMEDY else column]
+                    fields = {**MODES[mode], **(remedy if column == REMEDY else {})}
                     runs = [bench_run(pair["t1"], pair["t2"], pair["gt"], fields, seed, args.threads)
                             for seed in seeds]
                     row[column] = {"kappa": _mean([r["kappa"] for r in runs]),
