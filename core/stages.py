@@ -21,7 +21,7 @@ from .block_checks import check_blocks
 from .decision.confirmation import Confirmation
 from .decision.cut import CHANGE_NODATA, Cut
 from .decision.evidence import PEAK_QUANTILE, SPREAD_LINES, Evidence, weigh_evidence
-from .decision.local_change import local_change
+from .decision.local_change import LocalChange, local_change
 from .decision.score import DECISION, EXTEND_LINE, Calibration, calibrate, change_score, with_samples
 from .decision.threshold import confidence, is_automatic
 from .errors import InputError
@@ -35,6 +35,7 @@ from .labels.direct_comparison import (
     compare_directly,
     direct_measures,
     direct_spread,
+    joined_spread,
 )
 from .labels.margins import margin_labels
 from .labels.one_sided import gated_one_sided
@@ -202,8 +203,10 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     if one_sided and evidence.significant:
         progress.info(tr("The prior counts change that only one of the two images shows against the other too (a "
                          "burn scar among forest, new buildings that the optical image hardly tells from fields)."))
-    prior, calibration, evidence = _decided(prior, evidence, params)
-    spread = direct_spread(blocks.direct, SPREAD_LINES) if not evidence.significant else None
+    prior, calibration, evidence = _confined_or_not(prior, evidence, joined_spread(direct, blocks.direct, SPREAD_LINES),
+                                                    params)
+    spread = (direct_spread(blocks.direct, SPREAD_LINES)   # the joined measure, where one spreads, has its own note
+              if not evidence.significant and evidence.joined_spread is None else None)
     if spread is not None:   # what a direct measure says of a scene reported unchanged (decision.evidence)
         evidence = evidence.with_spread(*spread)
     evidence = replace(evidence, one_kind=params.one_kind, crowded_tried=search.tried)
@@ -245,11 +248,33 @@ def _crowded_change(maps: PriorMaps, blocks: Blocks, params: RunParams,
     return (prior, replace(evidence, crowded=search.kept.share), direct, one_sided), search
 
 
-def _decided(prior: np.ndarray, evidence: Evidence, params: RunParams) -> tuple[np.ndarray, Calibration, Evidence]:
+def _confined_or_not(prior: np.ndarray, evidence: Evidence, joined: Optional[tuple[str, float]],
+                     params: RunParams) -> tuple[np.ndarray, Calibration, Evidence]:
+    """The decided prior (`_decided`), not confined to compact groups where the analyst says both images are of one
+    kind (ONE_KIND) and a direct measure that joined the prior spreads as no unchanged pair of one kind does
+    (`joined`, labels.direct_comparison.joined_spread); where they did not say so, the evidence names the option.
+
+    Change of one kind broken into many small places (an earthquake's collapsed blocks between two optical sensors)
+    forms few compact groups, and its weak structural evidence (the joined measure is mapped onto the prior's own
+    values, so its strength does not show in the peak) confines the map to them: generated scenes of it, two
+    optical sensors, lost most of their change in 4 draws of 14 (bench/RESULTS.md)."""
+    decided = _decided(prior, evidence, params)
+    if joined is None or not evidence.significant or not (decided[2].groups or decided[2].scattered):
+        return decided
+    if not params.one_kind:
+        return decided[0], decided[1], replace(decided[2], joined_spread=joined[1], joined_measure=joined[0])
+    prior, calibration, unconfined = _decided(prior, evidence, params, confine=False)   # the verdict says so
+    return prior, calibration, replace(unconfined, joined_spread=joined[1], joined_measure=joined[0])
+
+
+def _decided(prior: np.ndarray, evidence: Evidence, params: RunParams,
+             confine: bool = True) -> tuple[np.ndarray, Calibration, Evidence]:
     """The prior the decision cuts, its calibrated cut, and the evidence with what confining the map to compact
-    groups found (decision.local_change)."""
+    groups found (decision.local_change); with significant change and not `confine`, the calibrated cut's map as
+    it is."""
     calibration = calibrate(prior, params.threshold_method, evidence)   # reads no value without significant change
-    local = local_change(prior, evidence, calibration.cut)
+    local = (local_change(prior, evidence, calibration.cut) if confine or not evidence.significant
+             else LocalChange(np.clip(prior, 0.0, 1.0), calibration.cut))
     evidence = replace(evidence, groups=local.groups, group_share=local.share, scattered=local.scattered,
                        significant=evidence.significant and not local.scattered)
     return local.prior, replace(calibration, cut=local.cut), evidence

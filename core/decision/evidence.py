@@ -126,6 +126,11 @@ class Evidence:
     one_kind: bool = False   # the analyst said both images are of one kind (ONE_KIND): the measure was tried
     crowded: Optional[float] = None   # mapped from a second pass leaving out this share (labels.crowded_change)
     crowded_tried: tuple[tuple[float, float], ...] = ()   # its passes: (share left out, share marked) each
+    # With significant change: a direct measure that joined the prior spreads this far (its q0.9 / median), past its
+    # line, where the map would be confined to compact groups or scattered; ONE_KIND then leaves it unconfined
+    # (stages._confined_or_not), without it the verdict names the option.
+    joined_spread: Optional[float] = None
+    joined_measure: Optional[str] = None
 
     def with_spread(self, measure: str, spread: float, alike: Optional[float] = None) -> Evidence:
         """This evidence with a direct measure's spread (and, where the map was made from it, the agreement)."""
@@ -215,7 +220,7 @@ class Evidence:
                     "scene) are marked: the change is confined to such groups, while scattered places above the "
                     "cut are what unchanged land shows too.", groups=self.groups,
                     no_change_peak=self.no_change_peak, percent=100 * self.group_share)
-            return found
+            return found + self._joined_note()
         if self.groups:
             return tr("No significant change over the scene as a whole: its most disagreeing 0.5 % is only {peak:.1f}× "
                       "the scene's typical disagreement between the two images (a change shows at least "
@@ -231,7 +236,7 @@ class Evidence:
                       "that line: scattered disagreement like this is what unchanged land shows, so no place is "
                       "marked changed. Weak change broken into small pieces can look like this too: the difference "
                       "image still ranks every place, and a manual threshold marks the highest.", peak=self.peak,
-                      no_change_peak=self.no_change_peak, weak_peak=self.weak_peak)
+                      no_change_peak=self.no_change_peak, weak_peak=self.weak_peak) + self._joined_note()
         return tr("No significant change: even the most disagreeing 0.5 % of the scene is only {peak:.1f}× "
                   "the scene's typical disagreement between the two images (a change shows at least "
                   "{no_change_peak:g}×), so no place is marked changed. Weak change over under 1 % of a "
@@ -241,6 +246,24 @@ class Evidence:
                   "image still ranks "
                   "every place, and a manual threshold marks the highest.", peak=self.peak,
                   no_change_peak=self.no_change_peak)
+
+    def _joined_note(self) -> str:
+        """Where a joined direct measure spreads past its line but the map is confined to compact groups (or
+        scattered): what ONE_KIND would do, or, with it, that it did."""
+        if self.joined_spread is None or self.joined_measure is None:
+            return ""
+        from ..labels.direct_comparison import measure_label  # labels reads this module: imported when asked
+        words = dict(measure=measure_label(self.joined_measure), spread=self.joined_spread,
+                     line=SPREAD_LINES[self.joined_measure])
+        if self.one_kind:
+            return " " + tr("The map is not confined to compact groups: the images are of one kind (ONE_KIND) and "
+                            "their {measure}, which agrees with the prior, spreads {spread:.1f}× its median, past "
+                            "the {line:g}× that unchanged pairs of one kind stay under.", **words)
+        return " " + tr("But the {measure}, which agrees with the prior, spreads {spread:.1f}× its median, past the "
+                        "{line:g}× that unchanged pairs of one kind stay under: if both images are of one kind (two "
+                        "optical images, two radar images), run again with ONE_KIND, and change broken into many "
+                        "small places (collapsed buildings) is mapped without being confined to compact groups.",
+                        **words)
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -252,6 +275,8 @@ class Evidence:
             values["direct_spread"] = round(self.direct_spread, 4)
         if self.alike is not None:
             values["alike"] = round(self.alike, 4)
+        if self.joined_spread is not None:
+            values["joined_spread"] = round(self.joined_spread, 4)
         return {**values, "weak": self.weak, "wide_spread": self.wide_spread, "verdict": self.verdict()}
 
 

@@ -150,6 +150,18 @@ def direct_spread(measures: Measures, spread_lines: dict[str, float]) -> Optiona
     return next((s for s in spreads if s[1] >= spread_lines[s[0]]), spreads[0] if spreads else None)
 
 
+def joined_spread(direct: DirectComparison, measures: Measures,
+                  spread_lines: dict[str, float]) -> Optional[tuple[str, float]]:
+    """The measure that joined the prior (`compare_directly`) and its spread, where that spread reaches its line in
+    `spread_lines` (decision.evidence.SPREAD_LINES: what two unchanged images of one kind stay under); None
+    otherwise. Such a scene's change is seen by two measures that agree, one of which no unchanged pair of one kind
+    spreads as far (stages._decided: ONE_KIND then lifts the confinement to compact groups)."""
+    if not direct.used or direct.alone or direct.measure is None:
+        return None
+    spread = dict(measures.spreads).get(direct.measure)
+    return (direct.measure, spread) if spread is not None and spread >= spread_lines[direct.measure] else None
+
+
 def _spread(values: np.ndarray) -> Optional[float]:
     """The 0.9 quantile of the values over their median (None without a positive median)."""
     median = float(np.median(values)) if values.size else 0.0

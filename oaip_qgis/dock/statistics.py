@@ -70,6 +70,15 @@ def _result(stats: dict) -> Section:
         elif evidence.get("alike") is not None:   # mapped from a direct measure: much change of one kind
             verdict = tr("{verdict}, mapped from the {measure} (much change of one kind)").format(verdict=verdict,
                                                                                                 measure=measure)
+        elif evidence.get("joined_spread") is not None:   # stages._confined_or_not: the joined measure spreads
+            joined = measure_label(evidence.get("joined_measure") or "log_ratio")
+            if evidence.get("one_kind"):
+                verdict = tr("{verdict}, not confined to compact groups (images of one kind; the {measure} spreads "
+                             "{spread:.1f}×)").format(verdict=verdict, measure=joined, spread=evidence["joined_spread"])
+            else:
+                verdict = tr("{verdict}, but the {measure} spreads {spread:.1f}× (if both images are of one kind, run "
+                             "again with 'Both images are of one kind': the map is then not confined to compact "
+                             "groups)").format(verdict=verdict, measure=joined, spread=evidence["joined_spread"])
         elif evidence.get("crowded") is not None:   # labels.crowded_change: a second pass kept
             verdict = tr("{verdict}, by a second pass as if {percent:.0f} % of the scene had changed (much of "
                          "it changed alike)").format(verdict=verdict, percent=100 * evidence["crowded"])

@@ -272,7 +272,9 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             QgsProcessingParameterBoolean(self.ONE_KIND, tr("Both images are of one kind (two radar images, one "
                                                             "sensor twice, or two optical images): a scene the "
                                                             "structural prior finds unchanged may be mapped from "
-                                                            "their log-ratio or canonical difference"),
+                                                            "their log-ratio or canonical difference, and weak "
+                                                            "change that it shows is not confined to compact "
+                                                            "groups"),
                                           defaultValue=defaults.one_kind),
             QgsProcessingParameterNumber(self.MIN_AREA, tr("Minimum change polygon area (m²)"),
                                          type=QgsProcessingParameterNumber.Double,

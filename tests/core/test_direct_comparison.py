@@ -10,11 +10,13 @@ from oaip_qgis.core.labels import canonical_difference as canonical
 from oaip_qgis.core.labels import direct_comparison
 from oaip_qgis.core.labels.canonical_difference import canonical_difference
 from oaip_qgis.core.labels.direct_comparison import (
+    DirectComparison,
     Measures,
     change_alike,
     compare_directly,
     direct_measures,
     direct_spread,
+    joined_spread,
     log_ratio,
 )
 from oaip_qgis.core.labels.margins import CHANGED, NONE, UNCHANGED
@@ -273,6 +275,25 @@ def test_the_log_ratio_of_speckle_alone_spreads_as_a_half_normal_and_change_alik
     moved = direct_measures(x1, _speckled(rng, after, 16), valid)
     assert direct_spread(moved, SPREAD_LINES)[1] > SPREAD_LINE
     assert direct_spread(Measures({}, "bands"), SPREAD_LINES) is None
+
+
+def test_the_joined_measure_s_spread_is_given_only_where_it_joined_and_reaches_its_line():
+    """joined_spread: the measure compare_directly used, with its spread, where that spread is past its line;
+    nothing for a measure that did not join, one that is the prior itself (change alike), or speckle alone."""
+    rng = np.random.default_rng(2)
+    level = np.exp(rng.normal(-3.0, 0.6, (120, 120)))
+    valid = np.ones(level.shape, bool)
+    after = level.copy()
+    after[:, :24] *= 4.0
+    x1 = _speckled(rng, level, 16)
+    moved = direct_measures(x1, _speckled(rng, after, 16), valid)
+    still = direct_measures(x1, _speckled(rng, level, 16), valid)
+    used = DirectComparison(0.99, True, "log_ratio")
+    name, spread = joined_spread(used, moved, SPREAD_LINES)
+    assert name == "log_ratio" and spread == dict(moved.spreads)["log_ratio"] > SPREAD_LINE
+    assert joined_spread(used, still, SPREAD_LINES) is None
+    assert joined_spread(DirectComparison(0.9, False, "log_ratio"), moved, SPREAD_LINES) is None
+    assert joined_spread(DirectComparison(0.9, True, "log_ratio", alone=True), moved, SPREAD_LINES) is None
 
 
 def test_a_scene_reported_unchanged_has_its_spreads_computed_once(monkeypatch):

@@ -101,3 +101,22 @@ def test_the_canonical_difference_of_two_optical_sensors_has_its_own_line():
     assert mapped.verdict().startswith("The structural prior found no significant change, but the two images' "
                                        "IR-MAD canonical difference spreads 6.0×")
     assert mapped.to_dict()["alike"] == 0.97
+
+
+def test_a_map_confined_to_compact_groups_beside_a_joined_measure_that_spreads_names_one_kind():
+    """Weak evidence confined to compact groups while the joined canonical difference spreads past its line: without
+    ONE_KIND the verdict says what it would do; with it, that the map was not confined. No joined spread, no note."""
+    from dataclasses import replace
+
+    prior = RNG.uniform(0.1, 0.2, (200, 200))
+    prior[:20, :20] = 0.5                          # 1 % of the scene at 3.3× the median: weak evidence
+    weak = replace(weigh_evidence(prior), groups=2, group_share=0.01)
+    assert weak.weak and "ONE_KIND" not in weak.verdict()
+    joined = replace(weak, joined_spread=5.9, joined_measure="canonical_difference")
+    assert "run again with ONE_KIND" in joined.verdict() and "5.9×" in joined.verdict()
+    asked = replace(joined, groups=0, group_share=0.0, one_kind=True)
+    assert "is not confined to compact groups" in asked.verdict() and "run again" not in asked.verdict()
+    assert asked.to_dict()["joined_spread"] == 5.9 and asked.to_dict()["joined_measure"] == "canonical_difference"
+    scattered = replace(weigh_evidence(prior), significant=False, scattered=True, joined_spread=3.1,
+                        joined_measure="log_ratio")
+    assert scattered.verdict().startswith("No significant change") and "run again with ONE_KIND" in scattered.verdict()

@@ -604,6 +604,23 @@ def test_a_fire_between_two_optical_sensors_is_mapped_from_their_canonical_diffe
     assert not evidence["significant"] and not evidence["wide_spread"]
 
 
+def test_an_earthquake_between_two_optical_sensors_is_not_confined_to_compact_groups_when_asked(tmp_path):
+    """Collapsed blocks between two optical sensors (scene seed 12): the canonical difference joins the prior and
+    spreads past its line, but the structural evidence is weak and the map is confined to the few compact groups
+    the scattered collapses form (Kappa 0.44); the verdict names ONE_KIND. Told that both images are of one kind,
+    the map is not confined."""
+    pair = make_sample_pair(tmp_path / "quake", size=600, seed=12, scenario="optical-pair-earthquake")
+    (tmp_path / "asked").mkdir()
+    unasked = run(params(pair, tmp_path)).stats
+    assert unasked.evidence["weak"] and unasked.evidence["groups"] > 0 and unasked.metrics["kappa"] < 0.6
+    assert unasked.evidence["joined_measure"] == "canonical_difference" and unasked.evidence["joined_spread"] >= 5.0
+    assert "run again with ONE_KIND" in unasked.evidence["verdict"]
+    asked = run(params(pair, tmp_path / "asked", one_kind=True)).stats
+    assert asked.evidence["groups"] == 0 and asked.metrics["kappa"] > 0.8
+    assert "is not confined to compact groups" in asked.evidence["verdict"]
+    assert asked.changed_fraction > 2 * unasked.changed_fraction
+
+
 def test_a_fire_between_two_images_of_one_optical_sensor_is_asked_about_the_canonical_difference_too(tmp_path):
     """One optical sensor twice (its four bands each time) allows a log-ratio, which the fire spreads only 2.7x,
     under its line: the scene is reported unchanged, and the canonical difference, which the fire spreads 8x, is

@@ -111,6 +111,15 @@ def test_the_evidence_verdict_is_shown_first():
     burnt = {**NETWORK_RUN, "evidence": {**alike["evidence"], "spread_measure": "canonical_difference"}}
     assert rows(burnt)["Result"]["Evidence"].startswith(
         "change found, mapped from the IR-MAD canonical difference (much change of one kind)")
+    quake = {**NETWORK_RUN, "evidence": {"significant": True, "peak": 2.6, "no_change_peak": 2.3, "weak": True,
+                                         "groups": 7, "joined_spread": 6.26, "joined_measure": "canonical_difference"}}
+    assert rows(quake)["Result"]["Evidence"].startswith(
+        "change found, weak evidence, but the IR-MAD canonical difference spreads 6.3× (if both images are of one "
+        "kind, run again with 'Both images are of one kind': the map is then not confined to compact groups)")
+    asked = {**quake, "evidence": {**quake["evidence"], "groups": 0, "one_kind": True}}
+    assert rows(asked)["Result"]["Evidence"].startswith(
+        "change found, weak evidence, not confined to compact groups (images of one kind; the IR-MAD canonical "
+        "difference spreads 6.3×)")
     crowded = {**NETWORK_RUN, "evidence": {"significant": True, "peak": 4.5, "no_change_peak": 2.3, "crowded": 0.3995}}
     assert rows(crowded)["Result"]["Evidence"].startswith(
         "change found, by a second pass as if 40 % of the scene had changed (much of it changed alike): the most "
