@@ -273,8 +273,8 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
                                                             "sensor twice, or two optical images): a scene the "
                                                             "structural prior finds unchanged may be mapped from "
                                                             "their log-ratio or canonical difference, and weak "
-                                                            "change that it shows is not confined to compact "
-                                                            "groups"),
+                                                            "change that such a measure shows is not confined to "
+                                                            "compact groups"),
                                           defaultValue=defaults.one_kind),
             QgsProcessingParameterNumber(self.MIN_AREA, tr("Minimum change polygon area (m²)"),
                                          type=QgsProcessingParameterNumber.Double,
