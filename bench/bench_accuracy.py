@@ -283,6 +283,17 @@ def summarise_crops(rows: dict) -> dict:
             "unchanged_mean_marked": _mean([r["changed_fraction"] for r in unchanged])}
 
 
+def crops_line(mode: str, summary: dict) -> str:
+    """The printed line of a crops summary; a figure with no crop behind it (--pairs without a radar pair for
+    ONE_KIND, or without a crop free of change) is a dash."""
+    marked = summary["unchanged_mean_marked"]
+    return (f"{'crops':20} {mode:6} {summary['with_change']} with change: Kappa "
+            f"{fmt(summary['mean_kappa'], 5)} (best threshold {fmt(summary['mean_best_kappa'], 5)}); "
+            f"{summary['strong_with_change']} of strong evidence {fmt(summary['strong_mean_kappa'], 5)} "
+            f"({fmt(summary['strong_mean_best_kappa'], 5)}); {summary['without_change']} without change, "
+            + ("-" if marked is None else f"{100 * marked:.2f}") + " % marked")
+
+
 def shifted_copy(folder: Path, out: Path, rows: int = 3, cols: int = 2) -> str:
     """A copy of the pair's T2 whose georeferencing is `rows` pixels south and `cols` east of the truth:
     real sensors misregistered by a known amount."""
@@ -539,11 +550,7 @@ def main() -> None:
                     rows[f"{folder.name}-{part}"] = {name: row[name] for name in (
                         "kappa", "best_kappa", "changed_fraction", "truth_fraction", "significant", "groups", "peak")}
             report[f"{key}_summary"] = summary = summarise_crops(rows)
-            print(f"{'crops':20} {mode:6} {summary['with_change']} with change: Kappa "
-                  f"{fmt(summary['mean_kappa'], 5)} (best threshold {fmt(summary['mean_best_kappa'], 5)}); "
-                  f"{summary['strong_with_change']} of strong evidence {fmt(summary['strong_mean_kappa'], 5)} "
-                  f"({fmt(summary['strong_mean_best_kappa'], 5)}); {summary['without_change']} without change, "
-                  f"{100 * summary['unchanged_mean_marked']:.2f} % marked", flush=True)
+            print(crops_line(mode, summary), flush=True)
     if not args.no_stress:   # a kind of change the map misses, drawn by an analyst: samples alone or finding more
         rows = report["finding_more"] = {}
         cases = [(folder.name, str(folder / "t1.tif"), str(folder / "t2.tif"), str(folder / "gt.tif"))

@@ -8,7 +8,14 @@ import rasterio
 from rasterio.transform import from_origin
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from bench_accuracy import best_kappa, missed_regions, part_crops, summarise_crops, unchanged_square  # noqa: E402
+from bench_accuracy import (  # noqa: E402
+    best_kappa,
+    crops_line,
+    missed_regions,
+    part_crops,
+    summarise_crops,
+    unchanged_square,
+)
 from bench_pair_scale import rescaled, write_variant  # noqa: E402
 from bench_scale import building_samples, largest_against_first, object_recall  # noqa: E402
 from rendering import render_as_published  # noqa: E402
@@ -203,3 +210,15 @@ def test_a_sar_composite_holds_vv_a_noisier_vh_and_a_ratio_of_noise(tmp_path):
     assert sar.shape[0] == 3 and np.array_equal(sar[0], vv)   # VV as the one-band rendering has it
     weights = coherent_weights(sar, np.ones(vv.shape, bool))
     assert weights[0] == 1 and weights[2] < 0.5 * weights[1]   # the ratio is VH's speckle alone
+
+
+def test_a_crops_summary_without_crops_prints_dashes_instead_of_failing():
+    """`--pairs italy` leaves the ONE_KIND crops (radar pairs only) empty: the summary line once raised a TypeError
+    after the whole run; its figures are dashes instead."""
+    empty = crops_line("prior_one_kind", summarise_crops({}))
+    assert "0 with change" in empty and empty.endswith("0 without change, - % marked")
+    one = {"a": {"kappa": 0.5, "best_kappa": 0.6, "changed_fraction": 0.1, "truth_fraction": 0.2, "significant": True,
+                 "groups": 0, "peak": 5.0},
+           "b": {"kappa": None, "best_kappa": None, "changed_fraction": 0.0123, "truth_fraction": 0.0,
+                 "significant": False, "groups": 0, "peak": 1.5}}
+    assert crops_line("prior", summarise_crops(one)).endswith("1 without change, 1.23 % marked")
