@@ -1,6 +1,8 @@
 """The evidence floor and the no-change verdict on priors of known shape."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -106,8 +108,6 @@ def test_the_canonical_difference_of_two_optical_sensors_has_its_own_line():
 def test_a_map_confined_to_compact_groups_beside_a_joined_measure_that_spreads_names_one_kind():
     """Weak evidence confined to compact groups while the joined canonical difference spreads past its line: without
     ONE_KIND the verdict says what it would do; with it, that the map was not confined. No joined spread, no note."""
-    from dataclasses import replace
-
     prior = RNG.uniform(0.1, 0.2, (200, 200))
     prior[:20, :20] = 0.5                          # 1 % of the scene at 3.3× the median: weak evidence
     weak = replace(weigh_evidence(prior), groups=2, group_share=0.01)
