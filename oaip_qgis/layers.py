@@ -15,6 +15,8 @@ from qgis.core import (
     QgsLayerTreeGroup,
     QgsMapLayer,
     QgsPalettedRasterRenderer,
+    QgsProcessingContext,
+    QgsProcessingUtils,
     QgsProject,
     QgsRasterLayer,
     QgsSingleBandPseudoColorRenderer,
@@ -48,6 +50,22 @@ def raster_source(layer: Optional[QgsMapLayer], label: str) -> Optional[str]:
         raise InputError(tr("{label}: layer '{layer}' is not a file-based (GDAL) raster.").format(
             label=label, layer=layer.name()))
     return layer.source()
+
+
+def hold_gdal_raster(value, context: QgsProcessingContext) -> None:
+    """Make a raster that GDAL reads by a name other than a file's path loadable by Processing.
+
+    QGIS 3.22 loads a layer given as text only where the text, or its part before "|", is a file that exists, so a
+    GDAL virtual path (/vsizip/…) or a subdataset name (NETCDF:"f.nc":var), which the engine reads and its own
+    messages suggest, was "not found". Loaded by the GDAL provider, such a layer is held in the run's temporary
+    layer store, where Processing looks for a layer by its source before it looks at the file system."""
+    if not isinstance(value, str) or not value.strip():
+        return
+    if QgsProcessingUtils.mapLayerFromString(value, context) is not None:
+        return
+    layer = QgsRasterLayer(value, value, "gdal")
+    if layer.isValid():
+        context.temporaryLayerStore().addMapLayer(layer)
 
 
 def vector_file(layer: QgsMapLayer) -> Optional[str]:

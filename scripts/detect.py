@@ -13,6 +13,7 @@ sys.path.insert(0, str(REPO))
 from oaip_qgis.core.batch.table import assignments, shell_words  # noqa: E402
 from oaip_qgis.core.errors import OaipError  # noqa: E402
 from oaip_qgis.core.params import OUTPUT_FILES  # noqa: E402
+from oaip_qgis.core.raster.input_files import gdal_name  # noqa: E402
 
 OUTPUTS = (("Change layer", "OUTPUT_CHANGE"), ("Difference image", "OUTPUT_DIFFERENCE"),
            ("Confidence", "OUTPUT_CONFIDENCE"), ("Polygons", "OUTPUT_POLYGONS"), ("Statistics", "OUTPUT_STATS"))
@@ -88,13 +89,21 @@ def failure_text(output: str) -> str:
     return "\n".join(dict.fromkeys(told or lines))
 
 
+def input_path(value: str) -> str:
+    """A file's path made absolute (qgis_process runs in the profile's environment); a GDAL virtual path
+    (/vsizip/…) or a subdataset name (NETCDF:"f.nc":var) as given: made absolute, they named no file."""
+    if gdal_name(value):
+        return value
+    return str(Path(value).resolve())
+
+
 def algorithm_params(args: argparse.Namespace, out: Path) -> dict:
     """oaip:detectchanges parameters from the command line; --param KEY=VALUE adds any other one
     (AOI, PRUNE, GRID, PIXEL_SIZE, NODATA1, THRESHOLD_METHOD, …) or overrides one."""
-    params = {"T1": Path(args.t1).resolve(), "T2": Path(args.t2).resolve(), "MODE": args.mode, "SEED": args.seed,
+    params = {"T1": input_path(args.t1), "T2": input_path(args.t2), "MODE": args.mode, "SEED": args.seed,
               **{"OUTPUT_" + key[len("out_"):].upper(): out / name for key, name in OUTPUT_FILES.items()}}
     if args.reference:
-        params["REFERENCE"] = Path(args.reference).resolve()
+        params["REFERENCE"] = input_path(args.reference)
     if args.epochs:
         params["EPOCHS"] = args.epochs
     try:

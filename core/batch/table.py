@@ -25,6 +25,7 @@ from ..errors import InputError
 from ..i18n import tr
 from ..params import INPUT_FIELDS, OUTPUT_FILES, RunParams, closest_name, parse_bands
 from ..raster.gdal_scope import gdal_scope
+from ..raster.input_files import SUBDATASET, gdal_name
 
 REQUIRED = ("t1", "t2")
 # Fields a table may not set: the batch names every output itself (one folder per pair).
@@ -138,17 +139,18 @@ def parse_values(values: dict[str, str], where: str) -> dict[str, Any]:
 
 
 def _resolve(path: str, base: Path) -> str:
-    """Relative paths from the table's folder; /vsi… paths and URLs as written."""
-    if path.startswith("/vsi") or "://" in path:
+    """Relative paths from the table's folder; GDAL's own names (/vsi… paths, URLs, NETCDF:"f.nc":var) as written."""
+    if gdal_name(path):
         return path
     return str((base / os.path.expanduser(path)).resolve())
 
 
 def _exists(path: str) -> bool:
-    if path.startswith("/vsi") or "://" in path:
+    if gdal_name(path):   # a subdataset is no file GDAL can stat: the driver says whether its file holds it
         with gdal_scope():
             try:
-                return gdal.VSIStatL(path) is not None
+                return gdal.VSIStatL(path) is not None or (
+                    bool(SUBDATASET.match(path)) and gdal.OpenEx(path, gdal.OF_RASTER) is not None)
             except RuntimeError:
                 return False
     return os.path.isfile(path) and os.access(path, os.R_OK)

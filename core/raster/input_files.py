@@ -25,10 +25,17 @@ SUBDATASET = re.compile(r"^[A-Z][A-Z0-9_]+:")
 WEB_SERVICES = {"WMS", "WMTS", "WCS", "EEDAI", "PLMOSAIC", "DAAS", "OGCAPI"}   # GDAL drivers of remote services
 
 
+def gdal_name(path: str) -> bool:
+    """Whether `path` names data in GDAL's own syntax (a /vsi… virtual path, a URL, a driver's subdataset) rather
+    than a local file: such a name is passed on as written, never joined to a folder or made absolute."""
+    path = str(path)
+    return path.startswith("/vsi") or "://" in path or bool(SUBDATASET.match(path))
+
+
 def _check_file(path: str, label: str, what: str) -> None:
     """A local file that is missing, empty (0 bytes) or a pipe or device, each in its own sentence; `what`:
     "a raster"."""
-    local = not str(path).startswith("/vsi") and "://" not in str(path) and not SUBDATASET.match(str(path))
+    local = not gdal_name(path)
     if local and not os.path.exists(path):
         raise InputError(tr("{label}: the file '{path}' does not exist.", label=label, path=path))
     if local and not (os.path.isfile(path) or os.path.isdir(path)):   # GDAL would wait on a pipe for ever

@@ -32,6 +32,16 @@ def test_params_in_one_string_keep_a_quoted_value_whole(tmp_path):
         algorithm_params(args(params='AOI="/x/my area.gpkg'), tmp_path)
 
 
+def test_inputs_become_absolute_paths_but_gdal_names_stay_as_given(tmp_path, monkeypatch):
+    """`Path.resolve()` made /vsizip//data/p.zip/t1.tif into /vsizip/data/… (relative to nowhere) and put the
+    working folder before NETCDF:"f.nc":Band1: the two forms the engine's own messages suggest named no file."""
+    monkeypatch.chdir(tmp_path)
+    params = algorithm_params(args(t1="/vsizip//data/p.zip/t1.tif", t2='NETCDF:"/data/t2.nc":Band1',
+                                   reference="gt.tif"), tmp_path)
+    assert params["T1"] == "/vsizip//data/p.zip/t1.tif" and params["T2"] == 'NETCDF:"/data/t2.nc":Band1'
+    assert params["REFERENCE"] == str(tmp_path / "gt.tif")
+
+
 def test_a_parameter_without_a_value_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         algorithm_params(args(param=["PRUNE"]), tmp_path)

@@ -124,6 +124,22 @@ def test_gdal_virtual_paths_are_kept_and_checked(images):
         gdal.Unlink("/vsimem/batch/t2.tif")
 
 
+def test_a_subdataset_name_is_kept_and_checked(images):
+    """NETCDF:"f.nc":Band1 was joined to the table's folder and then "does not exist"."""
+    from osgeo import gdal
+
+    if gdal.GetDriverByName("netCDF") is None:
+        pytest.skip("GDAL without netCDF")
+    stack = images / "b" / "t2.nc"
+    gdal.Translate(str(stack), str(images / "b" / "t2.tif"), format="netCDF")
+    table = write_csv(images / "pairs.csv", f't1,t2\nb/t1.tif,"NETCDF:""{stack}"":Band1"\n')
+    (spec,) = read_pairs(table)
+    assert spec.params.t2 == f'NETCDF:"{stack}":Band1'
+    table = write_csv(images / "pairs.csv", f't1,t2\nb/t1.tif,"NETCDF:""{stack}"":HH"\n')
+    with pytest.raises(InputError, match="does not exist or cannot be read"):
+        read_pairs(table)
+
+
 def test_header_spelling():
     assert column_key(" Threshold-Method ") == "threshold_method"
     assert column_key("MIN_AREA") == "min_polygon_area"

@@ -239,6 +239,27 @@ def test_nan_is_a_nodata_value_not_a_number_out_of_range(provider, sample_pair, 
     assert (tmp_path / "c.tif").exists()
 
 
+@pytest.mark.skipif(gdal.GetDriverByName("netCDF") is None, reason="GDAL without netCDF")
+def test_a_raster_in_a_zip_or_a_subdataset_runs_as_the_file_itself(provider, sample_pair, tmp_path):
+    """QGIS 3.22 loads a layer given as text only from a file that exists: /vsizip/… and NETCDF:"f.nc":var, which
+    GDAL reads and the engine's own messages suggest, were "not found" (qgis_process, processing.run)."""
+    import zipfile
+
+    import processing
+
+    with zipfile.ZipFile(tmp_path / "pair.zip", "w") as archive:
+        archive.write(sample_pair["t1"], "pair/t1.tif")
+    stack = str(tmp_path / "t2.nc")
+    gdal.Translate(stack, sample_pair["t2"], format="netCDF")
+    runs = {}
+    for name, t1, t2 in (("files", sample_pair["t1"], sample_pair["t2"]),
+                         ("gdal names", f"/vsizip/{tmp_path / 'pair.zip'}/pair/t1.tif", f'NETCDF:"{stack}":Band1')):
+        out = str(tmp_path / f"{name}.tif")
+        processing.run(ALG, {"T1": t1, "T2": t2, "MODE": "prior", "SEED": 1, "OUTPUT_CHANGE": out})
+        runs[name] = gdal.Open(out).ReadAsArray()
+    assert runs["files"].any() and np.array_equal(runs["files"], runs["gdal names"])
+
+
 def test_an_empty_or_non_raster_file_is_named_as_such_not_as_missing(provider, sample_pair, tmp_path):
     import processing
 
