@@ -52,18 +52,19 @@ def raster_source(layer: Optional[QgsMapLayer], label: str) -> Optional[str]:
     return layer.source()
 
 
-def hold_gdal_raster(value, context: QgsProcessingContext) -> None:
-    """Make a raster that GDAL reads by a name other than a file's path loadable by Processing.
+def hold_gdal_layer(value, context: QgsProcessingContext, kind: type) -> None:
+    """Make a layer that GDAL reads by a name other than a file's path loadable by Processing.
 
     QGIS 3.22 loads a layer given as text only where the text, or its part before "|", is a file that exists, so a
-    GDAL virtual path (/vsizip/…) or a subdataset name (NETCDF:"f.nc":var), which the engine reads and its own
-    messages suggest, was "not found". Loaded by the GDAL provider, such a layer is held in the run's temporary
-    layer store, where Processing looks for a layer by its source before it looks at the file system."""
+    GDAL virtual path (/vsizip/…: a zipped shapefile, a Sentinel-1 product) or a subdataset name (NETCDF:"f.nc":var),
+    which the engine reads and its own messages suggest, was "not found". Loaded by GDAL's provider (`kind`:
+    QgsRasterLayer or QgsVectorLayer), such a layer is held in the run's temporary layer store, where Processing
+    looks for a layer by its source before it looks at the file system."""
     if not isinstance(value, str) or not value.strip():
         return
     if QgsProcessingUtils.mapLayerFromString(value, context) is not None:
         return
-    layer = QgsRasterLayer(value, value, "gdal")
+    layer = kind(value, value, "gdal" if kind is QgsRasterLayer else "ogr")
     if layer.isValid():
         context.temporaryLayerStore().addMapLayer(layer)
 

@@ -22,6 +22,8 @@ from .vector_layer import layer_source
 # A driver's own name for part of a file (NETCDF:"f.nc":Band1, HDF5:..., as QGIS gives a subdataset's source):
 # the part is no file name, so GDAL says whether it exists. One letter and a colon is a Windows drive.
 SUBDATASET = re.compile(r"^[A-Z][A-Z0-9_]+:")
+# GDAL's path to a file inside a local zip archive: /vsizip/, the archive's path (/vsizip//data/p.zip), the member.
+ZIP_MEMBER = re.compile(r"^/vsizip/(.+?\.zip)(?:/+(.*))?$", re.IGNORECASE)
 WEB_SERVICES = {"WMS", "WMTS", "WCS", "EEDAI", "PLMOSAIC", "DAAS", "OGCAPI"}   # GDAL drivers of remote services
 
 
@@ -35,6 +37,7 @@ def gdal_name(path: str) -> bool:
 def _check_file(path: str, label: str, what: str) -> None:
     """A local file that is missing, empty (0 bytes) or a pipe or device, each in its own sentence; `what`:
     "a raster"."""
+    _check_zip_member(str(path), label)
     local = not gdal_name(path)
     if local and not os.path.exists(path):
         raise InputError(tr("{label}: the file '{path}' does not exist.", label=label, path=path))
@@ -103,6 +106,21 @@ def _name_subdatasets_held(path: str, label: str) -> None:
     if names:
         raise InputError(tr("{label}: '{file}' holds no subdataset named as in '{path}'; it holds {listed}.",
                             label=label, file=named.group(1), path=path, listed=", ".join(names)))
+
+
+def _check_zip_member(path: str, label: str) -> None:
+    """A /vsizip/ path to a zip archive that is missing, or to a file it does not hold, listing what it holds:
+    GDAL says only "not a file that GDAL can read"."""
+    named = ZIP_MEMBER.match(path)
+    if not named or gdal.VSIStatL(path) is not None:
+        return
+    archive = named.group(1)
+    if not os.path.isfile(archive):
+        raise InputError(tr("{label}: the zip archive '{archive}' does not exist.", label=label, archive=archive))
+    members = [name for name in gdal.ReadDirRecursive(f"/vsizip/{archive}") or [] if not name.endswith("/")]
+    shown = ", ".join(members[:10]) + (", …" if len(members) > 10 else "")
+    raise InputError(tr("{label}: the zip archive '{archive}' holds no '{member}'; it holds {shown}.", label=label,
+                        archive=archive, member=named.group(2) or "", shown=shown or tr("nothing")))
 
 
 def _name_zip_members(path: str, label: str) -> None:

@@ -36,7 +36,7 @@ from ..core.raster.coregister import REACH
 from ..core.raster.input_files import check_raster, check_vector
 from ..i18n import tr
 from ..identity import icon
-from ..layers import hold_gdal_raster, raster_source, vector_file
+from ..layers import hold_gdal_layer, raster_source, vector_file
 from .choices import named_choices
 from .styling import style_when_loaded
 
@@ -303,7 +303,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         """QGIS's own check, but with a sentence that names the value and what is allowed: the range of a
         number, the options of a choice, and why a raster or vector file cannot be used (QGIS says "not
         found" of a file that exists). A choice may be given by its number, as qgis_process's help offers. A
-        raster GDAL reads by a virtual path or a subdataset name is loaded here (layers.hold_gdal_raster)."""
+        layer GDAL reads by a virtual path or a subdataset name is loaded here (layers.hold_gdal_layer)."""
         parameters = named_choices(self, parameters)
         known = [definition.name() for definition in self.parameterDefinitions()]
         for name in sorted(set(parameters) - set(known)):   # one far from every name is only said (DEVICE=cuda)
@@ -321,9 +321,10 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             elif isinstance(definition, QgsProcessingParameterBoolean):
                 message = _not_yes_or_no(definition, value)
             elif isinstance(definition, QgsProcessingParameterRasterLayer):
-                hold_gdal_raster(value, context)
+                hold_gdal_layer(value, context, QgsRasterLayer)
                 message = self._unreadable(check_raster, QgsRasterLayer, definition.name(), value, context)
             elif isinstance(definition, QgsProcessingParameterFeatureSource):
+                hold_gdal_layer(value, context, QgsVectorLayer)
                 message = self._unreadable(check_vector, QgsVectorLayer, definition.name(), value, context)
             elif isinstance(definition, QgsProcessingParameterFile):
                 message = _wrong_file(definition, value)

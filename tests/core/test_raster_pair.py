@@ -255,6 +255,11 @@ def test_a_zip_archive_is_named_with_the_path_of_the_image_inside(tmp_path):
         open_pair(str(tmp_path / "product.zip"), t2)
     with open_pair(inside, t2) as pair:   # the path the sentence gives is read
         assert pair.read()[2].all()
+    with pytest.raises(InputError, match=r"T1: the zip archive '.*product.zip' holds no 'measurement/t0.tif'; it "
+                                         r"holds measurement/t1.tif, manifest.txt\."):   # GDAL: "cannot read"
+        open_pair(inside.replace("t1.tif", "t0.tif"), t2)
+    with pytest.raises(InputError, match=r"T1: the zip archive '.*other.zip' does not exist\."):
+        open_pair(inside.replace("product.zip", "other.zip"), t2)
 
 
 def test_a_prj_file_gdal_does_not_read_is_named(tmp_path):

@@ -240,24 +240,42 @@ def test_nan_is_a_nodata_value_not_a_number_out_of_range(provider, sample_pair, 
 
 
 @pytest.mark.skipif(gdal.GetDriverByName("netCDF") is None, reason="GDAL without netCDF")
-def test_a_raster_in_a_zip_or_a_subdataset_runs_as_the_file_itself(provider, sample_pair, tmp_path):
-    """QGIS 3.22 loads a layer given as text only from a file that exists: /vsizip/… and NETCDF:"f.nc":var, which
-    GDAL reads and the engine's own messages suggest, were "not found" (qgis_process, processing.run)."""
+def test_a_layer_in_a_zip_or_a_subdataset_runs_as_the_file_itself(provider, sample_pair, tmp_path):
+    """QGIS 3.22 loads a layer given as text only from a file that exists: /vsizip/… (a zipped shapefile as AOI, an
+    image in a product's zip) and NETCDF:"f.nc":var, which GDAL reads and the engine's own messages suggest, were
+    "not found" (qgis_process, processing.run)."""
     import zipfile
 
     import processing
+    from osgeo import ogr, osr
 
+    x0, dx, _, y0, _, dy = gdal.Open(sample_pair["t1"]).GetGeoTransform()
+    x1, y1 = x0 + 60 * dx, y0 + 90 * dy
+    shapes = ogr.GetDriverByName("ESRI Shapefile").CreateDataSource(str(tmp_path / "aoi.shp"))
+    layer = shapes.CreateLayer("aoi", osr.SpatialReference(gdal.Open(sample_pair["t1"]).GetProjection()),
+                               ogr.wkbPolygon)
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetGeometry(ogr.CreateGeometryFromWkt(f"POLYGON (({x0} {y0}, {x1} {y0}, {x1} {y1}, {x0} {y1}, {x0} {y0}))"))
+    layer.CreateFeature(feature)
+    shapes = None
     with zipfile.ZipFile(tmp_path / "pair.zip", "w") as archive:
         archive.write(sample_pair["t1"], "pair/t1.tif")
+        for ext in ("shp", "shx", "dbf", "prj"):
+            archive.write(tmp_path / f"aoi.{ext}", f"aoi/aoi.{ext}")
     stack = str(tmp_path / "t2.nc")
     gdal.Translate(stack, sample_pair["t2"], format="netCDF")
+    inside = f"/vsizip/{tmp_path / 'pair.zip'}"
     runs = {}
-    for name, t1, t2 in (("files", sample_pair["t1"], sample_pair["t2"]),
-                         ("gdal names", f"/vsizip/{tmp_path / 'pair.zip'}/pair/t1.tif", f'NETCDF:"{stack}":Band1')):
+    named = (f"{inside}/pair/t1.tif", f'NETCDF:"{stack}":Band1', f"{inside}/aoi/aoi.shp")
+    for name, t1, t2, aoi in (("files", sample_pair["t1"], sample_pair["t2"], str(tmp_path / "aoi.shp")),
+                              ("gdal names", *named)):
         out = str(tmp_path / f"{name}.tif")
-        processing.run(ALG, {"T1": t1, "T2": t2, "MODE": "prior", "SEED": 1, "OUTPUT_CHANGE": out})
+        processing.run(ALG, {"T1": t1, "T2": t2, "AOI": aoi, "MODE": "prior", "SEED": 1, "OUTPUT_CHANGE": out})
         runs[name] = gdal.Open(out).ReadAsArray()
-    assert runs["files"].any() and np.array_equal(runs["files"], runs["gdal names"])
+    whole = gdal.Open(sample_pair["t1"])
+    assert runs["files"].shape[0] < whole.RasterYSize and runs["files"].shape[1] < whole.RasterXSize   # the AOI's
+    assert (runs["files"] == 1).any()
+    assert np.array_equal(runs["files"], runs["gdal names"])
 
 
 def test_an_empty_or_non_raster_file_is_named_as_such_not_as_missing(provider, sample_pair, tmp_path):
