@@ -54,6 +54,23 @@ def gdal_scope() -> Iterator[None]:
         yield
 
 
+@contextmanager
+def exceptions_off() -> Iterator[None]:
+    """The bindings' exceptions off within the block, for a call whose errors the caller collects itself: a
+    dataset's release, where a raised error can only be printed by Python, not caught. GDAL stacks the three
+    modules' handlers, so they are turned off from the top down and on again from the bottom up."""
+    was_on = [module.GetUseExceptions() for module in MODULES]
+    for module, on in reversed(list(zip(MODULES, was_on))):
+        if on:
+            module.DontUseExceptions()
+    try:
+        yield
+    finally:
+        for module, on in zip(MODULES, was_on):
+            if on:
+                module.UseExceptions()
+
+
 def in_gdal_scope(function: F) -> F:
     """Decorator form of gdal_scope() for core's public entry points."""
     @functools.wraps(function)

@@ -16,6 +16,7 @@ import shutil
 import socket
 import tempfile
 import time
+import traceback
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from osgeo import gdal
 
 from ..errors import InputError, OaipError, ResourceError, is_out_of_memory, memory_advice
 from ..i18n import tr
+from .gdal_scope import exceptions_off
 from .grid import Grid, Window
 from .input_files import files_read
 
@@ -215,11 +217,36 @@ class RasterSink:
 
     def close(self) -> None:
         """Finish the file (GeoTIFF writes its directory on close); another reader may open it after this.
-        The blocks are flushed first, where a full disk still raises (a dataset's release cannot)."""
+        The blocks are flushed first, where a full disk raises; the release writes the directory, and a failure
+        there is raised too, naming the output (the file is then no GeoTIFF and must not be placed)."""
         try:
             self.flush()
-        finally:
-            self._ds = None
+        except BaseException as failure:
+            _release_held(failure)
+            self._release()
+            raise
+        failures = self._release()
+        if failures:
+            with writing(self.target):
+                raise RuntimeError(failures[0])
+
+    def _release(self) -> list[str]:
+        """Release the dataset; returns GDAL's failures in it. Raised by the bindings in a release, Python could
+        only print them ("Exception ignored in delete_Dataset", a traceback before the run's one sentence on a
+        full disk) and the run would have gone on with a file whose directory was never written."""
+        failures: list[str] = []
+
+        def record(level: int, number: int, message: str) -> None:
+            if level >= gdal.CE_Failure:
+                failures.append(message)
+
+        with exceptions_off():
+            gdal.PushErrorHandler(record)
+            try:
+                self._ds = None
+            finally:
+                gdal.PopErrorHandler()
+        return failures
 
 
 def _temporary(target: str) -> str:
@@ -256,6 +283,23 @@ def _place_all(pending: list[tuple[str, str]]) -> None:
             os.remove(backup)
         except OSError:
             pass   # a leftover of this name is removed by a later run (remove_stale_partials)
+
+
+def _release_held(failure: Optional[BaseException]) -> None:
+    """Release what the frames of a failure and of the errors behind it hold (a dataset GDAL could not finish, a
+    scratch raster, a band) now, quietly: released later with the exception, a file GDAL could not finish raised
+    in its release, which Python can only print ("Exception ignored in delete_Dataset", a traceback before the
+    run's one sentence on a full disk)."""
+    seen: set[int] = set()
+    with exceptions_off():
+        gdal.PushErrorHandler("CPLQuietErrorHandler")
+        try:
+            while failure is not None and id(failure) not in seen:
+                seen.add(id(failure))
+                traceback.clear_frames(failure.__traceback__)
+                failure = failure.__cause__ or failure.__context__
+        finally:
+            gdal.PopErrorHandler()
 
 
 class OutputSet:
@@ -307,6 +351,7 @@ class OutputSet:
             handle.write(text)
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        _release_held(exc)
         try:
             for sink in self._sinks:
                 if exc_type is None:
