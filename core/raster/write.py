@@ -166,6 +166,9 @@ def _check_target(target: str, overwrite: bool) -> None:
                             "Create it or choose another one.", target=target, folder=folder))
     if os.path.isdir(target):
         raise InputError(tr("The output '{target}' is a folder: give a file name.", target=target))
+    if os.path.exists(target) and not os.path.isfile(target):   # renamed over, a device would become a file
+        raise InputError(tr("The output '{target}' is not a regular file (a device, pipe or socket): give the name "
+                            "of a file.", target=target))
     if os.path.exists(target) and not overwrite:
         raise InputError(tr("The output '{target}' exists already; allow overwriting or choose another name.",
                             target=target))
@@ -261,13 +264,15 @@ def _place_all(pending: list[tuple[str, str]]) -> None:
     before it in place beside the old ones."""
     aside: list[tuple[str, str]] = []   # (where the old file waits, its target)
     placed: list[str] = []
+    written = {target for _, target in pending}
     try:
-        for _, target in pending:
-            if os.path.lexists(target):
-                backup = _temporary(target)
-                with writing(target):
-                    os.replace(target, backup)
-                aside.append((backup, target))
+        for _, target in pending:   # with the old file its GDAL sidecar goes, whose statistics describe the old one
+            for old in (target, f"{target}.aux.xml"):
+                if os.path.lexists(old) and (old == target or old not in written):
+                    backup = _temporary(old)
+                    with writing(target):
+                        os.replace(old, backup)
+                    aside.append((backup, old))
         for temp, target in pending:
             with writing(target):
                 os.replace(temp, target)

@@ -826,3 +826,28 @@ def test_a_full_disk_gives_one_sentence_without_a_traceback_and_keeps_nothing(tm
             size, done.stdout, done.stderr)
         assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, (size, done.stderr)
         assert list(disk.iterdir()) == [], size
+
+
+def test_a_device_or_pipe_as_an_output_is_refused_not_replaced(sample_pair, tmp_path):
+    """`OUTPUT_STATS=/dev/full` (as root) or a named pipe was renamed over: the device became a regular file."""
+    pipe = tmp_path / "stats.json"
+    os.mkfifo(pipe)
+    with pytest.raises(InputError, match=f"The output '{pipe}' is not a regular file \\(a device, pipe or socket\\)"):
+        run(prior_params(sample_pair, tmp_path))
+    assert pipe.is_fifo() and not (tmp_path / "change.tif").exists()
+
+
+def test_a_replaced_output_loses_the_old_files_gdal_sidecar(sample_pair, tmp_path):
+    """`change.tif.aux.xml` (GDAL's statistics, written by gdalinfo -stats or QGIS) stayed beside a new change layer
+    and GDAL-based tools read the old run's share of changed pixels from it; a sidecar of a file the run does not
+    write stays."""
+    run(prior_params(sample_pair, tmp_path))
+    for name in ("change.tif", "other.tif"):
+        (tmp_path / f"{name}.aux.xml").write_text("<PAMDataset><Metadata><MDI key='STATISTICS_MEAN'>0.0972</MDI>"
+                                                  "</Metadata></PAMDataset>")
+    run(prior_params(sample_pair, tmp_path, threshold_method="manual", threshold=0.2))
+    assert not (tmp_path / "change.tif.aux.xml").exists() and (tmp_path / "other.tif.aux.xml").exists()
+    dataset = gdal.Open(str(tmp_path / "change.tif"))
+    band = dataset.GetRasterBand(1)
+    values = band.ReadAsArray()
+    assert band.ComputeStatistics(False)[2] == pytest.approx((values == 1).sum() / (values != 255).sum())
