@@ -198,8 +198,10 @@ def _plain(value):
 
 def check_manual_threshold(value) -> float:
     """A cut of the change score, which runs from 0 to 1: a number in that range, or the sentence."""
-    if value is None or _number("THRESHOLD", value) < 0 or value > 1:
-        raise InputError(tr("A manual threshold needs a value between 0 and 1."))
+    if value is None:
+        raise InputError(tr("A manual threshold needs a value between 0 and 1 (THRESHOLD is empty)."))
+    if _number("THRESHOLD", value) < 0 or value > 1:
+        raise InputError(tr("A manual threshold needs a value between 0 and 1, not {value}.", value=value))
     return float(value)
 
 

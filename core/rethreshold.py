@@ -57,6 +57,7 @@ def rethreshold(run_stats: RunStats, difference: str, threshold: float, out_chan
     if reference:
         check_on_grid(reference, grid, "Reference")
     cut = Cut(threshold, grid, reference)
+    own = Cut(run_stats.threshold, grid)   # the run's own map again: is this the image it was cut from?
     with OutputSet() as outputs:
         sink = outputs.raster(out_change, grid, "uint8", CHANGE_NODATA)
         for row, rows in strips(grid.height):
@@ -64,6 +65,8 @@ def rethreshold(run_stats: RunStats, difference: str, threshold: float, out_chan
             prob = read_or_explain(label, difference, partial(band.ReadAsArray, 0, row, grid.width, rows))
             valid = valid_values(prob, nodata)
             sink.write(window, cut.add(window, prob, valid))
+            own.add(window, prob, valid)
+        _check_the_runs_own(own.figures(), run_stats, difference)
         sink.close()
         polygons = None
         if out_polygons:
@@ -76,3 +79,17 @@ def rethreshold(run_stats: RunStats, difference: str, threshold: float, out_chan
         if out_stats:
             outputs.write_text(out_stats, json.dumps(stats.to_dict(), indent=2))
     return stats
+
+
+def _check_the_runs_own(figures: dict, run_stats: RunStats, difference: str) -> None:
+    """Refuse a difference image that, cut at the run's own threshold, does not give the run's map: another run's
+    written into the same folder since (the dock keeps the first run's statistics), another scene of the same size,
+    the confidence layer. Any image of the grid's size was cut before, under statistics that were not its own."""
+    if (figures["valid_pixels"], figures["changed_fraction"]) == (run_stats.valid_pixels, run_stats.changed_fraction):
+        return
+    raise InputError(tr("'{path}' is not the difference image of this run: cut at the run's threshold ({threshold}) it "
+                        "marks {share:.2%} of {valid} valid pixels changed, the run {run_share:.2%} of {run_valid}. "
+                        "Give the difference image written with these statistics, or run the detection again.",
+                        path=difference, threshold=run_stats.threshold, share=figures["changed_fraction"],
+                        valid=figures["valid_pixels"], run_share=run_stats.changed_fraction,
+                        run_valid=run_stats.valid_pixels))

@@ -62,8 +62,10 @@ def test_a_cut_writes_new_files_only_and_takes_a_threshold_of_the_score(finished
     with pytest.raises(InputError, match="exists already"):
         rethreshold(stats, difference, 0.4, str(tmp_path / "new.tif"), out_stats=str(folder / "stats.json"))
     for threshold in (1.5, -0.2, float("nan"), "0.4"):
-        with pytest.raises(InputError, match="needs a value between 0 and 1|must be a number"):
+        with pytest.raises(InputError, match="needs a value between 0 and 1, not|must be a number"):
             rethreshold(stats, difference, threshold, str(tmp_path / "new.tif"))
+    with pytest.raises(InputError, match=r"needs a value between 0 and 1, not 1\.5\."):   # the value named
+        rethreshold(stats, difference, 1.5, str(tmp_path / "new.tif"))
     assert {name: digest(folder / name) for name in before} == before and digest(sample_pair["t1"]) == t1_before
     assert not (tmp_path / "new.tif").exists()
 
@@ -93,6 +95,24 @@ def test_a_wrong_or_missing_difference_image_is_one_sentence_and_writes_nothing(
     with pytest.raises(InputError, match=r"Difference image: the file '.*absent\.tif' does not exist"):
         rethreshold(stats, str(tmp_path / "absent.tif"), 0.6, str(tmp_path / "c.tif"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.tif"]
+
+
+def test_a_difference_image_of_the_runs_size_but_not_its_own_is_refused(finished, sample_pair, tmp_path):
+    """Any raster of the grid's size was cut under the run's statistics: another run written into the same folder
+    since (the dock keeps the first run's statistics while its slider reads the file), the confidence layer."""
+    from oaip_qgis.core.errors import InputError
+
+    folder, stats = finished
+    later = run(RunParams(t1=sample_pair["t1"], t2=sample_pair["t2"], mode="prior", threshold_method="manual",
+                          threshold=0.35, seed=1, out_difference=str(tmp_path / "later.tif"),
+                          out_confidence=str(tmp_path / "confidence.tif")))
+    assert later.stats.changed_fraction != stats.changed_fraction
+    for name in ("later.tif", "confidence.tif"):
+        with pytest.raises(InputError, match=rf"'.*{name}' is not the difference image of this run: cut at the run's "
+                                             r"threshold \(0.35\) it marks .* of \d+ valid pixels changed, the run"):
+            rethreshold(stats, str(tmp_path / name), 0.6, str(tmp_path / "c.tif"))
+    assert not (tmp_path / "c.tif").exists()
+    rethreshold(later.stats, str(tmp_path / "later.tif"), 0.6, str(tmp_path / "c.tif"))   # with its own: cut
 
 
 def test_pixels_without_a_prior_are_nodata_and_the_run_and_a_re_threshold_count_alike(tmp_path):
