@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..errors import Cancelled, InputError
+from ..errors import Cancelled, InputError, OaipError
 from ..i18n import tr
 from ..progress import Progress
-from .cluster import PAIR, dask_client
+from .cluster import PAIR, WAIT_FOR_WORKERS_S, dask_client
 from .summary import write_geopackage, write_json
 from .table import SUMMARY_GPKG, SUMMARY_JSON, PairSpec, read_pairs
 from .timing import add_overheads, peak_memory_per_worker
@@ -25,6 +25,11 @@ from .worker import run_pair
 
 RETRIES = 2
 POLL_S = 0.1
+# Without a worker this long while pairs are unfinished, the batch stops: a Ctrl-C in a terminal reaches the local
+# cluster's workers (they stop) but not qgis_process, which then waited for them for ever. As long as a remote
+# cluster is given to gain its first worker (cluster._check_workers).
+WORKERLESS_S = WAIT_FOR_WORKERS_S
+WORKERS_CHECK_S = 2.0
 
 PairFn = Callable[[PairSpec, str, bool], dict]
 
@@ -100,10 +105,12 @@ def collect(client, specs: list[PairSpec], out_dir: str, force: bool, progress: 
         futures[future] = spec
     records: dict[str, dict] = {}
     pending = as_completed(futures)
+    workers = _Workers(client)
     try:
         while not pending.is_empty():
             progress.check()
             if not pending.has_ready():
+                workers.check(len(specs) - len(records), out_dir)
                 time.sleep(POLL_S)
                 continue
             for future in pending.next_batch(block=False):
@@ -119,10 +126,35 @@ def collect(client, specs: list[PairSpec], out_dir: str, force: bool, progress: 
                 progress(done / len(specs), tr("{done}/{total} pairs ({failed} failed): {name} {status}", done=done,
                                                total=len(specs), failed=failed, name=spec.name,
                                                status=record["status"]))
-    except Cancelled:
+    except (Cancelled, OaipError):
         client.cancel(list(futures))
         raise
     return [records[spec.name] for spec in specs], submitted
+
+
+class _Workers:
+    """Whether the cluster still has a worker, asked every WORKERS_CHECK_S while pairs wait."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.asked = time.monotonic()
+        self.none_since: Optional[float] = None
+
+    def check(self, unfinished: int, out_dir: str) -> None:
+        """Raise once no worker has been seen for WORKERLESS_S."""
+        now = time.monotonic()
+        if now - self.asked < WORKERS_CHECK_S:
+            return
+        self.asked = now
+        if self.client.scheduler_info().get("workers"):
+            self.none_since = None
+        elif self.none_since is None:
+            self.none_since = now
+        elif now - self.none_since >= WORKERLESS_S:
+            raise OaipError(tr("Every Dask worker has stopped (interrupted, or killed) with {count} pair(s) unfinished "
+                               "and none came back in {seconds:.0f} s: the pairs that finished keep their outputs in "
+                               "'{folder}'; run the batch again to do the rest.", count=unfinished,
+                               seconds=WORKERLESS_S, folder=out_dir))
 
 
 def run_batch(table: str, out_dir: str, *, scheduler: Optional[str] = None, workers: Optional[int] = None,
@@ -135,6 +167,7 @@ def run_batch(table: str, out_dir: str, *, scheduler: Optional[str] = None, work
     progress = progress or Progress()
     specs = read_pairs(table, defaults, layer)
     out = _output_folder(out_dir)
+    _remove_earlier_summary(out, progress)
     start = time.perf_counter()
     with dask_client(scheduler, workers, log=progress.info) as client:
         started = time.perf_counter()
@@ -156,6 +189,17 @@ def run_batch(table: str, out_dir: str, *, scheduler: Optional[str] = None, work
     summary = write_json({"table": os.path.abspath(table), "dashboard": dashboard, "totals": totals,
                           "pairs": records}, os.path.join(out, SUMMARY_JSON))
     return BatchResult(records, gpkg, summary, elapsed, dashboard, totals)
+
+
+def _remove_earlier_summary(out: str, progress: Progress) -> None:
+    """An earlier batch's summary goes before this batch changes the pairs' folders: left beside an interrupted
+    or failed batch it looked like a finished one, listing maps that are no longer those in the folders."""
+    removed = [name for name in (SUMMARY_JSON, SUMMARY_GPKG) if os.path.lexists(os.path.join(out, name))]
+    for name in removed:
+        os.remove(os.path.join(out, name))
+    if removed:
+        progress.info(tr("Removed the earlier batch's summary ({names}) from '{folder}': this batch writes its own "
+                         "when it ends.", names=", ".join(removed), folder=out))
 
 
 def _has_dashboard(client) -> bool:

@@ -153,6 +153,10 @@ def test_out_of_memory_is_retried_then_recorded_and_the_others_complete(schedule
 
 
 def test_cancel_stops_the_pairs_not_finished_and_writes_no_summary(scheduler, event, tmp_path):
+    """Nor leaves an earlier batch's summary, which beside the pairs this one changed looked like a finished batch."""
+    (tmp_path / "out").mkdir()
+    for name in ("summary.gpkg", "summary.json"):
+        (tmp_path / "out" / name).write_text("an earlier batch's")
     reports = []
     progress = Progress(report=lambda f, m: reports.append(m), is_cancelled=lambda: bool(reports[1:]))
     with pytest.raises(Cancelled):
@@ -160,6 +164,31 @@ def test_cancel_stops_the_pairs_not_finished_and_writes_no_summary(scheduler, ev
                   progress=progress)
     assert len(reports) == 2  # the submission, then one pair: no further pair was collected
     assert not (tmp_path / "out" / "summary.gpkg").exists() and not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_a_batch_whose_workers_all_stop_ends_in_one_sentence(event, tmp_path, monkeypatch):
+    """A Ctrl-C in a terminal stops the local cluster's workers but not qgis_process, which waited for them for
+    ever; a remote cluster's workers can all go too."""
+    import threading
+
+    from oaip_qgis.core.batch import runner
+    from oaip_qgis.core.errors import OaipError
+
+    monkeypatch.setattr(runner, "WORKERLESS_S", 1.0)
+    monkeypatch.setattr(runner, "WORKERS_CHECK_S", 0.2)
+
+    def waits(spec, out_dir, force):
+        import time
+
+        time.sleep(120)
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, resources={PAIR: 1},
+                                  dashboard_address=None) as cluster:
+        threading.Timer(3.0, cluster.scale, args=(0,)).start()
+        with pytest.raises(OaipError, match=r"Every Dask worker has stopped .* with 4 pair\(s\) unfinished and none "
+                                            r"came back in 1 s: the pairs that finished keep their outputs in '.*out'"):
+            run_batch(str(event), str(tmp_path / "out"), scheduler=cluster.scheduler_address, fn=waits)
+    assert not (tmp_path / "out" / "summary.json").exists()
 
 
 def test_bad_table_stops_before_any_work(scheduler, sample_pair, tmp_path):
