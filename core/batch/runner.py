@@ -21,7 +21,7 @@ from .cluster import PAIR, WAIT_FOR_WORKERS_S, dask_client
 from .summary import write_geopackage, write_json
 from .table import SUMMARY_GPKG, SUMMARY_JSON, PairSpec, read_pairs
 from .timing import add_overheads, peak_memory_per_worker
-from .worker import run_pair
+from .worker import pair_params, run_pair
 
 RETRIES = 2
 POLL_S = 0.1
@@ -167,6 +167,9 @@ def run_batch(table: str, out_dir: str, *, scheduler: Optional[str] = None, work
     progress = progress or Progress()
     specs = read_pairs(table, defaults, layer)
     out = _output_folder(out_dir)
+    for spec in specs:   # the pipeline says these in each pair's log, which a worker does not hand back
+        for note in pair_params(spec, out, 1).warnings():
+            progress.info(tr("{name} (row {row}): {note}", name=spec.name, row=spec.row, note=note))
     _remove_earlier_summary(out, progress)
     start = time.perf_counter()
     with dask_client(scheduler, workers, log=progress.info) as client:

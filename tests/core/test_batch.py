@@ -191,6 +191,20 @@ def test_a_batch_whose_workers_all_stop_ends_in_one_sentence(event, tmp_path, mo
     assert not (tmp_path / "out" / "summary.json").exists()
 
 
+def test_a_value_given_but_not_used_is_said_in_the_batch_log(scheduler, sample_pair, tmp_path):
+    """THRESHOLD without the manual method, EPOCHS in MODE prior: the pipeline says so in the pair's log, which a
+    worker does not hand back, so a batch ran them silently."""
+    table = tmp_path / "pairs.csv"
+    table.write_text("name,t1,t2,threshold,epochs\n"
+                     f"flood,{sample_pair['t1']},{sample_pair['t2']},1.7,5\n"
+                     f"quiet,{sample_pair['t1']},{sample_pair['t2']},,\n", encoding="utf-8")
+    progress = Progress()
+    run_batch(str(table), str(tmp_path / "out"), scheduler=scheduler, defaults={"mode": "prior"}, progress=progress)
+    notes = [line for line in progress.log if "ignored" in line]
+    assert len(notes) == 2 and all(line.startswith("flood (row 1): ") for line in notes), progress.log
+    assert "THRESHOLD 1.7 is ignored" in notes[0] and "EPOCHS ignored" in notes[1]
+
+
 def test_bad_table_stops_before_any_work(scheduler, sample_pair, tmp_path):
     table = tmp_path / "pairs.csv"
     table.write_text(f"t1,t2,epoch\n{sample_pair['t1']},{sample_pair['t2']},3\n", encoding="utf-8")
