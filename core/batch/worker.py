@@ -16,7 +16,8 @@ from typing import Optional
 
 from ..decision.evidence import verdict_word
 from ..errors import OaipError
-from ..params import OUTPUT_FILES, RunParams
+from ..params import INPUT_FIELDS, OUTPUT_FILES, RunParams
+from ..raster.input_files import files_read
 from .table import PairSpec
 
 
@@ -27,13 +28,24 @@ def pair_params(spec: PairSpec, out_dir: str, threads: int) -> RunParams:
     return replace(spec.params, threads=spec.params.threads or threads, overwrite=True, **outputs)
 
 
+# Files GDAL reads beside an input that QGIS writes when it only displays it (statistics, pyramids): newer than a run,
+# they do not make its map stale.
+DERIVED = (".aux.xml", ".ovr")
+
+
 def finished_stats(params: RunParams) -> Optional[dict]:
     """The statistics of an earlier complete run of these parameters, or None if it must run (again).
 
-    Complete: every output exists (the pipeline renames them into place only after success) and the
-    statistics were made with the same parameters (RunParams.recorded, as JSON gives them back).
+    Complete: every output exists (the pipeline renames them into place only after success), the
+    statistics were made with the same parameters (RunParams.recorded, as JSON gives them back) and after
+    every file the run reads: an image downloaded again under its name was skipped, its old map kept.
     """
     if not all(os.path.isfile(getattr(params, key)) for key in OUTPUT_FILES):
+        return None
+    made = os.path.getmtime(params.out_stats)
+    read = [file for key in INPUT_FIELDS if getattr(params, key) for file in files_read(getattr(params, key))
+            if not file.lower().endswith(DERIVED)]
+    if any(os.path.getmtime(file) > made for file in read if os.path.isfile(file)):
         return None
     try:
         with open(params.out_stats, encoding="utf-8") as handle:

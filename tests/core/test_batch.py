@@ -205,6 +205,32 @@ def test_a_value_given_but_not_used_is_said_in_the_batch_log(scheduler, sample_p
     assert "THRESHOLD 1.7 is ignored" in notes[0] and "EPOCHS ignored" in notes[1]
 
 
+def test_an_image_replaced_under_its_name_runs_its_pair_again(scheduler, sample_pair, tmp_path):
+    """The skip compared the parameters only: an image downloaded again under its name kept the old map. A sidecar
+    QGIS writes when it displays an input (statistics) does not make the map stale."""
+    import shutil
+    import time
+
+    for name in ("t1.tif", "t2.tif"):
+        shutil.copy(sample_pair[name[:2]], tmp_path / name)
+    table = tmp_path / "pairs.csv"
+    table.write_text("name,t1,t2\nsite,t1.tif,t2.tif\n", encoding="utf-8")
+
+    def status() -> str:
+        batch = run_batch(str(table), str(tmp_path / "out"), scheduler=scheduler, defaults={"mode": "prior"})
+        return batch.records[0]["status"]
+
+    now = time.time()
+    for name in ("t1.tif", "t2.tif"):
+        os.utime(tmp_path / name, (now - 3600, now - 3600))
+    assert status() == "done" and status() == "skipped"
+    (tmp_path / "t2.tif.aux.xml").write_text("<PAMDataset/>")   # newer than the run
+    assert status() == "skipped"
+    os.utime(tmp_path / "out" / "site" / "stats.json", (now - 60, now - 60))
+    os.utime(tmp_path / "t2.tif", (now - 30, now - 30))   # the image replaced after the run
+    assert status() == "done" and status() == "skipped"
+
+
 def test_bad_table_stops_before_any_work(scheduler, sample_pair, tmp_path):
     table = tmp_path / "pairs.csv"
     table.write_text(f"t1,t2,epoch\n{sample_pair['t1']},{sample_pair['t2']},3\n", encoding="utf-8")
