@@ -74,6 +74,7 @@ def rethreshold(run_stats: RunStats, difference: str, threshold: float, out_chan
                 polygons = polygonize_changes(sink.path, difference, outputs.file(out_polygons), grid,
                                               min_polygon_area)
         stats = replace(run_stats, threshold_method="manual", threshold=round(float(threshold), 6),
+                        evidence={**run_stats.evidence, "applied": False},   # as a run's with a manual threshold
                         run_threshold=run_stats.threshold, run_threshold_method=run_stats.threshold_method,
                         polygons=polygons, **cut.figures())
         if out_stats:

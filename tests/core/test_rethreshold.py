@@ -115,6 +115,16 @@ def test_a_difference_image_of_the_runs_size_but_not_its_own_is_refused(finished
     rethreshold(later.stats, str(tmp_path / "later.tif"), 0.6, str(tmp_path / "c.tif"))   # with its own: cut
 
 
+def test_a_re_threshold_says_the_evidence_verdict_no_longer_decides(sample_pair, tmp_path):
+    """A re-threshold kept the automatic run's `evidence.applied`: an unchanged scene's statistics said its verdict
+    ("no place is marked changed") was applied beside the changed area the manual cut marks."""
+    result = run(RunParams(t1=sample_pair["t1"], t2=sample_pair["t2"], mode="prior",
+                           out_difference=str(tmp_path / "d.tif"), out_stats=str(tmp_path / "s.json")))
+    assert result.stats.evidence["applied"] is True
+    again = rethreshold(result.stats, str(tmp_path / "d.tif"), 0.3, str(tmp_path / "c.tif"))
+    assert again.evidence["applied"] is False and again.evidence["verdict"] == result.stats.evidence["verdict"]
+
+
 def test_pixels_without_a_prior_are_nodata_and_the_run_and_a_re_threshold_count_alike(tmp_path):
     """T1 with a fine checkerboard of nodata over its left half: pixels with data in both images but no whole
     block near enough for a prior were written as NaN into the difference image and counted as valid and
