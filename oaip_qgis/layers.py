@@ -5,6 +5,7 @@ background, the difference image and confidence as colour ramps, polygons as red
 """
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import numpy as np
@@ -121,7 +122,23 @@ def _open(kind: str, path: str, name: str) -> QgsMapLayer:
     if not layer.isValid():
         raise OSError(tr("QGIS cannot open the {kind} output '{path}'.").format(kind=kind, path=path))
     style_output(kind, layer)
+    if kind != "polygons":
+        save_style_beside(layer)
     return layer
+
+
+def save_style_beside(layer: QgsRasterLayer) -> None:
+    """The layer's style as `<file>.qml` beside its file, which QGIS applies whenever the file is opened later
+    (dragged in, in another project, on a colleague's machine): opened so, the outputs were grey. A folder that
+    takes no more files leaves the outputs as they are, without the style."""
+    layer.saveNamedStyle(os.path.splitext(layer.source())[0] + ".qml")
+
+
+def style_files(outputs: dict[str, Optional[str]]) -> None:
+    """Write the style of each raster output (kind -> path; change, difference, confidence) beside it."""
+    for kind, path in outputs.items():
+        if path and kind != "polygons":
+            _open(kind, path, kind)
 
 
 def add_run_layers(group_name: str, outputs: dict, project: QgsProject | None = None

@@ -36,7 +36,7 @@ from ..core.raster.coregister import REACH
 from ..core.raster.input_files import check_raster, check_vector
 from ..i18n import tr
 from ..identity import icon
-from ..layers import hold_gdal_layer, raster_source, vector_file
+from ..layers import hold_gdal_layer, raster_source, style_files, vector_file
 from .choices import named_choices
 from .styling import style_when_loaded
 
@@ -442,8 +442,10 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         for line in result.log:
             if line not in warnings:
                 feedback.pushInfo(line)
-        style_when_loaded(context, {"change": params.out_change, "difference": params.out_difference,
-                                    "confidence": params.out_confidence, "polygons": params.out_polygons})
+        outputs = {"change": params.out_change, "difference": params.out_difference,
+                   "confidence": params.out_confidence, "polygons": params.out_polygons}
+        style_files(outputs)
+        style_when_loaded(context, outputs)
         return {
             self.OUTPUT_CHANGE: params.out_change,
             self.OUTPUT_DIFFERENCE: params.out_difference,

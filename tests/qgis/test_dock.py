@@ -346,9 +346,9 @@ def test_cuts_and_saves_at_a_threshold_run_in_the_background(dock, tmp_path, mon
     assert dock._save_task is not None and not dock.save_threshold_button.isEnabled()
     assert wait_until(lambda: dock._save_task is None, timeout_milliseconds=10_000)
     assert "written to" in dock.ui.statusLabel.text() and dock.save_threshold_button.isEnabled()
-    # The names a command-line run and a batch use, with the threshold.
-    assert sorted(os.listdir(tmp_path / "saved")) == ["change_threshold_0.900.tif", "changes_threshold_0.900.gpkg",
-                                                      "stats_threshold_0.900.json"]
+    # The names a command-line run and a batch use, with the threshold; the change layer's style beside it.
+    assert sorted(os.listdir(tmp_path / "saved")) == ["change_threshold_0.900.qml", "change_threshold_0.900.tif",
+                                                      "changes_threshold_0.900.gpkg", "stats_threshold_0.900.json"]
     assert QgsProject.instance().layerTreeRoot().findGroup("OAIP at threshold 0.900") is not None
 
 

@@ -278,6 +278,21 @@ def test_a_layer_in_a_zip_or_a_subdataset_runs_as_the_file_itself(provider, samp
     assert np.array_equal(runs["files"], runs["gdal names"])
 
 
+def test_outputs_opened_later_keep_their_style(provider, sample_pair, tmp_path):
+    """Styled only when the toolbox loaded them: opened later from their folder, the outputs were grey."""
+    import processing
+    from qgis.core import QgsRasterLayer
+
+    out = {name: str(tmp_path / f"{name}.tif") for name in ("change", "difference", "confidence")}
+    processing.run(ALG, {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "prior",
+                         **{f"OUTPUT_{name.upper()}": path for name, path in out.items()}})
+    layers = {name: QgsRasterLayer(path, name, "gdal") for name, path in out.items()}   # as dragged in
+    renderers = {name: layer.renderer().type() for name, layer in layers.items()}
+    assert renderers == {"change": "paletted", "difference": "singlebandpseudocolor",
+                         "confidence": "singlebandpseudocolor"}
+    assert sorted(p.name for p in tmp_path.glob("*.qml")) == ["change.qml", "confidence.qml", "difference.qml"]
+
+
 def test_an_empty_or_non_raster_file_is_named_as_such_not_as_missing(provider, sample_pair, tmp_path):
     import processing
 
