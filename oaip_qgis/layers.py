@@ -135,10 +135,14 @@ def save_style_beside(layer: QgsRasterLayer) -> None:
 
 
 def style_files(outputs: dict[str, Optional[str]]) -> None:
-    """Write the style of each raster output (kind -> path; change, difference, confidence) beside it."""
+    """Write the style of each raster output (kind -> path; change, difference, confidence) beside it; one QGIS
+    cannot open keeps the run's result and goes without."""
     for kind, path in outputs.items():
         if path and kind != "polygons":
-            _open(kind, path, kind)
+            try:
+                _open(kind, path, kind)
+            except OSError:
+                continue
 
 
 def add_run_layers(group_name: str, outputs: dict, project: QgsProject | None = None

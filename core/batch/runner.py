@@ -146,7 +146,11 @@ class _Workers:
         if now - self.asked < WORKERS_CHECK_S:
             return
         self.asked = now
-        if self.client.scheduler_info().get("workers"):
+        try:
+            alive = bool(self.client.scheduler_info().get("workers"))
+        except OSError:   # the scheduler itself gone: no worker either
+            alive = False
+        if alive:
             self.none_since = None
         elif self.none_since is None:
             self.none_since = now
