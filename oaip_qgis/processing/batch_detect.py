@@ -38,6 +38,7 @@ from ..core.progress import Progress
 from ..i18n import tr
 from ..identity import icon
 from .choices import named_choices
+from .interrupt import ctrl_c_cancels
 from .styling import held
 
 DASK_PACKAGES = "dask==2026.8.0 distributed==2026.8.0"  # as in requirements.txt
@@ -178,11 +179,12 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
                                                                message and feedback.setProgressText(message)),
                             is_cancelled=feedback.isCanceled, log=EchoLog(feedback.pushInfo))
         try:
-            result = run_batch(self.parameterAsFile(parameters, self.PAIRS, context), out,
-                               scheduler=self.parameterAsString(parameters, self.SCHEDULER, context).strip() or None,
-                               workers=workers, force=self.parameterAsBool(parameters, self.FORCE, context),
-                               defaults=defaults, layer=self.parameterAsString(parameters, self.LAYER, context) or None,
-                               progress=progress)
+            with ctrl_c_cancels(feedback):
+                scheduler = self.parameterAsString(parameters, self.SCHEDULER, context).strip() or None
+                layer = self.parameterAsString(parameters, self.LAYER, context) or None
+                result = run_batch(self.parameterAsFile(parameters, self.PAIRS, context), out, scheduler=scheduler,
+                                   workers=workers, force=self.parameterAsBool(parameters, self.FORCE, context),
+                                   defaults=defaults, layer=layer, progress=progress)
         except Cancelled as exc:
             raise QgsProcessingException(tr("Cancelled: the pairs that finished keep their outputs; run again "
                                             "to do the rest.")) from exc

@@ -38,6 +38,7 @@ from ..i18n import tr
 from ..identity import icon
 from ..layers import hold_gdal_layer, raster_source, style_files, vector_file
 from .choices import named_choices
+from .interrupt import ctrl_c_cancels
 from .styling import style_when_loaded
 
 NO_MAXIMUM = 1e300   # QgsProcessingParameterNumber's maximum when none is set is the largest double
@@ -436,7 +437,8 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         for line in warnings:           # before the run, where the analyst sees them while it works
             feedback.pushWarning(line)
         try:
-            result = run(params, progress)
+            with ctrl_c_cancels(feedback):
+                result = run(params, progress)
         except OaipError as exc:
             raise QgsProcessingException(str(exc)) from exc
         for line in result.log:

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 
 from package import build  # noqa: E402
-from qgis_headless import QGIS_PROCESS, run_algorithm  # noqa: E402
+from qgis_headless import QGIS_PROCESS, environment, run_algorithm  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not Path(QGIS_PROCESS).exists(), reason="qgis_process.bin is not installed")
 
@@ -80,3 +80,28 @@ def test_qgis_process_finds_more_like_the_changed_samples(sample_pair, tmp_path)
     assert code == 0, log
     stats = json.loads(out["OUTPUT_STATS"].read_text())
     assert stats["extend_from_samples"] is True and stats["network_confirmation"]["extended"] is True
+
+
+def test_ctrl_c_cancels_a_run_that_qgis_process_would_let_finish(tmp_path):
+    """qgis_process --json (as `make detect`, `make demo` and `make batch` run it) ignores SIGINT, which plain
+    qgis_process takes as a cancel: a Ctrl-C left a detection training for another minute and writing its map."""
+    import signal
+    import subprocess
+    import time
+
+    from oaip_qgis.core.sample_pair import make_sample_pair
+
+    pair = make_sample_pair(tmp_path / "pair", size=400, seed=1)
+    env = environment(REPO, tmp_path / "profile")
+    subprocess.run([QGIS_PROCESS, "plugins", "enable", "oaip_qgis"], env=env, capture_output=True, timeout=300)
+    change = tmp_path / "change.tif"
+    arguments = [f"T1={pair['t1']}", f"T2={pair['t2']}", "MODE=int8", "EPOCHS=100", f"OUTPUT_CHANGE={change}"]
+    run = subprocess.Popen([QGIS_PROCESS, "--json", "run", "oaip:detectchanges", "--", *arguments], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(15)   # QGIS started and the run under way (uninterrupted it takes a minute and more)
+    assert run.poll() is None
+    run.send_signal(signal.SIGINT)
+    signalled = time.time()
+    log, _ = run.communicate(timeout=120)
+    assert time.time() - signalled < 30 and run.returncode != 0, log
+    assert "The run was cancelled." in log and not change.exists()

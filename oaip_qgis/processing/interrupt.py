@@ -1,0 +1,30 @@
+"""Ctrl-C cancels a run started from a terminal, as the toolbox's Cancel does.
+
+qgis_process --json (as `make detect`, `make demo` and `make batch` run it) ignores SIGINT, which plain qgis_process
+takes as a cancel: a Ctrl-C in the terminal left a detection running to its end (a minute of training after it,
+measured), and in a batch it stopped only the local Dask workers, which share the terminal's process group.
+While an algorithm runs on the main thread (qgis_process, or processing.run from QGIS's Python console), SIGINT sets
+the run's feedback to cancelled; the engine checks it between its steps and stops with its one sentence. The toolbox
+runs algorithms on a background thread, where Python cannot take signals, and its own Cancel button serves.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from qgis.core import QgsProcessingFeedback
+
+
+@contextmanager
+def ctrl_c_cancels(feedback: QgsProcessingFeedback) -> Iterator[None]:
+    """Within the block, SIGINT cancels `feedback` (on the main thread only); the earlier handler comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    earlier = signal.signal(signal.SIGINT, lambda number, frame: feedback.cancel())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, earlier)
