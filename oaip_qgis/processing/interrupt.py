@@ -19,8 +19,9 @@ from qgis.core import QgsProcessingFeedback
 
 @contextmanager
 def ctrl_c_cancels(feedback: QgsProcessingFeedback) -> Iterator[None]:
-    """Within the block, SIGINT cancels `feedback` (on the main thread only); the earlier handler comes back after."""
-    if threading.current_thread() is not threading.main_thread():
+    """Within the block, SIGINT cancels `feedback` (on the main thread only); the earlier handler comes back after.
+    A handler set outside Python (None to Python, which could not put it back) is left as it is."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
         yield
         return
     earlier = signal.signal(signal.SIGINT, lambda number, frame: feedback.cancel())
