@@ -28,6 +28,7 @@ from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 from qgis.PyQt.QtGui import QColor
 
 from .core.errors import InputError
+from .core.raster.input_files import gdal_name
 from .core.raster.strips import strips, valid_values
 from .i18n import tr
 
@@ -61,7 +62,7 @@ def hold_gdal_layer(value, context: QgsProcessingContext, kind: type) -> None:
     which the engine reads and its own messages suggest, was "not found". Loaded by GDAL's provider (`kind`:
     QgsRasterLayer or QgsVectorLayer), such a layer is held in the run's temporary layer store, where Processing
     looks for a layer by its source before it looks at the file system."""
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not gdal_name(value):   # a file's path loads as it is: not loaded twice
         return
     if QgsProcessingUtils.mapLayerFromString(value, context) is not None:
         return

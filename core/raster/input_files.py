@@ -117,10 +117,15 @@ def _check_zip_member(path: str, label: str) -> None:
     archive = named.group(1)
     if not os.path.isfile(archive):
         raise InputError(tr("{label}: the zip archive '{archive}' does not exist.", label=label, archive=archive))
-    members = [name for name in gdal.ReadDirRecursive(f"/vsizip/{archive}") or [] if not name.endswith("/")]
+    members = _zip_members(f"/vsizip/{archive}")
     shown = ", ".join(members[:10]) + (", …" if len(members) > 10 else "")
     raise InputError(tr("{label}: the zip archive '{archive}' holds no '{member}'; it holds {shown}.", label=label,
                         archive=archive, member=named.group(2) or "", shown=shown or tr("nothing")))
+
+
+def _zip_members(inside: str) -> list[str]:
+    """The files (not folders) of the zip archive GDAL reads at `inside` (/vsizip/…), by their path in it."""
+    return [name for name in gdal.ReadDirRecursive(inside) or [] if not name.endswith("/")]
 
 
 def _name_zip_members(path: str, label: str) -> None:
@@ -129,8 +134,8 @@ def _name_zip_members(path: str, label: str) -> None:
     if not zipfile.is_zipfile(path):
         return
     inside = f"/vsizip/{os.path.abspath(path)}"
-    members = [name for name in gdal.ReadDirRecursive(inside) or [] if not name.endswith("/")]
-    rasters = [f"{inside}/{name}" for name in members if gdal.IdentifyDriverEx(f"{inside}/{name}", gdal.OF_RASTER)]
+    paths = [f"{inside}/{name}" for name in _zip_members(inside)]
+    rasters = [member for member in paths if gdal.IdentifyDriverEx(member, gdal.OF_RASTER)]
     if not rasters:
         raise InputError(tr("{label}: '{path}' is a zip archive without a raster GDAL can read inside: unzip it and "
                             "give the image itself.", label=label, path=path))
