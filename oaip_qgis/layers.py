@@ -49,8 +49,10 @@ def raster_source(layer: Optional[QgsMapLayer], label: str) -> Optional[str]:
     if layer is None:
         return None
     if layer.providerType() != "gdal":
-        raise InputError(tr("{label}: layer '{layer}' is not a file-based (GDAL) raster.").format(
-            label=label, layer=layer.name()))
+        raise InputError(tr("{label}: layer '{layer}' is not a file-based (GDAL) raster but a {provider} layer, "
+                            "which the engine cannot read: save it as a GeoTIFF first (right-click the layer > "
+                            "Export > Save As..., at the resolution you need) and choose that file.").format(
+            label=label, layer=layer.name(), provider=layer.providerType()))
     return layer.source()
 
 

@@ -6,7 +6,8 @@ import pytest
 from osgeo import gdal, osr
 from qgis.core import QgsProject, QgsRasterLayer
 
-from oaip_qgis.layers import add_run_layers, difference_histogram, style_change
+from oaip_qgis.core.errors import InputError
+from oaip_qgis.layers import add_run_layers, difference_histogram, raster_source, style_change
 
 DIFF_NODATA, CHANGE_NODATA = -1.0, 255
 
@@ -65,3 +66,10 @@ def test_missing_file_is_an_error_not_an_invalid_layer(tmp_path, qgis_new_projec
     with pytest.raises(OSError, match="cannot open the change output"):
         add_run_layers("broken", {"change": str(tmp_path / "nothing.tif")})
     assert QgsProject.instance().layerTreeRoot().findGroup("broken") is None
+
+
+def test_a_web_map_layer_is_refused_with_what_to_do(qgis_new_project):
+    """A basemap picked as T1 (an XYZ tile layer) is no file: the sentence names it and the export that mends it."""
+    layer = QgsRasterLayer("type=xyz&url=http://127.0.0.1:9/{z}/{x}/{y}.png&zmax=19&zmin=0", "Imagery basemap", "wms")
+    with pytest.raises(InputError, match="T1: layer 'Imagery basemap' is not a file-based .* wms layer.*Save As"):
+        raster_source(layer, "T1")
