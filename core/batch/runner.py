@@ -21,7 +21,7 @@ from .cluster import PAIR, WAIT_FOR_WORKERS_S, dask_client
 from .summary import write_geopackage, write_json
 from .table import SUMMARY_GPKG, SUMMARY_JSON, PairSpec, read_pairs
 from .timing import add_overheads, peak_memory_per_worker
-from .worker import pair_params, run_pair
+from .worker import failure_message, pair_params, run_pair
 
 RETRIES = 2
 POLL_S = 0.1
@@ -73,7 +73,8 @@ def _failed_record(spec: PairSpec, out_dir: str, exc: BaseException) -> dict:
         message = tr("Unexpected error in the worker after {retries} retries: {kind}: {reason}",
                      retries=RETRIES, kind=type(exc).__name__, reason=exc)
     return {"name": spec.name, "row": spec.row, "t1": spec.params.t1, "t2": spec.params.t2,
-            "reference": spec.params.reference, "mode": spec.params.mode, "status": "failed", "error": message,
+            "reference": spec.params.reference, "mode": spec.params.mode, "status": "failed",
+            "error": failure_message(message, os.path.join(out_dir, spec.name)),
             "output": os.path.join(out_dir, spec.name), "worker": None}
 
 

@@ -16,6 +16,7 @@ from typing import Optional
 
 from ..decision.evidence import verdict_word
 from ..errors import OaipError
+from ..i18n import tr
 from ..params import INPUT_FIELDS, OUTPUT_FILES, RunParams
 from ..raster.input_files import files_read
 from .table import PairSpec
@@ -103,6 +104,18 @@ def _remove_if_empty(folder: str) -> None:
         pass
 
 
+def failure_message(error: str, folder: str) -> str:
+    """A failed pair's error, and whether its folder still holds an earlier run's outputs: opened from the
+    folder, that map looked like this batch's (its inputs or parameters are not this row's, or it would have
+    been skipped)."""
+    stats = os.path.join(folder, OUTPUT_FILES["out_stats"])
+    if not os.path.isfile(stats):
+        return error
+    made = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(stats)))
+    return error + " " + tr("The folder '{folder}' still holds the outputs of an earlier run ({made}), not of this "
+                            "one.", folder=folder, made=made)
+
+
 def run_pair(spec: PairSpec, out_dir: str, force: bool = False) -> dict:
     """Run (or skip, when its complete outputs exist and ``force`` is off) one pair; returns its record."""
     from ..pipeline import run  # imported in the worker, where the run happens
@@ -123,8 +136,8 @@ def run_pair(spec: PairSpec, out_dir: str, force: bool = False) -> dict:
             stats = run(params).stats.to_dict()
             record["status"] = "done"
         except OaipError as exc:
-            record.update(status="failed", error=str(exc))
             _remove_if_empty(record["output"])
+            record.update(status="failed", error=failure_message(str(exc), record["output"]))
     if stats is not None:
         record.update(stats_fields(stats))
     record.update(started=started, finished=time.time(), peak_memory_bytes=peak_memory_bytes())

@@ -231,6 +231,26 @@ def test_an_image_replaced_under_its_name_runs_its_pair_again(scheduler, sample_
     assert status() == "done" and status() == "skipped"
 
 
+def test_a_pair_that_fails_says_its_folder_holds_an_earlier_run_s_outputs(sample_pair, tmp_path):
+    """A pair run again (its image replaced) that fails keeps the earlier run's complete outputs: opened from the
+    folder they looked like this batch's map; its error says whose they are. A first failure says nothing of it."""
+    import shutil
+
+    from oaip_qgis.core.batch.table import PairSpec
+    from oaip_qgis.core.batch.worker import run_pair
+
+    shutil.copy(sample_pair["t2"], tmp_path / "t2.tif")
+    spec = PairSpec("site", 2, RunParams(t1=str(sample_pair["t1"]), t2=str(tmp_path / "t2.tif"), mode="prior"))
+    first = run_pair(replace(spec, params=replace(spec.params, t2=str(sample_pair["truth"]))), str(tmp_path / "a"))
+    assert first["status"] == "failed" and "earlier run" not in first["error"]
+    assert run_pair(spec, str(tmp_path / "out"))["status"] == "done"
+    shutil.copy(sample_pair["truth"], tmp_path / "t2.tif")   # downloaded again: a mask, not an image
+    record = run_pair(spec, str(tmp_path / "out"))
+    assert record["status"] == "failed" and "a mask or a change reference" in record["error"]
+    assert f"'{tmp_path / 'out' / 'site'}' still holds the outputs of an earlier run" in record["error"]
+    assert (tmp_path / "out" / "site" / "change.tif").exists()
+
+
 def test_bad_table_stops_before_any_work(scheduler, sample_pair, tmp_path):
     table = tmp_path / "pairs.csv"
     table.write_text(f"t1,t2,epoch\n{sample_pair['t1']},{sample_pair['t2']},3\n", encoding="utf-8")
