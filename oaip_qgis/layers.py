@@ -19,6 +19,7 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingUtils,
     QgsProject,
+    QgsProviderRegistry,
     QgsRasterLayer,
     QgsSingleBandPseudoColorRenderer,
     QgsStyle,
@@ -43,9 +44,14 @@ LAYER_ORDER = (("polygons", QT_TRANSLATE_NOOP("OAIP", "Change polygons"), True),
                ("difference", QT_TRANSLATE_NOOP("OAIP", "Difference (change score)"), False))
 
 
+# GDAL open options that change how fast a file is read, not what it holds: the engine opens the file without them.
+SPEED_OPTIONS = ("NUM_THREADS",)
+
+
 def raster_source(layer: Optional[QgsMapLayer], label: str) -> Optional[str]:
-    """The file behind a raster layer (None without a layer): the engine reads files through GDAL, so a
-    layer from another provider (WMS, a database) is refused with its name."""
+    """The file behind a raster layer (None without a layer), as the engine will read it: through GDAL, from the
+    file alone. So a layer from another provider (WMS, a database), a CRS set on the layer in QGIS and not in
+    its file, and open options that change what GDAL reads are refused with the layer's name."""
     if layer is None:
         return None
     if layer.providerType() != "gdal":
@@ -53,7 +59,30 @@ def raster_source(layer: Optional[QgsMapLayer], label: str) -> Optional[str]:
                             "which the engine cannot read: save it as a GeoTIFF first (right-click the layer > "
                             "Export > Save As..., at the resolution you need) and choose that file.").format(
             label=label, layer=layer.name(), provider=layer.providerType()))
-    return layer.source()
+    file_crs = layer.dataProvider().crs()
+    if file_crs.isValid() and layer.crs() != file_crs:   # the results came back in the file's CRS, far off
+        raise InputError(tr("{label}: layer '{layer}' is set to {crs} in QGIS, but its file says {file_crs}, which "
+                            "the engine reads: write the right CRS into the file (Raster > Projections > Assign "
+                            "Projection) or set the layer back to its file's CRS (Layer Properties > Source).").format(
+            label=label, layer=layer.name(), crs=layer.crs().userFriendlyIdentifier(),
+            file_crs=file_crs.userFriendlyIdentifier()))
+    return _without_speed_options(layer, label)
+
+
+def _without_speed_options(layer: QgsMapLayer, label: str) -> str:
+    """The layer's source without its GDAL open options (`file.tif|option:NUM_THREADS=2`, as the Data Source
+    Manager adds them), which read as a file that does not exist; refused where an option would change what is
+    read (GEOREF_SOURCES, …), since the engine could not apply it."""
+    registry = QgsProviderRegistry.instance()
+    parts = registry.decodeUri("gdal", layer.source())
+    options = parts.pop("openOptions", None) or []
+    changing = [option for option in options if option.split("=")[0].strip().upper() not in SPEED_OPTIONS]
+    if changing:
+        raise InputError(tr("{label}: layer '{layer}' is opened with the GDAL option(s) {options}, which the engine "
+                            "does not apply: add its file to the project again without them (Layer > Add Layer > "
+                            "Add Raster Layer) and choose that layer.").format(
+            label=label, layer=layer.name(), options=", ".join(changing)))
+    return registry.encodeUri("gdal", parts) if options else layer.source()
 
 
 def hold_gdal_layer(value, context: QgsProcessingContext, kind: type) -> None:

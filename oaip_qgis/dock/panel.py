@@ -95,6 +95,15 @@ def _clean_killed_runs(base: str) -> None:
                 pass
 
 
+def _remove_raster_files(path: str) -> None:
+    """A temporary raster and what GDAL leaves beside it when QGIS closes it (statistics in .aux.xml)."""
+    for leftover in [path, *glob.glob(glob.escape(path) + ".*")]:
+        try:
+            os.remove(leftover)
+        except OSError:
+            pass
+
+
 class OaipDock(QgsDockWidget):
     """Inputs and options, Run/Cancel with progress, then the run's statistics, charts and threshold."""
 
@@ -130,6 +139,7 @@ class OaipDock(QgsDockWidget):
         self._removed: dict[str, str] = {}          # T1/T2 whose layer left the project -> that layer's name
         self._leaving: list = []                    # (label, combo, layer name) of inputs whose layer is leaving
         self._adding_results = False
+        self._project_gone = False                  # the project was cleared while the run went on
         self._threshold_timer = QTimer(self)
         self._threshold_timer.setSingleShot(True)
         self._threshold_timer.setInterval(RETHRESHOLD_DELAY_MS)
@@ -144,6 +154,7 @@ class OaipDock(QgsDockWidget):
             combo.model().rowsAboutToBeRemoved.connect(
                 lambda _parent, first, last, label=label, combo=combo: self._input_leaving(label, combo, first, last))
         QgsProject.instance().layersRemoved.connect(self._inputs_left)
+        QgsProject.instance().cleared.connect(self._project_cleared)
         self._set_running(False)
         self._pick_distinct_pair()
 
@@ -229,7 +240,10 @@ class OaipDock(QgsDockWidget):
 
     def _input_leaving(self, label: str, combo, first: int, last: int) -> None:
         """Note an input whose layer leaves the project: its box would show another layer (the run's own
-        change layer, the reference) without a word."""
+        change layer, the reference) without a word. Layers removed together leave one row at a time, the box
+        moving onto the next one as each goes: only the layer that was chosen counts."""
+        if any(leaving == label for leaving, _, _ in self._leaving):
+            return
         if first <= combo.currentIndex() <= last and combo.currentLayer() is not None:
             self._leaving.append((label, combo, combo.currentLayer().name()))
 
@@ -381,7 +395,7 @@ class OaipDock(QgsDockWidget):
         task.progressChanged.connect(self._progress)
         task.message.connect(self._status)
         self.task, self.run_dir, self.run_name = task, run_dir, name
-        self._pending_params = params
+        self._pending_params, self._project_gone = params, False
         self.ui.progressBar.setValue(0)
         self._status(tr("Starting…"))
         self._set_running(True)
@@ -464,6 +478,10 @@ class OaipDock(QgsDockWidget):
             return
         for line in task.result.log:    # what the analyst should know (complex bands, reference coverage, …)
             QgsMessageLog.logMessage(line, LOG_TAG, Qgis.Info)
+        if self._project_gone:          # its layers belong to no project that is open now
+            self._status(tr("Done, but the project it ran in was closed, so no layer was added: the outputs are in "
+                            "{folder}.").format(folder=self.run_dir))
+            return
         outputs = {key: path for key, path in task.result.outputs.items() if path and os.path.exists(path)}
         self._adding_results = True   # the run's own layers are not offered as the next run's inputs
         try:
@@ -490,6 +508,30 @@ class OaipDock(QgsDockWidget):
         self._status(done)
         self.iface.messageBar().pushMessage(tr(NAME), tr("Change detection finished: {run}").format(run=self.run_name),
                                             level=Qgis.Success, duration=5)
+
+    def _project_cleared(self) -> None:
+        """Project > New, or another project opened: the results shown were the closed project's (their layers
+        went with it, and the slider would cut them into the new one), and a run going on adds its layers to no
+        other project."""
+        self._threshold_timer.stop()
+        self._cut_again = False
+        self.threshold_layer_id = None            # its layer went with the project; its file with the panel
+        self.stats = self.run_stats = self.params = None
+        self.outputs, self.layer_ids = {}, {}
+        self.shown_run, self._stale = "", False
+        self._removed.clear()                     # the inputs are chosen afresh in the new project
+        self._leaving = []
+        self._project_gone = self.task is not None
+        if self.task is None:
+            self._status("")                      # not the closed project's layers "removed" just now
+        self.ui.statsTree.clear()
+        self.ui.summaryLabel.setText("")
+        self.loss_chart.set_values([])
+        self.filters_chart.set_layers([])
+        self.histogram.set_counts([])
+        self.histogram.set_threshold(None)
+        self.ui.thresholdGroup.setEnabled(False)
+        self.ui.exportButton.setEnabled(False)
 
     # ----- results ----------------------------------------------------------------------------
     def _setup_results(self) -> None:
@@ -518,6 +560,7 @@ class OaipDock(QgsDockWidget):
         """Fill the summary, the statistics tree, the charts and the threshold slider from a run (the
         histogram of its difference image, made by the run's task; None: no difference image)."""
         self._drop_threshold_layer()
+        self._cut_again = False                   # a threshold chosen for the results these replace
         self.stats = self.run_stats = stats
         self._fill_tree()
         network = stats.network
@@ -591,7 +634,15 @@ class OaipDock(QgsDockWidget):
         self._cut_task = self._in_background(
             tr("OAIP: change at threshold {threshold:.3f}").format(threshold=threshold),
             lambda: rethreshold(run_stats, difference, threshold, path),
-            lambda stats: self._show_threshold_layer(threshold, path, stats), self._cut_ended)
+            lambda stats: self._cut_done(run_stats, threshold, path, stats), self._cut_ended)
+
+    def _cut_done(self, run_stats: RunStats, threshold: float, path: str, stats: RunStats) -> None:
+        """Show a cut, unless another run's results replaced the ones it was cut from while it ran (its layer
+        went into the new run's group, with the old run's figures under the new run's accuracy)."""
+        if run_stats is self.run_stats:
+            self._show_threshold_layer(threshold, path, stats)
+        else:
+            _remove_raster_files(path)
 
     def _cut_ended(self) -> None:
         self._cut_task = None
@@ -652,12 +703,7 @@ class OaipDock(QgsDockWidget):
             return
         path = layer.source()
         QgsProject.instance().removeMapLayer(layer.id())
-        # GDAL leaves statistics beside the raster (.aux.xml) when QGIS closes it: those go too.
-        for leftover in [path, *glob.glob(glob.escape(path) + ".*")]:
-            try:
-                os.remove(leftover)
-            except OSError:
-                pass
+        _remove_raster_files(path)
 
     def save_threshold(self, folder: str) -> dict:
         """Write the change raster, polygons and statistics at the slider's threshold into `folder`
@@ -684,7 +730,7 @@ class OaipDock(QgsDockWidget):
 
     def _save_threshold_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, tr("Folder for the change layer at this threshold"),
-                                                  self.run_dir or "")
+                                                  os.path.dirname(self.outputs.get("difference", "")))  # shown run's
         if not folder or not self._difference_still_there():
             return
         threshold = self.ui.thresholdSlider.value() / SLIDER_STEPS
@@ -793,3 +839,4 @@ class OaipDock(QgsDockWidget):
         self.sample_tool.deleteLater()   # a child of the canvas: each reload of the plugin left one behind
         QgsProject.instance().layersAdded.disconnect(self._pick_distinct_pair)
         QgsProject.instance().layersRemoved.disconnect(self._inputs_left)
+        QgsProject.instance().cleared.disconnect(self._project_cleared)

@@ -89,11 +89,23 @@ def _result(stats: dict) -> Section:
     return tr("Result"), rows
 
 
+def _undefined(metrics: dict) -> set[str]:
+    """The ratios with nothing to divide by, which the statistics give as 0: nothing marked (precision), nothing
+    changed in the reference (recall), neither marked nor changed anywhere (F1, 2tp / (2tp + fp + fn)). An
+    unchanged scene mapped unchanged read as F1 0.0000."""
+    tp, fp, fn = (metrics.get(key) for key in ("tp", "fp", "fn"))
+    if tp is None or fp is None or fn is None:
+        return set()
+    return {key for key, count in (("precision", tp + fp), ("recall", tp + fn), ("f1", tp + fp + fn)) if count == 0}
+
+
 def _accuracy(stats: dict) -> Section | None:
     metrics = stats.get("metrics")
     if not metrics:
         return None
-    rows = [(tr(label), "–" if metrics.get(key) is None else f"{metrics[key]:.4f}") for key, label in METRICS]
+    undefined = _undefined(metrics)
+    rows = [(tr(label), "–" if metrics.get(key) is None or key in undefined else f"{metrics[key]:.4f}")
+            for key, label in METRICS]
     coverage = metrics.get("reference_coverage")
     if coverage is not None:     # accuracy is measured only where the reference has data
         rows.append((tr("Reference covers"), tr("{percent:.1f} % of the valid pixels").format(percent=100 * coverage)))

@@ -495,3 +495,100 @@ def test_a_bug_in_background_work_is_said_and_logged_not_raised_into_qgis(dock):
     assert wait_until(lambda: "Unexpected error: ZeroDivisionError('boom')" in dock.ui.statusLabel.text(),
                       timeout_milliseconds=2_000), dock.ui.statusLabel.text()
     assert task is not None
+
+
+def test_a_cut_of_the_results_a_new_run_replaced_is_dropped(dock, monkeypatch):
+    """A slider cut still going when the next run ended (seconds on a large tile) put the old run's layer into the
+    new run's group, and its figures under the new run's accuracy."""
+    import threading
+
+    run_and_wait(dock)
+    release, go, real = threading.Event(), threading.Event(), panel_module.rethreshold
+    monkeypatch.setattr(panel_module, "rethreshold",
+                        lambda *args, **kwargs: (release.wait(30), real(*args, **kwargs))[1])   # a large tile
+    dock._run_fn = blocked_until(go)
+    dock.ui.runButton.click()                 # the next run …
+    dock.ui.thresholdSlider.setValue(900)     # … while the analyst keeps trying thresholds on the first
+    assert wait_until(lambda: dock._cut_task is not None, timeout_milliseconds=5_000)
+    go.set()
+    assert wait_until(lambda: dock.task is None, timeout_milliseconds=RUN_TIMEOUT_MS)
+    second = dock.run_stats
+    release.set()
+    assert wait_until(lambda: dock._cut_task is None, timeout_milliseconds=RUN_TIMEOUT_MS)
+    wait(50)
+    assert dock.threshold_layer_id is None and dock.stats is second
+    assert not [name for name in os.listdir(dock._threshold_folder) if name.startswith("change_threshold_0.900")]
+
+
+def blocked_until(event):
+    """A run function that starts the real pipeline once `event` is set (so a test can act while it goes)."""
+    def run(params, progress):
+        while not event.is_set():
+            progress.check()
+            time.sleep(0.005)
+        return pipeline_run(params, progress)
+    return run
+
+
+def test_a_project_closed_during_a_run_gets_no_layers_and_shows_no_results(dock, tmp_path):
+    """Project > New during a run put the closed project's results into the new one, and the slider then cut the
+    old run into it."""
+    import threading
+
+    run_and_wait(dock)
+    assert dock.ui.thresholdGroup.isEnabled()
+    go = threading.Event()
+    dock._run_fn = blocked_until(go)
+    dock.ui.runButton.click()
+    QgsProject.instance().clear()
+    assert not dock.ui.thresholdGroup.isEnabled() and not dock.ui.exportButton.isEnabled()
+    assert dock.stats is None and dock.ui.summaryLabel.text() == ""
+    go.set()
+    assert wait_until(lambda: dock.task is None, timeout_milliseconds=RUN_TIMEOUT_MS)
+    assert QgsProject.instance().count() == 0
+    assert "no layer was added" in dock.ui.statusLabel.text() and dock.run_dir in dock.ui.statusLabel.text()
+    assert os.path.isfile(os.path.join(dock.run_dir, "change.tif"))
+    dock.ui.thresholdSlider.setValue(700)
+    dock.apply_threshold()
+    assert dock._cut_task is None and QgsProject.instance().count() == 0
+
+
+def test_layers_removed_together_name_the_inputs_that_were_chosen(dock, project_pair, sample_pair, tmp_path):
+    """Each row removed moved the box onto the next: "T1 ('t1'), T1 ('t2'), T2 ('t2')", then "T1's layer 't2' was
+    removed"; after Project > New the new project's layers were refused as removed ones."""
+    QgsProject.instance().removeMapLayers([project_pair["t1"].id(), project_pair["t2"].id()])
+    assert dock._removed == {"T1": "t1", "T2": "t2"}
+    assert "Removed from the project: T1 ('t1'), T2 ('t2')." in dock.ui.statusLabel.text()
+    QgsProject.instance().clear()
+    layers = [QgsRasterLayer(sample_pair[name], name + " again") for name in ("t1", "t2")]
+    QgsProject.instance().addMapLayers(layers)
+    dock.ui.t1Combo.setLayer(layers[0])
+    dock.ui.t2Combo.setLayer(layers[1])
+    assert dock.build_params(str(tmp_path / "out")).t1 == str(sample_pair["t1"])
+
+
+def test_a_crs_set_on_the_layer_and_not_in_its_file_is_refused(dock, project_pair, tmp_path):
+    """The engine reads the file's CRS: the results came back far from the layers as QGIS showed them."""
+    from qgis.core import QgsCoordinateReferenceSystem
+
+    t2 = project_pair["t2"]
+    other = "EPSG:32634" if t2.crs().authid() != "EPSG:32634" else "EPSG:32635"
+    t2.setCrs(QgsCoordinateReferenceSystem(other))
+    with pytest.raises(InputError, match=f"T2: layer 't2' is set to {other} .* in QGIS, but its file says "
+                                         f"{t2.dataProvider().crs().authid()} .*Assign Projection"):
+        dock.build_params(str(tmp_path / "out"))
+
+
+def test_open_options_of_a_layer_are_left_out_or_named(dock, sample_pair, tmp_path):
+    """`t2.tif|option:NUM_THREADS=2` (the Data Source Manager's options) was "the file … does not exist"."""
+    for options, expected in (("|option:NUM_THREADS=2", None), ("|option:GEOREF_SOURCES=INTERNAL", "GEOREF_SOURCES")):
+        layer = QgsRasterLayer(str(sample_pair["t2"]) + options, "t2 with options", "gdal")
+        assert layer.isValid()
+        QgsProject.instance().addMapLayer(layer)
+        dock.ui.t2Combo.setLayer(layer)
+        if expected is None:
+            assert dock.build_params(str(tmp_path / "out")).t2 == str(sample_pair["t2"])
+        else:
+            with pytest.raises(InputError, match=f"T2: layer 't2 with options' is opened with the GDAL option.s. "
+                                                 f"{expected}=INTERNAL"):
+                dock.build_params(str(tmp_path / "out"))

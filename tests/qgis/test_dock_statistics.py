@@ -69,6 +69,19 @@ def test_a_partial_reference_says_how_much_it_covers():
     assert rows(nothing)["Accuracy against the reference"]["Kappa"] == "–"
 
 
+def test_ratios_with_nothing_to_divide_by_are_shown_as_undefined_not_as_zero():
+    """An unchanged scene mapped unchanged against its reference read as F1, precision and recall 0.0000."""
+    def accuracy(tp, fp, fn):
+        metrics = {"oa": 1.0, "kappa": None, "f1": 0.0, "precision": 0.0, "recall": 0.0, "auc": None,
+                   "tp": tp, "fp": fp, "tn": 1000, "fn": fn}
+        shown = rows({**NETWORK_RUN, "metrics": metrics})["Accuracy against the reference"]
+        return shown["F1"], shown["Precision"], shown["Recall"]
+
+    assert accuracy(0, 0, 0) == ("–", "–", "–")
+    assert accuracy(0, 0, 5) == ("0.0000", "–", "0.0000")   # change missed: F1 0 is a measure
+    assert accuracy(0, 5, 0) == ("0.0000", "0.0000", "–")   # marked where nothing changed
+
+
 def test_units():
     assert count(51405389824) == "51.4 G" and count(999) == "999"
     assert area(852500.0) == "85.25 ha" and area(3.5e6) == "3.500 km²"
