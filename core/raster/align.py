@@ -25,6 +25,7 @@ from .grid import TOUCHING, Grid, Window, check_transformable
 from .image_values import CheckedImage, alpha_band, alpha_read_as_data, as_colours, checked_image, chosen_bands
 from .input_files import open_raster, read_or_explain
 from .overlap import (
+    PIXEL_GRID,
     Box,
     aoi_layer,
     check_in_its_area,
@@ -36,6 +37,7 @@ from .overlap import (
     no_operation,
     north_up,
     pixel_side,
+    same_placement,
     shared_grid,
 )
 from .scratch import remove_scratch, removed_on_failure, scratch_name
@@ -305,6 +307,10 @@ def _on_shared_grid(ds1: gdal.Dataset, ds2: gdal.Dataset, image1: CheckedImage, 
     if pixel_size:
         notes.append(tr("PIXEL_SIZE {size:g} is ignored: images taken as sharing one grid are compared on "
                         "it, pixel for pixel.", size=pixel_size))
+    if not shared.crs_wkt:   # "changed 11841 m²" of a grid of pixels was a count of pixels
+        notes.append(tr("The grid has no CRS: areas (changed_area, the polygons' area_m2, MIN_AREA) are in its units "
+                        "squared ({units}), not square metres.",
+                        units=tr("pixels") if shared.transform == PIXEL_GRID else tr("its georeferencing's units")))
     return AlignedPair(shared, image1.selected(ds1, keep, notes), image2.selected(ds2, keep, notes), mask, keep,
                        names, notes)
 
@@ -380,6 +386,15 @@ def check_on_grid(path: str, grid: Grid, label: str) -> None:
     was measured against the wrong pixels without a word)."""
     ds = open_raster(path, label)
     check_transformable(image_srs(ds), grid.srs(), label, path, tr("the run's grid"))
+    own = ds.GetGeoTransform(can_return_null=True)
+    if image_srs(ds) is None and grid.crs_wkt and own is not None and not same_placement(own, grid.transform):
+        raise InputError(tr("{label}: '{path}' is georeferenced (a world file or geotransform places it at ({x:.12g}, "
+                            "{y:.12g}) with pixels of {pixel:.12g}) but has no CRS, so it cannot be laid on the run's "
+                            "grid, which starts at ({grid_x:.12g}, {grid_y:.12g}) with pixels of {grid_pixel:.12g}: "
+                            "assign it the images' CRS (QGIS: Raster > Projections > Assign Projection; or "
+                            "gdal_edit.py -a_srs), and it is placed by its georeferencing.", label=label, path=path,
+                            x=own[0], y=own[3], pixel=own[1], grid_x=grid.transform[0], grid_y=grid.transform[3],
+                            grid_pixel=grid.transform[1]))
     if (ds.RasterXSize, ds.RasterYSize) == (grid.width, grid.height) or (grid.crs_wkt and image_srs(ds) is not None):
         return
     if image_srs(ds) is None:

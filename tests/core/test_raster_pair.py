@@ -371,6 +371,32 @@ def test_a_south_up_or_barely_rotated_image_sets_the_grid_as_a_north_up_one(tmp_
     assert valid.all() and np.allclose(x2[0], north_up, atol=1e-3)   # the same ground, row for row
 
 
+def test_a_turned_image_covers_its_whole_ground_and_counts_its_pixels_by_their_area(tmp_path):
+    """With rotation terms the overlap was a box of the pixel sizes alone: an image turned 90° (pixel sizes 0 on the
+    diagonal) divided by 0, or did "not overlap"; one turned 30° lost a third of the overlap; a coarser one turned
+    45° was taken for the finer, as its grid, and refused."""
+    t1 = make_raster(tmp_path / "t1.tif", ramp())                  # 120 x 100, 10 m
+    turned = make_raster(tmp_path / "t2.tif", ramp().T)              # the same ground, rows along x
+    ds = gdal.Open(turned, gdal.GA_Update)
+    ds.SetGeoTransform((500000.0, 0.0, 10.0, 4000000.0, -10.0, 0.0))
+    ds = None
+    with open_pair(t1, turned) as pair:
+        assert (pair.grid.width, pair.grid.height) == (120, 100)
+        assert pair.grid.transform == (500000.0, 10.0, 0.0, 4000000.0, 0.0, -10.0)
+        x1, x2, valid = pair.read()
+    assert valid.all() and np.allclose(x1, x2, atol=1e-3)
+    side, angle = 13.0, np.radians(45)
+    a, b = side * np.cos(angle), side * np.sin(angle)
+    coarse = make_raster(tmp_path / "coarse.tif", np.ones((200, 200)))
+    ds = gdal.Open(coarse, gdal.GA_Update)
+    centre = (500600.0, 3999500.0)
+    ds.SetGeoTransform((centre[0] - 100 * (a + b), a, b, centre[1] - 100 * (b - a), b, -a))
+    ds = None
+    with open_pair(t1, coarse) as pair:                              # T1's 10 m grid, whole
+        assert pair.grid.transform == (500000.0, 10.0, 0.0, 4000000.0, 0.0, -10.0)
+        assert (pair.grid.width, pair.grid.height) == (120, 100) and pair.read()[2].all()
+
+
 def utm_image(path: str, bands: int, kind: int, options: tuple = ()) -> gdal.Dataset:
     """A 120 x 100 GeoTIFF on ramp()'s 10 m UTM grid, open for writing its bands."""
     ds = gdal.GetDriverByName("GTiff").Create(path, 120, 100, bands, kind, list(options))
@@ -593,6 +619,10 @@ def test_same_grid_takes_two_images_without_any_georeferencing(tmp_path):
     with open_pair(str(tmp_path / "t1.tif"), str(tmp_path / "t2.tif"), same_grid=True) as pair:
         x1, x2, valid = pair.read()
         assert pair.grid.crs_wkt == "" and (pair.grid.width, pair.grid.height) == (120, 100)
+        # Where QGIS draws the inputs (y 0 down to -100): at y 100…0 the outputs lay a whole image away.
+        assert pair.grid.transform == (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
+        assert any("areas (changed_area, the polygons' area_m2, MIN_AREA) are in its units squared (pixels)" in note
+                   for note in pair.notes)
     assert valid.all() and np.allclose(2 * x1, x2)
 
 

@@ -559,6 +559,31 @@ def test_a_reference_without_crs_is_laid_on_the_grid_only_at_its_size(sample_pai
             assert run(prior_params(sample_pair, tmp_path / name, reference=path)).stats.metrics["kappa"] > 0.5
 
 
+def test_a_reference_placed_by_a_world_file_without_crs_is_refused_where_it_lies_elsewhere(sample_pair, tmp_path):
+    """A mask of the grid's size whose world file put it 20 px off was laid pixel for pixel, its placement ignored:
+    Kappa 0.71 -> 0.33 without a word. Placed on the grid by it, it is measured as before."""
+    run(prior_params(sample_pair, tmp_path))
+    grid = gdal.Open(str(tmp_path / "change.tif"))
+    transform = grid.GetGeoTransform()
+    x0, dx, _, y0, _, dy = transform
+    on_grid = gdal.Translate("/vsimem/on_grid.tif", sample_pair["truth"], projWin=[
+        x0, y0, x0 + dx * grid.RasterXSize, y0 + dy * grid.RasterYSize]).ReadAsArray()
+    for name, origin in (("placed", (x0, y0)), ("shifted", (x0 + 20 * dx, y0 + 20 * dy))):
+        path = str(tmp_path / f"{name}.tif")
+        ds = gdal.GetDriverByName("GTiff").Create(path, on_grid.shape[1], on_grid.shape[0], 1, gdal.GDT_Byte)
+        ds.SetGeoTransform((origin[0], dx, 0.0, origin[1], 0.0, dy))   # as a world file gives it, with no CRS
+        ds.GetRasterBand(1).WriteArray(on_grid)
+        ds = None
+        (tmp_path / name).mkdir()
+        if name == "shifted":
+            with pytest.raises(InputError, match=f"Reference: '{path}' is georeferenced .* but has no CRS.*Assign "
+                                                 "Projection"):
+                run(prior_params(sample_pair, tmp_path / name, reference=path))
+            assert not any((tmp_path / name).iterdir())
+        else:
+            assert run(prior_params(sample_pair, tmp_path / name, reference=path)).stats.metrics["kappa"] > 0.5
+
+
 def test_a_reference_on_a_grid_without_crs_is_laid_on_it_only_at_its_size(tmp_path):
     """Two images without a CRS (SAME_GRID) and a georeferenced reference of another size: it was read from
     the grid's first pixels, without a word."""
