@@ -47,7 +47,7 @@ from .progress import Progress
 from .raster.align import AlignedPair, check_on_grid, open_pair
 from .raster.areas import change_extent
 from .raster.coregister import coregister
-from .raster.grid import TOUCHING, Grid
+from .raster.grid import TOUCHING, Grid, distance_unit
 from .raster.polygons import polygonize_changes
 from .raster.samples import rasterize_samples
 from .raster.strips import valid_values
@@ -77,16 +77,8 @@ def align_pair(params: RunParams, log: list[str]) -> Iterator[AlignedPair]:
         if params.reference:
             check_on_grid(params.reference, grid, "Reference")
         if params.coregister:
-            log.append(coregister(pair).note(abs(grid.transform[1]), _units(grid)))
+            log.append(coregister(pair).note(abs(grid.transform[1]), distance_unit(grid.srs())))
         yield pair
-
-
-def _units(grid: Grid) -> str:
-    """The grid's distance unit, for messages."""
-    srs = grid.srs()
-    if srs is None:
-        return tr("pixel units")
-    return tr("degrees") if srs.IsGeographic() else srs.GetLinearUnitsName()
 
 
 @dataclass(frozen=True)
@@ -102,7 +94,7 @@ class Blocks:
     direct: Measures                  # labels.direct_comparison's measures the pair allows, from the raw means
     radar_finer: bool = False         # the finer image holds a radar's values, the coarser not (labels.blocks)
     both_radar: bool = False          # both images hold a radar's values (normalise.holds_radar)
-    side: str = ""                    # a block's side on the ground, for the log ("20 metre"; README Limits)
+    side: str = ""                    # a block on the ground, for the log ("20 metre a side"; README Limits)
 
 
 def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
@@ -122,7 +114,16 @@ def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
     check_blocks(pair, x1, x2, valid, b, progress)
     norm1, norm2 = fit_normaliser(x1, valid, kinds[0]), fit_normaliser(x2, valid, kinds[1])
     return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2, direct_measures(x1, x2, valid),
-                  radar_finer(pair.pixel_sides, radar), all(radar), f"{b * abs(grid.transform[1]):.3g} {_units(grid)}")
+                  radar_finer(pair.pixel_sides, radar), all(radar), _block_ground(b, grid))
+
+
+def _block_ground(b: int, grid: Grid) -> str:
+    """A block's size on the ground, for the log: "20 metre a side", or "20 x 40 metre" on pixels that are not
+    square (10 × 20 m pixels were said to make 20 m blocks)."""
+    width, height = b * abs(grid.transform[1]), b * abs(grid.transform[5])
+    if math.isclose(width, height, rel_tol=0.02):   # a warp leaves 7.08 x 7.10 m pixels: square
+        return tr("{side:.3g} {units} a side", side=width, units=distance_unit(grid.srs()))
+    return tr("{width:.3g} x {height:.3g} {units}", width=width, height=height, units=distance_unit(grid.srs()))
 
 
 def _radar_finer_block(pair: AlignedPair, x1: np.ndarray, x2: np.ndarray, valid: np.ndarray,
@@ -184,8 +185,8 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     words = {"sar": tr("sar (a linear intensity, taken to decibels)"),
              "optical": tr("optical (its values as given: reflectances, or radar already in decibels or rendered "
                            "as an image)")}
-    progress.info(tr("T1 normalised as {kind1}, T2 as {kind2}; {prior} prior on {size}x{size} block means ({side} a "
-                     "side).", kind1=words[blocks.norm1.kind], kind2=words[blocks.norm2.kind], prior=params.prior,
+    progress.info(tr("T1 normalised as {kind1}, T2 as {kind2}; {prior} prior on {size}x{size} block means "
+                     "({side}).", kind1=words[blocks.norm1.kind], kind2=words[blocks.norm2.kind], prior=params.prior,
                      size=blocks.size, side=blocks.side))
     report = progress.span(0.05, PRIOR_DONE).throttled(
         lambda percent: tr("Computing the change prior: {percent} %", percent=percent))

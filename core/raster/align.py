@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..i18n import tr
 from .coregister import Shift
 from .gdal_scope import in_gdal_scope
-from .grid import TOUCHING, Grid, Window, check_transformable
+from .grid import TOUCHING, Grid, Window, check_transformable, distance_unit
 from .image_values import CheckedImage, alpha_band, alpha_read_as_data, as_colours, checked_image, chosen_bands
 from .input_files import open_raster, read_or_explain
 from .overlap import (
@@ -349,20 +349,20 @@ def _output_grid(ds1: gdal.Dataset, ds2: gdal.Dataset, srs1: osr.SpatialReferenc
     row1 = math.floor((miny - y0) / dy + 1e-6)
     width, height = col1 - col0, row1 - row0
     _check_grid_size(width, height, box, pixel_size, aoi, min_size,
-                     max(ds1.RasterXSize * ds1.RasterYSize, ds2.RasterXSize * ds2.RasterYSize))
+                     max(ds1.RasterXSize * ds1.RasterYSize, ds2.RasterXSize * ds2.RasterYSize), distance_unit(ref_srs))
     return Grid(ref_srs.ExportToWkt(), (x0 + col0 * dx, dx, 0.0, y0 + row0 * dy, 0.0, dy), width, height)
 
 
 def _check_grid_size(width: int, height: int, box: Box, pixel_size: Optional[float], aoi: Optional[str],
-                     min_size: int, larger: int) -> None:
+                     min_size: int, larger: int, units: str) -> None:
     """Refuse an overlap under `min_size` pixels a side, and a PIXEL_SIZE that makes more than MAX_UPSAMPLING
     times the `larger` image's pixels."""
     minx, miny, maxx, maxy = box
     if pixel_size and (width < min_size or height < min_size):
-        raise InputError(tr("Pixel size {pixel_size:g} leaves the overlap only {width} x {height} pixels; at least "
-                            "{size} x {size} are needed: choose a pixel size of {most:.3g} or less.",
+        raise InputError(tr("Pixel size {pixel_size:g} {units} leaves the overlap only {width} x {height} pixels; at "
+                            "least {size} x {size} are needed: choose a pixel size of {most:.3g} {units} or less.",
                             pixel_size=pixel_size, width=max(width, 0), height=max(height, 0), size=min_size,
-                            most=min(maxx - minx, maxy - miny) / min_size))
+                            most=min(maxx - minx, maxy - miny) / min_size, units=units))
     if width < min_size or height < min_size:
         what = tr("the two images and the area of interest") if aoi else tr("the two images")
         raise InputError(tr("The overlap of {what} is only {width} x {height} pixels; at least {size} x {size} are "

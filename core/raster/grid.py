@@ -73,3 +73,10 @@ class Grid:
         xs = (x0, x0 + dx * self.width)
         ys = (y0, y0 + dy * self.height)
         return min(xs), min(ys), max(xs), max(ys)
+
+
+def distance_unit(srs: Optional[osr.SpatialReference]) -> str:
+    """A CRS's distance unit, for messages ("metre", "degrees"; "pixel units" without a CRS)."""
+    if srs is None:
+        return tr("pixel units")
+    return tr("degrees") if srs.IsGeographic() else srs.GetLinearUnitsName()

@@ -512,6 +512,19 @@ def test_rare_change_under_a_heavy_unchanged_tail_is_confined_to_its_groups(tmp_
     assert "compact group" in stats.evidence["verdict"]
 
 
+def test_blocks_of_pixels_that_are_not_square_give_both_sides_on_the_ground():
+    """10 x 20 m pixels were said to make "20 metre a side" blocks of 2 x 2, which are 20 x 40 m."""
+    from oaip_qgis.core.raster.grid import Grid
+    from oaip_qgis.core.stages import _block_ground
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    square = Grid(srs.ExportToWkt(), (500000.0, 10.0, 0.0, 4000000.0, 0.0, -10.0), 40, 30)
+    assert _block_ground(2, square) == "20 metre a side"
+    assert _block_ground(2, Grid(square.crs_wkt, (500000.0, 10.0, 0.0, 4000000.0, 0.0, -20.0), 40, 30)) == \
+        "20 x 40 metre"
+
+
 def test_a_radar_image_finer_than_the_optical_one_is_averaged_over_two_optical_pixels(tmp_path):
     """A 5 m radar image against a 10 m optical one, nothing changed: on blocks of one optical pixel the radar's
     speckle and built-up texture read as change (weak evidence, 1.5 % of the scene marked in 35 compact groups, and

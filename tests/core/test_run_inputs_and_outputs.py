@@ -55,7 +55,8 @@ def test_a_raster_given_as_samples_or_aoi_or_too_coarse_a_pixel_is_one_sentence(
     for field, label in (("samples", "Samples"), ("aoi", "AOI")):
         with pytest.raises(InputError, match=f"{label}: .*is a raster; a vector layer"):
             run(prior_params(sample_pair, tmp_path, **{field: sample_pair["t1"]}))
-    with pytest.raises(InputError, match="Pixel size 5000 leaves the overlap only .*choose a pixel size of"):
+    with pytest.raises(InputError, match="Pixel size 5000 metre leaves the overlap only .*choose a pixel size of "
+                                         ".* metre or less"):   # in the grid's units: degrees on a lat/lon grid
         run(prior_params(sample_pair, tmp_path, pixel_size=5000.0))
 
 
