@@ -75,7 +75,7 @@ def align_pair(params: RunParams, log: list[str]) -> Iterator[AlignedPair]:
                       width=grid.width, height=grid.height, bands1=pair.band_count1, bands2=pair.band_count2))
         log.extend(pair.notes)
         if params.reference:
-            check_on_grid(params.reference, grid, "Reference")
+            log.extend(filter(None, [check_on_grid(params.reference, grid, "Reference")]))
         if params.coregister:
             log.append(coregister(pair).note(abs(grid.transform[1]), distance_unit(grid.srs())))
         yield pair

@@ -37,6 +37,7 @@ from .overlap import (
     no_operation,
     north_up,
     pixel_side,
+    same_lattice,
     same_placement,
     shared_grid,
 )
@@ -379,11 +380,12 @@ def _check_grid_size(width: int, height: int, box: Box, pixel_size: Optional[flo
 
 
 @in_gdal_scope
-def check_on_grid(path: str, grid: Grid, label: str) -> None:
+def check_on_grid(path: str, grid: Grid, label: str) -> Optional[str]:
     """Refuse, once before it is read window by window (`read_on_grid`: the reference, at the end of a run),
     a raster that cannot be laid on `grid`: a CRS that does not transform to the grid's, or another size
     than the grid's where it is laid pixel for pixel, without a CRS on it or on the grid (a half-size mask
-    was measured against the wrong pixels without a word)."""
+    was measured against the wrong pixels without a word). Returns a note where it is read onto the grid by
+    nearest neighbour (another CRS, pixel size or placement), which decides the labels along its edges."""
     ds = open_raster(path, label)
     check_transformable(image_srs(ds), grid.srs(), label, path, tr("the run's grid"))
     own = ds.GetGeoTransform(can_return_null=True)
@@ -395,8 +397,14 @@ def check_on_grid(path: str, grid: Grid, label: str) -> None:
                             "gdal_edit.py -a_srs), and it is placed by its georeferencing.", label=label, path=path,
                             x=own[0], y=own[3], pixel=own[1], grid_x=grid.transform[0], grid_y=grid.transform[3],
                             grid_pixel=grid.transform[1]))
-    if (ds.RasterXSize, ds.RasterYSize) == (grid.width, grid.height) or (grid.crs_wkt and image_srs(ds) is not None):
-        return
+    if grid.crs_wkt and image_srs(ds) is not None:
+        srs = image_srs(ds)
+        if srs.IsSame(grid.srs()) and own is not None and same_lattice(own, grid.transform):
+            return None   # on the grid's own lattice (any extent: what it does not cover is left out)
+        return tr("{label}: '{path}' is not on the run's grid (another CRS, pixel size or placement): it is read onto "
+                  "it by nearest neighbour, which decides the labels along its edges.", label=label, path=path)
+    if (ds.RasterXSize, ds.RasterYSize) == (grid.width, grid.height):
+        return None
     if image_srs(ds) is None:
         raise InputError(tr("{label}: '{path}' has no CRS and is {width} × {height} pixels, while the run's grid is "
                             "{grid_width} × {grid_height}: it cannot be laid on the images. Give it their "

@@ -203,6 +203,15 @@ def same_placement(transform1: Sequence[float], transform2: Sequence[float]) -> 
     return all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-3 * pixel) for a, b in zip(transform1, transform2))
 
 
+def same_lattice(transform1: Sequence[float], transform2: Sequence[float]) -> bool:
+    """Whether two geotransforms share their pixels' size and corners: a mask on T1's whole extent and a grid cut
+    from it to the overlap are read one onto the other pixel for pixel."""
+    if not all(math.isclose(transform1[i], transform2[i], rel_tol=1e-9, abs_tol=1e-12) for i in (1, 2, 4, 5)):
+        return False
+    cols, rows = ((transform1[i] - transform2[i]) / transform2[step] for i, step in ((0, 1), (3, 5)))
+    return abs(cols - round(cols)) < 1e-3 and abs(rows - round(rows)) < 1e-3
+
+
 def check_same_georeferencing(ds1: gdal.Dataset, ds2: gdal.Dataset, t1: str, t2: str) -> None:
     """Refuse images said to share one grid whose own georeferencing (world files, geotransforms) places them
     apart: they were overlaid pixel for pixel, T1's placement kept, and two PNGs whose world files put them

@@ -585,6 +585,27 @@ def test_a_reference_placed_by_a_world_file_without_crs_is_refused_where_it_lies
             assert run(prior_params(sample_pair, tmp_path / name, reference=path)).stats.metrics["kappa"] > 0.5
 
 
+def test_a_reference_read_onto_the_grid_by_nearest_neighbour_is_said(sample_pair, tmp_path):
+    """A mask on another pixel size or half a pixel off was resampled without a word (the nearest pixel's tie then
+    decides the labels along every edge); one on T1's own lattice, wider than the grid, reads pixel for pixel."""
+    said = "is not on the run's grid (another CRS, pixel size or placement): it is read onto it by nearest neighbour"
+    own = run(prior_params(sample_pair, tmp_path, reference=sample_pair["truth"]))
+    assert not any(said in line for line in own.log)
+    x0, dx, _, y0, _, dy = gdal.Open(sample_pair["truth"]).GetGeoTransform()
+    for name in ("coarser", "half_off"):
+        path = str(tmp_path / f"{name}.tif")
+        if name == "half_off":
+            gdal.Translate(path, sample_pair["truth"])
+            ds = gdal.Open(path, gdal.GA_Update)
+            ds.SetGeoTransform((x0 + dx / 2, dx, 0.0, y0, 0.0, dy))
+            ds = None
+        else:
+            gdal.Warp(path, sample_pair["truth"], resampleAlg="near", xRes=2 * dx, yRes=-2 * dy)
+        (tmp_path / name).mkdir()
+        result = run(prior_params(sample_pair, tmp_path / name, reference=path))
+        assert any(f"Reference: '{path}' {said}" in line for line in result.log)
+
+
 def test_a_reference_on_a_grid_without_crs_is_laid_on_it_only_at_its_size(tmp_path):
     """Two images without a CRS (SAME_GRID) and a georeferenced reference of another size: it was read from
     the grid's first pixels, without a word."""
