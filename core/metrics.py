@@ -7,6 +7,7 @@ rank AUC for scores that are already on that grid and differs by far less than 1
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
@@ -38,6 +39,11 @@ def auc(score: np.ndarray, truth: np.ndarray) -> Optional[float]:
     n = index.max() + 1 if index.size else 0
     return _auc_from_counts(np.bincount(index[truth], minlength=n).astype(np.float64),
                             np.bincount(index[~truth], minlength=n).astype(np.float64))
+
+
+def percent_down(share: float) -> float:
+    """A share as a percentage to a tenth, rounded down: a reference covering 99.991 % is not "100.0 %"."""
+    return math.floor(1000 * share) / 10
 
 
 def _ratio(a: float, b: float) -> float:

@@ -40,6 +40,7 @@ from .labels.direct_comparison import (
 from .labels.margins import margin_labels
 from .labels.one_sided import gated_one_sided
 from .labels.prior import PriorMaps, change_prior
+from .metrics import percent_down
 from .model.patches import fill_invalid
 from .normalise import Normaliser, fit_normaliser, guess_kind, holds_radar
 from .params import RunParams
@@ -568,7 +569,7 @@ def write_change(difference: Difference, grid: Grid, prior: PriorResult, samples
                              "in regions smaller than that.", least=params.min_polygon_area, area=changed))
     if cut.accuracy is not None and cut.accuracy.coverage() < 1:
         progress.info(tr("The reference covers {percent:.1f} % of the valid pixels: accuracy is measured there only.",
-                         percent=100 * cut.accuracy.coverage()))
+                         percent=percent_down(cut.accuracy.coverage())))
     return cut
 
 

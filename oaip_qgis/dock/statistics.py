@@ -9,6 +9,7 @@ from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
 from ..core.decision.evidence import verdict_word
 from ..core.labels.direct_comparison import measure_label
+from ..core.metrics import percent_down
 from ..i18n import tr
 
 Section = tuple[str, list[tuple[str, str]]]
@@ -108,7 +109,8 @@ def _accuracy(stats: dict) -> Section | None:
             for key, label in METRICS]
     coverage = metrics.get("reference_coverage")
     if coverage is not None:     # accuracy is measured only where the reference has data
-        rows.append((tr("Reference covers"), tr("{percent:.1f} % of the valid pixels").format(percent=100 * coverage)))
+        covers = tr("{percent:.1f} % of the valid pixels").format(percent=percent_down(coverage))
+        rows.append((tr("Reference covers"), covers))
     title = tr("Accuracy against the reference")
     if "run_threshold" in stats:
         title += tr(" (at the run's threshold {threshold:.4f})").format(threshold=stats["run_threshold"])
