@@ -116,7 +116,8 @@ class RunParams:
         if _number("MIN_AREA", self.min_polygon_area) < 0:
             raise InputError(tr("MIN_AREA must be 0 or more (m²), not {value}.", value=self.min_polygon_area))
         if self.pixel_size is not None and _number("PIXEL_SIZE", self.pixel_size) <= 0:
-            raise InputError(tr("Pixel size must be positive."))
+            raise InputError(tr("PIXEL_SIZE must be more than 0 (in the grid's units), not {value}; leave it empty "
+                                "for the chosen image's own.", value=self.pixel_size))
         for name, bands in (("T1", self.bands1), ("T2", self.bands2)):
             if bands is not None and not isinstance(bands, list | tuple):
                 raise InputError(tr("{name} bands must be a list of band numbers (e.g. [1, 2]), not {bands!r}.",
@@ -126,7 +127,8 @@ class RunParams:
                 raise InputError(tr("{name} bands must be whole numbers (band indices from 1), not {bands}.",
                                     name=name, bands=list(bands)))
             if bands is not None and any(int(b) < 1 for b in bands):
-                raise InputError(tr("{name} band indices start at 1.", name=name))
+                raise InputError(tr("{name} band indices start at 1, not {bands}.", name=name,
+                                    bands=",".join(str(int(b)) for b in bands)))
             if bands is not None and len({int(b) for b in bands}) < len(bands):   # a band twice weighs it double
                 raise InputError(tr("{name} bands {bands} name a band more than once: list each band once "
                                     "(e.g. {unique}).", name=name, bands=",".join(str(int(b)) for b in bands),

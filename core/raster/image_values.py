@@ -35,11 +35,21 @@ def _integer_range(ds: gdal.Dataset, band: int) -> Optional[np.iinfo]:
         return None
 
 
-def check_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], number: int) -> None:
+def check_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], number: int, notes: list) -> None:
     """Refuse a nodata value that no pixel of an integer band can hold (GDAL would clamp 1e40 to 65535, or
     round 0.5 to 0, and mask real data). NaN masks nothing in an integer band (`select`), and is float
-    data's nodata."""
-    if nodata is None or math.isnan(nodata):
+    data's nodata: given for integer bands that declare a value of their own, it is said that those are data now
+    (a block of the file's 0s compared as ground without a word)."""
+    if nodata is None:
+        return
+    if math.isnan(nodata):
+        declared = sorted({ds.GetRasterBand(band).GetNoDataValue() for band in bands if _integer_range(ds, band)
+                           and ds.GetRasterBand(band).GetNoDataValue() is not None})
+        if declared:
+            notes.append(tr("NODATA{number} nan masks nothing in T{number}'s integer bands, and replaces the nodata "
+                            "value the file declares ({values}): its pixels at that value are compared as data. Leave "
+                            "NODATA{number} empty to keep the file's own.", number=number,
+                            values=", ".join(f"{value:g}" for value in declared)))
         return
     for band in bands:
         info = _integer_range(ds, band)
@@ -273,7 +283,7 @@ def checked_image(ds: gdal.Dataset, chosen: list[int], alpha: Optional[int], nod
     label = f"T{number}"
     # The range and border checks read the same decimated bands: once, and only if one needs them.
     sample = functools.cache(lambda: read_or_explain(label, path, lambda: decimated(ds, chosen)))
-    check_nodata(ds, chosen, nodata, number)
+    check_nodata(ds, chosen, nodata, number, notes)
     check_float_range(ds, chosen, nodata, label, path, sample)
     name_infinite(ds, chosen, label, path, notes, sample)
     if all(ds.GetRasterBand(band).DataType == gdal.GDT_Byte for band in chosen):   # masks come as 8-bit

@@ -347,6 +347,13 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             return str(exc)
         return None
 
+    def _bands_text(self, parameters, name, context) -> str:
+        """A band list as typed ("1,2"), or as a script gives it ([1, 2]), which QGIS read as no text: all bands."""
+        value = parameters.get(name)
+        if isinstance(value, list | tuple):
+            return ",".join(str(band) for band in value)
+        return self.parameterAsString(parameters, name, context)
+
     def _raster_path(self, parameters, name, context) -> str | None:
         try:
             return raster_source(self.parameterAsRasterLayer(parameters, name, context), name)
@@ -395,8 +402,8 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             samples=self._vector_path(parameters, self.SAMPLES, context, feedback),
             extend_from_samples=self._flag(parameters, self.EXTEND, context),
             aoi=self._vector_path(parameters, self.AOI, context, feedback),
-            bands1=_band_list(self.parameterAsString(parameters, self.BANDS1, context), tr("T1 bands")),
-            bands2=_band_list(self.parameterAsString(parameters, self.BANDS2, context), tr("T2 bands")),
+            bands1=_band_list(self._bands_text(parameters, self.BANDS1, context), tr("T1 bands")),
+            bands2=_band_list(self._bands_text(parameters, self.BANDS2, context), tr("T2 bands")),
             grid=self.parameterAsEnumString(parameters, self.GRID, context),
             pixel_size=self._optional_double(parameters, self.PIXEL_SIZE, context),
             nodata1=self._optional_double(parameters, self.NODATA1, context),

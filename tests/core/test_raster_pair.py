@@ -1,6 +1,7 @@
 """Alignment of heterogeneous rasters, clear errors on bad input, and all-or-nothing outputs."""
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -395,6 +396,18 @@ def test_a_turned_image_covers_its_whole_ground_and_counts_its_pixels_by_their_a
     with open_pair(t1, coarse) as pair:                              # T1's 10 m grid, whole
         assert pair.grid.transform == (500000.0, 10.0, 0.0, 4000000.0, 0.0, -10.0)
         assert (pair.grid.width, pair.grid.height) == (120, 100) and pair.read()[2].all()
+
+
+def test_nan_as_nodata_of_integer_bands_that_declare_their_own_is_said(tmp_path):
+    """NODATA1=nan masks nothing in a UInt16 image, so the file's own nodata 0 (a block of it) became data
+    without a word."""
+    t1 = make_raster(tmp_path / "t1.tif", ramp())
+    gdal.Translate(str(tmp_path / "t2.tif"), t1, outputType=gdal.GDT_UInt16, noData=0).FlushCache()
+    said = "NODATA2 nan masks nothing in T2's integer bands, and replaces the nodata value the file declares (0)"
+    with open_pair(t1, str(tmp_path / "t2.tif"), nodata2=math.nan) as pair:
+        assert any(said in note for note in pair.notes)
+    with open_pair(t1, str(tmp_path / "t2.tif"), nodata1=math.nan) as pair:   # float T1: NaN is its nodata
+        assert not any("nan masks nothing" in note for note in pair.notes)
 
 
 def utm_image(path: str, bands: int, kind: int, options: tuple = ()) -> gdal.Dataset:

@@ -60,6 +60,14 @@ def test_a_raster_given_as_samples_or_aoi_or_too_coarse_a_pixel_is_one_sentence(
         run(prior_params(sample_pair, tmp_path, pixel_size=5000.0))
 
 
+def test_a_zero_pixel_size_or_band_names_the_value(sample_pair, tmp_path):
+    """"Pixel size must be positive." named neither PIXEL_SIZE nor the value, "T1 band indices start at 1." no band."""
+    with pytest.raises(InputError, match="PIXEL_SIZE must be more than 0 .* not 0.0"):
+        prior_params(sample_pair, tmp_path, pixel_size=0.0).validate()
+    with pytest.raises(InputError, match="T1 band indices start at 1, not 0,2"):
+        prior_params(sample_pair, tmp_path, bands1=[0, 2]).validate()
+
+
 def test_samples_outside_the_overlap_are_refused_not_ignored(sample_pair, tmp_path):
     """They were logged as "0 pixel(s) of analyst samples" and the run went on as if none were given."""
     srs = osr.SpatialReference()

@@ -91,6 +91,16 @@ def test_one_kind_reaches_the_engine_off_by_default(provider, sample_pair, tmp_p
     assert algorithm.run_params({**given, "ONE_KIND": True}, context, feedback).one_kind is True
 
 
+def test_a_band_list_a_script_gives_as_a_list_reaches_the_engine(provider, sample_pair, tmp_path):
+    """processing.run(..., {"BANDS1": [1, 2]}) ran on all bands without a word: QGIS reads a list as no text."""
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById(ALG)
+    context, feedback = QgsProcessingContext(), QgsProcessingFeedback()
+    given = {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "OUTPUT_CHANGE": str(tmp_path / "c.tif")}
+    for bands in ([1, 2], (1, 2), ["1", "2"], "1,2"):
+        assert algorithm.run_params({**given, "BANDS1": bands}, context, feedback).bands1 == [1, 2]
+    assert algorithm.run_params(given, context, feedback).bands1 is None
+
+
 @pytest.mark.parametrize("word, on", [("no", False), ("off", False), ("0", False), ("false", False), ("yes", True),
                                       ("on", True), ("TRUE", True)])
 def test_yes_or_no_words_mean_what_they_say(provider, sample_pair, tmp_path, word, on):
