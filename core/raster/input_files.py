@@ -34,6 +34,22 @@ def gdal_name(path: str) -> bool:
     return path.startswith("/vsi") or "://" in path or bool(SUBDATASET.match(path))
 
 
+# The longest local paths, in bytes, measured with GDAL 3.6: GDAL builds a file's sidecar names (.aux.xml) in
+# 2048-byte buffers ("Destination buffer too small" from 2039 bytes on), and SQLite opens a GeoPackage by a path
+# under 512 bytes with its journal's "-journal" after it (504 open, 505 do not: "unable to open database file").
+GDAL_LONGEST = 2038
+SQLITE_FILES = (".gpkg", ".sqlite", ".mbtiles")
+SQLITE_LONGEST = 504
+
+
+def longest_path(path: str) -> Optional[tuple[int, str]]:
+    """The most bytes `path` may have and what reads it ("GDAL", "SQLite"), when it has more; else None."""
+    length = len(os.fsencode(os.path.abspath(path)))
+    if str(path).lower().endswith(SQLITE_FILES) and length > SQLITE_LONGEST:
+        return SQLITE_LONGEST, "SQLite"
+    return (GDAL_LONGEST, "GDAL") if length > GDAL_LONGEST else None
+
+
 def _check_file(path: str, label: str, what: str) -> None:
     """A local file that is missing, empty (0 bytes) or a pipe or device, each in its own sentence; `what`:
     "a raster"."""
@@ -41,6 +57,12 @@ def _check_file(path: str, label: str, what: str) -> None:
     local = not gdal_name(path)
     if local and not os.path.exists(path):
         raise InputError(tr("{label}: the file '{path}' does not exist.", label=label, path=path))
+    longest = longest_path(path) if local else None
+    if longest:   # else "not a file that GDAL can read", or a traceback from GDAL's buffers
+        raise InputError(tr("{label}: '{path}' cannot be opened: its path is {length} bytes long, and {reader} opens "
+                            "a file by a path of at most {most}: move it to a shorter folder or name.", label=label,
+                            path=path, length=len(os.fsencode(os.path.abspath(path))), reader=longest[1],
+                            most=longest[0]))
     if local and not (os.path.isfile(path) or os.path.isdir(path)):   # GDAL would wait on a pipe for ever
         raise InputError(tr("{label}: '{path}' is not a regular file (a pipe, socket or device): give the file "
                             "itself.", label=label, path=path))
@@ -59,9 +81,9 @@ def files_read(source: str) -> list[str]:
         return [path]
     try:
         dataset = gdal.OpenEx(path)
-    except RuntimeError:
+        return [path, *((dataset.GetFileList() or []) if dataset is not None else [])]
+    except RuntimeError:   # not for GDAL, or a path past its buffers ("Destination buffer too small")
         return [path]
-    return [path, *((dataset.GetFileList() or []) if dataset is not None else [])]
 
 
 def open_raster(path: str, label: str) -> gdal.Dataset:

@@ -30,7 +30,7 @@ from ..errors import InputError, OaipError, ResourceError, is_out_of_memory, mem
 from ..i18n import tr
 from .gdal_scope import exceptions_off
 from .grid import Grid, Window
-from .input_files import files_read
+from .input_files import files_read, longest_path
 
 GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
 GDAL_TYPES = {"uint8": gdal.GDT_Byte, "float32": gdal.GDT_Float32}
@@ -173,6 +173,12 @@ def _check_target(target: str, overwrite: bool) -> None:
         raise InputError(tr("The output '{target}' exists already; allow overwriting or choose another name.",
                             target=target))
     probe = _temporary(target)
+    longest = longest_path(probe)
+    if longest:   # else it fails when written, after the whole run
+        raise InputError(tr("The output '{target}' lies too deep: {reader} writes a file by a path of at most {most} "
+                            "bytes, and the run writes it under a temporary name of {length}: choose a shorter folder "
+                            "or name.", target=target, reader=longest[1], most=longest[0],
+                            length=len(os.fsencode(probe))))
     try:
         with open(probe, "wb"):
             pass

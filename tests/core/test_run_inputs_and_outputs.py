@@ -68,6 +68,34 @@ def test_a_zero_pixel_size_or_band_names_the_value(sample_pair, tmp_path):
         prior_params(sample_pair, tmp_path, bands1=[0, 2]).validate()
 
 
+def test_a_path_too_long_for_sqlite_or_gdal_is_named_before_any_work(sample_pair, tmp_path):
+    """Polygons at a 700-byte path failed after the whole run ("sqlite3_open … unable to open database file"), an
+    AOI there was "not a file that GDAL can read", and 2 100-byte paths ended in a traceback from GDAL's buffers."""
+    deep = tmp_path
+    while len(os.fsencode(str(deep))) < 560:
+        deep = deep / ("d" * 60)
+    deep.mkdir(parents=True)
+    with pytest.raises(InputError, match="lies too deep: SQLite writes a file by a path of at most 504 bytes"):
+        run(prior_params(sample_pair, tmp_path, out_polygons=str(deep / "changes.gpkg")))
+    assert not list(tmp_path.glob("*.tif"))
+    aoi = deep / "aoi.gpkg"
+    aoi.write_bytes(b"x")
+    with pytest.raises(InputError, match="AOI: .* cannot be opened: its path is .* bytes long, and SQLite opens a "
+                                         "file by a path of at most 504"):
+        run(prior_params(sample_pair, tmp_path, aoi=str(aoi)))
+    deepest = deep
+    while len(os.fsencode(str(deepest))) < 2100:
+        deepest = deepest / ("e" * 200)
+    deepest.mkdir(parents=True)
+    t1 = deepest / "t1.tif"
+    t1.write_bytes(Path(sample_pair["t1"]).read_bytes())
+    with pytest.raises(InputError, match="T1: .* its path is .* bytes long, and GDAL opens a file by a path of at "
+                                         "most 2038"):
+        run(prior_params({**sample_pair, "t1": str(t1)}, tmp_path))
+    with pytest.raises(InputError, match="lies too deep: GDAL writes a file by a path of at most 2038"):
+        run(prior_params(sample_pair, deepest))
+
+
 def test_samples_outside_the_overlap_are_refused_not_ignored(sample_pair, tmp_path):
     """They were logged as "0 pixel(s) of analyst samples" and the run went on as if none were given."""
     srs = osr.SpatialReference()
