@@ -33,7 +33,7 @@ RESERVED = set(OUTPUT_FILES) | {"overwrite"}
 ALIASES = {"min_area": "min_polygon_area", "vgg16_weights": "vgg16", "threshold_value": "threshold"}
 TRUE, FALSE = {"1", "true", "yes", "y", "on"}, {"0", "false", "no", "n", "off"}
 CHOICES = {"mode", "grid", "threshold_method", "prior"}   # named choices, all lower case: PRIOR is prior
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+SAFE_NAME = re.compile(r"^[^\W_][\w.-]*$")   # letters and digits of any script: "site_é_1", "洪水_2" are names
 SUMMARY_GPKG, SUMMARY_JSON = "summary.gpkg", "summary.json"   # the batch's own files, beside the pairs' folders
 RESERVED_NAMES = {SUMMARY_GPKG, SUMMARY_JSON}
 
@@ -225,7 +225,7 @@ def _default_name(t1: str, shared_stems: set[str]) -> str:
     stem = Path(t1).stem
     folder = Path(t1).parent.name
     name = folder if folder and stem in shared_stems else stem
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-") or "pair"
+    return re.sub(r"[^\w.-]+", "_", name).strip("._-") or "pair"
 
 
 def read_pairs(path: str, defaults: Optional[dict[str, str]] = None, layer: Optional[str] = None) -> list[PairSpec]:
@@ -269,7 +269,7 @@ def read_pairs(path: str, defaults: Optional[dict[str, str]] = None, layer: Opti
         name = given or _default_name(values["t1"], generic)
         if not SAFE_NAME.match(name):
             raise InputError(tr("{where}: the name {name!r} cannot be a folder name; use letters, digits, '.', '_' "
-                                "and '-' only.", where=where, name=name))
+                                "and '-' only (no spaces), starting with a letter or digit.", where=where, name=name))
         if name.lower() in RESERVED_NAMES:
             raise InputError(tr("{where}: the name '{name}' is the batch summary's own file: give the pair another "
                                 "name.", where=where, name=name))

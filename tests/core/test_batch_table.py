@@ -47,6 +47,16 @@ def test_semicolon_csv_with_names(images):
     assert spec.name == "north" and spec.row == 1
 
 
+def test_names_in_any_script_are_folder_names(images):
+    """"site_é_1" was refused as "cannot be a folder name; use letters, digits…": é is a letter, and so is 洪."""
+    table = write_csv(images / "pairs.csv", "name,t1,t2\nsite_é_1,a/t1.tif,a/t2.tif\n洪水_2,b/t1.tif,b/t2.tif\n")
+    assert [spec.name for spec in read_pairs(table)] == ["site_é_1", "洪水_2"]
+    for bad in ("my site", "_hidden"):
+        table = write_csv(images / "pairs.csv", f"name,t1,t2\n{bad},a/t1.tif,a/t2.tif\n")
+        with pytest.raises(InputError, match="cannot be a folder name; use letters, digits, .* \\(no spaces\\)"):
+            read_pairs(table)
+
+
 @pytest.mark.parametrize("text, expected", [
     ("t1,name\na/t1.tif,x\n", "has no column 't2'"),
     ("t1,t2,colour\na/t1.tif,a/t2.tif,red\n", "unknown column or parameter 'colour'. Known ones: name, "),
