@@ -26,7 +26,8 @@ SEED_RANGE = (0, 2**31 - 1)
 OUTPUT_FORMATS = {"OUTPUT_CHANGE": ("out_change", "GeoTIFF", (".tif", ".tiff")),
                   "OUTPUT_DIFFERENCE": ("out_difference", "GeoTIFF", (".tif", ".tiff")),
                   "OUTPUT_CONFIDENCE": ("out_confidence", "GeoTIFF", (".tif", ".tiff")),
-                  "OUTPUT_POLYGONS": ("out_polygons", "GeoPackage", (".gpkg",))}
+                  "OUTPUT_POLYGONS": ("out_polygons", "GeoPackage", (".gpkg",)),
+                  "OUTPUT_STATS": ("out_stats", "JSON", (".json",))}   # stats.csv was JSON under another name
 # The files a run reads, by field: no output may be one of them (raster.write.check_outputs), a batch resolves them.
 INPUT_FIELDS = ("t1", "t2", "reference", "samples", "aoi", "vgg16")
 # The file each output gets in an output folder: the same names from the command line, a batch and the dock.

@@ -752,7 +752,8 @@ def test_finding_more_like_samples_that_mark_no_change_is_refused_naming_them(sa
 
 @pytest.mark.parametrize("field, name, shown", [("out_change", "change.txt", "OUTPUT_CHANGE .* GeoTIFF.* .tif"),
                                                 ("out_confidence", "conf.png", "OUTPUT_CONFIDENCE"),
-                                                ("out_polygons", "changes.shp", "GeoPackage.* .gpkg")])
+                                                ("out_polygons", "changes.shp", "GeoPackage.* .gpkg"),
+                                                ("out_stats", "stats.csv", "OUTPUT_STATS .* JSON.* .json")])
 def test_an_output_named_for_another_format_is_refused_before_any_work(sample_pair, tmp_path, field, name, shown):
     with pytest.raises(InputError, match=shown):
         run(RunParams(t1=sample_pair["t1"], t2=sample_pair["t2"], mode="prior", **{field: str(tmp_path / name)}))
