@@ -102,6 +102,14 @@ def hold_gdal_layer(value, context: QgsProcessingContext, kind: type) -> None:
         context.temporaryLayerStore().addMapLayer(layer)
 
 
+def named_as_layers(message: str, copies: dict[str, str]) -> str:
+    """A message about layers the run read from copies (copy's path -> the layer as the analyst knows it), naming
+    the layers instead of the copies, which go with the run."""
+    for path, name in copies.items():
+        message = message.replace(f"'{path}'", tr("layer '{name}'").format(name=name))
+    return message
+
+
 def vector_file(layer: QgsMapLayer) -> Optional[str]:
     """The file GDAL reads a vector layer whole from (`file|layername=…`, which core.raster.vector_layer reads),
     so that messages name the analyst's file; None for a layer the engine must be given a copy of (another

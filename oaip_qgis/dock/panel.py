@@ -58,7 +58,7 @@ from ..deps.install_task import INSTALL_BUTTON, InstallTask, no_python_message, 
 from ..deps.pip_install import TORCH_VERSION, PipInstall
 from ..i18n import tr
 from ..identity import NAME
-from ..layers import add_run_layers, raster_source, style_change, vector_file
+from ..layers import add_run_layers, named_as_layers, raster_source, style_change, vector_file
 from ..task import LOG_TAG, DetectionTask, RunFn, torch_missing_message, unexpected_error
 from .charts import FiltersChart, HistogramChart, LossChart
 from .samples import SampleMapTool, add_sample, new_sample_layer, write_gpkg
@@ -405,9 +405,7 @@ class OaipDock(QgsDockWidget):
     def _named(self, message: str) -> str:
         """A message about a project layer the run read from a copy, naming the layer instead of the copy
         (which goes with the failed run's folder)."""
-        for path, name in self._copies.items():
-            message = message.replace(f"'{path}'", tr("layer '{name}'").format(name=name))
-        return message
+        return named_as_layers(message, self._copies)
 
     def cancel_run(self) -> None:
         """The Cancel button stops whichever task the panel runs: a detection or the torch install."""

@@ -36,7 +36,7 @@ from ..core.raster.coregister import REACH
 from ..core.raster.input_files import check_raster, check_vector
 from ..i18n import tr
 from ..identity import icon
-from ..layers import hold_gdal_layer, raster_source, style_files, vector_file
+from ..layers import hold_gdal_layer, named_as_layers, raster_source, style_files, vector_file
 from .choices import named_choices
 from .interrupt import ctrl_c_cancels
 from .styling import style_when_loaded
@@ -368,12 +368,18 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         if value in (None, ""):
             return None
         layer = self.parameterAsVectorLayer(parameters, name, context)
+        if layer is None and isinstance(value, QgsProcessingFeatureSourceDefinition):   # a script's (selected) source
+            layer = QgsProcessingUtils.mapLayerFromString(value.source.staticValue(), context)
         part = isinstance(value, QgsProcessingFeatureSourceDefinition) and (
             value.selectedFeaturesOnly or value.featureLimit != -1)
         own = vector_file(layer) if layer is not None and not part else None
         if own:
             return own
-        return self.parameterAsCompatibleSourceLayerPath(parameters, name, context, ["gpkg", "shp"], "gpkg", feedback)
+        copy = self.parameterAsCompatibleSourceLayerPath(parameters, name, context, ["gpkg", "shp"], "gpkg", feedback)
+        if copy and layer is not None:   # messages name the analyst's layer, not QGIS's temporary copy
+            self._copies[copy] = (tr("{layer}, selected features only").format(layer=layer.name())
+                                  if part and value.selectedFeaturesOnly else layer.name())
+        return copy
 
     def _flag(self, parameters, name, context) -> bool:
         """A yes/no value, with the words the batch table takes ("no", "off" are no, as "false" and "0")."""
@@ -395,6 +401,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
     def run_params(self, parameters, context, feedback) -> RunParams:
         """Translate Processing parameters into the engine's one parameter object."""
         parameters = named_choices(self, parameters)
+        self._copies: dict[str, str] = {}
         return RunParams(
             t1=self._raster_path(parameters, self.T1, context),
             t2=self._raster_path(parameters, self.T2, context),
@@ -447,7 +454,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             with ctrl_c_cancels(feedback):
                 result = run(params, progress)
         except OaipError as exc:
-            raise QgsProcessingException(str(exc)) from exc
+            raise QgsProcessingException(named_as_layers(str(exc), self._copies)) from exc
         for line in result.log:
             if line not in warnings:
                 feedback.pushInfo(line)

@@ -368,6 +368,22 @@ def pair(sample_pair) -> dict:
     return {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "MODE": "prior"}
 
 
+def test_a_layer_read_from_a_copy_is_named_as_the_analyst_knows_it(provider, sample_pair, tmp_path, qgis_new_project):
+    """An AOI of selected features was refused as "AOI: '/tmp/processing_…/AOI.gpkg' holds no polygon", a temporary
+    copy the analyst never saw."""
+    import processing
+    from qgis.core import QgsFeature, QgsProcessingFeatureSourceDefinition, QgsProject, QgsVectorLayer
+
+    layer = QgsVectorLayer("Polygon?crs=EPSG:32633", "Flood AOI", "memory")
+    layer.dataProvider().addFeatures([QgsFeature()])   # drawn and never closed: no geometry
+    QgsProject.instance().addMapLayer(layer)
+    layer.selectAll()
+    selected = QgsProcessingFeatureSourceDefinition(layer.id(), selectedFeaturesOnly=True)
+    for aoi, shown in ((selected, "layer 'Flood AOI, selected features only'"), (layer.id(), "layer 'Flood AOI'")):
+        with pytest.raises(QgsProcessingException, match=f"AOI: {shown} holds no polygon"):
+            processing.run(ALG, {**pair(sample_pair), "AOI": aoi, "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
+
+
 def test_the_dialog_is_in_the_analysts_terms(provider):
     from qgis.core import QgsProcessingParameterDefinition
 
