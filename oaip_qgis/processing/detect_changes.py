@@ -41,7 +41,7 @@ from .choices import named_choices
 from .interrupt import ctrl_c_cancels
 from .styling import style_when_loaded
 
-NO_MAXIMUM = 1e300   # QgsProcessingParameterNumber's maximum when none is set is the largest double
+NO_MAXIMUM = 1e300   # QgsProcessingParameterNumber's bounds when none is set are the largest doubles
 
 
 
@@ -115,14 +115,17 @@ def _number_out_of_range(definition: QgsProcessingParameterNumber, value) -> str
     if value is None or value == "" or isinstance(value, bool):
         return None
     low, high = definition.minimum(), definition.maximum()
-    allowed = (tr("from {low} to {high}").format(low=_shown(low), high=_shown(high)) if high < NO_MAXIMUM
-               else tr("{low} or more").format(low=_shown(low)))
+    if high < NO_MAXIMUM:
+        allowed = tr("from {low} to {high}").format(low=_shown(low), high=_shown(high))
+    else:   # no bound at all (a nodata value): "a number -1.79769e+308 or more" said nothing
+        allowed = tr("{low} or more").format(low=_shown(low)) if low > -NO_MAXIMUM else ""
     whole = definition.dataType() == QgsProcessingParameterNumber.Integer
 
     def not_a(shown) -> str:
-        return tr("{name} ({description}) must be {kind} {allowed}, not {value}.").format(
+        return tr("{name} ({description}) must be {kind}{allowed}, not {value}.").format(
             name=definition.name(), description=definition.description(),
-            kind=tr("a whole number") if whole else tr("a number"), allowed=allowed, value=shown)
+            kind=tr("a whole number") if whole else tr("a number"), allowed=f" {allowed}" if allowed else "",
+            value=shown)
 
     try:
         number = float(value)

@@ -208,6 +208,7 @@ def test_vgg16_weights_reach_the_engine_through_processing(provider, sample_pair
     ("EPOCHS", "abc", r"EPOCHS \(Training epochs\) must be a whole number from 1 to 100, not 'abc'"),
     ("EPOCHS", 2.5, "must be a whole number from 1 to 100, not 2.5"),
     ("MIN_AREA", "big", "MIN_AREA .* must be a number 0 or more, not 'big'"),
+    ("NODATA1", "abc", r"NODATA1 \(T1 nodata value \(empty: from the file\)\) must be a number, not 'abc'"),
 ])
 def test_an_out_of_range_number_is_refused_with_its_range(provider, sample_pair, tmp_path, name, value, shown):
     import processing
