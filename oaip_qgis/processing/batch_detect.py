@@ -40,6 +40,7 @@ from ..identity import icon
 from .choices import named_choices
 from .interrupt import ctrl_c_cancels
 from .styling import held
+from .value_checks import value_sentence
 
 DASK_PACKAGES = "dask==2026.8.0 distributed==2026.8.0"  # as in requirements.txt
 STATUS_COLOURS = {"done": "46,160,67", "skipped": "120,144,156", "failed": "230,0,38"}
@@ -157,8 +158,15 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
             self.addOutput(QgsProcessingOutputNumber(name, label))
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS's name)
-        """QGIS's own check, with the mode also taken by its number, as qgis_process's help offers."""
-        return super().checkParameterValues(named_choices(self, parameters), context)
+        """QGIS's own check, with the mode also taken by its number, as qgis_process's help offers, and a sentence
+        naming the value and what is allowed where QGIS said "Incorrect parameter value" (WORKERS=0) or took it
+        wrongly (WORKERS=1.5 started two)."""
+        parameters = named_choices(self, parameters)
+        for definition in self.parameterDefinitions():
+            message = value_sentence(definition, parameters.get(definition.name()))
+            if message:
+                return False, message
+        return super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS's name)
         from ..task import torch_missing_message

@@ -1,7 +1,6 @@
 """`oaip:detectchanges`: thin Processing front end that turns parameters into RunParams and runs the pipeline."""
 from __future__ import annotations
 
-import math
 import os
 
 from qgis.core import (
@@ -40,9 +39,7 @@ from ..layers import hold_gdal_layer, named_as_layers, raster_source, style_file
 from .choices import named_choices
 from .interrupt import ctrl_c_cancels
 from .styling import style_when_loaded
-
-NO_MAXIMUM = 1e300   # QgsProcessingParameterNumber's bounds when none is set are the largest doubles
-
+from .value_checks import value_sentence
 
 
 def help_text() -> str:
@@ -107,64 +104,6 @@ def _wrong_file(definition: QgsProcessingParameterFile, value) -> str | None:
         return tr("{name}: '{path}' is not a .{extension} file; give one, or leave it empty.").format(
             name=definition.name(), path=value, extension=extension)
     return None
-
-
-def _number_out_of_range(definition: QgsProcessingParameterNumber, value) -> str | None:
-    """The sentence for a number outside its parameter's range, or a text or fraction where a (whole) number
-    belongs, naming the value and what is allowed; None when it fits."""
-    if value is None or value == "" or isinstance(value, bool):
-        return None
-    low, high = definition.minimum(), definition.maximum()
-    if high < NO_MAXIMUM:
-        allowed = tr("from {low} to {high}").format(low=_shown(low), high=_shown(high))
-    else:   # no bound at all (a nodata value): "a number -1.79769e+308 or more" said nothing
-        allowed = tr("{low} or more").format(low=_shown(low)) if low > -NO_MAXIMUM else ""
-    whole = definition.dataType() == QgsProcessingParameterNumber.Integer
-
-    def not_a(shown) -> str:
-        return tr("{name} ({description}) must be {kind}{allowed}, not {value}.").format(
-            name=definition.name(), description=definition.description(),
-            kind=tr("a whole number") if whole else tr("a number"), allowed=f" {allowed}" if allowed else "",
-            value=shown)
-
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        # Typed text (qgis_process, a script) is named; an expression or a property (not str): QGIS checks it.
-        return not_a(f"'{value}'") if isinstance(value, str) else None
-    if math.isnan(number):
-        return None     # NaN is no range's member, but a nodata value (NODATA1=nan) QGIS and GDAL accept
-    if whole and not number.is_integer():
-        return not_a(value)
-    if low <= number <= high:
-        return None
-    return tr("{name} ({description}) must be {allowed}, not {value}.").format(
-        name=definition.name(), description=definition.description(), allowed=allowed, value=value)
-
-
-def _shown(bound: float) -> str:
-    """A range's bound as written: whole numbers in full (SEED's 2147483647, not 2.14748e+09)."""
-    return str(int(bound)) if float(bound).is_integer() and abs(bound) < 1e15 else f"{bound:g}"
-
-
-def _unknown_choice(definition: QgsProcessingParameterEnum, value) -> str | None:
-    """The sentence for a choice that is not one of the parameter's options, listing them; None if it is."""
-    if not isinstance(value, str) or not value or not definition.usesStaticStrings():
-        return None
-    options = definition.options()
-    if value in options:
-        return None
-    return tr("{name} ({description}) must be one of {options}, not {value!r}.").format(
-        name=definition.name(), description=definition.description(), options=", ".join(options), value=value)
-
-
-def _not_yes_or_no(definition: QgsProcessingParameterBoolean, value) -> str | None:
-    """The sentence for a yes/no value given as a word that is neither (QGIS takes any word but "false"
-    and "0" as yes, so "no" and "off" turned an option on); None if it is one."""
-    if not isinstance(value, str) or value.strip().lower() in TRUE | FALSE:
-        return None
-    return tr("{name} ({description}) must be true or false (yes/no, on/off, 1/0), not {value!r}.").format(
-        name=definition.name(), description=definition.description(), value=value)
 
 
 def _advanced(parameter: QgsProcessingParameterDefinition) -> QgsProcessingParameterDefinition:
@@ -318,12 +257,9 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         for definition in self.parameterDefinitions():
             value = parameters.get(definition.name())
             message = None
-            if isinstance(definition, QgsProcessingParameterNumber):
-                message = _number_out_of_range(definition, value)
-            elif isinstance(definition, QgsProcessingParameterEnum):
-                message = _unknown_choice(definition, value)
-            elif isinstance(definition, QgsProcessingParameterBoolean):
-                message = _not_yes_or_no(definition, value)
+            if isinstance(definition, QgsProcessingParameterNumber | QgsProcessingParameterEnum |
+                          QgsProcessingParameterBoolean):
+                message = value_sentence(definition, value)
             elif isinstance(definition, QgsProcessingParameterRasterLayer):
                 hold_gdal_layer(value, context, QgsRasterLayer)
                 message = self._unreadable(check_raster, QgsRasterLayer, definition.name(), value, context)

@@ -65,6 +65,22 @@ def test_bad_table_is_one_clear_message(provider, sample_pair, tmp_path):
         processing.run(ALG, {"PAIRS": str(table), "PARAMS": "seed", "OUTPUT_FOLDER": str(tmp_path / "out")})
 
 
+@pytest.mark.parametrize("name, value, shown", [
+    ("WORKERS", 0, r"WORKERS \(.*\) must be 1 or more, not 0"),
+    ("WORKERS", 1.5, "must be a whole number 1 or more, not 1.5"),   # it started two workers
+    ("MODE", "3", "MODE .* must be one of"),
+])
+def test_a_value_out_of_its_range_is_named_with_the_range(provider, sample_pair, tmp_path, name, value, shown):
+    """QGIS said only "Incorrect parameter value for WORKERS"."""
+    import processing
+
+    table = tmp_path / "pairs.csv"
+    table.write_text(f"t1,t2\n{sample_pair['t1']},{sample_pair['t2']}\n", encoding="utf-8")
+    with pytest.raises(QgsProcessingException, match=shown):
+        processing.run(ALG, {"PAIRS": str(table), name: value, "OUTPUT_FOLDER": str(tmp_path / "out")})
+    assert not (tmp_path / "out").exists()
+
+
 def test_other_parameters_take_semicolons_or_make_batch_s_spaces(qgis_app):
     """'seed=1 epochs=8', as `make batch` takes PARAMS, was read as seed = '1 epochs=8' and refused."""
     from oaip_qgis.processing.batch_detect import _defaults
