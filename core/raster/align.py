@@ -379,6 +379,9 @@ def _check_grid_size(width: int, height: int, box: Box, pixel_size: Optional[flo
                             height=height, factor=MAX_UPSAMPLING, least=least))
 
 
+UNPLACED = {(0.0, 1.0, 0.0, 0.0, 0.0, 1.0), PIXEL_GRID}   # geotransforms that say where nothing lies
+
+
 @in_gdal_scope
 def check_on_grid(path: str, grid: Grid, label: str) -> Optional[str]:
     """Refuse, once before it is read window by window (`read_on_grid`: the reference, at the end of a run),
@@ -389,6 +392,8 @@ def check_on_grid(path: str, grid: Grid, label: str) -> Optional[str]:
     ds = open_raster(path, label)
     check_transformable(image_srs(ds), grid.srs(), label, path, tr("the run's grid"))
     own = ds.GetGeoTransform(can_return_null=True)
+    if own is not None and tuple(own) in UNPLACED:   # written by tools that place nothing (GDAL's default)
+        own = None
     if image_srs(ds) is None and grid.crs_wkt and own is not None and not same_placement(own, grid.transform):
         raise InputError(tr("{label}: '{path}' is georeferenced (a world file or geotransform places it at ({x:.12g}, "
                             "{y:.12g}) with pixels of {pixel:.12g}) but has no CRS, so it cannot be laid on the run's "

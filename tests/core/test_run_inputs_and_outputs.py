@@ -605,10 +605,11 @@ def test_a_reference_placed_by_a_world_file_without_crs_is_refused_where_it_lies
     x0, dx, _, y0, _, dy = transform
     on_grid = gdal.Translate("/vsimem/on_grid.tif", sample_pair["truth"], projWin=[
         x0, y0, x0 + dx * grid.RasterXSize, y0 + dy * grid.RasterYSize]).ReadAsArray()
-    for name, origin in (("placed", (x0, y0)), ("shifted", (x0 + 20 * dx, y0 + 20 * dy))):
+    for name, origin in (("placed", (x0, y0)), ("shifted", (x0 + 20 * dx, y0 + 20 * dy)), ("unplaced", None)):
         path = str(tmp_path / f"{name}.tif")
         ds = gdal.GetDriverByName("GTiff").Create(path, on_grid.shape[1], on_grid.shape[0], 1, gdal.GDT_Byte)
-        ds.SetGeoTransform((origin[0], dx, 0.0, origin[1], 0.0, dy))   # as a world file gives it, with no CRS
+        # As a world file gives it, with no CRS; GDAL's default, as tools that place nothing write it: pixel for pixel.
+        ds.SetGeoTransform((origin[0], dx, 0.0, origin[1], 0.0, dy) if origin else (0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
         ds.GetRasterBand(1).WriteArray(on_grid)
         ds = None
         (tmp_path / name).mkdir()
