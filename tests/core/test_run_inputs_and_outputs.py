@@ -149,14 +149,14 @@ def test_an_aoi_over_a_blank_part_of_an_image_is_named_not_the_image(tmp_path):
 
 
 def test_an_output_that_is_an_input_is_refused_and_the_input_kept(sample_pair, tmp_path):
-    """The change map written over the reference, or the statistics over T2, replaced what the run read."""
+    """The change map written over the reference, or the confidence over T2, replaced what the run read."""
     copies = {}
     for name in ("t1", "t2", "truth"):
         copies[name] = str(tmp_path / f"{name}.tif")
         shutil.copy(sample_pair[name], copies[name])
     before = {name: open(path, "rb").read() for name, path in copies.items()}
     for extra in ({"out_change": copies["truth"], "reference": copies["truth"]},
-                  {"out_stats": str(tmp_path / "." / "t2.tif")}, {"out_difference": copies["t1"]}):
+                  {"out_confidence": str(tmp_path / "." / "t2.tif")}, {"out_difference": copies["t1"]}):
         with pytest.raises(InputError, match="is also an input of the run"):
             run(prior_params(copies, tmp_path, **extra))
     assert {name: open(path, "rb").read() for name, path in copies.items()} == before
@@ -180,7 +180,8 @@ def test_an_output_over_a_file_an_input_reads_is_refused(sample_pair, tmp_path):
     for extra in ({"samples": f"{samples}|layername=s", "out_polygons": samples},
                   {"t2": str(tmp_path / "t2.vrt"), "out_change": str(tmp_path / "source.tif")},
                   {"aoi": str(shapefile), "out_stats": str(tmp_path / "aoi.dbf")}):
-        with pytest.raises(InputError, match="is also an input of the run, or a file it reads"):
+        # Statistics over the shapefile's table are now refused for their name first (JSON is written as .json).
+        with pytest.raises(InputError, match="is also an input of the run, or a file it reads|is written as JSON"):
             run(prior_params(sample_pair, tmp_path / "out", **extra))
     assert sorted(path for path in tmp_path.iterdir() if path.is_file()) == files
     assert {path: path.read_bytes() for path in files} == before and not any((tmp_path / "out").iterdir())
