@@ -84,6 +84,10 @@ def help_text() -> str:
     ).format(shift=REACH, veto=100 * VETO_MIN)
 
 
+# Destinations QGIS's own algorithms take that name no file (a GeoPackage's table, a memory layer, a database).
+NOT_FILES = ("ogr", "memory", "postgres", "postgis", "spatialite", "mssql", "oracle")
+
+
 def _band_list(text: str, name: str) -> list[int] | None:
     try:
         return parse_bands(text)
@@ -334,7 +338,14 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         return self.parameterAsDouble(parameters, name, context)
 
     def _output(self, parameters, name, context) -> str | None:
+        """The output's file; a database table or memory layer, which QGIS's own algorithms take as a destination
+        (`ogr:dbname='x.gpkg' table="t"`, `memory:`), is refused as such: "give a name ending in .gpkg" read as if
+        the GeoPackage named were wrong."""
         value = self.parameterAsOutputLayer(parameters, name, context)
+        if value and value.split(":", 1)[0] in NOT_FILES:
+            raise QgsProcessingException(tr("{name}: '{value}' is a database table or memory layer; the engine writes "
+                                            "files only: give a file name (GeoTIFF .tif for rasters, GeoPackage .gpkg "
+                                            "for polygons).").format(name=name, value=value))
         return value or None
 
     def run_params(self, parameters, context, feedback) -> RunParams:

@@ -385,6 +385,18 @@ def test_a_layer_read_from_a_copy_is_named_as_the_analyst_knows_it(provider, sam
             processing.run(ALG, {**pair(sample_pair), "AOI": aoi, "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
 
 
+def test_a_table_or_memory_layer_as_the_polygons_is_refused_as_such(provider, sample_pair, tmp_path):
+    """`ogr:dbname='x.gpkg' table="t"` was refused as "give a name ending in .gpkg", naming a .gpkg."""
+    import processing
+
+    for destination in (f"ogr:dbname='{tmp_path / 'event.gpkg'}' table=\"changes\" (geom)", "memory:"):
+        with pytest.raises(QgsProcessingException, match="OUTPUT_POLYGONS: .* is a database table or memory layer; "
+                                                         "the engine writes files only"):
+            processing.run(ALG, {**pair(sample_pair), "OUTPUT_CHANGE": str(tmp_path / "c.tif"),
+                                 "OUTPUT_POLYGONS": destination})
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_dialog_is_in_the_analysts_terms(provider):
     from qgis.core import QgsProcessingParameterDefinition
 
