@@ -76,7 +76,9 @@ def align_pair(params: RunParams, log: list[str]) -> Iterator[AlignedPair]:
                       width=grid.width, height=grid.height, bands1=pair.band_count1, bands2=pair.band_count2))
         log.extend(pair.notes)
         if params.reference:
-            log.extend(filter(None, [check_on_grid(params.reference, grid, "Reference")]))
+            note = check_on_grid(params.reference, grid, "Reference")
+            if note:
+                log.append(note)
         if params.coregister:
             log.append(coregister(pair).note(abs(grid.transform[1]), distance_unit(grid.srs())))
         yield pair
@@ -121,10 +123,10 @@ def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
 def _block_ground(b: int, grid: Grid) -> str:
     """A block's size on the ground, for the log: "20 metre a side", or "20 x 40 metre" on pixels that are not
     square (10 × 20 m pixels were said to make 20 m blocks)."""
-    width, height = b * abs(grid.transform[1]), b * abs(grid.transform[5])
+    width, height, units = b * abs(grid.transform[1]), b * abs(grid.transform[5]), distance_unit(grid.srs())
     if math.isclose(width, height, rel_tol=0.02):   # a warp leaves 7.08 x 7.10 m pixels: square
-        return tr("{side:.3g} {units} a side", side=width, units=distance_unit(grid.srs()))
-    return tr("{width:.3g} x {height:.3g} {units}", width=width, height=height, units=distance_unit(grid.srs()))
+        return tr("{side:.3g} {units} a side", side=width, units=units)
+    return tr("{width:.3g} x {height:.3g} {units}", width=width, height=height, units=units)
 
 
 def _radar_finer_block(pair: AlignedPair, x1: np.ndarray, x2: np.ndarray, valid: np.ndarray,

@@ -72,10 +72,10 @@ def _failed_record(spec: PairSpec, out_dir: str, exc: BaseException) -> dict:
     else:
         message = tr("Unexpected error in the worker after {retries} retries: {kind}: {reason}",
                      retries=RETRIES, kind=type(exc).__name__, reason=exc)
+    folder = os.path.join(out_dir, spec.name)
     return {"name": spec.name, "row": spec.row, "t1": spec.params.t1, "t2": spec.params.t2,
             "reference": spec.params.reference, "mode": spec.params.mode, "status": "failed",
-            "error": failure_message(message, os.path.join(out_dir, spec.name)),
-            "output": os.path.join(out_dir, spec.name), "worker": None}
+            "error": failure_message(message, folder), "output": folder, "worker": None}
 
 
 def _output_folder(out_dir: str) -> str:

@@ -390,11 +390,12 @@ def check_on_grid(path: str, grid: Grid, label: str) -> Optional[str]:
     was measured against the wrong pixels without a word). Returns a note where it is read onto the grid by
     nearest neighbour (another CRS, pixel size or placement), which decides the labels along its edges."""
     ds = open_raster(path, label)
-    check_transformable(image_srs(ds), grid.srs(), label, path, tr("the run's grid"))
+    srs = image_srs(ds)
+    check_transformable(srs, grid.srs(), label, path, tr("the run's grid"))
     own = ds.GetGeoTransform(can_return_null=True)
     if own is not None and tuple(own) in UNPLACED:   # written by tools that place nothing (GDAL's default)
         own = None
-    if image_srs(ds) is None and grid.crs_wkt and own is not None and not same_placement(own, grid.transform):
+    if srs is None and grid.crs_wkt and own is not None and not same_placement(own, grid.transform):
         raise InputError(tr("{label}: '{path}' is georeferenced (a world file or geotransform places it at ({x:.12g}, "
                             "{y:.12g}) with pixels of {pixel:.12g}) but has no CRS, so it cannot be laid on the run's "
                             "grid, which starts at ({grid_x:.12g}, {grid_y:.12g}) with pixels of {grid_pixel:.12g}: "
@@ -402,15 +403,14 @@ def check_on_grid(path: str, grid: Grid, label: str) -> Optional[str]:
                             "gdal_edit.py -a_srs), and it is placed by its georeferencing.", label=label, path=path,
                             x=own[0], y=own[3], pixel=own[1], grid_x=grid.transform[0], grid_y=grid.transform[3],
                             grid_pixel=grid.transform[1]))
-    if grid.crs_wkt and image_srs(ds) is not None:
-        srs = image_srs(ds)
+    if grid.crs_wkt and srs is not None:
         if srs.IsSame(grid.srs()) and own is not None and same_lattice(own, grid.transform):
             return None   # on the grid's own lattice (any extent: what it does not cover is left out)
         return tr("{label}: '{path}' is not on the run's grid (another CRS, pixel size or placement): it is read onto "
                   "it by nearest neighbour, which decides the labels along its edges.", label=label, path=path)
     if (ds.RasterXSize, ds.RasterYSize) == (grid.width, grid.height):
         return None
-    if image_srs(ds) is None:
+    if srs is None:
         raise InputError(tr("{label}: '{path}' has no CRS and is {width} × {height} pixels, while the run's grid is "
                             "{grid_width} × {grid_height}: it cannot be laid on the images. Give it their "
                             "georeferencing (QGIS: Raster > Projections > Assign Projection, or the Georeferencer), "

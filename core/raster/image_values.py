@@ -43,8 +43,8 @@ def check_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], nu
     if nodata is None:
         return
     if math.isnan(nodata):
-        declared = sorted({ds.GetRasterBand(band).GetNoDataValue() for band in bands if _integer_range(ds, band)
-                           and ds.GetRasterBand(band).GetNoDataValue() is not None})
+        declared = sorted({value for value in (ds.GetRasterBand(band).GetNoDataValue() for band in bands
+                                                if _integer_range(ds, band)) if value is not None})
         if declared:
             notes.append(tr("NODATA{number} nan masks nothing in T{number}'s integer bands, and replaces the nodata "
                             "value the file declares ({values}): its pixels at that value are compared as data. Leave "

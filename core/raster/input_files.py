@@ -42,12 +42,13 @@ SQLITE_FILES = (".gpkg", ".sqlite", ".mbtiles")
 SQLITE_LONGEST = 504
 
 
-def longest_path(path: str) -> Optional[tuple[int, str]]:
-    """The most bytes `path` may have and what reads it ("GDAL", "SQLite"), when it has more; else None."""
+def longest_path(path: str) -> Optional[tuple[int, int, str]]:
+    """When `path` is longer than what reads it allows: its length in bytes, the most allowed and the reader
+    ("GDAL", "SQLite"); else None."""
     length = len(os.fsencode(os.path.abspath(path)))
     if str(path).lower().endswith(SQLITE_FILES) and length > SQLITE_LONGEST:
-        return SQLITE_LONGEST, "SQLite"
-    return (GDAL_LONGEST, "GDAL") if length > GDAL_LONGEST else None
+        return length, SQLITE_LONGEST, "SQLite"
+    return (length, GDAL_LONGEST, "GDAL") if length > GDAL_LONGEST else None
 
 
 def _check_file(path: str, label: str, what: str) -> None:
@@ -57,12 +58,12 @@ def _check_file(path: str, label: str, what: str) -> None:
     local = not gdal_name(path)
     if local and not os.path.exists(path):
         raise InputError(tr("{label}: the file '{path}' does not exist.", label=label, path=path))
-    longest = longest_path(path) if local else None
-    if longest:   # else "not a file that GDAL can read", or a traceback from GDAL's buffers
+    too_long = longest_path(path) if local else None
+    if too_long:   # else "not a file that GDAL can read", or a traceback from GDAL's buffers
+        length, most, reader = too_long
         raise InputError(tr("{label}: '{path}' cannot be opened: its path is {length} bytes long, and {reader} opens "
                             "a file by a path of at most {most}: move it to a shorter folder or name.", label=label,
-                            path=path, length=len(os.fsencode(os.path.abspath(path))), reader=longest[1],
-                            most=longest[0]))
+                            path=path, length=length, reader=reader, most=most))
     if local and not (os.path.isfile(path) or os.path.isdir(path)):   # GDAL would wait on a pipe for ever
         raise InputError(tr("{label}: '{path}' is not a regular file (a pipe, socket or device): give the file "
                             "itself.", label=label, path=path))

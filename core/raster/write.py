@@ -173,12 +173,12 @@ def _check_target(target: str, overwrite: bool) -> None:
         raise InputError(tr("The output '{target}' exists already; allow overwriting or choose another name.",
                             target=target))
     probe = _temporary(target)
-    longest = longest_path(probe)
-    if longest:   # else it fails when written, after the whole run
+    too_long = longest_path(probe)
+    if too_long:   # else it fails when written, after the whole run
+        length, most, reader = too_long
         raise InputError(tr("The output '{target}' lies too deep: {reader} writes a file by a path of at most {most} "
                             "bytes, and the run writes it under a temporary name of {length}: choose a shorter folder "
-                            "or name.", target=target, reader=longest[1], most=longest[0],
-                            length=len(os.fsencode(probe))))
+                            "or name.", target=target, reader=reader, most=most, length=length))
     try:
         with open(probe, "wb"):
             pass
