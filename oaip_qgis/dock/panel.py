@@ -126,7 +126,9 @@ class OaipDock(QgsDockWidget):
         self.stats: Optional[RunStats] = None      # as shown (at the slider's threshold)
         self.run_stats: Optional[RunStats] = None  # as the run wrote them
         self.threshold_layer_id: Optional[str] = None   # the slider's change layer, a temporary file
+        self._threshold_path: Optional[str] = None       # that file
         self._threshold_folder: Optional[str] = None
+        self._projects_cleared = 0                  # a save at a threshold adds its layers to the project it began in
         self.layer_ids: dict[str, str] = {}
         self.sample_layer_id: Optional[str] = None
         self.shown_run = ""                         # the run whose results the Results tab shows
@@ -154,6 +156,7 @@ class OaipDock(QgsDockWidget):
             combo.model().rowsAboutToBeRemoved.connect(
                 lambda _parent, first, last, label=label, combo=combo: self._input_leaving(label, combo, first, last))
         QgsProject.instance().layersRemoved.connect(self._inputs_left)
+        QgsProject.instance().layersRemoved.connect(self._threshold_layer_left)
         QgsProject.instance().cleared.connect(self._project_cleared)
         self._set_running(False)
         self._pick_distinct_pair()
@@ -513,7 +516,8 @@ class OaipDock(QgsDockWidget):
         other project."""
         self._threshold_timer.stop()
         self._cut_again = False
-        self.threshold_layer_id = None            # its layer went with the project; its file with the panel
+        self._projects_cleared += 1
+        self._forget_threshold_layer()            # its layer went with the project
         self.stats = self.run_stats = self.params = None
         self.outputs, self.layer_ids = {}, {}
         self.shown_run, self._stale = "", False
@@ -678,7 +682,7 @@ class OaipDock(QgsDockWidget):
         parent = change_node.parent() if change_node is not None else project.layerTreeRoot()
         index = parent.children().index(change_node) if change_node is not None else 0
         parent.insertLayer(index, layer)
-        self.threshold_layer_id = layer.id()
+        self.threshold_layer_id, self._threshold_path = layer.id(), path
         # The run's accuracy stays in view, shown as measured at the run's threshold.
         self.stats = replace(stats, threshold_method="slider", metrics=self.run_stats.metrics)
         self._fill_tree()
@@ -696,12 +700,32 @@ class OaipDock(QgsDockWidget):
     def _drop_threshold_layer(self) -> None:
         """Remove the slider's layer and its temporary file, if any."""
         layer = QgsProject.instance().mapLayer(self.threshold_layer_id or "")
-        self.threshold_layer_id = None
-        if layer is None:
+        self.threshold_layer_id = None    # removed by the panel, not by the analyst (_threshold_layer_left)
+        if layer is not None:
+            QgsProject.instance().removeMapLayer(layer.id())
+        self._forget_threshold_layer()
+
+    def _threshold_layer_left(self, layer_ids: list[str]) -> None:
+        """The analyst removed the slider's layer: its temporary file goes too (it stayed until the plugin
+        unloaded), and the Results tab shows the run's own threshold and figures again."""
+        if self.threshold_layer_id is None or self.threshold_layer_id not in layer_ids:
             return
-        path = layer.source()
-        QgsProject.instance().removeMapLayer(layer.id())
-        _remove_raster_files(path)
+        self._forget_threshold_layer()
+        if self.run_stats is not None and self.stats is not self.run_stats:
+            self.stats = self.run_stats
+            self._fill_tree()
+            self.histogram.set_threshold(self.stats.threshold)
+            self.ui.thresholdSlider.blockSignals(True)
+            self.ui.thresholdSlider.setValue(round(self.stats.threshold * SLIDER_STEPS))
+            self.ui.thresholdSlider.blockSignals(False)
+            self.ui.thresholdValueLabel.setText(f"{self.stats.threshold:.3f}")
+
+    def _forget_threshold_layer(self) -> None:
+        """The slider's layer is gone from the project: remove its temporary file."""
+        self.threshold_layer_id = None
+        if self._threshold_path:
+            _remove_raster_files(self._threshold_path)
+        self._threshold_path = None
 
     def save_threshold(self, folder: str) -> dict:
         """Write the change raster, polygons and statistics at the slider's threshold into `folder`
@@ -735,8 +759,13 @@ class OaipDock(QgsDockWidget):
         paths, write = self._threshold_save(folder)
         self.save_threshold_button.setEnabled(False)
         self._status(tr("Saving the change layer at threshold {threshold:.3f}…").format(threshold=threshold))
+        project = self._projects_cleared
 
         def saved(_result) -> None:
+            if project != self._projects_cleared:   # the project it was saved from was closed meanwhile
+                self._status(tr("Change layer, polygons and statistics at this threshold written to {folder} (the "
+                                "project was closed meanwhile: no layer was added)").format(folder=folder))
+                return
             add_run_layers(tr("OAIP at threshold {threshold:.3f}").format(threshold=threshold),
                            {k: paths[k] for k in ("change", "polygons")})
             self._status(tr("Change layer, polygons and statistics at this threshold written to {folder}").format(
@@ -837,4 +866,5 @@ class OaipDock(QgsDockWidget):
         self.sample_tool.deleteLater()   # a child of the canvas: each reload of the plugin left one behind
         QgsProject.instance().layersAdded.disconnect(self._pick_distinct_pair)
         QgsProject.instance().layersRemoved.disconnect(self._inputs_left)
+        QgsProject.instance().layersRemoved.disconnect(self._threshold_layer_left)
         QgsProject.instance().cleared.disconnect(self._project_cleared)

@@ -592,3 +592,40 @@ def test_open_options_of_a_layer_are_left_out_or_named(dock, sample_pair, tmp_pa
             with pytest.raises(InputError, match=f"T2: layer 't2 with options' is opened with the GDAL option.s. "
                                                  f"{expected}=INTERNAL"):
                 dock.build_params(str(tmp_path / "out"))
+
+
+def test_the_sliders_file_goes_when_the_analyst_removes_its_layer(dock):
+    """Removed by hand, the slider's layer left its temporary file until the plugin unloaded, and the Results tab
+    still named the layer that was gone."""
+    run_and_wait(dock)
+    run_threshold = dock.run_stats.threshold
+    dock.ui.thresholdSlider.setValue(900)
+    assert wait_until(lambda: dock.stats.threshold == 0.9, timeout_milliseconds=5000)
+    path = QgsProject.instance().mapLayer(dock.threshold_layer_id).source()
+    assert os.path.isfile(path)
+    QgsProject.instance().removeMapLayer(dock.threshold_layer_id)
+    assert not os.path.exists(path) and dock.threshold_layer_id is None
+    assert dock.stats is dock.run_stats and "Shown in the layer" not in dock.ui.summaryLabel.text()
+    assert dock.ui.thresholdSlider.value() == round(run_threshold * 1000)
+    dock.ui.thresholdSlider.setValue(800)   # the slider still cuts
+    assert wait_until(lambda: dock.stats.threshold == 0.8, timeout_milliseconds=5000)
+    assert QgsProject.instance().mapLayer(dock.threshold_layer_id) is not None
+
+
+def test_a_save_that_ends_after_the_project_closed_adds_no_layers(dock, tmp_path, monkeypatch):
+    """Saved at a threshold while the analyst opened another project, its group landed in that project."""
+    import threading
+
+    run_and_wait(dock)
+    release, real = threading.Event(), panel_module.rethreshold
+    monkeypatch.setattr(panel_module, "rethreshold",
+                        lambda *args, **kwargs: (release.wait(30), real(*args, **kwargs))[1])   # a large tile
+    monkeypatch.setattr(panel_module.QFileDialog, "getExistingDirectory", lambda *args: str(tmp_path))
+    dock._save_threshold_clicked()
+    assert dock._save_task is not None
+    QgsProject.instance().clear()
+    release.set()
+    assert wait_until(lambda: dock._save_task is None, timeout_milliseconds=RUN_TIMEOUT_MS)
+    assert QgsProject.instance().count() == 0
+    assert "no layer was added" in dock.ui.statusLabel.text()
+    assert any(name.startswith("change_threshold_") and name.endswith(".tif") for name in os.listdir(tmp_path))
