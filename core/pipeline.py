@@ -94,13 +94,13 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         check_mask(params.reference, "Reference")
     for path, label in ((params.samples, "Samples"), (params.aoi, "AOI")):
         if path:
-            check_vector(path, label)
+            log.extend(check_vector(path, label))
     log.extend(params.warnings())
     progress(0.0, tr("Aligning the pair"))
     with torch_threads(params.threads), align_pair(params, log) as pair, \
             OutputSet(overwrite=params.overwrite) as outputs:
         clock.lap("align")
-        samples = read_samples(params, pair.grid, progress)   # before the prior: a bad file fails at once
+        samples = read_samples(params, pair, progress)   # before the prior: a bad file fails at once
         prior = compute_prior(read_blocks(pair, progress), params, progress)
         clock.lap("prior")
         trained = train_network(pair, prior, samples, params, progress)

@@ -48,10 +48,10 @@ from .progress import Progress
 from .raster.align import AlignedPair, check_on_grid, open_pair
 from .raster.areas import change_extent
 from .raster.coregister import coregister
-from .raster.grid import TOUCHING, Grid, distance_unit
+from .raster.grid import TOUCHING, Grid, Window, distance_unit
 from .raster.polygons import polygonize_changes
-from .raster.samples import rasterize_samples
-from .raster.strips import valid_values
+from .raster.samples import NONE, rasterize_samples
+from .raster.strips import strips, valid_values
 from .raster.tiles import Tile, tiles
 from .raster.vector_layer import features_outside, features_without_geometry, open_layer
 from .raster.write import OutputSet, RasterSink, writing
@@ -351,33 +351,68 @@ class Trained:
         return None if not labels else int(labels["changed"]) * int(labels["cell"]) ** 2
 
 
-def read_samples(params: RunParams, grid: Grid, progress: Progress) -> Optional[np.ndarray]:
-    """The analyst's samples on the grid (1 changed, 0 unchanged, -1 none), or None without any: the
-    network learns from them and they keep their label in the output, in every mode."""
+def read_samples(params: RunParams, pair: AlignedPair, progress: Progress) -> Optional[np.ndarray]:
+    """The analyst's samples on the grid (1 changed, 0 unchanged, -1 none), or None without any: they keep
+    their label in the output, in every mode, and the network learns from them. Only samples on places the
+    run compares count (inside the AOI, on data in both images): the others mark nothing, and were counted
+    as used."""
     if not params.samples:
         return None
-    samples = rasterize_samples(params.samples, grid)
+    samples, both = rasterize_samples(params.samples, pair.grid)
+    given = int((samples >= 0).sum())
+    off = _off_the_data(samples, pair)
     if not (samples >= 0).any():   # the analyst meant them to count: a run that ignores them is not what was asked
         raise InputError(tr("Samples '{path}' have no feature inside the overlap of the two images (the layer is "
                             "empty, or lies elsewhere: check its CRS and that it is the layer you meant); remove "
-                            "SAMPLES to run without them.", path=params.samples))
+                            "SAMPLES to run without them.", path=params.samples) if not given else
+                         tr("Samples '{path}' lie only outside the area of interest or on no data of T1 or T2, where "
+                            "nothing is compared: draw them inside the area compared, or remove SAMPLES.",
+                            path=params.samples))
     if params.extend_from_samples and not (samples == 1).any():
-        raise InputError(tr("Samples '{path}' mark no place changed (changed = 1) inside the overlap of the two "
-                            "images, so there is no kind of change to find more of: draw at least one changed area, "
-                            "or turn off EXTEND_FROM_SAMPLES.", path=params.samples))
-    progress.info(tr("{count} pixel(s) of analyst samples: the network learns from them and the outputs keep "
-                     "their label.", count=int((samples >= 0).sum())))
+        raise InputError(tr("Samples '{path}' mark no place changed (changed = 1) inside the area compared, so there "
+                            "is no kind of change to find more of: draw at least one changed area there, or turn off "
+                            "EXTEND_FROM_SAMPLES.", path=params.samples))
+    count = int((samples >= 0).sum())
+    progress.info(tr("{count} pixel(s) of analyst samples: the outputs keep their label.", count=count)
+                  if params.mode == "prior" else
+                  tr("{count} pixel(s) of analyst samples: the network learns from them and the outputs keep "
+                     "their label.", count=count))
+    if off:
+        progress.info(tr("Samples: {count} pixel(s) of '{path}' lie outside the area of interest or on no data of "
+                         "T1 or T2 and mark nothing.", count=off, path=params.samples))
+    if both:
+        progress.info(tr("Samples: {count} pixel(s) of '{path}' lie in both a changed and an unchanged feature and "
+                         "mark nothing; draw the two apart where each should count.", count=both,
+                         path=params.samples))
     source, layer = open_layer(params.samples, "Samples")   # the layer lives while its data source does
     empty = features_without_geometry(layer)
     if empty:
         progress.info(tr("Samples: {count} feature(s) of '{path}' have no geometry (feature {fids}) and mark "
                          "nothing; draw them again if they were meant to count.", count=len(empty),
                          path=params.samples, fids=_some(empty)))
-    outside = features_outside(layer, grid.bounds(), grid.srs())
+    outside = features_outside(layer, pair.grid.bounds(), pair.grid.srs())
     if outside:
         progress.info(tr("Samples: {count} feature(s) of '{path}' lie outside the area compared (feature {fids}) "
                          "and mark nothing.", count=len(outside), path=params.samples, fids=_some(outside)))
     return samples
+
+
+def _off_the_data(samples: np.ndarray, pair: AlignedPair) -> int:
+    """Set to none the samples on places the run does not compare (outside the AOI, no data in either image),
+    reading the pair only where samples lie (per strip, between its first and last sampled column: a few areas
+    drawn on a Sentinel-2 tile read a few windows, not the tile); returns how many there were."""
+    off = 0
+    for row, height in strips(samples.shape[0]):
+        strip = samples[row:row + height]
+        cols = np.flatnonzero((strip >= 0).any(0))
+        if not cols.size:
+            continue
+        first, width = int(cols[0]), int(cols[-1]) + 1 - int(cols[0])
+        part = strip[:, first:first + width]   # a view: set in place
+        outside = (part >= 0) & ~pair.read(Window(first, row, width, height))[2]
+        off += int(outside.sum())
+        part[outside] = NONE
+    return off
 
 
 def _some(fids: list[int]) -> str:

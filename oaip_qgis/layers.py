@@ -31,6 +31,7 @@ from qgis.PyQt.QtGui import QColor
 from .core.errors import InputError
 from .core.raster.input_files import gdal_name
 from .core.raster.strips import strips, valid_values
+from .core.raster.vector_layer import LAYER_OPTIONS
 from .i18n import tr
 
 CHANGED_COLOUR = QColor(230, 0, 38)
@@ -113,9 +114,12 @@ def named_as_layers(message: str, copies: dict[str, str]) -> str:
 def vector_file(layer: QgsMapLayer) -> Optional[str]:
     """The file GDAL reads a vector layer whole from (`file|layername=…`, which core.raster.vector_layer reads),
     so that messages name the analyst's file; None for a layer the engine must be given a copy of (another
-    provider, a filter, unsaved edits)."""
+    provider, a filter, unsaved edits, a part of its file such as one geometry type)."""
     if layer.providerType() != "ogr" or layer.subsetString() or layer.isModified():
         return None
+    options = layer.source().split("|")[1:]
+    if any(option.partition("=")[0] not in LAYER_OPTIONS for option in options):
+        return None   # e.g. `|geometrytype=Polygon` of a mixed file: GDAL would read the points QGIS hides too
     return layer.source()
 
 

@@ -28,6 +28,7 @@ from ..raster.gdal_scope import gdal_scope
 from ..raster.input_files import SUBDATASET, gdal_name
 
 REQUIRED = ("t1", "t2")
+VECTOR_FIELDS = ("samples", "aoi")   # may name a layer of their file: `areas.gpkg|layername=flood`
 # Fields a table may not set: the batch names every output itself (one folder per pair).
 RESERVED = set(OUTPUT_FILES) | {"overwrite"}
 ALIASES = {"min_area": "min_polygon_area", "vgg16_weights": "vgg16", "threshold_value": "threshold"}
@@ -261,11 +262,15 @@ def read_pairs(path: str, defaults: Optional[dict[str, str]] = None, layer: Opti
                                     where=where, column=column))
         for column in INPUT_FIELDS:
             if values.get(column):
-                values[column] = _resolve(str(values[column]), base)
-                if not _exists(values[column]):
+                # A vector layer may name its layer in the file as QGIS does (`areas.gpkg|layername=flood`).
+                path, bar, layer = str(values[column]).partition("|") if column in VECTOR_FIELDS else (
+                    str(values[column]), "", "")
+                path = _resolve(path, base)
+                values[column] = path + bar + layer
+                if not _exists(path):
                     raise InputError(tr("{where}: the {column} file '{path}' does not exist or cannot be "
                                         "read; fix the path (relative paths start at the table's folder).",
-                                        where=where, column=column, path=values[column]))
+                                        where=where, column=column, path=path))
         name = given or _default_name(values["t1"], generic)
         if not SAFE_NAME.match(name):
             raise InputError(tr("{where}: the name {name!r} cannot be a folder name; use letters, digits, '.', '_' "

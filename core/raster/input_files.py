@@ -17,7 +17,7 @@ from osgeo import gdal
 from ..errors import InputError, ResourceError, is_out_of_memory, memory_advice
 from ..i18n import tr
 from .gdal_scope import in_gdal_scope
-from .vector_layer import layer_source
+from .vector_layer import layer_source, open_layer
 
 # A driver's own name for part of a file (NETCDF:"f.nc":Band1, HDF5:..., as QGIS gives a subdataset's source):
 # the part is no file name, so GDAL says whether it exists. One letter and a colon is a Windows drive.
@@ -255,17 +255,24 @@ def check_not_a_mask(values: np.ndarray, nodata: list[Optional[float]], label: s
 
 
 @in_gdal_scope
-def check_vector(path: str, label: str) -> None:
-    """Why `path` is no vector layer (missing, empty, a raster, unreadable), named before any work; QGIS
-    says "not found" of all of them."""
-    path = layer_source(path)[0]
+def check_vector(given: str, label: str) -> list[str]:
+    """Why `given` is no vector layer (missing, empty, a raster, unreadable; a layer it names that is not
+    there), named before any work: QGIS says "not found" of all of them. Returns a note naming the layer read
+    when the file holds several and none is named."""
+    path, layer_name = layer_source(given)
     _check_file(path, label, tr("a vector layer"))
     try:
         source = gdal.OpenEx(str(path), gdal.OF_VECTOR)
     except RuntimeError:
         source = None
     if source is not None and source.GetLayerCount() > 0:
-        return
+        data, layer = open_layer(given, label)
+        if layer_name is not None or data.GetLayerCount() < 2:
+            return []
+        names = [data.GetLayer(i).GetName() for i in range(data.GetLayerCount())]
+        return [tr("{label}: '{path}' holds {count} layers ({names}); the first, '{first}', is read: to read another, "
+                   "give it as '{path}|layername=…'.", label=label, path=path, count=len(names),
+                   names=", ".join(names), first=names[0])]
     try:
         raster = gdal.OpenEx(str(path), gdal.OF_RASTER)
     except RuntimeError:

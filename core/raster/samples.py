@@ -33,25 +33,32 @@ def _check_values(layer: ogr.Layer, field: str, path: str) -> None:
 
 
 @in_gdal_scope
-def rasterize_samples(path: str, grid: Grid, field: str = "changed") -> np.ndarray:
-    """int8 (rows, cols): 1 changed, 0 unchanged, -1 where the analyst gave nothing."""
+def rasterize_samples(path: str, grid: Grid, field: str = "changed") -> tuple[np.ndarray, int]:
+    """int8 (rows, cols): 1 changed, 0 unchanged, -1 where the analyst gave nothing or gave both; and how many
+    pixels lie in both a changed and an unchanged feature (burnt one over the other, the later feature won
+    without a word, whichever the file happened to list last)."""
     source, layer = open_layer(path, "Samples")
-    names = [layer.GetLayerDefn().GetFieldDefn(i).GetName() for i in range(layer.GetLayerDefn().GetFieldCount())]
-    if field not in names:
+    definition = layer.GetLayerDefn()
+    names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
+    index = definition.GetFieldIndex(field)   # as OGR finds a field: `Changed` is `changed`
+    if index < 0:
         raise InputError(tr("Samples: '{path}' has no field '{field}' (fields: {fields}).",
                             path=path, field=field, fields=", ".join(names) or tr("none")))
+    field = names[index]
     _check_values(layer, field, path)
     srs = layer_srs(layer)
     check_transformable(srs, grid.srs(), "Samples", path, tr("the run's grid"))
-    target = gdal.GetDriverByName("MEM").Create(f"oaip_{uuid.uuid4().hex}", grid.width, grid.height, 1,
+    # Two counts per pixel, added up over the features that touch it: of changed marks, and of all marks.
+    target = gdal.GetDriverByName("MEM").Create(f"oaip_{uuid.uuid4().hex}", grid.width, grid.height, 2,
                                                 gdal.GDT_Int16)
     target.SetGeoTransform(grid.transform)
     if grid.crs_wkt:
         target.SetProjection(grid.crs_wkt)
-    band = target.GetRasterBand(1)
-    band.Fill(NONE)
-    rasterize(target, path, layer, attribute=field, allTouched=True)
-    values = band.ReadAsArray()
-    if ((values != NONE) & (values != 0) & (values != 1)).any():
-        raise InputError(tr("Samples: field '{field}' must hold 0 (unchanged) or 1 (changed).", field=field))
-    return values.astype(np.int8)
+    rasterize(target, path, layer, bands=[1], attribute=field, allTouched=True, add=True)
+    rasterize(target, path, layer, bands=[2], burnValues=[1], allTouched=True, add=True)
+    changed, marks = (target.GetRasterBand(band).ReadAsArray() for band in (1, 2))
+    values = np.full(changed.shape, NONE, np.int8)
+    values[(marks > 0) & (changed == 0)] = 0
+    values[(marks > 0) & (changed == marks)] = 1
+    both = int(((changed > 0) & (changed < marks)).sum())
+    return values, both

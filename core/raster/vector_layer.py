@@ -14,10 +14,12 @@ from osgeo import gdal, ogr, osr
 from ..errors import InputError
 from ..i18n import tr
 
+LAYER_OPTIONS = ("layername", "layerid")   # the `|` options of QGIS's sources that this module reads
+
 
 def layer_source(source: str) -> tuple[str, Optional[str]]:
     """(file, layer or None) of `file`, `file|layername=name` or `file|layerid=n` (the layer as "#n"); other
-    `|` options are dropped."""
+    `|` options are not read here (open_layer refuses them)."""
     path, *options = str(source).split("|")
     for option in options:
         key, _, value = option.partition("=")
@@ -31,6 +33,12 @@ def layer_source(source: str) -> tuple[str, Optional[str]]:
 def open_layer(source: str, label: str) -> tuple[ogr.DataSource, ogr.Layer]:
     """The data source (keep it while the layer is used) and the layer `source` names."""
     path, name = layer_source(source)
+    other = [option for option in str(source).split("|")[1:] if option.partition("=")[0] not in LAYER_OPTIONS]
+    if other:   # `|geometrytype=Polygon` of a mixed file: the whole layer, points QGIS hides included, was read
+        raise InputError(tr("{label}: '{source}' asks for {options}, which is not applied here (the whole layer is "
+                            "read): save the features you mean as a layer of their own (QGIS: Export > Save "
+                            "Features As…) and give that.", label=label, source=source,
+                            options=", ".join(f"'{option}'" for option in other)))
     try:
         data = ogr.Open(path)
     except RuntimeError as exc:

@@ -169,3 +169,17 @@ def test_a_choice_is_read_whatever_its_case(images):
     (spec,) = read_pairs(table)
     assert (spec.params.mode, spec.params.threshold_method) == ("prior", "kittler")
 
+
+
+def test_a_vector_cell_may_name_its_layer_as_qgis_does(images):
+    """`areas.gpkg|layername=flood` was "the aoi file … does not exist": the batch had no way to pick a layer but
+    the first."""
+    (images / "a" / "areas.gpkg").write_bytes(b"")   # what is read from it is the run's to check
+    table = write_csv(images / "pairs.csv", "t1,t2,aoi,samples\n"
+                                            "a/t1.tif,a/t2.tif,a/areas.gpkg|layername=flood,a/areas.gpkg|layerid=1\n")
+    (spec,) = read_pairs(table)
+    assert spec.params.aoi == f"{images / 'a' / 'areas.gpkg'}|layername=flood"
+    assert spec.params.samples == f"{images / 'a' / 'areas.gpkg'}|layerid=1"
+    missing = write_csv(images / "missing.csv", "t1,t2,aoi\na/t1.tif,a/t2.tif,a/none.gpkg|layername=flood\n")
+    with pytest.raises(InputError, match=r"the aoi file '[^']*none\.gpkg' does not exist"):
+        read_pairs(missing)

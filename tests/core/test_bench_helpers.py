@@ -111,7 +111,7 @@ def test_drawn_buildings_are_their_own_outlines_and_left_out_of_the_recall(tmp_p
     drawn = building_samples(paths["objects"], tmp_path / "s.gpkg", 3, pixels=(300, 1000))
     assert len(set(drawn)) == 3 and set(drawn) <= {1, 2, 3, 4}
     grid = Grid(rasterio.open(paths["objects"]).crs.to_wkt(), (500000, 10, 0, 4000000, 0, -10), 300, 300)
-    burnt = rasterize_samples(str(tmp_path / "s.gpkg"), grid)
+    burnt, _ = rasterize_samples(str(tmp_path / "s.gpkg"), grid)
     assert np.array_equal(burnt == 1, np.isin(objects, drawn))
     left = ({1, 2, 3, 4} - set(drawn)).pop()
     report = object_recall(paths["change"], paths["objects"], paths["truth"], tuple(drawn))

@@ -17,6 +17,7 @@ from oaip_qgis.core.raster import strips
 from oaip_qgis.core.raster.align import open_pair, read_on_grid
 from oaip_qgis.core.raster.found_nodata import _lossy
 from oaip_qgis.core.raster.grid import Grid, Window
+from oaip_qgis.core.raster.input_files import check_vector
 from oaip_qgis.core.raster.polygons import polygonize_changes
 from oaip_qgis.core.raster.samples import rasterize_samples
 from oaip_qgis.core.raster.tiles import tiles
@@ -702,11 +703,19 @@ def utm_samples(path, values, field_type=ogr.OFTInteger) -> str:
 
 def test_samples_are_burnt_on_the_right_pixels(tmp_path):
     path = utm_samples(tmp_path / "s.gpkg", (1, 0))
-    burnt = rasterize_samples(path, grid())
+    burnt, _ = rasterize_samples(path, grid())
     assert burnt[1, 1] == 1 and burnt[9, 10] == 0
     assert (burnt == -1).sum() == 40 * 30 - 2
     with pytest.raises(InputError, match="no field 'label'"):
         rasterize_samples(path, grid(), field="label")
+
+
+def test_a_samples_field_is_found_as_ogr_finds_it_whatever_its_case(tmp_path):
+    """`Changed` was refused as "has no field 'changed' (fields: Changed)"."""
+    path = utm_samples(tmp_path / "s.gpkg", (1, 0))
+    gdal.VectorTranslate(str(tmp_path / "upper.gpkg"), path, SQLStatement='SELECT geom, changed AS "Changed" FROM s')
+    burnt, both = rasterize_samples(str(tmp_path / "upper.gpkg"), grid())
+    assert burnt[1, 1] == 1 and burnt[9, 10] == 0 and both == 0
 
 
 def test_a_geopackage_of_several_layers_is_read_by_its_first_or_named_layer(tmp_path):
@@ -725,11 +734,19 @@ def test_a_geopackage_of_several_layers_is_read_by_its_first_or_named_layer(tmp_
         feature.SetField("changed", 1 if name == "first" else 0)
         layer.CreateFeature(feature)
     source = None
-    assert set(np.unique(rasterize_samples(path, grid()))) == {-1, 1}
-    assert set(np.unique(rasterize_samples(f"{path}|layername=second", grid()))) == {-1, 0}
-    assert set(np.unique(rasterize_samples(f"{path}|layerid=1", grid()))) == {-1, 0}
+    assert set(np.unique(rasterize_samples(path, grid())[0])) == {-1, 1}
+    assert set(np.unique(rasterize_samples(f"{path}|layername=second", grid())[0])) == {-1, 0}
+    assert set(np.unique(rasterize_samples(f"{path}|layerid=1", grid())[0])) == {-1, 0}
     with pytest.raises(InputError, match="has no layer 'third' \\(its layers: first, second\\)"):
         rasterize_samples(f"{path}|layername=third", grid())
+    # Checked before any work: the layer named, or which one is read (the messages that follow name the file).
+    assert check_vector(path, "AOI") == [f"AOI: '{path}' holds 2 layers (first, second); the first, 'first', is "
+                                         f"read: to read another, give it as '{path}|layername=…'."]
+    assert check_vector(f"{path}|layername=second", "AOI") == []
+    with pytest.raises(InputError, match="AOI: .* has no layer 'third'"):   # QGIS said "not found"
+        check_vector(f"{path}|layername=third", "AOI")
+    with pytest.raises(InputError, match="AOI: .* asks for 'geometrytype=Polygon', which is not applied here"):
+        check_vector(f"{path}|layername=second|geometrytype=Polygon", "AOI")
     t1, t2 = make_raster(tmp_path / "t1.tif", ramp()), make_raster(tmp_path / "t2.tif", ramp())
     for aoi, first_column in ((path, 0), (f"{path}|layername=second", 20)):
         with open_pair(t1, t2, aoi=aoi, min_size=16) as pair:

@@ -115,6 +115,32 @@ def test_samples_outside_the_overlap_are_refused_not_ignored(sample_pair, tmp_pa
     assert any("2 feature(s) of" in line and "lie outside the area compared (feature 2, 3)" in line for line in log)
 
 
+def test_samples_outside_the_aoi_or_drawn_both_ways_mark_nothing_and_are_said(sample_pair, tmp_path):
+    """Samples inside the AOI's box but outside its polygon were counted as used (with EXTEND_FROM_SAMPLES the run
+    went on with none), and a pixel in a changed and an unchanged feature took the later one's label unsaid."""
+    source = gdal.Open(sample_pair["t1"])
+    x0, dx, _, y0, _, dy = source.GetGeoTransform()
+    srs = source.GetSpatialRef()
+
+    def box(col: int, row: int, size: int) -> str:
+        left, top, right, bottom = x0 + col * dx, y0 + row * dy, x0 + (col + size) * dx, y0 + (row + size) * dy
+        return f"POLYGON (({left} {top}, {right} {top}, {right} {bottom}, {left} {bottom}, {left} {top}))"
+
+    left, top = x0 + 40 * dx, y0 + 40 * dy     # a triangle inside T2's cover, 100 px on its two sides
+    corner = write_polygon(tmp_path / "corner.geojson", f"POLYGON (({left} {top}, {left + 100 * dx} {top}, "
+                                                        f"{left} {top + 100 * dy}, {left} {top}))")
+    beyond = write_samples(tmp_path / "beyond.gpkg", [(box(110, 110, 6), 1)], srs)   # in the AOI's box only
+    with pytest.raises(InputError, match="beyond.gpkg' lie only outside the area of interest or on no data"):
+        run(prior_params(sample_pair, tmp_path, samples=beyond, aoi=corner))
+    both = write_samples(tmp_path / "both.gpkg", [(box(110, 110, 6), 1), (box(50, 50, 6), 1), (box(50, 50, 6), 0),
+                                                  (box(70, 50, 6), 0)], srs)
+    log = run(prior_params(sample_pair, tmp_path, samples=both, aoi=corner, overwrite=True)).log
+    assert "36 pixel(s) of analyst samples: the outputs keep their label." in log   # prior mode: no network
+    assert any(line.startswith("Samples: 36 pixel(s) of") and "outside the area of interest" in line for line in log)
+    assert any(line.startswith("Samples: 36 pixel(s) of") and "both a changed and an unchanged" in line
+               for line in log)
+
+
 def test_layers_saved_without_a_crs_lie_in_the_grid_s_coordinates(sample_pair, tmp_path, capfd):
     """A GeoPackage saved without a CRS says "Undefined geographic SRS": its metres were taken as degrees,
     PROJ complained on the terminal and the samples were refused as lying outside the images."""
@@ -124,7 +150,7 @@ def test_layers_saved_without_a_crs_lie_in_the_grid_s_coordinates(sample_pair, t
         left, top, right, bottom = x0 + col * dx, y0 + row * dy, x0 + (col + size) * dx, y0 + (row + size) * dy
         return f"POLYGON (({left} {top}, {right} {top}, {right} {bottom}, {left} {bottom}, {left} {top}))"
 
-    samples = write_samples(tmp_path / "samples.gpkg", [(box(10, 10, 6), 0), (box(120, 120, 6), 1)], None)
+    samples = write_samples(tmp_path / "samples.gpkg", [(box(60, 60, 6), 0), (box(100, 100, 6), 1)], None)
     aoi = write_samples(tmp_path / "aoi.gpkg", [(box(20, 20, 100), 1)], None)
     assert "Undefined" in ogr.Open(aoi).GetLayer(0).GetSpatialRef().GetName()
     log = run(prior_params(sample_pair, tmp_path, samples=samples)).log
@@ -743,6 +769,7 @@ def test_finding_more_like_samples_that_mark_no_change_is_refused_naming_them(sa
     truth = gdal.Open(sample_pair["truth"])
     x0, dx, _, y0, _, dy = truth.GetGeoTransform()
     srs = truth.GetSpatialRef()
+    x0, y0 = x0 + 60 * dx, y0 + 60 * dy       # inside T2's cover: samples on no data mark nothing
     x1, y1 = x0 + 20 * dx, y0 + 20 * dy
     square = f"POLYGON (({x0} {y0}, {x1} {y0}, {x1} {y1}, {x0} {y1}, {x0} {y0}))"
     samples = write_samples(tmp_path / "unchanged.gpkg", [(square, 0)], srs)

@@ -385,6 +385,30 @@ def test_a_layer_read_from_a_copy_is_named_as_the_analyst_knows_it(provider, sam
             processing.run(ALG, {**pair(sample_pair), "AOI": aoi, "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
 
 
+def test_one_geometry_type_of_a_mixed_file_is_read_as_qgis_shows_it(provider, sample_pair, tmp_path):
+    """`aoi.geojson|geometrytype=Polygon` (QGIS's sublayer of a file of polygons and points) was read whole: the
+    grid stretched to a point the analyst's layer did not show."""
+    import processing
+    from qgis.core import QgsProject, QgsVectorLayer
+
+    from oaip_qgis.layers import vector_file
+
+    x0, dx, _, y0, _, dy = gdal.Open(sample_pair["t1"]).GetGeoTransform()
+    left, top, right, bottom = x0 + 60 * dx, y0 + 60 * dy, x0 + 110 * dx, y0 + 110 * dy
+    features = [{"type": "Feature", "properties": {}, "geometry": geometry} for geometry in (
+        {"type": "Polygon", "coordinates": [[[left, top], [right, top], [right, bottom], [left, bottom], [left, top]]]},
+        {"type": "Point", "coordinates": [x0 + 140 * dx, y0 + 140 * dy]})]
+    path = tmp_path / "mixed.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features,
+                                "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32633"}}}))
+    layer = QgsVectorLayer(f"{path}|geometrytype=Polygon", "flood area", "ogr")
+    assert layer.isValid() and layer.featureCount() == 1 and vector_file(layer) is None
+    QgsProject.instance().addMapLayer(layer)
+    processing.run(ALG, {**pair(sample_pair), "AOI": layer.id(), "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
+    assert gdal.Open(str(tmp_path / "c.tif")).RasterXSize == 50
+    QgsProject.instance().removeMapLayer(layer.id())
+
+
 def test_a_table_or_memory_layer_as_the_polygons_is_refused_as_such(provider, sample_pair, tmp_path):
     """`ogr:dbname='x.gpkg' table="t"` was refused as "give a name ending in .gpkg", naming a .gpkg."""
     import processing
