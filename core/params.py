@@ -200,11 +200,14 @@ def _plain(value):
 
 
 def check_manual_threshold(value) -> float:
-    """A cut of the change score, which runs from 0 to 1: a number in that range, or the sentence."""
+    """A cut of the change score, which runs from 0 to 1: a number in [0, 1), or the sentence. A place is changed
+    where its score is above the cut, so 1 marked nothing, the changed samples (score 1) included."""
     if value is None:
-        raise InputError(tr("A manual threshold needs a value between 0 and 1 (THRESHOLD is empty)."))
-    if _number("THRESHOLD", value) < 0 or value > 1:
-        raise InputError(tr("A manual threshold needs a value between 0 and 1, not {value}.", value=value))
+        raise InputError(tr("A manual threshold needs a value from 0 to below 1 (THRESHOLD is empty)."))
+    if _number("THRESHOLD", value) < 0 or value >= 1:
+        raise InputError(tr("A manual threshold needs a value from 0 to below 1, not {value} (a place is marked "
+                            "changed where its score is above the threshold, and no score is above 1).",
+                            value=value))
     return float(value)
 
 
@@ -212,6 +215,10 @@ def check_output_formats(outputs: dict) -> None:
     """Refuse an output (RunParams field -> path) named for another format than the one written."""
     for name, (attribute, kind, suffixes) in OUTPUT_FORMATS.items():
         path = outputs.get(attribute)
+        if path and "|" in str(path):   # `p.gpkg|layername=changes` was told to end in .gpkg
+            raise InputError(tr("{name} '{path}' names a layer inside a file; each output is a whole file of its "
+                                "own: give the file's name alone ('{file}').", name=name, path=path,
+                                file=str(path).split("|")[0]))
         if path and not str(path).lower().endswith(suffixes):
             raise InputError(tr("{name} '{path}' is written as {kind}: give a name ending in {suffix}.",
                                 name=name, path=path, kind=kind, suffix=suffixes[0]))

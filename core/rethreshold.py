@@ -13,6 +13,8 @@ from dataclasses import replace
 from functools import partial
 from typing import Optional
 
+from osgeo import gdal
+
 from .decision.cut import CHANGE_NODATA, Cut
 from .errors import InputError
 from .i18n import tr
@@ -20,7 +22,7 @@ from .params import INPUT_FIELDS, check_manual_threshold, check_output_formats
 from .raster.align import check_on_grid
 from .raster.gdal_scope import in_gdal_scope
 from .raster.grid import Window
-from .raster.input_files import open_raster, read_or_explain
+from .raster.input_files import check_mask, open_raster, read_or_explain
 from .raster.polygons import polygonize_changes
 from .raster.strips import strips, valid_values
 from .raster.write import OutputSet, check_outputs, writing
@@ -53,8 +55,13 @@ def rethreshold(run_stats: RunStats, difference: str, threshold: float, out_chan
                             "{run_height}: give the difference image that this run wrote.", path=difference,
                             width=source.RasterXSize, height=source.RasterYSize, run_width=grid.width,
                             run_height=grid.height))
+    if band.DataType not in (gdal.GDT_Float32, gdal.GDT_Float64):   # the run's change map cut at any threshold
+        raise InputError(tr("'{path}' holds {type} values, not the change score a difference image holds: give the "
+                            "difference image that this run wrote.", path=difference,
+                            type=gdal.GetDataTypeName(band.DataType)))
     nodata = band.GetNoDataValue()
     if reference:
+        check_mask(reference, "Reference")   # as a run does: an image given as the reference scored Kappa 0
         check_on_grid(reference, grid, "Reference")
     cut = Cut(threshold, grid, reference)
     own = Cut(run_stats.threshold, grid)   # the run's own map again: is this the image it was cut from?

@@ -14,12 +14,13 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import tempfile
 import time
 import traceback
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -172,6 +173,11 @@ def _check_target(target: str, overwrite: bool) -> None:
     if os.path.exists(target) and not overwrite:
         raise InputError(tr("The output '{target}' exists already; allow overwriting or choose another name.",
                             target=target))
+    others = _other_tables(target)
+    if others:
+        raise InputError(tr("The output '{target}' is a GeoPackage that holds other layers ({names}); the polygons "
+                            "replace the whole file, which would delete them: give a GeoPackage of its own.",
+                            target=target, names=", ".join(others)))
     probe = _temporary(target)
     too_long = longest_path(probe)
     if too_long:   # else it fails when written, after the whole run
@@ -191,6 +197,19 @@ def _check_target(target: str, overwrite: bool) -> None:
     finally:
         if os.path.exists(probe):
             os.remove(probe)
+
+
+def _other_tables(target: str) -> list[str]:
+    """The tables of an existing GeoPackage `target` other than a run's polygons (`changes`) and QGIS's saved
+    styles: a project's GeoPackage given as the polygons output lost its roads and parcels without a word."""
+    if not target.lower().endswith(".gpkg") or not os.path.isfile(target):
+        return []
+    try:
+        with closing(sqlite3.connect(f"{Path(target).as_uri()}?mode=ro", uri=True)) as database:
+            tables = [row[0] for row in database.execute("SELECT table_name FROM gpkg_contents")]
+    except sqlite3.Error:   # not a GeoPackage after all: replaced as any other file
+        return []
+    return [name for name in tables if name not in ("changes", "layer_styles")]
 
 
 class RasterSink:

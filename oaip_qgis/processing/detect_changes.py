@@ -197,8 +197,8 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
                                                      options=list(THRESHOLD_METHODS),
                                                      defaultValue=defaults.threshold_method,
                                                      usesStaticStrings=True))
-        self.addParameter(QgsProcessingParameterNumber(self.THRESHOLD, tr("Manual threshold (0..1; only with the "
-                                                                          "manual method)"),
+        self.addParameter(QgsProcessingParameterNumber(self.THRESHOLD, tr("Manual threshold (0 to below 1; only with "
+                                                                          "the manual method)"),
                                                        type=QgsProcessingParameterNumber.Double,
                                                        optional=True, minValue=0.0, maxValue=1.0))
         for parameter in (

@@ -61,11 +61,17 @@ def test_a_cut_writes_new_files_only_and_takes_a_threshold_of_the_score(finished
             rethreshold(stats, difference, 0.4, target)
     with pytest.raises(InputError, match="exists already"):
         rethreshold(stats, difference, 0.4, str(tmp_path / "new.tif"), out_stats=str(folder / "stats.json"))
-    for threshold in (1.5, -0.2, float("nan"), "0.4"):
-        with pytest.raises(InputError, match="needs a value between 0 and 1, not|must be a number"):
+    for threshold in (1.5, 1.0, -0.2, float("nan"), "0.4"):   # 1 marked nothing, the changed samples included
+        with pytest.raises(InputError, match="needs a value from 0 to below 1, not|must be a number"):
             rethreshold(stats, difference, threshold, str(tmp_path / "new.tif"))
-    with pytest.raises(InputError, match=r"needs a value between 0 and 1, not 1\.5\."):   # the value named
+    with pytest.raises(InputError, match=r"needs a value from 0 to below 1, not 1\.5 "):   # the value named
         rethreshold(stats, difference, 1.5, str(tmp_path / "new.tif"))
+    # The run's change map given as its difference image (every cut gave the run's map back), an image as the
+    # reference (Kappa 0): refused, as a run refuses them.
+    with pytest.raises(InputError, match="holds Byte values, not the change score"):
+        rethreshold(stats, str(folder / "change.tif"), 0.4, str(tmp_path / "new.tif"))
+    with pytest.raises(InputError, match="Reference: .* not a mask|Reference: .*different values"):
+        rethreshold(stats, difference, 0.4, str(tmp_path / "new.tif"), reference=sample_pair["t2"])
     assert {name: digest(folder / name) for name in before} == before and digest(sample_pair["t1"]) == t1_before
     assert not (tmp_path / "new.tif").exists()
 

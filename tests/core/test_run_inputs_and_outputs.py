@@ -174,6 +174,19 @@ def test_an_aoi_over_a_blank_part_of_an_image_is_named_not_the_image(tmp_path):
         run(prior_params(paths, tmp_path, aoi=aoi))
 
 
+def test_a_geopackage_with_other_layers_is_refused_as_the_polygons_output(sample_pair, tmp_path):
+    """A project's GeoPackage given as the polygons output lost its other layers: the file is replaced whole."""
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    project = write_samples(tmp_path / "project.gpkg", [("POINT (500100 3999900)", 1)], srs)   # a layer 's'
+    before = Path(project).read_bytes()
+    with pytest.raises(InputError, match="project.gpkg' is a GeoPackage that holds other layers \\(s\\)"):
+        run(prior_params(sample_pair, tmp_path, out_polygons=project))
+    assert Path(project).read_bytes() == before
+    run(prior_params(sample_pair, tmp_path, out_polygons=str(tmp_path / "changes.gpkg")))
+    run(prior_params(sample_pair, tmp_path, out_polygons=str(tmp_path / "changes.gpkg")))   # its own: replaced
+
+
 def test_an_output_that_is_an_input_is_refused_and_the_input_kept(sample_pair, tmp_path):
     """The change map written over the reference, or the confidence over T2, replaced what the run read."""
     copies = {}
@@ -782,7 +795,9 @@ def test_finding_more_like_samples_that_mark_no_change_is_refused_naming_them(sa
 @pytest.mark.parametrize("field, name, shown", [("out_change", "change.txt", "OUTPUT_CHANGE .* GeoTIFF.* .tif"),
                                                 ("out_confidence", "conf.png", "OUTPUT_CONFIDENCE"),
                                                 ("out_polygons", "changes.shp", "GeoPackage.* .gpkg"),
-                                                ("out_stats", "stats.csv", "OUTPUT_STATS .* JSON.* .json")])
+                                                ("out_stats", "stats.csv", "OUTPUT_STATS .* JSON.* .json"),
+                                                ("out_polygons", "p.gpkg|layername=changes",
+                                                 "names a layer inside a file; .* alone \\('.*p.gpkg'\\)")])
 def test_an_output_named_for_another_format_is_refused_before_any_work(sample_pair, tmp_path, field, name, shown):
     with pytest.raises(InputError, match=shown):
         run(RunParams(t1=sample_pair["t1"], t2=sample_pair["t2"], mode="prior", **{field: str(tmp_path / name)}))
