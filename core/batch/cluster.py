@@ -12,6 +12,8 @@ import importlib.util
 import logging
 import multiprocessing
 import os
+import socket
+import struct
 import sys
 import warnings
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from ..i18n import tr
 
 PAIR = "pair"
 CONNECT_TIMEOUT = "20s"
+HANDSHAKE_S = 10   # a scheduler speaks first, at once: its handshake, a message of well under 64 KiB
 WAIT_FOR_WORKERS_S = 60
 
 
@@ -98,6 +101,39 @@ def _warm_up(client) -> None:
                             module=module, reason=exc)) from exc
 
 
+def _check_it_is_a_scheduler(scheduler: str) -> None:
+    """Refuse an address where no Dask scheduler listens, in one sentence: at the dashboard's port (which the
+    batch itself prints) Dask's client waited for a handshake for ever, and at a web server that answers it read
+    the reply as a message of exabytes and ended in a MemoryError's traceback. A tcp:// address is asked
+    directly; others (tls://, …) are left to the client."""
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    try:
+        scheme, location = parse_address(scheduler)
+        host, port = parse_host_port(location, 8786)
+    except ValueError:
+        return   # the client names what is wrong with the address
+    if scheme != "tcp":
+        return
+    try:
+        connection = socket.create_connection((host, port), timeout=float(CONNECT_TIMEOUT.rstrip("s")))
+    except OSError as exc:
+        raise InputError(tr("No Dask scheduler answers at {scheduler!r} ({reason}): check the address "
+                            "(tcp://host:8786) and that the scheduler is running.",
+                            scheduler=scheduler, reason=exc.strerror or exc)) from exc
+    with connection:
+        connection.settimeout(HANDSHAKE_S)
+        try:
+            first = connection.recv(8)
+        except OSError:   # a timeout: nothing said
+            first = b""
+    if len(first) < 8 or not 0 < struct.unpack("<Q", first)[0] < 2 ** 16:
+        raise InputError(tr("Something listens at {scheduler!r} but does not answer as a Dask scheduler (a web "
+                            "page, such as Dask's dashboard, or another service): give the scheduler's own address, "
+                            "port 8786 unless it was started with another.", scheduler=scheduler))
+
+
 @contextmanager
 def dask_client(scheduler: Optional[str] = None, workers: Optional[int] = None,
                 log=print) -> Iterator[object]:
@@ -108,9 +144,14 @@ def dask_client(scheduler: Optional[str] = None, workers: Optional[int] = None,
     from distributed import Client, LocalCluster
 
     if scheduler:
+        if workers is not None:
+            raise InputError(tr("WORKERS sets the workers of the local cluster; the cluster at {scheduler} has its "
+                                "own: leave WORKERS out (start more workers there to run more pairs at once).",
+                                scheduler=scheduler))
+        _check_it_is_a_scheduler(scheduler)
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT)
-        except (OSError, TimeoutError, ValueError) as exc:
+        except (OSError, TimeoutError, ValueError, MemoryError) as exc:
             raise InputError(tr("No Dask scheduler answers at {scheduler!r} ({reason}): check the address "
                                 "(tcp://host:8786) and that the scheduler is running.",
                                 scheduler=scheduler, reason=exc)) from exc

@@ -90,6 +90,16 @@ def _output_folder(out_dir: str) -> str:
     return out
 
 
+def _check_pair_folders(out: str, specs: list[PairSpec]) -> None:
+    """A pair's folder must be a folder: a file of its name failed the pair in the worker, as a raw error
+    retried twice."""
+    for spec in specs:
+        folder = os.path.join(out, spec.name)
+        if os.path.lexists(folder) and not os.path.isdir(folder):
+            raise InputError(tr("'{folder}' is a file, where pair {name} (row {row}) writes its outputs: move the "
+                                "file, or give the pair another name.", folder=folder, name=spec.name, row=spec.row))
+
+
 def collect(client, specs: list[PairSpec], out_dir: str, force: bool, progress: Progress,
             fn: PairFn = run_pair) -> tuple[list[dict], float]:
     """Submit every pair, gather the records as they complete; returns them (table order) and the
@@ -172,13 +182,14 @@ def run_batch(table: str, out_dir: str, *, scheduler: Optional[str] = None, work
     progress = progress or Progress()
     specs = read_pairs(table, defaults, layer)
     out = _output_folder(out_dir)
+    _check_pair_folders(out, specs)
     for spec in specs:   # the pipeline says these in each pair's log, which a worker does not hand back
         for note in pair_params(spec, out, 1).warnings():
             progress.info(tr("{name} (row {row}): {note}", name=spec.name, row=spec.row, note=note))
-    _remove_earlier_summary(out, progress)
     start = time.perf_counter()
     with dask_client(scheduler, workers, log=progress.info) as client:
         started = time.perf_counter()
+        _remove_earlier_summary(out, progress)   # not before: a batch refused for its cluster changed nothing
         dashboard = client.dashboard_link if _has_dashboard(client) else None
         progress.info(tr("Dask dashboard: {link}", link=dashboard) if dashboard else
                       tr("Dask dashboard: not served (install bokeh to get one)."))

@@ -166,17 +166,26 @@ def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
                 dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
             except csv.Error:
                 dialect = csv.excel
-            reader = csv.DictReader(handle, dialect=dialect)
+            reader = csv.reader(handle, dialect=dialect)
+            header = next(reader, [])
+            named = [(index, name) for index, name in enumerate(header) if name.strip()]   # Excel's trailing ","
             rows = []
-            for number, row in enumerate(reader, start=1):
-                extra = [cell for cell in row.pop(None, None) or [] if cell.strip()]   # cells beyond the header
+            for number, cells in enumerate(reader, start=1):
+                extra = [cell for cell in cells[len(header):] if cell.strip()]   # cells beyond the header
                 if extra:
                     raise InputError(tr("Row {row} of '{path}' has more cells than the header ({extra}): give the "
                                         "extra column a header, or remove it.", row=number, path=path,
                                         extra=", ".join(map(repr, extra))))
-                if any((value or "").strip() for value in row.values()):   # a trailing separator adds an empty one
-                    rows.append(row)
-            return list(reader.fieldnames or []), rows
+                unnamed = [(index + 1, cell) for index, cell in enumerate(cells[:len(header)])
+                           if cell.strip() and not header[index].strip()]
+                if unnamed:   # it was dropped, or a later blank column's cell replaced it
+                    column, value = unnamed[0]
+                    raise InputError(tr("Row {row} of '{path}' has {value!r} in column {column}, which has no header: "
+                                        "give the column a header, or remove the value.", row=number, path=path,
+                                        value=value, column=column))
+                if any(cell.strip() for cell in cells):
+                    rows.append({name: cells[index] if index < len(cells) else "" for index, name in named})
+            return [name for _, name in named], rows
     except UnicodeDecodeError as exc:
         raise InputError(tr("The table of pairs '{path}' is not UTF-8 text ({reason}): save it as CSV UTF-8 and run "
                             "again.", path=path, reason=exc)) from exc
@@ -217,6 +226,9 @@ def read_table(path: str, layer: Optional[str] = None) -> tuple[list[str], list[
         raise InputError(tr("The table of pairs '{path}' does not exist: give a CSV file or a GeoPackage.",
                             path=path))
     if table.suffix.lower() in (".csv", ".txt", ".tsv"):
+        if layer:
+            raise InputError(tr("LAYER names a layer of a GeoPackage table; '{path}' is a CSV file, which has none: "
+                                "leave LAYER out.", path=path))
         return _read_csv(table)
     return _read_layer(table, layer)
 
@@ -237,6 +249,11 @@ def read_pairs(path: str, defaults: Optional[dict[str, str]] = None, layer: Opti
     """
     headers, rows = read_table(path, layer)
     keys = [column_key(h) for h in headers]
+    for index, key in enumerate(keys):   # read as one, the last column's value was taken: the other unsaid
+        if key in keys[:index]:
+            raise InputError(tr("The table of pairs '{path}' has two columns for {key}: '{first}' and '{second}'; "
+                                "keep one.", path=path, key=key, first=headers[keys.index(key)],
+                                second=headers[index]))
     missing = [c for c in REQUIRED if c not in keys]
     if missing:
         raise InputError(tr("The table of pairs '{path}' has no column {missing}: "
@@ -246,6 +263,9 @@ def read_pairs(path: str, defaults: Optional[dict[str, str]] = None, layer: Opti
     if not rows:
         raise InputError(tr("The table of pairs '{path}' holds no pair.", path=path))
     base = Path(path).resolve().parent
+    if any(column_key(key) == "name" for key in defaults or {}):   # it was taken and ignored
+        raise InputError(tr("name is each pair's own (its output folder, the table's column 'name'), not a "
+                            "parameter for every pair: leave it out of the batch's parameters."))
     common = parse_values(defaults or {}, tr("Batch parameters"))
     parse_values({h: "" for h in headers}, f"'{path}'")  # unknown columns fail here, before any row
     stems = [Path(row.get(headers[keys.index("t1")]) or "").stem for row in rows]

@@ -275,6 +275,53 @@ def test_no_scheduler_at_the_address(sample_pair, tmp_path, monkeypatch):
         run_batch(str(table), str(tmp_path / "out"), scheduler="tcp://127.0.0.1:9")
 
 
+@pytest.mark.parametrize("answer", [None, b"HTTP/1.1 400 Bad Request\r\n\r\n"])
+def test_an_address_that_is_no_scheduler_is_one_sentence(sample_pair, tmp_path, monkeypatch, answer):
+    """The dashboard's port (which the batch prints) waited for ever; a web server's reply was read as a message of
+    exabytes, ending in a MemoryError's traceback. An earlier batch's summary stays: nothing was run."""
+    import socket
+    import threading
+
+    monkeypatch.setattr(cluster_module, "HANDSHAKE_S", 0.5)
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def serve() -> None:
+        connection, _ = server.accept()
+        with connection:
+            if answer:
+                connection.sendall(answer)
+            connection.recv(1)   # until the batch closes it
+
+    threading.Thread(target=serve, daemon=True).start()
+    table = tmp_path / "pairs.csv"
+    table.write_text(f"t1,t2\n{sample_pair['t1']},{sample_pair['t2']}\n", encoding="utf-8")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "summary.json").write_text("{}")
+    with pytest.raises(InputError, match=f"Something listens at 'tcp://127.0.0.1:{port}' but does not answer as a "
+                                         "Dask scheduler"):
+        run_batch(str(table), str(tmp_path / "out"), scheduler=f"tcp://127.0.0.1:{port}")
+    server.close()
+    assert (tmp_path / "out" / "summary.json").read_text() == "{}"
+
+
+def test_options_a_batch_would_ignore_or_a_file_in_a_pairs_place_are_refused(scheduler, sample_pair, tmp_path):
+    """WORKERS with a scheduler, LAYER with a CSV table and a name for every pair were taken and ignored; a file
+    where a pair's folder goes failed that pair in its worker with FileExistsError, retried twice."""
+    table = tmp_path / "pairs.csv"
+    table.write_text(f"name,t1,t2\nnorth,{sample_pair['t1']},{sample_pair['t2']}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    for options, shown in (({"scheduler": scheduler, "workers": 4}, "WORKERS sets the workers of the local cluster"),
+                           ({"layer": "pairs"}, "LAYER names a layer of a GeoPackage table"),
+                           ({"defaults": {"name": "x"}}, "name is each pair's own")):
+        with pytest.raises(InputError, match=shown):
+            run_batch(str(table), str(out), **options)
+    out.mkdir(exist_ok=True)
+    (out / "north").write_text("")
+    with pytest.raises(InputError, match="north' is a file, where pair north \\(row 1\\) writes its outputs"):
+        run_batch(str(table), str(out), scheduler=scheduler)
+
+
 def test_local_layout_and_worker_python():
     assert local_layout(None, cores=2) == (2, 1)
     assert local_layout(1, cores=2) == (1, 2)

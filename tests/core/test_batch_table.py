@@ -183,3 +183,21 @@ def test_a_vector_cell_may_name_its_layer_as_qgis_does(images):
     missing = write_csv(images / "missing.csv", "t1,t2,aoi\na/t1.tif,a/t2.tif,a/none.gpkg|layername=flood\n")
     with pytest.raises(InputError, match=r"the aoi file '[^']*none\.gpkg' does not exist"):
         read_pairs(missing)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("t1,t2,T1\na/t1.tif,a/t2.tif,b/t1.tif\n", "two columns for t1: 't1' and 'T1'; keep one"),
+    ("t1,t2,min_area,min polygon area\na/t1.tif,a/t2.tif,10,20\n",
+     "two columns for min_polygon_area: 'min_area' and 'min polygon area'"),
+    ("t1,t2,,seed,\na/t1.tif,a/t2.tif,3,,\n", "Row 1 of .* has '3' in column 3, which has no header"),
+])
+def test_a_column_twice_or_a_value_without_a_header_is_refused(images, text, expected):
+    """Read as a dict, the last of two t1 columns was the pair's T1, and a value under a blank header was dropped."""
+    with pytest.raises(InputError, match=expected):
+        read_pairs(write_csv(images / "pairs.csv", text))
+
+
+def test_blank_columns_of_a_header_are_no_columns(images):
+    """`t1,t2,name,` (Excel's trailing separator on the header) was "unknown column or parameter ''"."""
+    table = write_csv(images / "pairs.csv", "t1;t2;name;;\na/t1.tif;a/t2.tif;north;;\n")
+    assert [spec.name for spec in read_pairs(table)] == ["north"]
