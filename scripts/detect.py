@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def input_path(value: str) -> str:
 def algorithm_params(args: argparse.Namespace, out: Path) -> dict:
     """oaip:detectchanges parameters from the command line; --param KEY=VALUE adds any other one
     (AOI, PRUNE, GRID, PIXEL_SIZE, NODATA1, THRESHOLD_METHOD, …) or overrides one."""
-    params = {"T1": input_path(args.t1), "T2": input_path(args.t2), "MODE": args.mode, "SEED": args.seed,
+    params = {"T1": input_path(args.t1), "T2": input_path(args.t2), "MODE": args.mode.lower(), "SEED": args.seed,
               **{"OUTPUT_" + key[len("out_"):].upper(): out / name for key, name in OUTPUT_FILES.items()}}
     if args.reference:
         params["REFERENCE"] = input_path(args.reference)
@@ -137,17 +138,32 @@ def main() -> int:
               "written to.", file=sys.stderr)
         return 2
     params = algorithm_params(args, out)
-    code, result, output = run_algorithm(params)
+    try:
+        code, result, output = run_algorithm(params)
+    except KeyboardInterrupt:
+        code, output = -signal.SIGINT, ""
     if code != 0:
-        print(failure_text(output) or output, file=sys.stderr)
+        if code < 0:   # stopped by a signal
+            print(f"Stopped ({signal.Signals(-code).name}) before the run ended: a run writes its outputs only as "
+                  f"it ends, so '{out}' holds what it held before.", file=sys.stderr)
+        else:
+            print(failure_text(output) or output, file=sys.stderr)
         if created and not any(out.iterdir()):   # a run refused before any work leaves no empty folder behind
             out.rmdir()
-        return code
+        return 128 - code if code < 0 else code
     notes = run_notes(result)
     paths = written(params, result)
     stats = json.loads(Path(paths["OUTPUT_STATS"]).read_text()) if "OUTPUT_STATS" in paths else None
-    print(report(stats, paths) + (f"\n\n{notes}" if notes else ""))
+    print(report(stats, paths) + (f"\n\n{notes}" if notes else "") + earlier_outputs(params, out))
     return 0
+
+
+def earlier_outputs(params: dict, out: Path) -> str:
+    """Outputs this run was told not to write whose files in OUT an earlier run left: said, or the folder reads as
+    one run's (a stats.json of another grid beside the new change layer)."""
+    left = [out / name for key, name in OUTPUT_FILES.items()
+            if not str(params.get("OUTPUT_" + key[len("out_"):].upper()) or "").strip() and (out / name).exists()]
+    return "".join(f"\nNote: '{path}' is an earlier run's: this run did not write it." for path in left)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import sysconfig
+import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,6 +28,10 @@ def environment(plugin_path: Path, profile: Path) -> dict:
     env["QGIS_CUSTOM_CONFIG_PATH"] = str(profile)
     env["QT_QPA_PLATFORM"] = "offscreen"
     env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    # QGIS's embedded Python finds its standard library through the first python3 on PATH: another one first
+    # (pyenv, conda) gave "Couldn't load SIP module" in HTML. The Python this venv was made from comes first.
+    base = os.path.dirname(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))
+    env["PATH"] = os.pathsep.join([base, *(p for p in env.get("PATH", "").split(os.pathsep) if p and p != base)])
     return env
 
 
@@ -40,12 +46,30 @@ def run_algorithm(params: dict, *, plugin_path: Path = REPO, profile: Path | Non
     if enable.returncode != 0 and "already enabled" not in enable.stdout + enable.stderr:
         return enable.returncode, None, enable.stdout + enable.stderr
     args = [QGIS_PROCESS, "--json", "run", ALGORITHM, "--"] + [f"{k}={v}" for k, v in params.items()]
-    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
+    with subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+        # Stopped, this process takes the run with it: killed alone, it left qgis_process to finish the run and
+        # replace the outputs it was stopped from writing. Ctrl-C reaches both; a SIGINT to this process alone is
+        # passed on, and the run cancels at its next step.
+        main = threading.current_thread() is threading.main_thread()   # where Python lets handlers be set
+        earlier = {number: signal.signal(number, lambda number, _frame: child.send_signal(number))
+                   for number in (signal.SIGTERM, signal.SIGHUP) if main}
+        try:
+            stdout, stderr = child.communicate(timeout=timeout)
+        except KeyboardInterrupt:
+            child.send_signal(signal.SIGINT)
+            child.wait()
+            raise
+        except subprocess.TimeoutExpired:
+            child.kill()
+            raise
+        finally:
+            for number, handler in earlier.items():
+                signal.signal(number, handler)
     result = None
-    if done.returncode == 0:
-        start = done.stdout.find("{")
-        result = json.loads(done.stdout[start:]) if start >= 0 else None
-    return done.returncode, result, done.stdout + done.stderr
+    if child.returncode == 0:
+        start = stdout.find("{")
+        result = json.loads(stdout[start:]) if start >= 0 else None
+    return child.returncode, result, stdout + stderr
 
 
 if __name__ == "__main__":

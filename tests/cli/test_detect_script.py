@@ -10,7 +10,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from detect import algorithm_params, failure_text, main, report, run_notes, written  # noqa: E402
+import detect  # noqa: E402
+import qgis_headless  # noqa: E402
+from detect import algorithm_params, earlier_outputs, failure_text, main, report, run_notes, written  # noqa: E402
 
 
 def args(**extra) -> Namespace:
@@ -115,3 +117,67 @@ def test_an_output_folder_that_cannot_be_made_is_one_sentence(tmp_path, monkeypa
     assert capsys.readouterr().err.strip() == (f"OUT: '{tmp_path / name}' cannot be used as the output folder "
                                                f"({reason}): give a folder that can be made or written to.")
 
+
+
+@pytest.mark.parametrize("stopped, code, name", [((-15, None, ""), 143, "SIGTERM"),
+                                                 (KeyboardInterrupt(), 130, "SIGINT")])
+def test_a_run_stopped_by_a_signal_is_one_sentence(tmp_path, monkeypatch, capsys, stopped, code, name):
+    """Ctrl-C ended in a traceback through subprocess; a SIGTERM was silent (and left qgis_process running)."""
+    def run_algorithm(_params):
+        if isinstance(stopped, BaseException):
+            raise stopped
+        return stopped
+
+    monkeypatch.setattr(detect, "run_algorithm", run_algorithm)
+    monkeypatch.setattr(sys, "argv", ["detect.py", "--t1", "a.tif", "--t2", "b.tif", "--out", str(tmp_path / "o")])
+    assert main() == code
+    assert capsys.readouterr().err.startswith(f"Stopped ({name}) before the run ended")
+    assert not (tmp_path / "o").exists()   # the folder it made, empty, goes
+
+
+def test_a_sigterm_reaches_qgis_process(tmp_path, monkeypatch):
+    """Killed with SIGTERM, detect.py ended and left qgis_process to finish the run and replace the outputs."""
+    import os
+    import signal
+    import threading
+    import time
+
+    fake = tmp_path / "qgis_process"
+    fake.write_text(f"""#!/bin/sh
+[ "$1" = plugins ] && exit 0
+trap 'echo TERM > {tmp_path}/got; exit 143' TERM
+echo > {tmp_path}/started
+i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+""")
+    fake.chmod(0o755)
+    monkeypatch.setattr(qgis_headless, "QGIS_PROCESS", str(fake))
+
+    def stop() -> None:
+        while not (tmp_path / "started").exists():
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=stop, daemon=True).start()
+    code, _, _ = qgis_headless.run_algorithm({}, profile=tmp_path / "profile")
+    assert code == 143 and (tmp_path / "got").read_text().strip() == "TERM"
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL   # this process's own handling comes back
+
+
+def test_qgis_process_finds_the_python_this_venv_was_made_from_first(tmp_path):
+    """With pyenv's or conda's python3 first on PATH, QGIS's embedded Python took its standard library and
+    failed in HTML ("Couldn't load SIP module")."""
+    import os
+
+    path = qgis_headless.environment(REPO, tmp_path)["PATH"].split(os.pathsep)
+    assert path[0] == os.path.dirname(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))
+    assert os.path.isfile(os.path.join(path[0], "python3"))
+
+
+def test_outputs_turned_off_whose_earlier_files_stay_are_named(tmp_path):
+    """A run with OUTPUT_STATS= into a folder of an earlier run left its stats.json (another grid) unsaid."""
+    (tmp_path / "stats.json").write_text("{}")
+    params = algorithm_params(args(mode="PRIOR", param=["OUTPUT_STATS="]), tmp_path)
+    assert params["MODE"] == "prior"   # as the batch and Processing read a choice
+    assert earlier_outputs(params, tmp_path) == (f"\nNote: '{tmp_path / 'stats.json'}' is an earlier run's: this "
+                                                 "run did not write it.")
