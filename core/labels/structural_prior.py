@@ -363,19 +363,20 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
             check.total += _chunk_count(int(ok.sum()), levels, anchors)
             maps = _pass(x1, x2, ok, weights, pyramid, first[0], draws, anchors, neighbours, forced, device, check)
             return PriorMaps(*(_scaled(prior, ok) for prior in maps), crowded=second)
-        maps = []
-        for by, prior in enumerate(first):   # each map its own second pass, where its change is crowded
-            share = _crowded_share(prior[ok]) if SECOND_PASS else 0.0
-            if share > drop:   # the progress bar holds near its end through the second pass
-                check.total += _chunk_count(int(ok.sum()), levels, anchors)
-                if info is not None:
-                    info(tr("Many places changed alike: {percent:.0f} % of the scene is above the evidence floor "
-                            "while the prior's own split lies below it, so the changed places crowd each other's "
-                            "neighbourhoods; the prior is computed a second time without them in its graph.",
-                            percent=100 * share))
-                prior = _pass(x1, x2, ok, weights, pyramid, prior, draws, anchors, neighbours, share, device, check,
-                              by)[by]
-            maps.append(prior)
+        shares = [_crowded_share(prior[ok]) if SECOND_PASS else 0.0 for prior in first]
+        crowded = [(by, share) for by, share in enumerate(shares) if share > drop]
+        if crowded and info is not None:   # one note for both maps (it came twice, with two figures unexplained)
+            shares = [tr("{percent:.0f} % (as both images show change)", percent=100 * share) if by == 0 else
+                      tr("{percent:.0f} % (as either image shows it)", percent=100 * share)
+                      for by, share in crowded]
+            info(tr("Many places changed alike: {shares} of the scene lie above the evidence floor while the prior's "
+                    "own split lies below it, so the changed places crowd each other's neighbourhoods; the prior is "
+                    "computed a second time without them in its graph.", shares=tr(" and ").join(shares)))
+        maps = list(first)
+        for by, share in crowded:   # each map its own second pass; the progress bar holds near its end through it
+            check.total += _chunk_count(int(ok.sum()), levels, anchors)
+            maps[by] = _pass(x1, x2, ok, weights, pyramid, first[by], draws, anchors, neighbours, share, device,
+                             check, by)[by]
         return PriorMaps(*(_scaled(prior, ok) for prior in maps), crowded=second)
 
     return second()

@@ -740,6 +740,7 @@ def test_a_flood_over_a_quarter_of_an_optical_sar_pair_is_found_by_the_second_pa
     assert not found[False].evidence["significant"] and found[False].changed_fraction == 0
     assert found[True].evidence["significant"] and found[True].metrics["kappa"] > 0.85
     assert "computed a second time" in logs[True] and "computed a second time" not in logs[False]
+    assert logs[True].count("Many places changed alike") == 1   # one note for both maps (twice, two figures)
 
 
 def test_an_aoi_drawn_around_a_flood_is_mapped_from_a_second_pass_that_finds_what_it_left_out(tmp_path,
