@@ -19,7 +19,20 @@ from collections.abc import MutableMapping
 SPIN_COUNT = "1000"
 
 
+_SET_HERE: list[MutableMapping[str, str]] = []   # the environments spin_briefly set it in
+
+
 def spin_briefly(environ: MutableMapping[str, str] = os.environ) -> None:
     """GOMP_SPINCOUNT set to SPIN_COUNT unless the analyst set it or OMP_WAIT_POLICY themselves."""
-    if "OMP_WAIT_POLICY" not in environ:
-        environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
+    if "OMP_WAIT_POLICY" not in environ and "GOMP_SPINCOUNT" not in environ:
+        environ["GOMP_SPINCOUNT"] = SPIN_COUNT
+        _SET_HERE.append(environ)
+
+
+def restore_spin() -> None:
+    """Take back what spin_briefly set (the plugin's unload: QGIS's later processes, other plugins' too,
+    inherited it); a libgomp already loaded keeps what it read."""
+    while _SET_HERE:
+        environ = _SET_HERE.pop()
+        if environ.get("GOMP_SPINCOUNT") == SPIN_COUNT:
+            del environ["GOMP_SPINCOUNT"]

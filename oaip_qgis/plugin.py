@@ -5,9 +5,11 @@ from qgis.core import Qgis, QgsApplication
 from qgis.PyQt.QtCore import Qt
 
 from .core.i18n import set_translator
-from .deps.install_task import add_plugin_deps_to_path
+from .core.openmp_wait import restore_spin
+from .deps.install_task import add_plugin_deps_to_path, remove_plugin_deps_from_path
 from .i18n import install_translation, remove_translation, tr
 from .identity import NAME, icon
+from .processing.interrupt import cancel_running
 from .processing.provider import OaipProvider
 
 
@@ -57,9 +59,12 @@ class OaipPlugin:
             self.iface.removeDockWidget(self.dock)
             self.dock.deleteLater()
             self.dock = self.action = None
+        cancel_running()   # a toolbox run went on after the plugin was gone, and wrote its outputs
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
+        remove_plugin_deps_from_path()   # ahead of site-packages, its packages shadowed other plugins' after unload
+        restore_spin()
         set_translator(None)
         remove_translation(self.translator)
         self.translator = None

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable
 from typing import Optional
 
-from qgis.core import Qgis, QgsMessageLog, QgsTask
+from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsTask
 from qgis.PyQt.QtCore import pyqtSignal
 
 from .core.errors import Cancelled, OaipError
@@ -52,6 +52,10 @@ def torch_missing_message() -> Optional[str]:
     if install is None:
         return tr("PyTorch is not installed in the Python that QGIS uses, and every mode of the detector needs "
                   "it.") + " " + no_python_message()
+    if QgsApplication.platform() != "desktop":   # qgis_process, a script: no panel to press a button in
+        return tr("PyTorch is not installed in the Python that QGIS uses, and every mode of the detector needs it. "
+                  "Install torch {version} (CPU) into {target} with this command, then run again:\n    {command}"
+                  ).format(version=TORCH_VERSION, target=install.target, command=install.text())
     return tr("PyTorch is not installed in the Python that QGIS uses, and every mode of the detector needs it. "
               "Press “{button}” in the panel (Raster → OAIP change detection) to install torch {version} "
               "(CPU) into {target}, or run this command yourself, then restart QGIS:\n    {command}").format(

@@ -43,6 +43,13 @@ def add_plugin_deps_to_path() -> bool:
     return add_to_sys_path(plugin_deps_folder())
 
 
+def remove_plugin_deps_from_path() -> None:
+    """At plugin unload: the plugin's folder goes from the import path (what it imported stays loaded)."""
+    folder = plugin_deps_folder()
+    while folder in sys.path:
+        sys.path.remove(folder)
+
+
 def torch_install() -> Optional[PipInstall]:
     """The install of the pinned CPU torch into the plugin's folder, with its constraints file written;
     None when the Python QGIS runs cannot be found."""

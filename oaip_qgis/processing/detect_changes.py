@@ -37,7 +37,7 @@ from ..i18n import tr
 from ..identity import icon
 from ..layers import hold_gdal_layer, named_as_layers, raster_source, style_files, vector_file
 from .choices import named_choices
-from .interrupt import ctrl_c_cancels
+from .interrupt import cancelled_on_unload, ctrl_c_cancels
 from .styling import style_when_loaded
 from .value_checks import value_sentence
 
@@ -401,7 +401,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         for line in warnings:           # before the run, where the analyst sees them while it works
             feedback.pushWarning(line)
         try:
-            with ctrl_c_cancels(feedback):
+            with ctrl_c_cancels(feedback), cancelled_on_unload(feedback):
                 result = run(params, progress)
         except OaipError as exc:
             raise QgsProcessingException(named_as_layers(str(exc), self._copies)) from exc

@@ -1,4 +1,4 @@
-"""Ctrl-C cancels a run started from a terminal, as the toolbox's Cancel does.
+"""What cancels a running algorithm besides the toolbox's Cancel: Ctrl-C in a terminal, and the plugin's unload.
 
 qgis_process --json (as `make detect`, `make demo` and `make batch` run it) ignores SIGINT, which plain qgis_process
 takes as a cancel: a Ctrl-C in the terminal left a detection running to its end (a minute of training after it,
@@ -6,6 +6,9 @@ measured), and in a batch it stopped only the local Dask workers, which share th
 While an algorithm runs on the main thread (qgis_process, or processing.run from QGIS's Python console), SIGINT sets
 the run's feedback to cancelled; the engine checks it between its steps and stops with its one sentence. The toolbox
 runs algorithms on a background thread, where Python cannot take signals, and its own Cancel button serves.
+
+Unloading the plugin (or Plugin Reloader) while a toolbox run went on left it running: a batch wrote all its pairs
+and its summary after the plugin was gone. Every run is registered while it goes, and unload cancels them.
 """
 from __future__ import annotations
 
@@ -15,6 +18,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from qgis.core import QgsProcessingFeedback
+
+_RUNNING: set[QgsProcessingFeedback] = set()
+
+
+@contextmanager
+def cancelled_on_unload(feedback: QgsProcessingFeedback) -> Iterator[None]:
+    """Within the block, `cancel_running` (the plugin's unload) cancels `feedback`."""
+    _RUNNING.add(feedback)
+    try:
+        yield
+    finally:
+        _RUNNING.discard(feedback)
+
+
+def cancel_running() -> None:
+    """Cancel every run of the plugin's algorithms still going; each stops at its next step."""
+    for feedback in list(_RUNNING):
+        feedback.cancel()
 
 
 @contextmanager

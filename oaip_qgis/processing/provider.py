@@ -28,6 +28,10 @@ class OaipProvider(QgsProcessingProvider):
     def supportedOutputVectorLayerExtensions(self) -> list[str]:  # noqa: N802 (QGIS's name)
         return ["gpkg"]
 
+    def supportsNonFileBasedOutput(self) -> bool:  # noqa: N802 (QGIS's name)
+        """The dialogs offered a memory layer and a database table as outputs, which the algorithms then refused."""
+        return False
+
     def loadAlgorithms(self) -> None:  # noqa: N802 (QGIS's name)
         self.addAlgorithm(DetectChangesAlgorithm())
         self.addAlgorithm(BatchDetectAlgorithm())

@@ -35,6 +35,40 @@ def test_provider_registers_unregisters_and_registers_again(qgis_app, qgis_proce
     plugin.unload()
 
 
+def test_unload_stops_runs_and_takes_back_what_loading_set(qgis_app, qgis_processing, monkeypatch, tmp_path):
+    """A batch started from the toolbox wrote all its pairs after the plugin was unloaded; the folder torch is
+    installed into stayed ahead of site-packages (its jinja2 shadowed QGIS's), and GOMP_SPINCOUNT stayed in the
+    environment of every process QGIS started afterwards."""
+    import os
+
+    from qgis.core import QgsProcessingFeedback
+
+    from oaip_qgis.core import openmp_wait
+    from oaip_qgis.deps import install_task
+    from oaip_qgis.processing.interrupt import cancelled_on_unload
+
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    openmp_wait.spin_briefly()   # as importing the engine does
+    assert os.environ["GOMP_SPINCOUNT"] == openmp_wait.SPIN_COUNT
+    (tmp_path / "deps").mkdir()
+    monkeypatch.setattr(install_task, "plugin_deps_folder", lambda: str(tmp_path / "deps"))
+    plugin = oaip_qgis.classFactory(None)
+    plugin.initProcessing()
+    assert str(tmp_path / "deps") in sys.path
+    feedback = QgsProcessingFeedback()
+    with cancelled_on_unload(feedback):
+        plugin.unload()
+        assert feedback.isCanceled()
+    assert str(tmp_path / "deps") not in sys.path and "GOMP_SPINCOUNT" not in os.environ
+    assert not QgsProcessingFeedback().isCanceled()
+
+
+def test_the_provider_offers_no_memory_layer_or_table_as_an_output(provider):
+    """The output widgets offered them, and the algorithms refused them."""
+    assert not registry().providerById("oaip").supportsNonFileBasedOutput()
+
+
 def test_the_dialogs_offer_only_the_formats_the_engine_writes(provider):
     algorithm = registry().algorithmById(ALG)
     change = algorithm.parameterDefinition("OUTPUT_CHANGE")

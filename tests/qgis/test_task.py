@@ -103,11 +103,20 @@ def test_cancel_through_the_task_manager_stops_within_a_step(qgis_app):
 
 
 def test_missing_torch_is_explained_not_raised(monkeypatch):
+    import oaip_qgis.task as task_module
+
     monkeypatch.setitem(sys.modules, "torch", None)  # find_spec then reports torch as absent
+    monkeypatch.setattr(task_module, "QgsApplication",
+                        type("Desktop", (), {"platform": staticmethod(lambda: "desktop")}))
     message = torch_missing_message()
     assert torch_install().text() in message and "torch==" in message and "“Install torch…”" in message
     task = finish(DetectionTask(PARAMS))  # the real pipeline is never imported
     assert task.result is None and task.error == message
+    # qgis_process has no panel to press a button in: the command alone.
+    monkeypatch.setattr(task_module, "QgsApplication",
+                        type("Headless", (), {"platform": staticmethod(lambda: "qgis_process")}))
+    headless = torch_missing_message()
+    assert torch_install().text() in headless and "panel" not in headless and "then run again" in headless
 
 
 def test_torch_present_gives_no_message():
