@@ -12,9 +12,11 @@ import importlib.util
 import logging
 import multiprocessing
 import os
+import signal
 import socket
 import struct
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -135,6 +137,22 @@ def _check_it_is_a_scheduler(scheduler: str) -> None:
 
 
 @contextmanager
+def _ctrl_c_not_for_workers() -> Iterator[None]:
+    """The local workers start with SIGINT ignored (a process keeps that through exec, and asyncio then leaves
+    it alone): a Ctrl-C reaches the terminal's whole process group, and each worker printed asyncio's
+    KeyboardInterrupt traceback while the batch itself cancelled them with one sentence. For the seconds
+    the workers take to start, a Ctrl-C is not taken here either. Only the main thread may set it."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+        yield
+        return
+    earlier = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, earlier)
+
+
+@contextmanager
 def dask_client(scheduler: Optional[str] = None, workers: Optional[int] = None,
                 log=print) -> Iterator[object]:
     """A connected distributed.Client; the embedded cluster (when there is no address) closes with it."""
@@ -163,10 +181,16 @@ def dask_client(scheduler: Optional[str] = None, workers: Optional[int] = None,
         finally:
             client.close()
         return
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        # A worker starting runs the script that started the batch again; unguarded, the script started a batch of
+        # its own there, and its later lines (QgsApplication.exitQgis()) broke the worker's GDAL for every pair.
+        raise InputError(tr("A batch was started by a local Dask worker as it started: the script that runs the "
+                            "batch must keep its code under `if __name__ == \"__main__\":`, since each worker runs "
+                            "the script's top level again."))
     count, cores = local_layout(workers)
     multiprocessing.get_context("spawn").set_executable(worker_python())
     dashboard = ":8787" if importlib.util.find_spec("bokeh") else None
-    with warnings.catch_warnings():   # 8787 taken (another cluster's dashboard): Dask serves on another port
+    with warnings.catch_warnings(), _ctrl_c_not_for_workers():
         warnings.filterwarnings("ignore", message="Port 8787 is already in use", category=UserWarning)
         cluster = LocalCluster(n_workers=count, threads_per_worker=cores, processes=True, resources={PAIR: 1},
                                dashboard_address=dashboard, silence_logs=logging.ERROR)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -78,8 +79,12 @@ def _failed_record(spec: PairSpec, out_dir: str, exc: BaseException) -> dict:
             "error": failure_message(message, folder), "output": folder, "worker": None}
 
 
-def _output_folder(out_dir: str) -> str:
+@contextmanager
+def _output_folder(out_dir: str) -> Iterator[str]:
+    """The batch's folder, made if missing; one this batch made is removed again if it ends empty (refused for
+    its cluster, say: an empty folder was left where the analyst asked for results)."""
     out = os.path.abspath(out_dir)
+    created = not os.path.lexists(out)
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as exc:
@@ -87,7 +92,12 @@ def _output_folder(out_dir: str) -> str:
                             out=out, reason=exc.strerror)) from exc
     if not os.access(out, os.W_OK):
         raise InputError(tr("The output folder '{out}' is read-only: choose another one.", out=out))
-    return out
+    try:
+        yield out
+    except BaseException:
+        if created and not os.listdir(out):
+            os.rmdir(out)
+        raise
 
 
 def _check_pair_folders(out: str, specs: list[PairSpec]) -> None:
@@ -181,33 +191,34 @@ def run_batch(table: str, out_dir: str, *, scheduler: Optional[str] = None, work
     """
     progress = progress or Progress()
     specs = read_pairs(table, defaults, layer)
-    out = _output_folder(out_dir)
-    _check_pair_folders(out, specs)
-    for spec in specs:   # the pipeline says these in each pair's log, which a worker does not hand back
-        for note in pair_params(spec, out, 1).warnings():
-            progress.info(tr("{name} (row {row}): {note}", name=spec.name, row=spec.row, note=note))
-    start = time.perf_counter()
-    with dask_client(scheduler, workers, log=progress.info) as client:
-        started = time.perf_counter()
-        _remove_earlier_summary(out, progress)   # not before: a batch refused for its cluster changed nothing
-        dashboard = client.dashboard_link if _has_dashboard(client) else None
-        progress.info(tr("Dask dashboard: {link}", link=dashboard) if dashboard else
-                      tr("Dask dashboard: not served (install bokeh to get one)."))
-        progress(0.0, tr("{count} pair(s) submitted to {address}", count=len(specs), address=client.scheduler.address))
-        records, submitted = collect(client, specs, out, force, progress, fn)
-        workers_seen = {name: info.get("nthreads") for name, info in client.scheduler_info()["workers"].items()}
-    elapsed = time.perf_counter() - start
-    totals = {"pairs": len(records), **{s: sum(1 for r in records if r["status"] == s)
-                                         for s in ("done", "skipped", "failed")},
-              "elapsed_seconds": round(elapsed, 3), "cluster_start_seconds": round(started - start, 3),
-              "pairs_seconds": round(max((r["received"] for r in records), default=submitted) - submitted, 3),
-              "scheduler": scheduler or "local",
-              "workers": workers_seen, **add_overheads(records, submitted),
-              "peak_memory_bytes_per_worker": peak_memory_per_worker(records)}
-    gpkg = write_geopackage(records, os.path.join(out, SUMMARY_GPKG))
-    summary = write_json({"table": os.path.abspath(table), "dashboard": dashboard, "totals": totals,
-                          "pairs": records}, os.path.join(out, SUMMARY_JSON))
-    return BatchResult(records, gpkg, summary, elapsed, dashboard, totals)
+    with _output_folder(out_dir) as out:
+        _check_pair_folders(out, specs)
+        for spec in specs:   # the pipeline says these in each pair's log, which a worker does not hand back
+            for note in pair_params(spec, out, 1).warnings():
+                progress.info(tr("{name} (row {row}): {note}", name=spec.name, row=spec.row, note=note))
+        start = time.perf_counter()
+        with dask_client(scheduler, workers, log=progress.info) as client:
+            started = time.perf_counter()
+            _remove_earlier_summary(out, progress)   # not before: a batch refused for its cluster changed nothing
+            dashboard = client.dashboard_link if _has_dashboard(client) else None
+            progress.info(tr("Dask dashboard: {link}", link=dashboard) if dashboard else
+                          tr("Dask dashboard: not served (install bokeh to get one)."))
+            progress(0.0, tr("{count} pair(s) submitted to {address}", count=len(specs),
+                             address=client.scheduler.address))
+            records, submitted = collect(client, specs, out, force, progress, fn)
+            workers_seen = {name: info.get("nthreads") for name, info in client.scheduler_info()["workers"].items()}
+        elapsed = time.perf_counter() - start
+        totals = {"pairs": len(records), **{s: sum(1 for r in records if r["status"] == s)
+                                             for s in ("done", "skipped", "failed")},
+                  "elapsed_seconds": round(elapsed, 3), "cluster_start_seconds": round(started - start, 3),
+                  "pairs_seconds": round(max((r["received"] for r in records), default=submitted) - submitted, 3),
+                  "scheduler": scheduler or "local",
+                  "workers": workers_seen, **add_overheads(records, submitted),
+                  "peak_memory_bytes_per_worker": peak_memory_per_worker(records)}
+        gpkg = write_geopackage(records, os.path.join(out, SUMMARY_GPKG))
+        summary = write_json({"table": os.path.abspath(table), "dashboard": dashboard, "totals": totals,
+                              "pairs": records}, os.path.join(out, SUMMARY_JSON))
+        return BatchResult(records, gpkg, summary, elapsed, dashboard, totals)
 
 
 def _remove_earlier_summary(out: str, progress: Progress) -> None:

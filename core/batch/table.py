@@ -28,6 +28,7 @@ from ..raster.gdal_scope import gdal_scope
 from ..raster.input_files import SUBDATASET, gdal_name
 
 REQUIRED = ("t1", "t2")
+CSV_SUFFIXES = (".csv", ".txt", ".tsv")   # a table read as CSV; any other file as a vector layer (GeoPackage)
 VECTOR_FIELDS = ("samples", "aoi")   # may name a layer of their file: `areas.gpkg|layername=flood`
 # Fields a table may not set: the batch names every output itself (one folder per pair).
 RESERVED = set(OUTPUT_FILES) | {"overwrite"}
@@ -225,7 +226,7 @@ def read_table(path: str, layer: Optional[str] = None) -> tuple[list[str], list[
     if not table.is_file():
         raise InputError(tr("The table of pairs '{path}' does not exist: give a CSV file or a GeoPackage.",
                             path=path))
-    if table.suffix.lower() in (".csv", ".txt", ".tsv"):
+    if table.suffix.lower() in CSV_SUFFIXES:
         if layer:
             raise InputError(tr("LAYER names a layer of a GeoPackage table; '{path}' is a CSV file, which has none: "
                                 "leave LAYER out.", path=path))

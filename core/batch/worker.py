@@ -14,6 +14,8 @@ import time
 from dataclasses import replace
 from typing import Optional
 
+from osgeo import gdal
+
 from ..decision.evidence import verdict_word
 from ..errors import OaipError
 from ..i18n import tr
@@ -116,6 +118,16 @@ def failure_message(error: str, folder: str) -> str:
                             "one.", folder=folder, made=made)
 
 
+def _check_gdal() -> None:
+    """A worker whose GDAL lost its drivers said of every input "not a raster that GDAL can read (No driver
+    registered.)": an unguarded script that started the batch runs again in each worker as it starts, and its
+    last lines (QgsApplication.exitQgis()) close GDAL there."""
+    if gdal.GetDriverCount() == 0:
+        raise OaipError(tr("GDAL in this Dask worker has no drivers: the script that started the batch ran again in "
+                           "the worker as it started and closed QGIS there; keep the script's code under "
+                           "`if __name__ == \"__main__\":`."))
+
+
 def run_pair(spec: PairSpec, out_dir: str, force: bool = False) -> dict:
     """Run (or skip, when its complete outputs exist and ``force`` is off) one pair; returns its record."""
     from ..pipeline import run  # imported in the worker, where the run happens
@@ -133,6 +145,7 @@ def run_pair(spec: PairSpec, out_dir: str, force: bool = False) -> dict:
         record["status"] = "skipped"
     else:
         try:
+            _check_gdal()
             stats = run(params).stats.to_dict()
             record["status"] = "done"
         except OaipError as exc:

@@ -6,6 +6,7 @@ background task, the progress bar follows the pairs, Cancel stops the pairs not 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 
 from qgis.core import (
@@ -31,18 +32,19 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 from qgis.PyQt.QtGui import QIcon
 
-from ..core.batch.table import assignments
+from ..core.batch.table import CSV_SUFFIXES, assignments
 from ..core.errors import Cancelled, OaipError
 from ..core.params import MODES
 from ..core.progress import Progress
 from ..i18n import tr
 from ..identity import icon
 from .choices import named_choices
-from .interrupt import ctrl_c_cancels
+from .interrupt import cancelled_on_unload, ctrl_c_cancels
 from .styling import held
 from .value_checks import value_sentence
 
 DASK_PACKAGES = "dask==2026.8.0 distributed==2026.8.0"  # as in requirements.txt
+TABLES = (*CSV_SUFFIXES, ".gpkg")   # what the engine reads as a table of pairs (core.batch.table)
 STATUS_COLOURS = {"done": "46,160,67", "skipped": "120,144,156", "failed": "230,0,38"}
 STATUS_LABELS = {"done": QT_TRANSLATE_NOOP("OAIP", "done"), "skipped": QT_TRANSLATE_NOOP("OAIP", "skipped"),
                  "failed": QT_TRANSLATE_NOOP("OAIP", "failed")}   # the legend, through tr()
@@ -120,7 +122,9 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
             "'Run finished pairs again' is on. The summary layer (one footprint per pair with its status, "
             "error, changed area and fraction, threshold, mode, seconds and Kappa) is loaded at the end.\n"
             "Run headless (qgis_process), the run ends in an error, exit status 1, when a pair failed, so that a "
-            "script sees it; the pairs done keep their outputs and the summary is written all the same.")
+            "script sees it; the pairs done keep their outputs and the summary is written all the same.\n"
+            "From a Python script of your own, keep its code under if __name__ == \"__main__\": each local Dask "
+            "worker runs the script's top level again as it starts.")
 
     def icon(self) -> QIcon:
         return icon()
@@ -131,7 +135,8 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
     def initAlgorithm(self, config=None) -> None:  # noqa: N802 (QGIS's name)
         self.addParameter(QgsProcessingParameterFile(
             self.PAIRS, tr("Table of pairs (CSV or GeoPackage)"),
-            fileFilter=tr("Tables of pairs (*.csv *.gpkg *.CSV *.GPKG)")))
+            fileFilter=tr("Tables of pairs ({patterns})").format(
+                patterns=" ".join(f"*{suffix} *{suffix.upper()}" for suffix in TABLES))))
         self.addParameter(QgsProcessingParameterString(
             self.SCHEDULER, tr("Dask scheduler address (e.g. tcp://host:8786; empty: a local cluster)"),
             optional=True, defaultValue=""))
@@ -166,6 +171,12 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
             message = value_sentence(definition, parameters.get(definition.name()))
             if message:
                 return False, message
+        table = parameters.get(self.PAIRS)   # QGIS said "Incorrect parameter value for PAIRS" of both
+        if isinstance(table, str) and table.strip() and not os.path.isfile(table):
+            return False, tr("PAIRS: '{path}' is not a file: give the table of pairs.").format(path=table)
+        if isinstance(table, str) and table.strip() and not table.lower().endswith(TABLES):
+            return False, tr("PAIRS: '{path}' is not a table of pairs: give a CSV file ({csv}) or a GeoPackage "
+                             "(.gpkg).").format(path=table, csv=", ".join(CSV_SUFFIXES))
         return super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS's name)
@@ -187,7 +198,7 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
                                                                message and feedback.setProgressText(message)),
                             is_cancelled=feedback.isCanceled, log=EchoLog(feedback.pushInfo))
         try:
-            with ctrl_c_cancels(feedback):
+            with ctrl_c_cancels(feedback), cancelled_on_unload(feedback):
                 scheduler = self.parameterAsString(parameters, self.SCHEDULER, context).strip() or None
                 layer = self.parameterAsString(parameters, self.LAYER, context) or None
                 result = run_batch(self.parameterAsFile(parameters, self.PAIRS, context), out, scheduler=scheduler,

@@ -322,6 +322,38 @@ def test_options_a_batch_would_ignore_or_a_file_in_a_pairs_place_are_refused(sch
         run_batch(str(table), str(out), scheduler=scheduler)
 
 
+def test_local_workers_start_deaf_to_ctrl_c():
+    """A Ctrl-C reaches the terminal's whole process group: each local worker printed asyncio's KeyboardInterrupt
+    traceback while the batch cancelled them itself. Started within this block, a process ignores SIGINT."""
+    import signal
+
+    asks = "import signal; print(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)"
+    with cluster_module._ctrl_c_not_for_workers():
+        started = subprocess.run([sys.executable, "-c", asks], capture_output=True, text=True, check=True)
+    assert started.stdout.strip() == "True"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # this process takes Ctrl-C again
+    after = subprocess.run([sys.executable, "-c", asks], capture_output=True, text=True, check=True)
+    assert after.stdout.strip() == "False"
+
+
+def test_a_worker_whose_gdal_was_closed_says_why(sample_pair, tmp_path, monkeypatch):
+    """An unguarded script that runs a batch runs again in each worker as it starts, and its exitQgis() there left
+    GDAL without drivers: every pair failed as "not a raster that GDAL can read (No driver registered.)"."""
+    from oaip_qgis.core.batch import worker
+    from oaip_qgis.core.batch.table import read_pairs
+
+    table = tmp_path / "pairs.csv"
+    table.write_text(f"name,t1,t2\nnorth,{sample_pair['t1']},{sample_pair['t2']}\n", encoding="utf-8")
+    (spec,) = read_pairs(str(table), {"mode": "prior"})
+    monkeypatch.setattr(worker.gdal, "GetDriverCount", lambda: 0)
+    record = worker.run_pair(spec, str(tmp_path / "out"), force=True)
+    assert record["status"] == "failed" and "GDAL in this Dask worker has no drivers" in record["error"]
+    with pytest.raises(InputError, match="started by a local Dask worker as it started"):
+        monkeypatch.setattr(cluster_module.multiprocessing.current_process(), "_inheriting", True, raising=False)
+        with cluster_module.dask_client():
+            pass
+
+
 def test_local_layout_and_worker_python():
     assert local_layout(None, cores=2) == (2, 1)
     assert local_layout(1, cores=2) == (1, 2)

@@ -81,6 +81,23 @@ def test_a_value_out_of_its_range_is_named_with_the_range(provider, sample_pair,
     assert not (tmp_path / "out").exists()
 
 
+def test_a_table_the_engine_reads_is_taken_and_another_file_named(provider, sample_pair, tmp_path):
+    """A .txt or .tsv table, which `make batch` reads, and a raster given as the table were both "Incorrect
+    parameter value for PAIRS"; a batch refused for its cluster left the empty output folder it had made."""
+    import processing
+
+    table = tmp_path / "pairs.txt"
+    table.write_text(f"t1,t2\n{sample_pair['t1']},{sample_pair['t2']}\n", encoding="utf-8")
+    with pytest.raises(QgsProcessingException, match="No Dask scheduler answers at 'tcp://127.0.0.1:9'"):
+        processing.run(ALG, {"PAIRS": str(table), "SCHEDULER": "tcp://127.0.0.1:9",
+                             "OUTPUT_FOLDER": str(tmp_path / "out")})
+    assert not (tmp_path / "out").exists()
+    for given, shown in ((sample_pair["t1"], "is not a table of pairs: give a CSV file"),
+                         (str(tmp_path / "none.csv"), "is not a file")):
+        with pytest.raises(QgsProcessingException, match=f"PAIRS: '.*' {shown}"):
+            processing.run(ALG, {"PAIRS": given, "OUTPUT_FOLDER": str(tmp_path / "out")})
+
+
 def test_other_parameters_take_semicolons_or_make_batch_s_spaces(qgis_app):
     """'seed=1 epochs=8', as `make batch` takes PARAMS, was read as seed = '1 epochs=8' and refused."""
     from oaip_qgis.processing.batch_detect import _defaults
