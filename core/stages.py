@@ -604,7 +604,10 @@ def write_change(difference: Difference, grid: Grid, prior: PriorResult, samples
         if count == 0 and changed > 0:   # the raster marks change the polygons do not show
             progress.info(tr("MIN_AREA {least:g} m² dropped every change region: the change layer marks {area:.0f} m² "
                              "in regions smaller than that.", least=params.min_polygon_area, area=changed))
-    if cut.accuracy is not None and cut.accuracy.coverage() < 1:
+    if cut.accuracy is not None and cut.accuracy.coverage() == 0:   # "measured there only" of nowhere
+        progress.info(tr("The reference covers none of the valid pixels (it lies elsewhere, or holds only no data "
+                         "here: check its CRS and extent): no accuracy is measured."))
+    elif cut.accuracy is not None and cut.accuracy.coverage() < 1:
         progress.info(tr("The reference covers {percent:.1f} % of the valid pixels: accuracy is measured there only.",
                          percent=percent_down(cut.accuracy.coverage())))
     return cut

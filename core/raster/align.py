@@ -20,7 +20,7 @@ from scipy import ndimage
 from ..errors import InputError
 from ..i18n import tr
 from .coregister import Shift
-from .gdal_scope import in_gdal_scope
+from .gdal_scope import exceptions_off, in_gdal_scope
 from .grid import TOUCHING, Grid, Window, check_transformable, distance_unit
 from .image_values import CheckedImage, alpha_band, alpha_read_as_data, as_colours, checked_image, chosen_bands
 from .input_files import open_raster, read_or_explain
@@ -28,6 +28,7 @@ from .overlap import (
     PIXEL_GRID,
     Box,
     aoi_layer,
+    bounds,
     check_in_its_area,
     check_placeable,
     check_shareable,
@@ -382,6 +383,31 @@ def _check_grid_size(width: int, height: int, box: Box, pixel_size: Optional[flo
 UNPLACED = {(0.0, 1.0, 0.0, 0.0, 0.0, 1.0), PIXEL_GRID}   # geotransforms that say where nothing lies
 
 
+def check_placed(ds: gdal.Dataset, grid: Grid, label: str, path: str) -> None:
+    """Refuse a raster in another CRS whose corners do not transform into the grid's (metres labelled as degrees,
+    a latitude of −300): PROJ said "Invalid latitude" some 300 times and the reference was read as unchanged
+    everywhere, Kappa 0 at 100 % coverage."""
+    minx, miny, maxx, maxy = bounds(ds)
+    own, target = image_srs(ds), grid.srs()
+    for srs in (own, target):
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    with exceptions_off():   # a corner PROJ cannot take comes back infinite, said here once, not on stderr
+        gdal.PushErrorHandler("CPLQuietErrorHandler")
+        try:
+            corners = osr.CoordinateTransformation(own, target).TransformPoints(
+                [(minx, miny), (minx, maxy), (maxx, miny), (maxx, maxy)])
+        except RuntimeError:
+            corners = [(math.nan, math.nan, 0.0)]
+        finally:
+            gdal.PopErrorHandler()
+    if not all(math.isfinite(value) for corner in corners for value in corner[:2]):
+        raise InputError(tr("{label}: '{path}' cannot be placed in the run's CRS: its corners ({box}) are not places "
+                            "its CRS ({name}) holds, so it is likely labelled with the wrong CRS: assign its real one "
+                            "(QGIS: Raster > Projections > Assign Projection; or gdal_edit.py -a_srs).", label=label,
+                            path=path, box=", ".join(f"{value:.12g}" for value in (minx, miny, maxx, maxy)),
+                            name=own.GetName() or "?"))
+
+
 @in_gdal_scope
 def check_on_grid(path: str, grid: Grid, label: str) -> Optional[str]:
     """Refuse, once before it is read window by window (`read_on_grid`: the reference, at the end of a run),
@@ -393,8 +419,8 @@ def check_on_grid(path: str, grid: Grid, label: str) -> Optional[str]:
     srs = image_srs(ds)
     check_transformable(srs, grid.srs(), label, path, tr("the run's grid"))
     own = ds.GetGeoTransform(can_return_null=True)
-    if own is not None and tuple(own) in UNPLACED:   # written by tools that place nothing (GDAL's default)
-        own = None
+    if own is not None and srs is None and tuple(own) in UNPLACED:   # written by tools that place nothing
+        own = None   # (GDAL's default); with a CRS, (0, 1, 0, 0, 0, −1) is a placement like any (the shared pairs')
     if srs is None and grid.crs_wkt and own is not None and not same_placement(own, grid.transform):
         raise InputError(tr("{label}: '{path}' is georeferenced (a world file or geotransform places it at ({x:.12g}, "
                             "{y:.12g}) with pixels of {pixel:.12g}) but has no CRS, so it cannot be laid on the run's "
@@ -406,6 +432,7 @@ def check_on_grid(path: str, grid: Grid, label: str) -> Optional[str]:
     if grid.crs_wkt and srs is not None:
         if srs.IsSame(grid.srs()) and own is not None and same_lattice(own, grid.transform):
             return None   # on the grid's own lattice (any extent: what it does not cover is left out)
+        check_placed(ds, grid, label, path)
         return tr("{label}: '{path}' is not on the run's grid (another CRS, pixel size or placement): it is read onto "
                   "it by nearest neighbour, which decides the labels along its edges.", label=label, path=path)
     if (ds.RasterXSize, ds.RasterYSize) == (grid.width, grid.height):

@@ -40,7 +40,7 @@ def north_up(ds: gdal.Dataset) -> tuple[float, float, float, float, float, float
     return x0, dx, rx, y0, ry, dy
 
 
-def _bounds(ds: gdal.Dataset) -> tuple[float, float, float, float]:
+def bounds(ds: gdal.Dataset) -> tuple[float, float, float, float]:
     """The envelope of the image's four corners: with rotation terms (an image turned 30°, or 90° with a pixel
     size of 0 on the diagonal) a box from the pixel sizes alone cut a third of the overlap, or divided by 0."""
     x0, dx, rx, y0, ry, dy = ds.GetGeoTransform()
@@ -49,9 +49,9 @@ def _bounds(ds: gdal.Dataset) -> tuple[float, float, float, float]:
     return min(xs), min(ys), max(xs), max(ys)
 
 
-def _bounds_in(ds: gdal.Dataset, target: osr.SpatialReference) -> tuple[float, float, float, float]:
+def bounds_in(ds: gdal.Dataset, target: osr.SpatialReference) -> tuple[float, float, float, float]:
     src = image_srs(ds)
-    box = _bounds(ds)
+    box = bounds(ds)
     if src is None or src.IsSame(target):
         return box
     return _transform_bounds(src, target, box)
@@ -100,7 +100,7 @@ Box = tuple[float, float, float, float]   # (minx, miny, maxx, maxy)
 
 def common_box(ds1: gdal.Dataset, ds2: gdal.Dataset, aoi: Optional[str], srs: osr.SpatialReference) -> Box:
     """(minx, miny, maxx, maxy) in srs of what both images (and the AOI) cover; empty when min ≥ max."""
-    boxes = [_bounds_in(ds1, srs), _bounds_in(ds2, srs)] + ([_aoi_bounds(aoi, srs)] if aoi else [])
+    boxes = [bounds_in(ds1, srs), bounds_in(ds2, srs)] + ([_aoi_bounds(aoi, srs)] if aoi else [])
     if srs.IsGeographic():   # each on the side of the antimeridian of the image whose own CRS this is
         native = next((box for ds, box in zip((ds1, ds2), boxes)
                        if image_srs(ds) is not None and image_srs(ds).IsSame(srs)), boxes[0])
