@@ -196,7 +196,10 @@ class Evidence:
         return self._scene_verdict() + " " + tr(
             "Computed again as if {share:.0f} % of the scene had changed alike (those places left out of its "
             "graph), the prior marked {marked:.1f} % changed, where change crowding a scene is found again at about "
-            "the share left out: no sign of it here.", share=100 * share, marked=100 * marked)
+            "the share left out: no sign of it here. If the area was drawn or cropped tight around the change, so "
+            "that change covers about half of it or more, there is too little unchanged ground left to measure the "
+            "change against (the prior ranks places against the area's own typical one): include more unchanged "
+            "ground around it and run again.", share=100 * share, marked=100 * marked)
 
     def _scene_verdict(self) -> str:
         if self.significant:

@@ -48,15 +48,15 @@ def found_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], al
     if each:
         notes.append(tr("T{number}: each band of '{path}' has a border of its own value along its edge ({listed}), "
                         "beside ordinary values, and {why}: each is taken as no data in its band (bands stacked "
-                        "from files of different fills). Set NODATA{number} to another value to compare them as "
-                        "data.", number=number, path=path, why=why, listed=", ".join(
+                        "from files of different fills). Set NODATA{number} to nan (no value is no data) to compare "
+                        "them as data.", number=number, path=path, why=why, listed=", ".join(
                             tr("band {band}: {value:g}", band=band, value=value) for band, value in zip(bands, each))))
         return each, False, None
     if border is None:
         if fill is not None:
             notes.append(tr("T{number}: {percent:.1f} % of '{path}' is {value:g} in every band, far outside its other "
                             "values ({low:g} to {high:g}), and {why}: it is taken as no data (a fill). Set "
-                            "NODATA{number} to another value to compare it as data.",
+                            "NODATA{number} to nan (no value is no data) to compare it as data.",
                             number=number, percent=100 * fill.share, path=path, value=fill.value, low=fill.low,
                             high=fill.high, why=why))
             return fill.value, True, None
@@ -65,9 +65,9 @@ def found_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], al
         notes.append(tr("T{number}: '{path}' is {value:g} in every band along its edge, faded into the ground by its "
                         "lossy compression, and {why}: that border and the {beside} pixels beside it, {percent:.1f} % "
                         "of the image, are taken as no data (a map export's or a warped image's corners, or water "
-                        "clipped to {value:g} at the edge). Set NODATA{number} to another value to compare it as "
-                        "data.", number=number, percent=100 * border.share, path=path, value=border.value, why=why,
-                        beside=math.ceil((fade + SPECKLE) * ds.RasterXSize / values.shape[-1])))
+                        "clipped to {value:g} at the edge). Set NODATA{number} to nan (no value is no data) to compare "
+                        "it as data.", number=number, percent=100 * border.share, path=path, value=border.value,
+                        why=why, beside=math.ceil((fade + SPECKLE) * ds.RasterXSize / values.shape[-1])))
         return None, False, write_border_mask(ds, bands, border, f"T{number}", path)
     highest = values.dtype.kind in "iu" and border.value >= values.max()   # the white-corner rule's value
     what = (tr("a map export's corners where it held no ground, or saturated cloud cut by the image's edge")
@@ -79,14 +79,14 @@ def found_nodata(ds: gdal.Dataset, bands: list[int], nodata: Optional[float], al
         notes.append(tr("T{number}: {percent:.1f} % of '{path}' along its edge is {value:g} in every band, beside "
                         "ordinary values, and {why}: it is taken as no data ({what}). Another {inside} % of the "
                         "image is {value:g} inside it, scattered ({scattered}): that is compared as data. Set "
-                        "NODATA{number} to {value:g} to leave all of it out, or to another value to compare the edge "
-                        "as data too.", number=number, percent=100 * border.share, path=path, value=border.value,
-                        why=why, what=what, scattered=scattered,
+                        "NODATA{number} to {value:g} to leave all of it out, or to nan (no value is no data) to "
+                        "compare the edge as data too.", number=number, percent=100 * border.share, path=path,
+                        value=border.value, why=why, what=what, scattered=scattered,
                         inside=f"{100 * border.inside:.2f}" if border.inside >= 1e-4 else "< 0.01"))
         return None, False, write_border_mask(ds, bands, border, f"T{number}", path)
     notes.append(tr("T{number}: {percent:.1f} % of '{path}' along its edge is {value:g} in every band, beside "
-                    "ordinary values, and {why}: it is taken as no data ({what}). Set NODATA{number} to another "
-                    "value to compare it as data.",
+                    "ordinary values, and {why}: it is taken as no data ({what}). Set NODATA{number} to nan (no "
+                    "value is no data) to compare it as data.",
                     number=number, percent=100 * border.share, path=path, value=border.value, why=why, what=what))
     return border.value, True, None
 

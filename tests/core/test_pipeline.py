@@ -332,6 +332,7 @@ def test_a_generated_unchanged_scene_is_reported_unchanged_and_rare_change_is_ke
     (share, marked), = unchanged.evidence["crowded_tried"]   # one second pass, finding far less than it left out
     assert share == pytest.approx(0.4) and marked < 0.8 * 0.3 and unchanged.evidence["crowded"] is None
     assert "Computed again as if 40 %" in unchanged.evidence["verdict"]
+    assert "include more unchanged ground around it" in unchanged.evidence["verdict"]   # an AOI drawn around a flood
     rare = outcomes["rare"]
     assert rare.evidence["significant"] and rare.changed_fraction < 0.03 and rare.evidence["crowded_tried"] == []
     assert rare.metrics["kappa"] > 0.6

@@ -161,6 +161,10 @@ def test_a_swath_border_whose_value_calm_water_holds_too_is_masked_pixel_by_pixe
     assert not valid[wedge].any() and valid[beyond].all() and (x2[0][beyond] == 0).all() and beyond.sum() > 500
     given = gdal.Open(t2)   # held: a band read from a dataset already freed crashes GDAL
     assert (given.ReadAsArray() == before).all() and given.GetRasterBand(1).GetMaskFlags() == 1
+    # The note's way out works whatever values the image holds (a Byte image may hold all 256): NODATA nan.
+    assert any("NODATA2 to 0" in note and "to nan (no value is no data)" in note for note in pair.notes)
+    with open_pair(make_raster(tmp_path / "t1.tif", ramp()), t2, nodata2=float("nan")) as pair:
+        assert pair.read()[2][wedge].all() and not any("along its edge" in note for note in pair.notes)
 
 
 def test_stacked_bands_with_borders_of_their_own_values_each_get_their_nodata(tmp_path):
