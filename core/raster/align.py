@@ -22,7 +22,15 @@ from ..i18n import tr
 from .coregister import Shift
 from .gdal_scope import exceptions_off, in_gdal_scope
 from .grid import TOUCHING, Grid, Window, check_transformable, distance_unit
-from .image_values import CheckedImage, alpha_band, alpha_read_as_data, as_colours, checked_image, chosen_bands
+from .image_values import (
+    CheckedImage,
+    alpha_band,
+    alpha_read_as_data,
+    as_colours,
+    as_masked,
+    checked_image,
+    chosen_bands,
+)
 from .input_files import open_raster, read_or_explain
 from .overlap import (
     PIXEL_GRID,
@@ -267,7 +275,8 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     """Validate both rasters and align them onto the chosen image's grid ('t1', 't2', or 'finer': the image
     with more pixels over the overlap), cropped to their overlap (and AOI)."""
     notes: list = []
-    ds1, ds2 = (as_colours(open_raster(path, label), label, notes) for path, label in ((t1, "T1"), (t2, "T2")))
+    ds1, ds2 = (as_masked(as_colours(open_raster(path, label), label, notes), label, str(path), notes)
+                for path, label in ((t1, "T1"), (t2, "T2")))
     if os.path.realpath(t1) == os.path.realpath(t2) and list(bands1 or []) == list(bands2 or []):
         # a stack of both dates, read as two band sets, is fine
         raise InputError(tr("T1 and T2 are the same file '{path}' with the same bands: choose the image before and the "

@@ -941,3 +941,27 @@ def test_closing_a_pair_after_training_does_not_crash_the_process():
                              "tests/core/test_train.py", "-k", "compiled"], cwd=repo, capture_output=True,
                             text=True, timeout=600, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("last", ["mask", "nir"])
+def test_an_unflagged_alpha_band_masks_its_image_and_a_fourth_band_of_data_is_compared(tmp_path, last):
+    """An RGBA export that did not flag its alpha had the band compared as data: its transparent strip was marked
+    changed (italy: Kappa 0.81 → 0.15). A band of only 0 and 255 beside data is the mask; a NIR band is data."""
+    rng = np.random.default_rng(1)
+    path = str(tmp_path / "rgba.tif")
+    ds = utm_image(path, 4, gdal.GDT_Byte, ("PHOTOMETRIC=MINISBLACK", "ALPHA=NO"))
+    for band in range(1, 4):
+        ds.GetRasterBand(band).WriteArray(rng.integers(20, 200, (100, 120)).astype(np.uint8))
+    fourth = np.full((100, 120), 255, np.uint8)
+    fourth[:, :30] = 0
+    ds.GetRasterBand(4).WriteArray(fourth if last == "mask" else rng.integers(0, 256, (100, 120)).astype(np.uint8))
+    assert ds.GetRasterBand(4).GetColorInterpretation() != gdal.GCI_AlphaBand
+    ds = None
+    with open_pair(make_raster(tmp_path / "t1.tif", ramp()), path) as pair:
+        _, x2, valid = pair.read()
+        noted = any("band 4 of" in note and "holds only 0 and 255" in note for note in pair.notes)
+    if last == "mask":
+        assert noted and x2.shape[0] == 3 and not valid[:, :30].any() and valid[:, 30:].all()
+    else:
+        assert not noted and x2.shape[0] == 4 and valid.all()
+    assert gdal.Open(path).GetRasterBand(4).GetColorInterpretation() != gdal.GCI_AlphaBand   # the file untouched
