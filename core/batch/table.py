@@ -284,14 +284,14 @@ def read_pairs(path: str, defaults: Optional[dict[str, str]] = None, layer: Opti
         for column in INPUT_FIELDS:
             if values.get(column):
                 # A vector layer may name its layer in the file as QGIS does (`areas.gpkg|layername=flood`).
-                path, bar, layer = str(values[column]).partition("|") if column in VECTOR_FIELDS else (
+                file, bar, part = str(values[column]).partition("|") if column in VECTOR_FIELDS else (
                     str(values[column]), "", "")
-                path = _resolve(path, base)
-                values[column] = path + bar + layer
-                if not _exists(path):
+                file = _resolve(file, base)
+                values[column] = file + bar + part
+                if not _exists(file):
                     raise InputError(tr("{where}: the {column} file '{path}' does not exist or cannot be "
                                         "read; fix the path (relative paths start at the table's folder).",
-                                        where=where, column=column, path=path))
+                                        where=where, column=column, path=file))
         name = given or _default_name(values["t1"], generic)
         if not SAFE_NAME.match(name):
             raise InputError(tr("{where}: the name {name!r} cannot be a folder name; use letters, digits, '.', '_' "

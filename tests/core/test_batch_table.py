@@ -201,3 +201,13 @@ def test_blank_columns_of_a_header_are_no_columns(images):
     """`t1,t2,name,` (Excel's trailing separator on the header) was "unknown column or parameter ''"."""
     table = write_csv(images / "pairs.csv", "t1;t2;name;;\na/t1.tif;a/t2.tif;north;;\n")
     assert [spec.name for spec in read_pairs(table)] == ["north"]
+
+
+def test_a_later_row_is_named_by_the_table_after_a_layer_cell(images):
+    """Resolving `file|layername=` reused the name of the table's path: a later row's message named a samples file
+    as the table."""
+    (images / "a" / "areas.gpkg").write_bytes(b"")
+    table = write_csv(images / "pairs.csv", "t1,t2,aoi\na/t1.tif,a/t2.tif,a/areas.gpkg|layername=flood\n"
+                                            "b/t1.tif,b/none.tif,\n")
+    with pytest.raises(InputError, match=r"pairs\.csv', row 2: the t2 file"):
+        read_pairs(table)
