@@ -361,7 +361,8 @@ def read_samples(params: RunParams, pair: AlignedPair, progress: Progress) -> Op
     samples, both = rasterize_samples(params.samples, pair.grid)
     given = int((samples >= 0).sum())
     off = _off_the_data(samples, pair)
-    if not (samples >= 0).any():   # the analyst meant them to count: a run that ignores them is not what was asked
+    count = given - off
+    if not count:   # the analyst meant them to count: a run that ignores them is not what was asked
         raise InputError(tr("Samples '{path}' have no feature inside the overlap of the two images (the layer is "
                             "empty, or lies elsewhere: check its CRS and that it is the layer you meant); remove "
                             "SAMPLES to run without them.", path=params.samples) if not given else
@@ -372,7 +373,6 @@ def read_samples(params: RunParams, pair: AlignedPair, progress: Progress) -> Op
         raise InputError(tr("Samples '{path}' mark no place changed (changed = 1) inside the area compared, so there "
                             "is no kind of change to find more of: draw at least one changed area there, or turn off "
                             "EXTEND_FROM_SAMPLES.", path=params.samples))
-    count = int((samples >= 0).sum())
     progress.info(tr("{count} pixel(s) of analyst samples: the outputs keep their label.", count=count)
                   if params.mode == "prior" else
                   tr("{count} pixel(s) of analyst samples: the network learns from them and the outputs keep "
