@@ -292,6 +292,11 @@ def read_pairs(path: str, defaults: Optional[dict[str, str]] = None, layer: Opti
                     raise InputError(tr("{where}: the {column} file '{path}' does not exist or cannot be "
                                         "read; fix the path (relative paths start at the table's folder).",
                                         where=where, column=column, path=file))
+        if os.path.realpath(values["t1"]) == os.path.realpath(values["t2"]) and \
+                list(values.get("bands1") or []) == list(values.get("bands2") or []):   # caught in the worker
+            raise InputError(tr("{where}: t1 and t2 are the same file '{path}': give the image before and the image "
+                                "after (or, for one file holding both dates, their bands in the columns bands1 and "
+                                "bands2).", where=where, path=values["t1"]))
         name = given or _default_name(values["t1"], generic)
         if not SAFE_NAME.match(name):
             raise InputError(tr("{where}: the name {name!r} cannot be a folder name; use letters, digits, '.', '_' "

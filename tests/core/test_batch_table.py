@@ -211,3 +211,15 @@ def test_a_later_row_is_named_by_the_table_after_a_layer_cell(images):
                                             "b/t1.tif,b/none.tif,\n")
     with pytest.raises(InputError, match=r"pairs\.csv', row 2: the t2 file"):
         read_pairs(table)
+
+
+def test_a_row_whose_two_dates_are_one_file_is_refused_before_any_work(images):
+    """It was caught in the worker, after the cluster had started, with advice in the dock's words (BANDS1)."""
+    table = write_csv(images / "pairs.csv", "t1,t2\na/t1.tif,a/t1.tif\n")
+    with pytest.raises(InputError, match=r"row 1: t1 and t2 are the same file .* columns bands1 and bands2"):
+        read_pairs(table)
+    stacked = write_csv(images / "stacked.csv", "t1,t2,bands1,bands2\na/t1.tif,a/t1.tif,1,1\n")
+    with pytest.raises(InputError, match="the same file"):
+        read_pairs(stacked)
+    (spec,) = read_pairs(write_csv(images / "dates.csv", "t1,t2,bands1,bands2\na/t1.tif,a/t1.tif,1,2\n"))
+    assert spec.params.bands1 == [1] and spec.params.bands2 == [2]
