@@ -366,12 +366,12 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
         shares = [_crowded_share(prior[ok]) if SECOND_PASS else 0.0 for prior in first]
         crowded = [(by, share) for by, share in enumerate(shares) if share > drop]
         if crowded and info is not None:   # one note for both maps (it came twice, with two figures unexplained)
-            shares = [tr("{percent:.0f} % (as both images show change)", percent=100 * share) if by == 0 else
-                      tr("{percent:.0f} % (as either image shows it)", percent=100 * share)
-                      for by, share in crowded]
+            said = [tr("{percent:.0f} % (as both images show change)", percent=100 * share) if by == 0 else
+                    tr("{percent:.0f} % (as either image shows it)", percent=100 * share)
+                    for by, share in crowded]
             info(tr("Many places changed alike: {shares} of the scene lie above the evidence floor while the prior's "
                     "own split lies below it, so the changed places crowd each other's neighbourhoods; the prior is "
-                    "computed a second time without them in its graph.", shares=tr(" and ").join(shares)))
+                    "computed a second time without them in its graph.", shares=tr(" and ").join(said)))
         maps = list(first)
         for by, share in crowded:   # each map its own second pass; the progress bar holds near its end through it
             check.total += _chunk_count(int(ok.sum()), levels, anchors)
