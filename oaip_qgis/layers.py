@@ -31,7 +31,7 @@ from qgis.PyQt.QtGui import QColor
 from .core.errors import InputError
 from .core.raster.input_files import gdal_name
 from .core.raster.strips import strips, valid_values
-from .core.raster.vector_layer import LAYER_OPTIONS
+from .core.raster.vector_layer import other_options
 from .i18n import tr
 
 CHANGED_COLOUR = QColor(230, 0, 38)
@@ -117,8 +117,7 @@ def vector_file(layer: QgsMapLayer) -> Optional[str]:
     provider, a filter, unsaved edits, a part of its file such as one geometry type)."""
     if layer.providerType() != "ogr" or layer.subsetString() or layer.isModified():
         return None
-    options = layer.source().split("|")[1:]
-    if any(option.partition("=")[0] not in LAYER_OPTIONS for option in options):
+    if other_options(layer.source()):
         return None   # e.g. `|geometrytype=Polygon` of a mixed file: GDAL would read the points QGIS hides too
     return layer.source()
 

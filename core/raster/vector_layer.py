@@ -30,10 +30,15 @@ def layer_source(source: str) -> tuple[str, Optional[str]]:
     return path, None
 
 
+def other_options(source: str) -> list[str]:
+    """The `|` options of a source besides the layer's name or id (`geometrytype=Polygon`, `subset=…`)."""
+    return [option for option in str(source).split("|")[1:] if option.partition("=")[0] not in LAYER_OPTIONS]
+
+
 def open_layer(source: str, label: str) -> tuple[ogr.DataSource, ogr.Layer]:
     """The data source (keep it while the layer is used) and the layer `source` names."""
     path, name = layer_source(source)
-    other = [option for option in str(source).split("|")[1:] if option.partition("=")[0] not in LAYER_OPTIONS]
+    other = other_options(source)
     if other:   # `|geometrytype=Polygon` of a mixed file: the whole layer, points QGIS hides included, was read
         raise InputError(tr("{label}: '{source}' asks for {options}, which is not applied here (the whole layer is "
                             "read): save the features you mean as a layer of their own (QGIS: Export > Save "

@@ -574,11 +574,7 @@ class OaipDock(QgsDockWidget):
         self.ui.thresholdGroup.setEnabled(can_rethreshold)
         if can_rethreshold:
             self.histogram.set_counts(histogram)
-        self.histogram.set_threshold(stats.threshold)
-        self.ui.thresholdSlider.blockSignals(True)
-        self.ui.thresholdSlider.setValue(round(stats.threshold * SLIDER_STEPS))
-        self.ui.thresholdSlider.blockSignals(False)
-        self.ui.thresholdValueLabel.setText(f"{stats.threshold:.3f}")
+        self._set_slider(stats.threshold)
         self.ui.exportButton.setEnabled(True)
 
     def _fill_tree(self) -> None:
@@ -609,6 +605,14 @@ class OaipDock(QgsDockWidget):
                        "threshold {run:.3f}. Save at this threshold to keep it.").format(
                 layer=self._threshold_layer_name(stats.threshold), run=stats.run_threshold)
         self.ui.summaryLabel.setText(text)
+
+    def _set_slider(self, threshold: float) -> None:
+        """The slider, its label and the histogram's line at `threshold`, without cutting anything."""
+        self.histogram.set_threshold(threshold)
+        self.ui.thresholdSlider.blockSignals(True)
+        self.ui.thresholdSlider.setValue(round(threshold * SLIDER_STEPS))
+        self.ui.thresholdSlider.blockSignals(False)
+        self.ui.thresholdValueLabel.setText(f"{threshold:.3f}")
 
     def _slider_moved(self, value: int) -> None:
         self.ui.thresholdValueLabel.setText(f"{value / SLIDER_STEPS:.3f}")
@@ -714,11 +718,7 @@ class OaipDock(QgsDockWidget):
         if self.run_stats is not None and self.stats is not self.run_stats:
             self.stats = self.run_stats
             self._fill_tree()
-            self.histogram.set_threshold(self.stats.threshold)
-            self.ui.thresholdSlider.blockSignals(True)
-            self.ui.thresholdSlider.setValue(round(self.stats.threshold * SLIDER_STEPS))
-            self.ui.thresholdSlider.blockSignals(False)
-            self.ui.thresholdValueLabel.setText(f"{self.stats.threshold:.3f}")
+            self._set_slider(self.stats.threshold)
 
     def _forget_threshold_layer(self) -> None:
         """The slider's layer is gone from the project: remove its temporary file."""

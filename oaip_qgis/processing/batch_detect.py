@@ -172,11 +172,12 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
             if message:
                 return False, message
         table = parameters.get(self.PAIRS)   # QGIS said "Incorrect parameter value for PAIRS" of both
-        if isinstance(table, str) and table.strip() and not os.path.isfile(table):
-            return False, tr("PAIRS: '{path}' is not a file: give the table of pairs.").format(path=table)
-        if isinstance(table, str) and table.strip() and not table.lower().endswith(TABLES):
-            return False, tr("PAIRS: '{path}' is not a table of pairs: give a CSV file ({csv}) or a GeoPackage "
-                             "(.gpkg).").format(path=table, csv=", ".join(CSV_SUFFIXES))
+        if isinstance(table, str) and table.strip():
+            if not os.path.isfile(table):
+                return False, tr("PAIRS: '{path}' is not a file: give the table of pairs.").format(path=table)
+            if not table.lower().endswith(TABLES):
+                return False, tr("PAIRS: '{path}' is not a table of pairs: give a CSV file ({csv}) or a GeoPackage "
+                                 "(.gpkg).").format(path=table, csv=", ".join(CSV_SUFFIXES))
         return super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS's name)
