@@ -7,8 +7,9 @@ AOI drawn tight around a flood (`flooded-aoi`), and the default scene they vary;
 against SAR: changed, unchanged, beside the river, misregistered, a quarter flooded; two optical
 sensors: changed, unchanged; the mission's other disasters: a wildfire's scar (optical before and SAR
 after; two optical sensors; one optical sensor twice; SAR pair) and an earthquake's collapsed blocks
-(optical and SAR; SAR pair; two optical sensors), and six scenes of much change alike or none again
-with ONE_KIND (`prior_one_kind`); four optical-against-SAR scenes again with the SAR image as T1; and seven
+(optical and SAR; SAR pair; two optical sensors); thick cloud over the optical date (`cloudy`,
+`optical-pair-cloudy`); seven scenes of much change alike or none again with ONE_KIND (`prior_one_kind`), the
+clouded scenes and their clear twins again with MASK_CLOUDS (`prior_mask_clouds`); four optical-against-SAR scenes again with the SAR image as T1; and seven
 optical-against-SAR scenes rendered as the public pairs are, 8-bit on one nominal grid, in both orders
 and with the SAR image as a VV, VH, VV / VH composite, `rendered-*`, bench/rendering.py) go
 through the whole pipeline
@@ -74,7 +75,8 @@ from oaip_qgis.core.sample_pair import make_sample_pair  # noqa: E402
 
 MODES = {"prior": {"mode": "prior"}, "int8": {"mode": "int8"}, "fp32": {"mode": "fp32"},
          "int8_no_prune": {"mode": "int8", "prune": False}, "affinity": {"mode": "prior", "prior": "affinity"},
-         "prior_one_kind": {"mode": "prior", "one_kind": True}}
+         "prior_one_kind": {"mode": "prior", "one_kind": True},
+         "prior_mask_clouds": {"mode": "prior", "mask_clouds": True}}
 # The shared pairs of two radar images (MANIFEST.md), whose crops run again as an analyst who knows it would
 # run them: with ONE_KIND (`crops_one_kind`).
 ONE_KIND_PAIRS = ("sar-enl-10", "sar-enl-11", "sar-enl-12", "sar-enl-13")
@@ -83,12 +85,15 @@ STRESS = ("default", "unchanged", "rare", "flood-beside-river", "misregistered",
           "sar-pair-wide-flood", "optical-pair", "optical-pair-unchanged", "sar-finer", "sar-finer-rare",
           "sar-finer-unchanged", "fire", "optical-pair-fire", "sar-pair-fire", "same-sensor-fire",
           "same-sensor-unchanged", "earthquake", "sar-pair-earthquake", "optical-pair-earthquake", "flooded-aoi",
-          "sar-pair-flooded-aoi", "flooded-third")
+          "sar-pair-flooded-aoi", "flooded-third", "cloudy", "optical-pair-cloudy")
 # Stress scenes run again as an analyst who knows both images are of one kind would (ONE_KIND): much change alike
 # that the structural prior cannot see, change broken into small places that weak evidence would confine to compact
 # groups (collapsed buildings), and unchanged twins that must stay unchanged when so told.
 ONE_KIND_STRESS = ("optical-pair-fire", "optical-pair-unchanged", "same-sensor-fire", "same-sensor-unchanged",
                    "sar-pair-wide-flood", "sar-pair-unchanged", "optical-pair-earthquake")
+# Stress scenes run again as an analyst who sees cloud in the optical date would (MASK_CLOUDS), and their clear twins,
+# which must map as they do without it.
+MASK_CLOUDS_STRESS = ("cloudy", "optical-pair-cloudy", "default", "optical-pair")
 STRESS_SIZE = 600
 # Scenes again at a larger size, where the rare scenario's new buildings are under 1 % of the scene (0.4–0.7 %
 # for scene seeds 0–2; 1.1 % at 600²), and unchanged twins (scenario, scene seed): seed 1 as every stress row,
@@ -501,7 +506,9 @@ def main() -> None:
                 sar_first = False   # the rendering has put the images in their order
             t1, t2 = (pair["t2"], pair["t1"]) if sar_first else (pair["t1"], pair["t2"])
             rows = report["stress"].setdefault(name, {})
-            asked = ["prior_one_kind"] if name in ONE_KIND_STRESS and "prior" in args.modes else []
+            asked = ([mode for mode, names in (("prior_one_kind", ONE_KIND_STRESS),
+                                               ("prior_mask_clouds", MASK_CLOUDS_STRESS)) if name in names]
+                     if "prior" in args.modes else [])
             for mode in [m for m in args.modes if m in ("prior", "int8")] + asked:
                 rows[mode] = over_seeds([bench_run(t1, t2, pair["truth"], MODES[mode], seed, args.threads)
                                          for seed in stress_seeds])

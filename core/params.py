@@ -20,7 +20,7 @@ DEVICES = ("cpu",)   # the integer kernels run on the CPU; a device that would n
 EPOCHS_RANGE = (1, 100)
 # The on/off settings, by the name the user knows them by: a string "false" is true to Python.
 SWITCHES = {"EXTEND_FROM_SAMPLES": "extend_from_samples", "SAME_GRID": "same_grid", "COREGISTER": "coregister",
-            "ONE_KIND": "one_kind", "PRUNE": "prune", "OVERWRITE": "overwrite"}
+            "ONE_KIND": "one_kind", "MASK_CLOUDS": "mask_clouds", "PRUNE": "prune", "OVERWRITE": "overwrite"}
 SEED_RANGE = (0, 2**31 - 1)
 # What each output is written as (GeoTIFF rasters, a GeoPackage of polygons), by its name and field.
 OUTPUT_FORMATS = {"OUTPUT_CHANGE": ("out_change", "GeoTIFF", (".tif", ".tiff")),
@@ -59,6 +59,7 @@ class RunParams:
     same_grid: bool = False                # inputs without CRS are taken as sharing one grid
     coregister: bool = True                # find and undo a shift of T2 of up to 20 pixels (raster/coregister.py)
     one_kind: bool = False                 # two radar (or optical) images: no structural change may be direct change
+    mask_clouds: bool = False              # white places of an optical image left out as cloud (raster.cloud_mask)
     mode: str = "int8"
     prior: str = "structural"              # pseudo-label source: structural kNN graph or Luppino's affinity
     seed: int = 0

@@ -101,7 +101,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             OutputSet(overwrite=params.overwrite) as outputs:
         clock.lap("align")
         samples = read_samples(params, pair, progress)   # before the prior: a bad file fails at once
-        prior = compute_prior(read_blocks(pair, progress), params, progress)
+        prior = compute_prior(read_blocks(pair, progress, params.mask_clouds), params, progress)
         clock.lap("prior")
         trained = train_network(pair, prior, samples, params, progress)
         if trained.detector is not None:

@@ -21,6 +21,7 @@ The `sar-finer*` scenarios make date 2 the finer image (5 m on the ground), so a
 The `fire` scenario burns forest in one contiguous scar (optical: dark char, NIR lost; SAR: the canopy's volume
 scattering lost), `earthquake` and `sar-pair-earthquake` collapse the built-up parcels nearest an epicentre
 (rubble: brighter and flat in the optical image, without the double bounce in the SAR image).
+The `cloudy` scenarios put thick cloud over part of the optical date (the truth unchanged under it).
 
     python -m oaip_qgis.core.sample_pair OUT_DIR [--size N] [--seed S] [--scenario NAME]
 """
@@ -63,6 +64,7 @@ class Scenario:
     t2_pixel: float = 2.0        # date 2's pixel side on the ground, in date 1 pixels (under 1: date 2 is the finer)
     burn: float = 0.0            # fraction of the scene, forest burnt in one contiguous scar (a wildfire)
     collapse: float = 0.0        # fraction of the scene, built-up parcels nearest an epicentre collapsed
+    clouds: float = 0.0          # fraction of the scene under thick cloud in the optical date (date 2's if optical)
 
 
 SCENARIOS = {
@@ -106,6 +108,10 @@ SCENARIOS = {
     # One optical sensor twice (its four bands after as before), with that fire and without change:
     "same-sensor-fire": Scenario(flood=0.0, built=0.0, burn=0.06, t2_optical=True, t2_same_sensor=True),
     "same-sensor-unchanged": Scenario(flood=0.0, built=0.0, t2_optical=True, t2_same_sensor=True),
+    # Thick cloud over a tenth of the optical date, which the other sees through or did not have: in the optical
+    # image before the radar's flood, and in the second optical sensor's image after it. Cloud is not change.
+    "cloudy": Scenario(clouds=0.10),
+    "optical-pair-cloudy": Scenario(clouds=0.10, t2_optical=True),
 }
 SEASONAL_DB = 0.5   # a field's backscatter drifts this much (1 σ, dB) between the dates of a SAR pair
 SEASONAL_GREENNESS = 0.1   # a field's greenness (0 bare … 1 green) drifts this much (1 σ) between two optical dates
@@ -122,6 +128,7 @@ FIELD_GREEN, FIELD_BARE = (0.04, 0.08, 0.05, 0.38), (0.10, 0.13, 0.16, 0.22)
 SIGMA0 = {WATER: 0.004, FIELD: 0.05, FOREST: 0.12, BUILT: 0.6, BURNT: 0.05, RUBBLE: 0.15}
 LOOKS = 4
 SAR_NODATA = 0.0
+CLOUD_REFLECTANCE = 0.75   # thick cloud is bright in every band, NIR included
 
 
 def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], scale: float) -> np.ndarray:
@@ -220,6 +227,19 @@ def _optical(rng: np.random.Generator, cover: np.ndarray, parcels: np.ndarray, g
     return np.clip(out, 0.0005, 1.0)
 
 
+def _cloud(seed: int, shape: tuple[int, int], cover: float) -> np.ndarray | None:
+    """Cloud opacity (0 clear … 1 thick) over about `cover` of the canvas, from a generator of its own so that a
+    scenario without cloud draws what it always drew."""
+    if not cover:
+        return None
+    field = _smooth_field(np.random.default_rng([seed, 1]), shape, max(shape) / 16)
+    return np.clip((field - np.quantile(field, 1 - cover)) / 0.5 + 0.5, 0.0, 1.0)
+
+
+def _clouded(reflectance: np.ndarray, opacity: np.ndarray) -> np.ndarray:
+    return (1 - opacity) * reflectance + opacity * CLOUD_REFLECTANCE
+
+
 def _backscatter(cover: np.ndarray, parcels: np.ndarray, offsets: np.ndarray, texture: np.ndarray) -> np.ndarray:
     """Noise-free σ⁰ (linear): class levels, each parcel `offsets` dB off (±2), and the ground's own
     texture (a unit random field; strong in built-up areas), which both dates of a SAR pair share."""
@@ -264,6 +284,9 @@ def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0,
     canvas_transform = from_origin(x0 - margin * T1_PIXEL, y0 + margin * T1_PIXEL, T1_PIXEL, T1_PIXEL)
     greenness = rng.uniform(0, 1, parcels.max() + 1)
     reflectance = _optical(rng, before, parcels, greenness)[(slice(None),) + inner]
+    cloud = _cloud(seed, canvas, scenario.clouds)
+    if cloud is not None and not scenario.t2_optical and not scenario.t1_looks:
+        reflectance = _clouded(reflectance, cloud[inner])
     t1 = _write(out / "t1.tif", np.round(reflectance * 10_000), T1_CRS, t1_transform, "uint16",
                 BANDS="B,G,R,NIR", SCALE="reflectance x 10000")
     truth = _write(out / "truth.tif", (before != after)[inner][None], T1_CRS, t1_transform, "uint8",
@@ -298,7 +321,8 @@ def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0,
     if scenario.t2_optical:   # date 2 seen by another optical sensor, a season later, on date 2's grid
         drifted = np.clip(greenness + rng.normal(0, SEASONAL_GREENNESS, greenness.shape), 0, 1)
         response = np.eye(4) if scenario.t2_same_sensor else SENSOR2_RESPONSE
-        mixed = np.einsum("ij,jhw->ihw", response, _optical(rng, after, parcels, drifted))
+        seen = _optical(rng, after, parcels, drifted)
+        mixed = np.einsum("ij,jhw->ihw", response, seen if cloud is None else _clouded(seen, cloud))
         bands = np.zeros((len(response), n2, n2), np.float32)
         reproject(mixed.astype(np.float32), bands, src_transform=canvas_transform, src_crs=T1_CRS,
                   dst_transform=t2_transform, dst_crs=T2_CRS, resampling=Resampling.average)

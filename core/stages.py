@@ -47,6 +47,7 @@ from .params import RunParams
 from .progress import Progress
 from .raster.align import AlignedPair, check_on_grid, open_pair
 from .raster.areas import change_extent
+from .raster.cloud_mask import NOTE_SHARE, cloud_cells, white, white_levels, white_share
 from .raster.coregister import coregister
 from .raster.grid import TOUCHING, Grid, Window, distance_unit
 from .raster.polygons import polygonize_changes
@@ -98,13 +99,17 @@ class Blocks:
     radar_finer: bool = False         # the finer image holds a radar's values, the coarser not (labels.blocks)
     both_radar: bool = False          # both images hold a radar's values (normalise.holds_radar)
     side: str = ""                    # a block on the ground, for the log ("20 metre a side"; README Limits)
+    white: tuple = ()                 # per image, its white blocks (raster.cloud_mask) or None where none can be
+    clouds_masked: bool = False       # MASK_CLOUDS left them out (they are not in `valid`)
 
 
-def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
+def read_blocks(pair: AlignedPair, progress: Progress, mask_clouds: bool = False) -> Blocks:
     """The grid the priors work on: blocks large enough for at most labels.blocks.MAX_CELLS cells (fewer
     with many bands), so the prior's time and memory stop growing with the image; and, where a radar image is
     the finer of the two and the other is not, spanning two of the coarser image's pixels (labels.blocks.
-    least_block), read again at that size. Each image's kind is the one its first read shows."""
+    least_block), read again at that size. Each image's kind is the one its first read shows. With
+    `mask_clouds`, places white in an optical image (raster.cloud_mask) are left out of this and every later
+    read, and the images are normalised without them."""
     progress(0.05, tr("Computing the change prior on block means"))
     grid = pair.grid
     b = block_size(grid.height, grid.width, pair.band_count1 + pair.band_count2)
@@ -116,8 +121,41 @@ def read_blocks(pair: AlignedPair, progress: Progress) -> Blocks:
         x1, x2, valid = _block_read(pair, b)
     check_blocks(pair, x1, x2, valid, b, progress)
     norm1, norm2 = fit_normaliser(x1, valid, kinds[0]), fit_normaliser(x2, valid, kinds[1])
+    levels = (white_levels(norm1, radar[0]), white_levels(norm2, radar[1]))
+    whites = tuple(white(x, level) & valid if level is not None else None for x, level in zip((x1, x2), levels))
+    if mask_clouds:
+        clouds = tuple(cloud_cells(x, norm, is_radar) for x, norm, is_radar in zip((x1, x2), (norm1, norm2), radar))
+        valid = _clouds_left_out(pair, valid, levels, clouds, progress)
+        norm1, norm2 = fit_normaliser(x1, valid, kinds[0]), fit_normaliser(x2, valid, kinds[1])
     return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2, direct_measures(x1, x2, valid),
-                  radar_finer(pair.pixel_sides, radar), all(radar), _block_ground(b, grid))
+                  radar_finer(pair.pixel_sides, radar), all(radar), _block_ground(b, grid), whites, mask_clouds)
+
+
+def _clouds_left_out(pair: AlignedPair, valid: np.ndarray, levels: tuple, clouds: tuple,
+                     progress: Progress) -> np.ndarray:
+    """The valid blocks without the cloudy ones (MASK_CLOUDS; raster.cloud_mask.cloud_cells), said per image;
+    every later read of the pair leaves out those blocks and any white pixel. Refused where nothing would be
+    left."""
+    if all(level is None for level in levels):
+        progress.info(tr("MASK_CLOUDS left nothing out: neither image is an optical image of two bands or more, whose "
+                         "white places it takes for cloud."))
+        return valid
+    pair.white_levels = levels
+    kept = valid.copy()
+    for (label, _), cells in zip(pair.names, clouds):
+        if cells is None:
+            continue
+        cells = cells & valid
+        kept &= ~cells
+        progress.info(tr("MASK_CLOUDS: {percent:.1f} % of the overlap is white in every band of {label}, or hazy "
+                         "around such places (thick cloud and its edge; also snow, glare, white roofs), and is left "
+                         "out as no data.",
+                         percent=100 * cells.sum() / max(int(valid.sum()), 1), label=label))
+    pair.cloud_cells = ~kept & valid
+    if not kept.any():
+        raise InputError(tr("MASK_CLOUDS leaves no place to compare: the whole overlap is bright white in every band "
+                            "of an image. Check the images, or run without MASK_CLOUDS."))
+    return kept
 
 
 def _block_ground(b: int, grid: Grid) -> str:
@@ -169,6 +207,7 @@ class PriorResult:
     gated: bool                # the automatic decision applies (evidence floor, no-change verdict); not manual
     direct: DirectComparison   # whether a direct measure of two images of one kind joined the prior
     one_sided: bool = False    # the prior mapped counts change one image's view shows alone (_mapped_prior)
+    white_places: Optional[dict] = None   # per optical image, its white share and the marked change's (_white_places)
 
     @cached_property
     def at_pixels(self) -> np.ndarray:
@@ -218,7 +257,37 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     gated = is_automatic(params.threshold_method)   # a manual threshold is the analyst's own decision
     progress.info(evidence.verdict() if gated
                   else tr("{verdict} (not applied: manual threshold)", verdict=evidence.verdict()))
-    return PriorResult(blocks.size, blocks.norm1, blocks.norm2, prior, evidence, calibration, gated, direct, one_sided)
+    white_places = _white_places(blocks, prior, calibration, evidence, progress)
+    return PriorResult(blocks.size, blocks.norm1, blocks.norm2, prior, evidence, calibration, gated, direct, one_sided,
+                       white_places)
+
+
+def _white_places(blocks: Blocks, prior: np.ndarray, calibration: Calibration, evidence: Evidence,
+                  progress: Progress) -> Optional[dict]:
+    """Per optical image of two bands or more (raster.cloud_mask): the share of the overlap white in every band
+    and the share of the change the prior marks that lies there, with a note where that is much of it and the
+    analyst did not have such places left out (cloud is marked as change; MASK_CLOUDS). None where no image is
+    such an image."""
+    cells = {label: white_cells for label, white_cells in zip(("T1", "T2"), blocks.white) if white_cells is not None}
+    if not cells:
+        return None
+    overlap = blocks.valid.copy()
+    for white_cells in cells.values():
+        overlap |= white_cells
+    marked = (np.isfinite(prior) & (prior >= calibration.cut) if evidence.significant
+              else np.zeros(prior.shape, bool))
+    places: dict = {"masked": blocks.clouds_masked}
+    for label, white_cells in cells.items():
+        share, on_white = float(white_cells.sum() / max(int(overlap.sum()), 1)), white_share(white_cells, marked)
+        places[label] = {"white": round(share, 4), "marked_on_white": round(on_white, 4)}
+        if on_white >= NOTE_SHARE and not blocks.clouds_masked:
+            progress.info(tr("{percent:.0f} % of the change marked lies on places bright white in every band of "
+                             "{label} ({white:.1f} % of the overlap): thick cloud looks so, and is marked changed "
+                             "because the other image sees the ground beneath it (so may snow, glare or new white "
+                             "roofs). Look at {label} there; if it is cloud, run again with MASK_CLOUDS, which leaves "
+                             "such places out as no data.", percent=100 * on_white, label=label,
+                             white=100 * share))
+    return places
 
 
 Mapped = tuple[np.ndarray, Evidence, DirectComparison, bool]   # _mapped_prior's: prior, evidence, direct, one-sided
@@ -622,7 +691,8 @@ def collect_stats(params: RunParams, pair: AlignedPair, prior: PriorResult, trai
                     **prior.calibration.to_dict(), **cut.figures(), grid=grid, prior=params.prior,
                     prior_block=prior.block, detector="network" if trained.detector is not None else "prior",
                     evidence={**prior.evidence.to_dict(), "applied": prior.gated},
-                    direct_comparison=prior.direct.to_dict(), prior_one_sided=prior.one_sided, network=trained.stats,
+                    direct_comparison=prior.direct.to_dict(), prior_one_sided=prior.one_sided,
+                    white_places=prior.white_places, network=trained.stats,
                     network_confirmation=difference.confirmation.to_dict() if difference.confirmation else None,
                     extend_from_samples=params.extend_from_samples or None,
                     timing=timing, coregistration=pair.shift.to_dict() if params.coregister else None,

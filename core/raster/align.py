@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from ..errors import InputError
 from ..i18n import tr
+from .cloud_mask import cells_of, white
 from .coregister import Shift
 from .gdal_scope import exceptions_off, in_gdal_scope
 from .grid import TOUCHING, Grid, Window, check_transformable, distance_unit
@@ -125,6 +126,10 @@ class AlignedPair:
         self.has_aoi = aoi is not None
         self.band_count1 = self._vrt1.RasterCount
         self.band_count2 = self._vrt2.RasterCount
+        # MASK_CLOUDS (raster.cloud_mask): per image, the values at or above which a pixel is left out as cloud, and
+        # the block means of the whole grid taken for cloud or its edge.
+        self.white_levels: tuple[Optional[np.ndarray], Optional[np.ndarray]] = (None, None)
+        self.cloud_cells: Optional[np.ndarray] = None
 
     @in_gdal_scope
     def shift_second(self, shift: Shift) -> None:
@@ -145,7 +150,8 @@ class AlignedPair:
         With out_shape, block means: each source is warped straight onto the coarse grid with average
         resampling, so GDAL reads every source pixel once instead of first warping the window at full
         resolution (at 8000² pixels: 41 s through the full-resolution VRT). Only blocks that are whole in
-        both images count as valid (`_whole_inside`, `_whole_edge`).
+        both images count as valid (`_whole_inside`, `_whole_edge`); places white in an image whose
+        `white_levels` are set (MASK_CLOUDS) are not.
         """
         window = window or Window(0, 0, self.grid.width, self.grid.height)
         rows, cols = out_shape or (window.height, window.width)
@@ -160,6 +166,9 @@ class AlignedPair:
         x1 = x1.astype(np.float32, copy=False).reshape(-1, rows, cols)
         x2 = x2.astype(np.float32, copy=False).reshape(-1, rows, cols)
         valid = np.isfinite(x1).all(0) & np.isfinite(x2).all(0)
+        valid &= ~white(x1, self.white_levels[0]) & ~white(x2, self.white_levels[1])
+        if self.cloud_cells is not None:
+            valid &= ~cells_of(window, (rows, cols), self.cloud_cells, (self.grid.height, self.grid.width))
         if out_shape:
             valid = _whole_inside(valid) & self._whole_edge(window, (rows, cols))
         if self._aoi is not None:

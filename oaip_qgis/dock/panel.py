@@ -190,6 +190,7 @@ class OaipDock(QgsDockWidget):
         ui.extendCheck.setChecked(defaults.extend_from_samples)
         ui.coregisterCheck.setChecked(defaults.coregister)
         ui.oneKindCheck.setChecked(defaults.one_kind)
+        ui.maskCloudsCheck.setChecked(defaults.mask_clouds)
         ui.sameGridCheck.setChecked(defaults.same_grid)
         ui.gridCombo.addItems(list(GRIDS))
         ui.gridCombo.setCurrentText(defaults.grid)
@@ -339,6 +340,7 @@ class OaipDock(QgsDockWidget):
             nodata1=self._nodata(ui.t1Nodata, "T1"), nodata2=self._nodata(ui.t2Nodata, "T2"),
             mode=ui.modeCombo.currentText(), seed=ui.seedSpin.value(), epochs=ui.epochsSpin.value(),
             coregister=ui.coregisterCheck.isChecked(), one_kind=ui.oneKindCheck.isChecked(),
+            mask_clouds=ui.maskCloudsCheck.isChecked(),
             same_grid=ui.sameGridCheck.isChecked(), grid=ui.gridCombo.currentText(),
             prune=ui.pruneCheck.isChecked(), threshold_method=method,
             threshold=ui.manualThresholdSpin.value() if method == "manual" else None,

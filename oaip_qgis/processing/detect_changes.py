@@ -131,6 +131,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
     SAME_GRID = "SAME_GRID"
     COREGISTER = "COREGISTER"
     ONE_KIND = "ONE_KIND"
+    MASK_CLOUDS = "MASK_CLOUDS"
     MODE = "MODE"
     SEED = "SEED"
     EPOCHS = "EPOCHS"
@@ -223,6 +224,10 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
                                                             "change that such a measure shows is not confined to "
                                                             "compact groups"),
                                           defaultValue=defaults.one_kind),
+            QgsProcessingParameterBoolean(self.MASK_CLOUDS, tr("Leave out places white in every band of an optical "
+                                                               "image, and their hazy edge, as cloud (snow, glare "
+                                                               "and white roofs go with them)"),
+                                          defaultValue=defaults.mask_clouds),
             QgsProcessingParameterNumber(self.MIN_AREA, tr("Minimum change polygon area (m²)"),
                                          type=QgsProcessingParameterNumber.Double,
                                          defaultValue=defaults.min_polygon_area, minValue=0.0),
@@ -368,6 +373,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             same_grid=self._flag(parameters, self.SAME_GRID, context),
             coregister=self._flag(parameters, self.COREGISTER, context),
             one_kind=self._flag(parameters, self.ONE_KIND, context),
+            mask_clouds=self._flag(parameters, self.MASK_CLOUDS, context),
             mode=self.parameterAsEnumString(parameters, self.MODE, context),
             seed=self.parameterAsInt(parameters, self.SEED, context),
             epochs=self.parameterAsInt(parameters, self.EPOCHS, context),

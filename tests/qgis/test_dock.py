@@ -85,6 +85,8 @@ def test_panel_choices_reach_the_parameters(dock, project_pair, tmp_path):
     ui.coregisterCheck.setChecked(False)
     assert not ui.oneKindCheck.isChecked()   # off by default: two different sensors are the common case
     ui.oneKindCheck.setChecked(True)
+    assert not ui.maskCloudsCheck.isChecked()   # off by default: white roofs and snow would go with the cloud
+    ui.maskCloudsCheck.setChecked(True)
     assert not ui.sameGridCheck.isChecked()   # off by default, as in RunParams
     ui.sameGridCheck.setChecked(True)
     assert ui.gridCombo.currentText() == "finer"   # as in RunParams
@@ -96,6 +98,7 @@ def test_panel_choices_reach_the_parameters(dock, project_pair, tmp_path):
     params = dock.build_params(str(tmp_path))
     assert (params.mode, params.epochs, params.prune, params.seed) == ("int8", 3, False, 42)
     assert params.coregister is False and params.one_kind is True and params.same_grid is True
+    assert params.mask_clouds is True
     assert params.grid == "t2"
     assert (params.threshold_method, params.threshold) == ("manual", pytest.approx(0.3))
     assert params.reference == project_pair["truth"].source() and params.samples is None and params.aoi is None

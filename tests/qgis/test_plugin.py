@@ -117,12 +117,13 @@ def test_processing_run_reports_non_overlapping_rasters(provider, sample_pair, t
     assert not (tmp_path / "c.tif").exists()
 
 
-def test_one_kind_reaches_the_engine_off_by_default(provider, sample_pair, tmp_path):
+@pytest.mark.parametrize("name, field", [("ONE_KIND", "one_kind"), ("MASK_CLOUDS", "mask_clouds")])
+def test_a_switch_off_by_default_reaches_the_engine(provider, sample_pair, tmp_path, name, field):
     algorithm = QgsApplication.processingRegistry().createAlgorithmById(ALG)
     context, feedback = QgsProcessingContext(), QgsProcessingFeedback()
     given = {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "OUTPUT_CHANGE": str(tmp_path / "c.tif")}
-    assert algorithm.run_params(given, context, feedback).one_kind is False
-    assert algorithm.run_params({**given, "ONE_KIND": True}, context, feedback).one_kind is True
+    assert getattr(algorithm.run_params(given, context, feedback), field) is False
+    assert getattr(algorithm.run_params({**given, name: True}, context, feedback), field) is True
 
 
 def test_a_band_list_a_script_gives_as_a_list_reaches_the_engine(provider, sample_pair, tmp_path):

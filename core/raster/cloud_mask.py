@@ -1,0 +1,81 @@
+"""Places bright white in every band of an optical image: thick cloud (and snow, glare, white roofs).
+
+A cloud in one date's optical image hides the ground the other image sees, so the pair disagrees there as
+strongly as anywhere: thick cloud over a tenth of the generated flood scene (`sample_pair`'s `cloudy`) took the
+map whole, Kappa 0.73 → −0.05 (bench/RESULTS.md, release 0.18.0). Two images cannot tell a cloud from a new white
+roof (shuguang's new buildings are white in its optical image), so the run does not decide it alone: it says how
+much of the change it marked lies on such places (`white_share`, the note in stages.compute_prior), and with
+MASK_CLOUDS the analyst has them left out as no data (`white_levels`, applied by raster.align.AlignedPair.read
+to every read of the pair, block means and tiles alike).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from scipy import ndimage
+
+from ..normalise import Normaliser
+from .grid import TOUCHING, Window
+
+# White: every band at or above this share of its 1–99 % stretch (normalise.Normaliser). Thick cloud covering
+# more than 1 % of an image sets the top of that stretch, so it reaches it in every band; land rarely does
+# (vegetation is dark in red, bare soil and water in NIR or blue).
+WHITE = 0.9
+# A cloud's edge thins into haze, whose ground shows through a veil of white: places beside white ones (within
+# REACH blocks) that are bright in every band to HAZE of its stretch are taken for that edge. Measured with
+# MASK_CLOUDS on italy, shuguang and urban-optical with cloud added to T2 over 3, 8 and 15 % and on the generated
+# optical-pair-cloudy scenes (prior mode, seed 0): white places alone 0.29–0.79, mean 0.60; with this edge
+# 0.63–0.80, mean 0.72; a wider edge (2–8 blocks) or one followed wherever it is joined to white took new
+# buildings with it (shuguang as given 0.786 → −0.03 to 0.27). The generated `cloudy` scene, whose cloud fades over
+# some ten blocks, is not mapped either way (bench/RESULTS.md, release 0.18.0).
+HAZE = 0.35
+REACH = 1
+# The note names white places when at least this share of the marked change lies on them: 0.40–0.88 with thick
+# cloud over 3–15 % of an optical image (italy, shuguang and urban-optical with cloud added to T2, and the
+# generated cloudy scenes); 0.27 at most without (shuguang's white new roofs), 0 on six of the eight shared pairs.
+NOTE_SHARE = 1 / 3
+
+
+def white_levels(norm: Normaliser, radar: bool, level: float = WHITE) -> Optional[np.ndarray]:
+    """Per band, the value at or above which a place is white (at `level` of the band's stretch); None where
+    whiteness says nothing of cloud: an image of one band (bright sand in a panchromatic image), or one holding a
+    radar's values (bright city)."""
+    if radar or norm.kind != "optical" or norm.floor is not None or norm.low.size < 2:
+        return None
+    return (norm.low + level * (norm.high - norm.low)).astype(np.float32)
+
+
+def cloud_cells(x: np.ndarray, norm: Normaliser, radar: bool) -> Optional[np.ndarray]:
+    """Block means (bands, rows, cols; the image's own values) that are white, or bright in every band to HAZE
+    within REACH blocks of white ones (a cloud's hazy edge); None where `white_levels` says nothing of cloud."""
+    strong, weak = white_levels(norm, radar), white_levels(norm, radar, HAZE)
+    if strong is None or weak is None:
+        return None
+    core = white(x, strong)
+    return core | (white(x, weak) & ndimage.binary_dilation(core, TOUCHING, iterations=REACH))
+
+
+def cells_of(window: Window, shape: tuple[int, int], cells: np.ndarray, grid_shape: tuple[int, int]) -> np.ndarray:
+    """`cells` (a decimated read of the whole grid of `grid_shape` pixels) at the `shape` read of `window`, by
+    each read pixel's centre."""
+    def index(start: int, length: int, n: int, cells_across: int, grid_across: int) -> np.ndarray:
+        centres = start + (np.arange(n) + 0.5) * length / n
+        return np.minimum((centres * cells_across / grid_across).astype(np.int64), cells_across - 1)
+    rows = index(window.row_off, window.height, shape[0], cells.shape[0], grid_shape[0])
+    cols = index(window.col_off, window.width, shape[1], cells.shape[1], grid_shape[1])
+    return cells[np.ix_(rows, cols)]
+
+
+def white(x: np.ndarray, levels: Optional[np.ndarray]) -> np.ndarray:
+    """Where every band of `x` (bands, rows, cols; the image's own values) reaches its level; nowhere without
+    levels. No data (NaN) is never white."""
+    if levels is None:
+        return np.zeros(x.shape[1:], bool)
+    return (x >= levels[:, None, None]).all(axis=0)
+
+
+def white_share(white_cells: np.ndarray, marked: np.ndarray) -> float:
+    """The share of the marked cells that are white (0 where none is marked)."""
+    count = int(marked.sum())
+    return float((white_cells & marked).sum() / count) if count else 0.0

@@ -1,0 +1,108 @@
+"""Cloud in an optical date: the note that names it, MASK_CLOUDS that leaves it out, and the rules beneath."""
+import json
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from oaip_qgis.core.decision.cut import CHANGE_NODATA
+from oaip_qgis.core.normalise import Normaliser
+from oaip_qgis.core.params import RunParams
+from oaip_qgis.core.pipeline import run
+from oaip_qgis.core.raster.cloud_mask import cells_of, cloud_cells, white_levels, white_share
+from oaip_qgis.core.raster.grid import Window
+from oaip_qgis.core.sample_pair import make_sample_pair
+
+NOTE = "run again with MASK_CLOUDS"
+
+
+def _optical(bands: int = 3) -> Normaliser:
+    return Normaliser("optical", np.zeros(bands, np.float32), np.full(bands, 100.0, np.float32))
+
+
+def test_only_an_optical_image_of_several_bands_has_white_places():
+    assert white_levels(_optical(), radar=False).tolist() == pytest.approx([90.0] * 3)
+    assert white_levels(_optical(1), radar=False) is None            # bright sand in a panchromatic image
+    assert white_levels(_optical(), radar=True) is None              # a radar's decibels: a bright city
+    assert white_levels(Normaliser("sar", np.zeros(2), np.ones(2), np.ones(2)), radar=True) is None
+
+
+def test_a_cloud_is_its_white_core_and_the_hazy_edge_beside_it_not_bright_land_further_away():
+    x = np.full((3, 9, 9), 10.0, np.float32)
+    x[:, 4, 4] = 95.0          # white
+    x[:, 4, 5] = 40.0          # hazy, beside it
+    x[:, 0, 0] = 40.0          # as bright, away from any white place
+    x[0, 8, 8], x[1:, 8, 8] = 95.0, 5.0   # bright in one band only: a coloured roof, vegetation in NIR
+    cells = cloud_cells(x, _optical(), radar=False)
+    assert cells[4, 4] and cells[4, 5]
+    assert not cells[0, 0] and not cells[8, 8]
+    assert cells.sum() == 2
+    assert cloud_cells(x, _optical(), radar=True) is None
+
+
+def test_the_blocks_are_found_again_at_any_read_of_the_grid():
+    cells = np.zeros((5, 5), bool)
+    cells[1, 2] = True                       # grid 10 x 10 pixels: block (1, 2) is rows 2-3, columns 4-5
+    full = cells_of(Window(0, 0, 10, 10), (10, 10), cells, (10, 10))
+    assert np.argwhere(full).tolist() == [[2, 4], [2, 5], [3, 4], [3, 5]]
+    tile = cells_of(Window(3, 1, 4, 4), (4, 4), cells, (10, 10))   # columns 3-6, rows 1-4
+    assert np.argwhere(tile).tolist() == [[1, 1], [1, 2], [2, 1], [2, 2]]
+    assert cells_of(Window(0, 0, 10, 10), (5, 5), cells, (10, 10)).tolist() == cells.tolist()
+
+
+def test_white_share_of_the_marked_change():
+    white = np.array([[True, False], [False, False]])
+    assert white_share(white, np.array([[True, True], [False, False]])) == 0.5
+    assert white_share(white, np.zeros((2, 2), bool)) == 0.0
+
+
+def test_the_cloudy_scenario_clouds_the_optical_date_and_leaves_the_truth_as_it_was(tmp_path):
+    clear = make_sample_pair(tmp_path / "clear", size=120, seed=3)
+    cloudy = make_sample_pair(tmp_path / "cloudy", size=120, seed=3, scenario="cloudy")
+    read = [gdal.Open(path).ReadAsArray().astype(float) for path in (clear["truth"], cloudy["truth"],
+                                                                     clear["t1"], cloudy["t1"])]
+    assert np.array_equal(read[0], read[1])
+    brighter = (read[3] - read[2]).min(axis=0)   # cloud brightens every band, NIR included
+    assert 0.03 < (brighter > 2000).mean() < 0.3
+    assert (brighter >= -1).all()
+    assert np.array_equal(gdal.Open(clear["t2"]).ReadAsArray(), gdal.Open(cloudy["t2"]).ReadAsArray())
+
+
+def test_cloud_over_the_second_optical_image_is_named_and_left_out_with_mask_clouds(tmp_path):
+    """Thick cloud over about a tenth of the second optical sensor's image (200², seed 1): without MASK_CLOUDS
+    most of the change marked is cloud, and the log and stats.json say so; with it the cloud is no data in the
+    change layer and the flood is mapped (Kappa 0.17 → 0.74 when written)."""
+    pair = make_sample_pair(tmp_path / "scene", size=200, seed=1, scenario="optical-pair-cloudy")
+    maps = {}
+    for mask in (False, True):
+        out = tmp_path / f"mask{mask}"
+        out.mkdir()
+        result = run(RunParams(t1=pair["t1"], t2=pair["t2"], mode="prior", reference=pair["truth"], mask_clouds=mask,
+                               out_change=str(out / "change.tif"), out_stats=str(out / "stats.json")))
+        stats = json.loads((out / "stats.json").read_text())
+        maps[mask] = (result, stats, gdal.Open(str(out / "change.tif")).ReadAsArray())
+    (plain, plain_stats, _), (masked, masked_stats, change) = maps[False], maps[True]
+    assert any(NOTE in line for line in plain.log)
+    assert plain_stats["white_places"]["T2"]["marked_on_white"] >= 1 / 3
+    assert plain_stats["white_places"]["masked"] is False
+    assert not any(NOTE in line for line in masked.log)
+    assert any(line.startswith("MASK_CLOUDS:") for line in masked.log)
+    assert masked_stats["white_places"]["masked"] is True
+    assert masked_stats["parameters"]["mask_clouds"] is True
+    assert masked.stats.metrics["kappa"] > plain.stats.metrics["kappa"] + 0.3
+    assert 0.05 < (change == CHANGE_NODATA).mean() < 0.3
+
+
+def test_a_clear_optical_pair_gets_no_cloud_note(tmp_path):
+    pair = make_sample_pair(tmp_path / "scene", size=200, seed=1, scenario="optical-pair")
+    result = run(RunParams(t1=pair["t1"], t2=pair["t2"], mode="prior", out_stats=str(tmp_path / "stats.json")))
+    assert not any(NOTE in line for line in result.log)
+    assert result.stats.white_places["T2"]["marked_on_white"] == 0.0
+
+
+def test_mask_clouds_with_no_optical_image_of_several_bands_says_it_left_nothing_out(tmp_path):
+    pair = make_sample_pair(tmp_path / "scene", size=120, seed=1, scenario="sar-pair")
+    result = run(RunParams(t1=pair["t1"], t2=pair["t2"], mode="prior", mask_clouds=True,
+                           out_stats=str(tmp_path / "stats.json")))
+    assert any("MASK_CLOUDS left nothing out" in line for line in result.log)
+    assert result.stats.white_places is None
