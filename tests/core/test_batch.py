@@ -322,6 +322,22 @@ def test_options_a_batch_would_ignore_or_a_file_in_a_pairs_place_are_refused(sch
         run_batch(str(table), str(out), scheduler=scheduler)
 
 
+def test_a_pair_that_reads_what_the_batch_writes_is_refused_before_any_work(sample_pair, tmp_path):
+    """An input that is an output of the batch (a pair's earlier change map as another's reference, or as its
+    own) was found by the pair's worker, or read by one pair while another replaced it."""
+    out = tmp_path / "out"
+    (out / "north").mkdir(parents=True)
+    earlier = out / "north" / "change.tif"
+    earlier.write_bytes(Path(sample_pair["truth"]).read_bytes())
+    table = tmp_path / "pairs.csv"
+    table.write_text(f"name,t1,t2,reference\nnorth,{sample_pair['t1']},{sample_pair['t2']},\n"
+                     f"south,{sample_pair['t1']},{sample_pair['t2']},{earlier}\n", encoding="utf-8")
+    with pytest.raises(InputError, match="Pair south \\(row 2\\) reads its reference from .* which this batch writes "
+                                         "as an output of pair north \\(row 1\\)"):
+        run_batch(str(table), str(out), workers=1)
+    assert sorted(p.name for p in out.iterdir()) == ["north"]
+
+
 def test_local_workers_start_deaf_to_ctrl_c():
     """A Ctrl-C reaches the terminal's whole process group: each local worker printed asyncio's KeyboardInterrupt
     traceback while the batch cancelled them itself. Started within this block, a process ignores SIGINT."""
