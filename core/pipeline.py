@@ -1,7 +1,7 @@
 """run(params, progress) -> RunResult: the only place that sequences the stages of a change-detection run.
 
-Data flow (core/stages.py): aligned pair -> analyst samples on its grid -> decimated block means ->
-normalisers + prior -> evidence and the prior's threshold (decision.score) -> detector (prior alone, or the
+Data flow (core/stages.py): aligned pair -> decimated block means (and MASK_CLOUDS's cloud) -> analyst samples on
+its grid -> normalisers + prior -> evidence and the prior's threshold (decision.score) -> detector (prior alone, or the
 OAIP network trained on pseudo-labels and confirming the prior) -> change score written tile by tile ->
 change (score > 0.5, or the analyst's manual threshold) and confidence rasters tile by tile -> polygons ->
 statistics (RunStats, collect_stats).
@@ -100,8 +100,9 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
     with torch_threads(params.threads), align_pair(params, log) as pair, \
             OutputSet(overwrite=params.overwrite) as outputs:
         clock.lap("align")
-        samples = read_samples(params, pair, progress)   # before the prior: a bad file fails at once
-        prior = compute_prior(read_blocks(pair, progress, params.mask_clouds), params, progress)
+        blocks = read_blocks(pair, progress, params.mask_clouds)   # finds the cloud MASK_CLOUDS leaves out
+        samples = read_samples(params, pair, progress)   # before the prior: a bad file fails before the long step
+        prior = compute_prior(blocks, params, progress)
         clock.lap("prior")
         trained = train_network(pair, prior, samples, params, progress)
         if trained.detector is not None:

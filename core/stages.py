@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 from scipy import ndimage
 
-from .block_checks import check_blocks
+from .block_checks import LEAST_VALID, check_blocks
 from .decision.confirmation import Confirmation
 from .decision.cut import CHANGE_NODATA, Cut
 from .decision.evidence import PEAK_QUANTILE, SPREAD_LINES, Evidence, weigh_evidence
@@ -47,7 +47,7 @@ from .params import RunParams
 from .progress import Progress
 from .raster.align import AlignedPair, check_on_grid, open_pair
 from .raster.areas import change_extent
-from .raster.cloud_mask import NOTE_SHARE, cloud_cells, white, white_levels, white_share
+from .raster.cloud_mask import NOTE_SHARE, NOTE_WHITE, cloud_cells, white, white_levels, white_share
 from .raster.coregister import coregister
 from .raster.grid import TOUCHING, Grid, Window, distance_unit
 from .raster.polygons import polygonize_changes
@@ -125,17 +125,17 @@ def read_blocks(pair: AlignedPair, progress: Progress, mask_clouds: bool = False
     whites = tuple(white(x, level) & valid if level is not None else None for x, level in zip((x1, x2), levels))
     if mask_clouds:
         clouds = tuple(cloud_cells(x, norm, is_radar) for x, norm, is_radar in zip((x1, x2), (norm1, norm2), radar))
-        valid = _clouds_left_out(pair, valid, levels, clouds, progress)
+        valid = _clouds_left_out(pair, valid, levels, clouds, b, progress)
         norm1, norm2 = fit_normaliser(x1, valid, kinds[0]), fit_normaliser(x2, valid, kinds[1])
     return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2, direct_measures(x1, x2, valid),
                   radar_finer(pair.pixel_sides, radar), all(radar), _block_ground(b, grid), whites, mask_clouds)
 
 
-def _clouds_left_out(pair: AlignedPair, valid: np.ndarray, levels: tuple, clouds: tuple,
+def _clouds_left_out(pair: AlignedPair, valid: np.ndarray, levels: tuple, clouds: tuple, block: int,
                      progress: Progress) -> np.ndarray:
     """The valid blocks without the cloudy ones (MASK_CLOUDS; raster.cloud_mask.cloud_cells), said per image;
-    every later read of the pair leaves out those blocks and any white pixel. Refused where nothing would be
-    left."""
+    every later read of the pair leaves out those blocks and any white pixel. Refused where too little would be
+    left to compare (block_checks.LEAST_VALID, as without the mask)."""
     if all(level is None for level in levels):
         progress.info(tr("MASK_CLOUDS left nothing out: neither image is an optical image of two bands or more, whose "
                          "white places it takes for cloud."))
@@ -144,17 +144,21 @@ def _clouds_left_out(pair: AlignedPair, valid: np.ndarray, levels: tuple, clouds
     kept = valid.copy()
     for (label, _), cells in zip(pair.names, clouds):
         if cells is None:
+            progress.info(tr("MASK_CLOUDS leaves {label} as it is: an image of one band, or one that holds a radar's "
+                             "values, has no white places it can take for cloud.", label=label))
             continue
         cells = cells & valid
         kept &= ~cells
         progress.info(tr("MASK_CLOUDS: {percent:.1f} % of the overlap is white in every band of {label}, or hazy "
                          "around such places (thick cloud and its edge; also snow, glare, white roofs), and is left "
-                         "out as no data.",
-                         percent=100 * cells.sum() / max(int(valid.sum()), 1), label=label))
+                         "out as no data.", percent=100 * cells.sum() / max(int(valid.sum()), 1), label=label))
     pair.cloud_cells = ~kept & valid
-    if not kept.any():
-        raise InputError(tr("MASK_CLOUDS leaves no place to compare: the whole overlap is bright white in every band "
-                            "of an image. Check the images, or run without MASK_CLOUDS."))
+    pixels = int(kept.sum()) * block * block
+    if pixels < LEAST_VALID:
+        raise InputError(tr("MASK_CLOUDS leaves about {pixels} pixel(s) to compare ({percent:.2f} % of the "
+                            "overlap); at least {least} are needed: the images are white nearly everywhere. Check "
+                            "them, or run without MASK_CLOUDS.", pixels=pixels, least=LEAST_VALID,
+                            percent=100 * kept.sum() / max(int(valid.sum()), 1)))
     return kept
 
 
@@ -265,9 +269,9 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
 def _white_places(blocks: Blocks, prior: np.ndarray, calibration: Calibration, evidence: Evidence,
                   progress: Progress) -> Optional[dict]:
     """Per optical image of two bands or more (raster.cloud_mask): the share of the overlap white in every band
-    and the share of the change the prior marks that lies there, with a note where that is much of it and the
-    analyst did not have such places left out (cloud is marked as change; MASK_CLOUDS). None where no image is
-    such an image."""
+    and the share of the change the prior marks that lies there, with a note where either is much and the analyst
+    did not have such places left out (cloud is marked as change, or, in both dates, hides it; MASK_CLOUDS). None
+    where no image is such an image."""
     cells = {label: white_cells for label, white_cells in zip(("T1", "T2"), blocks.white) if white_cells is not None}
     if not cells:
         return None
@@ -276,17 +280,22 @@ def _white_places(blocks: Blocks, prior: np.ndarray, calibration: Calibration, e
         overlap |= white_cells
     marked = (np.isfinite(prior) & (prior >= calibration.cut) if evidence.significant
               else np.zeros(prior.shape, bool))
-    places: dict = {"masked": blocks.clouds_masked}
+    places: dict = {"masked": blocks.clouds_masked, "noted": False}
     for label, white_cells in cells.items():
         share, on_white = float(white_cells.sum() / max(int(overlap.sum()), 1)), white_share(white_cells, marked)
         places[label] = {"white": round(share, 4), "marked_on_white": round(on_white, 4)}
-        if on_white >= NOTE_SHARE and not blocks.clouds_masked:
-            progress.info(tr("{percent:.0f} % of the change marked lies on places bright white in every band of "
-                             "{label} ({white:.1f} % of the overlap): thick cloud looks so, and is marked changed "
-                             "because the other image sees the ground beneath it (so may snow, glare or new white "
-                             "roofs). Look at {label} there; if it is cloud, run again with MASK_CLOUDS, which leaves "
-                             "such places out as no data.", percent=100 * on_white, label=label,
-                             white=100 * share))
+        if blocks.clouds_masked or (on_white < NOTE_SHARE and share < NOTE_WHITE):
+            continue
+        places["noted"] = True
+        seen = (tr("{percent:.0f} % of the change marked lies on places bright white in every band of {label} "
+                   "({white:.1f} % of the overlap)", percent=100 * on_white, label=label, white=100 * share)
+                if on_white >= NOTE_SHARE else
+                tr("{white:.1f} % of the overlap is bright white in every band of {label}", white=100 * share,
+                   label=label))
+        progress.info(tr("{seen}: thick cloud looks so; the map marks it changed, because the other image sees the "
+                         "ground beneath it, or it hides the change there is (so may snow, glare or new white "
+                         "roofs). Look at {label} there; if it is cloud, run again with MASK_CLOUDS, which leaves such "
+                         "places out as no data.", seen=seen, label=label))
     return places
 
 
@@ -423,8 +432,8 @@ class Trained:
 def read_samples(params: RunParams, pair: AlignedPair, progress: Progress) -> Optional[np.ndarray]:
     """The analyst's samples on the grid (1 changed, 0 unchanged, -1 none), or None without any: they keep
     their label in the output, in every mode, and the network learns from them. Only samples on places the
-    run compares count (inside the AOI, on data in both images): the others mark nothing, and were counted
-    as used."""
+    run compares count (inside the AOI, on data in both images, not on cloud MASK_CLOUDS left out: read after
+    the blocks, which find it): the others mark nothing, and were counted as used."""
     if not params.samples:
         return None
     samples, both = rasterize_samples(params.samples, pair.grid)
@@ -435,9 +444,8 @@ def read_samples(params: RunParams, pair: AlignedPair, progress: Progress) -> Op
         raise InputError(tr("Samples '{path}' have no feature inside the overlap of the two images (the layer is "
                             "empty, or lies elsewhere: check its CRS and that it is the layer you meant); remove "
                             "SAMPLES to run without them.", path=params.samples) if not given else
-                         tr("Samples '{path}' lie only outside the area of interest or on no data of T1 or T2, where "
-                            "nothing is compared: draw them inside the area compared, or remove SAMPLES.",
-                            path=params.samples))
+                         tr("Samples '{path}' lie only {off}, where nothing is compared: draw them inside the area "
+                            "compared, or remove SAMPLES.", path=params.samples, off=_off_words(params)))
     if params.extend_from_samples and not (samples == 1).any():
         raise InputError(tr("Samples '{path}' mark no place changed (changed = 1) inside the area compared, so there "
                             "is no kind of change to find more of: draw at least one changed area there, or turn off "
@@ -447,8 +455,8 @@ def read_samples(params: RunParams, pair: AlignedPair, progress: Progress) -> Op
                   tr("{count} pixel(s) of analyst samples: the network learns from them and the outputs keep "
                      "their label.", count=count))
     if off:
-        progress.info(tr("Samples: {count} pixel(s) of '{path}' lie outside the area of interest or on no data of "
-                         "T1 or T2 and mark nothing.", count=off, path=params.samples))
+        progress.info(tr("Samples: {count} pixel(s) of '{path}' lie {off} and mark nothing.", count=off,
+                         path=params.samples, off=_off_words(params)))
     if both:
         progress.info(tr("Samples: {count} pixel(s) of '{path}' lie in both a changed and an unchanged feature and "
                          "mark nothing; draw the two apart where each should count.", count=both,
@@ -464,6 +472,12 @@ def read_samples(params: RunParams, pair: AlignedPair, progress: Progress) -> Op
         progress.info(tr("Samples: {count} feature(s) of '{path}' lie outside the area compared (feature {fids}) "
                          "and mark nothing.", count=len(outside), path=params.samples, fids=_some(outside)))
     return samples
+
+
+def _off_words(params: RunParams) -> str:
+    """Where samples count for nothing, in the analyst's words."""
+    return (tr("outside the area of interest, on no data of T1 or T2, or on cloud that MASK_CLOUDS left out")
+            if params.mask_clouds else tr("outside the area of interest or on no data of T1 or T2"))
 
 
 def _off_the_data(samples: np.ndarray, pair: AlignedPair) -> int:

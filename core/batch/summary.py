@@ -19,6 +19,7 @@ FIELDS = (  # name, OGR type, width (0: default)
     ("shift_at_edge", ogr.OFTInteger, 0),
     ("mode", ogr.OFTString, 8), ("evidence", ogr.OFTString, 8), ("network_veto_share", ogr.OFTReal, 0),
     ("network_veto_applied", ogr.OFTInteger, 0), ("network_added_pixels", ogr.OFTInteger64, 0),
+    ("cloud_note", ogr.OFTInteger, 0),   # 1: the run named white places (cloud?) and suggested MASK_CLOUDS
     ("seconds", ogr.OFTReal, 0), ("kappa", ogr.OFTReal, 0),
     ("t1", ogr.OFTString, 0), ("t2", ogr.OFTString, 0), ("output", ogr.OFTString, 0), ("worker", ogr.OFTString, 0),
 )

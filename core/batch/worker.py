@@ -85,6 +85,7 @@ def stats_fields(stats: dict) -> dict:
     metrics = stats.get("metrics") or {}
     shift = stats.get("coregistration") or {}
     veto = stats.get("network_confirmation") or {}   # none in prior mode: whether the map is the prior's
+    white = stats.get("white_places")   # none without an optical image of two bands or more
     return {"mode": stats.get("mode"), "threshold": stats.get("threshold"),
             "evidence": verdict_word(stats.get("evidence")),
             "network_veto_share": veto.get("vetoed_share"),
@@ -92,7 +93,7 @@ def stats_fields(stats: dict) -> dict:
             "network_added_pixels": veto.get("added_pixels") if veto.get("extended") else None,
             "shift_rows": shift.get("rows"), "shift_cols": shift.get("cols"),
             "shift_at_edge": int(shift["edge"]) if "edge" in shift else None,
-            "prior_cut": stats.get("prior_cut"),
+            "prior_cut": stats.get("prior_cut"), "cloud_note": int(white["noted"]) if white else None,
             "changed_area_m2": stats.get("changed_area"), "changed_fraction": stats.get("changed_fraction"),
             "kappa": metrics.get("kappa"), "run_seconds": (stats.get("timing") or {}).get("total"),
             "grid": stats.get("grid")}

@@ -500,3 +500,16 @@ def test_the_summary_says_when_a_shift_is_as_far_as_the_search_goes(tmp_path):
                                    ("older", {"rows": 3, "cols": 2, "gain": 1.3}))]   # stats before 0.11.9
     rows = features(write_geopackage(records, str(tmp_path / "summary.gpkg")))
     assert (rows["far"]["shift_at_edge"], rows["near"]["shift_at_edge"], rows["older"]["shift_at_edge"]) == (1, 0, None)
+
+
+def test_the_summary_says_which_pairs_were_named_as_possibly_clouded(tmp_path):
+    """A batch of clouded pairs: which maps may mark cloud (and want MASK_CLOUDS) was in each stats.json only."""
+    from oaip_qgis.core.batch.summary import write_geopackage
+    from oaip_qgis.core.batch.worker import stats_fields
+
+    places = {"masked": False, "T2": {"white": 0.08, "marked_on_white": 0.6}}
+    records = [{"name": name, "status": "done", **stats_fields({"white_places": white})}
+               for name, white in (("clouded", {**places, "noted": True}), ("clear", {**places, "noted": False}),
+                                   ("radar", None))]
+    rows = features(write_geopackage(records, str(tmp_path / "summary.gpkg")))
+    assert (rows["clouded"]["cloud_note"], rows["clear"]["cloud_note"], rows["radar"]["cloud_note"]) == (1, 0, None)

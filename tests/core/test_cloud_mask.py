@@ -4,14 +4,21 @@ import json
 import numpy as np
 import pytest
 from osgeo import gdal
+from scipy import ndimage
 
 from oaip_qgis.core.decision.cut import CHANGE_NODATA
+from oaip_qgis.core.decision.evidence import weigh_evidence
+from oaip_qgis.core.errors import InputError
+from oaip_qgis.core.labels.direct_comparison import Measures
 from oaip_qgis.core.normalise import Normaliser
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.pipeline import run
+from oaip_qgis.core.progress import Progress
 from oaip_qgis.core.raster.cloud_mask import cells_of, cloud_cells, white_levels, white_share
 from oaip_qgis.core.raster.grid import Window
 from oaip_qgis.core.sample_pair import make_sample_pair
+from oaip_qgis.core.stages import Blocks, _white_places
+from tests.helpers import write_samples
 
 NOTE = "run again with MASK_CLOUDS"
 
@@ -106,3 +113,67 @@ def test_mask_clouds_with_no_optical_image_of_several_bands_says_it_left_nothing
                            out_stats=str(tmp_path / "stats.json")))
     assert any("MASK_CLOUDS left nothing out" in line for line in result.log)
     assert result.stats.white_places is None
+
+
+def _masked_run(tmp_path, pair, **given):
+    out = tmp_path / "masked"
+    out.mkdir(exist_ok=True)
+    return run(RunParams(t1=pair["t1"], t2=pair["t2"], mode="prior", mask_clouds=True,
+                         out_change=str(out / "change.tif"), **given))
+
+
+def test_samples_on_cloud_left_out_mark_nothing(tmp_path):
+    """Samples were read before the cloud was found: drawn only on cloud they were counted as used (the
+    outputs "keep their label" on what had become no data), and a changed one taught EXTEND_FROM_SAMPLES cloud."""
+    pair = make_sample_pair(tmp_path / "scene", size=200, seed=1, scenario="optical-pair-cloudy")
+    _masked_run(tmp_path, pair)
+    ds = gdal.Open(str(tmp_path / "masked" / "change.tif"))
+    cloud = ds.ReadAsArray() == CHANGE_NODATA
+    cloud[:120] = False   # the radar-style swath corner is no data too: look for cloud away from it
+    row, col = np.argwhere(ndimage.binary_erosion(cloud, iterations=4))[0]
+    x0, dx, _, y0, _, dy = ds.GetGeoTransform()
+    left, top = x0 + (col - 2) * dx, y0 + (row - 2) * dy
+    square = (f"POLYGON(({left} {top}, {left + 4 * dx} {top}, {left + 4 * dx} {top + 4 * dy}, "
+              f"{left} {top + 4 * dy}, {left} {top}))")
+    samples = write_samples(tmp_path / "samples.gpkg", [(square, 1)], ds.GetSpatialRef())
+    with pytest.raises(InputError, match="lie only outside the area of interest, on no data of T1 or T2, or on "
+                                         "cloud that MASK_CLOUDS left out"):
+        _masked_run(tmp_path, pair, samples=samples)
+
+
+def test_mask_clouds_that_leaves_too_little_to_compare_is_refused(tmp_path):
+    """98 % of T2 white, a clear hole of 30 × 30 px: the run mapped change on the few hundred pixels left."""
+    pair = make_sample_pair(tmp_path / "scene", size=200, seed=1, scenario="optical-pair")
+    ds = gdal.Open(pair["t2"], gdal.GA_Update)
+    image = ds.ReadAsArray()
+    clouded = np.full_like(image, 250)
+    clouded[:, 40:55, 40:55] = image[:, 40:55, 40:55]   # T2's pixels are two of the grid's
+    clouded[image == 0] = 0                              # its no data stays
+    for band in range(image.shape[0]):
+        ds.GetRasterBand(band + 1).WriteArray(clouded[band])
+    ds = None
+    with pytest.raises(InputError, match="MASK_CLOUDS leaves about .* pixel\\(s\\) to compare .* at least 1024"):
+        _masked_run(tmp_path, pair)
+
+
+def test_an_image_that_cannot_hold_cloud_is_named_beside_one_that_can(tmp_path):
+    pair = make_sample_pair(tmp_path / "scene", size=120, seed=1, scenario="optical-pair-cloudy")
+    log = _masked_run(tmp_path, pair, bands2=[1]).log
+    assert any("MASK_CLOUDS leaves T2 as it is" in line for line in log)
+    assert any(line.startswith("MASK_CLOUDS: ") and "of T1" in line for line in log)
+
+
+def test_much_white_is_named_even_where_no_change_is_marked_on_it():
+    """Cloud over both dates hid the change instead of being marked (a probe's pair: Kappa −0.03, none of the marked
+    change on white, no note; 0.79 with MASK_CLOUDS): 5 % of the overlap white is named too."""
+    valid = np.ones((40, 40), bool)
+    prior = np.zeros((40, 40), np.float32)
+    for rows, noted in ((slice(0, 3), True), (slice(0, 1), False)):   # 7.5 % and 2.5 % white
+        white = np.zeros((40, 40), bool)
+        white[rows] = True
+        blocks = Blocks(2, prior[None], prior[None], valid, None, None, Measures({}, refusal="bands"),
+                        white=(None, white))
+        progress = Progress()
+        places = _white_places(blocks, prior, None, weigh_evidence(prior), progress)
+        assert places["noted"] is noted and places["T2"]["marked_on_white"] == 0.0
+        assert any("of the overlap is bright white in every band of T2" in line for line in progress.log) is noted
