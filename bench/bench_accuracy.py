@@ -1,33 +1,30 @@
 """`make bench-accuracy`: an evaluation that cannot flatter the detector.
 
-Every pair in ../shared/data (t1.tif, t2.tif, gt.tif) and the project's own stress scenes
-(core/sample_pair.py scenarios: unchanged, under 1 % changed, a flood beside a wide river,
-misregistered by 3 × 2 px, a flood over a quarter of the scene, over a third (`flooded-third`) and an
-AOI drawn tight around a flood (`flooded-aoi`), and the default scene they vary; SAR
-against SAR: changed, unchanged, beside the river, misregistered, a quarter flooded; two optical
-sensors: changed, unchanged; the mission's other disasters: a wildfire's scar (optical before and SAR
-after; two optical sensors; one optical sensor twice; SAR pair) and an earthquake's collapsed blocks
-(optical and SAR; SAR pair; two optical sensors); thick cloud over the optical date (`cloudy`,
+Every pair in ../shared/data (t1.tif, t2.tif, gt.tif) and the project's own stress scenes (core/sample_pair.py
+scenarios: unchanged, under 1 % changed, a flood beside a wide river, misregistered by 3 × 2 px, a flood over a
+quarter of the scene, over a third (`flooded-third`) and an AOI drawn tight around a flood (`flooded-aoi`), and
+the default scene they vary; SAR against SAR: changed, unchanged, beside the river, misregistered, a quarter
+flooded; two optical sensors: changed, unchanged; the mission's other disasters: a wildfire's scar (optical
+before and SAR after; two optical sensors; one optical sensor twice; SAR pair) and an earthquake's collapsed
+blocks (optical and SAR; SAR pair; two optical sensors); thick cloud over the optical date (`cloudy`,
 `optical-pair-cloudy`); seven scenes of much change alike or none again with ONE_KIND (`prior_one_kind`), the
-clouded scenes and their clear twins again with MASK_CLOUDS (`prior_mask_clouds`); four optical-against-SAR scenes again with the SAR image as T1; and seven
-optical-against-SAR scenes rendered as the public pairs are, 8-bit on one nominal grid, in both orders
-and with the SAR image as a VV, VH, VV / VH composite, `rendered-*`, bench/rendering.py) go
-through the whole pipeline
-(core.pipeline.run) for seeds 0–3 in the modes prior, int8 and fp32. For each run: Kappa, F1, AUC,
-the changed fraction, the evidence verdict, and the best Kappa any single threshold on the same
-difference image would give; per pair, means over the seeds and the Kappa range; over the shared
-pairs, the mean and the worst pair, the decision gap (best-threshold Kappa − Kappa) and the network
-gain (int8 − prior). Each shared pair's own unchanged land (its largest square with no changed pixel
-within 8 px, at least 96 px wide) runs too, without a reference: what is marked there, and whether the
-pair is reported as changed, show how the no-change verdict fares on real sensors. And each shared
-pair again with its T2 georeferenced 3 rows south and 2 columns east of the truth, without and with
-co-registration (prior mode): real sensors misregistered by a known amount. And each shared pair cut
-into 2 × 2 and 3 × 3 parts (prior and int8, seed 0; `crops`, `crops_int8`): smaller real scenes whose
-share of change and unchanged tail differ from the whole pair's, summarised as mean Kappa against the
-best threshold; the radar pairs' crops again with ONE_KIND (`crops_one_kind`).
-And where the prior misses whole changed regions (shared pairs and four generated flood-and-buildings
-scenes; `finding_more`): three of them drawn as changed samples, int8 with the samples alone and with
-EXTEND_FROM_SAMPLES, Kappa over the pixels not drawn (stress seeds).
+clouded scenes and their clear twins again with MASK_CLOUDS (`prior_mask_clouds`); four optical-against-SAR
+scenes again with the SAR image as T1; and seven optical-against-SAR scenes rendered as the public pairs are,
+8-bit on one nominal grid, in both orders and with the SAR image as a VV, VH, VV / VH composite, `rendered-*`,
+bench/rendering.py) go through the whole pipeline (core.pipeline.run) for seeds 0–3 in the modes prior, int8 and
+fp32. For each run: Kappa, F1, AUC, the changed fraction, the evidence verdict, and the best Kappa any single
+threshold on the same difference image would give; per pair, means over the seeds and the Kappa range; over the
+shared pairs, the mean and the worst pair, the decision gap (best-threshold Kappa − Kappa) and the network gain
+(int8 − prior). Each shared pair's own unchanged land (its largest square with no changed pixel within 8 px, at
+least 96 px wide) runs too, without a reference: what is marked there, and whether the pair is reported as
+changed, show how the no-change verdict fares on real sensors. And each shared pair again with its T2
+georeferenced 3 rows south and 2 columns east of the truth, without and with co-registration (prior mode): real
+sensors misregistered by a known amount. And each shared pair cut into 2 × 2 and 3 × 3 parts (prior and int8,
+seed 0; `crops`, `crops_int8`): smaller real scenes whose share of change and unchanged tail differ from the
+whole pair's, summarised as mean Kappa against the best threshold; the radar pairs' crops again with ONE_KIND
+(`crops_one_kind`). And where the prior misses whole changed regions (shared pairs and four generated
+flood-and-buildings scenes; `finding_more`): three of them drawn as changed samples, int8 with the samples alone
+and with EXTEND_FROM_SAMPLES, Kappa over the pixels not drawn (stress seeds).
 
 Leave-one-pair-out: the constants chosen by measuring on the shared pairs are chosen again on seven
 pairs for each eighth, and the held-out figures are printed beside the in-sample ones (`LOPO`).
