@@ -4,9 +4,10 @@ A cloud in one date's optical image hides the ground the other image sees, so th
 strongly as anywhere: thick cloud over a tenth of the generated flood scene (`sample_pair`'s `cloudy`) took the
 map whole, Kappa 0.73 → −0.05 (bench/RESULTS.md, release 0.18.0). Two images cannot tell a cloud from a new white
 roof (shuguang's new buildings are white in its optical image), so the run does not decide it alone: it says how
-much of the change it marked lies on such places (`white_share`, the note in stages.compute_prior), and with
-MASK_CLOUDS the analyst has them left out as no data (`white_levels`, applied by raster.align.AlignedPair.read
-to every read of the pair, block means and tiles alike).
+much of the change it marked lies on such places (`white_share`, the note in stages._white_places), and with
+MASK_CLOUDS the analyst has them and their hazy edge left out as no data: the blocks `cloud_cells` finds and any
+pixel `white_levels` reaches, both applied by raster.align.AlignedPair.read to every read of the pair (block means
+and tiles alike; `cells_of` finds the blocks at any read).
 """
 from __future__ import annotations
 
