@@ -59,7 +59,7 @@ def score(prior: np.ndarray, truth: np.ndarray) -> dict:
 def bench_pair(folder: Path, methods: list[str], seed: int) -> dict:
     params = RunParams(t1=str(folder / "t1.tif"), t2=str(folder / "t2.tif"), seed=seed)
     with align_pair(params, []) as pair:
-        blocks = read_blocks(pair, Progress())
+        blocks = read_blocks(pair, params, Progress())
         truth = read_on_grid(str(folder / "gt.tif"), pair.grid) > 0
     results = {}
     for method in methods:

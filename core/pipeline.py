@@ -1,8 +1,8 @@
 """run(params, progress) -> RunResult: the only place that sequences the stages of a change-detection run.
 
-Data flow (core/stages.py): aligned pair -> decimated block means (and MASK_CLOUDS's cloud) -> analyst samples on
-its grid -> normalisers + prior -> evidence and the prior's threshold (decision.score) -> detector (prior alone, or the
-OAIP network trained on pseudo-labels and confirming the prior) -> change score written tile by tile ->
+Data flow (core/stages.py): aligned pair -> decimated block means and normalisers (and MASK_CLOUDS's cloud) ->
+analyst samples on its grid -> prior -> evidence and the prior's threshold (decision.score) -> detector (prior
+alone, or the OAIP network trained on pseudo-labels and confirming the prior) -> change score written tile by tile ->
 change (score > 0.5, or the analyst's manual threshold) and confidence rasters tile by tile -> polygons ->
 statistics (RunStats, collect_stats).
 Every output is written under a temporary name and renamed only when the whole run succeeded.
@@ -100,8 +100,8 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
     with torch_threads(params.threads), align_pair(params, log) as pair, \
             OutputSet(overwrite=params.overwrite) as outputs:
         clock.lap("align")
-        blocks = read_blocks(pair, progress, params.mask_clouds)   # finds the cloud MASK_CLOUDS leaves out
-        samples = read_samples(params, pair, progress)   # before the prior: a bad file fails before the long step
+        blocks = read_blocks(pair, params, progress)   # finds the cloud MASK_CLOUDS leaves out
+        samples = read_samples(params, pair, progress)   # on the places compared; a bad file fails before the prior
         prior = compute_prior(blocks, params, progress)
         clock.lap("prior")
         trained = train_network(pair, prior, samples, params, progress)

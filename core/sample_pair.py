@@ -237,6 +237,7 @@ def _cloud(seed: int, shape: tuple[int, int], cover: float) -> np.ndarray | None
 
 
 def _clouded(reflectance: np.ndarray, opacity: np.ndarray) -> np.ndarray:
+    """Reflectance seen through cloud of that opacity: the ground's mixed with the cloud's white."""
     return (1 - opacity) * reflectance + opacity * CLOUD_REFLECTANCE
 
 

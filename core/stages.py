@@ -99,17 +99,18 @@ class Blocks:
     radar_finer: bool = False         # the finer image holds a radar's values, the coarser not (labels.blocks)
     both_radar: bool = False          # both images hold a radar's values (normalise.holds_radar)
     side: str = ""                    # a block on the ground, for the log ("20 metre a side"; README Limits)
-    white: tuple = ()                 # per image, its white blocks (raster.cloud_mask) or None where none can be
-    clouds_masked: bool = False       # MASK_CLOUDS left them out (they are not in `valid`)
+    # Per image, its white blocks (raster.cloud_mask; within the overlap), or None where it can have none:
+    white: tuple[Optional[np.ndarray], Optional[np.ndarray]] = (None, None)
+    left_out: Optional[np.ndarray] = None   # the blocks MASK_CLOUDS left out of `valid`; None without it
 
 
-def read_blocks(pair: AlignedPair, progress: Progress, mask_clouds: bool = False) -> Blocks:
+def read_blocks(pair: AlignedPair, params: RunParams, progress: Progress) -> Blocks:
     """The grid the priors work on: blocks large enough for at most labels.blocks.MAX_CELLS cells (fewer
     with many bands), so the prior's time and memory stop growing with the image; and, where a radar image is
     the finer of the two and the other is not, spanning two of the coarser image's pixels (labels.blocks.
     least_block), read again at that size. Each image's kind is the one its first read shows. With
-    `mask_clouds`, places white in an optical image (raster.cloud_mask) are left out of this and every later
-    read, and the images are normalised without them."""
+    MASK_CLOUDS, places white in an optical image and their hazy edge (raster.cloud_mask) are left out of these
+    and every later read, and the images are normalised without them."""
     progress(0.05, tr("Computing the change prior on block means"))
     grid = pair.grid
     b = block_size(grid.height, grid.width, pair.band_count1 + pair.band_count2)
@@ -122,17 +123,20 @@ def read_blocks(pair: AlignedPair, progress: Progress, mask_clouds: bool = False
     check_blocks(pair, x1, x2, valid, b, progress)
     norm1, norm2 = fit_normaliser(x1, valid, kinds[0]), fit_normaliser(x2, valid, kinds[1])
     levels = (white_levels(norm1, radar[0]), white_levels(norm2, radar[1]))
-    whites = tuple(white(x, level) & valid if level is not None else None for x, level in zip((x1, x2), levels))
-    if mask_clouds:
+    whites = (white(x1, levels[0]) & valid if levels[0] is not None else None,
+              white(x2, levels[1]) & valid if levels[1] is not None else None)
+    left_out = None
+    if params.mask_clouds:
         clouds = tuple(cloud_cells(x, norm, is_radar) for x, norm, is_radar in zip((x1, x2), (norm1, norm2), radar))
-        valid = _clouds_left_out(pair, valid, levels, clouds, b, progress)
+        kept = _clouds_left_out(pair, valid, levels, clouds, b, progress)
+        left_out, valid = valid & ~kept, kept
         norm1, norm2 = fit_normaliser(x1, valid, kinds[0]), fit_normaliser(x2, valid, kinds[1])
     return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2, direct_measures(x1, x2, valid),
-                  radar_finer(pair.pixel_sides, radar), all(radar), _block_ground(b, grid), whites, mask_clouds)
+                  radar_finer(pair.pixel_sides, radar), all(radar), _block_ground(b, grid), whites, left_out)
 
 
-def _clouds_left_out(pair: AlignedPair, valid: np.ndarray, levels: tuple, clouds: tuple, block: int,
-                     progress: Progress) -> np.ndarray:
+def _clouds_left_out(pair: AlignedPair, valid: np.ndarray, levels: tuple[Optional[np.ndarray], Optional[np.ndarray]],
+                     clouds: tuple[Optional[np.ndarray], ...], block: int, progress: Progress) -> np.ndarray:
     """The valid blocks without the cloudy ones (MASK_CLOUDS; raster.cloud_mask.cloud_cells), said per image;
     every later read of the pair leaves out those blocks and any white pixel. Refused where too little would be
     left to compare (block_checks.LEAST_VALID, as without the mask)."""
@@ -275,16 +279,15 @@ def _white_places(blocks: Blocks, prior: np.ndarray, calibration: Calibration, e
     cells = {label: white_cells for label, white_cells in zip(("T1", "T2"), blocks.white) if white_cells is not None}
     if not cells:
         return None
-    overlap = blocks.valid.copy()
-    for white_cells in cells.values():
-        overlap |= white_cells
+    masked = blocks.left_out is not None
+    overlap = blocks.valid | blocks.left_out if masked else blocks.valid   # as before any was left out
     marked = (np.isfinite(prior) & (prior >= calibration.cut) if evidence.significant
               else np.zeros(prior.shape, bool))
-    places: dict = {"masked": blocks.clouds_masked, "noted": False}
+    places: dict[str, object] = {"masked": masked, "noted": False}
     for label, white_cells in cells.items():
         share, on_white = float(white_cells.sum() / max(int(overlap.sum()), 1)), white_share(white_cells, marked)
         places[label] = {"white": round(share, 4), "marked_on_white": round(on_white, 4)}
-        if blocks.clouds_masked or (on_white < NOTE_SHARE and share < NOTE_WHITE):
+        if masked or (on_white < NOTE_SHARE and share < NOTE_WHITE):
             continue
         places["noted"] = True
         seen = (tr("{percent:.0f} % of the change marked lies on places bright white in every band of {label} "

@@ -19,6 +19,7 @@ from ..errors import Cancelled, InputError, OaipError
 from ..i18n import tr
 from ..params import INPUT_FIELDS, OUTPUT_FILES
 from ..progress import Progress
+from ..raster.input_files import files_read
 from .cluster import PAIR, WAIT_FOR_WORKERS_S, dask_client
 from .summary import write_geopackage, write_json
 from .table import SUMMARY_GPKG, SUMMARY_JSON, PairSpec, read_pairs
@@ -103,25 +104,30 @@ def _output_folder(out_dir: str) -> Iterator[str]:
 
 def _check_pair_folders(out: str, specs: list[PairSpec]) -> None:
     """A pair's folder must be a folder: a file of its name failed the pair in the worker, as a raw error
-    retried twice. No pair may read a file that a pair of this batch writes: its own was refused in its worker,
-    another's would be read while it is replaced."""
-    written = {}
+    retried twice. No pair may read a file that this batch writes or removes (a pair's outputs, the summary), nor
+    one its inputs read (a VRT's sources): its own outputs were refused in its worker, another pair's would be read
+    while they are replaced. A finished pair's outputs count too, though it may be skipped: another FORCE run
+    replaces them."""
+    written: dict[str, str] = {os.path.normcase(os.path.realpath(os.path.join(out, file))): tr("the batch's summary")
+                               for file in (SUMMARY_GPKG, SUMMARY_JSON)}
     for spec in specs:
         folder = os.path.join(out, spec.name)
         if os.path.lexists(folder) and not os.path.isdir(folder):
             raise InputError(tr("'{folder}' is a file, where pair {name} (row {row}) writes its outputs: move the "
                                 "file, or give the pair another name.", folder=folder, name=spec.name, row=spec.row))
-        written.update({os.path.realpath(os.path.join(folder, file)): spec for file in OUTPUT_FILES.values()})
+        written.update({os.path.normcase(os.path.realpath(os.path.join(folder, file))):
+                        tr("an output of pair {name} (row {row})", name=spec.name, row=spec.row)
+                        for file in OUTPUT_FILES.values()})
     for spec in specs:
         for column in INPUT_FIELDS:
             path = getattr(spec.params, column)
-            writer = written.get(os.path.realpath(str(path).partition("|")[0])) if path else None
-            if writer is not None:
-                raise InputError(tr("Pair {name} (row {row}) reads its {column} from '{path}', which this batch "
-                                    "writes as an output of pair {writer} (row {writer_row}): copy the file elsewhere "
-                                    "and give that path, or write the batch into another folder.", name=spec.name,
-                                    row=spec.row, column=column, path=path, writer=writer.name,
-                                    writer_row=writer.row))
+            for file in files_read(str(path)) if path else []:
+                writer = written.get(os.path.normcase(os.path.realpath(file)))
+                if writer is not None:
+                    raise InputError(tr("Pair {name} (row {row}) reads its {column} from '{file}', which this batch "
+                                        "writes as {writer}: copy the file elsewhere and give that path, or write the "
+                                        "batch into another folder.", name=spec.name, row=spec.row, column=column,
+                                        file=file, writer=writer))
 
 
 def collect(client, specs: list[PairSpec], out_dir: str, force: bool, progress: Progress,

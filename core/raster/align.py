@@ -150,8 +150,8 @@ class AlignedPair:
         With out_shape, block means: each source is warped straight onto the coarse grid with average
         resampling, so GDAL reads every source pixel once instead of first warping the window at full
         resolution (at 8000² pixels: 41 s through the full-resolution VRT). Only blocks that are whole in
-        both images count as valid (`_whole_inside`, `_whole_edge`); places white in an image whose
-        `white_levels` are set (MASK_CLOUDS) are not.
+        both images count as valid (`_whole_inside`, `_whole_edge`). Once MASK_CLOUDS has set `white_levels` and
+        `cloud_cells` (stages.read_blocks), a read leaves out the pixels white in an image and those blocks.
         """
         window = window or Window(0, 0, self.grid.width, self.grid.height)
         rows, cols = out_shape or (window.height, window.width)

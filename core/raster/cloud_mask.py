@@ -5,9 +5,9 @@ strongly as anywhere: thick cloud over a tenth of the generated flood scene (`sa
 map whole, Kappa 0.73 → −0.05 (bench/RESULTS.md, release 0.18.0). Two images cannot tell a cloud from a new white
 roof (shuguang's new buildings are white in its optical image), so the run does not decide it alone: it says how
 much of the change it marked lies on such places (`white_share`, the note in stages._white_places), and with
-MASK_CLOUDS the analyst has them and their hazy edge left out as no data: the blocks `cloud_cells` finds and any
-pixel `white_levels` reaches, both applied by raster.align.AlignedPair.read to every read of the pair (block means
-and tiles alike; `cells_of` finds the blocks at any read).
+MASK_CLOUDS the analyst has them and their hazy edge left out as no data: the blocks `cloud_cells` finds on the
+block means, and then, in every later read of the pair by raster.align.AlignedPair.read (the network's and the
+outputs' tiles, the samples' check), those blocks (`cells_of`) and any pixel `white_levels` reaches.
 """
 from __future__ import annotations
 
@@ -29,11 +29,11 @@ WHITE = 0.9
 # and urban-optical with cloud added to T2 over 3, 8 and 15 % and on the generated cloudy and optical-pair-cloudy
 # scenes (prior mode, seed 0; bench/RESULTS.md, release 0.18.0): white places alone mean 0.51 over these 13 cases;
 # an edge of one block 0.61 (the generated cloudy scene, whose cloud fades over some ten blocks, −0.01 and −0.03);
-# EDGE 0.1 / 0.2 / 0.3 / 0.4: 0.71 / 0.73 / 0.74 / 0.74, worst 0.55 / 0.59 / 0.62 / 0.61. Chosen on all cases but one
-# family (the generated scenes, each shared pair's) in turn, 0.3 or 0.4, held out 0.73. Following the edge wherever
-# it is joined to white took whole cities (shuguang as given 0.786 → −0.03 to 0.27), and on a clear image of a
-# white-roofed city this edge takes the roofs' surroundings too (shuguang as given with MASK_CLOUDS 0.301; 0.673
-# with an edge of one block): the option is for a clouded image.
+# EDGE 0.1 / 0.2 / 0.3 / 0.4: 0.71 / 0.73 / 0.74 / 0.73, worst 0.55 / 0.59 / 0.62 / 0.61. Chosen on all cases but one
+# family (the generated scenes, each shared pair's) in turn: 0.3 every time, held out 0.738 as in-sample. Following
+# the edge wherever it is joined to white took whole cities (shuguang as given 0.786 → −0.03 to 0.27), and on a clear
+# image of a white-roofed city this edge takes the roofs' surroundings too (shuguang as given with MASK_CLOUDS 0.205;
+# 0.673 with an edge of one block): the option is for a clouded image.
 HAZE = 0.35
 EDGE = 0.3
 # The note names white places when at least this share of the marked change lies on them: 0.40–0.88 with thick
@@ -57,18 +57,24 @@ def white_levels(norm: Normaliser, radar: bool, level: float = WHITE) -> Optiona
 
 def cloud_cells(x: np.ndarray, norm: Normaliser, radar: bool) -> Optional[np.ndarray]:
     """Block means (bands, rows, cols; the image's own values) that are white, or bright in every band to HAZE
-    within EDGE × √(cells) blocks (at least one) of the nearest white region (a cloud's hazy edge); None where
-    `white_levels` says nothing of cloud."""
+    within EDGE × √(cells) blocks (at least one) of a white region (a cloud's hazy edge: each region's own reach,
+    so a white speck beside a large cloud does not shorten the cloud's); None where `white_levels` says nothing of
+    cloud."""
     strong, weak = white_levels(norm, radar), white_levels(norm, radar, HAZE)
     if strong is None or weak is None:
         return None
     core = white(x, strong)
-    if not core.any():
-        return core
     regions, _ = ndimage.label(core, TOUCHING)
-    reach = np.maximum(1, np.round(EDGE * np.sqrt(np.bincount(regions.ravel()))))
-    distance, (rows, cols) = ndimage.distance_transform_cdt(~core, metric="chessboard", return_indices=True)
-    return core | (white(x, weak) & (distance <= reach[regions[rows, cols]]))
+    reach = np.maximum(1, np.round(EDGE * np.sqrt(np.bincount(regions.ravel())))).astype(np.int64)
+    reach[0] = 0   # not white
+    near = ndimage.binary_dilation(reach[regions] == 1, TOUCHING) | core
+    for index, box in enumerate(ndimage.find_objects(regions), start=1):   # the larger ones, each in its own window
+        side = int(reach[index])
+        if box is None or side <= 1:
+            continue
+        window = tuple(slice(max(part.start - side, 0), part.stop + side) for part in box)
+        near[window] |= ndimage.distance_transform_cdt(regions[window] != index, metric="chessboard") <= side
+    return core | (white(x, weak) & near)
 
 
 def cells_of(window: Window, shape: tuple[int, int], cells: np.ndarray, grid_shape: tuple[int, int]) -> np.ndarray:

@@ -201,7 +201,7 @@ def _run(stats: dict) -> Section:
 
 def _white(white: dict) -> str:
     """Each optical image's places white in every band, and what the run made of them."""
-    said = "; ".join(tr("{label}: {white:.1f} % of the overlap, {marked:.0f} % of the change marked").format(
+    said = "; ".join(tr("{label}: {white:.1f} % of the overlap, {marked:.0f} % of the prior's marked change").format(
         label=label, white=100 * white[label]["white"], marked=100 * white[label]["marked_on_white"])
         for label in ("T1", "T2") if label in white)
     if white.get("masked"):

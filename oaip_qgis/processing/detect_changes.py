@@ -67,7 +67,7 @@ def help_text() -> str:
         "Draw an <i>area of interest</i> with plenty of unchanged land around the change: where a fifth of it or "
         "more changed alike, the change can be missed (the log says when the prior had to work around it). "
         "Thick cloud in an optical image is marked as change, since the other image sees the ground beneath it: "
-        "the log says when much of the change marked is white in every band; for a clouded image tick "
+        "the log says when much of the change marked, or of an image, is white in every band; for a clouded image tick "
         "<i>Leave out places white in every band of an optical image</i> (advanced), which leaves them and their "
         "hazy edge out as no data (white roofs and snow go with them, so leave it off for a clear image).</p>"
         "<p><b>How it works</b>: the coarser image is warped onto the finer one's grid (or onto the grid you "

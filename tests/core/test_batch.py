@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from osgeo import ogr
+from osgeo import gdal, ogr
 
 from oaip_qgis.core.batch import cluster as cluster_module
 from oaip_qgis.core.batch import run_batch
@@ -336,6 +336,17 @@ def test_a_pair_that_reads_what_the_batch_writes_is_refused_before_any_work(samp
                                          "as an output of pair north \\(row 1\\)"):
         run_batch(str(table), str(out), workers=1)
     assert sorted(p.name for p in out.iterdir()) == ["north"]
+    # ... also through a VRT that reads it, and a layer of the summary, which a batch removes before it starts
+    vrt = tmp_path / "earlier.vrt"
+    gdal.Translate(str(vrt), str(earlier), format="VRT")
+    summary = out / "summary.gpkg"
+    summary.write_bytes(b"")
+    for column, value, shown in (("reference", vrt, "an output of pair north"),
+                                 ("aoi", f"{summary}|layername=pairs", "the batch's summary")):
+        table.write_text(f"name,t1,t2,{column}\nnorth,{sample_pair['t1']},{sample_pair['t2']},\n"
+                         f"south,{sample_pair['t1']},{sample_pair['t2']},{value}\n", encoding="utf-8")
+        with pytest.raises(InputError, match=f"reads its {column} from .* which this batch writes as {shown}"):
+            run_batch(str(table), str(out), workers=1)
 
 
 def test_local_workers_start_deaf_to_ctrl_c():

@@ -58,6 +58,8 @@ def test_a_large_cloud_s_hazy_edge_reaches_further_than_a_small_one_s():
     cells = cloud_cells(x, _optical(), radar=False)
     assert cells[5:15, 15:18].all() and not cells[5:15, 18:20].any()
     assert cells[30, 30:32].all() and not cells[30, 32:34].any()
+    x[:, 10, 19] = 95.0         # a white speck beside the large cloud's edge does not shorten that edge
+    assert cloud_cells(x, _optical(), radar=False)[5:15, 15:18].all()
 
 
 def test_the_blocks_are_found_again_at_any_read_of_the_grid():
@@ -91,7 +93,7 @@ def test_the_cloudy_scenario_clouds_the_optical_date_and_leaves_the_truth_as_it_
 def test_cloud_over_the_second_optical_image_is_named_and_left_out_with_mask_clouds(tmp_path):
     """Thick cloud over about a tenth of the second optical sensor's image (200², seed 1): without MASK_CLOUDS
     most of the change marked is cloud, and the log and stats.json say so; with it the cloud is no data in the
-    change layer and the flood is mapped (Kappa 0.17 → 0.74 when written)."""
+    change layer and the flood is mapped (Kappa 0.17 → 0.78)."""
     pair = make_sample_pair(tmp_path / "scene", size=200, seed=1, scenario="optical-pair-cloudy")
     maps = {}
     for mask in (False, True):
@@ -110,6 +112,8 @@ def test_cloud_over_the_second_optical_image_is_named_and_left_out_with_mask_clo
     assert masked_stats["white_places"]["masked"] is True
     assert masked_stats["parameters"]["mask_clouds"] is True
     assert masked.stats.metrics["kappa"] > plain.stats.metrics["kappa"] + 0.3
+    # the white share is of the overlap as given, masked or not (it was of what the mask left, and larger)
+    assert masked_stats["white_places"]["T2"]["white"] == plain_stats["white_places"]["T2"]["white"]
     assert 0.05 < (change == CHANGE_NODATA).mean() < 0.3
 
 
@@ -196,6 +200,7 @@ def test_much_white_is_named_even_where_no_change_is_marked_on_it():
         blocks = Blocks(2, prior[None], prior[None], valid, None, None, Measures({}, refusal="bands"),
                         white=(None, white))
         progress = Progress()
+        # no significant change in a flat prior: no cut is read, so no calibration is needed
         places = _white_places(blocks, prior, None, weigh_evidence(prior), progress)
         assert places["noted"] is noted and places["T2"]["marked_on_white"] == 0.0
         assert any("of the overlap is bright white in every band of T2" in line for line in progress.log) is noted

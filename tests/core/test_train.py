@@ -26,7 +26,7 @@ def prepared(sample_pair):
     """A run's stages up to training (aligned pair, normalisers, prior on block means) and the truth."""
     params = RunParams(t1=sample_pair["t1"], t2=sample_pair["t2"])
     with align_pair(params, []) as pair:
-        prior = compute_prior(read_blocks(pair, Progress()), params, Progress())
+        prior = compute_prior(read_blocks(pair, params, Progress()), params, Progress())
         truth = read_on_grid(sample_pair["truth"], pair.grid) > 0
         yield {"pair": pair, "norms": (prior.norm1, prior.norm2), "prior": prior.prior, "block": prior.block,
                "truth": truth}

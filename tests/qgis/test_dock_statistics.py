@@ -162,12 +162,13 @@ def test_the_run_section_says_what_was_white_and_what_the_run_made_of_it():
     assert "White places" not in rows(NETWORK_RUN)["Run"]   # stats written before release 0.18.0, or no such image
     places = {"T2": {"white": 0.081, "marked_on_white": 0.64}, "masked": False, "noted": True}
     assert rows({**NETWORK_RUN, "white_places": places})["Run"]["White places"] == (
-        "T2: 8.1 % of the overlap, 64 % of the change marked (possibly cloud: see the log; MASK_CLOUDS leaves such "
-        "places out)")
+        "T2: 8.1 % of the overlap, 64 % of the prior's marked change (possibly cloud: see the log; MASK_CLOUDS "
+        "leaves such places out)")
     masked = {"T1": {"white": 0.0, "marked_on_white": 0.0}, "T2": {"white": 0.081, "marked_on_white": 0.0},
               "masked": True, "noted": False}
     assert rows({**NETWORK_RUN, "white_places": masked})["Run"]["White places"] == (
-        "T1: 0.0 % of the overlap, 0 % of the change marked; T2: 8.1 % of the overlap, 0 % of the change marked "
+        "T1: 0.0 % of the overlap, 0 % of the prior's marked change; T2: 8.1 % of the overlap, 0 % of the prior's "
+        "marked change "
         "(left out as cloud: MASK_CLOUDS)")
 
 
