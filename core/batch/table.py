@@ -25,7 +25,7 @@ from ..errors import InputError
 from ..i18n import tr
 from ..params import INPUT_FIELDS, OUTPUT_FILES, RunParams, closest_name, parse_bands
 from ..raster.gdal_scope import gdal_scope
-from ..raster.input_files import SUBDATASET, gdal_name
+from ..raster.input_files import SUBDATASET, gdal_name, one_image_twice
 
 REQUIRED = ("t1", "t2")
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")   # a table read as CSV; any other file as a vector layer (GeoPackage)
@@ -292,8 +292,7 @@ def read_pairs(path: str, defaults: Optional[dict[str, str]] = None, layer: Opti
                     raise InputError(tr("{where}: the {column} file '{path}' does not exist or cannot be "
                                         "read; fix the path (relative paths start at the table's folder).",
                                         where=where, column=column, path=file))
-        if os.path.realpath(values["t1"]) == os.path.realpath(values["t2"]) and \
-                list(values.get("bands1") or []) == list(values.get("bands2") or []):   # caught in the worker
+        if one_image_twice(values["t1"], values["t2"], values.get("bands1"), values.get("bands2")):   # not the worker
             raise InputError(tr("{where}: t1 and t2 are the same file '{path}': give the image before and the image "
                                 "after (or, for one file holding both dates, their bands in the columns bands1 and "
                                 "bands2).", where=where, path=values["t1"]))

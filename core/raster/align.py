@@ -8,7 +8,6 @@ decimated read with average resampling gives the block means the prior works on.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Optional
@@ -32,7 +31,7 @@ from .image_values import (
     checked_image,
     chosen_bands,
 )
-from .input_files import open_raster, read_or_explain
+from .input_files import one_image_twice, open_raster, read_or_explain
 from .overlap import (
     PIXEL_GRID,
     Box,
@@ -166,9 +165,11 @@ class AlignedPair:
         x1 = x1.astype(np.float32, copy=False).reshape(-1, rows, cols)
         x2 = x2.astype(np.float32, copy=False).reshape(-1, rows, cols)
         valid = np.isfinite(x1).all(0) & np.isfinite(x2).all(0)
-        valid &= ~white(x1, self.white_levels[0]) & ~white(x2, self.white_levels[1])
-        if self.cloud_cells is not None:
+        if self.cloud_cells is not None:   # MASK_CLOUDS: on every tile of a run, so nothing is computed without it
             valid &= ~cells_of(window, (rows, cols), self.cloud_cells, (self.grid.height, self.grid.width))
+            for x, levels in zip((x1, x2), self.white_levels):
+                if levels is not None:
+                    valid &= ~white(x, levels)
         if out_shape:
             valid = _whole_inside(valid) & self._whole_edge(window, (rows, cols))
         if self._aoi is not None:
@@ -286,8 +287,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     notes: list = []
     ds1, ds2 = (as_masked(as_colours(open_raster(path, label), label, notes), label, str(path), notes)
                 for path, label in ((t1, "T1"), (t2, "T2")))
-    if os.path.realpath(t1) == os.path.realpath(t2) and list(bands1 or []) == list(bands2 or []):
-        # a stack of both dates, read as two band sets, is fine
+    if one_image_twice(t1, t2, bands1, bands2):
         raise InputError(tr("T1 and T2 are the same file '{path}' with the same bands: choose the image before and the "
                             "image after (or, for one file holding both dates, their bands with BANDS1 and BANDS2).",
                             path=t1))

@@ -87,6 +87,12 @@ def files_read(source: str) -> list[str]:
         return [path]
 
 
+def one_image_twice(t1: str, t2: str, bands1, bands2) -> bool:
+    """Whether T1 and T2 are one file read with the same bands (one file of both dates, read as two band sets, is
+    not): the engine and a batch table refuse it alike."""
+    return os.path.realpath(t1) == os.path.realpath(t2) and list(bands1 or []) == list(bands2 or [])
+
+
 def open_raster(path: str, label: str) -> gdal.Dataset:
     """The raster at `path`; a missing file, an empty one and a non-raster each get their own sentence."""
     _check_file(path, label, tr("a raster"))
