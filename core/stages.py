@@ -40,6 +40,7 @@ from .labels.direct_comparison import (
 from .labels.margins import margin_labels
 from .labels.one_sided import gated_one_sided
 from .labels.prior import PriorMaps, change_prior
+from .labels.surroundings import Frame, frame_around
 from .metrics import percent_down
 from .model.patches import fill_invalid
 from .normalise import Normaliser, fit_normaliser, guess_kind, holds_radar
@@ -104,20 +105,21 @@ class Blocks:
     left_out: Optional[np.ndarray] = None   # the blocks MASK_CLOUDS left out of `valid`; None without it
 
 
-def read_blocks(pair: AlignedPair, params: RunParams, progress: Progress) -> Blocks:
+def read_blocks(pair: AlignedPair, params: RunParams, progress: Progress, size: Optional[int] = None) -> Blocks:
     """The grid the priors work on: blocks large enough for at most labels.blocks.MAX_CELLS cells (fewer
     with many bands), so the prior's time and memory stop growing with the image; and, where a radar image is
     the finer of the two and the other is not, spanning two of the coarser image's pixels (labels.blocks.
     least_block), read again at that size. Each image's kind is the one its first read shows. With
     MASK_CLOUDS, places white in an optical image and their hazy edge (raster.cloud_mask) are left out of these
-    and every later read, and the images are normalised without them."""
+    and every later read, and the images are normalised without them. `size`: blocks of that side instead (the
+    ground around an AOI is read in the AOI's own blocks: read_surroundings)."""
     progress(0.05, tr("Computing the change prior on block means"))
     grid = pair.grid
-    b = block_size(grid.height, grid.width, pair.band_count1 + pair.band_count2)
+    b = size or block_size(grid.height, grid.width, pair.band_count1 + pair.band_count2)
     x1, x2, valid = _block_read(pair, b)
     kinds = (guess_kind(x1, valid), guess_kind(x2, valid)) if valid.any() else (None, None)
     wider, radar = _radar_finer_block(pair, x1, x2, valid, kinds, b, progress)
-    if wider > b:
+    if wider > b and size is None:
         b = wider
         x1, x2, valid = _block_read(pair, b)
     check_blocks(pair, x1, x2, valid, b, progress)
@@ -133,6 +135,45 @@ def read_blocks(pair: AlignedPair, params: RunParams, progress: Progress) -> Blo
         norm1, norm2 = fit_normaliser(x1, valid, kinds[0]), fit_normaliser(x2, valid, kinds[1])
     return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2, direct_measures(x1, x2, valid),
                   radar_finer(pair.pixel_sides, radar), all(radar), _block_ground(b, grid), whites, left_out)
+
+
+def read_surroundings(pair: AlignedPair, blocks: Blocks, params: RunParams,
+                      progress: Progress) -> tuple[Blocks, Optional[Frame]]:
+    """With an AOI, the blocks of the ground around it that its prior is computed on (labels.surroundings: a tight
+    AOI is mostly change, and its own prior finds no contrast), in the AOI's blocks, and where the AOI's lie among
+    them; without one, `blocks` as they are. The AOI's own blocks were read first: what they refuse is refused,
+    and the log tells of them. With MASK_CLOUDS the AOI's reads leave out the cloud found on the wider ground."""
+    if not pair.has_aoi:
+        return blocks, None
+    grid, overlap = pair.grid, pair.overlap
+    row = round((grid.transform[3] - overlap.transform[3]) / grid.transform[5])
+    col = round((grid.transform[0] - overlap.transform[0]) / grid.transform[1])
+    room = (row, col, overlap.height - row - grid.height, overlap.width - col - grid.width)
+    frame = frame_around((grid.height, grid.width), tuple(max(0, side) for side in room), blocks.size,
+                         pair.band_count1 + pair.band_count2)
+    x0, dx, _, y0, _, dy = grid.transform
+    rows, cols = frame.offset
+    wider = pair.around(replace(grid, transform=(x0 + cols * dx, dx, 0.0, y0 + rows * dy, 0.0, dy),
+                                width=frame.width, height=frame.height))
+    quiet = Progress(progress.report, progress.is_cancelled, progress.start, progress.stop)   # told for the AOI
+    around = read_blocks(wider, params, quiet, size=blocks.size)
+    if wider.cloud_cells is not None:
+        pair.white_levels, pair.cloud_cells = wider.white_levels, frame.within(wider.cloud_cells, blocks.valid.shape)
+    progress.info(tr("The prior compares the area of interest with the ground around it: {width} x {height} pixels "
+                     "({times:.1f} times the area of interest's grid), so that change filling much of the area is "
+                     "still seen against unchanged ground; the outputs cover the area of interest only.",
+                     width=frame.width, height=frame.height,
+                     times=frame.width * frame.height / (grid.width * grid.height)))
+    return around, frame
+
+
+def within_aoi(prior: PriorResult, frame: Optional[Frame], blocks: Blocks) -> PriorResult:
+    """The prior computed on the ground around an AOI cut to the AOI's own blocks (`blocks`, read_blocks of the
+    AOI: none outside it); `prior` as it is without a frame."""
+    if frame is None:
+        return prior
+    cells = frame.within(prior.prior, blocks.valid.shape)
+    return replace(prior, prior=np.where(blocks.valid, cells, np.nan).astype(prior.prior.dtype))
 
 
 def _clouds_left_out(pair: AlignedPair, valid: np.ndarray, levels: tuple[Optional[np.ndarray], Optional[np.ndarray]],

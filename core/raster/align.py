@@ -129,6 +129,17 @@ class AlignedPair:
         # the block means of the whole grid taken for cloud or its edge.
         self.white_levels: tuple[Optional[np.ndarray], Optional[np.ndarray]] = (None, None)
         self.cloud_cells: Optional[np.ndarray] = None
+        self.overlap = grid   # the grid's lattice over the whole overlap of the images (larger with an AOI)
+
+    @in_gdal_scope
+    def around(self, grid: Grid) -> AlignedPair:
+        """The same two images, as shifted, on another `grid` of the same lattice and without the AOI (the ground
+        around an AOI: stages.read_surroundings); its datasets are released with this pair's."""
+        pair = AlignedPair(grid, *self._sources, None, self._keep, self.names, (), self.pixel_sides)
+        if self.shift.found:
+            pair.shift_second(self.shift)
+        self._keep.extend([pair._vrt1, pair._vrt2])
+        return pair
 
     @in_gdal_scope
     def shift_second(self, shift: Shift) -> None:
@@ -306,11 +317,13 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     if srs1 is None or srs2 is None:
         check_shareable(ds1, ds2, t1, t2, same_grid)
         return _on_shared_grid(ds1, ds2, image1, image2, names, aoi, pixel_size, notes)
-    out = _output_grid(ds1, ds2, srs1, srs2, names, grid, pixel_size, aoi, min_size, notes)
+    out, overlap = _output_grid(ds1, ds2, srs1, srs2, names, grid, pixel_size, aoi, min_size, notes)
     mask = _aoi_mask(aoi, out) if aoi else None
     keep: list = []
-    return AlignedPair(out, image1.selected(ds1, keep, notes), image2.selected(ds2, keep, notes), mask, keep, names,
+    pair = AlignedPair(out, image1.selected(ds1, keep, notes), image2.selected(ds2, keep, notes), mask, keep, names,
                        notes, (pixel_side(ds1, out), pixel_side(ds2, out)))
+    pair.overlap = overlap
+    return pair
 
 
 def _on_shared_grid(ds1: gdal.Dataset, ds2: gdal.Dataset, image1: CheckedImage, image2: CheckedImage,
@@ -331,15 +344,18 @@ def _on_shared_grid(ds1: gdal.Dataset, ds2: gdal.Dataset, image1: CheckedImage, 
         notes.append(tr("The grid has no CRS: areas (changed_area, the polygons' area_m2, MIN_AREA) are in its units "
                         "squared ({units}), not square metres.",
                         units=tr("pixels") if shared.transform == PIXEL_GRID else tr("its georeferencing's units")))
-    return AlignedPair(shared, image1.selected(ds1, keep, notes), image2.selected(ds2, keep, notes), mask, keep,
+    pair = AlignedPair(shared, image1.selected(ds1, keep, notes), image2.selected(ds2, keep, notes), mask, keep,
                        names, notes)
+    pair.overlap = shared   # the AOI masks the shared grid, which is the whole overlap
+    return pair
 
 
 def _output_grid(ds1: gdal.Dataset, ds2: gdal.Dataset, srs1: osr.SpatialReference, srs2: osr.SpatialReference,
                  names: Sequence[tuple[str, str]], grid: str, pixel_size: Optional[float], aoi: Optional[str],
-                 min_size: int, notes: list) -> Grid:
+                 min_size: int, notes: list) -> tuple[Grid, Grid]:
     """The outputs' grid: the chosen image's pixel lattice (at `pixel_size` if given) over the overlap of both
-    images (CRSs `srs1`, `srs2`) and the AOI, checked for size."""
+    images (CRSs `srs1`, `srs2`) and the AOI, checked for size; and that lattice over the whole overlap (the ground
+    around an AOI, which its prior is compared with: stages.read_surroundings)."""
     local = 0 if srs1.IsLocal() else 1   # name the image whose CRS is local, if one is
     check_transformable((srs1, srs2)[local], (srs2, srs1)[local], *names[local], names[1 - local][0])
     for ds, name in zip((ds1, ds2), names):
@@ -362,15 +378,25 @@ def _output_grid(ds1: gdal.Dataset, ds2: gdal.Dataset, srs1: osr.SpatialReferenc
         what = tr("the two images and the area of interest") if aoi else tr("the two images")
         raise InputError(tr("The extents of {what} do not overlap: check that they cover the same place "
                             "and carry the right CRS.", what=what))
-    # Snap the overlap to the reference grid's pixel lattice.
+    out = _snapped(box, ref_srs, (x0, dx, y0, dy))
+    _check_grid_size(out.width, out.height, box, pixel_size, aoi, min_size,
+                     max(ds1.RasterXSize * ds1.RasterYSize, ds2.RasterXSize * ds2.RasterYSize), distance_unit(ref_srs))
+    if not aoi:
+        return out, out
+    whole = common_box(ds1, ds2, None, ref_srs)
+    return out, _snapped((min(whole[0], minx), min(whole[1], miny), max(whole[2], maxx), max(whole[3], maxy)),
+                         ref_srs, (x0, dx, y0, dy))
+
+
+def _snapped(box: Box, srs: osr.SpatialReference, lattice: tuple[float, float, float, float]) -> Grid:
+    """The pixels of a lattice (x0, dx, y0, dy: a north-up grid's origin and pixel sides) whole inside `box`."""
+    minx, miny, maxx, maxy = box
+    x0, dx, y0, dy = lattice
     col0 = math.ceil((minx - x0) / dx - 1e-6)
     col1 = math.floor((maxx - x0) / dx + 1e-6)
     row0 = math.ceil((maxy - y0) / dy - 1e-6)
     row1 = math.floor((miny - y0) / dy + 1e-6)
-    width, height = col1 - col0, row1 - row0
-    _check_grid_size(width, height, box, pixel_size, aoi, min_size,
-                     max(ds1.RasterXSize * ds1.RasterYSize, ds2.RasterXSize * ds2.RasterYSize), distance_unit(ref_srs))
-    return Grid(ref_srs.ExportToWkt(), (x0 + col0 * dx, dx, 0.0, y0 + row0 * dy, 0.0, dy), width, height)
+    return Grid(srs.ExportToWkt(), (x0 + col0 * dx, dx, 0.0, y0 + row0 * dy, 0.0, dy), col1 - col0, row1 - row0)
 
 
 def _check_grid_size(width: int, height: int, box: Box, pixel_size: Optional[float], aoi: Optional[str],

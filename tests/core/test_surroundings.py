@@ -1,0 +1,113 @@
+"""The ground around an area of interest that its prior is computed on (labels.surroundings, stages)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import rasterio
+from scipy import ndimage
+
+from oaip_qgis.core.labels.blocks import MAX_CELLS
+from oaip_qgis.core.labels.surroundings import frame_around
+from oaip_qgis.core.params import RunParams
+from oaip_qgis.core.pipeline import run
+from oaip_qgis.core.raster.align import open_pair
+from oaip_qgis.core.raster.coregister import Shift
+from oaip_qgis.core.raster.grid import Window
+from oaip_qgis.core.sample_pair import make_sample_pair
+from tests.helpers import write_polygon
+
+FAR = (10_000, 10_000, 10_000, 10_000)
+
+
+def test_the_frame_takes_the_whole_overlap_that_fits_in_whole_blocks_before_the_aoi():
+    frame = frame_around((100, 61), (200, 100, 30, 7), block=2, bands=2)
+    assert (frame.top, frame.left) == (100, 50)   # 200 and 100 px above and left: whole blocks of 2
+    assert (frame.height, frame.width) == (200 + 100 + 30, 100 + 61 + 7)
+    assert frame.offset == (-200, -100)
+    frame = frame_around((100, 61), (200, 100, 30, 7), block=3, bands=2)
+    assert (frame.top, frame.left) == (66, 33) and (frame.height, frame.width) == (198 + 100 + 30, 99 + 61 + 7)
+
+
+def test_the_frame_stops_where_the_overlap_ends():
+    frame = frame_around((100, 60), (3, 0, 5, 20), block=2, bands=2)
+    assert (frame.top, frame.left) == (1, 0)     # 3 px above: one whole block
+    assert (frame.height, frame.width) == (2 + 100 + 5, 60 + 20)
+
+
+def test_the_frame_holds_no_more_cells_than_the_prior_may_have_and_reaches_alike_each_way():
+    frame = frame_around((2000, 2000), FAR, block=2, bands=2)
+    cells = math.ceil(frame.height / 2) * math.ceil(frame.width / 2)
+    assert cells <= MAX_CELLS and frame.top > 0 and frame.height == frame.width == 2000 + 4 * frame.top
+    assert math.ceil((frame.height + 4) / 2) * math.ceil((frame.width + 4) / 2) > MAX_CELLS   # as wide as it may be
+
+
+def test_the_cells_of_the_aoi_are_a_window_of_the_frames():
+    frame = frame_around((5, 4), (4, 2, 0, 0), block=2, bands=2)
+    cells = np.arange(frame.height // 2 * 10).reshape(frame.height // 2, 10)
+    assert np.array_equal(frame.within(cells, (3, 2)), cells[2:5, 1:3])
+
+
+def test_the_ground_around_reads_the_aois_pixels_where_they_lie_shifted_or_not(sample_pair, tmp_path):
+    x0, dx, _, y0, _, dy = rasterio.open(sample_pair["t1"]).transform.to_gdal()
+    aoi = write_polygon(tmp_path / "aoi.geojson", f"POLYGON (({x0 + 40 * dx} {y0 + 30 * dy}, {x0 + 100 * dx} "
+                                                  f"{y0 + 30 * dy}, {x0 + 100 * dx} {y0 + 90 * dy}, "
+                                                  f"{x0 + 40 * dx} {y0 + 30 * dy}))")
+    with open_pair(sample_pair["t1"], sample_pair["t2"], aoi=aoi) as pair:
+        for shift in (Shift(), Shift(2, -3)):
+            if shift.found:
+                pair.shift_second(shift)
+            wider = pair.around(pair.overlap)
+            row = round((pair.grid.transform[3] - pair.overlap.transform[3]) / pair.grid.transform[5])
+            col = round((pair.grid.transform[0] - pair.overlap.transform[0]) / pair.grid.transform[1])
+            assert row > 0 and col > 0 and pair.overlap.width > pair.grid.width
+            own, around = pair.read(), wider.read(Window(col, row, pair.grid.width, pair.grid.height))
+            assert np.array_equal(own[0], around[0], equal_nan=True)
+            # T2 is warped onto each grid on its own: GDAL's approximate transformer moves a value by a hair
+            assert np.array_equal(np.isnan(own[1]), np.isnan(around[1]))
+            assert np.nanmedian(np.abs(own[1] - around[1]) / np.abs(own[1])) < 0.01
+            assert around[2].all() and not own[2].all()   # the AOI's triangle masks the AOI's reads only
+
+
+def test_an_aoi_drawn_tight_around_change_is_mapped_against_the_ground_around_it(tmp_path):
+    """Half the AOI changed: its own prior found no contrast (Kappa 0.06 on this scene when the prior was computed on
+    the AOI alone); against the ground around it the change stands out. The outputs are still the AOI's."""
+    pair = make_sample_pair(tmp_path / "pair", size=400, seed=2, scenario="default")
+    with rasterio.open(pair["truth"]) as truth:
+        changed, transform = truth.read(1) == 1, truth.transform
+    labels, count = ndimage.label(changed)
+    largest = labels == 1 + int(np.argmax(ndimage.sum(changed, labels, range(1, count + 1))))
+    rows, cols = np.nonzero(largest)
+    r0, r1, c0, c1 = max(rows.min() - 5, 0), rows.max() + 5, max(cols.min() - 5, 0), cols.max() + 5
+    (xa, ya), (xb, yb) = transform * (c0, r0), transform * (c1, r1)
+    aoi = write_polygon(tmp_path / "aoi.geojson", f"POLYGON (({xa} {ya}, {xb} {ya}, {xb} {yb}, {xa} {yb}, {xa} {ya}))")
+    assert changed[r0:r1, c0:c1].mean() > 0.4
+    result = run(RunParams(t1=pair["t1"], t2=pair["t2"], reference=pair["truth"], aoi=aoi, mode="prior",
+                           out_change=str(tmp_path / "change.tif"), out_stats=str(tmp_path / "stats.json")))
+    assert result.stats.metrics["kappa"] > 0.8
+    assert (result.stats.grid.height, result.stats.grid.width) == (r1 - r0, c1 - c0)
+    assert any("with the ground around it" in line for line in result.log)
+
+
+def test_cloud_left_out_around_an_aoi_is_left_out_of_the_aois_reads_too(tmp_path):
+    """MASK_CLOUDS finds the cloud on the wider ground the prior is computed on: the AOI's reads (its samples, the
+    network's tiles) leave out the same cells, on the AOI's own block grid."""
+    from oaip_qgis.core import stages
+    from oaip_qgis.core.progress import Progress
+
+    pair = make_sample_pair(tmp_path / "pair", size=300, seed=1, scenario="cloudy")
+    x0, dx, _, y0, _, dy = rasterio.open(pair["t1"]).transform.to_gdal()
+    aoi = write_polygon(tmp_path / "aoi.geojson", f"POLYGON (({x0 + 60 * dx} {y0 + 60 * dy}, {x0 + 240 * dx} "
+                                                  f"{y0 + 60 * dy}, {x0 + 240 * dx} {y0 + 240 * dy}, "
+                                                  f"{x0 + 60 * dx} {y0 + 240 * dy}, {x0 + 60 * dx} {y0 + 60 * dy}))")
+    params = RunParams(t1=pair["t1"], t2=pair["t2"], aoi=aoi, mode="prior", mask_clouds=True,
+                       out_stats=str(tmp_path / "stats.json"))
+    with stages.align_pair(params, []) as aligned:
+        blocks = stages.read_blocks(aligned, params, Progress())
+        around, frame = stages.read_surroundings(aligned, blocks, params, Progress())
+        assert around.valid.shape[0] > blocks.valid.shape[0] and around.size == blocks.size
+        assert aligned.cloud_cells.shape == blocks.valid.shape
+        assert np.array_equal(aligned.cloud_cells, frame.within(around.left_out, blocks.valid.shape))
+        assert aligned.cloud_cells.any()
+    result = run(params)
+    assert result.stats.white_places["masked"] and (result.stats.grid.width, result.stats.grid.height) == (180, 180)
