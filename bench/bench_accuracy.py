@@ -22,9 +22,10 @@ georeferenced 3 rows south and 2 columns east of the truth, without and with co-
 sensors misregistered by a known amount. And each shared pair cut into 2 × 2 and 3 × 3 parts (prior and int8,
 seed 0; `crops`, `crops_int8`): smaller real scenes whose share of change and unchanged tail differ from the
 whole pair's, summarised as mean Kappa against the best threshold; the radar pairs' crops again with ONE_KIND
-(`crops_one_kind`). And where the prior misses whole changed regions (shared pairs and four generated
-flood-and-buildings scenes; `finding_more`): three of them drawn as changed samples, int8 with the samples alone
-and with EXTEND_FROM_SAMPLES, Kappa over the pixels not drawn (stress seeds).
+(`crops_one_kind`), and the same parts drawn as AOIs over the whole pairs (prior, seed 0; `crops_aoi`: an AOI's
+prior is computed with the ground around it). And where the prior misses whole changed regions (shared pairs and
+four generated flood-and-buildings scenes; `finding_more`): three of them drawn as changed samples, int8 with the
+samples alone and with EXTEND_FROM_SAMPLES, Kappa over the pixels not drawn (stress seeds).
 
 Leave-one-pair-out: the constants chosen by measuring on the shared pairs are chosen again on seven
 pairs for each eighth, and the held-out figures are printed beside the in-sample ones (`LOPO`).
@@ -260,15 +261,26 @@ def part_crops(folder: Path, out: Path, splits: tuple[int, ...] = CROP_SPLITS) -
     """The pair cut into n × n parts for each n of `splits` (t1, t2 and gt each), by name "n-ij": smaller
     scenes of real sensors, whose share of change and tail differ from the whole pair's."""
     with rasterio.open(folder / "gt.tif") as ds:
-        height, width = ds.height, ds.width
-    parts = {}
-    for n in splits:
-        h, w = height // n, width // n
-        for i in range(n):
-            for j in range(n):
-                parts[f"{n}-{i}{j}"] = window_copy(folder, out / f"{n}-{i}{j}", Window(j * w, i * h, w, h),
-                                                   ("t1", "t2", "gt"))
-    return parts
+        windows = part_windows(ds.height, ds.width, splits)
+    return {name: window_copy(folder, out / name, window, ("t1", "t2", "gt")) for name, window in windows.items()}
+
+
+def part_windows(height: int, width: int, splits: tuple[int, ...] = CROP_SPLITS) -> dict:
+    """The n × n parts of a height × width grid for each n of `splits`, by name "n-ij"."""
+    return {f"{n}-{i}{j}": Window(j * (width // n), i * (height // n), width // n, height // n)
+            for n in splits for i in range(n) for j in range(n)}
+
+
+def part_aois(folder: Path, out: Path, splits: tuple[int, ...] = CROP_SPLITS) -> dict:
+    """The parts of `part_crops` as AOI polygons over the whole pair, by name: the same smaller scenes as an analyst
+    draws them, with the ground around them in the images."""
+    with rasterio.open(folder / "gt.tif") as ds:
+        windows, crs = part_windows(ds.height, ds.width, splits), ds.crs.to_wkt() if ds.crs else ""
+        transforms = {name: ds.window_transform(window).to_gdal() for name, window in windows.items()}
+    out.mkdir(parents=True, exist_ok=True)
+    return {name: region_polygons(out / f"{name}.gpkg", crs, [(np.ones((window.height, window.width), np.uint8),
+                                                                transforms[name])])
+            for name, window in windows.items()}
 
 
 def summarise_crops(rows: dict) -> dict:
@@ -555,6 +567,15 @@ def main() -> None:
                         "kappa", "best_kappa", "changed_fraction", "truth_fraction", "significant", "groups", "peak")}
             report[f"{key}_summary"] = summary = summarise_crops(rows)
             print(crops_line(mode, summary), flush=True)
+        rows = report["crops_aoi"] = {}   # the same parts drawn as AOIs over the whole pairs (labels.surroundings)
+        for folder in folders:
+            for part, aoi in part_aois(folder, REPO / "build" / "bench" / "aois" / folder.name).items():
+                row = bench_run(str(folder / "t1.tif"), str(folder / "t2.tif"), str(folder / "gt.tif"),
+                                {**MODES["prior"], "aoi": aoi}, 0, args.threads)
+                rows[f"{folder.name}-{part}"] = {name: row[name] for name in (
+                    "kappa", "best_kappa", "changed_fraction", "truth_fraction", "significant", "groups", "peak")}
+        report["crops_aoi_summary"] = summary = summarise_crops(rows)
+        print(crops_line("aoi", summary), flush=True)
     if not args.no_stress:   # a kind of change the map misses, drawn by an analyst: samples alone or finding more
         rows = report["finding_more"] = {}
         cases = [(folder.name, str(folder / "t1.tif"), str(folder / "t2.tif"), str(folder / "gt.tif"))

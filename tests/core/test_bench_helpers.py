@@ -12,6 +12,7 @@ from bench_accuracy import (  # noqa: E402
     best_kappa,
     crops_line,
     missed_regions,
+    part_aois,
     part_crops,
     summarise_crops,
     unchanged_square,
@@ -131,6 +132,21 @@ def test_the_pair_is_cut_into_parts_that_keep_their_place_on_the_ground(tmp_path
     with rasterio.open(parts["3-12"]["gt"]) as ds:   # row 1, column 2 of 3 × 3: 4 × 6 px from (4, 12)
         assert (ds.height, ds.width) == (4, 6) and ds.transform.c == 100 + 12 * 2 and ds.transform.f == 50 - 4 * 2
         assert ds.read(1)[0, 0] == 4 * 18 + 12
+
+
+def test_the_parts_drawn_as_aois_cover_the_parts_cut(tmp_path):
+    from osgeo import ogr
+
+    folder = tmp_path / "pair"
+    folder.mkdir()
+    with rasterio.open(folder / "gt.tif", "w", driver="GTiff", width=18, height=12, count=1, dtype="uint8",
+                       transform=from_origin(100, 50, 2, 2), crs="EPSG:32633") as ds:
+        ds.write(np.zeros((1, 12, 18), np.uint8))
+    aois = part_aois(folder, tmp_path / "aois", splits=(2, 3))
+    assert len(aois) == 13
+    source = ogr.Open(aois["3-12"])   # row 1, column 2 of 3 × 3: 4 × 6 px from (4, 12)
+    assert source.GetLayer(0).GetExtent() == (100 + 12 * 2, 100 + 18 * 2, 50 - 8 * 2, 50 - 4 * 2)
+    assert source.GetLayer(0).GetSpatialRef().GetAuthorityCode(None) == "32633"
 
 
 def test_a_pair_is_written_finer_wider_and_coarser_on_the_same_ground(tmp_path):
