@@ -159,11 +159,16 @@ def read_surroundings(pair: AlignedPair, blocks: Blocks, params: RunParams,
     around = read_blocks(wider, params, quiet, size=blocks.size)
     if wider.cloud_cells is not None:
         pair.white_levels, pair.cloud_cells = wider.white_levels, frame.within(wider.cloud_cells, blocks.valid.shape)
-    progress.info(tr("The prior compares the area of interest with the ground around it: {width} x {height} pixels "
-                     "({times:.1f} times the area of interest's grid), so that change filling much of the area is "
-                     "still seen against unchanged ground; the outputs cover the area of interest only.",
-                     width=frame.width, height=frame.height,
-                     times=frame.width * frame.height / (grid.width * grid.height)))
+    if (frame.height, frame.width) == (grid.height, grid.width):
+        progress.info(tr("The images hold no ground around the area of interest's rectangle, so its prior compares "
+                         "the area with itself: where much of it changed alike, the change can be missed, as in a "
+                         "scene cut tight around it."))
+    else:
+        progress.info(tr("The prior compares the area of interest with the ground around it: {width} x {height} "
+                         "pixels ({times:.1f} times the area of interest's grid), so that change filling much of the "
+                         "area is still seen against unchanged ground; the outputs cover the area of interest only.",
+                         width=frame.width, height=frame.height,
+                         times=frame.width * frame.height / (grid.width * grid.height)))
     return around, frame
 
 

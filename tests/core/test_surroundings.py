@@ -111,3 +111,14 @@ def test_cloud_left_out_around_an_aoi_is_left_out_of_the_aois_reads_too(tmp_path
         assert aligned.cloud_cells.any()
     result = run(params)
     assert result.stats.white_places["masked"] and (result.stats.grid.width, result.stats.grid.height) == (180, 180)
+
+
+def test_an_aoi_over_the_whole_overlap_is_said_to_have_no_ground_around_it(sample_pair, tmp_path):
+    x0, dx, _, y0, _, dy = rasterio.open(sample_pair["t1"]).transform.to_gdal()
+    far = 1000
+    aoi = write_polygon(tmp_path / "aoi.geojson", f"POLYGON (({x0 - far} {y0 + far}, {x0 + far * 3} {y0 + far}, "
+                                                  f"{x0 + far * 3} {y0 - far * 3}, {x0 - far} {y0 + far}))")
+    result = run(RunParams(t1=sample_pair["t1"], t2=sample_pair["t2"], aoi=aoi, mode="prior",
+                           out_stats=str(tmp_path / "stats.json")))
+    log = " ".join(result.log)
+    assert "no ground around the area of interest" in log and "with the ground around it" not in log
