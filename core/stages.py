@@ -23,7 +23,7 @@ from .decision.cut import CHANGE_NODATA, Cut
 from .decision.evidence import PEAK_QUANTILE, SPREAD_LINES, Evidence, weigh_evidence
 from .decision.local_change import LocalChange, local_change
 from .decision.score import DECISION, EXTEND_LINE, Calibration, calibrate, change_score, with_samples
-from .decision.threshold import confidence, is_automatic
+from .decision.threshold import confidence, is_automatic, otsu
 from .errors import InputError
 from .i18n import tr
 from .labels.blocks import block_size, finer_first, least_block, radar_finer, upsample_prior
@@ -37,7 +37,7 @@ from .labels.direct_comparison import (
     direct_spread,
     joined_spread,
 )
-from .labels.margins import margin_labels
+from .labels.margins import CHANGED, margin_labels
 from .labels.one_sided import gated_one_sided
 from .labels.prior import PriorMaps, change_prior
 from .labels.surroundings import Frame, frame_around
@@ -178,7 +178,9 @@ def within_aoi(prior: PriorResult, frame: Optional[Frame], blocks: Blocks) -> Pr
     if frame is None:
         return prior
     cells = frame.within(prior.prior, blocks.valid.shape)
-    return replace(prior, prior=np.where(blocks.valid, cells, np.nan).astype(prior.prior.dtype))
+    wider = prior.prior[np.isfinite(prior.prior)]   # the labels' margins are the wider ground's, as its cut is
+    return replace(prior, prior=np.where(blocks.valid, cells, np.nan).astype(prior.prior.dtype),
+                   split=otsu(wider) if wider.size else None)
 
 
 def _clouds_left_out(pair: AlignedPair, valid: np.ndarray, levels: tuple[Optional[np.ndarray], Optional[np.ndarray]],
@@ -262,6 +264,7 @@ class PriorResult:
     direct: DirectComparison   # whether a direct measure of two images of one kind joined the prior
     one_sided: bool = False    # the prior mapped counts change one image's view shows alone (_mapped_prior)
     white_places: Optional[dict] = None   # per optical image, its white share and the marked change's (_white_places)
+    split: Optional[float] = None   # an AOI's: the wider ground's Otsu split, its labels' margins (labels.margins)
 
     @cached_property
     def at_pixels(self) -> np.ndarray:
@@ -570,11 +573,23 @@ def train_network(pair: AlignedPair, prior: PriorResult, samples: Optional[np.nd
         progress.info(tr("The network was not trained: the two images do not differ anywhere, so there is no "
                          "change to learn from."))
         return Trained()
+    if not _sure_change(prior, samples):   # an AOI of unchanged land beside the change around it
+        progress.info(tr("The network was not trained: the area of interest holds no place the prior is sure "
+                         "changed, so there is nothing in it to learn change from; the map is the prior's."))
+        return Trained()
     from .model.train import train_detector  # torch is needed from here on only
 
     detector, stats = train_detector(pair, (prior.norm1, prior.norm2), prior.prior, prior.block, samples, params,
-                                     progress.span(PRIOR_DONE, 0.7), floor=prior.evidence.floor)
+                                     progress.span(PRIOR_DONE, 0.7), floor=prior.evidence.floor, split=prior.split)
     return Trained(detector, stats)
+
+
+def _sure_change(prior: PriorResult, samples: Optional[np.ndarray]) -> bool:
+    """Whether there is a changed label to train on: a place above the labels' changed margin (labels.margins) or a
+    changed sample. An AOI of unchanged land beside the change around it has none."""
+    if samples is not None and (samples == CHANGED).any():
+        return True
+    return bool((margin_labels(prior.prior, floor=prior.evidence.floor, split=prior.split) == CHANGED).any())
 
 
 def _uniform(prior: np.ndarray) -> bool:

@@ -122,3 +122,17 @@ def test_an_aoi_over_the_whole_overlap_is_said_to_have_no_ground_around_it(sampl
                            out_stats=str(tmp_path / "stats.json")))
     log = " ".join(result.log)
     assert "no ground around the area of interest" in log and "with the ground around it" not in log
+
+
+def test_an_aoi_of_unchanged_land_beside_change_is_mapped_without_a_network_to_train(tmp_path):
+    """The wider ground holds change, so the AOI's run goes on to training, but nothing in the AOI is above the
+    labels' changed margin: the run ended in "too few changed or unchanged places to train on"."""
+    pair = make_sample_pair(tmp_path / "pair", size=300, seed=1, scenario="default")
+    with rasterio.open(pair["truth"]) as truth:
+        assert not truth.read(1)[0:60, 30:90].any()
+        (xa, ya), (xb, yb) = truth.transform * (30, 0), truth.transform * (90, 60)
+    aoi = write_polygon(tmp_path / "aoi.geojson", f"POLYGON (({xa} {ya}, {xb} {ya}, {xb} {yb}, {xa} {yb}, {xa} {ya}))")
+    result = run(RunParams(t1=pair["t1"], t2=pair["t2"], aoi=aoi, mode="int8", out_stats=str(tmp_path / "s.json")))
+    assert result.stats.evidence["significant"] and result.stats.detector == "prior"
+    assert result.stats.changed_fraction == 0
+    assert any("holds no place the prior is sure changed" in line for line in result.log)
