@@ -142,7 +142,8 @@ def read_surroundings(pair: AlignedPair, blocks: Blocks, params: RunParams,
     """With an AOI, the blocks of the ground around it that its prior is computed on (labels.surroundings: a tight
     AOI is mostly change, and its own prior finds no contrast), in the AOI's blocks, and where the AOI's lie among
     them; without one, `blocks` as they are. The AOI's own blocks were read first: what they refuse is refused,
-    and the log tells of them. With MASK_CLOUDS the AOI's reads leave out the cloud found on the wider ground."""
+    and the log tells of them. With MASK_CLOUDS the AOI's reads leave out the cloud found on the wider ground;
+    without it, cloud around the AOI is still no ground to compare it with (_cloud_around)."""
     if not pair.has_aoi:
         return blocks, None
     grid, overlap = pair.grid, pair.overlap
@@ -157,11 +158,13 @@ def read_surroundings(pair: AlignedPair, blocks: Blocks, params: RunParams,
                                 width=frame.width, height=frame.height))
     quiet = Progress(progress.report, progress.is_cancelled, progress.start, progress.stop)   # told for the AOI
     around = read_blocks(wider, params, quiet, size=blocks.size)
-    if wider.cloud_cells is not None:
+    if params.mask_clouds and wider.cloud_cells is not None:
         pair.white_levels, pair.cloud_cells = wider.white_levels, frame.within(wider.cloud_cells, blocks.valid.shape)
+    elif not params.mask_clouds:
+        around = _cloud_around(wider, around, frame, blocks.valid.shape, params, quiet, progress)
     if (frame.height, frame.width) == (grid.height, grid.width):
-        progress.info(tr("The images hold no ground around the area of interest's rectangle, so its prior compares "
-                         "the area with itself: where much of it changed alike, the change can be missed, as in a "
+        progress.info(tr("The images hold no ground beyond the area of interest's rectangle: its prior is computed on "
+                         "that rectangle, so where much of the area changed alike, the change can be missed, as in a "
                          "scene cut tight around it."))
     else:
         progress.info(tr("The prior compares the area of interest with the ground around it: {width} x {height} "
@@ -170,6 +173,34 @@ def read_surroundings(pair: AlignedPair, blocks: Blocks, params: RunParams,
                          width=frame.width, height=frame.height,
                          times=frame.width * frame.height / (grid.width * grid.height)))
     return around, frame
+
+
+def _cloud_around(wider: AlignedPair, around: Blocks, frame: Frame, shape: tuple[int, int], params: RunParams,
+                  quiet: Progress, progress: Progress) -> Blocks:
+    """The wider ground's blocks without the cloud around the AOI, where white places cover NOTE_WHITE or more of the
+    ground outside it (the line at which every run names white places): MASK_CLOUDS' rule read outside the AOI only,
+    its own white places kept as the analyst left them. An AOI drawn beside a cloud was compared with the cloud, which
+    set the cut above the AOI's change (a generated cloudy scene's clear AOI: Kappa 0.71 → 0)."""
+    inside = np.zeros(around.valid.shape, bool)
+    inside[frame.top:frame.top + shape[0], frame.left:frame.left + shape[1]] = True
+    outside = around.valid & ~inside
+    white = np.zeros(outside.shape, bool)
+    for cells in around.white:
+        if cells is not None:
+            white |= cells
+    if not outside.any() or (white & outside).sum() < NOTE_WHITE * outside.sum():
+        return around
+    try:
+        masked = read_blocks(wider, replace(params, mask_clouds=True), quiet, size=around.size)
+    except InputError:   # the ground around is white nearly everywhere: compare the AOI with it as it is
+        return around
+    wider.white_levels, wider.cloud_cells = (None, None), None
+    valid = masked.valid | (masked.left_out & inside)   # the AOI's own white places stay, as without the option
+    progress.info(tr("{percent:.0f} % of the ground around the area of interest is white in every band of an optical "
+                     "image (cloud, snow), and is left out, with its hazy edge, of what the area is compared with.",
+                     percent=100 * (white & outside).sum() / outside.sum()))
+    return replace(masked, valid=valid, left_out=None,
+                   white=tuple(None if cells is None else cells & valid for cells in masked.white))
 
 
 def within_aoi(prior: PriorResult, frame: Optional[Frame], blocks: Blocks) -> PriorResult:
@@ -573,7 +604,7 @@ def train_network(pair: AlignedPair, prior: PriorResult, samples: Optional[np.nd
         progress.info(tr("The network was not trained: the two images do not differ anywhere, so there is no "
                          "change to learn from."))
         return Trained()
-    if not _sure_change(prior, samples):   # an AOI of unchanged land beside the change around it
+    if prior.split is not None and not _sure_change(prior, samples):   # an AOI of unchanged land beside change
         progress.info(tr("The network was not trained: the area of interest holds no place the prior is sure "
                          "changed, so there is nothing in it to learn change from; the map is the prior's."))
         return Trained()

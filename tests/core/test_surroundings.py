@@ -113,7 +113,7 @@ def test_cloud_left_out_around_an_aoi_is_left_out_of_the_aois_reads_too(tmp_path
     assert result.stats.white_places["masked"] and (result.stats.grid.width, result.stats.grid.height) == (180, 180)
 
 
-def test_an_aoi_over_the_whole_overlap_is_said_to_have_no_ground_around_it(sample_pair, tmp_path):
+def test_an_aoi_over_the_whole_overlap_is_said_to_have_no_ground_beyond_it(sample_pair, tmp_path):
     x0, dx, _, y0, _, dy = rasterio.open(sample_pair["t1"]).transform.to_gdal()
     far = 1000
     aoi = write_polygon(tmp_path / "aoi.geojson", f"POLYGON (({x0 - far} {y0 + far}, {x0 + far * 3} {y0 + far}, "
@@ -121,7 +121,7 @@ def test_an_aoi_over_the_whole_overlap_is_said_to_have_no_ground_around_it(sampl
     result = run(RunParams(t1=sample_pair["t1"], t2=sample_pair["t2"], aoi=aoi, mode="prior",
                            out_stats=str(tmp_path / "stats.json")))
     log = " ".join(result.log)
-    assert "no ground around the area of interest" in log and "with the ground around it" not in log
+    assert "no ground beyond the area of interest's rectangle" in log and "with the ground around it" not in log
 
 
 def test_an_aoi_of_unchanged_land_beside_change_is_mapped_without_a_network_to_train(tmp_path):
@@ -136,3 +136,18 @@ def test_an_aoi_of_unchanged_land_beside_change_is_mapped_without_a_network_to_t
     assert result.stats.evidence["significant"] and result.stats.detector == "prior"
     assert result.stats.changed_fraction == 0
     assert any("holds no place the prior is sure changed" in line for line in result.log)
+
+
+def test_cloud_around_a_clear_aoi_is_no_ground_to_compare_it_with(tmp_path):
+    """Thick cloud over a tenth of the optical image, beside a clear AOI: compared with the cloud, the AOI's change
+    fell below the cut (Kappa 0, and a note that the change marked lay on white places). MASK_CLOUDS is not asked."""
+    pair = make_sample_pair(tmp_path / "pair", size=300, seed=1, scenario="cloudy")
+    x0, dx, _, y0, _, dy = rasterio.open(pair["t1"]).transform.to_gdal()
+    aoi = write_polygon(tmp_path / "aoi.geojson", f"POLYGON (({x0 + 150 * dx} {y0 + 30 * dy}, {x0 + 290 * dx} "
+                                                  f"{y0 + 30 * dy}, {x0 + 290 * dx} {y0 + 130 * dy}, "
+                                                  f"{x0 + 150 * dx} {y0 + 130 * dy}, {x0 + 150 * dx} {y0 + 30 * dy}))")
+    result = run(RunParams(t1=pair["t1"], t2=pair["t2"], reference=pair["truth"], aoi=aoi, mode="prior",
+                           out_stats=str(tmp_path / "stats.json")))
+    assert result.stats.metrics["kappa"] > 0.4
+    assert not result.stats.white_places["noted"] and not result.stats.white_places["masked"]
+    assert any("of the ground around the area of interest is white" in line for line in result.log)
