@@ -147,8 +147,7 @@ def read_surroundings(pair: AlignedPair, blocks: Blocks, params: RunParams,
     if not pair.has_aoi:
         return blocks, None
     grid, overlap = pair.grid, pair.overlap
-    row = round((grid.transform[3] - overlap.transform[3]) / grid.transform[5])
-    col = round((grid.transform[0] - overlap.transform[0]) / grid.transform[1])
+    row, col = pair.offset
     room = (row, col, overlap.height - row - grid.height, overlap.width - col - grid.width)
     frame = frame_around((grid.height, grid.width), tuple(max(0, side) for side in room), blocks.size,
                          pair.band_count1 + pair.band_count2)

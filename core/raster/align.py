@@ -131,6 +131,12 @@ class AlignedPair:
         self.cloud_cells: Optional[np.ndarray] = None
         self.overlap = grid   # the grid's lattice over the whole overlap of the images (larger with an AOI)
 
+    @property
+    def offset(self) -> tuple[int, int]:
+        """Where the grid lies on the overlap's lattice (rows, cols of its first pixel there; (0, 0) without an AOI)."""
+        return (round((self.grid.transform[3] - self.overlap.transform[3]) / self.grid.transform[5]),
+                round((self.grid.transform[0] - self.overlap.transform[0]) / self.grid.transform[1]))
+
     @in_gdal_scope
     def around(self, grid: Grid) -> AlignedPair:
         """The same two images, as shifted, on another `grid` of the same lattice and without the AOI (the ground
