@@ -389,9 +389,7 @@ def _output_grid(ds1: gdal.Dataset, ds2: gdal.Dataset, srs1: osr.SpatialReferenc
                      max(ds1.RasterXSize * ds1.RasterYSize, ds2.RasterXSize * ds2.RasterYSize), distance_unit(ref_srs))
     if not aoi:
         return out, out
-    whole = common_box(ds1, ds2, None, ref_srs)
-    return out, _snapped((min(whole[0], minx), min(whole[1], miny), max(whole[2], maxx), max(whole[3], maxy)),
-                         ref_srs, (x0, dx, y0, dy))
+    return out, _snapped(common_box(ds1, ds2, None, ref_srs), ref_srs, (x0, dx, y0, dy))
 
 
 def _snapped(box: Box, srs: osr.SpatialReference, lattice: tuple[float, float, float, float]) -> Grid:

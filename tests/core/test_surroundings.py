@@ -20,6 +20,13 @@ from tests.helpers import write_polygon
 FAR = (10_000, 10_000, 10_000, 10_000)
 
 
+def pixel_rectangle(path, raster: str, cols: tuple[int, int], rows: tuple[int, int]) -> str:
+    """An AOI over columns and rows [start, stop) of `raster`'s grid, in its CRS."""
+    with rasterio.open(raster) as ds:
+        (xa, ya), (xb, yb) = ds.transform * (cols[0], rows[0]), ds.transform * (cols[1], rows[1])
+    return write_polygon(path, f"POLYGON (({xa} {ya}, {xb} {ya}, {xb} {yb}, {xa} {yb}, {xa} {ya}))")
+
+
 def test_the_frame_takes_the_whole_overlap_that_fits_in_whole_blocks_before_the_aoi():
     frame = frame_around((100, 61), (200, 100, 30, 7), block=2, bands=2)
     assert (frame.top, frame.left) == (100, 50)   # 200 and 100 px above and left: whole blocks of 2
@@ -74,13 +81,12 @@ def test_an_aoi_drawn_tight_around_change_is_mapped_against_the_ground_around_it
     the AOI alone); against the ground around it the change stands out. The outputs are still the AOI's."""
     pair = make_sample_pair(tmp_path / "pair", size=400, seed=2, scenario="default")
     with rasterio.open(pair["truth"]) as truth:
-        changed, transform = truth.read(1) == 1, truth.transform
+        changed = truth.read(1) == 1
     labels, count = ndimage.label(changed)
     largest = labels == 1 + int(np.argmax(ndimage.sum(changed, labels, range(1, count + 1))))
     rows, cols = np.nonzero(largest)
     r0, r1, c0, c1 = max(rows.min() - 5, 0), rows.max() + 5, max(cols.min() - 5, 0), cols.max() + 5
-    (xa, ya), (xb, yb) = transform * (c0, r0), transform * (c1, r1)
-    aoi = write_polygon(tmp_path / "aoi.geojson", f"POLYGON (({xa} {ya}, {xb} {ya}, {xb} {yb}, {xa} {yb}, {xa} {ya}))")
+    aoi = pixel_rectangle(tmp_path / "aoi.geojson", pair["truth"], (c0, c1), (r0, r1))
     assert changed[r0:r1, c0:c1].mean() > 0.4
     result = run(RunParams(t1=pair["t1"], t2=pair["t2"], reference=pair["truth"], aoi=aoi, mode="prior",
                            out_change=str(tmp_path / "change.tif"), out_stats=str(tmp_path / "stats.json")))
@@ -96,10 +102,7 @@ def test_cloud_left_out_around_an_aoi_is_left_out_of_the_aois_reads_too(tmp_path
     from oaip_qgis.core.progress import Progress
 
     pair = make_sample_pair(tmp_path / "pair", size=300, seed=1, scenario="cloudy")
-    x0, dx, _, y0, _, dy = rasterio.open(pair["t1"]).transform.to_gdal()
-    aoi = write_polygon(tmp_path / "aoi.geojson", f"POLYGON (({x0 + 60 * dx} {y0 + 60 * dy}, {x0 + 240 * dx} "
-                                                  f"{y0 + 60 * dy}, {x0 + 240 * dx} {y0 + 240 * dy}, "
-                                                  f"{x0 + 60 * dx} {y0 + 240 * dy}, {x0 + 60 * dx} {y0 + 60 * dy}))")
+    aoi = pixel_rectangle(tmp_path / "aoi.geojson", pair["t1"], (60, 240), (60, 240))
     params = RunParams(t1=pair["t1"], t2=pair["t2"], aoi=aoi, mode="prior", mask_clouds=True,
                        out_stats=str(tmp_path / "stats.json"))
     with stages.align_pair(params, []) as aligned:
@@ -130,8 +133,7 @@ def test_an_aoi_of_unchanged_land_beside_change_is_mapped_without_a_network_to_t
     pair = make_sample_pair(tmp_path / "pair", size=300, seed=1, scenario="default")
     with rasterio.open(pair["truth"]) as truth:
         assert not truth.read(1)[0:60, 30:90].any()
-        (xa, ya), (xb, yb) = truth.transform * (30, 0), truth.transform * (90, 60)
-    aoi = write_polygon(tmp_path / "aoi.geojson", f"POLYGON (({xa} {ya}, {xb} {ya}, {xb} {yb}, {xa} {yb}, {xa} {ya}))")
+    aoi = pixel_rectangle(tmp_path / "aoi.geojson", pair["truth"], (30, 90), (0, 60))
     result = run(RunParams(t1=pair["t1"], t2=pair["t2"], aoi=aoi, mode="int8", out_stats=str(tmp_path / "s.json")))
     assert result.stats.evidence["significant"] and result.stats.detector == "prior"
     assert result.stats.changed_fraction == 0
@@ -142,10 +144,7 @@ def test_cloud_around_a_clear_aoi_is_no_ground_to_compare_it_with(tmp_path):
     """Thick cloud over a tenth of the optical image, beside a clear AOI: compared with the cloud, the AOI's change
     fell below the cut (Kappa 0, and a note that the change marked lay on white places). MASK_CLOUDS is not asked."""
     pair = make_sample_pair(tmp_path / "pair", size=300, seed=1, scenario="cloudy")
-    x0, dx, _, y0, _, dy = rasterio.open(pair["t1"]).transform.to_gdal()
-    aoi = write_polygon(tmp_path / "aoi.geojson", f"POLYGON (({x0 + 150 * dx} {y0 + 30 * dy}, {x0 + 290 * dx} "
-                                                  f"{y0 + 30 * dy}, {x0 + 290 * dx} {y0 + 130 * dy}, "
-                                                  f"{x0 + 150 * dx} {y0 + 130 * dy}, {x0 + 150 * dx} {y0 + 30 * dy}))")
+    aoi = pixel_rectangle(tmp_path / "aoi.geojson", pair["t1"], (150, 290), (30, 130))
     result = run(RunParams(t1=pair["t1"], t2=pair["t2"], reference=pair["truth"], aoi=aoi, mode="prior",
                            out_stats=str(tmp_path / "stats.json")))
     assert result.stats.metrics["kappa"] > 0.4
@@ -158,10 +157,7 @@ def test_a_small_aoi_finds_the_shift_of_t2_on_the_ground_around_it(tmp_path):
     found (Kappa 0.69); on the overlap's 1024² pixels around its centre, the scene's shift is."""
     pair = make_sample_pair(tmp_path / "pair", size=400, seed=1, scenario="misregistered")
     whole = run(RunParams(t1=pair["t1"], t2=pair["t2"], mode="prior", out_stats=str(tmp_path / "w.json")))
-    x0, dx, _, y0, _, dy = rasterio.open(pair["t1"]).transform.to_gdal()
-    aoi = write_polygon(tmp_path / "aoi.geojson", f"POLYGON (({x0 + 140 * dx} {y0 + 130 * dy}, {x0 + 270 * dx} "
-                                                  f"{y0 + 130 * dy}, {x0 + 270 * dx} {y0 + 250 * dy}, "
-                                                  f"{x0 + 140 * dx} {y0 + 250 * dy}, {x0 + 140 * dx} {y0 + 130 * dy}))")
+    aoi = pixel_rectangle(tmp_path / "aoi.geojson", pair["t1"], (140, 270), (130, 250))
     result = run(RunParams(t1=pair["t1"], t2=pair["t2"], reference=pair["truth"], aoi=aoi, mode="prior",
                            out_stats=str(tmp_path / "stats.json")))
     assert whole.stats.coregistration["rows"] or whole.stats.coregistration["cols"]
