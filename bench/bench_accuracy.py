@@ -62,6 +62,7 @@ import torch.nn.functional as F  # noqa: E402
 from rendering import render_as_published  # noqa: E402
 
 from oaip_qgis.core.decision import confirmation, evidence  # noqa: E402
+from oaip_qgis.core.decision.evidence import verdict_word  # noqa: E402
 from oaip_qgis.core.labels import direct_comparison, structural_prior  # noqa: E402
 from oaip_qgis.core.metrics import accuracy  # noqa: E402
 from oaip_qgis.core.model import train  # noqa: E402
@@ -201,7 +202,8 @@ def bench_run(t1: str, t2: str, reference: Optional[str], fields: dict, seed: in
     row.update(best_kappa=best_kappa(difference[known], truth[known] > 0), seconds=round(seconds, 2),
                changed_fraction=stats.changed_fraction, truth_fraction=float((truth[known] > 0).mean()),
                significant=stats.evidence["significant"], groups=stats.evidence.get("groups", 0),
-               peak=stats.evidence["peak"], shift=stats.coregistration,
+               peak=stats.evidence["peak"], within=stats.evidence.get("within"), verdict=verdict_word(stats.evidence),
+               shift=stats.coregistration,
                threshold=stats.threshold, compression_ratio=model.get("compression_ratio"),
                bops_ratio=round(model["bops_after"] / model["bops_before"], 4) if model else None,
                peak_bytes=training.get("peak_bytes"),
@@ -294,7 +296,8 @@ def summarise_crops(rows: dict) -> dict:
             "strong_mean_kappa": _mean([r["kappa"] for r in strong]),
             "strong_mean_best_kappa": _mean([r["best_kappa"] for r in strong]),
             "without_change": len(unchanged),
-            "unchanged_mean_marked": _mean([r["changed_fraction"] for r in unchanged])}
+            "unchanged_mean_marked": _mean([r["changed_fraction"] for r in unchanged]),
+            "unchanged_reported_none": sum(r.get("verdict") == "none" for r in unchanged)}
 
 
 def crops_line(mode: str, summary: dict) -> str:
@@ -305,7 +308,8 @@ def crops_line(mode: str, summary: dict) -> str:
             f"{fmt(summary['mean_kappa'], 5)} (best threshold {fmt(summary['mean_best_kappa'], 5)}); "
             f"{summary['strong_with_change']} of strong evidence {fmt(summary['strong_mean_kappa'], 5)} "
             f"({fmt(summary['strong_mean_best_kappa'], 5)}); {summary['without_change']} without change, "
-            + ("-" if marked is None else f"{100 * marked:.2f}") + " % marked")
+            + ("-" if marked is None else f"{100 * marked:.2f}") + " % marked, "
+            f"{summary['unchanged_reported_none']} reported unchanged")
 
 
 def shifted_copy(folder: Path, out: Path, rows: int = 3, cols: int = 2) -> str:
@@ -573,7 +577,8 @@ def main() -> None:
                 row = bench_run(str(folder / "t1.tif"), str(folder / "t2.tif"), str(folder / "gt.tif"),
                                 {**MODES["prior"], "aoi": aoi}, 0, args.threads)
                 rows[f"{folder.name}-{part}"] = {name: row[name] for name in (
-                    "kappa", "best_kappa", "changed_fraction", "truth_fraction", "significant", "groups", "peak")}
+                    "kappa", "best_kappa", "changed_fraction", "truth_fraction", "significant", "groups", "peak",
+                    "within", "verdict")}
         report["crops_aoi_summary"] = summary = summarise_crops(rows)
         print(crops_line("aoi", summary), flush=True)
     if not args.no_stress:   # a kind of change the map misses, drawn by an analyst: samples alone or finding more

@@ -103,9 +103,9 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             OutputSet(overwrite=params.overwrite) as outputs:
         clock.lap("align")
         blocks = read_blocks(pair, params, progress)   # finds the cloud MASK_CLOUDS leaves out
-        around, frame = read_surroundings(pair, blocks, params, progress)   # an AOI is seen among the ground around
+        blocks, around, frame = read_surroundings(pair, blocks, params, progress)   # an AOI among the ground around
         samples = read_samples(params, pair, progress)   # on the places compared; a bad file fails before the prior
-        prior = within_aoi(compute_prior(around, params, progress), frame, blocks)
+        prior = within_aoi(compute_prior(around, params, progress), frame, blocks, progress)
         clock.lap("prior")
         trained = train_network(pair, prior, samples, params, progress)
         if trained.detector is not None:

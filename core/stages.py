@@ -103,6 +103,7 @@ class Blocks:
     # Per image, its white blocks (raster.cloud_mask; within the overlap), or None where it can have none:
     white: tuple[Optional[np.ndarray], Optional[np.ndarray]] = (None, None)
     left_out: Optional[np.ndarray] = None   # the blocks MASK_CLOUDS left out of `valid`; None without it
+    clouds: tuple[Optional[np.ndarray], ...] = (None, None)   # per image, the cloud MASK_CLOUDS found (cloud_cells)
 
 
 def read_blocks(pair: AlignedPair, params: RunParams, progress: Progress, size: Optional[int] = None) -> Blocks:
@@ -111,8 +112,9 @@ def read_blocks(pair: AlignedPair, params: RunParams, progress: Progress, size: 
     the finer of the two and the other is not, spanning two of the coarser image's pixels (labels.blocks.
     least_block), read again at that size. Each image's kind is the one its first read shows. With
     MASK_CLOUDS, places white in an optical image and their hazy edge (raster.cloud_mask) are left out of these
-    and every later read, and the images are normalised without them. `size`: blocks of that side instead (the
-    ground around an AOI is read in the AOI's own blocks: read_surroundings)."""
+    and every later read, and the images are normalised without them; an AOI's are found on the ground around it
+    (read_surroundings). `size`: blocks of that side instead (the ground around an AOI is read in the AOI's own
+    blocks)."""
     progress(0.05, tr("Computing the change prior on block means"))
     grid = pair.grid
     b = size or block_size(grid.height, grid.width, pair.band_count1 + pair.band_count2)
@@ -127,25 +129,25 @@ def read_blocks(pair: AlignedPair, params: RunParams, progress: Progress, size: 
     levels = (white_levels(norm1, radar[0]), white_levels(norm2, radar[1]))
     whites = (white(x1, levels[0]) & valid if levels[0] is not None else None,
               white(x2, levels[1]) & valid if levels[1] is not None else None)
-    left_out = None
-    if params.mask_clouds:
+    left_out, clouds = None, (None, None)
+    if params.mask_clouds and not pair.has_aoi:
         clouds = tuple(cloud_cells(x, norm, is_radar) for x, norm, is_radar in zip((x1, x2), (norm1, norm2), radar))
         kept = _clouds_left_out(pair, valid, levels, clouds, b, progress)
         left_out, valid = valid & ~kept, kept
         norm1, norm2 = fit_normaliser(x1, valid, kinds[0]), fit_normaliser(x2, valid, kinds[1])
     return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2, direct_measures(x1, x2, valid),
-                  radar_finer(pair.pixel_sides, radar), all(radar), _block_ground(b, grid), whites, left_out)
+                  radar_finer(pair.pixel_sides, radar), all(radar), _block_ground(b, grid), whites, left_out, clouds)
 
 
 def read_surroundings(pair: AlignedPair, blocks: Blocks, params: RunParams,
-                      progress: Progress) -> tuple[Blocks, Optional[Frame]]:
-    """With an AOI, the blocks of the ground around it that its prior is computed on (labels.surroundings: a tight
-    AOI is mostly change, and its own prior finds no contrast), in the AOI's blocks, and where the AOI's lie among
-    them; without one, `blocks` as they are. The AOI's own blocks were read first: what they refuse is refused,
-    and the log tells of them. With MASK_CLOUDS the AOI's reads leave out the cloud found on the wider ground;
-    without it, cloud around the AOI is still no ground to compare it with (_cloud_around)."""
+                      progress: Progress) -> tuple[Blocks, Blocks, Optional[Frame]]:
+    """With an AOI, its blocks, the blocks of the ground around it that its prior is computed on (labels.
+    surroundings: a tight AOI is mostly change, and its own prior finds no contrast), in the AOI's blocks, and where
+    the AOI's lie among them; without one, `blocks` twice. The AOI's own blocks were read first: what they refuse is
+    refused, and the log tells of them. With MASK_CLOUDS the AOI leaves out the cloud found on the wider ground
+    (_aoi_clouds); without it, cloud around the AOI is still no ground to compare it with (_cloud_around)."""
     if not pair.has_aoi:
-        return blocks, None
+        return blocks, blocks, None
     grid, overlap = pair.grid, pair.overlap
     row, col = pair.offset
     room = (row, col, overlap.height - row - grid.height, overlap.width - col - grid.width)
@@ -157,9 +159,9 @@ def read_surroundings(pair: AlignedPair, blocks: Blocks, params: RunParams,
                                 width=frame.width, height=frame.height))
     quiet = Progress(progress.report, progress.is_cancelled, progress.start, progress.stop)   # told for the AOI
     around = read_blocks(wider, params, quiet, size=blocks.size)
-    if params.mask_clouds and wider.cloud_cells is not None:
-        pair.white_levels, pair.cloud_cells = wider.white_levels, frame.within(wider.cloud_cells, blocks.valid.shape)
-    elif not params.mask_clouds:
+    if params.mask_clouds:
+        blocks = _aoi_clouds(pair, blocks, wider, around, frame, progress)
+    else:
         around = _cloud_around(wider, around, frame, blocks.valid.shape, params, quiet, progress)
     if (frame.height, frame.width) == (grid.height, grid.width):
         progress.info(tr("The images hold no ground beyond the area of interest's rectangle: its prior is computed on "
@@ -171,7 +173,18 @@ def read_surroundings(pair: AlignedPair, blocks: Blocks, params: RunParams,
                          "area is still seen against unchanged ground; the outputs cover the area of interest only.",
                          width=frame.width, height=frame.height,
                          times=frame.width * frame.height / (grid.width * grid.height)))
-    return around, frame
+    return blocks, around, frame
+
+
+def _aoi_clouds(pair: AlignedPair, blocks: Blocks, wider: AlignedPair, around: Blocks, frame: Frame,
+                progress: Progress) -> Blocks:
+    """The AOI's blocks without the cloud MASK_CLOUDS found on the ground around it, said and refused as a scene's
+    are (_clouds_left_out), so that the log's share is the one its reads leave out. Found on the AOI alone, the
+    white level of a clear AOI beside a cloud left nothing out where the ground's left out a tenth of it."""
+    shape = blocks.valid.shape
+    clouds = tuple(None if cells is None else frame.within(cells, shape) for cells in around.clouds)
+    kept = _clouds_left_out(pair, blocks.valid, wider.white_levels, clouds, blocks.size, progress)
+    return replace(blocks, valid=kept, left_out=blocks.valid & ~kept, clouds=clouds)
 
 
 def _cloud_around(wider: AlignedPair, around: Blocks, frame: Frame, shape: tuple[int, int], params: RunParams,
@@ -202,15 +215,20 @@ def _cloud_around(wider: AlignedPair, around: Blocks, frame: Frame, shape: tuple
                    white=tuple(None if cells is None else cells & valid for cells in masked.white))
 
 
-def within_aoi(prior: PriorResult, frame: Optional[Frame], blocks: Blocks) -> PriorResult:
+def within_aoi(prior: PriorResult, frame: Optional[Frame], blocks: Blocks, progress: Progress) -> PriorResult:
     """The prior computed on the ground around an AOI cut to the AOI's own blocks (`blocks`, read_blocks of the
-    AOI: none outside it); `prior` as it is without a frame."""
+    AOI: none outside it), its evidence with the share of the AOI the prior marks (said in the log: the verdict was
+    the ground's); `prior` as it is without a frame."""
     if frame is None:
         return prior
-    cells = frame.within(prior.prior, blocks.valid.shape)
+    cells = np.where(blocks.valid, frame.within(prior.prior, blocks.valid.shape), np.nan).astype(prior.prior.dtype)
     wider = prior.prior[np.isfinite(prior.prior)]   # the labels' margins are the wider ground's, as its cut is
-    return replace(prior, prior=np.where(blocks.valid, cells, np.nan).astype(prior.prior.dtype),
-                   split=otsu(wider) if wider.size else None)
+    evidence = prior.evidence
+    if prior.gated and wider.size > blocks.valid.sum():   # a manual cut is the analyst's; no ground around: the AOI's
+        marked = np.isfinite(cells) & (cells >= prior.calibration.cut) if evidence.found else np.zeros(0, bool)
+        evidence = replace(evidence, within=float(marked.sum() / max(int(blocks.valid.sum()), 1)))
+        progress.info(evidence.within_note())
+    return replace(prior, prior=cells, evidence=evidence, split=otsu(wider) if wider.size else None)
 
 
 def _clouds_left_out(pair: AlignedPair, valid: np.ndarray, levels: tuple[Optional[np.ndarray], Optional[np.ndarray]],

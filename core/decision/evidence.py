@@ -131,6 +131,10 @@ class Evidence:
     # (stages._confined_or_not), without it the verdict names the option.
     joined_spread: Optional[float] = None
     joined_measure: Optional[str] = None
+    # With an AOI seen among the ground around it (stages.within_aoi): the share of the AOI's places the decision
+    # marks. The rest of the evidence is of the AOI and that ground together, which an AOI of unchanged land beside
+    # change would otherwise be told is "change found".
+    within: Optional[float] = None
 
     def with_spread(self, measure: str, spread: float, alike: Optional[float] = None) -> Evidence:
         """This evidence with a direct measure's spread (and, where the map was made from it, the agreement)."""
@@ -154,7 +158,22 @@ class Evidence:
         return self.found and self.peak < self.weak_peak
 
     def verdict(self) -> str:
-        """One or two sentences for the log, stats.json and the dock."""
+        """One or two sentences for the log, stats.json and the dock; with an AOI, what of it lies within."""
+        return self._compared() if self.within is None else self._compared() + " " + self.within_note()
+
+    def within_note(self) -> str:
+        """With an AOI: that the figures are of the ground compared, and how much of the AOI is marked."""
+        if not self.found:
+            return tr("These figures are of the area of interest and the ground around it that it is compared with.")
+        if self.within == 0:
+            return tr("These figures are of the area of interest and the ground around it that it is compared with: "
+                      "none of the places the prior marks changed lies within the area of interest, so no change is "
+                      "marked there.")
+        return tr("These figures are of the area of interest and the ground around it that it is compared with; "
+                  "{percent:.2f} % of the area of interest lies above the prior's cut.", percent=100 * self.within)
+
+    def _compared(self) -> str:
+        """The verdict on the ground compared (the scene, or an AOI and the ground around it)."""
         if self.alike is None and not self.wide_spread:
             return self._verdict()
         from ..labels.direct_comparison import measure_label  # labels reads this module: imported when asked
@@ -280,15 +299,17 @@ class Evidence:
             values["alike"] = round(self.alike, 4)
         if self.joined_spread is not None:
             values["joined_spread"] = round(self.joined_spread, 4)
+        if self.within is not None:
+            values["within"] = round(self.within, 6)
         return {**values, "weak": self.weak, "wide_spread": self.wide_spread, "verdict": self.verdict()}
 
 
 def verdict_word(evidence: Optional[dict]) -> Optional[str]:
     """A run's verdict (stats.json's `evidence`) in a word: "none" (no significant change, nothing
-    marked), "weak" or "change"; None for statistics written without one."""
+    marked; with an AOI, none of it within), "weak" or "change"; None for statistics written without one."""
     if not evidence or "significant" not in evidence:
         return None
-    if not evidence["significant"] and not evidence.get("groups"):
+    if not evidence["significant"] and not evidence.get("groups") or evidence.get("within") == 0:
         return "none"
     return "weak" if evidence.get("weak") else "change"
 

@@ -58,7 +58,9 @@ def _result(stats: dict) -> Section:
     if word is not None:   # the no-change verdict: why an empty layer is empty, or why change was believed
         verdict = {"none": tr("no significant change"), "weak": tr("change found, weak evidence"),
                    "change": tr("change found")}[word]
-        if not evidence["significant"] and evidence.get("groups"):   # decision.local_change
+        if evidence.get("within") == 0 and (evidence["significant"] or evidence.get("groups")):   # stages.within_aoi
+            verdict = tr("no change within the area of interest; change found on the ground around it")
+        elif not evidence["significant"] and evidence.get("groups"):   # decision.local_change
             verdict = tr("no significant change over the scene, but {groups} compact group(s) marked changed, "
                          "weak evidence").format(groups=evidence["groups"])
         elif evidence.get("scattered"):   # a weak peak over the line, but no compact group above it

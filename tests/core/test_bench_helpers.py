@@ -232,9 +232,9 @@ def test_a_crops_summary_without_crops_prints_dashes_instead_of_failing():
     """`--pairs italy` leaves the ONE_KIND crops (radar pairs only) empty: the summary line once raised a TypeError
     after the whole run; its figures are dashes instead."""
     empty = crops_line("prior_one_kind", summarise_crops({}))
-    assert "0 with change" in empty and empty.endswith("0 without change, - % marked")
+    assert "0 with change" in empty and empty.endswith("0 without change, - % marked, 0 reported unchanged")
     one = {"a": {"kappa": 0.5, "best_kappa": 0.6, "changed_fraction": 0.1, "truth_fraction": 0.2, "significant": True,
                  "groups": 0, "peak": 5.0},
            "b": {"kappa": None, "best_kappa": None, "changed_fraction": 0.0123, "truth_fraction": 0.0,
-                 "significant": False, "groups": 0, "peak": 1.5}}
-    assert crops_line("prior", summarise_crops(one)).endswith("1 without change, 1.23 % marked")
+                 "significant": False, "groups": 0, "peak": 1.5, "verdict": "none"}}
+    assert crops_line("prior", summarise_crops(one)).endswith("1 without change, 1.23 % marked, 1 reported unchanged")

@@ -7,6 +7,7 @@ import numpy as np
 import rasterio
 from scipy import ndimage
 
+from oaip_qgis.core.decision.evidence import verdict_word
 from oaip_qgis.core.labels.blocks import MAX_CELLS
 from oaip_qgis.core.labels.surroundings import frame_around
 from oaip_qgis.core.params import RunParams
@@ -92,6 +93,7 @@ def test_an_aoi_drawn_tight_around_change_is_mapped_against_the_ground_around_it
                            out_change=str(tmp_path / "change.tif"), out_stats=str(tmp_path / "stats.json")))
     assert result.stats.metrics["kappa"] > 0.8
     assert (result.stats.grid.height, result.stats.grid.width) == (r1 - r0, c1 - c0)
+    assert result.stats.evidence["within"] > 0.3 and verdict_word(result.stats.evidence) != "none"
     assert any("with the ground around it" in line for line in result.log)
 
 
@@ -107,13 +109,32 @@ def test_cloud_left_out_around_an_aoi_is_left_out_of_the_aois_reads_too(tmp_path
                        out_stats=str(tmp_path / "stats.json"))
     with stages.align_pair(params, []) as aligned:
         blocks = stages.read_blocks(aligned, params, Progress())
-        around, frame = stages.read_surroundings(aligned, blocks, params, Progress())
+        blocks, around, frame = stages.read_surroundings(aligned, blocks, params, Progress())
         assert around.valid.shape[0] > blocks.valid.shape[0] and around.size == blocks.size
         assert aligned.cloud_cells.shape == blocks.valid.shape
         assert np.array_equal(aligned.cloud_cells, frame.within(around.left_out, blocks.valid.shape))
         assert aligned.cloud_cells.any()
     result = run(params)
     assert result.stats.white_places["masked"] and (result.stats.grid.width, result.stats.grid.height) == (180, 180)
+
+
+def test_an_aoi_leaves_out_the_cloud_found_around_it_and_says_how_much(tmp_path):
+    """A clear-looking AOI beside the cloud: its own white level found no cloud in it, the ground around it found a
+    tenth of it cloud or haze; the reads left out the ground's, while the log said and the AOI's blocks kept its own."""
+    from oaip_qgis.core import stages
+    from oaip_qgis.core.progress import Progress
+
+    pair = make_sample_pair(tmp_path / "pair", size=300, seed=1, scenario="cloudy")
+    aoi = pixel_rectangle(tmp_path / "aoi.geojson", pair["t1"], (20, 120), (150, 280))
+    params = RunParams(t1=pair["t1"], t2=pair["t2"], aoi=aoi, mode="prior", mask_clouds=True)
+    progress = Progress()
+    with stages.align_pair(params, []) as aligned:
+        blocks = stages.read_blocks(aligned, params, progress)
+        blocks, around, frame = stages.read_surroundings(aligned, blocks, params, progress)
+        share = aligned.cloud_cells.sum() / (blocks.valid | blocks.left_out).sum()
+        assert share > 0.05 and np.array_equal(blocks.left_out, aligned.cloud_cells)
+    said = [line for line in progress.log if line.startswith("MASK_CLOUDS: ") and "of T1" in line]
+    assert len(said) == 1 and f"{100 * share:.1f} %" in said[0]
 
 
 def test_an_aoi_over_the_whole_overlap_is_said_to_have_no_ground_beyond_it(sample_pair, tmp_path):
@@ -138,6 +159,11 @@ def test_an_aoi_of_unchanged_land_beside_change_is_mapped_without_a_network_to_t
     assert result.stats.evidence["significant"] and result.stats.detector == "prior"
     assert result.stats.changed_fraction == 0
     assert any("holds no place the prior is sure changed" in line for line in result.log)
+    # The verdict is the ground's ("Change found"): it says that none of it lies within the AOI, as the word does.
+    assert result.stats.evidence["within"] == 0 and verdict_word(result.stats.evidence) == "none"
+    assert "none of the places the prior marks changed lies within the area of interest" in \
+        result.stats.evidence["verdict"]
+    assert any(line.startswith("These figures are of the area of interest and the ground") for line in result.log)
 
 
 def test_cloud_around_a_clear_aoi_is_no_ground_to_compare_it_with(tmp_path):

@@ -115,6 +115,12 @@ def test_the_evidence_verdict_is_shown_first():
     assert rows(wide)["Result"]["Evidence"].startswith(
         "no significant change, but the log-ratio spreads 3.4× (if both images are of one kind, run again with "
         "'Both images are of one kind'): the most disagreeing 0.5 % is 1.7×")
+    beside = {**NETWORK_RUN, "changed_fraction": 0.0, "evidence": {
+        "significant": True, "peak": 6.2, "no_change_peak": 2.3, "within": 0.0}}   # an AOI of unchanged land
+    assert rows(beside)["Result"]["Evidence"].startswith(
+        "no change within the area of interest; change found on the ground around it: the most disagreeing 0.5 %")
+    quiet = {**beside, "evidence": {**beside["evidence"], "significant": False, "peak": 1.9}}
+    assert rows(quiet)["Result"]["Evidence"].startswith("no significant change: the most")
     fire = {**wide, "evidence": {**wide["evidence"], "direct_spread": 6.04, "spread_measure": "canonical_difference"}}
     assert rows(fire)["Result"]["Evidence"].startswith(
         "no significant change, but the IR-MAD canonical difference spreads 6.0× (if both")
