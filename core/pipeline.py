@@ -26,6 +26,7 @@ from .stages import (
     align_pair,
     collect_stats,
     compute_prior,
+    marked_within,
     read_blocks,
     read_samples,
     read_surroundings,
@@ -105,7 +106,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         blocks = read_blocks(pair, params, progress)   # finds the cloud MASK_CLOUDS leaves out
         blocks, around, frame = read_surroundings(pair, blocks, params, progress)   # an AOI among the ground around
         samples = read_samples(params, pair, progress)   # on the places compared; a bad file fails before the prior
-        prior = within_aoi(compute_prior(around, params, progress), frame, blocks, progress)
+        prior = within_aoi(compute_prior(around, params, progress), frame, blocks)
         clock.lap("prior")
         trained = train_network(pair, prior, samples, params, progress)
         if trained.detector is not None:
@@ -113,6 +114,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         difference = write_difference(pair, prior, trained, samples, params, outputs, progress)
         clock.lap("infer")
         cut = write_change(difference, pair.grid, prior, samples, params, outputs, progress)
+        prior = marked_within(prior, cut, progress)   # an AOI's verdict is the ground's: how much of the AOI is marked
         clock.lap("write")
         stats = collect_stats(params, pair, prior, trained, difference, cut, clock.summary())
         if params.out_stats:

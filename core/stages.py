@@ -215,20 +215,26 @@ def _cloud_around(wider: AlignedPair, around: Blocks, frame: Frame, shape: tuple
                    white=tuple(None if cells is None else cells & valid for cells in masked.white))
 
 
-def within_aoi(prior: PriorResult, frame: Optional[Frame], blocks: Blocks, progress: Progress) -> PriorResult:
+def within_aoi(prior: PriorResult, frame: Optional[Frame], blocks: Blocks) -> PriorResult:
     """The prior computed on the ground around an AOI cut to the AOI's own blocks (`blocks`, read_blocks of the
-    AOI: none outside it), its evidence with the share of the AOI the prior marks (said in the log: the verdict was
-    the ground's); `prior` as it is without a frame."""
+    AOI: none outside it), its evidence marked as the ground's (marked_within); `prior` as it is without a frame."""
     if frame is None:
         return prior
     cells = np.where(blocks.valid, frame.within(prior.prior, blocks.valid.shape), np.nan).astype(prior.prior.dtype)
     wider = prior.prior[np.isfinite(prior.prior)]   # the labels' margins are the wider ground's, as its cut is
-    evidence = prior.evidence
-    if prior.gated and wider.size > blocks.valid.sum():   # a manual cut is the analyst's; no ground around: the AOI's
-        marked = np.isfinite(cells) & (cells >= prior.calibration.cut) if evidence.found else np.zeros(0, bool)
-        evidence = replace(evidence, within=float(marked.sum() / max(int(blocks.valid.sum()), 1)))
-        progress.info(evidence.within_note())
-    return replace(prior, prior=cells, evidence=evidence, split=otsu(wider) if wider.size else None)
+    ground = prior.gated and bool(wider.size > blocks.valid.sum())   # manual: the analyst's cut; no ground: the AOI's
+    return replace(prior, prior=cells, evidence=replace(prior.evidence, aoi=ground),
+                   split=otsu(wider) if wider.size else None)
+
+
+def marked_within(prior: PriorResult, cut: Cut, progress: Progress) -> PriorResult:
+    """An AOI's evidence, the ground's around it, with the share of the AOI its change layer marks, said in the log
+    after the ground's verdict: an AOI of unchanged land beside change was told "change found" and nothing more."""
+    if not prior.evidence.aoi:
+        return prior
+    evidence = replace(prior.evidence, within=float(cut.changed_rows.sum() / max(cut.valid_count, 1)))
+    progress.info(evidence.within_note())
+    return replace(prior, evidence=evidence)
 
 
 def _clouds_left_out(pair: AlignedPair, valid: np.ndarray, levels: tuple[Optional[np.ndarray], Optional[np.ndarray]],

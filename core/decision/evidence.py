@@ -131,9 +131,10 @@ class Evidence:
     # (stages._confined_or_not), without it the verdict names the option.
     joined_spread: Optional[float] = None
     joined_measure: Optional[str] = None
-    # With an AOI seen among the ground around it (stages.within_aoi): the share of the AOI's places the decision
-    # marks. The rest of the evidence is of the AOI and that ground together, which an AOI of unchanged land beside
-    # change would otherwise be told is "change found".
+    # An AOI seen among the ground around it (stages.within_aoi): the evidence is of the AOI and that ground together,
+    # which an AOI of unchanged land beside change would otherwise be told is "change found"; `within` is the share of
+    # the AOI its change layer marks (stages.marked_within), given with the verdict.
+    aoi: bool = False
     within: Optional[float] = None
 
     def with_spread(self, measure: str, spread: float, alike: Optional[float] = None) -> Evidence:
@@ -163,14 +164,13 @@ class Evidence:
 
     def within_note(self) -> str:
         """With an AOI: that the figures are of the ground compared, and how much of the AOI is marked."""
-        if not self.found:
-            return tr("These figures are of the area of interest and the ground around it that it is compared with.")
-        if self.within == 0:
+        if self.within:
+            return tr("These figures are of the area of interest and the ground around it that it is compared with; "
+                      "{percent:.2f} % of the area of interest is marked changed.", percent=100 * self.within)
+        if self.found:
             return tr("These figures are of the area of interest and the ground around it that it is compared with: "
-                      "none of the places the prior marks changed lies within the area of interest, so no change is "
-                      "marked there.")
-        return tr("These figures are of the area of interest and the ground around it that it is compared with; "
-                  "{percent:.2f} % of the area of interest lies above the prior's cut.", percent=100 * self.within)
+                      "none of the change found lies within the area of interest, and nothing is marked there.")
+        return tr("These figures are of the area of interest and the ground around it that it is compared with.")
 
     def _compared(self) -> str:
         """The verdict on the ground compared (the scene, or an AOI and the ground around it)."""
