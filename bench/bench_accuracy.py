@@ -568,7 +568,8 @@ def main() -> None:
                 for part, paths in part_crops(folder, REPO / "build" / "bench" / "crops" / folder.name).items():
                     row = bench_run(paths["t1"], paths["t2"], paths["gt"], MODES[mode], 0, args.threads)
                     rows[f"{folder.name}-{part}"] = {name: row[name] for name in (
-                        "kappa", "best_kappa", "changed_fraction", "truth_fraction", "significant", "groups", "peak")}
+                        "kappa", "best_kappa", "changed_fraction", "truth_fraction", "significant", "groups", "peak",
+                        "verdict")}
             report[f"{key}_summary"] = summary = summarise_crops(rows)
             print(crops_line(mode, summary), flush=True)
         rows = report["crops_aoi"] = {}   # the same parts drawn as AOIs over the whole pairs (labels.surroundings)

@@ -16,6 +16,7 @@ from typing import Optional
 from osgeo import gdal
 
 from .decision.cut import CHANGE_NODATA, Cut
+from .decision.evidence import within_note
 from .errors import InputError
 from .i18n import tr
 from .params import INPUT_FIELDS, check_manual_threshold, check_output_formats
@@ -81,12 +82,22 @@ def rethreshold(run_stats: RunStats, difference: str, threshold: float, out_chan
                 polygons = polygonize_changes(sink.path, difference, outputs.file(out_polygons), grid,
                                               min_polygon_area)
         stats = replace(run_stats, threshold_method="manual", threshold=round(float(threshold), 6),
-                        evidence={**run_stats.evidence, "applied": False},   # as a run's with a manual threshold
+                        evidence={**_within_again(run_stats.evidence, cut), "applied": False},   # as a manual run's
                         run_threshold=run_stats.threshold, run_threshold_method=run_stats.threshold_method,
                         polygons=polygons, **cut.figures())
         if out_stats:
             outputs.write_text(out_stats, json.dumps(stats.to_dict(), indent=2))
     return stats
+
+
+def _within_again(evidence: dict, cut: Cut) -> dict:
+    """An AOI's evidence with the share of it the new change layer marks (decision.evidence.within_note): the run's
+    own said "nothing marked" of a layer cut again to mark all of it."""
+    if evidence.get("within") is None:
+        return evidence
+    within = cut.marked_share()
+    verdict = evidence["verdict"].replace(within_note(evidence["within"]), within_note(within))
+    return {**evidence, "within": within, "verdict": verdict}
 
 
 def _check_the_runs_own(figures: dict, run_stats: RunStats, difference: str) -> None:

@@ -20,7 +20,7 @@ from scipy import ndimage
 from .block_checks import LEAST_VALID, check_blocks
 from .decision.confirmation import Confirmation
 from .decision.cut import CHANGE_NODATA, Cut
-from .decision.evidence import PEAK_QUANTILE, SPREAD_LINES, Evidence, weigh_evidence
+from .decision.evidence import PEAK_QUANTILE, SPREAD_LINES, Evidence, weigh_evidence, within_note
 from .decision.local_change import LocalChange, local_change
 from .decision.score import DECISION, EXTEND_LINE, Calibration, calibrate, change_score, with_samples
 from .decision.threshold import confidence, is_automatic, otsu
@@ -232,16 +232,17 @@ def marked_within(prior: PriorResult, cut: Cut, progress: Progress) -> PriorResu
     after the ground's verdict: an AOI of unchanged land beside change was told "change found" and nothing more."""
     if not prior.evidence.aoi:
         return prior
-    evidence = replace(prior.evidence, within=float(cut.changed_rows.sum() / max(cut.valid_count, 1)))
-    progress.info(evidence.within_note())
+    evidence = replace(prior.evidence, within=cut.marked_share())
+    progress.info(within_note(evidence.within))
     return replace(prior, evidence=evidence)
 
 
 def _clouds_left_out(pair: AlignedPair, valid: np.ndarray, levels: tuple[Optional[np.ndarray], Optional[np.ndarray]],
                      clouds: tuple[Optional[np.ndarray], ...], block: int, progress: Progress) -> np.ndarray:
-    """The valid blocks without the cloudy ones (MASK_CLOUDS; raster.cloud_mask.cloud_cells), said per image;
-    every later read of the pair leaves out those blocks and any white pixel. Refused where too little would be
-    left to compare (block_checks.LEAST_VALID, as without the mask)."""
+    """The valid blocks without the cloudy ones (MASK_CLOUDS; raster.cloud_mask.cloud_cells), said per image (of
+    the overlap, or of the AOI: pair.has_aoi); every later read of the pair leaves out those blocks and any white
+    pixel. Refused where too little would be left to compare (block_checks.LEAST_VALID, as without the mask)."""
+    where = tr("the area of interest") if pair.has_aoi else tr("the overlap")
     if all(level is None for level in levels):
         progress.info(tr("MASK_CLOUDS left nothing out: neither image is an optical image of two bands or more, whose "
                          "white places it takes for cloud."))
@@ -255,16 +256,19 @@ def _clouds_left_out(pair: AlignedPair, valid: np.ndarray, levels: tuple[Optiona
             continue
         cells = cells & valid
         kept &= ~cells
-        progress.info(tr("MASK_CLOUDS: {percent:.1f} % of the overlap is white in every band of {label}, or hazy "
+        progress.info(tr("MASK_CLOUDS: {percent:.1f} % of {where} is white in every band of {label}, or hazy "
                          "around such places (thick cloud and its edge; also snow, glare, white roofs), and is left "
-                         "out as no data.", percent=100 * cells.sum() / max(int(valid.sum()), 1), label=label))
+                         "out as no data.", percent=100 * cells.sum() / max(int(valid.sum()), 1), where=where,
+                         label=label))
     pair.cloud_cells = ~kept & valid
     pixels = int(kept.sum()) * block * block
     if pixels < LEAST_VALID:
-        raise InputError(tr("MASK_CLOUDS leaves about {pixels} pixel(s) to compare ({percent:.2f} % of the "
-                            "overlap); at least {least} are needed: the images are white nearly everywhere. Check "
-                            "them, or run without MASK_CLOUDS.", pixels=pixels, least=LEAST_VALID,
-                            percent=100 * kept.sum() / max(int(valid.sum()), 1)))
+        advice = (tr("the area of interest is white nearly everywhere: draw it where the images are clear, or run "
+                     "without MASK_CLOUDS.") if pair.has_aoi else
+                  tr("the images are white nearly everywhere. Check them, or run without MASK_CLOUDS."))
+        raise InputError(tr("MASK_CLOUDS leaves about {pixels} pixel(s) to compare ({percent:.2f} % of {where}); at "
+                            "least {least} are needed: {advice}", pixels=pixels, least=LEAST_VALID, where=where,
+                            percent=100 * kept.sum() / max(int(valid.sum()), 1), advice=advice))
     return kept
 
 

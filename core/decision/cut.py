@@ -44,6 +44,10 @@ class Cut:
             self.accuracy.update(score[valid], change[valid], truth[valid])
         return np.where(valid, change, CHANGE_NODATA).astype(np.uint8)
 
+    def marked_share(self) -> float:
+        """The share of the valid pixels marked changed, unrounded (an AOI's evidence.within)."""
+        return float(self.changed_rows.sum() / max(self.valid_count, 1))
+
     def figures(self) -> dict:
         """stats.json's changed_fraction, changed_area (m²), valid_pixels and metrics (None without a reference)."""
         return {**change_extent(self.changed_rows, self.valid_count, self.grid), "valid_pixels": self.valid_count,

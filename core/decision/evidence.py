@@ -160,17 +160,7 @@ class Evidence:
 
     def verdict(self) -> str:
         """One or two sentences for the log, stats.json and the dock; with an AOI, what of it lies within."""
-        return self._compared() if self.within is None else self._compared() + " " + self.within_note()
-
-    def within_note(self) -> str:
-        """With an AOI: that the figures are of the ground compared, and how much of the AOI is marked."""
-        if self.within:
-            return tr("These figures are of the area of interest and the ground around it that it is compared with; "
-                      "{percent:.2f} % of the area of interest is marked changed.", percent=100 * self.within)
-        if self.found:
-            return tr("These figures are of the area of interest and the ground around it that it is compared with: "
-                      "none of the change found lies within the area of interest, and nothing is marked there.")
-        return tr("These figures are of the area of interest and the ground around it that it is compared with.")
+        return self._compared() if self.within is None else self._compared() + " " + within_note(self.within)
 
     def _compared(self) -> str:
         """The verdict on the ground compared (the scene, or an AOI and the ground around it)."""
@@ -299,9 +289,18 @@ class Evidence:
             values["alike"] = round(self.alike, 4)
         if self.joined_spread is not None:
             values["joined_spread"] = round(self.joined_spread, 4)
-        if self.within is not None:
-            values["within"] = round(self.within, 6)
         return {**values, "weak": self.weak, "wide_spread": self.wide_spread, "verdict": self.verdict()}
+
+
+def within_note(within: float) -> str:
+    """With an AOI (Evidence.aoi): that the verdict's figures are of the ground compared, and how much of the AOI the
+    change layer marks (unrounded: one pixel of a large AOI is not nothing)."""
+    if within <= 0:
+        return tr("The verdict's figures are of the area of interest and the ground around it that it is compared "
+                  "with; the change layer marks nothing within the area of interest.")
+    share = tr("under 0.01 %") if within < 1e-4 else tr("{percent:.2f} %", percent=100 * within)
+    return tr("The verdict's figures are of the area of interest and the ground around it that it is compared with; "
+              "the change layer marks {share} of the area of interest.", share=share)
 
 
 def verdict_word(evidence: Optional[dict]) -> Optional[str]:

@@ -59,7 +59,8 @@ def _result(stats: dict) -> Section:
         verdict = {"none": tr("no significant change"), "weak": tr("change found, weak evidence"),
                    "change": tr("change found")}[word]
         if evidence.get("within") == 0 and (evidence["significant"] or evidence.get("groups")):   # stages.within_aoi
-            verdict = tr("no change within the area of interest; change found on the ground around it")
+            verdict = tr("nothing marked within the area of interest; {found} on the ground around it").format(
+                found=tr("weak change found") if evidence.get("weak") else tr("change found"))
         elif not evidence["significant"] and evidence.get("groups"):   # decision.local_change
             verdict = tr("no significant change over the scene, but {groups} compact group(s) marked changed, "
                          "weak evidence").format(groups=evidence["groups"])

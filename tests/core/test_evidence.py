@@ -12,6 +12,7 @@ from oaip_qgis.core.decision.evidence import (
     NO_CHANGE_PEAK,
     SPREAD_LINE,
     WEAK_PEAK,
+    verdict_word,
     weigh_evidence,
 )
 from oaip_qgis.core.errors import InputError
@@ -120,3 +121,15 @@ def test_a_map_confined_to_compact_groups_beside_a_joined_measure_that_spreads_n
     scattered = replace(weigh_evidence(prior), significant=False, scattered=True, joined_spread=3.1,
                         joined_measure="log_ratio")
     assert scattered.verdict().startswith("No significant change") and "run again with ONE_KIND" in scattered.verdict()
+
+
+def test_an_aois_share_marked_is_kept_unrounded_and_said_as_it_is():
+    """One pixel of a 1500² AOI rounded to 0 in stats.json, so its word said nothing was marked; the note said
+    "0.00 %". The verdict's own figures are the AOI's and the ground's around it, and the note says so."""
+    found = replace(weigh_evidence(np.r_[np.ones(990), np.full(10, 8.0)]), aoi=True)
+    one = replace(found, within=1 / 1500 ** 2).to_dict()
+    assert one["within"] > 0 and verdict_word(one) == "change"
+    assert one["verdict"].endswith("the change layer marks under 0.01 % of the area of interest.")
+    none = replace(found, within=0.0).to_dict()
+    assert verdict_word(none) == "none" and none["verdict"].endswith("marks nothing within the area of interest.")
+    assert "The verdict's figures are of the area of interest and the ground around it" in none["verdict"]

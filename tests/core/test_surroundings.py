@@ -4,10 +4,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import rasterio
 from scipy import ndimage
 
 from oaip_qgis.core.decision.evidence import verdict_word
+from oaip_qgis.core.errors import InputError
 from oaip_qgis.core.labels.blocks import MAX_CELLS
 from oaip_qgis.core.labels.surroundings import frame_around
 from oaip_qgis.core.params import RunParams
@@ -15,6 +17,7 @@ from oaip_qgis.core.pipeline import run
 from oaip_qgis.core.raster.align import open_pair
 from oaip_qgis.core.raster.coregister import Shift
 from oaip_qgis.core.raster.grid import Window
+from oaip_qgis.core.rethreshold import rethreshold
 from oaip_qgis.core.sample_pair import make_sample_pair
 from tests.helpers import write_polygon
 
@@ -118,6 +121,18 @@ def test_cloud_left_out_around_an_aoi_is_left_out_of_the_aois_reads_too(tmp_path
     assert result.stats.white_places["masked"] and (result.stats.grid.width, result.stats.grid.height) == (180, 180)
 
 
+def test_an_aoi_nearly_all_cloud_is_refused_as_the_aoi_not_the_images(tmp_path):
+    """The refusal said the images were white nearly everywhere, of an AOI drawn on a cloud in a scene 7 % white."""
+    pair = make_sample_pair(tmp_path / "pair", size=300, seed=1, scenario="cloudy")
+    aoi = pixel_rectangle(tmp_path / "aoi.geojson", pair["t1"], (115, 150), (170, 220))
+    with pytest.raises(InputError) as refused:
+        run(RunParams(t1=pair["t1"], t2=pair["t2"], aoi=aoi, mode="prior", mask_clouds=True,
+                      out_stats=str(tmp_path / "s.json")))
+    said = str(refused.value)
+    assert "% of the area of interest)" in said and "draw it where the images are clear" in said
+    assert not (tmp_path / "s.json").exists()
+
+
 def test_an_aoi_leaves_out_the_cloud_found_around_it_and_says_how_much(tmp_path):
     """A clear-looking AOI beside the cloud: its own white level found no cloud in it, the ground around it found a
     tenth of it cloud or haze; the reads left out the ground's, while the log said and the AOI's blocks kept its own."""
@@ -134,7 +149,7 @@ def test_an_aoi_leaves_out_the_cloud_found_around_it_and_says_how_much(tmp_path)
         share = aligned.cloud_cells.sum() / (blocks.valid | blocks.left_out).sum()
         assert share > 0.05 and np.array_equal(blocks.left_out, aligned.cloud_cells)
     said = [line for line in progress.log if line.startswith("MASK_CLOUDS: ") and "of T1" in line]
-    assert len(said) == 1 and f"{100 * share:.1f} %" in said[0]
+    assert len(said) == 1 and f"{100 * share:.1f} % of the area of interest is white" in said[0]
 
 
 def test_an_aoi_over_the_whole_overlap_is_said_to_have_no_ground_beyond_it(sample_pair, tmp_path):
@@ -155,14 +170,19 @@ def test_an_aoi_of_unchanged_land_beside_change_is_mapped_without_a_network_to_t
     with rasterio.open(pair["truth"]) as truth:
         assert not truth.read(1)[0:60, 30:90].any()
     aoi = pixel_rectangle(tmp_path / "aoi.geojson", pair["truth"], (30, 90), (0, 60))
-    result = run(RunParams(t1=pair["t1"], t2=pair["t2"], aoi=aoi, mode="int8", out_stats=str(tmp_path / "s.json")))
+    result = run(RunParams(t1=pair["t1"], t2=pair["t2"], aoi=aoi, mode="int8", out_stats=str(tmp_path / "s.json"),
+                           out_difference=str(tmp_path / "d.tif")))
     assert result.stats.evidence["significant"] and result.stats.detector == "prior"
     assert result.stats.changed_fraction == 0
     assert any("holds no place the prior is sure changed" in line for line in result.log)
-    # The verdict is the ground's ("Change found"): it says that none of it lies within the AOI, as the word does.
+    # The verdict is the ground's ("Change found"): it says that nothing is marked within the AOI, as the word does.
     assert result.stats.evidence["within"] == 0 and verdict_word(result.stats.evidence) == "none"
-    assert "none of the change found lies within the area of interest" in result.stats.evidence["verdict"]
-    assert any(line.startswith("These figures are of the area of interest and the ground") for line in result.log)
+    assert "marks nothing within the area of interest" in result.stats.evidence["verdict"]
+    assert any(line.startswith("The verdict's figures are of the area of interest") for line in result.log)
+    # Cut again low, the layer marks the AOI: the copied evidence said nothing was marked there.
+    again = rethreshold(result.stats, str(tmp_path / "d.tif"), 0.02, str(tmp_path / "c.tif"))
+    assert again.changed_fraction > 0 and again.evidence["within"] > 0 and verdict_word(again.evidence) == "change"
+    assert "marks nothing" not in again.evidence["verdict"]
 
 
 def test_cloud_around_a_clear_aoi_is_no_ground_to_compare_it_with(tmp_path):

@@ -118,7 +118,10 @@ def test_the_evidence_verdict_is_shown_first():
     beside = {**NETWORK_RUN, "changed_fraction": 0.0, "evidence": {
         "significant": True, "peak": 6.2, "no_change_peak": 2.3, "within": 0.0}}   # an AOI of unchanged land
     assert rows(beside)["Result"]["Evidence"].startswith(
-        "no change within the area of interest; change found on the ground around it: the most disagreeing 0.5 %")
+        "nothing marked within the area of interest; change found on the ground around it: the most disagreeing 0.5 %")
+    weakly = {**beside, "evidence": {**beside["evidence"], "weak": True, "peak": 3.1}}
+    assert rows(weakly)["Result"]["Evidence"].startswith(
+        "nothing marked within the area of interest; weak change found on the ground around it: the most")
     quiet = {**beside, "evidence": {**beside["evidence"], "significant": False, "peak": 1.9}}
     assert rows(quiet)["Result"]["Evidence"].startswith("no significant change: the most")
     fire = {**wide, "evidence": {**wide["evidence"], "direct_spread": 6.04, "spread_measure": "canonical_difference"}}
