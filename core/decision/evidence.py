@@ -245,13 +245,14 @@ class Evidence:
             return tr("No significant change: the most disagreeing 0.5 % of the scene is {peak:.1f}× the scene's "
                       "typical disagreement between the two images, over the no-change line ({no_change_peak:g}×) "
                       "but under the {weak_peak:g}× of clear change, and no compact group of places stands above "
-                      "that line: scattered disagreement like this is what unchanged land shows, so no place is "
-                      "marked changed. Weak change broken into small pieces can look like this too: the difference "
-                      "image still ranks every place, and a manual threshold marks the highest.", peak=self.peak,
-                      no_change_peak=self.no_change_peak, weak_peak=self.weak_peak) + self._joined_note()
+                      "that line: scattered disagreement like this is what unchanged land shows, so the prior "
+                      "marks no place changed. Weak change broken into small pieces can look like this too: the "
+                      "difference image still ranks every place, and a manual threshold marks the highest.",
+                      peak=self.peak, no_change_peak=self.no_change_peak,
+                      weak_peak=self.weak_peak) + self._joined_note()
         return tr("No significant change: even the most disagreeing 0.5 % of the scene is only {peak:.1f}× "
                   "the scene's typical disagreement between the two images (a change shows at least "
-                  "{no_change_peak:g}×), so no place is marked changed. Weak change over under 1 % of a "
+                  "{no_change_peak:g}×), so the prior marks no place changed. Weak change over under 1 % of a "
                   "scene can look like this, and so can one kind of change over a quarter of it or more, "
                   "where the changed places are each other's neighbours, if computing the prior again without "
                   "the most changed of them did not confirm it (measured on generated scenes): the difference "

@@ -123,7 +123,7 @@ def test_a_difference_image_of_the_runs_size_but_not_its_own_is_refused(finished
 
 def test_a_re_threshold_says_the_evidence_verdict_no_longer_decides(sample_pair, tmp_path):
     """A re-threshold kept the automatic run's `evidence.applied`: an unchanged scene's statistics said its verdict
-    ("no place is marked changed") was applied beside the changed area the manual cut marks."""
+    ("the prior marks no place changed") was applied beside the changed area the manual cut marks."""
     result = run(RunParams(t1=sample_pair["t1"], t2=sample_pair["t2"], mode="prior",
                            out_difference=str(tmp_path / "d.tif"), out_stats=str(tmp_path / "s.json")))
     assert result.stats.evidence["applied"] is True
