@@ -285,6 +285,9 @@ def part_aois(folder: Path, out: Path, splits: tuple[int, ...] = CROP_SPLITS) ->
             for name, window in windows.items()}
 
 
+CROP_FIELDS = ("kappa", "best_kappa", "changed_fraction", "truth_fraction", "significant", "groups", "peak", "verdict")
+
+
 def summarise_crops(rows: dict) -> dict:
     """Mean Kappa and best-threshold Kappa of the crops with change (all, and those of strong evidence),
     and the mean share marked on the crops without change."""
@@ -567,9 +570,7 @@ def main() -> None:
             for folder in folders if mode != "prior_one_kind" else [f for f in folders if f.name in ONE_KIND_PAIRS]:
                 for part, paths in part_crops(folder, REPO / "build" / "bench" / "crops" / folder.name).items():
                     row = bench_run(paths["t1"], paths["t2"], paths["gt"], MODES[mode], 0, args.threads)
-                    rows[f"{folder.name}-{part}"] = {name: row[name] for name in (
-                        "kappa", "best_kappa", "changed_fraction", "truth_fraction", "significant", "groups", "peak",
-                        "verdict")}
+                    rows[f"{folder.name}-{part}"] = {name: row[name] for name in CROP_FIELDS}
             report[f"{key}_summary"] = summary = summarise_crops(rows)
             print(crops_line(mode, summary), flush=True)
         rows = report["crops_aoi"] = {}   # the same parts drawn as AOIs over the whole pairs (labels.surroundings)
@@ -577,9 +578,7 @@ def main() -> None:
             for part, aoi in part_aois(folder, REPO / "build" / "bench" / "aois" / folder.name).items():
                 row = bench_run(str(folder / "t1.tif"), str(folder / "t2.tif"), str(folder / "gt.tif"),
                                 {**MODES["prior"], "aoi": aoi}, 0, args.threads)
-                rows[f"{folder.name}-{part}"] = {name: row[name] for name in (
-                    "kappa", "best_kappa", "changed_fraction", "truth_fraction", "significant", "groups", "peak",
-                    "within", "verdict")}
+                rows[f"{folder.name}-{part}"] = {name: row[name] for name in CROP_FIELDS + ("within",)}
         report["crops_aoi_summary"] = summary = summarise_crops(rows)
         print(crops_line("aoi", summary), flush=True)
     if not args.no_stress:   # a kind of change the map misses, drawn by an analyst: samples alone or finding more

@@ -58,7 +58,7 @@ def _result(stats: dict) -> Section:
     if word is not None:   # the no-change verdict: why an empty layer is empty, or why change was believed
         verdict = {"none": tr("no significant change"), "weak": tr("change found, weak evidence"),
                    "change": tr("change found")}[word]
-        if evidence.get("within") == 0 and (evidence["significant"] or evidence.get("groups")):   # stages.within_aoi
+        if evidence.get("within") == 0 and (evidence["significant"] or evidence.get("groups")):   # marked_within
             verdict = tr("nothing marked within the area of interest; {found} on the ground around it").format(
                 found=tr("weak change found") if evidence.get("weak") else tr("change found"))
         elif not evidence["significant"] and evidence.get("groups"):   # decision.local_change
