@@ -480,7 +480,7 @@ class OaipDock(QgsDockWidget):
                 self._fill_tree()
             return
         for line in task.result.log:    # what the analyst should know (complex bands, reference coverage, …)
-            QgsMessageLog.logMessage(line, LOG_TAG, Qgis.Info)
+            QgsMessageLog.logMessage(self._named(line), LOG_TAG, Qgis.Info)
         if self._project_gone:          # its layers belong to no project that is open now
             self._status(tr("Done, but the project it ran in was closed, so no layer was added: the outputs are in "
                             "{folder}.").format(folder=self.run_dir))

@@ -422,7 +422,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(named_as_layers(str(exc), self._copies)) from exc
         for line in result.log:
             if line not in warnings:
-                feedback.pushInfo(line)
+                feedback.pushInfo(named_as_layers(line, self._copies))
         outputs = {"change": params.out_change, "difference": params.out_difference,
                    "confidence": params.out_confidence, "polygons": params.out_polygons}
         style_files(outputs)

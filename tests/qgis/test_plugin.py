@@ -420,6 +420,44 @@ def test_a_layer_read_from_a_copy_is_named_as_the_analyst_knows_it(provider, sam
             processing.run(ALG, {**pair(sample_pair), "AOI": aoi, "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
 
 
+def test_the_log_names_a_layer_read_from_a_copy_as_the_analyst_knows_it(provider, sample_pair, tmp_path,
+                                                                      qgis_new_project):
+    """The log said "Samples: 1 feature(s) of '/tmp/processing_…/SAMPLES.gpkg' lie outside the area compared", a
+    temporary copy the analyst never saw, where its errors already named the layer."""
+    import processing
+    import rasterio
+    from qgis.core import QgsFeature, QgsField, QgsGeometry, QgsProcessingFeedback, QgsProject, QgsVectorLayer
+    from qgis.PyQt.QtCore import QVariant
+
+    class Told(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.lines = []
+
+        def pushInfo(self, info):
+            self.lines.append(info)
+
+    with rasterio.open(sample_pair["t1"]) as ds:
+        (x0, y0), (x1, y1), crs = ds.transform * (20, 20), ds.transform * (40, 40), ds.crs.to_string()
+    layer = QgsVectorLayer(f"Polygon?crs={crs}", "Flood samples", "memory")
+    layer.dataProvider().addAttributes([QgsField("changed", QVariant.Int)])
+    layer.updateFields()
+    features = []
+    for dx in (0, 1e6):   # one inside the overlap, one far outside it
+        feature = QgsFeature(layer.fields())
+        feature.setGeometry(QgsGeometry.fromWkt(f"POLYGON (({x0 + dx} {y0}, {x1 + dx} {y0}, {x1 + dx} {y1}, "
+                                                f"{x0 + dx} {y1}, {x0 + dx} {y0}))"))
+        feature.setAttribute("changed", 0)
+        features.append(feature)
+    layer.dataProvider().addFeatures(features)
+    QgsProject.instance().addMapLayer(layer)
+    told = Told()
+    processing.run(ALG, {**pair(sample_pair), "SAMPLES": layer.id(), "OUTPUT_CHANGE": str(tmp_path / "c.tif")},
+                   feedback=told)
+    outside = [line for line in told.lines if "lie outside the area compared" in line]
+    assert len(outside) == 1 and "of layer 'Flood samples' lie" in outside[0], told.lines
+
+
 def test_one_geometry_type_of_a_mixed_file_is_read_as_qgis_shows_it(provider, sample_pair, tmp_path):
     """`aoi.geojson|geometrytype=Polygon` (QGIS's sublayer of a file of polygons and points) was read whole: the
     grid stretched to a point the analyst's layer did not show."""
