@@ -104,14 +104,16 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             OutputSet(overwrite=params.overwrite) as outputs:
         clock.lap("align")
         blocks = read_blocks(pair, params, progress)   # finds the cloud MASK_CLOUDS leaves out
-        blocks, around, frame = read_surroundings(pair, blocks, params, progress)   # an AOI among the ground around
+        surroundings = read_surroundings(pair, blocks, params, progress)   # an AOI among the ground around it
         samples = read_samples(params, pair, progress)   # on the places compared; a bad file fails before the prior
-        prior = within_aoi(compute_prior(around, params, progress), frame, blocks)
+        wide = compute_prior(surroundings.around, params, progress)
+        prior = within_aoi(wide, surroundings.frame, surroundings.blocks)
         clock.lap("prior")
-        trained = train_network(pair, prior, samples, params, progress)
+        ground = surroundings.ground(wide, samples)   # an AOI is mapped as the ground around it
+        trained = train_network(pair, prior, samples, params, progress, ground)
         if trained.detector is not None:
             clock.lap("train")
-        difference = write_difference(pair, prior, trained, samples, params, outputs, progress)
+        difference = write_difference(pair, prior, trained, samples, params, outputs, progress, ground)
         clock.lap("infer")
         cut = write_change(difference, pair.grid, prior, samples, params, outputs, progress)
         prior = marked_within(prior, cut, progress)   # an AOI's verdict is the ground's: how much of the AOI is marked

@@ -23,7 +23,7 @@ from .decision.cut import CHANGE_NODATA, Cut
 from .decision.evidence import PEAK_QUANTILE, SPREAD_LINES, Evidence, weigh_evidence, within_note
 from .decision.local_change import LocalChange, local_change
 from .decision.score import DECISION, EXTEND_LINE, Calibration, calibrate, change_score, with_samples
-from .decision.threshold import confidence, is_automatic, otsu
+from .decision.threshold import confidence, is_automatic
 from .errors import InputError
 from .i18n import tr
 from .labels.blocks import block_size, finer_first, least_block, radar_finer, upsample_prior
@@ -37,7 +37,7 @@ from .labels.direct_comparison import (
     direct_spread,
     joined_spread,
 )
-from .labels.margins import CHANGED, margin_labels
+from .labels.margins import margin_labels
 from .labels.one_sided import gated_one_sided
 from .labels.prior import PriorMaps, change_prior
 from .labels.surroundings import Frame, frame_around
@@ -139,15 +139,46 @@ def read_blocks(pair: AlignedPair, params: RunParams, progress: Progress, size: 
                   radar_finer(pair.pixel_sides, radar), all(radar), _block_ground(b, grid), whites, left_out, clouds)
 
 
-def read_surroundings(pair: AlignedPair, blocks: Blocks, params: RunParams,
-                      progress: Progress) -> tuple[Blocks, Blocks, Optional[Frame]]:
+@dataclass(frozen=True)
+class Ground:
+    """The ground around an AOI, which the AOI is mapped as: its images, its prior and the analyst's samples on its
+    grid, and where the AOI's grid begins on it (pixels: rows, cols). The network learns there and its veto is
+    weighed there, as for a scene: the AOI alone seldom holds the changed places the veto needs learnt, and a veto
+    weighed on a few hundred pixels goes either way (bench/RESULTS.md, release 0.19.2)."""
+
+    pair: AlignedPair
+    prior: PriorResult
+    samples: Optional[np.ndarray]
+    offset: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Surroundings:
+    """An AOI's blocks (the scene's without one), the blocks of the ground around it that its prior is computed on,
+    where the AOI's lie among them (None without an AOI) and that ground's images."""
+
+    blocks: Blocks
+    around: Blocks
+    frame: Optional[Frame]
+    pair: AlignedPair
+
+    def ground(self, prior: PriorResult, samples: Optional[np.ndarray]) -> Optional[Ground]:
+        """The ground an AOI is mapped as, given the prior computed on `around` and the AOI's samples; None without
+        an AOI."""
+        if self.frame is None:
+            return None
+        rows, cols = self.frame.offset
+        return Ground(self.pair, prior, None if samples is None else self.frame.spread(samples, NONE), (-rows, -cols))
+
+
+def read_surroundings(pair: AlignedPair, blocks: Blocks, params: RunParams, progress: Progress) -> Surroundings:
     """With an AOI, its blocks, the blocks of the ground around it that its prior is computed on (labels.
     surroundings: a tight AOI is mostly change, and its own prior finds no contrast), in the AOI's blocks, and where
     the AOI's lie among them; without one, `blocks` twice. The AOI's own blocks were read first: what they refuse is
     refused, and the log tells of them. With MASK_CLOUDS the AOI leaves out the cloud found on the wider ground
     (_aoi_clouds); without it, cloud around the AOI is still no ground to compare it with (_cloud_around)."""
     if not pair.has_aoi:
-        return blocks, blocks, None
+        return Surroundings(blocks, blocks, None, pair)
     grid, overlap = pair.grid, pair.overlap
     row, col = pair.offset
     room = (row, col, overlap.height - row - grid.height, overlap.width - col - grid.width)
@@ -173,7 +204,7 @@ def read_surroundings(pair: AlignedPair, blocks: Blocks, params: RunParams,
                          "area is still seen against unchanged ground; the outputs cover the area of interest only.",
                          width=frame.width, height=frame.height,
                          times=frame.width * frame.height / (grid.width * grid.height)))
-    return blocks, around, frame
+    return Surroundings(blocks, around, frame, wider)
 
 
 def _aoi_clouds(pair: AlignedPair, blocks: Blocks, wider: AlignedPair, around: Blocks, frame: Frame,
@@ -221,10 +252,9 @@ def within_aoi(prior: PriorResult, frame: Optional[Frame], blocks: Blocks) -> Pr
     if frame is None:
         return prior
     cells = np.where(blocks.valid, frame.within(prior.prior, blocks.valid.shape), np.nan).astype(prior.prior.dtype)
-    wider = prior.prior[np.isfinite(prior.prior)]   # the labels' margins are the wider ground's, as its cut is
-    ground = prior.gated and bool(wider.size > blocks.valid.sum())   # manual: the analyst's cut; no ground: the AOI's
-    return replace(prior, prior=cells, evidence=replace(prior.evidence, aoi=ground),
-                   split=otsu(wider) if wider.size else None)
+    wider = int(np.isfinite(prior.prior).sum())
+    ground = prior.gated and wider > int(blocks.valid.sum())   # manual: the analyst's cut; no ground: the AOI's
+    return replace(prior, prior=cells, evidence=replace(prior.evidence, aoi=ground))
 
 
 def marked_within(prior: PriorResult, cut: Cut, progress: Progress) -> PriorResult:
@@ -322,7 +352,6 @@ class PriorResult:
     direct: DirectComparison   # whether a direct measure of two images of one kind joined the prior
     one_sided: bool = False    # the prior mapped counts change one image's view shows alone (_mapped_prior)
     white_places: Optional[dict] = None   # per optical image, its white share and the marked change's (_white_places)
-    split: Optional[float] = None   # an AOI's: the wider ground's Otsu split, its labels' margins (labels.margins)
 
     @cached_property
     def at_pixels(self) -> np.ndarray:
@@ -614,9 +643,10 @@ def _some(fids: list[int]) -> str:
 
 
 def train_network(pair: AlignedPair, prior: PriorResult, samples: Optional[np.ndarray], params: RunParams,
-                  progress: Progress) -> Trained:
-    """The OAIP network trained on the prior's pseudo-labels (and analyst samples); none in the prior
-    mode, nor in a pair without significant change (nothing to learn from)."""
+                  progress: Progress, ground: Optional[Ground] = None) -> Trained:
+    """The OAIP network trained on the prior's pseudo-labels (and analyst samples), on the scene or, for an AOI, on
+    the `ground` around it; none in the prior mode, nor in a pair without significant change (nothing to learn
+    from)."""
     if params.mode == "prior":
         return Trained()
     if prior.gated and not prior.evidence.significant:
@@ -627,27 +657,19 @@ def train_network(pair: AlignedPair, prior: PriorResult, samples: Optional[np.nd
         if params.extend_from_samples:
             progress.info(tr("So nothing more like the changed samples was looked for: they keep their own label."))
         return Trained()
-    if _uniform(prior.prior):   # a manual threshold does not gate, but identical images label nothing
+    on = ground or Ground(pair, prior, samples, (0, 0))
+    if _uniform(on.prior.prior):   # a manual threshold does not gate, but identical images label nothing
         progress.info(tr("The network was not trained: the two images do not differ anywhere, so there is no "
                          "change to learn from."))
         return Trained()
-    if prior.split is not None and not _sure_change(prior, samples):   # an AOI of unchanged land beside change
-        progress.info(tr("The network was not trained: the area of interest holds no place the prior is sure "
-                         "changed, so there is nothing in it to learn change from; the map is the prior's."))
-        return Trained()
     from .model.train import train_detector  # torch is needed from here on only
 
-    detector, stats = train_detector(pair, (prior.norm1, prior.norm2), prior.prior, prior.block, samples, params,
-                                     progress.span(PRIOR_DONE, 0.7), floor=prior.evidence.floor, split=prior.split)
+    if ground is not None:
+        progress.info(tr("The area of interest is mapped as the ground around it that the prior compares it with: "
+                         "the network learns there, and its confirmation below is weighed there too."))
+    detector, stats = train_detector(on.pair, (prior.norm1, prior.norm2), on.prior.prior, prior.block, on.samples,
+                                     params, progress.span(PRIOR_DONE, 0.7), floor=prior.evidence.floor)
     return Trained(detector, stats)
-
-
-def _sure_change(prior: PriorResult, samples: Optional[np.ndarray]) -> bool:
-    """Whether there is a changed label to train on: a place above the labels' changed margin (labels.margins) or a
-    changed sample. An AOI of unchanged land beside the change around it has none."""
-    if samples is not None and (samples == CHANGED).any():
-        return True
-    return bool((margin_labels(prior.prior, floor=prior.evidence.floor, split=prior.split) == CHANGED).any())
 
 
 def _uniform(prior: np.ndarray) -> bool:
@@ -668,16 +690,43 @@ class Difference:
 
 def write_difference(pair: AlignedPair, prior: PriorResult, trained: Trained,
                      samples: Optional[np.ndarray], params: RunParams, outputs: OutputSet,
-                     progress: Progress) -> Difference:
+                     progress: Progress, ground: Optional[Ground] = None) -> Difference:
     """The change score (decision.score) of every pixel, nodata DIFFERENCE_NODATA, tile by tile; the
     analyst's samples keep their label. With the network, the score is the prior's confirmed by it
     where the network vetoes enough of the prior's change to be trusted (decision.confirmation), and
-    otherwise the tiles are written again with the prior's own score."""
+    otherwise the tiles are written again with the prior's own score; with the network, an AOI's is its window of
+    the `ground`'s around it (without it, the AOI's prior already is its window of the ground's)."""
     progress(0.7, tr("Writing the difference image"))
+    path = params.out_difference or outputs.scratch("difference.tif")
+    if ground is None or trained.detector is None:
+        return _scene_difference(pair, prior, trained, samples, path, params, outputs, progress)
+    wide = _scene_difference(ground.pair, ground.prior, trained, ground.samples,
+                             outputs.scratch("ground_difference.tif"), params, outputs, progress)
+    return _aoi_window(wide, pair, ground.offset, path, params.tile_size, outputs, progress)
+
+
+def _aoi_window(wide: Difference, pair: AlignedPair, offset: tuple[int, int], path: str, tile_size: int,
+                outputs: OutputSet, progress: Progress) -> Difference:
+    """The AOI's difference image: its window of the ground's (`offset`: where the AOI's grid begins on it), nodata
+    outside the AOI's polygon."""
+    grid, (rows, cols) = pair.grid, offset
+    layout = tiles(grid.width, grid.height, tile_size, 0)
+    sink = outputs.raster(path, grid, "float32", DIFFERENCE_NODATA)
+    for tile in layout:
+        progress.check()
+        core = tile.core
+        written = wide.sink.read(Window(core.col_off + cols, core.row_off + rows, core.width, core.height))
+        sink.write(core, np.where(pair.inside(core), written, DIFFERENCE_NODATA).astype(np.float32))
+    sink.flush()
+    return Difference(sink, layout, wide.confirmation)
+
+
+def _scene_difference(pair: AlignedPair, prior: PriorResult, trained: Trained, samples: Optional[np.ndarray],
+                      path: str, params: RunParams, outputs: OutputSet, progress: Progress) -> Difference:
+    """write_difference on the whole of `pair`'s grid, to `path`."""
     grid, detector = pair.grid, trained.detector
     layout = tiles(grid.width, grid.height, params.tile_size, detector.context if detector is not None else 0)
-    sink = outputs.raster(params.out_difference or outputs.scratch("difference.tif"), grid, "float32",
-                          DIFFERENCE_NODATA)
+    sink = outputs.raster(path, grid, "float32", DIFFERENCE_NODATA)
     extend_from = _extend_from(prior, params) if detector is not None else None
     confirmation = (Confirmation(extended=extend_from is not None, changed_pixels=trained.changed_pixels)
                     if detector is not None else None)

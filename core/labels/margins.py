@@ -19,8 +19,6 @@ seeds 0–1, two-class Otsu as the cut; every fold picks both shipped values):
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from ..decision.threshold import otsu
@@ -33,16 +31,16 @@ CHANGED_ABOVE = 1.4
 
 
 def margin_labels(prior: np.ndarray, unchanged_below: float = UNCHANGED_BELOW,
-                  changed_above: float = CHANGED_ABOVE, floor: float = 0.0,
-                  split: Optional[float] = None) -> np.ndarray:
+                  changed_above: float = CHANGED_ABOVE, floor: float = 0.0) -> np.ndarray:
     """int8 labels on the prior's grid: NONE (-1) unlabelled or invalid, UNCHANGED (0), CHANGED (1).
 
-    floor: the least prior a changed place has (decision.evidence). split: the Otsu split the margins are of, where
-    the prior was computed on wider ground than `prior` holds (an AOI's: labels.surroundings); None: `prior`'s own."""
+    floor: the least prior a changed place has (decision.evidence). An AOI's labels are those of the ground around it
+    (stages.Ground), whose prior is computed there: an AOI of unchanged land has a split of its own inside its
+    unchanged values, and its upper tail would be labelled changed."""
     ok = np.isfinite(prior)
     if not ok.any():
         raise InputError(tr("The prior holds no valid cell to draw training labels from."))
-    t = otsu(prior[ok]) if split is None else split
+    t = otsu(prior[ok])
     labels = np.full(prior.shape, NONE, np.int8)
     labels[ok & (prior < unchanged_below * t)] = UNCHANGED
     labels[ok & (prior > changed_above * t) & (prior >= floor)] = CHANGED

@@ -33,6 +33,13 @@ class Frame:
         """The AOI's `shape` of cells out of the wider grid's `cells`."""
         return cells[self.top:self.top + shape[0], self.left:self.left + shape[1]]
 
+    def spread(self, pixels: np.ndarray, fill: int) -> np.ndarray:
+        """The AOI grid's `pixels` placed on the wider grid, `fill` around them."""
+        wide = np.full((self.height, self.width), fill, pixels.dtype)
+        rows, cols = -np.array(self.offset)
+        wide[rows:rows + pixels.shape[0], cols:cols + pixels.shape[1]] = pixels
+        return wide
+
     @property
     def offset(self) -> tuple[int, int]:
         """The wider grid's origin, in pixels of the AOI's grid (rows, cols; both ≤ 0)."""

@@ -291,18 +291,17 @@ def seeds(seed: int, networks: int = NETWORKS) -> list[int]:
 
 
 def train_detector(pair, normalisers, prior: np.ndarray, block: int, analyst: Optional[np.ndarray], params, progress,
-                   config: Optional[TrainConfig] = None, floor: float = 0.0,
-                   split: Optional[float] = None) -> tuple[Detector, ModelStats]:
+                   config: Optional[TrainConfig] = None, floor: float = 0.0) -> tuple[Detector, ModelStats]:
     """Train config.networks networks on the pair, labelled by `prior` on cells of `block` pixels; returns the
     Detector (their mean) and what training reports for stats.json: the model's size and BOPs and the filters
     kept summed over the networks (all of them run), memory at the largest of them (they train one after
-    another), loss and accuracy per epoch as their mean, pseudo-label counts of the first. floor, split: see
+    another), loss and accuracy per epoch as their mean, pseudo-label counts of the first. floor: see
     margin_labels."""
     config = config or TrainConfig()
     if config.networks < 1:
         raise InputError(tr("A run trains at least one network, not {count}.", count=config.networks))
     start = time.perf_counter()
-    labels = margin_labels(prior, config.unchanged_below, config.changed_above, floor, split)   # one for every network
+    labels = margin_labels(prior, config.unchanged_below, config.changed_above, floor)   # one for every network
     run_seeds = seeds(params.seed, config.networks)
     count = len(run_seeds)
     members = [_train_one(pair, normalisers, labels, block, analyst, replace(params, seed=seed),

@@ -190,11 +190,20 @@ class AlignedPair:
         if out_shape:
             valid = _whole_inside(valid) & self._whole_edge(window, (rows, cols))
         if self._aoi is not None:
-            inside = self._aoi.ReadAsArray(xoff=window.col_off, yoff=window.row_off, xsize=window.width,
-                                           ysize=window.height, buf_xsize=cols, buf_ysize=rows,
-                                           resample_alg=gdal.GRIORA_Average)
-            valid &= inside > (127 if out_shape else 0)
+            valid &= self.inside(window, out_shape)
         return x1, x2, valid
+
+    @in_gdal_scope
+    def inside(self, window: Window, out_shape: Optional[tuple[int, int]] = None) -> np.ndarray:
+        """Which pixels of `window` lie in the AOI (every one without an AOI); with out_shape, which block means lie
+        in it by more than half."""
+        rows, cols = out_shape or (window.height, window.width)
+        if self._aoi is None:
+            return np.ones((rows, cols), bool)
+        inside = self._aoi.ReadAsArray(xoff=window.col_off, yoff=window.row_off, xsize=window.width,
+                                       ysize=window.height, buf_xsize=cols, buf_ysize=rows,
+                                       resample_alg=gdal.GRIORA_Average)
+        return inside > (127 if out_shape else 0)
 
     def _whole_edge(self, window: Window, shape: tuple[int, int]) -> np.ndarray:
         """Cells of a decimated read of `window` at `shape` that are not on its edge, or are on it and covered

@@ -28,15 +28,6 @@ def test_labels_lie_beyond_the_margins_of_the_prior_threshold_and_nan_stays_unla
     assert (labels == NONE).sum() > 20           # the band between the margins stays unlabelled
 
 
-def test_an_aois_labels_are_drawn_against_the_wider_grounds_split():
-    """An AOI of unchanged land has an Otsu split of its own inside its unchanged values, and its upper tail would
-    be labelled changed; against the split of the ground around it (labels.surroundings) nothing is."""
-    quiet = PRIOR * 0.2   # the AOI's prior: all below the wider ground's split
-    assert (margin_labels(quiet) == CHANGED).any()
-    labels = margin_labels(quiet, split=0.5)
-    assert not (labels == CHANGED).any() and np.array_equal(labels == UNCHANGED, quiet < 0.8 * 0.5)
-
-
 def test_the_evidence_floor_caps_the_changed_labels():
     t = otsu(PRIOR.ravel())
     floor = float(np.quantile(PRIOR, 0.95))

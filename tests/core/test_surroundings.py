@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import rasterio
+from osgeo import osr
 from scipy import ndimage
 
 from oaip_qgis.core.decision.evidence import verdict_word
@@ -19,7 +20,7 @@ from oaip_qgis.core.raster.coregister import Shift
 from oaip_qgis.core.raster.grid import Window
 from oaip_qgis.core.rethreshold import rethreshold
 from oaip_qgis.core.sample_pair import make_sample_pair
-from tests.helpers import write_polygon
+from tests.helpers import write_polygon, write_samples
 
 FAR = (10_000, 10_000, 10_000, 10_000)
 
@@ -57,6 +58,15 @@ def test_the_cells_of_the_aoi_are_a_window_of_the_frames():
     frame = frame_around((5, 4), (4, 2, 0, 0), block=2, bands=2)
     cells = np.arange(frame.height // 2 * 10).reshape(frame.height // 2, 10)
     assert np.array_equal(frame.within(cells, (3, 2)), cells[2:5, 1:3])
+
+
+def test_the_aois_pixels_are_spread_where_they_lie_on_the_wider_grid():
+    frame = frame_around((5, 4), (4, 2, 0, 0), block=2, bands=2)
+    samples = np.full((5, 4), -1, np.int8)
+    samples[0, 0], samples[4, 3] = 1, 0
+    wide = frame.spread(samples, -1)
+    assert wide.shape == (frame.height, frame.width) == (9, 6) and wide.dtype == np.int8
+    assert np.array_equal(wide[4:, 2:], samples) and (wide[:4] == -1).all() and (wide[:, :2] == -1).all()
 
 
 def test_the_ground_around_reads_the_aois_pixels_where_they_lie_shifted_or_not(sample_pair, tmp_path):
@@ -112,7 +122,8 @@ def test_cloud_left_out_around_an_aoi_is_left_out_of_the_aois_reads_too(tmp_path
                        out_stats=str(tmp_path / "stats.json"))
     with stages.align_pair(params, []) as aligned:
         blocks = stages.read_blocks(aligned, params, Progress())
-        blocks, around, frame = stages.read_surroundings(aligned, blocks, params, Progress())
+        surroundings = stages.read_surroundings(aligned, blocks, params, Progress())
+        blocks, around, frame = surroundings.blocks, surroundings.around, surroundings.frame
         assert around.valid.shape[0] > blocks.valid.shape[0] and around.size == blocks.size
         assert aligned.cloud_cells.shape == blocks.valid.shape
         assert np.array_equal(aligned.cloud_cells, frame.within(around.left_out, blocks.valid.shape))
@@ -145,7 +156,7 @@ def test_an_aoi_leaves_out_the_cloud_found_around_it_and_says_how_much(tmp_path)
     progress = Progress()
     with stages.align_pair(params, []) as aligned:
         blocks = stages.read_blocks(aligned, params, progress)
-        blocks, around, frame = stages.read_surroundings(aligned, blocks, params, progress)
+        blocks = stages.read_surroundings(aligned, blocks, params, progress).blocks
         share = aligned.cloud_cells.sum() / (blocks.valid | blocks.left_out).sum()
         assert share > 0.05 and np.array_equal(blocks.left_out, aligned.cloud_cells)
     said = [line for line in progress.log if line.startswith("MASK_CLOUDS: ") and "of T1" in line]
@@ -163,24 +174,64 @@ def test_an_aoi_over_the_whole_overlap_is_said_to_have_no_ground_beyond_it(sampl
     assert "no ground beyond the area of interest's rectangle" in log and "with the ground around it" not in log
 
 
-def test_an_aoi_of_unchanged_land_beside_change_is_mapped_without_a_network_to_train(tmp_path):
-    """The wider ground holds change, so the AOI's run goes on to training, but nothing in the AOI is above the
-    labels' changed margin: the run ended in "too few changed or unchanged places to train on"."""
+def test_an_aoi_is_mapped_as_its_scene_where_the_ground_around_it_is_the_scene(tmp_path):
+    """The network learnt on the AOI alone (fewer labels than its cells) and its veto was weighed on it: the AOI's
+    map differed from the scene's within it. Now the network learns on the ground around, its veto is weighed there,
+    and where that ground is the whole scene (its blocks in the scene's phase) the AOI's difference image is the
+    scene's, pixel for pixel inside the AOI."""
+    pair = make_sample_pair(tmp_path / "pair", size=300, seed=1, scenario="default")
+    with rasterio.open(pair["truth"]) as truth:
+        assert 0.01 < (truth.read(1)[61:181, 101:221] == 1).mean() < 0.5
+    aoi = pixel_rectangle(tmp_path / "aoi.geojson", pair["truth"], (101, 221), (61, 181))
+    common = dict(t1=pair["t1"], t2=pair["t2"], mode="int8", epochs=1)
+    scene = run(RunParams(**common, out_difference=str(tmp_path / "scene.tif")))
+    result = run(RunParams(**common, aoi=aoi, out_difference=str(tmp_path / "aoi.tif")))
+    with rasterio.open(tmp_path / "scene.tif") as whole, rasterio.open(tmp_path / "aoi.tif") as part:
+        col, row = (round(v) for v in ~whole.transform * (part.transform.c, part.transform.f))
+        assert col % 2 == row % 2 == 0   # the scene's blocks of 2 px are the AOI's
+        assert np.array_equal(whole.read(1)[row:row + part.height, col:col + part.width], part.read(1))
+    labels = result.stats.network.training["pseudo_labels"]
+    assert labels["changed"] + labels["unchanged"] > (120 // labels["cell"]) ** 2   # more than the AOI's cells
+    assert result.stats.network_confirmation == scene.stats.network_confirmation
+    assert any(line.startswith("The area of interest is mapped as the ground around it") for line in result.log)
+
+
+def test_an_aois_samples_are_learnt_on_the_ground_around_it(tmp_path):
+    pair = make_sample_pair(tmp_path / "pair", size=300, seed=1, scenario="default")
+    aoi = pixel_rectangle(tmp_path / "aoi.geojson", pair["truth"], (100, 220), (60, 180))
+    with rasterio.open(pair["truth"]) as ds:
+        (xa, ya), (xb, yb) = ds.transform * (150, 100), ds.transform * (154, 104)
+        srs = osr.SpatialReference(wkt=ds.crs.to_wkt())
+    samples = write_samples(tmp_path / "samples.gpkg",
+                            [(f"POLYGON (({xa} {ya}, {xb} {ya}, {xb} {yb}, {xa} {yb}, {xa} {ya}))", 1)], srs)
+    result = run(RunParams(t1=pair["t1"], t2=pair["t2"], aoi=aoi, samples=samples, mode="int8", epochs=1,
+                           out_difference=str(tmp_path / "d.tif")))
+    assert result.stats.network.training["pseudo_labels"]["analyst"] == 16
+    with rasterio.open(tmp_path / "d.tif") as difference:
+        assert (difference.read(1)[40:44, 50:54] == 1).all()   # a changed sample keeps its label in the AOI's window
+
+
+def test_an_aoi_of_unchanged_land_beside_change_is_mapped_by_the_network_of_the_ground_around_it(tmp_path):
+    """Nothing in the AOI is above the labels' changed margin: trained on the AOI alone, the run ended in "too few
+    changed or unchanged places to train on", and then its map was the prior's; the network of the ground around it
+    learns from that ground's change."""
     pair = make_sample_pair(tmp_path / "pair", size=300, seed=1, scenario="default")
     with rasterio.open(pair["truth"]) as truth:
         assert not truth.read(1)[0:60, 30:90].any()
     aoi = pixel_rectangle(tmp_path / "aoi.geojson", pair["truth"], (30, 90), (0, 60))
     result = run(RunParams(t1=pair["t1"], t2=pair["t2"], aoi=aoi, mode="int8", out_stats=str(tmp_path / "s.json"),
                            out_difference=str(tmp_path / "d.tif")))
-    assert result.stats.evidence["significant"] and result.stats.detector == "prior"
+    assert result.stats.evidence["significant"] and result.stats.detector == "network"
     assert result.stats.changed_fraction == 0
-    assert any("holds no place the prior is sure changed" in line for line in result.log)
     # The verdict is the ground's ("Change found"): it says that nothing is marked within the AOI, as the word does.
     assert result.stats.evidence["within"] == 0 and verdict_word(result.stats.evidence) == "none"
     assert "marks nothing within the area of interest" in result.stats.evidence["verdict"]
     assert any(line.startswith("The verdict's figures are of the area of interest") for line in result.log)
     # Cut again low, the layer marks the AOI: the copied evidence said nothing was marked there.
-    again = rethreshold(result.stats, str(tmp_path / "d.tif"), 0.02, str(tmp_path / "c.tif"))
+    with rasterio.open(tmp_path / "d.tif") as difference:
+        low = 0.9 * float(difference.read(1).max())
+    assert 0 < low < 0.5
+    again = rethreshold(result.stats, str(tmp_path / "d.tif"), low, str(tmp_path / "c.tif"))
     assert again.changed_fraction > 0 and again.evidence["within"] > 0 and verdict_word(again.evidence) == "change"
     assert "marks nothing" not in again.evidence["verdict"]
 
