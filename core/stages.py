@@ -694,11 +694,11 @@ def write_difference(pair: AlignedPair, prior: PriorResult, trained: Trained,
     """The change score (decision.score) of every pixel, nodata DIFFERENCE_NODATA, tile by tile; the
     analyst's samples keep their label. With the network, the score is the prior's confirmed by it
     where the network vetoes enough of the prior's change to be trusted (decision.confirmation), and
-    otherwise the tiles are written again with the prior's own score; with the network, an AOI's is its window of
-    the `ground`'s around it (without it, the AOI's prior already is its window of the ground's)."""
+    otherwise the tiles are written again with the prior's own score. An AOI's is its window of the `ground`'s
+    around it: its own blocks leave out those its polygon cuts, and its edge then had no prior or another one."""
     progress(0.7, tr("Writing the difference image"))
     path = params.out_difference or outputs.scratch("difference.tif")
-    if ground is None or trained.detector is None:
+    if ground is None:
         return _scene_difference(pair, prior, trained, samples, path, params, outputs, progress)
     wide = _scene_difference(ground.pair, ground.prior, trained, ground.samples,
                              outputs.scratch("ground_difference.tif"), params, outputs, progress)

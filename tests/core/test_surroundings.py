@@ -174,24 +174,27 @@ def test_an_aoi_over_the_whole_overlap_is_said_to_have_no_ground_beyond_it(sampl
     assert "no ground beyond the area of interest's rectangle" in log and "with the ground around it" not in log
 
 
-def test_an_aoi_is_mapped_as_its_scene_where_the_ground_around_it_is_the_scene(tmp_path):
-    """The network learnt on the AOI alone (fewer labels than its cells) and its veto was weighed on it: the AOI's
-    map differed from the scene's within it. Now the network learns on the ground around, its veto is weighed there,
-    and where that ground is the whole scene (its blocks in the scene's phase) the AOI's difference image is the
-    scene's, pixel for pixel inside the AOI."""
+@pytest.mark.parametrize("mode", ["prior", "int8"])
+def test_an_aoi_is_mapped_as_its_scene_where_the_ground_around_it_is_the_scene(tmp_path, mode):
+    """The network learnt on the AOI alone (fewer labels than its cells) and its veto was weighed on it, and the
+    AOI's own blocks left out those at its edge: the AOI's map differed from the scene's within it. Now the network
+    learns on the ground around, its veto is weighed there, and the AOI's difference image is the ground's window:
+    where that ground is the whole scene (its blocks in the scene's phase), the scene's, pixel for pixel."""
     pair = make_sample_pair(tmp_path / "pair", size=300, seed=1, scenario="default")
     with rasterio.open(pair["truth"]) as truth:
-        assert 0.01 < (truth.read(1)[61:181, 101:221] == 1).mean() < 0.5
-    aoi = pixel_rectangle(tmp_path / "aoi.geojson", pair["truth"], (101, 221), (61, 181))
-    common = dict(t1=pair["t1"], t2=pair["t2"], mode="int8", epochs=1)
+        assert 0.01 < (truth.read(1)[61:182, 101:222] == 1).mean() < 0.5
+    aoi = pixel_rectangle(tmp_path / "aoi.geojson", pair["truth"], (101, 222), (61, 182))   # 121 px: a cut block
+    common = dict(t1=pair["t1"], t2=pair["t2"], mode=mode, epochs=1)
     scene = run(RunParams(**common, out_difference=str(tmp_path / "scene.tif")))
     result = run(RunParams(**common, aoi=aoi, out_difference=str(tmp_path / "aoi.tif")))
     with rasterio.open(tmp_path / "scene.tif") as whole, rasterio.open(tmp_path / "aoi.tif") as part:
         col, row = (round(v) for v in ~whole.transform * (part.transform.c, part.transform.f))
-        assert col % 2 == row % 2 == 0   # the scene's blocks of 2 px are the AOI's
+        assert col % 2 == row % 2 == 0 and part.width % 2 == 1   # the scene's blocks of 2 px are the AOI's
         assert np.array_equal(whole.read(1)[row:row + part.height, col:col + part.width], part.read(1))
+    if mode == "prior":
+        return
     labels = result.stats.network.training["pseudo_labels"]
-    assert labels["changed"] + labels["unchanged"] > (120 // labels["cell"]) ** 2   # more than the AOI's cells
+    assert labels["changed"] + labels["unchanged"] > (121 // labels["cell"]) ** 2   # more than the AOI's cells
     assert result.stats.network_confirmation == scene.stats.network_confirmation
     assert any(line.startswith("The area of interest is mapped as the ground around it") for line in result.log)
 
