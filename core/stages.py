@@ -151,6 +151,10 @@ class Ground:
     samples: Optional[np.ndarray]
     offset: tuple[int, int]
 
+    def window(self, window: Window) -> Window:
+        """The AOI grid's `window` on the ground's grid."""
+        return replace(window, col_off=window.col_off + self.offset[1], row_off=window.row_off + self.offset[0])
+
 
 @dataclass(frozen=True)
 class Surroundings:
@@ -664,7 +668,7 @@ def train_network(pair: AlignedPair, prior: PriorResult, samples: Optional[np.nd
         return Trained()
     from .model.train import train_detector  # torch is needed from here on only
 
-    if ground is not None:
+    if ground is not None and (ground.pair.grid.height, ground.pair.grid.width) != (pair.grid.height, pair.grid.width):
         progress.info(tr("The area of interest is mapped as the ground around it that the prior compares it with: "
                          "the network learns there, and its confirmation below is weighed there too."))
     detector, stats = train_detector(on.pair, (prior.norm1, prior.norm2), on.prior.prior, prior.block, on.samples,
@@ -686,6 +690,7 @@ class Difference:
     sink: RasterSink
     layout: list[Tile]
     confirmation: Optional[Confirmation] = None
+    ground: Optional[Ground] = None   # an AOI's: the ground the score was made on (its prior view is that ground's)
 
 
 def write_difference(pair: AlignedPair, prior: PriorResult, trained: Trained,
@@ -702,23 +707,33 @@ def write_difference(pair: AlignedPair, prior: PriorResult, trained: Trained,
         return _scene_difference(pair, prior, trained, samples, path, params, outputs, progress)
     wide = _scene_difference(ground.pair, ground.prior, trained, ground.samples,
                              outputs.scratch("ground_difference.tif"), params, outputs, progress)
-    return _aoi_window(wide, pair, ground.offset, path, params.tile_size, outputs, progress)
+    return _aoi_window(wide, pair, ground, samples, path, params.tile_size, outputs, progress)
 
 
-def _aoi_window(wide: Difference, pair: AlignedPair, offset: tuple[int, int], path: str, tile_size: int,
-                outputs: OutputSet, progress: Progress) -> Difference:
-    """The AOI's difference image: its window of the ground's (`offset`: where the AOI's grid begins on it), nodata
-    outside the AOI's polygon."""
-    grid, (rows, cols) = pair.grid, offset
+def _aoi_window(wide: Difference, pair: AlignedPair, ground: Ground, samples: Optional[np.ndarray], path: str,
+                tile_size: int, outputs: OutputSet, progress: Progress) -> Difference:
+    """The AOI's difference image: its window of the ground's, nodata outside the AOI's polygon. Where the network
+    added places to the prior's (EXTEND_FROM_SAMPLES), the log says how many of the ground's lie in the AOI: the
+    analyst is asked to check them, and only those are in the outputs."""
+    grid, extended = pair.grid, wide.confirmation is not None and wide.confirmation.extended
     layout = tiles(grid.width, grid.height, tile_size, 0)
     sink = outputs.raster(path, grid, "float32", DIFFERENCE_NODATA)
+    within = 0
     for tile in layout:
         progress.check()
         core = tile.core
-        written = wide.sink.read(Window(core.col_off + cols, core.row_off + rows, core.width, core.height))
-        sink.write(core, np.where(pair.inside(core), written, DIFFERENCE_NODATA).astype(np.float32))
+        written = np.where(pair.inside(core), wide.sink.read(ground.window(core)), DIFFERENCE_NODATA)
+        sink.write(core, written.astype(np.float32))
+        if extended:
+            prior_score = _prior_score(ground.prior, ground.pair.grid, ground.window(core))
+            added = (written > DECISION) & (prior_score <= DECISION)
+            within += int(np.count_nonzero(added if samples is None else added & (samples[core.slices()] < 0)))
     sink.flush()
-    return Difference(sink, layout, wide.confirmation)
+    if extended:
+        progress.info(tr("Of the {added} pixel(s) the network adds on the area of interest and the ground around it, "
+                         "{within} lie within the area of interest, which the outputs cover.",
+                         added=wide.confirmation.added, within=within))
+    return Difference(sink, layout, wide.confirmation, ground)
 
 
 def _scene_difference(pair: AlignedPair, prior: PriorResult, trained: Trained, samples: Optional[np.ndarray],
@@ -750,7 +765,7 @@ def _scene_difference(pair: AlignedPair, prior: PriorResult, trained: Trained, s
             for tile in layout:
                 progress.check()
                 valid = sink.read(tile.core) != DIFFERENCE_NODATA
-                sink.write(tile.core, _difference(_prior_score(prior, grid, tile), valid, samples, tile))
+                sink.write(tile.core, _difference(_prior_score(prior, grid, tile.core), valid, samples, tile))
         elif confirmation.removed_regions:
             _hold_removed(sink, layout, confirmation, prior, grid, samples, progress)
     sink.flush()
@@ -771,7 +786,7 @@ def _hold_removed(sink: RasterSink, layout: list[Tile], confirmation: Confirmati
         counted = written != DIFFERENCE_NODATA
         if samples is not None:
             counted &= samples[tile.core.slices()] < 0
-        sink.write(tile.core, confirmation.held(_prior_score(prior, grid, tile), written, counted, i))
+        sink.write(tile.core, confirmation.held(_prior_score(prior, grid, tile.core), written, counted, i))
 
 
 def _extend_from(prior: PriorResult, params: RunParams) -> Optional[float]:
@@ -783,8 +798,8 @@ def _extend_from(prior: PriorResult, params: RunParams) -> Optional[float]:
     return float(prior.calibration.prior_score(np.float32(line)))
 
 
-def _prior_score(prior: PriorResult, grid: Grid, tile: Tile) -> np.ndarray:
-    return prior.calibration.prior_score(upsample_prior(prior.at_pixels, (grid.height, grid.width), tile.core))
+def _prior_score(prior: PriorResult, grid: Grid, window: Window) -> np.ndarray:
+    return prior.calibration.prior_score(upsample_prior(prior.at_pixels, (grid.height, grid.width), window))
 
 
 def _difference(score: np.ndarray, valid: np.ndarray, samples: Optional[np.ndarray], tile: Tile) -> np.ndarray:
@@ -803,7 +818,9 @@ def _prior_view(difference: Difference, prior: PriorResult, grid: Grid, samples:
     difference pass: an upsample per tile costs less than holding a second whole-image score."""
     if difference.confirmation is None or not difference.confirmation.applied:
         return None
-    score = _prior_score(prior, grid, tile)
+    ground = difference.ground
+    score = (_prior_score(prior, grid, tile.core) if ground is None else
+             _prior_score(ground.prior, ground.pair.grid, ground.window(tile.core)))
     return score if samples is None else with_samples(score, samples[tile.core.slices()])
 
 
@@ -811,7 +828,7 @@ def _score(pair: AlignedPair, tile: Tile, prior: PriorResult, detector: Optional
            extend_from: Optional[float] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The prior's score, the change score (decision.score: the prior's, or the smaller of it and the
     network's P(changed), the network's alone from `extend_from` up) and validity on one tile's core window."""
-    prior_score = _prior_score(prior, pair.grid, tile)
+    prior_score = _prior_score(prior, pair.grid, tile.core)
     if detector is None:
         _, _, valid = pair.read(tile.core)
         return prior_score, prior_score, valid

@@ -180,23 +180,51 @@ def test_an_aoi_is_mapped_as_its_scene_where_the_ground_around_it_is_the_scene(t
     AOI's own blocks left out those at its edge: the AOI's map differed from the scene's within it. Now the network
     learns on the ground around, its veto is weighed there, and the AOI's difference image is the ground's window:
     where that ground is the whole scene (its blocks in the scene's phase), the scene's, pixel for pixel."""
-    pair = make_sample_pair(tmp_path / "pair", size=300, seed=1, scenario="default")
+    pair = make_sample_pair(tmp_path / "pair", size=300, seed=2, scenario="default")   # the veto applies
     with rasterio.open(pair["truth"]) as truth:
         assert 0.01 < (truth.read(1)[61:182, 101:222] == 1).mean() < 0.5
     aoi = pixel_rectangle(tmp_path / "aoi.geojson", pair["truth"], (101, 222), (61, 182))   # 121 px: a cut block
     common = dict(t1=pair["t1"], t2=pair["t2"], mode=mode, epochs=1)
-    scene = run(RunParams(**common, out_difference=str(tmp_path / "scene.tif")))
-    result = run(RunParams(**common, aoi=aoi, out_difference=str(tmp_path / "aoi.tif")))
+    scene = run(RunParams(**common, out_difference=str(tmp_path / "scene.tif"),
+                          out_confidence=str(tmp_path / "scene_c.tif")))
+    result = run(RunParams(**common, aoi=aoi, out_difference=str(tmp_path / "aoi.tif"),
+                           out_confidence=str(tmp_path / "aoi_c.tif")))
     with rasterio.open(tmp_path / "scene.tif") as whole, rasterio.open(tmp_path / "aoi.tif") as part:
         col, row = (round(v) for v in ~whole.transform * (part.transform.c, part.transform.f))
         assert col % 2 == row % 2 == 0 and part.width % 2 == 1   # the scene's blocks of 2 px are the AOI's
+        assert np.array_equal(whole.read(1)[row:row + part.height, col:col + part.width], part.read(1))
+    with rasterio.open(tmp_path / "scene_c.tif") as whole, rasterio.open(tmp_path / "aoi_c.tif") as part:
+        # The confidence is low where the network overruled the prior: the ground's prior, which the map was made of.
         assert np.array_equal(whole.read(1)[row:row + part.height, col:col + part.width], part.read(1))
     if mode == "prior":
         return
     labels = result.stats.network.training["pseudo_labels"]
     assert labels["changed"] + labels["unchanged"] > (121 // labels["cell"]) ** 2   # more than the AOI's cells
     assert result.stats.network_confirmation == scene.stats.network_confirmation
+    assert scene.stats.network_confirmation["applied"]   # so the confidence above weighs the prior it overruled
     assert any(line.startswith("The area of interest is mapped as the ground around it") for line in result.log)
+
+
+def test_an_aoi_is_told_how_many_of_the_places_the_network_adds_lie_within_it(tmp_path):
+    """With EXTEND_FROM_SAMPLES the log asks the analyst to check the places the network adds; counted on the ground
+    around the AOI, most of them lay in no output."""
+    pair = make_sample_pair(tmp_path / "pair", size=300, seed=1, scenario="default")
+    with rasterio.open(pair["truth"]) as truth:
+        changed = truth.read(1)[61:182, 101:222] == 1
+    rows, cols = np.nonzero(changed)
+    aoi = pixel_rectangle(tmp_path / "aoi.geojson", pair["truth"], (101, 222), (61, 182))
+    with rasterio.open(pair["truth"]) as ds:
+        (xa, ya), (xb, yb) = ds.transform * (101 + cols[0], 61 + rows[0]), ds.transform * (105 + cols[0], 65 + rows[0])
+        srs = osr.SpatialReference(wkt=ds.crs.to_wkt())
+    samples = write_samples(tmp_path / "samples.gpkg",
+                            [(f"POLYGON (({xa} {ya}, {xb} {ya}, {xb} {yb}, {xa} {yb}, {xa} {ya}))", 1)], srs)
+    result = run(RunParams(t1=pair["t1"], t2=pair["t2"], aoi=aoi, samples=samples, mode="int8", epochs=1,
+                           extend_from_samples=True, out_difference=str(tmp_path / "d.tif")))
+    said = [line for line in result.log if line.startswith("Of the ")]
+    added = result.stats.network_confirmation["added_pixels"]
+    assert len(said) == 1 and f"Of the {added} pixel(s) the network adds" in said[0]
+    within = int(said[0].split(", ")[1].split(" lie within")[0])
+    assert 0 <= within <= added
 
 
 def test_an_aois_samples_are_learnt_on_the_ground_around_it(tmp_path):
