@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from .block_checks import LEAST_VALID, check_blocks
-from .decision.confirmation import Confirmation
+from .decision.confirmation import Confirmation, added_places
 from .decision.cut import CHANGE_NODATA, Cut
 from .decision.evidence import PEAK_QUANTILE, SPREAD_LINES, Evidence, weigh_evidence, within_note
 from .decision.local_change import LocalChange, local_change
@@ -171,8 +171,9 @@ class Surroundings:
         an AOI."""
         if self.frame is None:
             return None
-        rows, cols = self.frame.offset
-        return Ground(self.pair, prior, None if samples is None else self.frame.spread(samples, NONE), (-rows, -cols))
+        frame = self.frame
+        return Ground(self.pair, prior, None if samples is None else frame.spread(samples, NONE),
+                      (frame.top * frame.block, frame.left * frame.block))
 
 
 def read_surroundings(pair: AlignedPair, blocks: Blocks, params: RunParams, progress: Progress) -> Surroundings:
@@ -668,7 +669,7 @@ def train_network(pair: AlignedPair, prior: PriorResult, samples: Optional[np.nd
         return Trained()
     from .model.train import train_detector  # torch is needed from here on only
 
-    if ground is not None and (ground.pair.grid.height, ground.pair.grid.width) != (pair.grid.height, pair.grid.width):
+    if ground is not None and ground.pair.grid != pair.grid:   # no note where there is no ground beyond the AOI
         progress.info(tr("The area of interest is mapped as the ground around it that the prior compares it with: "
                          "the network learns there, and its confirmation below is weighed there too."))
     detector, stats = train_detector(on.pair, (prior.norm1, prior.norm2), on.prior.prior, prior.block, on.samples,
@@ -721,13 +722,12 @@ def _aoi_window(wide: Difference, pair: AlignedPair, ground: Ground, samples: Op
     within = 0
     for tile in layout:
         progress.check()
-        core = tile.core
-        written = np.where(pair.inside(core), wide.sink.read(ground.window(core)), DIFFERENCE_NODATA)
+        core, there = tile.core, ground.window(tile.core)
+        written = np.where(pair.inside(core), wide.sink.read(there), DIFFERENCE_NODATA)
         sink.write(core, written.astype(np.float32))
         if extended:
-            prior_score = _prior_score(ground.prior, ground.pair.grid, ground.window(core))
-            added = (written > DECISION) & (prior_score <= DECISION)
-            within += int(np.count_nonzero(added if samples is None else added & (samples[core.slices()] < 0)))
+            counted = written != DIFFERENCE_NODATA if samples is None else samples[core.slices()] < 0
+            within += added_places(_prior_score(ground.prior, ground.pair.grid, there), written, counted)
     sink.flush()
     if extended:
         progress.info(tr("Of the {added} pixel(s) the network adds on the area of interest and the ground around it, "

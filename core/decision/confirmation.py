@@ -105,6 +105,12 @@ REGION_WHOLE_MAX = 0.25
 HELD = float(np.nextafter(np.float32(DECISION), np.float32(0)))
 
 
+def added_places(prior_score: np.ndarray, score: np.ndarray, counted: np.ndarray) -> int:
+    """How many `counted` pixels the score marks that the prior's score leaves under the decision (the places
+    EXTEND_FROM_SAMPLES adds)."""
+    return int(np.count_nonzero(counted & ~(prior_score > DECISION) & (score > DECISION)))
+
+
 @dataclass
 class Confirmation:
     """The tally of the prior's changed pixels and of those the network vetoes, tile by tile."""
@@ -127,7 +133,7 @@ class Confirmation:
         vetoed = marked & (score <= DECISION)
         self.marked += int(np.count_nonzero(marked))
         self.vetoed += int(np.count_nonzero(vetoed))
-        self.added += int(np.count_nonzero(counted & ~above & (score > DECISION)))
+        self.added += added_places(prior_score, score, counted)
         marked, vetoed = np.atleast_2d(marked), np.atleast_2d(vetoed)
         self.regions.add(marked, at, size=marked, confirmed=marked & ~vetoed, vetoed=vetoed)
         self._whole, self._removed = None, None

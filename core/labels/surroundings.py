@@ -36,7 +36,7 @@ class Frame:
     def spread(self, pixels: np.ndarray, fill: int) -> np.ndarray:
         """The AOI grid's `pixels` placed on the wider grid, `fill` around them."""
         wide = np.full((self.height, self.width), fill, pixels.dtype)
-        rows, cols = -np.array(self.offset)
+        rows, cols = self.top * self.block, self.left * self.block
         wide[rows:rows + pixels.shape[0], cols:cols + pixels.shape[1]] = pixels
         return wide
 
