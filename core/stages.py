@@ -48,7 +48,7 @@ from .params import RunParams
 from .progress import Progress
 from .raster.align import AlignedPair, check_on_grid, open_pair
 from .raster.areas import change_extent
-from .raster.cloud_mask import NOTE_SHARE, NOTE_WHITE, cloud_cells, white, white_levels, white_share
+from .raster.cloud_mask import NOTE_SHARE, NOTE_WHITE, CloudCells, cloud_cells, white, white_levels, white_share
 from .raster.coregister import coregister
 from .raster.grid import TOUCHING, Grid, Window, distance_unit
 from .raster.polygons import polygonize_changes
@@ -172,8 +172,7 @@ class Surroundings:
         if self.frame is None:
             return None
         frame = self.frame
-        return Ground(self.pair, prior, None if samples is None else frame.spread(samples, NONE),
-                      (frame.top * frame.block, frame.left * frame.block))
+        return Ground(self.pair, prior, None if samples is None else frame.spread(samples, NONE), frame.origin)
 
 
 def read_surroundings(pair: AlignedPair, blocks: Blocks, params: RunParams, progress: Progress) -> Surroundings:
@@ -190,8 +189,8 @@ def read_surroundings(pair: AlignedPair, blocks: Blocks, params: RunParams, prog
     frame = frame_around((grid.height, grid.width), tuple(max(0, side) for side in room), blocks.size,
                          pair.band_count1 + pair.band_count2)
     x0, dx, _, y0, _, dy = grid.transform
-    rows, cols = frame.offset
-    wider = pair.around(replace(grid, transform=(x0 + cols * dx, dx, 0.0, y0 + rows * dy, 0.0, dy),
+    rows, cols = frame.origin
+    wider = pair.around(replace(grid, transform=(x0 - cols * dx, dx, 0.0, y0 - rows * dy, 0.0, dy),
                                 width=frame.width, height=frame.height))
     quiet = Progress(progress.report, progress.is_cancelled, progress.start, progress.stop)   # told for the AOI
     around = read_blocks(wider, params, quiet, size=blocks.size)
@@ -216,10 +215,14 @@ def _aoi_clouds(pair: AlignedPair, blocks: Blocks, wider: AlignedPair, around: B
                 progress: Progress) -> Blocks:
     """The AOI's blocks without the cloud MASK_CLOUDS found on the ground around it, said and refused as a scene's
     are (_clouds_left_out), so that the log's share is the one its reads leave out. Found on the AOI alone, the
-    white level of a clear AOI beside a cloud left nothing out where the ground's left out a tenth of it."""
-    shape = blocks.valid.shape
-    clouds = tuple(None if cells is None else frame.within(cells, shape) for cells in around.clouds)
-    kept = _clouds_left_out(pair, blocks.valid, wider.white_levels, clouds, blocks.size, progress)
+    white level of a clear AOI beside a cloud left nothing out where the ground's left out a tenth of it. Its reads
+    leave out the ground's cells as the ground's reads do, pixel for pixel (raster.cloud_mask.CloudCells)."""
+    grid, across = pair.grid, (frame.height, frame.width)
+    whole = Window(0, 0, grid.width, grid.height)
+    clouds = tuple(None if cells is None else CloudCells(cells, across, frame.origin).at(whole, blocks.valid.shape)
+                   for cells in around.clouds)
+    found = None if wider.cloud_cells is None else replace(wider.cloud_cells, origin=frame.origin)
+    kept = _clouds_left_out(pair, blocks.valid, wider.white_levels, clouds, blocks.size, progress, found)
     return replace(blocks, valid=kept, left_out=blocks.valid & ~kept, clouds=clouds)
 
 
@@ -273,10 +276,12 @@ def marked_within(prior: PriorResult, cut: Cut, progress: Progress) -> PriorResu
 
 
 def _clouds_left_out(pair: AlignedPair, valid: np.ndarray, levels: tuple[Optional[np.ndarray], Optional[np.ndarray]],
-                     clouds: tuple[Optional[np.ndarray], ...], block: int, progress: Progress) -> np.ndarray:
+                     clouds: tuple[Optional[np.ndarray], ...], block: int, progress: Progress,
+                     found: Optional[CloudCells] = None) -> np.ndarray:
     """The valid blocks without the cloudy ones (MASK_CLOUDS; raster.cloud_mask.cloud_cells), said per image (of
-    the overlap, or of the AOI: pair.has_aoi); every later read of the pair leaves out those blocks and any white
-    pixel. Refused where too little would be left to compare (block_checks.LEAST_VALID, as without the mask)."""
+    the overlap, or of the AOI: pair.has_aoi); every later read of the pair leaves out those blocks (an AOI's reads:
+    the ground's, `found`) and any white pixel. Refused where too little would be left to compare
+    (block_checks.LEAST_VALID, as without the mask)."""
     where = tr("the area of interest") if pair.has_aoi else tr("the overlap")
     if all(level is None for level in levels):
         progress.info(tr("MASK_CLOUDS left nothing out: neither image is an optical image of two bands or more, whose "
@@ -295,7 +300,7 @@ def _clouds_left_out(pair: AlignedPair, valid: np.ndarray, levels: tuple[Optiona
                          "around such places (thick cloud and its edge; also snow, glare, white roofs), and is left "
                          "out as no data.", percent=100 * cells.sum() / max(int(valid.sum()), 1), where=where,
                          label=label))
-    pair.cloud_cells = ~kept & valid
+    pair.cloud_cells = CloudCells(~kept & valid, (pair.grid.height, pair.grid.width)) if found is None else found
     pixels = int(kept.sum()) * block * block
     if pixels < LEAST_VALID:
         advice = (tr("the area of interest is white nearly everywhere: draw it where the images are clear, or run "

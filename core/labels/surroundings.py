@@ -36,14 +36,14 @@ class Frame:
     def spread(self, pixels: np.ndarray, fill: int) -> np.ndarray:
         """The AOI grid's `pixels` placed on the wider grid, `fill` around them."""
         wide = np.full((self.height, self.width), fill, pixels.dtype)
-        rows, cols = self.top * self.block, self.left * self.block
+        rows, cols = self.origin
         wide[rows:rows + pixels.shape[0], cols:cols + pixels.shape[1]] = pixels
         return wide
 
     @property
-    def offset(self) -> tuple[int, int]:
-        """The wider grid's origin, in pixels of the AOI's grid (rows, cols; both ≤ 0)."""
-        return -self.top * self.block, -self.left * self.block
+    def origin(self) -> tuple[int, int]:
+        """Where the AOI's grid begins on the wider grid (pixels: rows, cols)."""
+        return self.top * self.block, self.left * self.block
 
 
 def frame_around(shape: tuple[int, int], room: tuple[int, int, int, int], block: int, bands: int) -> Frame:

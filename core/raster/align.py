@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from ..errors import InputError
 from ..i18n import tr
-from .cloud_mask import cells_of, white
+from .cloud_mask import CloudCells, white
 from .coregister import Shift
 from .gdal_scope import exceptions_off, in_gdal_scope
 from .grid import TOUCHING, Grid, Window, check_transformable, distance_unit
@@ -126,9 +126,9 @@ class AlignedPair:
         self.band_count1 = self._vrt1.RasterCount
         self.band_count2 = self._vrt2.RasterCount
         # MASK_CLOUDS (raster.cloud_mask): per image, the values at or above which a pixel is left out as cloud, and
-        # the block means of the whole grid taken for cloud or its edge.
+        # the blocks taken for cloud or its edge (an AOI's: those found on the ground around it).
         self.white_levels: tuple[Optional[np.ndarray], Optional[np.ndarray]] = (None, None)
-        self.cloud_cells: Optional[np.ndarray] = None
+        self.cloud_cells: Optional[CloudCells] = None
         self.overlap = grid   # the grid's lattice over the whole overlap of the images (larger with an AOI)
 
     @property
@@ -183,7 +183,7 @@ class AlignedPair:
         x2 = x2.astype(np.float32, copy=False).reshape(-1, rows, cols)
         valid = np.isfinite(x1).all(0) & np.isfinite(x2).all(0)
         if self.cloud_cells is not None:   # MASK_CLOUDS: on every tile of a run, so nothing is computed without it
-            valid &= ~cells_of(window, (rows, cols), self.cloud_cells, (self.grid.height, self.grid.width))
+            valid &= ~self.cloud_cells.at(window, (rows, cols))
             for x, levels in zip((x1, x2), self.white_levels):
                 if levels is not None:
                     valid &= ~white(x, levels)

@@ -7,10 +7,11 @@ roof (shuguang's new buildings are white in its optical image), so the run does 
 much of the change it marked lies on such places (`white_share`, the note in stages._white_places), and with
 MASK_CLOUDS the analyst has them and their hazy edge left out as no data: the blocks `cloud_cells` finds on the
 block means, and then, in every later read of the pair by raster.align.AlignedPair.read (the network's and the
-outputs' tiles, the samples' check), those blocks (`cells_of`) and any pixel `white_levels` reaches.
+outputs' tiles, the samples' check), those blocks (`CloudCells`) and any pixel `white_levels` reaches.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -77,15 +78,26 @@ def cloud_cells(x: np.ndarray, norm: Normaliser, radar: bool) -> Optional[np.nda
     return core | (white(x, weak) & near)
 
 
-def cells_of(window: Window, shape: tuple[int, int], cells: np.ndarray, grid_shape: tuple[int, int]) -> np.ndarray:
-    """`cells` (a decimated read of the whole grid of `grid_shape` pixels) at the `shape` read of `window`, by
-    each read pixel's centre."""
-    def index(start: int, length: int, n: int, cells_across: int, grid_across: int) -> np.ndarray:
-        centres = start + (np.arange(n) + 0.5) * length / n
-        return np.minimum((centres * cells_across / grid_across).astype(np.int64), cells_across - 1)
-    rows = index(window.row_off, window.height, shape[0], cells.shape[0], grid_shape[0])
-    cols = index(window.col_off, window.width, shape[1], cells.shape[1], grid_shape[1])
-    return cells[np.ix_(rows, cols)]
+@dataclass(frozen=True)
+class CloudCells:
+    """The blocks MASK_CLOUDS left out, on the grid they were found on (`across`: its size in pixels, rows and
+    cols), and where the reading pair's grid begins on it (`origin`, pixels). An AOI reads the cells found on the
+    ground around it: read through its own blocks, which span other pixels than the ground's where its size is no
+    multiple of a block, an AOI's reads and the ground's left out different pixels along the cloud's edge (202 of
+    41 311 on a generated AOI, build/exp50/cloud_probe.py)."""
+
+    cells: np.ndarray
+    across: tuple[int, int]
+    origin: tuple[int, int] = (0, 0)
+
+    def at(self, window: Window, shape: tuple[int, int]) -> np.ndarray:
+        """The cells at the `shape` read of `window` (on the reading pair's grid), by each read pixel's centre."""
+        def index(start: int, length: int, n: int, cells_across: int, grid_across: int) -> np.ndarray:
+            centres = start + (np.arange(n) + 0.5) * length / n
+            return np.minimum((centres * cells_across / grid_across).astype(np.int64), cells_across - 1)
+        rows = index(window.row_off + self.origin[0], window.height, shape[0], self.cells.shape[0], self.across[0])
+        cols = index(window.col_off + self.origin[1], window.width, shape[1], self.cells.shape[1], self.across[1])
+        return self.cells[np.ix_(rows, cols)]
 
 
 def white(x: np.ndarray, levels: Optional[np.ndarray]) -> np.ndarray:

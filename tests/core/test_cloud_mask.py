@@ -14,7 +14,7 @@ from oaip_qgis.core.normalise import Normaliser
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.pipeline import run
 from oaip_qgis.core.progress import Progress
-from oaip_qgis.core.raster.cloud_mask import cells_of, cloud_cells, white_levels, white_share
+from oaip_qgis.core.raster.cloud_mask import CloudCells, cloud_cells, white_levels, white_share
 from oaip_qgis.core.raster.grid import Window
 from oaip_qgis.core.sample_pair import make_sample_pair
 from oaip_qgis.core.stages import Blocks, _white_places
@@ -65,11 +65,14 @@ def test_a_large_cloud_s_hazy_edge_reaches_further_than_a_small_one_s():
 def test_the_blocks_are_found_again_at_any_read_of_the_grid():
     cells = np.zeros((5, 5), bool)
     cells[1, 2] = True                       # grid 10 x 10 pixels: block (1, 2) is rows 2-3, columns 4-5
-    full = cells_of(Window(0, 0, 10, 10), (10, 10), cells, (10, 10))
+    found = CloudCells(cells, (10, 10))
+    full = found.at(Window(0, 0, 10, 10), (10, 10))
     assert np.argwhere(full).tolist() == [[2, 4], [2, 5], [3, 4], [3, 5]]
-    tile = cells_of(Window(3, 1, 4, 4), (4, 4), cells, (10, 10))   # columns 3-6, rows 1-4
+    tile = found.at(Window(3, 1, 4, 4), (4, 4))   # columns 3-6, rows 1-4
     assert np.argwhere(tile).tolist() == [[1, 1], [1, 2], [2, 1], [2, 2]]
-    assert cells_of(Window(0, 0, 10, 10), (5, 5), cells, (10, 10)).tolist() == cells.tolist()
+    assert found.at(Window(0, 0, 10, 10), (5, 5)).tolist() == cells.tolist()
+    inner = CloudCells(cells, (10, 10), origin=(2, 3))   # a grid whose first pixel is the found grid's (2, 3)
+    assert np.argwhere(inner.at(Window(0, 0, 7, 8), (8, 7))).tolist() == [[0, 1], [0, 2], [1, 1], [1, 2]]
 
 
 def test_white_share_of_the_marked_change():
