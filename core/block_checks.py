@@ -24,6 +24,11 @@ def check_blocks(pair: AlignedPair, x1: np.ndarray, x2: np.ndarray, valid: np.nd
                                     "(only nodata), so no place has all its bands: leave them out (BANDS{number}) "
                                     "and run again.", label=label, bands=", ".join(map(str, blank)), path=path,
                                     number=number))
+        if pair.has_aoi and (np.isfinite(x1).all(0) & np.isfinite(x2).all(0)).any():   # data there, none inside
+            raise InputError(tr("The area of interest holds no whole {size}x{size}-pixel block of the prior with data "
+                                "in both images (it is thinner than that: a line, a ring or a sliver; or it lies on "
+                                "no data of one image), so nothing in it can be compared: draw it as an area where "
+                                "both images have data.", size=block))
         empty = [f"{label} '{path}'" for (label, path), x in zip(pair.names, (x1, x2)) if not np.isfinite(x).any()]
         where = (tr("it is all nodata in {images}", images=tr(" and ").join(empty)) if empty else
                  tr("where one image has data the other has none"))

@@ -31,6 +31,7 @@ from .stages import (
     read_samples,
     read_surroundings,
     train_network,
+    white_places,
     within_aoi,
     write_change,
     write_difference,
@@ -107,7 +108,7 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
         surroundings = read_surroundings(pair, blocks, params, progress)   # an AOI among the ground around it
         samples = read_samples(params, pair, progress)   # on the places compared; a bad file fails before the prior
         wide = compute_prior(surroundings.around, params, progress)
-        prior = within_aoi(wide, surroundings.frame, surroundings.blocks)
+        prior = white_places(within_aoi(wide, surroundings.frame, surroundings.blocks), surroundings, progress)
         clock.lap("prior")
         ground = surroundings.ground(wide, samples)   # an AOI is mapped as the ground around it
         trained = train_network(pair, prior, samples, params, progress, ground)

@@ -411,17 +411,27 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     gated = is_automatic(params.threshold_method)   # a manual threshold is the analyst's own decision
     progress.info(evidence.verdict() if gated
                   else tr("{verdict} (not applied: manual threshold)", verdict=evidence.verdict()))
-    white_places = _white_places(blocks, prior, calibration, evidence, progress)
-    return PriorResult(blocks.size, blocks.norm1, blocks.norm2, prior, evidence, calibration, gated, direct, one_sided,
-                       white_places)
+    return PriorResult(blocks.size, blocks.norm1, blocks.norm2, prior, evidence, calibration, gated, direct, one_sided)
+
+
+def white_places(prior: PriorResult, surroundings: Surroundings, progress: Progress) -> PriorResult:
+    """The prior with its white places (_white_places) of the scene, or of an AOI: white as the ground around it
+    reads it (its levels), counted within the AOI. Counted on the ground, a clouded AOI got no note where the cloud
+    around it was left out of that ground (a diamond AOI 63 % cloud, 75 % of its marked change on it: no note)."""
+    blocks, frame = surroundings.blocks, surroundings.frame
+    if frame is not None:
+        blocks = replace(blocks, white=tuple(None if cells is None else frame.within(cells, blocks.valid.shape)
+                                             for cells in surroundings.around.white))
+    places = _white_places(blocks, prior.prior, prior.calibration, prior.evidence, progress, aoi=frame is not None)
+    return replace(prior, white_places=places)
 
 
 def _white_places(blocks: Blocks, prior: np.ndarray, calibration: Calibration, evidence: Evidence,
-                  progress: Progress) -> Optional[dict]:
-    """Per optical image of two bands or more (raster.cloud_mask): the share of the overlap white in every band
-    and the share of the change the prior marks that lies there, with a note where either is much and the analyst
-    did not have such places left out (cloud is marked as change, or, in both dates, hides it; MASK_CLOUDS). None
-    where no image is such an image."""
+                  progress: Progress, aoi: bool = False) -> Optional[dict]:
+    """Per optical image of two bands or more (raster.cloud_mask): the share of the overlap (of an AOI: of the AOI)
+    white in every band and the share of the change the prior marks that lies there, with a note where either is
+    much and the analyst did not have such places left out (cloud is marked as change, or, in both dates, hides it;
+    MASK_CLOUDS). None where no image is such an image."""
     cells = {label: white_cells for label, white_cells in zip(("T1", "T2"), blocks.white) if white_cells is not None}
     if not cells:
         return None
@@ -429,18 +439,20 @@ def _white_places(blocks: Blocks, prior: np.ndarray, calibration: Calibration, e
     overlap = blocks.valid | blocks.left_out if masked else blocks.valid   # as before any was left out
     marked = (np.isfinite(prior) & (prior >= calibration.cut) if evidence.significant
               else np.zeros(prior.shape, bool))
+    where = tr("the area of interest") if aoi else tr("the overlap")
     places: dict[str, object] = {"masked": masked, "noted": False}
     for label, white_cells in cells.items():
+        white_cells = white_cells & overlap
         share, on_white = float(white_cells.sum() / max(int(overlap.sum()), 1)), white_share(white_cells, marked)
         places[label] = {"white": round(share, 4), "marked_on_white": round(on_white, 4)}
         if masked or (on_white < NOTE_SHARE and share < NOTE_WHITE):
             continue
         places["noted"] = True
         seen = (tr("{percent:.0f} % of the change marked lies on places bright white in every band of {label} "
-                   "({white:.1f} % of the overlap)", percent=100 * on_white, label=label, white=100 * share)
+                   "({white:.1f} % of {where})", percent=100 * on_white, label=label, white=100 * share, where=where)
                 if on_white >= NOTE_SHARE else
-                tr("{white:.1f} % of the overlap is bright white in every band of {label}", white=100 * share,
-                   label=label))
+                tr("{white:.1f} % of {where} is bright white in every band of {label}", white=100 * share,
+                   label=label, where=where))
         progress.info(tr("{seen}: thick cloud looks so; the map marks it changed, because the other image sees the "
                          "ground beneath it, or it hides the change there is (so may snow, glare or new white "
                          "roofs). Look at {label} there; if it is cloud, run again with MASK_CLOUDS, which leaves such "
@@ -616,10 +628,14 @@ def read_samples(params: RunParams, pair: AlignedPair, progress: Progress) -> Op
         progress.info(tr("Samples: {count} feature(s) of '{path}' have no geometry (feature {fids}) and mark "
                          "nothing; draw them again if they were meant to count.", count=len(empty),
                          path=params.samples, fids=_some(empty)))
-    outside = features_outside(layer, pair.grid.bounds(), pair.grid.srs())
+    outside, across = features_outside(layer, pair.grid.bounds(), pair.grid.srs())
     if outside:
         progress.info(tr("Samples: {count} feature(s) of '{path}' lie outside the area compared (feature {fids}) "
                          "and mark nothing.", count=len(outside), path=params.samples, fids=_some(outside)))
+    if across:
+        progress.info(tr("Samples: {count} feature(s) of '{path}' reach beyond the rectangle of the area compared "
+                         "(feature {fids}); their part beyond it marks nothing.", count=len(across),
+                         path=params.samples, fids=_some(across)))
     return samples
 
 

@@ -393,12 +393,11 @@ def _output_grid(ds1: gdal.Dataset, ds2: gdal.Dataset, srs1: osr.SpatialReferenc
         what = tr("the two images and the area of interest") if aoi else tr("the two images")
         raise InputError(tr("The extents of {what} do not overlap: check that they cover the same place "
                             "and carry the right CRS.", what=what))
-    out = _snapped(box, ref_srs, (x0, dx, y0, dy))
+    overlap = _snapped(common_box(ds1, ds2, None, ref_srs) if aoi else box, ref_srs, (x0, dx, y0, dy))
+    out = _centred_in(overlap, box) if aoi else overlap
     _check_grid_size(out.width, out.height, box, pixel_size, aoi, min_size,
                      max(ds1.RasterXSize * ds1.RasterYSize, ds2.RasterXSize * ds2.RasterYSize), distance_unit(ref_srs))
-    if not aoi:
-        return out, out
-    return out, _snapped(common_box(ds1, ds2, None, ref_srs), ref_srs, (x0, dx, y0, dy))
+    return out, overlap
 
 
 def _snapped(box: Box, srs: osr.SpatialReference, lattice: tuple[float, float, float, float]) -> Grid:
@@ -410,6 +409,20 @@ def _snapped(box: Box, srs: osr.SpatialReference, lattice: tuple[float, float, f
     row0 = math.ceil((maxy - y0) / dy - 1e-6)
     row1 = math.floor((miny - y0) / dy + 1e-6)
     return Grid(srs.ExportToWkt(), (x0 + col0 * dx, dx, 0.0, y0 + row0 * dy, 0.0, dy), col1 - col0, row1 - row0)
+
+
+def _centred_in(grid: Grid, box: Box) -> Grid:
+    """The pixels of `grid` whose centres lie in `box` (the AOI's extent on it, ties kept): the AOI's mask keeps a
+    pixel by its centre (_aoi_mask), so a grid of the pixels whole inside the box left out a row or column on each
+    side that the AOI's edge cut (a rectangle from 100.3 to 200.7 pixels: 99 x 99 of its 101 x 101 pixels)."""
+    minx, miny, maxx, maxy = box
+    x0, dx, _, y0, _, dy = grid.transform
+    col0 = max(0, math.ceil((minx - x0) / dx - 0.5 - 1e-6))
+    col1 = min(grid.width, math.floor((maxx - x0) / dx - 0.5 + 1e-6) + 1)
+    row0 = max(0, math.ceil((maxy - y0) / dy - 0.5 - 1e-6))
+    row1 = min(grid.height, math.floor((miny - y0) / dy - 0.5 + 1e-6) + 1)
+    return replace(grid, transform=(x0 + col0 * dx, dx, 0.0, y0 + row0 * dy, 0.0, dy), width=col1 - col0,
+                   height=row1 - row0)
 
 
 def _check_grid_size(width: int, height: int, box: Box, pixel_size: Optional[float], aoi: Optional[str],

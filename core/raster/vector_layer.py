@@ -72,9 +72,11 @@ def features_without_geometry(layer: ogr.Layer) -> list[int]:
     return empty
 
 def features_outside(layer: ogr.Layer, bounds: tuple[float, float, float, float],
-                     srs: Optional[osr.SpatialReference]) -> list[int]:
+                     srs: Optional[osr.SpatialReference]) -> tuple[list[int], list[int]]:
     """The ids of a layer's features (with a geometry) that do not reach the rectangle `bounds` (minx, miny,
-    maxx, maxy in `srs`): samples drawn beside the images mark nothing, and went unsaid when others did."""
+    maxx, maxy in `srs`), and of those that reach beyond it in part: samples drawn beside the images mark nothing,
+    and went unsaid when others did; a sample across an AOI's rectangle lost its part beyond it unsaid (its part
+    inside the rectangle but outside the polygon was counted)."""
     minx, miny, maxx, maxy = bounds
     box = ogr.CreateGeometryFromWkt(f"POLYGON (({minx} {miny}, {maxx} {miny}, {maxx} {maxy}, {minx} {maxy}, "
                                     f"{minx} {miny}))")
@@ -85,14 +87,19 @@ def features_outside(layer: ogr.Layer, bounds: tuple[float, float, float, float]
         target.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
         box.Segmentize((maxx - minx) / 16)   # its sides may curve in the layer's CRS
         box.Transform(osr.CoordinateTransformation(target, own))   # the box into the layer's CRS
-    outside = []
+    outside, across = [], []
     layer.ResetReading()
     for feature in layer:
         geometry = feature.GetGeometryRef()
-        if geometry is not None and not geometry.IsEmpty() and not geometry.Intersects(box):
+        if geometry is None or geometry.IsEmpty():
+            continue
+        geometry = geometry.GetLinearGeometry()
+        if not geometry.Intersects(box):
             outside.append(feature.GetFID())
+        elif not geometry.Within(box):
+            across.append(feature.GetFID())
     layer.ResetReading()
-    return outside
+    return outside, across
 
 
 # The CRS GeoPackage gives a layer saved without one (srs_id 0 and -1): no CRS at all, not degrees on an
@@ -109,11 +116,13 @@ def layer_srs(layer: ogr.Layer) -> Optional[osr.SpatialReference]:
 
 
 def rasterize(target: gdal.Dataset, source: str, layer: ogr.Layer, **options) -> None:
-    """gdal.Rasterize of `layer` (of the file `source` names) onto `target`; a layer without a CRS is burnt in
-    the target's coordinates as they are (given the target's CRS in memory, so GDAL transforms nothing)."""
-    data: object = layer_source(source)[0]
-    if layer_srs(layer) is None and target.GetProjection():
-        data = gdal.VectorTranslate("", data, format="Memory", layers=[layer.GetName()],
-                                    dstSRS=target.GetProjection(), reproject=False)
+    """gdal.Rasterize of `layer` (of the file `source` names) onto `target`, its curves made straight lines first:
+    GDAL burns nothing of a curved geometry, so a circle QGIS saved as a CURVEPOLYGON was an empty AOI ("holds no
+    valid pixel") or samples "with no feature inside the overlap". A layer without a CRS is burnt in the target's
+    coordinates as they are (given the target's CRS in memory, so GDAL transforms nothing)."""
+    undeclared = layer_srs(layer) is None and bool(target.GetProjection())
+    data = gdal.VectorTranslate("", layer_source(source)[0], format="Memory", layers=[layer.GetName()],
+                                geometryType="CONVERT_TO_LINEAR",
+                                **({"dstSRS": target.GetProjection(), "reproject": False} if undeclared else {}))
     gdal.Rasterize(target, data, layers=[layer.GetName()], **options)
 

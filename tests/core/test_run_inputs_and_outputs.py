@@ -3,6 +3,7 @@ where they can be known then; inputs that would give a wrong map (complex SAR, a
 handled, not ignored."""
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -139,6 +140,60 @@ def test_samples_outside_the_aoi_or_drawn_both_ways_mark_nothing_and_are_said(sa
     assert any(line.startswith("Samples: 36 pixel(s) of") and "outside the area of interest" in line for line in log)
     assert any(line.startswith("Samples: 36 pixel(s) of") and "both a changed and an unchanged" in line
                for line in log)
+
+
+def _pixel_box(path: str, c0: float, r0: float, c1: float, r1: float) -> str:
+    """A rectangle over columns c0..c1 and rows r0..r1 (fractions of a pixel allowed) of `path`'s grid, as WKT."""
+    x0, dx, _, y0, _, dy = gdal.Open(path).GetGeoTransform()
+    left, top, right, bottom = x0 + c0 * dx, y0 + r0 * dy, x0 + c1 * dx, y0 + r1 * dy
+    return f"POLYGON (({left} {top}, {right} {top}, {right} {bottom}, {left} {bottom}, {left} {top}))"
+
+
+def test_an_aoi_keeps_every_pixel_whose_centre_it_holds_and_samples_across_its_rectangle_are_said(sample_pair,
+                                                                                                tmp_path):
+    """An AOI whose sides cut pixels lost a row or column on each side (a rectangle from 20.3 to 120.7 pixels gave
+    99 x 99 of the 101 x 101 pixels whose centres it holds), and a sample across its rectangle lost its part beyond
+    it without a word (its part inside the rectangle but outside the polygon was counted)."""
+    t1 = sample_pair["t1"]
+    aoi = write_polygon(tmp_path / "aoi.geojson", _pixel_box(t1, 20.3, 20.3, 120.7, 120.7))
+    samples = write_samples(tmp_path / "s.gpkg", [(_pixel_box(t1, 116, 60, 124, 68), 0),
+                                                  (_pixel_box(t1, 40, 40, 46, 46), 1)], gdal.Open(t1).GetSpatialRef())
+    result = run(prior_params(sample_pair, tmp_path, aoi=aoi, samples=samples))
+    assert (result.stats.grid.width, result.stats.grid.height) == (101, 101)
+    assert result.stats.grid.transform[0] == gdal.Open(t1).GetGeoTransform()[0] + 20 * 10.0
+    assert "76 pixel(s) of analyst samples: the outputs keep their label." in result.log   # 36 + 5 x 8
+    assert any(line.startswith("Samples: 1 feature(s) of") and "reach beyond the rectangle of the area compared "
+               "(feature 1)" in line for line in result.log)
+
+
+def test_a_curved_aoi_or_sample_is_read_as_its_shape(sample_pair, tmp_path):
+    """GDAL burns nothing of a curved geometry: a circle QGIS saved as a CURVEPOLYGON was refused as an AOI that
+    "holds no valid pixel", and as samples "with no feature inside the overlap"."""
+    x0, dx, _, y0, _, dy = gdal.Open(sample_pair["t1"]).GetGeoTransform()
+    srs = gdal.Open(sample_pair["t1"]).GetSpatialRef()
+
+    def circle(col: float, row: float, radius: float) -> str:
+        x, y, r = x0 + col * dx, y0 + row * dy, radius * dx
+        return f"CURVEPOLYGON (CIRCULARSTRING ({x} {y + r}, {x + r} {y}, {x} {y - r}, {x - r} {y}, {x} {y + r}))"
+
+    aoi = write_samples(tmp_path / "aoi.gpkg", [(circle(80, 80, 50), 1)], srs)
+    samples = write_samples(tmp_path / "s.gpkg", [(circle(80, 80, 6), 1)], srs)
+    assert ogr.Open(aoi).GetLayer(0).GetNextFeature().GetGeometryRef().GetGeometryType() == ogr.wkbCurvePolygon
+    result = run(prior_params(sample_pair, tmp_path, aoi=aoi, samples=samples))
+    assert (result.stats.grid.width, result.stats.grid.height) == (100, 100)
+    assert abs(result.stats.valid_pixels - math.pi * 50 ** 2) < 0.02 * math.pi * 50 ** 2
+    count = int(next(line for line in result.log if "pixel(s) of analyst samples" in line).split()[0])
+    assert abs(count - math.pi * 6 ** 2) < 0.25 * math.pi * 6 ** 2   # every pixel it touches
+
+
+def test_an_aoi_too_thin_for_a_block_is_named_as_such(sample_pair, tmp_path):
+    """A ring one pixel wide was refused as an overlap where one image has data and the other none."""
+    t1 = sample_pair["t1"]
+    ring = _pixel_box(t1, 20, 20, 120, 120)[:-1] + ", " + _pixel_box(t1, 21, 21, 119, 119)[9:]
+    aoi = write_polygon(tmp_path / "ring.geojson", ring)
+    with pytest.raises(InputError, match="The area of interest holds no whole 2x2-pixel block of the prior with data "
+                                         "in both images .*a line, a ring or a sliver"):
+        run(prior_params(sample_pair, tmp_path, aoi=aoi))
 
 
 def test_layers_saved_without_a_crs_lie_in_the_grid_s_coordinates(sample_pair, tmp_path, capfd):

@@ -284,6 +284,18 @@ def test_cloud_around_a_clear_aoi_is_no_ground_to_compare_it_with(tmp_path):
     assert any("of the ground around the area of interest is white" in line for line in result.log)
 
 
+def test_a_clouded_aoi_is_told_of_the_white_places_within_it(tmp_path):
+    """An AOI drawn over a cloud, with more cloud around it: the ground's cloud left out of what it is compared with,
+    its white places were counted over that ground (a few percent) and no note came, though most of what it marked
+    lay on the cloud."""
+    pair = make_sample_pair(tmp_path / "pair", size=300, seed=1, scenario="cloudy")
+    aoi = pixel_rectangle(tmp_path / "aoi.geojson", pair["t1"], (105, 160), (160, 230))
+    result = run(RunParams(t1=pair["t1"], t2=pair["t2"], aoi=aoi, mode="prior", out_stats=str(tmp_path / "s.json")))
+    places = result.stats.white_places
+    assert places["T1"]["white"] > 0.3 and places["noted"] and not places["masked"]
+    assert any("of the area of interest)" in line and "run again with MASK_CLOUDS" in line for line in result.log)
+
+
 def test_a_small_aoi_finds_the_shift_of_t2_on_the_ground_around_it(tmp_path):
     """A 120 × 130 px AOI of a scene whose radar image is 3 × 2 px off: measured on the AOI alone, no shift was
     found (Kappa 0.69); on the overlap's 1024² pixels around its centre, the scene's shift is."""
