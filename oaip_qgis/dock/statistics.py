@@ -195,17 +195,19 @@ def _run(stats: dict) -> Section:
                      if stats["prior_one_sided"] else tr("from both images")))
     white = stats.get("white_places")
     if white:   # places that may be cloud (core/raster/cloud_mask.py; stats.json since release 0.18.0)
-        rows.append((tr("White places"), _white(white)))
+        rows.append((tr("White places"), _white(white, bool(stats.get("parameters", {}).get("aoi")))))
     confirmation = stats.get("network_confirmation")
     if confirmation is not None:   # whether the map is the prior's confirmed by the network, or the prior's
         rows.append((tr("Network confirmation"), _confirmation(confirmation)))
     return tr("Run"), rows
 
 
-def _white(white: dict) -> str:
-    """Each optical image's places white in every band, and what the run made of them."""
-    said = "; ".join(tr("{label}: {white:.1f} % of the overlap, {marked:.0f} % of the prior's marked change").format(
-        label=label, white=100 * white[label]["white"], marked=100 * white[label]["marked_on_white"])
+def _white(white: dict, aoi: bool) -> str:
+    """Each optical image's places white in every band (of the overlap, or of the AOI), and what the run made of
+    them."""
+    where = tr("of the area of interest") if aoi else tr("of the overlap")
+    said = "; ".join(tr("{label}: {white:.1f} % {where}, {marked:.0f} % of the prior's marked change").format(
+        label=label, white=100 * white[label]["white"], where=where, marked=100 * white[label]["marked_on_white"])
         for label in ("T1", "T2") if label in white)
     if white.get("masked"):
         return said + tr(" (left out as cloud: MASK_CLOUDS)")

@@ -179,6 +179,8 @@ def test_the_run_section_says_what_was_white_and_what_the_run_made_of_it():
         "T1: 0.0 % of the overlap, 0 % of the prior's marked change; T2: 8.1 % of the overlap, 0 % of the prior's "
         "marked change "
         "(left out as cloud: MASK_CLOUDS)")
+    aoi = {**NETWORK_RUN, "white_places": places, "parameters": {"aoi": "flood.gpkg"}}   # counted within the AOI
+    assert rows(aoi)["Run"]["White places"].startswith("T2: 8.1 % of the area of interest, 64 %")
 
 
 def test_the_run_section_says_when_the_network_learnt_too_little_change_to_veto():
