@@ -51,6 +51,7 @@ from .overlap import (
     shared_grid,
 )
 from .scratch import remove_scratch, removed_on_failure, scratch_name
+from .strips import strips
 from .vector_layer import layer_srs, open_layer, rasterize
 
 MAX_UPSAMPLING = 16   # a chosen pixel size may give at most this many times the larger image's pixels
@@ -394,7 +395,7 @@ def _output_grid(ds1: gdal.Dataset, ds2: gdal.Dataset, srs1: osr.SpatialReferenc
         raise InputError(tr("The extents of {what} do not overlap: check that they cover the same place "
                             "and carry the right CRS.", what=what))
     overlap = _snapped(common_box(ds1, ds2, None, ref_srs) if aoi else box, ref_srs, (x0, dx, y0, dy))
-    out = _centred_in(overlap, box) if aoi else overlap
+    out = _burnt_extent(_centred_in(overlap, box), aoi) if aoi else overlap
     _check_grid_size(out.width, out.height, box, pixel_size, aoi, min_size,
                      max(ds1.RasterXSize * ds1.RasterYSize, ds2.RasterXSize * ds2.RasterYSize), distance_unit(ref_srs))
     return out, overlap
@@ -412,9 +413,10 @@ def _snapped(box: Box, srs: osr.SpatialReference, lattice: tuple[float, float, f
 
 
 def _centred_in(grid: Grid, box: Box) -> Grid:
-    """The pixels of `grid` whose centres lie in `box` (the AOI's extent on it, ties kept): the AOI's mask keeps a
-    pixel by its centre (_aoi_mask), so a grid of the pixels whole inside the box left out a row or column on each
-    side that the AOI's edge cut (a rectangle from 100.3 to 200.7 pixels: 99 x 99 of its 101 x 101 pixels)."""
+    """The pixels of `grid` whose centres lie in `box` (the AOI's extent on it; ties kept, _burnt_extent trims them):
+    the AOI's mask keeps a pixel by its centre (_aoi_mask), so a grid of the pixels whole inside the box left out a row
+    or column on each side that the AOI's edge cut (a rectangle from 100.3 to 200.7 pixels: 99 x 99 of its 101 x 101
+    pixels)."""
     minx, miny, maxx, maxy = box
     x0, dx, _, y0, _, dy = grid.transform
     col0 = max(0, math.ceil((minx - x0) / dx - 0.5 - 1e-6))
@@ -423,6 +425,27 @@ def _centred_in(grid: Grid, box: Box) -> Grid:
     row1 = min(grid.height, math.floor((miny - y0) / dy - 0.5 + 1e-6) + 1)
     return replace(grid, transform=(x0 + col0 * dx, dx, 0.0, y0 + row0 * dy, 0.0, dy), width=col1 - col0,
                    height=row1 - row0)
+
+
+def _burnt_extent(grid: Grid, aoi: str) -> Grid:
+    """`grid` cut to the rows and columns that hold a pixel of the AOI's mask (_aoi_mask): its extent's pixel centres
+    and the polygon's burn differ where an edge runs along pixel centres (a rectangle from 20.5 to 120.5 pixels burns
+    100 of the 101 columns) and beside a pointed corner, which left lines of no data along the outputs' edge."""
+    mask = _aoi_mask(aoi, grid)
+    band = mask.GetRasterBand(1)
+    rows, cols = np.zeros(grid.height, bool), np.zeros(grid.width, bool)
+    for row, count in strips(grid.height):
+        inside = band.ReadAsArray(0, row, grid.width, count) > 0
+        rows[row:row + count] = inside.any(axis=1)
+        cols |= inside.any(axis=0)
+    name, band, mask = mask.GetDescription(), None, None
+    remove_scratch([name])
+    if not rows.any():
+        return replace(grid, width=0, height=0)
+    (row0, row1), (col0, col1) = (np.flatnonzero(rows)[[0, -1]], np.flatnonzero(cols)[[0, -1]])
+    x0, dx, _, y0, _, dy = grid.transform
+    return replace(grid, transform=(x0 + int(col0) * dx, dx, 0.0, y0 + int(row0) * dy, 0.0, dy),
+                   width=int(col1 - col0 + 1), height=int(row1 - row0 + 1))
 
 
 def _check_grid_size(width: int, height: int, box: Box, pixel_size: Optional[float], aoi: Optional[str],

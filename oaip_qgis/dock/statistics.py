@@ -195,6 +195,7 @@ def _run(stats: dict) -> Section:
                      if stats["prior_one_sided"] else tr("from both images")))
     white = stats.get("white_places")
     if white:   # places that may be cloud (core/raster/cloud_mask.py; stats.json since release 0.18.0)
+        # with an AOI counted within it since release 0.19.3 (on the ground around it before)
         rows.append((tr("White places"), _white(white, bool(stats.get("parameters", {}).get("aoi")))))
     confirmation = stats.get("network_confirmation")
     if confirmation is not None:   # whether the map is the prior's confirmed by the network, or the prior's

@@ -164,6 +164,11 @@ def test_an_aoi_keeps_every_pixel_whose_centre_it_holds_and_samples_across_its_r
     assert "76 pixel(s) of analyst samples: the outputs keep their label." in result.log   # 36 + 5 x 8
     assert any(line.startswith("Samples: 1 feature(s) of") and "reach beyond the rectangle of the area compared "
                "(feature 1)" in line for line in result.log)
+    on_centres = write_polygon(tmp_path / "centres.geojson", _pixel_box(t1, 20.5, 20.5, 120.5, 120.5))
+    run(prior_params(sample_pair, tmp_path, aoi=on_centres, overwrite=True))   # GDAL burns 100 of 101 columns
+    change = gdal.Open(str(tmp_path / "change.tif")).ReadAsArray()
+    assert 100 <= min(change.shape) and max(change.shape) <= 101
+    assert all((edge != 255).any() for edge in (change[0], change[-1], change[:, 0], change[:, -1]))
 
 
 def test_a_curved_aoi_or_sample_is_read_as_its_shape(sample_pair, tmp_path):

@@ -169,10 +169,10 @@ def test_an_aoi_leaves_out_the_cloud_found_around_it_and_says_how_much(tmp_path)
 
 
 def test_an_aoi_over_the_whole_overlap_is_said_to_have_no_ground_beyond_it(sample_pair, tmp_path):
-    x0, dx, _, y0, _, dy = rasterio.open(sample_pair["t1"]).transform.to_gdal()
-    far = 1000
-    aoi = write_polygon(tmp_path / "aoi.geojson", f"POLYGON (({x0 - far} {y0 + far}, {x0 + far * 3} {y0 + far}, "
-                                                  f"{x0 + far * 3} {y0 - far * 3}, {x0 - far} {y0 + far}))")
+    x0, dx, _, y0, _, dy = rasterio.open(sample_pair["t1"]).transform.to_gdal()   # 160 px of 10 m
+    # a triangle whose long side passes below the images' corner: every pixel of the overlap lies in it
+    aoi = write_polygon(tmp_path / "aoi.geojson", f"POLYGON (({x0 - 5000} {y0 + 1000}, {x0 + 3000} {y0 + 1000}, "
+                                                  f"{x0 + 3000} {y0 - 5000}, {x0 - 5000} {y0 + 1000}))")
     result = run(RunParams(t1=sample_pair["t1"], t2=sample_pair["t2"], aoi=aoi, mode="prior",
                            out_stats=str(tmp_path / "stats.json")))
     log = " ".join(result.log)
