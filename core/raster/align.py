@@ -279,7 +279,7 @@ def _aoi_mask(path: str, grid: Grid) -> gdal.Dataset:
     mask.SetGeoTransform(grid.transform)
     mask.SetProjection(grid.crs_wkt)
     source, layer = open_layer(path, "AOI")
-    rasterize(mask, path, layer, burnValues=[255], allTouched=False)
+    rasterize(mask, path, layer, dict(burnValues=[255], allTouched=False))
     return mask
 
 
@@ -333,8 +333,7 @@ def open_pair(t1: str, t2: str, *, bands1: Optional[Sequence[int]] = None, bands
     if srs1 is None or srs2 is None:
         check_shareable(ds1, ds2, t1, t2, same_grid)
         return _on_shared_grid(ds1, ds2, image1, image2, names, aoi, pixel_size, notes)
-    out, overlap = _output_grid(ds1, ds2, srs1, srs2, names, grid, pixel_size, aoi, min_size, notes)
-    mask = _aoi_mask(aoi, out) if aoi else None
+    out, overlap, mask = _output_grid(ds1, ds2, srs1, srs2, names, grid, pixel_size, aoi, min_size, notes)
     keep: list = []
     pair = AlignedPair(out, image1.selected(ds1, keep, notes), image2.selected(ds2, keep, notes), mask, keep, names,
                        notes, (pixel_side(ds1, out), pixel_side(ds2, out)))
@@ -368,10 +367,10 @@ def _on_shared_grid(ds1: gdal.Dataset, ds2: gdal.Dataset, image1: CheckedImage, 
 
 def _output_grid(ds1: gdal.Dataset, ds2: gdal.Dataset, srs1: osr.SpatialReference, srs2: osr.SpatialReference,
                  names: Sequence[tuple[str, str]], grid: str, pixel_size: Optional[float], aoi: Optional[str],
-                 min_size: int, notes: list) -> tuple[Grid, Grid]:
+                 min_size: int, notes: list) -> tuple[Grid, Grid, Optional[gdal.Dataset]]:
     """The outputs' grid: the chosen image's pixel lattice (at `pixel_size` if given) over the overlap of both
-    images (CRSs `srs1`, `srs2`) and the AOI, checked for size; and that lattice over the whole overlap (the ground
-    around an AOI, which its prior is compared with: stages.read_surroundings)."""
+    images (CRSs `srs1`, `srs2`) and the AOI, checked for size; that lattice over the whole overlap (the ground
+    around an AOI, which its prior is compared with: stages.read_surroundings); and the AOI's mask on the first."""
     local = 0 if srs1.IsLocal() else 1   # name the image whose CRS is local, if one is
     check_transformable((srs1, srs2)[local], (srs2, srs1)[local], *names[local], names[1 - local][0])
     for ds, name in zip((ds1, ds2), names):
@@ -395,10 +394,10 @@ def _output_grid(ds1: gdal.Dataset, ds2: gdal.Dataset, srs1: osr.SpatialReferenc
         raise InputError(tr("The extents of {what} do not overlap: check that they cover the same place "
                             "and carry the right CRS.", what=what))
     overlap = _snapped(common_box(ds1, ds2, None, ref_srs) if aoi else box, ref_srs, (x0, dx, y0, dy))
-    out = _burnt_extent(_centred_in(overlap, box), aoi) if aoi else overlap
+    out, mask = _burnt_extent(_centred_in(overlap, box), aoi) if aoi else (overlap, None)
     _check_grid_size(out.width, out.height, box, pixel_size, aoi, min_size,
                      max(ds1.RasterXSize * ds1.RasterYSize, ds2.RasterXSize * ds2.RasterYSize), distance_unit(ref_srs))
-    return out, overlap
+    return out, overlap, mask
 
 
 def _snapped(box: Box, srs: osr.SpatialReference, lattice: tuple[float, float, float, float]) -> Grid:
@@ -427,10 +426,11 @@ def _centred_in(grid: Grid, box: Box) -> Grid:
                    height=row1 - row0)
 
 
-def _burnt_extent(grid: Grid, aoi: str) -> Grid:
-    """`grid` cut to the rows and columns that hold a pixel of the AOI's mask (_aoi_mask): its extent's pixel centres
-    and the polygon's burn differ where an edge runs along pixel centres (a rectangle from 20.5 to 120.5 pixels burns
-    100 of the 101 columns) and beside a pointed corner, which left lines of no data along the outputs' edge."""
+def _burnt_extent(grid: Grid, aoi: str) -> tuple[Grid, Optional[gdal.Dataset]]:
+    """`grid` cut to the rows and columns that hold a pixel of the AOI's mask (_aoi_mask), and the mask cut alike
+    (None where it holds none): its extent's pixel centres and the polygon's burn differ where an edge runs along
+    pixel centres (a rectangle from 20.5 to 120.5 pixels burns 100 of the 101 columns) and beside a pointed corner,
+    which left lines of no data along the outputs' edge."""
     mask = _aoi_mask(aoi, grid)
     band = mask.GetRasterBand(1)
     rows, cols = np.zeros(grid.height, bool), np.zeros(grid.width, bool)
@@ -438,14 +438,20 @@ def _burnt_extent(grid: Grid, aoi: str) -> Grid:
         inside = band.ReadAsArray(0, row, grid.width, count) > 0
         rows[row:row + count] = inside.any(axis=1)
         cols |= inside.any(axis=0)
-    name, band, mask = mask.GetDescription(), None, None
+    if rows.all() and cols.all():
+        return grid, mask
+    cut, name = None, mask.GetDescription()
+    if rows.any():   # else nothing burnt: the grid's size is refused (_check_grid_size)
+        (row0, row1), (col0, col1) = (int(i) for i in np.flatnonzero(rows)[[0, -1]]), \
+            (int(i) for i in np.flatnonzero(cols)[[0, -1]])
+        x0, dx, _, y0, _, dy = grid.transform
+        grid = replace(grid, transform=(x0 + col0 * dx, dx, 0.0, y0 + row0 * dy, 0.0, dy), width=col1 - col0 + 1,
+                       height=row1 - row0 + 1)
+        cut = gdal.Translate(scratch_name(".tif"), mask, srcWin=[col0, row0, grid.width, grid.height],
+                             creationOptions=["TILED=YES", "COMPRESS=DEFLATE"])
+    band = mask = None
     remove_scratch([name])
-    if not rows.any():
-        return replace(grid, width=0, height=0)
-    (row0, row1), (col0, col1) = (np.flatnonzero(rows)[[0, -1]], np.flatnonzero(cols)[[0, -1]])
-    x0, dx, _, y0, _, dy = grid.transform
-    return replace(grid, transform=(x0 + int(col0) * dx, dx, 0.0, y0 + int(row0) * dy, 0.0, dy),
-                   width=int(col1 - col0 + 1), height=int(row1 - row0 + 1))
+    return (grid, cut) if cut is not None else (replace(grid, width=0, height=0), None)
 
 
 def _check_grid_size(width: int, height: int, box: Box, pixel_size: Optional[float], aoi: Optional[str],

@@ -54,8 +54,8 @@ def rasterize_samples(path: str, grid: Grid, field: str = "changed") -> tuple[np
     target.SetGeoTransform(grid.transform)
     if grid.crs_wkt:
         target.SetProjection(grid.crs_wkt)
-    rasterize(target, path, layer, bands=[1], attribute=field, allTouched=True, add=True)
-    rasterize(target, path, layer, bands=[2], burnValues=[1], allTouched=True, add=True)
+    rasterize(target, path, layer, dict(bands=[1], attribute=field, allTouched=True, add=True),
+              dict(bands=[2], burnValues=[1], allTouched=True, add=True))
     changed, marks = (target.GetRasterBand(band).ReadAsArray() for band in (1, 2))
     values = np.full(changed.shape, NONE, np.int8)
     values[(marks > 0) & (changed == 0)] = 0

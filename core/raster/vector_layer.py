@@ -115,8 +115,9 @@ def layer_srs(layer: ogr.Layer) -> Optional[osr.SpatialReference]:
     return None if srs is None or srs.GetName() in UNDEFINED_CRS else srs
 
 
-def rasterize(target: gdal.Dataset, source: str, layer: ogr.Layer, **options) -> None:
-    """gdal.Rasterize of `layer` (of the file `source` names) onto `target`, its curves made straight lines first:
+def rasterize(target: gdal.Dataset, source: str, layer: ogr.Layer, *burns: dict) -> None:
+    """gdal.Rasterize of `layer` (of the file `source` names) onto `target`, once per options of `burns` from one copy
+    of the layer, its curves made straight lines first:
     GDAL burns nothing of a curved geometry, so a circle QGIS saved as a CURVEPOLYGON was an empty AOI ("holds no
     valid pixel") or samples "with no feature inside the overlap". A layer without a CRS is burnt in the target's
     coordinates as they are (given the target's CRS in memory, so GDAL transforms nothing)."""
@@ -124,5 +125,6 @@ def rasterize(target: gdal.Dataset, source: str, layer: ogr.Layer, **options) ->
     data = gdal.VectorTranslate("", layer_source(source)[0], format="Memory", layers=[layer.GetName()],
                                 geometryType="CONVERT_TO_LINEAR",
                                 **({"dstSRS": target.GetProjection(), "reproject": False} if undeclared else {}))
-    gdal.Rasterize(target, data, layers=[layer.GetName()], **options)
+    for options in burns:
+        gdal.Rasterize(target, data, layers=[layer.GetName()], **options)
 
