@@ -73,6 +73,9 @@ class RunParams:
     tile_size: int = 1024
     threads: Optional[int] = None          # torch threads; None: leave torch's default
     overwrite: bool = True
+    # The QGIS layers the plugin wrote out for the run, by input ("aoi": "Flood AOI"): a scratch layer, selected
+    # features or a filtered layer reach the engine as a copy, which stats.json names beside the layer.
+    copied_layers: Optional[dict[str, str]] = None
 
     def validate(self) -> RunParams:
         """Check values that do not need the files; raise InputError naming the bad one. Paths, band tuples and
@@ -164,8 +167,11 @@ class RunParams:
         """What the result depends on, as stats.json records it: every parameter but where the outputs go,
         OVERWRITE and THREADS (the same map on any core count). A batch re-runs a pair whose outputs were
         made with other parameters (it compared five of them, and a changed THRESHOLD, AOI or BANDS was
-        reported as done)."""
+        reported as done). The layers the plugin copied are named where there are some (a batch reads files and
+        compares its earlier runs' parameters, which had no such entry)."""
         left_out = set(OUTPUT_FILES) | {"overwrite", "threads"}
+        if not self.copied_layers:
+            left_out.add("copied_layers")
         return {key: value for key, value in asdict(self).items() if key not in left_out}
 
 

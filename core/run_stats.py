@@ -60,6 +60,7 @@ class RunStats:
     polygons: Optional[int] = None               # a re-threshold's polygon count, when it wrote them
     extend_from_samples: Optional[bool] = None   # True where the analyst asked to find more like the samples
     parameters: Optional[dict] = None            # the run's parameters but its outputs (RunParams.recorded)
+    release: Optional[str] = None                # the plugin's release that made the run (core.release)
 
     def to_dict(self) -> dict:
         values: dict = {}

@@ -57,6 +57,7 @@ from .raster.strips import strips, valid_values
 from .raster.tiles import Tile, tiles
 from .raster.vector_layer import features_outside, features_without_geometry, open_layer
 from .raster.write import OutputSet, RasterSink, writing
+from .release import release
 from .run_stats import ModelStats, RunStats
 
 if TYPE_CHECKING:
@@ -919,4 +920,4 @@ def collect_stats(params: RunParams, pair: AlignedPair, prior: PriorResult, trai
                     network_confirmation=difference.confirmation.to_dict() if difference.confirmation else None,
                     extend_from_samples=params.extend_from_samples or None,
                     timing=timing, coregistration=pair.shift.to_dict() if params.coregister else None,
-                    parameters=params.recorded())
+                    parameters=params.recorded(), release=release())

@@ -29,6 +29,7 @@ from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 from qgis.PyQt.QtGui import QColor
 
 from .core.errors import InputError
+from .core.params import RunParams
 from .core.raster.input_files import gdal_name
 from .core.raster.strips import strips, valid_values
 from .core.raster.vector_layer import other_options
@@ -103,11 +104,11 @@ def hold_gdal_layer(value, context: QgsProcessingContext, kind: type) -> None:
         context.temporaryLayerStore().addMapLayer(layer)
 
 
-def named_as_layers(message: str, copies: dict[str, str]) -> str:
-    """A message about layers the run read from copies (copy's path -> the layer as the analyst knows it), naming
-    the layers instead of the copies, which go with the run."""
-    for path, name in copies.items():
-        message = message.replace(f"'{path}'", tr("layer '{name}'").format(name=name))
+def named_as_layers(message: str, params: RunParams) -> str:
+    """A message about layers the run read from copies (`params.copied_layers`), naming the layers as the analyst
+    knows them instead of the copies, which go with the run."""
+    for key, name in (params.copied_layers or {}).items():
+        message = message.replace(f"'{getattr(params, key)}'", tr("layer '{name}'").format(name=name))
     return message
 
 

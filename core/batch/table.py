@@ -30,8 +30,8 @@ from ..raster.input_files import SUBDATASET, gdal_name, one_image_twice
 REQUIRED = ("t1", "t2")
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")   # a table read as CSV; any other file as a vector layer (GeoPackage)
 VECTOR_FIELDS = ("samples", "aoi")   # may name a layer of their file: `areas.gpkg|layername=flood`
-# Fields a table may not set: the batch names every output itself (one folder per pair).
-RESERVED = set(OUTPUT_FILES) | {"overwrite"}
+# Fields a table may not set: the batch names every output itself (one folder per pair) and reads files only.
+RESERVED = set(OUTPUT_FILES) | {"overwrite", "copied_layers"}
 ALIASES = {"min_area": "min_polygon_area", "vgg16_weights": "vgg16", "threshold_value": "threshold"}
 TRUE, FALSE = {"1", "true", "yes", "y", "on"}, {"0", "false", "no", "n", "off"}
 CHOICES = {"mode", "grid", "threshold_method", "prior"}   # named choices, all lower case: PRIOR is prior

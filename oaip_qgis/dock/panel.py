@@ -137,7 +137,6 @@ class OaipDock(QgsDockWidget):
         self._cut_again = False                     # the slider moved on while it ran
         self._save_task: Optional[QgsTask] = None
         self._closed = False
-        self._copies: dict[str, str] = {}           # a project layer written out for the run -> the layer's name
         self._removed: dict[str, str] = {}          # T1/T2 whose layer left the project -> that layer's name
         self._leaving: list = []                    # (label, combo, layer name) of inputs whose layer is leaving
         self._adding_results = False
@@ -349,7 +348,7 @@ class OaipDock(QgsDockWidget):
         ).validate()
         # The engine reads files only: a layer GDAL reads whole from its own file is given as that file (so that
         # messages name it); others (memory, edited, filtered, database) are written out, in T1's CRS.
-        self._copies = {}
+        copied = {}
         for key, combo in (("samples", ui.samplesCombo), ("aoi", ui.aoiCombo)):
             layer = combo.currentLayer()
             if layer is None:
@@ -359,8 +358,9 @@ class OaipDock(QgsDockWidget):
                 setattr(params, key, own)
                 continue
             copy = write_gpkg(layer, os.path.join(run_dir, f"{key}.gpkg"), t1.crs())
-            self._copies[copy] = layer.name()
+            copied[key] = layer.name()
             setattr(params, key, copy)
+        params.copied_layers = copied or None
         params.extend_from_samples = ui.extendCheck.isEnabled() and ui.extendCheck.isChecked()
         return params.validate()   # again: finding more like the samples needs the samples just written
 
@@ -389,7 +389,7 @@ class OaipDock(QgsDockWidget):
         except (InputError, OSError) as exc:
             if run_dir:
                 shutil.rmtree(run_dir, ignore_errors=True)
-            self._status(self._named(str(exc)), error=True)
+            self._status(str(exc), error=True)
             return None
         t1, t2 = self.ui.t1Combo.currentLayer(), self.ui.t2Combo.currentLayer()
         name = tr("OAIP {mode}: {t1} → {t2} ({time})").format(mode=mode, t1=t1.name(), t2=t2.name(),
@@ -406,11 +406,6 @@ class OaipDock(QgsDockWidget):
         self._set_running(True)
         QgsApplication.taskManager().addTask(task)
         return task
-
-    def _named(self, message: str) -> str:
-        """A message about a project layer the run read from a copy, naming the layer instead of the copy
-        (which goes with the failed run's folder)."""
-        return named_as_layers(message, self._copies)
 
     def cancel_run(self) -> None:
         """The Cancel button stops whichever task the panel runs: a detection or the torch install."""
@@ -472,7 +467,7 @@ class OaipDock(QgsDockWidget):
             if task.cancelled:
                 self._status(tr("Cancelled: nothing was written and no layer was added."))
             else:
-                error = self._named(task.error or tr("The run failed."))
+                error = named_as_layers(task.error or tr("The run failed."), task.params)
                 self._status(error, error=True)
                 self.iface.messageBar().pushMessage(tr(NAME), error, level=Qgis.Critical)
             if self.stats is not None:   # the Results tab still shows an earlier run: say which
@@ -480,7 +475,7 @@ class OaipDock(QgsDockWidget):
                 self._fill_tree()
             return
         for line in task.result.log:    # what the analyst should know (complex bands, reference coverage, …)
-            QgsMessageLog.logMessage(self._named(line), LOG_TAG, Qgis.Info)
+            QgsMessageLog.logMessage(named_as_layers(line, task.params), LOG_TAG, Qgis.Info)
         if self._project_gone:          # its layers belong to no project that is open now
             self._status(tr("Done, but the project it ran in was closed, so no layer was added: the outputs are in "
                             "{folder}.").format(folder=self.run_dir))

@@ -333,9 +333,9 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         if own:
             return own
         copy = self.parameterAsCompatibleSourceLayerPath(parameters, name, context, ["gpkg", "shp"], "gpkg", feedback)
-        if copy and layer is not None:   # messages name the analyst's layer, not QGIS's temporary copy
-            self._copies[copy] = (tr("{layer}, selected features only").format(layer=layer.name())
-                                  if part and value.selectedFeaturesOnly else layer.name())
+        if copy and layer is not None:   # messages and stats.json name the analyst's layer, not QGIS's temporary copy
+            self._copied[name.lower()] = (tr("{layer}, selected features only").format(layer=layer.name())
+                                          if part and value.selectedFeaturesOnly else layer.name())
         return copy
 
     def _flag(self, parameters, name, context) -> bool:
@@ -365,14 +365,17 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
     def run_params(self, parameters, context, feedback) -> RunParams:
         """Translate Processing parameters into the engine's one parameter object."""
         parameters = named_choices(self, parameters)
-        self._copies: dict[str, str] = {}
+        self._copied: dict[str, str] = {}   # filled by _vector_path, before RunParams takes it
+        samples = self._vector_path(parameters, self.SAMPLES, context, feedback)
+        aoi = self._vector_path(parameters, self.AOI, context, feedback)
         return RunParams(
             t1=self._raster_path(parameters, self.T1, context),
             t2=self._raster_path(parameters, self.T2, context),
             reference=self._raster_path(parameters, self.REFERENCE, context),
-            samples=self._vector_path(parameters, self.SAMPLES, context, feedback),
+            samples=samples,
             extend_from_samples=self._flag(parameters, self.EXTEND, context),
-            aoi=self._vector_path(parameters, self.AOI, context, feedback),
+            aoi=aoi,
+            copied_layers=self._copied or None,
             bands1=_band_list(self._bands_text(parameters, self.BANDS1, context), tr("T1 bands")),
             bands2=_band_list(self._bands_text(parameters, self.BANDS2, context), tr("T2 bands")),
             grid=self.parameterAsEnumString(parameters, self.GRID, context),
@@ -419,10 +422,10 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             with ctrl_c_cancels(feedback), cancelled_on_unload(feedback):
                 result = run(params, progress)
         except OaipError as exc:
-            raise QgsProcessingException(named_as_layers(str(exc), self._copies)) from exc
+            raise QgsProcessingException(named_as_layers(str(exc), params)) from exc
         for line in result.log:
             if line not in warnings:
-                feedback.pushInfo(named_as_layers(line, self._copies))
+                feedback.pushInfo(named_as_layers(line, params))
         outputs = {"change": params.out_change, "difference": params.out_difference,
                    "confidence": params.out_confidence, "polygons": params.out_polygons}
         style_files(outputs)

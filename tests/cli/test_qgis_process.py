@@ -58,6 +58,9 @@ def test_packaged_zip_installs_and_runs(sample_pair, tmp_path):
                                  plugin_path=plugins, profile=tmp_path / "profile")
     assert code == 0, log
     assert out["OUTPUT_CHANGE"].exists()
+    # the release that made the map, read from the installed plugin's metadata.txt as from the checkout's
+    metadata = (plugins / "oaip_qgis" / "metadata.txt").read_text()
+    assert f"version={json.loads(out['OUTPUT_STATS'].read_text())['release']}\n" in metadata
 
 
 def test_qgis_process_finds_more_like_the_changed_samples(sample_pair, tmp_path):

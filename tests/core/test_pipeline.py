@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -24,6 +25,8 @@ from tests.helpers import shared_pair, write_polygon, write_samples
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from bench_accuracy import part_crops, region_polygons  # noqa: E402
 from rendering import render_as_published  # noqa: E402
+
+METADATA = Path(__file__).resolve().parents[2] / "metadata.txt"
 
 
 def params(pair, folder, **extra) -> RunParams:
@@ -961,6 +964,9 @@ def test_paths_and_numpy_numbers_are_recorded_as_json_can_write_them(sample_pair
     recorded = json.loads(stats.read_text())["parameters"]
     assert recorded["t1"] == sample_pair["t1"] and recorded["seed"] == 2 and recorded["bands1"] == [1, 2]
     assert recorded == result.stats.parameters
+    # which release made the map: the one whose metadata.txt the engine sits beside
+    release = json.loads(stats.read_text())["release"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", release) and f"version={release}\n" in METADATA.read_text()
 
 
 

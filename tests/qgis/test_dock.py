@@ -277,6 +277,11 @@ def test_a_samples_file_is_read_as_itself_and_a_scratch_layers_copy_is_named_as_
     dock._run_fn = refuse
     run_and_wait(dock)
     assert dock.ui.statusLabel.text() == "Samples: layer 'points' has no field 'changed'."
+    (tmp_path / "again").mkdir()
+    params = dock.build_params(str(tmp_path / "again"))   # stats.json names the layer beside its copy
+    assert params.copied_layers == {"samples": "points"} and params.recorded()["copied_layers"] == {"samples": "points"}
+    dock.ui.samplesCombo.setLayer(own)
+    assert "copied_layers" not in dock.build_params(str(tmp_path / "again")).recorded()
 
 
 def test_a_removed_input_layer_is_not_silently_replaced_by_another(dock, project_pair, tmp_path):

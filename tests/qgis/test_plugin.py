@@ -452,10 +452,13 @@ def test_the_log_names_a_layer_read_from_a_copy_as_the_analyst_knows_it(provider
     layer.dataProvider().addFeatures(features)
     QgsProject.instance().addMapLayer(layer)
     told = Told()
-    processing.run(ALG, {**pair(sample_pair), "SAMPLES": layer.id(), "OUTPUT_CHANGE": str(tmp_path / "c.tif")},
-                   feedback=told)
+    processing.run(ALG, {**pair(sample_pair), "SAMPLES": layer.id(), "OUTPUT_CHANGE": str(tmp_path / "c.tif"),
+                         "OUTPUT_STATS": str(tmp_path / "stats.json")}, feedback=told)
     outside = [line for line in told.lines if "lie outside the area compared" in line]
     assert len(outside) == 1 and "of layer 'Flood samples' lie" in outside[0], told.lines
+    # stats.json recorded only QGIS's temporary copy, gone when QGIS closes
+    recorded = json.loads((tmp_path / "stats.json").read_text())["parameters"]
+    assert recorded["copied_layers"] == {"samples": "Flood samples"} and recorded["samples"].endswith(".gpkg")
 
 
 def test_one_geometry_type_of_a_mixed_file_is_read_as_qgis_shows_it(provider, sample_pair, tmp_path):
