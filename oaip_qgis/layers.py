@@ -12,6 +12,8 @@ import numpy as np
 from osgeo import gdal
 from qgis.core import (
     QgsColorRampShader,
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
     QgsFillSymbol,
     QgsLayerTreeGroup,
     QgsMapLayer,
@@ -23,6 +25,7 @@ from qgis.core import (
     QgsRasterLayer,
     QgsSingleBandPseudoColorRenderer,
     QgsStyle,
+    QgsVectorFileWriter,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
@@ -110,6 +113,22 @@ def named_as_layers(message: str, params: RunParams) -> str:
     for key, name in (params.copied_layers or {}).items():
         message = message.replace(f"'{getattr(params, key)}'", tr("layer '{name}'").format(name=name))
     return message
+
+
+def write_gpkg(layer: QgsVectorLayer, path: str, crs: QgsCoordinateReferenceSystem) -> str:
+    """Write the layer's features (with edits not yet saved) to a GeoPackage in `crs`; returns the path."""
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName = "GPKG"
+    options.layerName = "layer"
+    if crs.isValid() and layer.crs().isValid() and crs != layer.crs():
+        options.ct = QgsCoordinateTransform(layer.crs(), crs, QgsProject.instance())
+    error, message, *_ = QgsVectorFileWriter.writeAsVectorFormatV3(
+        layer, path, QgsProject.instance().transformContext(), options)
+    if error != QgsVectorFileWriter.NoError:
+        raise OSError(tr("Could not write '{layer}' to {path}: {message}").format(layer=layer.name(), path=path,
+                                                                                   message=message))
+    return path
+
 
 
 def vector_file(layer: QgsMapLayer) -> Optional[str]:

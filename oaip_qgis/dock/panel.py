@@ -58,10 +58,10 @@ from ..deps.install_task import INSTALL_BUTTON, InstallTask, no_python_message, 
 from ..deps.pip_install import TORCH_VERSION, PipInstall
 from ..i18n import tr
 from ..identity import NAME
-from ..layers import add_run_layers, named_as_layers, raster_source, style_change, vector_file
+from ..layers import add_run_layers, named_as_layers, raster_source, style_change, vector_file, write_gpkg
 from ..task import LOG_TAG, DetectionTask, RunFn, torch_missing_message, unexpected_error
 from .charts import FiltersChart, HistogramChart, LossChart
-from .samples import SampleMapTool, add_sample, new_sample_layer, write_gpkg
+from .samples import SampleMapTool, add_sample, new_sample_layer
 from .statistics import area, stats_sections
 
 UI_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "dock.ui")

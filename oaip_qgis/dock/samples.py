@@ -11,15 +11,12 @@ from __future__ import annotations
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
     QgsCoordinateReferenceSystem,
-    QgsCoordinateTransform,
     QgsFeature,
     QgsField,
     QgsFillSymbol,
     QgsGeometry,
     QgsPointXY,
-    QgsProject,
     QgsRendererCategory,
-    QgsVectorFileWriter,
     QgsVectorLayer,
     QgsWkbTypes,
 )
@@ -59,21 +56,6 @@ def add_sample(layer: QgsVectorLayer, area: QgsGeometry, changed: bool) -> None:
     layer.dataProvider().addFeatures([feature])
     layer.updateExtents()
     layer.triggerRepaint()
-
-
-def write_gpkg(layer: QgsVectorLayer, path: str, crs: QgsCoordinateReferenceSystem) -> str:
-    """Write the layer's features (with edits not yet saved) to a GeoPackage in `crs`; returns the path."""
-    options = QgsVectorFileWriter.SaveVectorOptions()
-    options.driverName = "GPKG"
-    options.layerName = "layer"
-    if crs.isValid() and layer.crs().isValid() and crs != layer.crs():
-        options.ct = QgsCoordinateTransform(layer.crs(), crs, QgsProject.instance())
-    error, message, *_ = QgsVectorFileWriter.writeAsVectorFormatV3(
-        layer, path, QgsProject.instance().transformContext(), options)
-    if error != QgsVectorFileWriter.NoError:
-        raise OSError(tr("Could not write '{layer}' to {path}: {message}").format(layer=layer.name(), path=path,
-                                                                                   message=message))
-    return path
 
 
 class SampleMapTool(QgsMapTool):

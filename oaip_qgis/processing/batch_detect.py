@@ -37,7 +37,7 @@ from ..core.errors import Cancelled, OaipError
 from ..core.params import MODES
 from ..core.progress import Progress
 from ..i18n import tr
-from ..identity import icon
+from ..identity import icon, tag_words
 from .choices import named_choices
 from .interrupt import cancelled_on_unload, ctrl_c_cancels
 from .styling import held
@@ -104,6 +104,9 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
 
     def groupId(self) -> str:  # noqa: N802 (QGIS's name)
         return "changedetection"
+
+    def tags(self) -> list[str]:
+        return [*tag_words(), tr("batch"), tr("table"), "Dask"]
 
     def shortHelpString(self) -> str:  # noqa: N802 (QGIS's name)
         return tr(

@@ -34,8 +34,8 @@ from ..core.progress import Progress
 from ..core.raster.coregister import REACH
 from ..core.raster.input_files import check_raster, check_vector
 from ..i18n import tr
-from ..identity import icon
-from ..layers import hold_gdal_layer, named_as_layers, raster_source, style_files, vector_file
+from ..identity import icon, tag_words
+from ..layers import hold_gdal_layer, named_as_layers, raster_source, style_files, vector_file, write_gpkg
 from .choices import named_choices
 from .interrupt import cancelled_on_unload, ctrl_c_cancels
 from .styling import style_when_loaded
@@ -170,6 +170,12 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
     def shortHelpString(self) -> str:  # noqa: N802 (QGIS's name)
         return help_text()
 
+    def shortDescription(self) -> str:  # noqa: N802 (QGIS's name)
+        return tr("Maps what changed between two images from different sensors (optical, radar), without labels.")
+
+    def tags(self) -> list[str]:
+        return tag_words()
+
     def icon(self) -> QIcon:
         return icon()
 
@@ -251,7 +257,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             self.addParameter(_advanced(parameter))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT_CHANGE, tr("Change")))
         self.addParameter(QgsProcessingParameterRasterDestination(
-            self.OUTPUT_DIFFERENCE, tr("Difference image (change score)"), optional=True))
+            self.OUTPUT_DIFFERENCE, tr("Difference (change score)"), optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT_CONFIDENCE, tr("Confidence"), optional=True, createByDefault=False))
         self.addParameter(QgsProcessingParameterVectorDestination(
@@ -288,6 +294,13 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
                 message = _wrong_file(definition, value)
             if message:
                 return False, message
+        try:   # what a number's own range cannot say: a manual threshold below 1 and given, a pixel size above 0
+            RunParams(t1="T1", t2="T2",
+                      threshold_method=self.parameterAsEnumString(parameters, self.THRESHOLD_METHOD, context),
+                      threshold=self._optional_double(parameters, self.THRESHOLD, context),
+                      pixel_size=self._optional_double(parameters, self.PIXEL_SIZE, context)).validate()
+        except InputError as exc:
+            return False, str(exc)
         return super().checkParameterValues(parameters, context)
 
     @staticmethod
@@ -319,8 +332,8 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
 
     def _vector_path(self, parameters, name, context, feedback) -> str | None:
         """The layer's own file when GDAL reads it whole (so that every message names the analyst's file, and
-        `file|layername=` is read by core.raster.vector_layer); else QGIS's copy of what was chosen (a
-        scratch layer, selected features only, a filtered layer)."""
+        `file|layername=` is read by core.raster.vector_layer); else a copy of what was chosen as QGIS shows it (a
+        scratch layer, unsaved edits, selected features only, a filtered layer)."""
         value = parameters.get(name)
         if value in (None, ""):
             return None
@@ -332,7 +345,14 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         own = vector_file(layer) if layer is not None and not part else None
         if own:
             return own
-        copy = self.parameterAsCompatibleSourceLayerPath(parameters, name, context, ["gpkg", "shp"], "gpkg", feedback)
+        if layer is not None and not part:   # QGIS gives a layer with unsaved edits as its file, which lacks them
+            try:
+                copy = write_gpkg(layer, QgsProcessingUtils.generateTempFilename(f"{name}.gpkg"), layer.crs())
+            except OSError as exc:
+                raise QgsProcessingException(str(exc)) from exc
+        else:
+            copy = self.parameterAsCompatibleSourceLayerPath(parameters, name, context, ["gpkg", "shp"], "gpkg",
+                                                             feedback)
         if copy and layer is not None:   # messages and stats.json name the analyst's layer, not QGIS's temporary copy
             self._copied[name.lower()] = (tr("{layer}, selected features only").format(layer=layer.name())
                                           if part and value.selectedFeaturesOnly else layer.name())

@@ -2,8 +2,9 @@
 qgis_process): the module imports QGIS's processing GUI, which exists only where that plugin runs."""
 from __future__ import annotations
 
-from processing.gui.wrappers import DIALOG_STANDARD, RasterWidgetWrapper
+from processing.gui.wrappers import DIALOG_MODELER, DIALOG_STANDARD, RasterWidgetWrapper, dialogTypes
 from qgis.core import QgsProject, QgsRasterLayer
+from qgis.gui import QgsGui
 
 
 class OtherRasterWidgetWrapper(RasterWidgetWrapper):
@@ -13,6 +14,19 @@ class OtherRasterWidgetWrapper(RasterWidgetWrapper):
     same image; T2 starts on the next raster layer instead, as the panel does. Only the starting value:
     the analyst may still choose the same layer for both.
     """
+
+    def __new__(cls, param, dialog, row=0, col=0, **kwargs):
+        """QGIS's own layer box in the model designer and the batch table, where no box starts on the current
+        layer: QGIS builds this Python wrapper in every dialog, and its deprecated box there started T2 on T1's
+        model input and left a batch row's T2 empty."""
+        kind = dialogTypes.get(dialog.__class__.__name__, DIALOG_STANDARD)
+        if kind == DIALOG_STANDARD:
+            return super().__new__(cls)
+        registry = QgsGui.processingGuiRegistry()
+        wrapper = (registry.createModelerParameterWidget(dialog.model, dialog.childId, param, dialog.context)
+                   if kind == DIALOG_MODELER else registry.createParameterWidgetWrapper(param, kind))
+        wrapper.setDialog(dialog)
+        return wrapper
 
     def postInitialize(self, wrappers) -> None:  # noqa: N802 (QGIS's name)
         super().postInitialize(wrappers)

@@ -12,6 +12,7 @@ from osgeo import gdal
 from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingException, QgsProcessingFeedback
 
 import oaip_qgis
+from tests.helpers import write_polygon
 
 ALG = "oaip:detectchanges"
 
@@ -155,6 +156,22 @@ def test_a_yes_or_no_word_that_is_neither_is_refused(provider, sample_pair, tmp_
              "COREGISTER": "maybe"}
     ok, message = algorithm.checkParameterValues(given, QgsProcessingContext())
     assert not ok and message.startswith("COREGISTER (") and "must be true or false" in message and "'maybe'" in message
+
+
+@pytest.mark.parametrize("extra, said", [
+    ({"THRESHOLD_METHOD": "manual"}, "A manual threshold needs a value from 0 to below 1 (THRESHOLD is empty)"),
+    ({"THRESHOLD_METHOD": "manual", "THRESHOLD": 1.0}, "needs a value from 0 to below 1, not 1.0"),
+    ({"PIXEL_SIZE": 0}, "PIXEL_SIZE must be more than 0")])
+def test_values_each_parameter_s_range_allows_but_the_run_refuses_are_refused_before_it(provider, sample_pair,
+                                                                                       tmp_path, extra, said):
+    """The dialog let THRESHOLD 1.0 (its range ends at 1), PIXEL_SIZE 0 and the manual method without a threshold
+    through, and the run refused them after the dialog had closed."""
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById(ALG)
+    given = {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "OUTPUT_CHANGE": str(tmp_path / "c.tif")}
+    assert algorithm.checkParameterValues({**given, "THRESHOLD_METHOD": "manual", "THRESHOLD": 0.4},
+                                          QgsProcessingContext())[0]
+    ok, message = algorithm.checkParameterValues({**given, **extra}, QgsProcessingContext())
+    assert not ok and said in message
 
 
 def test_grid_and_nodata_parameters_reach_the_engine(provider, sample_pair, tmp_path):
@@ -644,3 +661,84 @@ def test_a_python_older_than_the_engine_needs_is_said_and_nothing_is_added(qgis_
     plugin.initGui()
     assert pushed == [message] and registry().providerById("oaip") is None
     plugin.unload()
+
+
+def test_an_aoi_with_unsaved_edits_is_read_as_qgis_shows_it(provider, sample_pair, tmp_path, qgis_new_project):
+    """An AOI moved in edit mode and not saved was read from its file: QGIS gave the layer's own GeoPackage, which
+    still held the old polygon, and the run mapped the place the analyst had moved it from."""
+    import processing
+    from qgis.core import QgsGeometry, QgsProject, QgsVectorLayer
+
+    x0, dx, _, y0, _, dy = gdal.Open(sample_pair["t1"]).GetGeoTransform()
+
+    def square(left: int, top: int, side: int) -> str:
+        a, b = (x0 + left * dx, y0 + top * dy), (x0 + (left + side) * dx, y0 + (top + side) * dy)
+        return f"POLYGON (({a[0]} {a[1]}, {b[0]} {a[1]}, {b[0]} {b[1]}, {a[0]} {b[1]}, {a[0]} {a[1]}))"
+
+    path = str(tmp_path / "aoi.gpkg")   # a format QGIS hands over as the file itself
+    gdal.VectorTranslate(path, write_polygon(tmp_path / "aoi.geojson", square(10, 10, 60)), format="GPKG")
+    layer = QgsVectorLayer(path, "flood area", "ogr")
+    QgsProject.instance().addMapLayer(layer)
+    assert layer.startEditing()
+    assert layer.changeGeometry(next(layer.getFeatures()).id(), QgsGeometry.fromWkt(square(100, 120, 40)))
+    processing.run(ALG, {**pair(sample_pair), "AOI": layer.id(), "OUTPUT_CHANGE": str(tmp_path / "c.tif"),
+                         "OUTPUT_STATS": str(tmp_path / "stats.json")})
+    grid = gdal.Open(str(tmp_path / "c.tif"))
+    assert (grid.RasterXSize, grid.RasterYSize) == (40, 40)
+    assert grid.GetGeoTransform()[0] == pytest.approx(x0 + 100 * dx)
+    assert json.loads((tmp_path / "stats.json").read_text())["parameters"]["copied_layers"] == {"aoi": "flood area"}
+    layer.rollBack()
+    QgsProject.instance().removeMapLayer(layer.id())
+
+
+def test_t2_gets_qgis_s_own_layer_box_in_the_model_designer_and_the_batch_table(provider, qgis_iface, qgis_new_project,
+                                                                               sample_pair, monkeypatch):
+    """T2's box, built for the standard dialog's start on another layer, was QGIS's deprecated Python box in every
+    dialog: in the model designer it started on T1's model input, in the batch table row 0 had no T2."""
+    from processing.gui.AlgorithmDialog import AlgorithmDialog
+    from processing.gui.BatchAlgorithmDialog import BatchAlgorithmDialog
+    from processing.gui.wrappers import WidgetWrapperFactory
+    from processing.modeler.ModelerParametersDialog import ModelerParametersDialog
+    from qgis.core import (
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterRasterLayer,
+        QgsProject,
+        QgsRasterLayer,
+    )
+    from qgis.gui import QgsBrowserGuiModel
+
+    from oaip_qgis.processing.widgets import OtherRasterWidgetWrapper
+
+    browser = QgsBrowserGuiModel()
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser, raising=False)
+    layers = [QgsRasterLayer(sample_pair["t1"], "before"), QgsRasterLayer(sample_pair["t2"], "after")]
+    QgsProject.instance().addMapLayers(layers)
+    algorithm = registry().createAlgorithmById(ALG)
+    t1, t2 = algorithm.parameterDefinition("T1"), algorithm.parameterDefinition("T2")
+
+    model = QgsProcessingModelAlgorithm("m", "g")
+    for name in ("before", "after"):
+        model.addModelParameter(QgsProcessingParameterRasterLayer(name, name), QgsProcessingModelParameter(name))
+    designer = ModelerParametersDialog(algorithm.create(), model)
+    def box(parameter, dialog) -> type:
+        return type(WidgetWrapperFactory.create_wrapper(parameter, dialog))
+
+    assert box(t2, designer) is box(t1, designer)
+    assert designer.createAlgorithm() is not None
+
+    batch = BatchAlgorithmDialog(algorithm.create())
+    assert box(t2, batch) is box(t1, batch)
+
+    standard = AlgorithmDialog(algorithm.create(), False, None)
+    assert isinstance(WidgetWrapperFactory.create_wrapper(t2, standard), OtherRasterWidgetWrapper)
+    values = standard.createProcessingParameters()
+    assert values["T1"] != values["T2"]   # the standard dialog still starts T2 on another layer
+
+
+def test_the_toolbox_search_finds_the_algorithms_by_an_analyst_s_words(provider):
+    """Tags and a short description were empty: a search for "flood" or "SAR" in the toolbox found nothing."""
+    for algorithm_id in (ALG, "oaip:batchdetect"):
+        tags = [tag.lower() for tag in registry().algorithmById(algorithm_id).tags()]
+        assert {"flood", "sar", "optical", "earthquake"} <= set(tags)
+    assert "different sensors" in registry().algorithmById(ALG).shortDescription()
