@@ -32,7 +32,7 @@ from ..core.errors import InputError, OaipError
 from ..core.params import EPOCHS_RANGE, GRIDS, MODES, SEED_RANGE, RunParams, closest_name, parse_bands
 from ..core.progress import Progress
 from ..core.raster.coregister import REACH
-from ..core.raster.input_files import check_raster, check_vector
+from ..core.raster.input_files import check_raster, check_vector, gdal_name
 from ..i18n import tr
 from ..identity import icon, tag_words
 from ..layers import hold_gdal_layer, named_as_layers, raster_source, style_files, vector_file, write_gpkg
@@ -311,6 +311,9 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             return None
         if isinstance(QgsProcessingUtils.mapLayerFromString(value, context), kind):
             return None
+        if os.sep not in value and not gdal_name(value) and not os.path.exists(value):   # a layer removed since
+            return tr("{name}: '{value}' is neither a layer of this project nor a file that exists: choose the layer "
+                      "again, or give the file's path.").format(name=name, value=value)
         try:
             check(value, name)
         except InputError as exc:

@@ -369,6 +369,23 @@ def test_an_empty_or_non_raster_file_is_named_as_such_not_as_missing(provider, s
     assert not (tmp_path / "c.tif").exists()
 
 
+def test_a_layer_gone_from_the_project_is_named_as_a_layer_not_as_a_missing_file(provider, sample_pair, tmp_path,
+                                                                                 qgis_new_project):
+    """A batch row's layer removed from the project before the run was "T2: the file 't2_9516…' does not exist"."""
+    from qgis.core import QgsProject, QgsRasterLayer
+
+    layer = QgsRasterLayer(sample_pair["t2"], "after")
+    QgsProject.instance().addMapLayer(layer)
+    gone = layer.id()
+    QgsProject.instance().removeMapLayer(gone)
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    ok, message = registry().createAlgorithmById(ALG).checkParameterValues(
+        {"T1": sample_pair["t1"], "T2": gone, "OUTPUT_CHANGE": str(tmp_path / "c.tif")}, context)
+    assert not ok and message == (f"T2: '{gone}' is neither a layer of this project nor a file that exists: choose "
+                                  "the layer again, or give the file's path.")
+
+
 def test_an_area_of_interest_or_samples_file_that_is_no_vector_layer_says_what_it_is(provider, sample_pair,
                                                                                       tmp_path):
     import processing
