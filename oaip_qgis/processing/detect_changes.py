@@ -74,7 +74,11 @@ def help_text() -> str:
         "Thick cloud in an optical image is marked as change, since the other image sees the ground beneath it: "
         "the log says when much of the change marked, or of an image, is white in every band; for a clouded image tick "
         "<i>Leave out places white in every band of an optical image</i> (advanced), which leaves them and their "
-        "hazy edge out as no data (white roofs and snow go with them, so leave it off for a clear image).</p>"
+        "hazy edge out as no data (white roofs and snow go with them, so leave it off for a clear image). "
+        "Where both images are of one kind (two radar images, one sensor twice, or two optical images), tick "
+        "<i>Both images are of one kind</i> (advanced): a scene the structural prior finds unchanged may then be "
+        "mapped from their log-ratio or canonical difference, and weak change that such a measure shows is not "
+        "confined to compact groups; the log says when it would apply.</p>"
         "<p><b>How it works</b>: the coarser image is warped onto the finer one's grid (or onto the grid you "
         "choose), so the map keeps the finer detail and does not depend on which image is T1, and both are "
         "cropped to the overlap; "
@@ -233,11 +237,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
                                                               "(mutual information)").format(shift=REACH),
                                           defaultValue=defaults.coregister),
             QgsProcessingParameterBoolean(self.ONE_KIND, tr("Both images are of one kind (two radar images, one "
-                                                            "sensor twice, or two optical images): a scene the "
-                                                            "structural prior finds unchanged may be mapped from "
-                                                            "their log-ratio or canonical difference, and weak "
-                                                            "change that such a measure shows is not confined to "
-                                                            "compact groups"),
+                                                            "sensor twice, or two optical images)"),
                                           defaultValue=defaults.one_kind),
             QgsProcessingParameterBoolean(self.MASK_CLOUDS, tr("Leave out places white in every band of an optical "
                                                                "image, and their hazy edge, as cloud (snow, glare "
