@@ -10,6 +10,8 @@ from qgis.PyQt.QtGui import QIcon
 from .i18n import tr
 
 NAME = QT_TRANSLATE_NOOP("OAIP", "OAIP change detection")   # translated where it is shown: tr(NAME)
+TAGS = QT_TRANSLATE_NOOP("OAIP", "change detection,heterogeneous,optical,SAR,radar,flood,fire,wildfire,earthquake,"
+                                 "damage,disaster,before and after,int8,pruning,OAIP")   # comma-separated
 ICON_PATH = os.path.join(os.path.dirname(__file__), "resources", "icon.svg")
 
 
@@ -18,6 +20,6 @@ def icon() -> QIcon:
 
 
 def tag_words() -> list[str]:
-    """What the toolbox's search finds the algorithms by: an analyst types "flood" or "SAR", not "OAIP"."""
-    return [word.strip() for word in tr("change detection,heterogeneous,optical,SAR,radar,flood,fire,wildfire,"
-                                        "earthquake,damage,disaster,before and after,int8,pruning,OAIP").split(",")]
+    """What the toolbox's search finds the algorithms by: an analyst types "flood" or "SAR", not "OAIP"; the English
+    words stay beside a translation's."""
+    return list(dict.fromkeys(word.strip() for text in (TAGS, tr(TAGS)) for word in text.split(",")))

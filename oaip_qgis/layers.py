@@ -1,4 +1,5 @@
-"""A run's output files as styled layers in one project group, and the difference image's histogram.
+"""A run's output files as styled layers in one project group, and the difference image's histogram; the layers a
+run reads as the files the engine is given (their own, or a copy written out).
 
 Styles follow what an analyst reads first: changed pixels in a strong red over a transparent
 background, the difference image and confidence as colour ramps, polygons as red outlines.
@@ -116,10 +117,14 @@ def named_as_layers(message: str, params: RunParams) -> str:
 
 
 def write_gpkg(layer: QgsVectorLayer, path: str, crs: QgsCoordinateReferenceSystem) -> str:
-    """Write the layer's features (with edits not yet saved) to a GeoPackage in `crs`; returns the path."""
+    """Write the layer's features (with edits not yet saved) to a GeoPackage in `crs`; returns the path. Its `fid`
+    field stays behind: a feature added and not saved holds "Autogenerate" there, and a scratch layer made from a
+    GeoPackage may hold one fid twice, either of which the new GeoPackage refuses."""
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
     options.layerName = "layer"
+    options.attributes = [i for i, field in enumerate(layer.fields()) if field.name().lower() != "fid"]
+    options.skipAttributeCreation = not options.attributes
     if crs.isValid() and layer.crs().isValid() and crs != layer.crs():
         options.ct = QgsCoordinateTransform(layer.crs(), crs, QgsProject.instance())
     error, message, *_ = QgsVectorFileWriter.writeAsVectorFormatV3(
@@ -128,7 +133,6 @@ def write_gpkg(layer: QgsVectorLayer, path: str, crs: QgsCoordinateReferenceSyst
         raise OSError(tr("Could not write '{layer}' to {path}: {message}").format(layer=layer.name(), path=path,
                                                                                    message=message))
     return path
-
 
 
 def vector_file(layer: QgsMapLayer) -> Optional[str]:

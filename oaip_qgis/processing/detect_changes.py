@@ -311,7 +311,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             return None
         if isinstance(QgsProcessingUtils.mapLayerFromString(value, context), kind):
             return None
-        if os.sep not in value and not gdal_name(value) and not os.path.exists(value):   # a layer removed since
+        if not {"/", "\\"} & set(value) and not gdal_name(value) and not os.path.exists(value):   # a layer gone
             return tr("{name}: '{value}' is neither a layer of this project nor a file that exists: choose the layer "
                       "again, or give the file's path.").format(name=name, value=value)
         try:
@@ -328,10 +328,18 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         return self.parameterAsString(parameters, name, context)
 
     def _raster_path(self, parameters, name, context) -> str | None:
+        layer = self.parameterAsRasterLayer(parameters, name, context)
+        if layer is None:   # QGIS's batch table runs without checkParameterValues: a row's layer gone, a bad file
+            self._refuse(self._unreadable(check_raster, QgsRasterLayer, name, parameters.get(name), context))
         try:
-            return raster_source(self.parameterAsRasterLayer(parameters, name, context), name)
+            return raster_source(layer, name)
         except InputError as exc:
             raise QgsProcessingException(str(exc)) from exc
+
+    @staticmethod
+    def _refuse(message: str | None) -> None:
+        if message:
+            raise QgsProcessingException(message)
 
     def _vector_path(self, parameters, name, context, feedback) -> str | None:
         """The layer's own file when GDAL reads it whole (so that every message names the analyst's file, and
@@ -343,6 +351,8 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         layer = self.parameterAsVectorLayer(parameters, name, context)
         if layer is None and isinstance(value, QgsProcessingFeatureSourceDefinition):   # a script's (selected) source
             layer = QgsProcessingUtils.mapLayerFromString(value.source.staticValue(), context)
+        if layer is None:   # as for a raster (_raster_path)
+            self._refuse(self._unreadable(check_vector, QgsVectorLayer, name, value, context))
         part = isinstance(value, QgsProcessingFeatureSourceDefinition) and (
             value.selectedFeaturesOnly or value.featureLimit != -1)
         own = vector_file(layer) if layer is not None and not part else None

@@ -30,8 +30,6 @@ class OtherRasterWidgetWrapper(RasterWidgetWrapper):
 
     def postInitialize(self, wrappers) -> None:  # noqa: N802 (QGIS's name)
         super().postInitialize(wrappers)
-        if self.dialogType != DIALOG_STANDARD:
-            return
         other_name = self.parameterDefinition().metadata().get("other_layer")
         other = next((w for w in wrappers if w.parameterDefinition().name() == other_name), None)
         if other is None:

@@ -384,6 +384,11 @@ def test_a_layer_gone_from_the_project_is_named_as_a_layer_not_as_a_missing_file
         {"T1": sample_pair["t1"], "T2": gone, "OUTPUT_CHANGE": str(tmp_path / "c.tif")}, context)
     assert not ok and message == (f"T2: '{gone}' is neither a layer of this project nor a file that exists: choose "
                                   "the layer again, or give the file's path.")
+    # QGIS's batch table runs a row without checkParameterValues: "T2 must be the path of a raster file, not None."
+    with pytest.raises(QgsProcessingException, match=re.escape(message)):
+        registry().createAlgorithmById(ALG).run_params(
+            {"T1": sample_pair["t1"], "T2": gone, "OUTPUT_CHANGE": str(tmp_path / "c.tif")}, context,
+            QgsProcessingFeedback())
 
 
 def test_an_area_of_interest_or_samples_file_that_is_no_vector_layer_says_what_it_is(provider, sample_pair,
@@ -684,7 +689,7 @@ def test_an_aoi_with_unsaved_edits_is_read_as_qgis_shows_it(provider, sample_pai
     """An AOI moved in edit mode and not saved was read from its file: QGIS gave the layer's own GeoPackage, which
     still held the old polygon, and the run mapped the place the analyst had moved it from."""
     import processing
-    from qgis.core import QgsGeometry, QgsProject, QgsVectorLayer
+    from qgis.core import QgsGeometry, QgsProject, QgsVectorLayer, QgsVectorLayerUtils
 
     x0, dx, _, y0, _, dy = gdal.Open(sample_pair["t1"]).GetGeoTransform()
 
@@ -698,10 +703,12 @@ def test_an_aoi_with_unsaved_edits_is_read_as_qgis_shows_it(provider, sample_pai
     QgsProject.instance().addMapLayer(layer)
     assert layer.startEditing()
     assert layer.changeGeometry(next(layer.getFeatures()).id(), QgsGeometry.fromWkt(square(100, 120, 40)))
+    # a feature added and not saved: its fid reads "Autogenerate", which the copy's GeoPackage refused
+    assert layer.addFeature(QgsVectorLayerUtils.createFeature(layer, QgsGeometry.fromWkt(square(140, 120, 20))))
     processing.run(ALG, {**pair(sample_pair), "AOI": layer.id(), "OUTPUT_CHANGE": str(tmp_path / "c.tif"),
                          "OUTPUT_STATS": str(tmp_path / "stats.json")})
     grid = gdal.Open(str(tmp_path / "c.tif"))
-    assert (grid.RasterXSize, grid.RasterYSize) == (40, 40)
+    assert (grid.RasterXSize, grid.RasterYSize) == (60, 40)
     assert grid.GetGeoTransform()[0] == pytest.approx(x0 + 100 * dx)
     assert json.loads((tmp_path / "stats.json").read_text())["parameters"]["copied_layers"] == {"aoi": "flood area"}
     layer.rollBack()
