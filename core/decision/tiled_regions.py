@@ -44,11 +44,11 @@ class TiledRegions:
             self._sums[name].append(sums.astype(np.float32))   # exact for counts: a tile holds under 2^24 pixels
         ids = np.where(labels > 0, labels - 1 + self._count, -1)
         self._count += count
-        row, col = at
-        self._tops[row].append((col, ids[0]))
-        self._bottoms[row + ids.shape[0] - 1].append((col, ids[-1]))
-        self._lefts[col].append((row, ids[:, 0]))
-        self._rights[col + ids.shape[1] - 1].append((row, ids[:, -1]))
+        row, col = at   # the edges copied: a view would hold the tile's whole id image (8 MB a 1024² tile)
+        self._tops[row].append((col, ids[0].copy()))
+        self._bottoms[row + ids.shape[0] - 1].append((col, ids[-1].copy()))
+        self._lefts[col].append((row, ids[:, 0].copy()))
+        self._rights[col + ids.shape[1] - 1].append((row, ids[:, -1].copy()))
 
     def _joined(self) -> np.ndarray:
         """The joined region of every region id (joined regions numbered from 0)."""

@@ -69,3 +69,23 @@ def test_a_mask_other_than_the_one_added_is_refused():
     mask[3, 3] = True
     with pytest.raises(ValueError):
         regions.joined_ids(mask, 0)
+
+
+def test_a_tile_s_labels_are_not_kept_beyond_its_edges():
+    """The four edge lines were kept as views of the tile's whole id image: a 10 980² scene's 121 tiles held 8 MB
+    each through the difference pass (peak 1.83 GiB against 1.34 with the edges copied)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(1)
+    masks = [ndimage.binary_opening(rng.random((512, 512)) > 0.5) for _ in range(3)]
+    regions = TiledRegions()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(24):
+            mask = masks[i % 3]
+            regions.add(mask, (512 * (i // 6), 512 * (i % 6)), size=mask)
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 8 * 512 * 512   # one tile's id image (int64); the 24 tiles' edges and sums are far less
