@@ -10,6 +10,7 @@ from ..errors import InputError
 from ..i18n import tr
 from .gdal_scope import in_gdal_scope
 from .grid import Grid, check_transformable
+from .strips import strips
 from .vector_layer import layer_srs, open_layer, rasterize
 
 NONE = -1
@@ -56,9 +57,12 @@ def rasterize_samples(path: str, grid: Grid, field: str = "changed") -> tuple[np
         target.SetProjection(grid.crs_wkt)
     rasterize(target, path, layer, dict(bands=[1], attribute=field, allTouched=True, add=True),
               dict(bands=[2], burnValues=[1], allTouched=True, add=True))
-    changed, marks = (target.GetRasterBand(band).ReadAsArray() for band in (1, 2))
-    values = np.full(changed.shape, NONE, np.int8)
-    values[(marks > 0) & (changed == 0)] = 0
-    values[(marks > 0) & (changed == marks)] = 1
-    both = int(((changed > 0) & (changed < marks)).sum())
+    values = np.full((grid.height, grid.width), NONE, np.int8)
+    both = 0
+    for row, rows in strips(grid.height):   # two whole Int16 bands read at once took a 10 980² run to 1.8 GiB
+        changed, marks = (target.GetRasterBand(band).ReadAsArray(0, row, grid.width, rows) for band in (1, 2))
+        part = values[row:row + rows]
+        part[(marks > 0) & (changed == 0)] = 0
+        part[(marks > 0) & (changed == marks)] = 1
+        both += int(((changed > 0) & (changed < marks)).sum())
     return values, both
