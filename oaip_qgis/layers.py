@@ -117,14 +117,17 @@ def named_as_layers(message: str, params: RunParams) -> str:
 
 
 def write_gpkg(layer: QgsVectorLayer, path: str, crs: QgsCoordinateReferenceSystem) -> str:
-    """Write the layer's features (with edits not yet saved) to a GeoPackage in `crs`; returns the path. Its `fid`
-    field stays behind: a feature added and not saved holds "Autogenerate" there, and a scratch layer made from a
-    GeoPackage may hold one fid twice, either of which the new GeoPackage refuses."""
+    """Write the layer's features (with edits not yet saved) to a GeoPackage in `crs`; returns the path. A `fid`
+    field is kept where it numbers the features (messages name a feature by it, as the attribute table shows it), and
+    left behind where the new GeoPackage would refuse it: a feature added and not saved holds "Autogenerate" there,
+    and a scratch layer made from a GeoPackage may hold one fid twice."""
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
     options.layerName = "layer"
-    options.attributes = [i for i, field in enumerate(layer.fields()) if field.name().lower() != "fid"]
-    options.skipAttributeCreation = not options.attributes
+    fid = next((i for i, field in enumerate(layer.fields()) if field.name().lower() == "fid"), None)
+    if fid is not None and not _numbers_features(layer, fid):
+        options.attributes = [i for i in range(layer.fields().count()) if i != fid]
+        options.skipAttributeCreation = not options.attributes
     if crs.isValid() and layer.crs().isValid() and crs != layer.crs():
         options.ct = QgsCoordinateTransform(layer.crs(), crs, QgsProject.instance())
     error, message, *_ = QgsVectorFileWriter.writeAsVectorFormatV3(
@@ -133,6 +136,17 @@ def write_gpkg(layer: QgsVectorLayer, path: str, crs: QgsCoordinateReferenceSyst
         raise OSError(tr("Could not write '{layer}' to {path}: {message}").format(layer=layer.name(), path=path,
                                                                                    message=message))
     return path
+
+
+def _numbers_features(layer: QgsVectorLayer, field: int) -> bool:
+    """Whether a field holds a different whole number for every feature, as a GeoPackage's fid must."""
+    seen = set()
+    for feature in layer.getFeatures():
+        value = feature.attribute(field)
+        if not isinstance(value, int) or isinstance(value, bool) or value in seen:
+            return False
+        seen.add(value)
+    return True
 
 
 def vector_file(layer: QgsMapLayer) -> Optional[str]:

@@ -106,7 +106,7 @@ class BatchDetectAlgorithm(QgsProcessingAlgorithm):
         return "changedetection"
 
     def tags(self) -> list[str]:
-        return [*tag_words(), tr("batch"), tr("table"), "Dask"]
+        return list(dict.fromkeys([*tag_words(), "batch", "table", tr("batch"), tr("table"), "Dask"]))
 
     def shortHelpString(self) -> str:  # noqa: N802 (QGIS's name)
         return tr(

@@ -20,6 +20,7 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
     QgsProcessingUtils,
+    QgsProperty,
     QgsRasterLayer,
     QgsVectorLayer,
 )
@@ -95,6 +96,16 @@ def help_text() -> str:
         "scene's evidence floor) and the network confirms it. Where the network vetoes under {veto:g} % of the "
         "prior's change (within its own error) the map is the prior's; the log says which.</p>"
     ).format(shift=REACH, veto=100 * VETO_MIN)
+
+
+def _given_text(value, context) -> str:
+    """What a layer parameter was given, as text: a layer id, name or path, also inside a selected source or a
+    data-defined property; "" for anything else (a layer object)."""
+    if isinstance(value, QgsProcessingFeatureSourceDefinition):
+        value = value.source
+    if isinstance(value, QgsProperty):
+        value, _ = value.valueAsString(context.expressionContext())
+    return value if isinstance(value, str) else ""
 
 
 # Destinations QGIS's own algorithms take that name no file (a GeoPackage's table, a memory layer, a database).
@@ -307,10 +318,15 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
     def _unreadable(check, kind, name: str, value, context) -> str | None:
         """Why a layer given as a path cannot be loaded as a `kind` layer (missing, empty, another kind of
         file, as `check` says); None if it can."""
-        if not isinstance(value, str) or not value.strip():
+        value = _given_text(value, context)
+        if not value.strip():
             return None
-        if isinstance(QgsProcessingUtils.mapLayerFromString(value, context), kind):
+        found = QgsProcessingUtils.mapLayerFromString(value, context)
+        if isinstance(found, kind):
             return None
+        if found is not None:   # a raster's layer given as the AOI, say
+            return tr("{name}: the layer '{layer}' is not a {kind} layer: choose a {kind} layer.").format(
+                name=name, layer=found.name(), kind=tr("raster") if kind is QgsRasterLayer else tr("vector"))
         if not {"/", "\\"} & set(value) and not gdal_name(value) and not os.path.exists(value):   # a layer gone
             return tr("{name}: '{value}' is neither a layer of this project nor a file that exists: choose the layer "
                       "again, or give the file's path.").format(name=name, value=value)
@@ -351,7 +367,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         layer = self.parameterAsVectorLayer(parameters, name, context)
         if layer is None and isinstance(value, QgsProcessingFeatureSourceDefinition):   # a script's (selected) source
             layer = QgsProcessingUtils.mapLayerFromString(value.source.staticValue(), context)
-        if layer is None:   # as for a raster (_raster_path)
+        if layer is None:   # as for a raster (_raster_path); a selected source or a property of a layer gone too
             self._refuse(self._unreadable(check_vector, QgsVectorLayer, name, value, context))
         part = isinstance(value, QgsProcessingFeatureSourceDefinition) and (
             value.selectedFeaturesOnly or value.featureLimit != -1)
@@ -366,7 +382,11 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         else:
             copy = self.parameterAsCompatibleSourceLayerPath(parameters, name, context, ["gpkg", "shp"], "gpkg",
                                                              feedback)
-        if copy and layer is not None:   # messages and stats.json name the analyst's layer, not QGIS's temporary copy
+        if not copy:   # given, but nothing QGIS could read: the run would have mapped as if none was given
+            raise QgsProcessingException(tr("{name}: '{value}' cannot be read as a vector layer: choose the layer "
+                                            "again, or give the file's path.").format(
+                name=name, value=_given_text(value, context)))
+        if layer is not None:   # messages and stats.json name the analyst's layer, not QGIS's temporary copy
             self._copied[name.lower()] = (tr("{layer}, selected features only").format(layer=layer.name())
                                           if part and value.selectedFeaturesOnly else layer.name())
         return copy

@@ -372,7 +372,7 @@ def test_an_empty_or_non_raster_file_is_named_as_such_not_as_missing(provider, s
 def test_a_layer_gone_from_the_project_is_named_as_a_layer_not_as_a_missing_file(provider, sample_pair, tmp_path,
                                                                                  qgis_new_project):
     """A batch row's layer removed from the project before the run was "T2: the file 't2_9516…' does not exist"."""
-    from qgis.core import QgsProject, QgsRasterLayer
+    from qgis.core import QgsProcessingFeatureSourceDefinition, QgsProject, QgsProperty, QgsRasterLayer
 
     layer = QgsRasterLayer(sample_pair["t2"], "after")
     QgsProject.instance().addMapLayer(layer)
@@ -385,10 +385,18 @@ def test_a_layer_gone_from_the_project_is_named_as_a_layer_not_as_a_missing_file
     assert not ok and message == (f"T2: '{gone}' is neither a layer of this project nor a file that exists: choose "
                                   "the layer again, or give the file's path.")
     # QGIS's batch table runs a row without checkParameterValues: "T2 must be the path of a raster file, not None."
+    algorithm = registry().createAlgorithmById(ALG)
+    given = {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "OUTPUT_CHANGE": str(tmp_path / "c.tif")}
     with pytest.raises(QgsProcessingException, match=re.escape(message)):
-        registry().createAlgorithmById(ALG).run_params(
-            {"T1": sample_pair["t1"], "T2": gone, "OUTPUT_CHANGE": str(tmp_path / "c.tif")}, context,
-            QgsProcessingFeedback())
+        algorithm.run_params({**given, "T2": gone}, context, QgsProcessingFeedback())
+    # an AOI gone inside a selected source or a property was no AOI at all: the whole scene mapped without a word
+    for aoi in (QgsProcessingFeatureSourceDefinition(gone, True), QgsProperty.fromValue(gone)):
+        with pytest.raises(QgsProcessingException, match=f"AOI: '{gone}' is neither a layer of this project"):
+            algorithm.run_params({**given, "AOI": aoi}, context, QgsProcessingFeedback())
+    before = QgsRasterLayer(sample_pair["t1"], "before")   # a layer of the other kind is one, of the wrong kind
+    QgsProject.instance().addMapLayer(before)
+    with pytest.raises(QgsProcessingException, match="AOI: the layer 'before' is not a vector layer"):
+        algorithm.run_params({**given, "AOI": before.id()}, context, QgsProcessingFeedback())
 
 
 def test_an_area_of_interest_or_samples_file_that_is_no_vector_layer_says_what_it_is(provider, sample_pair,
@@ -766,3 +774,29 @@ def test_the_toolbox_search_finds_the_algorithms_by_an_analyst_s_words(provider)
         tags = [tag.lower() for tag in registry().algorithmById(algorithm_id).tags()]
         assert {"flood", "sar", "optical", "earthquake"} <= set(tags)
     assert "different sensors" in registry().algorithmById(ALG).shortDescription()
+
+
+def test_a_layer_s_copy_keeps_the_fids_its_attribute_table_shows(qgis_app, tmp_path):
+    """Left out always, the fid field made the copy number a filtered layer's features from 1: a message about
+    sample 2 named feature 1."""
+    from osgeo import ogr, osr
+    from qgis.core import QgsVectorLayer
+
+    from oaip_qgis.layers import write_gpkg
+
+    path = str(tmp_path / "samples.gpkg")
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    layer = source.CreateLayer("samples", srs, ogr.wkbPoint)
+    layer.CreateField(ogr.FieldDefn("changed", ogr.OFTInteger))
+    for i in range(3):
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(f"POINT ({500000 + 10 * i} 4000000)"))
+        feature.SetField("changed", i % 2)
+        layer.CreateFeature(feature)
+    source = None
+    filtered = QgsVectorLayer(path, "samples", "ogr")
+    filtered.setSubsetString("fid > 1")
+    copy = ogr.Open(write_gpkg(filtered, str(tmp_path / "copy.gpkg"), filtered.crs()))
+    assert [(f.GetFID(), f.GetField("changed")) for f in copy.GetLayer(0)] == [(2, 1), (3, 0)]
