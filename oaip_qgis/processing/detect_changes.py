@@ -324,7 +324,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         found = QgsProcessingUtils.mapLayerFromString(value, context)
         if isinstance(found, kind):
             return None
-        if found is not None:   # a raster's layer given as the AOI, say
+        if found is not None and not os.path.exists(value):   # a project's raster layer given as the AOI, say
             return tr("{name}: the layer '{layer}' is not a {kind} layer: choose a {kind} layer.").format(
                 name=name, layer=found.name(), kind=tr("raster") if kind is QgsRasterLayer else tr("vector"))
         if not {"/", "\\"} & set(value) and not gdal_name(value) and not os.path.exists(value):   # a layer gone
