@@ -357,23 +357,24 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         if message:
             raise QgsProcessingException(message)
 
-    def _vector_path(self, parameters, name, context, feedback) -> str | None:
+    def _vector_path(self, parameters, name, context, feedback) -> tuple[str | None, str | None]:
         """The layer's own file when GDAL reads it whole (so that every message names the analyst's file, and
         `file|layername=` is read by core.raster.vector_layer); else a copy of what was chosen as QGIS shows it (a
-        scratch layer, unsaved edits, selected features only, a filtered layer)."""
+        scratch layer, unsaved edits, selected features only, a filtered layer), with the layer's name for messages
+        and stats.json (RunParams.copied_layers)."""
         value = parameters.get(name)
         if value in (None, ""):
-            return None
+            return None, None
         layer = self.parameterAsVectorLayer(parameters, name, context)
         if layer is None and isinstance(value, QgsProcessingFeatureSourceDefinition):   # a script's (selected) source
-            layer = QgsProcessingUtils.mapLayerFromString(value.source.staticValue(), context)
+            layer = QgsProcessingUtils.mapLayerFromString(_given_text(value, context), context)
         if layer is None:   # as for a raster (_raster_path); a selected source or a property of a layer gone too
             self._refuse(self._unreadable(check_vector, QgsVectorLayer, name, value, context))
         part = isinstance(value, QgsProcessingFeatureSourceDefinition) and (
             value.selectedFeaturesOnly or value.featureLimit != -1)
         own = vector_file(layer) if layer is not None and not part else None
         if own:
-            return own
+            return own, None
         if layer is not None and not part:   # QGIS gives a layer with unsaved edits as its file, which lacks them
             try:
                 copy = write_gpkg(layer, QgsProcessingUtils.generateTempFilename(f"{name}.gpkg"), layer.crs())
@@ -386,10 +387,10 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(tr("{name}: '{value}' cannot be read as a vector layer: choose the layer "
                                             "again, or give the file's path.").format(
                 name=name, value=_given_text(value, context)))
-        if layer is not None:   # messages and stats.json name the analyst's layer, not QGIS's temporary copy
-            self._copied[name.lower()] = (tr("{layer}, selected features only").format(layer=layer.name())
-                                          if part and value.selectedFeaturesOnly else layer.name())
-        return copy
+        if layer is None:
+            return copy, None
+        return copy, (tr("{layer}, selected features only").format(layer=layer.name())
+                      if part and value.selectedFeaturesOnly else layer.name())
 
     def _flag(self, parameters, name, context) -> bool:
         """A yes/no value, with the words the batch table takes ("no", "off" are no, as "false" and "0")."""
@@ -418,9 +419,10 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
     def run_params(self, parameters, context, feedback) -> RunParams:
         """Translate Processing parameters into the engine's one parameter object."""
         parameters = named_choices(self, parameters)
-        self._copied: dict[str, str] = {}   # filled by _vector_path, before RunParams takes it
-        samples = self._vector_path(parameters, self.SAMPLES, context, feedback)
-        aoi = self._vector_path(parameters, self.AOI, context, feedback)
+        (samples, samples_layer), (aoi, aoi_layer) = (self._vector_path(parameters, name, context, feedback)
+                                                      for name in (self.SAMPLES, self.AOI))
+        # messages and stats.json name the analyst's layer, not QGIS's temporary copy
+        copied = {key: layer for key, layer in (("samples", samples_layer), ("aoi", aoi_layer)) if layer}
         return RunParams(
             t1=self._raster_path(parameters, self.T1, context),
             t2=self._raster_path(parameters, self.T2, context),
@@ -428,7 +430,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             samples=samples,
             extend_from_samples=self._flag(parameters, self.EXTEND, context),
             aoi=aoi,
-            copied_layers=self._copied or None,
+            copied_layers=copied or None,
             bands1=_band_list(self._bands_text(parameters, self.BANDS1, context), tr("T1 bands")),
             bands2=_band_list(self._bands_text(parameters, self.BANDS2, context), tr("T2 bands")),
             grid=self.parameterAsEnumString(parameters, self.GRID, context),
