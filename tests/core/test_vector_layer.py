@@ -1,0 +1,33 @@
+"""Which samples reach the area compared, and which reach beyond it (raster/vector_layer.features_outside)."""
+from __future__ import annotations
+
+from osgeo import ogr, osr
+
+from core.raster.vector_layer import features_outside
+
+
+def _layer(wkts: list[str]) -> tuple[ogr.DataSource, ogr.Layer]:
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    source = ogr.GetDriverByName("Memory").CreateDataSource("samples")
+    layer = source.CreateLayer("samples", srs, ogr.wkbUnknown)
+    for wkt in wkts:
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(wkt))
+        layer.CreateFeature(feature)
+    return source, layer
+
+
+def test_a_point_or_line_on_the_edge_of_the_area_compared_does_not_reach_beyond_it():
+    """A point sample exactly on the grid's edge was named as reaching beyond the area compared: OGR's Within
+    holds only a geometry with some of its interior inside, and a point on the edge has none."""
+    source, layer = _layer(["POINT (0 50)", "POINT (100 100)", "LINESTRING (0 0, 0 100)",   # on the edges
+                            "POLYGON ((0 0, 10 0, 10 10, 0 10, 0 0))", "POINT (50 50)",     # inside
+                            "POLYGON ((90 40, 110 40, 110 60, 90 60, 90 40))",               # across
+                            "LINESTRING (50 50, 150 50)", "POINT (120 50)"])                 # across; outside
+    srs = layer.GetSpatialRef()
+    outside, across = features_outside(layer, (0.0, 0.0, 100.0, 100.0), srs)
+    fids = [feature.GetFID() for feature in layer]
+    assert outside == [fids[7]]
+    assert across == [fids[5], fids[6]]
+    del source
