@@ -400,8 +400,18 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         return self.parameterAsBool(parameters, name, context)
 
     def _optional_double(self, parameters, name, context) -> float | None:
-        """An optional number: None when left empty (parameterAsDouble would give 0)."""
-        if parameters.get(name) in (None, ""):
+        """An optional number: None when left empty or data-defined to NULL (parameterAsDouble gives 0 for both: a
+        NODATA1 property evaluating to NULL made 0 the no-data value, a THRESHOLD one cut at 0)."""
+        value = parameters.get(name)
+        if isinstance(value, QgsProperty):
+            value, _ = value.value(context.expressionContext(), None)
+            if value is not None and value != "":
+                try:
+                    float(value)
+                except (TypeError, ValueError) as exc:   # parameterAsDouble would give 0
+                    raise QgsProcessingException(tr("{name}: its data-defined value is {value!r}, not a number; give "
+                                                    "a number, or leave it empty.").format(name=name, value=value)) from exc
+        if value is None or value == "":
             return None
         return self.parameterAsDouble(parameters, name, context)
 

@@ -239,6 +239,25 @@ def test_outputs_the_toolbox_loads_get_the_panels_styles(provider, sample_pair, 
             assert [c.label for c in layer.renderer().classes()] == ["unchanged", "changed"]
 
 
+def test_a_number_data_defined_to_null_is_left_empty_and_one_to_text_is_refused(provider, sample_pair, tmp_path):
+    """A data-defined NODATA1, NODATA2, THRESHOLD or PIXEL_SIZE that evaluates to NULL was taken as 0
+    (parameterAsDouble): 0 became T1's no-data value, a manual threshold cut at 0; text was 0 as well."""
+    from qgis.core import QgsProperty
+
+    algorithm = registry().createAlgorithmById(ALG)
+    given = {"T1": sample_pair["t1"], "T2": sample_pair["t2"], "OUTPUT_CHANGE": str(tmp_path / "c.tif")}
+    null = QgsProperty.fromExpression("NULL")
+    params = algorithm.run_params({**given, "NODATA1": null, "NODATA2": null, "THRESHOLD": null, "PIXEL_SIZE": null},
+                                  QgsProcessingContext(), QgsProcessingFeedback())
+    assert (params.nodata1, params.nodata2, params.threshold, params.pixel_size) == (None, None, None, None)
+    params = algorithm.run_params({**given, "NODATA1": QgsProperty.fromExpression("'-5'")}, QgsProcessingContext(),
+                                  QgsProcessingFeedback())
+    assert params.nodata1 == -5.0
+    with pytest.raises(QgsProcessingException, match="NODATA1: its data-defined value is 'none', not a number"):
+        algorithm.run_params({**given, "NODATA1": QgsProperty.fromExpression("'none'")}, QgsProcessingContext(),
+                             QgsProcessingFeedback())
+
+
 def test_vgg16_weights_reach_the_engine_through_processing(provider, sample_pair, tmp_path, vgg16_file):
     import processing
 
