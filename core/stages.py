@@ -891,7 +891,7 @@ def write_change(difference: Difference, grid: Grid, prior: PriorResult, samples
     if params.out_polygons:
         with writing(params.out_polygons):
             count = polygonize_changes(change_sink.path, diff_sink.path, outputs.file(params.out_polygons), grid,
-                                       params.min_polygon_area)
+                                       params.min_polygon_area, progress.span(0.95, 1.0))
         progress.info(tr("{count} change polygon(s).", count=count))
         changed = change_extent(cut.changed_rows, cut.valid_count, grid)["changed_area"]
         if count == 0 and changed > 0:   # the raster marks change the polygons do not show

@@ -4,10 +4,14 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from typing import Optional
 
 import numpy as np
 from osgeo import gdal, ogr
 
+from ..errors import Cancelled
+from ..i18n import tr
+from ..progress import Progress
 from .areas import equal_area_transform, geometry_square_metres, row_pixel_areas
 from .gdal_scope import in_gdal_scope
 from .grid import Grid
@@ -53,38 +57,78 @@ def _region_means(layer, probability_path: str, path: str, grid: Grid) -> tuple[
     return sums, counts
 
 
+def _gdal_callback(report, stopped: list):
+    """A GDAL progress callback reporting on `report`; a cancel there stops GDAL (return 0) and is kept in
+    `stopped`, for the caller to raise once GDAL has returned (an exception cannot cross GDAL's C code)."""
+    def callback(complete: float, _message, _data) -> int:
+        try:
+            report(complete)
+        except Cancelled as exc:
+            stopped.append(exc)
+            return 0
+        return 1
+    return callback
+
+
 @in_gdal_scope
 def polygonize_changes(change_path: str, probability_path: str | None, out_path: str, grid: Grid,
-                       min_area: float = 0.0) -> int:
+                       min_area: float = 0.0, progress: Optional[Progress] = None) -> int:
     """Write a GeoPackage of change regions with `area_m2` (square metres in any CRS) and `mean_prob`;
-    regions smaller than `min_area` m² are dropped. Returns the feature count.
+    regions smaller than `min_area` m² are dropped. Returns the feature count. `progress` hears how far it is
+    and can cancel it: a speckled map of 650 000 regions at 4000² took 95 s here, without a word and deaf to a
+    cancel.
 
     Every raster step goes through files strip by strip (a binary copy that GDAL sieves and polygonizes
     in place, the regions burnt into a scratch raster for their mean probability): at 10 980² the
     whole-image arrays this once held (change, binary, probability, region ids, a float64 copy) took
     the step to 3.3 GiB (measured on a generated pair); now 0.6 GiB, following the width and the
     number of regions."""
+    progress = progress or Progress()
+    step = progress.throttled(lambda percent: tr("Writing the change polygons: {percent} %", percent=percent))
+    stopped: list[Cancelled] = []
+
+    def gdal_step(start: float, stop: float):
+        def report(fraction: float) -> None:
+            progress.check()   # at each of GDAL's calls (about 100 a step), not only at each 5 % shown
+            step(start + (stop - start) * fraction)
+        return _gdal_callback(report, stopped)
+
+    def unless_stopped(call) -> None:
+        try:
+            call()
+        except RuntimeError:
+            if stopped:
+                raise stopped[0] from None
+            raise
     with tempfile.TemporaryDirectory(prefix="oaip_polygons_") as folder:
         binary = _binary(change_path, os.path.join(folder, "binary.tif"), grid)
         band = binary.GetRasterBand(1)
         min_pixels = math.ceil(min_area / float(row_pixel_areas(grid).max())) if min_area > 0 else 0
         min_pixels = min(min_pixels, grid.width * grid.height + 1)   # larger than the grid: every region goes
         if min_pixels > 1:
-            gdal.SieveFilter(band, None, band, min_pixels, 8)
+            unless_stopped(lambda: gdal.SieveFilter(band, None, band, min_pixels, 8, callback=gdal_step(0.0, 0.2)))
         out = ogr.GetDriverByName("GPKG").CreateDataSource(out_path)
         layer = out.CreateLayer("changes", grid.srs(), ogr.wkbPolygon)
         layer.CreateField(ogr.FieldDefn("region", ogr.OFTInteger))
         layer.CreateField(ogr.FieldDefn("area_m2", ogr.OFTReal))
         layer.CreateField(ogr.FieldDefn("mean_prob", ogr.OFTReal))
-        gdal.Polygonize(band, band, layer, 0, ["8CONNECTED=8"])
+        unless_stopped(lambda: gdal.Polygonize(band, band, layer, 0, ["8CONNECTED=8"], callback=gdal_step(0.2, 0.5)))
+        out.StartTransaction()   # outside one the update took 20 s for 650 000 regions, inside 0.9 s
         out.ExecuteSQL("UPDATE changes SET region = fid")
+        out.CommitTransaction()
+        step(0.6)
         sums = counts = None
         if probability_path:
             sums, counts = _region_means(layer, probability_path, os.path.join(folder, "regions.tif"), grid)
+        step(0.7)
         binary = band = None
         to_metres = equal_area_transform(grid)
         layer.StartTransaction()
-        for feature in list(layer):
+        features = list(layer)
+        for i, feature in enumerate(features):
+            if i % 256 == 0:
+                step(0.7 + 0.3 * i / len(features))
+                progress.check()
             area = geometry_square_metres(feature.GetGeometryRef(), grid, to_metres)
             if area < min_area:
                 layer.DeleteFeature(feature.GetFID())
@@ -95,6 +139,7 @@ def polygonize_changes(change_path: str, probability_path: str | None, out_path:
                 feature.SetField("mean_prob", float(sums[fid] / counts[fid]))
             layer.SetFeature(feature)
         layer.CommitTransaction()
+        step(1.0)
         count = layer.GetFeatureCount()
         layer = out = None
     return count

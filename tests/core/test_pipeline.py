@@ -81,6 +81,19 @@ def test_cancel_leaves_no_file(sample_pair, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_cancel_while_the_polygons_are_written_leaves_no_file(sample_pair, tmp_path):
+    messages = []
+
+    def cancelled() -> bool:
+        return any("polygons" in m for m in messages)
+
+    with pytest.raises(Cancelled):
+        run(params(sample_pair, tmp_path, out_polygons=str(tmp_path / "changes.gpkg")),
+            Progress(report=lambda f, m: messages.append(m), is_cancelled=cancelled))
+    assert any(m.startswith("Writing the change polygons") for m in messages)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_manual_threshold_is_used(sample_pair, tmp_path):
     result = run(params(sample_pair, tmp_path, threshold_method="manual", threshold=0.9))
     assert result.stats.threshold == pytest.approx(0.9)

@@ -696,6 +696,28 @@ def test_polygons_one_feature_per_region_above_min_area(tmp_path, monkeypatch, s
     assert len(small) == 1 and small[0].GetField("mean_prob") == pytest.approx(0.9, abs=1e-5)
 
 
+def test_polygons_report_their_progress_and_stop_when_cancelled(tmp_path):
+    """The polygons were the one step with no progress and deaf to a cancel: a speckled map of 650 000 regions at
+    4000² took 95 s (GDAL's polygonize 37 s of it). A cancel inside GDAL's own loop now stops it there."""
+    from oaip_qgis.core.errors import Cancelled
+    from oaip_qgis.core.progress import Progress
+
+    change = (np.random.default_rng(0).random((30, 40)) < 0.3).astype(np.float32)
+    path = make_raster(tmp_path / "c.tif", change)
+    shown: list[tuple[float, str]] = []
+    count = polygonize_changes(path, None, str(tmp_path / "all.gpkg"), grid(), 0.0,
+                               Progress(report=lambda f, m: shown.append((f, m))))
+    assert count > 20
+    assert [f for f, _ in shown] == sorted(f for f, _ in shown) and shown[-1][0] > 0.95
+    assert all(m.startswith("Writing the change polygons: ") for _, m in shown)
+    for stop_at in (0.3, 0.7):   # inside GDAL's polygonize; in the areas' loop
+        seen: list[float] = [0.0]
+        stopped = Progress(report=lambda f, m: seen.append(f), is_cancelled=lambda: seen[-1] >= stop_at)  # noqa: B023
+        with pytest.raises(Cancelled):
+            polygonize_changes(path, None, str(tmp_path / f"stopped{stop_at}.gpkg"), grid(), 100.0, stopped)
+        assert stop_at <= seen[-1] < stop_at + 0.1
+
+
 def utm_samples(path, values, field_type=ogr.OFTInteger) -> str:
     """Points at (1, 1), (10, 9), … of grid() with the given `changed` values."""
     srs = osr.SpatialReference()
