@@ -20,6 +20,7 @@ from .decision.evidence import within_note
 from .errors import InputError
 from .i18n import tr
 from .params import INPUT_FIELDS, check_manual_threshold, check_output_formats
+from .progress import Progress
 from .raster.align import check_on_grid
 from .raster.gdal_scope import in_gdal_scope
 from .raster.grid import Window
@@ -33,13 +34,16 @@ from .run_stats import RunStats
 @in_gdal_scope
 def rethreshold(run_stats: RunStats, difference: str, threshold: float, out_change: str, *,
                 out_polygons: Optional[str] = None, out_stats: Optional[str] = None,
-                reference: Optional[str] = None, min_polygon_area: float = 0.0) -> RunStats:
+                reference: Optional[str] = None, min_polygon_area: float = 0.0,
+                progress: Optional[Progress] = None) -> RunStats:
     """Write change = difference > threshold (255 where the difference has no data) to `out_change`:
     a cut of the run's change score (decision.score: 0.5 is the run's automatic decision), and
     polygons and statistics for it when asked. Returns those statistics: the run's, at this manual
     threshold (the run's kept as `run_threshold`), with the changed area and fraction and the
     accuracy against `reference` measured again (none without a reference: the run's were measured
-    at its own threshold)."""
+    at its own threshold). `progress` hears how far the cut and the polygons are, and can cancel them (the dock's
+    task)."""
+    progress = progress or Progress()
     threshold = check_manual_threshold(threshold)
     check_output_formats({"out_change": out_change, "out_polygons": out_polygons})
     # New files only, never the difference image, the reference or anything the run read; an existing file
@@ -68,7 +72,9 @@ def rethreshold(run_stats: RunStats, difference: str, threshold: float, out_chan
     own = Cut(run_stats.threshold, grid)   # the run's own map again: is this the image it was cut from?
     with OutputSet() as outputs:
         sink = outputs.raster(out_change, grid, "uint8", CHANGE_NODATA)
+        cutting = progress.span(0.0, 0.5 if out_polygons else 1.0)
         for row, rows in strips(grid.height):
+            cutting(row / grid.height, tr("Cutting the difference image at {threshold:.3f}", threshold=threshold))
             window = Window(0, row, grid.width, rows)
             prob = read_or_explain(label, difference, partial(band.ReadAsArray, 0, row, grid.width, rows))
             valid = valid_values(prob, nodata)
@@ -80,7 +86,7 @@ def rethreshold(run_stats: RunStats, difference: str, threshold: float, out_chan
         if out_polygons:
             with writing(out_polygons):
                 polygons = polygonize_changes(sink.path, difference, outputs.file(out_polygons), grid,
-                                              min_polygon_area)
+                                              min_polygon_area, progress.span(0.5, 1.0))
         stats = replace(run_stats, threshold_method="manual", threshold=round(float(threshold), 6),
                         evidence={**_within_again(run_stats.evidence, cut), "applied": False},   # as a manual run's
                         run_threshold=run_stats.threshold, run_threshold_method=run_stats.threshold_method,

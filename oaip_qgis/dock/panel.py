@@ -49,8 +49,9 @@ from qgis.PyQt.QtWidgets import (
 
 from ..core.decision.evidence import verdict_word
 from ..core.decision.threshold import THRESHOLD_METHODS
-from ..core.errors import InputError, OaipError
+from ..core.errors import Cancelled, InputError, OaipError
 from ..core.params import EPOCHS_RANGE, GRIDS, MODES, OUTPUT_FILES, SEED_RANGE, RunParams
+from ..core.progress import Progress
 from ..core.raster.write import remove_stale_partials
 from ..core.rethreshold import rethreshold
 from ..core.run_stats import RunStats
@@ -636,7 +637,7 @@ class OaipDock(QgsDockWidget):
         run_stats, difference = self.run_stats, self.outputs["difference"]
         self._cut_task = self._in_background(
             tr("OAIP: change at threshold {threshold:.3f}").format(threshold=threshold),
-            lambda: rethreshold(run_stats, difference, threshold, path),
+            lambda progress: rethreshold(run_stats, difference, threshold, path, progress=progress),
             lambda stats: self._cut_done(run_stats, threshold, path, stats), self._cut_ended)
 
     def _cut_done(self, run_stats: RunStats, threshold: float, path: str, stats: RunStats) -> None:
@@ -653,22 +654,27 @@ class OaipDock(QgsDockWidget):
             self._cut_again = False
             self.apply_threshold()
 
-    def _in_background(self, description: str, work: Callable[[], object], done: Callable[[object], None],
+    def _in_background(self, description: str, work: Callable[[Progress], object], done: Callable[[object], None],
                        ended: Callable[[], None], failed: Optional[Callable[[Exception], None]] = None) -> QgsTask:
-        """Run `work` in a QgsTask; on the main thread then `done(result)` or `failed(error)` (by default the
-        error in the status line), and `ended()` either way. Nothing is called once the panel is closed."""
+        """Run `work(progress)` in a QgsTask, the task's progress bar and cancel button as its Progress; on the main
+        thread then `done(result)` or `failed(error)` (by default the error in the status line), and `ended()` either
+        way. Nothing is called once the panel is closed."""
         def finished(exception, result=None) -> None:
             if self._closed:
                 return
             ended()
             if exception is None:
                 done(result)
+            elif isinstance(exception, Cancelled) or task.isCanceled():   # the task manager's cancel, also before
+                self._status(tr("Cancelled: nothing was written."))
             elif isinstance(exception, OaipError | OSError | RuntimeError | ValueError):
                 (failed or (lambda error: self._status(str(error), error=True)))(exception)
             else:   # a bug: said, and its traceback logged, as a run's is (raised here, it left the task callback)
                 QgsMessageLog.logMessage("".join(traceback.format_exception(exception)), LOG_TAG, Qgis.Critical)
                 self._status(unexpected_error(exception), error=True)
-        task = QgsTask.fromFunction(description, lambda _task: work(), on_finished=finished)
+        task = QgsTask.fromFunction(
+            description, lambda task: work(Progress(lambda fraction, _message: task.setProgress(100 * fraction),
+                                                    task.isCanceled)), on_finished=finished)
         QgsApplication.taskManager().addTask(task)
         return task
 
@@ -728,10 +734,10 @@ class OaipDock(QgsDockWidget):
         """Write the change raster, polygons and statistics at the slider's threshold into `folder`
         (accuracy measured again at that threshold when the run had a reference); returns the paths."""
         paths, write = self._threshold_save(folder)
-        write()
+        write(Progress())
         return paths
 
-    def _threshold_save(self, folder: str) -> tuple[dict, Callable[[], None]]:
+    def _threshold_save(self, folder: str) -> tuple[dict, Callable[[Progress], RunStats]]:
         """The paths a save at the slider's threshold writes (beside an earlier save, never over it), and the
         writing itself, which touches no QGIS object (a background task runs it)."""
         threshold = self.ui.thresholdSlider.value() / SLIDER_STEPS
@@ -742,10 +748,10 @@ class OaipDock(QgsDockWidget):
                      for key in ("change", "polygons", "stats")}
             n += 1
         params, run_stats, difference = self.params, self.run_stats, self.outputs["difference"]
-        return paths, lambda: rethreshold(
+        return paths, lambda progress: rethreshold(
             run_stats, difference, threshold, paths["change"], out_polygons=paths["polygons"],
             out_stats=paths["stats"], reference=params.reference if params else None,
-            min_polygon_area=params.min_polygon_area if params else 0.0)
+            min_polygon_area=params.min_polygon_area if params else 0.0, progress=progress)
 
     def _save_threshold_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, tr("Folder for the change layer at this threshold"),

@@ -46,6 +46,24 @@ def test_a_new_threshold_writes_its_own_files_and_leaves_the_runs_alone(finished
     assert ogr.Open(out["out_polygons"]).GetLayer(0).GetFeatureCount() == written["polygons"]
 
 
+@pytest.mark.parametrize("stop_at", [0.0, 0.6])   # as the difference image is cut; as its polygons are made
+def test_a_cut_reports_its_progress_and_a_cancel_leaves_no_file(finished, tmp_path, stop_at):
+    from oaip_qgis.core.errors import Cancelled
+    from oaip_qgis.core.progress import Progress
+
+    folder, stats = finished
+    shown: list[tuple[float, str]] = [(0.0, "")]
+    progress = Progress(report=lambda f, m: shown.append((f, m)),
+                        is_cancelled=lambda: len(shown) > 1 and shown[-1][0] >= stop_at)
+    with pytest.raises(Cancelled):
+        rethreshold(stats, str(folder / "difference.tif"), 0.9, str(tmp_path / "change.tif"),
+                    out_polygons=str(tmp_path / "changes.gpkg"), out_stats=str(tmp_path / "stats.json"),
+                    progress=progress)
+    assert list(tmp_path.iterdir()) == []
+    assert shown[-1][1].startswith("Cutting the difference image at 0.900" if stop_at < 0.5 else
+                                   "Writing the change polygons")
+
+
 def test_a_cut_writes_new_files_only_and_takes_a_threshold_of_the_score(finished, sample_pair, tmp_path):
     """It wrote wherever it was told: over the run's T1, over the difference image it cuts (every later cut
     then gave one figure), over the run's own change layer; and 1.5, NaN or "0.4" ran or gave a traceback."""
