@@ -216,10 +216,11 @@ def save_style_beside(layer: QgsRasterLayer) -> None:
 
 
 def style_files(outputs: dict[str, Optional[str]]) -> None:
-    """Write the style of each raster output (kind -> path; change, difference, confidence) beside it; one QGIS
-    cannot open keeps the run's result and goes without."""
+    """Write the style of each raster output (kind -> path; change, difference, confidence; other kinds are left)
+    beside it; one QGIS cannot open keeps the run's result and goes without. On a worker thread too (the layers
+    opened here join no project): a run or a save that ends after its project was closed keeps its styles."""
     for kind, path in outputs.items():
-        if path and kind != "polygons":
+        if path and kind in ("change", "difference", "confidence"):
             try:
                 _open(kind, path, kind)
             except OSError:

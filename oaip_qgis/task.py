@@ -23,7 +23,7 @@ from .deps.install_task import INSTALL_BUTTON, no_python_message, torch_install
 from .deps.pip_install import TORCH_VERSION
 from .i18n import tr
 from .identity import NAME
-from .layers import difference_histogram
+from .layers import difference_histogram, style_files
 from .log import LOG_TAG
 
 RunFn = Callable[[RunParams, Progress], object]
@@ -108,6 +108,8 @@ class DetectionTask(QgsTask):
         progress = Progress(report=self._report, is_cancelled=self.isCanceled)
         try:
             self.result = self._run_fn(self.params, progress)
+            if self.result is not None:   # here: a run that ends after its project was closed keeps its styles too
+                style_files(self.result.outputs)
             if self.result is not None and self.params.out_difference and os.path.isfile(self.params.out_difference):
                 # here, not on the main thread: a whole tile's difference image is read in seconds
                 self.histogram = self._histogram(self.params.out_difference)

@@ -59,7 +59,7 @@ from ..deps.install_task import INSTALL_BUTTON, InstallTask, no_python_message, 
 from ..deps.pip_install import TORCH_VERSION, PipInstall
 from ..i18n import tr
 from ..identity import NAME
-from ..layers import add_run_layers, named_as_layers, raster_source, style_change, vector_file, write_gpkg
+from ..layers import add_run_layers, named_as_layers, raster_source, style_change, style_files, vector_file, write_gpkg
 from ..task import LOG_TAG, DetectionTask, RunFn, torch_missing_message, unexpected_error
 from .charts import FiltersChart, HistogramChart, LossChart
 from .samples import SampleMapTool, add_sample, new_sample_layer
@@ -267,13 +267,16 @@ class OaipDock(QgsDockWidget):
         """Offer two different rasters when the project has them, and the bands of what the combos show.
 
         A combo picks up a project's first layer without signalling it, hence the band refresh here. The
-        layers a run adds are not picked up (its change layer is not the next run's T2).
+        layers a run adds are not picked up (its change layer is not the next run's T2). Where T1's layer left the
+        project and its box moved onto T2's, T1's box moves on, not T2's: T2 was still the analyst's choice.
         """
         if self._adding_results:
             return
         t1, t2 = self.ui.t1Combo, self.ui.t2Combo
         if t1.currentLayer() is not None and t1.currentLayer() == t2.currentLayer() and t2.count() > 1:
-            t2.setLayer(t2.layer(1 if t1.currentIndex() == 0 else 0))  # setLayer, unlike setCurrentIndex, signals
+            moved, kept = (t1, t2) if "T1" in self._removed and "T2" not in self._removed else (t2, t1)
+            # setLayer, unlike setCurrentIndex, signals
+            moved.setLayer(moved.layer(1 if kept.currentIndex() == 0 else 0))
         self._fill_bands(self.ui.t1Bands, t1.currentLayer())
         self._fill_bands(self.ui.t2Bands, t2.currentLayer())
 
@@ -748,10 +751,14 @@ class OaipDock(QgsDockWidget):
                      for key in ("change", "polygons", "stats")}
             n += 1
         params, run_stats, difference = self.params, self.run_stats, self.outputs["difference"]
-        return paths, lambda progress: rethreshold(
-            run_stats, difference, threshold, paths["change"], out_polygons=paths["polygons"],
-            out_stats=paths["stats"], reference=params.reference if params else None,
-            min_polygon_area=params.min_polygon_area if params else 0.0, progress=progress)
+
+        def write(progress: Progress) -> RunStats:
+            stats = rethreshold(run_stats, difference, threshold, paths["change"], out_polygons=paths["polygons"],
+                                out_stats=paths["stats"], reference=params.reference if params else None,
+                                min_polygon_area=params.min_polygon_area if params else 0.0, progress=progress)
+            style_files({"change": paths["change"]})   # here: also when the project is closed before it ends
+            return stats
+        return paths, write
 
     def _save_threshold_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, tr("Folder for the change layer at this threshold"),

@@ -301,6 +301,23 @@ def test_a_removed_input_layer_is_not_silently_replaced_by_another(dock, project
         dock.build_params(str(tmp_path / "out"))
 
 
+def test_a_layer_added_after_t1_s_was_removed_leaves_t2_as_chosen(dock, project_pair, sample_pair, tmp_path):
+    """T1's box moved onto T2's layer when T1's left the project; dragging T1's file in again then moved T2's box onto
+    it without a word (T1 chosen again on it was refused as the same layer; under other names, T2 was changed)."""
+    ui = dock.ui
+    QgsProject.instance().removeMapLayer(project_pair["t1"].id())
+    assert ui.t1Combo.currentLayer() == project_pair["t2"]
+    again = QgsRasterLayer(sample_pair["t1"], "t1 again")
+    QgsProject.instance().addMapLayer(again)
+    assert ui.t2Combo.currentLayer() == project_pair["t2"]
+    assert ui.t1Combo.currentLayer() != project_pair["t2"]
+    with pytest.raises(InputError, match="T1's layer 't1' was removed"):   # still to be chosen by hand
+        dock.build_params(str(tmp_path / "out"))
+    ui.t1Combo.setLayer(again)
+    ui.t1Combo.activated.emit(ui.t1Combo.currentIndex())
+    assert dock.build_params(str(tmp_path / "out")).t2 == str(sample_pair["t2"])
+
+
 def test_an_output_folder_that_is_a_file_is_named_as_such(dock, tmp_path):
     (tmp_path / "afile.txt").write_text("x")
     dock.ui.outputFolder.setFilePath(str(tmp_path / "afile.txt"))
@@ -392,6 +409,16 @@ def test_a_save_at_a_threshold_shows_its_progress_and_is_cancelled_from_the_task
     assert dock.ui.statusLabel.text() in ("Cancelled: nothing was written.",
                                           f"Change layer, polygons and statistics at this threshold written to "
                                           f"{tmp_path / 'saved'}")
+
+
+def test_a_save_at_a_threshold_styles_its_change_layer_without_the_project(dock, tmp_path):
+    """A save that ended after Project > New (or the plugin's unloading) wrote its change layer without the .qml
+    beside it: opened later, it was grey. The task writes the style itself now, as a run's task does."""
+    run_and_wait(dock)
+    dock.ui.thresholdSlider.setValue(900)
+    (tmp_path / "saved").mkdir()
+    paths = dock.save_threshold(str(tmp_path / "saved"))   # the task's work, without adding layers
+    assert os.path.exists(os.path.splitext(paths["change"])[0] + ".qml")
 
 
 def test_only_one_run_at_a_time(dock):

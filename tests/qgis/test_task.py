@@ -67,6 +67,25 @@ def test_the_task_counts_the_difference_image_for_the_slider_off_the_main_thread
     assert broken.result is not None and broken.error is None and broken.histogram is None
 
 
+def test_the_task_styles_the_outputs_it_wrote_whatever_becomes_of_the_project(tmp_path):
+    """The dock styled a run's outputs only as it added them to the project: a run that ended after Project > New left
+    its change, difference and confidence layers without their .qml (grey when opened later)."""
+    import numpy as np
+
+    from tests.helpers import make_raster
+
+    def fake(params, progress):
+        outputs = {"change": str(tmp_path / "change.tif"), "difference": str(tmp_path / "difference.tif"),
+                   "stats": str(tmp_path / "stats.json")}
+        make_raster(outputs["change"], np.array([[0, 1], [1, 0]], np.uint8), nodata=255)
+        make_raster(outputs["difference"], np.array([[0.1, 0.9], [0.8, 0.2]], np.float32), nodata=-1)
+        (tmp_path / "stats.json").write_text("{}")
+        return RunResult(stats={}, outputs=outputs)
+
+    finish(DetectionTask(PARAMS, run_fn=fake))
+    assert sorted(path.name for path in tmp_path.glob("*.qml")) == ["change.qml", "difference.qml"]
+
+
 @pytest.mark.parametrize("exception, expected", [
     (InputError("T2: no such file"), "T2: no such file"),
     (ZeroDivisionError("boom"), "Unexpected error: ZeroDivisionError('boom')"),
