@@ -15,6 +15,8 @@ from qgis.core import (
     QgsColorRampShader,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
+    QgsFeature,
+    QgsFields,
     QgsFillSymbol,
     QgsLayerTreeGroup,
     QgsMapLayer,
@@ -29,7 +31,7 @@ from qgis.core import (
     QgsVectorFileWriter,
     QgsVectorLayer,
 )
-from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
+from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP, QVariant
 from qgis.PyQt.QtGui import QColor
 
 from .core.errors import InputError
@@ -118,35 +120,66 @@ def named_as_layers(message: str, params: RunParams) -> str:
 
 def write_gpkg(layer: QgsVectorLayer, path: str, crs: QgsCoordinateReferenceSystem) -> str:
     """Write the layer's features (with edits not yet saved) to a GeoPackage in `crs`; returns the path. A `fid`
-    field is kept where it numbers the features (messages name a feature by it, as the attribute table shows it), and
-    left behind where the new GeoPackage would refuse it: a feature added and not saved holds "Autogenerate" there,
-    and a scratch layer made from a GeoPackage may hold one fid twice."""
+    field is kept where it numbers the features (messages name a feature by it, as the attribute table shows it);
+    a feature added and not saved, whose fid reads "Autogenerate" there, is numbered after the saved ones (left
+    behind, the field made the copy number every feature afresh, added ones first: a message named sample 4 for the
+    attribute table's 3). It is left behind where the saved ones do not number the features (a scratch layer made
+    from a GeoPackage may hold one fid twice)."""
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
     options.layerName = "layer"
-    fid = next((i for i, field in enumerate(layer.fields()) if field.name().lower() == "fid"), None)
-    if fid is not None and not _numbers_features(layer, fid):
-        options.attributes = [i for i in range(layer.fields().count()) if i != fid]
-        options.skipAttributeCreation = not options.attributes
-    if crs.isValid() and layer.crs().isValid() and crs != layer.crs():
-        options.ct = QgsCoordinateTransform(layer.crs(), crs, QgsProject.instance())
-    error, message, *_ = QgsVectorFileWriter.writeAsVectorFormatV3(
-        layer, path, QgsProject.instance().transformContext(), options)
-    if error != QgsVectorFileWriter.NoError:
+    fields = QgsFields(layer.fields())
+    fid = next((i for i, field in enumerate(fields) if field.name().lower() == "fid"), None)
+    numbers = _unsaved_numbers(layer, fid) if fid is not None else {}
+    if numbers is None:
+        fields.remove(fid)
+    transform = (QgsCoordinateTransform(layer.crs(), crs, QgsProject.instance())
+                 if crs.isValid() and layer.crs().isValid() and crs != layer.crs() else None)
+    writer = QgsVectorFileWriter.create(path, fields, layer.wkbType(), crs if transform else layer.crs(),
+                                        QgsProject.instance().transformContext(), options)
+    try:
+        written = writer.hasError() == QgsVectorFileWriter.NoError
+        for feature in layer.getFeatures() if written else ():
+            attributes = feature.attributes()
+            if numbers is None:
+                del attributes[fid]
+            elif feature.id() in numbers:
+                attributes[fid] = numbers[feature.id()]
+            copy = QgsFeature(fields)
+            copy.setAttributes(attributes)
+            geometry = feature.geometry()
+            if transform is not None and not geometry.isNull():
+                geometry.transform(transform)
+            copy.setGeometry(geometry)
+            written = writer.addFeature(copy)
+            if not written:
+                break
+        message = writer.errorMessage()
+    finally:
+        del writer   # flushes and closes the file
+    if not written:
         raise OSError(tr("Could not write '{layer}' to {path}: {message}").format(layer=layer.name(), path=path,
                                                                                    message=message))
     return path
 
 
-def _numbers_features(layer: QgsVectorLayer, field: int) -> bool:
-    """Whether a field holds a different whole number for every feature, as a GeoPackage's fid must."""
-    seen = set()
+def _unsaved_numbers(layer: QgsVectorLayer, field: int) -> Optional[dict[int, int]]:
+    """The number a feature not saved yet gets in a copy (its QGIS id -> the next after the saved ones' fids, in
+    the order QGIS gives them), or None where the saved ones do not number the features (one whole number twice,
+    or a field of another kind)."""
+    if layer.fields().at(field).type() not in (QVariant.Int, QVariant.LongLong):
+        return None
+    saved, unsaved = set(), []
     for feature in layer.getFeatures():
         value = feature.attribute(field)
-        if not isinstance(value, int) or isinstance(value, bool) or value in seen:
-            return False
-        seen.add(value)
-    return True
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value in saved:
+                return None
+            saved.add(value)
+        else:
+            unsaved.append(feature.id())
+    first = max(saved, default=0) + 1
+    return {feature: first + k for k, feature in enumerate(unsaved)}
 
 
 def vector_file(layer: QgsMapLayer) -> Optional[str]:

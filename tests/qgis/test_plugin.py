@@ -799,7 +799,7 @@ def test_a_layer_s_copy_keeps_the_fids_its_attribute_table_shows(qgis_app, tmp_p
     """Left out always, the fid field made the copy number a filtered layer's features from 1: a message about
     sample 2 named feature 1."""
     from osgeo import ogr, osr
-    from qgis.core import QgsVectorLayer
+    from qgis.core import QgsCoordinateReferenceSystem, QgsGeometry, QgsVectorLayer, QgsVectorLayerUtils
 
     from oaip_qgis.layers import write_gpkg
 
@@ -819,3 +819,16 @@ def test_a_layer_s_copy_keeps_the_fids_its_attribute_table_shows(qgis_app, tmp_p
     filtered.setSubsetString("fid > 1")
     copy = ogr.Open(write_gpkg(filtered, str(tmp_path / "copy.gpkg"), filtered.crs()))
     assert [(f.GetFID(), f.GetField("changed")) for f in copy.GetLayer(0)] == [(2, 1), (3, 0)]
+    # A feature added and not saved ("Autogenerate" in its fid) made the copy number every feature afresh, added
+    # ones first: feature 3 of the attribute table was named 4. Saved ones keep theirs; added ones come after.
+    edited = QgsVectorLayer(path, "samples", "ogr")
+    assert edited.startEditing()
+    changed = edited.fields().indexOf("changed")
+    assert edited.changeAttributeValue(3, changed, 5)
+    added = QgsVectorLayerUtils.createFeature(edited, QgsGeometry.fromWkt("POINT (500100 4000000)"), {changed: 1})
+    assert edited.addFeature(added) and edited.getFeature(added.id()).attribute("fid") == "Autogenerate"
+    copy = ogr.Open(write_gpkg(edited, str(tmp_path / "edited.gpkg"), QgsCoordinateReferenceSystem("EPSG:4326")))
+    features = {f.GetFID(): (f.GetField("changed"), f.GetGeometryRef().GetX()) for f in copy.GetLayer(0)}
+    assert sorted(features) == [1, 2, 3, 4] and features[3][0] == 5 and features[4][0] == 1
+    assert all(14.99 < x < 15.01 for _, x in features.values())   # UTM 33N's 500 000 m east: 15° E
+    edited.rollBack()
