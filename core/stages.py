@@ -603,15 +603,15 @@ def read_samples(params: RunParams, pair: AlignedPair, progress: Progress) -> Op
     off = _off_the_data(samples, pair)
     count = given - off
     if not count:   # the analyst meant them to count: a run that ignores them is not what was asked
-        raise InputError(tr("Samples '{path}' have no feature inside the overlap of the two images (the layer is "
-                            "empty, or lies elsewhere: check its CRS and that it is the layer you meant); remove "
+        raise InputError(tr("The samples in '{path}' have no feature inside the overlap of the two images (the layer "
+                            "is empty, or lies elsewhere: check its CRS and that it is the layer you meant); remove "
                             "SAMPLES to run without them.", path=params.samples) if not given else
-                         tr("Samples '{path}' lie only {off}, where nothing is compared: draw them inside the area "
-                            "compared, or remove SAMPLES.", path=params.samples, off=_off_words(params)))
+                         tr("The samples in '{path}' lie only {off}, where nothing is compared: draw them inside the "
+                            "area compared, or remove SAMPLES.", path=params.samples, off=_off_words(params)))
     if params.extend_from_samples and not (samples == 1).any():
-        raise InputError(tr("Samples '{path}' mark no place changed (changed = 1) inside the area compared, so there "
-                            "is no kind of change to find more of: draw at least one changed area there, or turn off "
-                            "EXTEND_FROM_SAMPLES.", path=params.samples))
+        raise InputError(tr("The samples in '{path}' mark no place changed (changed = 1) inside the area compared, so "
+                            "there is no kind of change to find more of: draw at least one changed area there, or "
+                            "turn off EXTEND_FROM_SAMPLES.", path=params.samples))
     progress.info(tr("{count} pixel(s) of analyst samples: the outputs keep their label.", count=count)
                   if params.mode == "prior" else
                   tr("{count} pixel(s) of analyst samples: the network learns from them and the outputs keep "

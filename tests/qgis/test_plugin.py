@@ -474,7 +474,7 @@ def test_a_layer_read_from_a_copy_is_named_as_the_analyst_knows_it(provider, sam
     """An AOI of selected features was refused as "AOI: '/tmp/processing_…/AOI.gpkg' holds no polygon", a temporary
     copy the analyst never saw."""
     import processing
-    from qgis.core import QgsFeature, QgsProcessingFeatureSourceDefinition, QgsProject, QgsVectorLayer
+    from qgis.core import QgsFeature, QgsGeometry, QgsProcessingFeatureSourceDefinition, QgsProject, QgsVectorLayer
 
     layer = QgsVectorLayer("Polygon?crs=EPSG:32633", "Flood AOI", "memory")
     layer.dataProvider().addFeatures([QgsFeature()])   # drawn and never closed: no geometry
@@ -484,6 +484,14 @@ def test_a_layer_read_from_a_copy_is_named_as_the_analyst_knows_it(provider, sam
     for aoi, shown in ((selected, "layer 'Flood AOI, selected features only'"), (layer.id(), "layer 'Flood AOI'")):
         with pytest.raises(QgsProcessingException, match=f"AOI: {shown} holds no polygon"):
             processing.run(ALG, {**pair(sample_pair), "AOI": aoi, "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
+    far = QgsVectorLayer("Point?crs=EPSG:32633&field=changed:integer", "far samples", "memory")   # a sentence, as named
+    point = QgsFeature(far.fields())
+    point.setGeometry(QgsGeometry.fromWkt("POINT (100 100)"))
+    point.setAttributes([1])
+    far.dataProvider().addFeatures([point])
+    QgsProject.instance().addMapLayer(far)
+    with pytest.raises(QgsProcessingException, match="The samples in layer 'far samples' have no feature inside"):
+        processing.run(ALG, {**pair(sample_pair), "SAMPLES": far.id(), "OUTPUT_CHANGE": str(tmp_path / "c.tif")})
 
 
 def test_the_log_names_a_layer_read_from_a_copy_as_the_analyst_knows_it(provider, sample_pair, tmp_path,
