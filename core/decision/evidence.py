@@ -314,6 +314,13 @@ def verdict_word(evidence: Optional[dict]) -> Optional[str]:
     return "weak" if evidence.get("weak") else "change"
 
 
+def found_around_only(evidence: Optional[dict]) -> bool:
+    """Whether an AOI's run found change on the ground around the AOI and marked none of it within (marked_within):
+    its verdict is "none" for the AOI, which the dock says as such, not as a scene without change."""
+    return bool(evidence) and evidence.get("within") == 0 and bool(evidence.get("significant") or
+                                                                    evidence.get("groups"))
+
+
 def weigh_evidence(prior: np.ndarray, floor_ratio: float | None = None,
                    no_change_peak: float | None = None) -> Evidence:
     """Evidence of change in a prior on its block grid (NaN where invalid); the ratios default to the

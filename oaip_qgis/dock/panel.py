@@ -47,7 +47,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from ..core.decision.evidence import verdict_word
+from ..core.decision.evidence import found_around_only, verdict_word
 from ..core.decision.threshold import THRESHOLD_METHODS
 from ..core.errors import Cancelled, InputError, OaipError
 from ..core.params import EPOCHS_RANGE, GRIDS, MODES, OUTPUT_FILES, SEED_RANGE, RunParams
@@ -501,7 +501,10 @@ class OaipDock(QgsDockWidget):
         self.ui.tabs.setCurrentWidget(self.ui.resultsTab)
         seconds = task.result.stats.timing.get("total", 0.0)
         done = tr("Done in {seconds:.1f} s; outputs in {folder}").format(seconds=seconds, folder=self.run_dir)
-        if verdict_word(task.result.stats.evidence) == "none":
+        if found_around_only(task.result.stats.evidence):
+            done = tr("Done in {seconds:.1f} s: nothing marked within the area of interest (change was found on the "
+                      "ground around it); outputs in {folder}").format(seconds=seconds, folder=self.run_dir)
+        elif verdict_word(task.result.stats.evidence) == "none":
             done = tr("Done in {seconds:.1f} s: no significant change found; outputs in {folder}").format(
                 seconds=seconds, folder=self.run_dir)
         if not self.ui.outputFolder.filePath().strip():
@@ -594,7 +597,10 @@ class OaipDock(QgsDockWidget):
         stats = self.stats
         text = tr("<b>{area}</b> changed ({percent:.2f} % of the valid pixels) at threshold {threshold:.3f}.").format(
             area=area(stats.changed_area), percent=100 * stats.changed_fraction, threshold=stats.threshold)
-        if verdict_word(stats.evidence) == "none" and stats.run_threshold is None:
+        if found_around_only(stats.evidence) and stats.run_threshold is None:
+            text = tr("<b>Nothing marked within the area of interest</b>, though change was found on the ground "
+                      "around it: see Evidence below.") + " " + text
+        elif verdict_word(stats.evidence) == "none" and stats.run_threshold is None:
             text = tr("<b>No significant change found</b>: see Evidence below.") + " " + text
             if stats.mode in ("int8", "fp32") and stats.network is None:
                 text += " " + tr("No network was trained: there was no change to learn from.")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
 
-from ..core.decision.evidence import verdict_word
+from ..core.decision.evidence import found_around_only, verdict_word
 from ..core.labels.direct_comparison import measure_label
 from ..core.metrics import percent_down
 from ..i18n import tr
@@ -58,7 +58,7 @@ def _result(stats: dict) -> Section:
     if word is not None:   # the no-change verdict: why an empty layer is empty, or why change was believed
         verdict = {"none": tr("no significant change"), "weak": tr("change found, weak evidence"),
                    "change": tr("change found")}[word]
-        if evidence.get("within") == 0 and (evidence["significant"] or evidence.get("groups")):   # marked_within
+        if found_around_only(evidence):
             verdict = tr("nothing marked within the area of interest; {found} on the ground around it").format(
                 found=tr("weak change found") if evidence.get("weak") else tr("change found"))
         elif not evidence["significant"] and evidence.get("groups"):   # decision.local_change

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -334,6 +335,19 @@ def test_no_change_is_said_in_the_summary_and_an_earlier_runs_results_are_named_
     run_and_wait(dock)
     assert "No significant change found" in dock.ui.summaryLabel.text()
     assert "no significant change found" in dock.ui.statusLabel.text()
+
+    def only_around(params, progress):   # an AOI of unchanged land beside change: the ground's verdict is change
+        result = pipeline_run(params, progress)
+        evidence = {**result.stats.evidence, "significant": True, "within": 0}
+        return replace(result, stats=replace(result.stats, evidence=evidence))
+
+    dock._run_fn = only_around
+    run_and_wait(dock)
+    assert "Nothing marked within the area of interest</b>, though change was found on the ground around it" in (
+        dock.ui.summaryLabel.text())
+    assert "nothing marked within the area of interest (change was found on the ground around it)" in (
+        dock.ui.statusLabel.text())
+    assert "significant" not in dock.ui.summaryLabel.text() + dock.ui.statusLabel.text()
 
     def refuse(params, progress):
         raise InputError("The two images do not overlap.")
