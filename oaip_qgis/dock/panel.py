@@ -353,10 +353,16 @@ class OaipDock(QgsDockWidget):
         # The engine reads files only: a layer GDAL reads whole from its own file is given as that file (so that
         # messages name it); others (memory, edited, filtered, database) are written out, in T1's CRS.
         copied = {}
-        for key, combo in (("samples", ui.samplesCombo), ("aoi", ui.aoiCombo)):
+        for key, label, combo in (("samples", tr("Samples"), ui.samplesCombo), ("aoi", tr("AOI"), ui.aoiCombo)):
             layer = combo.currentLayer()
             if layer is None:
                 continue
+            if 0 < layer.selectedFeatureCount() < layer.featureCount():   # Processing's "Selected features only"
+                QgsMessageLog.logMessage(tr(
+                    "{input}: all {count} features of the layer '{name}' are used, not only the {selected} selected "
+                    "(the panel reads whole layers; Processing's Detect changes can take Selected features only)."
+                ).format(input=label, count=layer.featureCount(), name=layer.name(),
+                         selected=layer.selectedFeatureCount()), LOG_TAG, Qgis.Info)
             own = vector_file(layer)
             if own:
                 setattr(params, key, own)

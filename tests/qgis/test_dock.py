@@ -285,6 +285,33 @@ def test_a_samples_file_is_read_as_itself_and_a_scratch_layers_copy_is_named_as_
     assert "copied_layers" not in dock.build_params(str(tmp_path / "again")).recorded()
 
 
+def test_a_selection_in_an_aoi_layer_is_said_to_be_left_aside(dock, project_pair, tmp_path):
+    """The panel reads whole layers: an analyst who selected one of an AOI layer's polygons got the union of all of
+    them mapped, without a word (Processing's Selected features only is where a selection counts)."""
+    from qgis.core import QgsApplication, QgsFeature, QgsGeometry
+
+    layer = QgsVectorLayer("Polygon?crs=EPSG:32633", "flood areas", "memory")
+    features = []
+    for left in (500000, 501000):
+        feature = QgsFeature()
+        feature.setGeometry(QgsGeometry.fromWkt(f"POLYGON (({left} 4000000, {left + 500} 4000000, {left + 500} "
+                                                f"3999500, {left} 3999500, {left} 4000000))"))
+        features.append(feature)
+    layer.dataProvider().addFeatures(features)
+    QgsProject.instance().addMapLayer(layer)
+    dock.ui.aoiCombo.setLayer(layer)
+    logged = []
+    QgsApplication.messageLog().messageReceived.connect(lambda message, tag, level: logged.append(message))
+    (tmp_path / "a").mkdir()
+    dock.build_params(str(tmp_path / "a"))
+    layer.selectByIds([next(layer.getFeatures()).id()])
+    (tmp_path / "b").mkdir()
+    dock.build_params(str(tmp_path / "b"))
+    said = [message for message in logged if "selected" in message]
+    assert said == ["AOI: all 2 features of the layer 'flood areas' are used, not only the 1 selected (the panel "
+                    "reads whole layers; Processing's Detect changes can take Selected features only)."]
+
+
 def test_a_removed_input_layer_is_not_silently_replaced_by_another(dock, project_pair, tmp_path):
     """Removing the reference made its box show T2; removing T1 during a run made the next run compare T2
     with the reference mask."""
