@@ -262,7 +262,7 @@ def within_aoi(prior: PriorResult, frame: Optional[Frame], blocks: Blocks) -> Pr
         return prior
     cells = np.where(blocks.valid, frame.within(prior.prior, blocks.valid.shape), np.nan).astype(prior.prior.dtype)
     wider = int(np.isfinite(prior.prior).sum())
-    ground = prior.gated and wider > int(blocks.valid.sum())   # manual: the analyst's cut; no ground: the AOI's
+    ground = wider > int(blocks.valid.sum())   # no ground beyond the AOI: the evidence is the AOI's own
     return replace(prior, prior=cells, evidence=replace(prior.evidence, aoi=ground))
 
 

@@ -108,6 +108,15 @@ def test_an_aoi_drawn_tight_around_change_is_mapped_against_the_ground_around_it
     assert (result.stats.grid.height, result.stats.grid.width) == (r1 - r0, c1 - c0)
     assert result.stats.evidence["within"] > 0.3 and verdict_word(result.stats.evidence) != "none"
     assert any("with the ground around it" in line for line in result.log)
+    # A manual threshold kept the ground's verdict figures but said nothing of the AOI (aoi false, within null),
+    # while a re-threshold at the same cut said both.
+    manual = run(RunParams(t1=pair["t1"], t2=pair["t2"], aoi=aoi, mode="prior", threshold_method="manual",
+                           threshold=0.3, out_change=str(tmp_path / "manual.tif")))
+    with rasterio.open(tmp_path / "manual.tif") as layer:
+        marked = layer.read(1)
+    assert manual.stats.evidence["aoi"] and manual.stats.evidence["within"] == pytest.approx(
+        (marked == 1).sum() / (marked != 255).sum())
+    assert any("the change layer marks" in line and "of the area of interest" in line for line in manual.log)
 
 
 def test_cloud_left_out_around_an_aoi_is_left_out_of_the_aois_reads_too(tmp_path):
