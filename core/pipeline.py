@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .errors import InputError, ResourceError, is_out_of_memory, memory_advice
@@ -96,12 +98,12 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
                              inputs=[getattr(params, field) for field in INPUT_FIELDS]))
     if params.reference:
         check_mask(params.reference, "Reference")
-    for path, label in ((params.samples, "Samples"), (params.aoi, "AOI")):
-        if path:
-            log.extend(check_vector(path, label))
+    layers_read = [note for path, label in ((params.samples, "Samples"), (params.aoi, "AOI")) if path
+                   for note in check_vector(path, label)]
+    log.extend(layers_read)
     log.extend(params.warnings())
     progress(0.0, tr("Aligning the pair"))
-    with torch_threads(params.threads), align_pair(params, log) as pair, \
+    with _naming(layers_read), torch_threads(params.threads), align_pair(params, log) as pair, \
             OutputSet(overwrite=params.overwrite) as outputs:
         clock.lap("align")
         blocks = read_blocks(pair, params, progress)   # finds the cloud MASK_CLOUDS leaves out
@@ -124,6 +126,19 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
             outputs.write_text(params.out_stats, json.dumps(stats.to_dict(), indent=2))
         progress(1.0, tr("Done"))
     return RunResult(stats=stats, outputs=_outputs(params), log=log)
+
+
+@contextmanager
+def _naming(layers_read: list[str]) -> Iterator[None]:
+    """A refusal later in the run also says which layer of a file of several was read (check_vector's note): the
+    note went to the log, which a front end does not show of a failed run, so an AOI file whose first layer lay
+    off the images was refused as "do not overlap" without a word of that layer."""
+    try:
+        yield
+    except InputError as exc:
+        if layers_read:
+            exc.args = (" ".join([str(exc), *layers_read]),)
+        raise
 
 
 def _outputs(params: RunParams) -> dict:

@@ -247,6 +247,29 @@ def test_a_geopackage_with_other_layers_is_refused_as_the_polygons_output(sample
     run(prior_params(sample_pair, tmp_path, out_polygons=str(tmp_path / "changes.gpkg")))   # its own: replaced
 
 
+def test_a_refusal_of_an_aoi_read_from_a_file_of_several_layers_names_the_layer_read(sample_pair, tmp_path):
+    """An AOI GeoPackage whose first layer lay off the images was refused as "the two images and the area of interest
+    do not overlap", naming neither the file nor the layer read: the note saying which was read went to the log, which
+    no front end shows of a failed run."""
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp_path / "areas.gpkg"))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    x0, dx, _, y0, _, dy = gdal.Open(sample_pair["t1"]).GetGeoTransform()
+    for name, left in (("far", x0 - 1e6), ("flood", x0 + 20 * dx)):
+        layer = source.CreateLayer(name, srs, ogr.wkbPolygon)
+        feature = ogr.Feature(layer.GetLayerDefn())
+        right, bottom = left + 60 * dx, y0 + 60 * dy
+        ring = f"{left} {y0}, {right} {y0}, {right} {bottom}, {left} {bottom}, {left} {y0}"
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(f"POLYGON (({ring}))"))
+        layer.CreateFeature(feature)
+    source = None
+    with pytest.raises(InputError, match="do not overlap.* AOI: '.*areas.gpkg' holds 2 layers \\(far, flood\\); the "
+                                         "first, 'far', is read"):
+        run(prior_params(sample_pair, tmp_path, aoi=str(tmp_path / "areas.gpkg")))
+    assert not (tmp_path / "change.tif").exists()
+    run(prior_params(sample_pair, tmp_path, aoi=f"{tmp_path / 'areas.gpkg'}|layername=flood"))
+
+
 def test_a_reference_is_placed_by_its_crs_or_said_to_be_elsewhere(tmp_path):
     """The shared pairs (a CRS on a grid at (0, 0) with 1-unit pixels) were told their reference "is not on the run's
     grid"; a reference whose corners its CRS cannot hold (metres labelled as degrees) scored Kappa 0 at 100 %
