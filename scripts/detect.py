@@ -90,12 +90,17 @@ def failure_text(output: str) -> str:
     return "\n".join(dict.fromkeys(told or lines))
 
 
+FILE_PARAMETERS = ("T1", "T2", "REFERENCE", "AOI", "SAMPLES")   # the input files a run reads, and records
+
+
 def input_path(value: str) -> str:
-    """A file's path made absolute (qgis_process runs in the profile's environment); a GDAL virtual path
-    (/vsizip/…) or a subdataset name (NETCDF:"f.nc":var) as given: made absolute, they named no file."""
+    """A file's path made absolute (qgis_process runs in the profile's environment, and stats.json records it), with
+    QGIS's `|layername=…` after it kept; a GDAL virtual path (/vsizip/…) or a subdataset name (NETCDF:"f.nc":var) as
+    given: made absolute, they named no file."""
     if gdal_name(value):
         return value
-    return str(Path(value).resolve())
+    path, bar, options = value.partition("|")
+    return str(Path(path).resolve()) + bar + options
 
 
 def algorithm_params(args: argparse.Namespace, out: Path) -> dict:
@@ -112,6 +117,9 @@ def algorithm_params(args: argparse.Namespace, out: Path) -> dict:
                        assignments([*args.param, *shell_words(args.params)], "--param and PARAMS").items()})
     except OaipError as exc:
         raise SystemExit(str(exc)) from exc
+    for key in FILE_PARAMETERS:   # given as --param too: stats.json recorded 'w/aoi.gpkg' as typed
+        if isinstance(params.get(key), str) and params[key]:
+            params[key] = input_path(params[key])
     return params
 
 

@@ -42,6 +42,11 @@ def test_inputs_become_absolute_paths_but_gdal_names_stay_as_given(tmp_path, mon
                                    reference="gt.tif"), tmp_path)
     assert params["T1"] == "/vsizip//data/p.zip/t1.tif" and params["T2"] == 'NETCDF:"/data/t2.nc":Band1'
     assert params["REFERENCE"] == str(tmp_path / "gt.tif")
+    # An AOI or samples given as --param were recorded in stats.json as typed ('w/aoi.gpkg'), true only where the run
+    # started; a layer QGIS names after the file is kept.
+    params = algorithm_params(args(param=["AOI=w/aoi.gpkg|layername=flood", "samples=s.gpkg"]), tmp_path)
+    assert params["AOI"] == f"{tmp_path / 'w' / 'aoi.gpkg'}|layername=flood"
+    assert params["SAMPLES"] == str(tmp_path / "s.gpkg")
 
 
 def test_a_parameter_without_a_value_is_refused(tmp_path):
