@@ -6,6 +6,7 @@ summary lists why), 2 when the table or the options cannot be used (nothing was 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from ..errors import Cancelled, OaipError
@@ -76,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # A stop sent to the batch alone (kill, a job scheduler at its time limit) ends it as Ctrl-C does: the pairs not
+    # finished are cancelled, said in one sentence, and their folders go; SIGTERM's default left empty pair folders.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         sys.exit(main())
     except KeyboardInterrupt:

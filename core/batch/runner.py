@@ -217,16 +217,22 @@ def run_batch(table: str, out_dir: str, *, scheduler: Optional[str] = None, work
             for note in pair_params(spec, out, 1).warnings():
                 progress.info(tr("{name} (row {row}): {note}", name=spec.name, row=spec.row, note=note))
         start = time.perf_counter()
-        with dask_client(scheduler, workers, log=progress.info) as client:
-            started = time.perf_counter()
-            _remove_earlier_summary(out, progress)   # not before: a batch refused for its cluster changed nothing
-            dashboard = client.dashboard_link if _has_dashboard(client) else None
-            progress.info(tr("Dask dashboard: {link}", link=dashboard) if dashboard else
-                          tr("Dask dashboard: not served (install bokeh to get one)."))
-            progress(0.0, tr("{count} pair(s) submitted to {address}", count=len(specs),
-                             address=client.scheduler.address))
-            records, submitted = collect(client, specs, out, force, progress, fn)
-            workers_seen = {name: info.get("nthreads") for name, info in client.scheduler_info()["workers"].items()}
+        new = [os.path.join(out, spec.name) for spec in specs if not os.path.lexists(os.path.join(out, spec.name))]
+        try:
+            with dask_client(scheduler, workers, log=progress.info) as client:
+                started = time.perf_counter()
+                _remove_earlier_summary(out, progress)   # not before: a batch refused for its cluster changed nothing
+                dashboard = client.dashboard_link if _has_dashboard(client) else None
+                progress.info(tr("Dask dashboard: {link}", link=dashboard) if dashboard else
+                              tr("Dask dashboard: not served (install bokeh to get one)."))
+                progress(0.0, tr("{count} pair(s) submitted to {address}", count=len(specs),
+                                 address=client.scheduler.address))
+                records, submitted = collect(client, specs, out, force, progress, fn)
+                workers_seen = {name: info.get("nthreads")
+                                for name, info in client.scheduler_info()["workers"].items()}
+        except BaseException:   # interrupted, cancelled, no worker left: the folders of pairs cut short go
+            _remove_empty(new)
+            raise
         elapsed = time.perf_counter() - start
         totals = {"pairs": len(records), **{s: sum(1 for r in records if r["status"] == s)
                                              for s in ("done", "skipped", "failed")},
@@ -239,6 +245,16 @@ def run_batch(table: str, out_dir: str, *, scheduler: Optional[str] = None, work
         summary = write_json({"table": os.path.abspath(table), "dashboard": dashboard, "totals": totals,
                               "pairs": records}, os.path.join(out, SUMMARY_JSON))
         return BatchResult(records, gpkg, summary, elapsed, dashboard, totals)
+
+
+def _remove_empty(folders: list[str]) -> None:
+    """Remove those of `folders` that are empty: a pair's folder made by a worker whose pair was stopped (Ctrl-C,
+    SIGTERM) was left empty beside the pairs that finished."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:   # not there, or holds something
+            continue
 
 
 def _remove_earlier_summary(out: str, progress: Progress) -> None:

@@ -421,6 +421,33 @@ def test_command_line_embedded_cluster_and_exit_codes(sample_pair, tmp_path):
     assert unbalanced.returncode == 2 and "PARAMS cannot be split" in unbalanced.stderr
 
 
+def test_a_batch_stopped_by_sigterm_ends_as_one_stopped_by_ctrl_c(tmp_path):
+    """SIGTERM (kill, a job scheduler's time limit) ended the batch at once: no sentence, and the folders of the pairs
+    under way left empty. It now ends as Ctrl-C does."""
+    import signal
+    import time
+
+    from oaip_qgis.core.sample_pair import make_sample_pair
+
+    pairs = [make_sample_pair(tmp_path / f"pair{k}", size=300, seed=k) for k in range(2)]
+    table = tmp_path / "pairs.csv"
+    table.write_text("name,t1,t2\n" + "".join(f"p{k},{p['t1']},{p['t2']}\n" for k, p in enumerate(pairs)),
+                     encoding="utf-8")
+    out = tmp_path / "out"
+    batch = subprocess.Popen([sys.executable, "-m", "oaip_qgis.core.batch", str(table), "--out", str(out),
+                              "--workers", "1", "--param", "mode=int8", "--param", "epochs=100"], cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(path.is_dir() for path in out.glob("p*")):
+        time.sleep(0.5)   # a pair under way: its folder made
+    assert batch.poll() is None
+    batch.send_signal(signal.SIGTERM)
+    stdout, stderr = batch.communicate(timeout=120)
+    assert batch.returncode == 130 and "Interrupted: the pairs that finished keep their outputs" in stderr, stderr
+    assert "Traceback" not in stderr
+    assert not [path for path in out.glob("p*") if path.is_dir() and not any(path.iterdir())]
+
+
 def test_params_in_one_string_keep_a_quoted_value_whole():
     """make batch's PARAMS was split at every space, so a path with one could not be passed."""
     from oaip_qgis.core.batch.__main__ import _parameters
