@@ -15,6 +15,7 @@ from qgis.core import (
     QgsColorRampShader,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
+    QgsCsException,
     QgsFeature,
     QgsFields,
     QgsFillSymbol,
@@ -125,6 +126,9 @@ def write_gpkg(layer: QgsVectorLayer, path: str, crs: QgsCoordinateReferenceSyst
     behind, the field made the copy number every feature afresh, added ones first: a message named sample 4 for the
     attribute table's 3). It is left behind where the saved ones do not number the features (a scratch layer made
     from a GeoPackage may hold one fid twice)."""
+    if not layer.isValid():   # the writer made an empty copy of it, then called the layer empty
+        raise OSError(tr("The layer '{layer}' cannot be read (QGIS marks it as not valid: its source is missing or "
+                         "broken): mend or replace it in the project.").format(layer=layer.name()))
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
     options.layerName = "layer"
@@ -149,7 +153,13 @@ def write_gpkg(layer: QgsVectorLayer, path: str, crs: QgsCoordinateReferenceSyst
             copy.setAttributes(attributes)
             geometry = feature.geometry()
             if transform is not None and not geometry.isNull():
-                geometry.transform(transform)
+                try:
+                    geometry.transform(transform)
+                except QgsCsException:   # e.g. a latitude of 95° in a layer whose CRS is set wrong
+                    raise OSError(tr("The layer '{layer}' has a feature (fid {fid}) that cannot be transformed from "
+                                     "{source} to {target}: check the layer's CRS (its coordinates may be of "
+                                     "another).").format(layer=layer.name(), fid=feature.id(),
+                                                         source=layer.crs().authid(), target=crs.authid())) from None
             copy.setGeometry(geometry)
             written = writer.addFeature(copy)
             if not written:
@@ -164,9 +174,9 @@ def write_gpkg(layer: QgsVectorLayer, path: str, crs: QgsCoordinateReferenceSyst
 
 
 def _unsaved_numbers(layer: QgsVectorLayer, field: int) -> Optional[dict[int, int]]:
-    """The number a feature not saved yet gets in a copy (its QGIS id -> the next after the saved ones' fids, in
-    the order QGIS gives them), or None where the saved ones do not number the features (one whole number twice,
-    or a field of another kind)."""
+    """The number a feature without a whole-number fid gets in a copy (not saved yet: "Autogenerate"; or NULL in a
+    scratch layer's field), as its QGIS id -> the next after the others' fids in the order QGIS gives them; None
+    where the others do not number the features (one whole number twice, or a field of another kind)."""
     if layer.fields().at(field).type() not in (QVariant.Int, QVariant.LongLong):
         return None
     saved, unsaved = set(), []

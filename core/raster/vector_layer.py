@@ -77,7 +77,8 @@ def features_outside(layer: ogr.Layer, bounds: tuple[float, float, float, float]
     maxx, maxy in `srs`), and of those that reach beyond it in part: samples drawn beside the images mark nothing,
     and went unsaid when others did; a sample across an AOI's rectangle lost its part beyond it unsaid (its part
     inside the rectangle but outside the polygon was counted). A point or line on the rectangle's edge reaches no
-    further (OGR's Within holds only geometries with some of their interior inside)."""
+    further (OGR's Within holds only geometries with some of their interior inside; a polygon, which GEOS may refuse
+    to cut when it crosses itself, is told by Within alone)."""
     minx, miny, maxx, maxy = bounds
     box = ogr.CreateGeometryFromWkt(f"POLYGON (({minx} {miny}, {maxx} {miny}, {maxx} {maxy}, {minx} {maxy}, "
                                     f"{minx} {miny}))")
@@ -97,7 +98,7 @@ def features_outside(layer: ogr.Layer, bounds: tuple[float, float, float, float]
         geometry = geometry.GetLinearGeometry()
         if not geometry.Intersects(box):
             outside.append(feature.GetFID())
-        elif not geometry.Within(box) and not geometry.Difference(box).IsEmpty():
+        elif not geometry.Within(box) and (geometry.GetDimension() == 2 or not geometry.Difference(box).IsEmpty()):
             across.append(feature.GetFID())
     layer.ResetReading()
     return outside, across

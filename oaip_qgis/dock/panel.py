@@ -754,7 +754,8 @@ class OaipDock(QgsDockWidget):
 
     def _threshold_save(self, folder: str) -> tuple[dict, Callable[[Progress], RunStats]]:
         """The paths a save at the slider's threshold writes (beside an earlier save, never over it), and the
-        writing itself, which touches no QGIS object (a background task runs it)."""
+        writing itself, which a background task runs: it touches no object of the project or the panel (the layer
+        it opens for the style beside the change layer joins no project)."""
         threshold = self.ui.thresholdSlider.value() / SLIDER_STEPS
         paths, n = {}, 1
         while not paths or any(os.path.exists(path) for path in paths.values()):

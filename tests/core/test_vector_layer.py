@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from osgeo import ogr, osr
 
+from core.raster.gdal_scope import gdal_scope
 from core.raster.vector_layer import features_outside
 
 
@@ -24,10 +25,12 @@ def test_a_point_or_line_on_the_edge_of_the_area_compared_does_not_reach_beyond_
     source, layer = _layer(["POINT (0 50)", "POINT (100 100)", "LINESTRING (0 0, 0 100)",   # on the edges
                             "POLYGON ((0 0, 10 0, 10 10, 0 10, 0 0))", "POINT (50 50)",     # inside
                             "POLYGON ((90 40, 110 40, 110 60, 90 60, 90 40))",               # across
-                            "LINESTRING (50 50, 150 50)", "POINT (120 50)"])                 # across; outside
+                            "LINESTRING (50 50, 150 50)", "POINT (120 50)",                  # across; outside
+                            "POLYGON ((90 40, 110 60, 110 40, 90 60, 90 40))"])              # a bowtie across
     srs = layer.GetSpatialRef()
-    outside, across = features_outside(layer, (0.0, 0.0, 100.0, 100.0), srs)
+    with gdal_scope():   # GEOS refuses to cut a polygon that crosses itself: with exceptions on, the run failed
+        outside, across = features_outside(layer, (0.0, 0.0, 100.0, 100.0), srs)
     fids = [feature.GetFID() for feature in layer]
     assert outside == [fids[7]]
-    assert across == [fids[5], fids[6]]
+    assert across == [fids[5], fids[6], fids[8]]
     del source

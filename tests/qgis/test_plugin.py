@@ -803,6 +803,27 @@ def test_the_toolbox_search_finds_the_algorithms_by_an_analyst_s_words(provider)
     assert "different sensors" in registry().algorithmById(ALG).shortDescription()
 
 
+def test_a_layer_that_cannot_be_copied_is_refused_in_one_sentence(qgis_app, tmp_path):
+    """Written feature by feature, a point whose transform failed raised QgsCsException past the dock's and
+    Processing's handlers (a traceback), and a layer QGIS marks not valid was copied empty, then called empty."""
+    from qgis.core import QgsCoordinateReferenceSystem, QgsFeature, QgsGeometry, QgsVectorLayer
+
+    from oaip_qgis.layers import write_gpkg
+
+    layer = QgsVectorLayer("Point?crs=EPSG:4326&field=changed:integer", "wrong crs", "memory")
+    feature = QgsFeature(layer.fields())
+    feature.setAttributes([1])
+    feature.setGeometry(QgsGeometry.fromWkt("POINT (15 95)"))   # a latitude of 95°: a layer whose CRS is set wrong
+    layer.dataProvider().addFeatures([feature])
+    with pytest.raises(OSError, match="The layer 'wrong crs' has a feature \\(fid 1\\) that cannot be transformed "
+                                      "from EPSG:4326 to EPSG:32633: check the layer's CRS"):
+        write_gpkg(layer, str(tmp_path / "copy.gpkg"), QgsCoordinateReferenceSystem("EPSG:32633"))
+    broken = QgsVectorLayer(str(tmp_path / "gone.gpkg"), "gone", "ogr")
+    with pytest.raises(OSError, match="The layer 'gone' cannot be read \\(QGIS marks it as not valid"):
+        write_gpkg(broken, str(tmp_path / "broken.gpkg"), QgsCoordinateReferenceSystem("EPSG:32633"))
+    assert not (tmp_path / "broken.gpkg").exists()
+
+
 def test_a_layer_s_copy_keeps_the_fids_its_attribute_table_shows(qgis_app, tmp_path):
     """Left out always, the fid field made the copy number a filtered layer's features from 1: a message about
     sample 2 named feature 1."""
