@@ -22,6 +22,7 @@ from .params import INPUT_FIELDS, RunParams
 from .progress import Progress
 from .raster.gdal_scope import in_gdal_scope
 from .raster.input_files import check_mask, check_vector
+from .raster.samples import check_samples
 from .raster.write import OutputSet, check_outputs
 from .run_stats import RunStats
 from .stages import (
@@ -101,6 +102,8 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
     layers_read = [note for path, label in ((params.samples, "Samples"), (params.aoi, "AOI")) if path
                    for note in check_vector(path, label)]
     log.extend(layers_read)
+    if params.samples:
+        check_samples(params.samples)
     log.extend(params.warnings())
     progress(0.0, tr("Aligning the pair"))
     with _naming(layers_read), torch_threads(params.threads), align_pair(params, log) as pair, \

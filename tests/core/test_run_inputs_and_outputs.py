@@ -270,6 +270,23 @@ def test_a_refusal_of_an_aoi_read_from_a_file_of_several_layers_names_the_layer_
     run(prior_params(sample_pair, tmp_path, aoi=f"{tmp_path / 'areas.gpkg'}|layername=flood"))
 
 
+def test_samples_without_the_field_or_with_other_values_are_refused_before_any_work(sample_pair, tmp_path):
+    """Found as they were burnt, after both images' blocks were read: half a minute and more on a Sentinel-2 tile
+    before "has no field 'changed'"."""
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    x0, dx, _, y0, _, dy = gdal.Open(sample_pair["t1"]).GetGeoTransform()
+    point = f"POINT ({x0 + 40.5 * dx} {y0 + 40.5 * dy})"
+    other = write_polygon(tmp_path / "areas.geojson", f"POLYGON (({x0} {y0}, {x0 + 9 * dx} {y0}, {x0} {y0 + 9 * dy}, "
+                                                      f"{x0} {y0}))")
+    half = write_samples(tmp_path / "half.gpkg", [(point, 0.5)], srs, field_type=ogr.OFTReal)
+    for samples, shown in ((other, "has no field 'changed'"), (half, "has changed = 0.5")):
+        progress, steps = recorded()
+        with pytest.raises(InputError, match=shown):
+            run(prior_params(sample_pair, tmp_path, samples=samples), progress)
+        assert steps == []   # not even "Aligning the pair"
+
+
 def test_a_reference_is_placed_by_its_crs_or_said_to_be_elsewhere(tmp_path):
     """The shared pairs (a CRS on a grid at (0, 0) with 1-unit pixels) were told their reference "is not on the run's
     grid"; a reference whose corners its CRS cannot hold (metres labelled as degrees) scored Kappa 0 at 100 %
