@@ -271,16 +271,27 @@ def style_files(outputs: dict[str, Optional[str]]) -> None:
 
 
 def add_run_layers(group_name: str, outputs: dict, project: QgsProject | None = None
-                   ) -> tuple[QgsLayerTreeGroup, dict[str, QgsMapLayer]]:
-    """Add the outputs that exist (keys change, difference, confidence, polygons) as a group on top."""
+                   ) -> tuple[QgsLayerTreeGroup, dict[str, QgsMapLayer], list[str]]:
+    """Add the outputs that exist (keys change, difference, confidence, polygons) as a group on top; returns it, the
+    layers, and why QGIS could not open the others. One QGIS cannot open leaves the others shown (QGIS 3.22's OGR
+    provider opens no GeoPackage in a folder named like 'Flood%20maps', which GDAL reads: the run's rasters were not
+    added either); raises OSError when QGIS opens none."""
     project = project or QgsProject.instance()
-    layers = {kind: _open(kind, outputs[kind], tr(name)) for kind, name, _ in LAYER_ORDER if outputs.get(kind)}
+    layers, unopened = {}, []
+    for kind, name, _ in LAYER_ORDER:
+        if outputs.get(kind):
+            try:
+                layers[kind] = _open(kind, outputs[kind], tr(name))
+            except OSError as exc:
+                unopened.append(str(exc))
+    if not layers and unopened:
+        raise OSError(" ".join(unopened))
     group = project.layerTreeRoot().insertGroup(0, group_name)
     for kind, _, visible in LAYER_ORDER:
         if kind in layers:
             project.addMapLayer(layers[kind], False)
             group.addLayer(layers[kind]).setItemVisibilityChecked(visible)
-    return group, layers
+    return group, layers, unopened
 
 
 def difference_histogram(path: str, bins: int = 100) -> list[int]:

@@ -493,7 +493,7 @@ class OaipDock(QgsDockWidget):
         outputs = {key: path for key, path in task.result.outputs.items() if path and os.path.exists(path)}
         self._adding_results = True   # the run's own layers are not offered as the next run's inputs
         try:
-            _, layers = add_run_layers(self.run_name, outputs)
+            _, layers, unopened = add_run_layers(self.run_name, outputs)
         except OSError as exc:
             self._status(str(exc), error=True)
             return
@@ -516,7 +516,9 @@ class OaipDock(QgsDockWidget):
         if not self.ui.outputFolder.filePath().strip():
             done += " " + tr("(QGIS's temporary folder, emptied when QGIS closes: choose an output folder to keep "
                              "them)")
-        self._status(done)
+        if unopened:   # written, but not shown: say which, with the others shown
+            done += " " + " ".join(unopened)
+        self._status(done, error=bool(unopened))
         self.iface.messageBar().pushMessage(tr(NAME), tr("Change detection finished: {run}").format(run=self.run_name),
                                             level=Qgis.Success, duration=5)
 
@@ -789,10 +791,13 @@ class OaipDock(QgsDockWidget):
                 self._status(tr("Change layer, polygons and statistics at this threshold written to {folder} (the "
                                 "project was closed meanwhile: no layer was added)").format(folder=folder))
                 return
-            add_run_layers(tr("OAIP at threshold {threshold:.3f}").format(threshold=threshold),
-                           {k: paths[k] for k in ("change", "polygons")})
-            self._status(tr("Change layer, polygons and statistics at this threshold written to {folder}").format(
-                folder=folder))
+            try:
+                _, _, unopened = add_run_layers(tr("OAIP at threshold {threshold:.3f}").format(threshold=threshold),
+                                                {k: paths[k] for k in ("change", "polygons")})
+            except OSError as exc:
+                unopened = [str(exc)]
+            self._status(" ".join([tr("Change layer, polygons and statistics at this threshold written to {folder}")
+                                   .format(folder=folder), *unopened]), error=bool(unopened))
 
         def failed(error: Exception) -> None:
             self._status(tr("The change layer at this threshold could not be saved in {folder}: {reason}").format(

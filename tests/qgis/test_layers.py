@@ -54,7 +54,7 @@ def test_change_style_is_red_over_transparent(pair):
 
 def test_run_group_is_on_top_with_the_outputs_that_exist(pair, qgis_new_project):
     QgsProject.instance().addMapLayer(QgsRasterLayer(pair["change"], "an older layer"))
-    group, layers = add_run_layers("OAIP run 1", {"change": pair["change"], "difference": pair["difference"],
+    group, layers, _ = add_run_layers("OAIP run 1", {"change": pair["change"], "difference": pair["difference"],
                                                  "confidence": None})
     root = QgsProject.instance().layerTreeRoot()
     assert root.children()[0] == group and group.name() == "OAIP run 1"
@@ -66,6 +66,15 @@ def test_missing_file_is_an_error_not_an_invalid_layer(tmp_path, qgis_new_projec
     with pytest.raises(OSError, match="cannot open the change output"):
         add_run_layers("broken", {"change": str(tmp_path / "nothing.tif")})
     assert QgsProject.instance().layerTreeRoot().findGroup("broken") is None
+
+
+def test_an_output_qgis_cannot_open_leaves_the_others_shown(pair, tmp_path, qgis_new_project):
+    """QGIS 3.22 opens no GeoPackage in a folder named like 'Flood%20maps' (GDAL does): the run's rasters, which it
+    opens there, were not added either, nor the Results tab filled."""
+    group, layers, unopened = add_run_layers("OAIP run", {"change": pair["change"],
+                                                          "polygons": str(tmp_path / "Flood%20maps" / "changes.gpkg")})
+    assert set(layers) == {"change"} and [child.name() for child in group.children()] == ["Change"]
+    assert unopened == [f"QGIS cannot open the polygons output '{tmp_path / 'Flood%20maps' / 'changes.gpkg'}'."]
 
 
 def test_a_web_map_layer_is_refused_with_what_to_do(qgis_new_project):
