@@ -222,10 +222,12 @@ def check_output_formats(outputs: dict) -> None:
     """Refuse an output (RunParams field -> path) named for another format than the one written."""
     for name, (attribute, kind, suffixes) in OUTPUT_FORMATS.items():
         path = outputs.get(attribute)
-        if path and "|" in str(path):   # `p.gpkg|layername=changes` was told to end in .gpkg
+        # `p.gpkg|layername=changes` was told to end in .gpkg; a `|` in a folder's name is no layer's
+        if path and "|" in os.path.basename(str(path)):
+            folder, file = os.path.split(str(path))
             raise InputError(tr("{name} '{path}' names a layer inside a file; each output is a whole file of its "
                                 "own: give the file's name alone ('{file}').", name=name, path=path,
-                                file=str(path).split("|")[0]))
+                                file=os.path.join(folder, file.split("|")[0])))
         if path and not str(path).lower().endswith(suffixes):
             raise InputError(tr("{name} '{path}' is written as {kind}: give a name ending in {suffix}.",
                                 name=name, path=path, kind=kind, suffix=suffixes[0]))

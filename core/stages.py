@@ -603,9 +603,13 @@ def read_samples(params: RunParams, pair: AlignedPair, progress: Progress) -> Op
     off = _off_the_data(samples, pair)
     count = given - off
     if not count:   # the analyst meant them to count: a run that ignores them is not what was asked
-        raise InputError(tr("The samples in '{path}' have no feature inside the overlap of the two images (the layer "
-                            "is empty, or lies elsewhere: check its CRS and that it is the layer you meant); remove "
-                            "SAMPLES to run without them.", path=params.samples) if not given else
+        raise InputError((tr("The samples in '{path}' have no feature inside the area of interest (the layer is "
+                             "empty, or its samples lie elsewhere in the images or beyond them: check its CRS and that "
+                             "it is the layer you meant, draw samples inside the area of interest, or remove SAMPLES "
+                             "to run without them).", path=params.samples) if params.aoi else
+                          tr("The samples in '{path}' have no feature inside the overlap of the two images (the layer "
+                             "is empty, or lies elsewhere: check its CRS and that it is the layer you meant); remove "
+                             "SAMPLES to run without them.", path=params.samples)) if not given else
                          tr("The samples in '{path}' lie only {off}, where nothing is compared: draw them inside the "
                             "area compared, or remove SAMPLES.", path=params.samples, off=_off_words(params)))
     if params.extend_from_samples and not (samples == 1).any():

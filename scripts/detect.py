@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import signal
 import sys
@@ -15,6 +16,7 @@ from oaip_qgis.core.batch.table import assignments, shell_words  # noqa: E402
 from oaip_qgis.core.errors import OaipError  # noqa: E402
 from oaip_qgis.core.params import OUTPUT_FILES  # noqa: E402
 from oaip_qgis.core.raster.input_files import gdal_name  # noqa: E402
+from oaip_qgis.core.raster.vector_layer import split_source  # noqa: E402
 
 OUTPUTS = (("Change layer", "OUTPUT_CHANGE"), ("Difference image", "OUTPUT_DIFFERENCE"),
            ("Confidence", "OUTPUT_CONFIDENCE"), ("Polygons", "OUTPUT_POLYGONS"), ("Statistics", "OUTPUT_STATS"))
@@ -99,8 +101,8 @@ def input_path(value: str) -> str:
     given: made absolute, they named no file."""
     if gdal_name(value):
         return value
-    path, bar, options = value.partition("|")
-    return str(Path(path).resolve()) + bar + options
+    path, options = split_source(os.path.expanduser(value))   # '~' too: PARAMS='AOI=~/…' reaches no shell
+    return "|".join([str(Path(path).resolve()), *options])
 
 
 def algorithm_params(args: argparse.Namespace, out: Path) -> dict:

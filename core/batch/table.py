@@ -14,6 +14,7 @@ import dataclasses
 import os
 import re
 import shlex
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from ..i18n import tr
 from ..params import INPUT_FIELDS, OUTPUT_FILES, RunParams, closest_name, parse_bands
 from ..raster.gdal_scope import gdal_scope
 from ..raster.input_files import SUBDATASET, gdal_name, one_image_twice
+from ..raster.vector_layer import split_source
 
 REQUIRED = ("t1", "t2")
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")   # a table read as CSV; any other file as a vector layer (GeoPackage)
@@ -36,6 +38,7 @@ ALIASES = {"min_area": "min_polygon_area", "vgg16_weights": "vgg16", "threshold_
 TRUE, FALSE = {"1", "true", "yes", "y", "on"}, {"0", "false", "no", "n", "off"}
 CHOICES = {"mode", "grid", "threshold_method", "prior"}   # named choices, all lower case: PRIOR is prior
 SAFE_NAME = re.compile(r"^[^\W_][\w.-]*$")   # letters and digits of any script: "site_é_1", "洪水_2" are names
+NAME_BYTES = 200   # a pair's folder name: file systems allow 255 bytes, and a run's outputs are named inside it
 SUMMARY_GPKG, SUMMARY_JSON = "summary.gpkg", "summary.json"   # the batch's own files, beside the pairs' folders
 RESERVED_NAMES = {SUMMARY_GPKG, SUMMARY_JSON}
 
@@ -238,7 +241,7 @@ def _default_name(t1: str, shared_stems: set[str]) -> str:
     """The T1 file's stem, or its folder's name when other rows' T1 files share the stem (data/italy/t1.tif)."""
     stem = Path(t1).stem
     folder = Path(t1).parent.name
-    name = folder if folder and stem in shared_stems else stem
+    name = unicodedata.normalize("NFC", folder if folder and stem in shared_stems else stem)   # 'Zürich', not 'Zu_rich'
     return re.sub(r"[^\w.-]+", "_", name).strip("._-") or "pair"
 
 
@@ -274,7 +277,9 @@ def read_pairs(path: str, defaults: Optional[dict[str, str]] = None, layer: Opti
     specs: list[PairSpec] = []
     names: dict[str, int] = {}
     for number, row in enumerate(rows, start=1):
-        given = (row.get(headers[keys.index("name")]) or "").strip() if "name" in keys else ""
+        # NFC: macOS writes 'é' as 'e' and a combining accent, which the name rule took for punctuation
+        given = unicodedata.normalize("NFC", (row.get(headers[keys.index("name")]) or "").strip()) if (
+            "name" in keys) else ""
         where = tr("'{path}', row {number}", path=path, number=number) + (f" ({given})" if given else "")
         values = {**common, **parse_values(row, where)}
         for column in REQUIRED:
@@ -284,10 +289,9 @@ def read_pairs(path: str, defaults: Optional[dict[str, str]] = None, layer: Opti
         for column in INPUT_FIELDS:
             if values.get(column):
                 # A vector layer may name its layer in the file as QGIS does (`areas.gpkg|layername=flood`).
-                file, bar, part = str(values[column]).partition("|") if column in VECTOR_FIELDS else (
-                    str(values[column]), "", "")
-                file = _resolve(file, base)
-                values[column] = file + bar + part
+                file, options = split_source(_resolve(str(values[column]), base)) if column in VECTOR_FIELDS else (
+                    _resolve(str(values[column]), base), [])
+                values[column] = "|".join([file, *options])
                 if not _exists(file):
                     raise InputError(tr("{where}: the {column} file '{path}' does not exist or cannot be "
                                         "read; fix the path (relative paths start at the table's folder).",
@@ -300,6 +304,10 @@ def read_pairs(path: str, defaults: Optional[dict[str, str]] = None, layer: Opti
         if not SAFE_NAME.match(name):
             raise InputError(tr("{where}: the name {name!r} cannot be a folder name; use letters, digits, '.', '_' "
                                 "and '-' only (no spaces), starting with a letter or digit.", where=where, name=name))
+        if len(name.encode("utf-8")) > NAME_BYTES:   # a worker's folder failed: "File name too long", retried twice
+            raise InputError(tr("{where}: the name '{name}…' is too long for a folder name ({count} bytes; at most "
+                                "{most}): give a shorter one in the column 'name'.", where=where, name=name[:40],
+                                count=len(name.encode("utf-8")), most=NAME_BYTES))
         if name.lower() in RESERVED_NAMES:
             raise InputError(tr("{where}: the name '{name}' is the batch summary's own file: give the pair another "
                                 "name.", where=where, name=name))

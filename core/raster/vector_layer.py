@@ -7,6 +7,7 @@ same one layer through this module.
 """
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 from osgeo import gdal, ogr, osr
@@ -17,10 +18,22 @@ from ..i18n import tr
 LAYER_OPTIONS = ("layername", "layerid")   # the `|` options of QGIS's sources that this module reads
 
 
+def split_source(source: str) -> tuple[str, list[str]]:
+    """(file, its `|` options) of a source as QGIS writes one (`file|layername=name|subset=…`). A `|` in a folder's
+    or file's name stays in the file's path (the shortest part before a `|` that is a file is the file): split at
+    the first, an AOI in '…/flood|2024/' was 'the file …/flood does not exist'."""
+    parts = str(source).split("|")
+    for end in range(1, len(parts) + 1):
+        path = "|".join(parts[:end])
+        if os.path.isfile(path):
+            return path, parts[end:]
+    return parts[0], parts[1:]
+
+
 def layer_source(source: str) -> tuple[str, Optional[str]]:
     """(file, layer or None) of `file`, `file|layername=name` or `file|layerid=n` (the layer as "#n"); other
     `|` options are not read here (open_layer refuses them)."""
-    path, *options = str(source).split("|")
+    path, options = split_source(source)
     for option in options:
         key, _, value = option.partition("=")
         if key == "layername":
@@ -32,7 +45,7 @@ def layer_source(source: str) -> tuple[str, Optional[str]]:
 
 def other_options(source: str) -> list[str]:
     """The `|` options of a source besides the layer's name or id (`geometrytype=Polygon`, `subset=…`)."""
-    return [option for option in str(source).split("|")[1:] if option.partition("=")[0] not in LAYER_OPTIONS]
+    return [option for option in split_source(source)[1] if option.partition("=")[0] not in LAYER_OPTIONS]
 
 
 def open_layer(source: str, label: str) -> tuple[ogr.DataSource, ogr.Layer]:

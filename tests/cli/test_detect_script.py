@@ -47,6 +47,10 @@ def test_inputs_become_absolute_paths_but_gdal_names_stay_as_given(tmp_path, mon
     params = algorithm_params(args(param=["AOI=w/aoi.gpkg|layername=flood", "samples=s.gpkg"]), tmp_path)
     assert params["AOI"] == f"{tmp_path / 'w' / 'aoi.gpkg'}|layername=flood"
     assert params["SAMPLES"] == str(tmp_path / "s.gpkg")
+    # '~' reaches no shell in PARAMS='AOI=~/…' or a quoted --t1: it was the working folder's '~' folder
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    params = algorithm_params(args(t1="~/t1 ~.tif", param=["AOI=~/aoi.gpkg"]), tmp_path)
+    assert (params["T1"], params["AOI"]) == (str(tmp_path / "home" / "t1 ~.tif"), str(tmp_path / "home" / "aoi.gpkg"))
 
 
 def test_a_parameter_without_a_value_is_refused(tmp_path):

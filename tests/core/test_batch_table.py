@@ -57,6 +57,24 @@ def test_names_in_any_script_are_folder_names(images):
             read_pairs(table)
 
 
+def test_names_as_macos_writes_them_and_names_too_long_for_a_folder(images):
+    """macOS writes 'é' as 'e' and a combining accent (NFD): a 'café' name was refused as "cannot be a folder name",
+    and a default name from 'Zürich/t1.tif' became 'Zu_rich'. A name over 255 bytes passed the table and failed its
+    worker three times ("File name too long")."""
+    import unicodedata
+
+    zurich = unicodedata.normalize("NFD", "Zürich")
+    (images / zurich).mkdir()
+    for date in ("t1", "t2"):
+        make_raster(images / zurich / f"{date}.tif", np.ones((8, 8)))
+    table = write_csv(images / "pairs.csv", f"name,t1,t2\n{unicodedata.normalize('NFD', 'café')},a/t1.tif,a/t2.tif\n"
+                                            f",{zurich}/t1.tif,{zurich}/t2.tif\n,b/t1.tif,b/t2.tif\n")
+    assert [spec.name for spec in read_pairs(table)][:2] == ["café", "Zürich"]
+    table = write_csv(images / "pairs.csv", f"name,t1,t2\n{'é' * 101},a/t1.tif,a/t2.tif\n")
+    with pytest.raises(InputError, match="is too long for a folder name \\(202 bytes; at most 200\\)"):
+        read_pairs(table)
+
+
 @pytest.mark.parametrize("text, expected", [
     ("t1,name\na/t1.tif,x\n", "has no column 't2'"),
     ("t1,t2,colour\na/t1.tif,a/t2.tif,red\n", "unknown column or parameter 'colour'. Known ones: name, "),

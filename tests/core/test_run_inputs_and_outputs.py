@@ -133,6 +133,10 @@ def test_samples_outside_the_aoi_or_drawn_both_ways_mark_nothing_and_are_said(sa
     beyond = write_samples(tmp_path / "beyond.gpkg", [(box(110, 110, 6), 1)], srs)   # in the AOI's box only
     with pytest.raises(InputError, match="beyond.gpkg' lie only outside the area of interest or on no data"):
         run(prior_params(sample_pair, tmp_path, samples=beyond, aoi=corner))
+    # Beyond the AOI's box, inside the images: they were "no feature inside the overlap of the two images"
+    aside = write_samples(tmp_path / "aside.gpkg", [(box(10, 10, 6), 1)], srs)
+    with pytest.raises(InputError, match="aside.gpkg' have no feature inside the area of interest"):
+        run(prior_params(sample_pair, tmp_path, samples=aside, aoi=corner))
     both = write_samples(tmp_path / "both.gpkg", [(box(110, 110, 6), 1), (box(50, 50, 6), 1), (box(50, 50, 6), 0),
                                                   (box(70, 50, 6), 0)], srs)
     log = run(prior_params(sample_pair, tmp_path, samples=both, aoi=corner, overwrite=True)).log
@@ -285,6 +289,22 @@ def test_samples_without_the_field_or_with_other_values_are_refused_before_any_w
         with pytest.raises(InputError, match=shown):
             run(prior_params(sample_pair, tmp_path, samples=samples), progress)
         assert steps == []   # not even "Aligning the pair"
+
+
+def test_a_bar_in_a_folder_s_name_is_no_layer_option(sample_pair, tmp_path):
+    """'flood|2024' is a folder name on Linux and macOS: an AOI in it was 'the file …/flood does not exist' (split at
+    the first '|', as `file|layername=x`), and outputs into it were refused as naming a layer inside a file."""
+    folder = tmp_path / "flood|2024"
+    folder.mkdir()
+    x0, dx, _, y0, _, dy = gdal.Open(sample_pair["t1"]).GetGeoTransform()
+    aoi = write_polygon(folder / "aoi.geojson", f"POLYGON (({x0 + 10 * dx} {y0 + 10 * dy}, {x0 + 90 * dx} "
+                                                f"{y0 + 10 * dy}, {x0 + 90 * dx} {y0 + 90 * dy}, {x0 + 10 * dx} "
+                                                f"{y0 + 10 * dy}))")
+    result = run(prior_params(sample_pair, folder, aoi=aoi, out_polygons=str(folder / "changes.gpkg")))
+    assert (folder / "change.tif").exists() and (folder / "changes.gpkg").exists()
+    assert result.stats.parameters["aoi"] == aoi
+    with pytest.raises(InputError, match="names a layer inside a file; .* \\('.*flood\\|2024/c.gpkg'\\)"):
+        run(prior_params(sample_pair, folder, out_polygons=str(folder / "c.gpkg|layername=x"), overwrite=True))
 
 
 def test_a_reference_is_placed_by_its_crs_or_said_to_be_elsewhere(tmp_path):
