@@ -5,6 +5,7 @@ import difflib
 import math
 import numbers
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Optional
@@ -222,9 +223,9 @@ def check_output_formats(outputs: dict) -> None:
     """Refuse an output (RunParams field -> path) named for another format than the one written."""
     for name, (attribute, kind, suffixes) in OUTPUT_FORMATS.items():
         path = outputs.get(attribute)
-        # `p.gpkg|layername=changes` was told to end in .gpkg; a `|` in a folder's name is no layer's
-        if path and "|" in os.path.basename(str(path)):
-            folder, file = os.path.split(str(path))
+        # `p.gpkg|layername=changes` was told to end in .gpkg; a `|` in a folder's or file's name is no layer's
+        folder, file = os.path.split(str(path or ""))
+        if re.search(r"\|\w+=", file):
             raise InputError(tr("{name} '{path}' names a layer inside a file; each output is a whole file of its "
                                 "own: give the file's name alone ('{file}').", name=name, path=path,
                                 file=os.path.join(folder, file.split("|")[0])))

@@ -99,11 +99,12 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
                              inputs=[getattr(params, field) for field in INPUT_FIELDS]))
     if params.reference:
         check_mask(params.reference, "Reference")
-    layers_read = [note for path, label in ((params.samples, "Samples"), (params.aoi, "AOI")) if path
+    layers_read = [(label, note) for path, label in ((params.samples, "Samples"), (params.aoi, "AOI")) if path
                    for note in check_vector(path, label)]
-    log.extend(layers_read)
+    log.extend(note for _, note in layers_read)
     if params.samples:
-        check_samples(params.samples)
+        with _naming(layers_read):
+            check_samples(params.samples)
     log.extend(params.warnings())
     progress(0.0, tr("Aligning the pair"))
     with _naming(layers_read), torch_threads(params.threads), align_pair(params, log) as pair, \
@@ -132,15 +133,19 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
 
 
 @contextmanager
-def _naming(layers_read: list[str]) -> Iterator[None]:
-    """A refusal later in the run also says which layer of a file of several was read (check_vector's note): the
-    note went to the log, which a front end does not show of a failed run, so an AOI file whose first layer lay
-    off the images was refused as "do not overlap" without a word of that layer."""
+def _naming(layers_read: list[tuple[str, str]]) -> Iterator[None]:
+    """A refusal of an input (label, as check_vector names it: Samples or AOI) also says which layer of its file of
+    several was read (check_vector's note): the note went to the log, which a front end does not show of a failed
+    run, so an AOI file whose first layer lay off the images was refused as "do not overlap" without a word of that
+    layer. Refusals that name neither input get no note."""
     try:
         yield
     except InputError as exc:
-        if layers_read:
-            exc.args = (" ".join([str(exc), *layers_read]),)
+        text = str(exc).lower()
+        words = {"Samples": (tr("samples"),), "AOI": ("aoi", tr("area of interest"))}
+        notes = [note for label, note in layers_read if any(word.lower() in text for word in words[label])]
+        if notes:
+            exc.args = (" ".join([str(exc), *notes]),)
         raise
 
 

@@ -137,19 +137,27 @@ def _check_it_is_a_scheduler(scheduler: str) -> None:
 
 
 @contextmanager
-def _ctrl_c_not_for_workers() -> Iterator[None]:
+def _ctrl_c_not_for_workers() -> Iterator[list]:
     """The local workers start with SIGINT ignored (a process keeps that through exec, and asyncio then leaves
     it alone): a Ctrl-C reaches the terminal's whole process group, and each worker printed asyncio's
     KeyboardInterrupt traceback while the batch itself cancelled them with one sentence. For the seconds
-    the workers take to start, a Ctrl-C is not taken here either. Only the main thread may set it."""
+    the workers take to start, a Ctrl-C is not taken here either. A SIGTERM that the command line takes as a Ctrl-C
+    (batch.__main__) is kept for then instead, in the list yielded: raised inside Dask's start, it left the cluster
+    half made and Dask's exit hook printed a traceback (a Python handler, unlike SIG_IGN, is not passed to the
+    workers). Only the main thread may set them."""
+    stopped: list = []
     if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
-        yield
+        yield stopped
         return
     earlier = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    term = signal.getsignal(signal.SIGTERM)
+    if term is signal.default_int_handler:
+        signal.signal(signal.SIGTERM, lambda number, _frame: stopped.append(number))
     try:
-        yield
+        yield stopped
     finally:
         signal.signal(signal.SIGINT, earlier)
+        signal.signal(signal.SIGTERM, term)
 
 
 @contextmanager
@@ -190,10 +198,13 @@ def dask_client(scheduler: Optional[str] = None, workers: Optional[int] = None,
     count, cores = local_layout(workers)
     multiprocessing.get_context("spawn").set_executable(worker_python())
     dashboard = ":8787" if importlib.util.find_spec("bokeh") else None
-    with warnings.catch_warnings(), _ctrl_c_not_for_workers():
+    with warnings.catch_warnings(), _ctrl_c_not_for_workers() as stopped:
         warnings.filterwarnings("ignore", message="Port 8787 is already in use", category=UserWarning)
         cluster = LocalCluster(n_workers=count, threads_per_worker=cores, processes=True, resources={PAIR: 1},
                                dashboard_address=dashboard, silence_logs=logging.ERROR)
+    if stopped:   # a SIGTERM while the workers started: stopped as a Ctrl-C, once the cluster can be closed
+        cluster.close()
+        raise KeyboardInterrupt
     try:
         with Client(cluster) as client:
             log(tr("Local Dask cluster: {count} worker(s) × {cores} core(s).", count=count, cores=cores))

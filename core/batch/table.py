@@ -38,7 +38,7 @@ ALIASES = {"min_area": "min_polygon_area", "vgg16_weights": "vgg16", "threshold_
 TRUE, FALSE = {"1", "true", "yes", "y", "on"}, {"0", "false", "no", "n", "off"}
 CHOICES = {"mode", "grid", "threshold_method", "prior"}   # named choices, all lower case: PRIOR is prior
 SAFE_NAME = re.compile(r"^[^\W_][\w.-]*$")   # letters and digits of any script: "site_é_1", "洪水_2" are names
-NAME_BYTES = 200   # a pair's folder name: file systems allow 255 bytes, and a run's outputs are named inside it
+NAME_BYTES = 200   # a pair's folder name: file systems allow 255 bytes a name; this leaves room to spare
 SUMMARY_GPKG, SUMMARY_JSON = "summary.gpkg", "summary.json"   # the batch's own files, beside the pairs' folders
 RESERVED_NAMES = {SUMMARY_GPKG, SUMMARY_JSON}
 

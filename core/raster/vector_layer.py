@@ -8,6 +8,7 @@ same one layer through this module.
 from __future__ import annotations
 
 import os
+import re
 from typing import Optional
 
 from osgeo import gdal, ogr, osr
@@ -16,18 +17,22 @@ from ..errors import InputError
 from ..i18n import tr
 
 LAYER_OPTIONS = ("layername", "layerid")   # the `|` options of QGIS's sources that this module reads
+OPTION = re.compile(r"^\w+=")   # a `|` option of a source: `layername=flood`, `subset=…`, `geometrytype=Polygon`
 
 
 def split_source(source: str) -> tuple[str, list[str]]:
     """(file, its `|` options) of a source as QGIS writes one (`file|layername=name|subset=…`). A `|` in a folder's
-    or file's name stays in the file's path (the shortest part before a `|` that is a file is the file): split at
-    the first, an AOI in '…/flood|2024/' was 'the file …/flood does not exist'."""
+    or file's name stays in the path: the longest part before a `|` that exists is the file (or folder: a FileGDB),
+    and where none exists, the options are the `key=…` parts at the end. Split at the first `|`, an AOI in
+    '…/flood|2024/' was 'the file …/flood does not exist'."""
     parts = str(source).split("|")
-    for end in range(1, len(parts) + 1):
-        path = "|".join(parts[:end])
-        if os.path.isfile(path):
-            return path, parts[end:]
-    return parts[0], parts[1:]
+    for end in range(len(parts), 0, -1):
+        if os.path.exists("|".join(parts[:end])):
+            return "|".join(parts[:end]), parts[end:]
+    end = len(parts)
+    while end > 1 and OPTION.match(parts[end - 1]):
+        end -= 1
+    return "|".join(parts[:end]), parts[end:]
 
 
 def layer_source(source: str) -> tuple[str, Optional[str]]:

@@ -363,6 +363,25 @@ def test_local_workers_start_deaf_to_ctrl_c():
     assert after.stdout.strip() == "False"
 
 
+def test_a_sigterm_while_local_workers_start_is_kept_for_after():
+    """Raised inside Dask's start, a SIGTERM taken as Ctrl-C left the cluster half made, and Dask's exit hook printed a
+    traceback after the batch's sentence. It is kept until the workers have started; they start with SIGTERM's
+    default (a Python handler is not passed on, as SIG_IGN is)."""
+    import os
+    import signal
+
+    earlier = signal.signal(signal.SIGTERM, signal.default_int_handler)   # as the command line sets it
+    try:
+        asks = "import signal; print(signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)"
+        with cluster_module._ctrl_c_not_for_workers() as stopped:
+            os.kill(os.getpid(), signal.SIGTERM)   # no KeyboardInterrupt here
+            started = subprocess.run([sys.executable, "-c", asks], capture_output=True, text=True, check=True)
+        assert stopped == [signal.SIGTERM] and started.stdout.strip() == "True"
+        assert signal.getsignal(signal.SIGTERM) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGTERM, earlier)
+
+
 def test_a_worker_whose_gdal_was_closed_says_why(sample_pair, tmp_path, monkeypatch):
     """An unguarded script that runs a batch runs again in each worker as it starts, and its exitQgis() there left
     GDAL without drivers: every pair failed as "not a raster that GDAL can read (No driver registered.)"."""

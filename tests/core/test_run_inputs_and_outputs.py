@@ -272,6 +272,12 @@ def test_a_refusal_of_an_aoi_read_from_a_file_of_several_layers_names_the_layer_
         run(prior_params(sample_pair, tmp_path, aoi=str(tmp_path / "areas.gpkg")))
     assert not (tmp_path / "change.tif").exists()
     run(prior_params(sample_pair, tmp_path, aoi=f"{tmp_path / 'areas.gpkg'}|layername=flood"))
+    # samples refused before any work name the layer read too; a refusal of another input names none
+    with pytest.raises(InputError, match="has no field 'changed' .* Samples: '.*areas.gpkg' holds 2 layers"):
+        run(prior_params(sample_pair, tmp_path, samples=str(tmp_path / "areas.gpkg"), overwrite=True))
+    with pytest.raises(InputError, match="band 2 is out of range") as refused:
+        run(prior_params(sample_pair, tmp_path, aoi=str(tmp_path / "areas.gpkg"), bands2=[2], overwrite=True))
+    assert "holds 2 layers" not in str(refused.value)
 
 
 def test_samples_without_the_field_or_with_other_values_are_refused_before_any_work(sample_pair, tmp_path):
@@ -305,6 +311,8 @@ def test_a_bar_in_a_folder_s_name_is_no_layer_option(sample_pair, tmp_path):
     assert result.stats.parameters["aoi"] == aoi
     with pytest.raises(InputError, match="names a layer inside a file; .* \\('.*flood\\|2024/c.gpkg'\\)"):
         run(prior_params(sample_pair, folder, out_polygons=str(folder / "c.gpkg|layername=x"), overwrite=True))
+    run(prior_params(sample_pair, folder, out_change=str(folder / "flood|2024.tif"), overwrite=True))   # a file's '|'
+    assert (folder / "flood|2024.tif").exists()
 
 
 def test_a_reference_is_placed_by_its_crs_or_said_to_be_elsewhere(tmp_path):

@@ -34,3 +34,18 @@ def test_a_point_or_line_on_the_edge_of_the_area_compared_does_not_reach_beyond_
     assert outside == [fids[7]]
     assert across == [fids[5], fids[6], fids[8]]
     del source
+
+
+def test_a_source_keeps_a_bar_that_is_part_of_its_path(tmp_path):
+    """QGIS writes `file|layername=flood`; a folder named 'flood|2024' (a FileGDB too) is part of the path, also when
+    the file named in it is missing (the message then names the whole path, not '…/flood')."""
+    from core.raster.vector_layer import split_source
+
+    folder = tmp_path / "flood|2024"
+    (folder / "areas.gdb").mkdir(parents=True)
+    (folder / "aoi.gpkg").write_bytes(b"")
+    assert split_source(f"{folder}/aoi.gpkg|layername=a|subset=x") == (f"{folder}/aoi.gpkg",
+                                                                        ["layername=a", "subset=x"])
+    assert split_source(f"{folder}/areas.gdb|layername=flood") == (f"{folder}/areas.gdb", ["layername=flood"])
+    assert split_source(f"{folder}/missing.gpkg") == (f"{folder}/missing.gpkg", [])
+    assert split_source(f"{tmp_path}/missing.gpkg|layername=a") == (f"{tmp_path}/missing.gpkg", ["layername=a"])
