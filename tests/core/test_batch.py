@@ -355,12 +355,17 @@ def test_local_workers_start_deaf_to_ctrl_c():
     import signal
 
     asks = "import signal; print(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)"
-    with cluster_module._ctrl_c_not_for_workers():
-        started = subprocess.run([sys.executable, "-c", asks], capture_output=True, text=True, check=True)
-    assert started.stdout.strip() == "True"
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # this process takes Ctrl-C again
-    after = subprocess.run([sys.executable, "-c", asks], capture_output=True, text=True, check=True)
-    assert after.stdout.strip() == "False"
+    # as an interactive shell starts the batch (a background job of a script starts with SIGINT ignored)
+    earlier = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with cluster_module._ctrl_c_not_for_workers():
+            started = subprocess.run([sys.executable, "-c", asks], capture_output=True, text=True, check=True)
+        assert started.stdout.strip() == "True"
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # this process takes Ctrl-C again
+        after = subprocess.run([sys.executable, "-c", asks], capture_output=True, text=True, check=True)
+        assert after.stdout.strip() == "False"
+    finally:
+        signal.signal(signal.SIGINT, earlier)
 
 
 def test_a_sigterm_while_local_workers_start_is_kept_for_after():
