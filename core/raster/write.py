@@ -277,9 +277,18 @@ class RasterSink:
         return failures
 
 
+# The longest file name most file systems take (bytes), less room for SQLite's "-journal" beside a GeoPackage.
+NAME_BYTES = 255 - len("-journal")
+
+
 def _temporary(target: str) -> str:
+    """The output's temporary name beside it, its stem cut where the whole would pass NAME_BYTES: an output named in
+    226–255 bytes (81 CJK characters) was refused as a folder that cannot be written ("File name too long")."""
     path = Path(target)
-    return str(path.with_name(f".{path.stem}.{HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial{path.suffix}"))
+    tail = f".{HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial{path.suffix}"
+    room = NAME_BYTES - len(f".{tail}".encode())
+    stem = path.stem.encode()[:room].decode("utf-8", "ignore")   # a character cut in two is left out
+    return str(path.with_name(f".{stem}{tail}"))
 
 
 def _place_all(pending: list[tuple[str, str]]) -> None:

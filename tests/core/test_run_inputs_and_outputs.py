@@ -315,6 +315,17 @@ def test_a_bar_in_a_folder_s_name_is_no_layer_option(sample_pair, tmp_path):
     assert (folder / "flood|2024.tif").exists()
 
 
+def test_an_output_with_a_long_name_is_written_under_a_temporary_name_that_fits(sample_pair, tmp_path):
+    """81 CJK characters (247 bytes, a name the file system takes): its temporary name, 30 bytes longer, could not be
+    made, and the run said the folder was "read-only or not yours (File name too long)"."""
+    name = "洪" * 81 + ".tif"
+    run(prior_params(sample_pair, tmp_path, out_change=str(tmp_path / name)))
+    assert (tmp_path / name).exists() and not [p for p in tmp_path.iterdir() if ".partial" in p.name]
+    temporary = write._temporary(str(tmp_path / name))
+    assert len(os.path.basename(temporary).encode()) <= 255 - len("-journal")
+    assert write.PARTIAL.match(os.path.basename(temporary))   # what a later run removes when its process is gone
+
+
 def test_a_reference_is_placed_by_its_crs_or_said_to_be_elsewhere(tmp_path):
     """The shared pairs (a CRS on a grid at (0, 0) with 1-unit pixels) were told their reference "is not on the run's
     grid"; a reference whose corners its CRS cannot hold (metres labelled as degrees) scored Kappa 0 at 100 %
