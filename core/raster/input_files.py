@@ -51,9 +51,23 @@ def longest_path(path: str) -> Optional[tuple[int, int, str]]:
     return (length, GDAL_LONGEST, "GDAL") if length > GDAL_LONGEST else None
 
 
+def check_utf8_name(path: str, label: str) -> None:
+    """Refuse a path that is not UTF-8 text (Latin-1 bytes, as an old zip unpacks 'café'): Python keeps such bytes as
+    escapes that GDAL's bindings refuse ("not a string"), so an input was "not a raster that GDAL can read" and an
+    output folder failed only when the run wrote into it."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise InputError(tr("{label}: the name '{path}' is not UTF-8 text (as an old zip or another system may write "
+                            "one), which GDAL cannot open: rename the file or its folder.", label=label,
+                            path=shown)) from None
+
+
 def _check_file(path: str, label: str, what: str) -> None:
     """A local file that is missing, empty (0 bytes) or a pipe or device, each in its own sentence; `what`:
     "a raster"."""
+    check_utf8_name(path, label)
     _check_zip_member(str(path), label)
     local = not gdal_name(path)
     if local and not os.path.exists(path):

@@ -31,7 +31,7 @@ from ..errors import InputError, OaipError, ResourceError, is_out_of_memory, mem
 from ..i18n import tr
 from .gdal_scope import exceptions_off
 from .grid import Grid, Window
-from .input_files import files_read, longest_path
+from .input_files import check_utf8_name, files_read, longest_path
 
 GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
 GDAL_TYPES = {"uint8": gdal.GDT_Byte, "float32": gdal.GDT_Float32}
@@ -161,6 +161,7 @@ def check_outputs(targets: Iterable[Optional[str]], overwrite: bool = True,
 def _check_target(target: str, overwrite: bool) -> None:
     """Refuse an output that cannot be written, with the reason; a probe file proves the folder writable
     (permission bits do not: root, read-only mounts and ACLs answer differently)."""
+    check_utf8_name(target, tr("The output"))
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         raise InputError(tr("The output '{target}' cannot be written: its folder '{folder}' does not exist. "

@@ -326,6 +326,21 @@ def test_an_output_with_a_long_name_is_written_under_a_temporary_name_that_fits(
     assert write.PARTIAL.match(os.path.basename(temporary))   # what a later run removes when its process is gone
 
 
+def test_a_name_that_is_not_utf8_is_refused_before_any_work(sample_pair, tmp_path):
+    """Latin-1 bytes, as an old zip unpacks 'café': an input was "not a raster that GDAL can read (not a string)", and
+    an output folder failed only when the outputs were written, after the whole prior."""
+    latin = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"caf\xe9.tif"))
+    shutil.copy(sample_pair["t1"], latin)
+    with pytest.raises(InputError, match="T1: the name '.*caf\\\\xe9.tif' is not UTF-8 text"):
+        run(prior_params({**sample_pair, "t1": latin}, tmp_path))
+    folder = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"r\xe9sultat"))
+    os.mkdir(folder)
+    progress, steps = recorded()
+    with pytest.raises(InputError, match="The output: the name '.*r\\\\xe9sultat/change.tif' is not UTF-8 text"):
+        run(prior_params(sample_pair, Path(folder)), progress)
+    assert steps == [] and os.listdir(folder) == []
+
+
 def test_a_reference_is_placed_by_its_crs_or_said_to_be_elsewhere(tmp_path):
     """The shared pairs (a CRS on a grid at (0, 0) with 1-unit pixels) were told their reference "is not on the run's
     grid"; a reference whose corners its CRS cannot hold (metres labelled as degrees) scored Kappa 0 at 100 %
