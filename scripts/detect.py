@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import signal
 import sys
@@ -15,8 +14,7 @@ sys.path.insert(0, str(REPO))
 from oaip_qgis.core.batch.table import assignments, shell_words  # noqa: E402
 from oaip_qgis.core.errors import OaipError  # noqa: E402
 from oaip_qgis.core.params import OUTPUT_FILES  # noqa: E402
-from oaip_qgis.core.raster.input_files import gdal_name  # noqa: E402
-from oaip_qgis.core.raster.vector_layer import split_source  # noqa: E402
+from oaip_qgis.core.raster.input_files import absolute_source  # noqa: E402
 
 OUTPUTS = (("Change layer", "OUTPUT_CHANGE"), ("Difference image", "OUTPUT_DIFFERENCE"),
            ("Confidence", "OUTPUT_CONFIDENCE"), ("Polygons", "OUTPUT_POLYGONS"), ("Statistics", "OUTPUT_STATS"))
@@ -95,23 +93,13 @@ def failure_text(output: str) -> str:
 FILE_PARAMETERS = ("T1", "T2", "REFERENCE", "AOI", "SAMPLES")   # the input files a run reads, and records
 
 
-def input_path(value: str) -> str:
-    """A file's path made absolute (qgis_process runs in the profile's environment, and stats.json records it), with
-    QGIS's `|layername=…` after it kept; a GDAL virtual path (/vsizip/…) or a subdataset name (NETCDF:"f.nc":var) as
-    given: made absolute, they named no file."""
-    if gdal_name(value):
-        return value
-    path, options = split_source(os.path.expanduser(value))   # '~' too: PARAMS='AOI=~/…' reaches no shell
-    return "|".join([str(Path(path).resolve()), *options])
-
-
 def algorithm_params(args: argparse.Namespace, out: Path) -> dict:
     """oaip:detectchanges parameters from the command line; --param KEY=VALUE adds any other one
     (AOI, PRUNE, GRID, PIXEL_SIZE, NODATA1, THRESHOLD_METHOD, …) or overrides one."""
-    params = {"T1": input_path(args.t1), "T2": input_path(args.t2), "MODE": args.mode.lower(), "SEED": args.seed,
+    params = {"T1": args.t1, "T2": args.t2, "MODE": args.mode.lower(), "SEED": args.seed,
               **{"OUTPUT_" + key[len("out_"):].upper(): out / name for key, name in OUTPUT_FILES.items()}}
     if args.reference:
-        params["REFERENCE"] = input_path(args.reference)
+        params["REFERENCE"] = args.reference
     if args.epochs:
         params["EPOCHS"] = args.epochs
     try:
@@ -121,7 +109,7 @@ def algorithm_params(args: argparse.Namespace, out: Path) -> dict:
         raise SystemExit(str(exc)) from exc
     for key in FILE_PARAMETERS:   # given as --param too: stats.json recorded 'w/aoi.gpkg' as typed
         if isinstance(params.get(key), str) and params[key]:
-            params[key] = input_path(params[key])
+            params[key] = absolute_source(params[key])
     return params
 
 

@@ -17,7 +17,7 @@ from osgeo import gdal
 from ..errors import InputError, ResourceError, is_out_of_memory, memory_advice
 from ..i18n import tr
 from .gdal_scope import in_gdal_scope
-from .vector_layer import layer_source, open_layer
+from .vector_layer import layer_source, open_layer, split_source
 
 # A driver's own name for part of a file (NETCDF:"f.nc":Band1, HDF5:..., as QGIS gives a subdataset's source):
 # the part is no file name, so GDAL says whether it exists. One letter and a colon is a Windows drive.
@@ -32,6 +32,16 @@ def gdal_name(path: str) -> bool:
     than a local file: such a name is passed on as written, never joined to a folder or made absolute."""
     path = str(path)
     return path.startswith("/vsi") or "://" in path or bool(SUBDATASET.match(path))
+
+
+def absolute_source(value: str) -> str:
+    """A file's path made absolute, '~' expanded, with QGIS's `|layername=…` after it kept: stats.json records it
+    (relative, it held only in the folder the run started in, and a re-threshold's check of what it must not
+    overwrite depended on that folder); a GDAL name (/vsizip/…, NETCDF:"f.nc":var) as given."""
+    if gdal_name(value):
+        return value
+    path, options = split_source(os.path.expanduser(value))
+    return "|".join([os.path.abspath(path), *options])
 
 
 # The longest local paths, in bytes, measured with GDAL 3.6: GDAL builds a file's sidecar names (.aux.xml) in

@@ -33,7 +33,7 @@ from ..core.errors import InputError, OaipError
 from ..core.params import EPOCHS_RANGE, GRIDS, MODES, SEED_RANGE, RunParams, closest_name, parse_bands
 from ..core.progress import Progress
 from ..core.raster.coregister import REACH
-from ..core.raster.input_files import check_raster, check_vector, gdal_name
+from ..core.raster.input_files import absolute_source, check_raster, check_vector, gdal_name
 from ..i18n import tr
 from ..identity import icon, tag_words
 from ..layers import hold_gdal_layer, named_as_layers, raster_source, style_files, vector_file, write_gpkg
@@ -348,9 +348,10 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
         if layer is None:   # QGIS's batch table runs without checkParameterValues: a row's layer gone, a bad file
             self._refuse(self._unreadable(check_raster, QgsRasterLayer, name, parameters.get(name), context))
         try:
-            return raster_source(layer, name)
+            source = raster_source(layer, name)
         except InputError as exc:
             raise QgsProcessingException(str(exc)) from exc
+        return absolute_source(source) if source else None   # qgis_process takes a path relative to where it runs
 
     @staticmethod
     def _refuse(message: str | None) -> None:
@@ -374,7 +375,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             value.selectedFeaturesOnly or value.featureLimit != -1)
         own = vector_file(layer) if layer is not None and not part else None
         if own:
-            return own, None
+            return absolute_source(own), None   # qgis_process takes a path relative to where it runs
         if layer is not None and not part:   # QGIS gives a layer with unsaved edits as its file, which lacks them
             try:
                 copy = write_gpkg(layer, QgsProcessingUtils.generateTempFilename(f"{name}.gpkg"), layer.crs())

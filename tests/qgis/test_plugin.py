@@ -4,6 +4,7 @@ from __future__ import annotations
 import gc
 import json
 import re
+import shutil
 import sys
 
 import numpy as np
@@ -256,6 +257,20 @@ def test_a_number_data_defined_to_null_is_left_empty_and_one_to_text_is_refused(
     with pytest.raises(QgsProcessingException, match="NODATA1: its data-defined value is 'none', not a number"):
         algorithm.run_params({**given, "NODATA1": QgsProperty.fromExpression("'none'")}, QgsProcessingContext(),
                              QgsProcessingFeedback())
+
+
+def test_relative_paths_given_to_qgis_process_are_recorded_absolute(provider, sample_pair, tmp_path, monkeypatch):
+    """qgis_process takes paths relative to where it runs, and stats.json recorded them so: true only there (and a
+    re-threshold's check of what it must not overwrite depended on the folder it ran in)."""
+    for name in ("t1", "t2"):
+        shutil.copy(sample_pair[name], tmp_path / f"{name}.tif")
+    write_polygon(tmp_path / "aoi.geojson", "POLYGON ((0 0, 1 0, 1 1, 0 0))")
+    monkeypatch.chdir(tmp_path)
+    params = registry().createAlgorithmById(ALG).run_params(
+        {"T1": "t1.tif", "T2": "t2.tif", "AOI": "aoi.geojson", "OUTPUT_CHANGE": str(tmp_path / "c.tif")},
+        QgsProcessingContext(), QgsProcessingFeedback())
+    assert (params.t1, params.t2, params.aoi) == tuple(str(tmp_path / name) for name in ("t1.tif", "t2.tif",
+                                                                                        "aoi.geojson"))
 
 
 def test_vgg16_weights_reach_the_engine_through_processing(provider, sample_pair, tmp_path, vgg16_file):
