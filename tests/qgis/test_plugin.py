@@ -13,7 +13,7 @@ from osgeo import gdal
 from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingException, QgsProcessingFeedback
 
 import oaip_qgis
-from tests.helpers import write_polygon
+from tests.helpers import write_polygon, write_samples
 
 ALG = "oaip:detectchanges"
 
@@ -747,8 +747,9 @@ def test_an_aoi_with_unsaved_edits_is_read_as_qgis_shows_it(provider, sample_pai
         a, b = (x0 + left * dx, y0 + top * dy), (x0 + (left + side) * dx, y0 + (top + side) * dy)
         return f"POLYGON (({a[0]} {a[1]}, {b[0]} {a[1]}, {b[0]} {b[1]}, {a[0]} {b[1]}, {a[0]} {a[1]}))"
 
-    path = str(tmp_path / "aoi.gpkg")   # a format QGIS hands over as the file itself
-    gdal.VectorTranslate(path, write_polygon(tmp_path / "aoi.geojson", square(10, 10, 60)), format="GPKG")
+    # a format QGIS hands over as the file itself; written with OGR and closed (written by gdal.VectorTranslate, whose
+    # dataset was not always closed yet, QGIS once found it without its tables in a full run)
+    path = write_samples(tmp_path / "aoi.gpkg", [(square(10, 10, 60), 1)], gdal.Open(sample_pair["t1"]).GetSpatialRef())
     layer = QgsVectorLayer(path, "flood area", "ogr")
     QgsProject.instance().addMapLayer(layer)
     assert layer.startEditing()
