@@ -242,12 +242,11 @@ def style_output(kind: str, layer: QgsMapLayer) -> None:
 
 
 def _open(kind: str, path: str, name: str) -> QgsMapLayer:
+    """The output as a styled layer; its style file beside it is style_files' (the tasks write it, once)."""
     layer = QgsVectorLayer(path, name, "ogr") if kind == "polygons" else QgsRasterLayer(path, name, "gdal")
     if not layer.isValid():
         raise OSError(tr("QGIS cannot open the {kind} output '{path}'.").format(kind=kind, path=path))
     style_output(kind, layer)
-    if kind != "polygons":
-        save_style_beside(layer)
     return layer
 
 
@@ -265,7 +264,7 @@ def style_files(outputs: dict[str, Optional[str]]) -> None:
     for kind, path in outputs.items():
         if path and kind in ("change", "difference", "confidence"):
             try:
-                _open(kind, path, kind)
+                save_style_beside(_open(kind, path, kind))
             except OSError:
                 continue
 
