@@ -90,7 +90,7 @@ def failure_text(output: str) -> str:
     return "\n".join(dict.fromkeys(told or lines))
 
 
-FILE_PARAMETERS = ("T1", "T2", "REFERENCE", "AOI", "SAMPLES")   # the input files a run reads, and records
+FILE_PARAMETERS = ("T1", "T2", "REFERENCE", "AOI", "SAMPLES", "VGG16_WEIGHTS")   # the files a run reads, and records
 
 
 def algorithm_params(args: argparse.Namespace, out: Path) -> dict:

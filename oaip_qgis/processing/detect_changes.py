@@ -353,6 +353,10 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(str(exc)) from exc
         return absolute_source(source) if source else None   # qgis_process takes a path relative to where it runs
 
+    def _weights_path(self, parameters, context) -> str | None:
+        path = self.parameterAsFile(parameters, self.VGG16, context)
+        return absolute_source(path) if path else None   # stats.json's initial_weights names it
+
     @staticmethod
     def _refuse(message: str | None) -> None:
         if message:
@@ -458,7 +462,7 @@ class DetectChangesAlgorithm(QgsProcessingAlgorithm):
             prune=self._flag(parameters, self.PRUNE, context),
             threshold_method=self.parameterAsEnumString(parameters, self.THRESHOLD_METHOD, context),
             threshold=self._optional_double(parameters, self.THRESHOLD, context),
-            vgg16=self.parameterAsFile(parameters, self.VGG16, context) or None,
+            vgg16=self._weights_path(parameters, context),
             min_polygon_area=self.parameterAsDouble(parameters, self.MIN_AREA, context),
             out_change=self._output(parameters, self.OUTPUT_CHANGE, context),
             out_difference=self._output(parameters, self.OUTPUT_DIFFERENCE, context),

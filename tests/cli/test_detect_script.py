@@ -44,9 +44,11 @@ def test_inputs_become_absolute_paths_but_gdal_names_stay_as_given(tmp_path, mon
     assert params["REFERENCE"] == str(tmp_path / "gt.tif")
     # An AOI or samples given as --param were recorded in stats.json as typed ('w/aoi.gpkg'), true only where the run
     # started; a layer QGIS names after the file is kept.
-    params = algorithm_params(args(param=["AOI=w/aoi.gpkg|layername=flood", "samples=s.gpkg"]), tmp_path)
+    params = algorithm_params(args(param=["AOI=w/aoi.gpkg|layername=flood", "samples=s.gpkg",
+                                          "VGG16_WEIGHTS=w/vgg16.pth"]), tmp_path)
     assert params["AOI"] == f"{tmp_path / 'w' / 'aoi.gpkg'}|layername=flood"
     assert params["SAMPLES"] == str(tmp_path / "s.gpkg")
+    assert params["VGG16_WEIGHTS"] == str(tmp_path / "w" / "vgg16.pth")   # stats.json's initial_weights names it
     # '~' reaches no shell in PARAMS='AOI=~/…' or a quoted --t1: it was the working folder's '~' folder
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     params = algorithm_params(args(t1="~/t1 ~.tif", param=["AOI=~/aoi.gpkg"]), tmp_path)

@@ -267,10 +267,10 @@ def test_relative_paths_given_to_qgis_process_are_recorded_absolute(provider, sa
     write_polygon(tmp_path / "aoi.geojson", "POLYGON ((0 0, 1 0, 1 1, 0 0))")
     monkeypatch.chdir(tmp_path)
     params = registry().createAlgorithmById(ALG).run_params(
-        {"T1": "t1.tif", "T2": "t2.tif", "AOI": "aoi.geojson", "OUTPUT_CHANGE": str(tmp_path / "c.tif")},
-        QgsProcessingContext(), QgsProcessingFeedback())
-    assert (params.t1, params.t2, params.aoi) == tuple(str(tmp_path / name) for name in ("t1.tif", "t2.tif",
-                                                                                        "aoi.geojson"))
+        {"T1": "t1.tif", "T2": "t2.tif", "AOI": "aoi.geojson", "VGG16_WEIGHTS": "vgg16.pth",
+         "OUTPUT_CHANGE": str(tmp_path / "c.tif")}, QgsProcessingContext(), QgsProcessingFeedback())
+    assert (params.t1, params.t2, params.aoi, params.vgg16) == tuple(str(tmp_path / name) for name in (
+        "t1.tif", "t2.tif", "aoi.geojson", "vgg16.pth"))
 
 
 def test_vgg16_weights_reach_the_engine_through_processing(provider, sample_pair, tmp_path, vgg16_file):
