@@ -104,7 +104,7 @@ class RunParams:
             check_manual_threshold(self.threshold)
         PRIORS.pick(self.prior)
         if self.grid not in GRIDS:
-            raise InputError(tr("Grid must be one of {grids}, not {grid!r}.", grids=", ".join(GRIDS), grid=self.grid))
+            raise InputError(tr("GRID must be one of {grids}, not {grid!r}.", grids=", ".join(GRIDS), grid=self.grid))
         if self.device not in DEVICES:
             raise InputError(tr("DEVICE must be {devices} (this version runs on the CPU), not {device!r}.",
                                 devices=" or ".join(map(repr, DEVICES)), device=self.device))

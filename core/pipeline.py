@@ -98,8 +98,8 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
     log.extend(check_outputs(_outputs(params).values(), params.overwrite,
                              inputs=[getattr(params, field) for field in INPUT_FIELDS]))
     if params.reference:
-        check_mask(params.reference, "Reference")
-    layers_read = [(label, note) for path, label in ((params.samples, "Samples"), (params.aoi, "AOI")) if path
+        check_mask(params.reference, tr("Reference"))
+    layers_read = [(label, note) for path, label in ((params.samples, tr("Samples")), (params.aoi, tr("AOI"))) if path
                    for note in check_vector(path, label)]
     log.extend(note for _, note in layers_read)
     if params.samples:
@@ -142,7 +142,7 @@ def _naming(layers_read: list[tuple[str, str]]) -> Iterator[None]:
         yield
     except InputError as exc:
         text = str(exc).lower()
-        words = {"Samples": (tr("samples"),), "AOI": ("aoi", tr("area of interest"))}
+        words = {tr("Samples"): (tr("Samples"),), tr("AOI"): (tr("AOI"), tr("area of interest"))}
         notes = [note for label, note in layers_read if any(word.lower() in text for word in words[label])]
         if notes:
             exc.args = (" ".join([str(exc), *notes]),)

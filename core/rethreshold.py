@@ -66,8 +66,8 @@ def rethreshold(run_stats: RunStats, difference: str, threshold: float, out_chan
                             type=gdal.GetDataTypeName(band.DataType)))
     nodata = band.GetNoDataValue()
     if reference:
-        check_mask(reference, "Reference")   # as a run does: an image given as the reference scored Kappa 0
-        check_on_grid(reference, grid, "Reference")
+        check_mask(reference, tr("Reference"))   # as a run does: an image given as the reference scored Kappa 0
+        check_on_grid(reference, grid, tr("Reference"))
     cut = Cut(threshold, grid, reference)
     own = Cut(run_stats.threshold, grid)   # the run's own map again: is this the image it was cut from?
     with OutputSet() as outputs:

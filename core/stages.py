@@ -79,7 +79,7 @@ def align_pair(params: RunParams, log: list[str]) -> Iterator[AlignedPair]:
                       width=grid.width, height=grid.height, bands1=pair.band_count1, bands2=pair.band_count2))
         log.extend(pair.notes)
         if params.reference:
-            note = check_on_grid(params.reference, grid, "Reference")
+            note = check_on_grid(params.reference, grid, tr("Reference"))
             if note:
                 log.append(note)
         if params.coregister:

@@ -111,7 +111,7 @@ def kittler(values: np.ndarray, bins: int = BINS) -> float:
 # veto share, seeds 0–1: mean Kappa 0.791 against 0.777 for three-class Otsu and 0.779 for Kittler's,
 # worst pair 0.636 against 0.590; bench/RESULTS.md).
 THRESHOLD_METHODS: Registry[Optional[Callable[[np.ndarray], float]]] = Registry(
-    "Threshold method", {"otsu": otsu, "otsu3": otsu3, "kittler": kittler, "manual": None})
+    "THRESHOLD_METHOD", {"otsu": otsu, "otsu3": otsu3, "kittler": kittler, "manual": None})
 DEFAULT_METHOD = next(iter(THRESHOLD_METHODS))
 
 

@@ -49,7 +49,7 @@ def _affinity(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, seed: int, chec
     return PriorMaps(affinity_prior(x1, x2, valid, check=check, report=report))
 
 
-PRIORS = Registry("Prior", {"structural": _structural, "affinity": _affinity})
+PRIORS = Registry("PRIOR", {"structural": _structural, "affinity": _affinity})
 
 
 def change_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, method: str = "structural",

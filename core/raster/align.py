@@ -278,7 +278,7 @@ def _aoi_mask(path: str, grid: Grid) -> gdal.Dataset:
                                                 gdal.GDT_Byte, options=["TILED=YES", "COMPRESS=DEFLATE"])
     mask.SetGeoTransform(grid.transform)
     mask.SetProjection(grid.crs_wkt)
-    source, layer = open_layer(path, "AOI")
+    source, layer = open_layer(path, tr("AOI"))
     rasterize(mask, path, layer, dict(burnValues=[255], allTouched=False))
     return mask
 
@@ -292,7 +292,7 @@ def _shared_aoi(aoi: Optional[str], grid: Grid) -> Optional[gdal.Dataset]:
     if not grid.crs_wkt and layer_srs(layer) is not None:
         raise InputError(tr("AOI: '{path}' has a CRS, but neither image has one, so the area cannot be placed on "
                             "them: assign the images their CRS, or leave AOI empty.", path=aoi))
-    check_transformable(layer_srs(layer), grid.srs(), "AOI", aoi, tr("the images"))
+    check_transformable(layer_srs(layer), grid.srs(), tr("AOI"), aoi, tr("the images"))
     mask = _aoi_mask(aoi, grid)
     if mask.GetRasterBand(1).ComputeRasterMinMax(False)[1] == 0:   # open_pair removes the mask as it raises
         raise InputError(tr("AOI: '{path}' does not overlap the images: check its CRS and that it is the area you "
@@ -549,27 +549,27 @@ def check_on_grid(path: str, grid: Grid, label: str) -> Optional[str]:
 
 
 @in_gdal_scope
-def read_on_grid(path: str, grid: Grid, window: Optional[Window] = None, band: int = 1,
-                 resampling: str = "nearest", label: str = "Reference") -> np.ndarray:
-    """One band of another raster (e.g. the reference mask) on `grid`, for `window`: float32, NaN where
-    it has no data (outside its extent, or its nodata), so that no pixel it does not cover is taken as 0."""
+def read_on_grid(path: str, grid: Grid, window: Optional[Window] = None) -> np.ndarray:
+    """The reference mask's band on `grid`, for `window`, by nearest neighbour: float32, NaN where it has no data
+    (outside its extent, or its nodata), so that no pixel it does not cover is taken as 0."""
+    label = tr("Reference")
     ds = open_raster(path, label)
-    chosen_bands(ds, [band], label, path)   # one in range, or the sentence that says it is not
+    chosen_bands(ds, [1], label, path)   # one in range, or the sentence that says it is not
     window = window or Window(0, 0, grid.width, grid.height)
-    one = gdal.Translate(scratch_name(".vrt"), ds, format="VRT", bandList=[band])
+    one = gdal.Translate(scratch_name(".vrt"), ds, format="VRT", bandList=[1])
     name = one.GetDescription()
     try:
-        return _band_on_grid(one, ds, grid, window, resampling, label, path)
+        return _band_on_grid(one, ds, grid, window, label, path)
     finally:
         one = None   # closed before its file goes: read once per tile and at each move of the dock's slider
         remove_scratch([name])
 
 
-def _band_on_grid(one: gdal.Dataset, ds: gdal.Dataset, grid: Grid, window: Window, resampling: str, label: str,
+def _band_on_grid(one: gdal.Dataset, ds: gdal.Dataset, grid: Grid, window: Window, label: str,
                   path: str) -> np.ndarray:
     """read_on_grid's reading of the one-band VRT `one` of `ds`."""
     if grid.crs_wkt and image_srs(ds) is not None:
-        warped = _warp(one, grid, window, (window.height, window.width), resampling, lazy=False)
+        warped = _warp(one, grid, window, (window.height, window.width), "nearest", lazy=False)
         return read_or_explain(label, path, lambda: warped.GetRasterBand(1).ReadAsArray()).astype(np.float32)
     # No CRS: the raster is taken as sharing the grid's pixels; what lies beyond it has no data.
     out = np.full((window.height, window.width), np.nan, np.float32)

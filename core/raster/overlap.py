@@ -73,7 +73,7 @@ _NOT_AREAS = {ogr.wkbPoint: "points", ogr.wkbMultiPoint: "points", ogr.wkbLineSt
 
 def aoi_layer(path: str) -> tuple[ogr.DataSource, ogr.Layer]:
     """The AOI's layer (and the source that keeps it), refused when it holds no polygon."""
-    source, layer = open_layer(path, "AOI")
+    source, layer = open_layer(path, tr("AOI"))
     if not any(f.GetGeometryRef() is not None and not f.GetGeometryRef().IsEmpty() for f in layer):
         raise InputError(tr("AOI: '{path}' holds no polygon.", path=path))
     layer.ResetReading()
@@ -90,7 +90,7 @@ def _aoi_bounds(path: str, target: osr.SpatialReference) -> tuple[float, float, 
     if srs is not None:
         srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
         if not srs.IsSame(target):
-            check_transformable(srs, target, "AOI", path, tr("the images"))
+            check_transformable(srs, target, tr("AOI"), path, tr("the images"))
             return _transform_bounds(srs, target, (minx, miny, maxx, maxy))
     return minx, miny, maxx, maxy
 

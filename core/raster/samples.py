@@ -49,7 +49,7 @@ def _sample_field(layer: ogr.Layer, field: str, path: str) -> str:
 def check_samples(path: str, field: str = "changed") -> None:
     """Refuse samples without the field or with a value other than 0 or 1 before any work: found as they were
     burnt, after the images' blocks were read (half a minute and more on a Sentinel-2 tile)."""
-    source, layer = open_layer(path, "Samples")   # the layer lives while its data source does
+    source, layer = open_layer(path, tr("Samples"))   # the layer lives while its data source does
     _sample_field(layer, field, path)
 
 
@@ -58,10 +58,10 @@ def rasterize_samples(path: str, grid: Grid, field: str = "changed") -> tuple[np
     """int8 (rows, cols): 1 changed, 0 unchanged, -1 where the analyst gave nothing or gave both; and how many
     pixels lie in both a changed and an unchanged feature (burnt one over the other, the later feature won
     without a word, whichever the file happened to list last)."""
-    source, layer = open_layer(path, "Samples")
+    source, layer = open_layer(path, tr("Samples"))
     field = _sample_field(layer, field, path)
     srs = layer_srs(layer)
-    check_transformable(srs, grid.srs(), "Samples", path, tr("the run's grid"))
+    check_transformable(srs, grid.srs(), tr("Samples"), path, tr("the run's grid"))
     # Two counts per pixel, added up over the features that touch it: of changed marks, and of all marks.
     target = gdal.GetDriverByName("MEM").Create(f"oaip_{uuid.uuid4().hex}", grid.width, grid.height, 2,
                                                 gdal.GDT_Int16)

@@ -127,7 +127,7 @@ def test_priors_refuse_mismatched_grids_and_unknown_names():
         structural_prior(x1, x2[:, :32], valid)
     with pytest.raises(InputError, match="no valid cell"):
         affinity_prior(x1, x2, ~valid)
-    with pytest.raises(InputError, match="Prior must be"):
+    with pytest.raises(InputError, match="PRIOR must be"):
         change_prior(x1, x2, valid, method="pca")
 
 

@@ -280,6 +280,39 @@ def test_a_refusal_of_an_aoi_read_from_a_file_of_several_layers_names_the_layer_
     assert "holds 2 layers" not in str(refused.value)
 
 
+def _refusal(params: RunParams) -> str:
+    """The sentence a run refuses with, its traceback (which holds GDAL's layers, freed after their data source at
+    the interpreter's exit) not kept."""
+    try:
+        run(params)
+    except InputError as exc:
+        return str(exc)
+    raise AssertionError("the run was not refused")
+
+
+def test_a_refusal_names_its_input_in_the_analyst_s_language_throughout(sample_pair, tmp_path):
+    """The engine named the reference, samples and AOI in English ("Samples: '…' holds 2 layers") inside sentences
+    QGIS had translated, and the note naming a samples file's layer was matched by the translated word."""
+    from oaip_qgis.core import i18n
+
+    german = {"Samples": "Proben", "AOI": "UG", "Reference": "Referenz"}
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp_path / "areas.gpkg"))
+    for name in ("first", "second"):
+        source.CreateLayer(name, None, ogr.wkbPolygon)
+    source = None
+    (tmp_path / "mask.tif").write_text("not a raster")
+    i18n.set_translator(lambda text: " ".join(german.get(word.rstrip(":"), word.rstrip(":")) + word[len(word.rstrip(
+        ":")):] for word in text.split(" ")))
+    try:
+        refused = _refusal(prior_params(sample_pair, tmp_path, samples=str(tmp_path / "areas.gpkg")))
+        unread = _refusal(prior_params(sample_pair, tmp_path, reference=str(tmp_path / "mask.tif")))
+        assert refused.startswith("Proben: '") and "Proben: '" in refused.split("holds 2 layers")[0][10:], refused
+        assert unread.startswith("Referenz: '"), unread
+        assert not any(word in text for word in german for text in (refused, unread))
+    finally:
+        i18n.set_translator(None)
+
+
 def test_samples_without_the_field_or_with_other_values_are_refused_before_any_work(sample_pair, tmp_path):
     """Found as they were burnt, after both images' blocks were read: half a minute and more on a Sentinel-2 tile
     before "has no field 'changed'"."""
