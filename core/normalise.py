@@ -151,9 +151,7 @@ def holds_radar(x: np.ndarray, valid: Optional[np.ndarray] = None, kind: Optiona
     return all(reads_as_decibels(pixels[:, band]) for band in range(pixels.shape[1]))
 
 
-def fit_normaliser(x: np.ndarray, valid: Optional[np.ndarray] = None, kind: Optional[str] = None,
-                   percentiles: tuple[float, float] = PERCENTILES,
-                   max_samples: int = MAX_SAMPLES) -> Normaliser:
+def fit_normaliser(x: np.ndarray, valid: Optional[np.ndarray] = None, kind: Optional[str] = None) -> Normaliser:
     """Fit per-band statistics on the valid pixels of ``x`` (a whole image or a decimated read of it).
 
     kind: 'sar', 'optical' or None (guessed). SAR in linear units (`holds_intensity`) is taken to dB
@@ -165,10 +163,8 @@ def fit_normaliser(x: np.ndarray, valid: Optional[np.ndarray] = None, kind: Opti
     kind = guess_kind(x, valid) if kind is None else kind
     if kind not in KINDS:
         raise InputError(tr("Image kind must be one of {kinds}, not {kind!r}.", kinds=", ".join(KINDS), kind=kind))
-    if not 0 <= percentiles[0] < percentiles[1] <= 100:
-        raise InputError(tr("Percentiles must satisfy 0 <= low < high <= 100, not {percentiles}.",
-                            percentiles=percentiles))
-    pixels = _sample(x, valid, max_samples)
+    percentiles = PERCENTILES
+    pixels = _sample(x, valid, MAX_SAMPLES)
     floor = None
     if kind == "sar" and holds_intensity(pixels):
         floor = np.array([log_floor(pixels[:, band]) for band in range(pixels.shape[1])])

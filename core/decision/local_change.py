@@ -90,7 +90,6 @@ maps.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 from scipy import ndimage
@@ -129,18 +128,14 @@ def compact_groups(above: np.ndarray, least: int = LEAST_CELLS) -> tuple[np.ndar
     return keep[labels], int(keep.sum())
 
 
-def local_change(prior: np.ndarray, evidence: Evidence, cut: float, least: Optional[int] = None,
-                 rare: Optional[float] = None, scattered: Optional[float] = None) -> LocalChange:
+def local_change(prior: np.ndarray, evidence: Evidence, cut: float) -> LocalChange:
     """The prior confined to its compact groups above the no-change line where the evidence calls for it.
 
     prior: in units of its top, NaN where invalid; above 1 (not yet clipped) in a scene without
     significant change, where the line lies above the top. cut: the calibrated cut of a scene with
-    significant change (decision.score), ignored without it. least, rare, scattered: LEAST_CELLS,
-    RARE_SHARE and SCATTERED when not given (read at each call, so a benchmark can vary them; so is
-    WEAK_SCATTERED, the allowance of weak evidence)."""
-    least = LEAST_CELLS if least is None else least
-    rare = RARE_SHARE if rare is None else rare
-    scattered = SCATTERED if scattered is None else scattered
+    significant change (decision.score), ignored without it. LEAST_CELLS, RARE_SHARE, SCATTERED and
+    WEAK_SCATTERED (the allowance of weak evidence) are read at each call, so a benchmark can vary them."""
+    least, rare, scattered = LEAST_CELLS, RARE_SHARE, SCATTERED
     valid = np.isfinite(prior)
     clipped = np.clip(prior, 0.0, 1.0)
     unconfined = LocalChange(clipped, cut if evidence.significant else 1.0)

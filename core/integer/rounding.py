@@ -31,11 +31,11 @@ def peak(acc: torch.Tensor) -> int:
     return max(-int(low), int(high))
 
 
-def shift_for(top: int, bits: int = 7) -> int:
-    """Smallest s with round(top / 2^s) < 2^bits: NITI's bits(top) − `bits`, plus one when the peak
-    would round up to 2^bits (NITI clips that value instead)."""
-    s = max(0, top.bit_length() - bits)
-    if s and (top + (1 << (s - 1))) >> s >= 1 << bits:
+def shift_for(top: int) -> int:
+    """Smallest s with round(top / 2^s) < 2^7 (an int8 mantissa): NITI's bits(top) − 7, plus one when the peak
+    would round up to 2^7 (NITI clips that value instead)."""
+    s = max(0, top.bit_length() - 7)
+    if s and (top + (1 << (s - 1))) >> s >= 1 << 7:
         s += 1
     return s
 

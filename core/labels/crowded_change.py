@@ -76,19 +76,17 @@ class CrowdedSearch:
     kept: Optional[CrowdedChange] = None
 
 
-def self_consistent(maps: PriorMaps, marked: Callable[[PriorMaps], float],
-                    least: Optional[float] = None, agreement: Optional[float] = None) -> CrowdedSearch:
+def self_consistent(maps: PriorMaps, marked: Callable[[PriorMaps], float]) -> CrowdedSearch:
     """The search for a self-consistent second pass of a prior whose first found no change, or change on weak evidence.
 
-    The first share tried is the middle of [least, MOST]; each next one is the share the last pass marked (within
-    [least, MOST]), until it settles; the last pass that marked at least `agreement` of its share is kept. A pass
-    marking under `agreement` × `least` ends the search: less change than that does not crowd the scene, and a
+    The first share tried is the middle of [LEAST, MOST]; each next one is the share the last pass marked (within
+    [LEAST, MOST]), until it settles; the last pass that marked at least AGREEMENT of its share is kept. A pass
+    marking under AGREEMENT × LEAST ends the search: less change than that does not crowd the scene, and a
     smaller share would find no more (one pass, on most scenes without change).
     marked: the share of the valid scene the run's decision marks changed on a prior's maps (0 where it finds
-    no significant change). least, agreement: LEAST and AGREEMENT when not given (read at each call, so a
-    benchmark can vary them). Nothing is tried for a prior without a second pass (maps.crowded is None)."""
-    least = LEAST if least is None else least
-    agreement = AGREEMENT if agreement is None else agreement
+    no significant change). LEAST and AGREEMENT are read at each call, so a benchmark can vary them. Nothing is
+    tried for a prior without a second pass (maps.crowded is None)."""
+    least, agreement = LEAST, AGREEMENT
     if maps.crowded is None:
         return CrowdedSearch()
     kept, share, tried = None, (least + MOST) / 2, []

@@ -58,7 +58,7 @@ MIN_LABELLED = 16   # fewer confident places of either class: no verdict on the 
 REVERSE_AGREEMENT = 0.6   # least AUC of a weak structural prior on the alike measure's own classes (change_alike)
 
 
-def log_ratio(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, radius: Optional[int] = None) -> Optional[np.ndarray]:
+def log_ratio(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray) -> Optional[np.ndarray]:
     """|mean log T2 − mean log T1| over each cell's square of cells, each band's scene median removed (a
     calibration or gain difference between the sensors), averaged over bands; NaN where invalid.
 
@@ -66,9 +66,8 @@ def log_ratio(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, radius: Optiona
     SNAP or Earth Engine deliver it; the block mean of decibels is the log of the intensities'
     geometric mean, which the median removal puts on the other image's footing). None when the two
     cannot be compared value against value: different band counts, or a band that is neither (negative
-    values outside the decibel range). radius: RADIUS unless given (read at each call, so a benchmark
-    can vary it)."""
-    radius = RADIUS if radius is None else radius
+    values outside the decibel range). RADIUS is read at each call, so a benchmark can vary it."""
+    radius = RADIUS
     if x1.shape[0] != x2.shape[0] or not valid.any():
         return None
     ok = valid & np.isfinite(x1).all(axis=0) & np.isfinite(x2).all(axis=0)
@@ -178,12 +177,12 @@ class ChangeAlike:
     measure: str         # which: "log_ratio" or "canonical_difference"
 
 
-def change_alike(prior: np.ndarray, measures: Measures, spread_lines: dict[str, float], peak_quantile: float,
-                 least: Optional[float] = None) -> Optional[ChangeAlike]:
+def change_alike(prior: np.ndarray, measures: Measures, spread_lines: dict[str, float],
+                 peak_quantile: float) -> Optional[ChangeAlike]:
     """A direct measure as the prior of a scene the structural prior finds no significant change in: the first of
     ALIKE_MEASURES the pair allows that spreads at least its line in `spread_lines` (decision.evidence.SPREAD_LINES)
     and whose own two classes (Otsu's split; its lower half as unchanged) the structural prior, weak as it is
-    there, ranks the same way, at AUC `least` or more (REVERSE_AGREEMENT): the agreement test of
+    there, ranks the same way, at AUC REVERSE_AGREEMENT or more: the agreement test of
     `compare_directly` the other way round, for a prior too weak to label. None where none does.
 
     Much change of one kind (a flood over a fifth of two radar images, a fire over a third of the forest
@@ -191,7 +190,7 @@ def change_alike(prior: np.ndarray, measures: Measures, spread_lines: dict[str, 
     class of its own that no other place resembles, so the structural prior sees no change where the
     measure sees it plainly; two sensors that see the land differently spread the log-ratio as wide
     without change, and there the structural prior disagrees with it (module notes of decision.evidence)."""
-    least = REVERSE_AGREEMENT if least is None else least
+    least = REVERSE_AGREEMENT
     for name, spread in measures.spreads:
         if spread < spread_lines[name]:
             continue
@@ -286,15 +285,14 @@ class DirectComparison:
                 "canonical_correlations": [round(rho, 4) for rho in self.correlations]}
 
 
-def compare_directly(prior: np.ndarray, measures: Measures, labels: np.ndarray,
-                     least: Optional[float] = None) -> tuple[np.ndarray, DirectComparison]:
+def compare_directly(prior: np.ndarray, measures: Measures,
+                     labels: np.ndarray) -> tuple[np.ndarray, DirectComparison]:
     """The prior with the direct measure that agrees most with it folded in, if it agrees enough, and
     the verdict.
 
     measures: direct_measures' result; labels: the prior's confident places (labels.margins: CHANGED,
-    UNCHANGED, else none); least: the agreement needed (AGREEMENT, read at each call so a benchmark can
-    vary it)."""
-    least = AGREEMENT if least is None else least
+    UNCHANGED, else none). The agreement needed, AGREEMENT, is read at each call so a benchmark can vary it."""
+    least = AGREEMENT
     correlations = measures.correlations
     if not measures.by_name:
         return prior, DirectComparison(None, False, refusal=measures.refusal, correlations=correlations)

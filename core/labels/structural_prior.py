@@ -191,7 +191,7 @@ Weights = tuple[np.ndarray, np.ndarray]   # per band of image 1 and of image 2 (
 
 
 def _joint_smoothing(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, weights: Weights, priors: Sequence[np.ndarray],
-                     rng: np.random.Generator, anchors: int, device: str,
+                     rng: np.random.Generator, anchors: int,
                      check: Callable[[], None]) -> list[np.ndarray]:
     """Average of each prior and its mean over each cell's nearest anchors in the joint feature space (one draw of
     anchors and one neighbour search for all of them)."""
@@ -200,13 +200,13 @@ def _joint_smoothing(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, weights: We
         f = x[:, ok].T.astype(np.float64)
         f = f / np.maximum(f.std(axis=0), 1e-6) * w / np.sqrt(np.sum(w ** 2))   # each image counts the same
         joint.append(f)
-    features = torch.from_numpy(np.concatenate(joint, axis=1).astype(np.float32)).to(device)
+    features = torch.from_numpy(np.concatenate(joint, axis=1).astype(np.float32))
     values = [prior[ok] for prior in priors]
     chosen = np.sort(rng.choice(values[0].size, size=min(anchors, values[0].size), replace=False))
-    anchor_values = [torch.from_numpy(v[chosen]).to(device) for v in values]
+    anchor_values = [torch.from_numpy(v[chosen]) for v in values]
     smoothed = [np.empty_like(v) for v in values]
     k = min(JOINT_NEIGHBOURS, chosen.size)
-    a = features[torch.from_numpy(chosen).to(device)]
+    a = features[torch.from_numpy(chosen)]
     chunk = _chunk(chosen.size)
     for s in range(0, values[0].size, chunk):
         check()
@@ -222,13 +222,13 @@ def _joint_smoothing(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, weights: We
 
 
 def _level(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, guide: Optional[np.ndarray],
-           rng: np.random.Generator, anchors: int, k: int, drop: float, device: str,
+           rng: np.random.Generator, anchors: int, k: int, drop: float,
            check: Callable[[], None]) -> tuple[np.ndarray, np.ndarray]:
     """The smoothed structural difference on one grid, seen both ways and either way (_both_ways, _either_way);
     guide: a coarser estimate to drop anchors by."""
     cells = np.flatnonzero(ok.ravel())
-    f1 = torch.from_numpy(x1[:, ok].T.copy()).to(device)
-    f2 = torch.from_numpy(x2[:, ok].T.copy()).to(device)
+    f1 = torch.from_numpy(x1[:, ok].T.copy())
+    f2 = torch.from_numpy(x2[:, ok].T.copy())
     chosen = np.sort(rng.choice(cells.size, size=min(anchors, cells.size), replace=False))
     k = min(k, chosen.size)
     kept = chosen
@@ -236,7 +236,7 @@ def _level(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, guide: Optional[np.nd
         g = guide.ravel()[cells[chosen]]
         kept = chosen[~(g > np.nanquantile(g, 1 - drop))]
     for _ in range(1 if guide is not None else 2):
-        forward, backward = _graph_measure(f1, f2, torch.from_numpy(kept).to(device), min(k, kept.size), check)
+        forward, backward = _graph_measure(f1, f2, torch.from_numpy(kept), min(k, kept.size), check)
         forward, backward = _by_median(forward), _by_median(backward)
         diff = _both_ways(forward, backward)
         kept = chosen[diff[chosen] <= np.quantile(diff[chosen], 1 - drop)]
@@ -283,7 +283,7 @@ def _pyramid(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, levels: Sequence[in
 
 def _pass(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, weights: Weights, pyramid: list[Level],
           guide: Optional[np.ndarray], rng: np.random.Generator, anchors: int, neighbours: int, drop: float,
-          device: str, check: Callable[[], None], by: int = 0) -> list[np.ndarray]:
+          check: Callable[[], None], by: int = 0) -> list[np.ndarray]:
     """One coarse-to-fine pass over the pyramid, then the joint smoothing: [both ways, either way]; guide: a whole
     earlier pass, whose most-changed `drop` share of anchors every level leaves out (None: the first pass, whose
     coarsest level finds its own, both ways); by: which of the pass's own estimates guides its finer levels (0 both
@@ -291,13 +291,13 @@ def _pass(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, weights: Weights, pyra
     estimates: list[list[np.ndarray]] = [[], []]
     for factor, y1, y2, v in pyramid:
         g = None if guide is None else block_means(guide[None], ok, factor)[0][0]
-        levels = _level(y1, y2, v, g, rng, anchors, neighbours, drop, device, check)
+        levels = _level(y1, y2, v, g, rng, anchors, neighbours, drop, check)
         for level, kept in zip(levels, estimates):
             padded = (level.shape[0] * factor, level.shape[1] * factor)   # the extent block_means covered
             kept.append(upsample_prior(level, padded)[:ok.shape[0], :ok.shape[1]])
         guide = np.mean(estimates[by], axis=0)
     means = [np.where(ok, np.mean(kept, axis=0), np.nan).astype(np.float32) for kept in estimates]
-    return _joint_smoothing(x1, x2, ok, weights, means, rng, anchors, device, check)
+    return _joint_smoothing(x1, x2, ok, weights, means, rng, anchors, check)
 
 
 def _name_noisy_bands(weights: Weights, info: Callable[[str], None]) -> None:
@@ -311,8 +311,7 @@ def _name_noisy_bands(weights: Weights, info: Callable[[str], None]) -> None:
 
 
 def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: Sequence[int] = LEVELS,
-                     anchors: Optional[int] = None, neighbours: Optional[int] = None, drop: float = DROP,
-                     seed: int = 0, device: str = "cpu", check: Optional[Callable[[], None]] = None,
+                     anchors: Optional[int] = None, seed: int = 0, check: Optional[Callable[[], None]] = None,
                      report: Optional[Callable[[float], None]] = None,
                      info: Optional[Callable[[str], None]] = None) -> PriorMaps:
     """Change prior on the block grid of two normalised block-mean images, in units of its PEAK_QUANTILE:
@@ -321,7 +320,7 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
 
     x1 (bands1, h, w), x2 (bands2, h, w), valid (h, w): the same inputs as the affinity prior.
     levels: block factors of the pyramid, relative to this grid (1 must be among them).
-    anchors, neighbours: ANCHORS and NEIGHBOUR_SHARE of the anchors when not given (read at the call, so a
+    anchors: ANCHORS when not given; the neighbours are NEIGHBOUR_SHARE of them (both read at the call, so a
     benchmark can set them).
     check: called between chunks of cells; it raises to cancel (a task's Progress.check).
     report: told the share of the work done (0..1) between chunks.
@@ -331,12 +330,12 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
     """
     ok = check_pair(x1, x2, valid)
     anchors = ANCHORS if anchors is None else anchors
-    neighbours = max(1, round(NEIGHBOUR_SHARE * anchors)) if neighbours is None else neighbours
+    neighbours, drop = max(1, round(NEIGHBOUR_SHARE * anchors)), DROP
     if 1 not in levels or min(levels) < 1:
         raise InputError(tr("Pyramid levels must be block factors of at least 1 and include 1, not {levels}.",
                             levels=tuple(levels)))
-    if anchors < 1 or neighbours < 1 or not 0 <= drop < 1:
-        raise InputError(tr("Anchors and neighbours must be positive and drop in [0, 1)."))
+    if anchors < 1:
+        raise InputError(tr("Anchors must be positive, not {anchors}.", anchors=anchors))
     check = _Chunks(_chunk_count(int(ok.sum()), levels, anchors), check or _no_check, report)
     x1, x2 = np.where(ok, x1, 0.0).astype(np.float32), np.where(ok, x2, 0.0).astype(np.float32)
     weights = coherent_weights(x1, ok), coherent_weights(x2, ok)
@@ -349,7 +348,7 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
     weights = weights[0][kept[0]], weights[1][kept[1]]
     rng = np.random.default_rng(seed)
     pyramid = _pyramid(x1, x2, ok, levels)
-    first = _pass(x1, x2, ok, weights, pyramid, None, rng, anchors, neighbours, drop, device, check)
+    first = _pass(x1, x2, ok, weights, pyramid, None, rng, anchors, neighbours, drop, check)
     after_first = rng.bit_generator.state
 
     def second(forced: Optional[float] = None) -> PriorMaps:
@@ -361,7 +360,7 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
         draws.bit_generator.state = after_first
         if forced is not None:
             check.total += _chunk_count(int(ok.sum()), levels, anchors)
-            maps = _pass(x1, x2, ok, weights, pyramid, first[0], draws, anchors, neighbours, forced, device, check)
+            maps = _pass(x1, x2, ok, weights, pyramid, first[0], draws, anchors, neighbours, forced, check)
             return PriorMaps(*(_scaled(prior, ok) for prior in maps), crowded=second)
         shares = [_crowded_share(prior[ok]) if SECOND_PASS else 0.0 for prior in first]
         crowded = [(by, share) for by, share in enumerate(shares) if share > drop]
@@ -375,7 +374,7 @@ def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: 
         maps = list(first)
         for by, share in crowded:   # each map its own second pass; the progress bar holds near its end through it
             check.total += _chunk_count(int(ok.sum()), levels, anchors)
-            maps[by] = _pass(x1, x2, ok, weights, pyramid, first[by], draws, anchors, neighbours, share, device,
+            maps[by] = _pass(x1, x2, ok, weights, pyramid, first[by], draws, anchors, neighbours, share,
                              check, by)[by]
         return PriorMaps(*(_scaled(prior, ok) for prior in maps), crowded=second)
 

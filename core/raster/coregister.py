@@ -88,20 +88,19 @@ def mutual_information(a: np.ndarray, b: np.ndarray, bins: int = BINS) -> float:
     return float((p[used] * np.log(p[used] / outer[used])).sum())
 
 
-def estimate_shift(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, max_shift: int = MAX_SHIFT,
-                   bins: int = BINS, min_gain: Optional[float] = None, reach: int = REACH) -> Shift:
+def estimate_shift(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, reach: int = REACH) -> Shift:
     """The whole-pixel shift of T2 against T1 (x1 (b1, h, w), x2 (b2, h, w), valid (h, w)) of greatest
-    mutual information, when it beats the pair as given by min_gain (default: the module's MIN_GAIN, read at
-    each call so a benchmark can vary it); Shift() otherwise, or when the images are too small, or share too
+    mutual information, when it beats the pair as given by MIN_GAIN (read at each call, so a benchmark can vary
+    it); Shift() otherwise, or when the images are too small, or share too
     little structure (under STRUCTURE times the information two independent images would show) to say.
 
-    max_shift pixels are searched each way; while the best lies on that search's edge and is already clear
-    (structure shared, min_gain passed), the search moves on, centred there, up to `reach` pixels from the pair
+    MAX_SHIFT pixels are searched each way; while the best lies on that search's edge and is already clear
+    (structure shared, MIN_GAIN passed), the search moves on, centred there, up to `reach` pixels from the pair
     as given. With the edge as its end, a generated pair whose radar image lay 10 × 8 grid pixels off was read
     5 × 5 back (Kappa 0.45 against 0.80): `build/exp29/shift.py`. Moving on from an edge that is not clear
     found a shift where there is none: a 145 × 171 crop of yellowriver, whose information is flat, best 1.19×
     at 5 × 5, was read 6 × 14 back (Kappa 0.89 → −0.02)."""
-    min_gain = MIN_GAIN if min_gain is None else min_gain
+    max_shift, bins, min_gain = MAX_SHIFT, BINS, MIN_GAIN
     h, w = valid.shape
     if min(h, w) <= 4 * max_shift or valid.sum() < MIN_PIXELS:
         return Shift()
