@@ -14,6 +14,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 MODE ?= int8
 SEED ?= 0
 OUT ?= build/detect
+# make bench* read the shared real pairs here: a folder of pair folders, each with t1.tif, t2.tif and gt.tif
+DATA ?= ../shared/data
 
 .PHONY: help setup apt test test-core demo detect batch package deploy lint translation bench bench-engine bench-prior bench-accuracy bench-pair-scale bench-scale bench-batch bench-contention screenshot clean
 
@@ -111,19 +113,19 @@ bench-engine: setup
 	$(PY) bench/bench_engine.py
 
 bench-prior: setup
-	$(PY) bench/bench_prior.py
+	$(PY) bench/bench_prior.py --data $(DATA)
 
 bench-accuracy: setup
-	$(PY) bench/bench_accuracy.py
+	$(PY) bench/bench_accuracy.py --data $(DATA)
 
 bench-pair-scale: setup
-	$(PY) bench/bench_pair_scale.py
+	$(PY) bench/bench_pair_scale.py --data $(DATA)
 
 bench-scale: setup
 	$(PY) bench/bench_scale.py
 
 bench-batch: setup
-	$(PY) bench/bench_batch.py
+	$(PY) bench/bench_batch.py --data $(DATA)
 
 bench-contention: setup
 	$(PY) bench/bench_contention.py

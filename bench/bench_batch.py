@@ -31,10 +31,10 @@ LAYOUTS = {"2_workers_x_1_core": 2, "1_worker_x_2_cores": 1}  # name: --workers 
 TARGET_RATIO = 0.8
 
 
-def pairs_table(folder: Path) -> Path:
-    """A CSV of every shared pair (t1, t2, gt as reference), read in place."""
+def pairs_table(folder: Path, data: Path) -> Path:
+    """A CSV of every shared pair in `data` (t1, t2, gt as reference), read in place."""
     rows = ["name,t1,t2,reference"]
-    for pair in sorted(p for p in DATA.iterdir() if (p / "t1.tif").exists()):
+    for pair in sorted(p for p in data.iterdir() if (p / "t1.tif").exists()):
         rows.append(f"{pair.name},{pair / 't1.tif'},{pair / 't2.tif'},{pair / 'gt.tif'}")
     table = folder / "pairs.csv"
     table.write_text("\n".join(rows) + "\n", encoding="utf-8")
@@ -69,18 +69,19 @@ def extrapolate(one_core_pair_s: float, overhead_s: float, start_s: float, pairs
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--mode", default="int8")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=2, help="runs of each layout, in the order A B B A …")
     parser.add_argument("--out", type=Path, default=REPO / "build" / "bench" / "batch.json")
     args = parser.parse_args()
-    if not DATA.is_dir():
-        sys.exit(f"{DATA} is not available: the benchmark needs the shared pairs.")
+    if not args.data.is_dir():
+        sys.exit(f"{args.data} is not available: the benchmark needs the shared pairs.")
     order = list(LAYOUTS.items())
     schedule = [order[(0, 1, 1, 0)[i % 4]] for i in range(2 * args.repeats)]
     runs: dict[str, list[dict]] = {name: [] for name in LAYOUTS}
     with tempfile.TemporaryDirectory() as folder:
-        table = pairs_table(Path(folder))
+        table = pairs_table(Path(folder), args.data)
         for name, workers in schedule:
             run = one_run(table, workers, args.mode, args.seed)
             runs[name].append(run)
