@@ -29,10 +29,10 @@ def user_language() -> str:
     return str(QgsSettings().value("locale/userLocale", "") or QLocale.system().name())[:2]
 
 
-def install_translation(language: Optional[str] = None) -> Optional[QTranslator]:
-    """The plugin's translation for `language` (default: QGIS's) installed, if the plugin has one; None
-    otherwise (English stays). Keep the result to remove it when the plugin unloads."""
-    path = os.path.join(FOLDER, f"oaip_qgis_{language or user_language()}.qm")
+def install_translation() -> Optional[QTranslator]:
+    """The plugin's translation for QGIS's language installed, if the plugin has one; None otherwise (English
+    stays). Keep the result to remove it when the plugin unloads."""
+    path = os.path.join(FOLDER, f"oaip_qgis_{user_language()}.qm")
     translator = QTranslator()
     if not translator.load(path):   # False for a language without a file too
         return None

@@ -211,11 +211,11 @@ def style_change(layer: QgsRasterLayer) -> None:
     layer.triggerRepaint()
 
 
-def style_ramp(layer: QgsRasterLayer, ramp_name: str, minimum: float = 0.0, maximum: float = 1.0) -> None:
-    """A continuous colour ramp over a fixed range, so runs and re-thresholds compare by colour."""
+def style_ramp(layer: QgsRasterLayer, ramp_name: str) -> None:
+    """A continuous colour ramp over 0–1 (probabilities, confidence), so runs and re-thresholds compare by colour."""
     renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1)
-    renderer.setClassificationMin(minimum)
-    renderer.setClassificationMax(maximum)
+    renderer.setClassificationMin(0.0)
+    renderer.setClassificationMax(1.0)
     renderer.createShader(QgsStyle.defaultStyle().colorRamp(ramp_name), QgsColorRampShader.Interpolated,
                           QgsColorRampShader.Continuous, 5)
     layer.setRenderer(renderer)
@@ -269,13 +269,12 @@ def style_files(outputs: dict[str, Optional[str]]) -> None:
                 continue
 
 
-def add_run_layers(group_name: str, outputs: dict, project: QgsProject | None = None
-                   ) -> tuple[QgsLayerTreeGroup, dict[str, QgsMapLayer], list[str]]:
+def add_run_layers(group_name: str, outputs: dict) -> tuple[QgsLayerTreeGroup, dict[str, QgsMapLayer], list[str]]:
     """Add the outputs that exist (keys change, difference, confidence, polygons) as a group on top; returns it, the
     layers, and why QGIS could not open the others. One QGIS cannot open leaves the others shown (QGIS 3.22's OGR
     provider opens no GeoPackage in a folder named like 'Flood%20maps', which GDAL reads: the run's rasters were not
     added either); raises OSError when QGIS opens none."""
-    project = project or QgsProject.instance()
+    project = QgsProject.instance()
     layers, unopened = {}, []
     for kind, name, _ in LAYER_ORDER:
         if outputs.get(kind):

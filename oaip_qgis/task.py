@@ -24,7 +24,7 @@ from .deps.pip_install import TORCH_VERSION
 from .i18n import tr
 from .identity import NAME
 from .layers import difference_histogram, style_files
-from .log import LOG_TAG
+from .log import LOG_TAG, hand_over
 
 RunFn = Callable[[RunParams, Progress], object]
 
@@ -142,9 +142,4 @@ class DetectionTask(QgsTask):
         self.cancelled = self.result is None and self.error is None
         if self.error:
             QgsMessageLog.logMessage(f"{self.error}\n{self.details}".rstrip(), LOG_TAG, Qgis.Warning)
-        if self.on_finished is not None:
-            try:
-                self.on_finished(self)
-            except Exception:  # noqa: BLE001 (an exception out of a C++ virtual can abort QGIS)
-                QgsMessageLog.logMessage(tr("Handling the finished run failed:\n{details}").format(
-                    details=traceback.format_exc()), LOG_TAG, Qgis.Critical)
+        hand_over(self, self.on_finished, tr("Handling the finished run failed:\n{details}"))

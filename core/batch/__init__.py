@@ -5,7 +5,6 @@ or on an existing cluster by address, with one summary GeoPackage and JSON for t
 
 Dask is imported only when a batch starts: the rest of core (and the plugin) works without it.
 """
-from .runner import BatchResult, run_batch
-from .table import PairSpec, read_pairs
+from .runner import run_batch
 
-__all__ = ["BatchResult", "PairSpec", "read_pairs", "run_batch"]
+__all__ = ["run_batch"]

@@ -16,7 +16,8 @@ from ..raster.grid import spatial_reference
 EDGE_POINTS = 16
 
 
-def _wgs84() -> osr.SpatialReference:
+def wgs84() -> osr.SpatialReference:
+    """EPSG:4326 in (lon, lat) order, that of the pairs' footprints and the summary layer."""
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(4326)
     srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
@@ -40,7 +41,7 @@ def grid_polygon(crs_wkt: str, transform: list, width: int, height: int) -> Opti
     polygon = ogr.Geometry(ogr.wkbPolygon)
     polygon.AddGeometry(ring)
     polygon.AssignSpatialReference(srs)
-    polygon.TransformTo(_wgs84())
+    polygon.TransformTo(wgs84())
     return polygon
 
 

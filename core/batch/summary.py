@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 
-from osgeo import ogr, osr
+from osgeo import ogr
 
 from ..raster.gdal_scope import gdal_scope
 from ..raster.write import OutputSet
-from .footprint import footprint
+from .footprint import footprint, wgs84
 
 LAYER = "pairs"
 FIELDS = (  # name, OGR type, width (0: default)
@@ -32,8 +32,7 @@ def _value(record: dict, name: str):
 
 def write_geopackage(records: list[dict], path: str) -> str:
     """One polygon feature per pair (NULL geometry where no footprint is known), EPSG:4326."""
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(4326)
+    srs = wgs84()
     with gdal_scope(), OutputSet() as outputs:
         source = ogr.GetDriverByName("GPKG").CreateDataSource(outputs.file(path))
         layer = source.CreateLayer(LAYER, srs, ogr.wkbPolygon)

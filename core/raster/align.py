@@ -487,9 +487,7 @@ def check_placed(ds: gdal.Dataset, grid: Grid, label: str, path: str) -> None:
     a latitude of −300): PROJ said "Invalid latitude" some 300 times and the reference was read as unchanged
     everywhere, Kappa 0 at 100 % coverage."""
     minx, miny, maxx, maxy = bounds(ds)
-    own, target = image_srs(ds), grid.srs()
-    for srs in (own, target):
-        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    own, target = image_srs(ds), grid.srs()   # both in x/y order (grid.spatial_reference)
     with exceptions_off():   # a corner PROJ cannot take comes back infinite, said here once, not on stderr
         gdal.PushErrorHandler("CPLQuietErrorHandler")
         try:

@@ -14,7 +14,7 @@ from osgeo import gdal
 
 from .border import Border
 from .input_files import read_or_explain
-from .scratch import scratch_name
+from .scratch import edited_vrt, scratch_name
 from .strips import strips
 
 
@@ -43,11 +43,9 @@ def write_border_mask(ds: gdal.Dataset, bands: list[int], border: Border, label:
 
 def with_mask(selected: gdal.Dataset, mask: str) -> gdal.Dataset:
     """The VRT `selected` with the file `mask` (`write_border_mask`) as the mask of all its bands."""
-    root = ElementTree.fromstring(selected.GetMetadata("xml:VRT")[0])
-    source = ElementTree.SubElement(ElementTree.SubElement(
-        ElementTree.SubElement(root, "MaskBand"), "VRTRasterBand", dataType="Byte"), "SimpleSource")
-    ElementTree.SubElement(source, "SourceFilename", relativeToVRT="0").text = mask
-    ElementTree.SubElement(source, "SourceBand").text = "1"
-    name = scratch_name(".vrt")
-    gdal.FileFromMemBuffer(name, ElementTree.tostring(root))
-    return gdal.Open(name)
+    def add_mask(root: ElementTree.Element) -> None:
+        source = ElementTree.SubElement(ElementTree.SubElement(
+            ElementTree.SubElement(root, "MaskBand"), "VRTRasterBand", dataType="Byte"), "SimpleSource")
+        ElementTree.SubElement(source, "SourceFilename", relativeToVRT="0").text = mask
+        ElementTree.SubElement(source, "SourceBand").text = "1"
+    return edited_vrt(selected, add_mask)

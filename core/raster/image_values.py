@@ -23,7 +23,7 @@ from .border import edge_regions
 from .border_mask import with_mask
 from .found_nodata import found_nodata
 from .input_files import check_not_a_mask, decimated, read_or_explain
-from .scratch import scratch_name
+from .scratch import edited_vrt, scratch_name
 
 
 def _integer_range(ds: gdal.Dataset, band: int) -> Optional[np.iinfo]:
@@ -216,16 +216,14 @@ def _intensity(selected: gdal.Dataset) -> gdal.Dataset:
     """The VRT `selected` with each complex band replaced by GDAL's `intensity` pixel function (float32
     |z|² = re² + im²), read on demand like the rest: warping a complex band directly keeps only its
     real part, a map of the phase rather than of the backscatter."""
-    root = ElementTree.fromstring(selected.GetMetadata("xml:VRT")[0])
-    for band in root.iter("VRTRasterBand"):
-        if band.get("dataType", "").startswith("C"):
-            band.set("dataType", "Float32")
-            band.set("subClass", "VRTDerivedRasterBand")
-            ElementTree.SubElement(band, "PixelFunctionType").text = "intensity"
-            ElementTree.SubElement(band, "SourceTransferType").text = "CFloat64"
-    path = scratch_name(".vrt")
-    gdal.FileFromMemBuffer(path, ElementTree.tostring(root))
-    return gdal.Open(path)
+    def derive(root: ElementTree.Element) -> None:
+        for band in root.iter("VRTRasterBand"):
+            if band.get("dataType", "").startswith("C"):
+                band.set("dataType", "Float32")
+                band.set("subClass", "VRTDerivedRasterBand")
+                ElementTree.SubElement(band, "PixelFunctionType").text = "intensity"
+                ElementTree.SubElement(band, "SourceTransferType").text = "CFloat64"
+    return edited_vrt(selected, derive)
 
 
 FILL_MAGNITUDE = 1e300   # ±1.797e308, the largest doubles: a fill (ArcGIS's default nodata), read as no data

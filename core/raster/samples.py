@@ -14,6 +14,7 @@ from .strips import strips
 from .vector_layer import layer_srs, open_layer, rasterize
 
 NONE = -1
+SAMPLE_FIELD = "changed"   # 1 changed, 0 unchanged: the field the dock's sample tools write
 
 
 def _check_values(layer: ogr.Layer, field: str, path: str) -> None:
@@ -33,8 +34,9 @@ def _check_values(layer: ogr.Layer, field: str, path: str) -> None:
     layer.ResetReading()
 
 
-def _sample_field(layer: ogr.Layer, field: str, path: str) -> str:
-    """The layer's name of `field` (as OGR finds a field: `Changed` is `changed`), its values checked."""
+def _sample_field(layer: ogr.Layer, path: str) -> str:
+    """The layer's name of SAMPLE_FIELD (as OGR finds a field: `Changed` is `changed`), its values checked."""
+    field = SAMPLE_FIELD
     definition = layer.GetLayerDefn()
     names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
     index = definition.GetFieldIndex(field)
@@ -46,20 +48,20 @@ def _sample_field(layer: ogr.Layer, field: str, path: str) -> str:
 
 
 @in_gdal_scope
-def check_samples(path: str, field: str = "changed") -> None:
+def check_samples(path: str) -> None:
     """Refuse samples without the field or with a value other than 0 or 1 before any work: found as they were
     burnt, after the images' blocks were read (half a minute and more on a Sentinel-2 tile)."""
     source, layer = open_layer(path, tr("Samples"))   # the layer lives while its data source does
-    _sample_field(layer, field, path)
+    _sample_field(layer, path)
 
 
 @in_gdal_scope
-def rasterize_samples(path: str, grid: Grid, field: str = "changed") -> tuple[np.ndarray, int]:
+def rasterize_samples(path: str, grid: Grid) -> tuple[np.ndarray, int]:
     """int8 (rows, cols): 1 changed, 0 unchanged, -1 where the analyst gave nothing or gave both; and how many
     pixels lie in both a changed and an unchanged feature (burnt one over the other, the later feature won
     without a word, whichever the file happened to list last)."""
     source, layer = open_layer(path, tr("Samples"))
-    field = _sample_field(layer, field, path)
+    field = _sample_field(layer, path)
     srs = layer_srs(layer)
     check_transformable(srs, grid.srs(), tr("Samples"), path, tr("the run's grid"))
     # Two counts per pixel, added up over the features that touch it: of changed marks, and of all marks.

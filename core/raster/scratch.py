@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from typing import Optional
+from xml.etree import ElementTree
 
 from osgeo import gdal
 
@@ -49,3 +50,13 @@ def remove_scratch(names: Iterable[str]) -> None:
     for name in names:
         if name.startswith(PREFIX) and gdal.VSIStatL(name) is not None:
             gdal.Unlink(name)
+
+
+def edited_vrt(vrt: gdal.Dataset, edit: Callable[[ElementTree.Element], None]) -> gdal.Dataset:
+    """A copy of the VRT `vrt` with its XML changed in place by `edit`, opened from an in-memory file of its own (so
+    that GDAL reopens its sources by name, read on demand)."""
+    root = ElementTree.fromstring(vrt.GetMetadata("xml:VRT")[0])
+    edit(root)
+    name = scratch_name(".vrt")
+    gdal.FileFromMemBuffer(name, ElementTree.tostring(root))
+    return gdal.Open(name)

@@ -17,7 +17,7 @@ from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsTask
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP, pyqtSignal
 
 from ..i18n import tr
-from ..log import LOG_TAG
+from ..log import LOG_TAG, hand_over
 from .pip_install import (
     TORCH_VERSION,
     PipInstall,
@@ -188,12 +188,7 @@ class InstallTask(QgsTask):
         self.cancelled = self.version is None and self.restart_reason is None and self.error is None
         level = Qgis.Warning if self.error or self.restart_reason else Qgis.Info
         QgsMessageLog.logMessage(f"{self.install.text()}\n{self.output}".rstrip(), LOG_TAG, level)
-        if self.on_finished is not None:
-            try:
-                self.on_finished(self)
-            except Exception:  # noqa: BLE001 (an exception out of a C++ virtual can abort QGIS)
-                QgsMessageLog.logMessage(tr("Handling the finished install failed:\n{details}").format(
-                    details=traceback.format_exc()), LOG_TAG, Qgis.Critical)
+        hand_over(self, self.on_finished, tr("Handling the finished install failed:\n{details}"))
 
     def outcome(self) -> str:
         """The sentence the analyst reads when the task has ended."""

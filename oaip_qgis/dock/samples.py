@@ -24,9 +24,9 @@ from qgis.gui import QgsMapCanvas, QgsMapTool, QgsRubberBand
 from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP, Qt, QVariant, pyqtSignal
 from qgis.PyQt.QtGui import QColor
 
+from ..core.raster.samples import SAMPLE_FIELD
 from ..i18n import tr
 
-FIELD = "changed"
 LAYER_NAME = QT_TRANSLATE_NOOP("OAIP", "OAIP samples")   # shown through tr()
 COLOURS = {1: (230, 0, 38), 0: (26, 152, 80)}   # changed red, unchanged green: the layer and the tool
 
@@ -36,7 +36,7 @@ def new_sample_layer(crs: QgsCoordinateReferenceSystem) -> QgsVectorLayer:
     layer = QgsVectorLayer(f"Polygon?crs={crs.authid() or 'EPSG:4326'}", tr(LAYER_NAME), "memory")
     if crs.isValid() and not crs.authid():
         layer.setCrs(crs)
-    layer.dataProvider().addAttributes([QgsField(FIELD, QVariant.Int)])
+    layer.dataProvider().addAttributes([QgsField(SAMPLE_FIELD, QVariant.Int)])
     layer.updateFields()
     categories = []
     for value, label in ((1, tr("changed")), (0, tr("unchanged"))):
@@ -44,7 +44,7 @@ def new_sample_layer(crs: QgsCoordinateReferenceSystem) -> QgsVectorLayer:
         symbol = QgsFillSymbol.createSimple({"color": colour + ",60", "outline_color": colour,
                                              "outline_width": "0.6"})
         categories.append(QgsRendererCategory(value, symbol, label))
-    layer.setRenderer(QgsCategorizedSymbolRenderer(FIELD, categories))
+    layer.setRenderer(QgsCategorizedSymbolRenderer(SAMPLE_FIELD, categories))
     return layer
 
 
@@ -52,7 +52,7 @@ def add_sample(layer: QgsVectorLayer, area: QgsGeometry, changed: bool) -> None:
     """Store one sample area (its geometry in the layer's CRS)."""
     feature = QgsFeature(layer.fields())
     feature.setGeometry(area)
-    feature.setAttribute(FIELD, int(changed))
+    feature.setAttribute(SAMPLE_FIELD, int(changed))
     layer.dataProvider().addFeatures([feature])
     layer.updateExtents()
     layer.triggerRepaint()

@@ -42,8 +42,8 @@ def area(square_metres: float) -> str:
     return f"{square_metres / 1e4:.2f} ha"
 
 
-def before_after(before: float, after: float, unit=count) -> str:
-    return f"{unit(before)} → {unit(after)}"
+def before_after(before: float, after: float) -> str:
+    return f"{count(before)} → {count(after)}"
 
 
 def _result(stats: dict) -> Section:

@@ -732,8 +732,6 @@ def test_samples_are_burnt_on_the_right_pixels(tmp_path):
     burnt, _ = rasterize_samples(path, grid())
     assert burnt[1, 1] == 1 and burnt[9, 10] == 0
     assert (burnt == -1).sum() == 40 * 30 - 2
-    with pytest.raises(InputError, match="no field 'label'"):
-        rasterize_samples(path, grid(), field="label")
 
 
 def test_samples_on_a_large_grid_are_read_back_strip_by_strip(tmp_path):

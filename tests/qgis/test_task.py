@@ -140,3 +140,17 @@ def test_missing_torch_is_explained_not_raised(monkeypatch):
 
 def test_torch_present_gives_no_message():
     assert torch_missing_message() is None
+
+
+def test_a_failure_of_whoever_started_the_task_is_logged_not_raised_into_qgis():
+    """finished() is a C++ virtual: an exception out of it can abort QGIS, so the dock's handler failing is logged."""
+    def broken(task):
+        raise RuntimeError("the dock was closed")
+
+    logged = []
+    QgsApplication.messageLog().messageReceived.connect(lambda text, tag, level: logged.append((text, tag)))
+    task = DetectionTask(PARAMS, on_finished=broken,
+                         run_fn=lambda params, progress: RunResult(stats={}, outputs={}))
+    finish(task)
+    assert any(tag == "OAIP" and text.startswith("Handling the finished run failed:") and "the dock was closed" in text
+               for text, tag in logged)
