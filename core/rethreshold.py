@@ -13,6 +13,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Optional
 
+import numpy as np
 from osgeo import gdal
 
 from .decision.cut import CHANGE_NODATA, Cut
@@ -118,3 +119,17 @@ def _check_the_runs_own(figures: dict, run_stats: RunStats, difference: str) -> 
                         path=difference, threshold=run_stats.threshold, share=figures["changed_fraction"],
                         valid=figures["valid_pixels"], run_share=run_stats.changed_fraction,
                         run_valid=run_stats.valid_pixels))
+
+
+@in_gdal_scope
+def difference_histogram(path: str, bins: int = 100) -> list[int]:
+    """Counts of the difference image's valid values in equal bins over [0, 1] (1.0 in the last bin): the dock's
+    threshold slider shows them, to cut again where the two classes part."""
+    label = tr("Difference image")
+    source = open_raster(path, label)   # held while its band is read: a band outlives no dataset
+    band = source.GetRasterBand(1)
+    counts = np.zeros(bins, np.int64)
+    for row, rows in strips(source.RasterYSize):
+        values = read_or_explain(label, path, partial(band.ReadAsArray, 0, row, source.RasterXSize, rows))
+        counts += np.histogram(values[valid_values(values, band.GetNoDataValue())], bins=bins, range=(0.0, 1.0))[0]
+    return counts.tolist()

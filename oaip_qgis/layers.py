@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-import numpy as np
-from osgeo import gdal
 from qgis.core import (
     QgsColorRampShader,
     QgsCoordinateReferenceSystem,
@@ -38,7 +36,6 @@ from qgis.PyQt.QtGui import QColor
 from .core.errors import InputError
 from .core.params import RunParams
 from .core.raster.input_files import gdal_name
-from .core.raster.strips import strips, valid_values
 from .core.raster.vector_layer import other_options
 from .i18n import tr
 
@@ -290,14 +287,3 @@ def add_run_layers(group_name: str, outputs: dict) -> tuple[QgsLayerTreeGroup, d
             project.addMapLayer(layers[kind], False)
             group.addLayer(layers[kind]).setItemVisibilityChecked(visible)
     return group, layers, unopened
-
-
-def difference_histogram(path: str, bins: int = 100) -> list[int]:
-    """Counts of the difference image's valid values in equal bins over [0, 1] (1.0 in the last bin)."""
-    dataset = gdal.Open(path)
-    band = dataset.GetRasterBand(1)
-    counts = np.zeros(bins, np.int64)
-    for row, rows in strips(dataset.RasterYSize):
-        values = band.ReadAsArray(0, row, dataset.RasterXSize, rows)
-        counts += np.histogram(values[valid_values(values, band.GetNoDataValue())], bins=bins, range=(0.0, 1.0))[0]
-    return counts.tolist()

@@ -19,11 +19,12 @@ from qgis.PyQt.QtCore import pyqtSignal
 from .core.errors import Cancelled, OaipError
 from .core.params import RunParams
 from .core.progress import Progress
+from .core.rethreshold import difference_histogram
 from .deps.install_task import INSTALL_BUTTON, no_python_message, torch_install
 from .deps.pip_install import TORCH_VERSION
 from .i18n import tr
 from .identity import NAME
-from .layers import difference_histogram, style_files
+from .layers import style_files
 from .log import LOG_TAG, hand_over
 
 RunFn = Callable[[RunParams, Progress], object]

@@ -7,7 +7,8 @@ from osgeo import gdal, osr
 from qgis.core import QgsProject, QgsRasterLayer
 
 from oaip_qgis.core.errors import InputError
-from oaip_qgis.layers import add_run_layers, difference_histogram, raster_source, style_change
+from oaip_qgis.core.rethreshold import difference_histogram
+from oaip_qgis.layers import add_run_layers, raster_source, style_change
 
 DIFF_NODATA, CHANGE_NODATA = -1.0, 255
 
