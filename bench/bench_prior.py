@@ -1,6 +1,6 @@
 """`make bench-prior`: how well each change prior ranks and labels the shared benchmark pairs.
 
-For every pair in ../shared/data and every prior, a run's own first stages (core/stages.py: the pair
+For every pair in ../shared/data and every prior, a run's own first stages (core/stages/: the pair
 aligned, its block means read and normalised, the prior on the block grid) are upsampled bilinearly to
 pixels and scored against gt.tif at pixel level: AUC; what the training's pseudo-labels
 (labels/margins.py) would be worth on it: the share of the pixels labelled unchanged and changed and

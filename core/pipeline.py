@@ -1,6 +1,6 @@
 """run(params, progress) -> RunResult: the only place that sequences the stages of a change-detection run.
 
-Data flow (core/stages.py): aligned pair -> decimated block means and normalisers (and MASK_CLOUDS's cloud) ->
+Data flow (core/stages/): aligned pair -> decimated block means and normalisers (and MASK_CLOUDS's cloud) ->
 analyst samples on its grid -> prior -> evidence and the prior's threshold (decision.score) -> detector (prior
 alone, or the OAIP network trained on pseudo-labels and confirming the prior) -> change score written tile by tile ->
 change (score > 0.5, or the analyst's manual threshold) and confidence rasters tile by tile -> polygons ->

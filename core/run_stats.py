@@ -48,8 +48,8 @@ class RunStats:
     detector: str                     # "network" or "prior"
     evidence: dict                    # decision.evidence's verdict and whether it was applied
     direct_comparison: Optional[dict] = None     # labels.direct_comparison's verdict on the pair
-    prior_one_sided: Optional[bool] = None       # the prior mapped counts one-sided change (stages._mapped_prior)
-    white_places: Optional[dict] = None          # white (cloud-like) places per optical image (stages._white_places)
+    prior_one_sided: Optional[bool] = None       # the mapped prior counts one-sided change (stages.prior._mapped_prior)
+    white_places: Optional[dict] = None          # white (cloud-like) places per optical image (stages.prior)
     network_confirmation: Optional[dict] = None  # decision.confirmation: the share vetoed, whether applied
     network: Optional[ModelStats] = None
     metrics: Optional[dict] = None    # accuracy against the reference, at `threshold`

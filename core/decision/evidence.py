@@ -128,7 +128,7 @@ class Evidence:
     crowded_tried: tuple[tuple[float, float], ...] = ()   # its passes: (share left out, share marked) each
     # With significant change: a direct measure that joined the prior spreads this far (its q0.9 / median), past its
     # line, where the map would be confined to compact groups or scattered; ONE_KIND then leaves it unconfined
-    # (stages._confined_or_not), without it the verdict names the option.
+    # (stages.prior._confined_or_not), without it the verdict names the option.
     joined_spread: Optional[float] = None
     joined_measure: Optional[str] = None
     # An AOI seen among the ground around it (stages.within_aoi): the evidence is of the AOI and that ground together,

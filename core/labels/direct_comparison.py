@@ -154,7 +154,7 @@ def joined_spread(direct: DirectComparison, measures: Measures,
     """The measure that joined the prior (`compare_directly`) and its spread, where that spread reaches its line in
     `spread_lines` (decision.evidence.SPREAD_LINES: what two unchanged images of one kind stay under); None
     otherwise. Such a scene's change is seen by two measures that agree, one of which no unchanged pair of one kind
-    spreads as far (stages._confined_or_not: ONE_KIND then lifts the confinement to compact groups)."""
+    spreads as far (stages.prior._confined_or_not: ONE_KIND then lifts the confinement to compact groups)."""
     if not direct.used or direct.alone or direct.measure is None:
         return None
     spread = dict(measures.spreads).get(direct.measure)

@@ -8,7 +8,7 @@ image 2 are (forward); the same the other way (backward); each direction is divi
 so the two sensors' scales cancel, and the two are combined by their geometric mean (a change is
 flagged both ways; a class that only gained or lost members, one way: `_both_ways`), and also by
 their arithmetic mean (`_either_way`, one-sided change below); the pipeline maps one of the two
-(stages._mapped_prior).
+(stages.prior._mapped_prior).
 
 One-sided change (release 0.16.0). Some changes show one way only: fields turned into buildings that
 the optical image hardly tells from fields (their look-alikes in the radar image are old buildings,
@@ -24,7 +24,7 @@ yellowriver 0.722 -> 0.757, italy 0.816 -> 0.819 and new buildings alone 0.785 -
 river 0.953 -> 0.952, the earthquake 0.857 -> 0.818). So the pipeline maps it only where no direct comparison of
 the two images' values joins the prior, and only where the prior seen both ways reaches its evidence floor
 (labels.one_sided: unchanged crops of the shared pairs 1.15 % marked, 1.95 % ungated, 1.52 % gated;
-stages._mapped_prior). Each map takes its own second pass when
+stages.prior._mapped_prior). Each map takes its own second pass when
 its change is crowded (below), the one-sided one guided by itself (wide floods, four draws: 0.711 against
 0.687 guided by the geometric mean).
 

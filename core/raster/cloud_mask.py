@@ -4,7 +4,7 @@ A cloud in one date's optical image hides the ground the other image sees, so th
 strongly as anywhere: thick cloud over a tenth of the generated flood scene (`sample_pair`'s `cloudy`) took the
 map whole, Kappa 0.73 → −0.05 (bench/RESULTS.md, release 0.18.0). Two images cannot tell a cloud from a new white
 roof (shuguang's new buildings are white in its optical image), so the run does not decide it alone: it says how
-much of the change it marked lies on such places (`white_share`, the note in stages._white_places), and with
+much of the change it marked lies on such places (`white_share`, the note in stages.prior._white_places), and with
 MASK_CLOUDS the analyst has them and their hazy edge left out as no data: the blocks `cloud_cells` finds on the
 block means, and then, in every later read of the pair by raster.align.AlignedPair.read (the network's and the
 outputs' tiles, the samples' check), those blocks (`CloudCells`) and any pixel `white_levels` reaches.

@@ -2,7 +2,7 @@
 
 raster.border finds such a value along an image's edge. Inside an image it can be ground (a lake at 0 in
 near-infrared, water clipped to 0 by a rendering's stretch), so a run only names exact zeros there
-(stages._name_undeclared_zeros). But a value far outside everything else the image holds is no ground:
+(block_checks._name_undeclared_fills). But a value far outside everything else the image holds is no ground:
 a block of −9999 inside the audit's copy of italy's T1 (1.3 % of it, no nodata declared) made the map
 mark that block and little else (Kappa 0.81 → −0.01) while the log said "change found". So a value is
 taken as no data when every band holds it at the same places, over at least FILL_SHARE of the image,

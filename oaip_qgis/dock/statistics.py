@@ -74,7 +74,7 @@ def _result(stats: dict) -> Section:
         elif evidence.get("alike") is not None:   # mapped from a direct measure: much change of one kind
             verdict = tr("{verdict}, mapped from the {measure} (much change of one kind)").format(verdict=verdict,
                                                                                                 measure=measure)
-        elif evidence.get("joined_spread") is not None:   # stages._confined_or_not: the joined measure spreads
+        elif evidence.get("joined_spread") is not None:   # stages.prior._confined_or_not: the joined measure spreads
             joined = measure_label(evidence.get("joined_measure") or "log_ratio")
             if evidence.get("one_kind"):
                 verdict = tr("{verdict}, not confined to compact groups (images of one kind; the {measure} spreads "
@@ -190,7 +190,7 @@ def _run(stats: dict) -> Section:
     direct = stats.get("direct_comparison")
     if direct is not None:   # whether the two images were also compared value against value
         rows.append((tr("Direct comparison"), _direct(direct)))
-    if stats.get("prior_one_sided") is not None:   # which structural prior made the map (stages._mapped_prior)
+    if stats.get("prior_one_sided") is not None:   # which structural prior made the map (stages.prior._mapped_prior)
         rows.append((tr("Change seen"), tr("from either image alone too (one-sided change counted)")
                      if stats["prior_one_sided"] else tr("from both images")))
     white = stats.get("white_places")

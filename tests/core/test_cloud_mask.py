@@ -17,7 +17,8 @@ from oaip_qgis.core.progress import Progress
 from oaip_qgis.core.raster.cloud_mask import CloudCells, cloud_cells, white_levels, white_share
 from oaip_qgis.core.raster.grid import Window
 from oaip_qgis.core.sample_pair import make_sample_pair
-from oaip_qgis.core.stages import Blocks, _white_places
+from oaip_qgis.core.stages import Blocks
+from oaip_qgis.core.stages.prior import _white_places
 from tests.helpers import write_samples
 
 NOTE = "run again with MASK_CLOUDS"

@@ -10,7 +10,8 @@ import pytest
 from oaip_qgis.core.labels.direct_comparison import Measures
 from oaip_qgis.core.labels.one_sided import gated_one_sided
 from oaip_qgis.core.labels.prior import PriorMaps
-from oaip_qgis.core.stages import Blocks, _mapped_prior
+from oaip_qgis.core.stages import Blocks
+from oaip_qgis.core.stages.prior import _mapped_prior
 
 
 def two_maps() -> tuple[np.ndarray, np.ndarray]:

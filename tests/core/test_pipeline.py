@@ -170,8 +170,8 @@ def test_int8_run_is_bit_reproducible_and_reports_model_statistics(sample_pair, 
 
 
 def test_the_change_score_is_the_prior_where_the_network_confirms_it(sample_pair, tmp_path, monkeypatch):
-    from oaip_qgis.core import stages
     from oaip_qgis.core.decision import confirmation
+    from oaip_qgis.core.stages import outputs
 
     monkeypatch.setattr(confirmation, "VETO_MIN", 0.0)   # the veto applied whatever its share
     monkeypatch.setattr(confirmation, "WHOLE_MAX", 1.01)   # and whatever it removes whole
@@ -180,7 +180,7 @@ def test_the_change_score_is_the_prior_where_the_network_confirms_it(sample_pair
         folder = tmp_path / mode_of_predict
         folder.mkdir()
         if mode_of_predict == "network only":
-            monkeypatch.setattr(stages, "change_score", lambda prior_score, network, extend_from=None: network)
+            monkeypatch.setattr(outputs, "change_score", lambda prior_score, network, extend_from=None: network)
         params = network_params(sample_pair, folder, "int8")
         run(RunParams(**{**params.__dict__, "out_difference": str(folder / "d.tif")}))
         return gdal.Open(str(folder / "d.tif")).ReadAsArray()
@@ -532,7 +532,7 @@ def test_rare_change_under_a_heavy_unchanged_tail_is_confined_to_its_groups(tmp_
 def test_blocks_of_pixels_that_are_not_square_give_both_sides_on_the_ground():
     """10 x 20 m pixels were said to make "20 metre a side" blocks of 2 x 2, which are 20 x 40 m."""
     from oaip_qgis.core.raster.grid import Grid
-    from oaip_qgis.core.stages import _block_ground
+    from oaip_qgis.core.stages.blocks import _block_ground
 
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(32633)
@@ -744,8 +744,8 @@ def test_the_map_does_not_depend_on_which_image_is_t1(tmp_path):
 def test_a_flood_over_a_quarter_of_an_optical_sar_pair_is_found_by_the_second_pass(tmp_path, monkeypatch):
     """The flooded fields are each other's neighbours: one pass of the prior finds no significant change
     on this scene, the second pass without the first's changed anchors maps the flood."""
-    from oaip_qgis.core import stages
     from oaip_qgis.core.labels import structural_prior
+    from oaip_qgis.core.stages import prior as stages
     pair = make_sample_pair(tmp_path / "pair", size=400, seed=5, scenario="wide-flood")
     found, logs = {}, {}
     monkeypatch.setattr(stages, "self_consistent", lambda maps, marked: CrowdedSearch())   # another pass is asked for
@@ -764,8 +764,8 @@ def test_an_aoi_drawn_around_a_flood_is_mapped_from_a_second_pass_that_finds_wha
                                                                                               monkeypatch):
     """Two fifths of the scene flooded: the first pass shows no contrast and no natural second pass is taken; the
     one tried as if 40 % had changed marks about that much, and is kept (labels.crowded_change)."""
-    from oaip_qgis.core import stages
     from oaip_qgis.core.labels import crowded_change
+    from oaip_qgis.core.stages import prior as stages
     pair = make_sample_pair(tmp_path / "pair", size=600, seed=2, scenario="flooded-aoi")
     found, logs = {}, {}
     for tried in (False, True):
@@ -788,8 +788,8 @@ def test_a_flood_the_first_pass_marks_in_part_on_weak_evidence_is_mapped_from_th
     """A third of the scene flooded: the first pass sees a sliver of it on weak evidence (reported changed, a
     few percent marked); the pass tried as if 40 % had changed marks about a third and more than the first, and
     is kept."""
-    from oaip_qgis.core import stages
     from oaip_qgis.core.labels import crowded_change
+    from oaip_qgis.core.stages import prior as stages
     pair = make_sample_pair(tmp_path / "pair", size=600, seed=4, scenario="flooded-third")
     found, logs = {}, {}
     for tried in (False, True):

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from osgeo import gdal, ogr, osr
 
-from oaip_qgis.core import stages
 from oaip_qgis.core.errors import InputError, OaipError, ResourceError
 from oaip_qgis.core.metrics import accuracy
 from oaip_qgis.core.params import RunParams
@@ -23,6 +22,7 @@ from oaip_qgis.core.pipeline import run
 from oaip_qgis.core.progress import Progress
 from oaip_qgis.core.raster import write
 from oaip_qgis.core.raster.write import HOST, remove_stale_partials
+from oaip_qgis.core.stages import prior as prior_stage
 from tests.helpers import make_raster, two_sensors, write_polygon, write_samples
 
 
@@ -742,7 +742,7 @@ def test_memory_running_out_is_one_sentence_with_what_to_do(sample_pair, tmp_pat
     def no_memory(*_args, **_kwargs):
         raise exhausted
 
-    monkeypatch.setattr(stages, "change_prior", no_memory)
+    monkeypatch.setattr(prior_stage, "change_prior", no_memory)
     with pytest.raises(ResourceError, match="Memory ran out .* area of interest"):
         run(prior_params(sample_pair, tmp_path))
     assert list(tmp_path.iterdir()) == []
