@@ -34,17 +34,15 @@ from .raster.gdal_scope import in_gdal_scope
 from .sample_pair import (
     BUILT,
     FIELD,
-    FIELD_BARE,
-    FIELD_GREEN,
     FOREST,
     LOOKS,
     ORIGIN,
-    REFLECTANCE,
     SAR_NODATA,
-    SIGMA0,
     T1_CRS,
     T1_PIXEL,
     WATER,
+    backscatter,
+    class_reflectance,
     nearest_seed,
 )
 
@@ -160,19 +158,13 @@ class Scene:
         noise = _row_draws(self.seed, 7, int(rows[0, 0]), rows.shape[0],
                            lambda g: g.normal(0, 0.004, (4, rows.shape[1]))).transpose(1, 0, 2)
         for band in range(4):
-            value = greenness * FIELD_GREEN[band] + (1 - greenness) * FIELD_BARE[band]
-            for cls, spectrum in REFLECTANCE.items():
-                value = np.where(cover == cls, spectrum[band], value)
-            out[band] = value * texture + noise[band]
+            out[band] = class_reflectance(cover, greenness, band) * texture + noise[band]
         return np.clip(out, 0.0005, 1.0)
 
     def backscatter(self, rows: np.ndarray, cols: np.ndarray, cover: np.ndarray, parcels: np.ndarray) -> np.ndarray:
         """Noise-free σ⁰ (linear) as sample_pair's: class levels, ±2 dB per parcel, built-up texture."""
-        levels = np.array([SIGMA0[c] for c in (WATER, FIELD, FOREST, BUILT)])
-        db = 10 * np.log10(levels[cover])
-        db += self.sar_offset[parcels] * (cover != WATER)
-        db += np.where(cover == BUILT, 3.0, 0.7) * field(self.seed, 6, 1.5, rows[:, 0], cols[0])
-        return (10 ** (db / 10)).astype(np.float32)
+        texture = field(self.seed, 6, 1.5, rows[:, 0], cols[0])
+        return backscatter(cover, parcels, self.sar_offset, texture).astype(np.float32)
 
 
 def _profile(width: int, height: int, count: int, dtype: str, crs: CRS, transform, nodata=None) -> dict:

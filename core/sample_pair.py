@@ -220,11 +220,17 @@ def _optical(rng: np.random.Generator, cover: np.ndarray, parcels: np.ndarray, g
     out = np.empty((4,) + cover.shape)
     texture = 1 + 0.08 * _smooth_field(rng, cover.shape, 3) + 0.05 * _smooth_field(rng, cover.shape, 20)
     for band in range(4):
-        value = greenness * FIELD_GREEN[band] + (1 - greenness) * FIELD_BARE[band]
-        for cls, spectrum in REFLECTANCE.items():
-            value = np.where(cover == cls, spectrum[band], value)
-        out[band] = value * texture + rng.normal(0, 0.004, cover.shape)
+        out[band] = class_reflectance(cover, greenness, band) * texture + rng.normal(0, 0.004, cover.shape)
     return np.clip(out, 0.0005, 1.0)
+
+
+def class_reflectance(cover: np.ndarray, greenness: np.ndarray, band: int) -> np.ndarray:
+    """Band `band` of each pixel's class spectrum, fields mixed between green and bare by their `greenness`
+    (per pixel): the generated pairs' optical image before texture and noise (large_pair's too)."""
+    value = greenness * FIELD_GREEN[band] + (1 - greenness) * FIELD_BARE[band]
+    for cls, spectrum in REFLECTANCE.items():
+        value = np.where(cover == cls, spectrum[band], value)
+    return value
 
 
 def _cloud(seed: int, shape: tuple[int, int], cover: float) -> np.ndarray | None:
@@ -241,9 +247,10 @@ def _clouded(reflectance: np.ndarray, opacity: np.ndarray) -> np.ndarray:
     return (1 - opacity) * reflectance + opacity * CLOUD_REFLECTANCE
 
 
-def _backscatter(cover: np.ndarray, parcels: np.ndarray, offsets: np.ndarray, texture: np.ndarray) -> np.ndarray:
+def backscatter(cover: np.ndarray, parcels: np.ndarray, offsets: np.ndarray, texture: np.ndarray) -> np.ndarray:
     """Noise-free σ⁰ (linear): class levels, each parcel `offsets` dB off (±2), and the ground's own
-    texture (a unit random field; strong in built-up areas), which both dates of a SAR pair share."""
+    texture (a unit random field; strong in built-up areas), which both dates of a SAR pair share (large_pair's
+    radar image too)."""
     levels = np.array([SIGMA0[c] for c in (WATER, FIELD, FOREST, BUILT, BURNT, RUBBLE)])
     db = 10 * np.log10(levels[cover])
     db += offsets[parcels] * (cover != WATER)
@@ -305,7 +312,7 @@ def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0,
                                                 scenario.shift[1] / scenario.t2_pixel)
     offsets = rng.uniform(-2, 2, parcels.max() + 1)
     texture = _smooth_field(rng, after.shape, 1.5)
-    reproject(_backscatter(after, parcels, offsets, texture).astype(np.float32), sigma0, src_transform=canvas_transform,
+    reproject(backscatter(after, parcels, offsets, texture).astype(np.float32), sigma0, src_transform=canvas_transform,
               src_crs=T1_CRS, dst_transform=t2_transform, dst_crs=T2_CRS, resampling=Resampling.average)
     intensity = sigma0 * rng.gamma(LOOKS, 1 / LOOKS, sigma0.shape)
     rows, cols = np.indices(intensity.shape)
@@ -316,7 +323,7 @@ def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0,
     if scenario.t1_looks:   # date 1 from the same parcels, a little drifted, on date 1's grid
         drifted = offsets + rng.normal(0, SEASONAL_DB, offsets.shape)
         looks = scenario.t1_looks
-        sigma1 = _backscatter(before, parcels, drifted, texture)[inner]
+        sigma1 = backscatter(before, parcels, drifted, texture)[inner]
         t1 = _write(out / "t1.tif", (sigma1 * rng.gamma(looks, 1 / looks, sigma1.shape))[None], T1_CRS,
                     t1_transform, "float32", UNITS="sigma0, linear intensity")
     if scenario.t2_optical:   # date 2 seen by another optical sensor, a season later, on date 2's grid
