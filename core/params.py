@@ -207,7 +207,7 @@ def _plain(value):
     return value
 
 
-def check_manual_threshold(value) -> float:
+def check_manual_threshold(value: object) -> float:
     """A cut of the change score, which runs from 0 to 1: a number in [0, 1), or the sentence. A place is changed
     where its score is above the cut, so 1 marked nothing, the changed samples (score 1) included."""
     if value is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from typing import TextIO
 
 from ..errors import Cancelled, OaipError
 from ..i18n import tr
@@ -21,7 +22,7 @@ BAR = 30
 class Bar:
     """A one-line text progress bar on stderr (redrawn in place on a terminal, one line per pair otherwise)."""
 
-    def __init__(self, stream=sys.stderr) -> None:
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
         self.stream = stream
         self.tty = stream.isatty()
 

@@ -18,7 +18,7 @@ import struct
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Optional
 
@@ -162,7 +162,7 @@ def _ctrl_c_not_for_workers() -> Iterator[list]:
 
 @contextmanager
 def dask_client(scheduler: Optional[str] = None, workers: Optional[int] = None,
-                log=print) -> Iterator[object]:
+                log: Callable[[str], None] = print) -> Iterator[object]:
     """A connected distributed.Client; the embedded cluster (when there is no address) closes with it."""
     if importlib.util.find_spec("distributed") is None:
         raise InputError(tr("Batch runs need Dask: install it with `python3 -m pip install dask distributed` "

@@ -7,13 +7,19 @@ Works on both twins (IntDualVGG, FloatDualVGG): they share names, shapes and `sa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .dual_vgg import POOL
+
+if TYPE_CHECKING:
+    from .dual_vgg import FloatDualVGG, IntDualVGG
+
+    DualVGG = IntDualVGG | FloatDualVGG
 
 REFERENCE_TILE = 256  # BOPs are reported for one 256×256 input tile
 
 
-def layer_shapes(net) -> dict[str, tuple[int, int, int, int]]:
+def layer_shapes(net: DualVGG) -> dict[str, tuple[int, int, int, int]]:
     """(out, in, k, k) of every convolution, branches then head."""
     return {name: tuple(net.weight(name).shape) for name in net.names() + ["head"]}
 
@@ -23,11 +29,11 @@ def _weights_in(shape: tuple[int, int, int, int]) -> int:
     return o * i * k * kk
 
 
-def layer_parameters(net) -> dict[str, int]:
+def layer_parameters(net: DualVGG) -> dict[str, int]:
     return {name: _weights_in(shape) for name, shape in layer_shapes(net).items()}
 
 
-def macs(net, size: int | tuple[int, int] = REFERENCE_TILE) -> dict[str, int]:
+def macs(net: DualVGG, size: int | tuple[int, int] = REFERENCE_TILE) -> dict[str, int]:
     """Multiply-accumulates per layer for one input tile of size×size (or (h, w)) pixels."""
     h, w = (size, size) if isinstance(size, int) else size
     shapes = layer_shapes(net)
@@ -44,13 +50,13 @@ def macs(net, size: int | tuple[int, int] = REFERENCE_TILE) -> dict[str, int]:
     return out
 
 
-def layer_bops(net, weight_bits: int, activation_bits: int,
+def layer_bops(net: DualVGG, weight_bits: int, activation_bits: int,
                size: int | tuple[int, int] = REFERENCE_TILE) -> dict[str, int]:
     """BOPs per layer for one size×size input tile (the pruning statistics show where they went)."""
     return {name: m * weight_bits * activation_bits for name, m in macs(net, size).items()}
 
 
-def training_bytes(net, integer: bool) -> dict[str, int]:
+def training_bytes(net: DualVGG, integer: bool) -> dict[str, int]:
     """Bytes a training step holds: weights, the activations the last training forward kept for
     backward (each shared tensor once), and one gradient buffer per trained weight: int32 for int8
     training (int64 only when a batch holds more than SAFE_K pixels), fp32 for float training."""
@@ -63,7 +69,7 @@ def training_bytes(net, integer: bool) -> dict[str, int]:
             "total": weights + saved + gradients}
 
 
-def held_bytes(net, integer: bool) -> tuple[int, int]:
+def held_bytes(net: DualVGG, integer: bool) -> tuple[int, int]:
     """Bytes a training step of `net` holds, and what an fp32 step of the same network would: int8
     weights and activations take one byte an element where fp32 takes four; gradients are 4 bytes in both."""
     held = training_bytes(net, integer)
@@ -99,7 +105,7 @@ def combined(parts: list[Costs]) -> Costs:
     return Costs(parts[0].bits, total("layer_params"), total("layer_bops"), total("filters"))
 
 
-def costs(net, bits: int) -> Costs:
+def costs(net: DualVGG, bits: int) -> Costs:
     return Costs(bits, layer_parameters(net), layer_bops(net, bits, bits),
                  {name: int(net.weight(name).shape[0]) for name in net.names()})
 

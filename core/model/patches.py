@@ -9,8 +9,9 @@ outputs (s: the network's stride), not one. Crops are centred on cells drawn fro
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
@@ -19,6 +20,10 @@ from ..i18n import tr
 from ..labels.blocks import block_means
 from ..labels.margins import CHANGED, NONE, UNCHANGED
 from ..raster.grid import Window
+
+if TYPE_CHECKING:
+    from ..normalise import Normaliser
+    from ..raster.align import AlignedPair
 
 
 @dataclass
@@ -138,8 +143,8 @@ def output_labels(cell_labels: np.ndarray, block: int, window: Window, cell: int
     return labels
 
 
-def read_crops(pair, normalisers, windows: list[Window], cell_labels: np.ndarray, block: int, cell: int,
-               stride: int, analyst: Optional[np.ndarray] = None) -> Crops:
+def read_crops(pair: AlignedPair, normalisers: Sequence[Normaliser], windows: list[Window], cell_labels: np.ndarray,
+               block: int, cell: int, stride: int, analyst: Optional[np.ndarray] = None) -> Crops:
     """Read, normalise and average each window of the pair; outputs over invalid cells get no label."""
     if not windows:
         raise InputError(tr("No training crop could be placed: the prior gave no labelled cell."))

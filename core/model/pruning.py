@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..errors import InputError
 from ..i18n import tr
+
+if TYPE_CHECKING:
+    from .dual_vgg import FloatDualVGG, IntDualVGG
 
 
 def group_scores(norms: list[torch.Tensor]) -> torch.Tensor:
@@ -66,7 +70,7 @@ class AdaptivePruner:
         count = max(floor, n - int(self.rate * n))
         return torch.sort(torch.topk(group_scores(norms), count).indices).values
 
-    def prune(self, net, accuracy: float) -> dict[str, tuple[int, int]]:
+    def prune(self, net: IntDualVGG | FloatDualVGG, accuracy: float) -> dict[str, tuple[int, int]]:
         """One pruning point over every group of `net`; returns {layer: (filters before, after)}."""
         if not self.enabled:
             return {}

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 import torch
@@ -32,6 +33,12 @@ from .dual_vgg import FloatDualVGG, IntDualVGG, Spec, quantise_input
 from .init_weights import initial_weights
 from .patches import Crops, crop_windows, read_crops
 from .pruning import AdaptivePruner
+
+if TYPE_CHECKING:
+    from ..normalise import Normaliser
+    from ..params import RunParams
+    from ..progress import Progress
+    from ..raster.align import AlignedPair
 
 # Networks a run trains, each from its own seed (crops, initial weights, batch order, stochastic rounding), the
 # detector's probability their mean. One network's draw moves a map by up to 0.19 Kappa with the prior kept
@@ -166,8 +173,8 @@ class TrainingSet:
     pseudo_labels: dict    # the label counts stats.json reports
 
 
-def training_set(pair, normalisers, labels: np.ndarray, block: int, analyst: Optional[np.ndarray], seed: int,
-                 progress, config: TrainConfig) -> TrainingSet:
+def training_set(pair: AlignedPair, normalisers: Sequence[Normaliser], labels: np.ndarray, block: int,
+                 analyst: Optional[np.ndarray], seed: int, progress: Progress, config: TrainConfig) -> TrainingSet:
     """Crops drawn (seeded) around the prior's margin labels on its `block`-pixel cells (labels/margins.py;
     analyst samples win) and read from the pair; refused when a class is missing."""
     spec = config.spec()
@@ -191,7 +198,7 @@ def training_set(pair, normalisers, labels: np.ndarray, block: int, analyst: Opt
     return TrainingSet(crops, cell, counts)
 
 
-def _runner(params, bands: tuple[int, int], config: TrainConfig) -> _IntRunner | _FloatRunner:
+def _runner(params: RunParams, bands: tuple[int, int], config: TrainConfig) -> _IntRunner | _FloatRunner:
     """The network of the run's mode from its initial weights, with its update rule."""
     spec = config.spec()
     weights = initial_weights(spec, bands, params.seed, vgg16=params.vgg16)
@@ -212,8 +219,8 @@ class Epochs:
     inference_shifts: Optional[dict]   # int8: each layer's shift fixed for inference (IntDualVGG.fix_shifts)
 
 
-def train_epochs(runner: _IntRunner | _FloatRunner, crops: Crops, pruner: AdaptivePruner, params, progress,
-                 config: TrainConfig, network: tuple[int, int] = (1, 1)) -> Epochs:
+def train_epochs(runner: _IntRunner | _FloatRunner, crops: Crops, pruner: AdaptivePruner, params: RunParams,
+                 progress: Progress, config: TrainConfig, network: tuple[int, int] = (1, 1)) -> Epochs:
     """params.epochs passes over the crops in seeded batches, pruning between epochs; the frozen
     layers' features are computed once, and again only when pruning changed a frozen layer. An int8
     network's inference shifts are then fixed on the same crops. network: (which, of how many), for the
@@ -290,7 +297,8 @@ def seeds(seed: int, networks: int = NETWORKS) -> list[int]:
     return [first + SEED_STRIDE * k for k in range(networks)]
 
 
-def train_detector(pair, normalisers, prior: np.ndarray, block: int, analyst: Optional[np.ndarray], params, progress,
+def train_detector(pair: AlignedPair, normalisers: Sequence[Normaliser], prior: np.ndarray, block: int,
+                   analyst: Optional[np.ndarray], params: RunParams, progress: Progress,
                    config: Optional[TrainConfig] = None, floor: float = 0.0) -> tuple[Detector, ModelStats]:
     """Train config.networks networks on the pair, labelled by `prior` on cells of `block` pixels; returns the
     Detector (their mean) and what training reports for stats.json: the model's size and BOPs and the filters

@@ -8,7 +8,7 @@ import os
 import re
 import threading
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Optional
 
 import numpy as np
@@ -111,7 +111,7 @@ def files_read(source: str) -> list[str]:
         return [path]
 
 
-def one_image_twice(t1: str, t2: str, bands1, bands2) -> bool:
+def one_image_twice(t1: str, t2: str, bands1: Optional[Sequence[int]], bands2: Optional[Sequence[int]]) -> bool:
     """Whether T1 and T2 are one file read with the same bands (one file of both dates, read as two band sets, is
     not): the engine and a batch table refuse it alike."""
     return os.path.realpath(t1) == os.path.realpath(t2) and list(bands1 or []) == list(bands2 or [])

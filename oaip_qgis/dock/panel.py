@@ -33,6 +33,7 @@ from qgis.core import (
     QgsRasterLayer,
     QgsSettings,
     QgsTask,
+    QgsVectorLayer,
 )
 from qgis.gui import QgsDockWidget, QgsFileWidget
 from qgis.PyQt import uic
@@ -852,7 +853,7 @@ class OaipDock(QgsDockWidget):
             button.setChecked(False)
             button.blockSignals(False)
 
-    def sample_layer(self):
+    def sample_layer(self) -> QgsVectorLayer:
         """The memory layer of drawn sample areas, created (and added to the project) on first use."""
         layer = QgsProject.instance().mapLayer(self.sample_layer_id or "")
         if layer is None:
