@@ -69,7 +69,7 @@ from oaip_qgis.core.model import train  # noqa: E402
 from oaip_qgis.core.params import RunParams  # noqa: E402
 from oaip_qgis.core.pipeline import run  # noqa: E402
 from oaip_qgis.core.raster import coregister  # noqa: E402
-from oaip_qgis.core.raster.align import read_on_grid  # noqa: E402
+from oaip_qgis.core.raster.on_grid import read_on_grid  # noqa: E402
 from oaip_qgis.core.sample_pair import make_sample_pair  # noqa: E402
 
 MODES = {"prior": {"mode": "prior"}, "int8": {"mode": "int8"}, "fp32": {"mode": "fp32"},

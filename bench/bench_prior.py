@@ -29,7 +29,7 @@ from oaip_qgis.core.labels.prior import PRIORS  # noqa: E402
 from oaip_qgis.core.metrics import accuracy, auc  # noqa: E402
 from oaip_qgis.core.params import RunParams  # noqa: E402
 from oaip_qgis.core.progress import Progress  # noqa: E402
-from oaip_qgis.core.raster.align import read_on_grid  # noqa: E402
+from oaip_qgis.core.raster.on_grid import read_on_grid  # noqa: E402
 from oaip_qgis.core.stages import align_pair, compute_prior, read_blocks  # noqa: E402
 
 COLUMNS = ("auc", "unchanged_share", "unchanged_pure", "changed_share", "changed_pure", "kappa_otsu", "f1_otsu",

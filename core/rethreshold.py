@@ -22,10 +22,10 @@ from .errors import InputError
 from .i18n import tr
 from .params import INPUT_FIELDS, check_manual_threshold, check_output_formats
 from .progress import Progress
-from .raster.align import check_on_grid
 from .raster.gdal_scope import in_gdal_scope
 from .raster.grid import Window
 from .raster.input_files import check_mask, open_raster, read_or_explain
+from .raster.on_grid import check_on_grid
 from .raster.polygons import polygonize_changes
 from .raster.strips import strips, valid_values
 from .raster.write import OutputSet, check_outputs, writing

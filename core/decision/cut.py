@@ -12,9 +12,9 @@ from typing import Optional
 import numpy as np
 
 from ..metrics import StreamingAccuracy
-from ..raster.align import read_on_grid
 from ..raster.areas import change_extent
 from ..raster.grid import Grid, Window
+from ..raster.on_grid import read_on_grid
 
 CHANGE_NODATA = 255
 

@@ -21,10 +21,11 @@ from ..labels.direct_comparison import (
 from ..normalise import Normaliser, fit_normaliser, guess_kind, holds_radar
 from ..params import RunParams
 from ..progress import Progress
-from ..raster.align import AlignedPair, check_on_grid, open_pair
+from ..raster.align import AlignedPair, open_pair
 from ..raster.cloud_mask import CloudCells, cloud_cells, white, white_levels
 from ..raster.coregister import coregister
 from ..raster.grid import Grid, distance_unit
+from ..raster.on_grid import check_on_grid
 
 
 @contextmanager

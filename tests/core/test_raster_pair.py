@@ -14,10 +14,11 @@ from osgeo import gdal, ogr, osr
 
 from oaip_qgis.core.errors import InputError
 from oaip_qgis.core.raster import strips
-from oaip_qgis.core.raster.align import open_pair, read_on_grid
+from oaip_qgis.core.raster.align import open_pair
 from oaip_qgis.core.raster.found_nodata import _lossy
 from oaip_qgis.core.raster.grid import Grid, Window
 from oaip_qgis.core.raster.input_files import check_vector
+from oaip_qgis.core.raster.on_grid import read_on_grid
 from oaip_qgis.core.raster.polygons import polygonize_changes
 from oaip_qgis.core.raster.samples import rasterize_samples
 from oaip_qgis.core.raster.tiles import tiles

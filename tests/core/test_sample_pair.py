@@ -11,7 +11,8 @@ from rasterio.warp import transform_bounds
 from scipy import ndimage
 
 from oaip_qgis.core.errors import InputError
-from oaip_qgis.core.raster.align import open_pair, read_on_grid
+from oaip_qgis.core.raster.align import open_pair
+from oaip_qgis.core.raster.on_grid import read_on_grid
 from oaip_qgis.core.sample_pair import main, make_sample_pair
 
 

@@ -14,7 +14,7 @@ from oaip_qgis.core.model.patches import crop_windows, read_crops
 from oaip_qgis.core.model.train import SEED_STRIDE, TrainConfig, seeds, train_detector
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.progress import Progress
-from oaip_qgis.core.raster.align import read_on_grid
+from oaip_qgis.core.raster.on_grid import read_on_grid
 from oaip_qgis.core.stages import align_pair, compute_prior, read_blocks
 
 FAST = TrainConfig(crop=16, crops=16, batch=8)
