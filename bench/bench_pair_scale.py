@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import rasterio.errors
-from bench_accuracy import DATA, MODES, REPO, _mean, bench_run, fmt, rewritten
+from bench_accuracy import DATA, MODES, REPO, _mean, bench_run, fmt
+from pair_scenes import rewritten
 from rasterio.transform import Affine
 
 NAMES = ("t1", "t2", "gt")

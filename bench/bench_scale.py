@@ -123,7 +123,7 @@ def building_samples(objects_path: str, path: Path, count: int, seed: int = 7, p
     """An analyst's drawing: the outlines of `count` new buildings (objects.tif ids of pixels[0]–pixels[1] px,
     drawn at random) as `changed` = 1 polygons in a GeoPackage at path; returns their ids. Read block by block,
     so a 10 980² objects layer is never whole in memory."""
-    from bench_accuracy import region_polygons
+    from pair_scenes import region_polygons
 
     with rasterio.open(objects_path) as objects:
         windows = [window for _, window in objects.block_windows(1)]

@@ -8,17 +8,10 @@ import rasterio
 from rasterio.transform import from_origin
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from bench_accuracy import (  # noqa: E402
-    best_kappa,
-    crops_line,
-    missed_regions,
-    part_aois,
-    part_crops,
-    summarise_crops,
-    unchanged_square,
-)
+from bench_accuracy import best_kappa, crops_line, summarise_crops  # noqa: E402
 from bench_pair_scale import rescaled, write_variant  # noqa: E402
 from bench_scale import building_samples, largest_against_first, object_recall  # noqa: E402
+from pair_scenes import missed_regions, part_aois, part_crops, unchanged_square  # noqa: E402
 from rendering import render_as_published  # noqa: E402
 
 

@@ -23,7 +23,7 @@ from oaip_qgis.core.sample_pair import make_sample_pair
 from tests.helpers import shared_pair, write_polygon, write_samples
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from bench_accuracy import part_crops, region_polygons  # noqa: E402
+from pair_scenes import part_crops, region_polygons  # noqa: E402
 from rendering import render_as_published  # noqa: E402
 
 METADATA = Path(__file__).resolve().parents[2] / "metadata.txt"
