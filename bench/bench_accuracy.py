@@ -119,9 +119,8 @@ RENDERED = ("default", "unchanged", "rare", "flood-beside-river", "misregistered
 RENDERED_WAYS = ("", "sar-first-", "composite-")
 # Constants chosen by measurement: the values they were chosen among and the mode whose Kappa chose
 # them (leave-one-pair-out).
-LOPO = {"structural_prior.COMBINE": (("mean", "geometric", "min"), "prior"),
-        # Neighbours follow the anchors (NEIGHBOUR_SHARE): 1024 / 10, 2048 / 20, 4096 / 41.
-        "structural_prior.ANCHORS": ((1024, 2048, 4096), "int8"),
+# Neighbours follow the anchors (NEIGHBOUR_SHARE): 1024 / 10, 2048 / 20, 4096 / 41.
+LOPO = {"structural_prior.ANCHORS": ((1024, 2048, 4096), "int8"),
         "evidence.EVIDENCE_FLOOR": ((0.0, 1.5, 1.75, 2.0, 2.5), "prior"),
         "TrainConfig.unchanged_below": ((0.4, 0.6, 0.8), "int8"),
         "TrainConfig.changed_above": ((1.2, 1.4, 1.6, 2.0), "int8"),

@@ -51,7 +51,7 @@ def compare(spec, weights, batch: int, crop: int) -> dict:
     y = torch.randint(-1, 2, (batch, side, side), generator=g)   # dense labels, some unlabelled
     runners = {"int8": _IntRunner(IntDualVGG(spec, weights), 0),
                "int8_torch_ops": _IntRunner(IntDualVGG(spec, weights), 0),
-               "fp32": _FloatRunner(FloatDualVGG(spec, weights), 0)}
+               "fp32": _FloatRunner(FloatDualVGG(spec, weights))}
     features = {name: r.net.frozen_features(r.inputs(x1), r.inputs(x2)) for name, r in runners.items()}
     times: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(STEPS):

@@ -231,3 +231,24 @@ def test_a_crops_summary_without_crops_prints_dashes_instead_of_failing():
            "b": {"kappa": None, "best_kappa": None, "changed_fraction": 0.0123, "truth_fraction": 0.0,
                  "significant": False, "groups": 0, "peak": 1.5, "verdict": "none"}}
     assert crops_line("prior", summarise_crops(one)).endswith("1 without change, 1.23 % marked, 1 reported unchanged")
+
+
+def test_the_engine_bench_times_its_three_training_steps(monkeypatch):
+    """`make bench`'s first target failed on a runner's changed signature, and nothing ran it."""
+    import bench_engine
+
+    from oaip_qgis.core.model.init_weights import initial_weights
+
+    monkeypatch.setattr(bench_engine, "STEPS", 3)
+    spec = bench_engine.CONFIG.spec()
+    row = bench_engine.compare(spec, initial_weights(spec, bench_engine.BANDS, 0), 2, 8)
+    assert min(row["int8_step_seconds"], row["int8_torch_ops_step_seconds"], row["fp32_step_seconds"]) > 0
+    assert 0 < row["memory_ratio"] < 1   # int8 holds less than fp32 for the same step
+
+
+def test_every_constant_leave_one_pair_out_chooses_among_is_the_code_s_own():
+    """A constant the code no longer has (structural_prior.COMBINE) made `make bench-accuracy` fail at its end."""
+    from bench_accuracy import LOPO, shipped_value
+
+    for name, (values, _mode) in LOPO.items():
+        assert shipped_value(name) in values, name
