@@ -113,19 +113,19 @@ bench-engine: setup
 	$(PY) bench/bench_engine.py
 
 bench-prior: setup
-	$(PY) bench/bench_prior.py --data $(DATA)
+	$(PY) bench/bench_prior.py --data "$(DATA)"
 
 bench-accuracy: setup
-	$(PY) bench/bench_accuracy.py --data $(DATA)
+	$(PY) bench/bench_accuracy.py --data "$(DATA)"
 
 bench-pair-scale: setup
-	$(PY) bench/bench_pair_scale.py --data $(DATA)
+	$(PY) bench/bench_pair_scale.py --data "$(DATA)"
 
 bench-scale: setup
 	$(PY) bench/bench_scale.py
 
 bench-batch: setup
-	$(PY) bench/bench_batch.py --data $(DATA)
+	$(PY) bench/bench_batch.py --data "$(DATA)"
 
 bench-contention: setup
 	$(PY) bench/bench_contention.py

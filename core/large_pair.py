@@ -41,7 +41,7 @@ from .sample_pair import (
     T1_CRS,
     T1_PIXEL,
     WATER,
-    backscatter,
+    class_backscatter,
     class_reflectance,
     nearest_seed,
 )
@@ -164,7 +164,7 @@ class Scene:
     def backscatter(self, rows: np.ndarray, cols: np.ndarray, cover: np.ndarray, parcels: np.ndarray) -> np.ndarray:
         """Noise-free σ⁰ (linear) as sample_pair's: class levels, ±2 dB per parcel, built-up texture."""
         texture = field(self.seed, 6, 1.5, rows[:, 0], cols[0])
-        return backscatter(cover, parcels, self.sar_offset, texture).astype(np.float32)
+        return class_backscatter(cover, parcels, self.sar_offset, texture).astype(np.float32)
 
 
 def _profile(width: int, height: int, count: int, dtype: str, crs: CRS, transform, nodata=None) -> dict:

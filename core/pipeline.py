@@ -134,10 +134,10 @@ def run(params: RunParams, progress: Progress | None = None) -> RunResult:
 
 @contextmanager
 def _naming(layers_read: list[tuple[str, str]]) -> Iterator[None]:
-    """A refusal of an input (label, as check_vector names it: Samples or AOI) also says which layer of its file of
-    several was read (check_vector's note): the note went to the log, which a front end does not show of a failed
-    run, so an AOI file whose first layer lay off the images was refused as "do not overlap" without a word of that
-    layer. Refusals that name neither input get no note."""
+    """A refusal of an input (label, as check_vector names it: tr("Samples") or tr("AOI")) also says which layer of
+    its file of several was read (check_vector's note): the note went to the log, which a front end does not show of
+    a failed run, so an AOI file whose first layer lay off the images was refused as "do not overlap" without a word
+    of that layer. Refusals that name neither input get no note."""
     try:
         yield
     except InputError as exc:

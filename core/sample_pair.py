@@ -247,7 +247,7 @@ def _clouded(reflectance: np.ndarray, opacity: np.ndarray) -> np.ndarray:
     return (1 - opacity) * reflectance + opacity * CLOUD_REFLECTANCE
 
 
-def backscatter(cover: np.ndarray, parcels: np.ndarray, offsets: np.ndarray, texture: np.ndarray) -> np.ndarray:
+def class_backscatter(cover: np.ndarray, parcels: np.ndarray, offsets: np.ndarray, texture: np.ndarray) -> np.ndarray:
     """Noise-free σ⁰ (linear): class levels, each parcel `offsets` dB off (±2), and the ground's own
     texture (a unit random field; strong in built-up areas), which both dates of a SAR pair share (large_pair's
     radar image too)."""
@@ -312,8 +312,9 @@ def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0,
                                                 scenario.shift[1] / scenario.t2_pixel)
     offsets = rng.uniform(-2, 2, parcels.max() + 1)
     texture = _smooth_field(rng, after.shape, 1.5)
-    reproject(backscatter(after, parcels, offsets, texture).astype(np.float32), sigma0, src_transform=canvas_transform,
-              src_crs=T1_CRS, dst_transform=t2_transform, dst_crs=T2_CRS, resampling=Resampling.average)
+    reproject(class_backscatter(after, parcels, offsets, texture).astype(np.float32), sigma0,
+              src_transform=canvas_transform, src_crs=T1_CRS, dst_transform=t2_transform, dst_crs=T2_CRS,
+              resampling=Resampling.average)
     intensity = sigma0 * rng.gamma(LOOKS, 1 / LOOKS, sigma0.shape)
     rows, cols = np.indices(intensity.shape)
     corner = rows + cols < n2 // 6                        # the swath edge cuts off the north-west corner
@@ -323,7 +324,7 @@ def make_sample_pair(out_dir: str | Path, size: int = 256, seed: int = 0,
     if scenario.t1_looks:   # date 1 from the same parcels, a little drifted, on date 1's grid
         drifted = offsets + rng.normal(0, SEASONAL_DB, offsets.shape)
         looks = scenario.t1_looks
-        sigma1 = backscatter(before, parcels, drifted, texture)[inner]
+        sigma1 = class_backscatter(before, parcels, drifted, texture)[inner]
         t1 = _write(out / "t1.tif", (sigma1 * rng.gamma(looks, 1 / looks, sigma1.shape))[None], T1_CRS,
                     t1_transform, "float32", UNITS="sigma0, linear intensity")
     if scenario.t2_optical:   # date 2 seen by another optical sensor, a season later, on date 2's grid

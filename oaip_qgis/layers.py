@@ -1,5 +1,5 @@
-"""A run's output files as styled layers in one project group, and the difference image's histogram; the layers a
-run reads as the files the engine is given (their own, or a copy written out).
+"""A run's output files as styled layers in one project group; the layers a run reads as the files the engine is given
+(their own, or a copy written out).
 
 Styles follow what an analyst reads first: changed pixels in a strong red over a transparent
 background, the difference image and confidence as colour ramps, polygons as red outlines.

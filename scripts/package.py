@@ -5,8 +5,8 @@ root; the zip holds real copies, so the same `oaip_qgis.core` import works in bo
 """
 from __future__ import annotations
 
+import argparse
 import os
-import sys
 import zipfile
 from pathlib import Path
 
@@ -35,6 +35,9 @@ def build(target: Path) -> list[str]:
 
 
 if __name__ == "__main__":
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else REPO / "build" / "oaip_qgis.zip")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("zip", nargs="?", type=Path, default=REPO / "build" / "oaip_qgis.zip",
+                        help="the zip to write (default: build/oaip_qgis.zip)")
+    out = parser.parse_args().zip
     files = build(out)
     print(f"{out}: {len(files)} files")

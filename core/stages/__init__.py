@@ -1,5 +1,6 @@
 """The stages of a run, each a function with a small typed result: align → block means → an AOI's surroundings →
-analyst samples → prior → network → difference image → change layer → statistics, one module each.
+analyst samples → prior → network → difference image → change layer → statistics; a module for each step of the
+data (blocks: the aligned pair and its block means; outputs: the difference image and the change layer read from it).
 
 pipeline.run composes them; a benchmark calls the ones it measures (bench_prior: align, block means,
 prior), so it measures what a run does. Each stage reports its own progress (fractions of the whole

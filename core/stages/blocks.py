@@ -94,14 +94,14 @@ def read_blocks(pair: AlignedPair, params: RunParams, progress: Progress, size: 
     left_out, clouds = None, (None, None)
     if params.mask_clouds and not pair.has_aoi:
         clouds = tuple(cloud_cells(x, norm, is_radar) for x, norm, is_radar in zip((x1, x2), (norm1, norm2), radar))
-        kept = _clouds_left_out(pair, valid, levels, clouds, b, progress)
+        kept = clouds_left_out(pair, valid, levels, clouds, b, progress)
         left_out, valid = valid & ~kept, kept
         norm1, norm2 = fit_normaliser(x1, valid, kinds[0]), fit_normaliser(x2, valid, kinds[1])
     return Blocks(b, norm1.apply(x1), norm2.apply(x2), valid, norm1, norm2, direct_measures(x1, x2, valid),
                   radar_finer(pair.pixel_sides, radar), all(radar), _block_ground(b, grid), whites, left_out, clouds)
 
 
-def _clouds_left_out(pair: AlignedPair, valid: np.ndarray, levels: tuple[Optional[np.ndarray], Optional[np.ndarray]],
+def clouds_left_out(pair: AlignedPair, valid: np.ndarray, levels: tuple[Optional[np.ndarray], Optional[np.ndarray]],
                      clouds: tuple[Optional[np.ndarray], ...], block: int, progress: Progress,
                      found: Optional[CloudCells] = None) -> np.ndarray:
     """The valid blocks without the cloudy ones (MASK_CLOUDS; raster.cloud_mask.cloud_cells), said per image (of

@@ -52,7 +52,7 @@ def read_samples(params: RunParams, pair: AlignedPair, progress: Progress) -> Op
         progress.info(tr("Samples: {count} pixel(s) of '{path}' lie in both a changed and an unchanged feature and "
                          "mark nothing; draw the two apart where each should count.", count=both,
                          path=params.samples))
-    source, layer = open_layer(params.samples, "Samples")   # the layer lives while its data source does
+    source, layer = open_layer(params.samples, tr("Samples"))   # the layer lives while its data source does
     empty = features_without_geometry(layer)
     if empty:
         progress.info(tr("Samples: {count} feature(s) of '{path}' have no geometry (feature {fids}) and mark "

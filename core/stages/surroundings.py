@@ -16,7 +16,7 @@ from ..raster.align import AlignedPair
 from ..raster.cloud_mask import NOTE_WHITE, CloudCells
 from ..raster.grid import Window
 from ..raster.samples import NONE
-from .blocks import Blocks, _clouds_left_out, read_blocks
+from .blocks import Blocks, clouds_left_out, read_blocks
 
 if TYPE_CHECKING:
     from .prior import PriorResult
@@ -97,7 +97,7 @@ def read_surroundings(pair: AlignedPair, blocks: Blocks, params: RunParams, prog
 def _aoi_clouds(pair: AlignedPair, blocks: Blocks, wider: AlignedPair, around: Blocks, frame: Frame,
                 progress: Progress) -> Blocks:
     """The AOI's blocks without the cloud MASK_CLOUDS found on the ground around it, said and refused as a scene's
-    are (_clouds_left_out), so that the log's share is the one its reads leave out. Found on the AOI alone, the
+    are (clouds_left_out), so that the log's share is the one its reads leave out. Found on the AOI alone, the
     white level of a clear AOI beside a cloud left nothing out where the ground's left out a tenth of it. Its reads
     leave out the ground's cells as the ground's reads do, pixel for pixel (raster.cloud_mask.CloudCells)."""
     grid, across = pair.grid, (frame.height, frame.width)
@@ -105,7 +105,7 @@ def _aoi_clouds(pair: AlignedPair, blocks: Blocks, wider: AlignedPair, around: B
     clouds = tuple(None if cells is None else CloudCells(cells, across, frame.origin).at(whole, blocks.valid.shape)
                    for cells in around.clouds)
     found = None if wider.cloud_cells is None else replace(wider.cloud_cells, origin=frame.origin)
-    kept = _clouds_left_out(pair, blocks.valid, wider.white_levels, clouds, blocks.size, progress, found)
+    kept = clouds_left_out(pair, blocks.valid, wider.white_levels, clouds, blocks.size, progress, found)
     return replace(blocks, valid=kept, left_out=blocks.valid & ~kept, clouds=clouds)
 
 

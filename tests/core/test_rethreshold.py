@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from osgeo import gdal, ogr
 
+from oaip_qgis.core.errors import InputError
 from oaip_qgis.core.params import RunParams
 from oaip_qgis.core.pipeline import run
-from oaip_qgis.core.rethreshold import rethreshold
+from oaip_qgis.core.rethreshold import difference_histogram, rethreshold
+from tests.helpers import make_raster
 
 
 def digest(path) -> str:
@@ -153,7 +155,6 @@ def test_pixels_without_a_prior_are_nodata_and_the_run_and_a_re_threshold_count_
     """T1 with a fine checkerboard of nodata over its left half: pixels with data in both images but no whole
     block near enough for a prior were written as NaN into the difference image and counted as valid and
     unchanged by the run, while a re-threshold at the same threshold left them out."""
-    from tests.helpers import make_raster
 
     rng = np.random.default_rng(0)
     base = np.kron(rng.random((20, 20)), np.ones((10, 10))).astype(np.float32) * 100 + rng.random((200, 200))
@@ -169,3 +170,17 @@ def test_pixels_without_a_prior_are_nodata_and_the_run_and_a_re_threshold_count_
     assert not np.isnan(difference).any() and (difference == -1).sum() > 10_000
     again = rethreshold(result.stats, str(tmp_path / "d.tif"), result.stats.threshold, str(tmp_path / "c2.tif"))
     assert (again.valid_pixels, again.changed_fraction) == (result.stats.valid_pixels, result.stats.changed_fraction)
+
+
+def test_the_slider_s_histogram_counts_every_valid_value_once_and_names_an_unreadable_file(tmp_path):
+    rng = np.random.default_rng(5)
+    diff = rng.random((700, 90)).astype(np.float32)   # more rows than one strip
+    diff[:3, :] = -1.0                                 # the difference image's nodata
+    diff[5, 5] = 1.0
+    counts = difference_histogram(make_raster(tmp_path / "difference.tif", diff, nodata=-1.0), bins=10)
+    valid = diff[diff != -1.0]
+    assert sum(counts) == valid.size   # 1.0 counted, nodata not
+    assert counts[0] == np.count_nonzero(valid < 0.1)
+    (tmp_path / "gone.tif").write_text("not a raster")
+    with pytest.raises(InputError, match="Difference image: '.*gone.tif' is not a raster that GDAL can read"):
+        difference_histogram(str(tmp_path / "gone.tif"))

@@ -7,7 +7,6 @@ from osgeo import gdal, osr
 from qgis.core import QgsProject, QgsRasterLayer
 
 from oaip_qgis.core.errors import InputError
-from oaip_qgis.core.rethreshold import difference_histogram
 from oaip_qgis.layers import add_run_layers, raster_source, style_change
 
 DIFF_NODATA, CHANGE_NODATA = -1.0, 255
@@ -35,14 +34,6 @@ def pair(tmp_path):
     change = np.where(diff == DIFF_NODATA, CHANGE_NODATA, diff > 0.5).astype(np.uint8)
     return {"diff": diff, "difference": write(tmp_path / "difference.tif", diff, gdal.GDT_Float32, DIFF_NODATA),
             "change": write(tmp_path / "change.tif", change, gdal.GDT_Byte, CHANGE_NODATA)}
-
-
-def test_histogram_counts_every_valid_value_once(pair):
-    counts = difference_histogram(pair["difference"], bins=10)
-    diff = pair["diff"]
-    valid = diff[diff != DIFF_NODATA]
-    assert sum(counts) == valid.size  # 1.0 counted, nodata not
-    assert counts[0] == np.count_nonzero(valid < 0.1)
 
 
 def test_change_style_is_red_over_transparent(pair):
