@@ -5,19 +5,14 @@ DetectionTask; nothing here runs the engine on the main thread. After a run the 
 cuts the difference raster at another threshold into a separate, named layer (a temporary file), so
 trying thresholds never retrains and never changes the run's outputs: those keep describing the
 run's threshold. "Save at this threshold" writes that change layer with its own polygons and statistics.
+The inputs (`inputs.Inputs`) and the results with their slider (`threshold.Results`) are parts of the panel's class
+in modules of their own; here are the runs, the torch install, the analyst's samples and the panel's lifecycle.
 """
 from __future__ import annotations
 
-import glob
-import json
 import os
 import shutil
-import tempfile
 import time
-import traceback
-import uuid
-from collections.abc import Callable
-from dataclasses import replace
 from typing import Optional
 
 from qgis.core import (
@@ -25,88 +20,35 @@ from qgis.core import (
     QgsApplication,
     QgsCoordinateTransform,
     QgsGeometry,
-    QgsMapLayer,
-    QgsMapLayerProxyModel,
     QgsMessageLog,
-    QgsProcessingUtils,
     QgsProject,
-    QgsRasterLayer,
-    QgsSettings,
     QgsTask,
     QgsVectorLayer,
 )
-from qgis.gui import QgsDockWidget, QgsFileWidget
+from qgis.gui import QgsDockWidget
 from qgis.PyQt import uic
-from qgis.PyQt.QtCore import Qt, QTimer
-from qgis.PyQt.QtWidgets import (
-    QComboBox,
-    QFileDialog,
-    QHeaderView,
-    QMessageBox,
-    QPushButton,
-    QTreeWidgetItem,
-    QWidget,
-)
+from qgis.PyQt.QtCore import QTimer
+from qgis.PyQt.QtWidgets import QMessageBox, QWidget
 
 from ..core.decision.evidence import found_around_only, verdict_word
-from ..core.decision.threshold import THRESHOLD_METHODS
-from ..core.errors import Cancelled, InputError, OaipError
-from ..core.params import EPOCHS_RANGE, GRIDS, MODES, OUTPUT_FILES, SEED_RANGE, RunParams
-from ..core.progress import Progress
-from ..core.raster.write import remove_stale_partials
-from ..core.rethreshold import rethreshold
+from ..core.errors import InputError
+from ..core.params import RunParams
 from ..core.run_stats import RunStats
 from ..deps.install_task import INSTALL_BUTTON, InstallTask, no_python_message, torch_install
 from ..deps.pip_install import TORCH_VERSION, PipInstall
 from ..i18n import tr
 from ..identity import NAME
-from ..layers import add_run_layers, named_as_layers, raster_source, style_change, style_files, vector_file, write_gpkg
-from ..task import LOG_TAG, DetectionTask, RunFn, torch_missing_message, unexpected_error
-from .charts import FiltersChart, HistogramChart, LossChart
+from ..layers import add_run_layers, named_as_layers
+from ..task import LOG_TAG, DetectionTask, RunFn
+from .inputs import Inputs
 from .samples import SampleMapTool, add_sample, new_sample_layer
-from .statistics import area, stats_sections
+from .threshold import RETHRESHOLD_DELAY_MS, Results
 
 UI_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "dock.ui")
 FORM_CLASS, _ = uic.loadUiType(UI_PATH)
-# Raster providers whose layers are not files GDAL can open in the task's thread.
-NON_FILE_RASTERS = ["wms", "wcs", "arcgismapserver", "postgresraster", "virtualraster"]
-SLIDER_STEPS = 1000
-OUTPUT_FOLDER_SETTING = "oaip_qgis/output_folder"   # the last folder a run wrote into, offered next session
-RETHRESHOLD_DELAY_MS = 150  # slider moves within this time cost one new change raster
 
 
-
-def _with_stem(name: str, stem: str) -> str:
-    """`name` (an output's usual file name) with `stem` before its extension: changes.gpkg → changes_<stem>.gpkg."""
-    root, extension = os.path.splitext(name)
-    return f"{root}_{stem}{extension}"
-
-
-def _clean_killed_runs(base: str) -> None:
-    """Each dock run writes into its own `oaip_*` folder of `base`: remove the partial files that killed
-    runs left in those (never a live run's, see remove_stale_partials) and the folders they leave empty."""
-    try:
-        folders = [entry.path for entry in os.scandir(base) if entry.is_dir() and entry.name.startswith("oaip_")]
-    except OSError:
-        return
-    for folder in folders:
-        if remove_stale_partials(folder) and not os.listdir(folder):
-            try:
-                os.rmdir(folder)
-            except OSError:
-                pass
-
-
-def _remove_raster_files(path: str) -> None:
-    """A temporary raster and what GDAL leaves beside it when QGIS closes it (statistics in .aux.xml)."""
-    for leftover in [path, *glob.glob(glob.escape(path) + ".*")]:
-        try:
-            os.remove(leftover)
-        except OSError:
-            pass
-
-
-class OaipDock(QgsDockWidget):
+class OaipDock(Inputs, Results, QgsDockWidget):
     """Inputs and options, Run/Cancel with progress, then the run's statistics, charts and threshold."""
 
     def __init__(self, iface, parent: Optional[QWidget] = None, run_fn: Optional[RunFn] = None) -> None:
@@ -161,219 +103,6 @@ class OaipDock(QgsDockWidget):
         QgsProject.instance().cleared.connect(self._project_cleared)
         self._set_running(False)
         self._pick_distinct_pair()
-
-    # ----- inputs -----------------------------------------------------------------------------
-    def _setup_inputs(self) -> None:
-        ui = self.ui
-        defaults = RunParams(t1="", t2="")
-        for combo in (ui.t1Combo, ui.t2Combo, ui.referenceCombo):
-            combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
-            combo.setExcludedProviders(NON_FILE_RASTERS)
-        ui.referenceCombo.setAllowEmptyLayer(True)
-        ui.referenceCombo.setLayer(None)
-        ui.samplesCombo.setFilters(QgsMapLayerProxyModel.PointLayer | QgsMapLayerProxyModel.PolygonLayer)
-        ui.aoiCombo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
-        for combo in (ui.samplesCombo, ui.aoiCombo):
-            combo.setAllowEmptyLayer(True)
-            combo.setLayer(None)
-        self._bands_of: dict[str, Optional[str]] = {}  # band combo -> id of the layer its bands are from
-        ui.t1Combo.layerChanged.connect(lambda layer: self._fill_bands(ui.t1Bands, layer))
-        ui.t1Combo.activated.connect(lambda _index: self._removed.pop("T1", None))   # chosen again by hand
-        ui.t2Combo.activated.connect(lambda _index: self._removed.pop("T2", None))
-        ui.t2Combo.layerChanged.connect(lambda layer: self._fill_bands(ui.t2Bands, layer))
-        ui.modeCombo.addItems(MODES)
-        ui.modeCombo.setCurrentText(defaults.mode)
-        ui.modeCombo.currentTextChanged.connect(self._mode_changed)
-        ui.epochsSpin.setRange(*EPOCHS_RANGE)   # 0 epochs would train nothing: the engine refuses it too
-        ui.seedSpin.setRange(*SEED_RANGE)
-        ui.epochsSpin.setValue(defaults.epochs)
-        ui.pruneCheck.setChecked(defaults.prune)
-        ui.extendCheck.setChecked(defaults.extend_from_samples)
-        ui.coregisterCheck.setChecked(defaults.coregister)
-        ui.oneKindCheck.setChecked(defaults.one_kind)
-        ui.maskCloudsCheck.setChecked(defaults.mask_clouds)
-        ui.sameGridCheck.setChecked(defaults.same_grid)
-        ui.gridCombo.addItems(list(GRIDS))
-        ui.gridCombo.setCurrentText(defaults.grid)
-        ui.seedSpin.setValue(defaults.seed)
-        ui.thresholdMethodCombo.addItems(list(THRESHOLD_METHODS))
-        ui.thresholdMethodCombo.setCurrentText(defaults.threshold_method)
-        ui.thresholdMethodCombo.currentTextChanged.connect(
-            lambda method: ui.manualThresholdSpin.setEnabled(method == "manual"))
-        ui.manualThresholdSpin.setEnabled(defaults.threshold_method == "manual")
-        for combo in ui.inputsContents.findChildren(QComboBox):  # long layer names must not widen the dock
-            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(6)
-        ui.outputFolder.setStorageMode(QgsFileWidget.GetDirectory)
-        ui.outputFolder.setDialogTitle(tr("Folder for the runs' outputs"))
-        last = QgsSettings().value(OUTPUT_FOLDER_SETTING, "", type=str)
-        if last and os.path.isdir(last):   # else QGIS's temporary folder, emptied when QGIS closes
-            ui.outputFolder.setFilePath(last)
-        self._mode_changed(defaults.mode)
-        problem = torch_missing_message() if self._run_fn is None else None
-        ui.torchLabel.setVisible(problem is not None)
-        ui.torchLabel.setText(problem or "")
-        self.torch_missing = problem is not None
-        self.install_button = QPushButton(tr(INSTALL_BUTTON))
-        self.install_button.setToolTip(tr("Download torch {version} (CPU) with pip into a folder of this plugin, "
-                                          "for the Python that QGIS runs").format(version=TORCH_VERSION))
-        self.install_button.clicked.connect(self._install_clicked)
-        self.install_button.setVisible(self.torch_missing)
-        ui.mainLayout.insertWidget(ui.mainLayout.indexOf(ui.torchLabel) + 1, self.install_button)
-
-    def _mode_changed(self, mode: str) -> None:
-        trains = mode != "prior"
-        self.ui.epochsSpin.setEnabled(trains)
-        self.ui.pruneCheck.setEnabled(trains)   # fp32 prunes too: the same method in float, to compare
-        self.ui.extendCheck.setEnabled(trains)  # only the network can find more like the samples
-
-    def _fill_bands(self, combo, layer: Optional[QgsMapLayer]) -> None:
-        """List the layer's bands, all ticked; a choice already made for the same layer is kept."""
-        layer_id = layer.id() if layer is not None else None
-        if self._bands_of.get(combo.objectName(), "") == layer_id:
-            return
-        self._bands_of[combo.objectName()] = layer_id
-        combo.clear()
-        if isinstance(layer, QgsRasterLayer):
-            for band in range(1, layer.bandCount() + 1):
-                combo.addItemWithCheckState(f"{band}: {layer.bandName(band)}", Qt.Checked, band)
-
-    def _input_combos(self) -> tuple:
-        ui = self.ui
-        return (("T1", ui.t1Combo), ("T2", ui.t2Combo), (tr("Reference"), ui.referenceCombo),
-                (tr("Samples"), ui.samplesCombo), (tr("AOI"), ui.aoiCombo))
-
-    def _input_leaving(self, label: str, combo, first: int, last: int) -> None:
-        """Note an input whose layer leaves the project: its box would show another layer (the run's own
-        change layer, the reference) without a word. Layers removed together leave one row at a time, the box
-        moving onto the next one as each goes: only the layer that was chosen counts."""
-        if any(leaving == label for leaving, _, _ in self._leaving):
-            return
-        if first <= combo.currentIndex() <= last and combo.currentLayer() is not None:
-            self._leaving.append((label, combo, combo.currentLayer().name()))
-
-    def _inputs_left(self, *_args) -> None:
-        """An optional input that lost its layer is empty again; T1 or T2 must be chosen again before a run."""
-        leaving, self._leaving = self._leaving, []
-        for label, combo, name in leaving:
-            if combo.allowEmptyLayer():
-                combo.setLayer(None)
-            else:
-                self._removed[label] = name
-        if leaving:
-            self._status(tr("Removed from the project: {inputs}. Choose again where needed.").format(
-                inputs=", ".join(f"{label} ('{name}')" for label, _, name in leaving)), error=True)
-
-    def _pick_distinct_pair(self, *_args) -> None:
-        """Offer two different rasters when the project has them, and the bands of what the combos show.
-
-        A combo picks up a project's first layer without signalling it, hence the band refresh here. The
-        layers a run adds are not picked up (its change layer is not the next run's T2). Where T1's layer left the
-        project and its box moved onto T2's, T1's box moves on, not T2's: T2 was still the analyst's choice.
-        """
-        if self._adding_results:
-            return
-        t1, t2 = self.ui.t1Combo, self.ui.t2Combo
-        if t1.currentLayer() is not None and t1.currentLayer() == t2.currentLayer() and t2.count() > 1:
-            moved, kept = (t1, t2) if "T1" in self._removed and "T2" not in self._removed else (t2, t1)
-            # setLayer, unlike setCurrentIndex, signals
-            moved.setLayer(moved.layer(1 if kept.currentIndex() == 0 else 0))
-        self._fill_bands(self.ui.t1Bands, t1.currentLayer())
-        self._fill_bands(self.ui.t2Bands, t2.currentLayer())
-
-    @staticmethod
-    def _bands(combo, label: str) -> Optional[list[int]]:
-        checked = [int(band) for band in combo.checkedItemsData()]
-        if not checked:
-            raise InputError(tr("{label}: tick at least one band.").format(label=label))
-        return None if len(checked) == combo.count() else sorted(checked)
-
-    @staticmethod
-    def _nodata(field, label: str) -> Optional[float]:
-        text = field.text().strip()
-        if not text:
-            return None
-        try:
-            return float(text)
-        except ValueError:
-            raise InputError(tr("{label} nodata must be a number (or empty for the file's own), not {text!r}.").format(
-                label=label, text=text)) from None
-
-    def _make_run_dir(self, mode: str) -> str:
-        chosen = self.ui.outputFolder.filePath().strip()
-        base = chosen or QgsProcessingUtils.tempFolder()
-        if os.path.exists(base) and not os.path.isdir(base):
-            raise InputError(tr("Output folder '{folder}' is a file, not a folder: choose a folder.").format(
-                folder=base))
-        if not os.path.isdir(base):
-            raise InputError(tr("Output folder '{folder}' does not exist.").format(folder=base))
-        if not os.access(base, os.W_OK | os.X_OK):
-            raise InputError(tr("Output folder '{folder}' cannot be written to: choose a folder you can write "
-                                "in.").format(folder=base))
-        _clean_killed_runs(base)
-        if chosen:
-            QgsSettings().setValue(OUTPUT_FOLDER_SETTING, base)
-        stem = os.path.join(base, f"oaip_{mode}_{time.strftime('%Y%m%d_%H%M%S')}")
-        path, n = stem, 1
-        while os.path.exists(path):
-            n += 1
-            path = f"{stem}_{n}"
-        try:
-            os.makedirs(path)
-        except OSError as exc:   # a read-only file system, which os.access does not see
-            raise InputError(tr("Output folder '{folder}' cannot be written to ({reason}): choose a folder you can "
-                                "write in.").format(folder=base, reason=exc.strerror or exc)) from exc
-        return path
-
-    def build_params(self, run_dir: str) -> RunParams:
-        """The run's parameters from the panel; vector inputs are written into run_dir for the task."""
-        ui = self.ui
-        for label, name in self._removed.items():
-            raise InputError(tr("{label}'s layer '{name}' was removed from the project, and the box now shows "
-                                "another: choose {label} again.").format(label=label, name=name))
-        t1, t2 = ui.t1Combo.currentLayer(), ui.t2Combo.currentLayer()
-        if t1 is None or t2 is None:
-            raise InputError(tr("Choose a raster layer for both T1 (before) and T2 (after)."))
-        if t1 == t2:
-            raise InputError(tr("T1 and T2 are the same layer: choose the image before and the image after."))
-        method = ui.thresholdMethodCombo.currentText()
-        params = RunParams(
-            t1=raster_source(t1, "T1"), t2=raster_source(t2, "T2"),
-            reference=raster_source(ui.referenceCombo.currentLayer(), tr("Reference")),
-            bands1=self._bands(ui.t1Bands, "T1"), bands2=self._bands(ui.t2Bands, "T2"),
-            nodata1=self._nodata(ui.t1Nodata, "T1"), nodata2=self._nodata(ui.t2Nodata, "T2"),
-            mode=ui.modeCombo.currentText(), seed=ui.seedSpin.value(), epochs=ui.epochsSpin.value(),
-            coregister=ui.coregisterCheck.isChecked(), one_kind=ui.oneKindCheck.isChecked(),
-            mask_clouds=ui.maskCloudsCheck.isChecked(),
-            same_grid=ui.sameGridCheck.isChecked(), grid=ui.gridCombo.currentText(),
-            prune=ui.pruneCheck.isChecked(), threshold_method=method,
-            threshold=ui.manualThresholdSpin.value() if method == "manual" else None,
-            threads=max(1, (os.cpu_count() or 2) - 1),  # one core stays with the interface
-            **{key: os.path.join(run_dir, name) for key, name in OUTPUT_FILES.items()},
-        ).validate()
-        # The engine reads files only: a layer GDAL reads whole from its own file is given as that file (so that
-        # messages name it); others (memory, edited, filtered, database) are written out, in T1's CRS.
-        copied = {}
-        for key, label, combo in (("samples", tr("Samples"), ui.samplesCombo), ("aoi", tr("AOI"), ui.aoiCombo)):
-            layer = combo.currentLayer()
-            if layer is None:
-                continue
-            if 0 < layer.selectedFeatureCount() < layer.featureCount():   # Processing's "Selected features only"
-                QgsMessageLog.logMessage(tr(
-                    "{input}: all {count} features of the layer '{name}' are used, not only the {selected} selected "
-                    "(the panel reads whole layers; Processing's Detect changes can take Selected features only)."
-                ).format(input=label, count=layer.featureCount(), name=layer.name(),
-                         selected=layer.selectedFeatureCount()), LOG_TAG, Qgis.Info)
-            own = vector_file(layer)
-            if own:
-                setattr(params, key, own)
-                continue
-            copy = write_gpkg(layer, os.path.join(run_dir, f"{key}.gpkg"), t1.crs())
-            copied[key] = layer.name()
-            setattr(params, key, copy)
-        params.copied_layers = copied or None
-        params.extend_from_samples = ui.extendCheck.isEnabled() and ui.extendCheck.isChecked()
-        return params.validate()   # again: finding more like the samples needs the samples just written
 
     # ----- running ----------------------------------------------------------------------------
     def _set_running(self, running: bool) -> None:
@@ -547,284 +276,6 @@ class OaipDock(QgsDockWidget):
         self.histogram.set_threshold(None)
         self.ui.thresholdGroup.setEnabled(False)
         self.ui.exportButton.setEnabled(False)
-
-    # ----- results ----------------------------------------------------------------------------
-    def _setup_results(self) -> None:
-        self.histogram = HistogramChart()
-        self.ui.histogramHolder.layout().addWidget(self.histogram)
-        self.loss_chart, self.filters_chart = LossChart(), FiltersChart()
-        self.ui.chartsHolder.layout().addWidget(self.loss_chart)
-        self.ui.chartsHolder.layout().addWidget(self.filters_chart)
-        header = self.ui.statsTree.header()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(0, QHeaderView.Stretch)  # long labels are elided, values stay in view
-        header.setSectionResizeMode(1, QHeaderView.ResizeToContents)
-        self.ui.thresholdSlider.valueChanged.connect(self._slider_moved)
-        self.histogram.thresholdPicked.connect(
-            lambda value: self.ui.thresholdSlider.setValue(round(value * SLIDER_STEPS)))
-        self.ui.exportButton.clicked.connect(self._export_clicked)
-        self.save_threshold_button = QPushButton(tr("Save at this threshold…"))
-        self.save_threshold_button.setToolTip(tr("Write the change layer at the slider's threshold with its own "
-                                                 "polygons and statistics; the run's outputs stay as they are"))
-        self.save_threshold_button.clicked.connect(self._save_threshold_clicked)
-        self.ui.thresholdLayout.addWidget(self.save_threshold_button)
-        self.ui.thresholdGroup.setEnabled(False)
-        self.ui.exportButton.setEnabled(False)
-
-    def show_stats(self, stats: RunStats, histogram: Optional[list[int]]) -> None:
-        """Fill the summary, the statistics tree, the charts and the threshold slider from a run (the
-        histogram of its difference image, made by the run's task; None: no difference image)."""
-        self._drop_threshold_layer()
-        self._cut_again = False                   # a threshold chosen for the results these replace
-        self.stats = self.run_stats = stats
-        self._fill_tree()
-        network = stats.network
-        self.loss_chart.set_values(network.training["loss"] if network else [])
-        self.filters_chart.set_layers(network.pruning["layers"] if network else [],
-                                      int(network.model.get("networks", 1)) if network else 1)
-        self.ui.chartsHolder.setVisible(network is not None)
-        can_rethreshold = "difference" in self.outputs and histogram is not None
-        self.ui.thresholdGroup.setEnabled(can_rethreshold)
-        if can_rethreshold:
-            self.histogram.set_counts(histogram)
-        self._set_slider(stats.threshold)
-        self.ui.exportButton.setEnabled(True)
-
-    def _fill_tree(self) -> None:
-        tree = self.ui.statsTree
-        tree.clear()
-        for title, rows in stats_sections(self.stats.to_dict()):
-            section = QTreeWidgetItem(tree, [title])
-            section.setFirstColumnSpanned(True)
-            font = section.font(0)
-            font.setBold(True)
-            section.setFont(0, font)
-            section.setToolTip(0, title)
-            for label, value in rows:
-                QTreeWidgetItem(section, [label, value]).setToolTip(0, label)
-            section.setExpanded(True)
-        stats = self.stats
-        text = tr("<b>{area}</b> changed ({percent:.2f} % of the valid pixels) at threshold {threshold:.3f}.").format(
-            area=area(stats.changed_area), percent=100 * stats.changed_fraction, threshold=stats.threshold)
-        if found_around_only(stats.evidence) and stats.run_threshold is None:
-            text = tr("<b>Nothing marked within the area of interest</b>, though change was found on the ground "
-                      "around it: see Evidence below.") + " " + text
-        elif verdict_word(stats.evidence) == "none" and stats.run_threshold is None:
-            text = tr("<b>No significant change found</b>: see Evidence below.") + " " + text
-            if stats.mode in ("int8", "fp32") and stats.network is None:
-                text += " " + tr("No network was trained: there was no change to learn from.")
-        if self._stale:
-            text = tr("<i>Results of {shown}; the latest run, {latest}, did not finish.</i>").format(
-                shown=self.shown_run, latest=self.run_name) + "<br>" + text
-        if stats.run_threshold is not None:
-            text += tr(" Shown in the layer '{layer}'; the run's outputs, polygons and accuracy keep the run's "
-                       "threshold {run:.3f}. Save at this threshold to keep it.").format(
-                layer=self._threshold_layer_name(stats.threshold), run=stats.run_threshold)
-        self.ui.summaryLabel.setText(text)
-
-    def _set_slider(self, threshold: float) -> None:
-        """The slider, its label and the histogram's line at `threshold`, without cutting anything."""
-        self.histogram.set_threshold(threshold)
-        self.ui.thresholdSlider.blockSignals(True)
-        self.ui.thresholdSlider.setValue(round(threshold * SLIDER_STEPS))
-        self.ui.thresholdSlider.blockSignals(False)
-        self.ui.thresholdValueLabel.setText(f"{threshold:.3f}")
-
-    def _slider_moved(self, value: int) -> None:
-        self.ui.thresholdValueLabel.setText(f"{value / SLIDER_STEPS:.3f}")
-        self.histogram.set_threshold(value / SLIDER_STEPS)
-        self._threshold_timer.start()
-
-    @staticmethod
-    def _threshold_layer_name(threshold: float) -> str:
-        return tr("Change (threshold {threshold:.3f})").format(threshold=threshold)
-
-    def apply_threshold(self) -> None:
-        """Cut the difference raster at the slider's threshold into a separate layer, in a background task
-        (a Sentinel-2 tile takes seconds); no retraining, and the run's change layer, polygons and statistics
-        stay as written. A threshold chosen while a cut runs is cut when it ends."""
-        if self.run_stats is None or "difference" not in self.outputs or not self._difference_still_there():
-            return
-        if self._cut_task is not None:
-            self._cut_again = True
-            return
-        threshold = self.ui.thresholdSlider.value() / SLIDER_STEPS
-        if self._threshold_folder is None:
-            self._threshold_folder = tempfile.mkdtemp(prefix="oaip_threshold_", dir=QgsProcessingUtils.tempFolder())
-        path = os.path.join(self._threshold_folder, f"change_threshold_{threshold:.3f}_{uuid.uuid4().hex[:6]}.tif")
-        run_stats, difference = self.run_stats, self.outputs["difference"]
-        self._cut_task = self._in_background(
-            tr("OAIP: change at threshold {threshold:.3f}").format(threshold=threshold),
-            lambda progress: rethreshold(run_stats, difference, threshold, path, progress=progress),
-            lambda stats: self._cut_done(run_stats, threshold, path, stats), self._cut_ended)
-
-    def _cut_done(self, run_stats: RunStats, threshold: float, path: str, stats: RunStats) -> None:
-        """Show a cut, unless another run's results replaced the ones it was cut from while it ran (its layer
-        went into the new run's group, with the old run's figures under the new run's accuracy)."""
-        if run_stats is self.run_stats:
-            self._show_threshold_layer(threshold, path, stats)
-        else:
-            _remove_raster_files(path)
-
-    def _cut_ended(self) -> None:
-        self._cut_task = None
-        if self._cut_again:
-            self._cut_again = False
-            self.apply_threshold()
-
-    def _in_background(self, description: str, work: Callable[[Progress], object], done: Callable[[object], None],
-                       ended: Callable[[], None], failed: Optional[Callable[[Exception], None]] = None) -> QgsTask:
-        """Run `work(progress)` in a QgsTask, the task's progress bar and cancel button as its Progress; on the main
-        thread then `done(result)` or `failed(error)` (by default the error in the status line), and `ended()` either
-        way. Nothing is called once the panel is closed."""
-        def finished(exception, result=None) -> None:
-            if self._closed:
-                return
-            ended()
-            if exception is None:
-                done(result)
-            elif isinstance(exception, Cancelled) or task.isCanceled():   # the task manager's cancel, also before
-                self._status(tr("Cancelled: nothing was written."))
-            elif isinstance(exception, OaipError | OSError | RuntimeError | ValueError):
-                (failed or (lambda error: self._status(str(error), error=True)))(exception)
-            else:   # a bug: said, and its traceback logged, as a run's is (raised here, it left the task callback)
-                QgsMessageLog.logMessage("".join(traceback.format_exception(exception)), LOG_TAG, Qgis.Critical)
-                self._status(unexpected_error(exception), error=True)
-        task = QgsTask.fromFunction(
-            description, lambda task: work(Progress(lambda fraction, _message: task.setProgress(100 * fraction),
-                                                    task.isCanceled)), on_finished=finished)
-        QgsApplication.taskManager().addTask(task)
-        return task
-
-    def _show_threshold_layer(self, threshold: float, path: str, stats: RunStats) -> None:
-        """The slider's cut as the one layer above the run's change layer, and its figures in the tree."""
-        self._drop_threshold_layer()
-        layer = QgsRasterLayer(path, self._threshold_layer_name(threshold), "gdal")
-        style_change(layer)
-        project = QgsProject.instance()
-        project.addMapLayer(layer, False)
-        change_node = project.layerTreeRoot().findLayer(self.layer_ids.get("change", ""))
-        parent = change_node.parent() if change_node is not None else project.layerTreeRoot()
-        index = parent.children().index(change_node) if change_node is not None else 0
-        parent.insertLayer(index, layer)
-        self.threshold_layer_id, self._threshold_path = layer.id(), path
-        # The run's accuracy stays in view, shown as measured at the run's threshold.
-        self.stats = replace(stats, threshold_method="slider", metrics=self.run_stats.metrics)
-        self._fill_tree()
-
-    def _difference_still_there(self) -> bool:
-        """Whether the run's difference image is where the run wrote it; if not, say so and turn the slider
-        off (it, and Save at this threshold, cut that file)."""
-        if os.path.isfile(self.outputs.get("difference", "")):
-            return True
-        self._status(tr("The run's difference image '{path}' was moved or deleted: other thresholds need it; run "
-                        "again to try them.").format(path=self.outputs.get("difference")), error=True)
-        self.ui.thresholdGroup.setEnabled(False)
-        return False
-
-    def _drop_threshold_layer(self) -> None:
-        """Remove the slider's layer and its temporary file, if any."""
-        layer = QgsProject.instance().mapLayer(self.threshold_layer_id or "")
-        self.threshold_layer_id = None    # removed by the panel, not by the analyst (_threshold_layer_left)
-        if layer is not None:
-            QgsProject.instance().removeMapLayer(layer.id())
-        self._forget_threshold_layer()
-
-    def _threshold_layer_left(self, layer_ids: list[str]) -> None:
-        """The analyst removed the slider's layer: its temporary file goes too (it stayed until the plugin
-        unloaded), and the Results tab shows the run's own threshold and figures again."""
-        if self.threshold_layer_id is None or self.threshold_layer_id not in layer_ids:
-            return
-        self._forget_threshold_layer()
-        if self.run_stats is not None and self.stats is not self.run_stats:
-            self.stats = self.run_stats
-            self._fill_tree()
-            self._set_slider(self.stats.threshold)
-
-    def _forget_threshold_layer(self) -> None:
-        """The slider's layer is gone from the project: remove its temporary file."""
-        self.threshold_layer_id = None
-        if self._threshold_path:
-            _remove_raster_files(self._threshold_path)
-        self._threshold_path = None
-
-    def save_threshold(self, folder: str) -> dict:
-        """Write the change raster, polygons and statistics at the slider's threshold into `folder`
-        (accuracy measured again at that threshold when the run had a reference); returns the paths."""
-        paths, write = self._threshold_save(folder)
-        write(Progress())
-        return paths
-
-    def _threshold_save(self, folder: str) -> tuple[dict, Callable[[Progress], RunStats]]:
-        """The paths a save at the slider's threshold writes (beside an earlier save, never over it), and the
-        writing itself, which a background task runs: it touches no object of the project or the panel (the layer
-        it opens for the style beside the change layer joins no project)."""
-        threshold = self.ui.thresholdSlider.value() / SLIDER_STEPS
-        paths, n = {}, 1
-        while not paths or any(os.path.exists(path) for path in paths.values()):
-            stem = f"threshold_{threshold:.3f}" + (f"_{n}" if n > 1 else "")
-            paths = {key: os.path.join(folder, _with_stem(OUTPUT_FILES[f"out_{key}"], stem))
-                     for key in ("change", "polygons", "stats")}
-            n += 1
-        params, run_stats, difference = self.params, self.run_stats, self.outputs["difference"]
-
-        def write(progress: Progress) -> RunStats:
-            stats = rethreshold(run_stats, difference, threshold, paths["change"], out_polygons=paths["polygons"],
-                                out_stats=paths["stats"], reference=params.reference if params else None,
-                                min_polygon_area=params.min_polygon_area if params else 0.0, progress=progress)
-            style_files({"change": paths["change"]})   # here: also when the project is closed before it ends
-            return stats
-        return paths, write
-
-    def _save_threshold_clicked(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, tr("Folder for the change layer at this threshold"),
-                                                  os.path.dirname(self.outputs.get("difference", "")))  # shown run's
-        if not folder or not self._difference_still_there():
-            return
-        threshold = self.ui.thresholdSlider.value() / SLIDER_STEPS
-        paths, write = self._threshold_save(folder)
-        self.save_threshold_button.setEnabled(False)
-        self._status(tr("Saving the change layer at threshold {threshold:.3f}…").format(threshold=threshold))
-        project = self._projects_cleared
-
-        def saved(_result) -> None:
-            if project != self._projects_cleared:   # the project it was saved from was closed meanwhile
-                self._status(tr("Change layer, polygons and statistics at this threshold written to {folder} (the "
-                                "project was closed meanwhile: no layer was added)").format(folder=folder))
-                return
-            try:
-                _, _, unopened = add_run_layers(tr("OAIP at threshold {threshold:.3f}").format(threshold=threshold),
-                                                {k: paths[k] for k in ("change", "polygons")})
-            except OSError as exc:
-                unopened = [str(exc)]
-            self._status(" ".join([tr("Change layer, polygons and statistics at this threshold written to {folder}")
-                                   .format(folder=folder), *unopened]), error=bool(unopened))
-
-        def failed(error: Exception) -> None:
-            self._status(tr("The change layer at this threshold could not be saved in {folder}: {reason}").format(
-                folder=folder, reason=error), error=True)
-
-        self._save_task = self._in_background(
-            tr("OAIP: saving the change at threshold {threshold:.3f}").format(threshold=threshold), write, saved,
-            lambda: (setattr(self, "_save_task", None), self.save_threshold_button.setEnabled(True)), failed)
-
-    def export_stats(self, path: str) -> None:
-        """The statistics as shown (slider threshold included), with the run's parameters, as JSON."""
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(self.stats.to_dict(), handle, indent=2)
-
-    def _export_clicked(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, tr("Export statistics"), "oaip_statistics.json",
-                                              tr("JSON (*.json)"))
-        if not path:
-            return
-        try:
-            self.export_stats(path)
-        except OSError as exc:
-            self._status(tr("The statistics could not be written to {path} ({reason}): choose a folder you can "
-                            "write to.").format(path=path, reason=exc.strerror or exc), error=True)
-            return
-        self._status(tr("Statistics written to {path}").format(path=path))
 
     # ----- analyst samples --------------------------------------------------------------------
     def _setup_samples(self) -> None:

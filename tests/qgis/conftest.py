@@ -21,7 +21,7 @@ def _no_remembered_output_folder(qgis_app):
     and ends without one, so no test sees another's folder."""
     from qgis.core import QgsSettings
 
-    from oaip_qgis.dock.panel import OUTPUT_FOLDER_SETTING
+    from oaip_qgis.dock.inputs import OUTPUT_FOLDER_SETTING
 
     QgsSettings().remove(OUTPUT_FOLDER_SETTING)
     yield

@@ -19,7 +19,8 @@ from qgis.PyQt.QtGui import QKeyEvent, QMouseEvent
 from oaip_qgis.core.errors import InputError
 from oaip_qgis.core.pipeline import run as pipeline_run
 from oaip_qgis.dock import OaipDock
-from oaip_qgis.dock import panel as panel_module
+from oaip_qgis.dock import inputs as inputs_module
+from oaip_qgis.dock import threshold as threshold_module
 
 RUN_TIMEOUT_MS = 60_000
 
@@ -202,7 +203,7 @@ def test_run_through_the_panel_adds_styled_layers_and_statistics(dock, project_p
     data = json.loads(exported.read_text())
     assert data["threshold"] == written["threshold"] and data["parameters"]["t1"] == sample_pair["t1"]
     unwritable = tmp_path / "missing" / "statistics.json"     # a folder that does not exist: a sentence, no traceback
-    monkeypatch.setattr(panel_module.QFileDialog, "getSaveFileName", lambda *args: (str(unwritable), ""))
+    monkeypatch.setattr(threshold_module.QFileDialog, "getSaveFileName", lambda *args: (str(unwritable), ""))
     dock._export_clicked()
     assert "could not be written to" in dock.ui.statusLabel.text() and not unwritable.exists()
 
@@ -407,7 +408,7 @@ def test_cuts_and_saves_at_a_threshold_run_in_the_background(dock, tmp_path, mon
     assert wait_until(lambda: dock._cut_task is None and dock.stats.threshold == 0.9, timeout_milliseconds=10_000)
     assert QgsProject.instance().mapLayer(dock.threshold_layer_id).name() == "Change (threshold 0.900)"
     (tmp_path / "saved").mkdir()
-    monkeypatch.setattr(panel_module.QFileDialog, "getExistingDirectory", lambda *args: str(tmp_path / "saved"))
+    monkeypatch.setattr(threshold_module.QFileDialog, "getExistingDirectory", lambda *args: str(tmp_path / "saved"))
     dock._save_threshold_clicked()
     assert dock._save_task is not None and not dock.save_threshold_button.isEnabled()
     assert wait_until(lambda: dock._save_task is None, timeout_milliseconds=10_000)
@@ -427,8 +428,8 @@ def test_a_save_at_a_threshold_shows_its_progress_and_is_cancelled_from_the_task
     run_and_wait(dock)
     dock.ui.thresholdSlider.setValue(900)
     (tmp_path / "saved").mkdir()
-    monkeypatch.setattr(panel_module.QFileDialog, "getExistingDirectory", lambda *args: str(tmp_path / "saved"))
-    shown, real = [], panel_module.rethreshold
+    monkeypatch.setattr(threshold_module.QFileDialog, "getExistingDirectory", lambda *args: str(tmp_path / "saved"))
+    shown, real = [], threshold_module.rethreshold
 
     def waits_for_a_cancel(*args, progress, **kwargs):
         progress(0.1)
@@ -437,7 +438,7 @@ def test_a_save_at_a_threshold_shows_its_progress_and_is_cancelled_from_the_task
             time.sleep(0.005)
         return real(*args, progress=progress, **kwargs)
 
-    monkeypatch.setattr(panel_module, "rethreshold", waits_for_a_cancel)
+    monkeypatch.setattr(threshold_module, "rethreshold", waits_for_a_cancel)
     dock._save_threshold_clicked()
     task = dock._save_task
     assert wait_until(lambda: shown and task.progress() > 0, timeout_milliseconds=10_000)
@@ -445,7 +446,7 @@ def test_a_save_at_a_threshold_shows_its_progress_and_is_cancelled_from_the_task
     assert wait_until(lambda: dock._save_task is None, timeout_milliseconds=10_000)
     assert dock.ui.statusLabel.text() == "Cancelled: nothing was written."
     assert os.listdir(tmp_path / "saved") == [] and dock.save_threshold_button.isEnabled()
-    monkeypatch.setattr(panel_module, "rethreshold", real)
+    monkeypatch.setattr(threshold_module, "rethreshold", real)
     dock._save_threshold_clicked()
     dock._save_task.cancel()   # at once: perhaps before the task started
     assert wait_until(lambda: dock._save_task is None, timeout_milliseconds=10_000)
@@ -587,7 +588,7 @@ def test_the_output_folder_chosen_is_offered_again_in_the_next_session(dock, qgi
     """Each session began on QGIS's temporary folder, emptied when QGIS closes: a run made without looking
     again at the folder was lost."""
     run_and_wait(dock)
-    assert QgsSettings().value(panel_module.OUTPUT_FOLDER_SETTING) == str(tmp_path / "out")
+    assert QgsSettings().value(inputs_module.OUTPUT_FOLDER_SETTING) == str(tmp_path / "out")
     again = OaipDock(qgis_iface)
     assert again.ui.outputFolder.filePath() == str(tmp_path / "out")
     again.close_down()
@@ -615,8 +616,8 @@ def test_a_cut_of_the_results_a_new_run_replaced_is_dropped(dock, monkeypatch):
     import threading
 
     run_and_wait(dock)
-    release, go, real = threading.Event(), threading.Event(), panel_module.rethreshold
-    monkeypatch.setattr(panel_module, "rethreshold",
+    release, go, real = threading.Event(), threading.Event(), threshold_module.rethreshold
+    monkeypatch.setattr(threshold_module, "rethreshold",
                         lambda *args, **kwargs: (release.wait(30), real(*args, **kwargs))[1])   # a large tile
     dock._run_fn = blocked_until(go)
     dock.ui.runButton.click()                 # the next run …
@@ -729,10 +730,10 @@ def test_a_save_that_ends_after_the_project_closed_adds_no_layers(dock, tmp_path
     import threading
 
     run_and_wait(dock)
-    release, real = threading.Event(), panel_module.rethreshold
-    monkeypatch.setattr(panel_module, "rethreshold",
+    release, real = threading.Event(), threshold_module.rethreshold
+    monkeypatch.setattr(threshold_module, "rethreshold",
                         lambda *args, **kwargs: (release.wait(30), real(*args, **kwargs))[1])   # a large tile
-    monkeypatch.setattr(panel_module.QFileDialog, "getExistingDirectory", lambda *args: str(tmp_path))
+    monkeypatch.setattr(threshold_module.QFileDialog, "getExistingDirectory", lambda *args: str(tmp_path))
     dock._save_threshold_clicked()
     assert dock._save_task is not None
     QgsProject.instance().clear()
