@@ -27,6 +27,12 @@ def set_translator(function: Callable[[str], str] | None) -> None:
     _translator = _identity if function is None else function
 
 
+def QT_TRANSLATE_NOOP(context: str, text: str) -> str:
+    """`text` as it is: marks a label for Qt's translation tools (pylupdate5 reads this call by its name), to be
+    translated where it is shown, through tr()."""
+    return text
+
+
 def tr(text: str, /, **values) -> str:
     """`text` translated by the installed translator, then its placeholders filled from `values`."""
     translated = _translator(text)

@@ -1,4 +1,5 @@
-"""`make demo` / `make detect`: one headless run through qgis_process, then a short report of what it made."""
+"""`make demo` / `make detect`: one headless run through qgis_process, then a report of what it made: the outputs, the
+statistics in the dock's sections, and the run's notes."""
 from __future__ import annotations
 
 import argparse
@@ -15,6 +16,7 @@ from oaip_qgis.core.batch.table import assignments, shell_words  # noqa: E402
 from oaip_qgis.core.errors import OaipError  # noqa: E402
 from oaip_qgis.core.params import OUTPUT_FILES  # noqa: E402
 from oaip_qgis.core.raster.input_files import absolute_source  # noqa: E402
+from oaip_qgis.core.run_report import stats_sections  # noqa: E402
 
 OUTPUTS = (("Change layer", "OUTPUT_CHANGE"), ("Difference image", "OUTPUT_DIFFERENCE"),
            ("Confidence", "OUTPUT_CONFIDENCE"), ("Polygons", "OUTPUT_POLYGONS"), ("Statistics", "OUTPUT_STATS"))
@@ -29,36 +31,14 @@ def written(params: dict, result: dict | None) -> dict:
 
 
 def report(stats: dict | None, paths: dict) -> str:
-    """The outputs written and, when statistics were asked for, the run's figures from them."""
+    """The outputs written and, when statistics were asked for, the run's figures from them in the sections the dock's
+    Results tab shows (core.run_report): the verdict first, then accuracy, model, pruning, training, time and run."""
     lines = [f"{label + ':':<18}{paths[key]}" for label, key in OUTPUTS if key in paths]
     if stats is None:
         return "\n".join(lines + ["", "No statistics were asked for (OUTPUT_STATS is empty), so no figures."])
-    if stats.get("threshold_method") == "manual":
-        cut = f"manual threshold {stats['threshold']:.4f} on the change score"
-    else:   # the decision sits at 0.5 on the score; where it fell on the prior says more
-        cut = (f"{stats['prior_threshold_method']} threshold, at {stats['prior_cut']:.4f} on the prior "
-               f"(0.5 on the change score)")
-    lines += ["",
-              f"mode {stats['mode']} on {stats.get('device', 'cpu')}, seed {stats['seed']}, {cut}, "
-              f"changed {100 * stats['changed_fraction']:.2f} % ({stats['changed_area']:.0f} m²)"]
-    model = stats.get("model")
-    if model:
-        lines.append(f"model ({model.get('networks', 1)} network(s)): {model['params_before']} -> "
-                     f"{model['params_after']} parameters, "
-                     f"compression x{model['compression_ratio']:.1f}, BOPs {model['bops_before']:.3g} -> "
-                     f"{model['bops_after']:.3g}")
-    training = stats.get("training")
-    if training:
-        lines.append(f"training: {training['seconds']:.1f} s, peak {training['peak_bytes'] / 2**20:.1f} MiB "
-                     f"(fp32 equivalent {training['fp32_equivalent_peak_bytes'] / 2**20:.1f} MiB)")
-    metrics = stats.get("metrics")
-    if metrics:
-        shown = ", ".join(f"{k.upper()} {metrics[k]:.4f}" for k in ("oa", "kappa", "f1", "precision", "recall", "auc")
-                          if metrics.get(k) is not None)
-        coverage = metrics.get("reference_coverage", 1.0)
-        where = f" (where the reference has data: {100 * coverage:.1f} % of the valid pixels)" if coverage < 1 else ""
-        lines.append("accuracy: " + (shown + where if shown else "none: the reference covers no valid pixel"))
-    lines.append("time: " + ", ".join(f"{k} {v:.2f} s" for k, v in stats["timing"].items()))
+    for title, rows in stats_sections(stats):
+        width = max(len(label) for label, _ in rows) if rows else 0
+        lines += ["", title] + [f"  {label + ':':<{width + 1}}  {value}" for label, value in rows]
     return "\n".join(lines)
 
 

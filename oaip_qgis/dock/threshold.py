@@ -21,12 +21,12 @@ from ..core.errors import Cancelled, OaipError
 from ..core.params import OUTPUT_FILES
 from ..core.progress import Progress
 from ..core.rethreshold import rethreshold
+from ..core.run_report import area, stats_sections
 from ..core.run_stats import RunStats
 from ..i18n import tr
 from ..layers import add_run_layers, style_change, style_files
 from ..task import LOG_TAG, unexpected_error
 from .charts import FiltersChart, HistogramChart, LossChart
-from .statistics import area, stats_sections
 
 SLIDER_STEPS = 1000
 RETHRESHOLD_DELAY_MS = 150  # slider moves within this time cost one new change raster

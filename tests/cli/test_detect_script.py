@@ -60,19 +60,22 @@ def test_a_parameter_without_a_value_is_refused(tmp_path):
         algorithm_params(args(param=["PRUNE"]), tmp_path)
 
 
-def test_the_report_says_where_accuracy_was_measured(tmp_path):
-    stats = {"mode": "prior", "seed": 0, "threshold_method": "otsu", "threshold": 0.5, "prior_cut": 0.3,
-             "prior_threshold_method": "otsu", "changed_fraction": 0.1,
-             "changed_area": 100.0, "timing": {"total": 1.0},
+def test_the_report_gives_the_dock_s_sections_of_the_run_s_statistics(tmp_path):
+    """`make detect` wrote its own summary of stats.json beside the dock's sections, without the verdict, the
+    network's confirmation or what pruning removed: one reading of the statistics now serves both."""
+    stats = {"mode": "int8", "seed": 0, "device": "cpu", "detector": "network", "threshold_method": "otsu",
+             "threshold": 0.5, "prior_cut": 0.3, "prior_threshold_method": "otsu", "changed_fraction": 0.1,
+             "changed_area": 100.0, "valid_pixels": 1000, "timing": {"total": 1.0},
+             "evidence": {"significant": True, "weak": False, "peak": 6.7, "no_change_peak": 2.3},
+             "network_confirmation": {"vetoed_share": 0.113, "least_share": 0.12, "applied": False},
              "metrics": {"oa": 0.9, "kappa": 0.8, "f1": 0.7, "precision": 0.6, "recall": 0.5, "auc": None,
                          "reference_coverage": 0.25}}
     text = report(stats, {"OUTPUT_STATS": str(tmp_path / "s.json")})
-    assert "KAPPA 0.8000" in text and "AUC" not in text and "25.0 % of the valid pixels" in text
-    assert "otsu threshold, at 0.3000 on the prior (0.5 on the change score)" in text
-    manual = report({**stats, "threshold_method": "manual", "threshold": 0.35}, {})
-    assert "manual threshold 0.3500 on the change score" in manual and "on the prior" not in manual
-    stats["metrics"] = {"kappa": None, "reference_coverage": 0.0}
-    assert "the reference covers no valid pixel" in report(stats, {})
+    assert text.index("Statistics:") < text.index("\nResult\n") < text.index("\nAccuracy against the reference\n")
+    assert "  Evidence:" in text and "change found: the most disagreeing 0.5 % is 6.7×" in text
+    assert "  Prior's cut:" in text and "0.3000 (otsu)" in text
+    assert "  Kappa:" in text and "0.8000" in text and "25.0 % of the valid pixels" in text
+    assert "not applied: the network vetoes only 11.3 % of the prior's change (under 12 %)" in text
 
 
 def test_the_report_names_the_outputs_this_run_wrote_and_reads_its_own_statistics(tmp_path):

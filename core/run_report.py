@@ -1,16 +1,15 @@
-"""The run's statistics dict as titled sections of (label, value) text rows for the panel.
+"""The run's statistics dict (stats.json) as titled sections of (label, value) text rows: the dock's Results tab and
+`make detect`'s report read them alike.
 
 Pure functions, no widgets: what the analyst reads is decided here and tested without QGIS.
 Sections whose numbers the run did not produce (no reference, no network) are left out.
 """
 from __future__ import annotations
 
-from qgis.PyQt.QtCore import QT_TRANSLATE_NOOP
-
-from ..core.decision.evidence import found_around_only, verdict_word
-from ..core.labels.direct_comparison import measure_label
-from ..core.metrics import percent_down
-from ..i18n import tr
+from .decision.evidence import found_around_only, verdict_word
+from .i18n import QT_TRANSLATE_NOOP, tr
+from .labels.direct_comparison import measure_label
+from .metrics import percent_down
 
 Section = tuple[str, list[tuple[str, str]]]
 

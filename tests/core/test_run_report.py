@@ -1,7 +1,7 @@
 """What the statistics panel says for a network run and for a prior-only run (pure functions)."""
 from __future__ import annotations
 
-from oaip_qgis.dock.statistics import area, count, stats_sections
+from oaip_qgis.core.run_report import area, count, stats_sections
 
 NETWORK_RUN = {
     "mode": "int8", "seed": 0, "device": "cpu", "detector": "network", "threshold_method": "otsu",
