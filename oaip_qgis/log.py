@@ -19,5 +19,5 @@ def hand_over(task: object, on_finished: Optional[Callable[[object], None]], fai
         return
     try:
         on_finished(task)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 (whatever the handler raises, QGIS must not see it)
         QgsMessageLog.logMessage(failure.format(details=traceback.format_exc()), LOG_TAG, Qgis.Critical)
