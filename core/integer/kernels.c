@@ -470,7 +470,17 @@ void oaip_int_mm(const int8_t *restrict a, const int8_t *restrict bt, int32_t *r
  * summed in int16: 2·127·127 < 2^15, exact) and vpmaddwd by ones (int32): 32 products in two
  * instructions, four pixels by 16 outputs at a time, no column matrix written or read. vpmaddubsw
  * takes its first operand unsigned, so inputs must lie in 0…127 (ReLU outputs, |f1 − f2|) unless
- * `is_signed`, where |x| is multiplied by the weights carrying x's sign (vpabsb, vpsignb). */
+ * `is_signed`, where |x| is multiplied by the weights carrying x's sign (vpabsb, vpsignb). On a CPU with int8 dot
+ * products vpdpbusd does the three steps in one, the same exact int32 sums: with AVX-512 VNNI on 512-bit registers
+ * (16 outputs at once), else with AVX-VNNI on 256-bit ones (bench/RESULTS.md, 0.19.6). */
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define OAIP_DOT4(acc, a, v) _mm256_dpbusd_epi32((acc), (a), (v))
+#elif defined(__AVXVNNI__)
+#define OAIP_DOT4(acc, a, v) _mm256_dpbusd_avx_epi32((acc), (a), (v))
+#else
+#define OAIP_DOT4(acc, a, v) _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((a), (v)), ones))
+#define OAIP_DOT4_ONES
+#endif
 void oaip_conv_direct(const int8_t *restrict xp, const int8_t *restrict wp, int32_t *restrict out, int64_t n,
                       int64_t h, int64_t w, int64_t c4, int64_t k, int64_t o, int is_signed, int32_t *restrict bounds,
                       int threads) {
@@ -482,8 +492,34 @@ void oaip_conv_direct(const int8_t *restrict xp, const int8_t *restrict wp, int3
         for (int64_t x = 0; x < w; x += 4) {
             for (int64_t b = 0; b < ob; b += 2) {
                 int32_t sums[4][16];
-#if defined(__AVX2__)
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+                /* The 16 outputs of two blocks in one register: one vpdpbusd a pixel and channel quad. */
+                __m512i acc[4];
+                for (int p = 0; p < 4; p++) acc[p] = _mm512_setzero_si512();
+                for (int64_t ky = 0; ky < k; ky++) {
+                    for (int64_t kx = 0; kx < k; kx++) {
+                        const int8_t *src = xp + ((image * hp + y + ky) * wpad + x + kx) * c4;
+                        const int8_t *wk = wp + ((ky * k + kx) * cq * ob + b) * 32;
+                        for (int64_t q = 0; q < cq; q++) {
+                            const __m512i wv = _mm512_loadu_si512((const void *)(wk + q * ob * 32));
+                            for (int p = 0; p < 4; p++) {
+                                int32_t quad;
+                                __builtin_memcpy(&quad, src + p * c4 + 4 * q, 4);
+                                __m512i a = _mm512_set1_epi32(quad), v = wv;
+                                if (is_signed) {   /* vpsignb has no 512-bit form: negate where x < 0 */
+                                    v = _mm512_mask_sub_epi8(wv, _mm512_movepi8_mask(a), _mm512_setzero_si512(), wv);
+                                    a = _mm512_abs_epi8(a);
+                                }
+                                acc[p] = _mm512_dpbusd_epi32(acc[p], a, v);
+                            }
+                        }
+                    }
+                }
+                for (int p = 0; p < 4; p++) _mm512_storeu_si512((void *)sums[p], acc[p]);
+#elif defined(__AVX2__)
+#ifdef OAIP_DOT4_ONES
                 const __m256i ones = _mm256_set1_epi16(1);
+#endif
                 __m256i acc[4][2];
                 for (int p = 0; p < 4; p++) acc[p][0] = acc[p][1] = _mm256_setzero_si256();
                 for (int64_t ky = 0; ky < k; ky++) {
@@ -502,8 +538,8 @@ void oaip_conv_direct(const int8_t *restrict xp, const int8_t *restrict wp, int3
                                     v1 = _mm256_sign_epi8(w1, a);
                                     a = _mm256_abs_epi8(a);
                                 }
-                                acc[p][0] = _mm256_add_epi32(acc[p][0], _mm256_madd_epi16(_mm256_maddubs_epi16(a, v0), ones));
-                                acc[p][1] = _mm256_add_epi32(acc[p][1], _mm256_madd_epi16(_mm256_maddubs_epi16(a, v1), ones));
+                                acc[p][0] = OAIP_DOT4(acc[p][0], a, v0);
+                                acc[p][1] = OAIP_DOT4(acc[p][1], a, v1);
                             }
                         }
                     }
