@@ -473,9 +473,7 @@ void oaip_int_mm(const int8_t *restrict a, const int8_t *restrict bt, int32_t *r
  * `is_signed`, where |x| is multiplied by the weights carrying x's sign (vpabsb, vpsignb). On a CPU with int8 dot
  * products vpdpbusd does the three steps in one, the same exact int32 sums: with AVX-512 VNNI on 512-bit registers
  * (16 outputs at once), else with AVX-VNNI on 256-bit ones (bench/RESULTS.md, 0.19.6). */
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-#define OAIP_DOT4(acc, a, v) _mm256_dpbusd_epi32((acc), (a), (v))
-#elif defined(__AVXVNNI__)
+#if defined(__AVXVNNI__)   /* (with AVX-512 VNNI the 512-bit loop below is taken instead) */
 #define OAIP_DOT4(acc, a, v) _mm256_dpbusd_avx_epi32((acc), (a), (v))
 #else
 #define OAIP_DOT4(acc, a, v) _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((a), (v)), ones))

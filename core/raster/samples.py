@@ -36,13 +36,12 @@ def _check_values(layer: ogr.Layer, field: str, path: str) -> None:
 
 def _sample_field(layer: ogr.Layer, path: str) -> str:
     """The layer's name of SAMPLE_FIELD (as OGR finds a field: `Changed` is `changed`), its values checked."""
-    field = SAMPLE_FIELD
     definition = layer.GetLayerDefn()
     names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
-    index = definition.GetFieldIndex(field)
+    index = definition.GetFieldIndex(SAMPLE_FIELD)
     if index < 0:
         raise InputError(tr("Samples: '{path}' has no field '{field}' (fields: {fields}).",
-                            path=path, field=field, fields=", ".join(names) or tr("none")))
+                            path=path, field=SAMPLE_FIELD, fields=", ".join(names) or tr("none")))
     _check_values(layer, names[index], path)
     return names[index]
 
