@@ -138,31 +138,24 @@ def _check_it_is_a_scheduler(scheduler: str) -> None:
 
 @contextmanager
 def _ctrl_c_not_for_workers() -> Iterator[list]:
-    """The local workers start with SIGINT blocked (a process keeps its signal mask through exec, and Python leaves it
-    so): a Ctrl-C reaches the terminal's whole process group, and each worker printed asyncio's KeyboardInterrupt
-    traceback while the batch itself cancelled them with one sentence. The threads Dask starts here (its event loop, the
-    ones that start the workers) inherit the mask. A Ctrl-C in these seconds, or a SIGTERM that the command line takes
-    as one (batch.__main__), is kept in the list yielded and taken once the cluster is made: raised inside Dask's start,
-    it left the cluster half made and Dask's exit hook printed a traceback. SIGINT was ignored here before, and a
-    Ctrl-C while the workers started was lost: the batch ran on. Only the main thread may set them; where signal
-    masks do not exist (Windows) SIGINT is ignored meanwhile, as before."""
+    """The local workers start with SIGINT ignored (a process keeps that through exec, and asyncio then leaves
+    it alone): a Ctrl-C reaches the terminal's whole process group, and each worker printed asyncio's
+    KeyboardInterrupt traceback while the batch itself cancelled them with one sentence. For the seconds
+    the workers take to start, a Ctrl-C is not taken here either. A SIGTERM that the command line takes as a Ctrl-C
+    (batch.__main__) is kept for then instead, in the list yielded: raised inside Dask's start, it left the cluster
+    half made and Dask's exit hook printed a traceback (a Python handler, unlike SIG_IGN, is not passed to the
+    workers). Only the main thread may set them."""
     stopped: list = []
     if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
         yield stopped
         return
-    earlier = signal.getsignal(signal.SIGINT)
-    masks = hasattr(signal, "pthread_sigmask") and earlier is not signal.SIG_IGN   # ignored: the workers inherit that
-    signal.signal(signal.SIGINT, (lambda number, _frame: stopped.append(number)) if masks else signal.SIG_IGN)
+    earlier = signal.signal(signal.SIGINT, signal.SIG_IGN)
     term = signal.getsignal(signal.SIGTERM)
     if term is signal.default_int_handler:
         signal.signal(signal.SIGTERM, lambda number, _frame: stopped.append(number))
-    if masks:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield stopped
     finally:
-        if masks:   # a Ctrl-C held meanwhile is delivered here, to the handler that keeps it
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         signal.signal(signal.SIGINT, earlier)
         signal.signal(signal.SIGTERM, term)
 
@@ -209,7 +202,7 @@ def dask_client(scheduler: Optional[str] = None, workers: Optional[int] = None,
         warnings.filterwarnings("ignore", message="Port 8787 is already in use", category=UserWarning)
         cluster = LocalCluster(n_workers=count, threads_per_worker=cores, processes=True, resources={PAIR: 1},
                                dashboard_address=dashboard, silence_logs=logging.ERROR)
-    if stopped:   # a Ctrl-C or SIGTERM while the workers started: stopped once the cluster can be closed
+    if stopped:   # a SIGTERM while the workers started: stopped as a Ctrl-C, once the cluster can be closed
         cluster.close()
         raise KeyboardInterrupt
     try:
