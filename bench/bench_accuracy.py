@@ -125,6 +125,8 @@ LOPO = {"structural_prior.ANCHORS": ((1024, 2048, 4096), "int8"),
         "TrainConfig.unchanged_below": ((0.4, 0.6, 0.8), "int8"),
         "TrainConfig.changed_above": ((1.2, 1.4, 1.6, 2.0), "int8"),
         "TrainConfig.cell": ((None, 1), "int8"),
+        # NITI's own rule, layer-wide integer SGD with its schedule (integer/sgd.py), against the integer AdaMax.
+        "TrainConfig.optimiser": (("adamax", "sgd"), "int8"),
         "RunParams.threshold_method": (("otsu3", "otsu", "kittler"), "int8"),
         # inf: never shift. First, so that a tie (no pair of the seven needs a shift) keeps the pair as given.
         "coregister.MIN_GAIN": ((float("inf"), 1.05, 1.2, 1.5), "prior"),
