@@ -113,7 +113,6 @@ def clouds_left_out(pair: AlignedPair, valid: np.ndarray, levels: tuple[Optional
         progress.info(tr("MASK_CLOUDS left nothing out: neither image is an optical image of two bands or more, whose "
                          "white places it takes for cloud."))
         return valid
-    pair.white_levels = levels
     kept = valid.copy()
     for (label, _), cells in zip(pair.names, clouds):
         if cells is None:
@@ -126,7 +125,6 @@ def clouds_left_out(pair: AlignedPair, valid: np.ndarray, levels: tuple[Optional
                          "around such places (thick cloud and its edge; also snow, glare, white roofs), and is left "
                          "out as no data.", percent=100 * cells.sum() / max(int(valid.sum()), 1), where=where,
                          label=label))
-    pair.cloud_cells = CloudCells(~kept & valid, (pair.grid.height, pair.grid.width)) if found is None else found
     pixels = int(kept.sum()) * block * block
     if pixels < LEAST_VALID:
         advice = (tr("the area of interest is white nearly everywhere: draw it where the images are clear, or run "
@@ -135,6 +133,9 @@ def clouds_left_out(pair: AlignedPair, valid: np.ndarray, levels: tuple[Optional
         raise InputError(tr("MASK_CLOUDS leaves about {pixels} pixel(s) to compare ({percent:.2f} % of {where}); at "
                             "least {least} are needed: {advice}", pixels=pixels, least=LEAST_VALID, where=where,
                             percent=100 * kept.sum() / max(int(valid.sum()), 1), advice=advice))
+    # Set once the mask is taken: a refusal that the caller gets past leaves the pair's reads as they were.
+    pair.white_levels = levels
+    pair.cloud_cells = CloudCells(~kept & valid, (pair.grid.height, pair.grid.width)) if found is None else found
     return kept
 
 

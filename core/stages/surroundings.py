@@ -128,7 +128,8 @@ def _cloud_around(wider: AlignedPair, around: Blocks, frame: Frame, shape: tuple
         masked = read_blocks(wider, replace(params, mask_clouds=True), quiet, size=around.size)
     except InputError:   # the ground around is white nearly everywhere: compare the AOI with it as it is
         return around
-    wider.white_levels, wider.cloud_cells = (None, None), None
+    finally:   # the cloud around is left out by the blocks kept below; the ground's reads keep every pixel
+        wider.white_levels, wider.cloud_cells = (None, None), None
     valid = masked.valid | (masked.left_out & inside)   # the AOI's own white places stay, as without the option
     progress.info(tr("{percent:.0f} % of the ground around the area of interest is white in every band of an optical "
                      "image (cloud, snow), and is left out, with its hazy edge, of what the area is compared with.",
