@@ -146,7 +146,9 @@ def confidence(prob: np.ndarray, threshold: float, prior: Optional[np.ndarray] =
     sure = _distance(prob, threshold)
     if prior is None:
         return sure
-    overruled = (np.asarray(prob) > threshold) != (np.asarray(prior) > threshold)
+    prior = np.asarray(prior)
+    # Where the prior has no value the network's score alone made the map (decision.score): nothing overruled.
+    overruled = np.isfinite(prior) & ((np.asarray(prob) > threshold) != (prior > threshold))
     return np.where(overruled, sure * (1.0 - _distance(prior, threshold)), sure).astype(np.float32)
 
 

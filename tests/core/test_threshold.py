@@ -78,3 +78,11 @@ def test_where_the_network_overruled_the_prior_the_confidence_is_damped_by_the_p
     np.testing.assert_allclose(c[:5], [0.9 * 0.1, 0.9 * 0.9, 0.8, 0.6, 0.9 * 0.6], atol=1e-6)
     assert np.isnan(c[5]) and c.dtype == np.float32
     np.testing.assert_allclose(confidence(score, 0.5, score)[:5], confidence(score, 0.5)[:5])
+
+
+def test_where_the_prior_has_no_value_the_networks_score_alone_is_as_sure_as_it_is():
+    """Pixels beyond the prior's reach take the network's score alone (decision.score); a changed one among them was
+    taken as overruled and damped by the prior's NaN: the confidence layer held NaN on valid, changed pixels."""
+    score = np.array([0.9, 0.1], np.float32)
+    c = confidence(score, 0.5, np.array([np.nan, np.nan], np.float32))
+    np.testing.assert_allclose(c, [0.8, 0.8], atol=1e-6)
