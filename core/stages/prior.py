@@ -130,7 +130,7 @@ def _white_places(blocks: Blocks, prior: np.ndarray, calibration: Calibration, e
         return None
     masked = blocks.left_out is not None
     overlap = blocks.valid | blocks.left_out if masked else blocks.valid   # as before any was left out
-    marked = (np.isfinite(prior) & (prior >= calibration.cut) if evidence.significant
+    marked = (np.isfinite(prior) & (prior >= calibration.cut) if evidence.found
               else np.zeros(prior.shape, bool))
     where = tr("the area of interest") if aoi else tr("the overlap")
     places: dict[str, object] = {"masked": masked, "noted": False}

@@ -208,3 +208,23 @@ def test_much_white_is_named_even_where_no_change_is_marked_on_it():
         places = _white_places(blocks, prior, None, weigh_evidence(prior), progress)
         assert places["noted"] is noted and places["T2"]["marked_on_white"] == 0.0
         assert any("of the overlap is bright white in every band of T2" in line for line in progress.log) is noted
+
+
+def test_compact_groups_marked_in_a_scene_without_significant_change_are_read_for_white_places():
+    """A scene without significant change still marks its compact groups (evidence.found): a small cloud so marked
+    was counted as no change on white, and no note named it."""
+    from dataclasses import replace
+
+    from oaip_qgis.core.decision.score import Calibration
+
+    valid = np.ones((40, 40), bool)
+    prior = np.full((40, 40), 0.2, np.float32)
+    prior[10:15, 10:15] = 0.9
+    white = np.zeros((40, 40), bool)
+    white[10:15, 10:15] = True
+    blocks = Blocks(2, prior[None], prior[None], valid, None, None, Measures({}, refusal="bands"), white=(None, white))
+    evidence = replace(weigh_evidence(prior), significant=False, groups=1, group_share=25 / 1600)
+    progress = Progress()
+    places = _white_places(blocks, prior, Calibration(0.6, "otsu"), evidence, progress)
+    assert places["T2"]["marked_on_white"] == 1.0 and places["noted"]
+    assert any("of the change marked lies on places bright white" in line for line in progress.log)
