@@ -314,6 +314,12 @@ def verdict_word(evidence: Optional[dict]) -> Optional[str]:
     return "weak" if evidence.get("weak") else "change"
 
 
+def no_change_made_the_map(evidence: Optional[dict]) -> bool:
+    """Whether the map is empty because no significant change was found: not where a manual threshold (or one tried
+    after the run) made it, which marks what lies above it whatever the evidence (stats.json `applied`)."""
+    return verdict_word(evidence) == "none" and evidence.get("applied") is not False
+
+
 def found_around_only(evidence: Optional[dict]) -> bool:
     """Whether an AOI's run found change on the ground around the AOI and marked none of it within (marked_within):
     its verdict is "none" for the AOI, which the dock says as such, not as a scene without change."""

@@ -30,7 +30,7 @@ from qgis.PyQt import uic
 from qgis.PyQt.QtCore import QTimer
 from qgis.PyQt.QtWidgets import QMessageBox, QWidget
 
-from ..core.decision.evidence import found_around_only, verdict_word
+from ..core.decision.evidence import found_around_only, no_change_made_the_map
 from ..core.errors import InputError
 from ..core.params import RunParams
 from ..core.run_stats import RunStats
@@ -240,7 +240,7 @@ class OaipDock(Inputs, Results, QgsDockWidget):
         if found_around_only(task.result.stats.evidence):
             done = tr("Done in {seconds:.1f} s: nothing marked within the area of interest (change was found on the "
                       "ground around it); outputs in {folder}").format(seconds=seconds, folder=self.run_dir)
-        elif verdict_word(task.result.stats.evidence) == "none":
+        elif no_change_made_the_map(task.result.stats.evidence):
             done = tr("Done in {seconds:.1f} s: no significant change found; outputs in {folder}").format(
                 seconds=seconds, folder=self.run_dir)
         if not self.ui.outputFolder.filePath().strip():

@@ -16,7 +16,7 @@ from typing import Optional
 from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsProcessingUtils, QgsProject, QgsRasterLayer, QgsTask
 from qgis.PyQt.QtWidgets import QFileDialog, QHeaderView, QPushButton, QTreeWidgetItem
 
-from ..core.decision.evidence import found_around_only, verdict_word
+from ..core.decision.evidence import found_around_only, no_change_made_the_map
 from ..core.errors import Cancelled, OaipError
 from ..core.params import OUTPUT_FILES
 from ..core.progress import Progress
@@ -110,7 +110,7 @@ class Results:
         if found_around_only(stats.evidence) and stats.run_threshold is None:
             text = tr("<b>Nothing marked within the area of interest</b>, though change was found on the ground "
                       "around it: see Evidence below.") + " " + text
-        elif verdict_word(stats.evidence) == "none" and stats.run_threshold is None:
+        elif no_change_made_the_map(stats.evidence) and stats.run_threshold is None:
             text = tr("<b>No significant change found</b>: see Evidence below.") + " " + text
             if stats.mode in ("int8", "fp32") and stats.network is None:
                 text += " " + tr("No network was trained: there was no change to learn from.")

@@ -94,6 +94,10 @@ def test_the_evidence_verdict_is_shown_first():
     result = rows(unchanged)["Result"]
     assert list(result)[0] == "Evidence"
     assert result["Evidence"].startswith("no significant change: the most disagreeing 0.5 % is 1.9×")
+    manual = {**unchanged, "threshold_method": "manual", "changed_fraction": 0.12,
+              "evidence": {**unchanged["evidence"], "applied": False}}   # the map is the analyst's threshold's
+    assert rows(manual)["Result"]["Evidence"].startswith(
+        "no significant change (not applied: manual threshold): the most disagreeing 0.5 % is 1.9×")
     changed = {**NETWORK_RUN, "evidence": {"significant": True, "peak": None, "no_change_peak": 2.3}}
     assert rows(changed)["Result"]["Evidence"].startswith("change found: the most disagreeing 0.5 % is ∞×")
     weak = {**NETWORK_RUN, "evidence": {"significant": True, "peak": 3.1, "no_change_peak": 2.3, "weak": True}}

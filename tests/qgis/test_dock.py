@@ -364,6 +364,14 @@ def test_no_change_is_said_in_the_summary_and_an_earlier_runs_results_are_named_
     assert "No significant change found" in dock.ui.summaryLabel.text()
     assert "no significant change found" in dock.ui.statusLabel.text()
 
+    def manual(params, progress):   # a manual threshold marks what lies above it, whatever the evidence says
+        result = pipeline_run(params, progress)
+        return replace(result, stats=replace(result.stats, evidence={**result.stats.evidence, "applied": False}))
+
+    dock._run_fn = manual
+    run_and_wait(dock)
+    assert "significant" not in dock.ui.summaryLabel.text() + dock.ui.statusLabel.text()
+
     def only_around(params, progress):   # an AOI of unchanged land beside change: the ground's verdict is change
         result = pipeline_run(params, progress)
         evidence = {**result.stats.evidence, "significant": True, "within": 0}
