@@ -114,6 +114,7 @@ class LocalChange:
     groups: int = 0
     share: float = 0.0   # of the valid cells, in the groups
     scattered: bool = False   # weak evidence with no compact group above the line: nothing marked
+    scale: float = 1.0   # what `prior` was divided by (its top, where groups of a scene without significant change)
 
 
 def compact_groups(above: np.ndarray, least: int = LEAST_CELLS) -> tuple[np.ndarray, int]:
@@ -158,4 +159,4 @@ def local_change(prior: np.ndarray, evidence: Evidence, cut: float) -> LocalChan
     top = float(np.nanmax(prior))
     cut = line / top
     scaled = np.where(above & ~groups, cut * _UNDER, prior / top)
-    return LocalChange(np.where(valid, scaled, np.nan).astype(np.float32), float(cut), count, share)
+    return LocalChange(np.where(valid, scaled, np.nan).astype(np.float32), float(cut), count, share, scale=top)

@@ -211,8 +211,11 @@ def _decided(prior: np.ndarray, evidence: Evidence, params: RunParams,
     calibration = calibrate(prior, params.threshold_method, evidence)   # reads no value without significant change
     local = (local_change(prior, evidence, calibration.cut) if confine or not evidence.significant
              else LocalChange(np.clip(prior, 0.0, 1.0), calibration.cut))
+    # The median and floor in the units of the prior the decision cuts, as its cut is (the labels and the finding
+    # more read them with it): a scene's groups are cut on the prior divided by its top.
     evidence = replace(evidence, groups=local.groups, group_share=local.share, scattered=local.scattered,
-                       significant=evidence.significant and not local.scattered)
+                       significant=evidence.significant and not local.scattered, median=evidence.median / local.scale,
+                       floor=evidence.floor / local.scale)
     return local.prior, replace(calibration, cut=local.cut), evidence
 
 

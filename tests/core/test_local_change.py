@@ -195,3 +195,23 @@ def test_groups_touch_by_corners():
     mask, count = compact_groups(above, least=12)
     assert count == 1 and mask.sum() == 12
     assert compact_groups(above, least=13)[1] == 0
+
+
+def test_the_evidence_of_groups_in_a_scene_without_significant_change_is_in_the_units_of_their_cut():
+    """Such groups are cut on the prior divided by its top; the evidence's median and floor stayed in the prior's own
+    units, so the training's changed labels (at least the floor) took about half the groups' cells, and stats.json
+    gave a floor above the cut it reported."""
+    from oaip_qgis.core.labels.margins import margin_labels
+    from oaip_qgis.core.params import RunParams
+    from oaip_qgis.core.stages.prior import _decided
+
+    rng = np.random.default_rng(1)
+    prior = rng.uniform(0.4, 0.6, (200, 200)).astype(np.float32)
+    prior[50:60, 50:60] = rng.uniform(1.2, 1.6, (10, 10))   # one compact group above the no-change line
+    evidence = weigh_evidence(prior)
+    assert not evidence.significant
+    decided, calibration, found = _decided(prior, evidence, RunParams(t1="a", t2="b", threshold_method="manual"))
+    assert found.groups == 1
+    assert found.median == pytest.approx(float(np.nanmedian(decided)), rel=1e-4)
+    assert found.floor < calibration.cut
+    assert (margin_labels(decided, floor=found.floor) == 1).sum() == 100
