@@ -85,6 +85,8 @@ def _result(stats: dict) -> Section:
         elif evidence.get("crowded") is not None:   # labels.crowded_change: a second pass kept
             verdict = tr("{verdict}, by a second pass as if {percent:.0f} % of the scene had changed (much of "
                          "it changed alike)").format(verdict=verdict, percent=100 * evidence["crowded"])
+        if evidence.get("rescaled_copy") is not None:   # labels.rescaled_copy
+            verdict = tr("{verdict} (T2 is T1 with each band rescaled: the same image)").format(verdict=verdict)
         if evidence.get("applied") is False:   # the analyst's threshold made the map, as the log says
             verdict = tr("{verdict} (not applied: manual threshold)").format(verdict=verdict)
         peak = "∞" if evidence["peak"] is None else f"{evidence['peak']:.1f}"

@@ -136,6 +136,8 @@ class Evidence:
     # the AOI its change layer marks (stages.marked_within), given with the verdict.
     aoi: bool = False
     within: Optional[float] = None
+    # T2 is T1 with each band rescaled (labels.rescaled_copy): the largest residual, in units of a band's spread.
+    rescaled_copy: Optional[float] = None
 
     def with_spread(self, measure: str, spread: float, alike: Optional[float] = None) -> Evidence:
         """This evidence with a direct measure's spread (and, where the map was made from it, the agreement)."""
@@ -164,6 +166,10 @@ class Evidence:
 
     def _compared(self) -> str:
         """The verdict on the ground compared (the scene, or an AOI and the ground around it)."""
+        if self.rescaled_copy is not None:
+            return tr("No significant change: T2 is T1 with each band rescaled (to within {percent:.2g} % of a band's "
+                      "spread everywhere), the same image rather than two looks at the scene. Check that T2 is the "
+                      "image you meant.", percent=max(100 * self.rescaled_copy, 0.001))
         if self.alike is None and not self.wide_spread:
             return self._verdict()
         from ..labels.direct_comparison import measure_label  # labels reads this module: imported when asked

@@ -301,13 +301,17 @@ def _pass(x1: np.ndarray, x2: np.ndarray, ok: np.ndarray, weights: Weights, pyra
 
 
 def _name_noisy_bands(weights: Weights, info: Callable[[str], None]) -> None:
-    """One sentence per image whose bands are weighted down to under NOISY_BAND."""
-    for image, w in zip(("T1", "T2"), weights):
+    """One sentence per image whose bands are weighted down to under NOISY_BAND, with what that does to the other
+    image's view: land only such a band told apart (vegetation in a near-infrared band) is still told apart in the
+    other image, and reads as change (a probe's T1 against itself with its third band constant: 4.2 % marked)."""
+    for (image, other, option), w in zip((("T1", "T2", "BANDS2"), ("T2", "T1", "BANDS1")), weights):
         noisy = [f"{band + 1} ({weight:.2f})" for band, weight in enumerate(w) if weight < NOISY_BAND]
         if noisy:
             info(tr("Band(s) {bands} of {image} are constant, or vary from one pixel to the next almost as much as "
                     "across the scene (mostly noise): the prior counts them with the weight in brackets, the other "
-                    "bands with up to 1.", bands=", ".join(noisy), image=image))
+                    "bands with up to 1. Land that only such a band tells apart is still told apart in {other}, and "
+                    "reads as change: if {other} holds the same kind of band, leave it out there too ({option}).",
+                    bands=", ".join(noisy), image=image, other=other, option=option))
 
 
 def structural_prior(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray, levels: Sequence[int] = LEVELS,

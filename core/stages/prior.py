@@ -26,6 +26,7 @@ from ..labels.direct_comparison import (
 from ..labels.margins import margin_labels
 from ..labels.one_sided import gated_one_sided
 from ..labels.prior import PriorMaps, change_prior
+from ..labels.rescaled_copy import rescaled_copy
 from ..labels.surroundings import Frame
 from ..model.patches import fill_invalid
 from ..normalise import Normaliser
@@ -79,11 +80,17 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
                      size=blocks.size, side=blocks.side))
     report = progress.span(0.05, PRIOR_DONE).throttled(
         lambda percent: tr("Computing the change prior: {percent} %", percent=percent))
-    maps = change_prior(blocks.x1, blocks.x2, blocks.valid, method=params.prior, seed=params.seed,
-                        check=progress.check, report=report, info=progress.info)
+    copy = rescaled_copy(blocks.x1, blocks.x2, blocks.valid)
+    if copy is None:
+        maps = change_prior(blocks.x1, blocks.x2, blocks.valid, method=params.prior, seed=params.seed,
+                            check=progress.check, report=report, info=progress.info)
+    else:   # the same image: its rounding is no disagreement to rank (labels.rescaled_copy)
+        maps = PriorMaps(np.where(blocks.valid, 0.0, np.nan).astype(np.float32))
     (prior, evidence, direct, one_sided), search = _crowded_change(maps, blocks, params, progress)
-    alike = (change_alike(prior, blocks.direct, SPREAD_LINES, PEAK_QUANTILE)
-             if params.one_kind and not evidence.significant else None)   # the analyst says both are of one kind
+    if copy is not None:
+        evidence = replace(evidence, rescaled_copy=copy)
+    alike = (change_alike(prior, blocks.direct, SPREAD_LINES, PEAK_QUANTILE)   # the analyst says both are of one kind
+             if params.one_kind and not evidence.significant and copy is None else None)
     if alike is not None:   # much change of one kind, which the structural prior cannot see
         prior, direct = alike.prior, DirectComparison(alike.agreement, True, alike.measure, alone=True)
         evidence = weigh_evidence(prior).with_spread(alike.measure, alike.spread, alike.agreement)
@@ -96,7 +103,7 @@ def compute_prior(blocks: Blocks, params: RunParams, progress: Progress) -> Prio
     prior, calibration, evidence = _confined_or_not(prior, evidence, joined_spread(direct, blocks.direct, SPREAD_LINES),
                                                     params)
     spread = (direct_spread(blocks.direct, SPREAD_LINES)   # the joined measure, where one spreads, has its own note
-              if not evidence.significant and evidence.joined_spread is None else None)
+              if not evidence.significant and evidence.joined_spread is None and copy is None else None)
     if spread is not None:   # what a direct measure says of a scene reported unchanged (decision.evidence)
         evidence = evidence.with_spread(*spread)
     evidence = replace(evidence, one_kind=params.one_kind, crowded_tried=search.tried)
