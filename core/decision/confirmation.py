@@ -262,7 +262,10 @@ class Confirmation:
                 said += " " + tr("It confirms {regions} region(s) of the prior's change in under half their pixels, "
                                  "and those are removed whole ({pixels} pixel(s) it passed there).",
                                  regions=self.removed_regions, pixels=self.removed_pixels)
-        elif self.share < self.least or not self.marked:
+        elif not self.marked:   # a manual threshold above every place: the network was trained all the same
+            said = tr("The network's confirmation was not applied: the prior marks no place changed, so there is "
+                      "nothing for it to confirm, and the map is the prior's.")
+        elif self.share < self.least:
             said = tr("The network's confirmation was not applied: it vetoes only {share:.1f} % of the prior's "
                       "changed pixels (under {least:g} %, within its own error), so the map is the prior's.",
                       share=share, least=100 * self.least)

@@ -8,9 +8,8 @@ within rounding (T1 × 1.7 stored as integers, T1 with noise of 10⁻³ of its v
 two dates of one sensor differ by their light, season and noise, two sensors by what they see (the shared pairs'
 and the generated scenes' largest residual is 2.9–23 times a band's spread; the probe's copies gave 10⁻⁴–0.009,
 and the copies at 0.03–0.09, rounded to 8 bits or with 1 % noise, were already reported unchanged: LINE lies in the
-gap). One place changed
-anywhere is far off the fit, so the line is on the largest residual of all, not a quantile: a copy with a
-flood painted on it is still compared.
+gap). One place changed anywhere is far off the fit, so the line is on the largest residual of all, not a quantile:
+a copy with a flood painted on it is still compared.
 """
 from __future__ import annotations
 
@@ -34,7 +33,7 @@ def rescaled_copy(x1: np.ndarray, x2: np.ndarray, valid: np.ndarray) -> Optional
             return None
         spread = float(b.std())
         if spread == 0.0 or a.std() == 0.0:
-            return None   # a constant band: said and refused elsewhere, not a copy of a varying one
+            return None   # a constant band (the prior's note names it): no copy of a varying one
         slope, offset = np.polyfit(a, b, 1)
         largest = max(largest, float(np.abs(b - (slope * a + offset)).max()) / spread)
         if largest >= LINE:
