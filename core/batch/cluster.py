@@ -200,8 +200,10 @@ def dask_client(scheduler: Optional[str] = None, workers: Optional[int] = None,
     dashboard = ":8787" if importlib.util.find_spec("bokeh") else None
     with warnings.catch_warnings(), _ctrl_c_not_for_workers() as stopped:
         warnings.filterwarnings("ignore", message="Port 8787 is already in use", category=UserWarning)
+        # Dask's own logs below CRITICAL stay out of the analyst's terminal: a pair's failure comes back as its
+        # result, and a worker losing its heartbeat as the cluster closes under load printed a traceback.
         cluster = LocalCluster(n_workers=count, threads_per_worker=cores, processes=True, resources={PAIR: 1},
-                               dashboard_address=dashboard, silence_logs=logging.ERROR)
+                               dashboard_address=dashboard, silence_logs=logging.CRITICAL)
     if stopped:   # a SIGTERM while the workers started: stopped as a Ctrl-C, once the cluster can be closed
         cluster.close()
         raise KeyboardInterrupt
